@@ -1,0 +1,1 @@
+"""Conformance harness: cases, references, comparison, reports."""

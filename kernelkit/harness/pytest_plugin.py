@@ -1,0 +1,1 @@
+"""pytest plugin (entry point `kernelkit`): kernel conformance cases as pytest tests."""
