@@ -95,6 +95,8 @@ class CustomLayer:
     version: int = 1
     path: Path | None = None          # the XML file it came from; Source paths resolve against its folder
     line: int | None = None
+    layer_max_shaves: int | None = None   # <CustomLayer max-shaves>: written by the doc, ignored by 2021+ plugins
+    notes: list = field(default_factory=list, compare=False)  # parse-time warnings (Finding), reported by validate
 
     @property
     def base_dir(self) -> Path:
@@ -134,3 +136,4 @@ class GpuCustomLayer:
     version: int = 1
     path: Path | None = None
     line: int | None = None
+    notes: list = field(default_factory=list, compare=False)  # parse-time warnings (Finding), reported by validate
