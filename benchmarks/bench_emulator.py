@@ -1,0 +1,207 @@
+"""Emulator benchmark: overhead against a bare pyopencl launch, and elementwise vs copy bandwidth.
+
+    .venv/bin/python benchmarks/bench_emulator.py [--elements 1048576] [--repeats 15] [--markdown FILE]
+
+1. Overhead: the same SHAVE kernel (tests/data/shave/scale_bias.xml, alternative mode=1: one work item per
+   element, vload_half/vstore_half) on a 1M-element tensor, after warm-up. "Bare" is what a hand-written
+   pyopencl script does per call: upload the input, launch, read the output back (program built once, same
+   PoCL source and options); the two are timed interleaved. "Emulator" is a whole emulate() call: plan,
+   worker round trip, fp16 rounding at the boundary, guard zones, poison and checks. Median of the repeats,
+   ratio emulator / bare. For context, a bare call that also rounds input and output to fp16 in numpy.
+2. Bandwidth: kernel time only (queue.finish around the launch), in this process, for a plain float copy
+   kernel and for elementwise kernels on float-backed half buffers of the same size (the hand-written one
+   above, and the generated kernels/hard_sigmoid_h built into a temporary folder); bytes read + written per
+   second, and each elementwise kernel's fraction of the copy kernel's bandwidth.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+BINDINGS = REPO / "tests" / "data" / "shave" / "scale_bias.xml"
+COPY_KERNEL = "__kernel void copy(__global const float* restrict src, __global float* restrict dst)\n" \
+              "{ const size_t i = get_global_id(0); dst[i] = src[i]; }\n"
+
+
+def _median_time(fn, repeats):
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--elements", type=int, default=1 << 20)
+    parser.add_argument("--repeats", type=int, default=41)
+    parser.add_argument("--markdown", type=Path, help="also write the results as a Markdown page")
+    args = parser.parse_args(argv)
+
+    from kernelkit.paths import cache_dir
+    os.environ.setdefault("POCL_CACHE_DIR", str(cache_dir("pocl")))
+    import pyopencl as cl
+
+    from kernelkit.bindings import clsource
+    from kernelkit.emulator import emulate
+    from kernelkit.emulator import source as shave_source
+    from kernelkit.emulator.worker import _pocl_platform
+
+    width = 256
+    shape = (1, args.elements // (width * 64), 64, width)
+    n = int(np.prod(shape))
+    x = np.random.default_rng(0).uniform(-4, 4, shape).astype(np.float32)
+    attrs = {"mode": 1, "alpha": 0.5}
+
+    # --- emulator -----------------------------------------------------------------------------------------
+    for _ in range(3):
+        result = emulate(BINDINGS, "ScaleBias", [x], attrs)
+    expected = (x.astype(np.float16).astype(np.float32) * 0.5 + 0.25) * -1
+    assert np.allclose(result.outputs[0].astype(np.float32), expected, atol=4e-3), "emulator result is wrong"
+
+    # --- bare pyopencl, same program --------------------------------------------------------------------
+    plat, _ = _pocl_platform(cl)
+    ctx = cl.Context([plat.get_devices()[0]])
+    queue = cl.CommandQueue(ctx)
+    cl_path = BINDINGS.with_name("scale_bias_alt.cl")
+    program_text = shave_source.transform([(str(cl_path), clsource.read_source(cl_path))], "scale_bias_neg")
+    import warnings
+    warnings.filterwarnings("ignore", category=cl.CompilerWarning)
+    program = cl.Program(ctx, program_text).build(options=shave_source.build_options("fp16"))
+    kernel = cl.Kernel(program, "scale_bias_neg")
+    host_in = x.astype(np.float16).astype(np.float32).reshape(-1)
+    host_out = np.empty_like(host_in)
+    mf = cl.mem_flags
+
+    def bare():
+        src = cl.Buffer(ctx, mf.READ_ONLY | mf.COPY_HOST_PTR, hostbuf=host_in)
+        dst = cl.Buffer(ctx, mf.WRITE_ONLY, host_in.nbytes)
+        kernel.set_args(src, dst, np.float32(0.5), np.float32(0.25))
+        cl.enqueue_nd_range_kernel(queue, kernel, (n,), (width,))
+        cl.enqueue_copy(queue, host_out, dst)
+        queue.finish()
+
+    def bare_fp16():
+        """The bare call plus the fp16 storage rounding the emulator applies, done in numpy."""
+        rounded = x.reshape(-1).astype(np.float16).astype(np.float32)
+        src = cl.Buffer(ctx, mf.READ_ONLY | mf.COPY_HOST_PTR, hostbuf=rounded)
+        dst = cl.Buffer(ctx, mf.WRITE_ONLY, rounded.nbytes)
+        kernel.set_args(src, dst, np.float32(0.5), np.float32(0.25))
+        cl.enqueue_nd_range_kernel(queue, kernel, (n,), (width,))
+        cl.enqueue_copy(queue, host_out, dst)
+        queue.finish()
+        return host_out.astype(np.float16)
+
+    for _ in range(3):
+        bare()
+        bare_fp16()
+    bare_fp16_time = _median_time(bare_fp16, args.repeats)
+    # interleaved, so load from other processes hits both sides alike
+    emu_times, bare_times = [], []
+    for _ in range(args.repeats):
+        t0 = time.perf_counter()
+        emulate(BINDINGS, "ScaleBias", [x], attrs)
+        emu_times.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        bare()
+        bare_times.append(time.perf_counter() - t0)
+    emu, bare_time = statistics.median(emu_times), statistics.median(bare_times)
+    ratio = emu / bare_time
+
+    # --- bandwidth: kernel time only ----------------------------------------------------------------------
+    copy = cl.Kernel(cl.Program(ctx, COPY_KERNEL).build(), "copy")
+    src = cl.Buffer(ctx, mf.READ_ONLY | mf.COPY_HOST_PTR, hostbuf=host_in)
+    dst = cl.Buffer(ctx, mf.WRITE_ONLY, host_in.nbytes)
+    copy.set_args(src, dst)
+    kernel.set_args(src, dst, np.float32(0.5), np.float32(0.25))
+
+    def launch(k):
+        def run():
+            cl.enqueue_nd_range_kernel(queue, k, (n,), (width,))
+            queue.finish()
+        return run
+
+    for _ in range(3):
+        launch(copy)()
+        launch(kernel)()
+    copy_time = _median_time(launch(copy), args.repeats)
+    elementwise_time = _median_time(launch(kernel), args.repeats)
+    moved = 2 * host_in.nbytes
+    copy_bw = moved / copy_time / 1e9
+    elementwise_bw = moved / elementwise_time / 1e9
+    fraction = elementwise_bw / copy_bw
+
+    # --- a generated elementwise kernel (kernels/hard_sigmoid_h, family elementwise), if the build area works --
+    generated_line = "| generated hard_sigmoid_h | | not measured: kernelkit.build is unavailable |"
+    try:
+        import tempfile
+
+        from kernelkit.build import build_kernel
+
+        with tempfile.TemporaryDirectory() as folder:
+            built = build_kernel(REPO / "kernels" / "hard_sigmoid_h", folder, force=True)
+            hs_attrs = {"alpha": 0.2, "beta": 0.5}
+            out = emulate(built.xml_path, "HardSigmoidH", [x], hs_attrs).outputs[0]
+            xs = x.astype(np.float16).astype(np.float64)
+            assert np.allclose(out, np.clip(0.2 * xs + 0.5, 0, 1), atol=2e-3), "generated kernel result is wrong"
+            gen_source = shave_source.transform([(str(built.cl_path), built.cl_path.read_text())], "hard_sigmoid_h")
+        gen = cl.Kernel(cl.Program(ctx, gen_source).build(options=shave_source.build_options("fp16")),
+                        "hard_sigmoid_h")
+        gen.set_args(src, dst, np.int32(width), np.float32(0.2), np.float32(0.5))
+        rows = n // width
+
+        def run_generated():
+            cl.enqueue_nd_range_kernel(queue, gen, (8, rows, 1), (8, 1, 1))
+            queue.finish()
+
+        for _ in range(3):
+            run_generated()
+        gen_time = _median_time(run_generated, args.repeats)
+        gen_bw = moved / gen_time / 1e9
+        generated_line = (f"| generated elementwise kernel (hard_sigmoid_h: 8 lanes per row, async copies through "
+                          f"__local), kernel only | {gen_time * 1e3:.2f} | {gen_bw:.1f} GB/s = "
+                          f"**{gen_bw / copy_bw:.0%}** of copy (goal >= 50%) |")
+    except Exception as exc:      # the benchmark reports what it could not measure
+        generated_line = f"| generated hard_sigmoid_h | | not measured: {type(exc).__name__}: {exc} |"
+
+    lines = [
+        f"machine: {platform.machine()} {os.cpu_count()} CPUs, {plat.version}, Python {sys.version.split()[0]}",
+        f"tensor: {shape} = {n} elements (fp16 on the device, float32 on PoCL); median of {args.repeats} after "
+        "warm-up",
+        "",
+        "| measurement | time (ms) | result |",
+        "|---|---|---|",
+        f"| bare pyopencl call (upload, launch, read back) | {bare_time * 1e3:.2f} | |",
+        f"| emulate() call (plan, worker, guards, poison, checks) | {emu * 1e3:.2f} | overhead ratio "
+        f"**{ratio:.2f}x** (goal <= 1.5x) |",
+        f"| bare call + fp16 rounding of input and output in numpy (context) | {bare_fp16_time * 1e3:.2f} | "
+        f"emulator / this = {emu / bare_fp16_time:.2f}x |",
+        f"| copy kernel, kernel only | {copy_time * 1e3:.2f} | {copy_bw:.1f} GB/s |",
+        f"| elementwise kernel (scale_bias_neg), kernel only | {elementwise_time * 1e3:.2f} | "
+        f"{elementwise_bw:.1f} GB/s = **{fraction:.0%}** of copy (goal >= 50%) |",
+        generated_line,
+        "",
+        f"load average while running: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs (other jobs share them)",
+        "",
+        "emulate() phases of one warm call (ms): "
+        + ", ".join(f"{k} {v * 1e3:.2f}" for k, v in result.timings.items()),
+    ]
+    text = "\n".join(lines)
+    print(text)
+    if args.markdown:
+        args.markdown.write_text(text + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

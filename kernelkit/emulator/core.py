@@ -1,0 +1,813 @@
+"""emulate(): run a MYRIAD custom-layer binding the way the plugin would, on PoCL.
+
+The plan follows the plugin (reference myriad-custom-layers.md §1.3-1.9): choose the alternative, bind every
+kernel argument by name from the binding, evaluate work sizes on the `dim` tensor, lay tensors out in their
+declared formats, link scratch buffers between stages, run stages in order. Device checks come before the
+run (work sizes, work-group size, CMX) and after it (guard zones, unwritten outputs, changed inputs).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from ..bindings import clsource, expr, myriad
+from ..bindings.findings import Finding
+from ..bindings.model import CustomLayer, DataParam, Kernel, ScalarParam, TensorParam
+from ..errors import KernelkitError
+from . import cmx, layout, source as shave_source
+from .worker import (ALIGN, GUARD_BYTE, Finish, Job, Launch, Region, WorkerCrashed, WorkerTimeout, client,
+                     program_key)
+
+# Work items of one group run one after another on one SHAVE. The device's own cap is not published;
+# kernelkit refuses groups above 1024 work items (the shipped kernels stay far below; PoCL allows 4096).
+MAX_WORK_GROUP_SIZE = 1024
+POISON_BITS = 0x7FA5A5A5          # a NaN no arithmetic produces: marks output elements never written
+GUARD_MIN, GUARD_MAX = 16 << 10, 256 << 10   # bytes each side of every buffer
+
+# kernel pointee type -> (numpy dtype of the buffer on PoCL, bytes per element on the device)
+_ELEMENT = {"half": (np.float32, 2), "float": (np.float32, 4), "int": (np.int32, 4), "uint": (np.uint32, 4),
+            "short": (np.int16, 2), "ushort": (np.uint16, 2), "char": (np.int8, 1), "uchar": (np.uint8, 1),
+            "long": (np.int64, 8), "ulong": (np.uint64, 8)}
+_INT_TYPES = {"int": np.int32, "uint": np.uint32}
+_DEFAULT_LAYOUT = {4: "NCHW", 3: "CHW", 2: "NC"}
+
+
+class DeviceCheckFailed(KernelkitError):
+    """A device check failed: the kernel would misbehave on the VPU. `.findings` lists every problem."""
+
+    def __init__(self, findings: list[Finding], *, path=None):
+        self.findings = list(findings)
+        errors = [f for f in self.findings if f.severity == "error"]
+        head = errors[0] if errors else self.findings[0]
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        super().__init__(f"device check failed: {head.message}{more}", path=path or head.path, line=head.line,
+                         where=head.where, hint=head.hint)
+
+
+@dataclass
+class EmulationResult:
+    outputs: list[np.ndarray]
+    layer: CustomLayer
+    findings: list[Finding] = field(default_factory=list)
+    timings: dict = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------------------------------------------------
+
+def _legacy_attrs(attrs) -> dict[str, str]:
+    return {str(k): myriad.legacy_param_string(v) for k, v in (attrs or {}).items()}
+
+
+def _alternative_index(layers: Sequence[CustomLayer], layer: CustomLayer) -> int:
+    same = [l for l in layers if l.name.lower() == layer.name.lower()]
+    return next(i for i, l in enumerate(same) if l is layer)
+
+
+@dataclass
+class _Context:
+    layer: CustomLayer
+    alternative: int
+    inputs: list[np.ndarray]
+    output_shapes: list[tuple[int, ...]]
+    attrs: dict[str, str]
+    precision: str
+    findings: list[Finding] = field(default_factory=list)
+
+    def where(self, kernel: Kernel | None = None, arg: str | None = None) -> str:
+        text = f"{self.layer.name} binding #{self.alternative}"
+        if kernel is not None:
+            text += f", stage {kernel.stage} '{kernel.entry}'"
+        if arg is not None:
+            text += f", argument '{arg}'"
+        return text
+
+    def error(self, message, kernel=None, arg=None, line=None, hint=None) -> KernelkitError:
+        return KernelkitError(message, path=self.layer.path, line=line or (kernel.line if kernel else self.layer.line),
+                              where=self.where(kernel, arg), hint=hint)
+
+    def add(self, severity, message, kernel=None, arg=None, line=None, hint=None) -> None:
+        self.findings.append(Finding(severity, message, path=self.layer.path,
+                                     line=line or (kernel.line if kernel else self.layer.line),
+                                     where=self.where(kernel, arg), hint=hint))
+
+    def dim_shape(self, dim, kernel, what) -> tuple[int, ...]:
+        shapes = self.inputs if dim.kind == "input" else self.output_shapes
+        if not 0 <= dim.index < len(shapes):
+            raise self.error(f"{what} dim=\"{dim}\" names {dim.kind} {dim.index}, but the layer has "
+                             f"{len(shapes)} {dim.kind}(s)", kernel)
+        item = shapes[dim.index]
+        return tuple(item.shape) if isinstance(item, np.ndarray) else tuple(item)
+
+    def evaluate(self, text, dim, kernel, what, line=None) -> int:
+        variables = expr.size_variables(self.dim_shape(dim, kernel, what), self.attrs)
+        try:
+            return expr.evaluate(text, variables)
+        except KernelkitError as exc:
+            raise self.error(f"{what}: {exc.message}", kernel, line=line, hint=exc.hint) from None
+
+
+# --- scalars (§1.5) ---------------------------------------------------------------------------------------
+
+_STOI = re.compile(r"\s*([+-]?\d+)")
+_STOF = re.compile(r"\s*([+-]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|inf(?:inity)?|nan))", re.I)
+
+
+def _stoi(text: str) -> int | None:
+    m = _STOI.match(text)
+    if not m:
+        return None
+    value = int(m.group(1))
+    return value if -(2 ** 31) <= value < 2 ** 31 else None
+
+
+def _stof(text: str) -> float | None:
+    m = _STOF.match(text)
+    return float(np.float32(float(m.group(1)))) if m else None
+
+
+def _no_dot(text: str) -> str:
+    value = float(text)
+    mantissa, exponent = f"{value:e}".split("e")
+    digits = mantissa.replace(".", "").rstrip("0") or "0"
+    shift = len(mantissa.split(".")[1].rstrip("0")) if "." in mantissa else 0
+    return f"{digits}e{int(exponent) - shift}"
+
+
+def _scalar_value(ctx: _Context, kernel: Kernel, param: ScalarParam):
+    """The 32-bit value the plugin serializes for a <Scalar>, as np.int32 / np.float32."""
+    source, k = param.source, param.port_index
+    convert = _stoi if param.type == "int" else _stof
+    np_type = np.int32 if param.type == "int" else np.float32
+
+    def fail(why, hint=None):
+        return ctx.error(f"Unable to deduce parameter '{param.arg_name}' from source \"{source}\": {why}",
+                         kernel, param.arg_name, line=param.line, hint=hint)
+
+    if source in ctx.attrs:
+        text = ctx.attrs[source]
+        if k is not None and k >= 0:
+            if "," not in text:
+                raise fail(f"port-index=\"{k}\" takes element {k} of a comma list, but the attribute is \"{text}\"",
+                           hint="drop port-index to read the whole attribute")
+            parts = text.split(",")
+            if k >= len(parts):
+                raise fail(f"the attribute \"{text}\" has no element {k}")
+            text = parts[k]
+        value = convert(text)
+        if value is None:
+            raise fail(f"the attribute value \"{text}\" does not read as {param.type}")
+        return np_type(value)
+    if "." in source:
+        prefix, _, letter = source.partition(".")
+        if len(letter) != 1 or letter.upper() not in ("B", "F", "Y", "X"):
+            hint = ("the plugin reads any source with a '.' as a shape lookup, so a float literal must be "
+                    f"written without one, e.g. {_no_dot(source)}") if _stof(source) is not None else None
+            raise fail("a source with a '.' is a shape lookup <I|O>.<B|F|Y|X>", hint=hint)
+        if k is None or k < 0:
+            raise fail("a shape lookup needs port-index (which input or output)", hint="add port-index=\"0\"")
+        # Only a literal uppercase I means an input; any other prefix reads an output (plugin behaviour).
+        kind, shapes = ("input", ctx.inputs) if prefix == "I" else ("output", ctx.output_shapes)
+        if k >= len(shapes):
+            raise fail(f"{kind} {k} does not exist (the layer has {len(shapes)})")
+        shape = tuple(shapes[k].shape) if kind == "input" else tuple(shapes[k])
+        index = "BFYX".index(letter.upper()) - 4 + len(shape)   # counted from the end of the shape
+        if len(shape) > 4 or not 0 <= index < len(shape):
+            raise fail(f"{kind} {k} has rank {len(shape)}, so {letter.upper()} (dimension {index}) is out of range")
+        return np_type(shape[index])
+    if k is not None and k >= 0:
+        raise fail("a literal source cannot have port-index")
+    value = expr.numeric_attribute(source)
+    if value is None:
+        raise fail("it is neither a layer attribute, a shape lookup (I.X) nor a number",
+                   hint=f"layer attributes given: {', '.join(sorted(ctx.attrs)) or 'none'}")
+    return np_type(convert(source))
+
+
+def _pack_scalar(ctx, kernel, arg, value):
+    """The plugin writes 4 bytes of the XML type; the kernel reads them as its C type."""
+    ctype = arg.base_type
+    xml_is_float = isinstance(value, np.float32)
+    if ctype in ("float", "half"):
+        if not xml_is_float:
+            ctx.add("warning", f"the kernel declares '{ctype}' but the binding passes type=\"int\": the kernel "
+                    "reads the int's bits as a float", kernel, arg.name)
+            return np.int32(value).view(np.float32)
+        if ctype == "half":
+            ctx.add("warning", "a 'half' scalar argument reads 2 of the 4 bytes the plugin writes; the emulator "
+                    "passes the full float", kernel, arg.name, hint="declare the argument as float")
+        return value
+    if ctype in _INT_TYPES:
+        if xml_is_float:
+            ctx.add("warning", f"the kernel declares '{ctype}' but the binding passes type=\"float\": the kernel "
+                    "reads the float's bits as an integer", kernel, arg.name)
+            return value.view(_INT_TYPES[ctype])
+        return np.int32(value).view(_INT_TYPES[ctype])
+    raise ctx.error(f"scalar argument of type '{ctype}': the plugin passes only 32-bit int or float scalars",
+                    kernel, arg.name, hint="declare it int or float")
+
+
+# --- tensors ------------------------------------------------------------------------------------------------
+
+def _element(ctx, kernel, arg):
+    base = arg.scalar_type
+    if base not in _ELEMENT:
+        raise ctx.error(f"pointer argument to '{arg.base_type}' is not a tensor type the emulator knows",
+                        kernel, arg.name)
+    return base
+
+
+def _device_tensor(array: np.ndarray, precision: str) -> np.ndarray:
+    """The tensor as the VPU stores it: FP16 for floats (FP32 with precision='fp32'), I32 for integers."""
+    if array.dtype.kind == "f":
+        with np.errstate(over="ignore"):      # beyond ±65504 is inf in fp16, as on the device
+            return array.astype(np.float16 if precision == "fp16" else np.float32)
+    if array.dtype.kind in "iub" and array.dtype.itemsize >= 4 or array.dtype == np.bool_:
+        return array.astype(np.int32)
+    return array.copy()
+
+
+@dataclass
+class _Data:
+    """What a __global buffer holds before the run."""
+
+    dtype: type
+    count: int
+    source: np.ndarray | None = None   # values copied in (cast to dtype); None: zeros, or poison
+    poison: bool = False               # outputs: the NaN pattern, to find elements never written
+    device_round: bool = False         # round the float32 values to fp16 on the device (cheaper than numpy)
+    compare: bool = False              # check after the run whether the kernels changed it
+
+    @property
+    def nbytes(self) -> int:
+        return self.count * np.dtype(self.dtype).itemsize
+
+
+def _input_data(ctx, kernel, arg, array: np.ndarray, fmt: str, pointee: str) -> _Data:
+    """A tensor as the kernel's buffer holds it: the pointee type, half as float32, rounded as the VPU stores it."""
+    dtype, _ = _ELEMENT[pointee]
+    compare = not arg.const       # a const pointer cannot write its tensor without a cast
+    if pointee == "half" and array.dtype.kind == "f" and not compare:
+        # values go in as float32; with precision fp16 the worker rounds them to fp16 in place
+        return _Data(np.float32, array.size, layout.to_format(array, fmt), device_round=ctx.precision == "fp16")
+    device = layout.to_format(_device_tensor(array, ctx.precision), fmt)
+    if pointee == "half" and device.dtype in (np.float16, np.float32):
+        return _Data(np.float32, device.size, device, compare=compare)
+    if device.dtype == dtype:
+        return _Data(dtype, device.size, device, compare=compare)
+    ctx.add("warning", f"the tensor is {device.dtype.name.upper()} on the device but the kernel reads it as "
+            f"'{pointee}': the emulator reinterprets the bytes as the device would", kernel, arg.name,
+            hint="VPU tensors are FP16 (use half*) or I32 (use int*)")
+    raw = np.ascontiguousarray(device).reshape(-1).view(np.uint8)
+    size = 2 if pointee == "half" else np.dtype(dtype).itemsize
+    if raw.size % size:
+        raise ctx.error(f"{raw.size} bytes do not divide into '{pointee}' elements", kernel, arg.name)
+    values = raw.view(np.float16).astype(np.float32) if pointee == "half" else raw.view(dtype)
+    return _Data(values.dtype.type, values.size, values, compare=compare)
+
+
+def _guard_bytes(nbytes: int) -> int:
+    guard = min(max(nbytes // 8, GUARD_MIN), GUARD_MAX)
+    return -(-guard // ALIGN) * ALIGN
+
+
+@dataclass
+class _Buffer:
+    index: int
+    kind: str                 # input | output | scratch | data
+    port: int | str
+    fmt: str
+    pointee: str
+    data: _Data
+    users: list[tuple[Kernel, str]] = field(default_factory=list)   # (stage kernel, argument name)
+    region: Region | None = None
+    guard: int = 0
+    recipe: object = None     # (ctx, arrays, blobs) -> _Data
+
+
+# --- the plan -----------------------------------------------------------------------------------------------
+
+@dataclass
+class _Stage:
+    kernel: Kernel
+    program: str
+    launch: Launch
+
+
+# Parsed files are kept while their size and modification time stay the same: repeated calls skip the work.
+_FILE_CACHE: dict[tuple, object] = {}
+
+
+def _stat_key(path: Path) -> tuple:
+    stat = path.stat()
+    return (str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+
+
+def _cached(kind: str, path: Path, read):
+    try:
+        key = (kind,) + _stat_key(path)
+    except OSError:
+        return read(path)          # let the reader report the problem
+    if key not in _FILE_CACHE:
+        if len(_FILE_CACHE) > 512:
+            _FILE_CACHE.clear()
+        _FILE_CACHE[key] = read(path)
+    return _FILE_CACHE[key]
+
+
+def _read_sources(ctx: _Context, kernel: Kernel) -> tuple[tuple[str, str], ...]:
+    sources = []
+    for name in kernel.sources:
+        binary = ctx.layer.base_dir / name
+        cl_path = binary.with_suffix(".cl")
+        if not cl_path.is_file():
+            raise ctx.error(f"<Source filename=\"{name}\">: the OpenCL source {cl_path.name} is not beside it",
+                            kernel, hint=f"the emulator compiles {cl_path} (the .cl that {name} is built from)")
+        sources.append((str(cl_path), _cached("cl", cl_path, clsource.read_source)))
+    return tuple(sources)
+
+
+@lru_cache(maxsize=256)
+def _program(sources: tuple[tuple[str, str], ...], entry: str, options: str) -> tuple[str, str]:
+    program = shave_source.transform(list(sources), entry, path=sources[0][0])
+    return program, program_key(program, options)
+
+
+@lru_cache(maxsize=256)
+def _local_arrays(source: str, entry: str) -> tuple[tuple[str, int], ...]:
+    names = [entry, f"__dma_preload_{entry}", f"__dma_postwrite_{entry}"]
+    return tuple(cmx.local_arrays(shave_source.kernel_text(source, names)))
+
+
+_SIGNATURES: dict[str, list] = {}
+
+
+def _signatures(text: str, path: str):
+    found = _SIGNATURES.get(text)
+    if found is None:
+        found = clsource.parse_kernels(text, path=path)
+        if len(_SIGNATURES) > 256:
+            _SIGNATURES.clear()
+        _SIGNATURES[text] = found
+    return found
+
+
+def _plan(ctx: _Context, blobs: dict[str, np.ndarray]):
+    """The job (programs, launches), the buffers (each with a `recipe` that makes its contents from the call's
+    arrays) and the stages. Everything but the buffer contents depends only on what the plan cache key holds."""
+    job = Job()
+    options = shave_source.build_options(ctx.precision)
+    buffers: dict[tuple, _Buffer] = {}
+    scratch_first: dict[int, tuple[Kernel, TensorParam]] = {}
+    stages: list[_Stage] = []
+
+    def buffer(key, kind, port, fmt, pointee, recipe) -> _Buffer:
+        if key not in buffers:
+            buffers[key] = _Buffer(len(buffers), kind, port, fmt, pointee, recipe(ctx, ctx.inputs, blobs),
+                                   recipe=recipe)
+        return buffers[key]
+
+    for kernel in ctx.layer.kernels:
+        sources = _read_sources(ctx, kernel)
+        user_text = "\n".join(text for _, text in sources)
+        signatures = _signatures(user_text, sources[0][0])
+        signature = next((s for s in signatures if s.name == kernel.entry), None)
+        if signature is None:
+            raise ctx.error(f"Failed to find kernel with name '{kernel.entry}' in "
+                            f"{', '.join(Path(n).name for n, _ in sources)}", kernel,
+                            hint=f"kernels found: {', '.join(s.name for s in signatures) or 'none'}")
+        program, key = _program(sources, kernel.entry, options)
+        job.programs[key] = program
+        job.program_options[key] = options
+
+        params = {p.arg_name: p for p in kernel.params}
+        args: list[tuple] = []
+        local_bytes: list[tuple[str, int]] = []
+        for arg in signature.args:
+            param = params.get(arg.name)
+            if param is None:
+                raise ctx.error(f"XML specification for {ctx.layer.name} layer has no definition for "
+                                f"'{arg.name}' parameter", kernel, arg.name,
+                                hint=f"add a <Tensor>, <Data> or <Scalar> with arg-name=\"{arg.name}\"")
+            if isinstance(param, ScalarParam):
+                if arg.pointer:
+                    raise ctx.error("a <Scalar> is bound to a pointer argument", kernel, arg.name, line=param.line)
+                args.append(("scalar", _pack_scalar(ctx, kernel, arg, _scalar_value(ctx, kernel, param))))
+                continue
+            if not arg.pointer:
+                raise ctx.error(f"a <{type(param).__name__.replace('Param', '')}> is bound to the non-pointer "
+                                f"argument '{arg.base_type} {arg.name}'", kernel, arg.name, line=param.line)
+            if isinstance(param, DataParam) and param.type == "local_data":
+                if arg.address_space != "local":
+                    raise ctx.error("local_data must bind a __local pointer argument", kernel, arg.name,
+                                    line=param.line)
+                size = ctx.evaluate(param.size, param.dim, kernel, f"local_data size \"{param.size}\"", param.line)
+                if size <= 0:
+                    raise ctx.error(f"local_data size \"{param.size}\" is {size} bytes", kernel, arg.name,
+                                    line=param.line)
+                pointee = _element(ctx, kernel, arg)
+                local_bytes.append((arg.name, size))
+                args.append(("local", size * (2 if pointee == "half" else 1)))
+                continue
+            if arg.address_space == "local":
+                raise ctx.error("a __local argument must be bound as <Data type=\"local_data\">", kernel, arg.name,
+                                line=param.line)
+            pointee = _element(ctx, kernel, arg)
+            if isinstance(param, DataParam):          # type="data": a blob of the layer
+                if param.source not in blobs:
+                    raise ctx.error(f"the binding reads the layer blob '{param.source}', and none was given",
+                                    kernel, arg.name, line=param.line,
+                                    hint=f"pass blobs={{'{param.source}': array}} to emulate()")
+                buf = buffer(("data", param.source, pointee), "data", param.source, "ANY", pointee,
+                             lambda c, arrays, blobs, k=kernel, a=arg, s=param.source, p=pointee:
+                             _input_data(c, k, a, np.asarray(blobs[s]), "ANY", p))
+            elif param.type == "input":
+                if not 0 <= param.port_index < len(ctx.inputs):
+                    raise ctx.error(f"input port-index=\"{param.port_index}\" but the layer has "
+                                    f"{len(ctx.inputs)} input(s)", kernel, arg.name, line=param.line)
+                buf = buffer(("input", param.port_index, param.format, pointee), "input", param.port_index,
+                             param.format, pointee,
+                             lambda c, arrays, blobs, k=kernel, a=arg, i=param.port_index, f=param.format,
+                             p=pointee: _input_data(c, k, a, arrays[i], f, p))
+            elif param.type == "output":
+                if not 0 <= param.port_index < len(ctx.output_shapes):
+                    raise ctx.error(f"output port-index=\"{param.port_index}\" but the layer has "
+                                    f"{len(ctx.output_shapes)} output(s)", kernel, arg.name, line=param.line)
+                shape = ctx.output_shapes[param.port_index]
+                count = math.prod(shape)
+                if pointee not in ("half", "int"):
+                    ctx.add("warning", f"outputs are FP16 (or I32) on the device, but the kernel writes '{pointee}' "
+                            "elements: the emulator reads them as values, the device would reinterpret the bytes",
+                            kernel, arg.name, line=param.line, hint="use half* (or int*) for output tensors")
+                dtype = _ELEMENT[pointee][0]
+                buf = buffer(("output", param.port_index), "output", param.port_index, param.format, pointee,
+                             lambda c, arrays, blobs, d=dtype, n=count: _Data(d, n, poison=True))
+                if buf.fmt != param.format or buf.pointee != pointee:
+                    ctx.add("warning", f"output {param.port_index} is bound with format {param.format} / "
+                            f"'{pointee}' here and {buf.fmt} / '{buf.pointee}' in an earlier stage; the emulator "
+                            "keeps the first", kernel, arg.name, line=param.line)
+            else:                                   # input_buffer / output_buffer: scratch linked by port-index
+                first = scratch_first.setdefault(param.port_index, (kernel, param))
+                if param.type == "input_buffer" and first[0] is kernel and first[1] is param:
+                    ctx.add("warning", f"input_buffer {param.port_index} is read before any stage writes it",
+                            kernel, arg.name, line=param.line)
+                first_kernel, first_param = first
+                size = ctx.evaluate(first_param.size, first_param.dim, first_kernel,
+                                    f"{first_param.type} size \"{first_param.size}\"", first_param.line)
+                device_bytes = 2 * size    # the plugin allocates `size` FP16 elements
+                dtype, dev_size = _ELEMENT[pointee]
+                count = max(device_bytes // dev_size, 1)
+                buf = buffer(("scratch", param.port_index), "scratch", param.port_index, "ANY", pointee,
+                             lambda c, arrays, blobs, d=dtype, n=count: _Data(d, n))
+                if buf.pointee != pointee:
+                    ctx.add("warning", f"scratch buffer {param.port_index} is '{buf.pointee}' in one stage and "
+                            f"'{pointee}' here: the device would reinterpret the bytes, the emulator passes "
+                            "the values", kernel, arg.name, line=param.line)
+            buf.users.append((kernel, arg.name))
+            args.append(("buf", buf.index))
+
+        global_size, local_size = _work_sizes(ctx, kernel, signature)
+        _check_cmx(ctx, kernel, user_text, local_bytes)
+        launch = Launch(program=key, kernel=kernel.entry, global_size=global_size, local_size=local_size, args=args)
+        job.launches.append(launch)
+        stages.append(_Stage(kernel, key, launch))
+    return job, buffers, stages
+
+
+def _work_sizes(ctx: _Context, kernel: Kernel, signature) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    ws = kernel.work_sizes
+    glob = [ctx.evaluate(t, ws.dim, kernel, f"global size \"{t}\"", ws.line) for t in ws.global_]
+    loc = [ctx.evaluate(t, ws.dim, kernel, f"local size \"{t}\"", ws.line) for t in ws.local]
+    glob += [1] * (3 - len(glob))
+    loc += [1] * (3 - len(loc))
+    launch_global = []
+    for axis, (g, l) in enumerate(zip(glob, loc)):
+        if l <= 0 or g <= 0:
+            raise ctx.error(f"work size dimension {axis}: global {g}, local {l}; both must be positive",
+                            kernel, line=ws.line)
+        if g % l:
+            ctx.add("error", f"global size {g} is not a multiple of local size {l} in dimension {axis}: the plugin "
+                    f"launches {g // l} group(s) and drops the last {g % l} work item(s)", kernel, line=ws.line,
+                    hint="round global up to a multiple of local and guard the extra work items")
+        groups = g // l
+        if groups == 0:
+            raise ctx.error(f"work size dimension {axis}: global {g} < local {l}, so no work group runs",
+                            kernel, line=ws.line)
+        launch_global.append(groups * l)
+    items = loc[0] * loc[1] * loc[2]
+    if items > MAX_WORK_GROUP_SIZE:
+        ctx.add("error", f"a work group of {items} work items ({loc[0]}x{loc[1]}x{loc[2]}) is above the "
+                f"{MAX_WORK_GROUP_SIZE} kernelkit allows: one SHAVE runs the whole group", kernel, line=ws.line,
+                hint="use smaller local sizes and more groups")
+    required = signature.attributes.get("reqd_work_group_size")
+    if required is not None:
+        required = tuple(int(v) for v in required) + (1,) * (3 - len(tuple(required)))
+        if tuple(loc) != required:
+            ctx.add("error", f"local size {tuple(loc)} differs from the kernel's reqd_work_group_size{required}: "
+                    "results on the device are undefined", kernel, line=ws.line)
+    return tuple(launch_global), tuple(loc)
+
+
+def _check_cmx(ctx: _Context, kernel: Kernel, source: str, local_args: list[tuple[str, int]]) -> None:
+    arrays = _local_arrays(source, kernel.entry)
+    total = sum(size for _, size in arrays) + sum(size for _, size in local_args)
+    if total <= cmx.CMX_WARN_BYTES:
+        return
+    parts = [f"local_data '{n}' {s} B" for n, s in local_args] + [f"__local {n}[] {s} B" for n, s in arrays]
+    message = f"{total} bytes of on-chip memory (CMX) per work group: " + ", ".join(parts)
+    if total > cmx.CMX_BUDGET_BYTES:
+        ctx.add("error", message + f"; the budget is {cmx.CMX_BUDGET_BYTES} bytes", kernel,
+                hint="tile the work so each group needs less local memory")
+    else:
+        ctx.add("warning", message + f"; close to the {cmx.CMX_BUDGET_BYTES}-byte budget", kernel)
+
+
+# --- running: lay buffers out in the shared arena, fill, run, check ---------------------------------------
+
+def _align(n: int) -> int:
+    return -(-n // ALIGN) * ALIGN
+
+
+def _layout(job: Job, buffers: dict[tuple, _Buffer], ctx: _Context) -> tuple[int, dict[int, Region]]:
+    """Place every buffer as [guard][data][guard] at page-aligned offsets; fp16 outputs also get fp16 space."""
+    ordered = sorted(buffers.values(), key=lambda b: b.index)
+    offset = 0
+    for buf in ordered:
+        buf.guard = _guard_bytes(buf.data.nbytes)
+        start = offset + buf.guard
+        buf.region = Region(start, buf.data.nbytes)
+        offset = _align(start + max(buf.data.nbytes, 1)) + buf.guard
+    job.buffers = [b.region for b in ordered]
+    extras = {}
+    for buf in ordered:
+        if buf.kind == "output" and buf.pointee == "half" and ctx.precision == "fp16":
+            half = Region(offset, buf.data.count * 2)
+            offset = _align(offset + max(half.nbytes, 1))
+            extras[buf.index] = half
+            job.finish.append(Finish(buf.index, buf.data.count, half))
+    job.round_inputs = [(b.index, b.data.count) for b in ordered if b.data.device_round]
+    return offset, extras
+
+
+def _fill(arena, buffers: dict[tuple, _Buffer], extras) -> None:
+    for buf in buffers.values():
+        data, region = buf.data, buf.region
+        arena.view(np.uint8, region.offset - buf.guard, buf.guard).fill(GUARD_BYTE)
+        tail = _align(region.offset + max(region.nbytes, 1)) - (region.offset + region.nbytes) + buf.guard
+        arena.view(np.uint8, region.offset + region.nbytes, tail).fill(GUARD_BYTE)
+        view = arena.view(data.dtype, region.offset, data.count)
+        if data.poison:
+            if view.itemsize == 4:
+                view.view(np.uint32).fill(POISON_BITS)
+            else:
+                view.view(np.uint8).fill(0xA5)
+        elif data.source is not None:
+            np.copyto(view.reshape(data.source.shape), data.source, casting="unsafe")
+        else:
+            view.fill(0)
+
+
+def _guard_findings(ctx, arena, buf) -> None:
+    region, element = buf.region, np.dtype(buf.data.dtype).itemsize
+    tail = _align(region.offset + max(region.nbytes, 1)) - (region.offset + region.nbytes) + buf.guard
+    pattern = np.uint64(int.from_bytes(bytes([GUARD_BYTE]) * 8, "little"))
+    if (arena.view(np.uint64, region.offset - buf.guard, buf.guard // 8) == pattern).all() and \
+            (arena.view(np.uint8, region.offset + region.nbytes, tail) == GUARD_BYTE).all():
+        return
+    before = np.flatnonzero(arena.view(np.uint8, region.offset - buf.guard, buf.guard) != GUARD_BYTE)
+    after = np.flatnonzero(arena.view(np.uint8, region.offset + region.nbytes, tail) != GUARD_BYTE)
+    spots = []
+    if before.size:
+        spots.append(f"{-(int(before[0]) - buf.guard) // element} element(s) before its start")
+    if after.size:
+        spots.append(f"up to element {(int(after[-1]) + region.nbytes) // element} (it has {buf.data.count})")
+    users = "; ".join(f"stage {k.stage} '{k.entry}' argument '{a}'" for k, a in buf.users)
+    kernel, arg = buf.users[0]
+    ctx.add("error", f"out-of-bounds write: {buf.kind} {buf.port} was written outside its {buf.data.count} "
+            f"elements ({', '.join(spots)}); bound as {users}", kernel, arg,
+            hint="check the index arithmetic and the work sizes")
+
+
+def _logical_index(flat: int, fmt: str, shape) -> tuple[int, ...]:
+    marker = np.zeros(math.prod(shape), bool)
+    marker[flat] = True
+    return tuple(int(i) for i in np.argwhere(layout.from_format(marker, fmt, shape))[0])
+
+
+def _read_output(ctx, arena, buf, half_region, shape) -> np.ndarray:
+    data, region = buf.data, buf.region
+    kernel, arg = buf.users[0]
+    if np.dtype(data.dtype).itemsize == 4:
+        words = arena.view(np.uint32, region.offset, data.count)
+        poisoned = words == POISON_BITS
+    else:
+        poisoned = (arena.view(np.uint8, region.offset, data.nbytes).reshape(data.count, -1) == 0xA5).all(axis=1)
+    count = int(np.count_nonzero(poisoned))
+    first = int(np.argmax(poisoned)) if count else 0
+    if count:
+        ctx.add("error", f"{count} of {data.count} output elements were never written (first at logical index "
+                f"{_logical_index(first, buf.fmt, shape)}); the device leaves whatever was in memory there",
+                kernel, arg, hint="check the work sizes cover the whole output")
+    if half_region is not None:
+        values = arena.view(np.float16, half_region.offset, data.count)
+    else:
+        values = arena.view(data.dtype, region.offset, data.count)
+        if buf.pointee == "float" and ctx.precision == "fp16":
+            with np.errstate(over="ignore"):
+                values = values.astype(np.float16)
+    return np.array(layout.from_format(values, buf.fmt, shape), copy=True)
+
+
+def _execute(ctx, job, buffers, stages, timeout, timings) -> list[np.ndarray]:
+    size, extras = _layout(job, buffers, ctx)
+    worker = client()
+    with worker.session() as session:
+        t0 = time.perf_counter()
+        arena = session.arena(size)
+        _fill(arena, buffers, extras)
+        job.arena, job.arena_size = arena.path, arena.size
+        timings["fill"] = time.perf_counter() - t0
+        t1 = time.perf_counter()
+        try:
+            reply = session.run(job, timeout)
+        except WorkerTimeout:
+            names = ", ".join(f"stage {s.kernel.stage} '{s.kernel.entry}'" for s in stages)
+            ctx.add("error", f"the kernels did not finish within {timeout:g} s ({names}); the emulator stopped "
+                    "them", stages[-1].kernel,
+                    hint="look for a loop that never ends or a barrier not every work item reaches")
+            raise DeviceCheckFailed(ctx.findings) from None
+        except WorkerCrashed as exc:
+            ctx.add("error", f"{exc}; a write far outside a buffer or a stack overflow does this. Worker log: "
+                    f"{exc.log[-600:] or '(empty)'}", stages[-1].kernel)
+            raise DeviceCheckFailed(ctx.findings) from None
+        timings["worker"] = time.perf_counter() - t1
+        status = reply[0]
+        if status == "build_error":
+            key, log = reply[1], reply[2]
+            stage = next(s for s in stages if s.program == key)
+            hint = "fix the source; line numbers refer to your .cl file"
+            if "cannot be declared in local address space" in log and "__kk_dma_body_" in job.programs.get(key, ""):
+                hint = ("with __dma_preload/__dma_postwrite the emulator runs the kernel body as a plain function, "
+                        "where OpenCL forbids __local variables: bind the array as <Data type=\"local_data\">")
+            raise KernelkitError(f"the kernel source does not build on the emulator:\n{log.strip()}",
+                                 path=(ctx.layer.base_dir / stage.kernel.sources[0]).with_suffix(".cl"),
+                                 where=ctx.where(stage.kernel), hint=hint)
+        if status != "ok":
+            raise KernelkitError(f"the emulator could not run the kernels: {reply[1]}", path=ctx.layer.path,
+                                 where=ctx.where())
+        timings.update(reply[1])
+        t2 = time.perf_counter()
+        for buf in sorted(buffers.values(), key=lambda b: b.index):
+            _guard_findings(ctx, arena, buf)
+            if buf.data.compare and buf.kind in ("input", "data"):
+                now = arena.view(buf.data.dtype, buf.region.offset, buf.data.count)
+                before = np.asarray(buf.data.source, buf.data.dtype).reshape(-1)
+                changed = int(np.count_nonzero(now.view(np.uint8) != before.view(np.uint8)))
+                if changed:
+                    kernel, arg = buf.users[0]
+                    ctx.add("warning", f"the kernel wrote into {buf.kind} {buf.port} ({changed} byte(s) changed); "
+                            "on the device other layers may read this tensor", kernel, arg)
+        outputs = []
+        for port, shape in enumerate(ctx.output_shapes):
+            buf = buffers.get(("output", port))
+            if buf is None:
+                raise ctx.error(f"no stage binds output {port}",
+                                hint="add <Tensor type=\"output\" port-index=\"0\">")
+            outputs.append(_read_output(ctx, arena, buf, extras.get(buf.index), shape))
+        timings["read"] = time.perf_counter() - t2
+    return outputs
+
+
+# --- plan cache: a repeated call with the same binding file, attributes, shapes and dtypes skips the plan ------
+
+@dataclass
+class _CachedPlan:
+    layer: CustomLayer
+    alternative: int
+    programs: dict
+    options: dict
+    launches: list
+    buffers: dict            # key -> _Buffer with data=None; `recipe` makes the contents per call
+    stages: list
+    findings: list           # what the plan found (not the run)
+    sources: list            # (path, stat key) of every .cl read: an edited source invalidates the plan
+
+    def still_valid(self) -> bool:
+        try:
+            return all(_stat_key(Path(path)) == key for path, key in self.sources)
+        except OSError:
+            return False
+
+
+_PLANS: dict[tuple, _CachedPlan] = {}
+
+
+def _plan_key(bindings, layer_type, legacy, arrays, shapes, precision, blobs) -> tuple | None:
+    if not isinstance(bindings, (str, Path)):
+        return None              # loaded layers may be edited in place: no caching
+    try:
+        where = _stat_key(Path(bindings))
+    except OSError:
+        return None
+    return (where, layer_type, tuple(sorted(legacy.items())),
+            tuple((a.shape, a.dtype.str) for a in arrays), tuple(shapes), precision,
+            tuple(sorted((k, np.shape(v), np.asarray(v).dtype.str) for k, v in blobs.items())))
+
+
+def _remember_plan(key, ctx, job, buffers, stages) -> None:
+    sources = []
+    for kernel in ctx.layer.kernels:
+        for name in kernel.sources:
+            path = (ctx.layer.base_dir / name).with_suffix(".cl")
+            sources.append((str(path), _stat_key(path)))
+    if len(_PLANS) > 128:
+        _PLANS.clear()
+    _PLANS[key] = _CachedPlan(ctx.layer, ctx.alternative, dict(job.programs), dict(job.program_options),
+                              job.launches, {k: replace(b, data=None) for k, b in buffers.items()}, stages,
+                              list(ctx.findings), sources)
+
+
+# ---------------------------------------------------------------------------------------------------------
+
+def emulate(bindings, layer_type: str, inputs: Sequence[np.ndarray], attrs=None, output_shapes=None, *,
+            precision: str = "fp16", timeout: float = 60.0, checks: bool = True, blobs=None) -> EmulationResult:
+    """Run the binding the plugin would choose for `layer_type` on `inputs` (logical layout, NCHW for 4-D).
+
+    bindings: a MYRIAD binding XML path, or layers already loaded with kernelkit.bindings.myriad.
+    attrs: the layer's IR attributes (lists become "1,2,3" as in the plugin's legacy params).
+    output_shapes: default [inputs[0].shape].
+    precision: "fp16" rounds float tensors to fp16 at the boundary (and in convert_half/vstore_half);
+      "fp32" does not round anywhere.
+    checks: raise DeviceCheckFailed when a device check reports an error (findings are returned either way).
+    blobs: arrays for <Data type="data" source=...> bindings (an extension of the plugin's layer blobs).
+    Timeouts and crashes of the kernel always raise DeviceCheckFailed (there is no output).
+    """
+    started = time.perf_counter()
+    if precision not in ("fp16", "fp32"):
+        raise KernelkitError(f"precision must be 'fp16' or 'fp32', not {precision!r}")
+    arrays = []
+    for i, item in enumerate(inputs):
+        array = np.asarray(item)
+        if array.dtype.kind not in "fiub":
+            raise KernelkitError(f"input {i} has dtype {array.dtype}; give float or integer arrays", where=f"in{i}")
+        arrays.append(array)
+    if output_shapes is None:
+        if not arrays:
+            raise KernelkitError("no inputs and no output shape", hint="pass output_shapes")
+        output_shapes = [tuple(arrays[0].shape)]
+    shapes = []
+    for shape in output_shapes:
+        try:
+            shape = tuple(int(d) for d in shape)
+        except (TypeError, ValueError):
+            raise KernelkitError(f"output shape {shape!r} is not a list of integers") from None
+        if any(d <= 0 for d in shape):
+            raise KernelkitError(f"output shape {shape} has a dimension <= 0")
+        shapes.append(shape)
+    legacy = _legacy_attrs(attrs)
+    blobs = dict(blobs or {})
+
+    key = _plan_key(bindings, layer_type, legacy, arrays, shapes, precision, blobs)
+    cached = _PLANS.get(key) if key is not None else None
+    if cached is not None and cached.still_valid():
+        ctx = _Context(cached.layer, cached.alternative, arrays, shapes, legacy, precision,
+                       findings=list(cached.findings))
+        recipe_ctx = _Context(cached.layer, cached.alternative, arrays, shapes, legacy, precision)
+        buffers = {k: replace(b, data=b.recipe(recipe_ctx, arrays, blobs), users=b.users)
+                   for k, b in cached.buffers.items()}
+        job = Job(programs=dict(cached.programs), program_options=dict(cached.options), launches=cached.launches)
+        stages = cached.stages
+    else:
+        if isinstance(bindings, (str, Path)):
+            layers = _cached("bindings", Path(bindings), myriad.load)
+            source_path = Path(bindings)
+        else:
+            layers = list(bindings)
+            source_path = layers[0].path if layers else None
+        # inputs arrive in the IR's default layout for their rank; alternatives whose formats fit it come first
+        layouts = [_DEFAULT_LAYOUT.get(np.ndim(x)) for x in arrays]
+        layer, reasons = myriad.select_with_reasons(layers, layer_type, legacy, layouts)
+        if layer is None:
+            raise KernelkitError(f"no binding alternative applies to a '{layer_type}' layer with these attributes",
+                                 path=source_path, where=layer_type, hint="; ".join(reasons[:4]))
+        ctx = _Context(layer, _alternative_index(layers, layer), arrays, shapes, legacy, precision)
+        job, buffers, stages = _plan(ctx, blobs)
+        if key is not None:
+            _remember_plan(key, ctx, job, buffers, stages)
+    layer = ctx.layer
+    timings = {"plan": time.perf_counter() - started}
+    if checks and any(f.severity == "error" for f in ctx.findings):
+        raise DeviceCheckFailed(ctx.findings)
+
+    outputs = _execute(ctx, job, buffers, stages, timeout, timings)
+    timings["total"] = time.perf_counter() - started
+    if checks and any(f.severity == "error" for f in ctx.findings):
+        raise DeviceCheckFailed(ctx.findings)
+    return EmulationResult(outputs=outputs, layer=layer, findings=ctx.findings, timings=timings)

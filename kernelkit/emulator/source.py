@@ -1,0 +1,187 @@
+"""SHAVE kernel source -> a program PoCL can build, unchanged in meaning.
+
+What changes (see shave_prelude.h for the functions):
+* `half`, `halfN` become float types through -D options; `1.0h` literals become `1.0f` (columns may shift,
+  line numbers do not: a `#line` directive maps compiler messages back to the user's file);
+* the prelude is put in front;
+* a manual-DMA triplet `__dma_preload_K` / `K` / `__dma_postwrite_K` becomes three plain functions and one
+  kernel `K` that runs preload, a barrier, the body, a barrier, postwrite for each work group.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from ..errors import KernelkitError
+
+PRELUDE_PATH = Path(__file__).with_name("shave_prelude.h")
+
+HALF_DEFINES = ("half=float", "half2=float2", "half3=float3", "half4=float4", "half8=float8", "half16=float16")
+
+# A decimal literal with the `h`/`H` suffix: 1.0h, .5h, 2e-3h, 3h (not part of an identifier or hex literal).
+_HALF_LITERAL = re.compile(r"(?<![\w.])((?:\d+\.\d*|\.\d+|\d+)(?:[eE][+-]?\d+)?)[hH](?!\w)")
+_COMMENT_OR_STRING = re.compile(r"//[^\n]*|/\*.*?\*/|\"(?:\\.|[^\"\\])*\"", re.S)
+
+
+@lru_cache(maxsize=1)
+def prelude() -> str:
+    return PRELUDE_PATH.read_text(encoding="utf-8")
+
+
+def rewrite_half_literals(source: str) -> str:
+    """`1.0h` -> `1.0f`, `3h` -> `3.0f`; comments and strings are left alone."""
+    def literal(m: re.Match) -> str:
+        number = m.group(1)
+        if "." not in number and "e" not in number.lower():
+            number += ".0"
+        return number + "f"
+
+    out, last = [], 0
+    for m in _COMMENT_OR_STRING.finditer(source):
+        out.append(_HALF_LITERAL.sub(literal, source[last:m.start()]))
+        out.append(m.group(0))
+        last = m.end()
+    out.append(_HALF_LITERAL.sub(literal, source[last:]))
+    return "".join(out)
+
+
+def _blank_comments(source: str) -> str:
+    """Same length and line breaks, comments and strings replaced by spaces: safe to search for code."""
+    return _COMMENT_OR_STRING.sub(lambda m: re.sub(r"[^\n]", " ", m.group(0)), source)
+
+
+@dataclass
+class _KernelDecl:
+    name: str
+    start: int          # offset of the `__kernel` keyword (or of attributes before it)
+    name_end: int       # offset just after the function name
+    params: tuple[int, int]   # offsets of the text between the parentheses
+    attributes: str     # `__attribute__((...))` text found in the declaration
+
+
+_KERNEL_DECL = re.compile(
+    r"(?P<head>(?:__attribute__\s*\(\(.*?\)\)\s*)*(?:__kernel|\bkernel)\b\s*(?:__attribute__\s*\(\(.*?\)\)\s*)*"
+    r"void\s*(?:__attribute__\s*\(\(.*?\)\)\s*)*)(?P<name>[A-Za-z_]\w*)\s*\(", re.S)
+_ATTRIBUTE = re.compile(r"__attribute__\s*\(\((.*?)\)\)", re.S)
+
+
+def _find_kernel(code: str, name: str) -> _KernelDecl | None:
+    for m in _KERNEL_DECL.finditer(code):
+        if m.group("name") != name:
+            continue
+        depth, i = 1, m.end()
+        while i < len(code) and depth:
+            depth += {"(": 1, ")": -1}.get(code[i], 0)
+            i += 1
+        attrs = " ".join(f"__attribute__(({a}))" for a in _ATTRIBUTE.findall(m.group("head")))
+        return _KernelDecl(name, m.start(), m.end("name"), (m.end(), i - 1), attrs)
+    return None
+
+
+def _param_names(params_text: str) -> list[str]:
+    names = []
+    for part in params_text.split(","):
+        part = part.strip()
+        if not part or part == "void":
+            continue
+        m = re.search(r"([A-Za-z_]\w*)\s*(\[[^\]]*\]\s*)*$", part)
+        if not m:
+            raise ValueError(part)
+        names.append(m.group(1))
+    return names
+
+
+def has_dma_triplet(source: str, entry: str) -> bool:
+    code = _blank_comments(source)
+    return bool(re.search(rf"\b__dma_(preload|postwrite)_{re.escape(entry)}\s*\(", code))
+
+
+def wrap_dma_triplet(source: str, entry: str, *, path=None) -> str:
+    """Turn `__dma_preload_K`, `K`, `__dma_postwrite_K` into functions called by one kernel `K`.
+
+    Every work item runs preload and postwrite; their WorkGroupDma* calls are group-wide copies, so this
+    matches the device, where each runs once per work group before/after the group.
+    """
+    code = _blank_comments(source)
+    body = _find_kernel(code, entry)
+    if body is None:
+        raise KernelkitError(f"kernel '{entry}' not found in the source", path=path,
+                             hint="the <Kernel entry> must name a __kernel function of the source")
+    parts = {}
+    for role in ("preload", "postwrite"):
+        decl = _find_kernel(code, f"__dma_{role}_{entry}")
+        if decl is not None:
+            parts[role] = decl
+    try:
+        names = _param_names(code[body.params[0]:body.params[1]])
+    except ValueError as exc:
+        raise KernelkitError(f"cannot read the parameter '{exc}' of kernel '{entry}'", path=path) from None
+    # Rewrite declarations from the end so earlier offsets stay valid; keep every newline.
+    edits = [(body, f"__kk_dma_body_{entry}")] + [(d, f"__kk_dma_{role}_{entry}") for role, d in parts.items()]
+    out = source
+    for decl, new_name in sorted(edits, key=lambda e: e[0].start, reverse=True):
+        head = out[decl.start:decl.name_end]
+        newlines = "\n" * head.count("\n")
+        out = out[:decl.start] + f"static void {new_name}{newlines}" + out[decl.name_end:]
+    args = ", ".join(names)
+    params = re.sub(r"\s+", " ", source[body.params[0]:body.params[1]])
+    params = re.sub(r"/\*.*?\*/", "", params)
+    calls = []
+    if "preload" in parts:
+        calls.append(f"__kk_dma_preload_{entry}({args}); barrier(CLK_LOCAL_MEM_FENCE | CLK_GLOBAL_MEM_FENCE);")
+    calls.append(f"__kk_dma_body_{entry}({args});")
+    if "postwrite" in parts:
+        calls.append(f"barrier(CLK_LOCAL_MEM_FENCE | CLK_GLOBAL_MEM_FENCE); __kk_dma_postwrite_{entry}({args});")
+    wrapper = (f"\n#line 1 \"<kernelkit manual-DMA wrapper for {entry}>\"\n"
+               f"__kernel {body.attributes} void {entry}({params})\n{{\n    " + "\n    ".join(calls) + "\n}\n")
+    return out + wrapper
+
+
+def pocl_source(sources: list[tuple[str, str]]) -> str:
+    """The program text PoCL builds: prelude, then each (file name, text) with a #line so messages point home."""
+    chunks = [prelude()]
+    for name, text in sources:
+        chunks.append(f'#line 1 "{name}"\n{rewrite_half_literals(text)}')
+    return "\n".join(chunks)
+
+
+def transform(sources: list[tuple[str, str]], entry: str, *, path=None) -> str:
+    user = "\n".join(text for _, text in sources)
+    if has_dma_triplet(user, entry):
+        # The wrapper rewrites the concatenated text, so it is one logical file for line numbers.
+        name = sources[0][0] if len(sources) == 1 else "+".join(n for n, _ in sources)
+        return pocl_source([(name, wrap_dma_triplet(user, entry, path=path))])
+    return pocl_source(sources)
+
+
+def build_options(precision: str) -> str:
+    options = [f"-D{d}" for d in HALF_DEFINES]
+    options.append(f"-DKK_ROUND_HALF={1 if precision == 'fp16' else 0}")
+    options.append("-DKK_EMULATOR=1")
+    return " ".join(options)
+
+
+def kernel_text(source: str, names: list[str]) -> str:
+    """The preprocessor lines of `source` plus the full text of the named kernels (those found).
+
+    Used to measure one kernel's __local arrays in a file that holds several kernels."""
+    code = _blank_comments(source)
+    chunks = [line for line in source.splitlines() if line.lstrip().startswith("#")]
+    for name in names:
+        decl = _find_kernel(code, name)
+        if decl is None:
+            continue
+        start = code.find("{", decl.params[1])
+        if start < 0:
+            continue
+        depth, i = 0, start
+        while i < len(code):
+            depth += {"{": 1, "}": -1}.get(code[i], 0)
+            i += 1
+            if depth == 0:
+                break
+        chunks.append(source[decl.start:i])
+    return "\n".join(chunks)

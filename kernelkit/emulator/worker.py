@@ -1,0 +1,463 @@
+"""The OpenCL side of the emulator, in its own process.
+
+The parent (`WorkerClient`) sends a job: programs to build, buffers with their initial bytes, launches in
+order, and what to check afterwards. The worker owns the PoCL context and a cache of built programs, so
+repeated calls stay fast; a kernel that never finishes or crashes takes down only this process, which the
+client kills and restarts. Protocol: pickled tuples over a multiprocessing Connection on inherited pipes.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import hashlib
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import KernelkitError, ToolchainUnavailable
+from ..paths import cache_dir
+
+GUARD_BYTE = 0xA5
+STARTUP_TIMEOUT = 120.0
+ALIGN = 4096                      # region offsets: page aligned, above PoCL's 128-byte sub-buffer alignment
+
+
+@dataclass
+class Region:
+    offset: int
+    nbytes: int
+
+
+@dataclass
+class Finish:
+    """After the run: write the fp16 bits of the float32 `buffer` (`count` elements) into `half_out`."""
+
+    buffer: int
+    count: int
+    half_out: Region
+
+
+@dataclass
+class Launch:
+    program: str                     # key into Job.programs
+    kernel: str
+    global_size: tuple[int, ...]
+    local_size: tuple[int, ...]
+    args: list[tuple]                # ("buf", index) | ("local", nbytes) | ("scalar", numpy scalar)
+
+
+@dataclass
+class Job:
+    """Everything lives in one shared file (`arena`) that parent and worker both map: no data in the pipe."""
+
+    arena: str = ""
+    arena_size: int = 0
+    programs: dict[str, str] = field(default_factory=dict)     # key -> source
+    program_options: dict[str, str] = field(default_factory=dict)
+    buffers: list[Region] = field(default_factory=list)        # what kernels see (guards lie outside)
+    round_inputs: list[tuple[int, int]] = field(default_factory=list)   # (buffer, float count) to round to fp16
+    launches: list[Launch] = field(default_factory=list)
+    finish: list[Finish] = field(default_factory=list)
+
+
+def program_key(source: str, options: str) -> str:
+    return hashlib.sha256((options + "\0" + source).encode()).hexdigest()[:32]
+
+
+def _support_program() -> tuple[str, str]:
+    from .source import prelude
+
+    return prelude(), "-DKK_SUPPORT_PROGRAM=1 -DKK_ROUND_HALF=1"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# worker process
+
+def _pocl_platform(cl):
+    """The newest PoCL platform, chosen by its version string (never by index)."""
+    best, best_version = None, ()
+    for platform in cl.get_platforms():
+        m = re.search(r"PoCL (\d+)\.(\d+)", platform.version)
+        if m and tuple(map(int, m.groups())) > best_version:
+            best, best_version = platform, tuple(map(int, m.groups()))
+    return best, best_version
+
+
+class _Device:
+    def __init__(self):
+        import warnings
+
+        import pyopencl as cl
+
+        warnings.filterwarnings("ignore", category=cl.CompilerWarning)
+        self.cl = cl
+        platform, version = _pocl_platform(cl)
+        if platform is None or version < (3, 1):
+            raise RuntimeError("no PoCL >= 3.1 OpenCL platform found")
+        self.device = platform.get_devices()[0]
+        self.ctx = cl.Context([self.device])
+        self.queue = cl.CommandQueue(self.ctx)
+        self.programs: dict[str, object] = {}
+        self.kernels: dict[tuple[str, str], object] = {}
+        self.arena_path = None
+        self.arena_map = None
+        self.arena_buffer = None
+        source, options = _support_program()
+        support, log = self.program("kk-support", source, options)
+        if support is None:
+            raise RuntimeError(f"the emulator's support program does not build: {log}")
+        self.info = {"platform": platform.version, "device": self.device.name,
+                     "max_work_group_size": self.device.max_work_group_size,
+                     "base_align": self.device.mem_base_addr_align // 8}
+
+    def program(self, key: str, source: str, options: str):
+        prg = self.programs.get(key)
+        if prg is None:
+            prg = self.cl.Program(self.ctx, source)
+            try:
+                prg.build(options=options)
+            except self.cl.RuntimeError as exc:
+                try:
+                    log = prg.get_build_info(self.device, self.cl.program_build_info.LOG)
+                except Exception:
+                    log = str(exc)
+                return None, log or str(exc)
+            self.programs[key] = prg
+        return prg, None
+
+    def kernel(self, program: str, name: str):
+        kernel = self.kernels.get((program, name))
+        if kernel is None:
+            kernel = self.cl.Kernel(self.programs[program], name)
+            self.kernels[(program, name)] = kernel
+        return kernel
+
+    def _map(self, path: str, size: int):
+        if self.arena_path != path:
+            import mmap
+
+            self.arena_buffer = None
+            if self.arena_map is not None:
+                self.arena_map.close()
+            fd = os.open(path, os.O_RDWR)
+            try:
+                self.arena_map = mmap.mmap(fd, size)
+            finally:
+                os.close(fd)
+            host = np.frombuffer(self.arena_map, np.uint8)
+            flags = self.cl.mem_flags.READ_WRITE | self.cl.mem_flags.USE_HOST_PTR
+            self.arena_buffer = self.cl.Buffer(self.ctx, flags, hostbuf=host)
+            self.arena_path = path
+
+    def run(self, job: Job):
+        cl, queue = self.cl, self.queue
+        timings = {}
+        t0 = time.perf_counter()
+        for key, source in job.programs.items():
+            prg, log = self.program(key, source, job.program_options.get(key, ""))
+            if prg is None:
+                return ("build_error", key, log)
+        missing = {launch.program for launch in job.launches} - set(self.programs)
+        if missing:
+            return ("error", f"program(s) {', '.join(sorted(missing))} were never sent to this worker")
+        timings["build"] = time.perf_counter() - t0
+
+        t1 = time.perf_counter()
+        self._map(job.arena, job.arena_size)
+        whole = self.arena_buffer
+        views = [whole.get_sub_region(r.offset, max(r.nbytes, 1)) for r in job.buffers]
+        for index, count in job.round_inputs:
+            kernel = self.kernel("kk-support", "kk_round_inplace")
+            kernel.set_arg(0, views[index])
+            cl.enqueue_nd_range_kernel(queue, kernel, (count,), None)
+        queue.finish()
+        timings["round"] = time.perf_counter() - t1
+        t2 = time.perf_counter()
+        for launch in job.launches:
+            try:
+                kernel = self.kernel(launch.program, launch.kernel)
+            except cl.LogicError as exc:
+                return ("error", f"kernel {launch.kernel!r} not in the built program: {exc}")
+            for i, (kind, value) in enumerate(launch.args):
+                if kind == "buf":
+                    kernel.set_arg(i, views[value])
+                elif kind == "local":
+                    kernel.set_arg(i, cl.LocalMemory(max(int(value), 1)))
+                else:
+                    kernel.set_arg(i, value)
+            cl.enqueue_nd_range_kernel(queue, kernel, launch.global_size, launch.local_size)
+        queue.finish()
+        timings["kernels"] = time.perf_counter() - t2
+        t3 = time.perf_counter()
+        for item in job.finish:
+            kernel = self.kernel("kk-support", "kk_to_half")
+            out = whole.get_sub_region(item.half_out.offset, max(item.half_out.nbytes, 2))
+            kernel.set_args(views[item.buffer], out)
+            cl.enqueue_nd_range_kernel(queue, kernel, (item.count,), None)
+        queue.finish()
+        timings["finish"] = time.perf_counter() - t3
+        return ("ok", timings)
+
+
+def main(read_fd: int, write_fd: int) -> None:
+    os.environ.setdefault("POCL_CACHE_DIR", str(cache_dir("pocl")))
+    conn_in, conn_out = Connection(read_fd, writable=False), Connection(write_fd, readable=False)
+    try:
+        device = _Device()
+    except Exception as exc:  # report why, then stop
+        conn_out.send(("unavailable", f"{type(exc).__name__}: {exc}"))
+        return
+    conn_out.send(("ready", device.info))
+    while True:
+        try:
+            job = conn_in.recv()
+        except EOFError:
+            return
+        if job is None:
+            return
+        try:
+            reply = device.run(job)
+        except Exception as exc:  # an OpenCL failure of one job must not end the worker
+            reply = ("error", f"{type(exc).__name__}: {exc}")
+        conn_out.send(reply)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# parent side
+
+class WorkerTimeout(Exception):
+    pass
+
+
+class WorkerCrashed(Exception):
+    def __init__(self, message: str, log: str = ""):
+        super().__init__(message)
+        self.log = log
+
+
+class Arena:
+    """A file in /dev/shm that parent and worker both map; tensors go through it without copies in the pipe.
+
+    The file is unlinked as soon as the worker has mapped it, so nothing is left behind on exit."""
+
+    MIN_SIZE = 16 << 20
+
+    def __init__(self, size: int):
+        import mmap
+        import tempfile
+
+        shm = "/dev/shm"
+        folders = ([shm] if os.path.isdir(shm) and os.access(shm, os.W_OK) else []) + [None]
+        for folder in folders:
+            fd, self.path = tempfile.mkstemp(prefix=f"kernelkit-emulator-{os.getpid()}-", dir=folder)
+            try:
+                # reserve the space now: a tmpfs that fills up later would kill us with SIGBUS
+                os.posix_fallocate(fd, 0, size)
+                self.map = mmap.mmap(fd, size)
+                break
+            except OSError as exc:
+                os.unlink(self.path)
+                if folder is None:
+                    raise KernelkitError(f"cannot reserve {size} bytes for the emulator's tensors: {exc.strerror}",
+                                         hint="free memory or disk space, or emulate smaller tensors") from None
+            finally:
+                os.close(fd)
+        self.size = size
+        self.linked = True
+
+    def view(self, dtype, offset: int, count: int) -> np.ndarray:
+        return np.frombuffer(self.map, dtype, count, offset)
+
+    def unlink(self) -> None:
+        if self.linked:
+            self.linked = False
+            try:
+                os.unlink(self.path)
+            except FileNotFoundError:
+                pass
+
+    def close(self) -> None:
+        self.unlink()
+        try:
+            self.map.close()
+        except BufferError:      # a caller still holds a view; the mapping goes when that view does
+            pass
+
+
+class WorkerClient:
+    """A persistent worker process; restarted after a timeout or a crash.
+
+    Use `with client.session() as s:` to hold it (and its arena) for one emulation: `s.arena(size)`,
+    write tensors into it, `s.run(job, timeout)`, read the results, leave the block."""
+
+    def __init__(self):
+        self._lock = threading.RLock()
+        self._proc: subprocess.Popen | None = None
+        self._send: Connection | None = None
+        self._recv: Connection | None = None
+        self._arena: Arena | None = None
+        self._built: set[str] = set()    # programs the running worker has; their text is not sent again
+        self._owner = os.getpid()          # a forked child must not talk to its parent's worker
+        self.info: dict = {}
+        self._log_path = cache_dir("emulator") / f"worker-{os.getpid()}.log"
+
+    def _start(self) -> None:
+        parent_read, child_write = os.pipe()
+        child_read, parent_write = os.pipe()
+        env = dict(os.environ)
+        env.setdefault("POCL_CACHE_DIR", str(cache_dir("pocl")))
+        env["PYOPENCL_COMPILER_OUTPUT"] = "0"
+        package_parent = str(Path(__file__).resolve().parents[2])   # so the worker imports this same kernelkit
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (package_parent, env.get("PYTHONPATH")) if p)
+        code = f"from kernelkit.emulator.worker import main; main({child_read}, {child_write})"
+        log = open(self._log_path, "wb")
+        try:
+            self._proc = subprocess.Popen([sys.executable, "-c", code], pass_fds=(child_read, child_write),
+                                          stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env,
+                                          close_fds=True)
+        finally:
+            log.close()
+            os.close(child_read)
+            os.close(child_write)
+        self._send = Connection(parent_write, readable=False)
+        self._recv = Connection(parent_read, writable=False)
+        if not self._recv.poll(STARTUP_TIMEOUT):
+            self._kill()
+            raise ToolchainUnavailable("the OpenCL worker did not start in time", hint=f"see {self._log_path}")
+        try:
+            status, detail = self._recv.recv()
+        except EOFError:
+            log_tail = self._log_tail()
+            self._kill()
+            raise ToolchainUnavailable(f"the OpenCL worker failed to start: {log_tail}") from None
+        if status != "ready":
+            self._kill()
+            raise ToolchainUnavailable(f"no usable OpenCL device for the emulator: {detail}",
+                                       hint="install PoCL 3.1+: apt-get install pocl-opencl-icd")
+        self.info = detail
+
+    @property
+    def pid(self) -> int | None:
+        """The worker's process id while it runs (None before the first job or after a kill)."""
+        return self._proc.pid if self._proc is not None and self._proc.poll() is None else None
+
+    def _log_tail(self, limit: int = 2000) -> str:
+        try:
+            return self._log_path.read_text(errors="replace")[-limit:].strip()
+        except OSError:
+            return ""
+
+    def _kill(self) -> None:
+        if self._proc is not None:
+            if self._proc.poll() is None:
+                self._proc.kill()
+            self._proc.wait()
+        for conn in (self._send, self._recv):
+            if conn is not None:
+                conn.close()
+        self._proc = self._send = self._recv = None
+        self._built = set()
+        if self._arena is not None:      # a new worker maps a new arena
+            self._arena.close()
+            self._arena = None
+
+    def close(self) -> None:
+        if self._owner != os.getpid():
+            return                       # a forked child: the worker belongs to the parent
+        with self._lock:
+            if self._proc is not None and self._proc.poll() is None:
+                try:
+                    self._send.send(None)
+                    self._proc.wait(timeout=2)
+                except Exception:
+                    pass
+            self._kill()
+            with contextlib.suppress(OSError):
+                self._log_path.unlink()
+
+    def _ensure(self) -> None:
+        if self._owner != os.getpid():
+            # forked: forget the parent's worker and arena without touching them, start our own
+            self._proc = self._send = self._recv = self._arena = None
+            self._built = set()
+            self._owner = os.getpid()
+            self._log_path = cache_dir("emulator") / f"worker-{os.getpid()}.log"
+        if self._proc is None or self._proc.poll() is not None:
+            self._kill()
+            self._start()
+
+    @contextlib.contextmanager
+    def session(self):
+        with self._lock:
+            self._ensure()
+            yield self
+
+    def arena(self, size: int) -> Arena:
+        if self._arena is None or self._arena.size < size:
+            old = self._arena
+            self._arena = Arena(max(size, Arena.MIN_SIZE, 2 * old.size if old else 0))
+            if old is not None:
+                old.close()
+        return self._arena
+
+    def run(self, job: Job, timeout: float):
+        with self._lock:
+            self._ensure()
+            sources, options = job.programs, job.program_options
+            job.programs = {k: v for k, v in sources.items() if k not in self._built}
+            job.program_options = {k: options.get(k, "") for k in job.programs}
+            try:
+                self._send.send(job)
+            except (BrokenPipeError, OSError):
+                log = self._log_tail()
+                self._kill()
+                raise WorkerCrashed("the OpenCL worker died before taking the job", log) from None
+            if not self._recv.poll(timeout):
+                self._kill()
+                raise WorkerTimeout()
+            try:
+                reply = self._recv.recv()
+            except (EOFError, OSError):
+                code = self._proc.wait() if self._proc else None
+                log = self._log_tail()
+                self._kill()
+                how = f"exit status {code}"
+                if code is not None and code < 0:
+                    with contextlib.suppress(ValueError):
+                        how = f"killed by {signal.Signals(-code).name}"
+                raise WorkerCrashed(f"the OpenCL worker died while running the kernels ({how})", log) from None
+            job.programs, job.program_options = sources, options
+            if reply[0] == "ok":
+                self._built.update(sources)
+            if self._arena is not None and self._arena.path == job.arena:
+                self._arena.unlink()     # the worker has it mapped now
+            return reply
+
+
+_client: WorkerClient | None = None
+_client_lock = threading.Lock()
+
+
+def client() -> WorkerClient:
+    global _client
+    with _client_lock:
+        if _client is None:
+            _client = WorkerClient()
+            atexit.register(_client.close)
+        return _client
+
+
+def shutdown() -> None:
+    """Stop the worker (the next emulation starts a new one)."""
+    if _client is not None:
+        _client.close()

@@ -1,0 +1,252 @@
+"""The emulator against numpy on hand-written SHAVE-style kernels (tests/data/shave/), one construct each."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from kernelkit.bindings import myriad
+from kernelkit.emulator import emulate
+from kernelkit.emulator.source import rewrite_half_literals
+
+DATA = Path(__file__).parent / "data" / "shave"
+KERNELS = DATA / "kernels.xml"
+FORMATS = DATA / "formats.xml"
+
+
+def f16(a) -> np.ndarray:
+    """What the VPU stores: the value rounded to fp16, as float64 for reference math."""
+    return np.asarray(a).astype(np.float16).astype(np.float64)
+
+
+def assert_fp16_close(actual, expected, ulps=1):
+    """Within `ulps` fp16 steps of the fp16-rounded reference."""
+    expected16 = np.asarray(expected).astype(np.float16)
+    step = np.spacing(np.abs(expected16)).astype(np.float64)
+    diff = np.abs(np.asarray(actual, np.float64) - expected16.astype(np.float64))
+    assert np.all(diff <= ulps * step), f"max diff {diff.max()} at {np.unravel_index(diff.argmax(), diff.shape)}"
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(1234)
+
+
+# --- selection, half arithmetic, literals, conversions -----------------------------------------------------
+
+def test_where_selects_the_first_alternative_and_its_half8_kernel(rng):
+    x = rng.uniform(-3, 3, (2, 3, 5, 13)).astype(np.float32)      # width 13: half8 body plus a scalar tail
+    result = emulate(DATA / "scale_bias.xml", "ScaleBias", [x], {"mode": 0, "alpha": 0.5})
+    assert result.layer.kernels[0].entry == "scale_bias"
+    assert result.outputs[0].dtype == np.float16 and result.outputs[0].shape == x.shape
+    assert_fp16_close(result.outputs[0], f16(x) * 0.5 + 0.25)
+    assert result.findings == []
+
+
+def test_where_selects_the_second_alternative_with_vload_vstore_half(rng):
+    x = rng.uniform(-3, 3, (1, 2, 4, 8)).astype(np.float32)
+    result = emulate(DATA / "scale_bias.xml", "scalebias", [x], {"mode": "1", "alpha": "2"})  # type: any case
+    assert result.layer.kernels[0].entry == "scale_bias_neg"
+    assert_fp16_close(result.outputs[0], -(f16(x) * 2 + 0.25))
+
+
+def test_preloaded_bindings_are_accepted(rng):
+    layers = myriad.load(DATA / "scale_bias.xml")
+    x = rng.uniform(-1, 1, (1, 1, 2, 8)).astype(np.float32)
+    result = emulate(layers, "ScaleBias", [x], {"mode": 0, "alpha": 1.5})
+    assert_fp16_close(result.outputs[0], f16(x) * 1.5 + 0.25)
+
+
+def test_half_literal_rewrite_keeps_identifiers_comments_and_lines():
+    text = "x = 1.0h + .5h * 2h + 3e-2H; y1h = a1h; // 2.0h stays\n/* 4h */ z = 0x1h;"
+    out = rewrite_half_literals(text)
+    assert out == "x = 1.0f + .5f * 2.0f + 3e-2f; y1h = a1h; // 2.0h stays\n/* 4h */ z = 0x1h;"
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered")
+def test_convert_half_rounds_inside_the_kernel(rng):
+    # 1 + 2^-10 makes x*s land between fp16 values; edges cover overflow (65520 -> inf) and subnormals.
+    edges = np.array([0.0, -0.0, 65504.0, -65504.0, 6e-8, -6e-8, 3e-5, 1.0, -1.0, 21000.0, 30000.0], np.float32)
+    x = np.concatenate([rng.uniform(-100, 100, 53).astype(np.float32), edges]).reshape(1, 1, 1, -1)
+    s = np.float32(1.0009765625)
+    result = emulate(DATA / "round_probe.xml", "RoundProbe", [x], {"scale": "1.0009765625"})
+    t = (x.astype(np.float16).astype(np.float32) * s).astype(np.float16)           # convert_half
+    expected = (t.astype(np.float32) * np.float32(3)).astype(np.float16)           # h * 3.0h, stored
+    np.testing.assert_array_equal(result.outputs[0], expected)
+
+
+def float_bits_under_test() -> np.ndarray:
+    """Random float32 bit patterns plus every pattern around the fp16 subnormal and overflow boundaries."""
+    rng = np.random.default_rng(99)
+    return np.concatenate([
+        rng.integers(0, 2 ** 32, 1 << 20, dtype=np.uint64).astype(np.uint32),
+        np.arange(0x33000000, 0x33000000 + (1 << 16), dtype=np.uint32),       # below the smallest subnormal
+        np.arange(0x387f0000, 0x38810000, dtype=np.uint32),                    # subnormal/normal boundary
+        np.arange(0x477f0000, 0x47800010, dtype=np.uint32),                    # 65504 .. overflow to inf
+        np.array([0, 0x80000000, 0x7F800000, 0xFF800000, 0x7FC00000, 0xFFC00001, 0x3F800000], np.uint32),
+    ]).view(np.int32).reshape(1, 1, 1, -1)
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered", "ignore:invalid value")
+def test_in_kernel_fp16_rounding_is_bit_exact():
+    bits = float_bits_under_test()
+    result = emulate(DATA / "round_probe.xml", "ConvertBits", [bits])
+    with np.errstate(all="ignore"):
+        expected = bits.view(np.float32).astype(np.float16).astype(np.float32)
+    got = result.outputs[0].view(np.float32)
+    same = (got.view(np.uint32) == expected.view(np.uint32)) | (np.isnan(got) & np.isnan(expected))
+    assert same.all(), f"{(~same).sum()} mismatches, first input bits {bits[~same][:4]}"
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered", "ignore:invalid value")
+def test_fp16_output_conversion_is_bit_exact():
+    bits = float_bits_under_test()
+    result = emulate(DATA / "round_probe.xml", "StoreBits", [bits])
+    with np.errstate(all="ignore"):
+        expected = bits.view(np.float32).astype(np.float16)
+    got = result.outputs[0]
+    same = (got.view(np.uint16) == expected.view(np.uint16)) | (np.isnan(got) & np.isnan(expected))
+    assert same.all(), f"{(~same).sum()} mismatches, first input bits {bits[~same][:4]}"
+
+
+def test_fp32_precision_rounds_nowhere(rng):
+    x = rng.uniform(-100, 100, (1, 1, 1, 64)).astype(np.float32)
+    result = emulate(DATA / "round_probe.xml", "RoundProbe", [x], {"scale": "1.0009765625"}, precision="fp32")
+    assert result.outputs[0].dtype == np.float32
+    expected = x * np.float32(1.0009765625) * np.float32(3)
+    np.testing.assert_allclose(result.outputs[0], expected, rtol=1e-6)
+
+
+def test_inputs_are_rounded_to_fp16_at_the_boundary():
+    x = np.array([1.0 + 2 ** -12, 70000.0, 1e-8], np.float32).reshape(1, 1, 1, 3)
+    result = emulate(DATA / "scale_bias.xml", "ScaleBias", [x], {"mode": 1, "alpha": 1})
+    # -(fp16(x) + 0.25): 1+2^-12 rounds to 1; 70000 is inf in fp16; 1e-8 flushes to 0
+    np.testing.assert_array_equal(result.outputs[0].reshape(-1), np.array([-1.25, -np.inf, -0.25], np.float16))
+
+
+# --- copies and local memory -----------------------------------------------------------------------------
+
+def grn(x, bias):
+    xs = f16(x)
+    return xs / np.sqrt(bias + (xs ** 2).sum(axis=1, keepdims=True))
+
+
+def test_async_3d3d_with_local_arrays(rng):
+    x = rng.uniform(-1, 1, (1, 7, 5, 24)).astype(np.float32)
+    result = emulate(KERNELS, "GrnAsync", [x], {"bias": 0.5})
+    assert_fp16_close(result.outputs[0], grn(x, 0.5))
+
+
+def test_async_2d2d_tiles(rng):
+    x = rng.uniform(-1, 1, (1, 3, 6, 16)).astype(np.float32)
+    result = emulate(KERNELS, "Tile2D2D", [x], {"tw": 8, "th": 3})
+    assert_fp16_close(result.outputs[0], f16(x) * 2 + 1)
+
+
+def test_manual_dma_triplet_with_3d_transactions_and_local_data(rng):
+    x = rng.uniform(-1, 1, (1, 6, 4, 16)).astype(np.float32)
+    result = emulate(KERNELS, "GrnDma", [x], {"bias": 1.0})
+    assert_fp16_close(result.outputs[0], grn(x, 1.0))
+
+
+def test_manual_dma_preload_with_stride_transaction(rng):
+    x = rng.uniform(-1, 1, (1, 3, 8, 16)).astype(np.float32)
+    result = emulate(KERNELS, "EvenRows", [x], output_shapes=[(1, 3, 4, 16)])
+    assert_fp16_close(result.outputs[0], f16(x)[:, :, ::2, :] - 1)
+
+
+def test_work_item_dma_and_reqd_work_group_size(rng):
+    x = rng.uniform(0, 1, (1, 2, 3, 40)).astype(np.float32)
+    result = emulate(KERNELS, "RowPrefix", [x])
+    # the running sum is kept in half on the device; here in float: allow 2 fp16 steps
+    assert_fp16_close(result.outputs[0], np.cumsum(f16(x), axis=3), ulps=2)
+
+
+def test_two_stages_linked_by_a_scratch_buffer(rng):
+    x = rng.uniform(-1, 3, (1, 4, 3, 10)).astype(np.float32)
+    result = emulate(KERNELS, "MeanSubtract", [x])
+    xs = f16(x)
+    expected = xs - f16(xs.mean(axis=(2, 3), keepdims=True))
+    assert_fp16_close(result.outputs[0], expected, ulps=2)
+
+
+# --- tensor formats -------------------------------------------------------------------------------------
+
+def test_byxf_input_and_bfyx_output(rng):
+    x = rng.uniform(-1, 1, (1, 3, 4, 5)).astype(np.float32)
+    result = emulate(FORMATS, "NhwcToNchw", [x])
+    assert_fp16_close(result.outputs[0], f16(x) + np.arange(3).reshape(1, 3, 1, 1))
+
+
+def test_fyx_input_and_yxf_output_on_rank3(rng):
+    x = rng.uniform(-1, 1, (3, 4, 5)).astype(np.float32)
+    result = emulate(FORMATS, "ChwToHwc", [x])
+    assert result.outputs[0].shape == (3, 4, 5)          # back in logical CHW
+    assert_fp16_close(result.outputs[0], f16(x) * 2)
+
+
+def test_bf_rank2_and_shape_lookups_from_the_end(rng):
+    x = rng.uniform(-1, 1, (3, 7)).astype(np.float32)
+    result = emulate(FORMATS, "RowsBF", [x])
+    assert_fp16_close(result.outputs[0], f16(x) * 3 + np.arange(7))
+
+
+# --- scalars -------------------------------------------------------------------------------------------
+
+def test_every_scalar_source_kind(rng):
+    x = rng.uniform(-1, 1, (1, 3, 2, 5)).astype(np.float32)
+    attrs = {"count": "7.9", "alpha": 0.5, "kernel": [3, 5], "total": x.size}
+    result = emulate(FORMATS, "ScalarProbe", [x], attrs, output_shapes=[(1, 2, 1, 16)])
+    probe = result.outputs[0].reshape(-1)
+    # whole attr (stoi "7.9" = 7), float attr, comma list element 1, I.X, O.F, i.X (reads the OUTPUT: 16),
+    # int literal, float literal written without a dot, I.B
+    np.testing.assert_array_equal(probe[:9], np.array([7, 0.5, 5, 5, 2, 16, 42, 0.125, 1], np.float16))
+    np.testing.assert_array_equal(probe[9:], x.reshape(-1).astype(np.float16)[np.arange(9, 32) % x.size])
+
+
+def test_int32_tensors_pass_unchanged():
+    x = (np.arange(-6, 6, dtype=np.int32) * 1_000_003).reshape(1, 3, 2, 2)
+    result = emulate(FORMATS, "IntOffset", [x], {"offset": "-7"})
+    assert result.outputs[0].dtype == np.int32
+    np.testing.assert_array_equal(result.outputs[0], x - 7)
+
+
+def test_repeated_calls_reuse_the_warm_worker(rng):
+    from kernelkit.emulator import worker
+
+    x = rng.uniform(-1, 1, (1, 1, 2, 8)).astype(np.float32)
+    emulate(DATA / "scale_bias.xml", "ScaleBias", [x], {"mode": 0, "alpha": 1})
+    pid = worker.client().pid
+    emulate(DATA / "scale_bias.xml", "ScaleBias", [x], {"mode": 0, "alpha": 1})
+    assert pid is not None and worker.client().pid == pid
+
+
+def test_layout_decides_between_alternatives_without_where(rng):
+    x = rng.uniform(-1, 1, (1, 2, 3, 4)).astype(np.float32)
+    result = emulate(FORMATS, "LayoutPick", [x])
+    assert result.layer.kernels[0].entry == "rows_bf"          # the BFYX alternative fits the NCHW input
+    assert_fp16_close(result.outputs[0], f16(x) * 1 + np.arange(4))
+
+
+def test_layer_blob_bound_as_data(rng):
+    x = rng.uniform(-1, 1, (1, 3, 2, 4)).astype(np.float32)
+    weights = np.array([10.0, -20.0, 0.5], np.float32)
+    result = emulate(FORMATS, "AddWeights", [x], {"hw": 8}, blobs={"weights": weights})
+    assert_fp16_close(result.outputs[0], f16(x) + weights.reshape(1, 3, 1, 1))
+
+
+def test_cached_plan_takes_new_values_and_notices_an_edited_source(tmp_path, rng):
+    (tmp_path / "k.cl").write_text("__kernel void k(__global const half* s, __global half* d)\n"
+                                   "{ d[get_global_id(0)] = s[get_global_id(0)] + 1.0h; }\n")
+    (tmp_path / "k.xml").write_text(
+        '<CustomLayer name="K" type="MVCL" version="1"><Kernel entry="k"><Source filename="k.bin"/><Parameters>'
+        '<Tensor arg-name="s" type="input" port-index="0"/><Tensor arg-name="d" type="output" port-index="0"/>'
+        '</Parameters><WorkSizes dim="input,0" global="X" local="X"/></Kernel></CustomLayer>\n')
+    a, b = (rng.uniform(-1, 1, (1, 1, 1, 8)).astype(np.float32) for _ in range(2))
+    assert_fp16_close(emulate(tmp_path / "k.xml", "K", [a]).outputs[0], f16(a) + 1)
+    assert_fp16_close(emulate(tmp_path / "k.xml", "K", [b]).outputs[0], f16(b) + 1)     # same plan, new data
+    (tmp_path / "k.cl").write_text("__kernel void k(__global const half* s, __global half* d)\n"
+                                   "{ d[get_global_id(0)] = s[get_global_id(0)] * 3.0h - 2.0h; }\n")
+    assert_fp16_close(emulate(tmp_path / "k.xml", "K", [b]).outputs[0], f16(b) * 3 - 2)
