@@ -1,0 +1,47 @@
+"""`kernelkit compile`: a real MYRIAD blob from the 2021.4 plugin."""
+
+from __future__ import annotations
+
+import sys
+
+NAME = "compile"
+HELP = "compile an IR v10/ONNX model or a patch output folder to a MYRIAD .blob (real 2021.4 plugin)"
+DESCRIPTION = (HELP + ". Needs `kernelkit toolchain setup`. Exit 0 compiled, 1 the plugin refused the model, "
+               "2 bad input, 3 toolchain unavailable.")
+ORDER = 60
+
+
+def add_arguments(parser):
+    from ..myriad.compile import DEFAULT_SHAVES
+
+    parser.add_argument("model", metavar="MODEL_OR_OUTDIR", help="IR v10 .xml, .onnx, or a `kernelkit patch` folder")
+    parser.add_argument("-o", "--output", required=True, metavar="OUT.blob", help="blob to write")
+    parser.add_argument("--shaves", type=int, default=None,
+                        help=f"SHAVEs to compile for (default: the folder's compile.conf, else {DEFAULT_SHAVES})")
+    parser.add_argument("--cmx-slices", type=int, default=None,
+                        help="CMX slices (default: the folder's compile.conf, else as many as SHAVEs)")
+    parser.add_argument("--u8-input", action="store_true", default=None,
+                        help="U8 network inputs converted on the device (like compile_tool -ip U8); "
+                             "default: the patch report's choice, else the IR's input types")
+    parser.add_argument("--blob-version", choices=["2021.4"], default=None,
+                        help="write this version into the blob header (as blobconverter does)")
+    parser.add_argument("--custom-layers", metavar="XML", default=None,
+                        help="MYRIAD custom layer bindings (default: the folder's custom_layers.xml)")
+
+
+def run(args) -> int:
+    from ..myriad.compile import CompileFailed, compile_model
+
+    try:
+        result = compile_model(args.model, args.output, shaves=args.shaves, cmx_slices=args.cmx_slices,
+                               u8_input=args.u8_input, blob_version=args.blob_version,
+                               custom_layers=args.custom_layers)
+    except CompileFailed as exc:
+        print(f"kernelkit: compile failed: {exc}", file=sys.stderr)
+        return 1
+    for warning in result.warnings:
+        print(f"plugin: {warning}", file=sys.stderr)
+    h = result.header
+    print(f"wrote {result.blob_path} ({result.size} bytes, blob version {h.version_major}.{h.version_minor}, "
+          f"{h.stages} stages, {h.shaves} shaves, {h.cmx_slices} CMX slices) in {result.seconds:.1f} s")
+    return 0

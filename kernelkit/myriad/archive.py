@@ -1,0 +1,174 @@
+"""NN Archive (Luxonis): a .tar.xz holding a compiled blob and a config.json that describes it.
+
+Inputs and outputs (names, shapes, layouts, data types) are read back from the blob itself with DepthAI's
+blob reader, so the config describes the compiled model exactly. Preprocessing comes from the patch
+report (`patch-report.json`, key `preprocessing`) when there is one, then from the caller's overrides.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import tarfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import KernelkitError, ToolchainUnavailable
+from ..fsutil import atomic_write
+from . import blob as blobfmt
+
+CONFIG_VERSION = "1.0"   # the NN Archive config scheme DepthAI's reader takes (NNArchiveConfigVersion.V1)
+# DepthAI blob tensor types -> NN Archive dtype names
+_DTYPES = {"FP16": "float16", "FP32": "float32", "U8F": "uint8", "I8": "int8", "INT": "int32", "FP64": "float64"}
+_NAME_OK = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+@dataclass
+class ArchiveResult:
+    path: Path
+    config: dict
+    blob_name: str
+
+
+@dataclass
+class Preprocessing:
+    mean: list[float] | None = None
+    scale: list[float] | None = None
+    reverse_channels: bool | None = None
+
+
+def find_blob(source: str | Path) -> tuple[Path, dict]:
+    """The blob to pack and the patch report beside it ({} when none)."""
+    source = Path(source)
+    if not source.exists():
+        raise KernelkitError("no such file or folder", path=source,
+                             hint="pass a .blob or a `kernelkit patch` folder with a compiled blob in it")
+    if source.is_file():
+        blobfmt.read_header(source)
+        return source, {}
+    blobs = sorted(source.glob("*.blob"))
+    if not blobs:
+        raise KernelkitError("folder holds no .blob", path=source,
+                             hint=f"compile it first: kernelkit compile {source} -o {source / 'model.blob'}")
+    if len(blobs) > 1:
+        raise KernelkitError(f"folder holds {len(blobs)} blobs ({', '.join(b.name for b in blobs)})", path=source,
+                             hint="pass the .blob to pack directly")
+    blobfmt.read_header(blobs[0])
+    report = {}
+    report_path = source / "patch-report.json"
+    if report_path.is_file():
+        try:
+            report = json.loads(report_path.read_text())
+        except ValueError as exc:
+            raise KernelkitError(f"unreadable patch report: {exc}", path=report_path) from None
+    return blobs[0], report
+
+
+def blob_tensors(blob_path: Path) -> tuple[list[dict], list[dict]]:
+    """(inputs, outputs) of a blob as {name, dtype, shape, layout}, from DepthAI's own reader."""
+    # Without this DepthAI warns on import that it has no USB access, which is irrelevant to reading a file.
+    os.environ.setdefault("DEPTHAI_LEVEL", "error")
+    try:
+        import depthai as dai
+    except ImportError:
+        raise ToolchainUnavailable("depthai is needed to read a blob's inputs and outputs",
+                                   hint="pip install 'depthai>=3' (kernelkit's [depthai] extra)") from None
+    try:
+        blob = dai.OpenVINO.Blob(str(blob_path))
+    except RuntimeError as exc:
+        raise KernelkitError(f"DepthAI cannot read this blob: {exc}", path=blob_path) from None
+
+    def describe(name, info):
+        kind = str(info.dataType).rsplit(".", 1)[-1]
+        shape = [int(d) for d in reversed(info.dims)]  # DepthAI lists dims innermost first
+        layout = str(info.order).rsplit(".", 1)[-1]
+        if len(layout) != len(shape):
+            layout = "NCHW"[-len(shape):] if len(shape) <= 4 else "".join("ABCDEFGH"[:len(shape)])
+        return {"name": name, "dtype": _DTYPES.get(kind, kind.lower()), "shape": shape, "layout": layout}
+
+    inputs = [describe(n, i) for n, i in blob.networkInputs.items()]
+    outputs = [describe(n, i) for n, i in blob.networkOutputs.items()]
+    return inputs, outputs
+
+
+def _channels(entry: dict) -> int | None:
+    layout, shape = entry["layout"], entry["shape"]
+    return shape[layout.index("C")] if "C" in layout else None
+
+
+def _per_channel(values, count: int | None, what: str, default: float, input_name: str) -> list[float]:
+    if values is None:
+        return [default] * (count or 1)
+    values = [float(v) for v in values]
+    if len(values) == 1 and count:
+        return values * count
+    if count is not None and len(values) != count:
+        raise KernelkitError(f"{len(values)} {what} values for an input with {count} channels",
+                             where=f'input "{input_name}"', hint=f"give one {what} value per channel, or one for all")
+    return values
+
+
+def make_config(name: str, blob_file: str, inputs: list[dict], outputs: list[dict],
+                preprocessing: Preprocessing) -> dict:
+    config_inputs = []
+    for entry in inputs:
+        channels = _channels(entry)
+        is_image = len(entry["shape"]) == 4 and channels in (1, 3)
+        config_inputs.append({
+            **{k: entry[k] for k in ("name", "dtype")},
+            "input_type": "image" if is_image else "raw",
+            "shape": entry["shape"],
+            "layout": entry["layout"],
+            "preprocessing": {
+                "mean": _per_channel(preprocessing.mean, channels, "mean", 0.0, entry["name"]),
+                "scale": _per_channel(preprocessing.scale, channels, "scale", 1.0, entry["name"]),
+                "reverse_channels": bool(preprocessing.reverse_channels),
+                "interleaved_to_planar": None,
+            },
+        })
+    return {
+        "config_version": CONFIG_VERSION,
+        "model": {
+            # MYRIAD blobs hold FP16 weights whatever the IR had.
+            "metadata": {"name": name, "path": blob_file, "precision": "float16"},
+            "inputs": config_inputs,
+            "outputs": [{k: o[k] for k in ("name", "dtype", "shape", "layout")} for o in outputs],
+            "heads": [],
+        },
+    }
+
+
+def build_archive(source: str | Path, out: str | Path, *, name: str | None = None,
+                  mean: list[float] | None = None, scale: list[float] | None = None,
+                  reverse_channels: bool | None = None) -> ArchiveResult:
+    """Pack the blob of `source` (a .blob, or a folder with one) and its config.json into `out` (.tar.xz)."""
+    out = Path(out)
+    if not out.name.endswith(".tar.xz"):
+        raise KernelkitError("an NN Archive is a .tar.xz file", path=out, where="-o", hint="name it NAME.tar.xz")
+    blob_path, report = find_blob(source)
+    name = name or out.name[: -len(".tar.xz")]
+    if not _NAME_OK.match(name):
+        raise KernelkitError(f"model name {name!r} is not a plain file name", where="--name",
+                             hint="use letters, digits, '.', '_' and '-'")
+    from_report = report.get("preprocessing") or {}
+    pre = Preprocessing(
+        mean=mean if mean is not None else from_report.get("mean"),
+        scale=scale if scale is not None else from_report.get("scale"),
+        reverse_channels=reverse_channels if reverse_channels is not None else from_report.get("reverse_channels"),
+    )
+    inputs, outputs = blob_tensors(blob_path)
+    blob_file = f"{name}.blob"
+    config = make_config(name, blob_file, inputs, outputs, pre)
+    payload = io.BytesIO()
+    mtime = int(time.time())
+    with tarfile.open(fileobj=payload, mode="w:xz") as tar:
+        for member, data in (("config.json", (json.dumps(config, indent=2) + "\n").encode()),
+                             (blob_file, blob_path.read_bytes())):
+            info = tarfile.TarInfo(member)
+            info.size, info.mtime, info.mode = len(data), mtime, 0o644
+            tar.addfile(info, io.BytesIO(data))
+    atomic_write(out, payload.getvalue())
+    return ArchiveResult(out, config, blob_file)

@@ -1,0 +1,378 @@
+"""Compile a model to a MYRIAD blob with the real 2021.4 plugin (through the provisioned shim).
+
+Inputs: an IR v10 .xml (+ .bin), an .onnx file (the 2021.4 reader takes ONNX directly), or a patch
+output folder (model.xml, optional compile.conf, custom_layers.xml and patch-report.json).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .. import xmlsafe
+from ..errors import KernelkitError
+from ..fsutil import atomic_write
+from . import blob as blobfmt
+from . import toolchain as toolchain_mod
+
+# compile_tool 2021.4 always sets this for MYRIAD; it lets the plugin compile with no device attached.
+PLATFORM_CONFIG = {"VPU_MYRIAD_PLATFORM": "VPU_MYRIAD_2480"}
+# Turns unsupported layers into silent no-op stages in a blob that still parses: never allowed.
+FORBIDDEN_KEYS = ("MYRIAD_IGNORE_UNKNOWN_LAYERS", "VPU_IGNORE_UNKNOWN_LAYERS")
+CUSTOM_LAYER_KEYS = ("MYRIAD_CUSTOM_LAYERS", "VPU_CUSTOM_LAYERS")
+# Like Luxonis' blobconverter: as many CMX slices as SHAVEs, one throughput stream.
+DEFAULT_SHAVES = 6
+SHAVES_KEY, CMX_KEY = "MYRIAD_NUMBER_OF_SHAVES", "MYRIAD_NUMBER_OF_CMX_SLICES"
+MAX_SHAVES = 16
+MAX_OPSET = 7          # the newest opset the 2021.4 IR reader knows
+DEFAULT_TIMEOUT = 600.0
+IR_XML_LIMIT = 256 * xmlsafe.MiB
+
+
+class CompileFailed(KernelkitError):
+    """The MYRIAD plugin refused the model. CLI exit 1. `.layer_name`/`.layer_type` when the text names them."""
+
+    def __init__(self, message: str, *, layer_name: str | None = None, layer_type: str | None = None,
+                 path=None, plugin_text: str = ""):
+        where = None
+        if layer_name:
+            where = f'layer "{layer_name}"' + (f" ({layer_type})" if layer_type else "")
+        super().__init__(message, path=path, where=where)
+        self.layer_name = layer_name
+        self.layer_type = layer_type
+        self.plugin_text = plugin_text
+
+
+@dataclass
+class CompileInput:
+    """What a compile needs, resolved from a model file or a patch output folder."""
+
+    model: Path
+    config: dict[str, str] = field(default_factory=dict)   # from compile.conf
+    custom_layers: Path | None = None
+    report: dict = field(default_factory=dict)             # patch-report.json, if any
+
+
+@dataclass
+class CompileResult:
+    blob_path: Path
+    size: int
+    header: blobfmt.BlobHeader
+    config: dict[str, str]
+    seconds: float
+    warnings: list[str]
+
+
+@dataclass
+class ShimRun:
+    ok: bool
+    message: str            # the plugin's error text, cleaned (empty when ok)
+    warnings: list[str]
+    seconds: float
+
+
+# ------------------------------------------------------------------------------------------ input side
+
+def read_compile_conf(path: Path) -> dict[str, str]:
+    """compile_tool's `-c` format: one `KEY VALUE` a line; `#` starts a comment."""
+    config: dict[str, str] = {}
+    for number, raw in enumerate(path.read_text().splitlines(), 1):
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        parts = line.split(None, 1)
+        if len(parts) != 2:
+            raise KernelkitError(f"expected `KEY VALUE`, got {line!r}", path=path, line=number,
+                                 hint="write one configuration key and its value per line")
+        config[parts[0]] = parts[1].strip()
+    return config
+
+
+def resolve_input(target: str | Path) -> CompileInput:
+    """A model file, or a patch output folder with model.xml (+ compile.conf, custom_layers.xml)."""
+    target = Path(target)
+    if not target.exists():
+        raise KernelkitError("no such file or folder", path=target,
+                             hint="pass an IR .xml, an .onnx file or a `kernelkit patch` output folder")
+    if not target.is_dir():
+        return CompileInput(model=target)
+    model = target / "model.xml"
+    if not model.is_file():
+        raise KernelkitError("folder has no model.xml", path=target,
+                             hint="pass the output folder of `kernelkit patch`, or the model file itself")
+    result = CompileInput(model=model)
+    conf = target / "compile.conf"
+    if conf.is_file():
+        result.config = read_compile_conf(conf)
+        for key in CUSTOM_LAYER_KEYS:
+            if key in result.config:
+                custom = Path(result.config.pop(key))
+                result.custom_layers = custom if custom.is_absolute() else target / custom
+    if result.custom_layers is None and (target / "custom_layers.xml").is_file():
+        result.custom_layers = target / "custom_layers.xml"
+    report = target / "patch-report.json"
+    if report.is_file():
+        try:
+            result.report = json.loads(report.read_text())
+        except (ValueError, OSError) as exc:
+            raise KernelkitError(f"unreadable patch report: {exc}", path=report) from None
+    return result
+
+
+def check_model(model: Path) -> None:
+    """Refuse, with what to do, what the 2021.4 reader cannot take (IR v11, opsets > 7, missing .bin)."""
+    suffix = model.suffix.lower()
+    if suffix == ".onnx":
+        import onnx
+
+        try:
+            onnx.load(str(model), load_external_data=False)
+        except Exception as exc:  # onnx raises DecodeError and others
+            raise KernelkitError(f"not a readable ONNX model: {exc}", path=model) from None
+        return
+    if suffix != ".xml":
+        raise KernelkitError(f"unsupported model file type {model.suffix!r}", path=model,
+                             hint="pass an OpenVINO IR v10 .xml or an .onnx file")
+    root = xmlsafe.parse_file(model, max_bytes=IR_XML_LIMIT)
+    if root.tag != "net":
+        raise KernelkitError(f"not an OpenVINO IR: root element is <{root.tag}>, expected <net>", path=model)
+    version = root.get("version")
+    if version == "11":
+        raise KernelkitError(
+            "IR v11 cannot be read by the OpenVINO 2021.4 MYRIAD compiler (it reads IR v10 only)",
+            path=model, where="<net version>",
+            hint=f"run `kernelkit patch {model} --target 2021.4` first and compile its output")
+    if version != "10":
+        raise KernelkitError(f"IR version {version!r} is not supported; the 2021.4 compiler reads IR v10",
+                             path=model, where="<net version>", hint="re-export the model as IR v10")
+    for layer in root.iter("layer"):
+        opset = layer.get("version", "")
+        m = re.fullmatch(r"opset(\d+)", opset)
+        if m and int(m.group(1)) > MAX_OPSET:
+            raise KernelkitError(
+                f"{layer.get('type')} from {opset} is newer than the 2021.4 reader knows (opset{MAX_OPSET})",
+                path=model, line=layer.sourceline, where=f'layer "{layer.get("name")}"',
+                hint=f"run `kernelkit patch {model} --target 2021.4` to downgrade it")
+    has_weights = any(layer.get("type") == "Const" for layer in root.iter("layer"))
+    if has_weights and not model.with_suffix(".bin").is_file():
+        raise KernelkitError(f"weights file {model.with_suffix('.bin').name} is missing next to the IR",
+                             path=model, hint="keep the .bin beside the .xml with the same stem")
+
+
+def make_config(*, shaves: int = DEFAULT_SHAVES, cmx_slices: int | None = None,
+                custom_layers: Path | None = None, extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The plugin configuration: platform, SHAVEs, CMX slices, one stream, custom layers, then `extra`."""
+    for name, value in (("--shaves", shaves), ("--cmx-slices", cmx_slices)):
+        if value is not None and not 1 <= value <= MAX_SHAVES:
+            raise KernelkitError(f"{value} is out of range", where=name,
+                                 hint=f"the Myriad X has {MAX_SHAVES} SHAVEs and CMX slices: use 1 to {MAX_SHAVES}")
+    config = dict(PLATFORM_CONFIG)
+    config[SHAVES_KEY] = str(shaves)
+    config[CMX_KEY] = str(cmx_slices if cmx_slices is not None else shaves)
+    config["MYRIAD_THROUGHPUT_STREAMS"] = "1"
+    config.update(extra or {})
+    if custom_layers is not None:
+        custom_layers = Path(custom_layers)
+        if not custom_layers.is_file():
+            raise KernelkitError("custom layers XML not found", path=custom_layers, where="--custom-layers",
+                                 hint="pass the custom_layers.xml written by `kernelkit patch` or `kernelkit build`")
+        for key in CUSTOM_LAYER_KEYS:
+            config.pop(key, None)
+        config["MYRIAD_CUSTOM_LAYERS"] = str(custom_layers.resolve())
+    for key in FORBIDDEN_KEYS:
+        if key in config:
+            raise KernelkitError(
+                f"{key} is refused: it turns unsupported layers into silent no-ops in a blob that still loads",
+                where=key, hint="remove it; make the layers compile instead (kernelkit inspect / patch)")
+    return config
+
+
+def u8_input_ir(model: Path, out_dir: Path) -> Path:
+    """A copy of an IR v10 whose float Parameters take U8 and convert to their old type, as compile_tool's
+    `-ip U8` does; the .bin is linked, not copied. Returns the new .xml."""
+    root = xmlsafe.parse_file(model, max_bytes=IR_XML_LIMIT)
+    layers = root.find("layers")
+    edges = root.find("edges")
+    next_id = max(int(layer.get("id")) for layer in layers) + 1
+    precision_of = {"f16": "FP16", "f32": "FP32"}
+    from lxml import etree
+
+    for param in [layer for layer in layers if layer.get("type") == "Parameter"]:
+        data = param.find("data")
+        element_type = data.get("element_type") if data is not None else None
+        if element_type not in precision_of:
+            continue
+        out_port = param.find("output/port")
+        dims = [d.text for d in out_port.findall("dim")]
+        data.set("element_type", "u8")
+        out_port.set("precision", "U8")
+        convert = etree.SubElement(layers, "layer", id=str(next_id), name=f"{param.get('name')}/u8_to_{element_type}",
+                                   type="Convert", version="opset1")
+        etree.SubElement(convert, "data", destination_type=element_type)
+        in_port = etree.SubElement(etree.SubElement(convert, "input"), "port", id="0", precision="U8")
+        new_out = etree.SubElement(etree.SubElement(convert, "output"), "port", id="1",
+                                   precision=precision_of[element_type])
+        for port in (in_port, new_out):
+            for dim in dims:
+                etree.SubElement(port, "dim").text = dim
+        for edge in edges:
+            if edge.get("from-layer") == param.get("id") and edge.get("from-port") == out_port.get("id"):
+                edge.set("from-layer", str(next_id))
+                edge.set("from-port", "1")
+        etree.SubElement(edges, "edge", {"from-layer": param.get("id"), "from-port": out_port.get("id"),
+                                         "to-layer": str(next_id), "to-port": "0"})
+        next_id += 1
+    new_xml = out_dir / model.name
+    new_xml.write_bytes(etree.tostring(root.getroottree(), xml_declaration=True, encoding="utf-8"))
+    weights = model.with_suffix(".bin")
+    if weights.exists():
+        os.symlink(weights.resolve(), new_xml.with_suffix(".bin"))
+    return new_xml
+
+
+# ----------------------------------------------------------------------------------------- plugin side
+
+_NOISE = re.compile(r"\x1b\[[0-9;]*m")
+_SOURCE_PREFIX = re.compile(r"(?:^|(?<=\s))/\S+\.(?:cpp|hpp|h):\d+\s+")
+_STATUS_TAG = re.compile(r"\[ [A-Z_]+ \]\s*")
+
+
+def clean_plugin_message(text: str) -> str:
+    """The plugin's exception text without status tags and build-machine source paths."""
+    lines = []
+    for line in _STATUS_TAG.sub("", text).splitlines():
+        line = _SOURCE_PREFIX.sub("", line).strip()
+        if line:
+            lines.append(line)
+    return "\n".join(lines)
+
+
+_LAYER_PATTERNS = [
+    re.compile(r'Failed to compile layer "(?P<name>[^"]+)": unsupported layer type "(?P<type>[^"]+)"'),
+    re.compile(r"Stage node (?P<name>.+?) \((?P<type>[^()]+)\) types check error"),
+    re.compile(r"^(?P<name>.+?) of type (?P<type>\w+):", re.M),
+    re.compile(r"Cannot create (?P<type>\w+) layer (?P<name>.+?) id:\d+"),
+    re.compile(r'Failed to compile layer "(?P<name>[^"]+)"'),
+]
+
+
+def parse_compile_error(message: str) -> tuple[str | None, str | None]:
+    """(layer name, layer type) named by a plugin error, either may be None."""
+    for pattern in _LAYER_PATTERNS:
+        m = pattern.search(message)
+        if m:
+            groups = m.groupdict()
+            return groups.get("name"), groups.get("type")
+    return None, None
+
+
+def run_shim(model: Path, out_blob: Path, config: dict[str, str], *, timeout: float = DEFAULT_TIMEOUT,
+             toolchain: toolchain_mod.Toolchain | None = None) -> ShimRun:
+    """One plugin compile + export. ToolchainUnavailable if not provisioned."""
+    tc = toolchain or toolchain_mod.require()
+    for key in FORBIDDEN_KEYS:
+        if key in config:
+            raise KernelkitError(f"{key} is refused", where=key)
+    cmd = [str(tc.shim), str(model), str(out_blob)] + [f"{k}={v}" for k, v in config.items()]
+    start = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="kernelkit-mvnc-") as lock_dir:
+        # A private device-search lock, so parallel compiles do not queue (see myriad_shim.cpp).
+        env = {**tc.env(), "KERNELKIT_MVNC_MUTEX": str(Path(lock_dir) / "mvnc.mutex")}
+        try:
+            proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return ShimRun(False, f"the MYRIAD compiler did not finish within {timeout:.0f} s", [], timeout)
+    seconds = time.monotonic() - start
+    stderr = _NOISE.sub("", proc.stderr)
+    warnings = [line.strip() for line in stderr.splitlines() if "[Warning]" in line
+                and "Deprecated option was used : VPU_MYRIAD_PLATFORM" not in line]
+    if proc.returncode == 0 and out_blob.is_file():
+        return ShimRun(True, "", warnings, seconds)
+    _, _, error = stderr.partition("error: ")
+    message = clean_plugin_message(error) if error else stderr.strip() or f"shim exited with {proc.returncode}"
+    if proc.returncode < 0:
+        message = f"the MYRIAD compiler crashed (signal {-proc.returncode})" + (f": {message}" if message else "")
+    return ShimRun(False, message, warnings, seconds)
+
+
+def _layer_types(model: Path) -> dict[str, str]:
+    """name -> type of the model's layers/nodes, to complete errors that name only the layer."""
+    try:
+        if model.suffix.lower() == ".onnx":
+            import onnx
+
+            graph = onnx.load(str(model), load_external_data=False).graph
+            return {node.name: node.op_type for node in graph.node if node.name}
+        root = xmlsafe.parse_file(model, max_bytes=IR_XML_LIMIT)
+        return {layer.get("name"): layer.get("type") for layer in root.iter("layer")}
+    except Exception:  # only an aid for the message
+        return {}
+
+
+def _int_setting(value, key: str) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise KernelkitError(f"{key} must be a whole number, got {value!r}", where=key) from None
+
+
+def compile_model(target: str | Path, out: str | Path, *, shaves: int | None = None, cmx_slices: int | None = None,
+                  u8_input: bool | None = None, blob_version: str | None = None,
+                  custom_layers: str | Path | None = None, config: dict[str, str] | None = None,
+                  timeout: float = DEFAULT_TIMEOUT) -> CompileResult:
+    """Compile `target` (model file or patch output folder) to the blob `out`, written atomically.
+
+    shaves/cmx_slices None take the folder's compile.conf, else 6 and as many slices as shaves. u8_input
+    None takes the patch report's `preprocessing.u8_input` (else False). Raises CompileFailed
+    (plugin refused), KernelkitError (bad input) or ToolchainUnavailable.
+    """
+    source = resolve_input(target)
+    check_model(source.model)
+    if blob_version is not None and blob_version not in blobfmt.BLOB_VERSIONS:
+        raise KernelkitError(f"unknown blob version {blob_version!r}", where="--blob-version",
+                             hint=f"use one of: {', '.join(blobfmt.BLOB_VERSIONS)}")
+    if u8_input is None:
+        u8_input = bool((source.report.get("preprocessing") or {}).get("u8_input", False))
+    if u8_input and source.model.suffix.lower() != ".xml":
+        raise KernelkitError("--u8-input needs an IR .xml model", path=source.model,
+                             hint="convert the ONNX model to IR v10 first (kernelkit patch --target 2021.4)")
+    merged = dict(source.config)
+    merged.update(config or {})
+    # Explicit options beat the folder's compile.conf, which beats the defaults.
+    if shaves is not None:
+        merged.pop(SHAVES_KEY, None)
+        if cmx_slices is None:
+            merged.pop(CMX_KEY, None)
+    if cmx_slices is not None:
+        merged.pop(CMX_KEY, None)
+    if shaves is None:
+        shaves = _int_setting(merged.pop(SHAVES_KEY, DEFAULT_SHAVES), SHAVES_KEY)
+    if cmx_slices is None and CMX_KEY in merged:
+        cmx_slices = _int_setting(merged.pop(CMX_KEY), CMX_KEY)
+    full_config = make_config(shaves=shaves, cmx_slices=cmx_slices,
+                              custom_layers=Path(custom_layers) if custom_layers else source.custom_layers,
+                              extra=merged)
+    tc = toolchain_mod.require()
+    out = Path(out)
+    with tempfile.TemporaryDirectory(prefix="kernelkit-compile-") as tmp:
+        model = u8_input_ir(source.model, Path(tmp)) if u8_input else source.model
+        tmp_blob = Path(tmp) / "out.blob"
+        run = run_shim(model, tmp_blob, full_config, timeout=timeout, toolchain=tc)
+        if not run.ok:
+            name, layer_type = parse_compile_error(run.message)
+            if name and not layer_type:
+                layer_type = _layer_types(source.model).get(name)
+            raise CompileFailed(run.message, layer_name=name, layer_type=layer_type, path=source.model,
+                                plugin_text=run.message)
+        data = tmp_blob.read_bytes()
+    if blob_version:
+        data = blobfmt.with_version(data, blob_version)
+    header = blobfmt.read_header(data)
+    atomic_write(out, data)
+    return CompileResult(out, len(data), header, full_config, run.seconds, run.warnings)
