@@ -49,9 +49,10 @@ def test_archive_from_patch_folder_reads_back_in_depthai(patch_folder, tmp_path,
     (inp,) = config.model.inputs
     assert inp.name == "input" and inp.layout == "NCHW" and list(inp.shape) == [1, 3, 32, 32]
     assert str(inp.dtype).endswith("UINT8") and str(inp.inputType).endswith("IMAGE")
-    assert inp.preprocessing.mean == pytest.approx([123.675, 116.28, 103.53])
-    assert inp.preprocessing.scale == pytest.approx([58.395, 57.12, 57.375])
-    assert inp.preprocessing.reverseChannels is True
+    # the patch report's preprocessing is inside the compiled model: the archive must not declare it again
+    assert inp.preprocessing.mean == pytest.approx([0.0, 0.0, 0.0])
+    assert inp.preprocessing.scale == pytest.approx([1.0, 1.0, 1.0])
+    assert inp.preprocessing.reverseChannels is False
     (output,) = config.model.outputs
     assert output.name == "relu" and list(output.shape) == [1, 8, 32, 32] and str(output.dtype).endswith("FLOAT32")
     assert list(config.model.heads or []) == []

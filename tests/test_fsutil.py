@@ -51,3 +51,16 @@ def test_staged_directory_merge_keeps_other_files(tmp_path):
         (stage / "same").write_text("new")
     assert (target / "other").read_text() == "unrelated"
     assert (target / "same").read_text() == "new"
+
+
+def test_atomic_write_gives_ordinary_permissions(tmp_path):
+    old = os.umask(0o022)
+    try:
+        import importlib
+
+        import kernelkit.fsutil as fsutil
+        importlib.reload(fsutil)
+        target = fsutil.atomic_write(tmp_path / "blob.bin", b"x")
+    finally:
+        os.umask(old)
+    assert target.stat().st_mode & 0o777 == 0o644

@@ -2,7 +2,9 @@
 
 Inputs and outputs (names, shapes, layouts, data types) are read back from the blob itself with DepthAI's
 blob reader, so the config describes the compiled model exactly. Preprocessing comes from the patch
-report (`patch-report.json`, key `preprocessing`) when there is one, then from the caller's overrides.
+report's options are NOT repeated: `kernelkit patch` builds that preprocessing into the model, and an archive
+describes the executable it holds, so a patched model takes raw frames (mean 0, scale 1, no channel swap).
+Only the caller's explicit options set preprocessing (for a model that still expects it to be applied).
 """
 
 from __future__ import annotations
@@ -40,15 +42,15 @@ class Preprocessing:
     reverse_channels: bool | None = None
 
 
-def find_blob(source: str | Path) -> tuple[Path, dict]:
-    """The blob to pack and the patch report beside it ({} when none)."""
+def find_blob(source: str | Path) -> Path:
+    """The blob to pack: `source` itself, or the one blob in a folder."""
     source = Path(source)
     if not source.exists():
         raise KernelkitError("no such file or folder", path=source,
                              hint="pass a .blob or a `kernelkit patch` folder with a compiled blob in it")
     if source.is_file():
         blobfmt.read_header(source)
-        return source, {}
+        return source
     blobs = sorted(source.glob("*.blob"))
     if not blobs:
         raise KernelkitError("folder holds no .blob", path=source,
@@ -57,14 +59,7 @@ def find_blob(source: str | Path) -> tuple[Path, dict]:
         raise KernelkitError(f"folder holds {len(blobs)} blobs ({', '.join(b.name for b in blobs)})", path=source,
                              hint="pass the .blob to pack directly")
     blobfmt.read_header(blobs[0])
-    report = {}
-    report_path = source / "patch-report.json"
-    if report_path.is_file():
-        try:
-            report = json.loads(report_path.read_text())
-        except ValueError as exc:
-            raise KernelkitError(f"unreadable patch report: {exc}", path=report_path) from None
-    return blobs[0], report
+    return blobs[0]
 
 
 def blob_tensors(blob_path: Path) -> tuple[list[dict], list[dict]]:
@@ -148,17 +143,14 @@ def build_archive(source: str | Path, out: str | Path, *, name: str | None = Non
     out = Path(out)
     if not out.name.endswith(".tar.xz"):
         raise KernelkitError("an NN Archive is a .tar.xz file", path=out, where="-o", hint="name it NAME.tar.xz")
-    blob_path, report = find_blob(source)
+    blob_path = find_blob(source)
     name = name or out.name[: -len(".tar.xz")]
     if not _NAME_OK.match(name):
         raise KernelkitError(f"model name {name!r} is not a plain file name", where="--name",
                              hint="use letters, digits, '.', '_' and '-'")
-    from_report = report.get("preprocessing") or {}
-    pre = Preprocessing(
-        mean=mean if mean is not None else from_report.get("mean"),
-        scale=scale if scale is not None else from_report.get("scale"),
-        reverse_channels=reverse_channels if reverse_channels is not None else from_report.get("reverse_channels"),
-    )
+    # Preprocessing in patch-report.json is already inside the compiled model: declaring it again
+    # would make DepthAI apply it twice.
+    pre = Preprocessing(mean=mean, scale=scale, reverse_channels=reverse_channels)
     inputs, outputs = blob_tensors(blob_path)
     blob_file = f"{name}.blob"
     config = make_config(name, blob_file, inputs, outputs, pre)
