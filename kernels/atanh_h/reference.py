@@ -1,0 +1,8 @@
+"""float64 reference: element-wise atanh."""
+
+import numpy as np
+
+
+def reference(inputs: list[np.ndarray], attrs: dict) -> np.ndarray:
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        return np.arctanh(np.asarray(inputs[0], dtype=np.float64))
