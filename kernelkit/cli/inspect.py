@@ -1,0 +1,99 @@
+"""`kernelkit inspect MODEL --target T`: every reason the MYRIAD plugin would refuse the model."""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+NAME = "inspect"
+HELP = "list every MYRIAD blocker of an IR or ONNX model, with the fix `kernelkit patch` would apply"
+DESCRIPTION = ("Load MODEL (.xml IR v10/v11 with its .bin, or .onnx), apply the MYRIAD knowledge base of "
+               "TARGET and list every blocker: IR version, opset, unsupported op, op limits, precision, "
+               "dynamic shapes, element types. Exit 0 when there is none, 1 when there are blockers, 2 on "
+               "bad input.")
+ORDER = 60
+
+
+def add_arguments(parser) -> None:
+    from ..myriad.knowledge import TARGETS
+
+    parser.add_argument("model", metavar="MODEL", help="IR .xml (with its .bin beside it) or .onnx")
+    parser.add_argument("--target", choices=TARGETS, default="2021.4",
+                        help="OpenVINO release whose MYRIAD plugin compiles the model (default: 2021.4)")
+    parser.add_argument("--input-shape", action="append", default=[], metavar="NAME=D0,D1,...",
+                        help="fix the shape of input NAME (repeatable; NAME=scalar for 0-d)")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON (schema kernelkit.inspect/1)")
+    parser.add_argument("--oracle", choices=["myriad"],
+                        help="also ask the real 2021.4 MYRIAD plugin (needs `kernelkit toolchain setup`)")
+
+
+def _oracle(model, model_path: Path, modified: bool) -> dict:
+    from ..errors import KernelkitError, ToolchainUnavailable
+    from ..ir import write_temp_ir
+
+    if model.version != 10:
+        return {"available": False, "note": "the 2021.4 plugin reads IR v10 only: run `kernelkit patch "
+                                            "--target 2021.4` first and inspect the patched model.xml"}
+    try:
+        from ..myriad.oracle import plugin_verdict
+    except ImportError:
+        return {"available": False, "note": "the MYRIAD oracle is not part of this installation"}
+    try:
+        if modified:
+            with tempfile.TemporaryDirectory(prefix="kernelkit-inspect-") as tmp:
+                verdict = plugin_verdict(write_temp_ir(model, tmp))
+        else:
+            verdict = plugin_verdict(model_path)
+    except ToolchainUnavailable:
+        return {"available": False, "note": "the oracle needs the legacy toolchain: run `kernelkit toolchain setup`"}
+    except KernelkitError as exc:      # e.g. an op the 2021.4 reader cannot create: the table already says why
+        return {"available": False, "note": f"the 2021.4 plugin could not judge this model: {exc.message}"}
+    return {"available": True, "plugin": "2021.4", "compiled": bool(verdict.compiled), "message": verdict.message,
+            "unsupported": [list(u) for u in verdict.unsupported]}
+
+
+def run(args) -> int:
+    from ..inspect import inspect_report
+    from ..ir import load_model, parse_input_shapes
+
+    shapes = parse_input_shapes(args.input_shape)
+    model_path = Path(args.model)
+    model = load_model(model_path, shapes or None)
+    oracle = None
+    if args.oracle:
+        modified = bool(shapes) or model_path.suffix.lower() == ".onnx"
+        oracle = _oracle(model, model_path, modified)
+    report = inspect_report(model, args.target, oracle=oracle)
+    if args.json:
+        json.dump(report, sys.stdout, indent=2)
+        print()
+    else:
+        _print_table(report)
+    return 0 if report["summary"]["ok"] else 1
+
+
+def _print_table(report: dict) -> None:
+    blockers = report["blockers"]
+    print(f"{report['model']}: IR v{report['ir_version']}, {report['layers']} layers, target {report['target']}")
+    if not blockers:
+        print("no blockers: the MYRIAD plugin's tables accept this model")
+    for b in blockers:
+        what = f"{b['layer_name']} ({b['type']}-{b['version'].replace('opset', '')})" if b["layer_id"] else "model"
+        print(f"[{b['kind']}] {what}: {b['reason']}")
+        print(f"    fix: {b['fix'] or 'no automatic fix'}")
+        print(f"    source: {b['source']}")
+    oracle = report.get("oracle")
+    if oracle is not None:
+        if not oracle.get("available"):
+            print(f"oracle: {oracle['note']}")
+        elif oracle["compiled"]:
+            print("oracle: the real 2021.4 MYRIAD plugin compiles this model")
+        else:
+            print(f"oracle: the real 2021.4 MYRIAD plugin refuses it: {oracle['message'].strip()}")
+            for name, kind, message in oracle["unsupported"]:
+                print(f"    {name} ({kind}): {message}")
+    if blockers:
+        kinds = ", ".join(f"{n} {k}" for k, n in sorted(report["summary"]["by_kind"].items()))
+        print(f"{len(blockers)} blocker(s): {kinds}", file=sys.stderr)

@@ -1,0 +1,64 @@
+"""ONNX input: convert with `openvino.convert_model` in a private temp folder and hand back the IR bytes.
+
+Nothing is written next to the user's file; the temp folder is gone when this returns. Constants stay
+f32 (compress_to_fp16=False) so the converted model computes exactly what the ONNX model does.
+"""
+
+from __future__ import annotations
+
+import re
+import tempfile
+from pathlib import Path
+
+from ..errors import KernelkitError
+
+
+def convert_onnx(path: Path, input_shapes: dict[str, list[int]] | None = None) -> tuple[bytes, bytes]:
+    import openvino as ov
+
+    path = Path(path)
+    if not path.is_file():
+        raise KernelkitError("file not found", path=path)
+    kwargs = {}
+    if input_shapes:
+        known = _onnx_input_names(path)
+        for name in input_shapes:
+            if known is not None and name not in known:
+                raise KernelkitError(f"--input-shape names {name!r}, which is not an input of the model",
+                                     path=path, where="--input-shape",
+                                     hint=f"inputs are: {', '.join(known) or '(none)'}")
+        kwargs["input"] = {name: ov.PartialShape(dims) for name, dims in input_shapes.items()}
+    try:
+        converted = ov.convert_model(str(path), **kwargs)
+    except Exception as exc:  # OpenVINO raises several unrelated types for a bad model
+        text = openvino_error_text(exc)
+        hint = ("OpenVINO has no conversion for these ONNX operations: replace them in the source model"
+                if "No conversion rule" in text else
+                "check the file with onnx.checker, or pass --input-shape for dynamic inputs")
+        raise KernelkitError(f"OpenVINO cannot convert this ONNX model: {text}", path=path, hint=hint) from None
+    with tempfile.TemporaryDirectory(prefix="kernelkit-onnx-") as tmp:
+        xml_path = Path(tmp) / "model.xml"
+        ov.save_model(converted, str(xml_path), compress_to_fp16=False)
+        return xml_path.read_bytes(), xml_path.with_suffix(".bin").read_bytes()
+
+
+_NOISE = re.compile(r"(Check '.*' failed at |Exception from |FrontEnd API failed with )")
+
+
+def openvino_error_text(exc: BaseException) -> str:
+    """OpenVINO's message without its source-location lines ("Check 'false' failed at x.cpp:151:")."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    useful = [line for line in lines if not _NOISE.match(line)]
+    return " ".join(useful) or (lines[0] if lines else type(exc).__name__)
+
+
+def _onnx_input_names(path: Path) -> list[str] | None:
+    """The graph's real inputs (initializers excluded), or None when onnx cannot read the file."""
+    try:
+        import onnx
+
+        graph = onnx.load(str(path), load_external_data=False).graph
+    except Exception:
+        return None
+    initializers = {t.name for t in graph.initializer}
+    return [i.name for i in graph.input if i.name not in initializers]

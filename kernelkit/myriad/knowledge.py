@@ -1,0 +1,278 @@
+"""What the MYRIAD plugin of each target release accepts, loaded from the TOML tables in `data/`.
+
+The tables are the knowledge; this module only reads and indexes them (kernelkit.inspect applies them).
+Every row carries its source. For 2021.4, the real plugin's verdicts on one-op probe models
+(`data/plugin-verdicts-2021.4.json`, written by toolchain/probe_support.py) outrank the tables: they decide
+op support and which input element types a stage accepts, and the row's source says "plugin verdict".
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tomllib
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+from ..errors import KernelkitError
+
+TARGETS = ("2021.4", "2022.1", "2022.3")
+DATA_DIR = Path(__file__).parent / "data"
+_OPSET = re.compile(r"opset(\d+)$")
+
+
+@dataclass(frozen=True)
+class OpRule:
+    type: str
+    supported: bool
+    versions: tuple[int, ...] | None
+    source: str
+
+
+@dataclass(frozen=True)
+class Limit:
+    op: str
+    check: str
+    params: dict
+    reason: str
+    source: str
+
+
+@dataclass(frozen=True)
+class PrecisionRule:
+    name: str
+    ops: frozenset[str]
+    accepts: frozenset[str]
+    ports: tuple[int, ...] | None
+    source: str
+
+
+@dataclass
+class Knowledge:
+    target: str
+    opset_ceiling: int
+    ir_versions: tuple[int, ...]
+    custom_layers_key: str
+    unique_layer_names: bool
+    static_dims: bool                           # the reader refuses -1 dims anywhere, not only on inputs
+    ops: dict[str, OpRule]                      # canonical op type -> rule
+    aliases: dict[str, str]                     # lower-case spelling -> canonical op type
+    limits: dict[str, list[Limit]]              # canonical op type -> limits
+    precision_rules: dict[str, list[PrecisionRule]]
+    effective_types: dict[str, str]             # element type -> FP16 / S32 / U8
+    io_inputs: frozenset[str]
+    io_outputs: frozenset[str]
+    convert_pairs: frozenset[tuple[str, str]]
+    dynamic_shapes: dict
+    evidence: dict[str, "VerdictEvidence"] = field(default_factory=dict)   # 2021.4: the real plugin's word
+    sources: dict[str, str] = field(default_factory=dict)   # topic -> source, for reports
+
+    def canonical(self, op_type: str) -> str:
+        """The opset name of an IR layer type (ReLU -> Relu, SoftMax -> Softmax), case-insensitive."""
+        return self.aliases.get(op_type.lower(), op_type)
+
+    def op_rule(self, op_type: str) -> OpRule | None:
+        return self.ops.get(self.canonical(op_type))
+
+    def effective_type(self, element_type: str | None) -> str | None:
+        return self.effective_types.get(element_type or "")
+
+    @staticmethod
+    def opset_number(version: str) -> int | None:
+        """7 for "opset7"; None for non-opset domains (extension, experimental...)."""
+        match = _OPSET.match(version or "")
+        return int(match.group(1)) if match else None
+
+
+def _targets_of(value, where: str) -> tuple[str, ...]:
+    if value == "all":
+        return TARGETS
+    if isinstance(value, list) and all(v in TARGETS for v in value):
+        return tuple(value)
+    raise KernelkitError(f"targets must be \"all\" or a list of {', '.join(TARGETS)}", where=where,
+                         path=DATA_DIR / "ops.toml")
+
+
+def _read_toml(name: str) -> dict:
+    path = DATA_DIR / name
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise KernelkitError(f"cannot read the knowledge base: {exc}", path=path) from None
+
+
+VERDICTS_FILE = DATA_DIR / "plugin-verdicts-2021.4.json"
+_UNSUPPORTED_TYPE = re.compile(r'unsupported layer type "([^"]+)"')
+_INPUT_TYPE_ERROR = re.compile(r"input #(\d+) has type (\w+), but one of \[([^\]]*)\] is expected")
+
+
+@dataclass
+class VerdictEvidence:
+    """What the real 2021.4 plugin said about one op type in toolchain/probe_support.py's probes."""
+
+    supported: bool | None = None                     # None: the probes do not settle it
+    support_source: str = ""
+    accepted: dict[str, str] = field(default_factory=dict)                 # effective type -> source
+    rejected: dict[tuple[int, str], tuple[tuple[str, ...], str]] = field(default_factory=dict)
+    # (input index, effective type) -> (types the stage accepts, source)
+
+
+def plugin_verdicts() -> list[dict]:
+    """The rows of data/plugin-verdicts-2021.4.json ({"op", "version", "variant", "verdict", "message"}),
+    or [] when the probes have not been run."""
+    if not VERDICTS_FILE.is_file():
+        return []
+    try:
+        data = json.loads(VERDICTS_FILE.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise KernelkitError(f"cannot read the plugin verdicts: {exc}", path=VERDICTS_FILE) from None
+    rows = data.get("verdicts", []) if isinstance(data, dict) else []
+    return [r for r in rows if isinstance(r, dict) and {"op", "version", "variant", "verdict"} <= set(r)]
+
+
+def verdict_evidence(rows: list[dict], effective: dict[str, str]) -> dict[str, VerdictEvidence]:
+    """Fold probe rows into per-op evidence.
+
+    - any compiled probe: the op is supported; every probe refused and one of them for an
+      `unsupported layer type` (the op itself or a layer its decomposition needs): unsupported;
+    - a compiled probe whose variant is an element type (f16, i32, boolean): inputs of that type pass;
+    - a refusal "input #k has type T, but one of [...] is expected": input k of type T is rejected.
+    Other refusals concern one form of the op (attributes, rank) and are left to limits.toml.
+    """
+    evidence: dict[str, VerdictEvidence] = {}
+    for row in rows:
+        ev = evidence.setdefault(row["op"], VerdictEvidence())
+        label = f"plugin verdict: {row['op']}-{row['version'].replace('opset', '')} ({row['variant']}) {row['verdict']}"
+        message = row.get("message") or ""
+        if row["verdict"] == "compiled":
+            ev.supported, ev.support_source = True, label
+            if row["variant"] in effective:
+                ev.accepted.setdefault(effective[row["variant"]], label)
+        elif row["verdict"] == "refused":
+            if _UNSUPPORTED_TYPE.search(message) and ev.supported is None:
+                ev.supported, ev.support_source = False, f"{label}: {_UNSUPPORTED_TYPE.search(message).group(0)}"
+            for index, found, accepts in _INPUT_TYPE_ERROR.findall(message):
+                ev.rejected[(int(index), found)] = (tuple(a.strip() for a in accepts.split(",") if a.strip()),
+                                                    f"{label}: {_INPUT_TYPE_ERROR.search(message).group(0)}")
+    return evidence
+
+
+@lru_cache(maxsize=None)
+def load_knowledge(target: str) -> Knowledge:
+    if target not in TARGETS:
+        raise KernelkitError(f"unknown target {target!r}", where="--target",
+                             hint=f"use one of: {', '.join(TARGETS)}")
+    targets = _read_toml("targets.toml")
+    ops_doc = _read_toml("ops.toml")
+    limits_doc = _read_toml("limits.toml")
+    precision_doc = _read_toml("precision.toml")
+    head = targets["targets"][target]
+
+    effective = {k: v for k, v in precision_doc["effective"].items() if k != "source"}
+    evidence = verdict_evidence(plugin_verdicts(), effective) if target == "2021.4" else {}
+    ops = {}
+    for op_type, row in ops_doc["ops"].items():
+        supported = target in _targets_of(row["targets"], f"ops.{op_type}")
+        source = row["source"]
+        versions = tuple(row["versions"]) if "versions" in row else None
+        ev = evidence.get(op_type)
+        if ev is not None and ev.supported is not None:
+            supported, source = ev.supported, ev.support_source
+        ops[op_type] = OpRule(op_type, supported, versions, source)
+    for op_type, ev in evidence.items():
+        if op_type not in ops and ev.supported is not None:
+            ops[op_type] = OpRule(op_type, ev.supported, None, ev.support_source)
+    aliases = {name.lower(): name for name in ops}
+    aliases.update({alias.lower(): name for alias, name in ops_doc.get("aliases", {}).items()})
+
+    limits: dict[str, list[Limit]] = {}
+    for row in limits_doc["limit"]:
+        if target not in row.get("targets", TARGETS):
+            continue
+        params = {k: v for k, v in row.items() if k not in ("op", "check", "reason", "source", "targets")}
+        limits.setdefault(row["op"], []).append(Limit(row["op"], row["check"], params, row["reason"],
+                                                      row["source"]))
+
+    rules: dict[str, list[PrecisionRule]] = {}
+    for row in precision_doc["rule"]:
+        rule = PrecisionRule(row["name"], frozenset(row["ops"]), frozenset(row["accepts"]),
+                             tuple(row["ports"]) if "ports" in row else None, row["source"])
+        for op_type in rule.ops:
+            rules.setdefault(op_type, []).append(rule)
+
+    return Knowledge(
+        target=target,
+        opset_ceiling=int(head["opset_ceiling"]),
+        ir_versions=tuple(head["ir_versions"]),
+        custom_layers_key=head["custom_layers_key"],
+        unique_layer_names=bool(head["unique_layer_names"]),
+        static_dims=bool(head["static_dims"]),
+        ops=ops, aliases=aliases, limits=limits, precision_rules=rules,
+        effective_types=effective,
+        io_inputs=frozenset(precision_doc["io"]["inputs"]),
+        io_outputs=frozenset(precision_doc["io"]["outputs"]),
+        convert_pairs=frozenset(tuple(p) for p in precision_doc["convert"]["pairs"]),
+        dynamic_shapes=targets["dynamic_shapes"],
+        evidence=evidence,
+        sources={"target": head["source"], "opset": head["opset_source"],
+                 "ir-version": head["ir_version_source"], "reader": head["reader_source"], "effective": precision_doc["effective"]["source"],
+                 "io": precision_doc["io"]["source"], "convert": precision_doc["convert"]["source"],
+                 "dynamic": targets["dynamic_shapes"]["source"]},
+    )
+
+
+def support_markdown() -> str:
+    """docs/myriad-support.md, generated from the tables (tests keep the committed copy in sync)."""
+    kbs = [load_knowledge(t) for t in TARGETS]
+    lines = ["# MYRIAD support by target (generated from kernelkit/myriad/data/*.toml)", "",
+             "Regenerate with `python -c \"from kernelkit.myriad.knowledge import support_markdown as s; "
+             "print(s(), end='')\" > docs/myriad-support.md`. \"ref §x\" points at the research notes "
+             "(ir-and-myriad-support.md); \"(d)\" rows are derived from plugin passes and need the oracle "
+             "to confirm. For 2021.4 the real plugin's verdicts on one-op probes "
+             "(data/plugin-verdicts-2021.4.json, docs/myriad-plugin-verdicts.md) outrank the tables: the last "
+             "column names the probe that decided.", "",
+             "## IR readers", "",
+             "| target | IR versions | newest opset | unique layer names | custom-layer config key |",
+             "|---|---|---|---|---|"]
+    for kb in kbs:
+        lines.append(f"| {kb.target} | {', '.join(map(str, kb.ir_versions))} | opset{kb.opset_ceiling} | "
+                     f"{'required' if kb.unique_layer_names else 'not checked'} | `{kb.custom_layers_key}` |")
+    lines += ["", f"Dynamic shapes: not supported on any target ({kbs[0].dynamic_shapes['source']}).", "",
+              "## Operations", "",
+              "An op type missing from this table is treated as unsupported. Versions: op versions "
+              "(`version=\"opsetN\"`) MYRIAD handles, still capped by the target's opset.", "",
+              "| op | versions | " + " | ".join(kb.target for kb in kbs) + " | source (tables) | real 2021.4 plugin |",
+              "|---|---|" + "---|" * len(kbs) + "---|---|"]
+    ops_doc = _read_toml("ops.toml")["ops"]
+    for op_type in sorted(set().union(*(kb.ops for kb in kbs)), key=str.lower):
+        rules = [kb.ops.get(op_type) for kb in kbs]
+        table = ops_doc.get(op_type, {})
+        versions = ", ".join(map(str, table["versions"])) if "versions" in table else "all"
+        marks = " | ".join("yes" if r and r.supported else "no" for r in rules)
+        probe = kbs[0].ops[op_type].source if kbs[0].ops[op_type].source.startswith("plugin verdict") else ""
+        probe = probe.replace("plugin verdict: ", "").replace("|", "\\|")
+        lines.append(f"| {op_type} | {versions} | {marks} | {table.get('source', '(not in ops.toml)')} | {probe} |")
+    lines += ["", "## Limits (all targets)", "", "| op | check | parameters | reason | source |", "|---|---|---|---|---|"]
+    for op_type in sorted(kbs[0].limits):
+        for limit in kbs[0].limits[op_type]:
+            params = ", ".join(f"{k}={v}" for k, v in limit.params.items())
+            lines.append(f"| {op_type} | {limit.check} | {params} | {limit.reason} | {limit.source} |")
+    kb = kbs[0]
+    lines += ["", "## Precision", "",
+              "Element types as MYRIAD sees them: " +
+              ", ".join(f"{k} → {v}" for k, v in kb.effective_types.items()) +
+              "; any other element type blocks the model. " + f"({kb.sources['effective']})", "",
+              "Convert pairs: " + ", ".join(f"{a}→{b}" for a, b in sorted(kb.convert_pairs)) +
+              f" ({kb.sources['convert']}).", "",
+              "| rule | ops | inputs checked | accepted | source |", "|---|---|---|---|---|"]
+    seen = set()
+    for rules in kb.precision_rules.values():
+        for rule in rules:
+            if rule.name in seen:
+                continue
+            seen.add(rule.name)
+            ports = ", ".join(map(str, rule.ports)) if rule.ports else "all"
+            lines.append(f"| {rule.name} | {', '.join(sorted(rule.ops))} | {ports} | "
+                         f"{', '.join(sorted(rule.accepts))} | {rule.source} |")
+    return "\n".join(lines) + "\n"

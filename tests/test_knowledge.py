@@ -1,0 +1,106 @@
+"""kernelkit.myriad.knowledge: the tables load, are self-consistent, carry sources, and match the docs."""
+
+from __future__ import annotations
+
+import pytest
+
+from kernelkit.errors import KernelkitError
+from kernelkit.inspect import KINDS, check_names
+from kernelkit.myriad.knowledge import TARGETS, load_knowledge, support_markdown
+from kernelkit.paths import REPO_ROOT
+
+
+def test_targets_and_their_readers():
+    ceilings = {t: load_knowledge(t).opset_ceiling for t in TARGETS}
+    assert ceilings == {"2021.4": 7, "2022.1": 8, "2022.3": 10}
+    assert load_knowledge("2021.4").ir_versions == (10,)
+    assert load_knowledge("2022.1").ir_versions == (10, 11)
+    assert load_knowledge("2021.4").custom_layers_key == "VPU_CUSTOM_LAYERS"
+    assert load_knowledge("2022.3").custom_layers_key == "MYRIAD_CUSTOM_LAYERS"
+
+
+def test_unknown_target_is_bad_input():
+    with pytest.raises(KernelkitError, match="unknown target '2023.0'"):
+        load_knowledge("2023.0")
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_every_row_has_a_source_and_limits_use_known_checks(target):
+    kb = load_knowledge(target)
+    assert all(rule.source.strip() for rule in kb.ops.values())
+    for op_type, limits in kb.limits.items():
+        assert op_type in kb.ops, f"limit for {op_type}, which ops.toml does not list"
+        for limit in limits:
+            assert limit.check in check_names(), limit
+            assert limit.source.strip() and limit.reason.strip()
+    for op_type, rules in kb.precision_rules.items():
+        assert op_type in kb.ops, f"precision rule for {op_type}, which ops.toml does not list"
+        for rule in rules:
+            assert rule.accepts <= {"FP16", "S32", "U8"} and rule.source.strip()
+
+
+def test_facts_from_the_issue():
+    kb = load_knowledge("2021.4")
+    assert not kb.op_rule("HardSigmoid").supported
+    assert not kb.op_rule("ScatterNDUpdate").supported
+    assert kb.op_rule("ReLU") is kb.op_rule("Relu") and kb.op_rule("relu").supported
+    assert kb.op_rule("SoftMax").versions == (1, 8)
+    assert {("U8", "FP16"), ("S32", "FP16"), ("FP16", "S32"), ("S32", "U8")} <= kb.convert_pairs
+    assert ("FP16", "U8") not in kb.convert_pairs
+    assert {kb.effective_type(t) for t in ("i64", "u64", "u32", "boolean", "i32")} == {"S32"}
+    assert kb.effective_type("f32") == "FP16" and kb.effective_type("f64") is None
+    greater = kb.precision_rules["Greater"][0]
+    assert greater.accepts == {"FP16"}
+    assert "S32" in kb.precision_rules["Add"][0].accepts
+    modes = next(l for l in kb.limits["Interpolate"] if l.params.get("attr") == "mode").params["allowed"]
+    assert "cubic" not in modes and "nearest" in modes
+    assert kb.opset_number("opset8") == 8 and kb.opset_number("extension") is None
+
+
+def test_kinds_are_the_documented_set():
+    assert set(KINDS) == {"opset", "unsupported", "limit", "precision", "dynamic-shape", "ir-version", "dtype"}
+
+
+def test_docs_page_is_generated_from_the_tables():
+    committed = (REPO_ROOT / "docs" / "myriad-support.md").read_text(encoding="utf-8")
+    assert committed == support_markdown(), "regenerate docs/myriad-support.md (command at its top)"
+
+
+def test_tables_agree_with_the_real_2021_4_plugin():
+    """Where toolchain/probe_support.py settled an op on the real plugin, ops.toml must say the same."""
+    import tomllib
+
+    from kernelkit.myriad.knowledge import DATA_DIR, plugin_verdicts, verdict_evidence
+
+    rows = plugin_verdicts()
+    if not rows:
+        pytest.skip("data/plugin-verdicts-2021.4.json has not been generated")
+    kb = load_knowledge("2021.4")
+    table = tomllib.loads((DATA_DIR / "ops.toml").read_text())["ops"]
+    disagree = []
+    for op_type, ev in verdict_evidence(rows, kb.effective_types).items():
+        if ev.supported is None:
+            continue
+        row = table.get(op_type)
+        listed = row is not None and (row["targets"] == "all" or "2021.4" in row["targets"])
+        if listed != ev.supported:
+            disagree.append(f"{op_type}: table {listed}, plugin {ev.supported} ({ev.support_source})")
+    assert not disagree
+
+
+def test_plugin_evidence_is_parsed_from_the_messages():
+    from kernelkit.myriad.knowledge import verdict_evidence
+
+    rows = [{"op": "Greater", "version": "opset1", "variant": "f16", "verdict": "compiled", "message": ""},
+            {"op": "Greater", "version": "opset1", "variant": "i32", "verdict": "refused",
+             "message": "Stage node probe (Greater) types check error: input #0 has type S32, but one of [FP16] "
+                        "is expected"},
+            {"op": "Mod", "version": "opset1", "variant": "f16", "verdict": "refused",
+             "message": 'Failed to compile layer "Abs_723": unsupported layer type "Abs"'},
+            {"op": "NonZero", "version": "opset3", "variant": "f16", "verdict": "refused",
+             "message": "dimension (-1) in node dim must be a non-negative integer"}]
+    ev = verdict_evidence(rows, {"f16": "FP16", "i32": "S32"})
+    assert ev["Greater"].supported is True and set(ev["Greater"].accepted) == {"FP16"}
+    assert ev["Greater"].rejected[(0, "S32")][0] == ("FP16",)
+    assert ev["Mod"].supported is False and 'unsupported layer type "Abs"' in ev["Mod"].support_source
+    assert ev["NonZero"].supported is None          # a refusal about form, not about the op
