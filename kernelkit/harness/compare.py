@@ -1,0 +1,220 @@
+"""fp16-aware comparison of one output against one reference (no runner, no I/O).
+
+Element rule (Polygraphy's elementwise check): an element mismatches only when its absolute difference
+exceeds atol AND its relative difference exceeds rtol. Non-finite values are exact: NaN matches only NaN,
+and +Inf/-Inf match only the same infinity. Integer outputs must be equal. Shape and dtype kind are
+checked before any value.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+# fp16 keeps 11 significant bits: one rounding is at most 2**-11 ~ 4.9e-4 relative. rtol 1e-2 leaves room for
+# about ten roundings of in-kernel half math; atol 1e-3 (about one fp16 ulp at 1.0) absorbs results near zero,
+# where relative error means nothing. Documented in docs/harness.md.
+DEFAULT_ATOL = 1e-3
+DEFAULT_RTOL = 1e-2
+
+HISTOGRAM_BINS = 24
+
+
+@dataclass
+class ErrorStats:
+    max: float = 0.0
+    mean: float = 0.0
+    median: float = 0.0
+    p90: float = 0.0
+    p99: float = 0.0
+
+
+@dataclass
+class OutputComparison:
+    """Everything known about one output against one reference. `passed` is the verdict."""
+
+    name: str
+    passed: bool
+    reason: str                      # one line: why it failed, or "within tolerance"
+    atol: float
+    rtol: float
+    shape: tuple
+    expected_shape: tuple
+    dtype: str
+    expected_dtype: str
+    elements: int = 0
+    mismatches: int = 0
+    abs_error: ErrorStats = field(default_factory=ErrorStats)
+    rel_error: ErrorStats = field(default_factory=ErrorStats)
+    max_ulp: int = 0                 # fp16 ulp distance (both sides rounded to fp16); floats only
+    worst_index: tuple | None = None  # the element furthest outside (or least inside) the tolerance
+    worst_actual: float | None = None
+    worst_expected: float | None = None
+    # The smallest atol that passes with rtol fixed, and the smallest rtol with atol fixed. None when no
+    # tolerance can pass (a NaN/Inf mismatch, a shape or dtype mismatch).
+    required_atol: float | None = 0.0
+    required_rtol: float | None = 0.0
+    nonfinite_mismatches: int = 0
+    counts: dict = field(default_factory=dict)   # nan/inf/zero counts of each side
+    histogram: dict = field(default_factory=dict)  # log10(abs error) histogram: edges, counts
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["shape"] = list(self.shape)
+        data["expected_shape"] = list(self.expected_shape)
+        data["worst_index"] = list(self.worst_index) if self.worst_index is not None else None
+        return data
+
+
+def _is_integer(array: np.ndarray) -> bool:
+    return array.dtype.kind in "iub"
+
+
+def _stats(values: np.ndarray) -> ErrorStats:
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return ErrorStats()
+    p50, p90, p99 = np.percentile(values, [50, 90, 99])
+    return ErrorStats(max=float(values.max()), mean=float(values.mean()), median=float(p50),
+                      p90=float(p90), p99=float(p99))
+
+
+def _counts(array: np.ndarray) -> dict:
+    if _is_integer(array):
+        return {"nan": 0, "inf": 0, "zero": int(np.count_nonzero(array == 0))}
+    return {"nan": int(np.isnan(array).sum()), "inf": int(np.isinf(array).sum()),
+            "zero": int(np.count_nonzero(array == 0))}
+
+
+def fp16_ordinal(values: np.ndarray) -> np.ndarray:
+    """Map fp16 values to integers whose difference is their distance in ulps (-0 and +0 coincide)."""
+    bits = np.ascontiguousarray(values, dtype=np.float16).view(np.uint16).astype(np.int32)
+    magnitude = bits & 0x7FFF
+    return np.where(bits & 0x8000, -magnitude, magnitude)
+
+
+def ulp_distance_fp16(actual, expected) -> np.ndarray:
+    """Elementwise distance in fp16 ulps after rounding both sides to fp16 (NaN positions give 0)."""
+    actual = np.asarray(actual, dtype=np.float64)
+    expected = np.asarray(expected, dtype=np.float64)
+    with np.errstate(over="ignore", invalid="ignore"):
+        distance = np.abs(fp16_ordinal(actual.astype(np.float16)) - fp16_ordinal(expected.astype(np.float16)))
+    return np.where(np.isnan(actual) | np.isnan(expected), 0, distance)
+
+
+def _histogram(abs_error: np.ndarray) -> dict:
+    """Counts of log10(abs error) over finite, non-zero errors; exact matches are counted apart."""
+    finite = abs_error[np.isfinite(abs_error)]
+    exact = int(np.count_nonzero(finite == 0))
+    nonzero = finite[finite > 0]
+    if nonzero.size == 0:
+        return {"edges": [], "counts": [], "exact": exact}
+    logs = np.log10(nonzero)
+    low, high = math.floor(logs.min()), math.ceil(logs.max())
+    if high <= low:
+        high = low + 1
+    counts, edges = np.histogram(logs, bins=HISTOGRAM_BINS, range=(low, high))
+    return {"edges": [float(e) for e in edges], "counts": [int(c) for c in counts], "exact": exact}
+
+
+def compare(actual, expected, *, atol: float = DEFAULT_ATOL, rtol: float = DEFAULT_RTOL,
+            name: str = "out0") -> OutputComparison:
+    """Compare `actual` (the device under test) with `expected` (the reference)."""
+    actual = np.asarray(actual)
+    expected = np.asarray(expected)
+    result = OutputComparison(name=name, passed=False, reason="", atol=float(atol), rtol=float(rtol),
+                              shape=tuple(int(d) for d in actual.shape),
+                              expected_shape=tuple(int(d) for d in expected.shape),
+                              dtype=str(actual.dtype), expected_dtype=str(expected.dtype),
+                              elements=int(expected.size), counts={"actual": _counts(actual),
+                                                                   "expected": _counts(expected)})
+    if actual.shape != expected.shape:
+        result.reason = f"shape mismatch: got {list(actual.shape)}, reference has {list(expected.shape)}"
+        result.required_atol = result.required_rtol = None
+        return result
+    if _is_integer(expected) != _is_integer(actual):
+        result.reason = f"dtype mismatch: got {actual.dtype}, reference has {expected.dtype}"
+        result.required_atol = result.required_rtol = None
+        return result
+
+    integer = _is_integer(expected)
+    a = actual.astype(np.float64)
+    e = expected.astype(np.float64)
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        abs_err = np.abs(a - e)
+        # Relative to the reference; a zero reference makes any nonzero difference infinitely relative.
+        rel_err = np.where(e != 0, abs_err / np.abs(e), np.where(abs_err == 0, 0.0, np.inf))
+
+    both_nan = np.isnan(a) & np.isnan(e)
+    nonfinite = ~np.isfinite(a) | ~np.isfinite(e)
+    # Non-finite pairs are exact: same infinity or both NaN. Everything else non-finite mismatches.
+    nonfinite_ok = both_nan | (np.isinf(a) & np.isinf(e) & (a == e))
+    nonfinite_bad = nonfinite & ~nonfinite_ok
+    finite = ~nonfinite
+    abs_err = np.where(finite, abs_err, 0.0)
+    rel_err = np.where(finite, rel_err, 0.0)
+
+    if integer:
+        value_bad = finite & (abs_err != 0)
+    else:
+        value_bad = finite & (abs_err > atol) & (rel_err > rtol)
+    bad = value_bad | nonfinite_bad
+
+    result.mismatches = int(bad.sum())
+    result.nonfinite_mismatches = int(nonfinite_bad.sum())
+    result.abs_error = _stats(abs_err[finite])
+    result.rel_error = _stats(rel_err[finite])
+    if not integer:
+        result.max_ulp = int(ulp_distance_fp16(a, e).max()) if a.size else 0
+    result.histogram = _histogram(abs_err[finite])
+
+    if result.nonfinite_mismatches:
+        result.required_atol = result.required_rtol = None
+    elif integer:
+        result.required_atol = float(abs_err.max()) if a.size else 0.0
+        result.required_rtol = float(rel_err.max()) if a.size else 0.0
+    else:
+        # Failing for atol means rel > rtol: those elements need atol >= their abs error, and vice versa.
+        over_rtol = finite & (rel_err > rtol)
+        over_atol = finite & (abs_err > atol)
+        result.required_atol = float(abs_err[over_rtol].max()) if over_rtol.any() else 0.0
+        result.required_rtol = float(rel_err[over_atol].max()) if over_atol.any() else 0.0
+
+    if a.size:
+        # Worst element: a non-finite mismatch first, else the one with the largest tolerance excess.
+        if nonfinite_bad.any():
+            flat = int(np.flatnonzero(nonfinite_bad)[0])
+        else:
+            with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+                scale_a = abs_err / atol if atol > 0 else np.where(abs_err > 0, np.inf, 0.0)
+                scale_r = rel_err / rtol if rtol > 0 else np.where(rel_err > 0, np.inf, 0.0)
+                excess = np.nan_to_num(np.minimum(scale_a, scale_r), nan=0.0) if not integer else abs_err
+            flat = int(np.argmax(np.where(finite, excess, -1.0)))
+        index = np.unravel_index(flat, a.shape)
+        result.worst_index = tuple(int(i) for i in index)
+        result.worst_actual = float(a.flat[flat])
+        result.worst_expected = float(e.flat[flat])
+
+    if result.mismatches == 0:
+        result.passed = True
+        result.reason = "within tolerance" if not integer else "exact"
+    else:
+        where = list(result.worst_index) if result.worst_index is not None else []
+        what = "non-finite mismatch" if result.nonfinite_mismatches else "out of tolerance"
+        result.reason = (f"{result.mismatches} of {result.elements} elements mismatch ({what}); worst at "
+                         f"{where}: got {result.worst_actual:.6g}, expected {result.worst_expected:.6g}")
+    return result
+
+
+def summary_line(comparison: OutputComparison) -> str:
+    """One line for terminals and JUnit messages."""
+    c = comparison
+    if c.required_atol is None:
+        needed = "no tolerance passes"
+    else:
+        needed = f"needs atol>={c.required_atol:.3g} or rtol>={c.required_rtol:.3g}"
+    return (f"{c.name}: {'PASS' if c.passed else 'FAIL'} | max abs {c.abs_error.max:.3g}, max rel "
+            f"{c.rel_error.max:.3g}, max ulp {c.max_ulp} | atol={c.atol:g} rtol={c.rtol:g} | "
+            f"{c.reason}" + ("" if c.passed else f" | {needed}"))

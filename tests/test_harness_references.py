@@ -1,0 +1,212 @@
+"""References: numpy float64 (expression and module), OpenVINO CPU f32, ONNX node test data."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from kernelkit.errors import KernelkitError
+from kernelkit.harness import references as refs
+from kernelkit.spec import load_spec
+
+SPEC_HEAD = """
+[kernel]
+name = "{name}"
+op = "Elu"
+family = "elementwise"
+
+[[kernel.inputs]]
+name = "x"
+{extra_inputs}
+[kernel.output]
+name = "y"
+
+[[kernel.scalars]]
+name = "alpha"
+type = "float"
+source = "alpha"
+
+[kernel.params]
+expr = "x > 0.0f ? x : alpha * (exp(x) - 1.0f)"
+
+"""
+
+
+def write_spec(tmp_path, reference: str, *, name="ref_elu_h", extra_inputs="", files=None):
+    folder = tmp_path / name
+    folder.mkdir()
+    for file_name, text in (files or {}).items():
+        (folder / file_name).write_text(text)
+    (folder / "kernel.toml").write_text(SPEC_HEAD.format(name=name, extra_inputs=extra_inputs) + reference)
+    return load_spec(folder)
+
+
+X = np.array([[-2.0, -1.0, -0.5, 0.0, 0.5, 3.0]], dtype=np.float16)
+# ELU with alpha = 0.5, by hand: 0.5 * (e^x - 1) below zero.
+ELU_HALF = [0.5 * (math.exp(-2) - 1), 0.5 * (math.exp(-1) - 1), 0.5 * (math.exp(-0.5) - 1), 0.0, 0.5, 3.0]
+
+
+def test_numpy_expression_sees_inputs_by_name_and_attributes(tmp_path):
+    spec = write_spec(tmp_path, '[reference]\nnumpy = "np.where(x > 0, x, alpha * np.expm1(x))"\n')
+    (out,) = refs.numpy_reference(spec, [X], {"alpha": "0.5"})   # IR-style string attribute
+    assert out.dtype == np.float64
+    np.testing.assert_allclose(out[0], ELU_HALF, rtol=1e-12)
+
+
+def test_numpy_module_reference(tmp_path):
+    module = ("import numpy as np\n"
+              "def reference(inputs, attrs):\n"
+              "    x = inputs[0]\n"
+              "    return np.where(x > 0, x, attrs['alpha'] * (np.exp(x) - 1))\n")
+    spec = write_spec(tmp_path, '[reference]\nmodule = "ref.py"\n', files={"ref.py": module})
+    (out,) = refs.numpy_reference(spec, [X], {"alpha": 0.5})
+    np.testing.assert_allclose(out[0], ELU_HALF, rtol=1e-12)
+
+
+def test_numpy_expression_error_names_the_key(tmp_path):
+    spec = write_spec(tmp_path, '[reference]\nnumpy = "np.where(x > 0, x, beta * x)"\n')
+    with pytest.raises(KernelkitError) as err:
+        refs.numpy_reference(spec, [X], {"alpha": 0.5})
+    text = str(err.value)
+    assert "[reference].numpy" in text and "beta" in text and "kernel.toml" in text
+
+
+def test_module_reference_crash_names_the_module(tmp_path):
+    module = "def reference(inputs, attrs):\n    return inputs[0] / attrs['missing']\n"
+    spec = write_spec(tmp_path, '[reference]\nmodule = "ref.py"\n', files={"ref.py": module})
+    with pytest.raises(KernelkitError) as err:
+        refs.numpy_reference(spec, [X], {})
+    assert "ref.py" in str(err.value) and "KeyError" in str(err.value)
+
+
+def test_no_numpy_reference_is_a_skip(tmp_path):
+    spec = write_spec(tmp_path, "")
+    with pytest.raises(refs.ReferenceSkipped, match="no \\[reference\\] numpy"):
+        refs.numpy_reference(spec, [X], {})
+
+
+def test_openvino_runs_the_opset_op_with_case_attributes(tmp_path):
+    spec = write_spec(tmp_path, '[reference]\nopenvino = { op = "Elu", opset = "opset1" }\n')
+    (out,) = refs.openvino_reference(spec, [X], {"alpha": "0.5"})
+    assert out.dtype == np.float32 and out.shape == X.shape
+    np.testing.assert_allclose(out[0], ELU_HALF, rtol=1e-6, atol=1e-7)
+
+
+def test_openvino_const_inputs_come_from_attributes(tmp_path):
+    # opset4 Swish takes beta as a second input, not an attribute: y = x * sigmoid(beta * x).
+    spec = write_spec(tmp_path, '[reference]\nopenvino = { op = "Swish", opset = "opset4", '
+                                'const_inputs = ["beta"] }\n')
+    (out,) = refs.openvino_reference(spec, [X], {"beta": 2.0})
+    x = X.astype(np.float64)
+    np.testing.assert_allclose(out, x / (1 + np.exp(-2.0 * x)), rtol=1e-6, atol=1e-7)
+
+
+def test_openvino_attributes_pass_by_ir_name_even_when_the_op_has_no_defaults(tmp_path):
+    # DepthToSpace cannot be created without a block size, so its attributes cannot be learnt from defaults.
+    spec = write_spec(tmp_path, '[reference]\nopenvino = { op = "DepthToSpace", opset = "opset1" }\n')
+    x = np.arange(24, dtype=np.float16).reshape(1, 4, 2, 3)
+    (out,) = refs.openvino_reference(spec, [x], {"block_size": "2", "mode": "blocks_first"})
+    # blocks_first by hand: output[0, 0, 2h+i, 2w+j] = x[0, 2i+j, h, w]
+    expected = np.zeros((1, 1, 4, 6))
+    for i in range(2):
+        for j in range(2):
+            expected[0, 0, i::2, j::2] = x[0, 2 * i + j]
+    np.testing.assert_array_equal(out, expected)
+
+
+def test_openvino_integer_const_inputs(tmp_path):
+    spec = write_spec(tmp_path, '[reference]\nopenvino = { op = "Tile", opset = "opset1", '
+                                'const_inputs = ["repeats"] }\n')
+    x = np.array([[1.0, 2.0]], dtype=np.float16)
+    (out,) = refs.openvino_reference(spec, [x], {"repeats": "2,3"})
+    np.testing.assert_array_equal(out, [[1, 2, 1, 2, 1, 2]] * 2)
+
+
+@pytest.mark.parametrize("conf,reason", [
+    ('{ op = "NoSuchOp", opset = "opset1" }', "cannot create NoSuchOp"),
+    ('{ op = "Elu", opset = "opset99" }', "has no opset 'opset99'"),
+])
+def test_openvino_that_cannot_run_is_a_skip_with_reason(tmp_path, conf, reason):
+    spec = write_spec(tmp_path, f"[reference]\nopenvino = {conf}\n")
+    with pytest.raises(refs.ReferenceSkipped, match=reason):
+        refs.openvino_reference(spec, [X], {"alpha": 0.5})
+
+
+def test_onnx_node_tests_become_cases_that_agree_with_numpy(tmp_path):
+    spec = write_spec(tmp_path, '[reference]\nnumpy = "np.where(x > 0, x, alpha * np.expm1(x))"\n'
+                                'onnx = { op = "Elu", defaults = { alpha = 1.0 } }\n')
+    cases, skipped = refs.onnx_cases(spec)
+    names = {c.name for c in cases}
+    assert {"onnx_elu", "onnx_elu_example", "onnx_elu_default"} <= names and not skipped
+    for case in cases:
+        assert case.inputs[0].dtype == np.float16
+        assert "alpha" in case.attrs
+        (mine,) = refs.numpy_reference(spec, case.inputs, case.attrs)
+        # ONNX computed from float32 inputs; ours sees them rounded to fp16.
+        np.testing.assert_allclose(mine, case.expected[0], rtol=2e-3, atol=1e-3)
+    assert next(c for c in cases if c.name == "onnx_elu_default").attrs == {"alpha": 1.0}
+    assert next(c for c in cases if c.name == "onnx_elu").attrs == {"alpha": 2.0}
+
+
+def test_onnx_attribute_mapping_renames_or_skips(tmp_path):
+    spec = write_spec(tmp_path, '[reference]\nonnx = { op = "Elu", attrs = { alpha = "a" } }\n')
+    cases, _ = refs.onnx_cases(spec)
+    assert next(c for c in cases if c.name == "onnx_elu").attrs == {"a": 2.0}
+
+    spec = write_spec(tmp_path, '[reference]\nonnx = { op = "LeakyRelu", attrs = {} }\n', name="leaky_h")
+    cases, skipped = refs.onnx_cases(spec)
+    reasons = dict(skipped)
+    assert "alpha" in reasons["onnx_leakyrelu"] and "no IR counterpart" in reasons["onnx_leakyrelu"]
+    assert "onnx_leakyrelu_default" in {c.name for c in cases}   # no attribute, nothing to map
+
+
+def test_onnx_attribute_values_are_respelled(tmp_path):
+    spec = write_spec(tmp_path, '[reference]\nonnx = { op = "Elu", defaults = { alpha = 1.0 }, '
+                                'values = { alpha = { "2.0" = "two" } } }\n')
+    cases, _ = refs.onnx_cases(spec)
+    attrs = {c.name: c.attrs for c in cases}
+    assert attrs["onnx_elu"] == {"alpha": "two"} and attrs["onnx_elu_default"] == {"alpha": 1.0}
+
+
+def test_onnx_tests_with_other_input_counts_or_unknown_ops_are_skipped(tmp_path):
+    spec = write_spec(tmp_path, '[reference]\nonnx = { op = "Add" }\n', name="add_h")
+    cases, skipped = refs.onnx_cases(spec)
+    assert not cases and skipped
+    assert all("2 inputs, the kernel takes 1" in reason for _, reason in skipped)
+
+    spec = write_spec(tmp_path, '[reference]\nonnx = { op = "NotAnOnnxOp" }\n', name="none_h")
+    cases, skipped = refs.onnx_cases(spec)
+    assert cases == [] and "no node tests" in skipped[0][1]
+
+
+def test_onnx_tests_with_graph_or_tensor_attributes_are_skipped(tmp_path):
+    spec = write_spec(tmp_path, '[reference]\nonnx = { op = "If" }\n', name="if_h")
+    cases, skipped = refs.onnx_cases(spec)
+    assert not cases
+    assert dict(skipped)["onnx_if"] == "not expressible as layer attributes or tensors: else_branch, then_branch"
+
+
+def test_onnx_bfloat16_data_becomes_fp16_inputs():
+    ml_dtypes = pytest.importorskip("ml_dtypes")
+    converted, why = refs._onnx_input(np.array([1.5, -2.0, 3.0e38], dtype=ml_dtypes.bfloat16))
+    assert converted is None and "fp16 range" in why           # bfloat16 reaches far beyond fp16
+    converted, why = refs._onnx_input(np.array([1.5, -2.0], dtype=ml_dtypes.bfloat16))
+    assert why is None and converted.dtype == np.float16 and converted.tolist() == [1.5, -2.0]
+
+
+def test_onnx_adapter_must_be_importable(tmp_path):
+    spec = write_spec(tmp_path, '[reference]\nonnx = { op = "Elu", adapter = "no.such.module:fn" }\n')
+    with pytest.raises(KernelkitError) as err:
+        refs.onnx_cases(spec)
+    assert "reference.onnx.adapter" in str(err.value)
+
+
+def test_onnx_adapter_supplies_layer_form_tests(tmp_path):
+    adapter = "kernelkit.library.onnx_tests:layer_tests"
+    pytest.importorskip("kernelkit.library.onnx_tests")
+    spec = write_spec(tmp_path, f'[reference]\nonnx = {{ op = "Elu", adapter = "{adapter}" }}\n')
+    cases, skipped = refs.onnx_cases(spec)
+    assert {"onnx_elu", "onnx_elu_default"} <= {c.name for c in cases}
+    assert all(c.inputs[0].dtype == np.float16 for c in cases)
