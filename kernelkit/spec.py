@@ -323,6 +323,50 @@ class Family:
     max_inputs: int
     reserved_names: list[str] = field(default_factory=list)
     ranks: list[int] = field(default_factory=lambda: [0, 1, 2, 3, 4, 5])
+    # A template parameter naming the one input rank a kernel is built for (the plugin never tells a kernel
+    # the rank, and some families cannot infer it); with it, `ranks` lists the values it may take.
+    rank_param: str | None = None
+    rank_inputs: dict[int, list[int]] = field(default_factory=dict)   # rank_param value -> input ranks taken
+    scalar_min_rank: dict[str, int] = field(default_factory=dict)   # implicit scalar -> lowest rank it exists for
+    work_by_rank: dict[int, WorkSpec] = field(default_factory=dict)  # rank_param value -> its own work sizes
+
+
+_LET_NAME = re.compile(r"[A-Z][A-Z0-9_]*\Z")
+
+
+def _expand_lets(reader: _Reader, lets: dict) -> dict[str, str]:
+    """`[work.let]`: named sub-expressions, each substituted (parenthesised) into later ones and the sizes."""
+    out: dict[str, str] = {}
+    for name, text in lets.items():
+        if not _LET_NAME.match(name) or name in ("B", "F", "Y", "X"):
+            raise reader.error(f"{name!r}: use an upper-case name other than B, F, Y, X", f"let.{name}")
+        if not isinstance(text, str) or not text.strip():
+            raise reader.error("must be a non-empty expression string", f"let.{name}")
+        out[name] = _substitute(text, out)
+    return out
+
+
+def _substitute(text: str, lets: dict[str, str]) -> str:
+    if not lets:
+        return text
+    if text.strip() in lets:
+        return lets[text.strip()]
+    pattern = re.compile(r"\b(" + "|".join(map(re.escape, lets)) + r")\b")
+    return pattern.sub(lambda m: f"({lets[m.group(1)]})", text)
+
+
+def _family_work(reader: _Reader, lets: dict[str, str], base: WorkSpec | None) -> WorkSpec:
+    sizes = {}
+    for key in ("global", "local"):
+        raw = reader.table.get(key)
+        if isinstance(raw, list):
+            reader.table[key] = [_substitute(v, lets) if isinstance(v, str) else v for v in raw]
+        sizes[key] = _expr_list(reader, key, base.global_ if base and key == "global" else
+                                base.local if base else ...)
+    dim = _dim(reader, "dim", base.dim if base else ...)
+    if base is not None:
+        reader.done()
+    return WorkSpec(dim, sizes["global"], sizes["local"])
 
 
 def list_families() -> list[str]:
@@ -345,17 +389,46 @@ def load_family(name: str) -> Family:
     required = fam.get("required_params", list, [])
     reserved = fam.get("reserved_names", list, [])
     ranks = fam.get("ranks", list, [0, 1, 2, 3, 4, 5])
+    rank_param = fam.get("rank_param", str, None)
+    rank_inputs = {}
+    for key, value in fam.get("rank_inputs", dict, {}).items():
+        if not (key.isdigit() and isinstance(value, list) and all(isinstance(v, int) for v in value)):
+            raise fam.error("maps a rank to the list of input ranks it takes, e.g. { 4 = [3, 4] }",
+                            f"rank_inputs.{key}")
+        rank_inputs[int(key)] = list(value)
+    if rank_param is not None:
+        ranks = sorted(rank_inputs)
     fam.done()
     work = None
+    work_by_rank: dict[int, WorkSpec] = {}
     work_reader = root.table_at("work")
     if work_reader:
-        work = WorkSpec(_dim(work_reader, "dim"), _expr_list(work_reader, "global"), _expr_list(work_reader, "local"))
+        lets = _expand_lets(work_reader, work_reader.get("let", dict, {}))
+        work = _family_work(work_reader, lets, None)
+        # [work.ranks.N]: other sizes for kernels built for rank N (rank_param)
+        by_rank = work_reader.table_at("ranks")
+        if by_rank:
+            for key in list(by_rank.table):
+                if not key.isdigit():
+                    raise by_rank.error("must be a rank number", key)
+                work_by_rank[int(key)] = _family_work(by_rank.table_at(key, required=True), lets, work)
         work_reader.done()
-    scalars = [_scalar(r, implicit=True) for r in root.list_of_tables("scalars")]
+    scalars, min_ranks = [], {}
+    for r in root.list_of_tables("scalars"):
+        min_rank = r.get("min_rank", int, None)
+        r.table = {k: v for k, v in r.table.items() if k != "min_rank"}
+        scalar = _scalar(r, implicit=True)
+        if min_rank is not None:
+            min_ranks[scalar.name] = min_rank
+        scalars.append(scalar)
     params = root.get("params", dict, {})
     root.done()
+    if rank_param is not None and rank_param not in params:
+        raise KernelkitError(f"rank_param {rank_param!r} needs a default under [params]", path=path,
+                             where="family.rank_param")
     return Family(name, folder, f"{name}/{template}", description, work, scalars, dict(params), list(required),
-                  min_inputs, max_inputs, list(reserved), list(ranks))
+                  min_inputs, max_inputs, list(reserved), list(ranks), rank_param, rank_inputs, min_ranks,
+                  work_by_rank)
 
 
 # --- the spec ----------------------------------------------------------------------------------------
@@ -485,8 +558,20 @@ def parse_spec(data: dict, path: Path) -> KernelSpec:
             raise k.error(f"the {family.name} family needs template parameter {missing[0]!r}", "params",
                           hint=f"add it under [kernel.params]; see templates/{family.name}/family.toml")
 
+    ranks = list(family.ranks) if family else [0, 1, 2, 3, 4, 5]
+    if family and family.rank_param:
+        rank = params[family.rank_param]
+        if isinstance(rank, bool) or not isinstance(rank, int) or rank not in family.ranks:
+            raise k.error(f"{family.rank_param} = {rank!r}: the {family.name} family is built for one input rank, "
+                          f"one of {', '.join(map(str, family.ranks))}", f"params.{family.rank_param}",
+                          hint="the plugin never tells a kernel the rank of its input; give it here")
+        ranks = family.rank_inputs.get(rank, [rank])
+        scalars = [s for s in scalars if not s.implicit or family.scalar_min_rank.get(s.name, 0) <= rank]
+
     work_reader = k.table_at("work")
     default_work = family.work if family else None
+    if family and family.rank_param:
+        default_work = family.work_by_rank.get(params[family.rank_param], default_work)
     stages_readers = k.list_of_tables("stages")
     if stages_readers:
         if work_reader:
@@ -524,11 +609,17 @@ def parse_spec(data: dict, path: Path) -> KernelSpec:
     cases = [_case(r, inputs) for r in root.list_of_tables("cases")]
     seen_cases: set[str] = set()
     for i, c in enumerate(cases):
-        if family and len(c.shapes[0]) not in family.ranks:
-            raise KernelkitError(f"input 0 has rank {len(c.shapes[0])}, but the {family.name} family handles "
-                                 f"ranks {', '.join(map(str, family.ranks))}", path=path, where=f"cases[{i}].shapes[0]",
-                                 hint="the plugin's B/F/Y/X work-size view and its I.X-style shape lookups only "
-                                      "agree for these ranks; reshape the tensor")
+        if family and len(c.shapes[0]) not in ranks:
+            built_for = (f"kernel is built for rank {params[family.rank_param]} ([kernel.params] "
+                         f"{family.rank_param}), which takes rank(s) {', '.join(map(str, ranks))}"
+                         if family.rank_param else f"handles ranks {', '.join(map(str, ranks))}")
+            raise KernelkitError(f"input 0 has rank {len(c.shapes[0])}, but the {family.name} family {built_for}",
+                                 path=path, where=f"cases[{i}].shapes[0]",
+                                 hint=_RANK_HINTS.get(len(c.shapes[0]),
+                                                      f"build a kernel for that rank ([kernel.params] "
+                                                      f"{family.rank_param} = {len(c.shapes[0])})"
+                                                      if family.rank_param and len(c.shapes[0]) in family.ranks
+                                                      else "reshape the tensor"))
         if c.name in seen_cases:
             raise KernelkitError(f"case name {c.name!r} is used twice", path=path, where=f"cases[{i}].name")
         seen_cases.add(c.name)
@@ -537,7 +628,13 @@ def parse_spec(data: dict, path: Path) -> KernelSpec:
                       entry=entry, description=description, template=template_name, inputs=inputs, output=output,
                       scalars=scalars, stages=stages, alternatives=alternatives, params=params,
                       reference=reference, cases=cases, family_dir=family.dir if family else None,
-                      ranks=list(family.ranks) if family else [0, 1, 2, 3, 4, 5])
+                      ranks=ranks)
+
+
+_RANK_HINTS = {
+    5: "the plugin's B/F/Y/X view of a rank-5 tensor drops D and its shape lookups stop at rank 4, so no binding "
+       "can see the whole shape; reshape to rank 4 (merge D into C or H) around the layer",
+}
 
 
 def _unique(names: dict, name: str, where: str, path: Path) -> None:

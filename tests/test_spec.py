@@ -60,10 +60,10 @@ def test_mish_h_spec_as_the_interface_describes():
     assert (case.name, case.shapes, case.dtypes, case.low, case.high) == ("odd_width", [(1, 3, 5, 7)], ["f16"],
                                                                          -6.0, 6.0)
     assert spec.cases[2].values == "edges" and spec.cases[2].atol == 2e-3
-    # The family adds the row-width scalar its template needs.
-    assert [(s.name, s.source, s.port, s.implicit) for s in spec.scalars] == [("W", "I.X", 0, True)]
-    assert spec.stages[0].args == ["x", "y", "W"]
-    assert spec.ranks == [3, 4]
+    # The elementwise family needs no shape scalar (its work sizes tile the element count), so ranks 0-4 work.
+    assert spec.scalars == []
+    assert spec.stages[0].args == ["x", "y"]
+    assert spec.ranks == [0, 1, 2, 3, 4]
 
 
 def test_cumsum_spec_takes_the_axis_from_input_1_and_has_four_alternatives():
@@ -103,8 +103,8 @@ def test_scalar_kinds():
 def test_minimal_spec_gets_family_defaults(tmp_path):
     spec = load_spec(write_spec(tmp_path, MINIMAL))
     assert spec.entry == "k" and spec.max_shaves == 0
-    assert spec.work.dim == "input,0" and spec.work.global_ == ["8", "Y", "F*B"]
-    assert spec.params["tile"] == 4096 and spec.params["expr"] == "x"
+    assert spec.work.dim == "input,0" and spec.work.global_ == ["B*F*Y*X"] and len(spec.work.local) == 1
+    assert spec.params["staging"] == "direct" and spec.params["expr"] == "x"
     assert spec.cases == []
 
 
@@ -210,14 +210,17 @@ def test_duplicate_argument_names(tmp_path):
 
 
 def test_argument_named_like_a_template_local(tmp_path):
-    err = load_error(tmp_path, MINIMAL.replace('name = "y"', 'name = "row"'))
+    err = load_error(tmp_path, MINIMAL.replace('name = "y"', 'name = "lane"'))
     assert "template uses" in err.message
 
 
 def test_user_scalar_clashing_with_a_family_scalar_replaces_it(tmp_path):
-    spec = load_spec(write_spec(tmp_path, MINIMAL + '\n[[kernel.scalars]]\nname = "W"\ntype = "int"\n'
-                                                    'source = "I.X"\nport = 0\n'))
-    assert [s.name for s in spec.scalars] == ["W"] and not spec.scalars[0].implicit
+    scan = MINIMAL.replace('"elementwise"', '"axis_scan"').replace('expr = "x"', 'axis_from = "scalar"')
+    spec = load_spec(write_spec(tmp_path, scan + '\n[[kernel.scalars]]\nname = "W"\ntype = "int"\n'
+                                                 'source = "I.X"\nport = 0\n'
+                                                 '\n[[kernel.scalars]]\nname = "axis"\ntype = "int"\n'
+                                                 'source = "axis"\n'))
+    assert [(s.name, s.implicit) for s in spec.scalars] == [("C", True), ("W", False), ("axis", False)]
 
 
 def test_bad_scalar_source(tmp_path):
@@ -327,8 +330,8 @@ def test_case_with_wrong_number_of_shapes(tmp_path):
 
 
 def test_case_rank_the_family_cannot_compute(tmp_path):
-    err = load_error(tmp_path, MINIMAL + '\n[[cases]]\nname = "c"\nshapes = [[10000]]\n')
-    assert err.where == "cases[0].shapes[0]" and "rank 1" in err.message
+    err = load_error(tmp_path, MINIMAL + '\n[[cases]]\nname = "c"\nshapes = [[1, 2, 3, 4, 5]]\n')
+    assert err.where == "cases[0].shapes[0]" and "rank 5" in err.message and "reshape to rank 4" in err.hint
 
 
 def test_case_bad_dtype_and_values(tmp_path):
