@@ -26,8 +26,8 @@ from kernelkit.build import build_kernel
 from kernelkit.build.lint import local_memory_estimate, private_memory_estimate
 from kernelkit.emulator import emulate
 from kernelkit.harness.inputs import generate_inputs
+from kernelkit.harness.references import ReferenceSkipped, openvino_runner
 from kernelkit.library.catalog import library_kernels
-from kernelkit.library.openvino_ops import openvino_op
 from kernelkit.paths import KERNELS_DIR
 from kernelkit.spec import load_spec
 
@@ -64,7 +64,10 @@ def bench(name: str, out_dir: Path, repeat: int) -> dict:
     result = emulate(build.xml_path, spec.op, inputs, case.attrs, [output_shape], checks=False)
     emulated = best_time(lambda: emulate(build.xml_path, spec.op, inputs, case.attrs, [output_shape],
                                          checks=False), repeat)
-    native = openvino_op(spec, inputs, case.attrs)
+    try:
+        native = openvino_runner(spec, inputs, case.attrs, threads=1)
+    except ReferenceSkipped:
+        native = None   # no OpenVINO counterpart (or this OpenVINO cannot build it): no ratio
     native_time = best_time(native, repeat) if native else None
     source = build.cl_path.read_text()
     local_bytes = sum(b for _, b in local_memory_estimate(source))

@@ -99,3 +99,48 @@ def test_float_inputs_property(seed, shape, low, span, values):
         # Rounding to fp16 may move a value by half an fp16 step past the bounds, never further.
         step = np.spacing(np.float16(max(abs(low), abs(high))))
         assert x.min() >= low - step and x.max() <= high + step
+
+
+# ---------------------------------------------------------------- fixed inputs
+
+def test_fixed_number_fills_the_input_and_draws_nothing():
+    free = generate_inputs(make_case(shapes=[(2, 3), (4,)], dtypes=["f16", "f16"], seed=5))
+    data, axis, last = generate_inputs(make_case(shapes=[(2, 3), (), (4,)], dtypes=["f16", "i32", "f16"],
+                                                 fixed={1: -2}, seed=5))
+    assert axis.dtype == np.int32 and axis.shape == () and int(axis) == -2
+    # the fixed input took nothing from the generator: the others are what they would be without it
+    np.testing.assert_array_equal(data, free[0])
+    np.testing.assert_array_equal(last, free[1])
+
+
+def test_fixed_arrays_keep_their_values_and_floats_round_to_fp16():
+    sizes, scales = generate_inputs(make_case(shapes=[(2,), (2,)], dtypes=["i32", "f16"],
+                                              fixed={0: [10, 14], 1: [2.0, 0.1]}))
+    assert sizes.tolist() == [10, 14] and sizes.dtype == np.int32
+    assert scales.dtype == np.float16 and scales.tolist() == [2.0, float(np.float16(0.1))]
+    (filled,) = generate_inputs(make_case(shapes=[(2, 2)], fixed={0: [[1.5]]}))
+    assert filled.tolist() == [[1.5, 1.5], [1.5, 1.5]]
+
+
+@pytest.mark.parametrize("dtype,value,message", [
+    ("i32", [1, 2, 3], "shape [3], the case declares [2]"),
+    ("i32", [0.5, 1], "whole numbers"),
+    ("i32", [2 ** 40, 0], "int32"),
+    ("f16", [70000.0, 0], "fp16 range"),
+])
+def test_fixed_values_that_do_not_fit_name_case_and_input(dtype, value, message):
+    case = make_case(name="pinned", shapes=[(3,), (2,)], dtypes=["f16", dtype], fixed={1: value})
+    with pytest.raises(KernelkitError) as err:
+        generate_inputs(case, path="kernel.toml")
+    text = str(err.value)
+    assert "case pinned" in text and "input 1" in text and message in text
+
+
+def test_fixed_values_of_a_real_spec_reach_the_inputs():
+    from kernelkit.paths import KERNELS_DIR
+    from kernelkit.spec import load_spec
+
+    spec = load_spec(KERNELS_DIR / "interpolate_cubic_h")
+    case = next(c for c in spec.cases if c.name == "half_pixel_9x10")
+    _, sizes, scales, axes = generate_inputs(case, path=spec.path)
+    assert sizes.tolist() == [9, 10] and scales.tolist() == [2.25, 2.5] and axes.tolist() == [2, 3]

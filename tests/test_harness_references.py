@@ -210,3 +210,108 @@ def test_onnx_adapter_supplies_layer_form_tests(tmp_path):
     cases, skipped = refs.onnx_cases(spec)
     assert {"onnx_elu", "onnx_elu_default"} <= {c.name for c in cases}
     assert all(c.inputs[0].dtype == np.float16 for c in cases)
+
+
+# ---------------------------------------------------------------- OpenVINO: feed, const inputs, bad tables
+
+TWO_INPUTS = '\n[[kernel.inputs]]\nname = "z"\n'
+
+
+@pytest.mark.parametrize("feed", ['[1]', '["z"]'])
+def test_openvino_feed_picks_the_kernel_inputs_given_to_the_op(tmp_path, feed):
+    spec = write_spec(tmp_path, f'[reference]\nopenvino = {{ op = "Negative", feed = {feed} }}\n',
+                      extra_inputs=TWO_INPUTS)
+    y = np.array([[1.5, -2.0, 0.0]], dtype=np.float16)
+    (out,) = refs.openvino_reference(spec, [np.zeros((2, 2), np.float16), y], {})
+    np.testing.assert_array_equal(out, [[-1.5, 2.0, 0.0]])
+
+
+def test_openvino_const_inputs_fold_layer_attributes_back_into_inputs(tmp_path):
+    # Col2Im-15 takes output_size and kernel_size as inputs; the layer carries them as attributes.
+    spec = write_spec(tmp_path, '[reference]\nopenvino = { op = "Col2Im", opset = "opset15", '
+                                'const_inputs = ["output_size", "kernel_size"] }\n')
+    cols = np.array([[[1.0, 2.0], [10.0, 20.0]]], dtype=np.float16)   # (N, C*kh*kw, L): a 2x1 kernel, 2 blocks
+    attrs = {"output_size": [3, 1], "kernel_size": "2,1", "strides": [1, 1], "dilations": [1, 1],
+             "pads_begin": [0, 0], "pads_end": [0, 0]}
+    (out,) = refs.openvino_reference(spec, [cols], attrs)
+    # block l covers rows l and l+1: row 0 = 1, row 1 = 10 + 2, row 2 = 20
+    np.testing.assert_array_equal(out, np.array([1.0, 12.0, 20.0]).reshape(1, 1, 3, 1))
+
+
+def test_openvino_const_input_tables_give_literals_defaults_and_dtypes(tmp_path):
+    # HardSigmoid's alpha and beta must be f32 like the data: dtype overrides the integer guess.
+    spec = write_spec(tmp_path, '[reference]\nopenvino = { op = "HardSigmoid", const_inputs = ['
+                                '{ attr = "alpha", dtype = "f32" }, { attr = "beta", default = 0.5 }] }\n')
+    (out,) = refs.openvino_reference(spec, [X], {"alpha": 1})
+    np.testing.assert_allclose(out, np.clip(X.astype(np.float64) + 0.5, 0, 1), rtol=1e-6)
+    spec = write_spec(tmp_path, '[reference]\nopenvino = { op = "Tile", const_inputs = [{ value = [2, 3] }] }\n',
+                      name="tile_h")
+    (out,) = refs.openvino_reference(spec, [np.array([[1.0, 2.0]], np.float16)], {})
+    np.testing.assert_array_equal(out, [[1, 2, 1, 2, 1, 2]] * 2)
+
+
+def test_openvino_runner_compiles_once_and_runs_again(tmp_path):
+    spec = write_spec(tmp_path, '[reference]\nopenvino = { op = "Elu", opset = "opset1" }\n')
+    run = refs.openvino_runner(spec, [X], {"alpha": 0.5}, threads=1)
+    first, again = run()[0], run()[0]
+    np.testing.assert_array_equal(first, again)
+    np.testing.assert_allclose(first[0], ELU_HALF, rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("conf,where", [
+    ('{ op = "Negative", feed = ["nope"] }', "reference.openvino.feed"),
+    ('{ op = "Negative", feed = [2] }', "reference.openvino.feed"),
+    ('{ op = "Negative", feed = "x" }', "reference.openvino.feed"),
+    ('{ op = "Tile", const_inputs = "repeats" }', "reference.openvino.const_inputs"),
+    ('{ op = "Tile", const_inputs = [{ attr = "repeats", value = 2 }] }', "reference.openvino.const_inputs[0]"),
+    ('{ op = "Tile", const_inputs = [{ value = 2, dtype = "f64" }] }', "reference.openvino.const_inputs[0]"),
+    ('{ op = "Tile", const_inputs = ["repeats"] }', "reference.openvino.const_inputs[0]"),   # no such attribute
+    ('{ op = "Tile", const_inputs = [{ value = "two" }] }', "reference.openvino.const_inputs[0]"),
+    ('{ op = "Elu", attrs = { alpha = 1 } }', "reference.openvino.attrs"),
+    ('{ op = "Trilu", frontend = "tflite" }', "reference.openvino.frontend"),
+    ('{ op = "Trilu", frontend = "onnx" }', "reference.openvino.onnx_opset"),
+])
+def test_openvino_table_mistakes_name_the_key(tmp_path, conf, where):
+    spec = write_spec(tmp_path, f"[reference]\nopenvino = {conf}\n", extra_inputs=TWO_INPUTS)
+    with pytest.raises(KernelkitError) as err:
+        refs.openvino_reference(spec, [X, X], {"alpha": 0.5})
+    assert where in str(err.value) and "kernel.toml" in str(err.value)
+
+
+def test_onnx_node_tests_of_ranks_the_family_does_not_compute_are_skipped(tmp_path):
+    # A family built for one rank (axis_scan with rank = 4 takes ranks 3 and 4) declares it in spec.ranks.
+    import dataclasses
+
+    spec = write_spec(tmp_path, '[reference]\nonnx = { op = "Elu", defaults = { alpha = 1.0 } }\n')
+    spec = dataclasses.replace(spec, ranks=[3, 4])
+    cases, skipped = refs.onnx_cases(spec)
+    assert {"onnx_elu", "onnx_elu_default"} <= {c.name for c in cases}          # rank 3: kept
+    assert all(c.inputs[0].ndim in (3, 4) for c in cases)
+    reasons = dict(skipped)
+    assert reasons["onnx_elu_example"] == "input 0 has rank 1; this kernel handles rank(s) 3, 4 (spec.ranks)"
+
+
+def test_adapted_onnx_node_tests_are_rank_checked_too(tmp_path):
+    import dataclasses
+
+    adapter = "kernelkit.library.onnx_tests:layer_tests"
+    spec = write_spec(tmp_path, f'[reference]\nonnx = {{ op = "Elu", adapter = "{adapter}" }}\n')
+    cases, skipped = refs.onnx_cases(dataclasses.replace(spec, ranks=[3]))   # the adapter gives rank 4
+    assert not cases and skipped and all("has rank 4" in reason for _, reason in skipped)
+
+
+def test_openvino_onnx_frontend_runs_ops_openvino_has_no_opset_op_for(tmp_path):
+    # OpenVINO has no Trilu op; its ONNX frontend converts ONNX Trilu, with k as a constant input.
+    spec = write_spec(tmp_path, '[reference]\nopenvino = { op = "Trilu", frontend = "onnx", onnx_opset = 14, '
+                                'const_inputs = ["k"] }\n')
+    x = np.arange(1, 13, dtype=np.float16).reshape(1, 1, 3, 4)
+    (out,) = refs.openvino_reference(spec, [x], {"upper": 0, "k": 1})
+    # lower triangle with one extra diagonal, by hand: keep x[i, j] where j <= i + 1
+    expected = [[1, 2, 0, 0], [5, 6, 7, 0], [9, 10, 11, 12]]
+    np.testing.assert_array_equal(out[0, 0], expected)
+
+
+def test_openvino_onnx_frontend_that_cannot_convert_is_a_skip(tmp_path):
+    spec = write_spec(tmp_path, '[reference]\nopenvino = { op = "Det", frontend = "onnx", onnx_opset = 11 }\n')
+    with pytest.raises(refs.ReferenceSkipped, match="ONNX Det-11 through OpenVINO's ONNX frontend"):
+        refs.openvino_reference(spec, [np.eye(3, dtype=np.float16)[None]], {})

@@ -141,7 +141,7 @@ def test_emulated_kernel_agrees_with_openvino_cpu(built, name):
     # OpenVINO's own CPU implementation of the op (written by others), on every spec case of the kernel.
     from kernelkit.emulator import emulate
     from kernelkit.harness.inputs import generate_inputs
-    from kernelkit.library.openvino_ops import openvino_op
+    from kernelkit.harness.references import openvino_reference
 
     spec = load_spec(KERNELS_DIR / name)
     compared = 0
@@ -149,12 +149,17 @@ def test_emulated_kernel_agrees_with_openvino_cpu(built, name):
         if case.name == "large":
             continue
         inputs = generate_inputs(case, path=spec.path)
-        run = openvino_op(spec, inputs, case.attrs)
-        assert run is not None, f"OpenVINO cannot build {spec.op} for case {case.name}"
-        expected = run().astype(np.float64)
+        # a ReferenceSkipped here (OpenVINO cannot build the op) fails the test: it must really compare
+        (expected,) = openvino_reference(spec, inputs, case.attrs)
+        expected = expected.astype(np.float64)
         shape = tuple(case.output_shape) if case.output_shape is not None else inputs[0].shape
         got = emulate(built[name].xml_path, spec.op, inputs, case.attrs, [shape]).outputs[0].astype(np.float64)
         np.testing.assert_allclose(got, expected.reshape(got.shape), rtol=1e-2, atol=2e-3, equal_nan=True,
                                    err_msg=f"{name}::{case.name}")
         compared += 1
     assert compared >= 3
+
+
+def test_every_library_kernel_but_det_is_checked_against_openvino():
+    # OpenVINO 2026 has no Det op and its ONNX frontend cannot convert ONNX Det (see test_harness_references).
+    assert sorted(set(LIBRARY) - set(OPENVINO_KERNELS)) == ["det_h"]

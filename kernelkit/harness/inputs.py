@@ -48,8 +48,33 @@ def generate_input(rng: np.random.Generator, shape, dtype: str, low: float, high
     return data
 
 
+def fixed_input(value, shape, dtype: str) -> np.ndarray:
+    """A case's `fixed` value as the input tensor: its own shape or a single number filling the shape;
+    floats rounded to fp16, integers exact in int32. ValueError says what does not fit."""
+    shape = tuple(int(d) for d in shape)
+    array = np.asarray(value, dtype=np.float64)
+    if array.shape != shape:
+        if array.size != 1:
+            raise ValueError(f"the value has shape {list(array.shape)}, the case declares {list(shape)}")
+        array = np.full(shape, array.reshape(-1)[0])
+    if not np.all(np.isfinite(array)):
+        raise ValueError("the value is not finite")
+    if dtype == "i32":
+        if not np.array_equal(array, np.round(array)):
+            raise ValueError("an i32 input needs whole numbers")
+        if array.size and (array.min() < np.iinfo(np.int32).min or array.max() > np.iinfo(np.int32).max):
+            raise ValueError("the value does not fit int32")
+        return array.astype(np.int32)
+    if dtype == "f16":
+        if array.size and np.abs(array).max() > FP16_MAX:
+            raise ValueError(f"the value reaches beyond the fp16 range (±{FP16_MAX:g})")
+        return array.astype(np.float16)
+    raise ValueError(f"unknown dtype {dtype!r}")
+
+
 def generate_inputs(case, *, path=None) -> list[np.ndarray]:
-    """The inputs of one spec Case, the same on every run and machine (numpy's PCG64 is portable)."""
+    """The inputs of one spec Case, the same on every run and machine (numpy's PCG64 is portable).
+    Inputs in `case.fixed` take that value and draw nothing from the generator."""
     if case.values not in ("uniform", "edges"):
         raise KernelkitError(f"values must be \"uniform\" or \"edges\", not {case.values!r}", path=path,
                              where=f"case {case.name}")
@@ -63,6 +88,14 @@ def generate_inputs(case, *, path=None) -> list[np.ndarray]:
         if dtype not in DTYPES:
             raise KernelkitError(f"input {index} has dtype {dtype!r}", path=path, where=f"case {case.name}",
                                  hint="use \"f16\" or \"i32\"")
+        fixed = getattr(case, "fixed", None) or {}
+        if index in fixed:
+            try:
+                arrays.append(fixed_input(fixed[index], shape, dtype))
+            except ValueError as exc:
+                raise KernelkitError(f"fixed value of input {index}: {exc}", path=path, where=f"case {case.name}",
+                                     hint="give a number, or nested arrays of the input's shape") from None
+            continue
         try:
             arrays.append(generate_input(rng, shape, dtype, case.low, case.high, case.values))
         except ValueError as exc:

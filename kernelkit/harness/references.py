@@ -15,6 +15,7 @@ import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -134,12 +135,140 @@ def _coerce_like(value, default):
     return value
 
 
-def openvino_reference(spec, inputs: list[np.ndarray], attrs: dict) -> list[np.ndarray]:
-    """One-op ov.Model of `reference.openvino.op` from `opset`, compiled for CPU in f32."""
-    conf = (spec.reference or {}).get("openvino")
+OPENVINO_CONST_DTYPES = {"i32": "int32", "i64": "int64", "f32": "float32"}
+
+
+def _openvino_conf(spec) -> dict:
+    """`[reference].openvino`, checked: bad keys are spec bugs and name the key."""
+    conf = dict((spec.reference or {}).get("openvino") or {})
+    if not conf:
+        return conf
+    where = "reference.openvino"
+    names = input_names(spec)
+    feed = conf.get("feed")
+    if feed is None:
+        conf["feed"] = None
+    else:
+        if not isinstance(feed, list):
+            raise KernelkitError("must be an array of input indices or names", path=spec.path, where=f"{where}.feed",
+                                 hint='e.g. feed = [0] or feed = ["src"]')
+        indices = []
+        for item in feed:
+            if isinstance(item, str) and item in names:
+                indices.append(names.index(item))
+            elif isinstance(item, int) and not isinstance(item, bool) and 0 <= item < max(len(names), 1):
+                indices.append(item)
+            else:
+                raise KernelkitError(f"{item!r} is not an input of this kernel", path=spec.path,
+                                     where=f"{where}.feed", hint=f"inputs: {', '.join(names)} (or 0..{len(names) - 1})")
+        if len(set(indices)) != len(indices):
+            raise KernelkitError("names an input twice", path=spec.path, where=f"{where}.feed")
+        conf["feed"] = indices
+    entries = conf.get("const_inputs", [])
+    if not isinstance(entries, list):
+        raise KernelkitError("must be an array", path=spec.path, where=f"{where}.const_inputs",
+                             hint='e.g. const_inputs = ["alpha", { value = [2, 3], dtype = "i64" }]')
+    consts = []
+    for index, entry in enumerate(entries):
+        key = f"{where}.const_inputs[{index}]"
+        if isinstance(entry, str):
+            entry = {"attr": entry}
+        if not isinstance(entry, dict) or ("attr" in entry) == ("value" in entry) or \
+                set(entry) - {"attr", "value", "default", "dtype"}:
+            raise KernelkitError("must be an attribute name or a table with either `attr` (and optional "
+                                 "`default`) or `value`, and optional `dtype`", path=spec.path, where=key,
+                                 hint='e.g. "alpha", { attr = "alpha", default = 0.2, dtype = "f32" } '
+                                      'or { value = [2, 3] }')
+        if "attr" in entry and not isinstance(entry["attr"], str):
+            raise KernelkitError("`attr` must be a string", path=spec.path, where=key)
+        if entry.get("dtype", "i64") not in OPENVINO_CONST_DTYPES:
+            raise KernelkitError(f"dtype {entry['dtype']!r} is not one of {', '.join(OPENVINO_CONST_DTYPES)}",
+                                 path=spec.path, where=key)
+        consts.append(entry)
+    conf["const_inputs"] = consts
+    frontend = conf.get("frontend")
+    if frontend not in (None, "onnx"):
+        raise KernelkitError(f"frontend {frontend!r} is not known", path=spec.path, where=f"{where}.frontend",
+                             hint='leave it out (an OpenVINO opset op) or write frontend = "onnx"')
+    if frontend == "onnx":
+        version = conf.get("onnx_opset")
+        if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+            raise KernelkitError("the ONNX frontend needs the ONNX opset version as an integer",
+                                 path=spec.path, where=f"{where}.onnx_opset", hint="e.g. onnx_opset = 17")
+    renames = conf.get("attrs", {})
+    if not isinstance(renames, dict) or not all(isinstance(v, str) for v in renames.values()):
+        raise KernelkitError("must be a table of case attribute name -> OpenVINO attribute name", path=spec.path,
+                             where=f"{where}.attrs", hint='e.g. attrs = { cube_coeff = "cube_coeff" }')
+    return conf
+
+
+def _const_value(spec, entry: dict, values: dict, index: int) -> np.ndarray:
+    if "value" in entry:
+        raw = entry["value"]
+    elif entry["attr"] in values:
+        raw = values.pop(entry["attr"])
+    elif "default" in entry:
+        raw = entry["default"]
+    else:
+        raise KernelkitError(f"const input {entry['attr']!r} has no value: the case has no attribute "
+                             f"{entry['attr']!r}", path=spec.path, where=f"reference.openvino.const_inputs[{index}]",
+                             hint="add it to the case's attrs, or give the const input a `default`")
+    array = np.asarray(coerce_attr(raw))
+    if array.dtype.kind not in "iubf":
+        raise KernelkitError(f"const input value {raw!r} is not a number or list of numbers", path=spec.path,
+                             where=f"reference.openvino.const_inputs[{index}]")
+    dtype = entry.get("dtype") or ("i64" if array.dtype.kind in "iub" else "f32")
+    return array.astype(OPENVINO_CONST_DTYPES[dtype])
+
+
+def _last_line(exc: Exception) -> str:
+    lines = [line for line in str(exc).strip().splitlines() if line.strip()]
+    return lines[-1] if lines else type(exc).__name__
+
+
+def openvino_runner(spec, inputs: list[np.ndarray], attrs: dict, *,
+                    threads: int | None = None) -> Callable[[], list[np.ndarray]]:
+    """Build and compile, once, a one-op model of `[reference].openvino` for these inputs and case
+    attributes on CPU in f32; the returned callable runs one inference. Raises ReferenceSkipped when this
+    OpenVINO cannot build or compile the op, KernelkitError when the spec's `openvino` table is wrong.
+
+    `feed` picks the kernel inputs that become Parameters (default: all, in port order); `const_inputs`
+    appends Constants after them, in order, from case attributes (removed from the op's attributes) or
+    literal values; every other case attribute is given to the op at construction (`attrs` renames).
+    With `frontend = "onnx"` the op is an ONNX node read by OpenVINO's ONNX frontend, for ops OpenVINO
+    has no opset op for but converts (Trilu, Hardmax, LayerNormalization, AffineGrid)."""
+    conf = _openvino_conf(spec)
     if not conf:
         raise ReferenceSkipped("the spec has no [reference].openvino op")
+    fed = [inputs[i] for i in (conf["feed"] if conf["feed"] is not None else range(len(inputs)))]
+    values = dict(attrs or {})
+    consts = [_const_value(spec, entry, values, index) for index, entry in enumerate(conf["const_inputs"])]
+    renames = conf.get("attrs", {})
+    wanted = {renames.get(key, key): coerce_attr(value) for key, value in values.items()}
+    if conf.get("frontend") == "onnx":
+        model, label = _onnx_frontend_model(conf, fed, consts, wanted)
+    else:
+        model, label = _opset_model(conf, fed, consts, wanted)
+    config = {"INFERENCE_PRECISION_HINT": "f32"}
+    if threads:
+        config["INFERENCE_NUM_THREADS"] = int(threads)
+    try:
+        compiled = _core().compile_model(model, "CPU", config)
+    except Exception as exc:
+        raise ReferenceSkipped(f"OpenVINO CPU cannot run {label}: {_last_line(exc)}") from None
+    request = compiled.create_infer_request()
+    feed = [x.astype(np.float32) if x.dtype.kind == "f" else x.astype(np.int32) for x in fed]
+
+    def run() -> list[np.ndarray]:
+        result = request.infer(feed)
+        return [np.array(result[out]) for out in compiled.outputs]
+
+    return run
+
+
+def _opset_model(conf: dict, fed: list[np.ndarray], consts: list[np.ndarray], wanted: dict):
     import openvino as ov
+    import openvino.opset1 as ops1
     from openvino.utils.node_factory import NodeFactory
 
     op = conf["op"]
@@ -148,42 +277,52 @@ def openvino_reference(spec, inputs: list[np.ndarray], attrs: dict) -> list[np.n
         factory = NodeFactory(opset)
     except Exception:
         raise ReferenceSkipped(f"OpenVINO {ov.__version__} has no opset {opset!r}") from None
-    import openvino.opset1 as ops1
-
     params = [ops1.parameter(list(x.shape), np.float32 if x.dtype.kind == "f" else np.int32, name=f"in{i}")
-              for i, x in enumerate(inputs)]
-    args = [p.output(0) for p in params]
-    # Attributes that OpenVINO takes as constant inputs (e.g. Swish beta): `const_inputs = ["beta"]`.
-    values = dict(attrs or {})
-    for name in conf.get("const_inputs", []):
-        if name not in values:
-            raise ReferenceSkipped(f"const input {name!r} has no value in this case's attrs")
-        value = np.asarray(coerce_attr(values.pop(name)))
-        value = value.astype(np.int64 if value.dtype.kind in "iub" else np.float32)
-        args.append(ops1.constant(value).output(0))
-    renames = conf.get("attrs", {})
-    wanted = {renames.get(key, key): coerce_attr(value) for key, value in values.items()}
+              for i, x in enumerate(fed)]
+    args = [p.output(0) for p in params] + [ops1.constant(c).output(0) for c in consts]
     try:
         node = factory.create(op, args, wanted)     # attributes the op does not have are ignored
     except Exception as exc:
-        # Python values that do not convert (an int for a float list...): type them like the op's own.
+        # Python values that do not convert (an int for a float list...): type them like the op's own,
+        # which needs a node that validates with its default attributes.
         try:
             defaults = factory.create(op, args, {}).get_attributes()
             node = factory.create(op, args, {k: _coerce_like(v, defaults[k]) for k, v in wanted.items()
                                              if k in defaults})
         except Exception:
-            lines = [line for line in str(exc).strip().splitlines() if line.strip()]
-            raise ReferenceSkipped(f"OpenVINO {opset} cannot create {op}: {lines[-1] if lines else exc}") from None
+            raise ReferenceSkipped(f"OpenVINO {opset} cannot create {op}: {_last_line(exc)}") from None
+    results = [ops1.result(node.output(i)) for i in range(node.get_output_size())]
+    return ov.Model(results, params, f"reference_{op}"), f"{opset}.{op}"
+
+
+def _onnx_frontend_model(conf: dict, fed: list[np.ndarray], consts: list[np.ndarray], wanted: dict):
+    """One ONNX node (inputs, then constants as initializers, the first output only) through
+    OpenVINO's ONNX frontend: the model OpenVINO itself makes of that op."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    op, version = conf["op"], conf["onnx_opset"]
+    label = f"ONNX {op}-{version} through OpenVINO's ONNX frontend"
+    graph_inputs = [helper.make_tensor_value_info(f"in{i}", TensorProto.FLOAT if x.dtype.kind == "f"
+                                                  else TensorProto.INT32, list(x.shape))
+                    for i, x in enumerate(fed)]
+    initializers = [numpy_helper.from_array(c, f"const{i}") for i, c in enumerate(consts)]
+    attributes = {k: v for k, v in wanted.items() if isinstance(v, (int, float, str, list))}
     try:
-        model = ov.Model([ops1.result(node.output(i)) for i in range(node.get_output_size())], params,
-                         f"reference_{op}")
-        compiled = _core().compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+        node = helper.make_node(op, [v.name for v in graph_inputs] + [c.name for c in initializers], ["out"],
+                                **attributes)
+        graph = helper.make_graph([node], f"reference_{op}", graph_inputs,
+                                  [helper.make_tensor_value_info("out", TensorProto.FLOAT, None)],
+                                  initializer=initializers)
+        data = helper.make_model(graph, opset_imports=[helper.make_opsetid("", version)]).SerializeToString()
+        model = _core().read_model(data, b"")
     except Exception as exc:
-        lines = [line for line in str(exc).strip().splitlines() if line.strip()]
-        raise ReferenceSkipped(f"OpenVINO CPU cannot run {opset}.{op}: {lines[-1] if lines else exc}") from None
-    feed = [x.astype(np.float32) if x.dtype.kind == "f" else x.astype(np.int32) for x in inputs]
-    result = compiled(feed)
-    return [np.array(result[out]) for out in compiled.outputs]
+        raise ReferenceSkipped(f"cannot convert {label}: {_last_line(exc)}") from None
+    return model, label
+
+
+def openvino_reference(spec, inputs: list[np.ndarray], attrs: dict) -> list[np.ndarray]:
+    """OpenVINO CPU's own implementation of the op (f32), run once: see openvino_runner."""
+    return openvino_runner(spec, inputs, attrs)()
 
 
 def openvino_version() -> str | None:
@@ -320,6 +459,15 @@ def _onnx_input(array: np.ndarray) -> tuple[np.ndarray | None, str | None]:
     return None, f"input dtype {array.dtype} is neither float nor integer"
 
 
+def _rank_reason(spec, inputs: list[np.ndarray]) -> str | None:
+    """A node test whose data rank the kernel's family does not compute is a skip, not a failure."""
+    ranks = getattr(spec, "ranks", None)
+    if inputs and ranks is not None and inputs[0].ndim not in ranks:
+        return (f"input 0 has rank {inputs[0].ndim}; this kernel handles rank(s) "
+                f"{', '.join(map(str, ranks))} (spec.ranks)")
+    return None
+
+
 def onnx_cases(spec) -> tuple[list[OnnxCase], list[tuple[str, str]]]:
     """ONNX node tests of `reference.onnx.op` that the kernel can take, and (name, reason) for the rest."""
     conf = (spec.reference or {}).get("onnx")
@@ -366,6 +514,8 @@ def onnx_cases(spec) -> tuple[list[OnnxCase], list[tuple[str, str]]]:
                     reason = why
                     break
                 inputs.append(converted)
+        if reason is None:
+            reason = _rank_reason(spec, inputs)
         expected = [_plain(y) for y in entry["outputs"]]
         if reason is None and expected[0].dtype.kind not in "fiub":
             reason = f"output dtype {expected[0].dtype} is not numeric"
@@ -391,6 +541,8 @@ def _adapted_onnx_cases(spec, adapter: str) -> tuple[list[OnnxCase], list[tuple[
                 reason = why
                 break
             inputs.append(converted)
+        if reason is None:
+            reason = _rank_reason(spec, inputs)
         expected = _plain(test["outputs"][0])
         if reason is None and expected.dtype.kind not in "fiub":
             reason = f"output dtype {expected.dtype} is not numeric"

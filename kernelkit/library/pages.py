@@ -43,10 +43,17 @@ LIMITS = {
     "einsum_unary_h": "Only the equations listed in the bindings, written without spaces; no full reduction "
                       "('ij->').",
 }
-_ELEMENTWISE_LIMIT = ("Ranks 3 and 4; rank-1 tensors write out of bounds in the emulator (the elementwise "
-                      "family sizes rows by the plugin's B/F/Y/X view but strides by I.X), so the ONNX cases of "
-                      "rank 1-2 run with leading 1s added. Computed in float with the OpenCL built-in, stored as "
+_ELEMENTWISE_LIMIT = ("Input ranks {ranks} with one binding (the kernel needs only the element count); rank 5 is "
+                      "refused: reshape around the layer. Computed in float with the OpenCL built-in, stored as "
                       "half: near poles and domain edges the fp16 rounding of the input dominates the error.")
+_LONG_EXPRESSION = 60   # work-size expressions longer than this are named, not printed
+
+
+def _work_size(parts: list[str], spec: KernelSpec) -> str:
+    text = ", ".join(parts)
+    if len(text) <= _LONG_EXPRESSION:
+        return f"`{text}`"
+    return f"(the `{spec.family}` family's expression, {len(text)} characters: see templates/{spec.family}/family.toml)"
 
 
 def _reference_doc(spec: KernelSpec) -> str:
@@ -96,8 +103,8 @@ def kernel_page(spec: KernelSpec, cases: list[dict], report_name: str) -> str:
              "## Binding", "",
              f"- IR op type: `{spec.op}`; family `{spec.family}`; entry `{spec.entry}`",
              f"- inputs: " + ", ".join(f"`{t.name}` (port {t.port}, {t.dtype}, {t.format})" for t in spec.inputs),
-             f"- work sizes (over `{spec.work.dim}`): global `{', '.join(spec.work.global_)}`, "
-             f"local `{', '.join(spec.work.local)}`"]
+             f"- work sizes (over `{spec.work.dim}`): global {_work_size(spec.work.global_, spec)}, "
+             f"local {_work_size(spec.work.local, spec)}"]
     attrs = [s for s in spec.scalars if s.kind == "attribute"]
     if attrs:
         lines.append("- attributes read as scalars: " + ", ".join(
@@ -116,15 +123,17 @@ def kernel_page(spec: KernelSpec, cases: list[dict], report_name: str) -> str:
         lines += ["", f"The Intel GPU (SimpleGPU) binding has no <Where>: it always runs with {fixed}."]
     if any(alt.global_ for alt in spec.alternatives):
         lines += ["", "GPU work sizes cannot read layer attributes: the SimpleGPU binding launches the main "
-                  f"work sizes above (global `{', '.join(spec.work.global_)}`), and surplus work items repeat "
+                  f"work sizes above (global {_work_size(spec.work.global_, spec)}), and surplus work items repeat "
                   "the last one's work."]
-    lines += ["", "## Limits", "", LIMITS.get(spec.name, _ELEMENTWISE_LIMIT if spec.family == "elementwise" else "—")]
+    lines += ["", "## Limits", "", LIMITS.get(spec.name, _ELEMENTWISE_LIMIT.format(ranks=", ".join(map(str, spec.ranks)))
+                                        if spec.family == "elementwise" else "—")]
     rows, summary = _accuracy(cases)
     openvino = spec.reference.get("openvino")
     if openvino:
-        summary.append(f"- OpenVINO CPU `{openvino.get('opset', 'opset1')}.{openvino['op']}` is also compared on every "
-                       "spec case but `large` by tests/test_library_kernels.py (rtol 1e-2, atol 2e-3), through "
-                       "kernelkit.library.openvino_ops, which gives the op its attributes up front")
+        what = (f"ONNX `{openvino['op']}-{openvino.get('onnx_opset')}` as OpenVINO's ONNX frontend converts it"
+                if openvino.get("frontend") == "onnx" else f"`{openvino.get('opset', 'opset1')}.{openvino['op']}`")
+        summary.append(f"- OpenVINO CPU running {what} is the `openvino` reference of every spec case "
+                       "(kernelkit.harness.references.openvino_reference, f32)")
     lines += ["", "## Measured accuracy", ""] + (summary or ["- no conformance results for this kernel"])
     if rows:
         lines += ["", "| case | reference | status | max ULP | max abs | max rel | p99 rel |",
