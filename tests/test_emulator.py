@@ -111,6 +111,36 @@ def test_fp16_output_conversion_is_bit_exact():
     assert same.all(), f"{(~same).sum()} mismatches, first input bits {bits[~same][:4]}"
 
 
+BITS_OF_INPUT = """<?xml version="1.0"?>
+<CustomLayer name="BitsOfInput" type="MVCL" version="1">
+    <Kernel entry="bits_of_input">
+        <Source filename="bits.bin"/>
+        <Parameters>
+            <Tensor arg-name="src" type="input" port-index="0"/>
+            <Tensor arg-name="dst" type="output" port-index="0"/>
+        </Parameters>
+        <WorkSizes dim="input,0" global="B*F*Y*X" local="X"/>
+    </Kernel>
+</CustomLayer>
+"""
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered", "ignore:invalid value")
+def test_input_boundary_rounding_is_bit_exact(tmp_path):
+    # An emulator-only probe: on PoCL a half is a float, so as_int shows the bits the kernel received
+    # (I32 outputs pass unchanged). Rows of 61: the count is not a multiple of the worker's 64-element chunks.
+    (tmp_path / "bits.cl").write_text("__kernel void bits_of_input(__global const half* src, __global int* dst)\n"
+                                      "{ const int i = get_global_id(0); dst[i] = as_int(src[i]); }\n")
+    (tmp_path / "bits.xml").write_text(BITS_OF_INPUT)
+    bits = float_bits_under_test().reshape(-1)
+    x = np.resize(bits, (1, 1, -(-bits.size // 61), 61)).view(np.float32)
+    got = emulate(tmp_path / "bits.xml", "BitsOfInput", [x], output_shapes=[x.shape]).outputs[0].view(np.float32)
+    with np.errstate(all="ignore"):
+        expected = x.astype(np.float16).astype(np.float32)
+    same = (got.view(np.uint32) == expected.view(np.uint32)) | (np.isnan(got) & np.isnan(expected))
+    assert same.all(), f"{(~same).sum()} mismatches, first input bits {x.view(np.uint32)[~same][:4]}"
+
+
 def test_fp32_precision_rounds_nowhere(rng):
     x = rng.uniform(-100, 100, (1, 1, 1, 64)).astype(np.float32)
     result = emulate(DATA / "round_probe.xml", "RoundProbe", [x], {"scale": "1.0009765625"}, precision="fp32")

@@ -279,3 +279,104 @@ def test_a_forked_child_gets_its_own_worker_and_leaves_the_parents_alone():
     assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
     assert worker.client().pid == parent_worker
     np.testing.assert_array_equal(emulate(DATA / "formats.xml", "IntOffset", [x], {"offset": 1}).outputs[0], x + 1)
+
+
+# --- state kept between calls: the checks must hold on every call, not only the first -----------------------
+
+SAME_LAYOUT = """<?xml version="1.0"?>
+<CustomLayer name="CopyAll" type="MVCL" version="1">
+    <Kernel entry="write_all">
+        <Source filename="probe.bin"/>
+        <Parameters>
+            <Tensor arg-name="src" type="input" port-index="0"/>
+            <Tensor arg-name="dst" type="output" port-index="0"/>
+        </Parameters>
+        <WorkSizes dim="input,0" global="B*F*Y*X" local="X"/>
+    </Kernel>
+</CustomLayer>
+<CustomLayer name="SkipOdd" type="MVCL" version="1">
+    <Kernel entry="write_even">
+        <Source filename="probe.bin"/>
+        <Parameters>
+            <Tensor arg-name="src" type="input" port-index="0"/>
+            <Tensor arg-name="dst" type="output" port-index="0"/>
+        </Parameters>
+        <WorkSizes dim="input,0" global="B*F*Y*X" local="X"/>
+    </Kernel>
+</CustomLayer>
+<CustomLayer name="WritePastEnd" type="MVCL" version="1">
+    <Kernel entry="write_past_end">
+        <Source filename="probe.bin"/>
+        <Parameters>
+            <Tensor arg-name="src" type="input" port-index="0"/>
+            <Tensor arg-name="dst" type="output" port-index="0"/>
+        </Parameters>
+        <WorkSizes dim="input,0" global="B*F*Y*X" local="X"/>
+    </Kernel>
+</CustomLayer>
+<CustomLayer name="WriteBeforeStart" type="MVCL" version="1">
+    <Kernel entry="write_before_start">
+        <Source filename="probe.bin"/>
+        <Parameters>
+            <Tensor arg-name="src" type="input" port-index="0"/>
+            <Tensor arg-name="dst" type="output" port-index="0"/>
+        </Parameters>
+        <WorkSizes dim="input,0" global="B*F*Y*X" local="X"/>
+    </Kernel>
+</CustomLayer>
+"""
+SAME_LAYOUT_CL = """
+__kernel void write_all(__global const half* src, __global half* dst)
+{ const int i = get_global_id(0); dst[i] = src[i] + 1.0h; }
+__kernel void write_even(__global const half* src, __global half* dst)
+{ const int i = get_global_id(0); if (i % 2 == 0) dst[i] = src[i]; }
+__kernel void write_past_end(__global const half* src, __global half* dst)
+{ const int i = get_global_id(0); dst[i + 3] = src[i]; }
+__kernel void write_before_start(__global const half* src, __global half* dst)
+{ const int i = get_global_id(0); dst[i] = src[i]; if (i < 2) dst[i - 2] = src[i]; }
+"""
+
+
+@pytest.fixture
+def same_layout(tmp_path):
+    """Layers whose calls share one arena layout (same tensors), so each inherits the last one's state."""
+    (tmp_path / "probe.cl").write_text(SAME_LAYOUT_CL)
+    xml = tmp_path / "probe.xml"
+    xml.write_text(SAME_LAYOUT)
+    return xml
+
+
+@pytest.mark.parametrize("precision", ["fp16", "fp32"])
+def test_unwritten_elements_are_found_after_a_call_that_wrote_them_all(same_layout, precision):
+    # 201 elements: three whole 64-element chunks of the worker's checks and a partial one
+    x = np.arange(201, dtype=np.float32).reshape(1, 1, 3, 67)
+    full = emulate(same_layout, "CopyAll", [x], precision=precision)
+    np.testing.assert_array_equal(full.outputs[0], x + 1)
+    for _ in range(2):        # twice: the poison must also be back after a call that found some
+        result = emulate(same_layout, "SkipOdd", [x], precision=precision, checks=False)
+        (finding,) = [f for f in result.findings if f.severity == "error"]
+        assert "100 of 201 output elements were never written" in finding.message
+        assert "first at logical index (0, 0, 0, 1)" in finding.message
+        out = result.outputs[0].reshape(-1)
+        assert np.isnan(out[1::2]).all(), "an unwritten element shows an earlier call's value"
+        np.testing.assert_array_equal(out[0::2], x.reshape(-1)[0::2])
+    again = emulate(same_layout, "CopyAll", [x], precision=precision)
+    assert not again.findings
+    np.testing.assert_array_equal(again.outputs[0], x + 1)
+
+
+def test_guard_zones_are_checked_again_after_a_clean_call_and_restored_after_damage(same_layout):
+    x = ones(1, 2, 3, 8)
+    assert not emulate(same_layout, "CopyAll", [x]).findings
+    with pytest.raises(DeviceCheckFailed) as info:
+        emulate(same_layout, "WritePastEnd", [x])
+    assert any("out-of-bounds write" in f.message and "up to element 50" in f.message for f in errors_of(info))
+    # the damaged guard bytes are rewritten before the next run, so a clean kernel passes
+    result = emulate(same_layout, "CopyAll", [x])
+    assert not result.findings
+    np.testing.assert_array_equal(result.outputs[0], x + 1)
+    with pytest.raises(DeviceCheckFailed) as info:      # the zone in front is checked as well
+        emulate(same_layout, "WriteBeforeStart", [x])
+    (finding,) = errors_of(info)
+    assert "out-of-bounds write" in finding.message and "2 element(s) before its start" in finding.message
+

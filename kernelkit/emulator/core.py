@@ -8,7 +8,9 @@ run (work sizes, work-group size, CMX) and after it (guard zones, unwritten outp
 
 from __future__ import annotations
 
+import itertools
 import math
+import os
 import re
 import time
 from dataclasses import dataclass, field, replace
@@ -23,13 +25,12 @@ from ..bindings.findings import Finding
 from ..bindings.model import CustomLayer, DataParam, Kernel, ScalarParam, TensorParam
 from ..errors import KernelkitError
 from . import cmx, layout, source as shave_source
-from .worker import (ALIGN, GUARD_BYTE, Finish, Job, Launch, Region, WorkerCrashed, WorkerTimeout, client,
-                     program_key)
+from .worker import (ALIGN, FLAG_STRIDE, GUARD_BYTE, Finish, Job, Launch, Region, WorkerCrashed,
+                     WorkerTimeout, client, program_key)
 
 # Work items of one group run one after another on one SHAVE. The device's own cap is not published;
 # kernelkit refuses groups above 1024 work items (the shipped kernels stay far below; PoCL allows 4096).
 MAX_WORK_GROUP_SIZE = 1024
-POISON_BITS = 0x7FA5A5A5          # a NaN no arithmetic produces: marks output elements never written
 GUARD_MIN, GUARD_MAX = 16 << 10, 256 << 10   # bytes each side of every buffer
 
 # kernel pointee type -> (numpy dtype of the buffer on PoCL, bytes per element on the device)
@@ -305,9 +306,10 @@ class _Stage:
 _FILE_CACHE: dict[tuple, object] = {}
 
 
-def _stat_key(path: Path) -> tuple:
-    stat = path.stat()
-    return (str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+def _stat_key(path) -> tuple:
+    # the file's identity without resolving the path (which costs a system call per component)
+    stat = os.stat(path)
+    return (stat.st_dev, stat.st_ino, stat.st_mtime_ns, stat.st_size)
 
 
 def _cached(kind: str, path: Path, read):
@@ -535,8 +537,28 @@ def _align(n: int) -> int:
     return -(-n // ALIGN) * ALIGN
 
 
-def _layout(job: Job, buffers: dict[tuple, _Buffer], ctx: _Context) -> tuple[int, dict[int, Region]]:
-    """Place every buffer as [guard][data][guard] at page-aligned offsets; fp16 outputs also get fp16 space."""
+@dataclass
+class _Layout:
+    """Where everything sits in the shared arena. Depends only on what the plan cache key holds."""
+
+    size: int
+    halves: dict[int, Region]          # buffer index -> fp16 copy of a half output (precision fp16)
+    flags: Region                      # status words the worker writes; the parent resets them before a run
+    poison_stats: dict[int, Region]    # output buffer index -> [elements still holding the poison, first index]
+    guard_flags: dict[int, Region]     # buffer index -> "a guard zone lost its pattern"
+    guards: tuple                      # (offset, nbytes) of every guard zone
+
+
+def _tail(buf: _Buffer) -> tuple[int, int]:
+    """The guard zone after a buffer: from its end (rounded up to the page) plus `guard` bytes."""
+    region = buf.region
+    end = region.offset + region.nbytes
+    return end, _align(region.offset + max(region.nbytes, 1)) - end + buf.guard
+
+
+def _layout(job: Job, buffers: dict[tuple, _Buffer], ctx: _Context) -> _Layout:
+    """Place every buffer as [guard][data][guard] at page-aligned offsets, then the fp16 copies of half outputs,
+    then the status words. Fill the job's device-side work: poison, rounding, conversion, checks."""
     ordered = sorted(buffers.values(), key=lambda b: b.index)
     offset = 0
     for buf in ordered:
@@ -545,28 +567,47 @@ def _layout(job: Job, buffers: dict[tuple, _Buffer], ctx: _Context) -> tuple[int
         buf.region = Region(start, buf.data.nbytes)
         offset = _align(start + max(buf.data.nbytes, 1)) + buf.guard
     job.buffers = [b.region for b in ordered]
-    extras = {}
+    halves = {}
     for buf in ordered:
         if buf.kind == "output" and buf.pointee == "half" and ctx.precision == "fp16":
-            half = Region(offset, buf.data.count * 2)
-            offset = _align(offset + max(half.nbytes, 1))
-            extras[buf.index] = half
-            job.finish.append(Finish(buf.index, buf.data.count, half))
+            halves[buf.index] = Region(offset, buf.data.count * 2)
+            offset = _align(offset + max(buf.data.count * 2, 1))
+
+    # status words, spaced so each is a valid sub-buffer origin for PoCL
+    words = itertools.count(offset, FLAG_STRIDE)
+    device_poison = [b for b in ordered if b.data.poison and np.dtype(b.data.dtype).itemsize == 4]
+    poison_stats = {b.index: Region(next(words), 8) for b in device_poison}
+    guard_flags = {b.index: Region(next(words), 4) for b in ordered}
+    flags = Region(offset, next(words) - offset)
+    offset = _align(flags.offset + flags.nbytes)
+
+    job.poison = [(b.index, b.data.count) for b in device_poison]
     job.round_inputs = [(b.index, b.data.count) for b in ordered if b.data.device_round]
-    return offset, extras
+    for buf in device_poison:
+        if buf.index in halves:
+            job.finish.append(Finish(buf.index, buf.data.count, halves[buf.index], poison_stats[buf.index]))
+        else:
+            job.scan.append((buf.index, buf.data.count, poison_stats[buf.index]))
+    job.guards = [(start, nbytes, guard_flags[b.index])
+                  for b in ordered for start, nbytes in ((b.region.offset - b.guard, b.guard), _tail(b))]
+    return _Layout(offset, halves, flags, poison_stats, guard_flags, tuple(zone[:2] for zone in job.guards))
 
 
-def _fill(arena, buffers: dict[tuple, _Buffer], extras) -> None:
+def _fill(arena, buffers: dict[tuple, _Buffer], layout: _Layout) -> None:
+    """Write what the worker does not: guard zones (when needed), inputs, zeroed scratch, narrow outputs' poison."""
+    # The guard zones still hold the pattern when the last run used the same layout and its check passed.
+    if arena.guards_intact != layout.guards:
+        for start, nbytes in layout.guards:
+            arena.view(np.uint8, start, nbytes).fill(GUARD_BYTE)
+    arena.guards_intact = None          # until this run's check passes
+    arena.view(np.uint8, layout.flags.offset, layout.flags.nbytes).fill(0)
+    for stats in layout.poison_stats.values():
+        arena.view(np.uint32, stats.offset + 4, 1)[0] = 0xFFFFFFFF      # first index: atomic_min starts here
     for buf in buffers.values():
         data, region = buf.data, buf.region
-        arena.view(np.uint8, region.offset - buf.guard, buf.guard).fill(GUARD_BYTE)
-        tail = _align(region.offset + max(region.nbytes, 1)) - (region.offset + region.nbytes) + buf.guard
-        arena.view(np.uint8, region.offset + region.nbytes, tail).fill(GUARD_BYTE)
         view = arena.view(data.dtype, region.offset, data.count)
         if data.poison:
-            if view.itemsize == 4:
-                view.view(np.uint32).fill(POISON_BITS)
-            else:
+            if buf.index not in layout.poison_stats:        # 4-byte outputs are poisoned by the worker
                 view.view(np.uint8).fill(0xA5)
         elif data.source is not None:
             np.copyto(view.reshape(data.source.shape), data.source, casting="unsafe")
@@ -574,15 +615,16 @@ def _fill(arena, buffers: dict[tuple, _Buffer], extras) -> None:
             view.fill(0)
 
 
+def _raised(arena, flag: Region) -> bool:
+    return bool(arena.view(np.uint32, flag.offset, 1)[0])
+
+
 def _guard_findings(ctx, arena, buf) -> None:
+    """The error for a buffer whose guard zones lost their pattern: how far before and after it was written."""
     region, element = buf.region, np.dtype(buf.data.dtype).itemsize
-    tail = _align(region.offset + max(region.nbytes, 1)) - (region.offset + region.nbytes) + buf.guard
-    pattern = np.uint64(int.from_bytes(bytes([GUARD_BYTE]) * 8, "little"))
-    if (arena.view(np.uint64, region.offset - buf.guard, buf.guard // 8) == pattern).all() and \
-            (arena.view(np.uint8, region.offset + region.nbytes, tail) == GUARD_BYTE).all():
-        return
+    tail_start, tail = _tail(buf)
     before = np.flatnonzero(arena.view(np.uint8, region.offset - buf.guard, buf.guard) != GUARD_BYTE)
-    after = np.flatnonzero(arena.view(np.uint8, region.offset + region.nbytes, tail) != GUARD_BYTE)
+    after = np.flatnonzero(arena.view(np.uint8, tail_start, tail) != GUARD_BYTE)
     spots = []
     if before.size:
         spots.append(f"{-(int(before[0]) - buf.guard) // element} element(s) before its start")
@@ -601,16 +643,15 @@ def _logical_index(flat: int, fmt: str, shape) -> tuple[int, ...]:
     return tuple(int(i) for i in np.argwhere(layout.from_format(marker, fmt, shape))[0])
 
 
-def _read_output(ctx, arena, buf, half_region, shape) -> np.ndarray:
+def _read_output(ctx, arena, buf, half_region, stats, shape) -> np.ndarray:
     data, region = buf.data, buf.region
     kernel, arg = buf.users[0]
-    if np.dtype(data.dtype).itemsize == 4:
-        words = arena.view(np.uint32, region.offset, data.count)
-        poisoned = words == POISON_BITS
+    if stats is not None:         # the worker counted the poison left in a 4-byte output
+        count, first = (int(v) for v in arena.view(np.uint32, stats.offset, 2))
     else:
         poisoned = (arena.view(np.uint8, region.offset, data.nbytes).reshape(data.count, -1) == 0xA5).all(axis=1)
-    count = int(np.count_nonzero(poisoned))
-    first = int(np.argmax(poisoned)) if count else 0
+        count = int(np.count_nonzero(poisoned))
+        first = int(np.argmax(poisoned)) if count else 0
     if count:
         ctx.add("error", f"{count} of {data.count} output elements were never written (first at logical index "
                 f"{_logical_index(first, buf.fmt, shape)}); the device leaves whatever was in memory there",
@@ -625,18 +666,16 @@ def _read_output(ctx, arena, buf, half_region, shape) -> np.ndarray:
     return np.array(layout.from_format(values, buf.fmt, shape), copy=True)
 
 
-def _execute(ctx, job, buffers, stages, timeout, timings) -> list[np.ndarray]:
-    size, extras = _layout(job, buffers, ctx)
+def _execute(ctx, job, buffers, stages, layout: _Layout, timeout, timings) -> list[np.ndarray]:
     worker = client()
     with worker.session() as session:
         t0 = time.perf_counter()
-        arena = session.arena(size)
-        _fill(arena, buffers, extras)
-        job.arena, job.arena_size = arena.path, arena.size
+        arena = session.arena(layout.size)
+        _fill(arena, buffers, layout)
         timings["fill"] = time.perf_counter() - t0
         t1 = time.perf_counter()
         try:
-            reply = session.run(job, timeout)
+            reply = session.run(job, arena, timeout)
         except WorkerTimeout:
             names = ", ".join(f"stage {s.kernel.stage} '{s.kernel.entry}'" for s in stages)
             ctx.add("error", f"the kernels did not finish within {timeout:g} s ({names}); the emulator stopped "
@@ -664,8 +703,11 @@ def _execute(ctx, job, buffers, stages, timeout, timings) -> list[np.ndarray]:
                                  where=ctx.where())
         timings.update(reply[1])
         t2 = time.perf_counter()
+        intact = True
         for buf in sorted(buffers.values(), key=lambda b: b.index):
-            _guard_findings(ctx, arena, buf)
+            if _raised(arena, layout.guard_flags[buf.index]):
+                intact = False
+                _guard_findings(ctx, arena, buf)
             if buf.data.compare and buf.kind in ("input", "data"):
                 now = arena.view(buf.data.dtype, buf.region.offset, buf.data.count)
                 before = np.asarray(buf.data.source, buf.data.dtype).reshape(-1)
@@ -680,7 +722,10 @@ def _execute(ctx, job, buffers, stages, timeout, timings) -> list[np.ndarray]:
             if buf is None:
                 raise ctx.error(f"no stage binds output {port}",
                                 hint="add <Tensor type=\"output\" port-index=\"0\">")
-            outputs.append(_read_output(ctx, arena, buf, extras.get(buf.index), shape))
+            outputs.append(_read_output(ctx, arena, buf, layout.halves.get(buf.index),
+                                        layout.poison_stats.get(buf.index), shape))
+        if intact:
+            arena.guards_intact = layout.guards
         timings["read"] = time.perf_counter() - t2
     return outputs
 
@@ -691,9 +736,8 @@ def _execute(ctx, job, buffers, stages, timeout, timings) -> list[np.ndarray]:
 class _CachedPlan:
     layer: CustomLayer
     alternative: int
-    programs: dict
-    options: dict
-    launches: list
+    job: Job                 # laid out, with a key: the worker keeps it and a call sends only the key
+    layout: _Layout
     buffers: dict            # key -> _Buffer with data=None; `recipe` makes the contents per call
     stages: list
     findings: list           # what the plan found (not the run)
@@ -707,6 +751,7 @@ class _CachedPlan:
 
 
 _PLANS: dict[tuple, _CachedPlan] = {}
+_JOB_NUMBERS = itertools.count()
 
 
 def _plan_key(bindings, layer_type, legacy, arrays, shapes, precision, blobs) -> tuple | None:
@@ -721,7 +766,7 @@ def _plan_key(bindings, layer_type, legacy, arrays, shapes, precision, blobs) ->
             tuple(sorted((k, np.shape(v), np.asarray(v).dtype.str) for k, v in blobs.items())))
 
 
-def _remember_plan(key, ctx, job, buffers, stages) -> None:
+def _remember_plan(key, ctx, job, buffers, stages, layout) -> None:
     sources = []
     for kernel in ctx.layer.kernels:
         for name in kernel.sources:
@@ -729,8 +774,9 @@ def _remember_plan(key, ctx, job, buffers, stages) -> None:
             sources.append((str(path), _stat_key(path)))
     if len(_PLANS) > 128:
         _PLANS.clear()
-    _PLANS[key] = _CachedPlan(ctx.layer, ctx.alternative, dict(job.programs), dict(job.program_options),
-                              job.launches, {k: replace(b, data=None) for k, b in buffers.items()}, stages,
+    job.key = f"{os.getpid()}-{next(_JOB_NUMBERS)}"
+    _PLANS[key] = _CachedPlan(ctx.layer, ctx.alternative, job, layout,
+                              {k: replace(b, data=None) for k, b in buffers.items()}, stages,
                               list(ctx.findings), sources)
 
 
@@ -782,8 +828,7 @@ def emulate(bindings, layer_type: str, inputs: Sequence[np.ndarray], attrs=None,
         recipe_ctx = _Context(cached.layer, cached.alternative, arrays, shapes, legacy, precision)
         buffers = {k: replace(b, data=b.recipe(recipe_ctx, arrays, blobs), users=b.users)
                    for k, b in cached.buffers.items()}
-        job = Job(programs=dict(cached.programs), program_options=dict(cached.options), launches=cached.launches)
-        stages = cached.stages
+        job, layout, stages = cached.job, cached.layout, cached.stages
     else:
         if isinstance(bindings, (str, Path)):
             layers = _cached("bindings", Path(bindings), myriad.load)
@@ -799,14 +844,15 @@ def emulate(bindings, layer_type: str, inputs: Sequence[np.ndarray], attrs=None,
                                  path=source_path, where=layer_type, hint="; ".join(reasons[:4]))
         ctx = _Context(layer, _alternative_index(layers, layer), arrays, shapes, legacy, precision)
         job, buffers, stages = _plan(ctx, blobs)
+        layout = _layout(job, buffers, ctx)
         if key is not None:
-            _remember_plan(key, ctx, job, buffers, stages)
+            _remember_plan(key, ctx, job, buffers, stages, layout)
     layer = ctx.layer
     timings = {"plan": time.perf_counter() - started}
     if checks and any(f.severity == "error" for f in ctx.findings):
         raise DeviceCheckFailed(ctx.findings)
 
-    outputs = _execute(ctx, job, buffers, stages, timeout, timings)
+    outputs = _execute(ctx, job, buffers, stages, layout, timeout, timings)
     timings["total"] = time.perf_counter() - started
     if checks and any(f.severity == "error" for f in ctx.findings):
         raise DeviceCheckFailed(ctx.findings)

@@ -298,34 +298,3 @@ KK_DEFINE_COPIES(float16)
 #define async_work_group_copy_3D3D kk_async_copy_3d3d
 
 #endif /* KK_SHAVE_PRELUDE_H */
-
-/* ---- emulator support kernels (built once per worker, never part of a user program) ----------------- */
-#ifdef KK_SUPPORT_PROGRAM
-
-/* fp16 bits of a float, rounded to nearest even: normal numbers drop 13 mantissa bits with the carry running
-   into the exponent (up to infinity); subnormals: 0.5 + n * 2^-24 has float32 bits 0x3f000000 + n, and the
-   add rounds; NaN stays NaN. Bit-exact against numpy's float32 -> float16 (tests/test_emulator.py). */
-static inline ushort kk_half_bits(float x)
-{
-    const uint u = as_uint(x);
-    const uint a = u & 0x7fffffffu;
-    uint h = (a - 0x38000000u + 0xfffu + ((a >> 13) & 1u)) >> 13;
-    h = a < 0x38800000u ? as_uint(as_float(a) + 0.5f) - 0x3f000000u : h;
-    h = a >= 0x477ff000u ? 0x7c00u : h;
-    h = a > 0x7f800000u ? (0x7e00u | ((a & 0x7fffffu) >> 13)) : h;
-    return (ushort)(((u >> 16) & 0x8000u) | h);
-}
-
-__kernel void kk_round_inplace(__global float* data)
-{
-    const size_t i = get_global_id(0);
-    data[i] = kk_round_half(data[i]);
-}
-
-/* fp16 bits of every element, as the VPU stores them (the parent counts poison on the float32 data). */
-__kernel void kk_to_half(__global const float* data, __global ushort* out)
-{
-    const size_t i = get_global_id(0);
-    out[i] = kk_half_bits(data[i]);
-}
-#endif

@@ -1,9 +1,10 @@
 """The OpenCL side of the emulator, in its own process.
 
-The parent (`WorkerClient`) sends a job: programs to build, buffers with their initial bytes, launches in
-order, and what to check afterwards. The worker owns the PoCL context and a cache of built programs, so
-repeated calls stay fast; a kernel that never finishes or crashes takes down only this process, which the
-client kills and restarts. Protocol: pickled tuples over a multiprocessing Connection on inherited pipes.
+The parent (`WorkerClient`) sends a job: programs to build, where each buffer lies in the shared arena,
+launches in order, and the boundary conversions around them. The worker owns the PoCL context and caches
+built programs, jobs and sub-buffers, so a repeated call sends only a job key and runs one queue submission;
+a kernel that never finishes or crashes takes down only this process, which the client kills and restarts.
+Protocol: pickled tuples over a multiprocessing Connection on inherited pipes.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from multiprocessing.connection import Connection
 from pathlib import Path
 
@@ -27,9 +28,11 @@ import numpy as np
 from ..errors import KernelkitError, ToolchainUnavailable
 from ..paths import cache_dir
 
-GUARD_BYTE = 0xA5
+GUARD_BYTE = 0xA5                 # every byte of a guard zone
+POISON_BITS = 0x7FA5A5A5          # a NaN no arithmetic produces: marks output elements never written
 STARTUP_TIMEOUT = 120.0
 ALIGN = 4096                      # region offsets: page aligned, above PoCL's 128-byte sub-buffer alignment
+FLAG_STRIDE = 128                 # PoCL's sub-buffer alignment: status words the worker writes lie this far apart
 
 
 @dataclass
@@ -40,11 +43,14 @@ class Region:
 
 @dataclass
 class Finish:
-    """After the run: write the fp16 bits of the float32 `buffer` (`count` elements) into `half_out`."""
+    """After the run: write the fp16 bits of the float32 `buffer` (`count` elements) into `half_out`, count
+    the elements still holding the poison into `poison_stats` (two words the parent sets to 0 and 0xFFFFFFFF:
+    how many, first index), then poison the buffer again for the next run."""
 
     buffer: int
     count: int
     half_out: Region
+    poison_stats: Region
 
 
 @dataclass
@@ -58,26 +64,37 @@ class Launch:
 
 @dataclass
 class Job:
-    """Everything lives in one shared file (`arena`) that parent and worker both map: no data in the pipe."""
+    """Tensors live in one shared file (the arena) that parent and worker both map: no data in the pipe.
 
-    arena: str = ""
-    arena_size: int = 0
+    A job with a `key` is kept by the worker, so a repeated call sends only the key (the plan cache makes the
+    same job, with the same regions, for every call of the same shape)."""
+
+    key: str | None = None
     programs: dict[str, str] = field(default_factory=dict)     # key -> source
     program_options: dict[str, str] = field(default_factory=dict)
     buffers: list[Region] = field(default_factory=list)        # what kernels see (guards lie outside)
+    poison: list[tuple[int, int]] = field(default_factory=list)     # (buffer, words) to fill with POISON_BITS
     round_inputs: list[tuple[int, int]] = field(default_factory=list)   # (buffer, float count) to round to fp16
     launches: list[Launch] = field(default_factory=list)
     finish: list[Finish] = field(default_factory=list)
+    scan: list[tuple[int, int, Region]] = field(default_factory=list)   # other outputs: (buffer, words, stats)
+    guards: list[tuple[int, int, Region]] = field(default_factory=list)  # (start, nbytes, flag) zones to check
 
 
 def program_key(source: str, options: str) -> str:
     return hashlib.sha256((options + "\0" + source).encode()).hexdigest()[:32]
 
 
-def _support_program() -> tuple[str, str]:
-    from .source import prelude
+SUPPORT_CHUNK = 64                # elements per work item in support.cl (CHUNK); guard bytes: 4 times that
+SUPPORT_GROUP = 64                # work items per group for the support kernels (PoCL picks badly for odd sizes)
 
-    return prelude(), "-DKK_SUPPORT_PROGRAM=1 -DKK_ROUND_HALF=1"
+
+def _support_program() -> tuple[str, str]:
+    return (Path(__file__).with_name("support.cl").read_text(encoding="utf-8"), "")
+
+
+def _items(count: int, per_item: int = SUPPORT_CHUNK) -> int:
+    return -(-count // per_item)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -108,10 +125,13 @@ class _Device:
         self.ctx = cl.Context([self.device])
         self.queue = cl.CommandQueue(self.ctx)
         self.programs: dict[str, object] = {}
-        self.kernels: dict[tuple[str, str], object] = {}
         self.arena_path = None
         self.arena_map = None
         self.arena_buffer = None
+        self.views: dict[tuple[int, int], object] = {}     # sub-buffers of the mapped arena, by region
+        self.jobs: dict[str, Job] = {}
+        self.commands: dict[str, list] = {}                 # job key -> prepared launches (this arena)
+        self.poisoned: set[tuple[int, int]] = set()         # (offset, words) that kk_to_half left poisoned
         source, options = _support_program()
         support, log = self.program("kk-support", source, options)
         if support is None:
@@ -135,18 +155,12 @@ class _Device:
             self.programs[key] = prg
         return prg, None
 
-    def kernel(self, program: str, name: str):
-        kernel = self.kernels.get((program, name))
-        if kernel is None:
-            kernel = self.cl.Kernel(self.programs[program], name)
-            self.kernels[(program, name)] = kernel
-        return kernel
-
     def _map(self, path: str, size: int):
         if self.arena_path != path:
             import mmap
 
             self.arena_buffer = None
+            self.views, self.commands, self.poisoned = {}, {}, set()
             if self.arena_map is not None:
                 self.arena_map.close()
             fd = os.open(path, os.O_RDWR)
@@ -159,8 +173,27 @@ class _Device:
             self.arena_buffer = self.cl.Buffer(self.ctx, flags, hostbuf=host)
             self.arena_path = path
 
-    def run(self, job: Job):
-        cl, queue = self.cl, self.queue
+    def view(self, region: Region, minimum: int = 1):
+        key = (region.offset, max(region.nbytes, minimum))
+        buffer = self.views.get(key)
+        if buffer is None:
+            buffer = self.views[key] = self.arena_buffer.get_sub_region(*key)
+        return buffer
+
+    def remember(self, job: Job) -> None:
+        if job.key is not None:
+            if len(self.jobs) > 256:
+                self.jobs.clear()
+                self.commands.clear()
+            self.jobs[job.key] = job
+            self.commands.pop(job.key, None)
+
+    def run(self, job: Job, arena: str, arena_size: int):
+        """Poison, round the inputs, run the stages, convert and check: one queue submission, one wait."""
+        # Outputs the last run converted are still poisoned: since then only the parent has written, and only
+        # into this job's inputs, guards and status words, which never overlap this job's outputs. Taken
+        # here, before anything can fail, so no later run trusts a state this one may have spoiled.
+        poisoned, self.poisoned = self.poisoned, set()
         timings = {}
         t0 = time.perf_counter()
         for key, source in job.programs.items():
@@ -170,24 +203,49 @@ class _Device:
         missing = {launch.program for launch in job.launches} - set(self.programs)
         if missing:
             return ("error", f"program(s) {', '.join(sorted(missing))} were never sent to this worker")
+        if arena != self.arena_path:
+            poisoned = set()              # a new arena: nothing in it is known
+        self._map(arena, arena_size)
+        commands = self.commands.get(job.key) if job.key is not None else None
+        if commands is None:
+            try:
+                commands = self._commands(job)
+            except self.cl.LogicError as exc:
+                return ("error", f"a kernel is not in its built program: {exc}")
+            if job.key is not None:
+                self.commands[job.key] = commands
         timings["build"] = time.perf_counter() - t0
 
         t1 = time.perf_counter()
-        self._map(job.arena, job.arena_size)
-        whole = self.arena_buffer
-        views = [whole.get_sub_region(r.offset, max(r.nbytes, 1)) for r in job.buffers]
+        for kernel, global_size, local_size, fills in commands:
+            if fills is None or fills not in poisoned:
+                self.cl.enqueue_nd_range_kernel(self.queue, kernel, global_size, local_size)
+        self.queue.finish()
+        self.poisoned = {(job.buffers[item.buffer].offset, item.count) for item in job.finish}
+        timings["device"] = time.perf_counter() - t1
+        return ("ok", timings)
+
+    def _commands(self, job: Job) -> list[tuple]:
+        """The job's launches with their arguments set, in queue order. Each gets its own kernel object, so
+        a repeated job (same key, same arena) re-enqueues them without setting anything again."""
+        cl = self.cl
+        views = [self.view(region) for region in job.buffers]
+        poison = np.uint32(POISON_BITS)
+        commands = []
+
+        def support(name: str, items: int, *args, fills=None) -> None:
+            kernel = cl.Kernel(self.programs["kk-support"], name)
+            kernel.set_args(*args)
+            grid = -(-items // SUPPORT_GROUP) * SUPPORT_GROUP     # whole groups; the extra items do nothing
+            commands.append((kernel, (grid,), (SUPPORT_GROUP,), fills))
+
+        for index, count in job.poison:
+            support("kk_poison", _items(count), views[index], np.uint32(count), poison,
+                    fills=(job.buffers[index].offset, count))
         for index, count in job.round_inputs:
-            kernel = self.kernel("kk-support", "kk_round_inplace")
-            kernel.set_arg(0, views[index])
-            cl.enqueue_nd_range_kernel(queue, kernel, (count,), None)
-        queue.finish()
-        timings["round"] = time.perf_counter() - t1
-        t2 = time.perf_counter()
+            support("kk_round_inplace", _items(count), views[index], np.uint32(count))
         for launch in job.launches:
-            try:
-                kernel = self.kernel(launch.program, launch.kernel)
-            except cl.LogicError as exc:
-                return ("error", f"kernel {launch.kernel!r} not in the built program: {exc}")
+            kernel = cl.Kernel(self.programs[launch.program], launch.kernel)
             for i, (kind, value) in enumerate(launch.args):
                 if kind == "buf":
                     kernel.set_arg(i, views[value])
@@ -195,18 +253,16 @@ class _Device:
                     kernel.set_arg(i, cl.LocalMemory(max(int(value), 1)))
                 else:
                     kernel.set_arg(i, value)
-            cl.enqueue_nd_range_kernel(queue, kernel, launch.global_size, launch.local_size)
-        queue.finish()
-        timings["kernels"] = time.perf_counter() - t2
-        t3 = time.perf_counter()
+            commands.append((kernel, launch.global_size, launch.local_size, None))
         for item in job.finish:
-            kernel = self.kernel("kk-support", "kk_to_half")
-            out = whole.get_sub_region(item.half_out.offset, max(item.half_out.nbytes, 2))
-            kernel.set_args(views[item.buffer], out)
-            cl.enqueue_nd_range_kernel(queue, kernel, (item.count,), None)
-        queue.finish()
-        timings["finish"] = time.perf_counter() - t3
-        return ("ok", timings)
+            support("kk_to_half", _items(item.count), views[item.buffer], self.view(item.half_out, 2),
+                    np.uint32(item.count), poison, self.view(item.poison_stats))
+        for index, count, stats in job.scan:
+            support("kk_find_poison", _items(count), views[index], np.uint32(count), poison, self.view(stats))
+        for start, nbytes, flag in job.guards:
+            support("kk_check_guard", _items(nbytes, 4 * SUPPORT_CHUNK), self.arena_buffer, np.uint64(start),
+                    np.uint32(nbytes), np.uint8(GUARD_BYTE), self.view(flag))
+        return commands
 
 
 def main(read_fd: int, write_fd: int) -> None:
@@ -220,13 +276,22 @@ def main(read_fd: int, write_fd: int) -> None:
     conn_out.send(("ready", device.info))
     while True:
         try:
-            job = conn_in.recv()
+            message = conn_in.recv()
         except EOFError:
             return
-        if job is None:
+        if message is None:
             return
+        kind, job, arena, arena_size = message
         try:
-            reply = device.run(job)
+            if kind == "job":
+                device.remember(job)
+            else:                             # "run": a job sent before, by key
+                job = device.jobs.get(job)
+            if job is None:
+                device.poisoned.clear()       # the parent has filled the arena for a job we do not have
+                reply = ("unknown_job",)
+            else:
+                reply = device.run(job, arena, arena_size)
         except Exception as exc:  # an OpenCL failure of one job must not end the worker
             reply = ("error", f"{type(exc).__name__}: {exc}")
         conn_out.send(reply)
@@ -274,6 +339,7 @@ class Arena:
                 os.close(fd)
         self.size = size
         self.linked = True
+        self.guards_intact = None   # the parent's record of which guard zones hold the pattern (core._fill)
 
     def view(self, dtype, offset: int, count: int) -> np.ndarray:
         return np.frombuffer(self.map, dtype, count, offset)
@@ -298,7 +364,7 @@ class WorkerClient:
     """A persistent worker process; restarted after a timeout or a crash.
 
     Use `with client.session() as s:` to hold it (and its arena) for one emulation: `s.arena(size)`,
-    write tensors into it, `s.run(job, timeout)`, read the results, leave the block."""
+    write tensors into it, `s.run(job, arena, timeout)`, read the results, leave the block."""
 
     def __init__(self):
         self._lock = threading.RLock()
@@ -307,6 +373,7 @@ class WorkerClient:
         self._recv: Connection | None = None
         self._arena: Arena | None = None
         self._built: set[str] = set()    # programs the running worker has; their text is not sent again
+        self._jobs: set[str] = set()     # job keys the running worker keeps; a call sends only the key
         self._owner = os.getpid()          # a forked child must not talk to its parent's worker
         self.info: dict = {}
         self._log_path = cache_dir("emulator") / f"worker-{os.getpid()}.log"
@@ -367,6 +434,7 @@ class WorkerClient:
                 conn.close()
         self._proc = self._send = self._recv = None
         self._built = set()
+        self._jobs = set()
         if self._arena is not None:      # a new worker maps a new arena
             self._arena.close()
             self._arena = None
@@ -390,6 +458,7 @@ class WorkerClient:
             # forked: forget the parent's worker and arena without touching them, start our own
             self._proc = self._send = self._recv = self._arena = None
             self._built = set()
+            self._jobs = set()
             self._owner = os.getpid()
             self._log_path = cache_dir("emulator") / f"worker-{os.getpid()}.log"
         if self._proc is None or self._proc.poll() is not None:
@@ -410,38 +479,48 @@ class WorkerClient:
                 old.close()
         return self._arena
 
-    def run(self, job: Job, timeout: float):
+    def run(self, job: Job, arena: Arena, timeout: float):
         with self._lock:
             self._ensure()
-            sources, options = job.programs, job.program_options
-            job.programs = {k: v for k, v in sources.items() if k not in self._built}
-            job.program_options = {k: options.get(k, "") for k in job.programs}
-            try:
-                self._send.send(job)
-            except (BrokenPipeError, OSError):
-                log = self._log_tail()
-                self._kill()
-                raise WorkerCrashed("the OpenCL worker died before taking the job", log) from None
-            if not self._recv.poll(timeout):
-                self._kill()
-                raise WorkerTimeout()
-            try:
-                reply = self._recv.recv()
-            except (EOFError, OSError):
-                code = self._proc.wait() if self._proc else None
-                log = self._log_tail()
-                self._kill()
-                how = f"exit status {code}"
-                if code is not None and code < 0:
-                    with contextlib.suppress(ValueError):
-                        how = f"killed by {signal.Signals(-code).name}"
-                raise WorkerCrashed(f"the OpenCL worker died while running the kernels ({how})", log) from None
-            job.programs, job.program_options = sources, options
+            reply = self._exchange(job, arena, timeout, known=job.key is not None and job.key in self._jobs)
+            if reply[0] == "unknown_job":        # the worker dropped it from its cache: send it whole
+                reply = self._exchange(job, arena, timeout, known=False)
             if reply[0] == "ok":
-                self._built.update(sources)
-            if self._arena is not None and self._arena.path == job.arena:
-                self._arena.unlink()     # the worker has it mapped now
+                self._built.update(job.programs)
+                if job.key is not None:
+                    self._jobs.add(job.key)
+            if arena is self._arena:
+                arena.unlink()                   # the worker has it mapped now
             return reply
+
+    def _exchange(self, job: Job, arena: Arena, timeout: float, known: bool):
+        if known:
+            message = ("run", job.key, arena.path, arena.size)
+        else:
+            unbuilt = {k: v for k, v in job.programs.items() if k not in self._built}
+            message = ("job", replace(job, programs=unbuilt,
+                                      program_options={k: job.program_options.get(k, "") for k in unbuilt}),
+                       arena.path, arena.size)
+        try:
+            self._send.send(message)
+        except (BrokenPipeError, OSError):
+            log = self._log_tail()
+            self._kill()
+            raise WorkerCrashed("the OpenCL worker died before taking the job", log) from None
+        if not self._recv.poll(timeout):
+            self._kill()
+            raise WorkerTimeout()
+        try:
+            return self._recv.recv()
+        except (EOFError, OSError):
+            code = self._proc.wait() if self._proc else None
+            log = self._log_tail()
+            self._kill()
+            how = f"exit status {code}"
+            if code is not None and code < 0:
+                with contextlib.suppress(ValueError):
+                    how = f"killed by {signal.Signals(-code).name}"
+            raise WorkerCrashed(f"the OpenCL worker died while running the kernels ({how})", log) from None
 
 
 _client: WorkerClient | None = None
