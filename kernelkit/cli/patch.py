@@ -1,0 +1,49 @@
+"""`kernelkit patch MODEL -o OUTDIR --target T`: make a model compile for MYRIAD."""
+
+from __future__ import annotations
+
+NAME = "patch"
+HELP = "fix every MYRIAD blocker of an IR/ONNX model it can (kernels, rewrites, downgrades, Converts)"
+DESCRIPTION = ("Write OUTDIR/model.xml+.bin (IR v10 for 2021.4, v11 otherwise), custom_layers.xml with the "
+               "kernel sources, compile.conf (compile_tool -c) and patch-report.json. The input is never "
+               "modified. Exit 0 when no blocker is left for the target, 1 when some remain, 2 on bad input.")
+ORDER = 61
+
+
+def add_arguments(parser) -> None:
+    from ..myriad.knowledge import TARGETS
+
+    parser.add_argument("model", metavar="MODEL", help="IR .xml (with its .bin beside it) or .onnx")
+    parser.add_argument("-o", "--out", required=True, metavar="OUTDIR", help="output folder (must be empty)")
+    parser.add_argument("--target", choices=TARGETS, default="2021.4",
+                        help="OpenVINO release whose MYRIAD plugin compiles the model (default: 2021.4)")
+    parser.add_argument("--input-shape", action="append", default=[], metavar="NAME=D0,D1,...",
+                        help="fix the shape of input NAME (repeatable; NAME=scalar for 0-d)")
+    parser.add_argument("--force", action="store_true", help="replace a non-empty OUTDIR")
+    parser.add_argument("--mean", metavar="V[,V...]", help="subtract per-channel mean values (model channel order)")
+    parser.add_argument("--scale", metavar="V[,V...]", help="divide by per-channel scale values")
+    parser.add_argument("--reverse-channels", action="store_true", help="reverse the channel order (BGR <-> RGB)")
+    parser.add_argument("--u8-input", action="store_true", help="take U8 input and convert it inside the model")
+    parser.add_argument("--preprocess-input", action="append", default=[], metavar="NAME",
+                        help="input to preprocess (repeatable; default: every float 4-D input)")
+    parser.add_argument("--prefer", choices=["auto", "kernel", "rewrite"], default="auto",
+                        help="for an op with both a library kernel and a rewrite: auto (default) rewrites into "
+                             "native ops first and keeps costly rewrites (CumSum) as a fallback after kernels")
+    parser.add_argument("--shaves", type=int, default=6, help="SHAVEs (and CMX slices) in compile.conf (default: 6)")
+    parser.add_argument("--json", action="store_true", help="print patch-report.json instead of the summary")
+
+
+def run(args) -> int:
+    import json
+
+    from ..ir import parse_input_shapes
+    from ..patch import format_patch_result, patch_model
+    from ..patch.preprocess import Preprocessing, parse_values
+
+    options = Preprocessing(mean=parse_values(args.mean, "--mean"), scale=parse_values(args.scale, "--scale"),
+                            reverse_channels=args.reverse_channels, u8_input=args.u8_input,
+                            inputs=list(args.preprocess_input))
+    result = patch_model(args.model, args.out, args.target, input_shapes=parse_input_shapes(args.input_shape),
+                         force=args.force, preprocessing=options, prefer=args.prefer, shaves=args.shaves)
+    print(json.dumps(result.report, indent=2) if args.json else format_patch_result(result))
+    return result.exit_code

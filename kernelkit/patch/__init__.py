@@ -1,0 +1,248 @@
+"""The model doctor's patchers and their driver: make an IR/ONNX model compile for MYRIAD.
+
+`patch_model` loads the model, applies the patchers in a fixed order (preprocess, constant folding,
+version downgrades, rewrite or custom layer for unsupported ops, precision fixes, IR v10 for 2021.4), checks the result with
+`kernelkit.inspect.find_blockers`, and writes OUTDIR all-or-nothing:
+  model.xml/.bin, custom_layers.xml (+ kernel sources), compile.conf, patch-report.json.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .base import TARGETS, Change, PatchContext, Refusal, version_number
+
+REPORT_FILE = "patch-report.json"
+REPORT_SCHEMA = "kernelkit.patch/1"
+CUSTOM_LAYERS_FILE = "custom_layers.xml"
+COMPILE_CONF = "compile.conf"
+DEFAULT_SHAVES = 6        # DepthAI/blobconverter's usual choice; CMX slices follow the SHAVE count
+
+
+@dataclass
+class PatchResult:
+    outdir: Path
+    report: dict
+    changes: list[Change] = field(default_factory=list)
+    refusals: list[Refusal] = field(default_factory=list)
+    remaining: list = field(default_factory=list)       # kernelkit.inspect.Blocker left in the patched model
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if not self.remaining else 1
+
+
+def _compile_conf(target: str, custom_layers: bool, shaves: int) -> str:
+    from ..myriad.knowledge import load_knowledge
+
+    lines = [f"# compile_tool -m model.xml -d MYRIAD -c {COMPILE_CONF}   (OpenVINO {target} MYRIAD plugin)",
+             "# Run it from this folder: the custom-layer path below is relative to the working directory.",
+             f"MYRIAD_NUMBER_OF_SHAVES {shaves}",
+             f"MYRIAD_NUMBER_OF_CMX_SLICES {shaves}",
+             "MYRIAD_THROUGHPUT_STREAMS 1"]
+    if custom_layers:
+        lines.append(f"{load_knowledge(target).custom_layers_key} {CUSTOM_LAYERS_FILE}")
+    return "\n".join(lines) + "\n"
+
+
+def patch_model(model_path, outdir, target: str, *, input_shapes: dict | None = None, force: bool = False,
+                preprocessing=None, kernels_dir=None, prefer: str = "auto",
+                shaves: int = DEFAULT_SHAVES) -> PatchResult:
+    """Patch `model_path` (.xml or .onnx) for MYRIAD `target` into `outdir`. Never touches the input."""
+    from ..errors import KernelkitError
+    from ..fsutil import staged_directory
+    from ..inspect import find_blockers
+    from ..ir import load_model
+    from ..myriad.knowledge import load_knowledge
+    from . import custom_layer, fold, precision, preprocess, rewrite, version
+
+    kb = load_knowledge(target)                       # refuses an unknown target
+    if prefer not in ("auto", "kernel", "rewrite"):
+        raise KernelkitError(f"--prefer {prefer!r}: use auto, kernel or rewrite", where="--prefer")
+    if not 1 <= shaves <= 16:
+        raise KernelkitError(f"{shaves} SHAVEs: the Myriad X has 16", where="--shaves", hint="use 1 to 16")
+    model_path = Path(model_path)
+    outdir = Path(outdir)
+    _refuse_output_over_input(model_path, outdir)
+    model = load_model(model_path, input_shapes)
+    _refuse_unknown_opsets(model)
+    before = find_blockers(model, target)
+    ctx = PatchContext(model, target)
+    options = preprocessing or preprocess.Preprocessing()
+    preprocess.apply(ctx, options)
+    fold.apply(ctx)
+    # Downgrades first: a kernel binds the op's old form (Interpolate-4 with its 4 inputs, not -11).
+    version.apply(ctx)
+
+    blocked = {b.layer_name for b in find_blockers(model, target) if b.kind in ("unsupported", "limit")}
+    binder = custom_layer.Binder(ctx, kernels_dir)
+    try:
+        # auto: exact rewrites into native ops first (no SHAVE kernel needed), then library kernels, then
+        # the costlier fallback rewrites. kernel / rewrite put one kind first for every op.
+        if prefer == "auto":
+            rewrite.apply(ctx, blocked, fallback=False)
+            custom_layer.apply(ctx, binder, blocked - _changed(ctx))
+            rewrite.apply(ctx, blocked - _changed(ctx), fallback=True)
+        elif prefer == "kernel":
+            custom_layer.apply(ctx, binder, blocked)
+            rewrite.apply(ctx, blocked - _changed(ctx))
+        else:
+            rewrite.apply(ctx, blocked)
+            custom_layer.apply(ctx, binder, blocked - _changed(ctx))
+        precision.apply(ctx)
+        if model.version not in kb.ir_versions:
+            version.to_ir_v10(ctx)
+        bound_types = [b.layer_type for b in binder.bindings.values()]
+        remaining = find_blockers(model, target, custom_types=bound_types)
+        report = _report(model_path, target, input_shapes, options, ctx, binder, before, remaining, model)
+        with staged_directory(outdir, force=force) as stage:
+            model.save(stage / "model.xml")
+            wrote_bindings = custom_layer.write_bindings(binder.bindings, stage, CUSTOM_LAYERS_FILE) is not None
+            (stage / COMPILE_CONF).write_text(_compile_conf(target, wrote_bindings, shaves))
+            (stage / REPORT_FILE).write_text(json.dumps(report, indent=2) + "\n")
+    finally:
+        binder.close()
+    return PatchResult(outdir, report, ctx.changes, ctx.refusals, remaining)
+
+
+def _changed(ctx) -> set[str]:
+    """Layers a rewrite or a kernel already took care of (a downgrade does not settle an unsupported op)."""
+    return {c.layer for c in ctx.changes if c.patcher in ("rewrite", "custom_layer")}
+
+
+def _newest_opset() -> int:
+    import importlib.util
+
+    return max(n for n in range(1, 64) if importlib.util.find_spec(f"openvino.opset{n}"))
+
+
+def _refuse_unknown_opsets(model) -> None:
+    """An op version no OpenVINO release defines is a broken model, not a blocker to patch around."""
+    from ..errors import KernelkitError
+    from .version import opset_number
+
+    newest = None
+    for layer in model.layers:
+        number = opset_number(layer)
+        if number is None:
+            continue
+        newest = newest or _newest_opset()
+        if number > newest:
+            raise KernelkitError(f"op version {layer.version} does not exist (OpenVINO knows opset1..opset{newest})",
+                                 path=model.path, where=layer.describe(), line=layer.element.sourceline,
+                                 hint="fix the layer's version attribute")
+
+
+def _refuse_output_over_input(model_path: Path, outdir: Path) -> None:
+    from ..errors import KernelkitError
+
+    try:
+        inside = model_path.resolve().is_relative_to(outdir.resolve())
+    except OSError:
+        inside = False
+    if inside:
+        raise KernelkitError("the output folder contains the input model; patch never modifies its input",
+                             path=outdir, where="-o", hint="choose another output folder")
+
+
+def _report(model_path, target, input_shapes, options, ctx, binder, before, remaining, model) -> dict:
+    return {
+        "schema": REPORT_SCHEMA,
+        "source": {"model": str(Path(model_path).resolve()),
+                   "input_shapes": {k: list(v) for k, v in (input_shapes or {}).items()}},
+        "target": target,
+        "ir_version": model.version,
+        "preprocessing": options.to_dict(),
+        "blockers_before": [b.to_dict() for b in before],
+        "changes": [c.to_dict() for c in ctx.changes],
+        "refusals": [r.to_dict() for r in ctx.refusals],
+        "custom_layers": [{"type": b.layer_type, "kernel": b.spec.name, "layers": b.bound_layers,
+                           "alternatives": len(b.layers)} for b in binder.bindings.values()],
+        "remaining_blockers": [b.to_dict() for b in remaining],
+        "ok": not remaining,
+    }
+
+
+def describe_fix(blocker, model, target: str) -> str | None:
+    """What `patch` would do about one `kernelkit.inspect.Blocker` (None: nothing it can do)."""
+    from . import custom_layer, precision, rewrite, version
+
+    kind = blocker.kind
+    if kind == "ir-version":
+        return "write IR v10" if not blocker.layer_id else "rename the layer to a unique name"
+    if not blocker.layer_id:
+        return None
+    layer = model.layer(blocker.layer_id)
+    if kind == "opset":
+        return version.describe_fix(layer, target)
+    if kind in ("unsupported", "limit"):          # the order patch_model's default (auto) uses
+        return (rewrite.describe_fix(layer, fallback=False) or custom_layer.describe_fix(_kernel_index(), layer)
+                or rewrite.describe_fix(layer, fallback=True))
+    if kind == "precision":
+        return precision.describe_fix(model, layer, target)
+    if kind == "dtype":
+        found = {p.element_type for p in layer.outputs} | {layer.attrs.get("element_type")}
+        pairs = [f"{t} -> {precision.RETYPE[t]}" for t in sorted(t for t in found if t in precision.RETYPE)]
+        return f"retype {', '.join(pairs)}" if pairs else None
+    return None
+
+
+_INDEX: dict | None = None
+
+
+def _kernel_index() -> dict:
+    global _INDEX
+    if _INDEX is None:
+        from ..paths import KERNELS_DIR
+        from .custom_layer import kernel_index
+
+        _INDEX = kernel_index(KERNELS_DIR)
+    return _INDEX
+
+
+def format_patch_result(result: PatchResult) -> str:
+    """The human report `kernelkit patch` prints."""
+    report = result.report
+    lines = [f"patched for MYRIAD {report['target']} (IR v{report['ir_version']}) -> {result.outdir}"]
+    for change in result.changes:
+        lines.append(f"  {change.patcher:<12} {change.layer}: {change.before} -> {change.after}")
+    changed = {c.layer for c in result.changes}
+    for refusal in result.refusals:
+        if refusal.layer in changed:          # another patcher fixed it; the report keeps the refusal
+            continue
+        lines.append(f"  refused      {refusal.layer} ({refusal.type}, {refusal.patcher}): {refusal.reason}")
+    if result.remaining:
+        lines.append(f"{len(result.remaining)} blocker(s) remain:")
+        for b in result.remaining:
+            where = f"{b.layer_name} ({b.type}-{version_number(b.version)})" if b.layer_id else "model"
+            lines.append(f"  {b.kind:<13} {where}: {b.reason}")
+    else:
+        lines.append("no blocker left for this target")
+    return "\n".join(lines)
+
+
+def run_doctor(model, outdir, target: str, *, force: bool = False, input_shapes: dict | None = None) -> int:
+    """inspect -> patch -> verify on one model, printing each report (the lead's `kernelkit demo`)."""
+    from ..inspect import find_blockers
+    from ..ir import load_model
+    from ..verify import format_verify_result, verify
+
+    loaded = load_model(model, input_shapes)
+    blockers = find_blockers(loaded, target)
+    print(f"inspect: {len(blockers)} blocker(s) in {model} for MYRIAD {target}")
+    for b in blockers:
+        where = f"{b.layer_name} ({b.type}-{version_number(b.version)})" if b.layer_id else "model"
+        fix = describe_fix(b, loaded, target)
+        print(f"  {b.kind:<13} {where}: {b.reason}" + (f"\n  {'':<13} fix: {fix}" if fix else ""))
+    print()
+    result = patch_model(model, outdir, target, input_shapes=input_shapes, force=force)
+    print(format_patch_result(result))
+    print()
+    checked = verify(outdir)
+    print(format_verify_result(checked))
+    return max(result.exit_code, checked.exit_code)
+
+
+__all__ = ["TARGETS", "PatchResult", "patch_model", "describe_fix", "run_doctor", "format_patch_result"]

@@ -1,0 +1,437 @@
+"""Rewrite patcher: replace an op MYRIAD cannot compile by an exact composition of ops it can.
+
+Each rewrite builds only opset1 ops that the MYRIAD parser table lists (Clamp, Elu, Exp, Log, Sqrt,
+Maximum, Multiply, Add, Subtract, Divide, FloorMod, Select, Less, Reduce{Sum,Max}, MatMul, Transpose,
+Reshape) and returns the value that replaces the op's output. `|x|` is written `Maximum(x, -x)` because
+2021.4's parser has no Abs. Each is proved against OpenVINO CPU in tests/test_patch_rewrite.py.
+Ops the 2026 ONNX frontend already decomposes (Celu, ThresholdedRelu, Shrink, ReduceLogSumExp,
+ReduceSumSquare) never reach an IR as single layers, so they need no rewrite here.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .base import PatchContext, Refuse, describe
+from .graph import (FLOAT_PRECISIONS, Out, add_const, constant_input, input_of, op, replace, scalar_like)
+
+NAME = "rewrite"
+CUMSUM_MAX_LENGTH = 256     # a triangular n x n constant beyond this costs more memory than a kernel would
+
+
+def _float_input(model, layer, index=0) -> Out:
+    value = input_of(model, layer, index)
+    if value.precision not in FLOAT_PRECISIONS:
+        raise Refuse(f"input {index} is {value.precision}; the rewrite is exact for floating point only")
+    return value
+
+
+def _scalar(model, layer, index: int, what: str) -> float:
+    value = constant_input(model, layer, index)
+    if value is None or np.size(value) != 1:
+        raise Refuse(f"{what} (input {index}) must be a constant scalar")
+    return float(np.asarray(value).reshape(()))
+
+
+def _abs(model, x: Out, name: str) -> Out:
+    negated = op(model, "Multiply", f"{name}/neg", [x, scalar_like(model, x, -1, f"{name}/minus_one")],
+                 {"auto_broadcast": "numpy"})
+    return op(model, "Maximum", f"{name}/abs", [x, negated], {"auto_broadcast": "numpy"})
+
+
+def _float_text(value: float) -> str:
+    return repr(float(value))
+
+
+def hard_sigmoid(model, layer) -> Out:
+    """HardSigmoid(x, alpha, beta) = Clamp(alpha*x + beta, 0, 1)."""
+    x = _float_input(model, layer)
+    alpha, beta = input_of(model, layer, 1), input_of(model, layer, 2)
+    _scalar(model, layer, 1, "alpha")
+    _scalar(model, layer, 2, "beta")
+    scaled = op(model, "Multiply", f"{layer.name}/scaled", [x, alpha], {"auto_broadcast": "numpy"})
+    shifted = op(model, "Add", f"{layer.name}/shifted", [scaled, beta], {"auto_broadcast": "numpy"})
+    return op(model, "Clamp", f"{layer.name}/clamp", [shifted], {"min": "0", "max": "1"})
+
+
+def soft_sign(model, layer) -> Out:
+    """SoftSign(x) = x / (1 + |x|)."""
+    x = _float_input(model, layer)
+    magnitude = _abs(model, x, layer.name)
+    denominator = op(model, "Add", f"{layer.name}/one_plus", [magnitude, scalar_like(model, x, 1, f"{layer.name}/one")],
+                     {"auto_broadcast": "numpy"})
+    return op(model, "Divide", f"{layer.name}/div", [x, denominator], {"auto_broadcast": "numpy", "m_pythondiv": "true"})
+
+
+def selu(model, layer) -> Out:
+    """Selu(x, alpha, lambda) = lambda * Elu(x, alpha)."""
+    x = _float_input(model, layer)
+    alpha = _scalar(model, layer, 1, "alpha")
+    elu = op(model, "Elu", f"{layer.name}/elu", [x], {"alpha": _float_text(alpha)})
+    return op(model, "Multiply", f"{layer.name}/scaled", [elu, input_of(model, layer, 2)], {"auto_broadcast": "numpy"})
+
+
+def _axes_const(model, name: str, axes) -> Out:
+    return add_const(model, np.asarray(axes, dtype=np.int64).reshape(-1), name)
+
+
+def log_softmax(model, layer) -> Out:
+    """LogSoftmax(x) = (x - max) - log(sum(exp(x - max))) over `axis`."""
+    x = _float_input(model, layer)
+    axis = int(layer.attrs.get("axis", "1")) % max(len(x.dims), 1)
+    axes = _axes_const(model, f"{layer.name}/axis", [axis])
+    peak = op(model, "ReduceMax", f"{layer.name}/max", [x, axes], {"keep_dims": "true"})
+    centred = op(model, "Subtract", f"{layer.name}/centred", [x, peak], {"auto_broadcast": "numpy"})
+    exps = op(model, "Exp", f"{layer.name}/exp", [centred])
+    total = op(model, "ReduceSum", f"{layer.name}/sum", [exps, axes], {"keep_dims": "true"})
+    log_total = op(model, "Log", f"{layer.name}/log", [total])
+    return op(model, "Subtract", f"{layer.name}/result", [centred, log_total], {"auto_broadcast": "numpy"})
+
+
+def _reduce_axes(model, layer) -> Out:
+    axes = constant_input(model, layer, 1)
+    if axes is None:
+        raise Refuse("axes (input 1) must be constant: MYRIAD reductions take constant axes only")
+    return input_of(model, layer, 1)
+
+
+def reduce_l1(model, layer) -> Out:
+    """ReduceL1(x) = ReduceSum(|x|)."""
+    x = _float_input(model, layer)
+    axes = _reduce_axes(model, layer)
+    magnitude = _abs(model, x, layer.name)
+    return op(model, "ReduceSum", f"{layer.name}/sum", [magnitude, axes],
+              {"keep_dims": layer.attrs.get("keep_dims", "false")})
+
+
+def reduce_l2(model, layer) -> Out:
+    """ReduceL2(x) = Sqrt(ReduceSum(x * x))."""
+    x = _float_input(model, layer)
+    axes = _reduce_axes(model, layer)
+    square = op(model, "Multiply", f"{layer.name}/square", [x, x], {"auto_broadcast": "numpy"})
+    total = op(model, "ReduceSum", f"{layer.name}/sum", [square, axes],
+               {"keep_dims": layer.attrs.get("keep_dims", "false")})
+    return op(model, "Sqrt", f"{layer.name}/sqrt", [total])
+
+
+def mod(model, layer) -> Out:
+    """Mod (truncated, sign of the dividend) = sign(a) * FloorMod(|a|, |b|), the sign taken with Select."""
+    a = _float_input(model, layer, 0)
+    b = _float_input(model, layer, 1)
+    remainder = op(model, "FloorMod", f"{layer.name}/floormod", [_abs(model, a, f"{layer.name}/a"),
+                                                                 _abs(model, b, f"{layer.name}/b")],
+                   {"auto_broadcast": "numpy"})
+    negative = op(model, "Less", f"{layer.name}/negative", [a, scalar_like(model, a, 0, f"{layer.name}/zero")],
+                  {"auto_broadcast": "numpy"})
+    flipped = op(model, "Multiply", f"{layer.name}/flipped",
+                 [remainder, scalar_like(model, a, -1, f"{layer.name}/minus_one")], {"auto_broadcast": "numpy"})
+    return op(model, "Select", f"{layer.name}/result", [negative, flipped, remainder], {"auto_broadcast": "numpy"})
+
+
+def cumsum_matrix(length: int, *, exclusive: bool, reverse: bool) -> np.ndarray:
+    """T with y = x @ T summing along the last axis: T[i, j] = 1 when x[i] contributes to y[j]."""
+    i, j = np.indices((length, length))
+    if reverse:
+        mask = i > j if exclusive else i >= j
+    else:
+        mask = i < j if exclusive else i <= j
+    return mask.astype(np.float32)
+
+
+def cumsum(model, layer) -> Out:
+    """CumSum along a short axis = MatMul with a constant triangular matrix (Transposes move the axis last)."""
+    x = _float_input(model, layer)
+    rank = len(x.dims)
+    axis_value = constant_input(model, layer, 1) if len(layer.inputs) > 1 else np.array(0)
+    if axis_value is None:
+        raise Refuse("axis (input 1) must be constant")
+    if rank == 0:
+        raise Refuse("scalar input")
+    axis = int(np.asarray(axis_value).reshape(())) % rank
+    length = x.dims[axis]
+    if length > CUMSUM_MAX_LENGTH:
+        raise Refuse(f"axis length {length} > {CUMSUM_MAX_LENGTH}: the triangular constant would be too large; "
+                     "bind a CumSum kernel instead")
+    matrix = cumsum_matrix(length, exclusive=layer.attrs.get("exclusive", "false").lower() == "true",
+                           reverse=layer.attrs.get("reverse", "false").lower() == "true")
+    dtype = np.float16 if x.precision == "FP16" else np.float32
+    weights = add_const(model, matrix.astype(dtype), f"{layer.name}/triangle")
+    if axis == rank - 1:
+        return op(model, "MatMul", f"{layer.name}/matmul", [x, weights],
+                  {"transpose_a": "false", "transpose_b": "false"})
+    order = list(range(rank))
+    order[axis], order[-1] = order[-1], order[axis]          # a swap is its own inverse
+    perm = add_const(model, np.array(order, dtype=np.int64), f"{layer.name}/order")
+    moved = op(model, "Transpose", f"{layer.name}/to_last", [x, perm])
+    summed = op(model, "MatMul", f"{layer.name}/matmul", [moved, weights],
+                {"transpose_a": "false", "transpose_b": "false"})
+    return op(model, "Transpose", f"{layer.name}/back", [summed, perm])
+
+
+def sign(model, layer) -> Out:
+    """Sign(x) = Select(x > 0, 1, Select(x < 0, -1, x)); keeping x for the zero case keeps -0 and NaN."""
+    x = _float_input(model, layer)
+    positive = op(model, "Greater", f"{layer.name}/positive", [x, scalar_like(model, x, 0, f"{layer.name}/zero")],
+                  {"auto_broadcast": "numpy"})
+    negative = op(model, "Less", f"{layer.name}/negative", [x, scalar_like(model, x, 0, f"{layer.name}/zero_")],
+                  {"auto_broadcast": "numpy"})
+    low = op(model, "Select", f"{layer.name}/low", [negative, scalar_like(model, x, -1, f"{layer.name}/minus_one"), x],
+             {"auto_broadcast": "numpy"})
+    return op(model, "Select", f"{layer.name}/result", [positive, scalar_like(model, x, 1, f"{layer.name}/one"), low],
+              {"auto_broadcast": "numpy"})
+
+
+def absolute(model, layer) -> Out:
+    """Abs(x) = Maximum(x, -x) (2021.4's parser has no Abs)."""
+    return _abs(model, _float_input(model, layer), layer.name)
+
+
+def depth_space(model, layer) -> Out:
+    """DepthToSpace / SpaceToDepth = Reshape, Transpose, Reshape (4-D only)."""
+    x = input_of(model, layer, 0)
+    if len(x.dims) != 4:
+        raise Refuse("only 4-D inputs are rewritten")
+    n, c, h, w = x.dims
+    b = int(layer.attrs.get("block_size", "1"))
+    mode = layer.attrs.get("mode", "blocks_first")
+    if layer.type.lower() == "depthtospace":
+        if mode == "blocks_first":
+            split, order = [n, b, b, c // (b * b), h, w], [0, 3, 4, 1, 5, 2]
+        else:
+            split, order = [n, c // (b * b), b, b, h, w], [0, 1, 4, 2, 5, 3]
+        final = [n, c // (b * b), h * b, w * b]
+    else:
+        split = [n, c, h // b, b, w // b, b]
+        order = [0, 3, 5, 1, 2, 4] if mode == "blocks_first" else [0, 1, 3, 5, 2, 4]
+        final = [n, c * b * b, h // b, w // b]
+    shaped = op(model, "Reshape", f"{layer.name}/split",
+                [x, add_const(model, np.array(split, np.int64), f"{layer.name}/split_shape")], {"special_zero": "false"})
+    moved = op(model, "Transpose", f"{layer.name}/move",
+               [shaped, add_const(model, np.array(order, np.int64), f"{layer.name}/order")])
+    return op(model, "Reshape", f"{layer.name}/merge",
+              [moved, add_const(model, np.array(final, np.int64), f"{layer.name}/final_shape")], {"special_zero": "false"})
+
+
+def reverse(model, layer) -> Out:
+    """Reverse along constant axes = one Gather per axis with the indices n-1..0."""
+    x = input_of(model, layer, 0)
+    rank = len(x.dims)
+    value = constant_input(model, layer, 1)
+    if value is None:
+        raise Refuse("axes (input 1) must be constant")
+    value = np.asarray(value).reshape(-1)
+    if layer.attrs.get("mode", "index") == "mask":
+        axes = [i for i, flag in enumerate(value) if flag]
+    else:
+        axes = sorted({int(a) % rank for a in value}) if rank else []
+    if not axes:
+        raise Refuse("no axis to reverse")
+    result = x
+    for axis in axes:
+        order = add_const(model, np.arange(x.dims[axis] - 1, -1, -1, dtype=np.int32), f"{layer.name}/order{axis}")
+        where = add_const(model, np.array(axis, dtype=np.int32), f"{layer.name}/axis{axis}")
+        result = op(model, "Gather", f"{layer.name}/reverse{axis}", [result, order, where])
+    return result
+
+
+def convert_like(model, layer) -> Out:
+    """ConvertLike(x, like) = Convert(x, destination_type = like's element type)."""
+    x = input_of(model, layer, 0)
+    like = input_of(model, layer, 1).port.element_type
+    if like is None:
+        raise Refuse("the element type of input 1 is unknown")
+    return op(model, "Convert", f"{layer.name}/convert", [x], {"destination_type": like})
+
+
+def is_nan(model, layer) -> Out:
+    """IsNaN(x) = LogicalNot(Equal(x, x)): NaN is the only value unequal to itself. Not NotEqual: the real
+    2021.4 plugin refuses a NotEqual stage with a boolean (S32) output."""
+    x = _float_input(model, layer)
+    same = op(model, "Equal", f"{layer.name}/self_equal", [x, x], {"auto_broadcast": "numpy"})
+    return op(model, "LogicalNot", f"{layer.name}/not", [same])
+
+
+def is_inf(model, layer) -> Out:
+    """IsInf(x) = Equal(x, +inf) / Equal(x, -inf) / Equal(|x|, inf) per detect_positive/detect_negative."""
+    x = _float_input(model, layer)
+    positive = layer.attrs.get("detect_positive", "true").lower() == "true"
+    negative = layer.attrs.get("detect_negative", "true").lower() == "true"
+    if positive and negative:
+        x, target = _abs(model, x, layer.name), np.inf
+    else:
+        target = np.inf if positive else (-np.inf if negative else np.nan)    # neither: never true
+    return op(model, "Equal", f"{layer.name}/equal", [x, scalar_like(model, x, target, f"{layer.name}/inf")],
+              {"auto_broadcast": "numpy"})
+
+
+def scaled_dot_product_attention(model, layer) -> Out:
+    """SDPA-13 = SoftMax(Q @ K^T * scale + bias, last axis) @ V; bias is the float mask, 0/-inf for a boolean
+    mask, or the causal (lower triangular) one."""
+    q, k, v = (_float_input(model, layer, i) for i in range(3))
+    if len(layer.inputs) > 5:
+        raise Refuse("the attention sink input is not rewritten")
+    try:
+        np.broadcast_shapes(tuple(q.dims[:-2]), tuple(k.dims[:-2]), tuple(v.dims[:-2]))
+    except ValueError:
+        raise Refuse(f"batch dims {q.dims[:-2]} / {k.dims[:-2]} do not broadcast (grouped heads)") from None
+    causal = layer.attrs.get("causal", "false").lower() == "true"
+    dtype = np.float16 if q.precision == "FP16" else np.float32
+    if len(layer.inputs) > 4:
+        scale = constant_input(model, layer, 4)
+        if scale is None or np.size(scale) != 1:
+            raise Refuse("scale (input 4) must be a constant scalar")
+        scale = float(np.asarray(scale).reshape(()))
+    else:
+        scale = 1.0 / np.sqrt(q.dims[-1])
+    mask = input_of(model, layer, 3) if len(layer.inputs) > 3 and not causal else None
+    name = layer.name
+    scores = op(model, "MatMul", f"{name}/qk", [q, k], {"transpose_a": "false", "transpose_b": "true"})
+    scores = op(model, "Multiply", f"{name}/scaled", [scores, add_const(model, np.array(scale, dtype), f"{name}/scale")],
+                {"auto_broadcast": "numpy"})
+    if causal:
+        length, source = q.dims[-2], k.dims[-2]
+        bias = np.where(np.tril(np.ones((length, source), bool)), 0, -np.inf).astype(dtype)
+        scores = op(model, "Add", f"{name}/causal", [scores, add_const(model, bias, f"{name}/causal_bias")],
+                    {"auto_broadcast": "numpy"})
+    elif mask is not None:
+        if mask.precision == "BOOL":
+            mask = op(model, "Select", f"{name}/mask_bias",
+                      [mask, add_const(model, np.array(0, dtype), f"{name}/keep"),
+                       add_const(model, np.array(-np.inf, dtype), f"{name}/drop")], {"auto_broadcast": "numpy"})
+        scores = op(model, "Add", f"{name}/masked", [scores, mask], {"auto_broadcast": "numpy"})
+    weights = op(model, "SoftMax", f"{name}/softmax", [scores], {"axis": str(len(scores.dims) - 1)})
+    return op(model, "MatMul", f"{name}/attend", [weights, v], {"transpose_a": "false", "transpose_b": "false"})
+
+
+def pad_low_rank(model, layer) -> Out:
+    """Pad of a 1-D/2-D tensor (MYRIAD pads 3-D and 4-D only) = Reshape to 3-D, Pad-1, Reshape back."""
+    x = input_of(model, layer, 0)
+    rank = len(x.dims)
+    if rank >= 3:
+        raise Refuse(f"rank {rank}: only 1-D and 2-D inputs are lifted to 3-D")
+    begin, end = constant_input(model, layer, 1), constant_input(model, layer, 2)
+    if begin is None or end is None:
+        raise Refuse("pads_begin and pads_end must be constant")
+    begin, end = (np.asarray(v, np.int64).reshape(-1) for v in (begin, end))
+    if (begin < 0).any() or (end < 0).any():
+        raise Refuse("negative pads (a crop) are not rewritten")
+    lift = 3 - rank
+    name = layer.name
+    lifted = op(model, "Reshape", f"{name}/to_3d",
+                [x, add_const(model, np.array([1] * lift + x.dims, np.int64), f"{name}/shape_3d")],
+                {"special_zero": "false"})
+    inputs = [lifted, add_const(model, np.concatenate([np.zeros(lift, np.int64), begin]), f"{name}/pads_begin"),
+              add_const(model, np.concatenate([np.zeros(lift, np.int64), end]), f"{name}/pads_end")]
+    if len(layer.inputs) > 3:
+        inputs.append(input_of(model, layer, 3))
+    padded = op(model, "Pad", f"{name}/pad_3d", inputs, {"pad_mode": layer.attrs.get("pad_mode", "constant")})
+    return op(model, "Reshape", f"{name}/back",
+              [padded, add_const(model, np.array(layer.outputs[0].dims, np.int64), f"{name}/shape")],
+              {"special_zero": "false"})
+
+
+def fake_quantize(model, layer) -> Out:
+    """FakeQuantize (spec formula) with constant ranges: values at or below the input range give output_low,
+    above it output_high, and in between round((x - il) / (ih - il) * (L-1)) / (L-1) * (oh - ol) + ol,
+    rounding half to even. Only Greater is used as a comparison (the plugin's boolean-output rule)."""
+    x = _float_input(model, layer)
+    ranges = [constant_input(model, layer, i) for i in range(1, 5)]
+    if any(r is None for r in ranges):
+        raise Refuse("the four range inputs must be constant")
+    levels = int(layer.attrs.get("levels", "256"))
+    if levels < 2:
+        raise Refuse(f"levels={levels}")
+    dtype = np.float16 if x.precision == "FP16" else np.float32
+    il, ih, ol, oh = (np.asarray(r, dtype) for r in ranges)
+    name = layer.name
+    const = lambda value, tag: add_const(model, np.asarray(value, dtype), f"{name}/{tag}")  # noqa: E731
+    broadcast = {"auto_broadcast": "numpy"}
+    shifted = op(model, "Subtract", f"{name}/minus_low", [x, const(il, "input_low")], broadcast)
+    unit = op(model, "Divide", f"{name}/over_range", [shifted, const(ih - il, "input_range")],
+              {**broadcast, "m_pythondiv": "true"})
+    steps = op(model, "Multiply", f"{name}/steps", [unit, const(levels - 1, "levels")], broadcast)
+    rounded = op(model, "Round", f"{name}/round", [steps], {"mode": "half_to_even"}, version="opset5")
+    back = op(model, "Divide", f"{name}/over_levels", [rounded, const(levels - 1, "levels_")],
+              {**broadcast, "m_pythondiv": "true"})
+    scaled = op(model, "Multiply", f"{name}/out_range", [back, const(oh - ol, "output_range")], broadcast)
+    inside = op(model, "Add", f"{name}/plus_low", [scaled, const(ol, "output_low")], broadcast)
+    above = op(model, "Greater", f"{name}/above", [x, const(np.maximum(il, ih), "high_edge")], broadcast)
+    upper = op(model, "Select", f"{name}/clip_high", [above, const(oh, "output_high"),
+                                                      inside], broadcast)
+    over_low = op(model, "Greater", f"{name}/over_low", [x, const(np.minimum(il, ih), "low_edge")], broadcast)
+    return op(model, "Select", f"{name}/clip_low", [over_low, upper, const(ol, "output_low_")], broadcast)
+
+
+def identity(model, layer) -> Out:
+    """Identity = a Reshape to its own shape (a copy every MYRIAD type passes through)."""
+    x = input_of(model, layer, 0)
+    return op(model, "Reshape", f"{layer.name}/copy",
+              [x, add_const(model, np.array(x.dims, np.int64), f"{layer.name}/shape")], {"special_zero": "false"})
+
+
+# layer type (lower case) -> (rewrite, one line for reports, fallback). A fallback rewrite costs more than a
+# kernel would (CumSum's n x n MatMul), so the driver tries library kernels first for those.
+REWRITES = {
+    "hardsigmoid": (hard_sigmoid, "Clamp(alpha*x + beta, 0, 1)", False),
+    "softsign": (soft_sign, "x / (1 + |x|)", False),
+    "selu": (selu, "lambda * Elu(x, alpha)", False),
+    "logsoftmax": (log_softmax, "(x - max) - Log(ReduceSum(Exp(x - max)))", False),
+    "reducel1": (reduce_l1, "ReduceSum(|x|)", False),
+    "reducel2": (reduce_l2, "Sqrt(ReduceSum(x*x))", False),
+    "mod": (mod, "Select(a < 0, -FloorMod(|a|, |b|), FloorMod(|a|, |b|))", False),
+    "cumsum": (cumsum, "MatMul with a constant triangular matrix", True),
+    "sign": (sign, "Select(x > 0, 1, Select(x < 0, -1, x))", False),
+    "abs": (absolute, "Maximum(x, -x)", False),
+    "scaleddotproductattention": (scaled_dot_product_attention, "SoftMax(Q @ K^T * scale + mask) @ V", False),
+    "pad": (pad_low_rank, "Reshape to 3-D, Pad, Reshape back", False),
+    "fakequantize": (fake_quantize, "Round((x - il) / (ih - il) * (L-1)) ... clipped with Greater/Select", False),
+    "identity": (identity, "Reshape to the same shape", False),
+    "isnan": (is_nan, "LogicalNot(Equal(x, x))", False),
+    "isinf": (is_inf, "Equal(|x|, inf) (or the signed infinity asked for)", False),
+    "convertlike": (convert_like, "Convert to the element type of input 1", False),
+    "reverse": (reverse, "Gather with indices n-1..0 on each axis", False),
+    "depthtospace": (depth_space, "Reshape, Transpose, Reshape", False),
+    "spacetodepth": (depth_space, "Reshape, Transpose, Reshape", False),
+}
+
+
+def describe_fix(layer, fallback: bool | None = None) -> str | None:
+    entry = REWRITES.get(layer.type.lower())
+    if entry is None or (fallback is not None and entry[2] != fallback):
+        return None
+    return f"rewrite as {entry[1]}"
+
+
+def rewrite_layer(ctx: PatchContext, layer) -> bool:
+    """Replace one layer if a rewrite exists and applies; record the change or the refusal."""
+    entry = REWRITES.get(layer.type.lower())
+    if entry is None:
+        return False
+    before = describe(layer)
+    name = layer.name
+    try:
+        _check_single_output(ctx.model, layer)
+        value = entry[0](ctx.model, layer)
+    except Refuse as why:
+        ctx.refuse(NAME, layer, str(why))
+        return False
+    replace(ctx.model, layer, value)
+    ctx.record(NAME, name, before, entry[1])
+    return True
+
+
+def _check_single_output(model, layer) -> None:
+    if len(layer.outputs) != 1:
+        raise Refuse("layer has more than one output")
+
+
+def apply(ctx: PatchContext, blocked: set[str] | None = None, fallback: bool | None = None) -> None:
+    """Rewrite every layer of a rewritable type (only those in `blocked`, when given; only fallback or only
+    preferred rewrites when `fallback` is True or False)."""
+    for layer in list(ctx.model.topological_order()):
+        if blocked is not None and layer.name not in blocked:
+            continue
+        entry = REWRITES.get(layer.type.lower())
+        if entry is None or (fallback is not None and entry[2] != fallback):
+            continue
+        rewrite_layer(ctx, layer)

@@ -1,0 +1,114 @@
+"""Custom-layer patcher: library kernels bound by type, keeping the IR op, restricted by <Where>."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import openvino as ov
+import openvino.opset9 as ops9
+import openvino.opset13 as ops
+
+from kernelkit.bindings import myriad
+from kernelkit.ir import load_model
+from kernelkit.patch import custom_layer, patch_model
+from kernelkit.patch.base import PatchContext
+from kernelkit.paths import KERNELS_DIR
+from kernelkit.verify import verify
+
+
+def _save(tmp_path, outputs, params, name="m"):
+    path = tmp_path / f"{name}.xml"
+    ov.save_model(ov.Model(outputs, params, name), str(path), compress_to_fp16=False)
+    return path
+
+
+def test_sin_binds_keeps_its_type_and_verifies_against_numpy(tmp_path):
+    x = ops.parameter([1, 2, 3, 8], np.float32, name="x")
+    sin = ops.sin(x)
+    sin.set_friendly_name("wave")
+    out = tmp_path / "out"
+    result = patch_model(_save(tmp_path, [sin], [x]), out, "2021.4")
+    assert result.exit_code == 0
+    layer = load_model(out / "model.xml").find("wave")
+    assert (layer.type, layer.version) == ("Sin", "opset1")
+    bindings = myriad.load(out / "custom_layers.xml")
+    assert {b.name for b in bindings} == {"Sin"}
+    source = bindings[0].kernels[0].sources[0]
+    assert (out / source).with_suffix(".cl").is_file()
+    data = np.linspace(-3, 3, 48, dtype=np.float32).reshape(1, 2, 3, 8)
+    np.savez(tmp_path / "in.npz", in0=data)
+    np.savez(tmp_path / "exp.npz", out0=np.sin(data.astype(np.float64)).astype(np.float32))
+    checked = verify(out, inputs=tmp_path / "in.npz", expected=tmp_path / "exp.npz")
+    assert checked.passed and checked.emulated[0].calls == 1
+
+
+def _forward_only_cumsum_library(tmp_path):
+    """A copy of the library's cumsum kernel that keeps only its exclusive=false, reverse=false alternative."""
+    library = tmp_path / "kernels"
+    shutil.copytree(KERNELS_DIR / "cumsum", library / "cumsum")
+    spec = library / "cumsum" / "kernel.toml"
+    head, *alternatives = spec.read_text().split("[[kernel.alternatives]]")
+    last, tail = alternatives[-1].split("[reference]", 1)
+    alternatives[-1] = last
+    spec.write_text(head + "[[kernel.alternatives]]" + alternatives[0] + "[reference]" + tail)
+    return library
+
+
+def test_where_rules_decide_and_rewrite_takes_over(tmp_path):
+    x = ops.parameter([1, 2, 3, 5], np.float32, name="x")
+    forward = ops.cumsum(x, np.int64(3))
+    forward.set_friendly_name("forward")
+    backward = ops.cumsum(x, np.int64(3), exclusive=False, reverse=True)
+    backward.set_friendly_name("backward")
+    out = tmp_path / "out"
+    result = patch_model(_save(tmp_path, [forward, backward], [x]), out, "2021.4",
+                         kernels_dir=_forward_only_cumsum_library(tmp_path))
+    assert result.exit_code == 0
+    by_layer = {c.layer: c.patcher for c in result.changes}
+    assert by_layer["forward"] == "custom_layer" and by_layer["backward"] == "rewrite", result.refusals
+    refusal = next(r for r in result.refusals if r.layer == "backward")
+    assert "reverse" in refusal.reason
+    assert verify(out).passed
+
+
+def test_op_too_new_for_the_reader_is_refused(tmp_path):
+    data = ops.parameter([1, 1, 4, 4], np.float32, name="data")
+    grid = ops.parameter([1, 3, 3, 2], np.float32, name="grid")
+    node = ops9.grid_sample(data, grid, {"mode": "bilinear", "padding_mode": "zeros", "align_corners": False})
+    model = load_model(_save(tmp_path, [node], [data, grid]))
+    ctx = PatchContext(model, "2021.4")
+    binder = custom_layer.Binder(ctx)
+    try:
+        custom_layer.apply(ctx, binder)
+    finally:
+        binder.close()
+    assert "IR reader does not know GridSample-9" in ctx.refusals[0].reason
+
+
+def test_supported_layers_are_not_bound(tmp_path):
+    # Mish has a library kernel but MYRIAD runs it natively: patch leaves it alone.
+    x = ops.parameter([1, 4], np.float32, name="x")
+    out = tmp_path / "out"
+    result = patch_model(_save(tmp_path, [ops.mish(x)], [x]), out, "2021.4")
+    assert result.exit_code == 0 and not (out / "custom_layers.xml").exists()
+    assert not [c for c in result.changes if c.patcher == "custom_layer"]
+
+
+def test_untested_rank_is_not_bound_and_rewrite_takes_over(tmp_path):
+    # kernels/cumsum is proven on 4-D cases only; a 1-D CumSum goes to the MatMul rewrite instead.
+    x = ops.parameter([7], np.float32, name="x")
+    out = tmp_path / "out"
+    result = patch_model(_save(tmp_path, [ops.cumsum(x, np.int64(0))], [x]), out, "2021.4")
+    assert result.exit_code == 0
+    assert [c.patcher for c in result.changes if c.patcher in ("custom_layer", "rewrite")] == ["rewrite"]
+    assert "rank" in next(r.reason for r in result.refusals if r.patcher == "custom_layer")
+    assert verify(out).passed
+
+
+def test_elementwise_kernels_bind_at_any_rank(tmp_path):
+    x = ops.parameter([5], np.float32, name="x")
+    out = tmp_path / "out"
+    result = patch_model(_save(tmp_path, [ops.sin(x)], [x]), out, "2021.4")
+    assert [c.patcher for c in result.changes][0] == "custom_layer"
+    assert verify(out).passed
