@@ -112,3 +112,13 @@ def test_elementwise_kernels_bind_at_any_rank(tmp_path):
     result = patch_model(_save(tmp_path, [ops.sin(x)], [x]), out, "2021.4")
     assert [c.patcher for c in result.changes][0] == "custom_layer"
     assert verify(out).passed
+
+
+def test_rank_the_family_cannot_compute_is_refused(tmp_path):
+    # The element-wise family computes ranks 0-4 only (the plugin's B/F/Y/X view drops the fifth dimension).
+    x = ops.parameter([1, 2, 3, 4, 5], np.float32, name="x")
+    result = patch_model(_save(tmp_path, [ops.sin(x)], [x]), tmp_path / "out", "2021.4")
+    assert result.exit_code == 1
+    assert not [c for c in result.changes if c.patcher == "custom_layer"]
+    reason = next(r.reason for r in result.refusals if r.patcher == "custom_layer")
+    assert "computes rank 0/1/2/3/4 inputs only" in reason and "rank 5" in reason

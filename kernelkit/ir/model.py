@@ -381,6 +381,7 @@ class IRModel:
         self._edges_el = self.root.find("edges")     # None until the first connect() when the file has none
         self._by_id: dict[str, Layer] = {}
         self._names: Counter[str] = Counter()
+        self._next_suffix: dict[str, int] = {}   # per base name: where unique_name resumes probing
         self._port_ids: dict[str, tuple[frozenset, frozenset]] = {}   # layer id -> (input ids, output ids)
         self._max_id = -1
         for element in self._layers_el.iterfind("layer"):
@@ -613,9 +614,12 @@ class IRModel:
         """`base`, or `base_N` with the smallest N no layer uses."""
         if not self._names[base]:
             return base
-        n = 1
+        # Resume where the last call for this base stopped: patchers ask for the same base many times,
+        # and probing from 1 each time made large patches quadratic.
+        n = self._next_suffix.get(base, 1)
         while self._names[f"{base}_{n}"]:
             n += 1
+        self._next_suffix[base] = n + 1
         return f"{base}_{n}"
 
     def add_layer(self, type: str, version: str, name: str, attrs: dict | None = None,

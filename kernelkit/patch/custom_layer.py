@@ -135,12 +135,16 @@ def _misfit(spec, model, layer) -> str | None:
         is_float = etype in ("f16", "f32", "f64", "bf16")
         if (tensor.dtype == "f16") != is_float:
             return f"input {index} is {tensor.dtype} in the kernel but {etype} in the layer"
+    rank = len(layer.inputs[0].dims) if layer.inputs else 0
+    # A binding cannot tell ranks apart (the plugin never passes the rank): the family's computed ranks are
+    # a hard limit.
+    if rank not in spec.ranks:
+        return (f"computes rank {'/'.join(map(str, spec.ranks))} inputs only; the layer's input 0 has rank {rank}")
     # The spec's cases are the shapes the kernel is proven on; another rank is not bound on trust, except
     # for the element-wise family (one work item per element, any layout).
     if spec.family == "elementwise":
         return None
     ranks = {len(case.shapes[0]) for case in spec.cases if case.shapes}
-    rank = len(layer.inputs[0].dims) if layer.inputs else 0
     if ranks and rank not in ranks:
         return f"is tested on rank {'/'.join(map(str, sorted(ranks)))} inputs only; the layer's input 0 has rank {rank}"
     return None
