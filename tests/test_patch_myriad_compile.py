@@ -138,3 +138,44 @@ def test_attention_fold_and_boolean_fixes_compile_on_the_real_plugin(tmp_path):
     assert {"rewrite", "fold", "precision"} <= {c.patcher for c in result.changes}
     assert verify(out).passed
     assert _compile(out, tmp_path / "attention.blob").header.outputs == 7
+
+
+def _run_cli(*args):
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "kernelkit", *map(str, args)], capture_output=True, text=True)
+
+
+def _one_node_model(path, node, shape=(1, 3, 8, 8)):
+    graph = helper.make_graph([node], "one", [helper.make_tensor_value_info("x", T.FLOAT, list(shape))],
+                              [helper.make_tensor_value_info("y", T.FLOAT, list(shape))])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8), path)
+    return path
+
+
+def test_patch_compile_confirms_with_the_real_plugin(tmp_path):
+    # HardSigmoid is refused by the 2021.4 plugin; patched into native ops it compiles into a real blob.
+    model = _one_node_model(tmp_path / "hs.onnx", helper.make_node("HardSigmoid", ["x"], ["y"], alpha=0.3, beta=0.4))
+    result = _run_cli("patch", model, "-o", tmp_path / "out", "--compile")
+    assert result.returncode == 0, result.stderr
+    assert "confirmed: the real MYRIAD 2021.4 plugin compiled" in result.stdout
+    blob = (tmp_path / "out" / "model.blob").read_bytes()
+    from kernelkit.myriad.blob import read_header
+
+    header = read_header(blob)
+    assert header.file_size == len(blob) and header.stages > 0 and (header.inputs, header.outputs) == (1, 1)
+
+
+def test_patch_compile_says_custom_kernels_need_clc(tmp_path):
+    # CumSum is bound to a library kernel, whose SHAVE binary only clc builds: the compile cannot confirm it.
+    node = helper.make_node("CumSum", ["x", "axis"], ["y"])
+    axis = helper.make_tensor("axis", T.INT64, [], [3])
+    graph = helper.make_graph([node], "cs", [helper.make_tensor_value_info("x", T.FLOAT, [1, 3, 8, 8])],
+                              [helper.make_tensor_value_info("y", T.FLOAT, [1, 3, 8, 8])], initializer=[axis])
+    model = tmp_path / "cs.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8), model)
+    result = _run_cli("patch", model, "-o", tmp_path / "out", "--compile", "--prefer", "kernel")
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert "only clc builds" in result.stderr
+    assert not (tmp_path / "out" / "model.blob").exists()

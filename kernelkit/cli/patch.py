@@ -31,6 +31,9 @@ def add_arguments(parser) -> None:
                              "native ops first and keeps costly rewrites (CumSum) as a fallback after kernels")
     parser.add_argument("--shaves", type=int, default=6, help="SHAVEs (and CMX slices) in compile.conf (default: 6)")
     parser.add_argument("--json", action="store_true", help="print patch-report.json instead of the summary")
+    parser.add_argument("--compile", action="store_true",
+                        help="then compile OUTDIR/model.blob with the real MYRIAD 2021.4 plugin to confirm the result "
+                             "(needs `kernelkit toolchain setup`; exit 1 if the plugin refuses, 3 if unavailable)")
 
 
 def run(args) -> int:
@@ -46,4 +49,21 @@ def run(args) -> int:
     result = patch_model(args.model, args.out, args.target, input_shapes=parse_input_shapes(args.input_shape),
                          force=args.force, preprocessing=options, prefer=args.prefer, shaves=args.shaves)
     print(json.dumps(result.report, indent=2) if args.json else format_patch_result(result))
-    return result.exit_code
+    if not args.compile or result.exit_code != 0:
+        return result.exit_code
+    return _confirm_by_compiling(args.out, args.target)
+
+
+def _confirm_by_compiling(outdir, target: str) -> int:
+    import sys
+
+    from ..myriad.compile import CompileFailed
+    from ..patch import compile_patched
+
+    try:
+        compiled = compile_patched(outdir, target)
+    except CompileFailed as exc:
+        print(f"the real MYRIAD {target} plugin refused the patched model: {exc}", file=sys.stderr)
+        return 1
+    print(f"confirmed: the real MYRIAD {target} plugin compiled {compiled.blob_path} ({compiled.size} bytes)")
+    return 0

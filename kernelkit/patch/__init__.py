@@ -246,3 +246,25 @@ def run_doctor(model, outdir, target: str, *, force: bool = False, input_shapes:
 
 
 __all__ = ["TARGETS", "PatchResult", "patch_model", "describe_fix", "run_doctor", "format_patch_result"]
+
+
+def compile_patched(outdir, target: str):
+    """Compile a patch output folder to OUTDIR/model.blob with the real MYRIAD plugin: the final word on
+    whether the patched model compiles. Raises CompileFailed (refused), ToolchainUnavailable, KernelkitError."""
+    from ..bindings import myriad
+    from ..errors import KernelkitError, ToolchainUnavailable
+    from ..myriad.compile import compile_model
+
+    outdir = Path(outdir)
+    if target != "2021.4":
+        raise KernelkitError(f"the real MYRIAD compiler kernelkit runs is OpenVINO 2021.4's, not {target}'s",
+                             where="--compile", hint="patch with --target 2021.4 to confirm by compiling")
+    bindings = outdir / "custom_layers.xml"
+    if bindings.is_file():
+        missing = sorted({source for layer in myriad.load(bindings) for kernel in layer.kernels
+                          for source in kernel.sources if not (outdir / source).is_file()})
+        if missing:
+            raise ToolchainUnavailable(
+                f"the custom-layer kernels need their SHAVE binaries ({', '.join(missing)}), which only clc builds",
+                path=bindings, hint="set KERNELKIT_OPENVINO_DIR (or KERNELKIT_CLC) and patch again")
+    return compile_model(outdir, outdir / "model.blob")
