@@ -298,9 +298,12 @@ def build_all(kernel_dirs: Iterable[str | Path], out_dir: str | Path, *, force: 
               stream: TextIO | None = None, err_stream: TextIO | None = None) -> int:
     """Build several kernels into one folder, reporting each (failures on `err_stream`) and going on after a
     failure; 0 ok, 1 checks failed, 2 bad input."""
+    from .clc import MISSING_NOTE
+
     stream = stream or sys.stdout
     err_stream = err_stream or sys.stderr
     status = 0
+    without_bin = []   # said once at the end, not once per kernel
     for kernel_dir in kernel_dirs:
         try:
             res = build_kernel(kernel_dir, out_dir, force=force)
@@ -320,7 +323,13 @@ def build_all(kernel_dirs: Iterable[str | Path], out_dir: str | Path, *, force: 
         for finding in res.findings:
             print(f"  {finding}", file=stream)
         for note in res.notes:
-            print(f"  note: {note}", file=stream)
+            if note.endswith(MISSING_NOTE):
+                without_bin.append(res.spec.name)
+            else:
+                print(f"  note: {note}", file=stream)
+    if without_bin:
+        names = ", ".join(without_bin) if len(without_bin) <= 3 else f"{len(without_bin)} kernels"
+        print(f"note: no .bin for {names}: {MISSING_NOTE}", file=stream)
     stream.flush()
     err_stream.flush()
     return status
