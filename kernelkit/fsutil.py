@@ -15,6 +15,23 @@ _UMASK = os.umask(0)
 os.umask(_UMASK)
 
 
+def read_input(path: str | Path, max_bytes: int, *, what: str = "file") -> bytes:
+    """Read a user's input file whole, refusing one larger than `max_bytes`, with errors that name it."""
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise KernelkitError(f"{what} is {size} bytes, more than the {max_bytes} bytes allowed for it",
+                                 path=path, hint="check that this is the file you meant")
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise KernelkitError(f"{what} not found", path=path) from None
+    except IsADirectoryError:
+        raise KernelkitError(f"{what} expected, found a folder", path=path) from None
+    except OSError as exc:
+        raise KernelkitError(f"cannot read {what}: {exc.strerror}", path=path) from None
+
+
 def atomic_write(path: str | Path, data: bytes | str) -> Path:
     """Write a whole file or nothing: a reader never sees half of it."""
     path = Path(path)

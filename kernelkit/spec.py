@@ -18,7 +18,10 @@ from typing import Any
 
 from .bindings.model import TENSOR_FORMATS
 from .errors import KernelkitError
+from .fsutil import read_input
 from .paths import TEMPLATES_DIR
+
+MAX_SPEC_BYTES = 1024 * 1024   # a kernel.toml or family.toml; far above any real one
 
 SPEC_FILE = "kernel.toml"
 FAMILY_FILE = "family.toml"
@@ -434,12 +437,7 @@ def load_family(name: str) -> Family:
 # --- the spec ----------------------------------------------------------------------------------------
 
 def _read_toml(path: Path) -> dict:
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise KernelkitError("file not found", path=path) from None
-    except OSError as exc:
-        raise KernelkitError(f"cannot read file: {exc.strerror}", path=path) from None
+    raw = read_input(path, MAX_SPEC_BYTES)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:

@@ -6,10 +6,12 @@ outright: neither format uses one, and it is how entity-expansion attacks arrive
 
 from __future__ import annotations
 
+import codecs
 import re
 from pathlib import Path
 
 from .errors import KernelkitError
+from .fsutil import read_input
 
 MiB = 1024 * 1024
 _DOCTYPE = re.compile(rb"<!DOCTYPE|<!ENTITY", re.IGNORECASE)
@@ -24,17 +26,7 @@ def _parser(huge: bool = False):
 
 
 def read_limited(path: str | Path, max_bytes: int) -> bytes:
-    path = Path(path)
-    try:
-        size = path.stat().st_size
-    except FileNotFoundError:
-        raise KernelkitError("file not found", path=path) from None
-    except OSError as exc:
-        raise KernelkitError(f"cannot read file: {exc.strerror}", path=path) from None
-    if size > max_bytes:
-        raise KernelkitError(f"file is {size} bytes, more than the {max_bytes} bytes allowed for this kind of file",
-                             path=path, hint="check that this is the file you meant")
-    return path.read_bytes()
+    return read_input(path, max_bytes)
 
 
 def _refuse_dtd(data: bytes, path) -> None:
@@ -61,12 +53,18 @@ def parse_file(path: str | Path, *, max_bytes: int = 64 * MiB):
     return parse_document(read_limited(path, max_bytes), path=path, huge=max_bytes > 10 * MiB)
 
 
-def parse_fragment_run(data: bytes, *, path=None, root_tag: str = "kernelkit-fragment"):
+def parse_fragment_run(data: bytes | str, *, path=None, root_tag: str = "kernelkit-fragment",
+                       max_bytes: int | None = None):
     """Parse a run of top-level elements with no wrapper root (as MYRIAD binding files are).
 
     The XML declaration is blanked out with spaces and the wrapper opens on the first line, so line
     numbers in errors and on elements match the user's file.
     """
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    data = data.removeprefix(codecs.BOM_UTF8)
+    if max_bytes is not None and len(data) > max_bytes:
+        raise KernelkitError(f"text is {len(data)} bytes, more than the {max_bytes} allowed", path=path)
     _refuse_dtd(data, path)
     decl = _XML_DECL.match(data)
     if decl:

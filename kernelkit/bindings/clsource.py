@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 from ..errors import KernelkitError
+from ..fsutil import read_input
 
 CLANG = "clang-15"
 ADDRESS_SPACES = {"__global": "global", "global": "global", "__local": "local", "local": "local",
@@ -362,14 +363,7 @@ def entry_points(kernels: Sequence[KernelSignature]) -> list[KernelSignature]:
 
 def read_source(path: str | Path, max_bytes: int = 4 * 1024 * 1024) -> str:
     path = Path(path)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise KernelkitError("OpenCL source not found", path=path) from None
-    except OSError as exc:
-        raise KernelkitError(f"cannot read OpenCL source: {exc.strerror}", path=path) from None
-    if len(data) > max_bytes:
-        raise KernelkitError(f"OpenCL source is {len(data)} bytes, more than {max_bytes}", path=path)
+    data = read_input(path, max_bytes, what="OpenCL source")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -7,7 +7,6 @@ formulas over B, F, Y, X only.
 
 from __future__ import annotations
 
-import codecs
 import re
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -30,13 +29,7 @@ def load(path: str | Path) -> list[GpuCustomLayer]:
 
 
 def loads(data: bytes | str, path: str | Path | None = None) -> list[GpuCustomLayer]:
-    if isinstance(data, str):
-        data = data.encode("utf-8")
-    data = data.removeprefix(codecs.BOM_UTF8)
-    if len(data) > MAX_BINDINGS_BYTES:
-        raise KernelkitError(f"binding text is {len(data)} bytes, more than the {MAX_BINDINGS_BYTES} allowed",
-                             path=path)
-    root = parse_fragment_run(data, path=path)
+    root = parse_fragment_run(data, path=path, max_bytes=MAX_BINDINGS_BYTES)
     reader = _GpuReader(Path(path) if path is not None else None)
     layers = [reader.custom_layer(el) for el in root if isinstance(el.tag, str)]
     if not layers:

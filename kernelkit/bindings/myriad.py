@@ -7,7 +7,6 @@ element and a fix; `validate` adds the deeper checks, `select` makes the plugin'
 
 from __future__ import annotations
 
-import codecs
 import re
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
@@ -38,13 +37,7 @@ def load(path: str | Path) -> list[CustomLayer]:
 
 
 def loads(data: bytes | str, path: str | Path | None = None) -> list[CustomLayer]:
-    if isinstance(data, str):
-        data = data.encode("utf-8")
-    data = data.removeprefix(codecs.BOM_UTF8)
-    if len(data) > MAX_BINDINGS_BYTES:
-        raise KernelkitError(f"binding text is {len(data)} bytes, more than the {MAX_BINDINGS_BYTES} allowed",
-                             path=path)
-    root = parse_fragment_run(data, path=path)
+    root = parse_fragment_run(data, path=path, max_bytes=MAX_BINDINGS_BYTES)
     reader = _Reader(Path(path) if path is not None else None)
     layers = []
     if root.text and root.text.strip():
