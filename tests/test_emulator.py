@@ -141,6 +141,32 @@ def test_input_boundary_rounding_is_bit_exact(tmp_path):
     assert same.all(), f"{(~same).sum()} mismatches, first input bits {x.view(np.uint32)[~same][:4]}"
 
 
+@pytest.mark.parametrize("precision", ["fp16", "fp32"])
+def test_float16_inputs_reach_the_kernel_unchanged(tmp_path, precision):
+    # A float16 array goes in as its bits and the worker widens it: every one of the 65536 patterns must arrive
+    # as the float32 of the same value (NaNs as NaNs), in both precisions. 1075 rows of 61 = 65575 elements:
+    # all patterns, and a partial last chunk of the worker's 64.
+    (tmp_path / "bits.cl").write_text("__kernel void bits_of_input(__global const half* src, __global int* dst)\n"
+                                      "{ const int i = get_global_id(0); dst[i] = as_int(src[i]); }\n")
+    (tmp_path / "bits.xml").write_text(BITS_OF_INPUT)
+    patterns = np.resize(np.arange(1 << 16).astype(np.uint16), 1075 * 61)
+    x = patterns.view(np.float16).reshape(1, 1, 1075, 61)
+    got = emulate(tmp_path / "bits.xml", "BitsOfInput", [x], output_shapes=[x.shape],
+                  precision=precision).outputs[0].view(np.float32)
+    expected = x.astype(np.float32)
+    same = (got.view(np.uint32) == expected.view(np.uint32)) | (np.isnan(got) & np.isnan(expected))
+    assert same.all(), f"{(~same).sum()} mismatches, first fp16 bits {patterns[~same.reshape(-1)][:4]}"
+
+
+def test_float16_and_float32_inputs_of_one_shape_give_the_same_result(rng):
+    # two dtypes of one shape are two plans (fp16 bits widened / float32 rounded on the device)
+    x32 = rng.uniform(-3, 3, (1, 2, 5, 67)).astype(np.float32)
+    x16 = x32.astype(np.float16)
+    for x in (x16, x32, x16):
+        result = emulate(DATA / "scale_bias.xml", "ScaleBias", [x], {"mode": 1, "alpha": 0.5})
+        assert_fp16_close(result.outputs[0], -(f16(x32) * 0.5 + 0.25))
+
+
 def test_fp32_precision_rounds_nowhere(rng):
     x = rng.uniform(-100, 100, (1, 1, 1, 64)).astype(np.float32)
     result = emulate(DATA / "round_probe.xml", "RoundProbe", [x], {"scale": "1.0009765625"}, precision="fp32")
@@ -208,6 +234,12 @@ def test_byxf_input_and_bfyx_output(rng):
     x = rng.uniform(-1, 1, (1, 3, 4, 5)).astype(np.float32)
     result = emulate(FORMATS, "NhwcToNchw", [x])
     assert_fp16_close(result.outputs[0], f16(x) + np.arange(3).reshape(1, 3, 1, 1))
+
+
+def test_byxf_input_given_as_float16(rng):
+    x = rng.uniform(-1, 1, (1, 3, 4, 5)).astype(np.float16)
+    result = emulate(FORMATS, "NhwcToNchw", [x])
+    assert_fp16_close(result.outputs[0], x.astype(np.float64) + np.arange(3).reshape(1, 3, 1, 1))
 
 
 def test_fyx_input_and_yxf_output_on_rank3(rng):

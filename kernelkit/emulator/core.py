@@ -244,6 +244,7 @@ class _Data:
     source: np.ndarray | None = None   # values copied in (cast to dtype); None: zeros, or poison
     poison: bool = False               # outputs: the NaN pattern, to find elements never written
     device_round: bool = False         # round the float32 values to fp16 on the device (cheaper than numpy)
+    widen: bool = False                # `source` is float16: its bits go in, the worker widens them to float32
     compare: bool = False              # check after the run whether the kernels changed it
 
     @property
@@ -256,8 +257,11 @@ def _input_data(ctx, kernel, arg, array: np.ndarray, fmt: str, pointee: str) -> 
     dtype, _ = _ELEMENT[pointee]
     compare = not arg.const       # a const pointer cannot write its tensor without a cast
     if pointee == "half" and array.dtype.kind == "f" and not compare:
-        # values go in as float32; with precision fp16 the worker rounds them to fp16 in place
-        return _Data(np.float32, array.size, layout.to_format(array, fmt), device_round=ctx.precision == "fp16")
+        # written straight from the caller's array into the arena (a view: no copy for channel-last formats)
+        if array.dtype == np.float16:      # already fp16: no rounding, and numpy's float16 -> float32 is slow
+            return _Data(np.float32, array.size, layout.format_view(array, fmt), widen=True)
+        # float32 values; with precision fp16 the worker rounds them to fp16 in place
+        return _Data(np.float32, array.size, layout.format_view(array, fmt), device_round=ctx.precision == "fp16")
     device = layout.to_format(_device_tensor(array, ctx.precision), fmt)
     if pointee == "half" and device.dtype in (np.float16, np.float32):
         return _Data(np.float32, device.size, device, compare=compare)
@@ -291,6 +295,11 @@ class _Buffer:
     region: Region | None = None
     guard: int = 0
     recipe: object = None     # (ctx, arrays, blobs) -> _Data
+
+    def with_data(self, data: _Data | None) -> _Buffer:
+        # the same buffer (shared users list) with other contents; dataclasses.replace is several times slower
+        return _Buffer(self.index, self.kind, self.port, self.fmt, self.pointee, data, self.users, self.region,
+                       self.guard, self.recipe)
 
 
 # --- the plan -----------------------------------------------------------------------------------------------
@@ -543,6 +552,7 @@ class _Layout:
 
     size: int
     halves: dict[int, Region]          # buffer index -> fp16 copy of a half output (precision fp16)
+    staging: dict[int, Region]         # buffer index -> the fp16 bits of a float16 input, widened by the worker
     flags: Region                      # status words the worker writes; the parent resets them before a run
     poison_stats: dict[int, Region]    # output buffer index -> [elements still holding the poison, first index]
     guard_flags: dict[int, Region]     # buffer index -> "a guard zone lost its pattern"
@@ -572,6 +582,11 @@ def _layout(job: Job, buffers: dict[tuple, _Buffer], ctx: _Context) -> _Layout:
         if buf.kind == "output" and buf.pointee == "half" and ctx.precision == "fp16":
             halves[buf.index] = Region(offset, buf.data.count * 2)
             offset = _align(offset + max(buf.data.count * 2, 1))
+    staging = {}
+    for buf in ordered:
+        if buf.data.widen:
+            staging[buf.index] = Region(offset, buf.data.count * 2)
+            offset = _align(offset + max(buf.data.count * 2, 1))
 
     # status words, spaced so each is a valid sub-buffer origin for PoCL
     words = itertools.count(offset, FLAG_STRIDE)
@@ -583,6 +598,7 @@ def _layout(job: Job, buffers: dict[tuple, _Buffer], ctx: _Context) -> _Layout:
 
     job.poison = [(b.index, b.data.count) for b in device_poison]
     job.round_inputs = [(b.index, b.data.count) for b in ordered if b.data.device_round]
+    job.widen_inputs = [(index, region, region.nbytes // 2) for index, region in staging.items()]
     for buf in device_poison:
         if buf.index in halves:
             job.finish.append(Finish(buf.index, buf.data.count, halves[buf.index], poison_stats[buf.index]))
@@ -590,7 +606,7 @@ def _layout(job: Job, buffers: dict[tuple, _Buffer], ctx: _Context) -> _Layout:
             job.scan.append((buf.index, buf.data.count, poison_stats[buf.index]))
     job.guards = [(start, nbytes, guard_flags[b.index])
                   for b in ordered for start, nbytes in ((b.region.offset - b.guard, b.guard), _tail(b))]
-    return _Layout(offset, halves, flags, poison_stats, guard_flags, tuple(zone[:2] for zone in job.guards))
+    return _Layout(offset, halves, staging, flags, poison_stats, guard_flags, tuple(zone[:2] for zone in job.guards))
 
 
 def _fill(arena, buffers: dict[tuple, _Buffer], layout: _Layout) -> None:
@@ -609,6 +625,10 @@ def _fill(arena, buffers: dict[tuple, _Buffer], layout: _Layout) -> None:
         if data.poison:
             if buf.index not in layout.poison_stats:        # 4-byte outputs are poisoned by the worker
                 view.view(np.uint8).fill(0xA5)
+        elif data.widen:
+            staging = layout.staging[buf.index]
+            bits = arena.view(np.float16, staging.offset, data.count)
+            np.copyto(bits.reshape(data.source.shape), data.source)
         elif data.source is not None:
             np.copyto(view.reshape(data.source.shape), data.source, casting="unsafe")
         else:
@@ -663,7 +683,9 @@ def _read_output(ctx, arena, buf, half_region, stats, shape) -> np.ndarray:
         if buf.pointee == "float" and ctx.precision == "fp16":
             with np.errstate(over="ignore"):
                 values = values.astype(np.float16)
-    return np.array(layout.from_format(values, buf.fmt, shape), copy=True)
+    result = layout.from_format(values, buf.fmt, shape)
+    # a view of the arena (or of a temporary) becomes the caller's own array; a reordered one already is
+    return result if result.flags.owndata else result.copy()
 
 
 def _execute(ctx, job, buffers, stages, layout: _Layout, timeout, timings) -> list[np.ndarray]:
@@ -745,7 +767,7 @@ class _CachedPlan:
 
     def still_valid(self) -> bool:
         try:
-            return all(_stat_key(Path(path)) == key for path, key in self.sources)
+            return all(_stat_key(path) == key for path, key in self.sources)
         except OSError:
             return False
 
@@ -758,12 +780,13 @@ def _plan_key(bindings, layer_type, legacy, arrays, shapes, precision, blobs) ->
     if not isinstance(bindings, (str, Path)):
         return None              # loaded layers may be edited in place: no caching
     try:
-        where = _stat_key(Path(bindings))
+        where = _stat_key(bindings)
     except OSError:
         return None
-    return (where, layer_type, tuple(sorted(legacy.items())),
-            tuple((a.shape, a.dtype.str) for a in arrays), tuple(shapes), precision,
-            tuple(sorted((k, np.shape(v), np.asarray(v).dtype.str) for k, v in blobs.items())))
+    # dtype objects compare by kind, size and byte order: the same key as their .str, without building it
+    return (where, layer_type, tuple(sorted(legacy.items())), tuple((a.shape, a.dtype) for a in arrays),
+            tuple(shapes), precision,
+            tuple(sorted((k, np.shape(v), np.asarray(v).dtype) for k, v in blobs.items())) if blobs else ())
 
 
 def _remember_plan(key, ctx, job, buffers, stages, layout) -> None:
@@ -826,7 +849,7 @@ def emulate(bindings, layer_type: str, inputs: Sequence[np.ndarray], attrs=None,
         ctx = _Context(cached.layer, cached.alternative, arrays, shapes, legacy, precision,
                        findings=list(cached.findings))
         recipe_ctx = _Context(cached.layer, cached.alternative, arrays, shapes, legacy, precision)
-        buffers = {k: replace(b, data=b.recipe(recipe_ctx, arrays, blobs), users=b.users)
+        buffers = {k: b.with_data(b.recipe(recipe_ctx, arrays, blobs))
                    for k, b in cached.buffers.items()}
         job, layout, stages = cached.job, cached.layout, cached.stages
     else:

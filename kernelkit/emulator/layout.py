@@ -21,8 +21,13 @@ def _channel_last_axes(rank: int) -> list[int] | None:
 
 def to_format(array: np.ndarray, fmt: str) -> np.ndarray:
     """Logical layout -> the binding's layout, dense."""
+    return np.ascontiguousarray(format_view(array, fmt))
+
+
+def format_view(array: np.ndarray, fmt: str) -> np.ndarray:
+    """Logical layout -> the binding's layout, as a view (no copy): for np.copyto into a dense buffer."""
     axes = _channel_last_axes(array.ndim) if fmt.upper() in CHANNEL_LAST else None
-    return np.ascontiguousarray(array if axes is None else array.transpose(axes))
+    return array if axes is None else array.transpose(axes)
 
 
 def device_shape(shape: tuple[int, ...], fmt: str) -> tuple[int, ...]:

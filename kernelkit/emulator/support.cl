@@ -33,6 +33,20 @@ __kernel void kk_round_inplace(__global float* data, uint count)
     }
 }
 
+/* Widen fp16 inputs to the float32 buffer the kernels read: the caller's float16 array arrives as its bits
+   (half the bytes of float32, and no conversion in numpy, which has no vector path for it). Exact. */
+__kernel void kk_widen_half(__global const half* src, __global float* dst, uint count)
+{
+    const size_t first = get_global_id(0) * CHUNK;
+    if (first + CHUNK <= count) {
+        for (size_t i = first; i < first + CHUNK; i += 8)
+            vstore8(vload_half8(0, src + i), 0, dst + i);
+        return;
+    }
+    for (size_t i = first; i < count; ++i)
+        dst[i] = vload_half(i, src);
+}
+
 /* Count the poison left in data[first, end) into stats: [0] += how many, [1] = min(first index). Only runs
    for work items that saw poison (a kernel that leaves output elements unwritten), so atomics are rare. */
 static void kk_count_poison(__global const uint* data, size_t first, size_t end, uint poison,

@@ -75,6 +75,7 @@ class Job:
     buffers: list[Region] = field(default_factory=list)        # what kernels see (guards lie outside)
     poison: list[tuple[int, int]] = field(default_factory=list)     # (buffer, words) to fill with POISON_BITS
     round_inputs: list[tuple[int, int]] = field(default_factory=list)   # (buffer, float count) to round to fp16
+    widen_inputs: list[tuple[int, Region, int]] = field(default_factory=list)  # (buffer, fp16 bits, count)
     launches: list[Launch] = field(default_factory=list)
     finish: list[Finish] = field(default_factory=list)
     scan: list[tuple[int, int, Region]] = field(default_factory=list)   # other outputs: (buffer, words, stats)
@@ -244,6 +245,8 @@ class _Device:
                     fills=(job.buffers[index].offset, count))
         for index, count in job.round_inputs:
             support("kk_round_inplace", _items(count), views[index], np.uint32(count))
+        for index, bits, count in job.widen_inputs:
+            support("kk_widen_half", _items(count), self.view(bits, 2), views[index], np.uint32(count))
         for launch in job.launches:
             kernel = cl.Kernel(self.programs[launch.program], launch.kernel)
             for i, (kind, value) in enumerate(launch.args):
