@@ -367,8 +367,21 @@ def test_onnx_unknown_input_name_and_garbage(tmp_path):
         load_model(path, {"images": [1, 3, 8, 8]})
     junk = tmp_path / "junk.onnx"
     junk.write_bytes(b"not a protobuf at all")
-    with pytest.raises(KernelkitError, match="cannot convert"):
+    with pytest.raises(KernelkitError, match="not a readable ONNX model"):
         load_model(junk)
+
+
+def test_non_onnx_file_gets_one_clean_error_from_the_cli(tmp_path):
+    # OpenVINO would try its other frontends on it and print their parse errors; kernelkit reads it as ONNX first.
+    import subprocess
+    import sys
+
+    junk = tmp_path / "junk.onnx"
+    junk.write_bytes(b"garbage\n")
+    result = subprocess.run([sys.executable, "-m", "kernelkit", "inspect", str(junk)], capture_output=True, text=True)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[0] == f"kernelkit: error: {junk}: not a readable ONNX model (protobuf parsing failed)"
+    assert "tensorflow" not in result.stderr.lower()
 
 
 def test_ir_input_shapes_reinfer_downstream_dims(tmp_path):

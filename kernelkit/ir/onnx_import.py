@@ -19,11 +19,16 @@ def convert_onnx(path: Path, input_shapes: dict[str, list[int]] | None = None) -
     path = Path(path)
     if not path.is_file():
         raise KernelkitError("file not found", path=path)
+    # Read it as ONNX first: handed a file that is not ONNX, OpenVINO tries its other frontends and floods
+    # stderr with their parse errors.
+    known = _onnx_input_names(path)
+    if known is None:
+        raise KernelkitError("not a readable ONNX model (protobuf parsing failed)", path=path,
+                             hint="check the file with onnx.checker, or pass an IR .xml instead")
     kwargs = {}
     if input_shapes:
-        known = _onnx_input_names(path)
         for name in input_shapes:
-            if known is not None and name not in known:
+            if name not in known:
                 raise KernelkitError(f"--input-shape names {name!r}, which is not an input of the model",
                                      path=path, where="--input-shape",
                                      hint=f"inputs are: {', '.join(known) or '(none)'}")
