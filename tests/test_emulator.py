@@ -10,6 +10,7 @@ import pytest
 from kernelkit.bindings import myriad
 from kernelkit.emulator import emulate
 from kernelkit.emulator.source import rewrite_half_literals
+from shave_bindings import one_in_one_out
 
 DATA = Path(__file__).parent / "data" / "shave"
 KERNELS = DATA / "kernels.xml"
@@ -111,18 +112,7 @@ def test_fp16_output_conversion_is_bit_exact():
     assert same.all(), f"{(~same).sum()} mismatches, first input bits {bits[~same][:4]}"
 
 
-BITS_OF_INPUT = """<?xml version="1.0"?>
-<CustomLayer name="BitsOfInput" type="MVCL" version="1">
-    <Kernel entry="bits_of_input">
-        <Source filename="bits.bin"/>
-        <Parameters>
-            <Tensor arg-name="src" type="input" port-index="0"/>
-            <Tensor arg-name="dst" type="output" port-index="0"/>
-        </Parameters>
-        <WorkSizes dim="input,0" global="B*F*Y*X" local="X"/>
-    </Kernel>
-</CustomLayer>
-"""
+BITS_OF_INPUT = one_in_one_out("BitsOfInput", "bits_of_input", "bits.bin")
 
 
 @pytest.mark.filterwarnings("ignore:overflow encountered", "ignore:invalid value")
@@ -302,10 +292,7 @@ def test_layer_blob_bound_as_data(rng):
 def test_cached_plan_takes_new_values_and_notices_an_edited_source(tmp_path, rng):
     (tmp_path / "k.cl").write_text("__kernel void k(__global const half* s, __global half* d)\n"
                                    "{ d[get_global_id(0)] = s[get_global_id(0)] + 1.0h; }\n")
-    (tmp_path / "k.xml").write_text(
-        '<CustomLayer name="K" type="MVCL" version="1"><Kernel entry="k"><Source filename="k.bin"/><Parameters>'
-        '<Tensor arg-name="s" type="input" port-index="0"/><Tensor arg-name="d" type="output" port-index="0"/>'
-        '</Parameters><WorkSizes dim="input,0" global="X" local="X"/></Kernel></CustomLayer>\n')
+    (tmp_path / "k.xml").write_text(one_in_one_out("K", "k", "k.bin", src="s", dst="d", global_="X"))
     a, b = (rng.uniform(-1, 1, (1, 1, 1, 8)).astype(np.float32) for _ in range(2))
     assert_fp16_close(emulate(tmp_path / "k.xml", "K", [a]).outputs[0], f16(a) + 1)
     assert_fp16_close(emulate(tmp_path / "k.xml", "K", [b]).outputs[0], f16(b) + 1)     # same plan, new data

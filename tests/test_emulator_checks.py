@@ -9,6 +9,7 @@ import pytest
 
 from kernelkit.emulator import DeviceCheckFailed, emulate, worker
 from kernelkit.errors import KernelkitError
+from shave_bindings import one_in_one_out
 
 DATA = Path(__file__).parent / "data" / "shave"
 BAD = DATA / "bad.xml"
@@ -283,48 +284,9 @@ def test_a_forked_child_gets_its_own_worker_and_leaves_the_parents_alone():
 
 # --- state kept between calls: the checks must hold on every call, not only the first -----------------------
 
-SAME_LAYOUT = """<?xml version="1.0"?>
-<CustomLayer name="CopyAll" type="MVCL" version="1">
-    <Kernel entry="write_all">
-        <Source filename="probe.bin"/>
-        <Parameters>
-            <Tensor arg-name="src" type="input" port-index="0"/>
-            <Tensor arg-name="dst" type="output" port-index="0"/>
-        </Parameters>
-        <WorkSizes dim="input,0" global="B*F*Y*X" local="X"/>
-    </Kernel>
-</CustomLayer>
-<CustomLayer name="SkipOdd" type="MVCL" version="1">
-    <Kernel entry="write_even">
-        <Source filename="probe.bin"/>
-        <Parameters>
-            <Tensor arg-name="src" type="input" port-index="0"/>
-            <Tensor arg-name="dst" type="output" port-index="0"/>
-        </Parameters>
-        <WorkSizes dim="input,0" global="B*F*Y*X" local="X"/>
-    </Kernel>
-</CustomLayer>
-<CustomLayer name="WritePastEnd" type="MVCL" version="1">
-    <Kernel entry="write_past_end">
-        <Source filename="probe.bin"/>
-        <Parameters>
-            <Tensor arg-name="src" type="input" port-index="0"/>
-            <Tensor arg-name="dst" type="output" port-index="0"/>
-        </Parameters>
-        <WorkSizes dim="input,0" global="B*F*Y*X" local="X"/>
-    </Kernel>
-</CustomLayer>
-<CustomLayer name="WriteBeforeStart" type="MVCL" version="1">
-    <Kernel entry="write_before_start">
-        <Source filename="probe.bin"/>
-        <Parameters>
-            <Tensor arg-name="src" type="input" port-index="0"/>
-            <Tensor arg-name="dst" type="output" port-index="0"/>
-        </Parameters>
-        <WorkSizes dim="input,0" global="B*F*Y*X" local="X"/>
-    </Kernel>
-</CustomLayer>
-"""
+SAME_LAYOUT = "".join(one_in_one_out(layer_type, entry, "probe.bin") for layer_type, entry in (
+    ("CopyAll", "write_all"), ("SkipOdd", "write_even"), ("WritePastEnd", "write_past_end"),
+    ("WriteBeforeStart", "write_before_start")))
 SAME_LAYOUT_CL = """
 __kernel void write_all(__global const half* src, __global half* dst)
 { const int i = get_global_id(0); dst[i] = src[i] + 1.0h; }
