@@ -5,15 +5,18 @@
 1. Overhead: the same SHAVE kernel (tests/data/shave/scale_bias.xml, alternative mode=1: one work item per
    element, vload_half/vstore_half) on a 1M-element tensor, after warm-up. "Bare" is what a hand-written
    pyopencl script does per call: upload the input, launch, read the output back (program built once, same
-   PoCL source and options); the two are timed interleaved. "Emulator" is a whole emulate() call: plan,
-   worker round trip, fp16 rounding at the boundary, guard zones, poison and checks. Median of the repeats,
-   ratio emulator / bare. For context: each of the two timed on its own, back to back (no other traffic between
-   calls, so their data stays in the caches), emulate() given the input as float16 (what the conformance harness
-   passes) interleaved with the same bare call, and a bare call that also rounds input and output to fp16 in numpy.
+   PoCL source and options). "Emulator" is a whole emulate() call: plan, worker round trip, fp16 rounding at
+   the boundary, guard zones, poison and checks. Timed in pairs, one of each, the order alternating from pair
+   to pair, so load from other processes and each side's traces in the caches hit both alike; the ratio is
+   median emulator / median bare, with the median and quartiles of the per-pair ratios beside it. For
+   context: emulate() given the input as float16 (what the conformance harness passes), emulate() with the
+   input rounded by the worker on the device instead of in the host's copy (KERNELKIT_HOST_FP16=0), each side
+   timed on its own back to back (their data stays in the caches), and a bare call that also rounds input and
+   output to fp16 in numpy.
 2. Bandwidth: kernel time only (queue.finish around the launch), in this process, for a plain float copy
    kernel and for elementwise kernels on float-backed half buffers of the same size (the hand-written one
    above, and the generated kernels/hard_sigmoid_h built into a temporary folder); bytes read + written per
-   second, and each elementwise kernel's fraction of the copy kernel's bandwidth.
+   second, and each elementwise kernel's fraction of the copy kernel's bandwidth, the two timed in turn.
 """
 
 from __future__ import annotations
@@ -43,10 +46,21 @@ def _median_time(fn, repeats):
     return statistics.median(times)
 
 
+def _round_robin_medians(fns, repeats):
+    """Each function timed once per round, in turn, so noise hits all alike: the median time of each."""
+    times = [[] for _ in fns]
+    for _ in range(repeats):
+        for fn, spent in zip(fns, times):
+            t0 = time.perf_counter()
+            fn()
+            spent.append(time.perf_counter() - t0)
+    return [statistics.median(spent) for spent in times]
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--elements", type=int, default=1 << 20)
-    parser.add_argument("--repeats", type=int, default=41)
+    parser.add_argument("--repeats", type=int, default=201, help="pairs per paired measurement")
     parser.add_argument("--markdown", type=Path, help="also write the results as a Markdown page")
     args = parser.parse_args(argv)
 
@@ -55,7 +69,7 @@ def main(argv=None) -> int:
     import pyopencl as cl
 
     from kernelkit.bindings import clsource
-    from kernelkit.emulator import emulate
+    from kernelkit.emulator import core, emulate, host_fp16
     from kernelkit.emulator import source as shave_source
     from kernelkit.emulator.worker import _pocl_platform
 
@@ -104,36 +118,44 @@ def main(argv=None) -> int:
         queue.finish()
         return host_out.astype(np.float16)
 
-    for _ in range(3):
-        bare()
-        bare_fp16()
-    bare_fp16_time = _median_time(bare_fp16, args.repeats)
-    # interleaved, so load from other processes hits both sides alike
-    emu_times, bare_times = [], []
-    for _ in range(args.repeats):
-        t0 = time.perf_counter()
-        emulate(BINDINGS, "ScaleBias", [x], attrs)
-        emu_times.append(time.perf_counter() - t0)
-        t0 = time.perf_counter()
-        bare()
-        bare_times.append(time.perf_counter() - t0)
-    emu, bare_time = statistics.median(emu_times), statistics.median(bare_times)
+    def paired(emulated, repeats=args.repeats):
+        """Median emulate() and bare times over `repeats` pairs (order alternating), and the per-pair ratios."""
+        for _ in range(30):       # warm-up: programs, plans, the pools' pages, the caches
+            emulated()
+            bare()
+        emu_times, bare_times = [], []
+        for i in range(repeats):
+            for side in ((emulated, bare) if i % 2 == 0 else (bare, emulated)):
+                t0 = time.perf_counter()
+                side()
+                (emu_times if side is emulated else bare_times).append(time.perf_counter() - t0)
+        ratios = [e / b for e, b in zip(emu_times, bare_times)]
+        quartiles = statistics.quantiles(ratios, n=4)
+        return statistics.median(emu_times), statistics.median(bare_times), statistics.median(ratios), quartiles
+
+    emu, bare_time, pair_ratio, pair_quartiles = paired(lambda: emulate(BINDINGS, "ScaleBias", [x], attrs))
     ratio = emu / bare_time
-    emu_alone = _median_time(lambda: emulate(BINDINGS, "ScaleBias", [x], attrs), args.repeats)
     # the harness passes float16 inputs: the same values, the same bare call (whose input is already rounded)
     x16 = x.astype(np.float16)
-    for _ in range(3):
-        emulate(BINDINGS, "ScaleBias", [x16], attrs)
-    emu16_times, bare16_times = [], []
-    for _ in range(args.repeats):
-        t0 = time.perf_counter()
-        emulate(BINDINGS, "ScaleBias", [x16], attrs)
-        emu16_times.append(time.perf_counter() - t0)
-        t0 = time.perf_counter()
-        bare()
-        bare16_times.append(time.perf_counter() - t0)
-    emu16, bare16 = statistics.median(emu16_times), statistics.median(bare16_times)
+    emu16, bare16, pair16, _ = paired(lambda: emulate(BINDINGS, "ScaleBias", [x16], attrs))
+    # the input rounded on the device (what runs where the host cannot convert fp16 in hardware)
+    host_path = host_fp16.available()
+    previous = os.environ.get("KERNELKIT_HOST_FP16")
+    os.environ["KERNELKIT_HOST_FP16"] = "0"
+    host_fp16._library.cache_clear()
+    core._PLANS.clear()
+    emu_dev, bare_dev, pair_dev, _ = paired(lambda: emulate(BINDINGS, "ScaleBias", [x], attrs))
+    if previous is None:
+        del os.environ["KERNELKIT_HOST_FP16"]
+    else:
+        os.environ["KERNELKIT_HOST_FP16"] = previous
+    host_fp16._library.cache_clear()
+    core._PLANS.clear()
+    emu_alone = _median_time(lambda: emulate(BINDINGS, "ScaleBias", [x], attrs), args.repeats)
     bare_alone = _median_time(bare, args.repeats)
+    for _ in range(3):
+        bare_fp16()
+    bare_fp16_time = _median_time(bare_fp16, 41)
 
     # --- bandwidth: kernel time only ----------------------------------------------------------------------
     copy = cl.Kernel(cl.Program(ctx, COPY_KERNEL).build(), "copy")
@@ -151,8 +173,7 @@ def main(argv=None) -> int:
     for _ in range(3):
         launch(copy)()
         launch(kernel)()
-    copy_time = _median_time(launch(copy), args.repeats)
-    elementwise_time = _median_time(launch(kernel), args.repeats)
+    copy_time, elementwise_time = _round_robin_medians([launch(copy), launch(kernel)], args.repeats)
     moved = 2 * host_in.nbytes
     copy_bw = moved / copy_time / 1e9
     elementwise_bw = moved / elementwise_time / 1e9
@@ -189,11 +210,12 @@ def main(argv=None) -> int:
 
         for _ in range(3):
             run_generated()
-        gen_time = _median_time(run_generated, args.repeats)
+        gen_copy_time, gen_time = _round_robin_medians([launch(copy), run_generated], args.repeats)
         gen_bw = moved / gen_time / 1e9
         generated_line = (f"| generated elementwise kernel (hard_sigmoid_h: one item per element, global "
                           f"{gen_global}, local {gen_local}), kernel only | {gen_time * 1e3:.2f} | {gen_bw:.1f} GB/s = "
-                          f"**{gen_bw / copy_bw:.0%}** of copy (goal >= 50%) |")
+                          f"**{gen_bw / (moved / gen_copy_time / 1e9):.0%}** of copy timed alongside it "
+                          f"(goal >= 50%) |")
     except Exception as exc:      # the benchmark reports what it could not measure
         generated_line = f"| generated hard_sigmoid_h | | not measured: {type(exc).__name__}: {exc} |"
 
@@ -205,12 +227,16 @@ def main(argv=None) -> int:
         "| measurement | time (ms) | result |",
         "|---|---|---|",
         f"| bare pyopencl call (upload, launch, read back) | {bare_time * 1e3:.2f} | |",
-        f"| emulate() call (plan, worker, guards, poison, checks) | {emu * 1e3:.2f} | overhead ratio "
-        f"**{ratio:.2f}x** (goal <= 1.5x) |",
+        f"| emulate() call (plan, worker, guards, poison, checks; input rounded "
+        f"{'in the host copy' if host_path else 'on the device'}) | {emu * 1e3:.2f} | overhead ratio "
+        f"**{ratio:.2f}x** (goal <= 1.5x); per pair: median {pair_ratio:.2f}x, quartiles "
+        f"{pair_quartiles[0]:.2f}-{pair_quartiles[2]:.2f} |",
+        f"| emulate() with a float16 input (the harness's dtype) / bare call, paired (context) | "
+        f"{emu16 * 1e3:.2f} / {bare16 * 1e3:.2f} | ratio {emu16 / bare16:.2f}x; per pair {pair16:.2f}x |",
+        f"| emulate() rounding the input on the device (KERNELKIT_HOST_FP16=0) / bare call, paired (context) | "
+        f"{emu_dev * 1e3:.2f} / {bare_dev * 1e3:.2f} | ratio {emu_dev / bare_dev:.2f}x; per pair {pair_dev:.2f}x |",
         f"| emulate() / bare call, each timed on its own back to back (context) | {emu_alone * 1e3:.2f} / "
         f"{bare_alone * 1e3:.2f} | ratio {emu_alone / bare_alone:.2f}x |",
-        f"| emulate() with a float16 input (the harness's dtype) / bare call, interleaved (context) | "
-        f"{emu16 * 1e3:.2f} / {bare16 * 1e3:.2f} | ratio {emu16 / bare16:.2f}x |",
         f"| bare call + fp16 rounding of input and output in numpy (context) | {bare_fp16_time * 1e3:.2f} | "
         f"emulator / this = {emu / bare_fp16_time:.2f}x |",
         f"| copy kernel, kernel only | {copy_time * 1e3:.2f} | {copy_bw:.1f} GB/s |",

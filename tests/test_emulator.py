@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from kernelkit.bindings import myriad
-from kernelkit.emulator import emulate
+from kernelkit.emulator import core, emulate, host_fp16
 from kernelkit.emulator.source import rewrite_half_literals
 from shave_bindings import one_in_one_out
 
@@ -33,6 +33,19 @@ def assert_fp16_close(actual, expected, ulps=1):
 @pytest.fixture
 def rng():
     return np.random.default_rng(1234)
+
+
+@pytest.fixture(params=["host", "device"])
+def input_conversion(request, monkeypatch):
+    """Both ways float inputs reach fp16: in the host's copy (host_fp16) and in the worker's device pass."""
+    if request.param == "host" and not host_fp16.available():
+        pytest.skip("no hardware fp16 conversion or no clang-15 here: the device pass is the only one")
+    monkeypatch.setenv("KERNELKIT_HOST_FP16", "1" if request.param == "host" else "0")
+    host_fp16._library.cache_clear()
+    core._PLANS.clear()            # a cached plan holds the choice
+    yield request.param
+    host_fp16._library.cache_clear()
+    core._PLANS.clear()
 
 
 # --- selection, half arithmetic, literals, conversions -----------------------------------------------------
@@ -116,7 +129,7 @@ BITS_OF_INPUT = one_in_one_out("BitsOfInput", "bits_of_input", "bits.bin")
 
 
 @pytest.mark.filterwarnings("ignore:overflow encountered", "ignore:invalid value")
-def test_input_boundary_rounding_is_bit_exact(tmp_path):
+def test_input_boundary_rounding_is_bit_exact(tmp_path, input_conversion):
     # An emulator-only probe: on PoCL a half is a float, so as_int shows the bits the kernel received
     # (I32 outputs pass unchanged). Rows of 61: the count is not a multiple of the worker's 64-element chunks.
     (tmp_path / "bits.cl").write_text("__kernel void bits_of_input(__global const half* src, __global int* dst)\n"
@@ -132,7 +145,7 @@ def test_input_boundary_rounding_is_bit_exact(tmp_path):
 
 
 @pytest.mark.parametrize("precision", ["fp16", "fp32"])
-def test_float16_inputs_reach_the_kernel_unchanged(tmp_path, precision):
+def test_float16_inputs_reach_the_kernel_unchanged(tmp_path, precision, input_conversion):
     # A float16 array goes in as its bits and the worker widens it: every one of the 65536 patterns must arrive
     # as the float32 of the same value (NaNs as NaNs), in both precisions. 1075 rows of 61 = 65575 elements:
     # all patterns, and a partial last chunk of the worker's 64.
@@ -146,6 +159,29 @@ def test_float16_inputs_reach_the_kernel_unchanged(tmp_path, precision):
     expected = x.astype(np.float32)
     same = (got.view(np.uint32) == expected.view(np.uint32)) | (np.isnan(got) & np.isnan(expected))
     assert same.all(), f"{(~same).sum()} mismatches, first fp16 bits {patterns[~same.reshape(-1)][:4]}"
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered", "ignore:invalid value")
+def test_host_fp16_conversion_matches_numpy_bit_for_bit():
+    if not host_fp16.available():
+        pytest.skip("no hardware fp16 conversion or no clang-15 here")
+    x = float_bits_under_test().reshape(-1).view(np.float32)
+    out = np.empty(x.size, np.float32)
+    host_fp16.convert_into(out, x)
+    with np.errstate(all="ignore"):
+        expected = x.astype(np.float16).astype(np.float32)
+    same = (out.view(np.uint32) == expected.view(np.uint32)) | (np.isnan(out) & np.isnan(expected))
+    assert same.all(), f"{(~same).sum()} mismatches, first input bits {x.view(np.uint32)[~same][:4]}"
+    halves = np.arange(1 << 16, dtype=np.uint32).astype(np.uint16).view(np.float16)[::-1]   # a strided view
+    wide = np.empty(halves.size, np.float32)
+    host_fp16.convert_into(wide, halves)
+    expected = halves.astype(np.float32)
+    same = (wide.view(np.uint32) == expected.view(np.uint32)) | (np.isnan(wide) & np.isnan(expected))
+    assert same.all()
+    with pytest.raises(ValueError, match="float32 or float16"):
+        host_fp16.convert_into(out, x.astype(np.float64))
+    with pytest.raises(ValueError, match="dense float32 destination"):
+        host_fp16.convert_into(out[:10], x)
 
 
 def test_float16_and_float32_inputs_of_one_shape_give_the_same_result(rng):

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kernelkit.emulator import DeviceCheckFailed, emulate, worker
+from kernelkit.emulator import DeviceCheckFailed, core, emulate, worker
 from kernelkit.errors import KernelkitError
 from shave_bindings import one_in_one_out
 
@@ -342,3 +342,22 @@ def test_guard_zones_are_checked_again_after_a_clean_call_and_restored_after_dam
     (finding,) = errors_of(info)
     assert "out-of-bounds write" in finding.message and "2 element(s) before its start" in finding.message
 
+
+def test_before_writing_for_another_layout_the_parent_waits_for_the_deferred_poison(same_layout):
+    # After its reply the worker poisons the converted output again, for the next run of the same layout. A call
+    # of another layout may put its input there, so the parent first waits until that poison is done
+    # (WorkerClient.prepare): then the output holds the poison in full. The job is run again here without the
+    # read emulate() does after it, and with 8M elements, so that the poison is still running at the reply.
+    x = np.ones((1, 32, 512, 512), np.float32)
+    emulate(same_layout, "CopyAll", [x])
+    plan = next(p for p in core._PLANS.values() if p.job.finish and p.job.finish[0].count == x.size)
+    region = plan.job.buffers[plan.job.finish[0].buffer]
+    client = worker.client()
+    with client.session() as session:
+        arena = session.arena(plan.layout.size)
+        words = arena.view(np.uint32, region.offset, region.nbytes // 4)
+        for _ in range(5):
+            session.prepare(plan.job, arena, timeout=60)      # the same layout: no wait
+            assert session.run(plan.job, arena, timeout=60)[0] == "ok"
+            session.prepare(worker.Job(key="another layout"), arena, timeout=60)
+            assert (words == worker.POISON_BITS).all(), "the parent went on before the worker's poison was done"

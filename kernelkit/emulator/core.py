@@ -24,7 +24,7 @@ from ..bindings import clsource, expr, myriad
 from ..bindings.findings import Finding
 from ..bindings.model import CustomLayer, DataParam, Kernel, ScalarParam, TensorParam
 from ..errors import KernelkitError
-from . import cmx, layout, source as shave_source
+from . import cmx, host_fp16, layout, source as shave_source
 from .worker import (ALIGN, FLAG_STRIDE, GUARD_BYTE, Finish, Job, Launch, Region, WorkerCrashed,
                      WorkerTimeout, client, program_key)
 
@@ -243,6 +243,7 @@ class _Data:
     count: int
     source: np.ndarray | None = None   # values copied in (cast to dtype); None: zeros, or poison
     poison: bool = False               # outputs: the NaN pattern, to find elements never written
+    host_fp16: bool = False            # `source` (float32 or float16) goes in through host_fp16: rounded to fp16
     device_round: bool = False         # round the float32 values to fp16 on the device (cheaper than numpy)
     widen: bool = False                # `source` is float16: its bits go in, the worker widens them to float32
     compare: bool = False              # check after the run whether the kernels changed it
@@ -258,10 +259,14 @@ def _input_data(ctx, kernel, arg, array: np.ndarray, fmt: str, pointee: str) -> 
     compare = not arg.const       # a const pointer cannot write its tensor without a cast
     if pointee == "half" and array.dtype.kind == "f" and not compare:
         # written straight from the caller's array into the arena (a view: no copy for channel-last formats)
+        view = layout.format_view(array, fmt)
+        if view is array and host_fp16.available() and (array.dtype == np.float16 or
+                                                          array.dtype == np.float32 and ctx.precision == "fp16"):
+            return _Data(np.float32, array.size, array, host_fp16=True)     # rounded in the copy
         if array.dtype == np.float16:      # already fp16: no rounding, and numpy's float16 -> float32 is slow
-            return _Data(np.float32, array.size, layout.format_view(array, fmt), widen=True)
+            return _Data(np.float32, array.size, view, widen=True)
         # float32 values; with precision fp16 the worker rounds them to fp16 in place
-        return _Data(np.float32, array.size, layout.format_view(array, fmt), device_round=ctx.precision == "fp16")
+        return _Data(np.float32, array.size, view, device_round=ctx.precision == "fp16")
     device = layout.to_format(_device_tensor(array, ctx.precision), fmt)
     if pointee == "half" and device.dtype in (np.float16, np.float32):
         return _Data(np.float32, device.size, device, compare=compare)
@@ -551,7 +556,7 @@ class _Layout:
     """Where everything sits in the shared arena. Depends only on what the plan cache key holds."""
 
     size: int
-    halves: dict[int, Region]          # buffer index -> fp16 copy of a half output (precision fp16)
+    destinations: dict[int, Region]    # half output's buffer index -> the word that says where in the result pool
     staging: dict[int, Region]         # buffer index -> the fp16 bits of a float16 input, widened by the worker
     flags: Region                      # status words the worker writes; the parent resets them before a run
     poison_stats: dict[int, Region]    # output buffer index -> [elements still holding the poison, first index]
@@ -567,8 +572,8 @@ def _tail(buf: _Buffer) -> tuple[int, int]:
 
 
 def _layout(job: Job, buffers: dict[tuple, _Buffer], ctx: _Context) -> _Layout:
-    """Place every buffer as [guard][data][guard] at page-aligned offsets, then the fp16 copies of half outputs,
-    then the status words. Fill the job's device-side work: poison, rounding, conversion, checks."""
+    """Place every buffer as [guard][data][guard] at page-aligned offsets, then the fp16 inputs' staging, then
+    the status words. Fill the job's device-side work: poison, rounding, conversion, checks."""
     ordered = sorted(buffers.values(), key=lambda b: b.index)
     offset = 0
     for buf in ordered:
@@ -577,11 +582,6 @@ def _layout(job: Job, buffers: dict[tuple, _Buffer], ctx: _Context) -> _Layout:
         buf.region = Region(start, buf.data.nbytes)
         offset = _align(start + max(buf.data.nbytes, 1)) + buf.guard
     job.buffers = [b.region for b in ordered]
-    halves = {}
-    for buf in ordered:
-        if buf.kind == "output" and buf.pointee == "half" and ctx.precision == "fp16":
-            halves[buf.index] = Region(offset, buf.data.count * 2)
-            offset = _align(offset + max(buf.data.count * 2, 1))
     staging = {}
     for buf in ordered:
         if buf.data.widen:
@@ -593,6 +593,8 @@ def _layout(job: Job, buffers: dict[tuple, _Buffer], ctx: _Context) -> _Layout:
     device_poison = [b for b in ordered if b.data.poison and np.dtype(b.data.dtype).itemsize == 4]
     poison_stats = {b.index: Region(next(words), 8) for b in device_poison}
     guard_flags = {b.index: Region(next(words), 4) for b in ordered}
+    destinations = {b.index: Region(next(words), 8) for b in device_poison
+                    if b.kind == "output" and b.pointee == "half" and ctx.precision == "fp16"}
     flags = Region(offset, next(words) - offset)
     offset = _align(flags.offset + flags.nbytes)
 
@@ -600,17 +602,19 @@ def _layout(job: Job, buffers: dict[tuple, _Buffer], ctx: _Context) -> _Layout:
     job.round_inputs = [(b.index, b.data.count) for b in ordered if b.data.device_round]
     job.widen_inputs = [(index, region, region.nbytes // 2) for index, region in staging.items()]
     for buf in device_poison:
-        if buf.index in halves:
-            job.finish.append(Finish(buf.index, buf.data.count, halves[buf.index], poison_stats[buf.index]))
+        if buf.index in destinations:
+            job.finish.append(Finish(buf.index, buf.data.count, destinations[buf.index], poison_stats[buf.index]))
         else:
             job.scan.append((buf.index, buf.data.count, poison_stats[buf.index]))
     job.guards = [(start, nbytes, guard_flags[b.index])
                   for b in ordered for start, nbytes in ((b.region.offset - b.guard, b.guard), _tail(b))]
-    return _Layout(offset, halves, staging, flags, poison_stats, guard_flags, tuple(zone[:2] for zone in job.guards))
+    return _Layout(offset, destinations, staging, flags, poison_stats, guard_flags,
+                   tuple(zone[:2] for zone in job.guards))
 
 
-def _fill(arena, buffers: dict[tuple, _Buffer], layout: _Layout) -> None:
-    """Write what the worker does not: guard zones (when needed), inputs, zeroed scratch, narrow outputs' poison."""
+def _fill(arena, buffers: dict[tuple, _Buffer], layout: _Layout, results: dict[int, int]) -> None:
+    """Write what the worker does not: guard zones (when needed), inputs, zeroed scratch, narrow outputs' poison,
+    and where in the result pool each fp16 output goes (`results`: buffer index -> pool offset)."""
     # The guard zones still hold the pattern when the last run used the same layout and its check passed.
     if arena.guards_intact != layout.guards:
         for start, nbytes in layout.guards:
@@ -619,12 +623,16 @@ def _fill(arena, buffers: dict[tuple, _Buffer], layout: _Layout) -> None:
     arena.view(np.uint8, layout.flags.offset, layout.flags.nbytes).fill(0)
     for stats in layout.poison_stats.values():
         arena.view(np.uint32, stats.offset + 4, 1)[0] = 0xFFFFFFFF      # first index: atomic_min starts here
+    for index, word in layout.destinations.items():
+        arena.view(np.uint64, word.offset, 1)[0] = results[index]
     for buf in buffers.values():
         data, region = buf.data, buf.region
         view = arena.view(data.dtype, region.offset, data.count)
         if data.poison:
             if buf.index not in layout.poison_stats:        # 4-byte outputs are poisoned by the worker
                 view.view(np.uint8).fill(0xA5)
+        elif data.host_fp16:
+            host_fp16.convert_into(view, data.source)
         elif data.widen:
             staging = layout.staging[buf.index]
             bits = arena.view(np.float16, staging.offset, data.count)
@@ -663,7 +671,10 @@ def _logical_index(flat: int, fmt: str, shape) -> tuple[int, ...]:
     return tuple(int(i) for i in np.argwhere(layout.from_format(marker, fmt, shape))[0])
 
 
-def _read_output(ctx, arena, buf, half_region, stats, shape) -> np.ndarray:
+def _read_output(ctx, arena, buf, stats, shape, pool=None, pool_offset=None) -> np.ndarray:
+    """The output in logical layout, with the poison check. An fp16 output in the result pool (`pool_offset`)
+    becomes the caller's array where it lies when its format keeps the logical order; otherwise it is copied
+    and its region freed."""
     data, region = buf.data, buf.region
     kernel, arg = buf.users[0]
     if stats is not None:         # the worker counted the poison left in a 4-byte output
@@ -676,8 +687,12 @@ def _read_output(ctx, arena, buf, half_region, stats, shape) -> np.ndarray:
         ctx.add("error", f"{count} of {data.count} output elements were never written (first at logical index "
                 f"{_logical_index(first, buf.fmt, shape)}); the device leaves whatever was in memory there",
                 kernel, arg, hint="check the work sizes cover the whole output")
-    if half_region is not None:
-        values = arena.view(np.float16, half_region.offset, data.count)
+    if pool_offset is not None:
+        if layout.device_shape(shape, buf.fmt) == tuple(shape):
+            return pool.lease(pool_offset, data.count, shape)
+        result = layout.from_format(pool.view(pool_offset, data.count), buf.fmt, shape)     # reordered: a copy
+        pool.free(pool_offset, data.count * 2)
+        return result
     else:
         values = arena.view(data.dtype, region.offset, data.count)
         if buf.pointee == "float" and ctx.precision == "fp16":
@@ -692,63 +707,74 @@ def _execute(ctx, job, buffers, stages, layout: _Layout, timeout, timings) -> li
     worker = client()
     with worker.session() as session:
         t0 = time.perf_counter()
+        pool, offsets = session.results([item.count for item in job.finish])
+        # buffer index -> (pool offset, elements) of the fp16 outputs not yet handed to the caller
+        unclaimed = {item.buffer: (offset, item.count) for item, offset in zip(job.finish, offsets)}
+        try:
+            return _run(ctx, session, job, buffers, stages, layout, timeout, timings, t0, pool, unclaimed)
+        finally:
+            for offset, count in unclaimed.values():        # a failed call: nobody holds them
+                pool.free(offset, count * 2)
+
+
+def _run(ctx, session, job, buffers, stages, layout, timeout, timings, t0, pool, unclaimed) -> list[np.ndarray]:
+    try:
         arena = session.arena(layout.size)
-        _fill(arena, buffers, layout)
+        session.prepare(job, arena, timeout)
+        _fill(arena, buffers, layout, {index: offset for index, (offset, _) in unclaimed.items()})
         timings["fill"] = time.perf_counter() - t0
         t1 = time.perf_counter()
-        try:
-            reply = session.run(job, arena, timeout)
-        except WorkerTimeout:
-            names = ", ".join(f"stage {s.kernel.stage} '{s.kernel.entry}'" for s in stages)
-            ctx.add("error", f"the kernels did not finish within {timeout:g} s ({names}); the emulator stopped "
-                    "them", stages[-1].kernel,
-                    hint="look for a loop that never ends or a barrier not every work item reaches")
-            raise DeviceCheckFailed(ctx.findings) from None
-        except WorkerCrashed as exc:
-            ctx.add("error", f"{exc}; a write far outside a buffer or a stack overflow does this. Worker log: "
-                    f"{exc.log[-600:] or '(empty)'}", stages[-1].kernel)
-            raise DeviceCheckFailed(ctx.findings) from None
-        timings["worker"] = time.perf_counter() - t1
-        status = reply[0]
-        if status == "build_error":
-            key, log = reply[1], reply[2]
-            stage = next(s for s in stages if s.program == key)
-            hint = "fix the source; line numbers refer to your .cl file"
-            if "cannot be declared in local address space" in log and "__kk_dma_body_" in job.programs.get(key, ""):
-                hint = ("with __dma_preload/__dma_postwrite the emulator runs the kernel body as a plain function, "
-                        "where OpenCL forbids __local variables: bind the array as <Data type=\"local_data\">")
-            raise KernelkitError(f"the kernel source does not build on the emulator:\n{log.strip()}",
-                                 path=(ctx.layer.base_dir / stage.kernel.sources[0]).with_suffix(".cl"),
-                                 where=ctx.where(stage.kernel), hint=hint)
-        if status != "ok":
-            raise KernelkitError(f"the emulator could not run the kernels: {reply[1]}", path=ctx.layer.path,
-                                 where=ctx.where())
-        timings.update(reply[1])
-        t2 = time.perf_counter()
-        intact = True
-        for buf in sorted(buffers.values(), key=lambda b: b.index):
-            if _raised(arena, layout.guard_flags[buf.index]):
-                intact = False
-                _guard_findings(ctx, arena, buf)
-            if buf.data.compare and buf.kind in ("input", "data"):
-                now = arena.view(buf.data.dtype, buf.region.offset, buf.data.count)
-                before = np.asarray(buf.data.source, buf.data.dtype).reshape(-1)
-                changed = int(np.count_nonzero(now.view(np.uint8) != before.view(np.uint8)))
-                if changed:
-                    kernel, arg = buf.users[0]
-                    ctx.add("warning", f"the kernel wrote into {buf.kind} {buf.port} ({changed} byte(s) changed); "
-                            "on the device other layers may read this tensor", kernel, arg)
-        outputs = []
-        for port, shape in enumerate(ctx.output_shapes):
-            buf = buffers.get(("output", port))
-            if buf is None:
-                raise ctx.error(f"no stage binds output {port}",
-                                hint="add <Tensor type=\"output\" port-index=\"0\">")
-            outputs.append(_read_output(ctx, arena, buf, layout.halves.get(buf.index),
-                                        layout.poison_stats.get(buf.index), shape))
-        if intact:
-            arena.guards_intact = layout.guards
-        timings["read"] = time.perf_counter() - t2
+        reply = session.run(job, arena, timeout)
+    except WorkerTimeout:
+        names = ", ".join(f"stage {s.kernel.stage} '{s.kernel.entry}'" for s in stages)
+        ctx.add("error", f"the kernels did not finish within {timeout:g} s ({names}); the emulator stopped "
+                "them", stages[-1].kernel,
+                hint="look for a loop that never ends or a barrier not every work item reaches")
+        raise DeviceCheckFailed(ctx.findings) from None
+    except WorkerCrashed as exc:
+        ctx.add("error", f"{exc}; a write far outside a buffer or a stack overflow does this. Worker log: "
+                f"{exc.log[-600:] or '(empty)'}", stages[-1].kernel)
+        raise DeviceCheckFailed(ctx.findings) from None
+    timings["worker"] = time.perf_counter() - t1
+    status = reply[0]
+    if status == "build_error":
+        key, log = reply[1], reply[2]
+        stage = next(s for s in stages if s.program == key)
+        hint = "fix the source; line numbers refer to your .cl file"
+        if "cannot be declared in local address space" in log and "__kk_dma_body_" in job.programs.get(key, ""):
+            hint = ("with __dma_preload/__dma_postwrite the emulator runs the kernel body as a plain function, "
+                    "where OpenCL forbids __local variables: bind the array as <Data type=\"local_data\">")
+        raise KernelkitError(f"the kernel source does not build on the emulator:\n{log.strip()}",
+                             path=(ctx.layer.base_dir / stage.kernel.sources[0]).with_suffix(".cl"),
+                             where=ctx.where(stage.kernel), hint=hint)
+    if status != "ok":
+        raise KernelkitError(f"the emulator could not run the kernels: {reply[1]}", path=ctx.layer.path,
+                             where=ctx.where())
+    timings.update(reply[1])
+    t2 = time.perf_counter()
+    intact = True
+    for buf in sorted(buffers.values(), key=lambda b: b.index):
+        if _raised(arena, layout.guard_flags[buf.index]):
+            intact = False
+            _guard_findings(ctx, arena, buf)
+        if buf.data.compare and buf.kind in ("input", "data"):
+            now = arena.view(buf.data.dtype, buf.region.offset, buf.data.count)
+            before = np.asarray(buf.data.source, buf.data.dtype).reshape(-1)
+            changed = int(np.count_nonzero(now.view(np.uint8) != before.view(np.uint8)))
+            if changed:
+                kernel, arg = buf.users[0]
+                ctx.add("warning", f"the kernel wrote into {buf.kind} {buf.port} ({changed} byte(s) changed); "
+                        "on the device other layers may read this tensor", kernel, arg)
+    outputs = []
+    for port, shape in enumerate(ctx.output_shapes):
+        buf = buffers.get(("output", port))
+        if buf is None:
+            raise ctx.error(f"no stage binds output {port}", hint="add <Tensor type=\"output\" port-index=\"0\">")
+        in_pool = unclaimed.pop(buf.index, (None, 0))[0]     # _read_output leases or frees it
+        outputs.append(_read_output(ctx, arena, buf, layout.poison_stats.get(buf.index), shape, pool, in_pool))
+    if intact:
+        arena.guards_intact = layout.guards
+    timings["read"] = time.perf_counter() - t2
     return outputs
 
 

@@ -1,6 +1,6 @@
 /* The emulator's own kernels: fp16 rounding where tensors cross the layer boundary, and the device checks
- * around a run (poison in the outputs before; poison left and guard zones damaged after). They run in the
- * same queue as the user's kernels, so a call waits on the device once.
+ * around a run (poison in the outputs before; poison left and guard zones damaged after, all in one launch:
+ * kk_epilogue). They run in the same queue as the user's kernels, so a call waits on the device once.
  *
  * Built without the SHAVE prelude and without -Dhalf=float, so `half*` is real 16-bit storage here and
  * vstore_halfN_rte / vload_halfN are OpenCL's own conversions (round to nearest even, overflow to inf,
@@ -63,14 +63,34 @@ static void kk_count_poison(__global const uint* data, size_t first, size_t end,
     atomic_min(stats + 1, at);
 }
 
-/* The output as the VPU stores it (fp16) into `out`, and the poison left in it counted into stats. Then the
-   words are poisoned again: the next run of the same job finds its output ready (worker._Device.poisoned)
-   and skips kk_poison, whose writes would have to fetch every line again. */
-__kernel void kk_to_half(__global uint* data, __global half* out, uint count, uint poison,
-                         __global uint* stats)
+/* Before the run: every word of an output holds the poison, as the plugin does not clear outputs. */
+__kernel void kk_poison(__global uint* data, uint count, uint poison)
 {
     const size_t first = get_global_id(0) * CHUNK;
-    const size_t end = min(first + CHUNK, (size_t)count);
+    if (first + CHUNK <= count) {
+        for (size_t i = first; i < first + CHUNK; i += 8)
+            vstore8((uint8)poison, 0, data + i);
+        return;
+    }
+    for (size_t i = first; i < count; ++i)
+        data[i] = poison;
+}
+
+/* After the run, everything in one launch (worker.Epilogue builds the table). Row r of `tasks` is
+   tasks[8r .. 8r+7] = (kind, first work item, end work item, a, b, c, d, unused), rows in work-item order;
+   offsets are bytes into the arena; fp16 outputs go to the result pool, where the parent says for each call. */
+#define KK_TO_HALF 0        /* a: float32 data, b: word holding the fp16 out's pool offset, c: elements,
+                               d: poison stats */
+#define KK_FIND_POISON 1    /* a: 32-bit data read in place by the host, c: elements, d: poison stats */
+#define KK_CHECK_GUARD 2    /* a: zone start, c: bytes, d: flag word */
+
+/* The output as the VPU stores it (fp16) into `out`, and the poison left in it counted into stats. The worker
+   poisons the words again after its reply (worker._Device.after_reply), off the caller's wait. */
+static void kk_to_half(__global const uint* data, __global half* out, size_t count, uint poison,
+                       __global uint* stats, size_t item)
+{
+    const size_t first = item * CHUNK;
+    const size_t end = min(first + CHUNK, count);
     int8 found = 0;
     if (end == first + CHUNK) {
         for (size_t i = first; i < end; i += 8) {
@@ -87,33 +107,14 @@ __kernel void kk_to_half(__global uint* data, __global half* out, uint count, ui
     }
     if (any(found))
         kk_count_poison(data, first, end, poison, stats);
-    if (end == first + CHUNK) {
-        for (size_t i = first; i < end; i += 8)
-            vstore8((uint8)poison, 0, data + i);
-    } else {
-        for (size_t i = first; i < end; ++i)
-            data[i] = poison;
-    }
 }
 
-/* Before the run: every word of an output holds the poison, as the plugin does not clear outputs. */
-__kernel void kk_poison(__global uint* data, uint count, uint poison)
+/* For outputs the host reads in place: count the poison. */
+static void kk_find_poison(__global const uint* data, size_t count, uint poison, __global uint* stats,
+                           size_t item)
 {
-    const size_t first = get_global_id(0) * CHUNK;
-    if (first + CHUNK <= count) {
-        for (size_t i = first; i < first + CHUNK; i += 8)
-            vstore8((uint8)poison, 0, data + i);
-        return;
-    }
-    for (size_t i = first; i < count; ++i)
-        data[i] = poison;
-}
-
-/* After the run, for outputs kk_to_half does not convert (the host reads them in place): count the poison. */
-__kernel void kk_find_poison(__global const uint* data, uint count, uint poison, __global uint* stats)
-{
-    const size_t first = get_global_id(0) * CHUNK;
-    const size_t end = min(first + CHUNK, (size_t)count);
+    const size_t first = item * CHUNK;
+    const size_t end = min(first + CHUNK, count);
     int8 found = 0;
     if (end == first + CHUNK) {
         for (size_t i = first; i < end; i += 8)
@@ -127,13 +128,12 @@ __kernel void kk_find_poison(__global const uint* data, uint count, uint poison,
         kk_count_poison(data, first, end, poison, stats);
 }
 
-/* After the run: raise the flag if any byte of the guard zone arena[start, start + nbytes) lost the pattern.
-   A zone after a buffer starts wherever the buffer's data ends, so this reads bytes: CHUNK * 4 per item. */
-__kernel void kk_check_guard(__global const uchar* arena, ulong start, uint nbytes, uchar pattern,
-                             __global uint* damaged)
+/* Raise the flag if any byte of the guard zone lost the pattern. A zone after a buffer starts wherever the
+   buffer's data ends, so this reads bytes: CHUNK * 4 per work item. */
+static void kk_check_guard(__global const uchar* zone, size_t nbytes, uchar pattern, __global uint* damaged,
+                           size_t item)
 {
-    const size_t first = get_global_id(0) * CHUNK * 4;
-    __global const uchar* zone = arena + start;
+    const size_t first = item * CHUNK * 4;
     char16 wrong = 0;
     if (first + CHUNK * 4 <= nbytes) {
         for (size_t i = first; i < first + CHUNK * 4; i += 16)
@@ -145,4 +145,30 @@ __kernel void kk_check_guard(__global const uchar* arena, ulong start, uint nbyt
     }
     if (any(wrong))
         *damaged = 1u;
+}
+
+__kernel void kk_epilogue(__global uchar* arena, __global uchar* pool, __global const ulong* tasks, uint ntasks,
+                          uint poison, uchar pattern)
+{
+    const size_t g = get_global_id(0);
+    uint r = 0;
+    while (r + 1 < ntasks && tasks[8 * (r + 1) + 1] <= g)
+        ++r;
+    __global const ulong* row = tasks + 8 * r;
+    if (g < row[1] || g >= row[2])
+        return;                  /* past the last task: the host rounds the grid up to whole groups */
+    const size_t item = g - row[1];
+    switch (row[0]) {
+    case KK_TO_HALF:
+        kk_to_half((__global const uint*)(arena + row[3]), (__global half*)(pool + *(__global ulong*)(arena + row[4])),
+                   row[5], poison, (__global uint*)(arena + row[6]), item);
+        break;
+    case KK_FIND_POISON:
+        kk_find_poison((__global const uint*)(arena + row[3]), row[5], poison, (__global uint*)(arena + row[6]),
+                       item);
+        break;
+    case KK_CHECK_GUARD:
+        kk_check_guard(arena + row[3], row[5], pattern, (__global uint*)(arena + row[6]), item);
+        break;
+    }
 }

@@ -10,15 +10,19 @@ Protocol: pickled tuples over a multiprocessing Connection on inherited pipes.
 from __future__ import annotations
 
 import atexit
+import bisect
+import collections
 import contextlib
 import hashlib
 import os
 import re
+import select
 import signal
 import subprocess
 import sys
 import threading
 import time
+import weakref
 from dataclasses import dataclass, field, replace
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -33,6 +37,7 @@ POISON_BITS = 0x7FA5A5A5          # a NaN no arithmetic produces: marks output e
 STARTUP_TIMEOUT = 120.0
 ALIGN = 4096                      # region offsets: page aligned, above PoCL's 128-byte sub-buffer alignment
 FLAG_STRIDE = 128                 # PoCL's sub-buffer alignment: status words the worker writes lie this far apart
+WAKE_SPIN = 0.005                 # after a wake hint the worker polls this long instead of sleeping (seconds)
 
 
 @dataclass
@@ -43,13 +48,14 @@ class Region:
 
 @dataclass
 class Finish:
-    """After the run: write the fp16 bits of the float32 `buffer` (`count` elements) into `half_out`, count
-    the elements still holding the poison into `poison_stats` (two words the parent sets to 0 and 0xFFFFFFFF:
-    how many, first index), then poison the buffer again for the next run."""
+    """After the run: write the fp16 bits of the float32 `buffer` (`count` elements) into the result pool, at the
+    offset the parent put in the arena word `destination` for this call, and count the elements still holding
+    the poison into `poison_stats` (two words the parent sets to 0 and 0xFFFFFFFF: how many, first index). After
+    the reply the worker poisons the buffer again for the next run."""
 
     buffer: int
     count: int
-    half_out: Region
+    destination: Region
     poison_stats: Region
 
 
@@ -64,7 +70,8 @@ class Launch:
 
 @dataclass
 class Job:
-    """Tensors live in one shared file (the arena) that parent and worker both map: no data in the pipe.
+    """Tensors live in one shared file (the arena) that parent and worker both map: no data in the pipe. fp16
+    outputs go to a second one (the result pool, ResultPool), where the caller's arrays stay.
 
     A job with a `key` is kept by the worker, so a repeated call sends only the key (the plan cache makes the
     same job, with the same regions, for every call of the same shape)."""
@@ -98,6 +105,30 @@ def _items(count: int, per_item: int = SUPPORT_CHUNK) -> int:
     return -(-count // per_item)
 
 
+EPILOGUE_TO_HALF, EPILOGUE_FIND_POISON, EPILOGUE_CHECK_GUARD = 0, 1, 2     # support.cl KK_TO_HALF, ...
+
+
+def _epilogue_tasks(job: Job) -> tuple[np.ndarray, int] | None:
+    """The table kk_epilogue runs after the stages (one row per task, see support.cl), and its work items."""
+    rows, first = [], 0
+
+    def task(kind: int, items: int, a: int, b: int, count: int, status: Region) -> None:
+        nonlocal first
+        rows.append((kind, first, first + items, a, b, count, status.offset, 0))
+        first += items
+
+    for item in job.finish:
+        task(EPILOGUE_TO_HALF, _items(item.count), job.buffers[item.buffer].offset, item.destination.offset,
+             item.count, item.poison_stats)
+    for index, count, stats in job.scan:
+        task(EPILOGUE_FIND_POISON, _items(count), job.buffers[index].offset, 0, count, stats)
+    for start, nbytes, flag in job.guards:
+        task(EPILOGUE_CHECK_GUARD, _items(nbytes, 4 * SUPPORT_CHUNK), start, 0, nbytes, flag)
+    if not rows:
+        return None
+    return np.array(rows, np.uint64), first
+
+
 # ---------------------------------------------------------------------------------------------------------
 # worker process
 
@@ -129,10 +160,14 @@ class _Device:
         self.arena_path = None
         self.arena_map = None
         self.arena_buffer = None
+        self.pool_path = None
+        self.pool_map = None
+        self.pool_buffer = None
         self.views: dict[tuple[int, int], object] = {}     # sub-buffers of the mapped arena, by region
         self.jobs: dict[str, Job] = {}
         self.commands: dict[str, list] = {}                 # job key -> prepared launches (this arena)
-        self.poisoned: set[tuple[int, int]] = set()         # (offset, words) that kk_to_half left poisoned
+        self.poisoned: set[tuple[int, int]] = set()         # (offset, words) of outputs poisoned for the next run
+        self.deferred: list = []                            # the poison commands to enqueue after the reply
         source, options = _support_program()
         support, log = self.program("kk-support", source, options)
         if support is None:
@@ -160,6 +195,7 @@ class _Device:
         if self.arena_path != path:
             import mmap
 
+            self.queue.finish()           # deferred work may still write into the old mapping
             self.arena_buffer = None
             self.views, self.commands, self.poisoned = {}, {}, set()
             if self.arena_map is not None:
@@ -173,6 +209,27 @@ class _Device:
             flags = self.cl.mem_flags.READ_WRITE | self.cl.mem_flags.USE_HOST_PTR
             self.arena_buffer = self.cl.Buffer(self.ctx, flags, hostbuf=host)
             self.arena_path = path
+
+    def _map_pool(self, pool: tuple[str, int] | None):
+        """Map the result pool the parent names (it changes when the parent outgrows one)."""
+        if pool is None or pool[0] == self.pool_path:
+            return
+        import mmap
+
+        self.queue.finish()               # nothing may still write into the old pool
+        self.commands = {}                # their epilogues point at the old pool
+        self.pool_buffer = None
+        if self.pool_map is not None:
+            with contextlib.suppress(BufferError):     # still referenced: unmapped when that goes
+                self.pool_map.close()
+        fd = os.open(pool[0], os.O_RDWR)
+        try:
+            self.pool_map = mmap.mmap(fd, pool[1])
+        finally:
+            os.close(fd)
+        flags = self.cl.mem_flags.READ_WRITE | self.cl.mem_flags.USE_HOST_PTR
+        self.pool_buffer = self.cl.Buffer(self.ctx, flags, hostbuf=np.frombuffer(self.pool_map, np.uint8))
+        self.pool_path = pool[0]
 
     def view(self, region: Region, minimum: int = 1):
         key = (region.offset, max(region.nbytes, minimum))
@@ -189,12 +246,14 @@ class _Device:
             self.jobs[job.key] = job
             self.commands.pop(job.key, None)
 
-    def run(self, job: Job, arena: str, arena_size: int):
+    def run(self, job: Job, arena: str, arena_size: int, pool: tuple[str, int] | None):
         """Poison, round the inputs, run the stages, convert and check: one queue submission, one wait."""
-        # Outputs the last run converted are still poisoned: since then only the parent has written, and only
-        # into this job's inputs, guards and status words, which never overlap this job's outputs. Taken
-        # here, before anything can fail, so no later run trusts a state this one may have spoiled.
+        # Outputs the last run converted were poisoned again after its reply: since then the parent has written
+        # only into this job's inputs, guards and status words, which never overlap this job's outputs (before
+        # writing for another job it waits for that poison: WorkerClient.prepare). Taken here, before anything
+        # can fail, so no later run trusts a state this one may have spoiled.
         poisoned, self.poisoned = self.poisoned, set()
+        self.deferred = []
         timings = {}
         t0 = time.perf_counter()
         for key, source in job.programs.items():
@@ -207,6 +266,9 @@ class _Device:
         if arena != self.arena_path:
             poisoned = set()              # a new arena: nothing in it is known
         self._map(arena, arena_size)
+        self._map_pool(pool)
+        if job.finish and self.pool_buffer is None:
+            return ("error", "the job has fp16 outputs and no result pool was named")
         commands = self.commands.get(job.key) if job.key is not None else None
         if commands is None:
             try:
@@ -218,13 +280,26 @@ class _Device:
         timings["build"] = time.perf_counter() - t0
 
         t1 = time.perf_counter()
-        for kernel, global_size, local_size, fills in commands:
+        for kernel, global_size, local_size, fills, _ in commands:
             if fills is None or fills not in poisoned:
                 self.cl.enqueue_nd_range_kernel(self.queue, kernel, global_size, local_size)
         self.queue.finish()
-        self.poisoned = {(job.buffers[item.buffer].offset, item.count) for item in job.finish}
+        converted = {(job.buffers[item.buffer].offset, item.count) for item in job.finish}
+        self.deferred = [(command, fills) for command in commands if (fills := command[3]) in converted]
         timings["device"] = time.perf_counter() - t1
         return ("ok", timings)
+
+    def after_reply(self) -> None:
+        """Poison the converted outputs again for the next run, while the parent reads the results. The queue
+        is in order, so a next run of the same job starts after this; another job waits for it (settle)."""
+        for (kernel, global_size, local_size, _, _), fills in self.deferred:
+            self.cl.enqueue_nd_range_kernel(self.queue, kernel, global_size, local_size)
+            self.poisoned.add(fills)
+        self.deferred = []
+        self.queue.flush()
+
+    def settle(self) -> None:
+        self.queue.finish()
 
     def _commands(self, job: Job) -> list[tuple]:
         """The job's launches with their arguments set, in queue order. Each gets its own kernel object, so
@@ -238,7 +313,7 @@ class _Device:
             kernel = cl.Kernel(self.programs["kk-support"], name)
             kernel.set_args(*args)
             grid = -(-items // SUPPORT_GROUP) * SUPPORT_GROUP     # whole groups; the extra items do nothing
-            commands.append((kernel, (grid,), (SUPPORT_GROUP,), fills))
+            commands.append((kernel, (grid,), (SUPPORT_GROUP,), fills, None))
 
         for index, count in job.poison:
             support("kk_poison", _items(count), views[index], np.uint32(count), poison,
@@ -256,15 +331,16 @@ class _Device:
                     kernel.set_arg(i, cl.LocalMemory(max(int(value), 1)))
                 else:
                     kernel.set_arg(i, value)
-            commands.append((kernel, launch.global_size, launch.local_size, None))
-        for item in job.finish:
-            support("kk_to_half", _items(item.count), views[item.buffer], self.view(item.half_out, 2),
-                    np.uint32(item.count), poison, self.view(item.poison_stats))
-        for index, count, stats in job.scan:
-            support("kk_find_poison", _items(count), views[index], np.uint32(count), poison, self.view(stats))
-        for start, nbytes, flag in job.guards:
-            support("kk_check_guard", _items(nbytes, 4 * SUPPORT_CHUNK), self.arena_buffer, np.uint64(start),
-                    np.uint32(nbytes), np.uint8(GUARD_BYTE), self.view(flag))
+            commands.append((kernel, launch.global_size, launch.local_size, None, None))
+        epilogue = _epilogue_tasks(job)
+        if epilogue is not None:
+            table, items = epilogue
+            tasks = cl.Buffer(self.ctx, cl.mem_flags.READ_ONLY | cl.mem_flags.COPY_HOST_PTR, hostbuf=table)
+            kernel = cl.Kernel(self.programs["kk-support"], "kk_epilogue")
+            pool = self.pool_buffer if job.finish else self.arena_buffer    # any buffer when unused
+            kernel.set_args(self.arena_buffer, pool, tasks, np.uint32(len(table)), poison, np.uint8(GUARD_BYTE))
+            grid = -(-items // SUPPORT_GROUP) * SUPPORT_GROUP
+            commands.append((kernel, (grid,), (SUPPORT_GROUP,), None, tasks))
         return commands
 
 
@@ -277,14 +353,29 @@ def main(read_fd: int, write_fd: int) -> None:
         conn_out.send(("unavailable", f"{type(exc).__name__}: {exc}"))
         return
     conn_out.send(("ready", device.info))
+    spin_until = 0.0
     while True:
+        # awake on a hint: a job about to come is taken without the wake-up a sleeping process pays
+        while spin_until and not conn_in.poll(0) and time.perf_counter() < spin_until:
+            pass
         try:
             message = conn_in.recv()
         except EOFError:
             return
         if message is None:
             return
-        kind, job, arena, arena_size = message
+        kind = message[0]
+        if kind in ("wake", "settle"):
+            if kind == "settle":           # the parent is about to write where deferred work may still run
+                try:
+                    device.settle()
+                    conn_out.send(("ok",))
+                except Exception as exc:
+                    conn_out.send(("error", f"{type(exc).__name__}: {exc}"))
+            spin_until = time.perf_counter() + WAKE_SPIN
+            continue
+        spin_until = 0.0
+        kind, job, arena, arena_size, pool = message
         try:
             if kind == "job":
                 device.remember(job)
@@ -294,10 +385,15 @@ def main(read_fd: int, write_fd: int) -> None:
                 device.poisoned.clear()       # the parent has filled the arena for a job we do not have
                 reply = ("unknown_job",)
             else:
-                reply = device.run(job, arena, arena_size)
+                reply = device.run(job, arena, arena_size, pool)
         except Exception as exc:  # an OpenCL failure of one job must not end the worker
             reply = ("error", f"{type(exc).__name__}: {exc}")
         conn_out.send(reply)
+        if reply[0] == "ok":
+            try:
+                device.after_reply()
+            except Exception:             # nothing poisoned: the next run poisons before it starts
+                device.poisoned.clear()
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -363,6 +459,95 @@ class Arena:
             pass
 
 
+def _address(mapping) -> int:
+    return np.frombuffer(mapping, np.uint8, 1).ctypes.data     # the temporary view releases the mapping again
+
+
+class _Lease:
+    """The base object of an output array in a ResultPool: keeps the mapping, and through a finalizer the
+    region, while the array or any view of it lives."""
+
+    __slots__ = ("__array_interface__", "_mapping", "__weakref__")
+
+    def __init__(self, address: int, shape: tuple[int, ...], dtype, mapping):
+        self.__array_interface__ = {"version": 3, "shape": tuple(shape), "typestr": np.dtype(dtype).str,
+                                    "data": (address, False)}
+        self._mapping = mapping
+
+
+class ResultPool:
+    """Shared memory the worker writes fp16 outputs into and the caller keeps them in: no copy out of the arena.
+
+    Each output of a call gets a region; the array handed to the caller leases it until the array and every view
+    of it are gone, then another call may use it. A pool that runs out is retired and a larger one takes over;
+    a retired pool is unmapped when its last lease ends. Like any shared mapping, a forked child shares the
+    arrays with its parent."""
+
+    MIN_SIZE = 16 << 20
+
+    def __init__(self, size: int):
+        self.file = Arena(size)
+        self.path, self.size = self.file.path, size
+        self._free: list[tuple[int, int]] = [(0, size)]          # (offset, bytes), in order, never adjacent
+        self._released: collections.deque = collections.deque()  # ended leases, folded in by the next alloc
+        self._leased: set[int] = set()
+        self._retired = False
+        self._base = _address(self.file.map)
+
+    def alloc(self, nbytes: int) -> int | None:
+        self._fold_released()
+        nbytes = -(-max(nbytes, 1) // ALIGN) * ALIGN
+        for i, (offset, size) in enumerate(self._free):
+            if size >= nbytes:
+                self._free[i:i + 1] = [(offset + nbytes, size - nbytes)] if size > nbytes else []
+                return offset
+        return None
+
+    def free(self, offset: int, nbytes: int) -> None:
+        self._released.append((offset, -(-max(nbytes, 1) // ALIGN) * ALIGN))
+
+    def _fold_released(self) -> None:
+        # Finalizers may run on any thread, even inside this method: they only append to the deque.
+        while self._released:
+            offset, nbytes = self._released.popleft()
+            at = bisect.bisect(self._free, (offset, 0))
+            if at > 0 and sum(self._free[at - 1]) == offset:          # joins the block before
+                offset, nbytes = self._free[at - 1][0], self._free[at - 1][1] + nbytes
+                at -= 1
+                del self._free[at]
+            if at < len(self._free) and offset + nbytes == self._free[at][0]:     # and the one after
+                nbytes += self._free[at][1]
+                del self._free[at]
+            self._free.insert(at, (offset, nbytes))
+
+    def free_blocks(self) -> list[tuple[int, int]]:
+        """(offset, bytes) of each free block, in order."""
+        self._fold_released()
+        return list(self._free)
+
+    def view(self, offset: int, count: int) -> np.ndarray:
+        return self.file.view(np.float16, offset, count)
+
+    def lease(self, offset: int, count: int, shape: tuple[int, ...]) -> np.ndarray:
+        """The fp16 region as the caller's array: no copy."""
+        holder = _Lease(self._base + offset, shape, np.float16, self.file.map)
+        self._leased.add(offset)
+        weakref.finalize(holder, self._end_lease, offset, count * 2)
+        return np.asarray(holder)
+
+    def _end_lease(self, offset: int, nbytes: int) -> None:
+        self._leased.discard(offset)
+        self.free(offset, nbytes)
+        if self._retired and not self._leased:
+            self.file.close()
+
+    def retire(self) -> None:
+        self._retired = True
+        self.file.unlink()
+        if not self._leased:
+            self.file.close()
+
+
 class WorkerClient:
     """A persistent worker process; restarted after a timeout or a crash.
 
@@ -374,9 +559,12 @@ class WorkerClient:
         self._proc: subprocess.Popen | None = None
         self._send: Connection | None = None
         self._recv: Connection | None = None
+        self._poller = None
         self._arena: Arena | None = None
+        self._pool: ResultPool | None = None
         self._built: set[str] = set()    # programs the running worker has; their text is not sent again
         self._jobs: set[str] = set()     # job keys the running worker keeps; a call sends only the key
+        self._deferred: tuple | None = None   # (job key, arena path) whose output poison may still be running
         self._owner = os.getpid()          # a forked child must not talk to its parent's worker
         self.info: dict = {}
         self._log_path = cache_dir("emulator") / f"worker-{os.getpid()}.log"
@@ -401,7 +589,9 @@ class WorkerClient:
             os.close(child_write)
         self._send = Connection(parent_write, readable=False)
         self._recv = Connection(parent_read, writable=False)
-        if not self._recv.poll(STARTUP_TIMEOUT):
+        self._poller = select.poll()     # Connection.poll builds a selector per call: a measurable cost here
+        self._poller.register(parent_read, select.POLLIN)
+        if not self._replied(STARTUP_TIMEOUT):
             self._kill()
             raise ToolchainUnavailable("the OpenCL worker did not start in time", hint=f"see {self._log_path}")
         try:
@@ -415,6 +605,10 @@ class WorkerClient:
             raise ToolchainUnavailable(f"no usable OpenCL device for the emulator: {detail}",
                                        hint="install PoCL 3.1+: apt-get install pocl-opencl-icd")
         self.info = detail
+
+    def _replied(self, timeout: float) -> bool:
+        """Whether the worker's reply (or its end) is there to read within `timeout` seconds."""
+        return bool(self._poller.poll(timeout * 1000))     # retried with the time left after a signal (PEP 475)
 
     @property
     def pid(self) -> int | None:
@@ -435,12 +629,16 @@ class WorkerClient:
         for conn in (self._send, self._recv):
             if conn is not None:
                 conn.close()
-        self._proc = self._send = self._recv = None
+        self._proc = self._send = self._recv = self._poller = None
         self._built = set()
         self._jobs = set()
+        self._deferred = None
         if self._arena is not None:      # a new worker maps a new arena
             self._arena.close()
             self._arena = None
+        if self._pool is not None:       # and a new pool: the old one lives on while callers hold its arrays
+            self._pool.retire()
+            self._pool = None
 
     def close(self) -> None:
         if self._owner != os.getpid():
@@ -459,9 +657,10 @@ class WorkerClient:
     def _ensure(self) -> None:
         if self._owner != os.getpid():
             # forked: forget the parent's worker and arena without touching them, start our own
-            self._proc = self._send = self._recv = self._arena = None
+            self._proc = self._send = self._recv = self._poller = self._arena = self._pool = None
             self._built = set()
             self._jobs = set()
+            self._deferred = None
             self._owner = os.getpid()
             self._log_path = cache_dir("emulator") / f"worker-{os.getpid()}.log"
         if self._proc is None or self._proc.poll() is not None:
@@ -482,6 +681,49 @@ class WorkerClient:
                 old.close()
         return self._arena
 
+    def results(self, counts: list[int]) -> tuple[ResultPool, list[int]]:
+        """A region of the result pool for each fp16 output of `counts` elements; free them unless leased."""
+        if not counts:
+            return self._pool, []
+        offsets = []
+        pool = self._pool
+        if pool is not None:
+            for count in counts:
+                offset = pool.alloc(count * 2)
+                if offset is None:
+                    break
+                offsets.append(offset)
+        if pool is None or len(offsets) < len(counts):
+            if pool is not None:
+                for offset, count in zip(offsets, counts):
+                    pool.free(offset, count * 2)
+                pool.retire()
+            need = sum(-(-max(count * 2, 1) // ALIGN) * ALIGN for count in counts)
+            pool = self._pool = ResultPool(max(ResultPool.MIN_SIZE, 2 * need, 2 * pool.size if pool else 0))
+            offsets = [pool.alloc(count * 2) for count in counts]
+        return pool, offsets
+
+    def prepare(self, job: Job, arena: Arena, timeout: float) -> None:
+        """Call before writing the arena for `job`. Another job may own regions the worker is still poisoning
+        for its next run: wait for that. Otherwise hint the worker to stay awake while the parent writes."""
+        with self._lock:
+            pending, self._deferred = self._deferred, None
+            try:
+                if pending is not None and (job.key is None or pending != (job.key, arena.path)):
+                    self._send.send(("settle",))
+                    if not self._replied(timeout):
+                        self._kill()
+                        raise WorkerTimeout()
+                    reply = self._recv.recv()
+                    if reply[0] != "ok":
+                        raise WorkerCrashed(f"the OpenCL worker could not finish its queue: {reply[1]}")
+                else:
+                    self._send.send(("wake",))
+            except (BrokenPipeError, EOFError, OSError):
+                log = self._log_tail()
+                self._kill()
+                raise WorkerCrashed("the OpenCL worker died between runs", log) from None
+
     def run(self, job: Job, arena: Arena, timeout: float):
         with self._lock:
             self._ensure()
@@ -492,25 +734,30 @@ class WorkerClient:
                 self._built.update(job.programs)
                 if job.key is not None:
                     self._jobs.add(job.key)
+                if job.finish:
+                    self._deferred = (job.key, arena.path)
             if arena is self._arena:
                 arena.unlink()                   # the worker has it mapped now
+            if reply[0] == "ok" and job.finish and self._pool is not None:
+                self._pool.file.unlink()
             return reply
 
     def _exchange(self, job: Job, arena: Arena, timeout: float, known: bool):
+        pool = (self._pool.path, self._pool.size) if job.finish else None
         if known:
-            message = ("run", job.key, arena.path, arena.size)
+            message = ("run", job.key, arena.path, arena.size, pool)
         else:
             unbuilt = {k: v for k, v in job.programs.items() if k not in self._built}
             message = ("job", replace(job, programs=unbuilt,
                                       program_options={k: job.program_options.get(k, "") for k in unbuilt}),
-                       arena.path, arena.size)
+                       arena.path, arena.size, pool)
         try:
             self._send.send(message)
         except (BrokenPipeError, OSError):
             log = self._log_tail()
             self._kill()
             raise WorkerCrashed("the OpenCL worker died before taking the job", log) from None
-        if not self._recv.poll(timeout):
+        if not self._replied(timeout):
             self._kill()
             raise WorkerTimeout()
         try:

@@ -1,0 +1,103 @@
+"""fp16 conversion of input tensors on the host, in the copy into the arena (fp16_host.c).
+
+Rounding while copying saves the worker a whole pass over every float input. Used where the CPU converts fp16
+in hardware (x86-64 with F16C, aarch64) and the kit's clang builds the library; anywhere else the worker rounds
+on the device, to the same bits. KERNELKIT_HOST_FP16=0 turns it off.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import hashlib
+import os
+import platform
+import subprocess
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from ..paths import cache_dir
+
+SOURCE = Path(__file__).with_name("fp16_host.c")
+
+
+def _hardware_fp16() -> list[str] | None:
+    """Compiler flags for the CPU's fp16 conversions, or None when it has none."""
+    machine = platform.machine().lower()
+    if machine in ("aarch64", "arm64"):
+        return []
+    if machine in ("x86_64", "amd64"):
+        try:
+            flags = next((line for line in Path("/proc/cpuinfo").read_text().splitlines()
+                          if line.startswith("flags")), "")
+        except OSError:
+            return None
+        return ["-mf16c"] if " f16c" in flags else None
+    return None
+
+
+def _build(flags: list[str]) -> Path | None:
+    from ..build.hostcheck import clang
+
+    source = SOURCE.read_text(encoding="utf-8")
+    try:
+        compiler = clang()
+    except Exception:
+        return None
+    tag = hashlib.sha256("\0".join([source, compiler, platform.machine(), *flags]).encode()).hexdigest()[:16]
+    library = cache_dir("native") / f"fp16_host-{tag}.so"
+    if library.exists():
+        return library
+    fd, tmp = tempfile.mkstemp(prefix=".fp16_host-", suffix=".so", dir=library.parent)
+    os.close(fd)
+    try:
+        done = subprocess.run([compiler, "-O3", "-shared", "-fPIC", *flags, "-o", tmp, str(SOURCE)],
+                              capture_output=True, timeout=120)
+        if done.returncode != 0:
+            return None
+        os.replace(tmp, library)          # another process may have built it too: the same bytes
+        return library
+    except (OSError, subprocess.SubprocessError):
+        return None
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+@functools.cache
+def _library():
+    if os.environ.get("KERNELKIT_HOST_FP16", "1") == "0":
+        return None
+    flags = _hardware_fp16()
+    path = _build(flags) if flags is not None else None
+    if path is None:
+        return None
+    try:
+        lib = ctypes.CDLL(str(path))
+    except OSError:
+        return None
+    for name in ("kk_round_to_fp16", "kk_widen_fp16"):
+        fn = getattr(lib, name)
+        fn.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t]
+        fn.restype = None
+    return lib
+
+
+def available() -> bool:
+    return _library() is not None
+
+
+def convert_into(dst: np.ndarray, src: np.ndarray) -> None:
+    """dst (a dense float32 buffer) = src (float32 rounded to the nearest fp16 value, or float16 widened)."""
+    if dst.dtype != np.float32 or not dst.flags.c_contiguous or dst.size != src.size:
+        raise ValueError("convert_into needs a dense float32 destination of the source's size")
+    if src.dtype == np.float16:
+        convert = _library().kk_widen_fp16
+    elif src.dtype == np.float32:
+        convert = _library().kk_round_to_fp16
+    else:
+        raise ValueError(f"convert_into takes float32 or float16, not {src.dtype}")
+    src = np.ascontiguousarray(src)
+    convert(src.ctypes.data, dst.ctypes.data, src.size)
