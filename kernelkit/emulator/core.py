@@ -693,11 +693,10 @@ def _read_output(ctx, arena, buf, stats, shape, pool=None, pool_offset=None) -> 
         result = layout.from_format(pool.view(pool_offset, data.count), buf.fmt, shape)     # reordered: a copy
         pool.free(pool_offset, data.count * 2)
         return result
-    else:
-        values = arena.view(data.dtype, region.offset, data.count)
-        if buf.pointee == "float" and ctx.precision == "fp16":
-            with np.errstate(over="ignore"):
-                values = values.astype(np.float16)
+    values = arena.view(data.dtype, region.offset, data.count)
+    if buf.pointee == "float" and ctx.precision == "fp16":
+        with np.errstate(over="ignore"):
+            values = values.astype(np.float16)
     result = layout.from_format(values, buf.fmt, shape)
     # a view of the arena (or of a temporary) becomes the caller's own array; a reordered one already is
     return result if result.flags.owndata else result.copy()
