@@ -138,14 +138,14 @@ def main(argv=None) -> int:
     host_path = host_fp16.available()
     previous = os.environ.get("KERNELKIT_HOST_FP16")
     os.environ["KERNELKIT_HOST_FP16"] = "0"
-    host_fp16._library.cache_clear()
+    host_fp16.reset()
     core._PLANS.clear()
     emu_dev, bare_dev, pair_dev, _ = paired(lambda: emulate(BINDINGS, "ScaleBias", [x], attrs))
     if previous is None:
         del os.environ["KERNELKIT_HOST_FP16"]
     else:
         os.environ["KERNELKIT_HOST_FP16"] = previous
-    host_fp16._library.cache_clear()
+    host_fp16.reset()
     core._PLANS.clear()
     emu_alone = _median_time(lambda: emulate(BINDINGS, "ScaleBias", [x], attrs), args.repeats)
     bare_alone = _median_time(bare, args.repeats)

@@ -41,10 +41,10 @@ def input_conversion(request, monkeypatch):
     if request.param == "host" and not host_fp16.available():
         pytest.skip("no hardware fp16 conversion or no clang-15 here: the device pass is the only one")
     monkeypatch.setenv("KERNELKIT_HOST_FP16", "1" if request.param == "host" else "0")
-    host_fp16._library.cache_clear()
+    host_fp16.reset()
     core._PLANS.clear()            # a cached plan holds the choice
     yield request.param
-    host_fp16._library.cache_clear()
+    host_fp16.reset()
     core._PLANS.clear()
 
 

@@ -16,8 +16,10 @@ def test_status_on_an_empty_cache_lists_what_is_missing(tmp_path, monkeypatch, c
     monkeypatch.setenv("KERNELKIT_CACHE_DIR", str(tmp_path))
     assert main(["toolchain", "status"]) == 3
     out = capsys.readouterr().out
-    assert out.count("[missing]") == 4
-    assert "kernelkit toolchain setup" in out
+    legacy, emulator = out.split("SHAVE emulator and host checks")
+    assert legacy.count("[missing]") == 4
+    assert "kernelkit toolchain setup" in legacy
+    assert "[ok] PoCL 3.1+" in emulator and "[ok] clang-15" in emulator
     with pytest.raises(ToolchainUnavailable, match="not provisioned"):
         toolchain.require()
 
@@ -59,7 +61,9 @@ def test_second_setup_does_nothing(capsys):
 def test_status_reports_everything_present(capsys):
     require_toolchain()
     assert main(["toolchain", "status"]) == 0
-    assert capsys.readouterr().out.count("[ok]") == 4
+    legacy, emulator = capsys.readouterr().out.split("SHAVE emulator and host checks")
+    assert legacy.count("[ok]") == 4
+    assert emulator.count("[ok]") == 3        # PoCL, clang-15 and the fp16 helper all run here
 
 
 @pytest.mark.toolchain

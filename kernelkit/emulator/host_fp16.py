@@ -38,14 +38,15 @@ def _hardware_fp16() -> list[str] | None:
     return None
 
 
-def _build(flags: list[str]) -> Path | None:
+def _build(flags: list[str]) -> Path | str:
+    """The built library, or why there is none."""
     from ..build.hostcheck import clang
 
     source = SOURCE.read_text(encoding="utf-8")
     try:
         compiler = clang()
     except Exception:
-        return None
+        return "no clang-15 to build it (apt-get install clang-15; ./kit setup does it)"
     tag = hashlib.sha256("\0".join([source, compiler, platform.machine(), *flags]).encode()).hexdigest()[:16]
     library = cache_dir("native") / f"fp16_host-{tag}.so"
     if library.exists():
@@ -56,37 +57,55 @@ def _build(flags: list[str]) -> Path | None:
         done = subprocess.run([compiler, "-O3", "-shared", "-fPIC", *flags, "-o", tmp, str(SOURCE)],
                               capture_output=True, timeout=120)
         if done.returncode != 0:
-            return None
+            return f"{compiler} could not build {SOURCE.name}: {done.stderr.decode(errors='replace').strip()[:300]}"
         os.replace(tmp, library)          # another process may have built it too: the same bytes
         return library
-    except (OSError, subprocess.SubprocessError):
-        return None
+    except (OSError, subprocess.SubprocessError) as exc:
+        return f"{compiler} could not build {SOURCE.name}: {exc}"
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
 
 
 @functools.cache
-def _library():
+def _load() -> tuple[ctypes.CDLL | None, str]:
+    """The library and where it is, or None and why not."""
     if os.environ.get("KERNELKIT_HOST_FP16", "1") == "0":
-        return None
+        return None, "turned off (KERNELKIT_HOST_FP16=0)"
     flags = _hardware_fp16()
-    path = _build(flags) if flags is not None else None
-    if path is None:
-        return None
+    if flags is None:
+        return None, f"this CPU ({platform.machine()}) has no fp16 conversion instructions kernelkit uses"
+    built = _build(flags)
+    if isinstance(built, str):
+        return None, built
     try:
-        lib = ctypes.CDLL(str(path))
-    except OSError:
-        return None
+        lib = ctypes.CDLL(str(built))
+    except OSError as exc:
+        return None, f"cannot load {built}: {exc}"
     for name in ("kk_round_to_fp16", "kk_widen_fp16"):
         fn = getattr(lib, name)
         fn.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t]
         fn.restype = None
-    return lib
+    return lib, str(built)
+
+
+def _library() -> ctypes.CDLL | None:
+    return _load()[0]
 
 
 def available() -> bool:
     return _library() is not None
+
+
+def reset() -> None:
+    """Decide again on the next use (after KERNELKIT_HOST_FP16 changed). Plans made before keep their choice."""
+    _load.cache_clear()
+
+
+def status() -> tuple[bool, str]:
+    """Whether inputs are converted on the host, and the library's path or why they are not."""
+    lib, detail = _load()
+    return lib is not None, detail
 
 
 def convert_into(dst: np.ndarray, src: np.ndarray) -> None:
