@@ -246,6 +246,96 @@ def test_work_item_dma_and_reqd_work_group_size(rng):
     assert_fp16_close(result.outputs[0], np.cumsum(f16(x), axis=3), ulps=2)
 
 
+# --- what clc accepts that a plain OpenCL CPU build would not ---------------------------------------------------
+
+SHAVE_HABITS_CL = """
+__kernel void shifted_rows(__global const half* src, __global half* dst)
+{
+    const uint g = get_global_id(0);                   /* one item per 8 outputs */
+    const half8 v = *(__global const half8*)(src + 8 * g + 1);      /* one element past a vector boundary */
+    *(__global half8*)(dst + 8 * g) = v * 2.0h;
+}
+__kernel void clamped_index(__global const half* src, __global half* dst)
+{
+    /* min(size_t, uint): one overload on SHAVE, where size_t is 32 bits */
+    dst[get_global_id(0)] = src[min(get_global_id(0) + 2, (uint)(get_global_size(0) - 1))];
+}
+__kernel void lane_sums(__global const half* src, __global half* dst)
+{
+    const uint g = get_global_id(0);
+    dst[g] = __builtin_shave_sau_sumx_f16_r(vload8(g, src));
+}
+__kernel void negate_by_bits(__global const half* src, __global half* dst)
+{
+    const uint g = get_global_id(0);
+    const ushort8 bits = as_ushort8(vload8(g, src)) ^ (ushort8)0x8000;      /* each fp16's sign bit */
+    vstore8(as_half8(bits), g, dst);
+}
+__kernel void fp16_bits(__global const half* src, __global int* dst)
+{
+    dst[get_global_id(0)] = as_ushort(src[get_global_id(0)]);
+}
+__kernel void from_fp16_bits(__global const int* src, __global half* dst)
+{
+    dst[get_global_id(0)] = as_half((ushort)src[get_global_id(0)]);
+}
+"""
+
+
+@pytest.fixture
+def shave_habits(tmp_path):
+    (tmp_path / "habits.cl").write_text(SHAVE_HABITS_CL)
+    xml = tmp_path / "habits.xml"
+    xml.write_text(one_in_one_out("ShiftedRows", "shifted_rows", "habits.bin", global_="(X-1)/8", local="1")
+                   + one_in_one_out("ClampedIndex", "clamped_index", "habits.bin")
+                   + one_in_one_out("LaneSums", "lane_sums", "habits.bin", global_="X/8", local="1")
+                   + one_in_one_out("NegateByBits", "negate_by_bits", "habits.bin", global_="B*F*Y*X/8", local="8")
+                   + one_in_one_out("Fp16Bits", "fp16_bits", "habits.bin")
+                   + one_in_one_out("FromFp16Bits", "from_fp16_bits", "habits.bin"))
+    return xml
+
+
+def test_half8_at_any_element_offset(shave_habits, rng):
+    x = rng.uniform(-2, 2, (1, 1, 1, 8 * 7 + 1)).astype(np.float32)
+    out = emulate(shave_habits, "ShiftedRows", [x], output_shapes=[(1, 1, 1, 56)]).outputs[0]
+    np.testing.assert_array_equal(out, (f16(x)[..., 1:] * 2).astype(np.float16))
+
+
+def test_work_item_functions_are_32_bit_as_on_shave(shave_habits):
+    x = np.arange(20, dtype=np.float32).reshape(1, 1, 1, 20)
+    out = emulate(shave_habits, "ClampedIndex", [x]).outputs[0].reshape(-1)
+    np.testing.assert_array_equal(out, np.minimum(np.arange(20) + 2, 19))
+
+
+def test_sau_sumx_intrinsic_sums_eight_lanes(shave_habits, rng):
+    x = rng.uniform(-1, 1, (1, 1, 1, 64)).astype(np.float32)
+    out = emulate(shave_habits, "LaneSums", [x], output_shapes=[(1, 1, 1, 8)]).outputs[0].reshape(-1)
+    assert_fp16_close(out, f16(x).reshape(8, 8).sum(axis=1), ulps=2)
+
+
+def all_fp16_patterns(shape=(1, 1, 1024, 64)) -> np.ndarray:
+    return np.arange(1 << 16, dtype=np.uint32).astype(np.uint16).view(np.float16).reshape(shape)
+
+
+def same_or_both_nan(got, expected) -> np.ndarray:
+    got, expected = np.asarray(got, np.float32), np.asarray(expected, np.float32)
+    return (got.view(np.uint32) == expected.view(np.uint32)) | (np.isnan(got) & np.isnan(expected))
+
+
+def test_reinterpreting_halves_as_16_bit_integers_gives_the_fp16_bits(shave_habits):
+    # half is a float on the emulator; as_ushortN / as_halfN go through the fp16 encoding, as on the device
+    x = all_fp16_patterns()
+    negated = emulate(shave_habits, "NegateByBits", [x]).outputs[0]
+    assert same_or_both_nan(negated, -x.astype(np.float32)).all()
+    bits = emulate(shave_habits, "Fp16Bits", [x], output_shapes=[x.shape]).outputs[0].astype(np.uint16)
+    expected = x.view(np.uint16)
+    nan = np.isnan(x)
+    np.testing.assert_array_equal(bits[~nan], expected[~nan])
+    assert ((bits[nan] & 0x7C00) == 0x7C00).all() and (bits[nan] & 0x3FF).all()     # still NaNs
+    decoded = emulate(shave_habits, "FromFp16Bits", [expected.astype(np.int32)], output_shapes=[x.shape])
+    assert same_or_both_nan(decoded.outputs[0], x).all()
+
+
 def test_two_stages_linked_by_a_scratch_buffer(rng):
     x = rng.uniform(-1, 3, (1, 4, 3, 10)).astype(np.float32)
     result = emulate(KERNELS, "MeanSubtract", [x])

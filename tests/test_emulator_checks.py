@@ -361,3 +361,43 @@ def test_before_writing_for_another_layout_the_parent_waits_for_the_deferred_poi
             assert session.run(plan.job, arena, timeout=60)[0] == "ok"
             session.prepare(worker.Job(key="another layout"), arena, timeout=60)
             assert (words == worker.POISON_BITS).all(), "the parent went on before the worker's poison was done"
+
+
+def test_a_build_error_as_a_new_workers_first_job_leaves_later_calls_working(tmp_path):
+    # The arena is shared with the worker by name: it must stay until the worker has opened it, which a build
+    # error comes before.
+    (tmp_path / "probe.cl").write_text(SAME_LAYOUT_CL)
+    (tmp_path / "broken.cl").write_text("__kernel void broken(__global const half* src, __global half* dst)\n"
+                                        "{ dst[0] = ; }\n")
+    xml = tmp_path / "probe.xml"
+    xml.write_text(SAME_LAYOUT + one_in_one_out("Broken", "broken", "broken.bin"))
+    worker.shutdown()
+    x = ones(1, 1, 4, 8)
+    with pytest.raises(KernelkitError, match="does not build"):
+        emulate(xml, "Broken", [x], output_shapes=[x.shape])
+    np.testing.assert_array_equal(emulate(xml, "CopyAll", [x]).outputs[0], x + 1)
+
+
+def test_a_cast_of_half_data_to_a_16_bit_integer_pointer_is_flagged(tmp_path):
+    # On the emulator a half element is a 32-bit float: a ushort view of it reads the wrong bits. The device
+    # check cannot see what the pointer points at, so it warns with the line and says what works instead.
+    (tmp_path / "pun.cl").write_text(
+        "__kernel void sign_bits(__global const half* src, __global half* dst)\n"
+        "{\n"
+        "    const uint i = get_global_id(0);\n"
+        "    dst[i] = (((__global const ushort*)src)[i] & 0x8000) ? 1.0h : 0.0h;   /* fp16 bits on the device */\n"
+        "}\n")
+    (tmp_path / "pun.xml").write_text(one_in_one_out("SignBits", "sign_bits", "pun.bin"))
+    result = emulate(tmp_path / "pun.xml", "SignBits", [ones(1, 1, 2, 8)])
+    (warning,) = [f for f in result.findings if "casts a pointer" in f.message]
+    assert warning.severity == "warning" and "pun.cl:4" in warning.message and "'ushort*'" in warning.message
+    assert "as_ushortN" in warning.hint
+
+
+def test_an_unsupported_reinterpretation_of_halves_names_the_limitation(tmp_path):
+    (tmp_path / "pun.cl").write_text("__kernel void pack(__global const half* src, __global int* dst)\n"
+                                     "{ dst[get_global_id(0)] = as_int(vload2(get_global_id(0), src)); }\n")
+    (tmp_path / "pun.xml").write_text(one_in_one_out("Pack", "pack", "pun.bin", global_="X/2", local="1"))
+    with pytest.raises(KernelkitError, match="does not build") as info:
+        emulate(tmp_path / "pun.xml", "Pack", [ones(1, 1, 1, 8)], output_shapes=[(1, 1, 1, 4)])
+    assert "as_ushortN" in info.value.hint and "docs/emulator.md" in info.value.hint

@@ -399,6 +399,14 @@ def _plan(ctx: _Context, blobs: dict[str, np.ndarray]):
             raise ctx.error(f"Failed to find kernel with name '{kernel.entry}' in "
                             f"{', '.join(Path(n).name for n, _ in sources)}", kernel,
                             hint=f"kernels found: {', '.join(s.name for s in signatures) or 'none'}")
+        for name, text in sources:
+            if "half" in text:
+                for line, cast in shave_source.short_pointer_casts(text):
+                    ctx.add("warning", f"{Path(name).name}:{line} casts a pointer to '{cast}': over half data this "
+                            "reads the emulator's 32-bit floats where the device has fp16 bits, so results (and "
+                            "alignment) differ from the device's", kernel,
+                            hint="reinterpret values instead (as_ushortN / as_shortN / as_halfN go through the "
+                                 "fp16 encoding here); ignore this if the pointer is not to half data")
         program, key = _program(sources, kernel.entry, options)
         job.programs[key] = program
         job.program_options[key] = options
@@ -731,7 +739,8 @@ def _run(ctx, session, job, buffers, stages, layout, timeout, timings, t0, pool,
                 hint="look for a loop that never ends or a barrier not every work item reaches")
         raise DeviceCheckFailed(ctx.findings) from None
     except WorkerCrashed as exc:
-        ctx.add("error", f"{exc}; a write far outside a buffer or a stack overflow does this. Worker log: "
+        ctx.add("error", f"{exc}; a write far outside a buffer, a vector access at an address its type cannot have "
+                f"(e.g. an int8 or float4 pointer cast to an odd offset) or a stack overflow does this. Worker log: "
                 f"{exc.log[-600:] or '(empty)'}", stages[-1].kernel)
         raise DeviceCheckFailed(ctx.findings) from None
     timings["worker"] = time.perf_counter() - t1
@@ -740,6 +749,10 @@ def _run(ctx, session, job, buffers, stages, layout, timeout, timings, t0, pool,
         key, log = reply[1], reply[2]
         stage = next(s for s in stages if s.program == key)
         hint = "fix the source; line numbers refer to your .cl file"
+        if "invalid reinterpretation" in log:
+            hint = ("a half is a 32-bit float on the emulator: as_ushortN / as_shortN / as_halfN of half data go "
+                    "through the fp16 encoding, other reinterpretations of halves (as_int of a half2, ...) are not "
+                    "supported (docs/emulator.md)")
         if "cannot be declared in local address space" in log and "__kk_dma_body_" in job.programs.get(key, ""):
             hint = ("with __dma_preload/__dma_postwrite the emulator runs the kernel body as a plain function, "
                     "where OpenCL forbids __local variables: bind the array as <Data type=\"local_data\">")

@@ -1,6 +1,6 @@
 /* kernelkit SHAVE prelude: lets kernels written for the Myriad X SHAVE compiler (clc) build and run on PoCL.
  *
- * PoCL has no cl_khr_fp16, so the emulator compiles with -Dhalf=float -Dhalf2=float2 ... : every `half`
+ * PoCL has no cl_khr_fp16, so the emulator compiles with -Dhalf=float -Dhalf2=kk_half2 ... : every `half`
  * value and every half buffer element is a 32-bit float. This header supplies what that mapping leaves
  * missing or wrong:
  *   - fp16 rounding (kk_round_half) for explicit conversions to half: convert_half*() and vstore_half*();
@@ -12,10 +12,37 @@
  * wait_group_events() works on them. Work-group copies are shared out over the work items and end with a
  * barrier, so every work item of the group must reach them (as the OpenCL rules for async copies demand).
  * Byte sizes work because kernels write them as n*sizeof(half): sizeof(half) is 4 here and so is each element.
+ * halfN are element-aligned float vectors; as_ushortN/as_shortN/as_halfN of half data use the fp16 encoding
+ * (source.fp16_bits_overloads() adds the overloads); work-item functions return uint as on the 32-bit SHAVE.
  * Compiled with -DKK_ROUND_HALF=0 (precision "fp32"), kk_round_half does nothing.
  */
 #ifndef KK_SHAVE_PRELUDE_H
 #define KK_SHAVE_PRELUDE_H
+
+/* halfN (-Dhalf8=kk_half8 ...): float vectors aligned like one element. SHAVE loads and stores halfN at any
+   element boundary (shipped kernels cast `src + x` to half8*); a plain float8 needs 32-byte alignment and
+   would fault on the CPU. */
+typedef float kk_half2 __attribute__((ext_vector_type(2), aligned(4)));
+typedef float kk_half3 __attribute__((ext_vector_type(3), aligned(4)));
+typedef float kk_half4 __attribute__((ext_vector_type(4), aligned(4)));
+typedef float kk_half8 __attribute__((ext_vector_type(8), aligned(4)));
+typedef float kk_half16 __attribute__((ext_vector_type(16), aligned(4)));
+
+/* SHAVE is a 32-bit device: its work-item functions return a 32-bit size_t, so expressions such as
+   min(get_local_size(0) + x, (uint)n) are unambiguous there. (A function-like macro does not expand itself.) */
+#define get_global_id(d)     ((uint)get_global_id(d))
+#define get_local_id(d)      ((uint)get_local_id(d))
+#define get_group_id(d)      ((uint)get_group_id(d))
+#define get_global_size(d)   ((uint)get_global_size(d))
+#define get_local_size(d)    ((uint)get_local_size(d))
+#define get_num_groups(d)    ((uint)get_num_groups(d))
+#define get_global_offset(d) ((uint)get_global_offset(d))
+
+/* clc's SAU.SUMX intrinsic: the sum of the eight lanes of a half8 (in float here, as all half arithmetic). */
+static inline float __builtin_shave_sau_sumx_f16_r(kk_half8 v)
+{
+    return ((v.s0 + v.s1) + (v.s2 + v.s3)) + ((v.s4 + v.s5) + (v.s6 + v.s7));
+}
 
 #ifndef KK_ROUND_HALF
 #define KK_ROUND_HALF 1
@@ -35,9 +62,8 @@
    add rounds it (RNE) and subtracting 0.5 is exact. 65520 and above: infinity. NaN keeps its bits.
    Checked bit for bit against numpy's float32 -> float16 -> float32 on 5M values (tests/test_emulator.py). */
 #define KK_DEFINE_ROUND_HALF(F, U, I, AS_F, AS_U)                                                          \
-    static inline __attribute__((overloadable)) F kk_round_half(F x)                                      \
+    static inline __attribute__((overloadable)) F kk_fp16_nearest(F x)                                     \
     {                                                                                                      \
-        if (!KK_ROUND_HALF) return x;                                                                      \
         const U u = AS_U(x);                                                                               \
         const U a = u & (U)0x7fffffffu;                                                                    \
         const U normal = (a + (U)0xfffu + ((a >> 13) & (U)1u)) & (U)0xffffe000u;                           \
@@ -46,6 +72,10 @@
         r = a >= (U)0x477ff000u ? (U)0x7f800000u : r;                                                      \
         r = a > (U)0x7f800000u ? a : r;                                                                    \
         return AS_F((u ^ a) | r);                                                                          \
+    }                                                                                                      \
+    static inline __attribute__((overloadable)) F kk_round_half(F x)                                       \
+    {                                                                                                      \
+        return KK_ROUND_HALF ? kk_fp16_nearest(x) : x;                                                     \
     }
 KK_DEFINE_ROUND_HALF(float, uint, int, as_float, as_uint)
 KK_DEFINE_ROUND_HALF(float2, uint2, int2, as_float2, as_uint2)
@@ -164,6 +194,36 @@ KK_DEFINE_ROUND_HALF(float16, uint16, int16, as_float16, as_uint16)
 #define vstorea_half8(v, i, p)   vstore_half8((v), (i), (p))
 #undef vstorea_half16
 #define vstorea_half16(v, i, p)  vstore_half16((v), (i), (p))
+
+/* ---- fp16 bit patterns ----------------------------------------------------------------------------- */
+/* A half is a float here, so as_ushortN/as_shortN of halves and as_halfN of 16-bit data go through the fp16
+   encoding: the bits are the device's (rounded to nearest even, in either precision). The overloads for every
+   other type keep the plain reinterpretation; source.fp16_bits_overloads() generates them after this file. */
+static inline ushort kk_fp16_bits(float x)
+{
+    const uint u = as_uint(kk_fp16_nearest(x));
+    const uint a = u & 0x7fffffffu;
+    uint h;
+    if (a > 0x7f800000u)
+        h = 0x7e00u | ((a >> 13) & 0x3ffu);               /* NaN: quiet, with the top payload bits */
+    else if (a == 0x7f800000u)
+        h = 0x7c00u;                                        /* infinity (and all that rounded to it) */
+    else if (a >= 0x38800000u)
+        h = (a >> 13) - (112u << 10);                       /* normal: rebias the exponent 127 -> 15 */
+    else
+        h = (uint)(as_float(a) * 16777216.0f);              /* subnormal or zero: a multiple of 2^-24 */
+    return (ushort)(((u >> 16) & 0x8000u) | h);
+}
+
+static inline float kk_fp16_value(ushort h)
+{
+    const uint e = (h >> 10) & 0x1fu, m = h & 0x3ffu, sign = (uint)(h & 0x8000u) << 16;
+    if (e == 0)
+        return as_float(sign | as_uint((float)m * 5.9604644775390625e-08f));   /* m * 2^-24 */
+    if (e == 31)
+        return as_float(sign | 0x7f800000u | (m << 13));
+    return as_float(sign | ((e + 112u) << 23) | (m << 13));
+}
 
 /* ---- shared helpers ------------------------------------------------------------------------------- */
 static inline size_t kk_local_linear_id(void)

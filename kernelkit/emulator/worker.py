@@ -736,8 +736,8 @@ class WorkerClient:
                     self._jobs.add(job.key)
                 if job.finish:
                     self._deferred = (job.key, arena.path)
-            if arena is self._arena:
-                arena.unlink()                   # the worker has it mapped now
+            if arena is self._arena and reply[0] == "ok":
+                arena.unlink()                   # the worker has it mapped now (not before a build error)
             if reply[0] == "ok" and job.finish and self._pool is not None:
                 self._pool.file.unlink()
             return reply
