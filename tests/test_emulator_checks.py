@@ -391,7 +391,7 @@ def test_a_cast_of_half_data_to_a_16_bit_integer_pointer_is_flagged(tmp_path):
     result = emulate(tmp_path / "pun.xml", "SignBits", [ones(1, 1, 2, 8)])
     (warning,) = [f for f in result.findings if "casts a pointer" in f.message]
     assert warning.severity == "warning" and "pun.cl:4" in warning.message and "'ushort*'" in warning.message
-    assert "as_ushortN" in warning.hint
+    assert "as_ushortN" in warning.hint and "arithmetic='fp16'" in warning.hint
 
 
 def test_an_unsupported_reinterpretation_of_halves_names_the_limitation(tmp_path):

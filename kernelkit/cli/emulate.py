@@ -29,6 +29,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--out", required=True, metavar="OUT.npz", help="where to write out0")
     parser.add_argument("--precision", choices=("fp16", "fp32"), default="fp16",
                         help="fp16 (default): tensors rounded to fp16 as the VPU stores them; fp32: no rounding")
+    parser.add_argument("--arithmetic", choices=("fp32", "fp16"), default="fp32",
+                        help="fp32 (default): half arithmetic inside kernels runs in float32; fp16: real 16-bit "
+                             "half storage and arithmetic, rounded per operation as on SHAVE (needs clang-15)")
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds before a run is stopped (default 60)")
 
 
@@ -92,7 +95,7 @@ def run(args) -> int:
         raise KernelkitError("--timeout must be positive", where="--timeout")
     try:
         result = emulate(args.bindings, args.type, inputs, attrs, shapes, precision=args.precision,
-                         timeout=args.timeout)
+                         arithmetic=args.arithmetic, timeout=args.timeout)
     except DeviceCheckFailed as exc:
         for finding in exc.findings:
             print(finding, file=sys.stderr)

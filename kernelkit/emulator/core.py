@@ -80,7 +80,16 @@ class _Context:
     output_shapes: list[tuple[int, ...]]
     attrs: dict[str, str]
     precision: str
+    arithmetic: str = "fp32"              # "fp16": half is 16-bit storage and arithmetic, as on SHAVE
     findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def real_half(self) -> bool:
+        return self.arithmetic == "fp16"
+
+    def storage(self, pointee: str):
+        """The numpy type of one element of a `pointee` buffer as the kernels see it."""
+        return np.float16 if pointee == "half" and self.real_half else _ELEMENT[pointee][0]
 
     def where(self, kernel: Kernel | None = None, arg: str | None = None) -> str:
         text = f"{self.layer.name} binding #{self.alternative}"
@@ -202,6 +211,10 @@ def _pack_scalar(ctx, kernel, arg, value):
                     "reads the int's bits as a float", kernel, arg.name)
             return np.int32(value).view(np.float32)
         if ctype == "half":
+            if ctx.real_half:          # the first two bytes of the float the plugin writes, as the device reads
+                ctx.add("warning", "a 'half' scalar argument reads 2 of the 4 bytes the plugin writes (the low "
+                        "half of the float's bits)", kernel, arg.name, hint="declare the argument as float")
+                return np.uint16(np.float32(value).view(np.uint32) & 0xFFFF).view(np.float16)
             ctx.add("warning", "a 'half' scalar argument reads 2 of the 4 bytes the plugin writes; the emulator "
                     "passes the full float", kernel, arg.name, hint="declare the argument as float")
         return value
@@ -257,6 +270,11 @@ def _input_data(ctx, kernel, arg, array: np.ndarray, fmt: str, pointee: str) -> 
     """A tensor as the kernel's buffer holds it: the pointee type, half as float32, rounded as the VPU stores it."""
     dtype, _ = _ELEMENT[pointee]
     compare = not arg.const       # a const pointer cannot write its tensor without a cast
+    if pointee == "half" and ctx.real_half:                  # 16-bit storage: the fp16 values themselves
+        if array.dtype.kind == "f":
+            with np.errstate(over="ignore"):
+                return _Data(np.float16, array.size, layout.to_format(array.astype(np.float16, copy=False), fmt),
+                             compare=compare)
     if pointee == "half" and array.dtype.kind == "f" and not compare:
         # written straight from the caller's array into the arena (a view: no copy for channel-last formats)
         view = layout.format_view(array, fmt)
@@ -279,7 +297,10 @@ def _input_data(ctx, kernel, arg, array: np.ndarray, fmt: str, pointee: str) -> 
     size = 2 if pointee == "half" else np.dtype(dtype).itemsize
     if raw.size % size:
         raise ctx.error(f"{raw.size} bytes do not divide into '{pointee}' elements", kernel, arg.name)
-    values = raw.view(np.float16).astype(np.float32) if pointee == "half" else raw.view(dtype)
+    if pointee == "half":
+        values = raw.view(np.float16) if ctx.real_half else raw.view(np.float16).astype(np.float32)
+    else:
+        values = raw.view(dtype)
     return _Data(values.dtype.type, values.size, values, compare=compare)
 
 
@@ -356,6 +377,17 @@ def _program(sources: tuple[tuple[str, str], ...], entry: str, options: str) -> 
     return program, program_key(program, options)
 
 
+def _real_half_program(ctx, kernel, sources) -> tuple[bytes, str]:
+    """arithmetic="fp16": the program as SPIR bitcode from clang-15 (cached on disk by content)."""
+    text = shave_source.real_half_source(list(sources), kernel.entry, path=sources[0][0])
+    binary, log = shave_source.compile_real_half(text)
+    if binary is None:
+        raise KernelkitError(f"the kernel source does not build with fp16 arithmetic:\n{log.strip()[-3000:]}",
+                             path=sources[0][0], where=ctx.where(kernel),
+                             hint="fix the source; line numbers refer to your .cl file")
+    return binary, program_key(text, shave_source.REAL_HALF_BUILD_OPTIONS)
+
+
 @lru_cache(maxsize=256)
 def _local_arrays(source: str, entry: str) -> tuple[tuple[str, int], ...]:
     names = [entry, f"__dma_preload_{entry}", f"__dma_postwrite_{entry}"]
@@ -400,16 +432,21 @@ def _plan(ctx: _Context, blobs: dict[str, np.ndarray]):
                             f"{', '.join(Path(n).name for n, _ in sources)}", kernel,
                             hint=f"kernels found: {', '.join(s.name for s in signatures) or 'none'}")
         for name, text in sources:
-            if "half" in text:
+            if "half" in text and not ctx.real_half:
                 for line, cast in shave_source.short_pointer_casts(text):
                     ctx.add("warning", f"{Path(name).name}:{line} casts a pointer to '{cast}': over half data this "
                             "reads the emulator's 32-bit floats where the device has fp16 bits, so results (and "
                             "alignment) differ from the device's", kernel,
-                            hint="reinterpret values instead (as_ushortN / as_shortN / as_halfN go through the "
-                                 "fp16 encoding here); ignore this if the pointer is not to half data")
-        program, key = _program(sources, kernel.entry, options)
+                            hint="run with arithmetic='fp16' (--arithmetic fp16), where half is 16 bits as on "
+                                 "the device, or reinterpret values (as_ushortN / as_halfN use the fp16 encoding); "
+                                 "ignore this if the pointer is not to half data")
+        if ctx.real_half:
+            program, key = _real_half_program(ctx, kernel, sources)
+            job.program_options[key] = shave_source.REAL_HALF_BUILD_OPTIONS
+        else:
+            program, key = _program(sources, kernel.entry, options)
+            job.program_options[key] = options
         job.programs[key] = program
-        job.program_options[key] = options
 
         params = {p.arg_name: p for p in kernel.params}
         args: list[tuple] = []
@@ -438,7 +475,7 @@ def _plan(ctx: _Context, blobs: dict[str, np.ndarray]):
                                     line=param.line)
                 pointee = _element(ctx, kernel, arg)
                 local_bytes.append((arg.name, size))
-                args.append(("local", size * (2 if pointee == "half" else 1)))
+                args.append(("local", size * (2 if pointee == "half" and not ctx.real_half else 1)))
                 continue
             if arg.address_space == "local":
                 raise ctx.error("a __local argument must be bound as <Data type=\"local_data\">", kernel, arg.name,
@@ -470,7 +507,7 @@ def _plan(ctx: _Context, blobs: dict[str, np.ndarray]):
                     ctx.add("warning", f"outputs are FP16 (or I32) on the device, but the kernel writes '{pointee}' "
                             "elements: the emulator reads them as values, the device would reinterpret the bytes",
                             kernel, arg.name, line=param.line, hint="use half* (or int*) for output tensors")
-                dtype = _ELEMENT[pointee][0]
+                dtype = ctx.storage(pointee)
                 buf = buffer(("output", param.port_index), "output", param.port_index, param.format, pointee,
                              lambda c, arrays, blobs, d=dtype, n=count: _Data(d, n, poison=True))
                 if buf.fmt != param.format or buf.pointee != pointee:
@@ -486,7 +523,7 @@ def _plan(ctx: _Context, blobs: dict[str, np.ndarray]):
                 size = ctx.evaluate(first_param.size, first_param.dim, first_kernel,
                                     f"{first_param.type} size \"{first_param.size}\"", first_param.line)
                 device_bytes = 2 * size    # the plugin allocates `size` FP16 elements
-                dtype, dev_size = _ELEMENT[pointee]
+                dtype, dev_size = ctx.storage(pointee), _ELEMENT[pointee][1]
                 count = max(device_bytes // dev_size, 1)
                 buf = buffer(("scratch", param.port_index), "scratch", param.port_index, "ANY", pointee,
                              lambda c, arrays, blobs, d=dtype, n=count: _Data(d, n))
@@ -638,7 +675,7 @@ def _fill(arena, buffers: dict[tuple, _Buffer], layout: _Layout, results: dict[i
         view = arena.view(data.dtype, region.offset, data.count)
         if data.poison:
             if buf.index not in layout.poison_stats:        # 4-byte outputs are poisoned by the worker
-                view.view(np.uint8).fill(0xA5)
+                _narrow_poison(view).fill(_narrow_poison_value(view))
         elif data.host_fp16:
             host_fp16.convert_into(view, data.source)
         elif data.widen:
@@ -649,6 +686,16 @@ def _fill(arena, buffers: dict[tuple, _Buffer], layout: _Layout, results: dict[i
             np.copyto(view.reshape(data.source.shape), data.source, casting="unsafe")
         else:
             view.fill(0)
+
+
+def _narrow_poison(view: np.ndarray) -> np.ndarray:
+    """Outputs narrower than 4 bytes are poisoned by the parent: fp16 words with a signalling NaN no arithmetic
+    makes (0x7DA5; arithmetic="fp16" outputs), anything else byte by byte with 0xA5."""
+    return view.view(np.uint16) if view.dtype == np.float16 else view.view(np.uint8)
+
+
+def _narrow_poison_value(words: np.ndarray) -> int:
+    return 0x7DA5 if words.dtype == np.uint16 else 0xA5
 
 
 def _raised(arena, flag: Region) -> bool:
@@ -688,7 +735,8 @@ def _read_output(ctx, arena, buf, stats, shape, pool=None, pool_offset=None) -> 
     if stats is not None:         # the worker counted the poison left in a 4-byte output
         count, first = (int(v) for v in arena.view(np.uint32, stats.offset, 2))
     else:
-        poisoned = (arena.view(np.uint8, region.offset, data.nbytes).reshape(data.count, -1) == 0xA5).all(axis=1)
+        words = _narrow_poison(arena.view(data.dtype, region.offset, data.count))
+        poisoned = (words.reshape(data.count, -1) == _narrow_poison_value(words)).all(axis=1)
         count = int(np.count_nonzero(poisoned))
         first = int(np.argmax(poisoned)) if count else 0
     if count:
@@ -750,9 +798,9 @@ def _run(ctx, session, job, buffers, stages, layout, timeout, timings, t0, pool,
         stage = next(s for s in stages if s.program == key)
         hint = "fix the source; line numbers refer to your .cl file"
         if "invalid reinterpretation" in log:
-            hint = ("a half is a 32-bit float on the emulator: as_ushortN / as_shortN / as_halfN of half data go "
-                    "through the fp16 encoding, other reinterpretations of halves (as_int of a half2, ...) are not "
-                    "supported (docs/emulator.md)")
+            hint = ("a half is a 32-bit float on the emulator by default: as_ushortN / as_shortN / as_halfN of "
+                    "half data go through the fp16 encoding, other reinterpretations of halves (as_int of a half2, "
+                    "...) need arithmetic='fp16' (--arithmetic fp16), see docs/emulator.md")
         if "cannot be declared in local address space" in log and "__kk_dma_body_" in job.programs.get(key, ""):
             hint = ("with __dma_preload/__dma_postwrite the emulator runs the kernel body as a plain function, "
                     "where OpenCL forbids __local variables: bind the array as <Data type=\"local_data\">")
@@ -844,7 +892,8 @@ def _remember_plan(key, ctx, job, buffers, stages, layout) -> None:
 # ---------------------------------------------------------------------------------------------------------
 
 def emulate(bindings, layer_type: str, inputs: Sequence[np.ndarray], attrs=None, output_shapes=None, *,
-            precision: str = "fp16", timeout: float = 60.0, checks: bool = True, blobs=None) -> EmulationResult:
+            precision: str = "fp16", arithmetic: str = "fp32", timeout: float = 60.0, checks: bool = True,
+            blobs=None) -> EmulationResult:
     """Run the binding the plugin would choose for `layer_type` on `inputs` (logical layout, NCHW for 4-D).
 
     bindings: a MYRIAD binding XML path, or layers already loaded with kernelkit.bindings.myriad.
@@ -852,6 +901,9 @@ def emulate(bindings, layer_type: str, inputs: Sequence[np.ndarray], attrs=None,
     output_shapes: default [inputs[0].shape].
     precision: "fp16" rounds float tensors to fp16 at the boundary (and in convert_half/vstore_half);
       "fp32" does not round anywhere.
+    arithmetic: "fp32" (default) runs half arithmetic inside kernels in float32; "fp16" compiles the kernel with
+      clang-15 for real 16-bit half storage and arithmetic, each operation rounded as on SHAVE (needs precision
+      "fp16" and clang-15; see docs/emulator.md).
     checks: raise DeviceCheckFailed when a device check reports an error (findings are returned either way).
     blobs: arrays for <Data type="data" source=...> bindings (an extension of the plugin's layer blobs).
     Timeouts and crashes of the kernel always raise DeviceCheckFailed (there is no output).
@@ -859,6 +911,11 @@ def emulate(bindings, layer_type: str, inputs: Sequence[np.ndarray], attrs=None,
     started = time.perf_counter()
     if precision not in ("fp16", "fp32"):
         raise KernelkitError(f"precision must be 'fp16' or 'fp32', not {precision!r}")
+    if arithmetic not in ("fp16", "fp32"):
+        raise KernelkitError(f"arithmetic must be 'fp16' or 'fp32', not {arithmetic!r}")
+    if arithmetic == "fp16" and precision != "fp16":
+        raise KernelkitError("arithmetic 'fp16' stores every half as fp16, so it needs precision 'fp16'",
+                             hint="drop precision='fp32', or use arithmetic='fp32'")
     arrays = []
     for i, item in enumerate(inputs):
         array = np.asarray(item)
@@ -881,12 +938,12 @@ def emulate(bindings, layer_type: str, inputs: Sequence[np.ndarray], attrs=None,
     legacy = _legacy_attrs(attrs)
     blobs = dict(blobs or {})
 
-    key = _plan_key(bindings, layer_type, legacy, arrays, shapes, precision, blobs)
+    key = _plan_key(bindings, layer_type, legacy, arrays, shapes, (precision, arithmetic), blobs)
     cached = _PLANS.get(key) if key is not None else None
     if cached is not None and cached.still_valid():
-        ctx = _Context(cached.layer, cached.alternative, arrays, shapes, legacy, precision,
+        ctx = _Context(cached.layer, cached.alternative, arrays, shapes, legacy, precision, arithmetic,
                        findings=list(cached.findings))
-        recipe_ctx = _Context(cached.layer, cached.alternative, arrays, shapes, legacy, precision)
+        recipe_ctx = _Context(cached.layer, cached.alternative, arrays, shapes, legacy, precision, arithmetic)
         buffers = {k: b.with_data(b.recipe(recipe_ctx, arrays, blobs))
                    for k, b in cached.buffers.items()}
         job, layout, stages = cached.job, cached.layout, cached.stages
@@ -903,7 +960,7 @@ def emulate(bindings, layer_type: str, inputs: Sequence[np.ndarray], attrs=None,
         if layer is None:
             raise KernelkitError(f"no binding alternative applies to a '{layer_type}' layer with these attributes",
                                  path=source_path, where=layer_type, hint="; ".join(reasons[:4]))
-        ctx = _Context(layer, _alternative_index(layers, layer), arrays, shapes, legacy, precision)
+        ctx = _Context(layer, _alternative_index(layers, layer), arrays, shapes, legacy, precision, arithmetic)
         job, buffers, stages = _plan(ctx, blobs)
         layout = _layout(job, buffers, ctx)
         if key is not None:

@@ -19,6 +19,17 @@
 #ifndef KK_SHAVE_PRELUDE_H
 #define KK_SHAVE_PRELUDE_H
 
+#ifdef KK_REAL_HALF
+/* arithmetic="fp16": clang compiles with cl_khr_fp16 and `half` is 16-bit storage and arithmetic, as on SHAVE;
+   fp16_builtins.py supplies the half built-ins PoCL's library lacks. Only the SHAVE extensions follow. */
+#pragma OPENCL EXTENSION cl_khr_fp16 : enable
+/* The user's halfN become these (source.real_half_source): SHAVE loads and stores halfN at any element boundary. */
+typedef half kk_half2 __attribute__((ext_vector_type(2), aligned(2)));
+typedef half kk_half3 __attribute__((ext_vector_type(3), aligned(2)));
+typedef half kk_half4 __attribute__((ext_vector_type(4), aligned(2)));
+typedef half kk_half8 __attribute__((ext_vector_type(8), aligned(2)));
+typedef half kk_half16 __attribute__((ext_vector_type(16), aligned(2)));
+#else
 /* halfN (-Dhalf8=kk_half8 ...): float vectors aligned like one element. SHAVE loads and stores halfN at any
    element boundary (shipped kernels cast `src + x` to half8*); a plain float8 needs 32-byte alignment and
    would fault on the CPU. */
@@ -27,6 +38,7 @@ typedef float kk_half3 __attribute__((ext_vector_type(3), aligned(4)));
 typedef float kk_half4 __attribute__((ext_vector_type(4), aligned(4)));
 typedef float kk_half8 __attribute__((ext_vector_type(8), aligned(4)));
 typedef float kk_half16 __attribute__((ext_vector_type(16), aligned(4)));
+#endif
 
 /* SHAVE is a 32-bit device: its work-item functions return a 32-bit size_t, so expressions such as
    min(get_local_size(0) + x, (uint)n) are unambiguous there. (A function-like macro does not expand itself.) */
@@ -38,11 +50,29 @@ typedef float kk_half16 __attribute__((ext_vector_type(16), aligned(4)));
 #define get_num_groups(d)    ((uint)get_num_groups(d))
 #define get_global_offset(d) ((uint)get_global_offset(d))
 
-/* clc's SAU.SUMX intrinsic: the sum of the eight lanes of a half8 (in float here, as all half arithmetic). */
+/* clc's SAU.SUMX intrinsic: the sum of the eight lanes of a half8 (pairwise; in float unless arithmetic="fp16"). */
+#ifdef KK_REAL_HALF
+static inline half __builtin_shave_sau_sumx_f16_r(half8 v)
+#else
 static inline float __builtin_shave_sau_sumx_f16_r(kk_half8 v)
+#endif
 {
     return ((v.s0 + v.s1) + (v.s2 + v.s3)) + ((v.s4 + v.s5) + (v.s6 + v.s7));
 }
+
+#ifdef KK_REAL_HALF
+/* clc's CMU.ALIGNVEC intrinsic: the 16 bytes that start k bytes into the 32-byte pair a:b (a first). Only with
+   real halves: kernels feed it the bits of half8 values. */
+static inline short8 __builtin_shave_cmu_alignvec_rri_short8(short8 a, short8 b, int k)
+{
+    short pair[16];
+    vstore8(a, 0, pair);
+    vstore8(b, 1, pair);
+    return vload8(0, (const short*)((const uchar*)pair + k));
+}
+#endif
+
+#ifndef KK_REAL_HALF          /* up to "shared helpers": what mapping half to float needs */
 
 #ifndef KK_ROUND_HALF
 #define KK_ROUND_HALF 1
@@ -225,6 +255,8 @@ static inline float kk_fp16_value(ushort h)
     return as_float(sign | ((e + 112u) << 23) | (m << 13));
 }
 
+#endif /* !KK_REAL_HALF */
+
 /* ---- shared helpers ------------------------------------------------------------------------------- */
 static inline size_t kk_local_linear_id(void)
 {
@@ -352,6 +384,13 @@ KK_DEFINE_COPIES(float2)
 KK_DEFINE_COPIES(float4)
 KK_DEFINE_COPIES(float8)
 KK_DEFINE_COPIES(float16)
+#ifdef KK_REAL_HALF
+KK_DEFINE_COPIES(half)
+KK_DEFINE_COPIES(half2)
+KK_DEFINE_COPIES(half4)
+KK_DEFINE_COPIES(half8)
+KK_DEFINE_COPIES(half16)
+#endif
 
 /* Our names, so a PoCL that declares the Khronos cl_khr_extended_async_copies signatures cannot clash. */
 #define async_work_group_copy_2D2D kk_async_copy_2d2d

@@ -77,7 +77,7 @@ class Job:
     same job, with the same regions, for every call of the same shape)."""
 
     key: str | None = None
-    programs: dict[str, str] = field(default_factory=dict)     # key -> source
+    programs: dict[str, str | bytes] = field(default_factory=dict)    # key -> source, or SPIR bitcode
     program_options: dict[str, str] = field(default_factory=dict)
     buffers: list[Region] = field(default_factory=list)        # what kernels see (guards lie outside)
     poison: list[tuple[int, int]] = field(default_factory=list)     # (buffer, words) to fill with POISON_BITS
@@ -176,10 +176,14 @@ class _Device:
                      "max_work_group_size": self.device.max_work_group_size,
                      "base_align": self.device.mem_base_addr_align // 8}
 
-    def program(self, key: str, source: str, options: str):
+    def program(self, key: str, source: str | bytes, options: str):
+        """Built from OpenCL C text, or from SPIR bitcode (bytes: arithmetic="fp16")."""
         prg = self.programs.get(key)
         if prg is None:
-            prg = self.cl.Program(self.ctx, source)
+            if isinstance(source, bytes):
+                prg = self.cl.Program(self.ctx, [self.device], [source])
+            else:
+                prg = self.cl.Program(self.ctx, source)
             try:
                 prg.build(options=options)
             except self.cl.RuntimeError as exc:
