@@ -72,3 +72,15 @@ def test_saves_case_data_on_request(pytester, kernels):
 def test_runs_under_xdist(pytester, kernels):
     result = pytester.runpytest_subprocess(str(kernels), "--kernel-specs", "-n", "2", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=5, failed=1)
+
+
+def test_kernel_arithmetic_option_runs_the_kernels_in_fp16(pytester, kernels):
+    # half_square_h squares in half: fine in float arithmetic, inf on the device (and with fp16 arithmetic)
+    if shutil.which("clang-15") is None:
+        pytest.skip("--kernel-arithmetic fp16 compiles with clang-15")
+    shutil.copytree(DATA / "half_square_h", kernels / "half_square_h")
+    result = pytester.runpytest_subprocess(str(kernels / "half_square_h"), "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+    result = pytester.runpytest_subprocess(str(kernels / "half_square_h"), "--kernel-arithmetic", "fp16",
+                                           "-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1)

@@ -177,3 +177,20 @@ def test_duplicate_kernel_names_are_refused(tmp_path):
     shutil.copytree(ELU, tmp_path / "b")
     with pytest.raises(KernelkitError, match="also used by"):
         plan([tmp_path / "a", tmp_path / "b"])
+
+
+def test_fp16_arithmetic_catches_what_float_arithmetic_hides():
+    # A kernel that squares in half: on the device x * x overflows above 255.9 even where x * x / 1000 fits.
+    # With the default fp32 arithmetic it passes; with arithmetic="fp16" the harness sees the inf.
+    if shutil.which("clang-15") is None:
+        pytest.skip("arithmetic='fp16' compiles with clang-15")
+    float_run = run([DATA / "half_square_h"])
+    half_run = run([DATA / "half_square_h"], arithmetic="fp16")
+    assert float_run.ok and float_run.environment["arithmetic"] == "fp32"
+    (case,) = half_run.cases
+    assert not half_run.ok and half_run.environment["arithmetic"] == "fp16"
+    assert case.status == FAIL and "numpy" in case.message
+    from kernelkit.cli import main
+
+    assert main(["test", str(DATA / "half_square_h"), "--arithmetic", "fp16"]) == 1
+    assert main(["test", str(DATA / "half_square_h")]) == 0

@@ -19,6 +19,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("-x", "--fail-fast", action="store_true", help="stop at the first case that fails or errors")
     parser.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
                         help="time limit per emulation (default 60); a kernel that runs longer is an ERROR")
+    parser.add_argument("--arithmetic", choices=("fp32", "fp16"), default="fp32",
+                        help="how the kernels under test compute half arithmetic: fp32 (default) or fp16, real "
+                             "16-bit half with per-operation rounding as on SHAVE (needs clang-15)")
     parser.add_argument("-v", "--verbose", action="store_true", help="print every case, not only failures")
 
 
@@ -37,7 +40,8 @@ def run(args) -> int:
     progress = TerminalProgress(verbose=args.verbose)
     data_dir = Path(args.report) / DATA_DIR if args.report else None
     result = run_conformance(args.kernel_dirs or None, pattern=args.pattern, data_dir=data_dir, timeout=timeout,
-                             fail_fast=args.fail_fast, on_start=progress.start, on_result=progress.result)
+                             fail_fast=args.fail_fast, arithmetic=args.arithmetic, on_start=progress.start,
+                             on_result=progress.result)
     progress.finish()
     print(summary_text(result))
     if args.report:

@@ -23,6 +23,9 @@ def pytest_addoption(parser):
                     help="collect every kernel.toml met, not only those under kernels/ or named explicitly")
     group.addoption("--kernel-data", metavar="DIR", default=None,
                     help="save each case's inputs, outputs and reference outputs as DIR/<kernel>/<case>.npz")
+    group.addoption("--kernel-arithmetic", choices=("fp32", "fp16"), default="fp32",
+                    help="half arithmetic of the kernels under test: fp32 (default) or fp16 (real 16-bit half, "
+                         "rounded per operation as on SHAVE)")
 
 
 def _named_on_command_line(path: Path, config) -> bool:
@@ -91,7 +94,8 @@ class KernelCaseItem(pytest.Item):
         if builds is None:
             builds = self.config.stash[_BUILDS_KEY] = Builds()
         data = self.config.getoption("kernel_data")
-        result = run_case(self.planned, builds, data_dir=Path(data) if data else None)
+        result = run_case(self.planned, builds, data_dir=Path(data) if data else None,
+                          arithmetic=self.config.getoption("kernel_arithmetic"))
         self.user_properties.append(("status", result.status))
         if result.status == SKIP:
             pytest.skip(result.message)

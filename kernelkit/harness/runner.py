@@ -243,11 +243,11 @@ class Builds:
 DEFAULT_TIMEOUT = 60.0   # seconds per emulation; a kernel that never finishes is an ERROR, not a hang
 
 
-def _emulate(build, spec, inputs, attrs, output_shapes, precision, timeout):
+def _emulate(build, spec, inputs, attrs, output_shapes, precision, timeout, arithmetic="fp32"):
     from ..emulator import emulate
 
     return emulate(build.xml_path, spec.op, inputs, attrs=attrs, output_shapes=output_shapes,
-                   precision=precision, timeout=timeout)
+                   precision=precision, arithmetic=arithmetic, timeout=timeout)
 
 
 def _compare_all(name: str, actual: list[np.ndarray], expected: list[np.ndarray], atol, rtol) -> ReferenceResult:
@@ -285,20 +285,21 @@ def _reproduce(planned: PlannedCase) -> str:
 
 
 def run_case(planned: PlannedCase, builds: Builds, *, data_dir: Path | None = None,
-             timeout: float = DEFAULT_TIMEOUT) -> CaseResult:
+             timeout: float = DEFAULT_TIMEOUT, arithmetic: str = "fp32") -> CaseResult:
+    """arithmetic: how the kernel under test computes ("fp16": real half arithmetic, see emulate())."""
     spec = planned.spec
     start = time.perf_counter()
     result = CaseResult(spec.name, planned.name, planned.source, SKIP, spec_path=str(spec.path),
                         reproduce=_reproduce(planned))
     try:
-        _run_case(planned, builds, result, data_dir, timeout)
+        _run_case(planned, builds, result, data_dir, timeout, arithmetic)
     finally:
         result.duration = time.perf_counter() - start
     return result
 
 
 def _run_case(planned: PlannedCase, builds: Builds, result: CaseResult, data_dir: Path | None,
-              timeout: float) -> None:
+              timeout: float, arithmetic: str) -> None:
     spec = planned.spec
     if planned.skip_reason:
         result.message = planned.skip_reason
@@ -319,7 +320,7 @@ def _run_case(planned: PlannedCase, builds: Builds, result: CaseResult, data_dir
     atol, rtol = planned.tolerance()
     saved = {f"in{i}": x for i, x in enumerate(inputs)}
     try:
-        emulated = _emulate(build, spec, inputs, attrs, output_shapes, "fp16", timeout)
+        emulated = _emulate(build, spec, inputs, attrs, output_shapes, "fp16", timeout, arithmetic)
     except KernelkitError as exc:
         findings = getattr(exc, "findings", None) or []
         result.status = ERROR
@@ -417,7 +418,7 @@ def environment() -> dict:
 
 
 def run(kernel_dirs=None, *, pattern: str | None = None, data_dir: Path | None = None,
-        timeout: float = DEFAULT_TIMEOUT, fail_fast: bool = False,
+        timeout: float = DEFAULT_TIMEOUT, fail_fast: bool = False, arithmetic: str = "fp32",
         on_result: Callable[[int, int, CaseResult], None] | None = None,
         on_start: Callable[[int, int, PlannedCase], None] | None = None) -> RunResult:
     """Run the conformance cases of `kernel_dirs` (default: all of kernels/) matching `pattern`.
@@ -431,10 +432,10 @@ def run(kernel_dirs=None, *, pattern: str | None = None, data_dir: Path | None =
     for index, item in enumerate(planned):
         if on_start:
             on_start(index, len(planned), item)
-        outcome = run_case(item, builds, data_dir=data_dir, timeout=timeout)
+        outcome = run_case(item, builds, data_dir=data_dir, timeout=timeout, arithmetic=arithmetic)
         results.append(outcome)
         if on_result:
             on_result(index + 1, len(planned), outcome)
         if fail_fast and outcome.status in (FAIL, ERROR):
             break
-    return RunResult(results, environment(), time.perf_counter() - start)
+    return RunResult(results, {**environment(), "arithmetic": arithmetic}, time.perf_counter() - start)
