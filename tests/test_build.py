@@ -406,3 +406,16 @@ def test_compile_error_in_an_expression_names_the_spec_key(tmp_path):
     err = info.value
     assert err.path.endswith("elementwise/kernel.cl.j2") and "tanhh" in err.message
     assert f"kernel.params.expr in {toml.resolve()}" in err.hint
+
+
+def test_host_check_takes_what_clc_takes_on_a_32_bit_device():
+    # size_t is 32 bits on SHAVE: min(size_t expression, uint) is one overload there (ambiguous on spir64 as such);
+    # the SAU.SUMX intrinsic is declared. The same work-item header serves the emulator.
+    source = ("__kernel void k(__global const half* src, __global half* dst, int n)\n"
+              "{\n"
+              "    const uint g = min(get_global_id(0) + 1, (uint)n);\n"
+              "    dst[g] = __builtin_shave_sau_sumx_f16_r(vload8(g, src));\n"
+              "}\n")
+    assert host_check(source, name="k.cl") == []
+    undeclared = source.replace("__builtin_shave_sau_sumx_f16_r", "__builtin_shave_not_an_intrinsic")
+    assert any("not_an_intrinsic" in f.message for f in host_check(undeclared, name="k.cl"))

@@ -44,7 +44,9 @@ def command(cl_path: str | Path, *, defines: Mapping[str, object] | None = None,
             include_builtins: bool = True) -> list[str]:
     cmd = [clang(), *BASE_FLAGS]
     if include_builtins:
-        cmd += ["-include", str(BUILTINS_HEADER)]
+        from ..emulator.source import WORK_ITEMS_PATH
+
+        cmd += ["-include", str(WORK_ITEMS_PATH), "-include", str(BUILTINS_HEADER)]
     for name, value in (defines or {}).items():
         cmd.append(f"-D{name}={value}")
     return cmd + [str(cl_path)]

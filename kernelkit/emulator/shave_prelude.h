@@ -40,15 +40,7 @@ typedef float kk_half8 __attribute__((ext_vector_type(8), aligned(4)));
 typedef float kk_half16 __attribute__((ext_vector_type(16), aligned(4)));
 #endif
 
-/* SHAVE is a 32-bit device: its work-item functions return a 32-bit size_t, so expressions such as
-   min(get_local_size(0) + x, (uint)n) are unambiguous there. (A function-like macro does not expand itself.) */
-#define get_global_id(d)     ((uint)get_global_id(d))
-#define get_local_id(d)      ((uint)get_local_id(d))
-#define get_group_id(d)      ((uint)get_group_id(d))
-#define get_global_size(d)   ((uint)get_global_size(d))
-#define get_local_size(d)    ((uint)get_local_size(d))
-#define get_num_groups(d)    ((uint)get_num_groups(d))
-#define get_global_offset(d) ((uint)get_global_offset(d))
+/* 32-bit work-item functions: shave_work_items.h, put in front of this file by source.prelude(). */
 
 /* clc's SAU.SUMX intrinsic: the sum of the eight lanes of a half8 (pairwise; in float unless arithmetic="fp16"). */
 #ifdef KK_REAL_HALF

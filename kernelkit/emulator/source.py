@@ -30,9 +30,12 @@ _HALF_LITERAL = re.compile(r"(?<![\w.])((?:\d+\.\d*|\.\d+|\d+)(?:[eE][+-]?\d+)?)
 _COMMENT_OR_STRING = re.compile(r"//[^\n]*|/\*.*?\*/|\"(?:\\.|[^\"\\])*\"", re.S)
 
 
+WORK_ITEMS_PATH = Path(__file__).with_name("shave_work_items.h")
+
+
 @lru_cache(maxsize=1)
 def prelude() -> str:
-    return PRELUDE_PATH.read_text(encoding="utf-8")
+    return WORK_ITEMS_PATH.read_text(encoding="utf-8") + PRELUDE_PATH.read_text(encoding="utf-8")
 
 
 def rewrite_half_literals(source: str) -> str:

@@ -11,15 +11,7 @@
 
 #define KK_OVL __attribute__((overloadable))
 
-/* SHAVE is a 32-bit device: size_t, and so what the work-item functions return, is 32 bits there (spir64 would
-   make min(get_local_size(0) + x, (uint)n) ambiguous where clc takes it). */
-#define get_global_id(d)     ((uint)get_global_id(d))
-#define get_local_id(d)      ((uint)get_local_id(d))
-#define get_group_id(d)      ((uint)get_group_id(d))
-#define get_global_size(d)   ((uint)get_global_size(d))
-#define get_local_size(d)    ((uint)get_local_size(d))
-#define get_num_groups(d)    ((uint)get_num_groups(d))
-#define get_global_offset(d) ((uint)get_global_offset(d))
+/* 32-bit work-item functions: kernelkit/emulator/shave_work_items.h, -included before this file. */
 
 /* clc intrinsic used by shipped kernels: the sum of the eight lanes of a half8 (SAU.SUMX). */
 half __builtin_shave_sau_sumx_f16_r(half8 v);
