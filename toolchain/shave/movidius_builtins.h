@@ -13,10 +13,11 @@
 
 /* 32-bit work-item functions: kernelkit/emulator/shave_work_items.h, -included before this file. */
 
-/* clc intrinsic used by shipped kernels: the sum of the eight lanes of a half8 (SAU.SUMX). */
-half __builtin_shave_sau_sumx_f16_r(half8 v);
-/* clc intrinsic (CMU.ALIGNVEC): the 16 bytes that start k bytes into the pair a:b. */
-short8 __builtin_shave_cmu_alignvec_rri_short8(short8 a, short8 b, int k);
+/* clc intrinsics used by shipped kernels (parameters unnamed: a kernel's scalars may be macros, as in the GPU
+   view). SAU.SUMX: the sum of the eight lanes of a half8. CMU.ALIGNVEC (a, b, k): the 16 bytes that start k bytes
+   into the pair a:b. */
+half __builtin_shave_sau_sumx_f16_r(half8);
+short8 __builtin_shave_cmu_alignvec_rri_short8(short8, short8, int);
 
 /* Work-item DMA events live in private memory; the guide only shows them created, passed and waited on. */
 typedef uint item_dma_event_t;
