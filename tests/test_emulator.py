@@ -184,6 +184,19 @@ def test_host_fp16_conversion_matches_numpy_bit_for_bit():
         host_fp16.convert_into(out[:10], x)
 
 
+def test_host_fp16_says_why_it_is_not_used(monkeypatch):
+    monkeypatch.setenv("KERNELKIT_HOST_FP16", "0")
+    host_fp16.reset()
+    assert host_fp16.status() == (False, "turned off (KERNELKIT_HOST_FP16=0)")
+    monkeypatch.delenv("KERNELKIT_HOST_FP16")
+    monkeypatch.setenv("KERNELKIT_CACHE_DIR", "/dev/null/not-a-folder")       # nowhere to put the library
+    host_fp16.reset()
+    used, why = host_fp16.status()
+    assert not used and ("cannot write the kernelkit cache folder" in why or "fp16 conversion" in why)
+    monkeypatch.undo()
+    host_fp16.reset()
+
+
 def test_float16_and_float32_inputs_of_one_shape_give_the_same_result(rng):
     # two dtypes of one shape are two plans (fp16 bits widened / float32 rounded on the device)
     x32 = rng.uniform(-3, 3, (1, 2, 5, 67)).astype(np.float32)

@@ -48,10 +48,13 @@ def _build(flags: list[str]) -> Path | str:
     except Exception:
         return "no clang-15 to build it (apt-get install clang-15; ./kit setup does it)"
     tag = hashlib.sha256("\0".join([source, compiler, platform.machine(), *flags]).encode()).hexdigest()[:16]
-    library = cache_dir("native") / f"fp16_host-{tag}.so"
-    if library.exists():
-        return library
-    fd, tmp = tempfile.mkstemp(prefix=".fp16_host-", suffix=".so", dir=library.parent)
+    try:
+        library = cache_dir("native") / f"fp16_host-{tag}.so"
+        if library.exists():
+            return library
+        fd, tmp = tempfile.mkstemp(prefix=".fp16_host-", suffix=".so", dir=library.parent)
+    except OSError as exc:         # a cache folder we cannot write: the device pass does the work
+        return f"cannot write the kernelkit cache folder: {exc}"
     os.close(fd)
     try:
         done = subprocess.run([compiler, "-O3", "-shared", "-fPIC", *flags, "-o", tmp, str(SOURCE)],
