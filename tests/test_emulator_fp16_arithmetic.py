@@ -135,6 +135,8 @@ def test_fp16_arithmetic_needs_fp16_precision_and_reports_source_lines(probes, t
     x = np.ones((1, 1, 1, 8), np.float32)
     with pytest.raises(KernelkitError, match="needs precision 'fp16'"):
         emulate(probes, "Accumulate", [x], precision="fp32", arithmetic="fp16")
+    with pytest.raises(KernelkitError, match="arithmetic must be 'fp16' or 'fp32'"):
+        emulate(probes, "Accumulate", [x], arithmetic="half")
     (tmp_path / "broken.cl").write_text("__kernel void broken(__global const half* src, __global half* dst)\n"
                                         "{\n    dst[0] = src[0] +;\n}\n")
     (tmp_path / "broken.xml").write_text(one_in_one_out("Broken", "broken", "broken.bin"))
