@@ -62,6 +62,18 @@ def test_compile_is_deterministic_and_honours_shaves_and_slices(models, tmp_path
 
 
 @pytest.mark.toolchain
+def test_the_shortened_device_search_changes_nothing_in_the_blob(models, tmp_path, monkeypatch):
+    # The shim fast-forwards the plugin's 5 s device search; with the real clock it waits it out.
+    require_toolchain()
+    config = compile_mod.make_config()
+    fast = compile_mod.run_shim(models["conv"], tmp_path / "fast.blob", config)
+    monkeypatch.setenv("KERNELKIT_SHIM_REAL_CLOCK", "1")
+    slow = compile_mod.run_shim(models["conv"], tmp_path / "slow.blob", config)
+    assert fast.ok and slow.ok, (fast.message, slow.message)
+    assert (tmp_path / "fast.blob").read_bytes() == (tmp_path / "slow.blob").read_bytes()
+
+
+@pytest.mark.toolchain
 def test_blob_version_2021_4_patches_only_bytes_60_and_64(models, tmp_path, capsys):
     require_toolchain()
     native, patched = tmp_path / "native.blob", tmp_path / "patched.blob"

@@ -8,7 +8,7 @@ otherwise), runs query_network and a real compile on each (`kernelkit.myriad.ora
 
     .venv/bin/python toolchain/probe_support.py [--jobs 4] [--only REGEX] [--keep DIR]
 
-Needs `kernelkit toolchain setup`. Takes about 5 s per parallel batch of compiles.
+Needs `kernelkit toolchain setup`. Each compile takes a fraction of a second.
 """
 
 from __future__ import annotations
@@ -536,8 +536,7 @@ def write_outputs(rows: list[dict], seconds: float) -> None:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[1])
-    parser.add_argument("--jobs", type=int, default=4, help="parallel compiles (each waits ~5 s on a timed "
-                        "device search, so more than the core count pays)")
+    parser.add_argument("--jobs", type=int, default=4, help="parallel compiles (default 4)")
     parser.add_argument("--only", metavar="REGEX", help="probe only ops whose name matches (no files written)")
     parser.add_argument("--render-only", action="store_true",
                         help="rewrite the Markdown (and JSON) from the existing JSON, without compiling")

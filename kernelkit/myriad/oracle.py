@@ -1,7 +1,7 @@
 """The real MYRIAD plugin (2021.4) as the oracle of what compiles.
 
 Two questions, cheap first: `query_network` (Python 3.9 venv, ~10 ms a model, no device) says which layers
-the plugin's parsers take; a real compile (~5 s, mostly a fixed device probe) is the final word, because
+the plugin's parsers take; a real compile (well under a second with the shim's shortened device search) is the final word, because
 the stage type checks (e.g. Greater on S32 inputs) only run there.
 """
 
@@ -77,7 +77,7 @@ def _verdict(query: dict, run: compile_mod.ShimRun, blob_size: int | None) -> Ve
 def plugin_verdicts(models: list[str | Path], config: dict[str, str] | None = None, *, jobs: int = 4,
                     timeout: float = compile_mod.DEFAULT_TIMEOUT) -> list[Verdict]:
     """Verdicts for many models: one batched query_network, then real compiles in `jobs` parallel processes
-    (each compile spends ~5 s in a timed device search, so more jobs than cores still pays).
+    (a compile is CPU-bound once the shim cuts its device search short: about as many jobs as cores).
     `config` is passed through (MYRIAD_IGNORE_UNKNOWN_LAYERS is refused). ToolchainUnavailable if not provisioned."""
     tc = toolchain_mod.require()
     paths = [Path(m) for m in models]
