@@ -8,8 +8,9 @@ See docs/emulator.md for what is emulated and how it differs from the device.
 """
 
 from .cmx import CMX_BUDGET_BYTES
-from .core import MAX_WORK_GROUP_SIZE, DeviceCheckFailed, EmulationResult, emulate
+from .core import (MAX_WORK_GROUP_SIZE, DeviceCheckFailed, EmulationResult, LaunchPlan, PlannedArg, PlannedStage,
+                   emulate, plan_launch)
 from .worker import shutdown
 
-__all__ = ["emulate", "EmulationResult", "DeviceCheckFailed", "shutdown", "MAX_WORK_GROUP_SIZE",
+__all__ = ["emulate", "plan_launch", "LaunchPlan", "PlannedStage", "PlannedArg", "EmulationResult", "DeviceCheckFailed", "shutdown", "MAX_WORK_GROUP_SIZE",
            "CMX_BUDGET_BYTES"]

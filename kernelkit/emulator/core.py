@@ -330,11 +330,47 @@ class _Buffer:
 
 # --- the plan -----------------------------------------------------------------------------------------------
 
+@dataclass(frozen=True)
+class PlannedArg:
+    """One kernel argument as a stage passes it: what the plugin would serialize for it."""
+
+    name: str
+    kind: str                  # "buffer" | "int" | "float" | "local"
+    value: object = None       # the scalar as the binding's type gives it (before the kernel's C type); local bytes
+    buffer: str | None = None  # buffers: "input" | "output" | "scratch" | "data"
+    port: int | str | None = None
+    format: str | None = None  # the binding's format for inputs/outputs
+
+
 @dataclass
 class _Stage:
     kernel: Kernel
     program: str
     launch: Launch
+    args: list[PlannedArg] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class PlannedStage:
+    stage: int
+    entry: str
+    global_size: tuple[int, ...]     # as the plugin launches it: groups * local, 3 dimensions
+    local_size: tuple[int, ...]
+    args: tuple[PlannedArg, ...]
+
+    @property
+    def groups(self) -> tuple[int, ...]:
+        return tuple(g // l for g, l in zip(self.global_size, self.local_size))
+
+
+@dataclass
+class LaunchPlan:
+    """What emulate() would launch for a layer, without running it."""
+
+    layer: CustomLayer
+    alternative: int                 # index among the file's alternatives for this type
+    stages: list[PlannedStage]
+    findings: list[Finding] = field(default_factory=list)
 
 
 # Parsed files are kept while their size and modification time stay the same: repeated calls skip the work.
@@ -450,6 +486,7 @@ def _plan(ctx: _Context, blobs: dict[str, np.ndarray]):
 
         params = {p.arg_name: p for p in kernel.params}
         args: list[tuple] = []
+        planned: list[PlannedArg] = []
         local_bytes: list[tuple[str, int]] = []
         for arg in signature.args:
             param = params.get(arg.name)
@@ -460,7 +497,9 @@ def _plan(ctx: _Context, blobs: dict[str, np.ndarray]):
             if isinstance(param, ScalarParam):
                 if arg.pointer:
                     raise ctx.error("a <Scalar> is bound to a pointer argument", kernel, arg.name, line=param.line)
-                args.append(("scalar", _pack_scalar(ctx, kernel, arg, _scalar_value(ctx, kernel, param))))
+                value = _scalar_value(ctx, kernel, param)
+                args.append(("scalar", _pack_scalar(ctx, kernel, arg, value)))
+                planned.append(PlannedArg(arg.name, param.type, value.item()))
                 continue
             if not arg.pointer:
                 raise ctx.error(f"a <{type(param).__name__.replace('Param', '')}> is bound to the non-pointer "
@@ -476,6 +515,7 @@ def _plan(ctx: _Context, blobs: dict[str, np.ndarray]):
                 pointee = _element(ctx, kernel, arg)
                 local_bytes.append((arg.name, size))
                 args.append(("local", size * (2 if pointee == "half" and not ctx.real_half else 1)))
+                planned.append(PlannedArg(arg.name, "local", size))
                 continue
             if arg.address_space == "local":
                 raise ctx.error("a __local argument must be bound as <Data type=\"local_data\">", kernel, arg.name,
@@ -533,12 +573,14 @@ def _plan(ctx: _Context, blobs: dict[str, np.ndarray]):
                             "the values", kernel, arg.name, line=param.line)
             buf.users.append((kernel, arg.name))
             args.append(("buf", buf.index))
+            planned.append(PlannedArg(arg.name, "buffer", buffer=buf.kind, port=buf.port,
+                                      format=getattr(param, "format", None) if buf.kind in ("input", "output") else None))
 
         global_size, local_size = _work_sizes(ctx, kernel, signature)
         _check_cmx(ctx, kernel, user_text, local_bytes)
         launch = Launch(program=key, kernel=kernel.entry, global_size=global_size, local_size=local_size, args=args)
         job.launches.append(launch)
-        stages.append(_Stage(kernel, key, launch))
+        stages.append(_Stage(kernel, key, launch, planned))
     return job, buffers, stages
 
 
@@ -891,6 +933,40 @@ def _remember_plan(key, ctx, job, buffers, stages, layout) -> None:
 
 # ---------------------------------------------------------------------------------------------------------
 
+def _load_layers(bindings) -> tuple[list[CustomLayer], Path | None]:
+    if isinstance(bindings, (str, Path)):
+        return _cached("bindings", Path(bindings), myriad.load), Path(bindings)
+    layers = list(bindings)
+    return layers, (layers[0].path if layers else None)
+
+
+def _choose(layers, source_path, layer_type: str, legacy: dict, arrays) -> CustomLayer:
+    # inputs arrive in the IR's default layout for their rank; alternatives whose formats fit it come first
+    layouts = [_DEFAULT_LAYOUT.get(np.ndim(x)) for x in arrays]
+    layer, reasons = myriad.select_with_reasons(layers, layer_type, legacy, layouts)
+    if layer is None:
+        raise KernelkitError(f"no binding alternative applies to a '{layer_type}' layer with these attributes",
+                             path=source_path, where=layer_type, hint="; ".join(reasons[:4]))
+    return layer
+
+
+def plan_launch(bindings, layer_type: str, inputs: Sequence[np.ndarray], attrs=None, output_shapes=None, *,
+                blobs=None) -> LaunchPlan:
+    """The alternative, work sizes, scalar values and buffers emulate() would use for this layer, without
+    running anything: what a blob compiled by the real plugin can be compared with (kernelkit plugin-check).
+    Arguments as for emulate(); only the inputs' shapes and dtypes matter."""
+    arrays = [np.asarray(x) for x in inputs]
+    shapes = [tuple(int(d) for d in s) for s in output_shapes] if output_shapes else [tuple(arrays[0].shape)]
+    legacy = _legacy_attrs(attrs)
+    layers, source_path = _load_layers(bindings)
+    layer = _choose(layers, source_path, layer_type, legacy, arrays)
+    ctx = _Context(layer, _alternative_index(layers, layer), arrays, shapes, legacy, "fp16")
+    _, _, stages = _plan(ctx, dict(blobs or {}))
+    planned = [PlannedStage(s.kernel.stage, s.kernel.entry, tuple(s.launch.global_size), tuple(s.launch.local_size),
+                            tuple(s.args)) for s in stages]
+    return LaunchPlan(layer, ctx.alternative, planned, list(ctx.findings))
+
+
 def emulate(bindings, layer_type: str, inputs: Sequence[np.ndarray], attrs=None, output_shapes=None, *,
             precision: str = "fp16", arithmetic: str = "fp32", timeout: float = 60.0, checks: bool = True,
             blobs=None) -> EmulationResult:
@@ -948,18 +1024,8 @@ def emulate(bindings, layer_type: str, inputs: Sequence[np.ndarray], attrs=None,
                    for k, b in cached.buffers.items()}
         job, layout, stages = cached.job, cached.layout, cached.stages
     else:
-        if isinstance(bindings, (str, Path)):
-            layers = _cached("bindings", Path(bindings), myriad.load)
-            source_path = Path(bindings)
-        else:
-            layers = list(bindings)
-            source_path = layers[0].path if layers else None
-        # inputs arrive in the IR's default layout for their rank; alternatives whose formats fit it come first
-        layouts = [_DEFAULT_LAYOUT.get(np.ndim(x)) for x in arrays]
-        layer, reasons = myriad.select_with_reasons(layers, layer_type, legacy, layouts)
-        if layer is None:
-            raise KernelkitError(f"no binding alternative applies to a '{layer_type}' layer with these attributes",
-                                 path=source_path, where=layer_type, hint="; ".join(reasons[:4]))
+        layers, source_path = _load_layers(bindings)
+        layer = _choose(layers, source_path, layer_type, legacy, arrays)
         ctx = _Context(layer, _alternative_index(layers, layer), arrays, shapes, legacy, precision, arithmetic)
         job, buffers, stages = _plan(ctx, blobs)
         layout = _layout(job, buffers, ctx)

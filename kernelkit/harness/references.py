@@ -226,11 +226,10 @@ def _last_line(exc: Exception) -> str:
     return lines[-1] if lines else type(exc).__name__
 
 
-def openvino_runner(spec, inputs: list[np.ndarray], attrs: dict, *,
-                    threads: int | None = None) -> Callable[[], list[np.ndarray]]:
-    """Build and compile, once, a one-op model of `[reference].openvino` for these inputs and case
-    attributes on CPU in f32; the returned callable runs one inference. Raises ReferenceSkipped when this
-    OpenVINO cannot build or compile the op, KernelkitError when the spec's `openvino` table is wrong.
+def openvino_model(spec, inputs: list[np.ndarray], attrs: dict, *, embedded=()):
+    """The one-op OpenVINO model of `[reference].openvino` for these kernel inputs and case attributes,
+    and the inputs it is fed (in order). `embedded`: kernel input indices that become Constants with their
+    values instead of Parameters (as a model holds CumSum's axis). Raises ReferenceSkipped / KernelkitError.
 
     `feed` picks the kernel inputs that become Parameters (default: all, in port order); `const_inputs`
     appends Constants after them, in order, from case attributes (removed from the op's attributes) or
@@ -240,7 +239,8 @@ def openvino_runner(spec, inputs: list[np.ndarray], attrs: dict, *,
     conf = _openvino_conf(spec)
     if not conf:
         raise ReferenceSkipped("the spec has no [reference].openvino op")
-    fed = [inputs[i] for i in (conf["feed"] if conf["feed"] is not None else range(len(inputs)))]
+    order = list(conf["feed"] if conf["feed"] is not None else range(len(inputs)))
+    fed = [(inputs[i], i in embedded) for i in order]
     values = dict(attrs or {})
     consts = [_const_value(spec, entry, values, index) for index, entry in enumerate(conf["const_inputs"])]
     renames = conf.get("attrs", {})
@@ -249,6 +249,16 @@ def openvino_runner(spec, inputs: list[np.ndarray], attrs: dict, *,
         model, label = _onnx_frontend_model(conf, fed, consts, wanted)
     else:
         model, label = _opset_model(conf, fed, consts, wanted)
+    return model, label, [x for x, constant in fed if not constant]
+
+
+def openvino_runner(spec, inputs: list[np.ndarray], attrs: dict, *,
+                    threads: int | None = None) -> Callable[[], list[np.ndarray]]:
+    """Build and compile, once, a one-op model of `[reference].openvino` (openvino_model) for these inputs
+    and case attributes on CPU in f32; the returned callable runs one inference. Raises ReferenceSkipped
+    when this OpenVINO cannot build or compile the op, KernelkitError when the spec's `openvino` table is
+    wrong."""
+    model, label, fed = openvino_model(spec, inputs, attrs)
     config = {"INFERENCE_PRECISION_HINT": "f32"}
     if threads:
         config["INFERENCE_NUM_THREADS"] = int(threads)
@@ -266,7 +276,11 @@ def openvino_runner(spec, inputs: list[np.ndarray], attrs: dict, *,
     return run
 
 
-def _opset_model(conf: dict, fed: list[np.ndarray], consts: list[np.ndarray], wanted: dict):
+def _reference_dtype(x: np.ndarray):
+    return np.float32 if x.dtype.kind == "f" else np.int32
+
+
+def _opset_model(conf: dict, fed: list[tuple[np.ndarray, bool]], consts: list[np.ndarray], wanted: dict):
     import openvino as ov
     import openvino.opset1 as ops1
     from openvino.utils.node_factory import NodeFactory
@@ -277,9 +291,14 @@ def _opset_model(conf: dict, fed: list[np.ndarray], consts: list[np.ndarray], wa
         factory = NodeFactory(opset)
     except Exception:
         raise ReferenceSkipped(f"OpenVINO {ov.__version__} has no opset {opset!r}") from None
-    params = [ops1.parameter(list(x.shape), np.float32 if x.dtype.kind == "f" else np.int32, name=f"in{i}")
-              for i, x in enumerate(fed)]
-    args = [p.output(0) for p in params] + [ops1.constant(c).output(0) for c in consts]
+    params, args = [], []
+    for i, (x, constant) in enumerate(fed):
+        if constant:
+            args.append(ops1.constant(x.astype(_reference_dtype(x))).output(0))
+        else:
+            params.append(ops1.parameter(list(x.shape), _reference_dtype(x), name=f"in{i}"))
+            args.append(params[-1].output(0))
+    args += [ops1.constant(c).output(0) for c in consts]
     try:
         node = factory.create(op, args, wanted)     # attributes the op does not have are ignored
     except Exception as exc:
@@ -295,7 +314,7 @@ def _opset_model(conf: dict, fed: list[np.ndarray], consts: list[np.ndarray], wa
     return ov.Model(results, params, f"reference_{op}"), f"{opset}.{op}"
 
 
-def _onnx_frontend_model(conf: dict, fed: list[np.ndarray], consts: list[np.ndarray], wanted: dict):
+def _onnx_frontend_model(conf: dict, fed: list[tuple[np.ndarray, bool]], consts: list[np.ndarray], wanted: dict):
     """One ONNX node (inputs, then constants as initializers, the first output only) through
     OpenVINO's ONNX frontend: the model OpenVINO itself makes of that op."""
     from onnx import TensorProto, helper, numpy_helper
@@ -304,12 +323,14 @@ def _onnx_frontend_model(conf: dict, fed: list[np.ndarray], consts: list[np.ndar
     label = f"ONNX {op}-{version} through OpenVINO's ONNX frontend"
     graph_inputs = [helper.make_tensor_value_info(f"in{i}", TensorProto.FLOAT if x.dtype.kind == "f"
                                                   else TensorProto.INT32, list(x.shape))
-                    for i, x in enumerate(fed)]
-    initializers = [numpy_helper.from_array(c, f"const{i}") for i, c in enumerate(consts)]
+                    for i, (x, constant) in enumerate(fed) if not constant]
+    embedded = [numpy_helper.from_array(x.astype(_reference_dtype(x)), f"in{i}")
+                for i, (x, constant) in enumerate(fed) if constant]
+    initializers = embedded + [numpy_helper.from_array(c, f"const{i}") for i, c in enumerate(consts)]
     attributes = {k: v for k, v in wanted.items() if isinstance(v, (int, float, str, list))}
     try:
-        node = helper.make_node(op, [v.name for v in graph_inputs] + [c.name for c in initializers], ["out"],
-                                **attributes)
+        node = helper.make_node(op, [f"in{i}" for i in range(len(fed))] + [f"const{i}" for i in range(len(consts))],
+                                ["out"], **attributes)
         graph = helper.make_graph([node], f"reference_{op}", graph_inputs,
                                   [helper.make_tensor_value_info("out", TensorProto.FLOAT, None)],
                                   initializer=initializers)
