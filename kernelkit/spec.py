@@ -332,6 +332,8 @@ class Family:
     rank_inputs: dict[int, list[int]] = field(default_factory=dict)   # rank_param value -> input ranks taken
     scalar_min_rank: dict[str, int] = field(default_factory=dict)   # implicit scalar -> lowest rank it exists for
     work_by_rank: dict[int, WorkSpec] = field(default_factory=dict)  # rank_param value -> its own work sizes
+    default_format: str = "BFYX"     # the binding format of tensors whose spec gives none
+    format_by_rank: dict[int, str] = field(default_factory=dict)   # rank_param value -> that default instead
 
 
 _LET_NAME = re.compile(r"[A-Z][A-Z0-9_]*\Z")
@@ -393,6 +395,15 @@ def load_family(name: str) -> Family:
     reserved = fam.get("reserved_names", list, [])
     ranks = fam.get("ranks", list, [0, 1, 2, 3, 4, 5])
     rank_param = fam.get("rank_param", str, None)
+    default_format = fam.get("default_format", str, "BFYX").upper()
+    if default_format not in TENSOR_FORMATS:
+        raise fam.error(f"{default_format!r} is not one of {', '.join(TENSOR_FORMATS)}", "default_format")
+    format_by_rank = {}
+    for key, value in fam.get("format_by_rank", dict, {}).items():
+        if not key.isdigit() or not isinstance(value, str) or value.upper() not in TENSOR_FORMATS:
+            raise fam.error(f"maps a rank to one of {', '.join(TENSOR_FORMATS)}, e.g. {{ 3 = \"FYX\" }}",
+                            f"format_by_rank.{key}")
+        format_by_rank[int(key)] = value.upper()
     rank_inputs = {}
     for key, value in fam.get("rank_inputs", dict, {}).items():
         if not (key.isdigit() and isinstance(value, list) and all(isinstance(v, int) for v in value)):
@@ -431,7 +442,7 @@ def load_family(name: str) -> Family:
                              where="family.rank_param")
     return Family(name, folder, f"{name}/{template}", description, work, scalars, dict(params), list(required),
                   min_inputs, max_inputs, list(reserved), list(ranks), rank_param, rank_inputs, min_ranks,
-                  work_by_rank)
+                  work_by_rank, default_format, format_by_rank)
 
 
 # --- the spec ----------------------------------------------------------------------------------------
@@ -566,6 +577,14 @@ def parse_spec(data: dict, path: Path) -> KernelSpec:
         ranks = family.rank_inputs.get(rank, [rank])
         scalars = [s for s in scalars if not s.implicit or family.scalar_min_rank.get(s.name, 0) <= rank]
 
+    default_format = "BFYX"
+    if family:
+        default_format = family.default_format
+        if family.rank_param:
+            default_format = family.format_by_rank.get(params[family.rank_param], default_format)
+    for tensor in inputs + [output]:
+        tensor.format = tensor.format or default_format
+
     work_reader = k.table_at("work")
     default_work = family.work if family else None
     if family and family.rank_param:
@@ -643,10 +662,11 @@ def _unique(names: dict, name: str, where: str, path: Path) -> None:
 
 
 def _tensor(r: _Reader, index: int) -> TensorSpec:
+    """A kernel input or output; format "" until the family's default is known (_default_formats)."""
     name = _arg_name(r, "name")
     dtype = r.get("dtype", str, "f16", choices=DTYPES)
-    fmt = r.get("format", str, "BFYX").upper()
-    if fmt not in TENSOR_FORMATS:
+    fmt = r.get("format", str, "").upper()
+    if fmt and fmt not in TENSOR_FORMATS:
         raise r.error(f"{fmt!r} is not one of {', '.join(TENSOR_FORMATS)}", "format")
     return TensorSpec(name=name, port=index, dtype=dtype, format=fmt)
 

@@ -94,7 +94,7 @@ def test_bundled_kernel_case_matches_reference(built, name, case_name):
     case = next(c for c in spec.cases if c.name == case_name)
     inputs = case_inputs(spec, case)
     output_shape = case.output_shape or case.shapes[0]
-    result = emulate(built[name].xml_path, spec.op, inputs, attrs=dict(case.attrs), output_shapes=[output_shape])
+    result = emulate(built[name].xml_path, spec.op, inputs, attrs=dict(case.attrs), output_shapes=[output_shape], as_patched=True)
     actual = np.asarray(result.outputs[0], dtype=np.float64)
     want = expected(name, inputs, case.attrs)
     assert actual.shape == want.shape == tuple(output_shape)
@@ -206,7 +206,7 @@ def test_two_stage_kernel_with_a_scratch_buffer_runs(tmp_path):
                                                                     "row_center.xml"]
     assert result.gpu_xml_path is None and any("one kernel per layer" in n for n in result.notes)
     x = np.random.default_rng(5).uniform(-3, 3, (1, 2, 3, 11)).astype(np.float16)
-    run = emulate(result.xml_path, "RowCenter", [x])
+    run = emulate(result.xml_path, "RowCenter", [x], as_patched=True)
     xd = x.astype(np.float64)
     np.testing.assert_allclose(np.asarray(run.outputs[0], dtype=np.float64), xd - xd.mean(axis=-1, keepdims=True),
                                atol=4e-3, rtol=1e-2)
@@ -248,7 +248,7 @@ def test_axis_scan_family_reductions_with_an_attribute_axis(tmp_path, combine, a
     x = np.random.default_rng(7).uniform(-2, 2, (2, 3, 5, 37)).astype(np.float16)   # 37 > tile: 3 tiles per row
     xd = x.astype(np.float64)
     want = {"max": np.max, "min": np.min, "mean": np.mean, "sum": np.sum}[combine](xd, axis=axis, keepdims=True)
-    run = emulate(result.xml_path, "Reducer", [x], attrs={"axis": axis}, output_shapes=[want.shape])
+    run = emulate(result.xml_path, "Reducer", [x], attrs={"axis": axis}, output_shapes=[want.shape], as_patched=True)
     np.testing.assert_allclose(np.asarray(run.outputs[0], dtype=np.float64), want, atol=2e-2, rtol=1e-2)
 
 
@@ -265,7 +265,7 @@ def test_cumsum_on_random_shapes_axes_and_flags(built):
         x = np.random.default_rng(seed).uniform(-1, 1, shape).astype(np.float16)
         inputs = [x, np.array(axis, dtype=np.int32)]
         attrs = {"exclusive": exclusive, "reverse": reverse}
-        run = emulate(built["cumsum"].xml_path, "CumSum", inputs, attrs=attrs)
+        run = emulate(built["cumsum"].xml_path, "CumSum", inputs, attrs=attrs, as_patched=True)
         np.testing.assert_allclose(np.asarray(run.outputs[0], dtype=np.float64), expected("cumsum", inputs, attrs),
                                    atol=1e-2, rtol=1e-2)
     check()
@@ -283,6 +283,6 @@ def test_scan_carries_across_cmx_tiles(tmp_path, exclusive, reverse):
     x = np.random.default_rng(3).uniform(-1, 1, (1, 2, 3, 37)).astype(np.float16)   # 3 tiles per row
     inputs = [x, np.array(3, dtype=np.int32)]
     attrs = {"exclusive": exclusive, "reverse": reverse}
-    run = emulate(result.xml_path, "CumSum", inputs, attrs=attrs)
+    run = emulate(result.xml_path, "CumSum", inputs, attrs=attrs, as_patched=True)
     np.testing.assert_allclose(np.asarray(run.outputs[0], dtype=np.float64), expected("cumsum", inputs, attrs),
                                atol=1e-2, rtol=1e-2)

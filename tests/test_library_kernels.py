@@ -101,7 +101,7 @@ def test_emulated_kernel_reproduces_onnx_node_test(built, name):
     inputs = [np.asarray(x).astype(np.float16) if np.asarray(x).dtype.kind == "f" else np.asarray(x).astype(np.int32)
               for x in test.inputs]
     expected = np.asarray(test.expected, dtype=np.float64)
-    result = emulate(built[name].xml_path, LIBRARY[name], inputs, dict(test.attrs), [expected.shape])
+    result = emulate(built[name].xml_path, LIBRARY[name], inputs, dict(test.attrs), [expected.shape], as_patched=True)
     got = result.outputs[0].astype(np.float64)
     assert got.shape == expected.shape
     # fp16 storage: half an fp16 ULP of relative error per rounding, a few roundings deep
@@ -128,8 +128,8 @@ def test_per_element_launch_of_the_gpu_binding_gives_the_same_result(built, name
         extra = [rng.uniform(0.5, 1.5, shape[2:]).astype(np.float16), rng.uniform(-1, 1, shape[2:]).astype(np.float16)]
     elif name == "group_norm_h":
         extra = [rng.uniform(0.5, 1.5, shape[1]).astype(np.float16), rng.uniform(-1, 1, shape[1]).astype(np.float16)]
-    exact = emulate(built[name].xml_path, spec.op, [x, *extra], attrs).outputs[0]
-    per_element = emulate([layer], spec.op, [x, *extra], attrs).outputs[0]
+    exact = emulate(built[name].xml_path, spec.op, [x, *extra], attrs, as_patched=True).outputs[0]
+    per_element = emulate([layer], spec.op, [x, *extra], attrs, as_patched=True).outputs[0]
     np.testing.assert_array_equal(per_element, exact)
 
 
@@ -153,7 +153,8 @@ def test_emulated_kernel_agrees_with_openvino_cpu(built, name):
         (expected,) = openvino_reference(spec, inputs, case.attrs)
         expected = expected.astype(np.float64)
         shape = tuple(case.output_shape) if case.output_shape is not None else inputs[0].shape
-        got = emulate(built[name].xml_path, spec.op, inputs, case.attrs, [shape]).outputs[0].astype(np.float64)
+        got = emulate(built[name].xml_path, spec.op, inputs, case.attrs, [shape],
+                      as_patched=True).outputs[0].astype(np.float64)
         np.testing.assert_allclose(got, expected.reshape(got.shape), rtol=1e-2, atol=2e-3, equal_nan=True,
                                    err_msg=f"{name}::{case.name}")
         compared += 1

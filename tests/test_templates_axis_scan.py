@@ -53,7 +53,7 @@ def _run(result, x, axis, exclusive, reverse):
     from kernelkit.emulator import emulate
 
     run = emulate(result.xml_path, "CumSum", [x, np.array(axis, dtype=np.int32)],
-                  attrs={"exclusive": exclusive, "reverse": reverse})
+                  attrs={"exclusive": exclusive, "reverse": reverse}, as_patched=True)
     return np.asarray(run.outputs[0], dtype=np.float64)
 
 
@@ -95,7 +95,7 @@ def test_onnx_cumsum_node_tests_pass(tmp_path, rank):
     mine = [c for c in cases if c.inputs[0].ndim == rank and c.inputs[0].dtype.kind == "f"]
     assert len(mine) >= 3
     for case in mine:
-        run = emulate(result.xml_path, "CumSum", case.inputs, attrs=case.attrs)
+        run = emulate(result.xml_path, "CumSum", case.inputs, attrs=case.attrs, as_patched=True)
         np.testing.assert_allclose(np.asarray(run.outputs[0], dtype=np.float64), case.expected[0],
                                    atol=1e-2, rtol=1e-3, err_msg=case.name)
 
@@ -132,7 +132,7 @@ def test_rank_two_reductions(tmp_path, combine, axis):
     x = np.random.default_rng(2).uniform(0.5, 1.5, (4, 13)).astype(np.float16)
     want = {"sum": np.sum, "max": np.max, "mean": np.mean, "prod": np.prod}[combine](
         x.astype(np.float64), axis=axis, keepdims=True)
-    run = emulate(result.xml_path, "SumRank2", [x], attrs={"axis": axis}, output_shapes=[want.shape])
+    run = emulate(result.xml_path, "SumRank2", [x], attrs={"axis": axis}, output_shapes=[want.shape], as_patched=True)
     np.testing.assert_allclose(np.asarray(run.outputs[0], dtype=np.float64), want, atol=2e-2, rtol=1e-2)
 
 
@@ -145,7 +145,7 @@ def test_low_ranks_bind_no_lookup_that_the_plugin_would_refuse(tmp_path):
         shape_sources = {p.source for p in myriad_layers(spec)[0].kernels[0].params
                          if isinstance(p, ScalarParam) and "." in p.source}
         assert shape_sources == sources
-        assert spec.ranks == ([3, 4] if rank == 4 else [rank])
+        assert spec.ranks == [rank]
         # ranks 1-2: one group per row of the last dimension (the plugin's B), none idle
         assert spec.work.global_ == (["8", "1", "B"] if rank <= 2 else ["8", "Y", "F*B"])
 

@@ -351,6 +351,65 @@ def why_unsuitable(layer: CustomLayer, attrs: Mapping[str, object]) -> str | Non
     return None
 
 
+# What the real 2021.4 plugin does with a custom layer's tensors, as `kernelkit plugin-check` saw it
+# (docs/bindings.md, "What the real plugin refuses"): the layouts it can name, the orders formats force.
+PLUGIN_RANKS = {2: "NC", 3: "CHW", 4: "NCHW"}
+_FORMAT_RANK = {"BFYX": 4, "BYXF": 4, "FYX": 3, "YXF": 3}
+
+
+def plugin_layout_refusal(layer: CustomLayer, input_shapes: Sequence[Sequence[int]],
+                          output_shapes: Sequence[Sequence[int]]) -> tuple[str, str] | None:
+    """(why, what to do) when the real 2021.4 plugin refuses this binding for a layer of these shapes, else None.
+
+    - Every input and output of the layer, bound or not, needs rank 2, 3 or 4: the plugin names the layouts
+      of rank 0, 1 and 5 tensors nothing it can bind ("Tensor node has an invalid format").
+    - BFYX/BYXF force a 4-D order and FYX/YXF a 3-D one: on a tensor of another rank the plugin asserts
+      (isOrdersCompatible). BF and ANY force no order.
+    - The first of a stage's data inputs must not be ANY: the plugin then keeps no batch information for the
+      stage and asserts (batchSize > 0)."""
+    for kind, shapes in (("input", input_shapes), ("output", output_shapes)):
+        for port, shape in enumerate(shapes):
+            if len(shape) not in PLUGIN_RANKS:
+                return (f"{kind} {port} has rank {len(shape)} ({'x'.join(map(str, shape)) or 'scalar'}); a custom "
+                        "layer's inputs and outputs need rank 2, 3 or 4 (the plugin reports \"Tensor node has an "
+                        "invalid format\")",
+                        "reshape constant inputs to [1, N] (kernelkit patch does) or the tensor to rank 2-4")
+    for kernel in layer.kernels:
+        stage_inputs = []
+        for param in kernel.params:
+            if not isinstance(param, TensorParam):
+                continue
+            if param.type in ("input", "output"):
+                shapes = input_shapes if param.type == "input" else output_shapes
+                if param.port_index < len(shapes):
+                    rank = len(shapes[param.port_index])
+                    wanted = _FORMAT_RANK.get(param.format)
+                    if wanted is not None and wanted != rank:
+                        return (f"<Tensor arg-name=\"{param.arg_name}\" format=\"{param.format}\"> forces a "
+                                f"{wanted}-D order on {param.type} {param.port_index} of rank {rank} (the plugin "
+                                "asserts isOrdersCompatible)",
+                                "use BF (any rank, no reorder) or the format of that rank: BFYX/BYXF for 4-D, "
+                                "FYX/YXF for 3-D")
+            if param.type in ("input", "input_buffer"):
+                stage_inputs.append(param)
+        if stage_inputs and stage_inputs[0].type == "input" and stage_inputs[0].format == "ANY":
+            return (f"stage {kernel.stage}: its first input <Tensor arg-name=\"{stage_inputs[0].arg_name}\"> is "
+                    "format ANY, so the plugin keeps no batch information for the stage (it asserts "
+                    "batchSize > 0)", "give the first input a format (BF binds any rank without a reorder)")
+    return None
+
+
+def plugin_shape(shape: Sequence[int]) -> tuple[int, ...]:
+    """The shape a rank-0 or rank-1 tensor takes for a custom layer: [1, N] (the same B/F/Y/X view, in the NC
+    layout the plugin can bind); other ranks are kept."""
+    shape = tuple(int(d) for d in shape)
+    if len(shape) == 0:
+        return (1, 1)
+    if len(shape) == 1:
+        return (1, shape[0])
+    return shape
+
+
 def _normal_layout(layout: str) -> str:
     layout = layout.upper()
     return _LAYOUT_OF_FORMAT.get(layout, layout)

@@ -448,6 +448,13 @@ def _plan(ctx: _Context, blobs: dict[str, np.ndarray]):
     arrays) and the stages. Everything but the buffer contents depends only on what the plan cache key holds."""
     job = Job()
     options = shave_source.build_options(ctx.precision)
+    from ..myriad.knowledge import custom_layer_facts
+
+    absorbed = custom_layer_facts().absorbed(ctx.layer.name)     # not inputs of the plugin's layer
+    input_shapes = [tuple(np.shape(x)) for i, x in enumerate(ctx.inputs) if i not in absorbed]
+    refusal = myriad.plugin_layout_refusal(ctx.layer, input_shapes, ctx.output_shapes)
+    if refusal is not None:
+        ctx.add("error", f"the MYRIAD plugin refuses the layer: {refusal[0]}", hint=refusal[1])
     buffers: dict[tuple, _Buffer] = {}
     scratch_first: dict[int, tuple[Kernel, TensorParam]] = {}
     stages: list[_Stage] = []
@@ -969,7 +976,7 @@ def plan_launch(bindings, layer_type: str, inputs: Sequence[np.ndarray], attrs=N
 
 def emulate(bindings, layer_type: str, inputs: Sequence[np.ndarray], attrs=None, output_shapes=None, *,
             precision: str = "fp16", arithmetic: str = "fp32", timeout: float = 60.0, checks: bool = True,
-            blobs=None) -> EmulationResult:
+            blobs=None, as_patched: bool = False) -> EmulationResult:
     """Run the binding the plugin would choose for `layer_type` on `inputs` (logical layout, NCHW for 4-D).
 
     bindings: a MYRIAD binding XML path, or layers already loaded with kernelkit.bindings.myriad.
@@ -982,8 +989,19 @@ def emulate(bindings, layer_type: str, inputs: Sequence[np.ndarray], attrs=None,
       "fp16" and clang-15; see docs/emulator.md).
     checks: raise DeviceCheckFailed when a device check reports an error (findings are returned either way).
     blobs: arrays for <Data type="data" source=...> bindings (an extension of the plugin's layer blobs).
+    as_patched: bind rank-0/1 tensors as [1, N], as `kernelkit patch` does (the real plugin refuses a custom
+      layer with any rank-0/1 tensor); outputs come back in the shapes asked for.
     Timeouts and crashes of the kernel always raise DeviceCheckFailed (there is no output).
     """
+    if as_patched:
+        wanted = [tuple(s) for s in output_shapes] if output_shapes is not None else \
+            ([tuple(np.shape(inputs[0]))] if len(inputs) else None)
+        bound = [np.reshape(x, myriad.plugin_shape(np.shape(x))) for x in inputs]
+        result = emulate(bindings, layer_type, bound, attrs, [myriad.plugin_shape(s) for s in wanted or []] or None,
+                         precision=precision, arithmetic=arithmetic, timeout=timeout, checks=checks, blobs=blobs)
+        if wanted:
+            result.outputs = [np.reshape(y, s) for y, s in zip(result.outputs, wanted)]
+        return result
     started = time.perf_counter()
     if precision not in ("fp16", "fp32"):
         raise KernelkitError(f"precision must be 'fp16' or 'fp32', not {precision!r}")

@@ -222,6 +222,52 @@ def load_knowledge(target: str) -> Knowledge:
     )
 
 
+@dataclass(frozen=True)
+class CustomLayerFacts:
+    """What the real 2021.4 plugin does with bindings of particular op types (data/custom-layers.toml)."""
+
+    decomposed: dict[str, str]                   # op type -> how the plugin replaces it before binding
+    absorbed_inputs: dict[str, dict[int, str]]   # op type -> {input port: the parameter it becomes}
+    rank2_inputs: dict[str, tuple[int, ...]]     # op type -> rank-0/1 input ports the reader takes as [1, N]
+
+    def _get(self, table: dict, op_type: str, default):
+        return next((v for k, v in table.items() if k.lower() == op_type.lower()), default)
+
+    def decomposed_by_plugin(self, op_type: str) -> str | None:
+        return self._get(self.decomposed, op_type, None)
+
+    def absorbed(self, op_type: str) -> dict[int, str]:
+        return self._get(self.absorbed_inputs, op_type, {})
+
+    def reshapable(self, op_type: str) -> tuple[int, ...]:
+        return self._get(self.rank2_inputs, op_type, ())
+
+
+@lru_cache(maxsize=None)
+def custom_layer_facts() -> CustomLayerFacts:
+    doc = _read_toml("custom-layers.toml")
+    try:
+        absorbed = {op: {int(port): str(name) for port, name in table.items()}
+                    for op, table in doc.get("absorbed_inputs", {}).items()}
+        reshapable = {op: tuple(int(p) for p in ports) for op, ports in doc.get("rank2_inputs", {}).items()}
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise KernelkitError(f"malformed table: {exc}", path=DATA_DIR / "custom-layers.toml") from None
+    return CustomLayerFacts(dict(doc.get("decomposed", {})), absorbed, reshapable)
+
+
+def legacy_params(op_type: str, attrs: dict, const_inputs: dict) -> dict:
+    """The layer's parameters as the plugin's legacy conversion gives them to a binding: its attributes, plus
+    the constant inputs the conversion absorbs (HardSigmoid's alpha and beta), as numbers."""
+    import numpy as np
+
+    params = dict(attrs)
+    for port, name in custom_layer_facts().absorbed(op_type).items():
+        value = const_inputs.get(port)
+        if value is not None and np.size(value) == 1:
+            params.setdefault(name, float(np.asarray(value, dtype=np.float64).reshape(-1)[0]))
+    return params
+
+
 def support_markdown() -> str:
     """docs/myriad-support.md, generated from the tables (tests keep the committed copy in sync)."""
     kbs = [load_knowledge(t) for t in TARGETS]

@@ -231,28 +231,42 @@ def write_check_model(case: CheckCase, xml_path: Path) -> Path:
 
 # ------------------------------------------------------------------------------------- kernelkit's reading
 
-def _kernelkit_reading(bindings: Path, case: CheckCase, verdict: Verdict):
-    """kernelkit's parser, validator and emulator plan for the case; the plan, or None where they refuse."""
+def _per_sample(shape, batch: int) -> tuple[int, ...]:
+    return (1,) + tuple(shape[1:]) if batch > 1 and len(shape) >= 2 and shape[0] == batch else tuple(shape)
+
+
+def _kernelkit_reading(bindings: Path, case: CheckCase, verdict: Verdict, batch: int = 1):
+    """kernelkit's parser, validator and emulator plan for the case; the plan, or None where they refuse.
+    With a network batch above 1 the plugin compiles the network for one sample: so is the plan."""
     from ..bindings import myriad
     from ..emulator import plan_launch
+    from .knowledge import legacy_params
 
     try:
         layers = myriad.load(bindings)
     except KernelkitError as exc:
         verdict.kernelkit = f"refuses: {exc.message}"
         return None
+    attrs = legacy_params(case.layer_type, case.attrs,
+                          {i: t.value for i, t in enumerate(case.inputs) if t.value is not None})
     same_type = [layer for layer in layers if layer.name.lower() == case.layer_type.lower()]
-    for finding in myriad.validate(same_type, case.attrs):
+    for finding in myriad.validate(same_type, attrs):
         verdict.findings.append(f"{finding.severity}: {finding.message}")
-    arrays = [np.zeros(t.shape, ELEMENT_TYPES[t.element_type][1]) if t.value is None
+    arrays = [np.zeros(_per_sample(t.shape, batch), ELEMENT_TYPES[t.element_type][1]) if t.value is None
               else np.asarray(t.value, ELEMENT_TYPES[t.element_type][1]).reshape(t.shape) for t in case.inputs]
+    outputs = [_per_sample(s, batch) for s in case.output_shapes]
     try:
-        plan = plan_launch(layers, case.layer_type, arrays, case.attrs, case.output_shapes)
+        plan = plan_launch(layers, case.layer_type, arrays, attrs, outputs)
     except KernelkitError as exc:
         verdict.kernelkit = f"refuses: {exc.message}" + (f" ({exc.hint})" if exc.hint else "")
         return None
-    errors = [f for f in plan.findings if f.severity == "error"]
-    verdict.kernelkit = f"refuses: {errors[0].message}" if errors else "accepts"
+    errors = [f.message for f in plan.findings if f.severity == "error"]
+    from .knowledge import custom_layer_facts
+
+    decomposed = custom_layer_facts().decomposed_by_plugin(case.layer_type)
+    if decomposed:
+        errors.insert(0, f"the plugin never uses a binding for {case.layer_type} ({decomposed})")
+    verdict.kernelkit = f"refuses: {errors[0]}" if errors else "accepts"
     verdict.kernelkit_alternative = plan.alternative
     return plan
 
@@ -275,7 +289,7 @@ def _pad3(values) -> tuple[int, ...]:
     return tuple(values) + (1,) * (3 - len(values))
 
 
-def compare(plan, custom: list, case: CheckCase) -> list[str]:
+def compare(plan, custom: list, case: CheckCase, batch: int = 1) -> list[str]:
     """Where the emulator's launch differs from the Custom stages the plugin wrote (empty: identical)."""
     diffs = []
     if len(custom) != len(plan.stages):
@@ -316,7 +330,8 @@ def compare(plan, custom: list, case: CheckCase) -> list[str]:
                 continue
             buffer = stage.buffers[theirs.value]
             if mine.buffer in ("input", "output"):
-                shapes = [t.shape for t in case.inputs] if mine.buffer == "input" else case.output_shapes
+                shapes = ([t.shape if t.value is not None else _per_sample(t.shape, batch) for t in case.inputs]
+                          if mine.buffer == "input" else [_per_sample(s, batch) for s in case.output_shapes])
                 shape = tuple(shapes[mine.port]) if mine.port < len(shapes) else None
                 if shape is not None and buffer.dims and buffer.logical_shape() != tuple(shape):
                     diffs.append(f"{where}: dims {buffer.logical_shape()} in the blob, {tuple(shape)} "
@@ -356,6 +371,12 @@ def _classify(verdict: Verdict, run, blob_path: Path, case: CheckCase) -> None:
         verdict.status, verdict.message = REJECTED, message
 
 
+def _blob_batch(blob: Path) -> int:
+    from . import blob as blobfmt
+
+    return max(blobfmt.read_header(blob.read_bytes()).batch_size, 1)
+
+
 def _alternative_index_in_file(plan) -> int | None:
     """The plan's alternative as its position among all <CustomLayer> elements of the file."""
     from ..bindings import myriad
@@ -391,9 +412,10 @@ def check(bindings: str | Path, cases: Sequence[CheckCase], *, jobs: int | None 
             run = compile_mod.run_shim(model, blob, full_config, toolchain=tc)
             verdict = Verdict(case, REJECTED)
             _classify(verdict, run, blob, case)
-            plan = _kernelkit_reading(bindings, case, verdict)
+            batch = _blob_batch(blob) if run.ok else 1
+            plan = _kernelkit_reading(bindings, case, verdict, batch)
             if verdict.status == ACCEPTED and plan is not None:
-                verdict.differences = compare(plan, verdict.stages, case)
+                verdict.differences = compare(plan, verdict.stages, case, batch)
                 in_file = _alternative_index_in_file(plan)
                 if verdict.plugin_alternative is not None and in_file is not None \
                         and in_file != verdict.plugin_alternative:
@@ -560,6 +582,7 @@ def check_patch_dir(outdir: str | Path, *, jobs: int | None = None, keep: str | 
 
     from ..ir import load_model
     from . import toolchain
+    from .knowledge import custom_layer_facts
 
     outdir = Path(outdir)
     source = compile_mod.resolve_input(outdir)
@@ -587,14 +610,19 @@ def check_patch_dir(outdir: str | Path, *, jobs: int | None = None, keep: str | 
         blob = folder / ("model" + CHECK_BLOB_SUFFIX)
         run = compile_mod.run_shim(folder / source.model.name, blob, full, toolchain=tc)
         verdicts = [Verdict(case, REJECTED) for case in cases]
+        batch = 1
         if run.ok:
+            batch = _blob_batch(blob)
             groups = _group_stages(stage_reader.custom_stages(blob.read_bytes()))
             for verdict, layer in zip(verdicts, order):
-                match = next((g for g in groups if tuple(g[-1].outputs[0].logical_shape()) ==
-                              tuple(layer.outputs[0].dims)), None) if groups else None
+                want = _per_sample(layer.outputs[0].dims, batch)
+                match = next((g for g in groups if tuple(g[-1].outputs[0].logical_shape()) == want), None)
                 if match is None:
                     verdict.status = SKIPPED
-                    verdict.message = "the blob holds no Custom stage for this layer: the plugin used no binding"
+                    decomposed = custom_layer_facts().decomposed_by_plugin(layer.type)
+                    verdict.message = (f"the plugin replaced the layer before looking for a binding: {decomposed}"
+                                       if decomposed else
+                                       "the blob holds no Custom stage for this layer: the plugin used no binding")
                     continue
                 groups.remove(match)
                 verdict.status, verdict.stages = ACCEPTED, match
@@ -609,7 +637,7 @@ def check_patch_dir(outdir: str | Path, *, jobs: int | None = None, keep: str | 
                     verdict.status = SKIPPED
                     verdict.message = f"the plugin refused layer \"{name}\" first: {run.message}"
         for verdict in verdicts:
-            _compare_with_kernelkit(verdict, source.custom_layers)
+            _compare_with_kernelkit(verdict, source.custom_layers, batch)
             if keep is not None and blob.is_file():
                 verdict.blob = Path(keep) / blob.name
         if keep is not None:
@@ -617,10 +645,10 @@ def check_patch_dir(outdir: str | Path, *, jobs: int | None = None, keep: str | 
     return verdicts
 
 
-def _compare_with_kernelkit(verdict: Verdict, bindings: Path) -> None:
-    plan = _kernelkit_reading(bindings, verdict.case, verdict)
+def _compare_with_kernelkit(verdict: Verdict, bindings: Path, batch: int = 1) -> None:
+    plan = _kernelkit_reading(bindings, verdict.case, verdict, batch)
     if verdict.status == ACCEPTED and plan is not None:
-        verdict.differences = compare(plan, verdict.stages, verdict.case)
+        verdict.differences = compare(plan, verdict.stages, verdict.case, batch)
         in_file = _alternative_index_in_file(plan)
         if verdict.plugin_alternative is not None and in_file is not None and in_file != verdict.plugin_alternative:
             verdict.differences.insert(0, f"the plugin chose alternative #{verdict.plugin_alternative} of the "
@@ -632,6 +660,39 @@ def _compare_with_kernelkit(verdict: Verdict, bindings: Path) -> None:
 
 
 # ----------------------------------------------------------------------------------------- kernel folders
+
+def _bind_anyway(patched: Path, out: Path, spec, library: Path) -> tuple[Path, str]:
+    """A copy of a patch folder whose layers of the kernel's types are bound to it although the plugin
+    compiles them itself (a binding overrides the plugin's own stage): (folder, "") or (folder, why not)."""
+    import json
+
+    from ..ir import load_model
+    from ..patch import COMPILE_CONF, CUSTOM_LAYERS_FILE, REPORT_FILE, _compile_conf
+    from ..patch.base import PatchContext
+    from ..patch.custom_layer import Binder, write_bindings
+
+    model = load_model(patched / "model.xml")
+    types = {t.lower() for t in kernel_types(spec)}
+    layers = [layer for layer in model.topological_order() if layer.type.lower() in types]
+    if not layers:
+        return patched, "OpenVINO has no layer of this type in the op's model (it decomposes the op)"
+    ctx = PatchContext(model, "2021.4")
+    binder = Binder(ctx, library)
+    try:
+        reasons = [why for layer in layers if (why := binder.bind(layer))]
+        if not binder.bindings:
+            return patched, "; ".join(reasons)
+        out.mkdir()
+        model.save(out / "model.xml")
+        write_bindings(binder.bindings, out, CUSTOM_LAYERS_FILE)
+        (out / COMPILE_CONF).write_text(_compile_conf("2021.4", True, compile_mod.DEFAULT_SHAVES))
+        report = {"custom_layers": [{"type": b.layer_type, "kernel": b.spec.name, "layers": b.bound_layers}
+                                    for b in binder.bindings.values()]}
+        (out / REPORT_FILE).write_text(json.dumps(report))
+    finally:
+        binder.close()
+    return out, ""
+
 
 def check_kernel_dir(kernel_dir: str | Path, *, jobs: int | None = None, keep: str | Path | None = None
                      ) -> list[Verdict]:
@@ -666,10 +727,14 @@ def check_kernel_dir(kernel_dir: str | Path, *, jobs: int | None = None, keep: s
             ov.save_model(model, str(case_dir / "reference.xml"), compress_to_fp16=False)
             result = patch_model(case_dir / "reference.xml", case_dir / "patched", "2021.4", prefer="kernel",
                                  kernels_dir=library)
+            folder = case_dir / "patched"
             if not result.report.get("custom_layers"):
-                why = "; ".join(r.reason for r in result.refusals) or "no layer needed a kernel"
-                verdicts.append(Verdict(placeholder, SKIPPED, f"patch binds no kernel: {why}"))
-                continue
+                why = "; ".join(r.reason for r in result.refusals)
+                if not why:         # the plugin compiles the op itself: bind the kernel anyway, to judge it
+                    folder, why = _bind_anyway(folder, case_dir / "bound", spec, library)
+                if why:
+                    verdicts.append(Verdict(placeholder, SKIPPED, f"patch binds no kernel: {why}"))
+                    continue
             kept = Path(keep) / case_dir.name if keep is not None else None
-            verdicts += check_patch_dir(case_dir / "patched", jobs=jobs, keep=kept, label=label)
+            verdicts += check_patch_dir(folder, jobs=jobs, keep=kept, label=label)
     return verdicts

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .base import PatchContext, describe
+from .graph import Out, add_const, const_value, input_of, move_consumers, op, out, prune_dead
 from .version import too_new
 
 NAME = "custom_layer"
@@ -100,6 +101,9 @@ class Binder:
             chosen, reasons = myriad.select_with_reasons(existing.layers, layer.type, attrs)
             if chosen is None:
                 return f"kernel {existing.spec.name} is already bound to {layer.type} and does not fit: {reasons[0]}"
+            why = fit_tensors(self.ctx, layer, existing.spec, chosen)
+            if why:
+                return f"kernel {existing.spec.name}: {why}"
             existing.bound_layers.append(layer.name)
             return None
         reasons = []
@@ -117,6 +121,10 @@ class Binder:
             if chosen is None:
                 reasons.append(f"kernel {spec.name}: {why[0]}")
                 continue
+            misfit = fit_tensors(self.ctx, layer, spec, chosen)
+            if misfit:
+                reasons.append(f"kernel {spec.name}: {misfit}")
+                continue
             binding.bound_layers.append(layer.name)
             self.bindings[layer.type.lower()] = binding
             return None
@@ -128,9 +136,15 @@ class Binder:
 
 
 def _misfit(spec, model, layer) -> str | None:
-    """Why the kernel cannot take this layer as it is (input count, element kinds, tested ranks), or None."""
-    if len(spec.inputs) != len(layer.inputs):
-        return f"takes {len(spec.inputs)} inputs, the layer has {len(layer.inputs)}"
+    """Why the kernel cannot take this layer as it is (input count, element kinds, tested ranks), or None.
+    Inputs the plugin's legacy conversion absorbs into parameters (HardSigmoid's alpha, beta) do not count."""
+    from ..myriad.knowledge import custom_layer_facts
+
+    absorbed = custom_layer_facts().absorbed(layer.type)
+    count = len([i for i in range(len(layer.inputs)) if i not in absorbed])
+    if len(spec.inputs) != count:
+        extra = f" (besides {len(absorbed)} the plugin takes as parameters)" if absorbed else ""
+        return f"takes {len(spec.inputs)} inputs, the layer has {count}{extra}"
     for index, (tensor, (_, etype)) in enumerate(zip(spec.inputs, model.iter_input_types(layer))):
         is_float = etype in ("f16", "f32", "f64", "bf16")
         if (tensor.dtype == "f16") != is_float:
@@ -150,6 +164,145 @@ def _misfit(spec, model, layer) -> str | None:
     return None
 
 
+# --- tensors the plugin can bind ---------------------------------------------------------------------------
+
+def _network_batch(model) -> int | None:
+    """The batch the plugin takes off the network (it then runs it one sample at a time): the common first
+    dimension of every 4-D/5-D network input, when above 1."""
+    batches = {p.outputs[0].dims[0] for p in model.parameters() if len(p.outputs[0].dims) in (4, 5)}
+    return batches.pop() if len(batches) == 1 and next(iter(batches), 1) > 1 else None
+
+
+def _flattened_batch(dims: list[int]) -> list[int]:
+    """The same elements with no batch: N folded into the next dimension ([N, C...] -> [1, N*C...])."""
+    return [1, dims[0] * dims[1]] + list(dims[2:])
+
+
+def _plan_shapes(model, layer, spec) -> tuple[list, list, str | None]:
+    """The input and output shapes the bound layer gets, or why it cannot be bound (the real plugin's
+    rules, docs/bindings.md): rank-0/1 tensors become [1, N]; element-wise kernels get no batch dimension
+    (the plugin splits a batched rank-2 tensor, or a rank-4 one the network keeps, into one stage per sample
+    that keeps the whole tensor's work sizes)."""
+    from ..bindings.myriad import PLUGIN_RANKS, plugin_shape
+    from ..myriad.knowledge import custom_layer_facts
+
+    facts = custom_layer_facts()
+    elementwise = spec.family == "elementwise"
+    network_batch = _network_batch(model)
+    absorbed = facts.absorbed(layer.type)
+    ins = []
+    for port, p in enumerate(layer.inputs):
+        dims = list(p.dims)
+        if len(dims) < 2 and port not in absorbed:
+            if not elementwise and port not in facts.reshapable(layer.type):
+                return ins, [], (f"input {port} has rank {len(dims)}, which the MYRIAD plugin cannot bind to a custom "
+                                 f"layer, and {layer.type}'s input {port} does not keep its meaning as [1, N]")
+            dims = list(plugin_shape(dims))
+        ins.append(dims)
+    outs = [list(p.dims) for p in layer.outputs]
+    for shape in ins + outs:
+        if len(shape) not in PLUGIN_RANKS and len(shape) > 1:
+            return ins, outs, (f"a tensor of rank {len(shape)}: the MYRIAD plugin binds custom layers to tensors "
+                               "of rank 2-4 only")
+    if any(len(shape) < 2 for shape in outs):
+        if not elementwise:
+            return ins, outs, ("the output has rank 0 or 1, which the MYRIAD plugin cannot bind to a custom layer "
+                               "(it reports \"Tensor node has an invalid format\")")
+        outs = [list(plugin_shape(shape)) for shape in outs]
+    if elementwise:
+        def unbatched(shape):
+            keeps_batch = len(shape) == 2 or (len(shape) == 4 and network_batch is None)
+            return _flattened_batch(shape) if keeps_batch and shape[0] > 1 else shape
+        ins, outs = [unbatched(s) for s in ins], [unbatched(s) for s in outs]
+        return ins, outs, None
+    # The plugin splits a stage along the batch of its first input and of its outputs.
+    first = [ins[0]] if ins and 0 not in absorbed else []
+    for shape in first + outs:
+        if len(shape) == 2 and shape[0] > 1 or len(shape) == 4 and shape[0] > 1 and network_batch is None:
+            return ins, outs, (f"a tensor of shape {shape}: the MYRIAD plugin runs a custom layer once per sample "
+                               "of a batch it cannot take off the network, with the whole tensor's work sizes")
+    if network_batch and spec.family == "axis_scan":
+        axis = _scan_axis(model, layer, len(layer.inputs[0].dims))
+        if axis == 0:
+            return ins, outs, (f"the layer works along the batch axis, and the MYRIAD plugin runs this network (batch "
+                               f"{network_batch}) one sample at a time")
+    return ins, outs, None
+
+
+def _scan_axis(model, layer, rank: int) -> int | None:
+    import numpy as np
+
+    from .graph import constant_input
+
+    value = constant_input(model, layer, 1) if len(layer.inputs) > 1 else None
+    if value is None:
+        value = layer.attrs.get("axis")
+    try:
+        return int(np.asarray(value, dtype=np.int64).reshape(-1)[0]) % rank if rank else None
+    except (TypeError, ValueError, IndexError):
+        return None
+
+
+def _reshaped(model, value: Out, dims: list[int], name: str) -> Out:
+    """`value` with shape `dims`: a new Const for a constant, else a Reshape layer."""
+    import numpy as np
+
+    constant = const_value(model, value)
+    if constant is not None:
+        return add_const(model, np.asarray(constant).reshape(dims), f"{name}/as_{'x'.join(map(str, dims))}")
+    shape = add_const(model, np.asarray(dims, dtype=np.int64), f"{name}/shape")
+    return op(model, "Reshape", f"{name}/reshape", [value, shape], {"special_zero": "false"})
+
+
+def _restored(model, value: Out, dims: list[int], name: str) -> Out:
+    """A bound output back in its own shape: Squeeze for a rank-0/1 one (a Reshape to a scalar would need
+    an empty shape constant), else Reshape."""
+    import numpy as np
+
+    if len(dims) < 2:
+        axes = add_const(model, np.arange(len(value.dims) - len(dims), dtype=np.int64), f"{name}/axes")
+        return op(model, "Squeeze", f"{name}/squeeze", [value, axes], outputs=[(value.precision, dims)])
+    return _reshaped(model, value, dims, name)
+
+
+def fit_tensors(ctx: PatchContext, layer, spec, binding) -> str | None:
+    """Give the layer's tensors shapes the MYRIAD plugin binds (see _plan_shapes), or say why that cannot be
+    done; the layer is left as it was when refused."""
+    from ..bindings.myriad import plugin_layout_refusal
+    from ..myriad.knowledge import custom_layer_facts
+
+    model = ctx.model
+    ins, outs, why = _plan_shapes(model, layer, spec)
+    if why:
+        return why
+    absorbed = custom_layer_facts().absorbed(layer.type)
+    refusal = plugin_layout_refusal(binding, [s for i, s in enumerate(ins) if i not in absorbed], outs)
+    if refusal:
+        return f"the MYRIAD plugin refuses this binding: {refusal[0]}"
+    changed = []
+    for index, (port, dims) in enumerate(zip(layer.inputs, ins)):
+        if list(port.dims) == dims:
+            continue
+        value = input_of(model, layer, index)
+        new = _reshaped(model, value, dims, f"{layer.name}/in{index}")
+        model.disconnect(model.input_edge(layer, port.id))
+        model.connect(new.layer, new.port.id, layer, port.id)
+        port.dims = dims
+        prune_dead(model, [value.layer])
+        changed.append(f"input {index} as {dims}")
+    for index, (port, dims) in enumerate(zip(layer.outputs, outs)):
+        original = list(port.dims)
+        if original == dims:
+            continue
+        port.dims = dims
+        back = _restored(model, out(layer, index), original, f"{layer.name}/out{index}")
+        move_consumers(model, out(layer, index), back, skip=[back.layer])
+        changed.append(f"output {index} as {dims}")
+    if changed:
+        ctx.record(NAME, layer.name, describe(layer), "tensors the MYRIAD plugin binds: " + ", ".join(changed))
+    return None
+
+
 def describe_fix(binder_index: dict, layer) -> str | None:
     specs = binder_index.get(layer.type.lower())
     return f"bind kernel {specs[0].name} (kernels/{specs[0].dir.name})" if specs else None
@@ -157,6 +310,8 @@ def describe_fix(binder_index: dict, layer) -> str | None:
 
 def apply(ctx: PatchContext, binder: Binder, blocked: set[str] | None = None) -> None:
     """Bind a kernel to each blocked layer for which the library has one."""
+    from ..myriad.knowledge import custom_layer_facts
+
     for layer in list(ctx.model.topological_order()):
         if blocked is not None and layer.name not in blocked:
             continue
@@ -165,6 +320,10 @@ def apply(ctx: PatchContext, binder: Binder, blocked: set[str] | None = None) ->
         if too_new(layer, ctx.target):
             ctx.refuse(NAME, layer, f"the {ctx.target} IR reader does not know {describe(layer)}, so the layer "
                                     "cannot keep its type for a binding")
+            continue
+        decomposed = custom_layer_facts().decomposed_by_plugin(layer.type)
+        if decomposed:
+            ctx.refuse(NAME, layer, f"the MYRIAD plugin never uses a binding for {layer.type}: {decomposed}")
             continue
         why = binder.bind(layer)
         if why:
