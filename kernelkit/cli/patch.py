@@ -58,12 +58,19 @@ def _confirm_by_compiling(outdir, target: str) -> int:
     import sys
 
     from ..myriad.compile import CompileFailed
-    from ..patch import compile_patched
+    from ..patch import EXIT_NEEDS_CLC, NeedsClc, compile_patched
 
     try:
         compiled = compile_patched(outdir, target)
     except CompileFailed as exc:
         print(f"the real MYRIAD {target} plugin refused the patched model: {exc}", file=sys.stderr)
         return 1
+    if isinstance(compiled, NeedsClc):
+        layers = ", ".join(v.case.label() for v in compiled.verdicts)
+        print(f"compiles for MYRIAD once clc's binaries replace the check ELFs: the real MYRIAD {target} plugin "
+              f"compiled the patched model with metadata-only ELFs for {', '.join(compiled.missing)} and took the "
+              f"binding of every custom layer ({layers}); no blob was written (one made with check ELFs cannot "
+              "run). Build the .bin with clc (KERNELKIT_OPENVINO_DIR or KERNELKIT_CLC), patch again and compile.")
+        return EXIT_NEEDS_CLC
     print(f"confirmed: the real MYRIAD {target} plugin compiled {compiled.blob_path} ({compiled.size} bytes)")
     return 0

@@ -293,7 +293,11 @@ def compare(plan, custom: list, case: CheckCase, batch: int = 1) -> list[str]:
     """Where the emulator's launch differs from the Custom stages the plugin wrote (empty: identical)."""
     diffs = []
     if len(custom) != len(plan.stages):
-        return [f"the plugin wrote {len(custom)} Custom stage(s), the emulator plans {len(plan.stages)}"]
+        split = len(custom) % max(len(plan.stages), 1) == 0 and custom and custom[0].inputs and \
+            custom[0].inputs[0].dims.get("N") == 1
+        return [f"the plugin wrote {len(custom)} Custom stage(s), the emulator plans {len(plan.stages)}"
+                + (": it split the layer into one stage per sample, each with the whole tensor's work sizes "
+                   "(on the device each would overrun its slice)" if split else "")]
     for planned, stage, kernel in zip(plan.stages, custom, plan.layer.kernels):
         at = f"stage {planned.stage} '{planned.entry}'"
         if stage.entry != planned.entry:
@@ -412,19 +416,7 @@ def check(bindings: str | Path, cases: Sequence[CheckCase], *, jobs: int | None 
             run = compile_mod.run_shim(model, blob, full_config, toolchain=tc)
             verdict = Verdict(case, REJECTED)
             _classify(verdict, run, blob, case)
-            batch = _blob_batch(blob) if run.ok else 1
-            plan = _kernelkit_reading(bindings, case, verdict, batch)
-            if verdict.status == ACCEPTED and plan is not None:
-                verdict.differences = compare(plan, verdict.stages, case, batch)
-                in_file = _alternative_index_in_file(plan)
-                if verdict.plugin_alternative is not None and in_file is not None \
-                        and in_file != verdict.plugin_alternative:
-                    verdict.differences.insert(0, f"the plugin chose alternative #{verdict.plugin_alternative} "
-                                               f"of the file, the emulator #{in_file}")
-            elif verdict.status == ACCEPTED:
-                verdict.differences.append(f"the plugin accepts the binding; kernelkit {verdict.kernelkit}")
-            elif verdict.kernelkit == "accepts" and _reachable(verdict):
-                verdict.differences.append(f"kernelkit accepts the binding; the plugin {verdict.status} it")
+            _compare_with_kernelkit(verdict, bindings, _blob_batch(blob) if run.ok else 1)
             if keep is not None and blob.is_file():
                 verdict.blob = blob
             return verdict
@@ -574,13 +566,27 @@ def _group_stages(custom: list) -> list[list]:
     return groups
 
 
+@dataclass
+class PatchCheck:
+    """A patch folder compiled with check ELFs: the plugin's word on the whole model and per bound layer."""
+
+    compiled: bool
+    message: str                      # the plugin's error when it refused the model
+    verdicts: list[Verdict]
+    header: object = None             # blob.BlobHeader of the check blob
+
+
 def check_patch_dir(outdir: str | Path, *, jobs: int | None = None, keep: str | Path | None = None,
                     label: str | None = None) -> list[Verdict]:
-    """The plugin's verdict on every layer a patch output folder binds to a kernel: the patched model is
-    compiled as it is, with check ELFs in place of the kernels' `.bin`."""
-    import json
+    """The plugin's verdict on every layer a patch output folder binds to a kernel (see check_patch)."""
+    return check_patch(outdir, keep=keep, label=label).verdicts
 
+
+def check_patch(outdir: str | Path, *, keep: str | Path | None = None, label: str | None = None) -> PatchCheck:
+    """Compile a patch output folder as it is, with check ELFs in place of the kernels' `.bin`, and judge
+    every layer it binds to a kernel."""
     from ..ir import load_model
+    from . import blob as blobfmt
     from . import toolchain
     from .knowledge import custom_layer_facts
 
@@ -616,7 +622,15 @@ def check_patch_dir(outdir: str | Path, *, jobs: int | None = None, keep: str | 
             groups = _group_stages(stage_reader.custom_stages(blob.read_bytes()))
             for verdict, layer in zip(verdicts, order):
                 want = _per_sample(layer.outputs[0].dims, batch)
+                slice_ = _per_sample(want, want[0] if want else 1)
                 match = next((g for g in groups if tuple(g[-1].outputs[0].logical_shape()) == want), None)
+                if match is None:       # the plugin split the stage per sample: every slice's stages
+                    pieces = [g for g in groups if tuple(g[-1].outputs[0].logical_shape()) == slice_]
+                    match = [stage for g in pieces for stage in g] if pieces else None
+                    for g in pieces:
+                        groups.remove(g)
+                    if pieces:
+                        groups.insert(0, match)
                 if match is None:
                     verdict.status = SKIPPED
                     decomposed = custom_layer_facts().decomposed_by_plugin(layer.type)
@@ -640,9 +654,10 @@ def check_patch_dir(outdir: str | Path, *, jobs: int | None = None, keep: str | 
             _compare_with_kernelkit(verdict, source.custom_layers, batch)
             if keep is not None and blob.is_file():
                 verdict.blob = Path(keep) / blob.name
+        header = blobfmt.read_header(blob.read_bytes()) if run.ok else None
         if keep is not None:
             _keep(folder, Path(keep), [])
-    return verdicts
+    return PatchCheck(run.ok, run.message, verdicts, header)
 
 
 def _compare_with_kernelkit(verdict: Verdict, bindings: Path, batch: int = 1) -> None:

@@ -248,23 +248,48 @@ def run_doctor(model, outdir, target: str, *, force: bool = False, input_shapes:
 __all__ = ["TARGETS", "PatchResult", "patch_model", "describe_fix", "run_doctor", "format_patch_result"]
 
 
+EXIT_NEEDS_CLC = 4     # `patch --compile`: the plugin compiles the model, but the kernels' .bin need clc
+
+
+@dataclass
+class NeedsClc:
+    """`compile_patched` without clc: the real plugin compiled the model with metadata-only check ELFs in place
+    of the kernels' `.bin` (kernelkit plugin-check), so it compiles for MYRIAD once clc's binaries replace
+    them. No blob is written: one made with check ELFs cannot run."""
+
+    missing: list[str]                 # the .bin files only clc builds
+    verdicts: list                     # kernelkit.myriad.plugin_check.Verdict, one per bound layer
+
+
 def compile_patched(outdir, target: str):
     """Compile a patch output folder to OUTDIR/model.blob with the real MYRIAD plugin: the final word on
-    whether the patched model compiles. Raises CompileFailed (refused), ToolchainUnavailable, KernelkitError."""
+    whether the patched model compiles. When its custom layers have no `.bin` (no clc), the plugin compiles it
+    with check ELFs instead and a NeedsClc comes back. Raises CompileFailed (refused), ToolchainUnavailable,
+    KernelkitError."""
     from ..bindings import myriad
-    from ..errors import KernelkitError, ToolchainUnavailable
-    from ..myriad.compile import compile_model
+    from ..errors import KernelkitError
+    from ..myriad.compile import CompileFailed, compile_model, parse_compile_error
 
     outdir = Path(outdir)
     if target != "2021.4":
         raise KernelkitError(f"the real MYRIAD compiler kernelkit runs is OpenVINO 2021.4's, not {target}'s",
                              where="--compile", hint="patch with --target 2021.4 to confirm by compiling")
-    bindings = outdir / "custom_layers.xml"
+    bindings = outdir / CUSTOM_LAYERS_FILE
     if bindings.is_file():
         missing = sorted({source for layer in myriad.load(bindings) for kernel in layer.kernels
                           for source in kernel.sources if not (outdir / source).is_file()})
         if missing:
-            raise ToolchainUnavailable(
-                f"the custom-layer kernels need their SHAVE binaries ({', '.join(missing)}), which only clc builds",
-                path=bindings, hint="set KERNELKIT_OPENVINO_DIR (or KERNELKIT_CLC) and patch again")
+            from ..myriad.plugin_check import ACCEPTED, check_patch
+
+            checked = check_patch(outdir)
+            if not checked.compiled:
+                name, layer_type = parse_compile_error(checked.message)
+                raise CompileFailed(checked.message, layer_name=name, layer_type=layer_type,
+                                    path=outdir / "model.xml", plugin_text=checked.message)
+            unused = [v for v in checked.verdicts if v.status != ACCEPTED]
+            if unused:
+                v = unused[0]
+                raise CompileFailed(f"the plugin compiled the model without the binding of {v.case.label()}: "
+                                    f"{v.message}", path=bindings, plugin_text=v.message)
+            return NeedsClc(missing, checked.verdicts)
     return compile_model(outdir, outdir / "model.blob")

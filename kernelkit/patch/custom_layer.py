@@ -168,9 +168,13 @@ def _misfit(spec, model, layer) -> str | None:
 
 def _network_batch(model) -> int | None:
     """The batch the plugin takes off the network (it then runs it one sample at a time): the common first
-    dimension of every 4-D/5-D network input, when above 1."""
-    batches = {p.outputs[0].dims[0] for p in model.parameters() if len(p.outputs[0].dims) in (4, 5)}
-    return batches.pop() if len(batches) == 1 and next(iter(batches), 1) > 1 else None
+    dimension of the network inputs, when all are 4-D/5-D and it is above 1 (seen in real blobs: one 4-D
+    input, or two, gives the blob that batch; a 4-D input beside a 2-D one gives batch 1)."""
+    shapes = [p.outputs[0].dims for p in model.parameters()]
+    if not shapes or any(len(s) not in (4, 5) for s in shapes):
+        return None
+    batches = {s[0] for s in shapes}
+    return batches.pop() if len(batches) == 1 and next(iter(batches)) > 1 else None
 
 
 def _flattened_batch(dims: list[int]) -> list[int]:
