@@ -33,16 +33,42 @@ def patched_example(tmp_path_factory):
     return code, out
 
 
+@pytest.fixture(scope="module")
+def kernel_example(tmp_path_factory):
+    out = tmp_path_factory.mktemp("example_kernel") / "out"
+    return main(["patch", str(EXAMPLE), "-o", str(out), "--target", "2021.4", "--prefer", "kernel"]), out
+
+
 def test_example_patches_clean_for_2021_4(patched_example):
     code, out = patched_example
     assert code == 0
-    assert sorted(p.name for p in out.iterdir()) == ["compile.conf", "cumsum.cl", "custom_layers.xml",
-                                                      "model.bin", "model.xml", "patch-report.json"]
+    # --prefer native (the default): CumSum's formulation is within its fp16 tolerance, so no kernel is bound.
+    assert sorted(p.name for p in out.iterdir()) == ["compile.conf", "model.bin", "model.xml", "patch-report.json"]
     model = load_model(out / "model.xml")
     assert model.version == 10
-    assert not find_blockers(model, "2021.4", custom_types=["CumSum"])
-    # Without the binding the CumSum would still block: the custom layer is what makes it compile.
-    assert [b.type for b in find_blockers(model, "2021.4")] == ["CumSum"]
+    assert not find_blockers(model, "2021.4")
+    assert "CumSum" not in {l.type for l in model.layers}
+
+
+def test_example_with_prefer_kernel_binds_cumsum(kernel_example):
+    code, out = kernel_example
+    assert code == 0
+    # Both ops with a library kernel get it: CumSum and HardSigmoid.
+    assert sorted(p.name for p in out.iterdir()) == ["compile.conf", "cumsum.cl", "custom_layers.xml",
+                                                      "hard_sigmoid_h.cl", "model.bin", "model.xml",
+                                                      "patch-report.json"]
+    model = load_model(out / "model.xml")
+    assert not find_blockers(model, "2021.4", custom_types=["CumSum", "HardSigmoid"])
+    # Without the bindings the layers would still block: the custom layers are what make it compile.
+    assert sorted(b.type for b in find_blockers(model, "2021.4")) == ["CumSum", "HardSigmoid"]
+    report = json.loads((out / "patch-report.json").read_text())
+    bound = {b["type"]: b for b in report["custom_layers"]}
+    assert (bound["CumSum"]["kernel"], bound["CumSum"]["layers"]) == ("cumsum", ["running_sum"])
+    written = myriad.load(out / "custom_layers.xml")
+    assert {layer.name for layer in written} == {"CumSum", "HardSigmoid"}
+    assert len(written) == sum(b["alternatives"] for b in bound.values())
+    [choice] = [c for c in report["choices"] if c["layer"] == "running_sum"]
+    assert (choice["first"], choice["chosen"]) == ("kernel", "kernel") and "--prefer kernel" in choice["reason"]
 
 
 def test_example_report_lists_every_change(patched_example):
@@ -51,26 +77,35 @@ def test_example_report_lists_every_change(patched_example):
     assert report["ok"] and report["target"] == "2021.4" and not report["remaining_blockers"]
     by_layer = {c["layer"]: c for c in report["changes"]}
     assert by_layer["gate"]["patcher"] == "rewrite"
-    assert by_layer["running_sum"]["patcher"] == "custom_layer"
+    assert by_layer["running_sum"]["patcher"] == "rewrite"
     assert by_layer["busy"]["patcher"] == "precision"
     assert {by_layer[n]["patcher"] for n in ("pool", "probs", "last_column")} == {"version"}
     assert report["source"]["model"] == str(EXAMPLE.resolve())
-    [bound] = report["custom_layers"]
-    assert (bound["type"], bound["kernel"], bound["layers"]) == ("CumSum", "cumsum", ["running_sum"])
-    written = myriad.load(out / "custom_layers.xml")
-    assert {layer.name for layer in written} == {"CumSum"} and len(written) == bound["alternatives"]
+    assert report["prefer"] == "native" and report["custom_layers"] == []
+    # The report names what was chosen and why, with the measured fp16 error.
+    choices = {c["layer"]: c for c in report["choices"]}
+    cumsum = choices["running_sum"]
+    assert (cumsum["first"], cumsum["chosen"], cumsum["kernel_available"]) == ("native", "native", True)
+    assert cumsum["within_tolerance"] is True and cumsum["fp16_error"]["ratio"] <= 1
+    assert "fp16" in cumsum["reason"] and "tolerance" in cumsum["reason"]
 
 
-def test_compile_conf_names_the_target_key(patched_example, tmp_path):
-    _, out = patched_example
+def test_compile_conf_names_the_target_key(kernel_example, tmp_path):
+    _, out = kernel_example
     lines = [l for l in (out / "compile.conf").read_text().splitlines() if l and not l.startswith("#")]
     assert "VPU_CUSTOM_LAYERS custom_layers.xml" in lines
     assert "MYRIAD_NUMBER_OF_SHAVES 6" in lines
     out22 = tmp_path / "o22"
-    assert main(["patch", str(EXAMPLE), "-o", str(out22), "--target", "2022.1", "--shaves", "4"]) == 0
+    assert main(["patch", str(EXAMPLE), "-o", str(out22), "--target", "2022.1", "--shaves", "4",
+                 "--prefer", "kernel"]) == 0
     text = (out22 / "compile.conf").read_text()
     assert "MYRIAD_CUSTOM_LAYERS custom_layers.xml" in text and "MYRIAD_NUMBER_OF_SHAVES 4" in text
     assert load_model(out22 / "model.xml").version == 11
+
+
+def test_compile_conf_without_kernels_has_no_custom_layer_key(patched_example):
+    _, out = patched_example
+    assert "CUSTOM_LAYERS" not in (out / "compile.conf").read_text()
 
 
 def test_legacy_output_names_survive(patched_example):
@@ -103,12 +138,23 @@ def test_remaining_blockers_exit_1(tmp_path, capsys):
     assert json.loads((out / "patch-report.json").read_text())["remaining_blockers"][0]["type"] == "Roll"
 
 
-def test_prefer_rewrite_uses_matmul_for_cumsum(tmp_path):
-    out = tmp_path / "out"
-    assert main(["patch", str(EXAMPLE), "-o", str(out), "--prefer", "rewrite"]) == 0
-    assert not (out / "custom_layers.xml").exists()
-    types = {l.type for l in load_model(out / "model.xml").layers}
-    assert "MatMul" in types and "CumSum" not in types
+def test_old_prefer_values_mean_native(tmp_path):
+    for value in ("rewrite", "auto"):
+        out = tmp_path / value
+        assert main(["patch", str(EXAMPLE), "-o", str(out), "--prefer", value]) == 0
+        assert not (out / "custom_layers.xml").exists()
+        types = {l.type for l in load_model(out / "model.xml").layers}
+        assert "MatMul" in types and "CumSum" not in types
+        assert json.loads((out / "patch-report.json").read_text())["prefer"] == "native"
+
+
+def test_unknown_prefer_is_a_clear_error(tmp_path):
+    from kernelkit.errors import KernelkitError
+    from kernelkit.patch import patch_model
+
+    with pytest.raises(KernelkitError, match="native.*kernel"):
+        patch_model(EXAMPLE, tmp_path / "o", "2021.4", prefer="fastest")
+    assert not (tmp_path / "o").exists()
 
 
 def test_dynamic_input_needs_input_shape(tmp_path, capsys):
@@ -183,7 +229,8 @@ def test_inspect_names_the_fix_patch_applies(capsys):
     fixes = {(b["layer_name"], b["kind"]): b["fix"] for b in report["blockers"]}
     assert fixes[("", "ir-version")] == "write IR v10"
     assert fixes[("gate", "unsupported")].startswith("rewrite as Clamp")
-    assert fixes[("running_sum", "unsupported")] == "bind kernel cumsum (kernels/cumsum)"
+    assert fixes[("running_sum", "unsupported")].startswith("rewrite as MatMul")
+    assert "tolerance" in fixes[("running_sum", "unsupported")]
     assert fixes[("pool", "opset")] == "downgrade to MaxPool-1"
     assert fixes[("last_column", "opset")] == "downgrade to Gather-7"
     assert fixes[("busy", "precision")].startswith("insert Convert to float")

@@ -26,9 +26,11 @@ def add_arguments(parser) -> None:
     parser.add_argument("--u8-input", action="store_true", help="take U8 input and convert it inside the model")
     parser.add_argument("--preprocess-input", action="append", default=[], metavar="NAME",
                         help="input to preprocess (repeatable; default: every float 4-D input)")
-    parser.add_argument("--prefer", choices=["auto", "kernel", "rewrite"], default="auto",
-                        help="for an op with both a library kernel and a rewrite: auto (default) rewrites into "
-                             "native ops first and keeps costly rewrites (CumSum) as a fallback after kernels")
+    parser.add_argument("--prefer", choices=["native", "kernel", "auto", "rewrite"], default="native",
+                        help="for an op with both a native formulation and a library kernel: native (default) "
+                             "uses the formulation when its measured fp16 error is within the op's tolerance, "
+                             "else the kernel (whose SHAVE .bin needs clc); kernel binds the kernel first. "
+                             "auto and rewrite are old names of native")
     parser.add_argument("--shaves", type=int, default=6, help="SHAVEs (and CMX slices) in compile.conf (default: 6)")
     parser.add_argument("--json", action="store_true", help="print patch-report.json instead of the summary")
     parser.add_argument("--compile", action="store_true",

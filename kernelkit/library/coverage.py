@@ -45,7 +45,7 @@ def coverage(targets: list[str] | None = None, kernels_dir: Path = KERNELS_DIR) 
     by_op: dict[str, list[LibraryKernel]] = {}
     for kernel in library_kernels(kernels_dir):
         by_op.setdefault(first.canonical(kernel.op), []).append(kernel)
-    rewrites = {key: text for key, (_, text, _) in REWRITES.items()}
+    rewrites = {key: entry.text for key, entry in REWRITES.items()}
     ops = set(by_op)
     for kb in kbs.values():
         ops |= set(kb.ops)

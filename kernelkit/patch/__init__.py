@@ -28,6 +28,7 @@ class PatchResult:
     changes: list[Change] = field(default_factory=list)
     refusals: list[Refusal] = field(default_factory=list)
     remaining: list = field(default_factory=list)       # kernelkit.inspect.Blocker left in the patched model
+    choices: list = field(default_factory=list)         # kernelkit.patch.native.Choice per blocked layer
 
     @property
     def exit_code(self) -> int:
@@ -48,7 +49,7 @@ def _compile_conf(target: str, custom_layers: bool, shaves: int) -> str:
 
 
 def patch_model(model_path, outdir, target: str, *, input_shapes: dict | None = None, force: bool = False,
-                preprocessing=None, kernels_dir=None, prefer: str = "auto",
+                preprocessing=None, kernels_dir=None, prefer: str = "native",
                 shaves: int = DEFAULT_SHAVES) -> PatchResult:
     """Patch `model_path` (.xml or .onnx) for MYRIAD `target` into `outdir`. Never touches the input."""
     from ..errors import KernelkitError
@@ -56,11 +57,10 @@ def patch_model(model_path, outdir, target: str, *, input_shapes: dict | None = 
     from ..inspect import find_blockers
     from ..ir import load_model
     from ..myriad.knowledge import load_knowledge
-    from . import custom_layer, fold, precision, preprocess, rewrite, version
+    from . import boundary, custom_layer, fold, native, precision, preprocess, rewrite, version
 
     kb = load_knowledge(target)                       # refuses an unknown target
-    if prefer not in ("auto", "kernel", "rewrite"):
-        raise KernelkitError(f"--prefer {prefer!r}: use auto, kernel or rewrite", where="--prefer")
+    prefer = native.normalise_prefer(prefer)
     if not 1 <= shaves <= 16:
         raise KernelkitError(f"{shaves} SHAVEs: the Myriad X has 16", where="--shaves", hint="use 1 to 16")
     model_path = Path(model_path)
@@ -76,27 +76,29 @@ def patch_model(model_path, outdir, target: str, *, input_shapes: dict | None = 
     # Downgrades first: a kernel binds the op's old form (Interpolate-4 with its 4 inputs, not -11).
     version.apply(ctx)
 
-    blocked = {b.layer_name for b in find_blockers(model, target) if b.kind in ("unsupported", "limit")}
+    found = find_blockers(model, target)
+    blocked = {b.layer_name for b in found if b.kind in ("unsupported", "limit")}
+    # An op too new for the target's reader that no downgrade took may still have a native formulation.
+    blocked |= {b.layer_name for b in found if b.kind == "opset" and b.type.lower() in rewrite.REWRITES}
     binder = custom_layer.Binder(ctx, kernels_dir)
     try:
-        # auto: exact rewrites into native ops first (no SHAVE kernel needed), then library kernels, then
-        # the costlier fallback rewrites. kernel / rewrite put one kind first for every op.
-        if prefer == "auto":
-            rewrite.apply(ctx, blocked, fallback=False)
-            custom_layer.apply(ctx, binder, blocked - _changed(ctx))
-            rewrite.apply(ctx, blocked - _changed(ctx), fallback=True)
-        elif prefer == "kernel":
-            custom_layer.apply(ctx, binder, blocked)
-            rewrite.apply(ctx, blocked - _changed(ctx))
-        else:
-            rewrite.apply(ctx, blocked)
-            custom_layer.apply(ctx, binder, blocked - _changed(ctx))
+        # Per layer, the native formulation or the library kernel first (kernelkit.patch.native decides from
+        # the measured fp16 errors and --prefer), the other one as the fallback.
+        choices = native.plan(ctx, blocked, prefer, set(binder.index))
+        native_first = {name for name, choice in choices.items() if choice.first == "native"}
+        rewrite.apply(ctx, native_first)
+        custom_layer.apply(ctx, binder, blocked - _changed(ctx))
+        rewrite.apply(ctx, blocked - native_first - _changed(ctx))
+        native.settle(choices, ctx.changes)
         precision.apply(ctx)
+        boundary.apply(ctx)
         if model.version not in kb.ir_versions:
             version.to_ir_v10(ctx)
         bound_types = [b.layer_type for b in binder.bindings.values()]
         remaining = find_blockers(model, target, custom_types=bound_types)
         report = _report(model_path, target, input_shapes, options, ctx, binder, before, remaining, model)
+        report["prefer"] = prefer
+        report["choices"] = [choice.to_dict() for choice in choices.values()]
         with staged_directory(outdir, force=force) as stage:
             model.save(stage / "model.xml")
             wrote_bindings = custom_layer.write_bindings(binder.bindings, stage, CUSTOM_LAYERS_FILE) is not None
@@ -104,7 +106,7 @@ def patch_model(model_path, outdir, target: str, *, input_shapes: dict | None = 
             (stage / REPORT_FILE).write_text(json.dumps(report, indent=2) + "\n")
     finally:
         binder.close()
-    return PatchResult(outdir, report, ctx.changes, ctx.refusals, remaining)
+    return PatchResult(outdir, report, ctx.changes, ctx.refusals, remaining, list(choices.values()))
 
 
 def _changed(ctx) -> set[str]:
@@ -177,9 +179,8 @@ def describe_fix(blocker, model, target: str) -> str | None:
     layer = model.layer(blocker.layer_id)
     if kind == "opset":
         return version.describe_fix(layer, target)
-    if kind in ("unsupported", "limit"):          # the order patch_model's default (auto) uses
-        return (rewrite.describe_fix(layer, fallback=False) or custom_layer.describe_fix(_kernel_index(), layer)
-                or rewrite.describe_fix(layer, fallback=True))
+    if kind in ("unsupported", "limit") or (kind == "opset" and layer.type.lower() in rewrite.REWRITES):
+        return _describe_choice(layer)
     if kind == "precision":
         return precision.describe_fix(model, layer, target)
     if kind == "dtype":
@@ -187,6 +188,21 @@ def describe_fix(blocker, model, target: str) -> str | None:
         pairs = [f"{t} -> {precision.RETYPE[t]}" for t in sorted(t for t in found if t in precision.RETYPE)]
         return f"retype {', '.join(pairs)}" if pairs else None
     return None
+
+
+def _describe_choice(layer) -> str | None:
+    """The fix `patch --prefer native` (the default) tries first for an unsupported layer, and the other."""
+    from . import custom_layer, native, rewrite
+
+    index = _kernel_index()
+    kernel = custom_layer.describe_fix(index, layer)
+    formulation = rewrite.describe_fix(layer)
+    if not formulation:
+        return kernel
+    choice = native.choose(layer, "native", True, layer.type.lower() in index)
+    if choice.first == "native" or not kernel:
+        return f"{formulation} ({native.error_text(choice.measurement)})"
+    return f"{kernel} ({choice.reason}; else {formulation})"
 
 
 _INDEX: dict | None = None
@@ -208,6 +224,9 @@ def format_patch_result(result: PatchResult) -> str:
     lines = [f"patched for MYRIAD {report['target']} (IR v{report['ir_version']}) -> {result.outdir}"]
     for change in result.changes:
         lines.append(f"  {change.patcher:<12} {change.layer}: {change.before} -> {change.after}")
+    for choice in result.choices:
+        got = {"native": "native formulation", "kernel": "library kernel"}.get(choice.chosen, "nothing fitted")
+        lines.append(f"  {'chose':<12} {choice.layer} ({choice.type}): {got}; {choice.reason}")
     changed = {c.layer for c in result.changes}
     for refusal in result.refusals:
         if refusal.layer in changed:          # another patcher fixed it; the report keeps the refusal
@@ -223,7 +242,8 @@ def format_patch_result(result: PatchResult) -> str:
     return "\n".join(lines)
 
 
-def run_doctor(model, outdir, target: str, *, force: bool = False, input_shapes: dict | None = None) -> int:
+def run_doctor(model, outdir, target: str, *, force: bool = False, input_shapes: dict | None = None,
+               prefer: str = "native") -> int:
     """inspect -> patch -> verify on one model, printing each report (the lead's `kernelkit demo`)."""
     from ..inspect import find_blockers
     from ..ir import load_model
@@ -237,7 +257,7 @@ def run_doctor(model, outdir, target: str, *, force: bool = False, input_shapes:
         fix = describe_fix(b, loaded, target)
         print(f"  {b.kind:<13} {where}: {b.reason}" + (f"\n  {'':<13} fix: {fix}" if fix else ""))
     print()
-    result = patch_model(model, outdir, target, input_shapes=input_shapes, force=force)
+    result = patch_model(model, outdir, target, input_shapes=input_shapes, force=force, prefer=prefer)
     print(format_patch_result(result))
     print()
     checked = verify(outdir)

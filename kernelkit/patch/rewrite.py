@@ -1,14 +1,20 @@
-"""Rewrite patcher: replace an op MYRIAD cannot compile by an exact composition of ops it can.
+"""Rewrite patcher: replace an op MYRIAD cannot compile by a composition of ops it can.
 
-Each rewrite builds only opset1 ops that the MYRIAD parser table lists (Clamp, Elu, Exp, Log, Sqrt,
-Maximum, Multiply, Add, Subtract, Divide, FloorMod, Select, Less, Reduce{Sum,Max}, MatMul, Transpose,
-Reshape) and returns the value that replaces the op's output. `|x|` is written `Maximum(x, -x)` because
-2021.4's parser has no Abs. Each is proved against OpenVINO CPU in tests/test_patch_rewrite.py.
+The table REWRITES holds this module's exact compositions and the native formulations of the
+kernelkit/patch/native_*.py modules (approximations shaped for fp16, measured in
+kernelkit/patch/data/native-fp16.json); kernelkit.patch.native decides when one is used instead of a
+library kernel. Each exact rewrite here builds only opset1 ops that the MYRIAD parser table lists (Clamp,
+Elu, Exp, Log, Sqrt, Maximum, Multiply, Add, Subtract, Divide, FloorMod, Select, Less, Reduce{Sum,Max},
+MatMul, Transpose, Reshape) and returns the value that replaces the op's output. `|x|` is written
+`Maximum(x, -x)` because 2021.4's parser has no Abs. Each is proved against OpenVINO CPU in tests/test_patch_rewrite.py.
 Ops the 2026 ONNX frontend already decomposes (Celu, ThresholdedRelu, Shrink, ReduceLogSumExp,
 ReduceSumSquare) never reach an IR as single layers, so they need no rewrite here.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
@@ -369,37 +375,56 @@ def identity(model, layer) -> Out:
               [x, add_const(model, np.array(x.dims, np.int64), f"{layer.name}/shape")], {"special_zero": "false"})
 
 
-# layer type (lower case) -> (rewrite, one line for reports, fallback). A fallback rewrite costs more than a
-# kernel would (CumSum's n x n MatMul), so the driver tries library kernels first for those.
-REWRITES = {
-    "hardsigmoid": (hard_sigmoid, "Clamp(alpha*x + beta, 0, 1)", False),
-    "softsign": (soft_sign, "x / (1 + |x|)", False),
-    "selu": (selu, "lambda * Elu(x, alpha)", False),
-    "logsoftmax": (log_softmax, "(x - max) - Log(ReduceSum(Exp(x - max)))", False),
-    "reducel1": (reduce_l1, "ReduceSum(|x|)", False),
-    "reducel2": (reduce_l2, "Sqrt(ReduceSum(x*x))", False),
-    "mod": (mod, "Select(a < 0, -FloorMod(|a|, |b|), FloorMod(|a|, |b|))", False),
-    "cumsum": (cumsum, "MatMul with a constant triangular matrix", True),
-    "sign": (sign, "Select(x > 0, 1, Select(x < 0, -1, x))", False),
-    "abs": (absolute, "Maximum(x, -x)", False),
-    "scaleddotproductattention": (scaled_dot_product_attention, "SoftMax(Q @ K^T * scale + mask) @ V", False),
-    "pad": (pad_low_rank, "Reshape to 3-D, Pad, Reshape back", False),
-    "fakequantize": (fake_quantize, "Round((x - il) / (ih - il) * (L-1)) ... clipped with Greater/Select", False),
-    "identity": (identity, "Reshape to the same shape", False),
-    "isnan": (is_nan, "LogicalNot(Equal(x, x))", False),
-    "isinf": (is_inf, "Equal(|x|, inf) (or the signed infinity asked for)", False),
-    "convertlike": (convert_like, "Convert to the element type of input 1", False),
-    "reverse": (reverse, "Gather with indices n-1..0 on each axis", False),
-    "depthtospace": (depth_space, "Reshape, Transpose, Reshape", False),
-    "spacetodepth": (depth_space, "Reshape, Transpose, Reshape", False),
+# layer type (lower case) -> (rewrite, one line for reports): the exact compositions of this module.
+EXACT = {
+    "hardsigmoid": (hard_sigmoid, "Clamp(alpha*x + beta, 0, 1)"),
+    "softsign": (soft_sign, "x / (1 + |x|)"),
+    "selu": (selu, "lambda * Elu(x, alpha)"),
+    "logsoftmax": (log_softmax, "(x - max) - Log(ReduceSum(Exp(x - max)))"),
+    "reducel1": (reduce_l1, "ReduceSum(|x|)"),
+    "reducel2": (reduce_l2, "Sqrt(ReduceSum(x*x))"),
+    "mod": (mod, "Select(a < 0, -FloorMod(|a|, |b|), FloorMod(|a|, |b|))"),
+    "cumsum": (cumsum, "MatMul with a constant triangular matrix"),
+    "sign": (sign, "Select(x > 0, 1, Select(x < 0, -1, x))"),
+    "abs": (absolute, "Maximum(x, -x)"),
+    "scaleddotproductattention": (scaled_dot_product_attention, "SoftMax(Q @ K^T * scale + mask) @ V"),
+    "pad": (pad_low_rank, "Reshape to 3-D, Pad, Reshape back"),
+    "fakequantize": (fake_quantize, "Round((x - il) / (ih - il) * (L-1)) ... clipped with Greater/Select"),
+    "identity": (identity, "Reshape to the same shape"),
+    "isnan": (is_nan, "LogicalNot(Equal(x, x))"),
+    "isinf": (is_inf, "Equal(|x|, inf) (or the signed infinity asked for)"),
+    "convertlike": (convert_like, "Convert to the element type of input 1"),
+    "reverse": (reverse, "Gather with indices n-1..0 on each axis"),
+    "depthtospace": (depth_space, "Reshape, Transpose, Reshape"),
+    "spacetodepth": (depth_space, "Reshape, Transpose, Reshape"),
 }
 
 
-def describe_fix(layer, fallback: bool | None = None) -> str | None:
+@dataclass(frozen=True)
+class Formulation:
+    """A replacement of one op by ops the MYRIAD plugin compiles: exact here, or a native formulation of
+    kernelkit/patch/native_*.py whose fp16 error is measured (kernelkit.patch.native)."""
+
+    build: Callable
+    text: str                   # one line for reports and docs/coverage.md
+
+
+def _table() -> dict[str, Formulation]:
+    from . import native_math
+
+    table = {}
+    for source in (EXACT, native_math.FORMULATIONS):
+        for key, (build, text) in source.items():
+            table[key] = Formulation(build, text)
+    return table
+
+
+REWRITES: dict[str, Formulation] = _table()
+
+
+def describe_fix(layer) -> str | None:
     entry = REWRITES.get(layer.type.lower())
-    if entry is None or (fallback is not None and entry[2] != fallback):
-        return None
-    return f"rewrite as {entry[1]}"
+    return None if entry is None else f"rewrite as {entry.text}"
 
 
 def rewrite_layer(ctx: PatchContext, layer) -> bool:
@@ -411,12 +436,12 @@ def rewrite_layer(ctx: PatchContext, layer) -> bool:
     name = layer.name
     try:
         _check_single_output(ctx.model, layer)
-        value = entry[0](ctx.model, layer)
+        value = entry.build(ctx.model, layer)
     except Refuse as why:
         ctx.refuse(NAME, layer, str(why))
         return False
     replace(ctx.model, layer, value)
-    ctx.record(NAME, name, before, entry[1])
+    ctx.record(NAME, name, before, entry.text)
     return True
 
 
@@ -425,13 +450,10 @@ def _check_single_output(model, layer) -> None:
         raise Refuse("layer has more than one output")
 
 
-def apply(ctx: PatchContext, blocked: set[str] | None = None, fallback: bool | None = None) -> None:
-    """Rewrite every layer of a rewritable type (only those in `blocked`, when given; only fallback or only
-    preferred rewrites when `fallback` is True or False)."""
+def apply(ctx: PatchContext, blocked: set[str] | None = None) -> None:
+    """Rewrite every layer of a rewritable type (only those in `blocked`, when given)."""
     for layer in list(ctx.model.topological_order()):
         if blocked is not None and layer.name not in blocked:
             continue
-        entry = REWRITES.get(layer.type.lower())
-        if entry is None or (fallback is not None and entry[2] != fallback):
-            continue
-        rewrite_layer(ctx, layer)
+        if layer.type.lower() in REWRITES:
+            rewrite_layer(ctx, layer)

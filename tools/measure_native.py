@@ -1,0 +1,366 @@
+"""Measure every native formulation (kernelkit.patch.rewrite.REWRITES) the way the VPU would run it, and write
+kernelkit/patch/data/native-fp16.json, which `patch --prefer native` reads to choose formulation or kernel.
+
+For each formulated op type:
+  1. ONNX node cases (kernelkit.library.onnx_cases) whose conversion has a blocked layer of that type are
+     patched with native formulations only (an empty kernel folder), then
+     - verified on OpenVINO CPU f32 against ONNX's expected outputs (`kernelkit verify`),
+     - run with fp16 rounding between layers (kernelkit.harness.fp16_layers) and compared with ONNX's
+       reference evaluator on the same fp16-rounded inputs, its float outputs rounded to fp16 (what an ideal
+       fp16 op returns), and
+     - compiled by the real OpenVINO 2021.4 MYRIAD plugin (kernelkit.patch.compile_patched);
+  2. element-wise ops are also swept over every finite fp16 value of their domain (fp16 evaluator against
+     float64 numpy on the same values, rounded to fp16), and compiled once as a small 4-D model;
+  3. ops without ONNX node cases get the synthetic cases of native_cases.py, checked the same way against
+     the original op run by OpenVINO CPU f32 on the fp16-rounded inputs.
+The error of one output is its tolerance ratio: the largest, over elements, of min(|err|/atol, |err|/|ref|/rtol)
+(the harness rule: an element fails only beyond both). <= 1 is within the op's tolerance.
+
+Run: .venv/bin/python tools/measure_native.py [--ops sin,cos] [--jobs 2]   (about ten minutes for all)
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import multiprocessing
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+TARGET = "2021.4"
+MAX_CASES_PER_OP = 16          # enough to cover the attributes; the acceptance run covers every case
+
+
+# ------------------------------------------------------------------------------------------- errors
+
+def error_stats(actual, expected, atol: float, rtol: float) -> dict:
+    """max abs error, max fp16 ulp and the tolerance ratio of one output (NaN/Inf must match exactly)."""
+    from kernelkit.harness.compare import ulp_distance_fp16
+
+    a = np.asarray(actual)
+    e = np.asarray(expected)
+    if a.shape != e.shape:
+        return {"max_abs": float("inf"), "max_ulp": 0, "ratio": float("inf"), "elements": int(e.size),
+                "note": f"shape {list(a.shape)} vs {list(e.shape)}"}
+    a64, e64 = a.astype(np.float64), e.astype(np.float64)
+    with np.errstate(all="ignore"):
+        err = np.abs(a64 - e64)
+        finite = np.isfinite(a64) & np.isfinite(e64)
+        same_nonfinite = (np.isnan(a64) & np.isnan(e64)) | (np.isinf(a64) & (a64 == e64))
+        bad_nonfinite = int((~finite & ~same_nonfinite).sum())
+        integer = e.dtype.kind in "biu"
+        if integer:
+            ratio = float(np.where(finite, err > 0, False).any()) * float("inf") if err.size else 0.0
+            ratio = 0.0 if np.isnan(ratio) else ratio
+        else:
+            rel = np.where(e64 != 0, err / np.abs(e64), np.where(err == 0, 0, np.inf))
+            per = np.minimum(err / atol, rel / rtol)
+            ratio = float(per[finite].max()) if finite.any() else 0.0
+    stats = {"max_abs": float(err[finite].max()) if finite.any() else 0.0,
+             "max_ulp": int(ulp_distance_fp16(a64, e64)[finite].max()) if finite.any() and not integer else 0,
+             "ratio": float("inf") if bad_nonfinite else ratio, "elements": int(e.size)}
+    if bad_nonfinite:
+        stats["note"] = f"{bad_nonfinite} NaN/Inf mismatches"
+    return stats
+
+
+def worst(stats: list[dict]) -> dict:
+    if not stats:
+        return {}
+    out = {"max_abs": max(s["max_abs"] for s in stats), "max_ulp": max(s["max_ulp"] for s in stats),
+           "ratio": max(s["ratio"] for s in stats), "elements": sum(s["elements"] for s in stats)}
+    notes = [s["note"] for s in stats if s.get("note")]
+    if notes:
+        out["note"] = notes[0]
+    return out
+
+
+def as_ideal_fp16(arrays) -> list[np.ndarray]:
+    from kernelkit.harness.fp16_layers import round_fp16
+
+    return [round_fp16(np.asarray(a)) for a in arrays]
+
+
+# ------------------------------------------------------------------------------------ ONNX node cases
+
+def formulated_types(model, target=TARGET) -> set[str]:
+    from kernelkit.inspect import find_blockers
+    from kernelkit.patch.rewrite import REWRITES
+
+    return {b.type.lower() for b in find_blockers(model, target)
+            if b.kind in ("unsupported", "limit", "opset") and b.layer_id and b.type.lower() in REWRITES}
+
+
+def measure_onnx_case(case, folder: Path, empty_kernels: Path) -> dict | None:
+    """None when the case has no formulated blocked layer; else the case's record."""
+    from kernelkit.errors import KernelkitError
+    from kernelkit.harness.fp16_layers import run_fp16
+    from kernelkit.ir import load_model
+    from kernelkit.library.onnx_cases import onnx_reference, openvino_misses, prepare
+    from kernelkit.patch import patch_model
+    from kernelkit.patch.native import tolerance
+    from kernelkit.verify import verify
+
+    prepared = prepare(case, folder)
+    if isinstance(prepared, str):
+        return None
+    try:
+        model = load_model(prepared.model_path, prepared.shapes)
+    except KernelkitError:
+        return None
+    types = formulated_types(model)
+    if not types:
+        return None
+    out = folder / "out"
+    record = {"case": case.name, "onnx_op": prepared.op_type, "types": sorted(types)}
+    try:
+        result = patch_model(prepared.model_path, out, TARGET, input_shapes=prepared.shapes, force=True,
+                             kernels_dir=empty_kernels)
+    except KernelkitError as exc:
+        record["error"] = f"patch: {exc.message.splitlines()[0][:120]}"
+        return record
+    record["rewritten"] = sorted({c.before.split("-")[0].lower() for c in result.changes if c.patcher == "rewrite"})
+    if result.exit_code != 0:
+        record["error"] = f"blocker left: {result.remaining[0].type}: {result.remaining[0].reason[:100]}"
+        return record
+    np.savez(folder / "in.npz", **{f"in{i}": a for i, a in enumerate(prepared.inputs)})
+    np.savez(folder / "exp.npz", **{f"out{i}": a for i, a in enumerate(prepared.expected)})
+    checked = verify(out, inputs=folder / "in.npz", expected=folder / "exp.npz")
+    record["f32_verified"] = checked.passed
+    if not checked.passed and openvino_misses(prepared):
+        record["openvino_itself_wrong"] = True
+    rounded = as_ideal_fp16(prepared.inputs)
+    reference = onnx_reference(prepared, rounded)
+    record["reference"] = "onnx-reference-fp16-inputs" if reference is not None else "onnx-data"
+    reference = as_ideal_fp16(reference if reference is not None else prepared.expected)
+    patched = load_model(out / "model.xml")
+    try:
+        actual = run_fp16(patched.to_xml_bytes(), patched.bin_data, rounded)
+    except KernelkitError as exc:
+        record["error"] = f"fp16 run: {exc.message[:120]}"
+        return record
+    atol, rtol = tolerance(sorted(types)[0])
+    record["fp16"] = worst([error_stats(_like(a, e), e, atol, rtol) for a, e in zip(actual, reference)])
+    record["compiled"], record["plugin"] = _compile(out)
+    return record
+
+
+def _like(actual, expected):
+    """An IR v10 output in the reference's element type (v10 reports i64 as i32, booleans as f32)."""
+    actual = np.asarray(actual)
+    expected = np.asarray(expected)
+    if expected.dtype.kind in "biu" and actual.dtype != expected.dtype:
+        return actual.astype(expected.dtype)
+    return actual
+
+
+def _compile(outdir: Path) -> tuple[bool, str]:
+    from kernelkit.errors import KernelkitError
+    from kernelkit.patch import compile_patched
+
+    try:
+        compile_patched(outdir, TARGET)
+    except KernelkitError as exc:
+        return False, exc.message.splitlines()[0][:160]
+    return True, ""
+
+
+# An ONNX op whose conversion carries the formulated layer under another name.
+ONNX_NAMES = {"attention": "scaleddotproductattention", "resize": "interpolate", "scatternd": "scatterndupdate",
+              "scatterelements": "scatterelementsupdate", "quantizelinear": "fakequantize",
+              "dequantizelinear": "fakequantize", "gathernd": "gathernd", "roialign": "roialign"}
+
+
+def principal_types(record: dict) -> list[str]:
+    """The formulated types a case measures: its one rewritten type, or the one its ONNX op becomes. A case
+    whose outcome mixes several formulations is evidence for none of them."""
+    rewritten = record.get("rewritten") or record["types"]
+    own = record.get("onnx_op", "").lower()
+    own = ONNX_NAMES.get(own, own)
+    if own in rewritten:
+        return [own]
+    return list(rewritten) if len(rewritten) == 1 else []
+
+
+# ------------------------------------------------------------------------------------------- sweeps
+
+def all_fp16(low: float, high: float) -> np.ndarray:
+    values = np.arange(65536, dtype=np.uint32).astype(np.uint16).view(np.float16)
+    values = values[np.isfinite(values)]
+    return np.unique(values[(values >= low) & (values <= high)]).astype(np.float32)
+
+
+def sweep(op_type: str, folder: Path) -> dict:
+    """The formulation of one element-wise op against float64 numpy on every fp16 value of its domain."""
+    import openvino as ov
+    import openvino.opset13 as ops
+
+    from kernelkit.harness.fp16_layers import run_fp16
+    from kernelkit.ir import load_model
+    from kernelkit.patch import native_math
+    from kernelkit.patch.base import PatchContext
+    from kernelkit.patch.native import tolerance
+    from kernelkit.patch.rewrite import rewrite_layer
+
+    low, high = native_math.DOMAINS.get(op_type, (-65504.0, 65504.0))
+    x = all_fp16(low, high)
+    p = ops.parameter([x.size], np.float32, name="x")
+    node = getattr(ops, op_type)(p)
+    node.set_friendly_name("y")
+    path = folder / f"sweep_{op_type}.xml"
+    ov.save_model(ov.Model([node], [p], op_type), str(path), compress_to_fp16=False)
+    model = load_model(path)
+    layer = next(l for l in model.layers if l.type.lower() == op_type)
+    assert rewrite_layer(PatchContext(model, TARGET), layer), op_type
+    actual = run_fp16(model.to_xml_bytes(), model.bin_data, [x])[0]
+    with np.errstate(all="ignore"):
+        expected = native_math.REFERENCES[op_type](x.astype(np.float64))
+    atol, rtol = tolerance(op_type)
+    stats = error_stats(actual, as_ideal_fp16([expected])[0], atol, rtol)
+    stats["domain"] = [float(low), float(high)]
+    stats["values"] = int(x.size)
+    stats["layers"] = sum(1 for l in model.layers if l.type not in ("Parameter", "Result", "Const"))
+    stats["compiled"], stats["plugin"] = _compile_elementwise(op_type, folder)
+    return stats
+
+
+def _compile_elementwise(op_type: str, folder: Path) -> tuple[bool, str]:
+    """The op on a 1x3x8x8 input, patched with its native formulation and compiled for real."""
+    import openvino as ov
+    import openvino.opset13 as ops
+
+    from kernelkit.patch import patch_model
+
+    p = ops.parameter([1, 3, 8, 8], np.float32, name="x")
+    node = getattr(ops, op_type)(p)
+    node.set_friendly_name("y")
+    path = folder / f"compile_{op_type}.xml"
+    ov.save_model(ov.Model([node], [p], op_type), str(path), compress_to_fp16=False)
+    empty = folder / "no-kernels"
+    empty.mkdir(exist_ok=True)
+    result = patch_model(path, folder / f"compile_{op_type}", TARGET, force=True, kernels_dir=empty)
+    if result.exit_code != 0:
+        return False, f"patch left {result.remaining[0].type}"
+    return _compile(folder / f"compile_{op_type}")
+
+
+# ----------------------------------------------------------------------------------------- the run
+
+_CASES: list = []
+
+
+def _onnx_worker(index: int):
+    with tempfile.TemporaryDirectory(prefix="kk-native-") as tmp:
+        folder = Path(tmp)
+        empty = folder / "no-kernels"
+        empty.mkdir()
+        try:
+            with contextlib.redirect_stdout(io.StringIO()):
+                return measure_onnx_case(_CASES[index], folder / "case", empty)
+        except Exception as exc:  # one broken case must not stop the survey
+            return {"case": _CASES[index].name, "types": [], "error": f"{type(exc).__name__}: {exc}"[:160]}
+
+
+def _sweep_worker(op_type: str):
+    with tempfile.TemporaryDirectory(prefix="kk-native-") as tmp:
+        with contextlib.redirect_stdout(io.StringIO()):
+            return op_type, sweep(op_type, Path(tmp))
+
+
+def summarise(op_type: str, cases: list[dict], swept: dict | None, text: str) -> dict:
+    from kernelkit.patch.native import tolerance
+
+    atol, rtol = tolerance(op_type)
+    measured = [c for c in cases if "fp16" in c and not c.get("openvino_itself_wrong")]
+    record = {"formulation": text, "tolerance": {"atol": atol, "rtol": rtol}}
+    if measured or cases:
+        record["onnx"] = {
+            "cases": len(cases), "measured": len(measured),
+            "openvino_itself_wrong": sum(1 for c in cases if c.get("openvino_itself_wrong")),
+            "f32_verified": sum(1 for c in measured if c.get("f32_verified")),
+            "compiled": sum(1 for c in measured if c.get("compiled")),
+            **worst([c["fp16"] for c in measured]),
+            "problems": [f"{c['case']}: {c.get('error') or c.get('plugin') or 'f32 verify failed'}"
+                         for c in cases if not c.get("openvino_itself_wrong") and
+                         (c.get("error") or not c.get("f32_verified") or not c.get("compiled"))][:6],
+        }
+    if swept:
+        record["sweep"] = swept
+    parts = [c["fp16"] for c in measured] + ([swept] if swept else [])
+    if not parts:
+        record["within_tolerance"] = None
+        record["compiled"] = None
+        return record
+    record["fp16"] = worst(parts)
+    if swept:
+        low, high = swept["domain"]
+        if (low, high) != (-65504.0, 65504.0):
+            record["fp16"]["domain"] = f"{low:g} <= x <= {high:g}"
+    record["within_tolerance"] = bool(record["fp16"]["ratio"] <= 1.0 and
+                                      all(c.get("f32_verified") for c in measured))
+    record["compiled"] = bool(all(c.get("compiled") for c in measured) and (not swept or swept["compiled"]))
+    return record
+
+
+def main(argv=None) -> int:
+    from kernelkit.library.onnx_cases import node_cases
+    from kernelkit.patch import native, native_math
+    from kernelkit.patch.rewrite import REWRITES
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--ops", help="comma-separated op types (IR, lower case) to re-measure; others keep theirs")
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--out", default=str(native.DATA_FILE))
+    args = parser.parse_args(argv)
+    only = set(args.ops.lower().split(",")) if args.ops else None
+    started = time.time()
+    _CASES[:] = [case for _, case in node_cases()]
+    context = multiprocessing.get_context("fork")
+    by_type: dict[str, list[dict]] = {}
+    swept: dict[str, dict] = {}
+    with context.Pool(max(1, args.jobs), maxtasksperchild=20) as pool:
+        for record in pool.imap_unordered(_onnx_worker, range(len(_CASES))):
+            if not record:
+                continue
+            for op_type in principal_types(record):
+                if only and op_type not in only:
+                    continue
+                bucket = by_type.setdefault(op_type, [])
+                if len(bucket) < MAX_CASES_PER_OP:
+                    bucket.append(record)
+            print(f"{record['case']}: {record.get('fp16', {}).get('ratio', '-')} "
+                  f"{record.get('error', '')}", file=sys.stderr, flush=True)
+        wanted = [t for t in native_math.REFERENCES if not only or t in only]
+        for op_type, stats in pool.imap_unordered(_sweep_worker, wanted):
+            swept[op_type] = stats
+            print(f"sweep {op_type}: ratio {stats['ratio']:.3g}", file=sys.stderr, flush=True)
+    out = Path(args.out)
+    old = json.loads(out.read_text()).get("ops", {}) if out.is_file() and only else {}
+    ops = dict(old)
+    for op_type, entry in sorted(REWRITES.items()):
+        if only and op_type not in only:
+            continue
+        ops[op_type] = summarise(op_type, by_type.get(op_type, []), swept.get(op_type), entry.text)
+        ops[op_type]["cases"] = [{k: c.get(k) for k in ("case", "f32_verified", "compiled", "fp16", "error")
+                                  if c.get(k) is not None} for c in by_type.get(op_type, [])]
+    from kernelkit.fsutil import atomic_write
+    from kernelkit.harness.references import openvino_version
+
+    data = {"schema": native.DATA_SCHEMA, "generated_by": "tools/measure_native.py",
+            "openvino_cpu": openvino_version(), "plugin": "OpenVINO 2021.4.2 MYRIAD (kernelkit toolchain)",
+            "seconds": round(time.time() - started), "ops": dict(sorted(ops.items()))}
+    atomic_write(out, (json.dumps(data, indent=1, allow_nan=True) + "\n").encode())
+    print(f"wrote {out} ({len(ops)} ops) in {time.time() - started:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
