@@ -175,14 +175,18 @@ def decode_custom(stage: Stage, data: bytes) -> CustomStage:
     from . import check_elf
 
     p = list(stage.params)
-    for n in (3, 2, 1):                     # the layout fits exactly one work-dimension count
-        if len(p) >= 3 * n + 5 and 3 * n + 5 + 2 * p[3 * n + 4] == len(p) and not any(p[2 * n:3 * n]):
+    # The plugin writes one group count per global entry and one local size and offset per local entry, any
+    # number of each: the layout fits one pair of counts (equal counts tried first).
+    counts = [(n, n) for n in range(8, 0, -1)] + [(g, l) for g in range(1, 9) for l in range(1, 9) if g != l]
+    for ng, nl in counts:
+        head = ng + 2 * nl
+        if len(p) >= head + 5 and head + 5 + 2 * p[head + 4] == len(p) and not any(p[ng + nl:head]):
             break
     else:
         raise _bad(f"stage {stage.index} parameters do not have the Custom stage layout")
-    groups, local, offsets = tuple(p[:n]), tuple(p[n:2 * n]), tuple(p[2 * n:3 * n])
-    max_shaves, kernel_id, num_inputs, num_buffers, num_args = p[3 * n:3 * n + 5]
-    pairs = [(p[3 * n + 5 + 2 * i], p[3 * n + 6 + 2 * i]) for i in range(num_args)]
+    groups, local, offsets = tuple(p[:ng]), tuple(p[ng:ng + nl]), tuple(p[ng + nl:head])
+    max_shaves, kernel_id, num_inputs, num_buffers, num_args = p[head:head + 5]
+    pairs = [(p[head + 5 + 2 * i], p[head + 6 + 2 * i]) for i in range(num_args)]
 
     header = blobfmt.read_header(data)
     words = list(struct.unpack(f"<{len(stage.data) // 4}I", stage.data))
