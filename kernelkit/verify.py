@@ -309,12 +309,7 @@ def verify(outdir, *, inputs=None, expected=None, reference=None, seed: int = 0,
         if ref_path is None:
             raise KernelkitError("no reference: the folder has no patch-report.json naming the original model",
                                  path=outdir, hint="pass --expected EXP.npz or --reference MODEL")
-        shapes = source.get("input_shapes") or None if reference is None else None
-        original = load_model(ref_path, shapes)
-        # The reference is the model before patching: it gets the inputs after the recorded preprocessing.
-        ref_inputs = preprocess_like_patch(feed, original, report.get("preprocessing", {}))
-        wanted = run_openvino(original.to_xml_bytes(), original.bin_data, ref_inputs, path=ref_path)
-        label = f"original model {ref_path} on OpenVINO CPU (f32)"
+        wanted, label = _run_reference(ref_path, reference is not None, source, report, feed, patched)
     result = VerifyResult(outdir, label, emulated=emulated, problems=problems)
     if actual and len(actual) != len(wanted):
         result.problems.append(f"the patched model has {len(actual)} outputs, the reference {len(wanted)}")
@@ -326,6 +321,57 @@ def verify(outdir, *, inputs=None, expected=None, reference=None, seed: int = 0,
         result.comparisons.append(compare(a, e, atol=DEFAULT_ATOL if atol is None else atol,
                                           rtol=DEFAULT_RTOL if rtol is None else rtol, name=name))
     return result
+
+
+def _run_reference(ref_path: Path, explicit: bool, source: dict, report: dict, feed, patched):
+    """The reference outputs and their label. The patch's --input-shape and --input-value apply to any
+    reference, so a model with frozen inputs is compared with the original at those values (its If and Loop
+    run by OpenVINO, not folded). An ONNX original OpenVINO cannot convert (a dead branch it cannot
+    shape-infer) runs on onnx's reference evaluator instead."""
+    from .ir import load_model
+    from .ir.onnx_import import ConversionFailed
+
+    shapes, values = source.get("input_shapes") or None, source.get("input_values") or None
+    options = report.get("preprocessing", {})
+    try:
+        original = load_model(ref_path, shapes, values)
+    except ConversionFailed:
+        # The patched model's inputs carry the original's names (preprocessing goes after them).
+        outputs = run_onnx_reference(ref_path, shapes, values, preprocess_like_patch(feed, patched, options))
+        return outputs, f"original model {ref_path} on onnx's reference evaluator (OpenVINO cannot convert it)"
+    except KernelkitError as exc:
+        if not explicit or not (shapes or values):
+            raise
+        raise KernelkitError(f"the reference cannot take the patch's recorded inputs: {exc.message}",
+                             path=ref_path, where="--reference",
+                             hint="the reference needs the inputs patch-report.json names under source "
+                                  "(input_shapes, input_values); or pass --expected EXP.npz") from None
+    # The reference is the model before patching: it gets the inputs after the recorded preprocessing.
+    ref_inputs = preprocess_like_patch(feed, original, options)
+    wanted = run_openvino(original.to_xml_bytes(), original.bin_data, ref_inputs, path=ref_path)
+    return wanted, f"original model {ref_path} on OpenVINO CPU (f32)"
+
+
+def run_onnx_reference(path, shapes, values, inputs: list[np.ndarray]) -> list[np.ndarray]:
+    """Outputs of the ONNX model at `path` on onnx's reference evaluator, with `values` frozen and
+    `shapes` set; inputs in model input order."""
+    from onnx.reference import ReferenceEvaluator
+
+    from .ir.onnx_freeze import explicit_loop_conditions, freeze_onnx, input_dtype, load_onnx, real_inputs
+
+    model, _ = freeze_onnx(load_onnx(path), input_shapes=shapes, input_values=values, fold=False, path=path)
+    explicit_loop_conditions(model)
+    names = real_inputs(model.graph)
+    if len(names) != len(inputs):
+        raise KernelkitError(f"the reference has {len(names)} inputs but {len(inputs)} arrays were given",
+                             path=path, hint="IN.npz must hold in0, in1, ... one per model input, in order")
+    feeds = {info.name: np.asarray(array).astype(input_dtype(info), copy=False) for info, array in zip(names, inputs)}
+    try:
+        with np.errstate(all="ignore"):            # its sigmoid overflows exp() on large inputs, harmlessly
+            return [np.asarray(r) for r in ReferenceEvaluator(model).run(None, feeds)]
+    except Exception as exc:             # the evaluator's own errors are of many types
+        raise KernelkitError(f"onnx's reference evaluator cannot run the reference either: {exc}", path=path,
+                             hint="pass --expected EXP.npz with outputs computed elsewhere") from None
 
 
 def _undo_v10_output_type(array: np.ndarray, result_layer) -> np.ndarray:

@@ -24,6 +24,9 @@ def add_arguments(parser) -> None:
                         help="OpenVINO release whose MYRIAD plugin compiles the model (default: 2021.4)")
     parser.add_argument("--input-shape", action="append", default=[], metavar="NAME=D0,D1,...",
                         help="fix the shape of input NAME (repeatable; NAME=scalar for 0-d)")
+    parser.add_argument("--input-value", action="append", default=[], metavar="NAME=V[,V...]",
+                        help="inspect the model as `patch --input-value` leaves it: NAME frozen to these values, "
+                             "If/Loop/Shape subgraphs that become constant folded (repeatable)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON (schema kernelkit.inspect/1)")
     parser.add_argument("--oracle", choices=["myriad"],
                         help="also ask the real 2021.4 MYRIAD plugin (needs `kernelkit toolchain setup`)")
@@ -56,14 +59,16 @@ def _oracle(model, model_path: Path, modified: bool) -> dict:
 
 def run(args) -> int:
     from ..inspect import inspect_report
-    from ..ir import load_model, parse_input_shapes
+    from ..ir import parse_input_shapes
+    from ..ir.freeze import parse_input_values
 
     shapes = parse_input_shapes(args.input_shape)
+    values = parse_input_values(args.input_value)
     model_path = Path(args.model)
-    model = load_model(model_path, shapes or None)
+    model = _load(model_path, shapes, values)
     oracle = None
     if args.oracle:
-        modified = bool(shapes) or model_path.suffix.lower() == ".onnx"
+        modified = bool(shapes or values) or model_path.suffix.lower() == ".onnx"
         oracle = _oracle(model, model_path, modified)
     report = inspect_report(model, args.target, oracle=oracle)
     if args.json:
@@ -72,6 +77,28 @@ def run(args) -> int:
     else:
         _print_table(report)
     return 0 if report["summary"]["ok"] else 1
+
+
+def _load(model_path: Path, shapes: dict, values: dict):
+    """The model to inspect; with values, frozen and folded as patch would. An ONNX model OpenVINO cannot
+    convert because of its If/Loop gets the options that would fold them as a hint."""
+    from ..errors import KernelkitError
+    from ..ir import load_model
+    from ..ir.onnx_import import ConversionFailed
+
+    try:
+        return load_model(model_path, shapes or None, values or None, fold=bool(values))
+    except ConversionFailed as exc:
+        if values:
+            raise
+        from ..ir.onnx_freeze import foldable_options
+
+        options = foldable_options(model_path, shapes)
+        if not options:
+            raise
+        raise KernelkitError(exc.message, path=model_path, where="inspect",
+                             hint=f"the model has If/Loop that patch can fold: inspect (and patch) again with "
+                                  f"{' '.join(options)}") from None
 
 
 def _print_table(report: dict) -> None:

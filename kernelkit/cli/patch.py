@@ -19,6 +19,9 @@ def add_arguments(parser) -> None:
                         help="OpenVINO release whose MYRIAD plugin compiles the model (default: 2021.4)")
     parser.add_argument("--input-shape", action="append", default=[], metavar="NAME=D0,D1,...",
                         help="fix the shape of input NAME (repeatable; NAME=scalar for 0-d)")
+    parser.add_argument("--input-value", action="append", default=[], metavar="NAME=V[,V...]",
+                        help="freeze input NAME to these values (repeatable), then fold the If/Loop/Shape "
+                             "subgraphs that become constant (ONNX)")
     parser.add_argument("--force", action="store_true", help="replace a non-empty OUTDIR")
     parser.add_argument("--mean", metavar="V[,V...]", help="subtract per-channel mean values (model channel order)")
     parser.add_argument("--scale", metavar="V[,V...]", help="divide by per-channel scale values")
@@ -42,6 +45,7 @@ def run(args) -> int:
     import json
 
     from ..ir import parse_input_shapes
+    from ..ir.freeze import parse_input_values
     from ..patch import format_patch_result, patch_model
     from ..patch.preprocess import Preprocessing, parse_values
 
@@ -49,7 +53,8 @@ def run(args) -> int:
                             reverse_channels=args.reverse_channels, u8_input=args.u8_input,
                             inputs=list(args.preprocess_input))
     result = patch_model(args.model, args.out, args.target, input_shapes=parse_input_shapes(args.input_shape),
-                         force=args.force, preprocessing=options, prefer=args.prefer, shaves=args.shaves)
+                         force=args.force, preprocessing=options, prefer=args.prefer, shaves=args.shaves,
+                         input_values=parse_input_values(args.input_value))
     print(json.dumps(result.report, indent=2) if args.json else format_patch_result(result))
     if not args.compile or result.exit_code != 0:
         return result.exit_code

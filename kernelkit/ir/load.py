@@ -40,19 +40,40 @@ def parse_input_shapes(items) -> dict[str, list[int]]:
     return shapes
 
 
-def load_model(path, input_shapes: dict[str, list[int]] | None = None) -> IRModel:
-    """An IR (.xml with its .bin) or an ONNX model (converted with OpenVINO in memory), with shapes fixed."""
+def load_model(path, input_shapes: dict[str, list[int]] | None = None, input_values: dict[str, list] | None = None,
+               *, fold: bool = False) -> IRModel:
+    """An IR (.xml with its .bin) or an ONNX model (converted with OpenVINO in memory), with shapes fixed.
+
+    input_values (`--input-value`) replace those inputs by constants. fold: for ONNX, also fold what became
+    constant, If and Loop included (`kernelkit.ir.onnx_freeze`). What was frozen and folded is
+    `model.freeze_log` (a FoldLog, or None when nothing was asked or needed)."""
     path = Path(path)
     if path.is_dir():
         raise KernelkitError("expected a model file, got a folder", path=path,
                              hint="pass the IR .xml or the .onnx file")
     suffix = path.suffix.lower()
     if suffix == ".onnx":
-        from .onnx_import import convert_onnx
+        from .onnx_import import ConversionFailed, convert_onnx
 
-        xml, weights = convert_onnx(path, input_shapes)
+        log = frozen = None
+        if input_values or fold:
+            from .onnx_freeze import freeze_onnx, has_control_flow, load_onnx
+
+            source = load_onnx(path)
+            if input_values or has_control_flow(source):
+                frozen, log = freeze_onnx(source, input_shapes=input_shapes, input_values=input_values, fold=fold,
+                                          path=path)
+        shapes = {k: v for k, v in (input_shapes or {}).items() if k not in (input_values or {})}
+        try:
+            xml, weights = convert_onnx(path, shapes or None, model=frozen)
+        except ConversionFailed as exc:
+            if log is None or not log.options():
+                raise
+            raise ConversionFailed(exc.message, path=path, hint="If/Loop left in the model may be what OpenVINO "
+                                   f"fails on; fold them with {' '.join(log.options())}") from None
         model = IRModel.from_bytes(xml, weights, path=path)
         model.source_format = "onnx"
+        model.freeze_log = log
         return model
     if suffix != ".xml":
         raise KernelkitError(f"unknown model format {suffix or '(no suffix)'!r}", path=path,
@@ -62,12 +83,34 @@ def load_model(path, input_shapes: dict[str, list[int]] | None = None) -> IRMode
     weights = bin_path.read_bytes() if bin_path.is_file() else None
     model = IRModel.from_bytes(xml, weights, path=path, bin_path=bin_path)
     model.source_format = "ir"
-    if input_shapes:
-        apply_input_shapes(model, input_shapes)
+    model.freeze_log = None
+    if input_values:
+        from .freeze import freeze_ir
+        from .onnx_freeze import FoldLog
+
+        model.freeze_log = FoldLog(frozen=freeze_ir(model, input_values, input_shapes))
+    if input_shapes or input_values:
+        apply_input_shapes(model, {k: v for k, v in (input_shapes or {}).items() if k not in (input_values or {})})
+    if fold:
+        _refuse_ir_control_flow(model)
     return model
 
 
-def _match_parameters(model: IRModel, shapes: dict[str, list[int]]):
+def _refuse_ir_control_flow(model: IRModel) -> None:
+    """IR sub-graph ops are not inlined (documented): say so for each, and where the fold does happen."""
+    from .onnx_freeze import FoldLog
+
+    for layer in model.layers:
+        if layer.type in ("If", "Loop", "TensorIterator"):
+            if model.freeze_log is None:
+                model.freeze_log = FoldLog()
+            model.freeze_log.refusals.append(
+                (layer.name, layer.type, f"kernelkit inlines {layer.type} only in ONNX models; patch the ONNX model "
+                                         "this IR came from (with --input-value / --input-shape)"))
+
+
+def match_parameters(model: IRModel, shapes: dict, option: str = "--input-shape"):
+    """[(Parameter layer, value)] for each NAME of `shapes` (a layer name or one of its tensor names)."""
     params = model.parameters()
     matched = []
     for name, dims in shapes.items():
@@ -76,8 +119,8 @@ def _match_parameters(model: IRModel, shapes: dict[str, list[int]]):
             found = next((p for p in params if p.outputs and name in p.outputs[0].names), None)
         if found is None:
             known = ", ".join(p.name for p in params) or "(none)"
-            raise KernelkitError(f"--input-shape names {name!r}, which is not an input of the model",
-                                 path=model.path, where="--input-shape", hint=f"inputs are: {known}")
+            raise KernelkitError(f"{option} names {name!r}, which is not an input of the model",
+                                 path=model.path, where=option, hint=f"inputs are: {known}")
         matched.append((found, dims))
     return matched
 
@@ -91,7 +134,7 @@ def apply_input_shapes(model: IRModel, shapes: dict[str, list[int]]) -> None:
     """
     import openvino as ov
 
-    matched = _match_parameters(model, shapes)
+    matched = match_parameters(model, shapes)
     for layer, dims in matched:
         layer.attrs["shape"] = format_shape(dims)
         layer.outputs[0].dims = dims
@@ -99,8 +142,9 @@ def apply_input_shapes(model: IRModel, shapes: dict[str, list[int]]) -> None:
     try:
         weights = ov.Tensor(np.frombuffer(model.bin_data or b"\0", dtype=np.uint8).copy())
         ov_model = core.read_model(model=model.to_xml_bytes().decode("utf-8"), weights=weights)
-        ov_model.reshape({p.output(0): ov.PartialShape(_param_shape(model, p.get_friendly_name()))
-                          for p in ov_model.get_parameters() if model.find(p.get_friendly_name())})
+        if matched:
+            ov_model.reshape({p.output(0): ov.PartialShape(_param_shape(model, p.get_friendly_name()))
+                              for p in ov_model.get_parameters() if model.find(p.get_friendly_name())})
     except RuntimeError as exc:
         from .onnx_import import openvino_error_text
 

@@ -1,4 +1,5 @@
 """ONNX input: convert with `openvino.convert_model` in a private temp folder and hand back the IR bytes.
+An in-memory ONNX model (inputs frozen, control flow folded: `onnx_freeze`) is written there first.
 
 Nothing is written next to the user's file; the temp folder is gone when this returns. Constants stay
 f32 (compress_to_fp16=False) so the converted model computes exactly what the ONNX model does.
@@ -13,18 +14,29 @@ from pathlib import Path
 from ..errors import KernelkitError
 
 
-def convert_onnx(path: Path, input_shapes: dict[str, list[int]] | None = None) -> tuple[bytes, bytes]:
+class ConversionFailed(KernelkitError):
+    """OpenVINO's ONNX frontend refused the model (`verify` then falls back to onnx's reference evaluator)."""
+
+
+def convert_onnx(path: Path, input_shapes: dict[str, list[int]] | None = None, *,
+                 model=None) -> tuple[bytes, bytes]:
+    """Convert the ONNX file `path`, or `model` (an onnx.ModelProto made from it; errors still name `path`)."""
     import openvino as ov
 
     path = Path(path)
-    if not path.is_file():
-        raise KernelkitError("file not found", path=path)
-    # Read it as ONNX first: handed a file that is not ONNX, OpenVINO tries its other frontends and floods
-    # stderr with their parse errors.
-    known = _onnx_input_names(path)
-    if known is None:
-        raise KernelkitError("not a readable ONNX model (protobuf parsing failed)", path=path,
-                             hint="check the file with onnx.checker, or pass an IR .xml instead")
+    if model is not None:
+        from .onnx_freeze import real_inputs
+
+        known = [i.name for i in real_inputs(model.graph)]
+    else:
+        if not path.is_file():
+            raise KernelkitError("file not found", path=path)
+        # Read it as ONNX first: handed a file that is not ONNX, OpenVINO tries its other frontends and
+        # floods stderr with their parse errors.
+        known = _onnx_input_names(path)
+        if known is None:
+            raise KernelkitError("not a readable ONNX model (protobuf parsing failed)", path=path,
+                                 hint="check the file with onnx.checker, or pass an IR .xml instead")
     kwargs = {}
     if input_shapes:
         for name in input_shapes:
@@ -33,15 +45,23 @@ def convert_onnx(path: Path, input_shapes: dict[str, list[int]] | None = None) -
                                      path=path, where="--input-shape",
                                      hint=f"inputs are: {', '.join(known) or '(none)'}")
         kwargs["input"] = {name: ov.PartialShape(dims) for name, dims in input_shapes.items()}
-    try:
-        converted = ov.convert_model(str(path), **kwargs)
-    except Exception as exc:  # OpenVINO raises several unrelated types for a bad model
-        text = openvino_error_text(exc)
-        hint = ("OpenVINO has no conversion for these ONNX operations: replace them in the source model"
-                if "No conversion rule" in text else
-                "check the file with onnx.checker, or pass --input-shape for dynamic inputs")
-        raise KernelkitError(f"OpenVINO cannot convert this ONNX model: {text}", path=path, hint=hint) from None
     with tempfile.TemporaryDirectory(prefix="kernelkit-onnx-") as tmp:
+        source = path
+        if model is not None:
+            import onnx
+
+            source = Path(tmp) / "source.onnx"
+            # protobuf cannot serialise 2 GiB: big weights go to a side file, as large exports ship them
+            onnx.save(model, str(source), save_as_external_data=model.ByteSize() > (1 << 31) - (1 << 26),
+                      all_tensors_to_one_file=True, location="source.weights")
+        try:
+            converted = ov.convert_model(str(source), **kwargs)
+        except Exception as exc:  # OpenVINO raises several unrelated types for a bad model
+            text = openvino_error_text(exc)
+            hint = ("OpenVINO has no conversion for these ONNX operations: replace them in the source model"
+                    if "No conversion rule" in text else
+                    "check the file with onnx.checker, or pass --input-shape for dynamic inputs")
+            raise ConversionFailed(f"OpenVINO cannot convert this ONNX model: {text}", path=path, hint=hint) from None
         xml_path = Path(tmp) / "model.xml"
         ov.save_model(converted, str(xml_path), compress_to_fp16=False)
         return xml_path.read_bytes(), xml_path.with_suffix(".bin").read_bytes()

@@ -50,14 +50,15 @@ def _compile_conf(target: str, custom_layers: bool, shaves: int) -> str:
 
 def patch_model(model_path, outdir, target: str, *, input_shapes: dict | None = None, force: bool = False,
                 preprocessing=None, kernels_dir=None, prefer: str = "native",
-                shaves: int = DEFAULT_SHAVES) -> PatchResult:
-    """Patch `model_path` (.xml or .onnx) for MYRIAD `target` into `outdir`. Never touches the input."""
+                shaves: int = DEFAULT_SHAVES, input_values: dict | None = None) -> PatchResult:
+    """Patch `model_path` (.xml or .onnx) for MYRIAD `target` into `outdir`. Never touches the input.
+    input_values (`--input-value`): inputs frozen to constants before If/Loop/Shape folding (`freeze`)."""
     from ..errors import KernelkitError
     from ..fsutil import staged_directory
     from ..inspect import find_blockers
     from ..ir import load_model
     from ..myriad.knowledge import load_knowledge
-    from . import boundary, custom_layer, fold, native, precision, preprocess, rewrite, version
+    from . import boundary, custom_layer, fold, freeze, native, precision, preprocess, rewrite, version
 
     kb = load_knowledge(target)                       # refuses an unknown target
     prefer = native.normalise_prefer(prefer)
@@ -66,10 +67,11 @@ def patch_model(model_path, outdir, target: str, *, input_shapes: dict | None = 
     model_path = Path(model_path)
     outdir = Path(outdir)
     _refuse_output_over_input(model_path, outdir)
-    model = load_model(model_path, input_shapes)
+    model = load_model(model_path, input_shapes, input_values, fold=True)
     _refuse_unknown_opsets(model)
     before = find_blockers(model, target)
     ctx = PatchContext(model, target)
+    frozen = freeze.apply(ctx, model.freeze_log)
     options = preprocessing or preprocess.Preprocessing()
     preprocess.apply(ctx, options)
     fold.apply(ctx)
@@ -99,6 +101,8 @@ def patch_model(model_path, outdir, target: str, *, input_shapes: dict | None = 
         report = _report(model_path, target, input_shapes, options, ctx, binder, before, remaining, model)
         report["prefer"] = prefer
         report["choices"] = [choice.to_dict() for choice in choices.values()]
+        report["source"]["input_values"] = {k: list(v) for k, v in (input_values or {}).items()}
+        report["frozen"] = frozen
         with staged_directory(outdir, force=force) as stage:
             model.save(stage / "model.xml")
             wrote_bindings = custom_layer.write_bindings(binder.bindings, stage, CUSTOM_LAYERS_FILE) is not None
@@ -169,7 +173,7 @@ def _report(model_path, target, input_shapes, options, ctx, binder, before, rema
 
 def describe_fix(blocker, model, target: str) -> str | None:
     """What `patch` would do about one `kernelkit.inspect.Blocker` (None: nothing it can do)."""
-    from . import custom_layer, precision, rewrite, version
+    from . import custom_layer, freeze, precision, rewrite, version
 
     kind = blocker.kind
     if kind == "ir-version":
@@ -177,6 +181,8 @@ def describe_fix(blocker, model, target: str) -> str | None:
     if not blocker.layer_id:
         return None
     layer = model.layer(blocker.layer_id)
+    if layer.type in freeze.CONTROL_FLOW and kind in ("opset", "unsupported"):
+        return freeze.describe_fix(layer, model)
     if kind == "opset":
         return version.describe_fix(layer, target)
     if kind in ("unsupported", "limit") or (kind == "opset" and layer.type.lower() in rewrite.REWRITES):
