@@ -15,7 +15,7 @@ import control_flow_models as cfm
 from kernelkit.cli import main
 from kernelkit.errors import KernelkitError
 from kernelkit.ir import load_model
-from kernelkit.ir.freeze import parse_input_value, typed_array
+from kernelkit.ir.freeze import parse_input_value, typed_array, value_shape
 from kernelkit.ir.onnx_freeze import MAX_ITERATIONS, freeze_onnx
 from kernelkit.verify import run_openvino
 
@@ -125,6 +125,19 @@ def test_malformed_values_are_refused(text):
 
 def test_values_parse_as_numbers():
     assert parse_input_value("gain=0.5, -2,1e-3,true") == ("gain", [0.5, -2, 0.001, 1])
+
+
+@pytest.mark.parametrize("declared, count, override, shape", [([], 1, None, []), ([-1], 3, None, [3]),
+                                                             ([1, -1], 6, None, [1, 6]), (None, 1, None, []),
+                                                             (None, 4, None, [4]), ([-1, -1], 6, [2, 3], [2, 3])])
+def test_the_frozen_shape_comes_from_the_declaration_the_count_or_input_shape(declared, count, override, shape):
+    assert value_shape("v", declared, count, override) == shape
+
+
+@pytest.mark.parametrize("declared, count", [([-1, -1], 6), ([1, 4], 3), ([-1, 4], 6)])
+def test_a_count_that_does_not_fill_the_shape_is_refused(declared, count):
+    with pytest.raises(KernelkitError):
+        value_shape("v", declared, count, None)
 
 
 @pytest.mark.parametrize("values, dtype", [([1.5], np.int64), ([300], np.uint8), ([2], np.bool_),
