@@ -11,8 +11,8 @@ For each formulated op type:
      - compiled by the real OpenVINO 2021.4 MYRIAD plugin (kernelkit.patch.compile_patched);
   2. element-wise ops are also swept over every finite fp16 value of their domain (fp16 evaluator against
      float64 numpy on the same values, rounded to fp16), and compiled once as a small 4-D model;
-  3. ops without ONNX node cases get the synthetic cases of native_cases.py, checked the same way against
-     the original op run by OpenVINO CPU f32 on the fp16-rounded inputs.
+  3. synthetic cases (SYNTHETIC below: larger shapes, ops without ONNX node cases) are checked the same
+     way against the original op run by OpenVINO CPU f32 on the fp16-rounded inputs.
 The error of one output is its tolerance ratio: the largest, over elements, of min(|err|/atol, |err|/|ref|/rtol)
 (the harness rule: an element fails only beyond both). <= 1 is within the op's tolerance.
 
@@ -99,6 +99,18 @@ def formulated_types(model, target=TARGET) -> set[str]:
             if b.kind in ("unsupported", "limit", "opset") and b.layer_id and b.type.lower() in REWRITES}
 
 
+def variants(model) -> dict[str, str]:
+    """type -> the variant of its (first) layer, for the formulations measured per variant."""
+    from kernelkit.patch.rewrite import REWRITES
+
+    found = {}
+    for layer in model.layers:
+        entry = REWRITES.get(layer.type.lower())
+        if entry and entry.variant and layer.type.lower() not in found:
+            found[layer.type.lower()] = entry.variant_of(layer)
+    return found
+
+
 def measure_onnx_case(case, folder: Path, empty_kernels: Path) -> dict | None:
     """None when the case has no formulated blocked layer; else the case's record."""
     from kernelkit.errors import KernelkitError
@@ -120,7 +132,7 @@ def measure_onnx_case(case, folder: Path, empty_kernels: Path) -> dict | None:
     if not types:
         return None
     out = folder / "out"
-    record = {"case": case.name, "onnx_op": prepared.op_type, "types": sorted(types)}
+    record = {"case": case.name, "onnx_op": prepared.op_type, "types": sorted(types), "variants": variants(model)}
     try:
         result = patch_model(prepared.model_path, out, TARGET, input_shapes=prepared.shapes, force=True,
                              kernels_dir=empty_kernels)
@@ -149,7 +161,8 @@ def measure_onnx_case(case, folder: Path, empty_kernels: Path) -> dict | None:
         return record
     atol, rtol = tolerance(sorted(types)[0])
     record["fp16"] = worst([error_stats(_like(a, e), e, atol, rtol) for a, e in zip(actual, reference)])
-    record["compiled"], record["plugin"] = _compile(out)
+    record["formulated_layers"] = [c.layer for c in result.changes if c.patcher == "rewrite"]
+    record["compiled"], record["plugin"], record["plugin_layer"] = _compile_named(out)
     return record
 
 
@@ -163,14 +176,34 @@ def _like(actual, expected):
 
 
 def _compile(outdir: Path) -> tuple[bool, str]:
+    ok, message, _ = _compile_named(outdir)
+    return ok, message
+
+
+def _compile_named(outdir: Path) -> tuple[bool, str, str | None]:
+    """(compiled, the plugin's message, the layer it names)."""
     from kernelkit.errors import KernelkitError
     from kernelkit.patch import compile_patched
+
+    import re
 
     try:
         compile_patched(outdir, TARGET)
     except KernelkitError as exc:
-        return False, exc.message.splitlines()[0][:160]
-    return True, ""
+        layer = getattr(exc, "layer_name", None)
+        named = re.search(r"with friendly_name '([^']+)'", exc.message)   # nGraph validation errors
+        return False, exc.message.splitlines()[0][:160], layer or (named.group(1) if named else None)
+    return True, "", None
+
+
+def blamed(record: dict) -> bool:
+    """Whether a failed compile names a layer of the case's formulations (or no layer at all): a refusal of
+    the model's other layers says nothing about the formulation."""
+    if record.get("compiled"):
+        return False
+    layer = record.get("plugin_layer")
+    return layer is None or any(layer == name or layer.startswith(name + "/")
+                                for name in record.get("formulated_layers", []))
 
 
 # An ONNX op whose conversion carries the formulated layer under another name.
@@ -252,6 +285,88 @@ def _compile_elementwise(op_type: str, folder: Path) -> tuple[bool, str]:
     return _compile(folder / f"compile_{op_type}")
 
 
+# -------------------------------------------------------------------------------- synthetic cases
+
+def _grid_sample_case(side_h, side_w, mode, padding, align, seed):
+    import openvino as ov
+
+    rng = np.random.default_rng(seed)
+    x = ov.opset1.parameter([1, 3, side_h, side_w], np.float32, name="x")
+    g = ov.opset1.parameter([1, 20, 24, 2], np.float32, name="grid")
+    node = ov.opset9.grid_sample(x, g, {"align_corners": align, "mode": mode, "padding_mode": padding})
+    inputs = [rng.uniform(-1, 1, (1, 3, side_h, side_w)).astype(np.float32),
+              rng.uniform(-1.15, 1.15, (1, 20, 24, 2)).astype(np.float32)]
+    return ov.Model([node], [x, g], "grid_sample"), inputs
+
+
+# IR type -> cases beyond ONNX's node tests (bigger shapes, other attributes): (name, builder) pairs whose
+# builder returns (ov.Model with the original op, inputs). The reference is that op on OpenVINO CPU f32.
+SYNTHETIC = {
+    # Images up to the formulation's 128-pixel limit, grid points up to 15 % out of range, data in [-1, 1].
+    "gridsample": [
+        (f"{mode}_{padding}{'_aligned' if align else ''}_{h}x{w}",
+         lambda h=h, w=w, mode=mode, padding=padding, align=align, seed=seed:
+         _grid_sample_case(h, w, mode, padding, align, seed))
+        for seed, (h, w, mode, padding, align) in enumerate([
+            (64, 64, "bilinear", "zeros", False), (128, 96, "bilinear", "border", True),
+            (48, 32, "bilinear", "reflection", False), (64, 64, "bicubic", "zeros", False),
+            (48, 32, "bicubic", "border", True), (48, 32, "bicubic", "reflection", False),
+            (100, 100, "nearest", "reflection", True), (128, 128, "nearest", "zeros", False),
+            (64, 48, "nearest", "border", False)])
+    ],
+}
+
+
+def synthetic(op_type: str, name: str, build, folder: Path) -> dict:
+    """One synthetic case: the formulation with fp16 rounding between layers against the original op on
+    OpenVINO CPU f32, both fed the same fp16-rounded inputs; compiled for real."""
+    import openvino as ov
+
+    from kernelkit.harness.fp16_layers import run_fp16
+    from kernelkit.ir import load_model
+    from kernelkit.patch import patch_model
+    from kernelkit.patch.native import tolerance
+    from kernelkit.verify import run_openvino
+
+    model, inputs = build()
+    path = folder / f"{name}.xml"
+    ov.save_model(model, str(path), compress_to_fp16=False)
+    original = load_model(path)
+    rounded = as_ideal_fp16(inputs)
+    reference = as_ideal_fp16(run_openvino(original.to_xml_bytes(), original.bin_data, rounded))
+    empty = folder / "no-kernels"
+    empty.mkdir(exist_ok=True)
+    out = folder / f"{name}_patched"
+    result = patch_model(path, out, TARGET, force=True, kernels_dir=empty)
+    record = {"case": f"synthetic:{name}", "onnx_op": op_type, "types": [op_type], "variants": variants(original)}
+    if result.exit_code != 0:
+        record["error"] = f"blocker left: {result.remaining[0].type}: {result.remaining[0].reason[:100]}"
+        return record
+    patched = load_model(out / "model.xml")
+    f32 = run_openvino(patched.to_xml_bytes(), patched.bin_data, rounded)
+    atol, rtol = tolerance(op_type)
+    record["f32_verified"] = all(error_stats(_like(a, e), e, 1e-4, 1e-3)["ratio"] <= 1 for a, e in
+                                 zip(as_ideal_fp16(f32), reference))
+    actual = run_fp16(patched.to_xml_bytes(), patched.bin_data, rounded)
+    record["fp16"] = worst([error_stats(_like(a, e), e, atol, rtol) for a, e in zip(actual, reference)])
+    record["rewritten"] = [op_type]
+    record["formulated_layers"] = [c.layer for c in result.changes if c.patcher == "rewrite"]
+    record["compiled"], record["plugin"], record["plugin_layer"] = _compile_named(out)
+    return record
+
+
+def _synthetic_worker(job):
+    op_type, index = job
+    name, build = SYNTHETIC[op_type][index]
+    with tempfile.TemporaryDirectory(prefix="kk-native-") as tmp:
+        try:
+            with contextlib.redirect_stdout(io.StringIO()):
+                return synthetic(op_type, name, build, Path(tmp))
+        except Exception as exc:
+            return {"case": f"synthetic:{name}", "onnx_op": op_type, "types": [op_type],
+                    "error": f"{type(exc).__name__}: {exc}"[:160]}
+
+
 # ----------------------------------------------------------------------------------------- the run
 
 _CASES: list = []
@@ -275,6 +390,22 @@ def _sweep_worker(op_type: str):
             return op_type, sweep(op_type, Path(tmp))
 
 
+def summarise_variants(op_type: str, cases: list[dict], swept: dict | None, text: str) -> dict:
+    """The op's record; with variants, one record per variant and the worst of them on top."""
+    groups: dict = {}
+    for case in cases:
+        groups.setdefault(case.get("variants", {}).get(op_type), []).append(case)
+    if set(groups) <= {None}:
+        return summarise(op_type, cases, swept, text)
+    per = {name: {**summarise(op_type, group, swept, text), "variant": name} for name, group in sorted(groups.items())
+           if name is not None}
+    record = summarise(op_type, cases, swept, text)
+    record["variants"] = per
+    record["within_tolerance"] = all(v["within_tolerance"] for v in per.values())
+    record["compiled"] = all(v["compiled"] for v in per.values())
+    return record
+
+
 def summarise(op_type: str, cases: list[dict], swept: dict | None, text: str) -> dict:
     from kernelkit.patch.native import tolerance
 
@@ -287,10 +418,11 @@ def summarise(op_type: str, cases: list[dict], swept: dict | None, text: str) ->
             "openvino_itself_wrong": sum(1 for c in cases if c.get("openvino_itself_wrong")),
             "f32_verified": sum(1 for c in measured if c.get("f32_verified")),
             "compiled": sum(1 for c in measured if c.get("compiled")),
+            "refused_elsewhere": sum(1 for c in measured if not c.get("compiled") and not blamed(c)),
             **worst([c["fp16"] for c in measured]),
             "problems": [f"{c['case']}: {c.get('error') or c.get('plugin') or 'f32 verify failed'}"
                          for c in cases if not c.get("openvino_itself_wrong") and
-                         (c.get("error") or not c.get("f32_verified") or not c.get("compiled"))][:6],
+                         (c.get("error") or not c.get("f32_verified") or blamed(c))][:6],
         }
     if swept:
         record["sweep"] = swept
@@ -306,7 +438,7 @@ def summarise(op_type: str, cases: list[dict], swept: dict | None, text: str) ->
             record["fp16"]["domain"] = f"{low:g} <= x <= {high:g}"
     record["within_tolerance"] = bool(record["fp16"]["ratio"] <= 1.0 and
                                       all(c.get("f32_verified") for c in measured))
-    record["compiled"] = bool(all(c.get("compiled") for c in measured) and (not swept or swept["compiled"]))
+    record["compiled"] = bool(not any(blamed(c) for c in measured) and (not swept or swept["compiled"]))
     return record
 
 
@@ -338,6 +470,11 @@ def main(argv=None) -> int:
                     bucket.append(record)
             print(f"{record['case']}: {record.get('fp16', {}).get('ratio', '-')} "
                   f"{record.get('error', '')}", file=sys.stderr, flush=True)
+        jobs = [(t, i) for t in SYNTHETIC if not only or t in only for i in range(len(SYNTHETIC[t]))]
+        for record in pool.imap_unordered(_synthetic_worker, jobs):
+            by_type.setdefault(record["onnx_op"], []).append(record)
+            print(f"{record['case']}: {record.get('fp16', {}).get('ratio', '-')} {record.get('error', '')}",
+                  file=sys.stderr, flush=True)
         wanted = [t for t in native_math.REFERENCES if not only or t in only]
         for op_type, stats in pool.imap_unordered(_sweep_worker, wanted):
             swept[op_type] = stats
@@ -348,9 +485,11 @@ def main(argv=None) -> int:
     for op_type, entry in sorted(REWRITES.items()):
         if only and op_type not in only:
             continue
-        ops[op_type] = summarise(op_type, by_type.get(op_type, []), swept.get(op_type), entry.text)
-        ops[op_type]["cases"] = [{k: c.get(k) for k in ("case", "f32_verified", "compiled", "fp16", "error")
-                                  if c.get(k) is not None} for c in by_type.get(op_type, [])]
+        ops[op_type] = summarise_variants(op_type, by_type.get(op_type, []), swept.get(op_type), entry.text)
+        ops[op_type]["cases"] = [{**{k: c.get(k) for k in ("case", "f32_verified", "compiled", "plugin", "fp16",
+                                                           "error", "openvino_itself_wrong") if c.get(k) not in (None, "")},
+                                  **({"variant": c["variants"][op_type]} if op_type in c.get("variants", {}) else {})}
+                                 for c in by_type.get(op_type, [])]
     from kernelkit.fsutil import atomic_write
     from kernelkit.harness.references import openvino_version
 

@@ -59,8 +59,20 @@ def measurements() -> dict[str, dict]:
     return {op.lower(): record for op, record in data.get("ops", {}).items()}
 
 
-def measurement(op_type: str) -> dict | None:
-    return measurements().get(op_type.lower())
+def measurement(op_type: str, variant: str | None = None) -> dict | None:
+    """The record of an op's formulation; of one of its variants when they were measured apart (a variant
+    never measured has no record)."""
+    record = measurements().get(op_type.lower())
+    if record is None or not record.get("variants"):
+        return record
+    return record["variants"].get(variant) if variant is not None else record
+
+
+def layer_measurement(layer) -> dict | None:
+    from .rewrite import REWRITES
+
+    entry = REWRITES.get(layer.type.lower())
+    return measurement(layer.type, entry.variant_of(layer) if entry else None)
 
 
 def error_text(record: dict | None) -> str:
@@ -70,6 +82,8 @@ def error_text(record: dict | None) -> str:
     fp16 = record.get("fp16", {})
     domain = fp16.get("domain")
     where = f" for {domain}" if domain else ""
+    if record.get("variant"):
+        where += f" ({record['variant']})"
     return (f"fp16 max abs error {fp16.get('max_abs', 0):.3g} ({fp16.get('max_ulp', 0)} ulp), "
             f"{fp16.get('ratio', 0):.2f}x the tolerance{where}")
 
@@ -89,7 +103,8 @@ class Choice:
 
     def to_dict(self) -> dict:
         record = self.measurement or {}
-        return {"layer": self.layer, "type": self.type, "first": self.first, "chosen": self.chosen,
+        return {"layer": self.layer, "type": self.type, "variant": record.get("variant"), "first": self.first,
+                "chosen": self.chosen,
                 "reason": self.reason, "native_available": self.has_native, "kernel_available": self.has_kernel,
                 "fp16_error": record.get("fp16"), "tolerance": record.get("tolerance"),
                 "within_tolerance": record.get("within_tolerance")}
@@ -99,7 +114,7 @@ def choose(layer, prefer: str, has_native: bool, has_kernel: bool, record: dict 
     """The order for one layer. `prefer` is native or kernel (normalise_prefer); `record` defaults to the
     layer type's measurement in the data file."""
     if record is None and has_native:
-        record = measurement(layer.type)
+        record = layer_measurement(layer)
     make = lambda first, reason: Choice(layer.name, layer.type, first, reason, has_native, has_kernel,  # noqa: E731
                                         record)
     if not has_native:

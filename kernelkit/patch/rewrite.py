@@ -407,15 +407,21 @@ class Formulation:
 
     build: Callable
     text: str                   # one line for reports and docs/coverage.md
+    # layer -> the name of the variant it falls in (e.g. GridSample's mode), when variants differ in
+    # accuracy: each variant is measured and chosen on its own.
+    variant: Callable | None = None
+
+    def variant_of(self, layer) -> str | None:
+        return self.variant(layer) if self.variant else None
 
 
 def _table() -> dict[str, Formulation]:
-    from . import native_math
+    from . import native_math, native_sample, native_tensor
 
     table = {}
-    for source in (EXACT, native_math.FORMULATIONS):
-        for key, (build, text) in source.items():
-            table[key] = Formulation(build, text)
+    for source in (EXACT, native_math.FORMULATIONS, native_tensor.FORMULATIONS, native_sample.FORMULATIONS):
+        for key, entry in source.items():
+            table[key] = Formulation(*entry)
     return table
 
 

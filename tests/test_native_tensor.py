@@ -1,0 +1,90 @@
+"""Native formulations of tensor ops (ReduceProd, GridSample): the original op on OpenVINO CPU f32 against
+the formulation, in f32 and with fp16 rounding between layers (kernelkit.harness.fp16_layers)."""
+
+from __future__ import annotations
+
+import numpy as np
+import openvino as ov
+import openvino.opset13 as ops
+import pytest
+
+from kernelkit.harness.compare import compare
+from kernelkit.harness.fp16_layers import round_fp16, run_fp16
+from kernelkit.ir import load_model
+from kernelkit.patch import rewrite
+from kernelkit.patch.base import PatchContext
+from kernelkit.verify import run_openvino
+
+RNG = np.random.default_rng(7)
+
+
+def _before_after(tmp_path, outputs, params, gone):
+    path = tmp_path / "m.xml"
+    ov.save_model(ov.Model(outputs, params, "m"), str(path), compress_to_fp16=False)
+    original = load_model(path)
+    model = load_model(path)
+    ctx = PatchContext(model, "2021.4")
+    rewrite.apply(ctx)
+    assert not [l for l in model.layers if l.type.lower() == gone], ctx.refusals
+    return original, model, ctx
+
+
+def _run(model, inputs):
+    return run_openvino(model.to_xml_bytes(), model.bin_data, inputs)
+
+
+@pytest.mark.parametrize("axes,keep", [([1], True), ([0, 2], False), ([0, 1, 2], False), ([2], False)])
+def test_reduce_prod(tmp_path, axes, keep):
+    x = ops.parameter([3, 5, 7], np.float32, name="x")
+    data = RNG.uniform(0.5, 1.6, (3, 5, 7)).astype(np.float32) * RNG.choice([-1, 1], (3, 5, 7))
+    original, patched, _ = _before_after(tmp_path, [ops.reduce_prod(x, np.array(axes, np.int64), keep)], [x],
+                                         "reduceprod")
+    expected = _run(original, [data])[0]
+    got = _run(patched, [data])[0]
+    assert got.shape == expected.shape
+    np.testing.assert_allclose(got, expected, rtol=1e-5)
+    rounded = round_fp16(data)
+    ideal = round_fp16(_run(original, [rounded])[0])
+    assert compare(run_fp16(patched.to_xml_bytes(), patched.bin_data, [rounded])[0], ideal).passed
+
+
+def _grid_sample(tmp_path, h, w, grid_shape, attrs, low=-1.1, high=1.1):
+    x = ops.parameter([1, 2, h, w], np.float32, name="x")
+    g = ops.parameter(grid_shape, np.float32, name="g")
+    node = ov.opset9.grid_sample(x, g, attrs)
+    data = [RNG.uniform(-1, 1, (1, 2, h, w)).astype(np.float32), RNG.uniform(low, high, grid_shape).astype(np.float32)]
+    return _before_after(tmp_path, [node], [x, g], "gridsample"), data
+
+
+def test_grid_sample_matches_openvino(tmp_path):
+    # Every mode and padding once, half of them with align_corners, as branches of one model.
+    x = ops.parameter([1, 2, 5, 4], np.float32, name="x")
+    g = ops.parameter([1, 3, 6, 2], np.float32, name="g")
+    combos = [("bilinear", "zeros", False), ("bilinear", "reflection", True), ("bicubic", "border", False),
+              ("bicubic", "reflection", False), ("bicubic", "zeros", True), ("nearest", "border", True),
+              ("nearest", "reflection", False), ("bilinear", "border", True)]
+    nodes = [ov.opset9.grid_sample(x, g, {"mode": m, "padding_mode": p, "align_corners": a}) for m, p, a in combos]
+    original, patched, _ = _before_after(tmp_path, nodes, [x, g], "gridsample")
+    data = [RNG.uniform(-1, 1, (1, 2, 5, 4)).astype(np.float32), RNG.uniform(-1.4, 1.4, (1, 3, 6, 2)).astype(np.float32)]
+    for combo, got, expected in zip(combos, _run(patched, data), _run(original, data)):
+        np.testing.assert_allclose(got, expected, atol=2e-6, err_msg=str(combo))
+
+
+def test_grid_sample_in_fp16_on_a_large_image(tmp_path):
+    # 96 pixels: a plain fp16 coordinate would have a 1/32 resolution; the split keeps the weights exact.
+    (original, patched, _), data = _grid_sample(tmp_path, 96, 80, [1, 12, 10, 2],
+                                                {"mode": "bilinear", "padding_mode": "reflection",
+                                                 "align_corners": False}, low=-1.15, high=1.15)
+    rounded = [round_fp16(a) for a in data]
+    ideal = round_fp16(_run(original, rounded)[0])
+    assert compare(run_fp16(patched.to_xml_bytes(), patched.bin_data, rounded)[0], ideal).passed
+
+
+def test_grid_sample_refuses_images_beyond_the_fp16_limit(tmp_path):
+    x = ops.parameter([1, 1, 4, 200], np.float32, name="x")
+    g = ops.parameter([1, 2, 2, 2], np.float32, name="g")
+    path = tmp_path / "big.xml"
+    ov.save_model(ov.Model([ov.opset9.grid_sample(x, g, {})], [x, g], "big"), str(path))
+    ctx = PatchContext(load_model(path), "2021.4")
+    rewrite.apply(ctx)
+    assert not ctx.changes and "128" in ctx.refusals[0].reason
