@@ -50,7 +50,7 @@ def test_crosscheck_errors_exit_one(tmp_path, capsys):
     code, out, _ = run(capsys, tmp_path / "mvn2.xml")
     assert code == 1
     line = next(l for l in out.splitlines() if "'extra'" in l)
-    assert re.match(rf"{re.escape(str(tmp_path / 'mvn2.xml'))}:17: error: ", line)
+    assert re.match(rf"{re.escape(str(tmp_path / 'mvn2.xml'))}:18: error: ", line)
 
 
 def test_missing_source_is_a_note(tmp_path, capsys):

@@ -64,14 +64,16 @@ def test_parse_example_with_two_alternatives():
     assert layers[1].kernels[0].params[0].format == "BYXF"
 
 
-def test_parse_multi_stage_orders_kernels_by_stage():
+def test_parse_multi_stage_keeps_document_order_and_runs_writers_first():
     layer, = myriad.load(DATA / "mvn2.xml")
-    assert [k.entry for k in layer.kernels] == ["mvn2_reduce", "mvn2_scale"]
-    assert [k.stage for k in layer.kernels] == [0, 1]
-    reduce = layer.kernels[0]
+    assert [k.entry for k in layer.kernels] == ["mvn2_scale", "mvn2_reduce"]
+    # the real plugin runs a kernel after the kernels writing the buffers it reads (probes stages.*)
+    assert [k.entry for k in myriad.run_order(layer)] == ["mvn2_reduce", "mvn2_scale"]
+    assert [k.stage for k in myriad.run_order(layer)] == [0, 1]
+    reduce = layer.kernels[1]
     mean = reduce.params[1]
     assert mean.type == "output_buffer" and mean.dim == DimRef("output", 0) and mean.size == "Y*F*4"
-    assert reduce.params[3] == DataParam("row", "local_data", dim=DimRef("input", 0), size="X*2", line=23)
+    assert reduce.params[3] == DataParam("row", "local_data", dim=DimRef("input", 0), size="X*2", line=24)
     assert layer.where == {"across_channels": "0", "eps": ">0"}
 
 
@@ -96,18 +98,15 @@ def test_xml_declaration_and_comments_keep_line_numbers(tmp_path):
     (layer_xml(kernel_attrs='entry="k" max-shaves=""'), "'max-shaves' is empty", 2),
     (layer_xml(params=PARAMS.replace('port-index="0"/>', 'port-index="0" format=""/>', 1)), "'format' is empty", 5),
     (layer_xml(kernel_attrs='max-shaves="1"'), "'entry' is required", 2),
-    (layer_xml(kernel_attrs='entry="k" max-shaves="-1"'), "negative", 2),
     (layer_xml(params=""), "exactly one <Parameters>, found 0", 2),
     (layer_xml(sizes=SIZES + SIZES), "exactly one <WorkSizes>, found 2", 8),
     (layer_xml(params=PARAMS + PARAMS), "exactly one <Parameters>, found 2", 7),
     (layer_xml(body="\n    <Where a='1'/>"), "has no <Kernel>", 1),
-    (layer_xml(body="\n    <Where a='1'/><Where b='1'/><Kernel entry='k'/>"), "more than one <Where>", 2),
     (layer_xml(sizes=SIZES.replace('dim="input,0" ', "")), "'dim' is required", 8),
     (layer_xml(sizes=SIZES.replace("input,0", "input")), "has no port index", 8),
     (layer_xml(sizes=SIZES.replace("input,0", "weights,0")), "is not 'input,N' or 'output,N'", 8),
     (layer_xml(sizes=SIZES.replace('global="X,Y,1" ', "")), "'global' is required", 8),
     (layer_xml(sizes=SIZES.replace(' local="1,1,1"', "")), "'local' is required", 8),
-    (layer_xml(sizes=SIZES.replace("X,Y,1", "X,Y,1,1")), "at most 3 are allowed", 8),
     (layer_xml(sizes=SIZES.replace("X,Y,1", "X,,1")), "empty dimension", 8),
     (layer_xml(params=PARAMS.replace('type="input"', 'type="weights"')), "is not one of input, output", 5),
     (layer_xml(params=PARAMS.replace('type="input"', 'type="data"')), "never finds its blob", 5),
@@ -136,19 +135,44 @@ def test_xml_declaration_and_comments_keep_line_numbers(tmp_path):
      "is not int or float", 4),
     (layer_xml(params='<Parameters><Scalar arg-name="s" type="int"/></Parameters>'), "'source' is required", 4),
     (layer_xml(params='<Parameters><Scalar type="int" source="1"/></Parameters>'), "'arg-name' is required", 4),
-    (layer_xml(params='<Parameters><Scalar arg-name="s" type="int" source="1"/>'
-                      '<Scalar arg-name="s" type="int" source="2"/></Parameters>'), "bound twice", 4),
-    (layer_xml(params='<Parameters><Buffer arg-name="s"/></Parameters>'), "unknown element <Buffer>", 4),
-    (layer_xml(params='<Parameters><tensor arg-name="s" type="input" port-index="0"/></Parameters>'),
-     "case-sensitive", 4),
     (layer_xml(params='<parameters/>'), "case-sensitive", 4),
-    (layer_xml(params=PARAMS + '<Define name="A"/>'), "unknown element <Define> inside <Kernel>", 7),
 ])
 def test_rejection_rules(tmp_path, text, message, line):
     error = refused(text, tmp_path)
     assert message in str(error)
     assert error.line == line
     assert error.where   # names the element
+
+
+# What the real 2021.4 plugin ignores or reads anyway (probes in docs/binding-verdicts.md): warnings, not refusals.
+@pytest.mark.parametrize("text, message, probe", [
+    (layer_xml(kernel_attrs='entry="k" max-shaves="-1"'), "negative", "kernel.max-shaves-negative"),
+    (layer_xml(where="<Where a='1'/><Where b='1'/>"), "only the first <Where> counts", "parser.two-where-first-holds"),
+    (layer_xml(params='<Parameters><Scalar arg-name="s" type="int" source="1"/>'
+                      '<Scalar arg-name="s" type="int" source="2"/></Parameters>'), "passes the last",
+     "kernel.duplicate-scalar"),
+    (layer_xml(params='<Parameters><Buffer arg-name="s"/><Tensor arg-name="dst" type="output" port-index="0"/>'
+                      '</Parameters>'), "unknown element <Buffer>", "parser.unknown-element-parameters"),
+    (layer_xml(params='<Parameters><tensor arg-name="s" type="input" port-index="0"/>'
+                      '<Tensor arg-name="dst" type="output" port-index="0"/></Parameters>'), "case-sensitive",
+     "parser.unknown-element-parameters"),
+    (layer_xml(params=PARAMS + '<Define name="A"/>'), "unknown element <Define> inside <Kernel>",
+     "parser.unknown-element-kernel"),
+    (layer_xml(kernel_attrs='entry="k" stage="abc"'), None, "stages.single-with-word"),   # one kernel: not read
+])
+def test_what_the_plugin_ignores_loads_with_a_warning(text, message, probe):
+    layers = myriad.loads(text, path="b.xml")
+    warnings = [f.message for f in myriad.validate(layers) if f.severity == "warning"]
+    if message:
+        assert any(message in w for w in warnings), (probe, warnings)
+
+
+def test_more_than_three_work_dimensions_load_and_are_an_error():
+    # probe worksizes.four-dims: the plugin accepts and writes all four into the blob
+    layers = myriad.loads(layer_xml(sizes=SIZES.replace("X,Y,1", "X,Y,1,1").replace("1,1,1", "1,1,1,1")), path="b.xml")
+    assert layers[0].kernels[0].work_sizes.global_ == ["X", "Y", "1", "1"]
+    errors = [f for f in myriad.validate(layers) if f.severity == "error"]
+    assert any("4 work dimensions" in f.message and f.plugin is None for f in errors)
 
 
 def test_stage_numbers(tmp_path):
@@ -158,10 +182,13 @@ def test_stage_numbers(tmp_path):
     assert "'stage' is required" in str(refused(two('stage="0"', ""), tmp_path))
     assert "must be 0..1" in str(refused(two('stage="0"', 'stage="0"'), tmp_path))
     assert "must be 0..1" in str(refused(two('stage="1"', 'stage="2"'), tmp_path))
-    assert "not a stage number" in str(refused(two('stage="0"', 'stage="x"'), tmp_path))
+    assert "is not a number" in str(refused(two('stage="0"', 'stage="x"'), tmp_path))   # stages.word
     path = tmp_path / "ok.xml"
-    path.write_text(two('stage="1.0"', 'stage="0"'))   # the plugin reads stages as numbers
-    assert [k.stage for k in myriad.load(path)[0].kernels] == [0, 1]
+    # the plugin reads stages with strtod and truncates (probes stages.float, stages.trailing-text)
+    for second, number in (('stage="1.0"', 1), ('stage="1.5"', 1), ('stage="1x"', 1), ('stage=" 1"', 1)):
+        path.write_text(two('stage="0"', second))
+        layer = myriad.load(path)[0]
+        assert [k.stage for k in layer.kernels] == [0, number]
 
 
 def test_source_required(tmp_path):
@@ -263,7 +290,9 @@ def test_writer_numbers_stages_only_for_multi_stage():
     single = myriad.dumps(myriad.load(DATA / "scale_shift2.xml"))
     multi = myriad.dumps(myriad.load(DATA / "mvn2.xml"))
     assert "stage=" not in single
-    assert multi.index('stage="0"') < multi.index('stage="1"')
+    # document order is kept (the run order comes from stage numbers and buffers)
+    assert multi.index('stage="1"') < multi.index('stage="0"')
+    assert [k.entry for k in myriad.loads(multi)[0].kernels] == ["mvn2_scale", "mvn2_reduce"]
 
 
 def test_save_is_atomic_and_loadable(tmp_path):
@@ -343,7 +372,10 @@ def test_select_prefers_fitting_layout_then_first_suitable():
 def test_select_converts_attribute_values_like_the_legacy_layer():
     layers = _alternatives(('flag="true" pads="1,1"', "BFYX", None))
     assert _entry(myriad.select(layers, "Op", {"flag": True, "pads": [1, 1]})) == "k0"
-    assert myriad.select(layers, "Op", {"flag": 1, "pads": [1, 1]}) is None
+    assert myriad.select(layers, "Op", {"flag": "yes", "pads": [1, 1]}) is None
+    # a value that reads as a number against a rule that does not: the plugin's compile fails (where.not-a-number)
+    with pytest.raises(KernelkitError, match="cannot read 'true' as one"):
+        myriad.select(layers, "Op", {"flag": 1, "pads": [1, 1]})
 
 
 # --- validate ----------------------------------------------------------------------------------------------
@@ -377,22 +409,34 @@ def test_validate_size_rules():
     assert myriad.validate(layers, numeric_attributes=["stride"]) == []
     assert any("'stride'" in f.message and f.severity == "error"
                for f in myriad.validate(layers, numeric_attributes=["axis"]))
-    broken = '<WorkSizes dim="input,0" global="X+,Y,1" local="1,1,1"/>'
-    assert any("skips this binding" in m for m in _messages(_findings(layer_xml(sizes=broken)), "error"))
+    # what the plugin's parser refuses skips the binding (probe expr.parse-unclosed) ...
+    unclosed = [f for f in _findings(layer_xml(sizes=SIZES.replace("X,Y,1", "(X,Y,1"))) if f.severity == "error"]
+    assert any("skips it silently" in f.message and f.plugin == "skips" for f in unclosed)
+    # ... what it parses and cannot evaluate fails the compile (probe expr.dangling-operator)
+    dangling = [f for f in _findings(layer_xml(sizes=SIZES.replace("X,Y,1", "X+,Y,1"))) if f.severity == "error"]
+    assert any("compile fails" in f.message and f.plugin == "rejects" for f in dangling)
+    # ... and what it reads in its own way is a warning (probe expr.function-without-parentheses)
+    odd = _findings(layer_xml(sizes=SIZES.replace("X,Y,1", "floor X,Y,1")))
+    assert [f.severity for f in odd] == ["warning"] and "next value only" in odd[0].message
 
 
-@pytest.mark.parametrize("global_, local, message", [
-    ("10,1,1", "4,1,1", "not a multiple"),
-    ("8,1,1", "0,1,1", "at least 1"),
+@pytest.mark.parametrize("global_, local, message, plugin", [
+    ("10,1,1", "4,1,1", "not a multiple", None),                     # worksizes.not-multiple: accepted
+    ("8,1,1", "0,1,1", "divides by it and crashes", "rejects"),       # worksizes.local-zero
+    ("8,1,1", "0-1,1,1", "at least 1", None),
 ])
-def test_validate_constant_work_sizes(global_, local, message):
+def test_validate_constant_work_sizes(global_, local, message, plugin):
     sizes = f'<WorkSizes dim="input,0" global="{global_}" local="{local}"/>'
-    assert any(message in m for m in _messages(_findings(layer_xml(sizes=sizes)), "error"))
+    errors = [f for f in _findings(layer_xml(sizes=sizes)) if f.severity == "error"]
+    assert any(message in f.message and f.plugin == plugin for f in errors), [str(f) for f in errors]
 
 
-def test_validate_dimension_count_mismatch_warns():
-    sizes = '<WorkSizes dim="input,0" global="X,Y,1" local="1,1"/>'
-    assert any("same count" in m for m in _messages(_findings(layer_xml(sizes=sizes)), "warning"))
+def test_validate_dimension_count_mismatch():
+    fewer = _findings(layer_xml(sizes='<WorkSizes dim="input,0" global="X,Y,1" local="1,1"/>'))
+    # probe worksizes.local-fewer-dims
+    assert any(f.severity == "error" and "crashes" in f.message and f.plugin == "rejects" for f in fewer)
+    more = _findings(layer_xml(sizes='<WorkSizes dim="input,0" global="X,Y" local="1,1,1"/>'))
+    assert [f.severity for f in more] == ["warning"] and "no group count" in more[0].message    # local-more-dims
 
 
 @pytest.mark.parametrize("scalar, severity, message", [
@@ -401,11 +445,16 @@ def test_validate_dimension_count_mismatch_warns():
     ('source="i.X" port-index="0"', "warning", "reads an OUTPUT dimension"),
     ('source="In.X" port-index="0"', "warning", "reads the output dimension"),
     ('source="3" port-index="0"', "error", "must not have a port-index"),
-    ('source="2.5"', "warning", "truncated to 2"),
+    ('source="2.5"', "error", "holds a '.'"),                      # scalar.int-literal-dot: the plugin crashes
+    ('source="25e-1"', "warning", "passed as int 25"),             # scalar.int-literal-negative-exponent
+    ('source="0x10"', "warning", "passed as int 0"),               # scalar.int-literal-hex
+    ('source="3000000000"', "error", "out of range"),              # scalar.int-literal-out-of-range
+    ('source="I.X" port-index="0" type="float"', "warning", "passes it as an int"),   # lookup.type-float
 ])
 def test_validate_scalars(scalar, severity, message):
+    kind = "" if "type=" in scalar else 'type="int" '
     params = f'<Parameters><Tensor arg-name="dst" type="output" port-index="0"/>' \
-             f'<Scalar arg-name="s" type="int" {scalar}/></Parameters>'
+             f'<Scalar arg-name="s" {kind}{scalar}/></Parameters>'
     assert any(message in m for m in _messages(_findings(layer_xml(params=params)), severity))
 
 
@@ -416,11 +465,13 @@ def test_validate_scalar_sources_against_layer_attributes():
               '<Scalar arg-name="g" type="int" source="group"/></Parameters>')
     assert _findings(layer_xml(params=params), {"kernel": "3,3", "group": "1"}) == []
     errors = _messages(_findings(layer_xml(params=params), {"kernel": "3", "group": "1"}), "error")
-    assert any("needs a comma list" in m for m in errors)
+    assert any("of a comma list" in m and "compile fails" in m for m in errors)     # attr.port-index-on-single-value
     errors = _messages(_findings(layer_xml(params=params), {"kernel": "3,3"}), "error")
     assert any("Unable to deduce parameter" in m for m in errors)
     errors = _messages(_findings(layer_xml(params=params), {"kernel": "3,3", "group": "all"}), "error")
-    assert any("not a number" in m for m in errors)
+    assert any("does not read as int (not a number)" in m for m in errors)                 # attr.bool-as-int
+    warnings = _messages(_findings(layer_xml(params=params), {"kernel": "3,3", "group": "2.75"}), "warning")
+    assert any("passed as int 2" in m for m in warnings)                                 # attr.float-as-int
 
 
 def test_validate_where_against_layer_attributes():
@@ -433,7 +484,7 @@ def test_validate_where_against_layer_attributes():
 def test_validate_buffers_and_output():
     params = ('<Parameters><Tensor arg-name="m" type="input_buffer" port-index="0" dim="input,0" size="X"/>'
               '<Tensor arg-name="dst" type="output" port-index="0"/></Parameters>')
-    assert any("read before any earlier stage" in m for m in _messages(_findings(layer_xml(params=params)), "error"))
+    assert any("no stage writes it" in m for m in _messages(_findings(layer_xml(params=params)), "error"))
     no_output = '<Parameters><Tensor arg-name="src" type="input" port-index="0"/></Parameters>'
     assert any("never written" in m for m in _messages(_findings(layer_xml(params=no_output)), "error"))
 

@@ -40,12 +40,13 @@ def check_kernel(layer: CustomLayer, kernel: Kernel, kernels: list[clsource.Kern
     out: list[Finding] = []
     kwhere = f"<Kernel entry=\"{kernel.entry}\">"
 
-    def on_binding(severity, message, line=None, where=kwhere, hint=None):
-        out.append(Finding(severity, message, path=layer.path, line=line or kernel.line, where=where, hint=hint))
+    def on_binding(severity, message, line=None, where=kwhere, hint=None, plugin=None):
+        out.append(Finding(severity, message, path=layer.path, line=line or kernel.line, where=where, hint=hint,
+                           plugin=plugin))
 
-    def on_source(severity, message, line=None, where=None, hint=None):
+    def on_source(severity, message, line=None, where=None, hint=None, plugin=None):
         out.append(Finding(severity, message, path=cl_path or layer.path, line=line if cl_path else kernel.line,
-                           where=where, hint=hint))
+                           where=where, hint=hint, plugin=plugin))
 
     entries = clsource.entry_points([k for k in kernels if k.has_body])
     if len(entries) > 1:
@@ -53,14 +54,14 @@ def check_kernel(layer: CustomLayer, kernel: Kernel, kernels: list[clsource.Kern
         on_source("error", f"the source defines {len(entries)} __kernel functions ({names}); the MYRIAD plugin "
                   "needs exactly one per binary", entries[1].line,
                   hint="put each entry point in its own .cl file (DMA __dma_preload_/__dma_postwrite_ companions "
-                       "may stay)")
+                       "may stay)", plugin="rejects")
     entry = next((k for k in kernels if k.name == kernel.entry and k.has_body), None)
     if entry is None:
         found = ", ".join(k.name for k in kernels) or "none"
         close = [k.name for k in kernels if k.name.lower() == kernel.entry.lower()]
         on_binding("error", f"entry '{kernel.entry}' is not a __kernel function of the source "
                    f"(found: {found})", hint=f"did you mean '{close[0]}'? names are case-sensitive" if close else
-                   "entry must equal the kernel function name")
+                   "entry must equal the kernel function name", plugin="rejects")
         return out
     for companion in kernels:
         if companion.companion_of == kernel.entry and companion.has_body:
@@ -80,7 +81,7 @@ def check_kernel(layer: CustomLayer, kernel: Kernel, kernels: list[clsource.Kern
             close = [n for n in bound if n.lower() == arg.name.lower()]
             on_binding("error", f"kernel argument '{arg.name}' ({arg.text}) has no binding; the plugin fails "
                        "with 'no definition for parameter'", hint=f"arg-name '{close[0]}' differs only in case"
-                       if close else "add a <Tensor>, <Data> or <Scalar> with this arg-name")
+                       if close else "add a <Tensor>, <Data> or <Scalar> with this arg-name", plugin="rejects")
             continue
         problem = _mismatch(param, arg)
         if problem:

@@ -7,7 +7,9 @@ element and a fix; `validate` adds the deeper checks, `select` makes the plugin'
 
 from __future__ import annotations
 
+import math
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 from xml.sax.saxutils import escape
@@ -136,25 +138,23 @@ class _Reader:
                             "OpenVINO 2021.1-2022.3 rejects", DIALECT_HINT)
         wheres = [c for c in children if c.tag == "Where"]
         kernels_xml = [c for c in children if c.tag == "Kernel"]
-        notes = []
-        for child in children:
-            if child.tag not in ("Where", "Kernel"):
-                self._misnamed(child, ("Where", "Kernel"))
-                notes.append(Finding("warning", f"unknown element <{child.tag}> is ignored by the plugin",
-                                     path=self.path, line=child.sourceline, where=_where(element)))
-        if len(wheres) > 1:
-            raise self.fail(wheres[1], "more than one <Where>", "merge the conditions into one <Where>")
+        notes: list[Finding] = []
+        self.ignored(element, ("Where", "Kernel"), notes)
+        if len(wheres) > 1:       # the plugin reads the first (probes parser.two-where-*)
+            notes.append(self.note(wheres[1], "only the first <Where> counts: the plugin ignores this one",
+                                   "merge the conditions into one <Where>"))
         where = dict(wheres[0].attrib) if wheres else {}
         if not kernels_xml:
             raise self.fail(element, "<CustomLayer> has no <Kernel>", DIALECT_HINT)
-        kernels = [self.kernel(k, multi=len(kernels_xml) > 1) for k in kernels_xml]
+        kernels = [self.kernel(k, multi=len(kernels_xml) > 1, notes=notes) for k in kernels_xml]
         if len(kernels) > 1:
             stages = sorted(k.stage for k in kernels)
             if stages != list(range(len(kernels))):
                 raise self.fail(element, f"kernel stages are {[k.stage for k in kernels]}; with {len(kernels)} "
                                 f"kernels they must be 0..{len(kernels) - 1}, each once",
-                                "number the <Kernel stage=\"N\"> elements 0, 1, 2... in run order")
-        kernels.sort(key=lambda k: k.stage)
+                                "number the <Kernel stage=\"N\"> elements 0, 1, 2...")
+        # Kernels stay in document order; the plugin runs them by stage number, each after the kernels
+        # writing the scratch buffers it reads (run_order()).
         outputs = [p for k in kernels for p in k.params if isinstance(p, TensorParam) and p.type == "output"]
         for param in outputs:
             if param.port_index != 0:
@@ -165,34 +165,40 @@ class _Reader:
         return CustomLayer(name=name, kernels=kernels, where=where, type="MVCL", version=1, path=self.path,
                            line=element.sourceline, layer_max_shaves=layer_max_shaves, notes=notes)
 
-    def _misnamed(self, child, expected: Sequence[str]) -> None:
-        for tag in expected:
-            if child.tag.lower() == tag.lower():
-                raise self.fail(child, f"<{child.tag}> is not <{tag}>: element names are case-sensitive",
-                                f"write <{tag}>")
+    def note(self, element, message: str, hint: str | None = None) -> Finding:
+        return Finding("warning", message, path=self.path, line=element.sourceline, where=_where(element), hint=hint)
 
-    def kernel(self, element, *, multi: bool) -> Kernel:
+    def ignored(self, element, expected: Sequence[str], notes: list) -> None:
+        """The plugin ignores child elements it does not know (probes parser.unknown-element-*): a warning,
+        which names the element meant when only the case differs (names are case-sensitive)."""
+        for child in self.children(element):
+            if child.tag in expected:
+                continue
+            close = [tag for tag in expected if child.tag.lower() == tag.lower()]
+            notes.append(self.note(child, f"unknown element <{child.tag}> inside <{element.tag}> is ignored by the "
+                                   "plugin" + (": element names are case-sensitive" if close else ""),
+                                   f"write <{close[0]}>" if close else None))
+
+    def kernel(self, element, *, multi: bool, notes: list) -> Kernel:
         entry = self.attr(element, "entry", what=" (the __kernel function name)")
         stage = 0
         stage_text = self.attr(element, "stage", required=multi,
                                what=" when a <CustomLayer> holds several <Kernel> elements")
-        if stage_text is not None:
-            try:
-                value = float(stage_text)
-            except ValueError:
-                value = float("nan")
-            if not value.is_integer() or value < 0:
-                raise self.fail(element, f"stage=\"{stage_text}\" is not a stage number 0, 1, 2...")
-            stage = int(value) if multi else 0
+        if multi:                 # read as C's strtod, then truncated (probes stages.*); one kernel: not read
+            match = re.match(r"\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?", stage_text)
+            if match is None:
+                raise self.fail(element, f"stage=\"{stage_text}\" is not a number",
+                                "number the <Kernel stage=\"N\"> elements 0, 1, 2...")
+            stage = int(float(match.group(0)))
+            if match.group(0).strip() != str(stage):
+                notes.append(self.note(element, f"stage=\"{stage_text}\" is read as stage {stage}",
+                                       f"write stage=\"{stage}\""))
         max_shaves = self.integer(element, "max-shaves", required=False, default=0)
-        if max_shaves < 0:
-            raise self.fail(element, f"max-shaves=\"{max_shaves}\" is negative", "use 0 for no limit, or 1..16")
+        if max_shaves < 0:        # the plugin passes it on as it is (probe kernel.max-shaves-negative)
+            notes.append(self.note(element, f"max-shaves=\"{max_shaves}\" is negative; the plugin passes it to the "
+                                   "device unchanged", "use 0 for no limit, or 1..16"))
         children = self.children(element)
-        for child in children:
-            if child.tag not in ("Source", "Parameters", "WorkSizes"):
-                self._misnamed(child, ("Source", "Parameters", "WorkSizes"))
-                raise self.fail(child, f"unknown element <{child.tag}> inside <Kernel>",
-                                "a <Kernel> holds <Source>, one <Parameters> and one <WorkSizes>")
+        self.ignored(element, ("Source", "Parameters", "WorkSizes"), notes)
         sources = [self.attr(c, "filename") for c in children if c.tag == "Source"]
         if not sources:
             raise self.fail(element, "<Kernel> has no <Source filename=\"...\">",
@@ -201,15 +207,20 @@ class _Reader:
         sizes_xml = [c for c in children if c.tag == "WorkSizes"]
         for what, found in (("Parameters", params_xml), ("WorkSizes", sizes_xml)):
             if len(found) != 1:
-                raise self.fail(element if not found else found[1],
-                                f"<Kernel> must hold exactly one <{what}>, found {len(found)}", DIALECT_HINT)
-        params = [self.param(p) for p in self.children(params_xml[0])]
+                misnamed = [c for c in children if c.tag.lower() == what.lower() and c.tag != what]
+                raise self.fail(found[1] if found else misnamed[0] if misnamed else element,
+                                f"<Kernel> must hold exactly one <{what}>, found {len(found)}",
+                                f"<{misnamed[0].tag}> is not <{what}>: element names are case-sensitive" if misnamed
+                                else DIALECT_HINT)
+        self.ignored(params_xml[0], ("Tensor", "Data", "Scalar"), notes)
+        params = [self.param(p) for p in self.children(params_xml[0]) if p.tag in ("Tensor", "Data", "Scalar")]
         seen: dict[str, Param] = {}
-        for param in params:
+        for param in params:      # the plugin takes the last; a first <Tensor> still feeds the stage
             if param.arg_name in seen:
-                raise KernelkitError(f"argument '{param.arg_name}' is bound twice (lines {seen[param.arg_name].line}"
-                                     f" and {param.line})", path=self.path, line=param.line,
-                                     where=f"<Kernel entry=\"{entry}\">", hint="keep one binding per argument")
+                notes.append(Finding("warning", f"argument '{param.arg_name}' is bound twice (lines "
+                                     f"{seen[param.arg_name].line} and {param.line}); the plugin passes the last "
+                                     "binding", path=self.path, line=param.line, where=f"<Kernel entry=\"{entry}\">",
+                                     hint="keep one binding per argument"))
             seen[param.arg_name] = param
         return Kernel(entry=entry, sources=sources, params=params, work_sizes=self.work_sizes(sizes_xml[0]),
                       stage=stage, max_shaves=max_shaves, line=element.sourceline)
@@ -219,11 +230,7 @@ class _Reader:
             return self.tensor(element)
         if element.tag == "Data":
             return self.data(element)
-        if element.tag == "Scalar":
-            return self.scalar(element)
-        self._misnamed(element, ("Tensor", "Data", "Scalar"))
-        raise self.fail(element, f"unknown element <{element.tag}> inside <Parameters>",
-                        "use <Tensor>, <Data> or <Scalar>")
+        return self.scalar(element)
 
     def tensor(self, element) -> TensorParam:
         arg = self.attr(element, "arg-name")
@@ -287,8 +294,6 @@ class _Reader:
         for key in ("global", "local"):
             text = self.attr(element, key, what=" (up to 3 comma-separated size expressions)")
             items = [item.strip() for item in text.split(",")]
-            if len(items) > 3:
-                raise self.fail(element, f"{key}=\"{text}\" has {len(items)} dimensions; at most 3 are allowed")
             if any(not item for item in items):
                 raise self.fail(element, f"{key}=\"{text}\" has an empty dimension")
             lists[key] = items
@@ -316,25 +321,91 @@ def _as_number(text: str) -> float | None:
     return None
 
 
+# --- how the plugin reads numbers: C++'s stoi / stof, which take the longest leading number ---------------
+
+_LEADING_INT = re.compile(r"\s*[+-]?\d+")
+_LEADING_FLOAT = re.compile(r"\s*[+-]?(?:0[xX](?:[0-9a-fA-F]+\.?[0-9a-fA-F]*|\.[0-9a-fA-F]+)(?:[pP][+-]?\d+)?|"
+                            r"(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|inf(?:inity)?|nan)", re.IGNORECASE)
+FLOAT32_MAX, FLOAT32_MIN_NORMAL = 3.4028234663852886e38, 1.1754943508222875e-38
+
+
+@dataclass(frozen=True)
+class PluginNumber:
+    """A string as the plugin's stoi/stof read it: the value, the text it used, or why it throws."""
+
+    value: int | float | None
+    used: str = ""
+    error: str | None = None          # "not a number" | "out of range": the plugin's compile fails
+
+    @property
+    def partial(self) -> bool:
+        return self.value is not None and self.used.strip() != self.text.strip()
+
+    text: str = ""
+
+
+def read_plugin_number(text: str, kind: str) -> PluginNumber:
+    """`text` read as the plugin reads a scalar, a <Where> bound or a stage: std::stoi for "int", std::stof
+    for "float" (leading whitespace and sign, the longest number at the start, the rest ignored; a value
+    outside int32 / float32, or a float32 underflow, throws). Probes scalar.* in docs/binding-verdicts.md."""
+    match = (_LEADING_INT if kind == "int" else _LEADING_FLOAT).match(text)
+    if match is None:
+        return PluginNumber(None, "", "not a number", text)
+    used = match.group(0)
+    if kind == "int":
+        value = int(used)
+        if not -(2 ** 31) <= value < 2 ** 31:
+            return PluginNumber(None, used, "out of range", text)
+        return PluginNumber(value, used, None, text)
+    number = float.fromhex(used.strip()) if "x" in used.lower() else float(used)
+    if math.isfinite(number) and number != 0 and not FLOAT32_MIN_NORMAL <= abs(number) <= FLOAT32_MAX:
+        return PluginNumber(None, used, "out of range", text)
+    return PluginNumber(expr.float32(number), used, None, text)
+
+
+_WHERE_OPERATORS = (">=", "<=", "!=", ">", "<")
+
+
 def where_rule_holds(rule: str, value: str) -> bool:
-    """One <Where key="rule"> against the layer's value for key (both strings)."""
+    """One <Where key="rule"> against the layer's value for key (both strings), as the plugin decides it.
+
+    A value that reads fully as a number is compared numerically with the rule read by stof after an optional
+    >=, <=, !=, > or <: "0.5x" is 0.5; a rule stof cannot read ("abc", "=0.5") makes the plugin's compile fail
+    (KernelkitError). Any other value is compared as a string, without case. Probes where.*."""
     number = _as_number(value)
-    if number is not None:
-        for op in (">=", "<=", "!=", ">", "<"):
-            if rule.strip().startswith(op):
-                bound = _as_number(rule.strip()[len(op):])
-                if bound is None:
-                    return False
-                return {">=": number >= bound, "<=": number <= bound, "!=": number != bound,
-                        ">": number > bound, "<": number < bound}[op]
-        bound = _as_number(rule)
-        if bound is not None:
-            return number == bound
-    return rule.strip().lower() == value.strip().lower()
+    if number is None:
+        return rule.strip().lower() == value.strip().lower()
+    op = next((o for o in _WHERE_OPERATORS if rule.startswith(o)), "")
+    bound = read_plugin_number(rule[len(op):], "float")
+    if bound.value is None:
+        raise KernelkitError(f"<Where ...=\"{rule}\">: the layer's value {value} is a number, and the plugin cannot "
+                             f"read {rule[len(op):]!r} as one ({bound.error}): its compile fails",
+                             hint="write a number, optionally after >=, <=, !=, > or <")
+    number = expr.float32(number)
+    return {">=": number >= bound.value, "<=": number <= bound.value, "!=": number != bound.value,
+            ">": number > bound.value, "<": number < bound.value, "": number == bound.value}[op]
+
+
+def plugin_layer_type(layer_type: str) -> str:
+    """The type of the legacy layer the plugin makes of an IR op (MaxPool -> Pooling): what a binding's name
+    must be. Measured op by op (data/custom-layers.toml [legacy_layers]); others keep their name."""
+    from ..myriad.knowledge import custom_layer_facts
+
+    return custom_layer_facts().legacy_type(layer_type)
+
+
+def plugin_attrs(layer_type: str, attrs: Mapping[str, object]) -> dict[str, str]:
+    """A layer's attributes as the plugin's legacy layer holds them (renamed, dropped, added; booleans spelled
+    as that layer spells them), as strings. Applying it twice changes nothing."""
+    from ..myriad.knowledge import custom_layer_facts
+
+    legacy = custom_layer_facts().legacy_attrs(layer_type, {str(k): legacy_param_string(v) for k, v in attrs.items()})
+    return {k: legacy_param_string(v) for k, v in legacy.items()}
 
 
 def why_unsuitable(layer: CustomLayer, attrs: Mapping[str, object]) -> str | None:
-    """None when the plugin would consider `layer` for a layer with `attrs`, else the reason it would not."""
+    """None when the plugin would consider `layer` for a layer with `attrs`, else the reason it would not.
+    KernelkitError when the plugin's compile fails while it decides (a <Where> bound it cannot read)."""
     params = {k: legacy_param_string(v) for k, v in attrs.items()}
     for key, rule in layer.where.items():
         if key not in params:
@@ -344,8 +415,8 @@ def why_unsuitable(layer: CustomLayer, attrs: Mapping[str, object]) -> str | Non
     variables = expr.size_variables([1, 1, 1, 1], attrs)
     for kernel in layer.kernels:
         for text in kernel.work_sizes.global_ + kernel.work_sizes.local:
-            try:
-                expr.parse(text, variables)
+            try:                  # only what the plugin's parser refuses; evaluation comes with the compile
+                expr.parse(text, variables, strict=False)
             except expr.ExprError as exc:
                 return f"<Kernel entry=\"{kernel.entry}\"> work size: {exc.message}"
     return None
@@ -428,13 +499,17 @@ def input_formats_fit(layer: CustomLayer, input_layouts: Sequence[str | None]) -
 def select_with_reasons(layers: Iterable[CustomLayer], layer_type: str, attrs: Mapping[str, object] | None = None,
                         input_layouts: Sequence[str | None] | None = None) -> tuple[CustomLayer | None, list[str]]:
     """The plugin's choice and, for each alternative it passed over, why."""
-    attrs = attrs or {}
+    attrs = plugin_attrs(layer_type, attrs or {})
     reasons, suitable = [], []
+    plugin_type = plugin_layer_type(layer_type)
     for layer in layers:
-        if layer.name.lower() != layer_type.lower():
+        where = f"<CustomLayer name=\"{layer.name}\"> at line {layer.line}"
+        if layer.name.lower() != plugin_type.lower():
+            if layer.name.lower() == layer_type.lower():
+                reasons.append(f"{where}: the plugin sees a {layer_type} layer as a '{plugin_type}' layer, so a "
+                               f"binding named '{layer.name}' is never used; name it '{plugin_type}'")
             continue
         reason = why_unsuitable(layer, attrs)
-        where = f"<CustomLayer name=\"{layer.name}\"> at line {layer.line}"
         if reason:
             reasons.append(f"{where}: {reason}")
         else:
@@ -490,7 +565,7 @@ def dumps(layers: Iterable[CustomLayer]) -> str:
         out.append(f"<CustomLayer{_attrs([('name', layer.name), ('type', 'MVCL'), ('version', 1), ('max-shaves', layer.layer_max_shaves)])}>")
         if layer.where:
             out.append(f"    <Where{_attrs(layer.where.items())}/>")
-        for kernel in sorted(layer.kernels, key=lambda k: k.stage):
+        for kernel in layer.kernels:
             pairs = [("entry", kernel.entry), ("stage", kernel.stage if multi else None),
                      ("max-shaves", kernel.max_shaves or None)]
             out.append(f"    <Kernel{_attrs(pairs)}>")
@@ -534,29 +609,57 @@ def validate(layers: Sequence[CustomLayer], layer_attrs: Mapping[str, object] | 
     return findings
 
 
+def run_order(layer: CustomLayer) -> list[Kernel]:
+    """The order the plugin runs a layer's kernels: by stage number, except that a kernel runs after every
+    kernel writing a scratch buffer it reads, whatever their numbers (probes stages.*)."""
+    def ports(kernel, kind):
+        return {p.port_index for p in kernel.params if isinstance(p, TensorParam) and p.type == kind}
+
+    pending, done = sorted(layer.kernels, key=lambda k: k.stage), []
+    while pending:
+        ready = next((k for k in pending
+                      if all(w in done or w is k for port in ports(k, "input_buffer") for w in pending + done
+                             if port in ports(w, "output_buffer"))), None)
+        if ready is None:          # a cycle: the plugin refuses it; keep the document order
+            done += pending
+            break
+        pending.remove(ready)
+        done.append(ready)
+    return done
+
+
 def _validate_layer(layer: CustomLayer, layer_attrs: Mapping[str, object] | None,
                     declared: set[str] | None) -> list[Finding]:
     out: list[Finding] = []
     lname = f"<CustomLayer name=\"{layer.name}\">"
 
-    def add(severity, message, line=None, where=lname, hint=None):
-        out.append(Finding(severity, message, path=layer.path, line=line or layer.line, where=where, hint=hint))
+    def add(severity, message, line=None, where=lname, hint=None, plugin=None):
+        out.append(Finding(severity, message, path=layer.path, line=line or layer.line, where=where, hint=hint,
+                           plugin=plugin))
 
     if layer.layer_max_shaves is not None:
         add("warning", "max-shaves on <CustomLayer> is ignored by OpenVINO 2021.1-2022.3",
             hint=f"put max-shaves=\"{layer.layer_max_shaves}\" on each <Kernel>")
-    params = {k: legacy_param_string(v) for k, v in (layer_attrs or {}).items()}
+    params = plugin_attrs(layer.name, layer_attrs or {})
     if layer_attrs is not None:
         for key, rule in layer.where.items():
             if key not in params:
                 add("warning", f"<Where {key}=\"{rule}\">: the layer has no attribute '{key}', so the plugin "
-                    "never selects this binding for it")
-            elif not where_rule_holds(rule, params[key]):
+                    "never selects this binding for it", plugin="skips")
+                continue
+            try:
+                holds = where_rule_holds(rule, params[key])
+            except KernelkitError as exc:
+                add("error", exc.message, hint=exc.hint, plugin="rejects")
+                continue
+            if not holds:
                 add("warning", f"<Where {key}=\"{rule}\"> does not hold for {key}=\"{params[key]}\", so this "
-                    "alternative is not used for this layer")
+                    "alternative is not used for this layer", plugin="skips")
     known = set(expr.size_variables([1, 1, 1, 1], layer_attrs or {})) | (declared or set())
     strict = layer_attrs is not None or declared is not None
-    outputs, buffers_written = 0, {}
+    outputs: dict[int, list[TensorParam]] = {}
+    writers: dict[int, list[TensorParam]] = {}
+    readers: dict[int, list[TensorParam]] = {}
     for kernel in layer.kernels:
         kname = f"<Kernel entry=\"{kernel.entry}\">"
         if kernel.max_shaves > SHAVE_COUNT:
@@ -568,13 +671,26 @@ def _validate_layer(layer: CustomLayer, layer_attrs: Mapping[str, object] | None
             for index, text in enumerate(items):
                 values[(key, index)] = _check_size_rule(text, f"WorkSizes {key}[{index}]", strict,
                                                         known, ws.line, kname, add, selection=True)
-        if len(ws.global_) != len(ws.local):
-            add("warning", f"global has {len(ws.global_)} dimensions and local {len(ws.local)}; give both the "
-                "same count so every dimension's group size is explicit", ws.line, kname)
+        if len(ws.local) < len(ws.global_):
+            add("error", f"global has {len(ws.global_)} dimensions and local {len(ws.local)}: the plugin divides "
+                "by the local sizes that are missing and crashes", ws.line, kname,
+                hint="give local as many dimensions as global", plugin="rejects")
+        elif len(ws.local) > len(ws.global_):
+            add("warning", f"local has {len(ws.local)} dimensions and global {len(ws.global_)}: the blob holds no "
+                "group count for the extra ones, and what the device launches there is not known", ws.line, kname,
+                hint="give global and local the same number of dimensions")
+        if len(ws.global_) > 3:
+            add("error", f"{len(ws.global_)} work dimensions: the plugin writes them all into the blob, and a "
+                "SHAVE kernel launches at most 3", ws.line, kname, hint="fold the extra dimensions into three")
         for index in range(min(len(ws.global_), len(ws.local))):
             g, l_ = values.get(("global", index)), values.get(("local", index))
-            if isinstance(l_, int) and l_ <= 0:
+            if isinstance(l_, int) and l_ == 0:
+                add("error", f"local[{index}] is 0: the plugin divides by it and crashes", ws.line, kname,
+                    plugin="rejects")
+            elif isinstance(l_, int) and l_ < 0:
                 add("error", f"local[{index}] is {l_}; a work-group size must be at least 1", ws.line, kname)
+            elif isinstance(g, int) and g <= 0:
+                add("error", f"global[{index}] is {g}: no work group runs", ws.line, kname)
             elif isinstance(g, int) and isinstance(l_, int) and g % l_ != 0:
                 add("error", f"global[{index}] = {g} is not a multiple of local[{index}] = {l_}; the plugin "
                     f"launches {g} / {l_} = {g // l_} groups and drops the rest of the work items", ws.line, kname,
@@ -583,44 +699,71 @@ def _validate_layer(layer: CustomLayer, layer_attrs: Mapping[str, object] | None
             pname = f"{kname} <{type(param).__name__.replace('Param', '')} arg-name=\"{param.arg_name}\">"
             if isinstance(param, TensorParam):
                 if param.type == "output":
-                    outputs += 1
+                    outputs.setdefault(param.port_index, []).append(param)
                 if param.size is not None:
                     _check_size_rule(param.size, "size", strict, known, param.line, pname, add,
                                      selection=False)
                 if param.type == "output_buffer":
-                    previous = buffers_written.get(param.port_index)
+                    previous = writers.get(param.port_index, [None])[0]
                     if previous and (previous.size, previous.dim) != (param.size, param.dim):
                         add("warning", f"scratch buffer {param.port_index} is declared with dim/size "
                             f"{param.dim}/{param.size} here and {previous.dim}/{previous.size} at line "
                             f"{previous.line}; the plugin sizes it from the first", param.line, pname)
-                    buffers_written.setdefault(param.port_index, param)
-                if param.type == "input_buffer" and not any(
-                        p.port_index == param.port_index and p.type == "output_buffer"
-                        for k in layer.kernels if k.stage < kernel.stage for p in k.params
-                        if isinstance(p, TensorParam)):
-                    add("error", f"input_buffer {param.port_index} is read before any earlier stage writes it as "
-                        "an output_buffer", param.line, pname,
-                        hint="an output_buffer in stage N feeds input_buffer with the same port-index in stage N+1")
+                    writers.setdefault(param.port_index, []).append(param)
+                elif param.type == "input_buffer":
+                    readers.setdefault(param.port_index, []).append(param)
             elif isinstance(param, DataParam):
                 if param.type == "local_data":
-                    _check_size_rule(param.size, "size", strict, known, param.line, pname, add,
-                                     selection=False)
+                    size = _check_size_rule(param.size, "size", strict, known, param.line, pname, add,
+                                            selection=False)
+                    if isinstance(size, int) and size <= 0:
+                        add("error", f"local_data size is {size} bytes: the kernel gets no __local memory",
+                            param.line, pname)
             else:
                 _check_scalar(param, layer_attrs, params, param.line, pname, add)
-    if outputs == 0:
+    for port, bound in outputs.items():
+        if len(bound) > 1:
+            add("error", f"output {port} is bound {len(bound)} times (lines "
+                f"{', '.join(str(p.line) for p in bound)}): the plugin gives a tensor one writer and its compile "
+                "fails", bound[1].line, hint="write the output in one kernel; pass results through scratch buffers",
+                plugin="rejects")
+    for port, bound in readers.items():
+        if port not in writers:
+            add("error", f"input_buffer {port} is read, and no stage writes it as an output_buffer: the plugin's "
+                "compile fails", bound[0].line,
+                hint="an output_buffer in one stage feeds the input_buffer with the same port-index", plugin="rejects")
+    for port, bound in writers.items():
+        if port not in readers:
+            add("error", f"output_buffer {port} is written, and no stage reads it as an input_buffer: the plugin's "
+                "compile fails", bound[0].line, hint="read it in a later stage, or drop it", plugin="rejects")
+    if not outputs:
         add("error", "no <Tensor type=\"output\"> in any kernel: the layer's output is never written",
             hint="bind the kernel's result pointer with <Tensor type=\"output\" port-index=\"0\">")
     return out
 
 
 def _check_size_rule(text, what, strict, known, line, where, add, *, selection: bool):
-    """Report problems of one size expression; return its value when it is a constant."""
+    """Report problems of one size expression; return its value when it is a constant.
+
+    WorkSizes are parsed when the plugin chooses a binding (a parse failure skips it) and evaluated when it
+    compiles (a failure there fails the compile); buffer and local_data sizes only at the compile."""
     try:
-        parsed = expr.parse(text)
+        parsed = expr.parse(text, strict=False)
     except expr.ExprError as exc:
-        consequence = " The plugin then skips this binding silently." if selection else ""
-        add("error", f"{what}: {exc.message}.{consequence}", line, where, hint=exc.hint)
+        if selection:
+            add("error", f"{what}: {exc.message}. The plugin finds this binding unsuitable and skips it silently.",
+                line, where, hint=exc.hint, plugin="skips")
+        else:
+            add("error", f"{what}: {exc.message}; the plugin's compile fails", line, where, hint=exc.hint,
+                plugin="rejects")
         return None
+    problem = parsed.structure_error()
+    if problem is not None:
+        add("error", f"{what}: {problem.message}; the plugin's compile fails on it", line, where, hint=problem.hint,
+            plugin="rejects")
+        return None
+    if parsed.oddity:
+        add("warning", f"{what} '{text}': {parsed.oddity}", line, where)
     unknown = sorted(parsed.identifiers - known)
     if unknown:
         names = ", ".join(repr(n) for n in unknown)
@@ -630,61 +773,98 @@ def _check_size_rule(text, what, strict, known, line, where, add, *, selection: 
                 f"{what} '{text}' uses {names}: each must be a numeric attribute of the layer", line, where)
         else:
             add("error", f"{what} '{text}' uses {names}, which the layer does not have as a numeric attribute"
-                + ("; the plugin finds this binding unsuitable and silently skips it" if selection else ""),
-                line, where, hint="use B, F, Y, X or a numeric attribute of the layer")
+                + ("; the plugin finds this binding unsuitable and silently skips it" if selection else
+                   "; the plugin's compile fails"),
+                line, where, hint="use B, F, Y, X or a numeric attribute of the layer",
+                plugin="skips" if selection else "rejects")
         return None
     if not parsed.identifiers:
         try:
             return parsed.evaluate({})
         except expr.ExprError as exc:
-            add("error", f"{what}: {exc.message}", line, where)
+            add("error", f"{what}: {exc.message}", line, where, plugin="rejects")
     return None
 
 
 def _check_scalar(param: ScalarParam, layer_attrs, params: Mapping[str, str], line, where, add) -> None:
-    source = param.source
+    """A <Scalar> as the plugin resolves it (probes scalar.*, lookup.*, attr.*): a layer attribute by name,
+    else a shape lookup when the source holds a '.', else a number read by stoi/stof."""
+    source, kind = param.source, param.type
+    indexed = param.port_index is not None and param.port_index >= 0
     if layer_attrs is not None and source in params:
         value = params[source]
-        if param.port_index is not None and param.port_index >= 0:
-            items = value.split(",")
-            if "," not in value or param.port_index >= len(items):
-                add("error", f"source=\"{source}\" port-index=\"{param.port_index}\" needs a comma list with "
-                    f"element {param.port_index}, but the layer has {source}=\"{value}\"", line, where)
+        if indexed:
+            if "," not in value:
+                add("error", f"source=\"{source}\" port-index=\"{param.port_index}\" takes element "
+                    f"{param.port_index} of a comma list, but the layer has {source}=\"{value}\": the plugin's "
+                    "compile fails", line, where, hint="drop port-index to read the whole attribute",
+                    plugin="rejects")
                 return
-            value = items[param.port_index]
-        if _as_number(value) is None:
-            add("error", f"attribute {source}=\"{value}\" is not a number; the plugin cannot pass it as "
-                f"{param.type}", line, where)
+            items = value.split(",")
+            if param.port_index >= len(items):
+                add("warning", f"source=\"{source}\" port-index=\"{param.port_index}\": {source}=\"{value}\" has "
+                    f"{len(items)} elements; the plugin passes the last", line, where)
+            value = items[min(param.port_index, len(items) - 1)]
+        number = read_plugin_number(value, kind)
+        if number.value is None:
+            add("error", f"attribute {source}=\"{value}\" does not read as {kind} ({number.error}): the plugin's "
+                "compile fails", line, where, plugin="rejects")
+        elif number.partial:
+            add("warning", f"attribute {source}=\"{value}\" is passed as {kind} {number.value:g}: the plugin reads "
+                "only the number it starts with", line, where)
         return
-    if "." in source and _as_number(source) is None:
+    if "." in source:
+        if read_plugin_number(source, "float").value is not None:
+            add("error", f"source=\"{source}\" holds a '.', so the plugin reads it as a shape lookup, not as a "
+                "number, and crashes", line, where, plugin="rejects",
+                hint=f"write the number without a '.': {float_without_dot(source)}")
+            return
         prefix, _, letter = source.partition(".")
-        if param.port_index is None or param.port_index < 0:
-            add("error", f"source=\"{source}\" reads a tensor dimension but has no port-index", line, where,
-                hint=f"add port-index=\"0\" (the {'input' if prefix == 'I' else 'output'} port to read)")
+        if not indexed:
+            add("error", f"source=\"{source}\" reads a tensor dimension but has no port-index: the plugin crashes",
+                line, where, hint=f"add port-index=\"0\" (the {'input' if prefix == 'I' else 'output'} port to "
+                "read)", plugin="rejects")
         if letter not in ("B", "F", "Y", "X", "b", "f", "y", "x"):
-            add("error", f"source=\"{source}\": '{letter}' is not one of B, F, Y, X", line, where)
+            add("error", f"source=\"{source}\": '{letter}' is not one of B, F, Y, X: the plugin cannot deduce "
+                "the parameter", line, where, plugin="rejects")
         if prefix not in ("I", "O"):
             meaning = "an OUTPUT" if prefix.upper() == "I" else "the output"
             add("warning", f"source=\"{source}\" reads {meaning} dimension: the plugin treats every prefix other "
                 "than an upper-case 'I' as the output", line, where, hint="write I.<d> for inputs, O.<d> for outputs")
-        if param.type != "int":
-            add("warning", f"source=\"{source}\" is a tensor dimension passed as {param.type}", line, where)
+        if kind != "int":
+            add("warning", f"source=\"{source}\" is a tensor dimension: the plugin passes it as an int whatever "
+                f"type=\"{kind}\" says, and a {kind} argument reads the int's bits", line, where,
+                hint="write type=\"int\" and convert in the kernel")
         return
-    number = _as_number(source)
-    if number is not None:
-        if param.port_index is not None and param.port_index >= 0:
-            add("error", f"literal source=\"{source}\" must not have a port-index", line, where)
-        if param.type == "int" and not number.is_integer():
-            add("warning", f"literal {source} passed as int is truncated to {int(number)}", line, where)
-        elif param.type == "int" and not re.fullmatch(r"[+-]?\d+", source.strip()):
-            add("warning", f"literal {source} passed as int: write it as an integer", line, where)
+    number = read_plugin_number(source, kind)
+    if number.value is not None or number.error == "out of range":
+        if indexed:
+            add("error", f"literal source=\"{source}\" must not have a port-index: the plugin's compile fails",
+                line, where, plugin="rejects")
+        if number.value is None:
+            add("error", f"literal {source} is out of range for a 32-bit {kind}: the plugin's compile fails",
+                line, where, plugin="rejects")
+        elif number.partial:
+            add("warning", f"literal {source!r} is passed as {kind} {number.value:g}: the plugin reads only the "
+                "number it starts with", line, where, hint=f"write {number.value:g}")
         return
     if layer_attrs is not None:
         add("error", f"source=\"{source}\" is not an attribute of the layer, a tensor dimension (I.X) or a number; "
-            "the plugin fails with 'Unable to deduce parameter'", line, where)
+            "the plugin fails with 'Unable to deduce parameter'", line, where, plugin="rejects")
     elif not expr.IDENTIFIER.match(source):
         add("warning", f"source=\"{source}\" is neither a number, an I.X/O.X lookup nor a plain attribute name",
             line, where)
+
+
+def float_without_dot(text: str) -> str:
+    """A float literal without a '.': 0.5 -> 5e-1, 2.0 -> 2 (the plugin takes a '.' for a shape lookup)."""
+    value = float(text)
+    if value.is_integer():
+        return str(int(value))
+    mantissa, exponent = f"{value:e}".split("e")
+    digits = mantissa.replace(".", "").rstrip("0") or "0"
+    shift = len(mantissa.split(".")[1].rstrip("0")) if "." in mantissa else 0
+    return f"{digits}e{int(exponent) - shift}"
 
 
 def _shadowed(layers: Sequence[CustomLayer]) -> list[Finding]:

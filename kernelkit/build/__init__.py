@@ -97,7 +97,7 @@ def check_spec(spec: KernelSpec) -> CheckedKernel:
     layers = myriad_layers(spec)
     myriad_xml = myriad.dumps(layers)
     reparsed = myriad.loads(myriad_xml, path=spec.dir / f"{spec.name}.xml")
-    findings += [_on_spec(f, spec) for f in myriad.validate(reparsed)]
+    findings += [_on_spec(f, spec) for f in myriad.validate(reparsed, numeric_attributes=numeric_attributes(spec))]
     by_entry = {st.entry: rendered.text for st, rendered in zip(spec.stages, sources.values())}
     for layer in reparsed:
         findings += [_on_spec(f, spec) for f in crosscheck.check(layer, by_entry)]
@@ -110,6 +110,18 @@ def check_spec(spec: KernelSpec) -> CheckedKernel:
         for layer in greparsed:
             findings += [_on_spec(f, spec) for f in crosscheck.check_gpu(layer, gpu_view)]
     return CheckedKernel(spec, sources, myriad_xml, gpu_xml, _dedupe(findings))
+
+
+def numeric_attributes(spec: KernelSpec) -> set[str]:
+    """The layer attributes numeric in every case of the spec: names its size rules may use (the plugin makes
+    each numeric attribute of the layer a name there)."""
+    from ..bindings import expr
+
+    names = None
+    for case in spec.cases:
+        numeric = {k for k, v in case.attrs.items() if expr.numeric_attribute(v) is not None}
+        names = numeric if names is None else names & numeric
+    return names or set()
 
 
 def _param_at(spec: KernelSpec, sources: dict, where: str | None) -> str | None:

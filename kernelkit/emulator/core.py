@@ -53,6 +53,10 @@ class DeviceCheckFailed(KernelkitError):
                          where=head.where, hint=head.hint)
 
 
+class NoBindingApplies(KernelkitError):
+    """The plugin would use no alternative of the binding for this layer (it skips the binding)."""
+
+
 @dataclass
 class EmulationResult:
     outputs: list[np.ndarray]
@@ -63,8 +67,8 @@ class EmulationResult:
 
 # ---------------------------------------------------------------------------------------------------------
 
-def _legacy_attrs(attrs) -> dict[str, str]:
-    return {str(k): myriad.legacy_param_string(v) for k, v in (attrs or {}).items()}
+def _legacy_attrs(layer_type: str, attrs) -> dict[str, str]:
+    return myriad.plugin_attrs(layer_type, attrs or {})
 
 
 def _alternative_index(layers: Sequence[CustomLayer], layer: CustomLayer) -> int:
@@ -82,6 +86,7 @@ class _Context:
     precision: str
     arithmetic: str = "fp32"              # "fp16": half is 16-bit storage and arithmetic, as on SHAVE
     findings: list[Finding] = field(default_factory=list)
+    layer_type: str | None = None         # the IR op type (the binding names its legacy layer type)
 
     @property
     def real_half(self) -> bool:
@@ -103,10 +108,10 @@ class _Context:
         return KernelkitError(message, path=self.layer.path, line=line or (kernel.line if kernel else self.layer.line),
                               where=self.where(kernel, arg), hint=hint)
 
-    def add(self, severity, message, kernel=None, arg=None, line=None, hint=None) -> None:
+    def add(self, severity, message, kernel=None, arg=None, line=None, hint=None, plugin=None) -> None:
         self.findings.append(Finding(severity, message, path=self.layer.path,
                                      line=line or (kernel.line if kernel else self.layer.line),
-                                     where=self.where(kernel, arg), hint=hint))
+                                     where=self.where(kernel, arg), hint=hint, plugin=plugin))
 
     def dim_shape(self, dim, kernel, what) -> tuple[int, ...]:
         shapes = self.inputs if dim.kind == "input" else self.output_shapes
@@ -126,35 +131,10 @@ class _Context:
 
 # --- scalars (§1.5) ---------------------------------------------------------------------------------------
 
-_STOI = re.compile(r"\s*([+-]?\d+)")
-_STOF = re.compile(r"\s*([+-]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|inf(?:inity)?|nan))", re.I)
-
-
-def _stoi(text: str) -> int | None:
-    m = _STOI.match(text)
-    if not m:
-        return None
-    value = int(m.group(1))
-    return value if -(2 ** 31) <= value < 2 ** 31 else None
-
-
-def _stof(text: str) -> float | None:
-    m = _STOF.match(text)
-    return float(np.float32(float(m.group(1)))) if m else None
-
-
-def _no_dot(text: str) -> str:
-    value = float(text)
-    mantissa, exponent = f"{value:e}".split("e")
-    digits = mantissa.replace(".", "").rstrip("0") or "0"
-    shift = len(mantissa.split(".")[1].rstrip("0")) if "." in mantissa else 0
-    return f"{digits}e{int(exponent) - shift}"
-
-
 def _scalar_value(ctx: _Context, kernel: Kernel, param: ScalarParam):
-    """The 32-bit value the plugin serializes for a <Scalar>, as np.int32 / np.float32."""
+    """The 32-bit value the plugin serializes for a <Scalar>, as np.int32 / np.float32 (probes scalar.*,
+    lookup.*, attr.* in docs/binding-verdicts.md)."""
     source, k = param.source, param.port_index
-    convert = _stoi if param.type == "int" else _stof
     np_type = np.int32 if param.type == "int" else np.float32
 
     def fail(why, hint=None):
@@ -168,18 +148,17 @@ def _scalar_value(ctx: _Context, kernel: Kernel, param: ScalarParam):
                 raise fail(f"port-index=\"{k}\" takes element {k} of a comma list, but the attribute is \"{text}\"",
                            hint="drop port-index to read the whole attribute")
             parts = text.split(",")
-            if k >= len(parts):
-                raise fail(f"the attribute \"{text}\" has no element {k}")
-            text = parts[k]
-        value = convert(text)
-        if value is None:
-            raise fail(f"the attribute value \"{text}\" does not read as {param.type}")
-        return np_type(value)
+            text = parts[min(k, len(parts) - 1)]      # past the end: the last one (attr.list-element-2)
+        number = myriad.read_plugin_number(text, param.type)
+        if number.value is None:
+            raise fail(f"the attribute value \"{text}\" does not read as {param.type} ({number.error})")
+        return np_type(number.value)
     if "." in source:
         prefix, _, letter = source.partition(".")
         if len(letter) != 1 or letter.upper() not in ("B", "F", "Y", "X"):
             hint = ("the plugin reads any source with a '.' as a shape lookup, so a float literal must be "
-                    f"written without one, e.g. {_no_dot(source)}") if _stof(source) is not None else None
+                    f"written without one, e.g. {myriad.float_without_dot(source)}") \
+                if myriad.read_plugin_number(source, "float").value is not None else None
             raise fail("a source with a '.' is a shape lookup <I|O>.<B|F|Y|X>", hint=hint)
         if k is None or k < 0:
             raise fail("a shape lookup needs port-index (which input or output)", hint="add port-index=\"0\"")
@@ -191,14 +170,16 @@ def _scalar_value(ctx: _Context, kernel: Kernel, param: ScalarParam):
         index = "BFYX".index(letter.upper()) - 4 + len(shape)   # counted from the end of the shape
         if len(shape) > 4 or not 0 <= index < len(shape):
             raise fail(f"{kind} {k} has rank {len(shape)}, so {letter.upper()} (dimension {index}) is out of range")
-        return np_type(shape[index])
+        return np.int32(shape[index])       # a dimension is an int whatever type says (lookup.type-float)
     if k is not None and k >= 0:
         raise fail("a literal source cannot have port-index")
-    value = expr.numeric_attribute(source)
-    if value is None:
+    number = myriad.read_plugin_number(source, param.type)
+    if number.value is None:
+        if number.error == "out of range":
+            raise fail(f"the number is out of range for a 32-bit {param.type}")
         raise fail("it is neither a layer attribute, a shape lookup (I.X) nor a number",
                    hint=f"layer attributes given: {', '.join(sorted(ctx.attrs)) or 'none'}")
-    return np_type(convert(source))
+    return np_type(number.value)
 
 
 def _pack_scalar(ctx, kernel, arg, value):
@@ -340,6 +321,7 @@ class PlannedArg:
     buffer: str | None = None  # buffers: "input" | "output" | "scratch" | "data"
     port: int | str | None = None
     format: str | None = None  # the binding's format for inputs/outputs
+    size: int | None = None    # scratch buffers: FP16 elements, as the plugin allocates them
 
 
 @dataclass
@@ -348,13 +330,14 @@ class _Stage:
     program: str
     launch: Launch
     args: list[PlannedArg] = field(default_factory=list)
+    sizes: tuple = ((), ())            # (global, local) in every dimension the binding gives (3 or more)
 
 
 @dataclass(frozen=True)
 class PlannedStage:
     stage: int
     entry: str
-    global_size: tuple[int, ...]     # as the plugin launches it: groups * local, 3 dimensions
+    global_size: tuple[int, ...]     # as the plugin launches it: groups * local, 3 dimensions or more
     local_size: tuple[int, ...]
     args: tuple[PlannedArg, ...]
 
@@ -450,13 +433,19 @@ def _plan(ctx: _Context, blobs: dict[str, np.ndarray]):
     options = shave_source.build_options(ctx.precision)
     from ..myriad.knowledge import custom_layer_facts
 
-    absorbed = custom_layer_facts().absorbed(ctx.layer.name)     # not inputs of the plugin's layer
+    absorbed = custom_layer_facts().not_inputs(ctx.layer_type or ctx.layer.name)   # not inputs of its layer
+    if len(ctx.output_shapes) > 1:
+        ctx.add("error", f"the MYRIAD plugin refuses the layer: it has {len(ctx.output_shapes)} outputs, and a "
+                "custom layer has one (the plugin asserts outputs.size() == 1)", plugin="rejects",
+                hint="bind a layer with one output (probe kernel.two-outputs)")
     input_shapes = [tuple(np.shape(x)) for i, x in enumerate(ctx.inputs) if i not in absorbed]
     refusal = myriad.plugin_layout_refusal(ctx.layer, input_shapes, ctx.output_shapes)
     if refusal is not None:
-        ctx.add("error", f"the MYRIAD plugin refuses the layer: {refusal[0]}", hint=refusal[1])
+        ctx.add("error", f"the MYRIAD plugin refuses the layer: {refusal[0]}", hint=refusal[1], plugin="rejects")
+    _check_writers(ctx)
     buffers: dict[tuple, _Buffer] = {}
     scratch_first: dict[int, tuple[Kernel, TensorParam]] = {}
+    scratch_sizes: dict[int, int] = {}
     stages: list[_Stage] = []
 
     def buffer(key, kind, port, fmt, pointee, recipe) -> _Buffer:
@@ -465,7 +454,7 @@ def _plan(ctx: _Context, blobs: dict[str, np.ndarray]):
                                    recipe=recipe)
         return buffers[key]
 
-    for kernel in ctx.layer.kernels:
+    for kernel in myriad.run_order(ctx.layer):
         sources = _read_sources(ctx, kernel)
         user_text = "\n".join(text for _, text in sources)
         signatures = _signatures(user_text, sources[0][0])
@@ -506,7 +495,7 @@ def _plan(ctx: _Context, blobs: dict[str, np.ndarray]):
                     raise ctx.error("a <Scalar> is bound to a pointer argument", kernel, arg.name, line=param.line)
                 value = _scalar_value(ctx, kernel, param)
                 args.append(("scalar", _pack_scalar(ctx, kernel, arg, value)))
-                planned.append(PlannedArg(arg.name, param.type, value.item()))
+                planned.append(PlannedArg(arg.name, "int" if isinstance(value, np.int32) else "float", value.item()))
                 continue
             if not arg.pointer:
                 raise ctx.error(f"a <{type(param).__name__.replace('Param', '')}> is bound to the non-pointer "
@@ -516,12 +505,12 @@ def _plan(ctx: _Context, blobs: dict[str, np.ndarray]):
                     raise ctx.error("local_data must bind a __local pointer argument", kernel, arg.name,
                                     line=param.line)
                 size = ctx.evaluate(param.size, param.dim, kernel, f"local_data size \"{param.size}\"", param.line)
-                if size <= 0:
-                    raise ctx.error(f"local_data size \"{param.size}\" is {size} bytes", kernel, arg.name,
-                                    line=param.line)
+                if size <= 0:         # the plugin passes it on (local.zero); the kernel gets no memory
+                    ctx.add("error", f"local_data size \"{param.size}\" is {size} bytes: the kernel gets no "
+                            "__local memory", kernel, arg.name, line=param.line)
                 pointee = _element(ctx, kernel, arg)
                 local_bytes.append((arg.name, size))
-                args.append(("local", size * (2 if pointee == "half" and not ctx.real_half else 1)))
+                args.append(("local", max(size, 1) * (2 if pointee == "half" and not ctx.real_half else 1)))
                 planned.append(PlannedArg(arg.name, "local", size))
                 continue
             if arg.address_space == "local":
@@ -540,6 +529,11 @@ def _plan(ctx: _Context, blobs: dict[str, np.ndarray]):
                 if not 0 <= param.port_index < len(ctx.inputs):
                     raise ctx.error(f"input port-index=\"{param.port_index}\" but the layer has "
                                     f"{len(ctx.inputs)} input(s)", kernel, arg.name, line=param.line)
+                if param.port_index in absorbed:      # probe data.absorbed-input-as-tensor
+                    raise ctx.error(f"input {param.port_index} of a {ctx.layer_type or ctx.layer.name} layer is a "
+                                    "parameter or blob of the plugin's layer, not an input: the plugin cannot bind "
+                                    "it (\"Can't bind custom layer edge\")", kernel, arg.name, line=param.line,
+                                    hint="read it with <Scalar source=...> or <Data type=\"data\" source=...>")
                 buf = buffer(("input", param.port_index, param.format, pointee), "input", param.port_index,
                              param.format, pointee,
                              lambda c, arrays, blobs, k=kernel, a=arg, i=param.port_index, f=param.format,
@@ -574,44 +568,61 @@ def _plan(ctx: _Context, blobs: dict[str, np.ndarray]):
                 count = max(device_bytes // dev_size, 1)
                 buf = buffer(("scratch", param.port_index), "scratch", param.port_index, "ANY", pointee,
                              lambda c, arrays, blobs, d=dtype, n=count: _Data(d, n))
+                scratch_sizes[param.port_index] = size
                 if buf.pointee != pointee:
                     ctx.add("warning", f"scratch buffer {param.port_index} is '{buf.pointee}' in one stage and "
                             f"'{pointee}' here: the device would reinterpret the bytes, the emulator passes "
                             "the values", kernel, arg.name, line=param.line)
             buf.users.append((kernel, arg.name))
             args.append(("buf", buf.index))
+            io = buf.kind in ("input", "output")
             planned.append(PlannedArg(arg.name, "buffer", buffer=buf.kind, port=buf.port,
-                                      format=getattr(param, "format", None) if buf.kind in ("input", "output") else None))
+                                      format=getattr(param, "format", None) if io else None,
+                                      size=scratch_sizes.get(buf.port) if buf.kind == "scratch" else None))
 
         global_size, local_size = _work_sizes(ctx, kernel, signature)
         _check_cmx(ctx, kernel, user_text, local_bytes)
-        launch = Launch(program=key, kernel=kernel.entry, global_size=global_size, local_size=local_size, args=args)
+        launch = Launch(program=key, kernel=kernel.entry, global_size=global_size[:3], local_size=local_size[:3],
+                        args=args)
         job.launches.append(launch)
-        stages.append(_Stage(kernel, key, launch, planned))
+        stages.append(_Stage(kernel, key, launch, planned, (global_size, local_size)))
     return job, buffers, stages
 
 
 def _work_sizes(ctx: _Context, kernel: Kernel, signature) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """(global, local) as the plugin computes them, at least 3 dimensions each (probes worksizes.*, expr.*):
+    groups = global / local truncated, global as launched = groups * local."""
     ws = kernel.work_sizes
     glob = [ctx.evaluate(t, ws.dim, kernel, f"global size \"{t}\"", ws.line) for t in ws.global_]
     loc = [ctx.evaluate(t, ws.dim, kernel, f"local size \"{t}\"", ws.line) for t in ws.local]
+    if len(loc) < len(glob):
+        raise ctx.error(f"global has {len(glob)} dimensions and local {len(loc)}: the plugin divides by the missing "
+                        "local sizes and crashes", kernel, line=ws.line, hint="give global and local the same count")
+    if len(glob) > 3:
+        ctx.add("error", f"{len(glob)} work dimensions: the plugin writes them all into the blob, and a SHAVE kernel "
+                "launches at most 3", kernel, line=ws.line, hint="fold the extra dimensions into three")
+    # The blob holds no group count for local sizes past the global ones: one group there.
+    glob += loc[len(glob):]
     glob += [1] * (3 - len(glob))
     loc += [1] * (3 - len(loc))
     launch_global = []
     for axis, (g, l) in enumerate(zip(glob, loc)):
-        if l <= 0 or g <= 0:
-            raise ctx.error(f"work size dimension {axis}: global {g}, local {l}; both must be positive",
-                            kernel, line=ws.line)
-        if g % l:
+        if l == 0:
+            raise ctx.error(f"work size dimension {axis}: local 0; the plugin divides by it and crashes", kernel,
+                            line=ws.line, hint="a work-group size is at least 1")
+        groups = abs(g) // abs(l) * (1 if (g >= 0) == (l > 0) else -1)   # C++ division truncates toward zero
+        if l < 0:                 # the plugin writes it (worksizes.local-negative); no device runs it
+            ctx.add("error", f"work size dimension {axis}: local {l}; a work-group size is at least 1", kernel,
+                    line=ws.line)
+        elif groups <= 0:
+            ctx.add("error", f"work size dimension {axis}: global {g}, local {l}: {groups} work groups, so none runs",
+                    kernel, line=ws.line)
+        elif g % l:
             ctx.add("error", f"global size {g} is not a multiple of local size {l} in dimension {axis}: the plugin "
                     f"launches {g // l} group(s) and drops the last {g % l} work item(s)", kernel, line=ws.line,
                     hint="round global up to a multiple of local and guard the extra work items")
-        groups = g // l
-        if groups == 0:
-            raise ctx.error(f"work size dimension {axis}: global {g} < local {l}, so no work group runs",
-                            kernel, line=ws.line)
         launch_global.append(groups * l)
-    items = loc[0] * loc[1] * loc[2]
+    items = math.prod(loc[:3])
     if items > MAX_WORK_GROUP_SIZE:
         ctx.add("error", f"a work group of {items} work items ({loc[0]}x{loc[1]}x{loc[2]}) is above the "
                 f"{MAX_WORK_GROUP_SIZE} kernelkit allows: one SHAVE runs the whole group", kernel, line=ws.line,
@@ -619,10 +630,37 @@ def _work_sizes(ctx: _Context, kernel: Kernel, signature) -> tuple[tuple[int, ..
     required = signature.attributes.get("reqd_work_group_size")
     if required is not None:
         required = tuple(int(v) for v in required) + (1,) * (3 - len(tuple(required)))
-        if tuple(loc) != required:
-            ctx.add("error", f"local size {tuple(loc)} differs from the kernel's reqd_work_group_size{required}: "
+        if tuple(loc[:3]) != required:
+            ctx.add("error", f"local size {tuple(loc[:3])} differs from the kernel's reqd_work_group_size{required}: "
                     "results on the device are undefined", kernel, line=ws.line)
     return tuple(launch_global), tuple(loc)
+
+
+def _check_writers(ctx: _Context) -> None:
+    """What the plugin's stage graph refuses (probes kernel.output-bound-twice, stages.output-written-twice,
+    buffer.never-read, buffer.never-written): one writer per tensor, every scratch buffer written and read."""
+    outputs, written, read = {}, set(), set()
+    for kernel in ctx.layer.kernels:
+        for param in kernel.params:
+            if not isinstance(param, TensorParam):
+                continue
+            if param.type == "output":
+                if param.port_index in outputs:
+                    raise ctx.error(f"output {param.port_index} is bound twice (lines {outputs[param.port_index]} "
+                                    f"and {param.line}): the plugin gives a tensor one writer (it asserts "
+                                    "data->_producerEdge == nullptr)", kernel, param.arg_name, line=param.line,
+                                    hint="write the output in one kernel; pass results through scratch buffers")
+                outputs[param.port_index] = param.line
+            elif param.type == "output_buffer":
+                written.add(param.port_index)
+            elif param.type == "input_buffer":
+                read.add(param.port_index)
+    for port in sorted(read - written):
+        raise ctx.error(f"input_buffer {port} is read, and no stage writes it: the plugin's compile fails (its "
+                        "buffer is never allocated)", hint="write it as an output_buffer in another stage")
+    for port in sorted(written - read):
+        raise ctx.error(f"output_buffer {port} is written, and no stage reads it: the plugin's compile fails (its "
+                        "data has no consumer)", hint="read it as an input_buffer in a later stage, or drop it")
 
 
 def _check_cmx(ctx: _Context, kernel: Kernel, source: str, local_args: list[tuple[str, int]]) -> None:
@@ -952,7 +990,7 @@ def _choose(layers, source_path, layer_type: str, legacy: dict, arrays) -> Custo
     layouts = [_DEFAULT_LAYOUT.get(np.ndim(x)) for x in arrays]
     layer, reasons = myriad.select_with_reasons(layers, layer_type, legacy, layouts)
     if layer is None:
-        raise KernelkitError(f"no binding alternative applies to a '{layer_type}' layer with these attributes",
+        raise NoBindingApplies(f"no binding alternative applies to a '{layer_type}' layer with these attributes",
                              path=source_path, where=layer_type, hint="; ".join(reasons[:4]))
     return layer
 
@@ -964,14 +1002,16 @@ def plan_launch(bindings, layer_type: str, inputs: Sequence[np.ndarray], attrs=N
     Arguments as for emulate(); only the inputs' shapes and dtypes matter."""
     arrays = [np.asarray(x) for x in inputs]
     shapes = [tuple(int(d) for d in s) for s in output_shapes] if output_shapes else [tuple(arrays[0].shape)]
-    legacy = _legacy_attrs(attrs)
+    legacy = _legacy_attrs(layer_type, attrs)
     layers, source_path = _load_layers(bindings)
     layer = _choose(layers, source_path, layer_type, legacy, arrays)
-    ctx = _Context(layer, _alternative_index(layers, layer), arrays, shapes, legacy, "fp16")
+    ctx = _Context(layer, _alternative_index(layers, layer), arrays, shapes, legacy, "fp16", layer_type=layer_type)
     _, _, stages = _plan(ctx, dict(blobs or {}))
-    planned = [PlannedStage(s.kernel.stage, s.kernel.entry, tuple(s.launch.global_size), tuple(s.launch.local_size),
-                            tuple(s.args)) for s in stages]
-    return LaunchPlan(layer, ctx.alternative, planned, list(ctx.findings))
+    planned = [PlannedStage(s.kernel.stage, s.kernel.entry, tuple(s.sizes[0]), tuple(s.sizes[1]), tuple(s.args))
+               for s in stages]
+    # the plan's layer lists its kernels in the order they run, as its stages do
+    return LaunchPlan(replace(layer, kernels=[s.kernel for s in stages]), ctx.alternative, planned,
+                      list(ctx.findings))
 
 
 def emulate(bindings, layer_type: str, inputs: Sequence[np.ndarray], attrs=None, output_shapes=None, *,
@@ -1029,22 +1069,24 @@ def emulate(bindings, layer_type: str, inputs: Sequence[np.ndarray], attrs=None,
         if any(d <= 0 for d in shape):
             raise KernelkitError(f"output shape {shape} has a dimension <= 0")
         shapes.append(shape)
-    legacy = _legacy_attrs(attrs)
+    legacy = _legacy_attrs(layer_type, attrs)
     blobs = dict(blobs or {})
 
     key = _plan_key(bindings, layer_type, legacy, arrays, shapes, (precision, arithmetic), blobs)
     cached = _PLANS.get(key) if key is not None else None
     if cached is not None and cached.still_valid():
         ctx = _Context(cached.layer, cached.alternative, arrays, shapes, legacy, precision, arithmetic,
-                       findings=list(cached.findings))
-        recipe_ctx = _Context(cached.layer, cached.alternative, arrays, shapes, legacy, precision, arithmetic)
+                       findings=list(cached.findings), layer_type=layer_type)
+        recipe_ctx = _Context(cached.layer, cached.alternative, arrays, shapes, legacy, precision, arithmetic,
+                              layer_type=layer_type)
         buffers = {k: b.with_data(b.recipe(recipe_ctx, arrays, blobs))
                    for k, b in cached.buffers.items()}
         job, layout, stages = cached.job, cached.layout, cached.stages
     else:
         layers, source_path = _load_layers(bindings)
         layer = _choose(layers, source_path, layer_type, legacy, arrays)
-        ctx = _Context(layer, _alternative_index(layers, layer), arrays, shapes, legacy, precision, arithmetic)
+        ctx = _Context(layer, _alternative_index(layers, layer), arrays, shapes, legacy, precision, arithmetic,
+                       layer_type=layer_type)
         job, buffers, stages = _plan(ctx, blobs)
         layout = _layout(job, buffers, ctx)
         if key is not None:

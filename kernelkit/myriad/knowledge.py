@@ -229,6 +229,9 @@ class CustomLayerFacts:
     decomposed: dict[str, str]                   # op type -> how the plugin replaces it before binding
     absorbed_inputs: dict[str, dict[int, str]]   # op type -> {input port: the parameter it becomes}
     rank2_inputs: dict[str, tuple[int, ...]]     # op type -> rank-0/1 input ports the reader takes as [1, N]
+    legacy_layers: dict[str, dict] = field(default_factory=dict)    # op type -> {type, set, drop, rename}
+    blob_inputs: dict[str, dict[int, str]] = field(default_factory=dict)  # op type -> {input port: blob name}
+    bool_attributes: dict[str, dict[str, str]] = field(default_factory=dict)  # op type -> {attr: word | digit}
 
     def _get(self, table: dict, op_type: str, default):
         return next((v for k, v in table.items() if k.lower() == op_type.lower()), default)
@@ -239,8 +242,34 @@ class CustomLayerFacts:
     def absorbed(self, op_type: str) -> dict[int, str]:
         return self._get(self.absorbed_inputs, op_type, {})
 
+    def blobs(self, op_type: str) -> dict[int, str]:
+        return self._get(self.blob_inputs, op_type, {})
+
+    def not_inputs(self, op_type: str) -> set[int]:
+        """Input ports of the IR op that are no inputs of the legacy layer (parameters or blobs now)."""
+        return set(self.absorbed(op_type)) | set(self.blobs(op_type))
+
     def reshapable(self, op_type: str) -> tuple[int, ...]:
         return self._get(self.rank2_inputs, op_type, ())
+
+    def legacy_type(self, op_type: str) -> str:
+        """The legacy layer type a binding for this op must name."""
+        return self._get(self.legacy_layers, op_type, {}).get("type", op_type)
+
+    def legacy_attrs(self, op_type: str, attrs: dict) -> dict:
+        """The op's attributes as the legacy layer holds them: renamed, dropped, added."""
+        table = self._get(self.legacy_layers, op_type, {})
+        bools = self._get(self.bool_attributes, op_type, {})
+        out = {}
+        for key, value in attrs.items():
+            if key in table.get("drop", {}) and str(value).lower() == str(table["drop"][key]).lower():
+                continue
+            if key in bools and str(value).strip().lower() in ("true", "false", "1", "0"):
+                truth = str(value).strip().lower() in ("true", "1")
+                value = ("1" if truth else "0") if bools[key] == "digit" else ("true" if truth else "false")
+            out[table.get("rename", {}).get(key, key)] = value
+        out.update(table.get("set", {}))
+        return out
 
 
 @lru_cache(maxsize=None)
@@ -249,22 +278,36 @@ def custom_layer_facts() -> CustomLayerFacts:
     try:
         absorbed = {op: {int(port): str(name) for port, name in table.items()}
                     for op, table in doc.get("absorbed_inputs", {}).items()}
+        blobs = {op: {int(port): str(name) for port, name in table.items()}
+                 for op, table in doc.get("blob_inputs", {}).items()}
         reshapable = {op: tuple(int(p) for p in ports) for op, ports in doc.get("rank2_inputs", {}).items()}
-    except (TypeError, ValueError, AttributeError) as exc:
+        legacy = {op: {"type": str(table["type"]), **{k: dict(table.get(k, {})) for k in ("set", "drop", "rename")}}
+                  for op, table in doc.get("legacy_layers", {}).items()}
+        bools = {op: {str(k): str(v) for k, v in table.items()} for op, table in doc.get("bool_attributes", {}).items()}
+        if any(v not in ("word", "digit") for table in bools.values() for v in table.values()):
+            raise ValueError("bool_attributes values are 'word' or 'digit'")
+    except (TypeError, ValueError, AttributeError, KeyError) as exc:
         raise KernelkitError(f"malformed table: {exc}", path=DATA_DIR / "custom-layers.toml") from None
-    return CustomLayerFacts(dict(doc.get("decomposed", {})), absorbed, reshapable)
+    return CustomLayerFacts(dict(doc.get("decomposed", {})), absorbed, reshapable, legacy, blobs, bools)
 
 
 def legacy_params(op_type: str, attrs: dict, const_inputs: dict) -> dict:
-    """The layer's parameters as the plugin's legacy conversion gives them to a binding: its attributes, plus
-    the constant inputs the conversion absorbs (HardSigmoid's alpha and beta), as numbers."""
+    """The layer's parameters as the plugin's legacy conversion gives them to a binding: its attributes
+    (renamed, dropped and added as the op's legacy layer does), plus the constant inputs the conversion
+    absorbs (HardSigmoid's alpha and beta as numbers, Transpose's order as a list)."""
     import numpy as np
 
-    params = dict(attrs)
-    for port, name in custom_layer_facts().absorbed(op_type).items():
+    facts = custom_layer_facts()
+    params = facts.legacy_attrs(op_type, dict(attrs))
+    for port, name in facts.absorbed(op_type).items():
         value = const_inputs.get(port)
-        if value is not None and np.size(value) == 1:
-            params.setdefault(name, float(np.asarray(value, dtype=np.float64).reshape(-1)[0]))
+        if value is None:
+            continue
+        flat = np.asarray(value, dtype=np.float64).reshape(-1)
+        if flat.size == 1:
+            params.setdefault(name, float(flat[0]))
+        elif np.all(flat == np.round(flat)):
+            params.setdefault(name, ",".join(str(int(v)) for v in flat))
     return params
 
 

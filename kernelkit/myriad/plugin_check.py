@@ -236,37 +236,53 @@ def _per_sample(shape, batch: int) -> tuple[int, ...]:
 
 
 def _kernelkit_reading(bindings: Path, case: CheckCase, verdict: Verdict, batch: int = 1):
-    """kernelkit's parser, validator and emulator plan for the case; the plan, or None where they refuse.
-    With a network batch above 1 the plugin compiles the network for one sample: so is the plan."""
-    from ..bindings import myriad
-    from ..emulator import plan_launch
-    from .knowledge import legacy_params
+    """kernelkit's parser, validator, cross-check and emulator plan for the case; the plan, or None where
+    they refuse. `verdict.kernelkit` says what kernelkit expects the plugin to do: "accepts", "skips: why"
+    (it uses no binding) or "refuses: why" (its compile fails); errors of the emulator's device checks (the
+    kernel would misbehave) do not make the plugin refuse. With a network batch above 1 the plugin compiles
+    the network for one sample: so is the plan."""
+    from ..bindings import crosscheck, myriad
+    from ..emulator import NoBindingApplies, plan_launch
+    from .knowledge import custom_layer_facts, legacy_params
 
     try:
         layers = myriad.load(bindings)
     except KernelkitError as exc:
         verdict.kernelkit = f"refuses: {exc.message}"
         return None
-    attrs = legacy_params(case.layer_type, case.attrs,
-                          {i: t.value for i, t in enumerate(case.inputs) if t.value is not None})
-    same_type = [layer for layer in layers if layer.name.lower() == case.layer_type.lower()]
+    facts = custom_layer_facts()
+    consts = {i: t.value for i, t in enumerate(case.inputs) if t.value is not None}
+    attrs = legacy_params(case.layer_type, case.attrs, consts)
+    blobs = {name: consts[port] for port, name in facts.blobs(case.layer_type).items() if port in consts}
+    plugin_type = myriad.plugin_layer_type(case.layer_type)
+    same_type = [layer for layer in layers if layer.name.lower() == plugin_type.lower()]
     for finding in myriad.validate(same_type, attrs):
         verdict.findings.append(f"{finding.severity}: {finding.message}")
+    decomposed = facts.decomposed_by_plugin(case.layer_type)
+    if decomposed:
+        verdict.kernelkit = f"skips: the plugin never uses a binding for {case.layer_type} ({decomposed})"
+        return None
     arrays = [np.zeros(_per_sample(t.shape, batch), ELEMENT_TYPES[t.element_type][1]) if t.value is None
               else np.asarray(t.value, ELEMENT_TYPES[t.element_type][1]).reshape(t.shape) for t in case.inputs]
     outputs = [_per_sample(s, batch) for s in case.output_shapes]
     try:
-        plan = plan_launch(layers, case.layer_type, arrays, attrs, outputs)
+        plan = plan_launch(layers, case.layer_type, arrays, attrs, outputs, blobs=blobs)
+    except NoBindingApplies as exc:
+        verdict.kernelkit = f"skips: {exc.message}" + (f" ({exc.hint})" if exc.hint else "")
+        return None
     except KernelkitError as exc:
         verdict.kernelkit = f"refuses: {exc.message}" + (f" ({exc.hint})" if exc.hint else "")
         return None
-    errors = [f.message for f in plan.findings if f.severity == "error"]
-    from .knowledge import custom_layer_facts
-
-    decomposed = custom_layer_facts().decomposed_by_plugin(case.layer_type)
-    if decomposed:
-        errors.insert(0, f"the plugin never uses a binding for {case.layer_type} ({decomposed})")
-    verdict.kernelkit = f"refuses: {errors[0]}" if errors else "accepts"
+    chosen = [layer for layer in same_type][plan.alternative]
+    claims = [f for f in plan.findings if f.plugin == "rejects"]
+    claims += [f for f in myriad.validate([chosen], attrs) if f.plugin == "rejects"]
+    for kernel in chosen.kernels:
+        cl = next(((chosen.base_dir / n).with_suffix(".cl") for n in kernel.sources
+                   if (chosen.base_dir / n).with_suffix(".cl").is_file()), None)
+        if cl is not None:
+            found = crosscheck.check(chosen, {kernel.entry: cl.read_text()}, source_paths={kernel.entry: cl})
+            claims += [f for f in found if f.plugin == "rejects"]
+    verdict.kernelkit = f"refuses: {claims[0].message}" if claims else "accepts"
     verdict.kernelkit_alternative = plan.alternative
     return plan
 
@@ -285,8 +301,8 @@ def _expected_buffers(kernel) -> dict[str, int]:
     return numbering
 
 
-def _pad3(values) -> tuple[int, ...]:
-    return tuple(values) + (1,) * (3 - len(values))
+def _pad(values, width: int = 3) -> tuple[int, ...]:
+    return tuple(values) + (1,) * (width - len(values))
 
 
 def compare(plan, custom: list, case: CheckCase, batch: int = 1) -> list[str]:
@@ -302,10 +318,12 @@ def compare(plan, custom: list, case: CheckCase, batch: int = 1) -> list[str]:
         at = f"stage {planned.stage} '{planned.entry}'"
         if stage.entry != planned.entry:
             diffs.append(f"{at}: the plugin runs kernel '{stage.entry}'")
-        if _pad3(stage.groups) != planned.groups:
-            diffs.append(f"{at}: work groups {_pad3(stage.groups)} in the blob, {planned.groups} in the emulator")
-        if _pad3(stage.local) != planned.local_size:
-            diffs.append(f"{at}: local size {_pad3(stage.local)} in the blob, {planned.local_size} in the emulator")
+        # the blob holds one entry per dimension the binding gives; missing ones are 1
+        width = max(len(stage.groups), len(stage.local), len(planned.groups))
+        if _pad(stage.groups, width) != _pad(planned.groups, width):
+            diffs.append(f"{at}: work groups {tuple(stage.groups)} in the blob, {planned.groups} in the emulator")
+        if _pad(stage.local, width) != _pad(planned.local_size, width):
+            diffs.append(f"{at}: local size {tuple(stage.local)} in the blob, {planned.local_size} in the emulator")
         if stage.max_shaves != kernel.max_shaves:
             diffs.append(f"{at}: max-shaves {stage.max_shaves} in the blob, {kernel.max_shaves} in the binding")
         names = [a.name for a in stage.args]
@@ -333,6 +351,11 @@ def compare(plan, custom: list, case: CheckCase, batch: int = 1) -> list[str]:
             if not 0 <= theirs.value < len(stage.buffers):
                 continue
             buffer = stage.buffers[theirs.value]
+            if mine.buffer == "scratch" and mine.size is not None and buffer.dims:
+                elements = int(np.prod(list(buffer.dims.values())))
+                if elements != mine.size:
+                    diffs.append(f"{where}: scratch buffer of {elements} elements in the blob, {mine.size} in the "
+                                 "emulator")
             if mine.buffer in ("input", "output"):
                 shapes = ([t.shape if t.value is not None else _per_sample(t.shape, batch) for t in case.inputs]
                           if mine.buffer == "input" else [_per_sample(s, batch) for s in case.output_shapes])
