@@ -82,6 +82,7 @@ def patch_model(model_path, outdir, target: str, *, input_shapes: dict | None = 
     blocked = {b.layer_name for b in found if b.kind in ("unsupported", "limit")}
     # An op too new for the target's reader that no downgrade took may still have a native formulation.
     blocked |= {b.layer_name for b in found if b.kind == "opset" and b.type.lower() in rewrite.REWRITES}
+    blocked |= rewrite.needed_layers(model) if target == "2021.4" else set()
     binder = custom_layer.Binder(ctx, kernels_dir)
     try:
         # Per layer, the native formulation or the library kernel first (kernelkit.patch.native decides from

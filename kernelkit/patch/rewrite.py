@@ -19,7 +19,8 @@ from typing import Callable
 import numpy as np
 
 from .base import PatchContext, Refuse, describe
-from .graph import (FLOAT_PRECISIONS, Out, add_const, constant_input, input_of, op, replace, scalar_like)
+from .graph import (FLOAT_PRECISIONS, Out, add_const, constant_input, input_of, op, prune_dead, replace,
+                    scalar_like)
 
 NAME = "rewrite"
 CUMSUM_MAX_LENGTH = 256     # a triangular n x n constant beyond this costs more memory than a kernel would
@@ -410,19 +411,30 @@ class Formulation:
     # layer -> the name of the variant it falls in (e.g. GridSample's mode), when variants differ in
     # accuracy: each variant is measured and chosen on its own.
     variant: Callable | None = None
+    # (model, layer) -> True when the layer must be replaced although the knowledge base calls its op
+    # supported: a form of it the real plugin refuses (LSTMSequence with computed weights).
+    needed: Callable | None = None
+    multi_output: bool = False          # build returns one value per output of the layer
 
     def variant_of(self, layer) -> str | None:
         return self.variant(layer) if self.variant else None
 
 
 def _table() -> dict[str, Formulation]:
-    from . import native_math, native_sample, native_tensor
+    from . import native_dft, native_math, native_rnn, native_sample, native_tensor
 
     table = {}
-    for source in (EXACT, native_math.FORMULATIONS, native_tensor.FORMULATIONS, native_sample.FORMULATIONS):
+    for source in (EXACT, native_math.FORMULATIONS, native_tensor.FORMULATIONS, native_sample.FORMULATIONS,
+                   native_rnn.FORMULATIONS, native_dft.FORMULATIONS):
         for key, entry in source.items():
-            table[key] = Formulation(*entry)
+            table[key] = entry if isinstance(entry, Formulation) else Formulation(*entry)
     return table
+
+
+def needed_layers(model) -> set[str]:
+    """Layers of ops the knowledge base calls supported but whose form here the real plugin refuses."""
+    return {layer.name for layer in model.layers
+            if (entry := REWRITES.get(layer.type.lower())) and entry.needed and entry.needed(model, layer)}
 
 
 REWRITES: dict[str, Formulation] = _table()
@@ -434,26 +446,41 @@ def describe_fix(layer) -> str | None:
 
 
 def rewrite_layer(ctx: PatchContext, layer) -> bool:
-    """Replace one layer if a rewrite exists and applies; record the change or the refusal."""
+    """Replace one layer if a rewrite exists and applies; record the change or the refusal. A refusal
+    part-way through a build leaves no layer behind."""
     entry = REWRITES.get(layer.type.lower())
     if entry is None:
         return False
     before = describe(layer)
     name = layer.name
+    existing = {l.id for l in ctx.model.layers}
     try:
-        _check_single_output(ctx.model, layer)
+        if len(layer.outputs) != 1 and not entry.multi_output:
+            raise Refuse("layer has more than one output")
         value = entry.build(ctx.model, layer)
     except Refuse as why:
+        prune_dead(ctx.model, [l for l in ctx.model.layers if l.id not in existing])
         ctx.refuse(NAME, layer, str(why))
         return False
-    replace(ctx.model, layer, value)
+    if isinstance(value, list):
+        replace_outputs(ctx.model, layer, value)
+    else:
+        replace(ctx.model, layer, value)
     ctx.record(NAME, name, before, entry.text)
     return True
 
 
-def _check_single_output(model, layer) -> None:
-    if len(layer.outputs) != 1:
-        raise Refuse("layer has more than one output")
+def replace_outputs(model, old_layer, values: list) -> None:
+    """`replace` for a layer with several outputs: output i's consumers read values[i]. The first value's
+    layer takes the old name (the legacy name of output 0); the others keep their own."""
+    from .graph import copy_tensor_names, move_consumers, out, remove_with_dead_inputs, take_over_name
+
+    for index, value in enumerate(values):
+        old = out(old_layer, index)
+        move_consumers(model, old, value)
+        copy_tensor_names(old, value)
+    take_over_name(model, old_layer, values[0].layer)
+    remove_with_dead_inputs(model, old_layer)
 
 
 def apply(ctx: PatchContext, blocked: set[str] | None = None) -> None:
