@@ -20,7 +20,7 @@ import numpy as np
 
 from .base import PatchContext, Refuse, describe
 from .graph import (FLOAT_PRECISIONS, Out, add_const, constant_input, input_of, op, prune_dead, replace,
-                    scalar_like)
+                    scalar_like, unused)
 
 NAME = "rewrite"
 CUMSUM_MAX_LENGTH = 256     # a triangular n x n constant beyond this costs more memory than a kernel would
@@ -421,11 +421,11 @@ class Formulation:
 
 
 def _table() -> dict[str, Formulation]:
-    from . import native_dft, native_math, native_rnn, native_sample, native_tensor
+    from . import native_dft, native_math, native_pool, native_rnn, native_sample, native_tensor
 
     table = {}
     for source in (EXACT, native_math.FORMULATIONS, native_tensor.FORMULATIONS, native_sample.FORMULATIONS,
-                   native_rnn.FORMULATIONS, native_dft.FORMULATIONS):
+                   native_rnn.FORMULATIONS, native_dft.FORMULATIONS, native_pool.FORMULATIONS):
         for key, entry in source.items():
             table[key] = entry if isinstance(entry, Formulation) else Formulation(*entry)
     return table
@@ -455,8 +455,8 @@ def rewrite_layer(ctx: PatchContext, layer) -> bool:
     name = layer.name
     existing = {l.id for l in ctx.model.layers}
     try:
-        if len(layer.outputs) != 1 and not entry.multi_output:
-            raise Refuse("layer has more than one output")
+        if not entry.multi_output and any(not unused(ctx.model, layer, i) for i in range(1, len(layer.outputs))):
+            raise Refuse("layer has more than one output in use")
         value = entry.build(ctx.model, layer)
     except Refuse as why:
         prune_dead(ctx.model, [l for l in ctx.model.layers if l.id not in existing])
@@ -471,15 +471,21 @@ def rewrite_layer(ctx: PatchContext, layer) -> bool:
 
 
 def replace_outputs(model, old_layer, values: list) -> None:
-    """`replace` for a layer with several outputs: output i's consumers read values[i]. The first value's
-    layer takes the old name (the legacy name of output 0); the others keep their own."""
+    """`replace` for a layer with several outputs: output i's consumers read values[i]. One value's layer
+    takes the old name: the one whose tensor is already called after the layer (else output 0), so no layer
+    name collides with a tensor name; the others keep their own."""
     from .graph import copy_tensor_names, move_consumers, out, remove_with_dead_inputs, take_over_name
 
+    heir = values[0]
     for index, value in enumerate(values):
+        if value is None:            # an output nothing reads, not computed
+            continue
         old = out(old_layer, index)
+        if old_layer.name in (old.port.names or []):
+            heir = value             # the output already called after the layer keeps that name on its layer
         move_consumers(model, old, value)
         copy_tensor_names(old, value)
-    take_over_name(model, old_layer, values[0].layer)
+    take_over_name(model, old_layer, heir.layer)
     remove_with_dead_inputs(model, old_layer)
 
 

@@ -1,0 +1,50 @@
+"""Pooling the 2021.4 plugin cannot take (dilations, AvgPool-16's rounding, 3-D average, MaxPool-8's
+indices) as separable gather passes, against OpenVINO CPU's own pooling ops."""
+
+from __future__ import annotations
+
+import numpy as np
+import openvino as ov
+import openvino.opset13 as ops
+
+from kernelkit.harness.compare import compare
+from kernelkit.harness.fp16_layers import round_fp16, run_fp16
+from kernelkit.ir import load_model
+from kernelkit.patch import rewrite
+from kernelkit.patch.base import PatchContext
+from kernelkit.verify import run_openvino
+
+RNG = np.random.default_rng(5)
+
+
+def _patched(tmp_path, nodes, params):
+    path = tmp_path / "pool.xml"
+    ov.save_model(ov.Model(nodes, params, "pool"), str(path), compress_to_fp16=False)
+    original, model = load_model(path), load_model(path)
+    ctx = PatchContext(model, "2021.4")
+    rewrite.apply(ctx)
+    assert not ctx.refusals and not [l for l in model.layers if "Pool" in l.type]
+    return original, model
+
+
+def test_pooling_variants_match_openvino(tmp_path):
+    x2 = ops.parameter([2, 3, 9, 8], np.float32, name="x2")
+    x3 = ops.parameter([1, 2, 6, 7, 5], np.float32, name="x3")
+    max8 = ov.opset8.max_pool(x2, [2, 1], [2, 2], [1, 0], [0, 1], [3, 2], "ceil", index_element_type="i64")
+    nodes = [
+        ov.opset14.avg_pool(x2, [2, 1], [1, 1], [1, 1], [3, 3], False, "ceil_torch").output(0),
+        ov.opset16.avg_pool(x2, [1, 2], [1, 1], [0, 1], [2, 3], True, "floor", dilations=[2, 2]).output(0),
+        ov.opset1.avg_pool(x3, [1, 2, 1], [0, 1, 0], [1, 0, 1], [2, 2, 3], True, "floor").output(0),
+        ov.opset8.max_pool(x3, [1, 1, 2], [2, 1, 1], [0, 1, 0], [0, 0, 1], [2, 3, 2], "floor").output(0),
+        max8.output(0), max8.output(1),
+    ]
+    original, patched = _patched(tmp_path, nodes, [x2, x3])
+    data = [RNG.uniform(-1, 1, (2, 3, 9, 8)).astype(np.float32), RNG.uniform(-1, 1, (1, 2, 6, 7, 5)).astype(np.float32)]
+    data[0][0, 0, :2, :2] = 0.5                          # ties: the first maximum's index must win
+    for index, (got, want) in enumerate(zip(run_openvino(patched.to_xml_bytes(), patched.bin_data, data),
+                                            run_openvino(original.to_xml_bytes(), original.bin_data, data))):
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6, err_msg=f"output {index}")
+    rounded = [round_fp16(a) for a in data]
+    ideal = [round_fp16(a) for a in run_openvino(original.to_xml_bytes(), original.bin_data, rounded)]
+    for got, want in zip(run_fp16(patched.to_xml_bytes(), patched.bin_data, rounded), ideal):
+        assert compare(got, want).passed
