@@ -549,3 +549,33 @@ def _layers(draw):
 @given(_layers())
 def test_generated_layers_round_trip(layers):
     assert _without_locations(myriad.loads(myriad.dumps(layers))) == _without_locations(layers)
+
+
+# --- the legacy layer the plugin makes of an IR op (probes legacy.*, where.*-attribute, where.bool-*) ----------
+
+def test_a_binding_names_the_legacy_layer_type():
+    pooling = myriad.loads(layer_xml(attrs='name="Pooling" type="MVCL" version="1"'))
+    by_ir_name = myriad.loads(layer_xml(attrs='name="MaxPool" type="MVCL" version="1"'))
+    assert myriad.select(pooling, "MaxPool", {}) is pooling[0]
+    chosen, reasons = myriad.select_with_reasons(by_ir_name, "MaxPool", {})
+    assert chosen is None and "name it 'Pooling'" in reasons[0]
+    assert myriad.select(myriad.loads(layer_xml()), "Op", {}) is not None     # ops not listed keep their type
+
+
+def test_attributes_as_the_legacy_layer_holds_them():
+    pool = myriad.plugin_attrs("MaxPool", {"auto_pad": "explicit", "exclude_pad": True, "kernel": [2, 2]})
+    assert pool == {"exclude-pad": "true", "kernel": "2,2", "pool-method": "max"}
+    assert myriad.plugin_attrs("CumSum", {"exclusive": "1", "reverse": 0}) == {"exclusive": "true", "reverse": "false"}
+    assert myriad.plugin_attrs("RegionYolo", {"do_softmax": "true"}) == {"do_softmax": "1"}
+    assert myriad.plugin_attrs("CumSum", myriad.plugin_attrs("CumSum", {"exclusive": 1})) == {"exclusive": "true"}
+
+
+def test_run_order_is_stage_numbers_with_buffer_writers_first():
+    def kernel(entry, stage, *params):
+        return (f'<Kernel entry="{entry}" stage="{stage}"><Source filename="{entry}.bin"/><Parameters>'
+                + "".join(params) + '</Parameters><WorkSizes dim="input,0" global="X" local="1"/></Kernel>')
+    out = '<Tensor arg-name="y" type="output" port-index="0"/>'
+    write = lambda port: f'<Tensor arg-name="b" type="output_buffer" port-index="{port}" dim="input,0" size="X"/>'
+    read = lambda port: f'<Tensor arg-name="b{port}" type="input_buffer" port-index="{port}" dim="input,0" size="X"/>'
+    text = layer_xml(body=kernel("reader", 0, read(0), read(1), out) + kernel("a", 2, write(0)) + kernel("b", 1, write(1)))
+    assert [k.entry for k in myriad.run_order(myriad.loads(text)[0])] == ["b", "a", "reader"]

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import html
 import json
 import re
 import shutil
@@ -34,6 +35,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 JSON_OUT = REPO / "kernelkit" / "myriad" / "data" / "binding-verdicts-2021.4.json"
 MD_OUT = REPO / "docs" / "binding-verdicts.md"
+BASELINE = "29db856"        # the commit whose reading the "before" column holds (recorded with --baseline)
 
 # --------------------------------------------------------------------------------------- kernel sources
 SOURCES = {
@@ -383,7 +385,8 @@ for pid, rule, g, l in (
         ("global-zero", "a global size of 0", "X-X,Y,F", "1,1,1"),
         ("global-negative", "a negative global size", "0-X,Y,F", "1,1,1"),
         ("local-negative", "a negative local size", "X,Y,F", "0-1,1,1"),
-        ("int-literal-above-int32", "an int literal above 2^31-1 (saturates)", "2147483648,Y,F", "1,1,1"),
+        ("int-literal-above-int32", "an int literal above 2^31-1 (saturates: 2147483648/1073741824 is 1)",
+         "2147483648/1073741824,Y,F", "1,1,1"),
         ("int-overflow", "int arithmetic overflows (wraps)", "X*536870912,Y,F", "1,1,1"),
         ("not-multiple", "global 6 not a multiple of local 4", "X,Y,F", "4,1,1"),
         ("multiple", "global a multiple of local", "X,Y,F", "2,1,1"),
@@ -553,6 +556,11 @@ def _plugin_record(verdict) -> dict:
     return {"status": verdict.status, "message": verdict.message, "stages": stages}
 
 
+def probe_from_row(row: dict) -> Probe:
+    """The probe a recorded row of the data file describes."""
+    return Probe(row["id"], row["group"], row["rule"], row["binding"], Layer(**row["layer"]))
+
+
 def run_probe(item: Probe) -> dict:
     from kernelkit.errors import KernelkitError
     from kernelkit.myriad import plugin_check as pc
@@ -600,8 +608,9 @@ def _plugin_version() -> str:
 
 
 def _cell(text: str, limit: int = 150) -> str:
-    text = " ".join(str(text).split()).replace("|", "\\|")
-    return text if len(text) <= limit else text[:limit - 3] + "..."
+    text = " ".join(html.unescape(str(text)).split())
+    text = text if len(text) <= limit else text[:limit - 3] + "..."
+    return html.escape(text, quote=False).replace("|", "\\|")
 
 
 def _blob_summary(plugin: dict) -> str:
@@ -634,11 +643,18 @@ def write_outputs(rows: list[dict], seconds: float) -> None:
         "plugin": _plugin_version() + ", compiled offline (VPU_MYRIAD_2480) with metadata-only kernel ELFs",
         "generator": "toolchain/probe_bindings.py",
         "date": datetime.date.today().isoformat(),
+        "kernelkit_before": f"kernelkit at commit {BASELINE}, before the fixes docs/bindings.md lists",
         "run_seconds": round(seconds),
         "sources": SOURCES,
         "probes": rows,
     }
     atomic_write(JSON_OUT, json.dumps(payload, indent=1) + "\n")
+    atomic_write(MD_OUT, markdown(payload))
+
+
+def markdown(payload: dict) -> str:
+    """docs/binding-verdicts.md from the data file's contents."""
+    rows, seconds = payload["probes"], payload.get("run_seconds", 0)
     agree = sum(r["agrees"] for r in rows)
     before = [r for r in rows if r.get("kernelkit_before")]
     agree_before = sum(r.get("agreed_before", False) for r in before)
@@ -670,20 +686,20 @@ def write_outputs(rows: list[dict], seconds: float) -> None:
         groups.setdefault(r["group"], []).append(r)
     titles = {"control": "Control", "parser": "The file and its elements", "kernel": "Kernels and argument binding",
               "scalar": "Scalar literals", "lookup": "Shape lookups (I.X, O.X)", "attr": "Scalars from layer attributes",
-              "where": "<Where>", "worksizes": "<WorkSizes>", "expr": "The size-expression language",
+              "where": "`<Where>`", "worksizes": "`<WorkSizes>`", "expr": "The size-expression language",
               "stages": "Stages", "buffer": "Scratch buffers", "local": "__local data (local_data)",
-              "data": "<Data type=\"data\">", "format": "Formats", "legacy": "Which layer type a binding names"}
+              "data": "`<Data type=\"data\">`", "format": "Formats", "legacy": "Which layer type a binding names"}
     for group, items in groups.items():
         lines += [f"## {titles.get(group, group)}", "",
                   "| probe | rule | plugin | blob | kernelkit before | kernelkit now | agrees |",
                   "|---|---|---|---|---|---|---|"]
         for r in items:
             plugin = r["plugin"]["status"] + (f": {r['plugin']['message']}" if r["plugin"]["message"] else "")
-            lines.append(f"| `{r['id']}` | {_cell(r['rule'], 90)} | {_cell(plugin, 140)} | {_cell(_blob_summary(r['plugin']), 140)} | "
-                         f"{_kernelkit_cell(r.get('kernelkit_before'))} | {_kernelkit_cell(r['kernelkit'])} | "
-                         f"{'yes' if r['agrees'] else '**no**'} |")
+            lines.append(f"| `{r['id']}` | {_cell(r['rule'], 90)} | {_cell(plugin, 140)} | "
+                         f"{_cell(_blob_summary(r['plugin']), 140)} | {_kernelkit_cell(r.get('kernelkit_before'))} | "
+                         f"{_kernelkit_cell(r['kernelkit'])} | {'yes' if r['agrees'] else '**no**'} |")
         lines.append("")
-    atomic_write(MD_OUT, "\n".join(lines))
+    return "\n".join(lines)
 
 
 def main(argv=None) -> int:
@@ -699,8 +715,9 @@ def main(argv=None) -> int:
     if duplicates:
         raise SystemExit(f"duplicate probe ids: {', '.join(duplicates)}")
     if args.render_only:
-        payload = json.loads(JSON_OUT.read_text())
-        write_outputs(payload["probes"], payload.get("run_seconds", 0))
+        from kernelkit.fsutil import atomic_write
+
+        atomic_write(MD_OUT, markdown(json.loads(JSON_OUT.read_text())))
         return 0
     probes = [p for p in PROBES if not args.only or re.search(args.only, p.id)]
     start = time.monotonic()

@@ -145,7 +145,10 @@ class _Reader:
                                    "merge the conditions into one <Where>"))
         where = dict(wheres[0].attrib) if wheres else {}
         if not kernels_xml:
-            raise self.fail(element, "<CustomLayer> has no <Kernel>", DIALECT_HINT)
+            misnamed = [c for c in children if c.tag.lower() == "kernel"]
+            raise self.fail(misnamed[0] if misnamed else element, "<CustomLayer> has no <Kernel>",
+                            f"<{misnamed[0].tag}> is not <Kernel>: element names are case-sensitive" if misnamed
+                            else DIALECT_HINT)
         kernels = [self.kernel(k, multi=len(kernels_xml) > 1, notes=notes) for k in kernels_xml]
         if len(kernels) > 1:
             stages = sorted(k.stage for k in kernels)
