@@ -42,7 +42,7 @@ class Composer:
         if isinstance(x, Out):
             return x
         dtype = self.dtype
-        if like is not None and like.precision not in FLOAT_PRECISIONS:
+        if like is not None and (like.precision not in FLOAT_PRECISIONS or like.precision == "FP16"):
             from .graph import numpy_dtype
 
             dtype = numpy_dtype(like.precision)

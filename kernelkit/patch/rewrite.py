@@ -421,11 +421,12 @@ class Formulation:
 
 
 def _table() -> dict[str, Formulation]:
-    from . import native_dft, native_math, native_pool, native_rnn, native_sample, native_tensor
+    from . import native_dft, native_math, native_pool, native_rnn, native_sample, native_scatter, native_tensor
 
     table = {}
     for source in (EXACT, native_math.FORMULATIONS, native_tensor.FORMULATIONS, native_sample.FORMULATIONS,
-                   native_rnn.FORMULATIONS, native_dft.FORMULATIONS, native_pool.FORMULATIONS):
+                   native_rnn.FORMULATIONS, native_dft.FORMULATIONS, native_pool.FORMULATIONS,
+                   native_scatter.FORMULATIONS):
         for key, entry in source.items():
             table[key] = entry if isinstance(entry, Formulation) else Formulation(*entry)
     return table
