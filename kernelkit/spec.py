@@ -18,6 +18,7 @@ from typing import Any
 
 from .bindings.model import TENSOR_FORMATS
 from .errors import KernelkitError
+from . import limits
 from .fsutil import read_input
 from .paths import TEMPLATES_DIR
 
@@ -860,6 +861,9 @@ def _case(r: _Reader, inputs: list[TensorSpec]) -> Case:
             raise r.error("must be a finite number >= 0", key)
     out_shape = r.get("output_shape", list, None)
     output_shape = _shape(r, "output_shape", out_shape) if out_shape is not None else None
+    for key, shape in [*((f"shapes[{i}]", s) for i, s in enumerate(shapes)), ("output_shape", output_shape)]:
+        if shape is not None:           # the harness allocates these: refuse absurd ones here
+            limits.check_tensor(shape, 4, "the case's tensor", path=r.path, where=f"{r.key}.{key}")
     fixed_raw = r.get("fixed", dict, {})
     fixed = {}
     index_of = {t.name: t.port for t in inputs}

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import limits
 from .errors import KernelkitError
 
 EXTENSION_VERSION = "kernelkit"
@@ -159,18 +160,14 @@ def emulated_copy(model, bindings_path: Path):
 # ---- inputs and references --------------------------------------------------------------------------------
 
 def _load_npz(path, prefix: str, what: str) -> list[np.ndarray]:
+    from .npzfile import load_npz
+
     path = Path(path)
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            keys = set(data.files)
-            arrays = []
-            while f"{prefix}{len(arrays)}" in keys:
-                arrays.append(np.array(data[f"{prefix}{len(arrays)}"]))
-    except FileNotFoundError:
-        raise KernelkitError("file not found", path=path) from None
-    except (ValueError, OSError) as exc:
-        raise KernelkitError(f"not a readable .npz file: {exc}", path=path,
-                             hint="write it with numpy.savez(path, in0=..., in1=...)") from None
+    data = load_npz(path, what=what)
+    keys = set(data)
+    arrays = []
+    while f"{prefix}{len(arrays)}" in keys:
+        arrays.append(data[f"{prefix}{len(arrays)}"])
     if len(arrays) != len(keys):
         extra = sorted(keys - {f"{prefix}{i}" for i in range(len(arrays))})
         raise KernelkitError(f"{what} must hold {prefix}0, {prefix}1, ... and nothing else"
@@ -186,6 +183,10 @@ def random_inputs(model, seed: int = 0) -> list[np.ndarray]:
         etype = param.attrs.get("element_type", "f32")
         dims = tuple(param.outputs[0].dims)
         dtype = _element_dtype(etype)
+        if any(d < 0 for d in dims):
+            raise KernelkitError(f"input {param.name!r} has the dynamic shape {list(dims)}", path=model.path,
+                                 hint="patch the model with --input-shape, or pass --inputs IN.npz")
+        limits.check_tensor(dims, dtype.itemsize, f"input {param.name!r}", path=model.path)
         if etype == "u8":
             arrays.append(rng.integers(0, 256, size=dims).astype(np.uint8))
         elif etype == "boolean":

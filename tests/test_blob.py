@@ -65,7 +65,7 @@ def test_non_blobs_are_refused(tmp_path):
     assert info.value.path == str(text)
     with pytest.raises(KernelkitError, match="not a MYRIAD blob"):
         blobfmt.read_header(b"\x7felf" + bytes(200))  # right preamble, wrong magic
-    with pytest.raises(KernelkitError, match="cannot read blob"):
+    with pytest.raises(KernelkitError, match="blob not found"):
         blobfmt.read_header(tmp_path / "missing.blob")
 
 

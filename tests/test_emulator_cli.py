@@ -60,7 +60,7 @@ def test_bad_inputs_file_exits_2(tmp_path, capsys):
     assert main(args + [str(tmp_path / "missing.npz")]) == 2
     (tmp_path / "junk.npz").write_bytes(b"not a zip")
     assert main(args + [str(tmp_path / "junk.npz")]) == 2
-    assert "cannot read the inputs" in capsys.readouterr().err
+    assert "not a readable .npz file" in capsys.readouterr().err
     assert not out.exists()
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import re
 import sys
-import zipfile
 from pathlib import Path
 
 from ..errors import KernelkitError
@@ -36,16 +35,9 @@ def add_arguments(parser) -> None:
 
 
 def _read_inputs(path: Path) -> list:
-    import numpy as np
+    from ..npzfile import load_npz
 
-    if not path.is_file():
-        raise KernelkitError("input file not found", path=path)
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {name: data[name] for name in data.files}
-    except (OSError, ValueError, zipfile.BadZipFile) as exc:
-        raise KernelkitError(f"cannot read the inputs: {exc}", path=path,
-                             hint="write it with numpy.savez(path, in0=..., in1=...)") from None
+    arrays = load_npz(path, what="input file")
     names = sorted((n for n in arrays if re.fullmatch(r"in\d+", n)), key=lambda n: int(n[2:]))
     other = sorted(set(arrays) - set(names))
     if other:

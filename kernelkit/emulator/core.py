@@ -23,6 +23,7 @@ import numpy as np
 from ..bindings import clsource, expr, myriad
 from ..bindings.findings import Finding
 from ..bindings.model import CustomLayer, DataParam, Kernel, ScalarParam, TensorParam
+from .. import limits
 from ..errors import KernelkitError
 from . import cmx, host_fp16, layout, source as shave_source
 from .worker import (ALIGN, FLAG_STRIDE, GUARD_BYTE, Finish, Job, Launch, Region, WorkerCrashed,
@@ -622,6 +623,11 @@ def _work_sizes(ctx: _Context, kernel: Kernel, signature) -> tuple[tuple[int, ..
                     f"launches {g // l} group(s) and drops the last {g % l} work item(s)", kernel, line=ws.line,
                     hint="round global up to a multiple of local and guard the extra work items")
         launch_global.append(groups * l)
+    total = math.prod(launch_global)
+    if total > limits.WORK_ITEMS.value():     # PoCL would run it for hours; the timeout is the other bound
+        raise ctx.error(f"the NDRange {tuple(launch_global)} is {total:,} work items, above the "
+                        f"{limits.WORK_ITEMS.value():,} the emulator runs", kernel, line=ws.line,
+                        hint=f"check the global work sizes; {limits.WORK_ITEMS.hint()}")
     items = math.prod(loc[:3])
     if items > MAX_WORK_GROUP_SIZE:
         ctx.add("error", f"a work group of {items} work items ({loc[0]}x{loc[1]}x{loc[2]}) is above the "
@@ -1068,6 +1074,7 @@ def emulate(bindings, layer_type: str, inputs: Sequence[np.ndarray], attrs=None,
             raise KernelkitError(f"output shape {shape!r} is not a list of integers") from None
         if any(d <= 0 for d in shape):
             raise KernelkitError(f"output shape {shape} has a dimension <= 0")
+        limits.check_tensor(shape, 4, "the output")
         shapes.append(shape)
     legacy = _legacy_attrs(layer_type, attrs)
     blobs = dict(blobs or {})

@@ -6,6 +6,7 @@ first element in the most significant bit; `u4`/`i4` put the first element in th
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -97,10 +98,13 @@ def byte_size(etype: ElementType, count: int) -> int:
 
 def decode(etype: ElementType, raw: bytes, shape: tuple[int, ...]) -> np.ndarray:
     """The array stored in `raw` (exactly or more than the bytes needed) for a Const of this type and shape."""
-    count = int(np.prod(shape, dtype=np.int64)) if shape else 1
+    count = math.prod(int(d) for d in shape)       # exact: numpy's int64 product wraps for absurd shapes
     if etype.numpy is None:
         raise KernelkitError(f"reading {etype.name} constants is not supported by kernelkit")
     need = byte_size(etype, count)
+    if need > len(raw):
+        raise KernelkitError(f"{etype.name} constant of shape {list(shape)} needs {need} bytes, the data has "
+                             f"{len(raw)}", hint="the .bin is truncated or belongs to another model")
     buf = np.frombuffer(raw, dtype=np.uint8, count=need)
     if etype.name == "u1":
         values = np.unpackbits(buf, bitorder="big")[:count]

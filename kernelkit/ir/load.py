@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from .. import xmlsafe
+from .. import limits, xmlsafe
 from ..errors import KernelkitError
+from ..fsutil import read_input
 from .model import MAX_XML_BYTES, IRModel, format_shape
 
 
@@ -53,7 +55,9 @@ def load_model(path, input_shapes: dict[str, list[int]] | None = None, input_val
                              hint="pass the IR .xml or the .onnx file")
     suffix = path.suffix.lower()
     if suffix == ".onnx":
-        from .onnx_import import ConversionFailed, convert_onnx
+        from .onnx_import import ConversionFailed, check_onnx_file, convert_onnx
+
+        check_onnx_file(path)
 
         log = frozen = None
         if input_values or fold:
@@ -80,7 +84,10 @@ def load_model(path, input_shapes: dict[str, list[int]] | None = None, input_val
                              hint="pass an OpenVINO IR .xml (with its .bin) or an .onnx file")
     xml = xmlsafe.read_limited(path, MAX_XML_BYTES)
     bin_path = path.with_suffix(".bin")
-    weights = bin_path.read_bytes() if bin_path.is_file() else None
+    weights = None
+    if os.path.lexists(bin_path):
+        weights = read_input(bin_path, limits.WEIGHTS_BYTES.value(), what="weights file (.bin)",
+                             limit=limits.WEIGHTS_BYTES)
     model = IRModel.from_bytes(xml, weights, path=path, bin_path=bin_path)
     model.source_format = "ir"
     model.freeze_log = None

@@ -12,6 +12,7 @@ constants are appended after its last byte, so existing offsets never move.
 
 from __future__ import annotations
 
+import math
 import re
 from collections import Counter, deque
 from collections.abc import MutableMapping
@@ -384,6 +385,9 @@ class IRModel:
         self._next_suffix: dict[str, int] = {}   # per base name: where unique_name resumes probing
         self._port_ids: dict[str, tuple[frozenset, frozenset]] = {}   # layer id -> (input ids, output ids)
         self._max_id = -1
+        from .. import limits
+
+        limits.LAYERS.check(sum(1 for _ in self._layers_el.iterfind("layer")), "<layers> holds", path=self.path)
         for element in self._layers_el.iterfind("layer"):
             self._register_layer(element)
         self._in_edge: dict[tuple[str, str], Edge] = {}
@@ -479,29 +483,37 @@ class IRModel:
             data = element.find("data")
             if data is None or data.get("offset") is None:
                 continue
-            where = f"Const layer {element.get('id')} {element.get('name')!r}"
-            try:
-                offset, size = int(data.get("offset")), int(data.get("size", "0"))
-            except ValueError:
-                raise self._err("offset/size are not integers", where=where, line=element.sourceline) from None
-            if offset < 0 or size < 0:
-                raise self._err("negative offset or size", where=where, line=element.sourceline)
-            etype = elements.require(data.get("element_type"), path=self.path, where=where,
-                                     line=element.sourceline)
-            if size and self._bin_missing:
-                raise self._err(f"the weights file is missing ({self.bin_path or 'no .bin given'})", where=where,
-                                hint="put the .bin next to the .xml with the same stem")
-            if offset + size > len(self._bin):
-                raise self._err(f"Const data ends at byte {offset + size} but the .bin has only "
-                                f"{len(self._bin)} bytes", where=where, line=element.sourceline,
-                                hint="the .bin is truncated or belongs to another model")
-            dims = parse_dims_text(data.get("shape", ""))
-            if any(d < 0 for d in dims):
-                raise self._err(f"Const shape {data.get('shape')!r} is not static", where=where)
-            count = int(np.prod(dims, dtype=np.int64)) if dims else 1
-            if etype.bits and size < elements.byte_size(etype, count):
-                raise self._err(f"Const holds {size} bytes but shape {dims} of {etype.name} needs "
-                                f"{elements.byte_size(etype, count)}", where=where, line=element.sourceline)
+            self._const_span(element)
+
+    def _const_span(self, element) -> tuple[elements.ElementType, int, int, list[int]]:
+        """(element type, offset, size, dims) of a Const, checked against the .bin and its own shape."""
+        data = element.find("data")
+        where = f"Const layer {element.get('id')} {element.get('name')!r}"
+        line = element.sourceline
+        if data is None or data.get("offset") is None:
+            raise self._err("Const has no offset: its value is not in the .bin", where=where, line=line)
+        try:
+            offset, size = int(data.get("offset")), int(data.get("size", "0"))
+        except ValueError:
+            raise self._err("offset/size are not integers", where=where, line=line) from None
+        if offset < 0 or size < 0:
+            raise self._err("negative offset or size", where=where, line=line)
+        etype = elements.require(data.get("element_type"), path=self.path, where=where, line=line)
+        if size and self._bin_missing:
+            raise self._err(f"the weights file is missing ({self.bin_path or 'no .bin given'})", where=where,
+                            hint="put the .bin next to the .xml with the same stem")
+        if offset + size > len(self._bin):
+            raise self._err(f"Const data ends at byte {offset + size} but the .bin has only "
+                            f"{len(self._bin)} bytes", where=where, line=line,
+                            hint="the .bin is truncated or belongs to another model")
+        dims = parse_dims_text(data.get("shape", ""))
+        if any(d < 0 for d in dims):
+            raise self._err(f"Const shape {data.get('shape')!r} is not static", where=where)
+        count = math.prod(dims)            # exact: numpy's int64 product wraps for absurd shapes
+        if etype.bits and size < elements.byte_size(etype, count):
+            raise self._err(f"Const holds {size} bytes but shape {dims} of {etype.name} needs "
+                            f"{elements.byte_size(etype, count)}", where=where, line=line)
+        return etype, offset, size, dims
 
     # ---- graph queries ------------------------------------------------------------------------------
     @property
@@ -585,12 +597,9 @@ class IRModel:
     def const_value(self, layer: Layer) -> np.ndarray:
         if layer.type.lower() != "const":
             raise self._err("not a Const layer", where=layer.describe())
-        attrs = layer.attrs
-        etype = elements.require(attrs.get("element_type"), path=self.path, where=layer.describe())
-        offset, size = int(attrs.get("offset", 0)), int(attrs.get("size", 0))
-        shape = tuple(parse_dims_text(attrs.get("shape", "")))
+        etype, offset, size, dims = self._const_span(layer.element)
         try:
-            return elements.decode(etype, bytes(self._bin[offset:offset + size]), shape)
+            return elements.decode(etype, bytes(self._bin[offset:offset + size]), tuple(dims))
         except KernelkitError as exc:
             raise self._err(exc.message, where=layer.describe()) from None
 

@@ -67,6 +67,68 @@ def convert_onnx(path: Path, input_shapes: dict[str, list[int]] | None = None, *
         return xml_path.read_bytes(), xml_path.with_suffix(".bin").read_bytes()
 
 
+def check_onnx_file(path: Path) -> None:
+    """Refuse what onnx and OpenVINO would read without bounds or outside the model's folder: a file that is
+    not a regular file or is over the weights limit, and external data that is not a regular file inside the
+    model's folder, or ends past the end of its file."""
+    import onnx
+
+    from .. import limits
+    from ..fsutil import regular_file
+
+    path = Path(path)
+    limits.WEIGHTS_BYTES.check(regular_file(path, what="ONNX model").st_size, "the ONNX file", path=path)
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception:                      # protobuf raises several types for a file that is not ONNX
+        raise KernelkitError("not a readable ONNX model (protobuf parsing failed)", path=path,
+                             hint="check the file with onnx.checker, or pass an IR .xml instead") from None
+    folder = path.parent.resolve()
+    total = 0
+    for tensor in _tensors(model.graph):
+        if tensor.data_location != onnx.TensorProto.EXTERNAL:
+            continue
+        entries = {e.key: e.value for e in tensor.external_data}
+        where = f"tensor {tensor.name!r} (external data)"
+        location = entries.get("location", "")
+        target = (folder / location).resolve() if location and "\0" not in location else None
+        if target is None or Path(location).is_absolute() or not target.is_relative_to(folder):
+            raise KernelkitError(f"external data location {location!r} is not a file inside the model's folder",
+                                 path=path, where=where, hint="keep the weights file next to the model")
+        try:
+            size = regular_file(target, what="external data file").st_size
+        except KernelkitError as exc:
+            raise KernelkitError(f"{exc.message}: {location!r}", path=path, where=where,
+                                 hint="keep the weights file next to the model, as onnx.save wrote it") from None
+        try:
+            offset = int(entries.get("offset", 0))
+            length = int(entries.get("length", size - offset))
+        except ValueError:
+            raise KernelkitError("external data offset/length are not integers", path=path, where=where) from None
+        if offset < 0 or length < 0 or offset + length > size:
+            raise KernelkitError(f"external data bytes {offset}..{offset + length} are outside {location!r} "
+                                 f"({size} bytes)", path=path, where=where)
+        total += length
+    limits.WEIGHTS_BYTES.check(total, "the ONNX model's external data", path=path)
+
+
+def _tensors(graph):
+    """Every TensorProto of a graph and its sub-graphs (initializers, Constant values), without recursion."""
+    stack = [graph]
+    while stack:
+        g = stack.pop()
+        yield from g.initializer
+        yield from (s.values for s in g.sparse_initializer)
+        for node in g.node:
+            for attr in node.attribute:
+                if attr.HasField("t"):
+                    yield attr.t
+                yield from attr.tensors
+                if attr.HasField("g"):
+                    stack.append(attr.g)
+                stack.extend(attr.graphs)
+
+
 _NOISE = re.compile(r"(Check '.*' failed at |Exception from |FrontEnd API failed with )")
 
 

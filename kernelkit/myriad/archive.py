@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import os
 import re
 import tarfile
@@ -18,8 +19,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from .. import limits
 from ..errors import KernelkitError, ToolchainUnavailable
-from ..fsutil import atomic_write
+from ..fsutil import atomic_write, is_leftover, read_input
 from . import blob as blobfmt
 
 CONFIG_VERSION = "1.0"   # the NN Archive config scheme DepthAI's reader takes (NNArchiveConfigVersion.V1)
@@ -48,10 +50,10 @@ def find_blob(source: str | Path) -> Path:
     if not source.exists():
         raise KernelkitError("no such file or folder", path=source,
                              hint="pass a .blob or a `kernelkit patch` folder with a compiled blob in it")
-    if source.is_file():
+    if not source.is_dir():
         blobfmt.read_header(source)
         return source
-    blobs = sorted(source.glob("*.blob"))
+    blobs = sorted(p for p in source.glob("*.blob") if not is_leftover(p.name))
     if not blobs:
         raise KernelkitError("folder holds no .blob", path=source,
                              hint=f"compile it first: kernelkit compile {source} -o {source / 'model.blob'}")
@@ -73,8 +75,9 @@ def blob_tensors(blob_path: Path) -> tuple[list[dict], list[dict]]:
                                    hint="pip install 'depthai>=3' (kernelkit's [depthai] extra)") from None
     try:
         blob = dai.OpenVINO.Blob(str(blob_path))
-    except RuntimeError as exc:
-        raise KernelkitError(f"DepthAI cannot read this blob: {exc}", path=blob_path) from None
+    except Exception as exc:  # noqa: BLE001 - its C++ reader throws several types (std::out_of_range: IndexError)
+        raise KernelkitError(f"DepthAI cannot read this blob: {exc}", path=blob_path,
+                             hint="compile the model again with kernelkit compile") from None
 
     def describe(name, info):
         kind = str(info.dataType).rsplit(".", 1)[-1]
@@ -98,6 +101,9 @@ def _per_channel(values, count: int | None, what: str, default: float, input_nam
     if values is None:
         return [default] * (count or 1)
     values = [float(v) for v in values]
+    if not all(math.isfinite(v) for v in values) or (what == "scale" and 0.0 in values):
+        raise KernelkitError(f"{what} values {values} are not all finite" + (" and non-zero" if what == "scale" else ""),
+                             where=f"--{what}", hint="DepthAI reads the config as JSON numbers; give plain numbers")
     if len(values) == 1 and count:
         return values * count
     if count is not None and len(values) != count:
@@ -158,7 +164,8 @@ def build_archive(source: str | Path, out: str | Path, *, name: str | None = Non
     mtime = int(time.time())
     with tarfile.open(fileobj=payload, mode="w:xz") as tar:
         for member, data in (("config.json", (json.dumps(config, indent=2) + "\n").encode()),
-                             (blob_file, blob_path.read_bytes())):
+                             (blob_file, read_input(blob_path, limits.WEIGHTS_BYTES.value(), what="blob",
+                                                    limit=limits.WEIGHTS_BYTES))):
             info = tarfile.TarInfo(member)
             info.size, info.mtime, info.mode = len(data), mtime, 0o644
             tar.addfile(info, io.BytesIO(data))

@@ -58,11 +58,13 @@ def read_header(blob: bytes | str | Path) -> BlobHeader:
     """Parse the header of a blob (bytes or a path). KernelkitError if it is not a MYRIAD blob."""
     path = None
     if not isinstance(blob, (bytes, bytearray)):
+        from ..fsutil import regular_file
+
         path = Path(blob)
+        size = regular_file(path, what="blob").st_size
         try:
             with open(path, "rb") as handle:
                 data = handle.read(HEADER_END)
-            size = path.stat().st_size
         except OSError as exc:
             raise KernelkitError(f"cannot read blob: {exc.strerror}", path=path) from None
     else:
