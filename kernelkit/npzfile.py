@@ -9,6 +9,7 @@ KernelkitError naming the file and the member.
 
 from __future__ import annotations
 
+import tokenize
 import zipfile
 import zlib
 from pathlib import Path
@@ -53,7 +54,7 @@ def load_npz(path: str | Path, *, what: str = ".npz file") -> dict:
     except KernelkitError:
         raise
     except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, RuntimeError, NotImplementedError,
-            SyntaxError, OverflowError, KeyError, TypeError) as exc:
+            SyntaxError, tokenize.TokenError, OverflowError, KeyError, TypeError) as exc:
         # zipfile, zlib and numpy's header parser raise all of these for damaged files
         text = str(exc) or type(exc).__name__
         raise KernelkitError(f"not a readable .npz file: {text}", path=path, where=member, hint=HINT) from None

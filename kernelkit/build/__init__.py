@@ -272,7 +272,8 @@ def build_kernel(kernel_dir: str | Path, out_dir: str | Path, *, force: bool = F
     if errors:
         raise BuildChecksFailed(f"{len(errors)} check(s) failed; nothing written", checked.findings,
                                 path=spec.path, where=spec.name)
-    with staged_directory(out_dir, allow_existing=True) as stage:
+    # the stamped .cl goes in last: a build killed half-way never looks up to date
+    with staged_directory(out_dir, allow_existing=True, last=names[:1]) as stage:
         for name, rendered in checked.sources.items():
             (stage / name).write_text(_stamp(key) + rendered.text, encoding="utf-8")
         (stage / f"{spec.name}.xml").write_text(checked.myriad_xml, encoding="utf-8")
@@ -288,7 +289,7 @@ def build_kernel(kernel_dir: str | Path, out_dir: str | Path, *, force: bool = F
 def _restore(cached_dir: Path, names: list[str], out_dir: Path) -> bool:
     """Copy a cached build into OUT; False (nothing written) when the entry vanished meanwhile."""
     try:
-        with staged_directory(out_dir, allow_existing=True) as stage:
+        with staged_directory(out_dir, allow_existing=True, last=names[:1]) as stage:
             for n in names:
                 shutil.copy2(cached_dir / n, stage / n)
     except FileNotFoundError:     # another process replaced the entry: build instead

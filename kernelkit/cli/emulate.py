@@ -47,6 +47,10 @@ def _read_inputs(path: Path) -> list:
     expected = [f"in{i}" for i in range(len(names))]
     if names != expected:
         raise KernelkitError(f"inputs must be numbered from in0 without gaps; found {', '.join(names)}", path=path)
+    for name in names:
+        if 0 in arrays[name].shape:
+            raise KernelkitError(f"{name} has the shape {list(arrays[name].shape)}, with no elements", path=path,
+                                 where=name, hint="a device tensor has at least one element in every dimension")
     return [arrays[n] for n in names]
 
 

@@ -84,7 +84,7 @@ def blob_tensors(blob_path: Path) -> tuple[list[dict], list[dict]]:
         shape = [int(d) for d in reversed(info.dims)]  # DepthAI lists dims innermost first
         layout = str(info.order).rsplit(".", 1)[-1]
         if len(layout) != len(shape):
-            layout = "NCHW"[-len(shape):] if len(shape) <= 4 else "".join("ABCDEFGH"[:len(shape)])
+            layout = "NCHW"[4 - len(shape):] if len(shape) <= 4 else "".join("ABCDEFGH"[:len(shape)])
         return {"name": name, "dtype": _DTYPES.get(kind, kind.lower()), "shape": shape, "layout": layout}
 
     inputs = [describe(n, i) for n, i in blob.networkInputs.items()]

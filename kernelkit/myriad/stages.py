@@ -191,9 +191,15 @@ def decode_custom(stage: Stage, data: bytes) -> CustomStage:
     header = blobfmt.read_header(data)
     words = list(struct.unpack(f"<{len(stage.data) // 4}I", stage.data))
     buffers, pos = [], 0
-    for _ in range(num_buffers):
-        buffer, pos = _read_buffer(words, pos, data, header.constants_offset)
-        buffers.append(buffer)
+    if not 0 <= num_inputs < num_buffers:
+        raise _bad(f"stage {stage.index} declares {num_buffers} buffers, {num_inputs} of them inputs")
+    try:
+        for _ in range(num_buffers):
+            buffer, pos = _read_buffer(words, pos, data, header.constants_offset)
+            buffers.append(buffer)
+    except (IndexError, ValueError, struct.error):      # descriptors cut short, or pointing past the end
+        raise _bad(f"stage {stage.index} buffer {len(buffers)} descriptor is cut short or points past the "
+                   "end of the blob") from None
     binary_buffer = buffers[num_inputs]
     size = binary_buffer.dims.get("C") or next(iter(binary_buffer.dims.values()), 0)
     start = header.constants_offset + binary_buffer.offset
