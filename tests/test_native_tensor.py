@@ -24,8 +24,10 @@ def _before_after(tmp_path, outputs, params, gone):
     original = load_model(path)
     model = load_model(path)
     ctx = PatchContext(model, "2021.4")
+    before = {(l.type.lower(), l.version) for l in original.layers}
     rewrite.apply(ctx)
-    assert not [l for l in model.layers if l.type.lower() == gone], ctx.refusals
+    assert not ctx.refusals
+    assert not [l for l in model.layers if l.type.lower() == gone and (l.type.lower(), l.version) in before]
     return original, model, ctx
 
 
@@ -88,3 +90,58 @@ def test_grid_sample_refuses_images_beyond_the_fp16_limit(tmp_path):
     ctx = PatchContext(load_model(path), "2021.4")
     rewrite.apply(ctx)
     assert not ctx.changes and "128" in ctx.refusals[0].reason
+
+
+def test_col2im_matches_openvino(tmp_path):
+    a = ops.parameter([2, 8, 25], np.float32, name="a")
+    b = ops.parameter([1, 4, 9], np.float32, name="b")
+    nodes = [ov.opset15.col2im(a, np.array([5, 6], np.int64), np.array([2, 2], np.int64), [1, 1], [1, 2],
+                               [0, 1], [1, 0]),
+             ov.opset15.col2im(b, np.array([4, 4], np.int64), np.array([2, 2], np.int64), [1, 1])]
+    original, patched, _ = _before_after(tmp_path, nodes, [a, b], "col2im")
+    data = [RNG.uniform(-1, 1, (2, 8, 25)).astype(np.float32), RNG.uniform(-1, 1, (1, 4, 9)).astype(np.float32)]
+    for got, want in zip(_run(patched, data), _run(original, data)):
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
+
+
+def test_gather_nd_8_with_batch_dims(tmp_path):
+    data = ops.parameter([2, 3, 4], np.float32, name="data")
+    index = ops.parameter([2, 2, 1], np.int32, name="index")
+    original, patched, _ = _before_after(tmp_path, [ov.opset8.gather_nd(data, index, 1)], [data, index], "gathernd")
+    inputs = [RNG.uniform(-1, 1, (2, 3, 4)).astype(np.float32), np.array([[[2], [0]], [[1], [1]]], np.int32)]
+    np.testing.assert_array_equal(_run(patched, inputs)[0], _run(original, inputs)[0])
+
+
+def test_group_normalization(tmp_path):
+    x = ops.parameter([2, 6, 3, 5], np.float32, name="x")
+    scale, bias = RNG.uniform(0.5, 2, 6).astype(np.float32), RNG.uniform(-1, 1, 6).astype(np.float32)
+    node = ov.opset12.group_normalization(x, scale, bias, 3, 1e-4)
+    original, patched, _ = _before_after(tmp_path, [node], [x], "groupnormalization")
+    data = RNG.uniform(-3, 3, (2, 6, 3, 5)).astype(np.float32)
+    np.testing.assert_allclose(_run(patched, [data])[0], _run(original, [data])[0], rtol=1e-5, atol=1e-5)
+    rounded = round_fp16(data)
+    assert compare(run_fp16(patched.to_xml_bytes(), patched.bin_data, [rounded])[0],
+                   round_fp16(_run(original, [rounded])[0])).passed
+
+
+@pytest.mark.parametrize("aligned,mode", [("asymmetric", "avg"), ("half_pixel_for_nn", "avg")])
+def test_roi_align_9(tmp_path, aligned, mode):
+    x = ops.parameter([1, 2, 10, 12], np.float32, name="x")
+    rois = ops.parameter([3, 4], np.float32, name="rois")
+    node = ov.opset9.roi_align(x, rois, np.zeros(3, np.int32), 3, 4, 2, 0.5, mode, aligned)
+    original, patched, _ = _before_after(tmp_path, [node], [x, rois], "roialign")
+    data = [RNG.uniform(-1, 1, (1, 2, 10, 12)).astype(np.float32),
+            np.array([[2, 3, 15, 17], [0, 0, 23, 19], [5, 1, 9, 12]], np.float32)]
+    np.testing.assert_allclose(_run(patched, data)[0], _run(original, data)[0], rtol=1e-5, atol=1e-6)
+
+
+def test_roi_align_9_max_mode_is_refused(tmp_path):
+    # ROIAlign-3 computes max mode differently from ROIAlign-9 (measured: it fails the comparison above).
+    x = ops.parameter([1, 1, 6, 6], np.float32, name="x")
+    rois = ops.parameter([1, 4], np.float32, name="rois")
+    path = tmp_path / "max.xml"
+    ov.save_model(ov.Model([ov.opset9.roi_align(x, rois, np.zeros(1, np.int32), 2, 2, 2, 1.0, "max", "asymmetric")],
+                           [x, rois], "m"), str(path))
+    ctx = PatchContext(load_model(path), "2021.4")
+    rewrite.apply(ctx)
+    assert not ctx.changes and "max" in ctx.refusals[0].reason

@@ -122,3 +122,45 @@ def test_constant_network_keeps_reading_its_input(tmp_path):
     assert verify(out).passed
     blob = _compile(out)
     assert (blob.header.inputs, blob.header.outputs) == (1, 1)
+
+
+def test_batched_network_reshapes_compile(tmp_path):
+    # The plugin compiles a batch-2 network at batch 1: a Reshape spelling out the 2 fails, as 0 it compiles.
+    import openvino as ov
+    from myriad_models import require_toolchain, save_ir
+
+    from kernelkit.myriad.compile import CompileFailed, compile_model
+
+    require_toolchain()
+    x = ov.opset1.parameter([2, 3, 4, 4], np.float32, name="x")
+    y = ov.opset1.softmax(ov.opset1.reshape(x, ov.opset1.constant(np.array([2, 3, 16], np.int64)), False), 2)
+    raw = save_ir(ov.Model([ov.opset1.reshape(y, ov.opset1.constant(np.array([2, 3, 4, 4], np.int64)), False)],
+                           [x], "batched"), tmp_path / "batched.xml")
+    with pytest.raises(CompileFailed, match="incompatible"):
+        compile_model(raw, tmp_path / "raw.blob")
+    out = tmp_path / "out"
+    result = patch_model(raw, out, "2021.4")
+    assert [c.patcher for c in result.changes].count("boundary") == 2
+    assert _compile(out).size > 0
+    data = np.random.default_rng(0).uniform(-1, 1, (2, 3, 4, 4)).astype(np.float32)
+    np.savez(tmp_path / "in.npz", in0=data)
+    assert verify(out, inputs=tmp_path / "in.npz").passed
+
+
+def test_pad_with_minus_infinity_compiles(tmp_path):
+    import openvino as ov
+    from myriad_models import require_toolchain, save_ir
+
+    from kernelkit.myriad.compile import CompileFailed, compile_model
+
+    require_toolchain()
+    x = ov.opset1.parameter([1, 2, 3, 4], np.float32, name="x")
+    pad = ov.opset1.pad(x, np.array([0, 0, 1, 0], np.int64), np.array([0, 0, 0, 2], np.int64), "constant",
+                        np.float32(-np.inf))
+    raw = save_ir(ov.Model([ov.opset1.softmax(pad, 3)], [x], "pad"), tmp_path / "pad.xml")
+    with pytest.raises(CompileFailed, match="pad value"):
+        compile_model(raw, tmp_path / "raw.blob")
+    out = tmp_path / "out"
+    assert patch_model(raw, out, "2021.4").exit_code == 0
+    assert _compile(out).size > 0
+    assert verify(out).passed

@@ -4,10 +4,17 @@
   and its logical stages (Logical_NOT/AND, a Select of booleans) only write S32: "Stage node y
   (Logical_NOT) types check error: output #0 has type FP16, but one of [S32] is expected". The same
   stage compiles when a Convert follows it, so the boolean is re-made by `Convert(b, f16) > 0.5` (exact).
+- An unsigned 64/32-bit network output is stored as FP16 by the plugin, which no S32 stage writes
+  ("Stage node y (Sum) types check error: output #0 has type FP16, but one of [S32] is expected"); as
+  I64 it is stored S32. A Convert to i64 ends such an output (the values are S32 on the VPU anyway).
 - A network must read an input ("AssertionFailed: !out.networkInputs.empty()"): when constant folding
   left every output constant (Shape, Size, EyeLike of an input), the first output becomes
   `constant + Convert(x0 > x0)` with x0 one element of the first input: always 0, NaN included.
-Both only for 2021.4, where the real plugin said so; each edit is recorded.
+- A network whose 4-D/5-D inputs share a first dimension N > 1 is compiled at batch 1: the plugin re-infers
+  every shape with N = 1, and a Reshape to a constant shape that spells out N fails ("Requested output
+  shape {2,9,6,8} is incompatible with input shape {1,3,3,6,8}"). A Reshape that keeps the first
+  dimension gets it as 0 with special_zero (copy the input's), which means the same thing at any batch.
+All only for 2021.4, where the real plugin said so; each edit is recorded.
 """
 
 from __future__ import annotations
@@ -41,6 +48,21 @@ def fix_boolean_outputs(ctx: PatchContext) -> None:
         copy_tensor_names(value, remade)
         take_over_name(model, producer, remade.layer)
         ctx.record(NAME, name, describe(producer), "boolean network output re-made by Convert(f16) > 0.5")
+
+
+def fix_unsigned_outputs(ctx: PatchContext) -> None:
+    model = ctx.model
+    for result in model.results():
+        value = input_of(model, result, 0)
+        if value.precision not in ("U64", "U32") or value.layer.type == "Parameter":
+            continue
+        name = value.layer.name
+        signed = op(model, "Convert", f"{name}/as_i64", [value], {"destination_type": "i64"})
+        move_consumers(model, value, signed, skip=[signed.layer])
+        copy_tensor_names(value, signed)
+        take_over_name(model, value.layer, signed.layer)
+        ctx.record(NAME, name, describe(value.layer), f"{value.precision} network output as I64 (the plugin stores "
+                                                      "an unsigned one as FP16)")
 
 
 def _depends_on_input(model) -> bool:
@@ -108,8 +130,44 @@ def anchor_constant_network(ctx: PatchContext) -> None:
                                                   "read an input")
 
 
+def network_batch(model) -> int | None:
+    """The batch the plugin takes off the network: the common first dimension (> 1) of its 4-D/5-D inputs."""
+    firsts = {p.outputs[0].dims[0] for p in model.parameters() if len(p.outputs[0].dims) in (4, 5)}
+    return firsts.pop() if len(firsts) == 1 and next(iter(firsts)) > 1 else None
+
+
+def batch_agnostic_reshapes(ctx: PatchContext) -> None:
+    from .graph import const_value
+
+    model = ctx.model
+    batch = network_batch(model)
+    if batch is None:
+        return
+    for layer in list(model.layers):
+        if layer.type != "Reshape" or len(layer.inputs) < 2:
+            continue
+        source, target = input_of(model, layer, 0), input_of(model, layer, 1)
+        shape = const_value(model, target)
+        if shape is None or np.ndim(shape) != 1 or not len(shape) or not source.dims:
+            continue
+        special = layer.attrs.get("special_zero", "false").lower() == "true"
+        if int(shape[0]) != batch or source.dims[0] != batch or (special and 0 in list(shape)):
+            continue
+        fixed = np.asarray(shape).copy()
+        fixed[0] = 0
+        new = add_const(model, fixed.astype(np.asarray(shape).dtype), f"{layer.name}/batch_agnostic_shape")
+        model.disconnect(model.input_edge(layer, layer.inputs[1].id))
+        model.connect(new.layer, new.port.id, layer, layer.inputs[1].id)
+        layer.attrs["special_zero"] = "true"
+        prune_dead(model, [target.layer])
+        ctx.record(NAME, layer.name, describe(layer), f"target shape's batch {batch} as 0 (special_zero): the plugin "
+                                                      "compiles the network at batch 1")
+
+
 def apply(ctx: PatchContext) -> None:
     if ctx.target != "2021.4":
         return
     anchor_constant_network(ctx)
     fix_boolean_outputs(ctx)
+    fix_unsigned_outputs(ctx)
+    batch_agnostic_reshapes(ctx)

@@ -199,11 +199,35 @@ def grid_sample(model, layer) -> Out:
     return c.transpose(c.reshape(total, [n, out_h, out_w, channels]), [0, 3, 1, 2])
 
 
+def roi_align_9(model, layer) -> Out:
+    """ROIAlign-9 = ROIAlign-3 (which the plugin compiles; its coordinates are v9's `asymmetric`), with
+    `half_pixel_for_nn` (what ONNX aligned=1 becomes) shifting the boxes by -0.5 pixel first. v3 makes a box
+    at least one pixel wide and high, which half_pixel_for_nn does not: boxes below one pixel differ.
+    `half_pixel` and max mode differ from v3 beyond a shift (measured) and are refused."""
+    if layer.version != "opset9":
+        raise Refuse(f"{layer.version}: only ROIAlign-9 is formulated")
+    x, rois, batch = (input_of(model, layer, i) for i in range(3))
+    mode = layer.attrs.get("aligned_mode", "asymmetric")
+    scale = float(layer.attrs.get("spatial_scale", "1"))
+    if mode not in ("asymmetric", "half_pixel_for_nn"):
+        raise Refuse(f"aligned_mode {mode!r}")
+    if layer.attrs.get("mode", "avg") != "avg":
+        raise Refuse("max mode: ROIAlign-3 takes the maximum differently from ROIAlign-9")
+    c = Composer(model, layer, x)
+    if mode != "asymmetric":
+        rois = c.sub(rois, 0.5 / scale)
+    attrs = {k: layer.attrs[k] for k in ("pooled_h", "pooled_w", "sampling_ratio", "spatial_scale", "mode")
+             if k in layer.attrs}
+    return c.op("ROIAlign", [x, rois, batch], attrs, version="opset3",
+                outputs=(layer.outputs[0].precision, layer.outputs[0].dims))
+
+
 def _grid_sample_variant(layer) -> str:
     return f"{layer.attrs.get('mode', 'bilinear')}, {layer.attrs.get('padding_mode', 'zeros')} padding"
 
 
 FORMULATIONS = {
+    "roialign": (roi_align_9, "ROIAlign-3, boxes shifted by -0.5 pixel for half_pixel_for_nn"),
     "gridsample": (grid_sample, "per tap a Gather of the addressed pixels (i32 indices) times its fp16 weight, "
                                 "summed; coordinates split in three exact parts for fp16", _grid_sample_variant),
 }

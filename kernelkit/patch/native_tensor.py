@@ -1,6 +1,6 @@
 """Native formulations of tensor ops the MYRIAD 2021.4 plugin has no stage for, built from Transpose,
-Reshape, StridedSlice, Concat, Gather, MatMul and element-wise ops on static shapes: ReduceProd,
-ReduceLogicalOr, Roll.
+Reshape, StridedSlice, Concat, Gather, MatMul and element-wise ops on static shapes: ReduceProd, Col2Im,
+GatherND-8 (through the plugin's GatherND-5).
 
 Like native_math.py they are measured with fp16 rounding between layers (kernelkit/patch/data/
 native-fp16.json); here that mostly means products and sums are taken in an order whose roundings stay
@@ -76,6 +76,65 @@ def _scalar(c: Composer, x: Out) -> Out:
     return c.op("Squeeze", [c.reshape(x, [1]), c.ints([0], "axis")], outputs=(x.precision, []))
 
 
+MAX_MATRIX = 1 << 20        # entries of a constant scatter matrix (2 MB in fp16)
+
+
+def col2im(model, layer) -> Out:
+    """Col2Im-15 = MatMul with a constant 0/1 matrix: column (block position k, block l) -> image pixel;
+    overlapping blocks add up in the MatMul."""
+    x = input_of(model, layer, 0)
+    _static(x)
+    image, block = constant_input(model, layer, 1), constant_input(model, layer, 2)
+    if image is None or block is None:
+        raise Refuse("image_shape and block_shape (inputs 1, 2) must be constant")
+    (height, width), (kh, kw) = (int(v) for v in np.ravel(image)), (int(v) for v in np.ravel(block))
+    sh, sw = (int(v) for v in layer.attrs.get("strides", "1,1").split(","))
+    dh, dw = (int(v) for v in layer.attrs.get("dilations", "1,1").split(","))
+    pt, pl = (int(v) for v in layer.attrs.get("pads_begin", "0,0").split(","))
+    pb, pr = (int(v) for v in layer.attrs.get("pads_end", "0,0").split(","))
+    blocks_h = (height + pt + pb - dh * (kh - 1) - 1) // sh + 1
+    blocks_w = (width + pl + pr - dw * (kw - 1) - 1) // sw + 1
+    batched = len(x.dims) == 3
+    n = x.dims[0] if batched else 1
+    rows, count = x.dims[-2], x.dims[-1]
+    if rows % (kh * kw) or count != blocks_h * blocks_w:
+        raise Refuse(f"input {x.dims} does not match blocks {kh}x{kw} over {blocks_h}x{blocks_w} positions")
+    channels = rows // (kh * kw)
+    if kh * kw * count * height * width > MAX_MATRIX:
+        raise Refuse(f"the scatter matrix would have {kh * kw * count * height * width} entries")
+    matrix = np.zeros((kh * kw, count, height * width), np.float32)
+    for k in range(kh * kw):
+        ki, kj = divmod(k, kw)
+        for l in range(count):
+            li, lj = divmod(l, blocks_w)
+            row, col = li * sh - pt + ki * dh, lj * sw - pl + kj * dw
+            if 0 <= row < height and 0 <= col < width:
+                matrix[k, l, row * width + col] = 1
+    c = Composer(model, layer, x)
+    flat = c.reshape(x, [n, channels, kh * kw * count])
+    image_flat = c.matmul(flat, c.const(matrix.reshape(kh * kw * count, height * width)))
+    return c.reshape(image_flat, ([n] if batched else []) + [channels, height, width])
+
+
+def gather_nd_8(model, layer) -> Out:
+    """GatherND-8 = GatherND-5 (which the plugin compiles) and a Reshape: v5 merges the batch dims of its
+    output into one, v8 keeps them."""
+    if layer.version != "opset8":
+        raise Refuse(f"{layer.version}: only GatherND-8 is formulated")
+    data, indices = input_of(model, layer, 0), input_of(model, layer, 1)
+    _static(data)
+    _static(indices, "indices")
+    c = Composer(model, layer, data)
+    batch_dims = int(layer.attrs.get("batch_dims", "0"))
+    out_dims = list(layer.outputs[0].dims)
+    merged = ([int(np.prod(out_dims[:batch_dims]))] if batch_dims else []) + out_dims[batch_dims:]
+    gathered = c.op("GatherND", [data, indices], {"batch_dims": batch_dims}, version="opset5",
+                    outputs=(data.precision, merged))
+    return c.reshape(gathered, out_dims) if merged != out_dims else gathered
+
+
 FORMULATIONS = {
     "reduceprod": (reduce_prod, "pairwise products of the reduced axes (moved last): log2(n) Multiply layers"),
+    "col2im": (col2im, "MatMul with a constant 0/1 block-to-pixel matrix (overlaps add up)"),
+    "gathernd": (gather_nd_8, "GatherND-5 and a Reshape to GatherND-8's batch dims"),
 }

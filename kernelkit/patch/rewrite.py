@@ -310,8 +310,49 @@ def scaled_dot_product_attention(model, layer) -> Out:
     return op(model, "MatMul", f"{name}/attend", [weights, v], {"transpose_a": "false", "transpose_b": "false"})
 
 
+def _non_finite_pad_value(model, layer) -> bool:
+    """A constant-mode Pad whose value is an infinity or NaN: the 2021.4 plugin says "Unsupported pad value"."""
+    if layer.attrs.get("pad_mode", "constant") != "constant" or len(layer.inputs) < 4:
+        return False
+    value = constant_input(model, layer, 3)
+    return value is not None and not np.isfinite(np.asarray(value, np.float64)).all()
+
+
+def pad_with_constant_blocks(model, layer) -> Out:
+    """Pad with a non-finite value = Pad with 0, then Select(mask, value, padded) with a constant mask of the
+    padded positions (size 1 on the axes without pads: no constant carries the batch, which the plugin
+    would otherwise see change when it compiles at batch 1)."""
+    x = input_of(model, layer, 0)
+    begin, end = constant_input(model, layer, 1), constant_input(model, layer, 2)
+    if begin is None or end is None or any(d <= 0 for d in x.dims):
+        raise Refuse("pads must be constant and the shape static")
+    begin, end = (np.asarray(v, np.int64).reshape(-1) for v in (begin, end))
+    if (begin < 0).any() or (end < 0).any():
+        raise Refuse("negative pads (a crop) are not rewritten")
+    value = float(np.asarray(constant_input(model, layer, 3)).reshape(()))
+    dtype = np.float16 if x.precision == "FP16" else np.float32
+    name = layer.name
+    out_dims = [d + int(b) + int(e) for d, b, e in zip(x.dims, begin, end)]
+    padded = op(model, "Pad", f"{name}/pad_zero", [x, input_of(model, layer, 1), input_of(model, layer, 2),
+                                                   add_const(model, np.array(0, dtype), f"{name}/zero")],
+                {"pad_mode": "constant"}, outputs=[(x.precision, out_dims)])
+    mask_dims = [o if b or e else 1 for o, b, e in zip(out_dims, begin, end)]
+    mask = np.zeros(mask_dims, bool)
+    for axis, (b, e) in enumerate(zip(begin, end)):
+        if b or e:
+            index = [slice(None)] * len(mask_dims)
+            index[axis] = np.r_[0:int(b), out_dims[axis] - int(e):out_dims[axis]].astype(int)
+            mask[tuple(index)] = True
+    return op(model, "Select", f"{name}/fill", [add_const(model, mask, f"{name}/padded"),
+                                                add_const(model, np.array(value, dtype), f"{name}/value"), padded],
+              {"auto_broadcast": "numpy"})
+
+
 def pad_low_rank(model, layer) -> Out:
-    """Pad of a 1-D/2-D tensor (MYRIAD pads 3-D and 4-D only) = Reshape to 3-D, Pad-1, Reshape back."""
+    """Pad of a 1-D/2-D tensor (MYRIAD pads 3-D and 4-D only) = Reshape to 3-D, Pad-1, Reshape back; a
+    non-finite pad value = constant blocks and Concat."""
+    if _non_finite_pad_value(model, layer):
+        return pad_with_constant_blocks(model, layer)
     x = input_of(model, layer, 0)
     rank = len(x.dims)
     if rank >= 3:
@@ -389,7 +430,7 @@ EXACT = {
     "sign": (sign, "Select(x > 0, 1, Select(x < 0, -1, x))"),
     "abs": (absolute, "Maximum(x, -x)"),
     "scaleddotproductattention": (scaled_dot_product_attention, "SoftMax(Q @ K^T * scale + mask) @ V"),
-    "pad": (pad_low_rank, "Reshape to 3-D, Pad, Reshape back"),
+    "pad": (pad_low_rank, "Reshape to 3-D, Pad, Reshape back; a non-finite value as constant blocks + Concat"),
     "fakequantize": (fake_quantize, "Round((x - il) / (ih - il) * (L-1)) ... clipped with Greater/Select"),
     "identity": (identity, "Reshape to the same shape"),
     "isnan": (is_nan, "LogicalNot(Equal(x, x))"),
@@ -421,14 +462,16 @@ class Formulation:
 
 
 def _table() -> dict[str, Formulation]:
-    from . import native_dft, native_math, native_pool, native_rnn, native_sample, native_scatter, native_tensor
+    from . import (native_bitwise, native_dft, native_math, native_norm, native_pool, native_rnn, native_sample,
+                   native_scatter, native_tensor)
 
     table = {}
     for source in (EXACT, native_math.FORMULATIONS, native_tensor.FORMULATIONS, native_sample.FORMULATIONS,
                    native_rnn.FORMULATIONS, native_dft.FORMULATIONS, native_pool.FORMULATIONS,
-                   native_scatter.FORMULATIONS):
+                   native_scatter.FORMULATIONS, native_norm.FORMULATIONS, native_bitwise.FORMULATIONS):
         for key, entry in source.items():
             table[key] = entry if isinstance(entry, Formulation) else Formulation(*entry)
+    table["pad"] = Formulation(pad_low_rank, EXACT["pad"][1], needed=_non_finite_pad_value)
     return table
 
 
