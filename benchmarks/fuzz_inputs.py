@@ -565,7 +565,7 @@ def _file_trick(rng: random.Random, case: Case, name: str) -> str:
     elif trick == "loop":
         case.links[name] = name
     elif trick == "sparse":
-        case.sparse[name] = rng.choice((600 << 20, 3 << 30, 1 << 40))
+        case.sparse[name] = rng.choice((200 << 20, 3 << 30, 1 << 40))    # under the 1 GiB limits, and far above
     elif trick == "outside":
         case.links[name] = "../secret/data"
     return trick

@@ -90,7 +90,7 @@ def test_no_reverse_channels_overrides_the_report(patch_folder, tmp_path):
 @pytest.mark.toolchain
 def test_wrong_number_of_mean_values_exit_2(patch_folder, tmp_path, capsys):
     assert main(["archive", str(patch_folder), "-o", str(tmp_path / "m.tar.xz"), "--mean", "1,2"]) == 2
-    assert "2 mean values for an input with 3 channels" in capsys.readouterr().err
+    assert "2 mean values for input \"input\", which has 3 channels" in capsys.readouterr().err
     assert not (tmp_path / "m.tar.xz").exists()
 
 

@@ -587,3 +587,19 @@ def test_a_blob_whose_tensor_tables_depthai_misreads_is_packed_whole_or_refused(
                 outcomes.add("refused")
                 assert not out.exists()
     assert "refused" in outcomes
+
+
+def test_an_onnx_opset_version_no_release_has_is_refused_before_openvino_walks_to_it(tmp_path):
+    import onnx
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])])
+    for version, ok in ((13, True), (1 << 40, False), (0, False)):
+        path = tmp_path / f"v{version}.onnx"
+        onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", version)]), path)
+        if ok:
+            assert [layer.type for layer in load_model(path).layers] == ["Parameter", "ReLU", "Result"]
+        else:
+            refused(load_model, path, match=f"opset version {version} of domain 'ai.onnx'", path=path)

@@ -14,6 +14,9 @@ from pathlib import Path
 from ..errors import KernelkitError
 
 
+MAX_OPSET_VERSION = 10_000
+
+
 class ConversionFailed(KernelkitError):
     """OpenVINO's ONNX frontend refused the model (`verify` then falls back to onnx's reference evaluator)."""
 
@@ -83,6 +86,12 @@ def check_onnx_file(path: Path) -> None:
     except Exception:                      # protobuf raises several types for a file that is not ONNX
         raise KernelkitError("not a readable ONNX model (protobuf parsing failed)", path=path,
                              hint="check the file with onnx.checker, or pass an IR .xml instead") from None
+    for entry in model.opset_import:
+        # OpenVINO's frontend walks versions one by one: opset 2^40 keeps it busy for days
+        if not 1 <= entry.version <= MAX_OPSET_VERSION:
+            raise KernelkitError(f"opset version {entry.version} of domain {entry.domain or 'ai.onnx'!r} is not "
+                                 "one any ONNX release has", path=path, where="opset_import",
+                                 hint="re-export the model; ONNX opsets run from 1 to a few dozen")
     folder = path.parent.resolve()
     total = 0
     for tensor in _tensors(model.graph):

@@ -107,8 +107,8 @@ def _per_channel(values, count: int | None, what: str, default: float, input_nam
     if len(values) == 1 and count:
         return values * count
     if count is not None and len(values) != count:
-        raise KernelkitError(f"{len(values)} {what} values for an input with {count} channels",
-                             where=f'input "{input_name}"', hint=f"give one {what} value per channel, or one for all")
+        raise KernelkitError(f"{len(values)} {what} values for input \"{input_name}\", which has {count} channels",
+                             where=f"--{what}", hint=f"give one {what} value per channel, or one for all")
     return values
 
 
