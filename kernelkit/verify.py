@@ -77,6 +77,7 @@ class EmulatedLayer:
     attrs: dict
     outputs: list                  # [(element type, dims)]
     calls: int = 0
+    absorbed: dict = field(default_factory=dict)   # parameters the plugin makes of constant inputs
 
 
 def _element_dtype(element_type: str):
@@ -123,7 +124,7 @@ def _make_op_class(layer: EmulatedLayer, bindings, failures: list):
         def evaluate(self, outputs, inputs):
             arrays = [np.array(t.data) for t in inputs]
             try:
-                result = emulate(bindings, layer.type, arrays, dict(self._attrs),
+                result = emulate(bindings, layer.type, arrays, {**self._attrs, **layer.absorbed},
                                  output_shapes=[tuple(d) for _, d in layer.outputs])
             except Exception as exc:       # reported after inference: OpenVINO would hide it
                 failures.append((layer, exc))
@@ -141,17 +142,25 @@ def _make_op_class(layer: EmulatedLayer, bindings, failures: list):
 def emulated_copy(model, bindings_path: Path):
     """An in-memory copy of `model` whose custom-bound layers are extension ops, and those layers."""
     from .bindings import myriad
+    from .myriad.knowledge import legacy_params
 
     bindings = myriad.load(bindings_path)
     copy = model.copy()
     emulated = []
     for layer in copy.layers:
         attrs = dict(layer.attrs.items())
-        if layer.type in ("Parameter", "Result", "Const") or myriad.select(bindings, layer.type, attrs) is None:
+        consts = {}
+        for index, port in enumerate(layer.inputs):
+            producer = copy.producer(layer, port.id)
+            if producer is not None and producer[0].type.lower() == "const":
+                consts[index] = copy.const_value(producer[0])
+        params = legacy_params(layer.type, attrs, consts)
+        if layer.type in ("Parameter", "Result", "Const") or myriad.select(bindings, layer.type, params) is None:
             continue
         ext_type = f"{EXTENSION_PREFIX}{len(emulated)}"
         emulated.append(EmulatedLayer(layer.name, layer.type, ext_type, attrs,
-                                      [(p.element_type or "f32", p.dims) for p in layer.outputs]))
+                                      [(p.element_type or "f32", p.dims) for p in layer.outputs],
+                                      absorbed={k: v for k, v in params.items() if k not in attrs}))
         layer.type = ext_type
         layer.version = EXTENSION_VERSION
     return copy, emulated

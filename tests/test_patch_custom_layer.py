@@ -28,7 +28,7 @@ def test_sin_binds_keeps_its_type_and_verifies_against_numpy(tmp_path):
     sin = ops.sin(x)
     sin.set_friendly_name("wave")
     out = tmp_path / "out"
-    result = patch_model(_save(tmp_path, [sin], [x]), out, "2021.4")
+    result = patch_model(_save(tmp_path, [sin], [x]), out, "2021.4", prefer="kernel")
     assert result.exit_code == 0
     layer = load_model(out / "model.xml").find("wave")
     assert (layer.type, layer.version) == ("Sin", "opset1")
@@ -62,7 +62,7 @@ def test_where_rules_decide_and_rewrite_takes_over(tmp_path):
     backward = ops.cumsum(x, np.int64(3), exclusive=False, reverse=True)
     backward.set_friendly_name("backward")
     out = tmp_path / "out"
-    result = patch_model(_save(tmp_path, [forward, backward], [x]), out, "2021.4",
+    result = patch_model(_save(tmp_path, [forward, backward], [x]), out, "2021.4", prefer="kernel",
                          kernels_dir=_forward_only_cumsum_library(tmp_path))
     assert result.exit_code == 0
     by_layer = {c.layer: c.patcher for c in result.changes}
@@ -99,7 +99,7 @@ def test_untested_rank_is_not_bound_and_rewrite_takes_over(tmp_path):
     # kernels/cumsum is proven on 4-D cases only; a 1-D CumSum goes to the MatMul rewrite instead.
     x = ops.parameter([7], np.float32, name="x")
     out = tmp_path / "out"
-    result = patch_model(_save(tmp_path, [ops.cumsum(x, np.int64(0))], [x]), out, "2021.4")
+    result = patch_model(_save(tmp_path, [ops.cumsum(x, np.int64(0))], [x]), out, "2021.4", prefer="kernel")
     assert result.exit_code == 0
     assert [c.patcher for c in result.changes if c.patcher in ("custom_layer", "rewrite")] == ["rewrite"]
     assert "rank" in next(r.reason for r in result.refusals if r.patcher == "custom_layer")
@@ -109,16 +109,17 @@ def test_untested_rank_is_not_bound_and_rewrite_takes_over(tmp_path):
 def test_elementwise_kernels_bind_at_any_rank(tmp_path):
     x = ops.parameter([5], np.float32, name="x")
     out = tmp_path / "out"
-    result = patch_model(_save(tmp_path, [ops.sin(x)], [x]), out, "2021.4")
+    result = patch_model(_save(tmp_path, [ops.sin(x)], [x]), out, "2021.4", prefer="kernel")
     assert [c.patcher for c in result.changes][0] == "custom_layer"
     assert verify(out).passed
 
 
 def test_rank_the_family_cannot_compute_is_refused(tmp_path):
-    # The element-wise family computes ranks 0-4 only (the plugin's B/F/Y/X view drops the fifth dimension).
+    # The element-wise family computes ranks 0-4 only (the plugin's B/F/Y/X view drops the fifth dimension):
+    # the kernel is refused, and Sin's native formulation takes the layer instead.
     x = ops.parameter([1, 2, 3, 4, 5], np.float32, name="x")
-    result = patch_model(_save(tmp_path, [ops.sin(x)], [x]), tmp_path / "out", "2021.4")
-    assert result.exit_code == 1
+    result = patch_model(_save(tmp_path, [ops.sin(x)], [x]), tmp_path / "out", "2021.4", prefer="kernel")
+    assert result.exit_code == 0
     assert not [c for c in result.changes if c.patcher == "custom_layer"]
     reason = next(r.reason for r in result.refusals if r.patcher == "custom_layer")
     assert "computes rank 0/1/2/3/4 inputs only" in reason and "rank 5" in reason

@@ -168,7 +168,8 @@ def test_patch_compile_confirms_with_the_real_plugin(tmp_path):
 
 
 def test_patch_compile_says_custom_kernels_need_clc(tmp_path):
-    # CumSum is bound to a library kernel, whose SHAVE binary only clc builds: the compile cannot confirm it.
+    # CumSum is bound to a library kernel, whose SHAVE binary only clc builds: the plugin compiles the model with
+    # a check ELF in its place and takes the binding, but no blob can be written.
     node = helper.make_node("CumSum", ["x", "axis"], ["y"])
     axis = helper.make_tensor("axis", T.INT64, [], [3])
     graph = helper.make_graph([node], "cs", [helper.make_tensor_value_info("x", T.FLOAT, [1, 3, 8, 8])],
@@ -176,6 +177,7 @@ def test_patch_compile_says_custom_kernels_need_clc(tmp_path):
     model = tmp_path / "cs.onnx"
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8), model)
     result = _run_cli("patch", model, "-o", tmp_path / "out", "--compile", "--prefer", "kernel")
-    assert result.returncode == 3, result.stdout + result.stderr
-    assert "only clc builds" in result.stderr
+    assert result.returncode == 4, result.stdout + result.stderr
+    assert "compiles for MYRIAD once clc's binaries replace the check ELFs" in result.stdout
+    assert "cumsum.bin" in result.stdout
     assert not (tmp_path / "out" / "model.blob").exists()

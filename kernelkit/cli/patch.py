@@ -38,7 +38,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--json", action="store_true", help="print patch-report.json instead of the summary")
     parser.add_argument("--compile", action="store_true",
                         help="then compile OUTDIR/model.blob with the real MYRIAD 2021.4 plugin to confirm the result "
-                             "(needs `kernelkit toolchain setup`; exit 1 if the plugin refuses, 3 if unavailable)")
+                             "(needs `kernelkit toolchain setup`; exit 1 if the plugin refuses, 3 if unavailable; "
+                             "with custom layers and no clc the plugin compiles with check ELFs: exit 4, no blob)")
 
 
 def run(args) -> int:
