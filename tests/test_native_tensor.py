@@ -145,3 +145,15 @@ def test_roi_align_9_max_mode_is_refused(tmp_path):
     ctx = PatchContext(load_model(path), "2021.4")
     rewrite.apply(ctx)
     assert not ctx.changes and "max" in ctx.refusals[0].reason
+
+
+@pytest.mark.parametrize("sizes,transform,antialias", [([9, 14], "half_pixel", False), ([4, 3], "align_corners", False),
+                                                       ([5, 4], "half_pixel", True)])
+def test_cubic_interpolate_as_matmuls(tmp_path, sizes, transform, antialias):
+    x = ops.parameter([1, 2, 7, 6], np.float32, name="x")
+    node = ov.opset11.interpolate(x, np.array(sizes, np.int64), "cubic", "sizes",
+                                  coordinate_transformation_mode=transform, antialias=antialias,
+                                  axes=np.array([2, 3], np.int64))
+    original, patched, _ = _before_after(tmp_path, [node], [x], "interpolate")
+    data = RNG.uniform(-1, 1, (1, 2, 7, 6)).astype(np.float32)
+    np.testing.assert_allclose(_run(patched, [data])[0], _run(original, [data])[0], rtol=1e-5, atol=1e-6)

@@ -193,6 +193,8 @@ def _compile_named(outdir: Path) -> tuple[bool, str, str | None]:
         layer = getattr(exc, "layer_name", None)
         named = re.search(r"with friendly_name '([^']+)'", exc.message)   # nGraph validation errors
         return False, exc.message.splitlines()[0][:160], layer or (named.group(1) if named else None)
+    if not (outdir / "model.blob").is_file():
+        return False, "custom layers bound: no blob without clc", None
     return True, "", None
 
 
@@ -299,9 +301,26 @@ def _grid_sample_case(side_h, side_w, mode, padding, align, seed):
     return ov.Model([node], [x, g], "grid_sample"), inputs
 
 
+def _interpolate_case(shape, sizes, mode, transform, antialias, seed):
+    import openvino as ov
+
+    rng = np.random.default_rng(seed)
+    x = ov.opset1.parameter(shape, np.float32, name="x")
+    node = ov.opset11.interpolate(x, np.array(sizes, np.int64), mode, "sizes", coordinate_transformation_mode=transform,
+                                  antialias=antialias, axes=np.array([2, 3], np.int64))
+    return ov.Model([node], [x], "interpolate"), [rng.uniform(-1, 1, shape).astype(np.float32)]
+
+
 # IR type -> cases beyond ONNX's node tests (bigger shapes, other attributes): (name, builder) pairs whose
 # builder returns (ov.Model with the original op, inputs). The reference is that op on OpenVINO CPU f32.
 SYNTHETIC = {
+    "interpolate": [
+        ("cubic_up_32x40_to_64x80", lambda: _interpolate_case([1, 3, 32, 40], [64, 80], "cubic", "half_pixel", False, 1)),
+        ("cubic_down_64x64_to_24x40", lambda: _interpolate_case([1, 2, 64, 64], [24, 40], "cubic", "align_corners",
+                                                                False, 2)),
+        ("cubic_antialias_down_48x48_to_20x16", lambda: _interpolate_case([1, 2, 48, 48], [20, 16], "cubic",
+                                                                          "half_pixel", True, 3)),
+    ],
     # Images up to the formulation's 128-pixel limit, grid points up to 15 % out of range, data in [-1, 1].
     "gridsample": [
         (f"{mode}_{padding}{'_aligned' if align else ''}_{h}x{w}",

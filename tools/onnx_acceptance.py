@@ -88,7 +88,7 @@ def _deploy(outdir: Path) -> str:
     from kernelkit.patch import compile_patched
 
     try:
-        compile_patched(outdir, TARGET)
+        compiled = compile_patched(outdir, TARGET)
     except CompileFailed as exc:
         return f"refused: {exc.message.splitlines()[0][:110]}"
     except ToolchainUnavailable as exc:
@@ -96,6 +96,9 @@ def _deploy(outdir: Path) -> str:
         return f"{kind}: {exc.message.splitlines()[0][:110]}"
     except KernelkitError as exc:
         return f"refused: {exc.message.splitlines()[0][:110]}"
+    if not (outdir / "model.blob").is_file():
+        # Custom layers without clc: the plugin took the bindings with check ELFs but wrote no blob.
+        return f"clc: compiles once clc builds {', '.join(getattr(compiled, 'missing', []) or ['the kernels'])}"
     return "blob"
 
 

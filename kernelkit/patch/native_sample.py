@@ -222,11 +222,96 @@ def roi_align_9(model, layer) -> Out:
                 outputs=(layer.outputs[0].precision, layer.outputs[0].dims))
 
 
+INTERPOLATE_MATRIX = 1 << 20     # entries of one axis's interpolation matrix
+
+
+def _axis_matrix(layer, rank: int, axis: int, length: int, scale: float | None, size: int) -> np.ndarray:
+    """[length, out] weights of the layer's interpolation along one axis, measured by running the op itself
+    (OpenVINO CPU, f32) on `length` unit vectors with only that axis resized."""
+    import openvino as ov
+
+    attrs = layer.attrs
+    other = 0 if axis != 0 else 1
+    shape = [1] * rank
+    shape[axis] = shape[other] = length
+    eye = np.zeros(shape, np.float32)
+    index = [0] * rank
+    for i in range(length):
+        index[axis] = index[other] = i
+        eye[tuple(index)] = 1
+    pads = lambda name: [int(v) for v in attrs.get(name, "").split(",") if v.strip()]  # noqa: E731
+    begin, end = pads("pads_begin"), pads("pads_end")
+    only = lambda values: [values[axis] if len(values) > axis and i == axis else 0 for i in range(rank)]  # noqa: E731
+    x = ov.opset1.parameter(shape, np.float32)
+    by_scales = attrs.get("shape_calculation_mode", "sizes") == "scales"
+    node = ov.opset11.interpolate(
+        x, np.array([scale if by_scales else size], np.float32 if by_scales else np.int64),
+        attrs.get("mode", "nearest"), "scales" if by_scales else "sizes", only(begin), only(end),
+        attrs.get("coordinate_transformation_mode", "half_pixel"), attrs.get("nearest_mode", "round_prefer_floor"),
+        attrs.get("antialias", "false").lower() == "true", float(attrs.get("cube_coeff", "-0.75")),
+        np.array([axis], np.int64))
+    compiled = ov.Core().compile_model(ov.Model([node], [x], "probe"), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+    out = np.array(compiled(eye)[0])
+    rows = np.moveaxis(out, (other, axis), (0, 1)).reshape(length, -1)
+    if rows.shape[1] != size:
+        raise Refuse(f"axis {axis}: the op alone gives {rows.shape[1]} samples, the layer {size}")
+    return rows
+
+
+def interpolate(model, layer) -> Out:
+    """Interpolate (a mode or attribute the plugin refuses: cubic, antialias, pillow...) on static shapes =
+    per resized axis one MatMul with that axis's constant weights, taken from the op itself on unit vectors
+    (every mode of Interpolate weighs each axis separately)."""
+    x = input_of(model, layer, 0)
+    if x.precision not in FLOAT_PRECISIONS or any(d <= 0 for d in x.dims) or len(x.dims) < 2:
+        raise Refuse("a float input of static rank >= 2 is needed")
+    from .graph import constant_input
+
+    rank = len(x.dims)
+    out_dims = list(layer.outputs[0].dims)
+    v11 = layer.version == "opset11"
+    axes_index = 2 if v11 else 3
+    axes_value = constant_input(model, layer, axes_index) if len(layer.inputs) > axes_index else None
+    axes = [int(a) % rank for a in np.atleast_1d(axes_value)] if axes_value is not None else list(range(rank))
+    by_scales = layer.attrs.get("shape_calculation_mode", "sizes") == "scales"
+    scales = constant_input(model, layer, 1 if v11 else 2) if by_scales else None
+    if by_scales and scales is None:
+        raise Refuse("scales must be constant")
+    scales = np.atleast_1d(scales).astype(np.float64) if scales is not None else None
+    c = Composer(model, layer, x)
+    result = x
+    for position, axis in enumerate(axes):
+        n, m = x.dims[axis], out_dims[axis]
+        if n * m > INTERPOLATE_MATRIX:
+            raise Refuse(f"axis {axis}: a {n}x{m} weight matrix")
+        scale = float(scales[position]) if scales is not None else None
+        if m == n and scale in (None, 1.0) and layer.attrs.get("pads_begin", "0").replace(",", "").strip("0 ") == "":
+            continue
+        matrix = _axis_matrix(layer, rank, axis, n, scale, m)
+        last = len(result.dims) - 1
+        moved = c.transpose(result, [i for i in range(last + 1) if i != axis] + [axis]) if axis != last else result
+        product = c.matmul(moved, c.const(matrix))
+        if axis != last:
+            order = list(range(last)) + [last]
+            back = order[:axis] + [last] + order[axis:last]
+            product = c.transpose(product, back)
+        result = product
+    if result is x:
+        raise Refuse("nothing to resize")
+    return result
+
+
+def _interpolate_variant(layer) -> str:
+    return layer.attrs.get("mode", "nearest")
+
+
 def _grid_sample_variant(layer) -> str:
     return f"{layer.attrs.get('mode', 'bilinear')}, {layer.attrs.get('padding_mode', 'zeros')} padding"
 
 
 FORMULATIONS = {
+    "interpolate": (interpolate, "per resized axis a MatMul with the axis's constant weights (the op's own, on unit "
+                                 "vectors)", _interpolate_variant),
     "roialign": (roi_align_9, "ROIAlign-3, boxes shifted by -0.5 pixel for half_pixel_for_nn"),
     "gridsample": (grid_sample, "per tap a Gather of the addressed pixels (i32 indices) times its fp16 weight, "
                                 "summed; coordinates split in three exact parts for fp16", _grid_sample_variant),
