@@ -121,8 +121,44 @@ def reduce_l2(model, layer) -> Out:
     return op(model, "Sqrt", f"{layer.name}/sqrt", [total])
 
 
+def _through_fp16(model, layer, index: int) -> None:
+    """Feed integer input `index` of the layer through a Convert to f16 (MYRIAD's arithmetic type; integers
+    are exact there up to 2048 in magnitude). Only once the rewrite can no longer refuse."""
+    value = input_of(model, layer, index)
+    convert = op(model, "Convert", f"{layer.name}/input{index}_f16", [value], {"destination_type": "f16"})
+    model.disconnect(model.input_edge(layer, layer.inputs[index].id))
+    model.connect(convert.layer, convert.port.id, layer, layer.inputs[index].id)
+    layer.inputs[index].precision = "FP16"
+
+
+def _integer(model, layer, indices) -> str | None:
+    """The layer's output element type when its inputs `indices` are all integers (then fed as f16), None
+    when they are all floats; mixed is a refusal."""
+    kinds = {input_of(model, layer, i).precision in FLOAT_PRECISIONS for i in indices}
+    if kinds == {True}:
+        return None
+    if kinds != {False}:
+        raise Refuse("mixed integer and floating-point inputs")
+    return layer.outputs[0].element_type
+
+
+def _back_to(model, layer, value: Out, element: str | None) -> Out:
+    return value if element is None else op(model, "Convert", f"{layer.name}/as_{element}", [value],
+                                            {"destination_type": element})
+
+
 def mod(model, layer) -> Out:
-    """Mod (truncated, sign of the dividend) = sign(a) * FloorMod(|a|, |b|), the sign taken with Select."""
+    """Mod (truncated, sign of the dividend) = sign(a) * FloorMod(|a|, |b|), the sign taken with Select;
+    integers through fp16 (exact up to 2048)."""
+    element = _integer(model, layer, (0, 1))
+    if element is not None:
+        _through_fp16(model, layer, 0)
+        _through_fp16(model, layer, 1)
+        return _back_to(model, layer, _float_mod(model, layer), element)
+    return _float_mod(model, layer)
+
+
+def _float_mod(model, layer) -> Out:
     a = _float_input(model, layer, 0)
     b = _float_input(model, layer, 1)
     remainder = op(model, "FloorMod", f"{layer.name}/floormod", [_abs(model, a, f"{layer.name}/a"),
@@ -146,8 +182,9 @@ def cumsum_matrix(length: int, *, exclusive: bool, reverse: bool) -> np.ndarray:
 
 
 def cumsum(model, layer) -> Out:
-    """CumSum along a short axis = MatMul with a constant triangular matrix (Transposes move the axis last)."""
-    x = _float_input(model, layer)
+    """CumSum along a short axis = MatMul with a constant triangular matrix (Transposes move the axis last);
+    integers through fp16 (exact while the running sums stay within 2048)."""
+    x = input_of(model, layer, 0)
     rank = len(x.dims)
     axis_value = constant_input(model, layer, 1) if len(layer.inputs) > 1 else np.array(0)
     if axis_value is None:
@@ -159,6 +196,14 @@ def cumsum(model, layer) -> Out:
     if length > CUMSUM_MAX_LENGTH:
         raise Refuse(f"axis length {length} > {CUMSUM_MAX_LENGTH}: the triangular constant would be too large; "
                      "bind a CumSum kernel instead")
+    element = _integer(model, layer, (0,))
+    if element is not None:
+        _through_fp16(model, layer, 0)
+        x = input_of(model, layer, 0)
+    return _back_to(model, layer, _cumsum_float(model, layer, x, rank, axis, length), element)
+
+
+def _cumsum_float(model, layer, x: Out, rank: int, axis: int, length: int) -> Out:
     matrix = cumsum_matrix(length, exclusive=layer.attrs.get("exclusive", "false").lower() == "true",
                            reverse=layer.attrs.get("reverse", "false").lower() == "true")
     dtype = np.float16 if x.precision == "FP16" else np.float32
@@ -379,35 +424,65 @@ def pad_low_rank(model, layer) -> Out:
 
 
 def fake_quantize(model, layer) -> Out:
-    """FakeQuantize (spec formula) with constant ranges: values at or below the input range give output_low,
-    above it output_high, and in between round((x - il) / (ih - il) * (L-1)) / (L-1) * (oh - ol) + ol,
-    rounding half to even. Only Greater is used as a comparison (the plugin's boolean-output rule)."""
+    """FakeQuantize (spec formula): values at or below the input range give output_low, above it
+    output_high, and in between round((x - il) / (ih - il) * (L-1)) / (L-1) * (oh - ol) + ol, rounding half
+    to even. Only Greater is used as a comparison (the plugin's boolean-output rule). Constant ranges are
+    folded; ranges computed at run time (blocked quantisation's scales) become layers."""
     x = _float_input(model, layer)
-    ranges = [constant_input(model, layer, i) for i in range(1, 5)]
-    if any(r is None for r in ranges):
-        raise Refuse("the four range inputs must be constant")
     levels = int(layer.attrs.get("levels", "256"))
     if levels < 2:
         raise Refuse(f"levels={levels}")
     dtype = np.float16 if x.precision == "FP16" else np.float32
-    il, ih, ol, oh = (np.asarray(r, dtype) for r in ranges)
     name = layer.name
-    const = lambda value, tag: add_const(model, np.asarray(value, dtype), f"{name}/{tag}")  # noqa: E731
     broadcast = {"auto_broadcast": "numpy"}
-    shifted = op(model, "Subtract", f"{name}/minus_low", [x, const(il, "input_low")], broadcast)
-    unit = op(model, "Divide", f"{name}/over_range", [shifted, const(ih - il, "input_range")],
-              {**broadcast, "m_pythondiv": "true"})
+    const = lambda value, tag: add_const(model, np.asarray(value, dtype), f"{name}/{tag}")  # noqa: E731
+    values = [constant_input(model, layer, i) for i in range(1, 5)]
+    if all(v is not None for v in values):
+        il, ih, ol, oh = (np.asarray(v, dtype) for v in values)
+        low_edge, high_edge = const(np.minimum(il, ih), "low_edge"), const(np.maximum(il, ih), "high_edge")
+        in_range, out_range = const(ih - il, "input_range"), const(oh - ol, "output_range")
+        il, ol, oh = const(il, "input_low"), const(ol, "output_low"), const(oh, "output_high")
+    else:
+        il, ih, ol, oh = (input_of(model, layer, i) for i in range(1, 5))
+        if any(v.precision not in FLOAT_PRECISIONS for v in (il, ih, ol, oh)):
+            raise Refuse("the ranges must be floating point")
+        low_edge = op(model, "Minimum", f"{name}/low_edge", [il, ih], broadcast)
+        high_edge = op(model, "Maximum", f"{name}/high_edge", [il, ih], broadcast)
+        in_range = op(model, "Subtract", f"{name}/input_range", [ih, il], broadcast)
+        out_range = op(model, "Subtract", f"{name}/output_range", [oh, ol], broadcast)
+    shifted = op(model, "Subtract", f"{name}/minus_low", [x, il], broadcast)
+    unit = op(model, "Divide", f"{name}/over_range", [shifted, in_range], {**broadcast, "m_pythondiv": "true"})
     steps = op(model, "Multiply", f"{name}/steps", [unit, const(levels - 1, "levels")], broadcast)
     rounded = op(model, "Round", f"{name}/round", [steps], {"mode": "half_to_even"}, version="opset5")
     back = op(model, "Divide", f"{name}/over_levels", [rounded, const(levels - 1, "levels_")],
               {**broadcast, "m_pythondiv": "true"})
-    scaled = op(model, "Multiply", f"{name}/out_range", [back, const(oh - ol, "output_range")], broadcast)
-    inside = op(model, "Add", f"{name}/plus_low", [scaled, const(ol, "output_low")], broadcast)
-    above = op(model, "Greater", f"{name}/above", [x, const(np.maximum(il, ih), "high_edge")], broadcast)
-    upper = op(model, "Select", f"{name}/clip_high", [above, const(oh, "output_high"),
-                                                      inside], broadcast)
-    over_low = op(model, "Greater", f"{name}/over_low", [x, const(np.minimum(il, ih), "low_edge")], broadcast)
-    return op(model, "Select", f"{name}/clip_low", [over_low, upper, const(ol, "output_low_")], broadcast)
+    scaled = op(model, "Multiply", f"{name}/out_range", [back, out_range], broadcast)
+    inside = op(model, "Add", f"{name}/plus_low", [scaled, ol], broadcast)
+    above = op(model, "Greater", f"{name}/above", [x, high_edge], broadcast)
+    upper = op(model, "Select", f"{name}/clip_high", [above, oh, inside], broadcast)
+    over_low = op(model, "Greater", f"{name}/over_low", [x, low_edge], broadcast)
+    return op(model, "Select", f"{name}/clip_low", [over_low, upper, ol], broadcast)
+
+
+def _integer_extremum_input(model, layer) -> bool:
+    """ReduceMax/ReduceMin of integers or booleans: the 2021.4 plugin's stage takes FP16 only ("StubMaxPool
+    types check error: input #0 has type S32, but one of [FP16] is expected")."""
+    return bool(layer.inputs) and input_of(model, layer, 0).precision not in FLOAT_PRECISIONS
+
+
+def reduce_extremum(model, layer) -> Out:
+    """ReduceMax/ReduceMin of integers = Convert to f16, the same reduction, Convert back (exact for
+    booleans and U8, for integers up to 2048 in magnitude)."""
+    x = input_of(model, layer, 0)
+    if x.precision in FLOAT_PRECISIONS:
+        raise Refuse("floating-point input: the plugin reduces it natively")
+    _reduce_axes(model, layer)
+    element = layer.outputs[0].element_type
+    half = op(model, "Convert", f"{layer.name}/as_f16", [x], {"destination_type": "f16"})
+    reduced = op(model, layer.type, f"{layer.name}/reduce", [half, input_of(model, layer, 1)],
+                 {"keep_dims": layer.attrs.get("keep_dims", "false")},
+                 outputs=[("FP16", layer.outputs[0].dims)])
+    return op(model, "Convert", f"{layer.name}/back", [reduced], {"destination_type": element})
 
 
 def identity(model, layer) -> Out:
@@ -425,13 +500,14 @@ EXACT = {
     "logsoftmax": (log_softmax, "(x - max) - Log(ReduceSum(Exp(x - max)))"),
     "reducel1": (reduce_l1, "ReduceSum(|x|)"),
     "reducel2": (reduce_l2, "Sqrt(ReduceSum(x*x))"),
-    "mod": (mod, "Select(a < 0, -FloorMod(|a|, |b|), FloorMod(|a|, |b|))"),
-    "cumsum": (cumsum, "MatMul with a constant triangular matrix"),
+    "mod": (mod, "Select(a < 0, -FloorMod(|a|, |b|), FloorMod(|a|, |b|)) (integers through fp16, exact to 2048)"),
+    "cumsum": (cumsum, "MatMul with a constant triangular matrix (integers through fp16, exact to 2048)"),
     "sign": (sign, "Select(x > 0, 1, Select(x < 0, -1, x))"),
     "abs": (absolute, "Maximum(x, -x)"),
     "scaleddotproductattention": (scaled_dot_product_attention, "SoftMax(Q @ K^T * scale + mask) @ V"),
     "pad": (pad_low_rank, "Reshape to 3-D, Pad, Reshape back; a non-finite value as constant blocks + Concat"),
-    "fakequantize": (fake_quantize, "Round((x - il) / (ih - il) * (L-1)) ... clipped with Greater/Select"),
+    "fakequantize": (fake_quantize, "Round((x - il) / (ih - il) * (L-1)) ... clipped with Greater/Select (ranges "
+                                    "constant or computed)"),
     "identity": (identity, "Reshape to the same shape"),
     "isnan": (is_nan, "LogicalNot(Equal(x, x))"),
     "isinf": (is_inf, "Equal(|x|, inf) (or the signed infinity asked for)"),
@@ -462,16 +538,20 @@ class Formulation:
 
 
 def _table() -> dict[str, Formulation]:
-    from . import (native_bitwise, native_dft, native_math, native_norm, native_pool, native_rnn, native_sample,
-                   native_scatter, native_tensor)
+    from . import (native_bitwise, native_dft, native_einsum, native_math, native_norm, native_pool, native_rnn,
+                   native_sample, native_scatter, native_tensor)
 
     table = {}
     for source in (EXACT, native_math.FORMULATIONS, native_tensor.FORMULATIONS, native_sample.FORMULATIONS,
                    native_rnn.FORMULATIONS, native_dft.FORMULATIONS, native_pool.FORMULATIONS,
-                   native_scatter.FORMULATIONS, native_norm.FORMULATIONS, native_bitwise.FORMULATIONS):
+                   native_scatter.FORMULATIONS, native_norm.FORMULATIONS, native_bitwise.FORMULATIONS,
+                   native_einsum.FORMULATIONS):
         for key, entry in source.items():
             table[key] = entry if isinstance(entry, Formulation) else Formulation(*entry)
     table["pad"] = Formulation(pad_low_rank, EXACT["pad"][1], needed=_non_finite_pad_value)
+    for kind in ("reducemax", "reducemin"):
+        table[kind] = Formulation(reduce_extremum, "Convert to f16, the reduction, Convert back (integer input)",
+                                  needed=_integer_extremum_input)
     return table
 
 
