@@ -211,7 +211,10 @@ class _Reader:
         if isinstance(value, bool) and bool not in kinds:
             raise self.error(f"must be {_kind_name(kinds)}, not a boolean", key)
         if float in kinds and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
+            try:
+                value = float(value)
+            except OverflowError:            # TOML integers have no size limit in tomllib
+                raise self.error(f"{value} is too large for a number", key) from None
         if not isinstance(value, kinds):
             raise self.error(f"must be {_kind_name(kinds)}, not {_type_name(value)}", key)
         if choices is not None and value not in choices:

@@ -603,3 +603,17 @@ def test_an_onnx_opset_version_no_release_has_is_refused_before_openvino_walks_t
             assert [layer.type for layer in load_model(path).layers] == ["Parameter", "ReLU", "Result"]
         else:
             refused(load_model, path, match=f"opset version {version} of domain 'ai.onnx'", path=path)
+
+
+def test_a_spec_number_too_large_for_a_float_is_a_clear_error(tmp_path):
+    from kernelkit.paths import KERNELS_DIR
+    from kernelkit.spec import load_spec
+
+    kernel = tmp_path / "sign_h"
+    kernel.mkdir()
+    for item in (KERNELS_DIR / "sign_h").iterdir():
+        if item.is_file():
+            (kernel / item.name).write_bytes(item.read_bytes())
+    text = (kernel / "kernel.toml").read_text()
+    (kernel / "kernel.toml").write_text(text.replace("low = -2.0", "low = " + "9" * 400, 1))
+    refused(load_spec, kernel, match="is too large for a number", path=kernel / "kernel.toml")
