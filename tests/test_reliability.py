@@ -617,3 +617,19 @@ def test_a_spec_number_too_large_for_a_float_is_a_clear_error(tmp_path):
     text = (kernel / "kernel.toml").read_text()
     (kernel / "kernel.toml").write_text(text.replace("low = -2.0", "low = " + "9" * 400, 1))
     refused(load_spec, kernel, match="is too large for a number", path=kernel / "kernel.toml")
+
+
+def test_a_killed_kernelkit_new_leaves_no_kernel_the_library_would_take(tmp_path, capsys):
+    from kernelkit.harness.runner import discover_kernels
+    from kernelkit.library.catalog import library_kernels
+    from kernelkit.patch.custom_layer import kernel_index
+
+    assert main(["new", "softsign_x", "--family", "elementwise", "--type", "Softsign", "--expr", "x / (1 + fabs(x))",
+                 "-d", str(tmp_path)]) == 0
+    capsys.readouterr()
+    assert discover_kernels([tmp_path]) == [tmp_path / "softsign_x"]
+    # what a `new` killed before its rename leaves: the whole kernel in a hidden staging sibling
+    (tmp_path / "softsign_x").rename(tmp_path / ".softsign_x.999999.abcdefgh.staging")
+    assert library_kernels(tmp_path) == []
+    assert kernel_index(tmp_path) == {}
+    assert discover_kernels([tmp_path]) == []

@@ -139,13 +139,14 @@ class PlannedCase:
 def discover_kernels(paths=None) -> list[Path]:
     """Kernel folders: the given ones (a folder with kernel.toml, a kernel.toml, or a folder of kernel
     folders), else every folder of kernels/."""
+    from ..fsutil import is_leftover
     from ..paths import KERNELS_DIR
     from ..spec import SPEC_FILE
 
     if not paths:
         if not KERNELS_DIR.is_dir():
             raise KernelkitError("no kernels folder", path=KERNELS_DIR, hint="pass kernel folders explicitly")
-        return sorted(p.parent for p in KERNELS_DIR.glob(f"*/{SPEC_FILE}"))
+        return sorted(p.parent for p in KERNELS_DIR.glob(f"*/{SPEC_FILE}") if not is_leftover(p.parent.name))
     found = []
     for raw in paths:
         path = Path(raw)
@@ -154,7 +155,7 @@ def discover_kernels(paths=None) -> list[Path]:
         elif (path / SPEC_FILE).is_file():
             found.append(path)
         elif path.is_dir() and list(path.glob(f"*/{SPEC_FILE}")):
-            found.extend(sorted(p.parent for p in path.glob(f"*/{SPEC_FILE}")))
+            found.extend(sorted(p.parent for p in path.glob(f"*/{SPEC_FILE}") if not is_leftover(p.parent.name)))
         elif not path.exists():
             raise KernelkitError("not found", path=path, hint="pass a kernel folder (one with a kernel.toml)")
         else:

@@ -7,6 +7,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from kernelkit.fsutil import is_leftover
 from kernelkit.paths import KERNELS_DIR
 
 
@@ -20,7 +21,7 @@ class LibraryKernel:
 
 def library_kernels(root: Path = KERNELS_DIR) -> list[LibraryKernel]:
     out = []
-    for spec_path in sorted(root.glob("*/kernel.toml")):
+    for spec_path in sorted(p for p in root.glob("*/kernel.toml") if not is_leftover(p.parent.name)):
         try:
             data = tomllib.loads(spec_path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):

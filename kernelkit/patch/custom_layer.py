@@ -36,13 +36,14 @@ class Binding:
 def kernel_index(kernels_dir: Path) -> dict[str, list]:
     """Specs by the layer type (lower case) they can bind: their `op`, and their OpenVINO reference op."""
     from ..errors import KernelkitError
+    from ..fsutil import is_leftover
     from ..spec import load_spec
 
     index: dict[str, list] = {}
     if not kernels_dir.is_dir():
         return index
     for folder in sorted(kernels_dir.iterdir()):
-        if not (folder / "kernel.toml").is_file():
+        if is_leftover(folder.name) or not (folder / "kernel.toml").is_file():     # a killed `new`'s staging
             continue
         try:
             spec = load_spec(folder)
