@@ -305,3 +305,9 @@ def test_custom_layers_xml_reaches_the_plugin(models, tmp_path, capsys):
     code, _, err = run_cli(capsys, "compile", models["conv"], "-o", tmp_path / "x.blob", "--custom-layers", bindings)
     assert code == 1
     assert str(tmp_path / "relu_kernel.bin") in err
+
+
+def test_compile_time_limit_must_be_positive(models, tmp_path, capsys):
+    code, _, err = run_cli(capsys, "compile", models["conv"], "-o", tmp_path / "x.blob", "--timeout", "0")
+    assert code == 2 and "--timeout must be a positive number" in err
+    assert not (tmp_path / "x.blob").exists()

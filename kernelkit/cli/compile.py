@@ -27,15 +27,20 @@ def add_arguments(parser):
                         help="write this version into the blob header (as blobconverter does)")
     parser.add_argument("--custom-layers", metavar="XML", default=None,
                         help="MYRIAD custom layer bindings (default: the folder's custom_layers.xml)")
+    parser.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
+                        help="stop the compiler after this long (default: KERNELKIT_COMPILE_TIMEOUT, else 3600)")
 
 
 def run(args) -> int:
-    from ..myriad.compile import CompileFailed, compile_model
+    from ..errors import KernelkitError
+    from ..myriad.compile import DEFAULT_TIMEOUT, CompileFailed, compile_model
 
+    if args.timeout is not None and not args.timeout > 0:
+        raise KernelkitError("--timeout must be a positive number of seconds", where="--timeout")
     try:
         result = compile_model(args.model, args.output, shaves=args.shaves, cmx_slices=args.cmx_slices,
                                u8_input=args.u8_input, blob_version=args.blob_version,
-                               custom_layers=args.custom_layers)
+                               custom_layers=args.custom_layers, timeout=args.timeout or DEFAULT_TIMEOUT)
     except CompileFailed as exc:
         print(f"kernelkit: compile failed: {exc}", file=sys.stderr)
         return 1

@@ -31,7 +31,17 @@ DEFAULT_SHAVES = 6
 SHAVES_KEY, CMX_KEY = "MYRIAD_NUMBER_OF_SHAVES", "MYRIAD_NUMBER_OF_CMX_SLICES"
 MAX_SHAVES = 16
 MAX_OPSET = 7          # the newest opset the 2021.4 IR reader knows
-DEFAULT_TIMEOUT = 600.0
+# The plugin's hardware tiling search takes minutes on some real models (ConvNeXt-tiny: over 13 min of CPU;
+# 2.5 min with hardware acceleration off), so the limit is generous and overridable.
+def _timeout_from_environment() -> float:
+    text = os.environ.get("KERNELKIT_COMPILE_TIMEOUT", "").strip()
+    try:
+        return float(text) if text else 3600.0
+    except ValueError:
+        return -1.0          # refused, with the variable named, when a compile starts
+
+
+DEFAULT_TIMEOUT = _timeout_from_environment()
 IR_XML_LIMIT = 256 * xmlsafe.MiB
 
 
@@ -279,6 +289,10 @@ def run_shim(model: Path, out_blob: Path, config: dict[str, str], *, timeout: fl
     for key in FORBIDDEN_KEYS:
         if key in config:
             raise KernelkitError(f"{key} is refused", where=key)
+    if not timeout > 0:
+        raise KernelkitError(f"the compile time limit must be a positive number of seconds, not "
+                             f"{os.environ.get('KERNELKIT_COMPILE_TIMEOUT', timeout)!r}",
+                             where="KERNELKIT_COMPILE_TIMEOUT", hint="e.g. KERNELKIT_COMPILE_TIMEOUT=3600")
     cmd = [str(tc.shim), str(model), str(out_blob)] + [f"{k}={v}" for k, v in config.items()]
     start = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="kernelkit-mvnc-") as lock_dir:
@@ -287,7 +301,8 @@ def run_shim(model: Path, out_blob: Path, config: dict[str, str], *, timeout: fl
         try:
             proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
         except subprocess.TimeoutExpired:
-            return ShimRun(False, f"the MYRIAD compiler did not finish within {timeout:.0f} s", [], timeout)
+            return ShimRun(False, f"the MYRIAD compiler did not finish within {timeout:.0f} s (raise the limit with "
+                                  "`kernelkit compile --timeout` or KERNELKIT_COMPILE_TIMEOUT)", [], timeout)
     seconds = time.monotonic() - start
     stderr = _NOISE.sub("", proc.stderr)
     warnings = [line.strip() for line in stderr.splitlines() if "[Warning]" in line
