@@ -93,10 +93,12 @@ def as_ideal_fp16(arrays) -> list[np.ndarray]:
 
 def formulated_types(model, target=TARGET) -> set[str]:
     from kernelkit.inspect import find_blockers
-    from kernelkit.patch.rewrite import REWRITES
+    from kernelkit.patch.rewrite import REWRITES, needed_layers
 
-    return {b.type.lower() for b in find_blockers(model, target)
-            if b.kind in ("unsupported", "limit", "opset") and b.layer_id and b.type.lower() in REWRITES}
+    found = {b.type.lower() for b in find_blockers(model, target)
+             if b.kind in ("unsupported", "limit", "opset") and b.layer_id and b.type.lower() in REWRITES}
+    needed = needed_layers(model)
+    return found | {layer.type.lower() for layer in model.layers if layer.name in needed}
 
 
 def variants(model) -> dict[str, str]:

@@ -290,7 +290,7 @@ def interpolate(model, layer) -> Out:
         matrix = _axis_matrix(layer, rank, axis, n, scale, m)
         last = len(result.dims) - 1
         moved = c.transpose(result, [i for i in range(last + 1) if i != axis] + [axis]) if axis != last else result
-        product = c.matmul(moved, c.const(matrix))
+        product = c.matmul_exact(moved, matrix)
         if axis != last:
             order = list(range(last)) + [last]
             back = order[:axis] + [last] + order[axis:last]

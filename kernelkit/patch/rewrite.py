@@ -24,6 +24,7 @@ from .graph import (FLOAT_PRECISIONS, Out, add_const, constant_input, input_of, 
 
 NAME = "rewrite"
 CUMSUM_MAX_LENGTH = 256     # a triangular n x n constant beyond this costs more memory than a kernel would
+FP16_STEPS = 2049           # quantisation levels whose step count (levels - 1) fp16 holds exactly
 
 
 def _float_input(model, layer, index=0) -> Out:
@@ -432,6 +433,9 @@ def fake_quantize(model, layer) -> Out:
     levels = int(layer.attrs.get("levels", "256"))
     if levels < 2:
         raise Refuse(f"levels={levels}")
+    if levels > FP16_STEPS:
+        raise Refuse(f"levels={levels}: fp16 counts exactly to {FP16_STEPS} only (16-bit quantisation is wrong in "
+                     "fp16)")
     dtype = np.float16 if x.precision == "FP16" else np.float32
     name = layer.name
     broadcast = {"auto_broadcast": "numpy"}
