@@ -633,3 +633,43 @@ def test_a_killed_kernelkit_new_leaves_no_kernel_the_library_would_take(tmp_path
     assert library_kernels(tmp_path) == []
     assert kernel_index(tmp_path) == {}
     assert discover_kernels([tmp_path]) == []
+
+
+def test_a_layer_id_of_non_ascii_digits_does_not_break_the_id_counter(tmp_path):
+    xml = TINY.replace(b'<layer id="4" name="out"', b'<layer id="\xc2\xb2" name="out"').replace(
+        b'to-layer="4"', b'to-layer="\xc2\xb2"')
+    model = load_model(tiny_ir(tmp_path, xml))
+    assert model.find("out").id == "\u00b2" and model.next_layer_id() == "4"
+
+
+def test_patch_of_a_model_that_is_a_symlink_loop_is_a_clear_error(tmp_path, capsys):
+    (tmp_path / "model.onnx").symlink_to("model.onnx")
+    code, err = run_cli(capsys, "patch", tmp_path / "model.onnx", "-o", tmp_path / "out")
+    assert code == 2 and "symbolic links" in err and str(tmp_path / "model.onnx") in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_patcher_error_on_a_dynamic_model_names_the_model(tmp_path, capsys):
+    import onnx
+
+    model = onnx.load(ROOT / "examples" / "blocked_model" / "model.onnx")
+    model.graph.input[0].type.tensor_type.shape.dim[0].dim_param = "N"
+    path = tmp_path / "dynamic.onnx"
+    onnx.save(model, path)
+    code, err = run_cli(capsys, "patch", path, "-o", tmp_path / "out")
+    if code == 2:                  # patch may refuse a dynamic model; then it says which, and how to fix it
+        assert str(path) in err and "--input-shape" in err
+        assert not (tmp_path / "out").exists()
+    else:
+        assert code in (0, 1) and (tmp_path / "out" / "model.xml").is_file()
+
+
+def test_an_unreadable_where_bound_names_the_binding_file(tmp_path):
+    from kernelkit.bindings import myriad
+
+    path = tmp_path / "b.xml"
+    path.write_text(fuzz_inputs.ROWS_XML.replace('<Kernel entry', '<Where alpha="+x"/>\n    <Kernel entry'))
+    layers = myriad.load(path)
+    err = refused(myriad.select_with_reasons, layers, "Elu", {"alpha": "0.5"}, match="cannot read '\\+x'",
+                  path=path)
+    assert err.line == 1

@@ -413,7 +413,11 @@ def why_unsuitable(layer: CustomLayer, attrs: Mapping[str, object]) -> str | Non
     for key, rule in layer.where.items():
         if key not in params:
             return f"<Where {key}=\"{rule}\">: the layer has no attribute '{key}'"
-        if not where_rule_holds(rule, params[key]):
+        try:
+            holds = where_rule_holds(rule, params[key])
+        except KernelkitError as exc:         # the binding file is at fault: say which and where
+            raise KernelkitError(exc.message, path=layer.path, line=layer.line, hint=exc.hint) from None
+        if not holds:
             return f"<Where {key}=\"{rule}\">: the layer has {key}=\"{params[key]}\""
     variables = expr.size_variables([1, 1, 1, 1], attrs)
     for kernel in layer.kernels:

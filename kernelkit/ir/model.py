@@ -442,7 +442,7 @@ class IRModel:
                 elements.require(etype, path=self.path, line=line, where=layer.describe())
         self._by_id[lid] = layer
         self._names[layer.name] += 1
-        if lid.isdigit():
+        if lid.isascii() and lid.isdigit():       # '²'.isdigit() is True, and int() refuses it
             self._max_id = max(self._max_id, int(lid))
         return layer
 

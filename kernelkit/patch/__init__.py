@@ -109,6 +109,12 @@ def patch_model(model_path, outdir, target: str, *, input_shapes: dict | None = 
             wrote_bindings = custom_layer.write_bindings(binder.bindings, stage, CUSTOM_LAYERS_FILE) is not None
             (stage / COMPILE_CONF).write_text(_compile_conf(target, wrote_bindings, shaves))
             (stage / REPORT_FILE).write_text(json.dumps(report, indent=2) + "\n")
+    except KernelkitError as exc:
+        if exc.path is None:                  # a patcher's error is about this model: name it
+            exc.path = str(model_path)
+            if exc.hint is None and any(d < 0 for p in model.parameters() for port in p.outputs for d in port.dims):
+                exc.hint = "the model has dynamic dimensions: fix them with --input-shape NAME=D0,D1,..."
+        raise
     finally:
         binder.close()
     return PatchResult(outdir, report, ctx.changes, ctx.refusals, remaining, list(choices.values()))
@@ -147,7 +153,7 @@ def _refuse_output_over_input(model_path: Path, outdir: Path) -> None:
 
     try:
         inside = model_path.resolve().is_relative_to(outdir.resolve())
-    except OSError:
+    except (OSError, RuntimeError):          # a symlink loop: load_model says what is wrong with the path
         inside = False
     if inside:
         raise KernelkitError("the output folder contains the input model; patch never modifies its input",
