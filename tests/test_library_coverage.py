@@ -70,8 +70,29 @@ def test_unknown_target_is_a_clear_error(capsys):
 def test_cli_prints_one_target(capsys):
     assert main(["coverage", "--target", "2021.4"]) == 0
     out = capsys.readouterr().out
-    assert out.splitlines()[0].split() == ["op", "2021.4"]
-    assert any(line.startswith("Trilu ") and line.split()[1] == "kernel" for line in out.splitlines())
+    assert out.splitlines()[0].split() == ["op", "2021.4", "2021.4", "without", "clc"]
+    trilu = next(line for line in out.splitlines() if line.startswith("Trilu "))
+    assert trilu.split()[1] == "kernel" and "no (kernel needs clc)" in trilu
+
+
+def test_deployable_without_clc_follows_the_ways_an_op_runs(table):
+    from kernelkit.patch.native import measurement
+
+    _, rows = table
+    for op, row in rows.items():
+        verdict = row.deployable["2021.4"]
+        if row.status["2021.4"] == NATIVE:
+            assert verdict == "yes", op
+        elif row.status["2021.4"] in (KERNEL, NONE):
+            assert verdict.startswith("no"), op
+        else:
+            record = measurement(op)
+            # a formulation counts once the real plugin compiled it in every measured case
+            assert verdict.startswith("yes") == (record is None or record.get("compiled") is not False), op
+    # the formulations this work is about: no longer kernel-only on 2021.4
+    for op in ("Sin", "Acosh", "GridSample", "ReduceProd", "ScatterNDUpdate", "GroupNormalization", "Col2Im"):
+        assert rows[op].deployable["2021.4"] == "yes", op
+        assert rows[op].kernels, op
 
 
 def test_committed_page_is_the_command_output():

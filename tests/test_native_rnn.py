@@ -81,3 +81,45 @@ def test_lstm_with_input_weights_compiles_once_unrolled(tmp_path):
     assert result.exit_code == 0 and [c.patcher for c in result.changes if c.layer == node.get_friendly_name()]
     assert compile_model(out, out / "model.blob").header.outputs == 3
     assert verify(out).passed
+
+
+def test_lstm_whose_y_nobody_reads_compiles_once_unrolled(tmp_path):
+    # The real 2021.4 plugin asserts (!expired()) on an LSTMSequence whose Y output is unused, constant weights
+    # and all (silero-vad reads only Y_h and Y_c).
+    from myriad_models import require_toolchain, save_ir
+
+    from kernelkit.myriad.compile import CompileFailed, compile_model
+
+    require_toolchain()
+    data = _arrays(4, 1)
+    x, h, c = (ops.parameter(list(data[k].shape), np.float32, name=k) for k in ("x", "h", "c"))
+    node = ov.opset5.lstm_sequence(x, h, c, np.array([STEPS, STEPS], np.int32), data["w"], data["r"],
+                                   np.zeros((1, 4 * HIDDEN), np.float32), HIDDEN, "forward")
+    raw = save_ir(ov.Model([node.output(1), node.output(2)], [x, h, c], "lstm"), tmp_path / "lstm.xml")
+    with pytest.raises(CompileFailed, match="expired"):
+        compile_model(raw, tmp_path / "raw.blob")
+    out = tmp_path / "out"
+    assert patch_model(raw, out, "2021.4").exit_code == 0
+    assert compile_model(out, out / "model.blob").header.outputs == 2
+    assert verify(out).passed
+
+
+def test_cells(tmp_path):
+    x = ops.parameter([BATCH, INPUT], np.float32, name="x")
+    h = ops.parameter([BATCH, HIDDEN], np.float32, name="h")
+    w3, r3 = RNG.uniform(-0.8, 0.8, (3 * HIDDEN, INPUT)), RNG.uniform(-0.8, 0.8, (3 * HIDDEN, HIDDEN))
+    w1, r1 = RNG.uniform(-0.8, 0.8, (HIDDEN, INPUT)), RNG.uniform(-0.8, 0.8, (HIDDEN, HIDDEN))
+    f32 = lambda a: a.astype(np.float32)  # noqa: E731
+    nodes = [ov.opset3.gru_cell(x, h, f32(w3), f32(r3), f32(RNG.uniform(-1, 1, 4 * HIDDEN)), HIDDEN,
+                                linear_before_reset=True),
+             ov.opset3.rnn_cell(x, h, f32(w1), f32(r1), f32(RNG.uniform(-1, 1, HIDDEN)), HIDDEN, ["tanh"], [], [])]
+    path = tmp_path / "cells.xml"
+    ov.save_model(ov.Model(nodes, [x, h], "cells"), str(path), compress_to_fp16=False)
+    original, model = load_model(path), load_model(path)
+    ctx = PatchContext(model, "2021.4")
+    rewrite.apply(ctx)
+    assert not ctx.refusals and not [l for l in model.layers if l.type.endswith("Cell")]
+    data = [RNG.uniform(-1, 1, (BATCH, INPUT)).astype(np.float32), RNG.uniform(-1, 1, (BATCH, HIDDEN)).astype(np.float32)]
+    for got, want in zip(run_openvino(model.to_xml_bytes(), model.bin_data, data),
+                         run_openvino(original.to_xml_bytes(), original.bin_data, data)):
+        np.testing.assert_allclose(got, want, atol=2e-6, rtol=1e-5)

@@ -157,3 +157,18 @@ def test_cubic_interpolate_as_matmuls(tmp_path, sizes, transform, antialias):
     original, patched, _ = _before_after(tmp_path, [node], [x], "interpolate")
     data = RNG.uniform(-1, 1, (1, 2, 7, 6)).astype(np.float32)
     np.testing.assert_allclose(_run(patched, [data])[0], _run(original, [data])[0], rtol=1e-5, atol=1e-6)
+
+
+def test_roll_reduce_or_and_bucketize(tmp_path):
+    x = ops.parameter([3, 4, 5], np.float32, name="x")
+    b = ops.parameter([3, 4], np.bool_, name="b")
+    nodes = [ov.opset7.roll(x, np.array([2, -1, 7], np.int64), np.array([1, 2, 1], np.int64)),
+             ov.opset1.reduce_logical_or(b, np.array([1], np.int64), True),
+             ov.opset3.bucketize(x, np.array([-0.5, 0.0, 0.25, 0.8], np.float32), "i32", True),
+             ov.opset3.bucketize(x, np.array([-0.5, 0.0, 0.25, 0.8], np.float32), "i64", False)]
+    original, patched, _ = _before_after(tmp_path, nodes, [x, b], "roll")
+    for kind in ("reducelogicalor", "bucketize"):
+        assert not [l for l in patched.layers if l.type.lower() == kind]
+    data = [np.round(RNG.uniform(-1, 1, (3, 4, 5)) * 4).astype(np.float32) / 4, RNG.uniform(0, 1, (3, 4)) > 0.7]
+    for got, want in zip(_run(patched, data), _run(original, data)):
+        np.testing.assert_array_equal(got, want)

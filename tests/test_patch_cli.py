@@ -127,15 +127,16 @@ def test_non_empty_outdir_is_refused_without_force(tmp_path, capsys):
 
 
 def test_remaining_blockers_exit_1(tmp_path, capsys):
-    x = ops.parameter([1, 4], np.float32, name="x")
-    rolled = ops.roll(x, np.int64(1), np.int64(1))          # no kernel, no rewrite
-    path = tmp_path / "roll.xml"
-    ov.save_model(ov.Model([rolled], [x], "roll"), str(path))
+    table = ops.parameter([5, 3], np.float32, name="table")
+    bags = ov.opset3.embedding_bag_packed_sum(table, np.array([[0, 2], [4, 1]], np.int32))   # no kernel, no rewrite
+    path = tmp_path / "bags.xml"
+    ov.save_model(ov.Model([bags], [table], "bags"), str(path))
     out = tmp_path / "out"
     assert main(["patch", str(path), "-o", str(out)]) == 1
     printed = capsys.readouterr().out
-    assert "1 blocker(s) remain" in printed and "Roll" in printed
-    assert json.loads((out / "patch-report.json").read_text())["remaining_blockers"][0]["type"] == "Roll"
+    assert "1 blocker(s) remain" in printed and "EmbeddingBagPackedSum" in printed
+    report = json.loads((out / "patch-report.json").read_text())
+    assert report["remaining_blockers"][0]["type"] == "EmbeddingBagPackedSum"
 
 
 def test_old_prefer_values_mean_native(tmp_path):

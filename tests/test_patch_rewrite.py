@@ -235,3 +235,17 @@ def test_fp16_compressed_constants_are_seen_through_their_convert(tmp_path):
     rewrite.apply(ctx)
     assert not ctx.refusals and "HardSigmoid" not in {l.type for l in model.layers}
     np.testing.assert_allclose(_run(model, [X])[0], expected[0], rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("shape,begin,end", [([3, 4], [0, 1], [2, 0]), ([1, 2, 3, 4], [0, 0, 1, 0], [0, 1, 0, 2])])
+def test_pad_with_minus_infinity(tmp_path, shape, begin, end):
+    # The 2021.4 plugin refuses a non-finite pad value: Pad with 0 and Select the padded positions.
+    p = _param(shape)
+    node = ov.opset12.pad(p, np.array(begin, np.int64), np.array(end, np.int64), "constant", np.float32(-np.inf))
+    data = RNG.standard_normal(shape).astype(np.float32)
+    model = load_model(_save(tmp_path, [node], [p]))
+    expected = _run(model, [data])
+    ctx = PatchContext(model, "2021.4")
+    assert rewrite.rewrite_layer(ctx, next(l for l in model.layers if l.type == "Pad"))
+    assert all(l.inputs[0].dims and len(l.inputs[0].dims) >= 3 for l in model.layers if l.type == "Pad")
+    np.testing.assert_array_equal(_run(model, [data])[0], expected[0])

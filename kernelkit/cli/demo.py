@@ -1,7 +1,11 @@
 """`kernelkit demo`: the main job on the bundled example.
 
-Builds the kernel library (render, host check, lint), then runs the model doctor (inspect → patch → verify) on
-`examples/blocked_model`, a small model with real MYRIAD blockers.
+Builds the kernel library (render, host check, lint), then runs the model doctor on `examples/blocked_model`,
+a small model with real MYRIAD blockers, both ways:
+  2. `--prefer native` (the default): every blocker becomes native ops, and the real OpenVINO 2021.4 MYRIAD
+     plugin compiles the patched model to a blob with no custom layer: deployable without clc;
+  3. `--prefer kernel`: the ops with a library kernel bind it instead, and verify runs those custom layers on
+     the SHAVE emulator (a blob would need clc's SHAVE binaries).
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from pathlib import Path
 
 NAME = "demo"
 ORDER = 0
-HELP = "run the main job on the bundled example (kernels build, then inspect → patch → verify)"
+HELP = "run the main job on the bundled example (kernels build, then inspect -> patch -> verify -> compile)"
 
 DEFAULT_MODEL = "examples/blocked_model/model.onnx"
 
@@ -26,6 +30,40 @@ def _banner(text: str) -> None:
     print(f"\n=== {text} ===", flush=True)
 
 
+def _compile(outdir: Path, target: str) -> int:
+    """The real plugin's verdict on a patch output folder: 0 blob written, 1 refused, 3 no toolchain."""
+    from ..errors import KernelkitError, ToolchainUnavailable
+    from ..myriad import toolchain
+    from ..myriad.compile import CompileFailed
+    from ..patch import compile_patched
+
+    if target != "2021.4":
+        print(f"(the real compiler kernelkit runs is 2021.4's; nothing to compile for {target})")
+        return 0
+    if not toolchain.locate().ready():
+        print("provisioning the legacy MYRIAD toolchain (kernelkit toolchain setup)...", flush=True)
+        try:
+            toolchain.setup(log=print)
+        except KernelkitError as exc:
+            print(f"the real compiler is unavailable: {exc}")
+            return 3
+    try:
+        result = compile_patched(outdir, target)
+    except CompileFailed as exc:
+        print(f"the real MYRIAD {target} plugin refused the patched model: {exc}")
+        return 1
+    except ToolchainUnavailable as exc:
+        print(f"the real compiler is unavailable: {exc}")
+        return 3
+    blob = outdir / "model.blob"
+    if not blob.is_file():
+        print(f"the plugin took the model with check ELFs only; custom layers need clc: {result}")
+        return 1
+    print(f"compiled by the real MYRIAD {target} plugin: {blob} ({blob.stat().st_size} bytes), "
+          f"{'no' if not (outdir / 'custom_layers.xml').exists() else 'with'} custom layer")
+    return 0
+
+
 def run(args) -> int:
     from ..build import build_all
     from ..patch import run_doctor
@@ -38,11 +76,18 @@ def run(args) -> int:
     build_status = build_all(sorted(p for p in KERNELS_DIR.iterdir() if (p / "kernel.toml").is_file()),
                              out / "kernels", force=True)
 
-    _banner(f"2. model doctor on {model} for MYRIAD {args.target}")
-    doctor_status = run_doctor(model, out / "patched", args.target, force=True)
+    _banner(f"2. model doctor on {model} for MYRIAD {args.target}, native formulations (the default)")
+    native_status = run_doctor(model, out / "patched", args.target, force=True)
+    print()
+    compile_status = _compile(out / "patched", args.target) if native_status == 0 else native_status
+
+    _banner(f"3. the same model with --prefer kernel: library kernels, verified on the SHAVE emulator")
+    kernel_status = run_doctor(model, out / "patched-kernel", args.target, force=True, prefer="kernel")
 
     print()
-    print(f"kernels: {'ok' if build_status == 0 else 'FAILED'}   model: {'ok' if doctor_status == 0 else 'FAILED'}")
+    print(f"kernels: {'ok' if build_status == 0 else 'FAILED'}   "
+          f"native: {'ok, blob written' if native_status == compile_status == 0 else 'FAILED'}   "
+          f"kernel: {'ok, verified on the emulator' if kernel_status == 0 else 'FAILED'}")
     print(f"outputs in {out}/")
     sys.stdout.flush()
-    return max(build_status, doctor_status)
+    return max(build_status, native_status, compile_status, kernel_status)

@@ -1,5 +1,5 @@
-"""Native formulations of the recurrent sequence ops, unrolled over their static time axis: RNNSequence and
-GRUSequence (no MYRIAD 2021.4 stage), and LSTMSequence (the plugin has a stage, but refuses it when the
+"""Native formulations of the recurrent ops, sequences unrolled over their static time axis: RNNSequence,
+GRUSequence, RNNCell and GRUCell (no MYRIAD 2021.4 stage), and LSTMSequence (the plugin has a stage, but refuses it when the
 weights are computed or fed as inputs: "LSTMSequenceIE: AssertionFailed: inputs.size() == 3").
 
 Each step is MatMul, Add and the gate activations (Sigmoid, Tanh, Relu), so the plugin compiles every
@@ -98,6 +98,13 @@ class _Sequence:
         return self.c.greater(self.c.const((self.lengths > t).astype(np.float32).reshape(self.batch, 1)), 0.5)
 
     def run(self, step) -> list[Out]:
+        values = self._run(step)
+        from .graph import unused
+
+        # An output nothing reads is left out (None): its layers would dangle.
+        return [None if unused(self.model, self.layer, i) and i == 0 else v for i, v in enumerate(values)]
+
+    def _run(self, step) -> list[Out]:
         """step(d, t, x_projection, states) -> new states (H first). Returns [Y, H_last (, C_last)]."""
         c = self.c
         ys, finals = [], []
@@ -125,9 +132,8 @@ class _Sequence:
         return [y] + last
 
 
-def rnn_sequence(model, layer) -> list[Out]:
+def _rnn_step(seq, layer):
     """H' = f(x W^T + H R^T + B)."""
-    seq = _Sequence(model, layer, 1, 1)
     (f,) = _parse(layer, 1)[:1]
     c = seq.c
 
@@ -136,13 +142,12 @@ def rnn_sequence(model, layer) -> list[Out]:
                       seq.direction_part(seq.b, d))
         return [_activation(c, f, seq.clipped(gates))]
 
-    return seq.run(step)
+    return step
 
 
-def gru_sequence(model, layer) -> list[Out]:
+def _gru_step(seq, layer):
     """z, r = f(...); h~ = g(x Wh + (r * H) Rh + b) or, linear_before_reset, g(x Wh + r * (H Rh + Rbh) + Wbh);
     H' = (1 - z) h~ + z H."""
-    seq = _Sequence(model, layer, 3, 1)
     f, g = _parse(layer, 2)[:2]
     linear_before_reset = layer.attrs.get("linear_before_reset", "false").lower() == "true"
     c = seq.c
@@ -169,12 +174,11 @@ def gru_sequence(model, layer) -> list[Out]:
         # (1 - z) h~ + z H = h~ + z (H - h~): one product, no 1 - z that loses z's small values.
         return [c.add(candidate, c.mul(z, c.sub(h, candidate)))]
 
-    return seq.run(step)
+    return step
 
 
-def lstm_sequence(model, layer) -> list[Out]:
+def _lstm_step(seq, layer):
     """f, i, o = f(...), c~ = g(...): C' = f C + i c~, H' = o h(C')."""
-    seq = _Sequence(model, layer, 4, 2)
     f, g, h_act = _parse(layer, 3)[:3]
     c = seq.c
 
@@ -188,12 +192,63 @@ def lstm_sequence(model, layer) -> list[Out]:
         new_cell = c.add(c.mul(forget, cell), c.mul(inp, candidate))
         return [c.mul(out, _activation(c, h_act, new_cell)), new_cell]
 
-    return seq.run(step)
+    return step
+
+
+def rnn_sequence(model, layer) -> list[Out]:
+    seq = _Sequence(model, layer, 1, 1)
+    return seq.run(_rnn_step(seq, layer))
+
+
+def gru_sequence(model, layer) -> list[Out]:
+    seq = _Sequence(model, layer, 3, 1)
+    return seq.run(_gru_step(seq, layer))
+
+
+def lstm_sequence(model, layer) -> list[Out]:
+    seq = _Sequence(model, layer, 4, 2)
+    return seq.run(_lstm_step(seq, layer))
+
+
+class _Cell(_Sequence):
+    """One step of the op, as GRUCell/RNNCell (X [batch, input], H [batch, hidden], W, R, B without a
+    direction axis): the sequence's step on its own."""
+
+    def __init__(self, model, layer, gates: int):
+        self.model, self.layer = model, layer
+        self.x, h = input_of(model, layer, 0), input_of(model, layer, 1)
+        if self.x.precision not in FLOAT_PRECISIONS or any(d <= 0 for d in self.x.dims + h.dims):
+            raise Refuse("a float input of static shape is needed")
+        self.batch = self.x.dims[0]
+        self.hidden = int(layer.attrs["hidden_size"])
+        self.gates = gates
+        self.clip = float(layer.attrs.get("clip", "0") or 0)
+        self.c = Composer(model, layer, self.x)
+        self.h, self.w, self.r, self.b = h, *(input_of(model, layer, i) for i in (2, 3, 4))
+
+    def direction_part(self, value: Out, d: int) -> Out:
+        return value
+
+    def once(self, step) -> Out:
+        return step(0, 0, self.c.matmul(self.x, self.w, transpose_b=True), [self.h])[0]
+
+
+def rnn_cell(model, layer) -> Out:
+    cell = _Cell(model, layer, 1)
+    return cell.once(_rnn_step(cell, layer))
+
+
+def gru_cell(model, layer) -> Out:
+    cell = _Cell(model, layer, 3)
+    return cell.once(_gru_step(cell, layer))
 
 
 def _computed_weights(model, layer) -> bool:
-    """The 2021.4 plugin takes LSTMSequence only with constant W, R and B (its inputs 4-6)."""
-    return any(constant_input(model, layer, i) is None for i in (4, 5, 6))
+    """The 2021.4 plugin takes LSTMSequence only with constant W, R and B (its inputs 4-6), and only when its
+    Y output is read ("LSTMSequenceIE: AssertionFailed: !expired()" otherwise)."""
+    from .graph import unused
+
+    return any(constant_input(model, layer, i) is None for i in (4, 5, 6)) or unused(model, layer, 0)
 
 
 def _formulation(build, text, needed=None):
@@ -203,6 +258,8 @@ def _formulation(build, text, needed=None):
 
 
 FORMULATIONS = {
+    "rnncell": (rnn_cell, "MatMul, Add, the activation"),
+    "grucell": (gru_cell, "MatMul, Add, Sigmoid/Tanh gates"),
     "rnnsequence": _formulation(rnn_sequence, "unrolled over the steps: MatMul, Add, the activation"),
     "grusequence": _formulation(gru_sequence, "unrolled over the steps: MatMul, Add, Sigmoid/Tanh gates"),
     "lstmsequence": _formulation(lstm_sequence, "unrolled over the steps: MatMul, Add, Sigmoid/Tanh gates (the "

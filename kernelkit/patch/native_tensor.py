@@ -1,6 +1,6 @@
 """Native formulations of tensor ops the MYRIAD 2021.4 plugin has no stage for, built from Transpose,
 Reshape, StridedSlice, Concat, Gather, MatMul and element-wise ops on static shapes: ReduceProd, Col2Im,
-GatherND-8 (through the plugin's GatherND-5).
+GatherND-8 (through the plugin's GatherND-5), Roll, ReduceLogicalOr, Bucketize.
 
 Like native_math.py they are measured with fp16 rounding between layers (kernelkit/patch/data/
 native-fp16.json); here that mostly means products and sums are taken in an order whose roundings stay
@@ -133,8 +133,70 @@ def gather_nd_8(model, layer) -> Out:
     return c.reshape(gathered, out_dims) if merged != out_dims else gathered
 
 
+def roll(model, layer) -> Out:
+    """Roll-7 with constant shifts = per rolled axis a Concat of its two slices, the tail first."""
+    x = input_of(model, layer, 0)
+    _static(x)
+    shift, axes = constant_input(model, layer, 1), constant_input(model, layer, 2)
+    if shift is None or axes is None:
+        raise Refuse("shift and axes (inputs 1, 2) must be constant")
+    rank = len(x.dims)
+    axes = [int(a) % rank for a in np.atleast_1d(axes)]
+    shifts = np.broadcast_to(np.atleast_1d(shift), (len(axes),))
+    total: dict[int, int] = {}
+    for axis, amount in zip(axes, shifts):
+        total[axis] = (total.get(axis, 0) + int(amount)) % x.dims[axis]
+    c = Composer(model, layer, x)
+    result = x
+    for axis, amount in sorted(total.items()):
+        if amount:
+            n = x.dims[axis]
+            result = c.concat([c.slice(result, axis, n - amount, n), c.slice(result, axis, 0, n - amount)], axis)
+    if result is x:
+        return c.reshape(x, x.dims) if x.dims else c.mul(x, 1)
+    return result
+
+
+def reduce_logical_or(model, layer) -> Out:
+    """ReduceLogicalOr of booleans = Convert to f16, ReduceMax, > 0.5 (the plugin has no ReduceOr stage)."""
+    x = input_of(model, layer, 0)
+    axes = constant_input(model, layer, 1)
+    if axes is None:
+        raise Refuse("axes (input 1) must be constant")
+    c = Composer(model, layer, dtype=np.float16)
+    keep = layer.attrs.get("keep_dims", "false").lower() == "true"
+    rank = len(x.dims)
+    peak = c.reduce("ReduceMax", c.convert(x, "f16"), sorted({int(a) % rank for a in np.atleast_1d(axes)}), keep)
+    return c.greater(peak, 0.5)
+
+
+def bucketize(model, layer) -> Out:
+    """Bucketize-3 with constant boundaries = how many boundaries lie below x (with_right_bound) or at or
+    below it: one broadcast comparison against them all and a ReduceSum of the matches (in fp16: exact up to
+    2048 boundaries)."""
+    x, buckets = input_of(model, layer, 0), constant_input(model, layer, 1)
+    if buckets is None:
+        raise Refuse("buckets (input 1) must be constant")
+    _static(x)
+    boundaries = np.asarray(buckets, np.float64).reshape(-1)
+    if boundaries.size > 2048:
+        raise Refuse(f"{boundaries.size} boundaries")
+    c = Composer(model, layer, x if x.precision in FLOAT_PRECISIONS else None)
+    value = x if x.precision in FLOAT_PRECISIONS else c.convert(x, "f32")
+    column = c.reshape(value, x.dims + [1])
+    edges = c.const(boundaries.astype(c.dtype).reshape([1] * len(x.dims) + [-1]))
+    right = layer.attrs.get("with_right_bound", "true").lower() == "true"
+    # right bound: boundaries < x; else boundaries <= x, i.e. not (x < boundary)
+    below = c.greater(column, edges) if right else c.op("LogicalNot", [c.less(column, edges)])
+    count = c.reduce("ReduceSum", c.convert(below, "f16"), [len(x.dims)], keep=False)
+    return c.convert(count, layer.attrs.get("output_type", "i64"))
+
+
 FORMULATIONS = {
     "reduceprod": (reduce_prod, "pairwise products of the reduced axes (moved last): log2(n) Multiply layers"),
     "col2im": (col2im, "MatMul with a constant 0/1 block-to-pixel matrix (overlaps add up)"),
     "gathernd": (gather_nd_8, "GatherND-5 and a Reshape to GatherND-8's batch dims"),
+    "roll": (roll, "per rolled axis a Concat of its two slices"),
+    "reducelogicalor": (reduce_logical_or, "Convert to f16, ReduceMax, Greater 0.5"),
+    "bucketize": (bucketize, "one broadcast comparison against the constant boundaries, ReduceSum of the matches"),
 }

@@ -379,9 +379,19 @@ def pad_with_constant_blocks(model, layer) -> Out:
     dtype = np.float16 if x.precision == "FP16" else np.float32
     name = layer.name
     out_dims = [d + int(b) + int(e) for d, b, e in zip(x.dims, begin, end)]
-    padded = op(model, "Pad", f"{name}/pad_zero", [x, input_of(model, layer, 1), input_of(model, layer, 2),
-                                                   add_const(model, np.array(0, dtype), f"{name}/zero")],
-                {"pad_mode": "constant"}, outputs=[(x.precision, out_dims)])
+    lift = max(0, 3 - len(x.dims))          # MYRIAD pads 3-D and 4-D tensors only
+    source = x if not lift else op(model, "Reshape", f"{name}/to_3d", [x, add_const(
+        model, np.array([1] * lift + x.dims, np.int64), f"{name}/shape_3d")], {"special_zero": "false"})
+    zeros = np.zeros(lift, np.int64)
+    padded = op(model, "Pad", f"{name}/pad_zero",
+                [source, add_const(model, np.concatenate([zeros, begin]), f"{name}/pads_begin"),
+                 add_const(model, np.concatenate([zeros, end]), f"{name}/pads_end"),
+                 add_const(model, np.array(0, dtype), f"{name}/zero")],
+                {"pad_mode": "constant"}, outputs=[(x.precision, [1] * lift + out_dims)])
+    if lift:
+        padded = op(model, "Reshape", f"{name}/back", [padded, add_const(
+            model, np.array(out_dims, np.int64), f"{name}/shape")], {"special_zero": "false"},
+            outputs=[(x.precision, out_dims)])
     mask_dims = [o if b or e else 1 for o, b, e in zip(out_dims, begin, end)]
     mask = np.zeros(mask_dims, bool)
     for axis, (b, e) in enumerate(zip(begin, end)):
@@ -592,6 +602,8 @@ def rewrite_layer(ctx: PatchContext, layer) -> bool:
         return False
     if isinstance(value, list):
         replace_outputs(ctx.model, layer, value)
+        # Layers built for an output nothing reads (and dropped from `value`) feed nothing: remove them.
+        prune_dead(ctx.model, [l for l in ctx.model.layers if l.id not in existing])
     else:
         replace(ctx.model, layer, value)
     ctx.record(NAME, name, before, entry.text)
@@ -604,7 +616,7 @@ def replace_outputs(model, old_layer, values: list) -> None:
     name collides with a tensor name; the others keep their own."""
     from .graph import copy_tensor_names, move_consumers, out, remove_with_dead_inputs, take_over_name
 
-    heir = values[0]
+    heir = next(v for v in values if v is not None)
     for index, value in enumerate(values):
         if value is None:            # an output nothing reads, not computed
             continue
