@@ -46,56 +46,32 @@ MODELS = {
 }
 
 
-class _Segmentation:
-    """torchvision's segmentation models return a dict: export its `out` tensor."""
-
-    def __init__(self, model):
-        import torch
-
-        class Wrapper(torch.nn.Module):
-            def __init__(self, inner):
-                super().__init__()
-                self.inner = inner
-
-            def forward(self, x):
-                return self.inner(x)["out"]
-
-        self.module = Wrapper(model)
+def _detections(model, image):
+    """torchvision's detection models take a list of images: one image's boxes, scores and labels."""
+    result = model([image])[0]
+    return result["boxes"], result["scores"], result["labels"]
 
 
-class _Detection:
-    """torchvision's detection models take a list of images: export one image's boxes, scores, labels."""
-
-    def __init__(self, model):
-        import torch
-
-        class Wrapper(torch.nn.Module):
-            def __init__(self, inner):
-                super().__init__()
-                self.inner = inner
-
-            def forward(self, image):
-                result = self.inner([image])[0]
-                return result["boxes"], result["scores"], result["labels"]
-
-        self.module = Wrapper(model)
+# What to export of models whose forward() returns more than a tensor, by torchvision sub-package.
+OUTPUTS = {
+    "detection": _detections,
+    "segmentation": lambda model, x: model(x)["out"],
+    "optical_flow": lambda model, first, second: model(first, second, num_flow_updates=6)[-1],   # the last flow
+}
 
 
-class _Flow:
-    """RAFT returns the list of flow estimates of every iteration: export the last one."""
+def _exported(model, forward):
+    import torch
 
-    def __init__(self, model):
-        import torch
+    class Exported(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.inner = model
 
-        class Wrapper(torch.nn.Module):
-            def __init__(self, inner):
-                super().__init__()
-                self.inner = inner
+        def forward(self, *inputs):
+            return forward(self.inner, *inputs)
 
-            def forward(self, first, second):
-                return self.inner(first, second, num_flow_updates=6)[-1]
-
-        self.module = Wrapper(model)
+    return Exported()
 
 
 def export(name: str, out_dir: Path) -> dict:
@@ -110,14 +86,8 @@ def export(name: str, out_dir: Path) -> dict:
     for part in constructor.split("."):
         factory = getattr(factory, part)
     model = factory(weights=None, **extra).eval()
-    if ".detection." in f".{constructor}.":
-        module = _Detection(model).module
-    elif ".segmentation." in f".{constructor}.":
-        module = _Segmentation(model).module
-    elif ".optical_flow." in f".{constructor}.":
-        module = _Flow(model).module
-    else:
-        module = model
+    package = constructor.split(".")[1] if constructor.count(".") > 1 else None
+    module = _exported(model, OUTPUTS[package]) if package in OUTPUTS else model
     inputs = tuple(torch.rand(shape) for shape in shapes)
     names = ["input"] if len(shapes) == 1 else [f"input{i}" for i in range(len(shapes))]
     path = out_dir / f"{name}.onnx"
