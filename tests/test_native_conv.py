@@ -40,3 +40,20 @@ def test_convolutions_with_input_weights(tmp_path):
     for index, (got, want) in enumerate(zip(run_openvino(model.to_xml_bytes(), model.bin_data, data),
                                             run_openvino(original.to_xml_bytes(), original.bin_data, data))):
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5, err_msg=f"output {index}")
+
+
+def test_auto_pad_same(tmp_path):
+    x = ov.opset1.parameter([1, 2, 7, 6], np.float32, name="x")
+    w = ov.opset1.parameter([3, 2, 3, 2], np.float32, name="w")
+    nodes = [ov.opset1.convolution(x, w, [2, 2], [0, 0], [0, 0], [1, 1], auto_pad=mode)
+             for mode in ("same_upper", "same_lower", "valid")]
+    path = tmp_path / "auto.xml"
+    ov.save_model(ov.Model(nodes, [x, w], "auto"), str(path), compress_to_fp16=False)
+    original, model = load_model(path), load_model(path)
+    ctx = PatchContext(model, "2021.4")
+    rewrite.apply(ctx)
+    assert not ctx.refusals
+    data = [RNG.uniform(-1, 1, (1, 2, 7, 6)).astype(np.float32), RNG.uniform(-1, 1, (3, 2, 3, 2)).astype(np.float32)]
+    for got, want in zip(run_openvino(model.to_xml_bytes(), model.bin_data, data),
+                         run_openvino(original.to_xml_bytes(), original.bin_data, data)):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)

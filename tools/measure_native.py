@@ -193,7 +193,8 @@ def _compile_named(outdir: Path) -> tuple[bool, str, str | None]:
         compile_patched(outdir, TARGET)
     except KernelkitError as exc:
         layer = getattr(exc, "layer_name", None)
-        named = re.search(r"with friendly_name '([^']+)'", exc.message)   # nGraph validation errors
+        named = (re.search(r"with friendly_name '([^']+)'", exc.message)      # nGraph validation errors
+                 or re.search(r"operation v\d+::\w+ (\S+) \(", exc.message))   # "Expecting operation v1::Conv y ("
         return False, exc.message.splitlines()[0][:160], layer or (named.group(1) if named else None)
     if not (outdir / "model.blob").is_file():
         return False, "custom layers bound: no blob without clc", None
@@ -313,9 +314,78 @@ def _interpolate_case(shape, sizes, mode, transform, antialias, seed):
     return ov.Model([node], [x], "interpolate"), [rng.uniform(-1, 1, shape).astype(np.float32)]
 
 
+def _cells_case(kind, seed):
+    import openvino as ov
+
+    rng = np.random.default_rng(seed)
+    x = ov.opset1.parameter([4, 6], np.float32, name="x")
+    h = ov.opset1.parameter([4, 8], np.float32, name="h")
+    gates = 3 if kind == "gru" else 1
+    w, r = (rng.uniform(-0.7, 0.7, shape).astype(np.float32) for shape in ([gates * 8, 6], [gates * 8, 8]))
+    if kind == "gru":
+        node = ov.opset3.gru_cell(x, h, w, r, rng.uniform(-1, 1, 4 * 8).astype(np.float32), 8,
+                                  linear_before_reset=True)
+    else:
+        node = ov.opset3.rnn_cell(x, h, w, r, rng.uniform(-1, 1, 8).astype(np.float32), 8, ["tanh"], [], [])
+    return ov.Model([node], [x, h], kind), [rng.uniform(-1, 1, (4, 6)).astype(np.float32),
+                                             rng.uniform(-1, 1, (4, 8)).astype(np.float32)]
+
+
+def _small_op_case(kind, seed):
+    import openvino as ov
+
+    rng = np.random.default_rng(seed)
+    if kind == "reducelogicalor":
+        b = ov.opset1.parameter([6, 7, 5], np.bool_, name="b")
+        return (ov.Model([ov.opset1.reduce_logical_or(b, np.array([1, 2], np.int64), False)], [b], kind),
+                [rng.uniform(0, 1, (6, 7, 5)) > 0.9])
+    if kind in ("reducemax", "reducemin"):
+        n = ov.opset1.parameter([6, 7, 5], np.int32, name="n")
+        reduce = ov.opset1.reduce_max if kind == "reducemax" else ov.opset1.reduce_min
+        return (ov.Model([reduce(n, np.array([1], np.int64), True)], [n], kind),
+                [rng.integers(-2000, 2000, (6, 7, 5)).astype(np.int32)])
+    x = ov.opset1.parameter([3, 16, 20], np.float32, name="x")
+    data = [rng.uniform(-3, 3, (3, 16, 20)).astype(np.float32)]
+    if kind == "roll":
+        node = ov.opset7.roll(x, np.array([5, -3], np.int64), np.array([1, 2], np.int64))
+    else:
+        node = ov.opset3.bucketize(x, np.linspace(-2.5, 2.5, 21).astype(np.float32), "i32", True)
+    return ov.Model([node], [x], kind), data
+
+
+def _conv_case(kind, seed):
+    """A convolution whose weights are an input (the case the plugin refuses), unit-scale data."""
+    import openvino as ov
+
+    rng = np.random.default_rng(seed)
+    x = ov.opset1.parameter([1, 4, 12, 10], np.float32, name="x")
+    shapes = {"convolution": [6, 4, 3, 3], "groupconvolution": [2, 3, 2, 3, 3],
+              "convolutionbackpropdata": [4, 3, 3, 3], "groupconvolutionbackpropdata": [2, 2, 3, 3, 3]}
+    w = ov.opset1.parameter(shapes[kind], np.float32, name="w")
+    if kind == "convolution":
+        node = ov.opset1.convolution(x, w, [1, 1], [1, 1], [1, 1], [1, 1])
+    elif kind == "groupconvolution":
+        node = ov.opset1.group_convolution(x, w, [2, 1], [1, 1], [1, 1], [1, 2])
+    elif kind == "convolutionbackpropdata":
+        node = ov.opset1.convolution_backprop_data(x, w, [2, 2], pads_begin=[1, 1], pads_end=[1, 1])
+    else:
+        node = ov.opset1.group_convolution_backprop_data(x, w, [1, 2], pads_begin=[0, 1], pads_end=[0, 1])
+    return ov.Model([node], [x, w], kind), [rng.uniform(-1, 1, (1, 4, 12, 10)).astype(np.float32),
+                                             rng.uniform(-0.3, 0.3, shapes[kind]).astype(np.float32)]
+
+
 # IR type -> cases beyond ONNX's node tests (bigger shapes, other attributes): (name, builder) pairs whose
 # builder returns (ov.Model with the original op, inputs). The reference is that op on OpenVINO CPU f32.
 SYNTHETIC = {
+    **{kind: [(f"input_weights_{kind}", lambda kind=kind: _conv_case(kind, 12))]
+       for kind in ("convolution", "groupconvolution", "convolutionbackpropdata", "groupconvolutionbackpropdata")},
+    "rnncell": [("tanh_4x6_to_8", lambda: _cells_case("rnn", 5))],
+    "grucell": [("linear_before_reset_4x6_to_8", lambda: _cells_case("gru", 6))],
+    "roll": [("two_axes_3x16x20", lambda: _small_op_case("roll", 7))],
+    "bucketize": [("21_boundaries_3x16x20", lambda: _small_op_case("bucketize", 8))],
+    "reducelogicalor": [("two_axes_6x7x5", lambda: _small_op_case("reducelogicalor", 9))],
+    "reducemax": [("int32_6x7x5", lambda: _small_op_case("reducemax", 10))],
+    "reducemin": [("int32_6x7x5", lambda: _small_op_case("reducemin", 11))],
     "interpolate": [
         ("cubic_up_32x40_to_64x80", lambda: _interpolate_case([1, 3, 32, 40], [64, 80], "cubic", "half_pixel", False, 1)),
         ("cubic_down_64x64_to_24x40", lambda: _interpolate_case([1, 2, 64, 64], [24, 40], "cubic", "align_corners",
@@ -472,10 +542,12 @@ def main(argv=None) -> int:
     parser.add_argument("--ops", help="comma-separated op types (IR, lower case) to re-measure; others keep theirs")
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--out", default=str(native.DATA_FILE))
+    parser.add_argument("--skip-onnx", action="store_true",
+                        help="synthetic cases and sweeps only (for --ops that have no ONNX node case)")
     args = parser.parse_args(argv)
     only = set(args.ops.lower().split(",")) if args.ops else None
     started = time.time()
-    _CASES[:] = [case for _, case in node_cases()]
+    _CASES[:] = [] if args.skip_onnx else [case for _, case in node_cases()]
     context = multiprocessing.get_context("fork")
     by_type: dict[str, list[dict]] = {}
     swept: dict[str, dict] = {}

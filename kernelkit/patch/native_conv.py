@@ -38,6 +38,22 @@ def _gather_axis(c: Composer, x: Out, axis: int, positions: np.ndarray) -> Out:
     return c.select(mask, picked, 0.0)
 
 
+def _auto_pads(layer, sizes, kernel, strides, dilations, transposed: bool) -> list[int]:
+    """The leading pads: explicit ones, or those auto_pad same_upper/same_lower/valid imply (forward only)."""
+    mode = layer.attrs.get("auto_pad", "explicit").lower()
+    if mode in ("explicit", "notset", ""):
+        return _ints(layer, "pads_begin", len(sizes), 0)
+    if mode == "valid":
+        return [0] * len(sizes)
+    if transposed or mode not in ("same_upper", "same_lower"):
+        raise Refuse(f"auto_pad {mode} on this op: pads must be explicit")
+    pads = []
+    for size, k, s, d in zip(sizes, kernel, strides, dilations):
+        total = max((-(-size // s) - 1) * s + (k - 1) * d + 1 - size, 0)
+        pads.append(total // 2 if mode == "same_upper" else total - total // 2)
+    return pads
+
+
 def _tap_weights(c: Composer, w: Out, tap: tuple, groups: int, transposed: bool) -> Out:
     """The [groups, C/g, O/g] weight slice of one tap (channels in, channels out)."""
     spatial = len(tap)
@@ -66,13 +82,11 @@ def convolution(model, layer) -> Out:
     spatial = len(x.dims) - 2
     if spatial not in (1, 2):
         raise Refuse(f"{spatial}-D convolution")
-    if layer.attrs.get("auto_pad", "explicit").lower() not in ("explicit", "notset", ""):
-        raise Refuse(f"auto_pad {layer.attrs['auto_pad']}: pads must be explicit")
     kernel = w.dims[-spatial:]
     if int(np.prod(kernel)) > MAX_TAPS:
         raise Refuse(f"a {kernel} kernel: more layers than a kernel is worth")
     strides, dilations = _ints(layer, "strides", spatial, 1), _ints(layer, "dilations", spatial, 1)
-    pads = _ints(layer, "pads_begin", spatial, 0)
+    pads = _auto_pads(layer, x.dims[2:], kernel, strides, dilations, transposed)
     groups = w.dims[0] if grouped else 1
     n, channels = x.dims[:2]
     out_dims = list(layer.outputs[0].dims)
