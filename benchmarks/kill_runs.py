@@ -6,8 +6,12 @@
 For each command an output is first made complete ("previous"), and the complete output of a run with
 different options is computed elsewhere ("new"). Then, again and again, the command is run over the previous
 output with the new options and killed (SIGINT or SIGKILL, alternately) at a random moment of its run; half the
-kills aim at the last third of the run, where the writing happens. After each kill the output must be the
-previous one, the new one, or absent: anything else counts as broken. Then the sibling leftovers of the killed
+kills aim at the last third of the run, where the writing happens. After each kill the output must be whole
+and be the previous one or the new one, or be absent: anything else counts as broken. Which run wrote an output
+is read from its content (the patch report's mean, the blob header's SHAVE count, the archive config's mean, the
+built kernel's description and layer type), and whole means it reads back (the patched IR loads with its .bin,
+the blob's header matches its size, the archive's members are there), not byte equality with a reference: the
+code under test may change while the benchmark runs. Then the sibling leftovers of the killed
 writer (`.NAME.PID.*.tmp`/`.staging`, `.NAME.old-PID`) are counted, the command is run to the end, and what it
 left (the new output, no leftovers) is checked. `build` writes several kernels' files into one folder, file by
 file: there a mix of old and new files is "stale" when the kernel's stamp (its .cl) is still the old one, so the
@@ -57,6 +61,41 @@ def _tree(path: Path):
                         for p in path.rglob("*")))
 
 
+def _which(name: str, out: Path) -> str:
+    """Which run wrote the output, read from its content, or "broken" when it is not whole: "previous", "new"
+    or "absent". By content rather than by bytes, because the code under test may change while this runs."""
+    from kernelkit.errors import KernelkitError
+
+    if not os.path.lexists(out):
+        return "absent"
+    try:
+        if name == "patch":
+            names = sorted(p.name for p in out.iterdir())
+            if not {"compile.conf", "model.xml", "model.bin", "patch-report.json"} <= set(names):
+                return "broken"
+            from kernelkit.ir import load_model
+
+            load_model(out / "model.xml")                      # XML whole, every Const inside the .bin
+            report = json.loads((out / "patch-report.json").read_text())
+            return "new" if report["preprocessing"]["mean"] == [0.5] else "previous"
+        if name == "compile":
+            from kernelkit.myriad.blob import read_header
+
+            return "new" if read_header(out).shaves == 6 else "previous"   # the header checks the file's size
+        if name == "archive":
+            from kernelkit.myriad.blob import read_header
+
+            with tarfile.open(out, "r:xz") as tar:
+                members = {m.name: tar.extractfile(m).read() for m in tar.getmembers()}
+            config = json.loads(members["config.json"])
+            read_header(members[config["model"]["metadata"]["path"]])
+            mean = config["model"]["inputs"][0]["preprocessing"]["mean"]
+            return "new" if mean == [1.0, 2.0, 3.0] else "previous"
+    except (KernelkitError, OSError, KeyError, ValueError, tarfile.TarError, EOFError):
+        return "broken"
+    raise ValueError(name)
+
+
 def _leftovers(path: Path) -> list[str]:
     from kernelkit.fsutil import is_leftover
 
@@ -103,7 +142,7 @@ class Setup:
         """Before a run: the inputs the previous or the new run reads (build: the spec's description)."""
         if self.name == "build":
             text = self.spec_text if which == "previous" else self.spec_text.replace(
-                'description = "', 'description = "rebuilt: ', 1)
+                'description = "', 'description = "rebuilt: ', 1).replace('op = "Sign"', 'op = "SignX"', 1)
             self.spec.write_text(text)
 
     def complete(self, which: str):
@@ -124,19 +163,21 @@ class Setup:
 
 
 def _build_state(out: Path, previous, new) -> str:
-    """previous / new / absent, or stale (mixed, stamp old: the next build redoes it) / broken."""
-    now = _tree(out)
-    if now is None:
+    """previous / new / absent, or stale (mixed, stamp old: the next build redoes it) / broken. A file is new
+    when it carries the new description (.cl) or layer type (.xml, .gpu.xml); the stamped .cl decides what the
+    next build believes."""
+    if not out.is_dir() or not any(out.iterdir()):
         return "absent"
-    if now == previous:
-        return "previous"
-    if now == new:
-        return "new"
-    old_files, new_files, now_files = dict(previous), dict(new), dict(now)
-    stamp = next(n for n in now_files if n.endswith(".cl"))
-    if any(now_files.get(n) not in (old_files.get(n), new_files.get(n)) for n in now_files):
+    files = {p.name: p.read_text(errors="replace") for p in out.iterdir() if p.is_file()}
+    if sorted(files) != sorted(n for n, _ in new):
         return "broken"
-    return "stale" if now_files[stamp] == old_files.get(stamp) else "broken"
+    marks = {n: "rebuilt: " in text or 'name="SignX"' in text for n, text in files.items()}
+    if all(marks.values()):
+        return "new"
+    if not any(marks.values()):
+        return "previous"
+    stamp = next((n for n in files if n.endswith(".cl")), None)
+    return "stale" if stamp is not None and not marks[stamp] else "broken"
 
 
 def trial_set(name: str, kills: int, rng: random.Random, work: Path, log=print, model: Path | None = None) -> Counter:
@@ -167,16 +208,13 @@ def trial_set(name: str, kills: int, rng: random.Random, work: Path, log=print, 
         proc.wait()
         tally["kills tried"] += 1
         tally[f"{sig.name}"] += 1
-        if name == "build":
-            state = _build_state(setup.out, previous, new)
-        else:
-            now = _tree(setup.out)
-            state = "absent" if now is None else "previous" if now == previous else "new" if now == new else "broken"
+        state = _build_state(setup.out, previous, new) if name == "build" else _which(name, setup.out)
         tally[f"output {state}"] += 1
         left = _leftovers(setup.out)
         tally["leftovers after the kill"] += bool(left)
         done = _run(setup.new)                          # the next run: completes, and cleans what the kill left
-        if done.returncode not in (0, 1) or _tree(setup.out) != new:
+        after = _build_state(setup.out, previous, new) if name == "build" else _which(name, setup.out)
+        if done.returncode not in (0, 1) or after != "new":
             tally["next run did not produce the new output"] += 1
         if _leftovers(setup.out):
             tally["leftovers after the next run"] += 1
