@@ -379,6 +379,15 @@ def _conv_case(kind, seed):
 SYNTHETIC = {
     **{kind: [(f"input_weights_{kind}", lambda kind=kind: _conv_case(kind, 12))]
        for kind in ("convolution", "groupconvolution", "convolutionbackpropdata", "groupconvolutionbackpropdata")},
+    "trilu": [("upper_k1_2x3x24x30", lambda: Custom("Trilu", {"upper": 1, "k": 1}, [[2, 3, 24, 30]], [2, 3, 24, 30], 20)),
+              ("lower_k-3_40x16", lambda: Custom("Trilu", {"upper": 0, "k": -3}, [[40, 16]], [40, 16], 21))],
+    "hardmax": [("axis1_2x64x5x6", lambda: Custom("Hardmax", {"axis": 1}, [[2, 64, 5, 6]], [2, 64, 5, 6], 22))],
+    "layernormalization": [("last_axis_4x12x96", lambda: Custom("LayerNormalization", {"axis": -1, "epsilon": 1e-5},
+                                                                [[4, 12, 96], [96], [96]], [4, 12, 96], 23))],
+    "affinegrid": [("2d_48x64", lambda: Custom("AffineGrid", {"size": [2, 3, 48, 64], "align_corners": 0},
+                                               [[2, 2, 3]], [2, 48, 64, 2], 24))],
+    "det": [("3x3_batch_64", lambda: Custom("Det", {}, [[64, 3, 3]], [64], 25)),
+            ("2x2_batch_8x16", lambda: Custom("Det", {}, [[8, 16, 2, 2]], [8, 16], 26))],
     "rnncell": [("tanh_4x6_to_8", lambda: _cells_case("rnn", 5))],
     "grucell": [("linear_before_reset_4x6_to_8", lambda: _cells_case("gru", 6))],
     "roll": [("two_axes_3x16x20", lambda: _small_op_case("roll", 7))],
@@ -408,23 +417,42 @@ SYNTHETIC = {
 }
 
 
+class Custom:
+    """A synthetic case of one of the library's own layer types (no OpenVINO op: the reference is the numpy
+    one of the kernel that binds it)."""
+
+    def __init__(self, layer_type, attrs, shapes, out_shape, seed):
+        self.layer_type, self.attrs, self.shapes, self.out_shape, self.seed = layer_type, attrs, shapes, out_shape, seed
+
+
 def synthetic(op_type: str, name: str, build, folder: Path) -> dict:
     """One synthetic case: the formulation with fp16 rounding between layers against the original op on
-    OpenVINO CPU f32, both fed the same fp16-rounded inputs; compiled for real."""
+    OpenVINO CPU f32 (or the kernel's numpy reference, for the library's own types), both fed the same
+    fp16-rounded inputs; compiled for real."""
     import openvino as ov
 
     from kernelkit.harness.fp16_layers import run_fp16
     from kernelkit.ir import load_model
+    from kernelkit.library.custom_ops import one_layer_ir
+    from kernelkit.library.custom_ops import reference as custom_reference
     from kernelkit.patch import patch_model
     from kernelkit.patch.native import tolerance
     from kernelkit.verify import run_openvino
 
-    model, inputs = build()
+    built = build()
     path = folder / f"{name}.xml"
-    ov.save_model(model, str(path), compress_to_fp16=False)
-    original = load_model(path)
-    rounded = as_ideal_fp16(inputs)
-    reference = as_ideal_fp16(run_openvino(original.to_xml_bytes(), original.bin_data, rounded))
+    if isinstance(built, Custom):
+        rng = np.random.default_rng(built.seed)
+        inputs = [rng.uniform(-1, 1, shape).astype(np.float32) for shape in built.shapes]
+        original = load_model(one_layer_ir(path, built.layer_type, built.attrs, built.shapes, built.out_shape))
+        rounded = as_ideal_fp16(inputs)
+        reference = as_ideal_fp16([custom_reference(built.layer_type, rounded, built.attrs).astype(np.float32)])
+    else:
+        model, inputs = built
+        ov.save_model(model, str(path), compress_to_fp16=False)
+        original = load_model(path)
+        rounded = as_ideal_fp16(inputs)
+        reference = as_ideal_fp16(run_openvino(original.to_xml_bytes(), original.bin_data, rounded))
     empty = folder / "no-kernels"
     empty.mkdir(exist_ok=True)
     out = folder / f"{name}_patched"
@@ -435,6 +463,9 @@ def synthetic(op_type: str, name: str, build, folder: Path) -> dict:
         return record
     patched = load_model(out / "model.xml")
     f32 = run_openvino(patched.to_xml_bytes(), patched.bin_data, rounded)
+    if isinstance(built, Custom):
+        # IR v10 reports float outputs as f32 and the reference is float64: compare in f32.
+        f32 = [np.asarray(a, np.float32) for a in f32]
     atol, rtol = tolerance(op_type)
     record["f32_verified"] = all(error_stats(_like(a, e), e, 1e-4, 1e-3)["ratio"] <= 1 for a, e in
                                  zip(as_ideal_fp16(f32), reference))

@@ -552,14 +552,14 @@ class Formulation:
 
 
 def _table() -> dict[str, Formulation]:
-    from . import (native_bitwise, native_conv, native_dft, native_einsum, native_math, native_norm, native_pool,
-                   native_rnn, native_sample, native_scatter, native_tensor)
+    from . import (native_bitwise, native_conv, native_custom, native_dft, native_einsum, native_math, native_norm,
+                   native_pool, native_rnn, native_sample, native_scatter, native_tensor)
 
     table = {}
     for source in (EXACT, native_math.FORMULATIONS, native_tensor.FORMULATIONS, native_sample.FORMULATIONS,
                    native_rnn.FORMULATIONS, native_dft.FORMULATIONS, native_pool.FORMULATIONS,
                    native_scatter.FORMULATIONS, native_norm.FORMULATIONS, native_bitwise.FORMULATIONS,
-                   native_einsum.FORMULATIONS, native_conv.FORMULATIONS):
+                   native_einsum.FORMULATIONS, native_conv.FORMULATIONS, native_custom.FORMULATIONS):
         for key, entry in source.items():
             table[key] = entry if isinstance(entry, Formulation) else Formulation(*entry)
     table["pad"] = Formulation(pad_low_rank, EXACT["pad"][1], needed=_non_finite_pad_value)
