@@ -357,7 +357,7 @@ def test_leftovers_of_a_live_writer_are_left_alone(tmp_path):
     assert clean_leftovers(tmp_path / "out") == [] and live.is_dir()
 
 
-def test_a_killed_patch_run_leaves_the_previous_output_or_none(tmp_path):
+def test_a_killed_compile_run_leaves_the_previous_output_or_the_new_one(tmp_path):
     import random
 
     import kill_runs
@@ -673,3 +673,27 @@ def test_an_unreadable_where_bound_names_the_binding_file(tmp_path):
     err = refused(myriad.select_with_reasons, layers, "Elu", {"alpha": "0.5"}, match="cannot read '\\+x'",
                   path=path)
     assert err.line == 1
+
+
+def test_patch_of_an_ir_whose_result_has_no_edge_is_a_clear_error(tmp_path, capsys):
+    xml = TINY.replace(b'\t\t<edge from-layer="3" from-port="1" to-layer="4" to-port="0"/>\n', b"")
+    path = tiny_ir(tmp_path / "ir", xml)
+    code, err = run_cli(capsys, "patch", path, "-o", tmp_path / "out")
+    assert code == 2 and "input 0 is not connected" in err and str(path) in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_patch_of_an_onnx_loop_without_a_body_is_a_clear_error(tmp_path, capsys):
+    import onnx
+    from onnx import TensorProto, helper
+
+    loop = helper.make_node("Loop", ["trip", "cond", "x"], ["y"], name="no_body")
+    graph = helper.make_graph([loop], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])],
+                              [helper.make_tensor("trip", TensorProto.INT64, [], [2]),
+                               helper.make_tensor("cond", TensorProto.BOOL, [], [True])])
+    path = tmp_path / "loop.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), path)
+    code, err = run_cli(capsys, "patch", path, "-o", tmp_path / "out")
+    assert code == 2 and "Loop node 'no_body' has no body graph" in err and str(path) in err
+    assert not (tmp_path / "out").exists()

@@ -76,6 +76,15 @@ def load_onnx(path: Path):
                              hint="check the file with onnx.checker, or pass an IR .xml instead") from None
 
 
+def _graph_attr(node, name: str):
+    """The sub-graph attribute `name` of an If/Loop node; a node without it is a broken model, not a crash."""
+    found = next((a.g for a in node.attribute if a.name == name), None)
+    if found is None:
+        raise KernelkitError(f"{node.op_type} node {node.name or '(unnamed)'!r} has no {name} graph",
+                             where=f"node {node.name!r}", hint="the model is broken: check it with onnx.checker")
+    return found
+
+
 def real_inputs(graph) -> list:
     initializers = {t.name for t in graph.initializer}
     return [i for i in graph.input if i.name not in initializers]
@@ -118,7 +127,12 @@ def freeze_onnx(model, *, input_shapes=None, input_values=None, fold: bool = Tru
     if input_values and result.ir_version < 4:
         result.ir_version = 4                # from IR 4 on, an initializer need not be (and is not) an input
     if fold:
-        _Folder(result, log, {r["input"] for r in log.frozen}).run()
+        try:
+            _Folder(result, log, {r["input"] for r in log.frozen}).run()
+        except KernelkitError as exc:
+            if exc.path is None:
+                exc.path = str(path) if path is not None else None
+            raise
     return result, log
 
 
@@ -408,7 +422,7 @@ class _Folder:
         if cond is None or np.size(cond) != 1:
             return None
         taken = bool(np.asarray(cond).reshape(-1)[0])
-        branch = next(a.g for a in node.attribute if a.name == ("then_branch" if taken else "else_branch"))
+        branch = _graph_attr(node, "then_branch" if taken else "else_branch")
         label = f"{node_label(node)}/{'then' if taken else 'else'}"
         mapping = self._local_names(branch, label, keep=True)
         extra = self._bind(branch, mapping, [(o.name, t) for o, t in zip(branch.output, node.output)], label,
@@ -479,7 +493,7 @@ class _Folder:
     # ---- Loop -------------------------------------------------------------------------------------
     def _unroll(self, node):
         label = node_label(node)
-        body = next(a.g for a in node.attribute if a.name == "body")
+        body = _graph_attr(node, "body")
         trip_name = node.input[0] if len(node.input) > 0 else ""
         cond_name = node.input[1] if len(node.input) > 1 else ""
         carried_in = list(node.input[2:])
@@ -764,7 +778,7 @@ class Explainer:
         values, shapes, never = set(), set(), set()
         names = self._controls(node)
         if node.op_type == "Loop":
-            body = next(a.g for a in node.attribute if a.name == "body")
+            body = _graph_attr(node, "body")
             names = names + [n for n in _exit_refs(body)]
         for name in names:
             v, s, r = self.deps(name)
@@ -817,7 +831,7 @@ def _exit_refs(body) -> list[str]:
 
 def _data_dependent_exit(node) -> str | None:
     """The loop-carried value a Loop's exit condition reads, if any."""
-    body = next(a.g for a in node.attribute if a.name == "body")
+    body = _graph_attr(node, "body")
     carried = {i.name for i in body.input[2:]}
     producers = {o: n for n in body.node for o in n.output if o}
     stack, seen = [body.output[0].name], set()

@@ -50,9 +50,12 @@ def out(layer, index: int = 0) -> Out:
 
 def input_of(model, layer, index: int) -> Out:
     """The value feeding input `index` of `layer`."""
-    port = layer.inputs[index]
-    producer, producer_port = model.producer(layer, port.id)
-    return Out(producer, producer_port)
+    inputs = layer.inputs
+    found = model.producer(layer, inputs[index].id) if index < len(inputs) else None
+    if found is None:                         # an IR may declare a port no edge feeds
+        raise KernelkitError(f"input {index} is not connected", path=model.path, where=layer.describe(),
+                             hint="every input of a layer needs an <edge> into it")
+    return Out(*found)
 
 
 def const_value(model, value: Out):
