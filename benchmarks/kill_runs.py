@@ -6,7 +6,8 @@
 For each command an output is first made complete ("previous"), and the complete output of a run with
 different options is computed elsewhere ("new"). Then, again and again, the command is run over the previous
 output with the new options and killed (SIGINT or SIGKILL, alternately) at a random moment of its run; half the
-kills aim at the last third of the run, where the writing happens. After each kill the output must be whole
+kills aim at its writing phase (from the moment a calibration run's first temporary or staging sibling of the
+output appeared; a run that ends before the kill lands is retried). After each kill the output must be whole
 and be the previous one or the new one, or be absent: anything else counts as broken. Which run wrote an output
 is read from its content (the patch report's mean, the blob header's SHAVE count, the archive config's mean, the
 built kernel's description and layer type), and whole means it reads back (the patched IR loads with its .bin,
@@ -155,11 +156,23 @@ class Setup:
         picture = _tree(self.out)
         return picture
 
-    def duration(self) -> float:
+    def duration(self) -> tuple[float, float]:
+        """(seconds a full run takes, when its writing starts): the first moment a temporary or staging
+        sibling of the output exists, seen by polling every 2 ms (the end, when none was seen)."""
+        from kernelkit.fsutil import is_leftover
+
         self.prepare("new")
         t0 = time.perf_counter()
-        _run(self.new)
-        return time.perf_counter() - t0
+        proc = subprocess.Popen([*KERNELKIT, *map(str, self.new)], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL, cwd=ROOT)
+        writing = None
+        while proc.poll() is None:
+            if writing is None and any(is_leftover(n) and n.startswith(f".{self.out.name}.")
+                                       for n in os.listdir(self.out.parent)):
+                writing = time.perf_counter() - t0
+            time.sleep(0.002)
+        total = time.perf_counter() - t0
+        return total, writing if writing is not None else total
 
 
 def _build_state(out: Path, previous, new) -> str:
@@ -187,8 +200,9 @@ def trial_set(name: str, kills: int, rng: random.Random, work: Path, log=print, 
     setup = Setup(name, folder, model)
     previous = setup.complete("previous")
     new = setup.complete("new")
-    duration = max(setup.duration(), 0.2)
-    log(f"{name}: a full run takes {duration:.1f} s")
+    duration, writing = setup.duration()
+    duration = max(duration, 0.2)
+    log(f"{name}: a full run takes {duration:.1f} s, writing from {writing:.2f} s")
     tally = Counter()
     attempt = 0
     while tally["kills tried"] < kills and attempt < 3 * kills:
@@ -196,8 +210,9 @@ def trial_set(name: str, kills: int, rng: random.Random, work: Path, log=print, 
         setup.complete("previous")                     # the output starts complete, as the previous run left it
         setup.prepare("new")
         sig = signal.SIGINT if tally["kills tried"] % 2 == 0 else signal.SIGKILL
+        # one kill in two anywhere in the run, the other in its writing phase (from the first temporary file on)
         late = attempt % 2 == 0
-        at = rng.uniform(duration * 0.66, duration * 1.05) if late else rng.uniform(0.05, duration * 1.05)
+        at = rng.uniform(max(writing - 0.05, 0.05), duration * 1.05) if late else rng.uniform(0.05, duration * 1.05)
         proc = subprocess.Popen([*KERNELKIT, *map(str, setup.new)], stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL, cwd=ROOT)
         time.sleep(at)
