@@ -293,9 +293,6 @@ def draw_examples(strategy, n: int, seed: int) -> list:
 
 # ------------------------------------------------------------------------------------------------ seeds
 
-ONNX_DATA = None
-
-
 def _onnx_data() -> Path:
     import onnx
 
@@ -546,7 +543,8 @@ def _pick_seed(rng: random.Random, seeds: list[dict]) -> dict:
     return rng.choices(seeds, weights)[0]
 
 
-def _others(seeds: list[dict], main_only: bool = True) -> list[bytes]:
+def _others(seeds: list[dict]) -> list[bytes]:
+    """Other seeds' main files, for splices."""
     return [s["files"][s["main"]] for s in seeds[:20]]
 
 
@@ -756,8 +754,7 @@ def bin_strategy():
 
 
 def gen_bin(rng: random.Random, seeds, plan, reader: str) -> Case:
-    if plan is None:
-        from hypothesis import strategies as st  # noqa: F401 - same plans, drawn from python's random
+    if plan is None:                       # the same plans, drawn from python's random
         plan = {"seed": rng.randrange(1000), "op": rng.choice(BIN_OPS), "const": rng.randrange(1000),
                 "number": str(rng.choice((rng.randrange(-100, 100000), rng.choice(INTERESTING)))),
                 "text": rng.choice(HOSTILE_NUMBERS), "shape": rng.choice(SHAPES), "etype": rng.choice(ELEMENT_NAMES),

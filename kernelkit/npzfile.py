@@ -24,8 +24,6 @@ _KINDS = "biuf"                      # bool, signed and unsigned integers, float
 
 def load_npz(path: str | Path, *, what: str = ".npz file") -> dict:
     """{name: array} of every member of the .npz at `path` (names without .npy), in the file's order."""
-    import numpy as np
-
     path = Path(path)
     size = regular_file(path, what=what).st_size
     limits.WEIGHTS_BYTES.check(size, f"the {what}", path=path)

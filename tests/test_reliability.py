@@ -7,21 +7,17 @@ Each test hands a reader a file like the one the fuzzer made and expects a Kerne
 
 from __future__ import annotations
 
-import io
 import os
 import signal
-import struct
 import subprocess
 import sys
 import textwrap
-import time
 import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from kernelkit import limits
 from kernelkit.cli import main
 from kernelkit.errors import KernelkitError
 from kernelkit.fsutil import atomic_write, clean_leftovers, is_leftover, read_input, staged_directory
@@ -292,25 +288,21 @@ KILLED_WRITER = textwrap.dedent("""
     from kernelkit.fsutil import atomic_write, staged_directory
     target = Path(sys.argv[2])
     if sys.argv[1] == "file":
-        import kernelkit.fsutil as f
-        real = os.replace
         def stop(*a):          # killed after the temporary file is written, before the rename
             print("ready", flush=True); time.sleep(60)
-        f.os.replace = stop
+        os.replace = stop
         atomic_write(target, b"new")
     else:
         with staged_directory(target, force=True) as stage:
             (stage / "half").write_text("new")
             if sys.argv[1] == "between":   # killed between the two renames of a replace
-                import kernelkit.fsutil as f
-                real = os.replace
-                calls = []
+                real, calls = os.replace, []
                 def once(a, b):
                     calls.append(a)
                     if len(calls) == 2:
                         print("ready", flush=True); time.sleep(60)
                     real(a, b)
-                f.os.replace = once
+                os.replace = once
             else:
                 print("ready", flush=True); time.sleep(60)
 """)
