@@ -164,3 +164,15 @@ def test_pad_with_minus_infinity_compiles(tmp_path):
     assert patch_model(raw, out, "2021.4").exit_code == 0
     assert _compile(out).size > 0
     assert verify(out).passed
+
+
+def test_a_malformed_layer_is_refused_not_a_traceback(tmp_path):
+    from kernelkit.library.custom_ops import one_layer_ir
+    from kernelkit.patch import rewrite
+    from kernelkit.patch.base import PatchContext
+
+    model = load_model(one_layer_ir(tmp_path / "h.xml", "Hardmax", {"axis": "first"}, [[2, 3]], [2, 3]))
+    ctx = PatchContext(model, "2021.4")
+    assert not rewrite.rewrite_layer(ctx, model.find("y"))
+    assert "do not fit Hardmax" in ctx.refusals[0].reason
+    assert [l.type for l in model.layers] == ["Parameter", "Hardmax", "Result"]     # nothing left behind

@@ -374,6 +374,18 @@ def _conv_case(kind, seed):
                                              rng.uniform(-0.3, 0.3, shapes[kind]).astype(np.float32)]
 
 
+def _irdft_case(seed):
+    """IRDFT of the one-sided spectrum of a real signal (what RDFT gives), so the inverse is well posed."""
+    import openvino as ov
+
+    rng = np.random.default_rng(seed)
+    x = ov.opset1.parameter([2, 3, 16, 2], np.float32, name="x")
+    spectrum = np.fft.rfft(rng.uniform(-1, 1, (2, 3, 30)), axis=-1) / 8
+    data = np.stack([spectrum.real, spectrum.imag], -1).astype(np.float32)
+    node = ov.opset9.irdft(x, np.array([2], np.int64), np.array([30], np.int64))
+    return ov.Model([node], [x], "irdft"), [data]
+
+
 # IR type -> cases beyond ONNX's node tests (bigger shapes, other attributes): (name, builder) pairs whose
 # builder returns (ov.Model with the original op, inputs). The reference is that op on OpenVINO CPU f32.
 SYNTHETIC = {
@@ -388,6 +400,7 @@ SYNTHETIC = {
                                                [[2, 2, 3]], [2, 48, 64, 2], 24))],
     "det": [("3x3_batch_64", lambda: Custom("Det", {}, [[64, 3, 3]], [64], 25)),
             ("2x2_batch_8x16", lambda: Custom("Det", {}, [[8, 16, 2, 2]], [8, 16], 26))],
+    "irdft": [("one_sided_16_to_30", lambda: _irdft_case(13))],
     "rnncell": [("tanh_4x6_to_8", lambda: _cells_case("rnn", 5))],
     "grucell": [("linear_before_reset_4x6_to_8", lambda: _cells_case("gru", 6))],
     "roll": [("two_axes_3x16x20", lambda: _small_op_case("roll", 7))],

@@ -600,6 +600,13 @@ def rewrite_layer(ctx: PatchContext, layer) -> bool:
         prune_dead(ctx.model, [l for l in ctx.model.layers if l.id not in existing])
         ctx.refuse(NAME, layer, str(why))
         return False
+    except (KeyError, ValueError, IndexError, TypeError) as exc:
+        # A layer whose attributes or inputs are not what its op defines (a missing hidden_size, a number
+        # that is not one, too few inputs): refused with what was wrong, not a traceback.
+        prune_dead(ctx.model, [l for l in ctx.model.layers if l.id not in existing])
+        ctx.refuse(NAME, layer, f"the layer's attributes or inputs do not fit {layer.type}: "
+                                f"{type(exc).__name__} {exc}")
+        return False
     if isinstance(value, list):
         replace_outputs(ctx.model, layer, value)
         # Layers built for an output nothing reads (and dropped from `value`) feed nothing: remove them.
