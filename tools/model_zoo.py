@@ -27,12 +27,13 @@ import sys
 import tempfile
 import time
 import zipfile
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from kernelkit.fsutil import atomic_write  # noqa: E402
 from kernelkit.paths import cache_dir  # noqa: E402
 
 ZOO = cache_dir("model-zoo")
@@ -266,16 +267,17 @@ def main(argv=None) -> int:
              if (MODELS / f"{p.stem}.onnx").is_file() and (not only or only.search(p.stem))]
     work = ZOO / "work"
     work.mkdir(exist_ok=True)
-    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        rows = list(pool.map(lambda m: run_model(m, work), metas))
     results = ZOO / "results.json"
     previous = {r["name"]: r for r in json.loads(results.read_text())} if results.is_file() else {}
-    previous.update({r["name"]: r for r in rows})
-    results.write_text(json.dumps(sorted(previous.values(), key=lambda r: r["name"]), indent=1))
-    for r in rows:
-        print(f"{r['name']}: {_verdict(r)}; straight {r['baseline']['code']}, patch {r['patch']['code']}, "
-              f"verify {r.get('verify', {}).get('code')}, compile {r.get('compile', {}).get('code')} "
-              f"{r.get('compile', {}).get('message', '')[:150]}")
+    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        # Saved model by model: a run of an hour stopped half-way keeps what it measured.
+        for future in as_completed([pool.submit(run_model, m, work) for m in metas]):
+            r = future.result()
+            previous[r["name"]] = r
+            atomic_write(results, json.dumps(sorted(previous.values(), key=lambda r: r["name"]), indent=1))
+            print(f"{r['name']}: {_verdict(r)}; straight {r['baseline']['code']}, patch {r['patch']['code']}, "
+                  f"verify {r.get('verify', {}).get('code')}, compile {r.get('compile', {}).get('code')} "
+                  f"{r.get('compile', {}).get('message', '')[:150]}", flush=True)
     if args.docs:
         write_docs(sorted(previous.values(), key=lambda r: r["name"]))
     return 0
