@@ -504,7 +504,11 @@ def parse_spec(data: dict, path: Path) -> KernelSpec:
     family: Family | None = None
     if family_name == CUSTOM_FAMILY:
         template = k.get("template", str, ...)
-        if not (path.parent / template).is_file():
+        try:
+            found = (path.parent / template).is_file()
+        except (OSError, ValueError):  # e.g. a name longer than the file system allows
+            found = False
+        if not found:
             raise k.error(f"template file {template!r} not found next to the spec", "template")
         template_name = f"kernel/{template}"
     else:

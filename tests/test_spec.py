@@ -287,6 +287,13 @@ def test_custom_family_needs_its_template(tmp_path):
     assert err.where == "kernel.template" and "not found" in err.message
 
 
+def test_template_name_too_long_for_the_file_system_is_not_found(tmp_path):
+    # Found by fuzzing: a 5,000-character name made is_file() raise OSError (ENAMETOOLONG).
+    text = MINIMAL.replace('family = "elementwise"', f'family = "custom"\ntemplate = "{"t" * 5000}.cl.j2"')
+    err = load_error(tmp_path, text)
+    assert err.where == "kernel.template" and "not found" in err.message
+
+
 def test_template_key_only_for_custom(tmp_path):
     err = load_error(tmp_path, MINIMAL.replace('family = "elementwise"', 'family = "elementwise"\ntemplate = "a"'))
     assert err.where == "kernel.template"

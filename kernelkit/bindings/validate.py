@@ -59,9 +59,12 @@ def validate_file(path: str | Path, *, gpu: bool = False, layer_type: str | None
 
 def _source_beside(base: Path, sources: list[str], suffix: str) -> Path | None:
     for name in sources:
-        candidate = (base / name).with_suffix(suffix)
-        if candidate.is_file():
-            return candidate
+        try:
+            candidate = (base / name).with_suffix(suffix)
+            if candidate.is_file():
+                return candidate
+        except (OSError, ValueError):  # a name the file system cannot hold is no source beside it
+            continue
     return None
 
 

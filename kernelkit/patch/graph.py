@@ -116,17 +116,32 @@ ELEMENTWISE = {"add", "subtract", "multiply", "divide", "maximum", "minimum", "p
 COMPARISON = {"greater", "greaterequal", "less", "lessequal", "equal", "notequal"}
 
 
+def broadcast_dims(shapes) -> list[int] | None:
+    """Numpy broadcasting where -1 is a dynamic length (it meets 1 or itself; a static length wins, since the
+    model is only valid when the two agree). None when the shapes cannot broadcast."""
+    rank = max((len(s) for s in shapes), default=0)
+    dims = [1] * rank
+    for shape in shapes:
+        for i, d in enumerate((1,) * (rank - len(shape)) + tuple(shape)):
+            have = dims[i]
+            if d == 1 or d == have:
+                continue
+            if have == 1 or have == -1:
+                dims[i] = d
+            elif d != -1:
+                return None
+    return dims
+
+
 def infer(model, type_: str, inputs: list[Out], attrs: dict[str, str]) -> tuple[str, list[int]]:
     """Output (precision, dims) of the few op types the patchers create."""
     kind = type_.lower()
     first = inputs[0]
     if kind in ELEMENTWISE or kind in COMPARISON or kind == "select":
         shapes = [tuple(v.dims) for v in inputs]
-        try:
-            dims = list(np.broadcast_shapes(*shapes))
-        except ValueError:
-            raise KernelkitError(f"cannot broadcast shapes {shapes} for a new {type_} layer",
-                                 where=type_) from None
+        dims = broadcast_dims(shapes)
+        if dims is None:
+            raise KernelkitError(f"cannot broadcast shapes {shapes} for a new {type_} layer", where=type_)
         if kind in COMPARISON:
             return "BOOL", dims
         return (inputs[1].precision if kind == "select" else first.precision), dims

@@ -244,11 +244,12 @@ def gru_cell(model, layer) -> Out:
 
 
 def _computed_weights(model, layer) -> bool:
-    """The 2021.4 plugin takes LSTMSequence only with constant W, R and B (its inputs 4-6), and only when its
-    Y output is read ("LSTMSequenceIE: AssertionFailed: !expired()" otherwise)."""
+    """The 2021.4 plugin takes LSTMSequence only with constant W, R and B (its inputs 4-6), and only when all
+    three outputs (Y, Ho, Co) are read ("LSTMSequenceIE: AssertionFailed: !expired()" otherwise; probed)."""
     from .graph import unused
 
-    return any(constant_input(model, layer, i) is None for i in (4, 5, 6)) or unused(model, layer, 0)
+    return (any(constant_input(model, layer, i) is None for i in (4, 5, 6))
+            or any(unused(model, layer, port) for port in range(3)))
 
 
 def _formulation(build, text, needed=None):

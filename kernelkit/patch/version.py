@@ -108,6 +108,8 @@ def slice_(ctx: PatchContext, layer) -> str:
         a = int(a) % rank
         if s == 0:
             raise Refuse(f"step 0 on axis {a}")
+        if data.dims[a] < 0:
+            raise Refuse(f"axis {a} of the sliced data has a dynamic length; give its shape with --input-shape")
         # Python slice semantics are Slice-8's; normalise them so StridedSlice sees in-range values.
         lo, hi, st = slice(int(b), int(e), int(s)).indices(data.dims[a])
         begin[a], strides[a], begin_mask[a] = lo, st, 0
