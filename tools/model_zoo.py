@@ -243,8 +243,11 @@ def write_docs(rows: list[dict]) -> None:
     lines += ["", "## Left over", ""]
     for r in rows:
         if _verdict(r) != "deployable":
-            reason = (r.get("compile", {}).get("message") or r.get("verify", {}).get("message")
-                      or r["patch"].get("message") or ", ".join(r["patch"].get("remaining", [])))
+            remaining = [b for b in r["patch"].get("remaining", []) if b != "ir-version:"]
+            # The blockers no patcher removed name the reason better than the compile log does.
+            reason = (f"blockers no patcher removed: {', '.join(remaining)}" if remaining else
+                      r.get("compile", {}).get("message") or r.get("verify", {}).get("message")
+                      or r["patch"].get("message"))
             lines.append(f"- **{r['name']}**: {reason}")
     DOCS.write_text("\n".join(lines) + "\n")
 
