@@ -120,6 +120,17 @@ def test_slice8(tmp_path, start, stop, step, axes):
     assert [l.type for l in patched.layers if l.type not in ("Parameter", "Result", "Const")] == ["StridedSlice"]
 
 
+def test_slice8_on_a_dynamic_axis_is_refused_with_what_to_do(tmp_path):
+    # fcos_resnet50_fpn: a Slice over a data-dependent length was a ValueError traceback.
+    data = ops1.parameter([-1, 4], np.float32, name="boxes")
+    node = ops8.slice(data, np.array([1], np.int64), np.array([3], np.int64), np.array([1], np.int64),
+                      np.array([0], np.int64))
+    model = _save(tmp_path, [node.output(0)], [data])
+    ctx = PatchContext(model, "2021.4")
+    version.apply(ctx)
+    assert "dynamic length" in ctx.refusals[0].reason and "--input-shape" in ctx.refusals[0].reason
+
+
 @pytest.mark.parametrize("mode,calc", [("nearest", "sizes"), ("linear", "scales"), ("linear_onnx", "scales")])
 def test_interpolate11(tmp_path, mode, calc):
     given = np.array([16, 15], np.int64) if calc == "sizes" else np.array([2.0, 1.5], np.float32)
