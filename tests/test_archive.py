@@ -121,3 +121,52 @@ def test_unusable_mean_text_is_a_usage_error(tmp_path, capsys):
         main(["archive", str(tmp_path), "-o", str(tmp_path / "a.tar.xz"), "--mean", "red,green"])
     assert info.value.code == 2
     assert "expected numbers" in capsys.readouterr().err
+
+
+@pytest.mark.toolchain
+def test_a_raw_input_declares_no_preprocessing_and_reads_back_in_depthai(tmp_path):
+    """A non-image input has no per-channel preprocessing to declare (its channel count can be anything)."""
+    require_toolchain()
+    import numpy as np
+    import openvino as ov
+    from openvino import opset1
+
+    from kernelkit.myriad.archive import build_archive
+    from kernelkit.myriad.compile import compile_model
+    from myriad_models import save_ir
+
+    x = opset1.parameter([1, 64], np.float32, name="features")
+    save_ir(ov.Model([opset1.relu(x, name="rectified")], [x], "raw"), tmp_path / "raw.xml")
+    compile_model(tmp_path / "raw.xml", tmp_path / "raw.blob")
+    result = build_archive(tmp_path / "raw.blob", tmp_path / "raw.tar.xz")
+    (entry,) = result.config["model"]["inputs"]
+    assert entry["input_type"] == "raw" and entry["preprocessing"]["mean"] is None
+    (inp,) = read_archive(tmp_path / "raw.tar.xz").getConfigV1().model.inputs
+    assert inp.name == "features" and list(inp.shape) == [1, 64] and str(inp.inputType).endswith("RAW")
+    assert inp.preprocessing.mean is None and inp.preprocessing.scale is None
+
+
+def test_blob_tensors_beyond_device_memory_or_empty_are_refused(tmp_path):
+    from kernelkit.errors import KernelkitError
+    from kernelkit.myriad.archive import _check_declared_sizes
+
+    blob = tmp_path / "m.blob"
+    fine = {"name": "x", "dtype": "float16", "shape": [1, 3, 300, 300]}
+    _check_declared_sizes(blob, [fine, {**fine, "name": "y"}])
+    huge = {"name": "scores", "dtype": "uint8", "shape": [1, 1 << 29, 2]}
+    with pytest.raises(KernelkitError, match=r'"scores".*more than a Myriad X.*damaged') as info:
+        _check_declared_sizes(blob, [fine, huge])
+    assert info.value.path == str(blob)
+    with pytest.raises(KernelkitError, match=r'"x" has shape \[1, 0, 4\]'):
+        _check_declared_sizes(blob, [{**fine, "shape": [1, 0, 4]}])
+
+
+@pytest.mark.toolchain
+def test_a_blob_whose_tensor_name_is_not_utf8_is_refused(patch_folder, tmp_path, capsys):
+    data = (patch_folder / "model.blob").read_bytes()
+    assert data.count(b"input\0") == 1
+    (tmp_path / "bad.blob").write_bytes(data.replace(b"input\0", b"\xffnput\0"))
+    code = main(["archive", str(tmp_path / "bad.blob"), "-o", str(tmp_path / "out.tar.xz")])
+    err = capsys.readouterr().err
+    assert code == 2 and "not UTF-8" in err and "bad.blob" in err and "Traceback" not in err
+    assert not (tmp_path / "out.tar.xz").exists()

@@ -27,6 +27,9 @@ from . import blob as blobfmt
 CONFIG_VERSION = "1.0"   # the NN Archive config scheme DepthAI's reader takes (NNArchiveConfigVersion.V1)
 # DepthAI blob tensor types -> NN Archive dtype names
 _DTYPES = {"FP16": "float16", "FP32": "float32", "U8F": "uint8", "I8": "int8", "INT": "int32", "FP64": "float64"}
+_ITEM_BYTES = {"float16": 2, "float32": 4, "uint8": 1, "int8": 1, "int32": 4, "float64": 8}
+# A Myriad X has 512 MiB of DDR: a blob whose inputs and outputs declare more was not compiled for it.
+DEVICE_MEMORY_BYTES = 512 << 20
 _NAME_OK = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
@@ -87,9 +90,29 @@ def blob_tensors(blob_path: Path) -> tuple[list[dict], list[dict]]:
             layout = "NCHW"[4 - len(shape):] if len(shape) <= 4 else "".join("ABCDEFGH"[:len(shape)])
         return {"name": name, "dtype": _DTYPES.get(kind, kind.lower()), "shape": shape, "layout": layout}
 
-    inputs = [describe(n, i) for n, i in blob.networkInputs.items()]
-    outputs = [describe(n, i) for n, i in blob.networkOutputs.items()]
+    try:
+        inputs = [describe(n, i) for n, i in blob.networkInputs.items()]
+        outputs = [describe(n, i) for n, i in blob.networkOutputs.items()]
+    except UnicodeDecodeError:
+        raise KernelkitError("a tensor name in this blob is not UTF-8 text: the blob is damaged", path=blob_path,
+                             hint="compile the model again with kernelkit compile") from None
+    _check_declared_sizes(blob_path, inputs + outputs)
     return inputs, outputs
+
+
+def _check_declared_sizes(blob_path: Path, tensors: list[dict]) -> None:
+    """Refuse shapes no Myriad X can hold before any config is sized by them."""
+    total = 0
+    for entry in tensors:
+        if not entry["shape"] or min(entry["shape"]) < 1:
+            raise KernelkitError(f"tensor \"{entry['name']}\" has shape {entry['shape']} in this blob: the blob is "
+                                 "damaged", path=blob_path, hint="compile the model again with kernelkit compile")
+        total += limits.tensor_bytes(entry["shape"], _ITEM_BYTES.get(entry["dtype"], 8))
+        if total > DEVICE_MEMORY_BYTES:
+            raise KernelkitError(f"the blob's inputs and outputs (up to \"{entry['name']}\", shape {entry['shape']}) "
+                                 f"declare {total:,} bytes, more than a Myriad X's {DEVICE_MEMORY_BYTES:,} bytes of "
+                                 "memory: the blob is damaged", path=blob_path,
+                                 hint="compile the model again with kernelkit compile")
 
 
 def _channels(entry: dict) -> int | None:
@@ -97,9 +120,10 @@ def _channels(entry: dict) -> int | None:
     return shape[layout.index("C")] if "C" in layout else None
 
 
-def _per_channel(values, count: int | None, what: str, default: float, input_name: str) -> list[float]:
+def _per_channel(values, count: int | None, what: str, default: float, input_name: str,
+                 is_image: bool = True) -> list[float] | None:
     if values is None:
-        return [default] * (count or 1)
+        return [default] * (count or 1) if is_image else None
     values = [float(v) for v in values]
     if not all(math.isfinite(v) for v in values) or (what == "scale" and 0.0 in values):
         raise KernelkitError(f"{what} values {values} are not all finite" + (" and non-zero" if what == "scale" else ""),
@@ -123,9 +147,10 @@ def make_config(name: str, blob_file: str, inputs: list[dict], outputs: list[dic
             "input_type": "image" if is_image else "raw",
             "shape": entry["shape"],
             "layout": entry["layout"],
+            # A raw tensor with no values given declares none: its channel count is unbounded.
             "preprocessing": {
-                "mean": _per_channel(preprocessing.mean, channels, "mean", 0.0, entry["name"]),
-                "scale": _per_channel(preprocessing.scale, channels, "scale", 1.0, entry["name"]),
+                "mean": _per_channel(preprocessing.mean, channels, "mean", 0.0, entry["name"], is_image),
+                "scale": _per_channel(preprocessing.scale, channels, "scale", 1.0, entry["name"], is_image),
                 "reverse_channels": bool(preprocessing.reverse_channels),
                 "interleaved_to_planar": None,
             },
