@@ -342,12 +342,14 @@ def _run_reference(ref_path: Path, explicit: bool, source: dict, report: dict, f
     from .ir.onnx_import import ConversionFailed
 
     shapes, values = source.get("input_shapes") or None, source.get("input_values") or None
+    cut = source.get("outputs") or None
     options = report.get("preprocessing", {})
     try:
-        original = load_model(ref_path, shapes, values)
+        original = load_model(ref_path, shapes, values, outputs=cut)
     except ConversionFailed:
         # The patched model's inputs carry the original's names (preprocessing goes after them).
-        outputs = run_onnx_reference(ref_path, shapes, values, preprocess_like_patch(feed, patched, options))
+        outputs = run_onnx_reference(ref_path, shapes, values, preprocess_like_patch(feed, patched, options),
+                                     cut=cut)
         return outputs, f"original model {ref_path} on onnx's reference evaluator (OpenVINO cannot convert it)"
     except KernelkitError as exc:
         if not explicit or not (shapes or values):
@@ -362,14 +364,18 @@ def _run_reference(ref_path: Path, explicit: bool, source: dict, report: dict, f
     return wanted, f"original model {ref_path} on OpenVINO CPU (f32)"
 
 
-def run_onnx_reference(path, shapes, values, inputs: list[np.ndarray]) -> list[np.ndarray]:
+def run_onnx_reference(path, shapes, values, inputs: list[np.ndarray], cut=None) -> list[np.ndarray]:
     """Outputs of the ONNX model at `path` on onnx's reference evaluator, with `values` frozen and
-    `shapes` set; inputs in model input order."""
+    `shapes` set, ended at the tensors `cut` names (`--output`); inputs in model input order."""
     from onnx.reference import ReferenceEvaluator
 
+    from .ir.cut import cut_onnx
     from .ir.onnx_freeze import explicit_loop_conditions, freeze_onnx, input_dtype, load_onnx, real_inputs
 
-    model, _ = freeze_onnx(load_onnx(path), input_shapes=shapes, input_values=values, fold=False, path=path)
+    source = load_onnx(path)
+    if cut:
+        source = cut_onnx(source, cut, path=path)
+    model, _ = freeze_onnx(source, input_shapes=shapes, input_values=values, fold=False, path=path)
     explicit_loop_conditions(model)
     names = real_inputs(model.graph)
     if len(names) != len(inputs):

@@ -27,6 +27,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--input-value", action="append", default=[], metavar="NAME=V[,V...]",
                         help="inspect the model as `patch --input-value` leaves it: NAME frozen to these values, "
                              "If/Loop/Shape subgraphs that become constant folded (repeatable)")
+    parser.add_argument("--output", action="append", default=[], metavar="NAME",
+                        help="inspect the model as `patch --output` leaves it: ended at tensor NAME (repeatable)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON (schema kernelkit.inspect/1)")
     parser.add_argument("--oracle", choices=["myriad"],
                         help="also ask the real 2021.4 MYRIAD plugin (needs `kernelkit toolchain setup`)")
@@ -60,15 +62,17 @@ def _oracle(model, model_path: Path, modified: bool) -> dict:
 def run(args) -> int:
     from ..inspect import inspect_report
     from ..ir import parse_input_shapes
+    from ..ir.cut import parse_outputs
     from ..ir.freeze import parse_input_values
 
     shapes = parse_input_shapes(args.input_shape)
     values = parse_input_values(args.input_value)
+    outputs = parse_outputs(args.output)
     model_path = Path(args.model)
-    model = _load(model_path, shapes, values)
+    model = _load(model_path, shapes, values, outputs)
     oracle = None
     if args.oracle:
-        modified = bool(shapes or values) or model_path.suffix.lower() == ".onnx"
+        modified = bool(shapes or values or outputs) or model_path.suffix.lower() == ".onnx"
         oracle = _oracle(model, model_path, modified)
     report = inspect_report(model, args.target, oracle=oracle)
     if args.json:
@@ -79,7 +83,7 @@ def run(args) -> int:
     return 0 if report["summary"]["ok"] else 1
 
 
-def _load(model_path: Path, shapes: dict, values: dict):
+def _load(model_path: Path, shapes: dict, values: dict, outputs: list[str]):
     """The model to inspect; with values, frozen and folded as patch would. An ONNX model OpenVINO cannot
     convert because of its If/Loop gets the options that would fold them as a hint."""
     from ..errors import KernelkitError
@@ -87,7 +91,7 @@ def _load(model_path: Path, shapes: dict, values: dict):
     from ..ir.onnx_import import ConversionFailed
 
     try:
-        return load_model(model_path, shapes or None, values or None, fold=bool(values))
+        return load_model(model_path, shapes or None, values or None, fold=bool(values), outputs=outputs or None)
     except ConversionFailed as exc:
         if values:
             raise

@@ -22,6 +22,10 @@ def add_arguments(parser) -> None:
     parser.add_argument("--input-value", action="append", default=[], metavar="NAME=V[,V...]",
                         help="freeze input NAME to these values (repeatable), then fold the If/Loop/Shape "
                              "subgraphs that become constant (ONNX)")
+    parser.add_argument("--output", action="append", default=[], metavar="NAME",
+                        help="end the model at tensor NAME (repeatable, in output order; a tensor, layer or "
+                             "LAYER:PORT name): what feeds no named output, such as a detector's postprocessing, "
+                             "is dropped, and verify cuts the original the same way")
     parser.add_argument("--force", action="store_true", help="replace a non-empty OUTDIR")
     parser.add_argument("--mean", metavar="V[,V...]", help="subtract per-channel mean values (model channel order)")
     parser.add_argument("--scale", metavar="V[,V...]", help="divide by per-channel scale values")
@@ -46,6 +50,7 @@ def run(args) -> int:
     import json
 
     from ..ir import parse_input_shapes
+    from ..ir.cut import parse_outputs
     from ..ir.freeze import parse_input_values
     from ..patch import format_patch_result, patch_model
     from ..patch.preprocess import Preprocessing, parse_values
@@ -55,7 +60,7 @@ def run(args) -> int:
                             inputs=list(args.preprocess_input))
     result = patch_model(args.model, args.out, args.target, input_shapes=parse_input_shapes(args.input_shape),
                          force=args.force, preprocessing=options, prefer=args.prefer, shaves=args.shaves,
-                         input_values=parse_input_values(args.input_value))
+                         input_values=parse_input_values(args.input_value), outputs=parse_outputs(args.output))
     print(json.dumps(result.report, indent=2) if args.json else format_patch_result(result))
     if not args.compile or result.exit_code != 0:
         return result.exit_code

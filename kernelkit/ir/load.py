@@ -43,12 +43,13 @@ def parse_input_shapes(items) -> dict[str, list[int]]:
 
 
 def load_model(path, input_shapes: dict[str, list[int]] | None = None, input_values: dict[str, list] | None = None,
-               *, fold: bool = False) -> IRModel:
+               *, fold: bool = False, outputs: list[str] | None = None) -> IRModel:
     """An IR (.xml with its .bin) or an ONNX model (converted with OpenVINO in memory), with shapes fixed.
 
     input_values (`--input-value`) replace those inputs by constants. fold: for ONNX, also fold what became
     constant, If and Loop included (`kernelkit.ir.onnx_freeze`). What was frozen and folded is
-    `model.freeze_log` (a FoldLog, or None when nothing was asked or needed)."""
+    `model.freeze_log` (a FoldLog, or None when nothing was asked or needed). outputs (`--output`): the
+    tensors that become the model's outputs, what feeds none of them dropped (`kernelkit.ir.cut`)."""
     path = Path(path)
     if path.is_dir():
         raise KernelkitError("expected a model file, got a folder", path=path,
@@ -60,10 +61,15 @@ def load_model(path, input_shapes: dict[str, list[int]] | None = None, input_val
         check_onnx_file(path)
 
         log = frozen = None
+        if outputs:
+            from .cut import cut_onnx
+            from .onnx_freeze import load_onnx
+
+            frozen = cut_onnx(load_onnx(path), outputs, path=path)
         if input_values or fold:
             from .onnx_freeze import freeze_onnx, has_control_flow, load_onnx
 
-            source = load_onnx(path)
+            source = frozen if frozen is not None else load_onnx(path)
             if input_values or has_control_flow(source):
                 frozen, log = freeze_onnx(source, input_shapes=input_shapes, input_values=input_values, fold=fold,
                                           path=path)
@@ -98,6 +104,10 @@ def load_model(path, input_shapes: dict[str, list[int]] | None = None, input_val
         model.freeze_log = FoldLog(frozen=freeze_ir(model, input_values, input_shapes))
     if input_shapes or input_values:
         apply_input_shapes(model, {k: v for k, v in (input_shapes or {}).items() if k not in (input_values or {})})
+    if outputs:
+        from .cut import cut_ir
+
+        cut_ir(model, outputs)
     if fold:
         _refuse_ir_control_flow(model)
     return model

@@ -92,6 +92,7 @@ def check_onnx_file(path: Path) -> None:
             raise KernelkitError(f"opset version {entry.version} of domain {entry.domain or 'ai.onnx'!r} is not "
                                  "one any ONNX release has", path=path, where="opset_import",
                                  hint="re-export the model; ONNX opsets run from 1 to a few dozen")
+    _check_node_arity(model, path)
     folder = path.parent.resolve()
     total = 0
     for tensor in _tensors(model.graph):
@@ -119,6 +120,42 @@ def check_onnx_file(path: Path) -> None:
                                  f"({size} bytes)", path=path, where=where)
         total += length
     limits.WEIGHTS_BYTES.check(total, "the ONNX model's external data", path=path)
+
+
+def _check_node_arity(model, path: Path) -> None:
+    """Refuse a standard node with fewer or more inputs or outputs than its op has at the model's opset:
+    OpenVINO's frontend reads the inputs a schema promises without checking, and crashed on such a node
+    (a Pad written for opset 6, its pads an attribute, in a model declaring opset 22 segfaulted)."""
+    import onnx.defs
+
+    versions = {entry.domain or "ai.onnx": entry.version for entry in model.opset_import}
+    version = versions.get("ai.onnx")
+    if version is None:
+        return
+    stack = [model.graph]
+    while stack:
+        graph = stack.pop()
+        for node in graph.node:
+            for attr in node.attribute:
+                if attr.HasField("g"):
+                    stack.append(attr.g)
+                stack.extend(attr.graphs)
+            if (node.domain or "ai.onnx") != "ai.onnx":
+                continue
+            try:
+                schema = onnx.defs.get_schema(node.op_type, version, "")
+            except onnx.defs.SchemaError:
+                continue                    # an op onnx does not know: OpenVINO names it as unconvertible
+            for what, count, low, high in (("inputs", len(node.input), schema.min_input, schema.max_input),
+                                           ("outputs", len(node.output), schema.min_output, schema.max_output)):
+                if not low <= count <= high:
+                    expected = f"{low}" if low == high else f"{low} to {high}" if high < 1 << 20 else f"{low} or more"
+                    raise KernelkitError(
+                        f"{node.op_type} node {node.name or '(unnamed)'!r} has {count} {what[:-1] if count == 1 else what}; at opset {version} "
+                        f"(opset {schema.since_version} form) {node.op_type} takes {expected}", path=path,
+                        where=f"node {node.name or node.op_type!r}",
+                        hint="the node was written for another opset than the model declares: re-export the model, "
+                             "or check it with onnx.checker")
 
 
 def _tensors(graph):

@@ -50,9 +50,11 @@ def _compile_conf(target: str, custom_layers: bool, shaves: int) -> str:
 
 def patch_model(model_path, outdir, target: str, *, input_shapes: dict | None = None, force: bool = False,
                 preprocessing=None, kernels_dir=None, prefer: str = "native",
-                shaves: int = DEFAULT_SHAVES, input_values: dict | None = None) -> PatchResult:
+                shaves: int = DEFAULT_SHAVES, input_values: dict | None = None,
+                outputs: list[str] | None = None) -> PatchResult:
     """Patch `model_path` (.xml or .onnx) for MYRIAD `target` into `outdir`. Never touches the input.
-    input_values (`--input-value`): inputs frozen to constants before If/Loop/Shape folding (`freeze`)."""
+    input_values (`--input-value`): inputs frozen to constants before If/Loop/Shape folding (`freeze`).
+    outputs (`--output`): the tensors the patched model ends at (`kernelkit.ir.cut`)."""
     from ..errors import KernelkitError
     from ..fsutil import staged_directory
     from ..inspect import find_blockers
@@ -67,7 +69,7 @@ def patch_model(model_path, outdir, target: str, *, input_shapes: dict | None = 
     model_path = Path(model_path)
     outdir = Path(outdir)
     _refuse_output_over_input(model_path, outdir)
-    model = load_model(model_path, input_shapes, input_values, fold=True)
+    model = load_model(model_path, input_shapes, input_values, fold=True, outputs=outputs)
     _refuse_unknown_opsets(model)
     before = find_blockers(model, target)
     ctx = PatchContext(model, target)
@@ -103,6 +105,7 @@ def patch_model(model_path, outdir, target: str, *, input_shapes: dict | None = 
         report["prefer"] = prefer
         report["choices"] = [choice.to_dict() for choice in choices.values()]
         report["source"]["input_values"] = {k: list(v) for k, v in (input_values or {}).items()}
+        report["source"]["outputs"] = list(outputs or [])
         report["frozen"] = frozen
         with staged_directory(outdir, force=force) as stage:
             model.save(stage / "model.xml")
