@@ -87,3 +87,20 @@ def test_console_script():
     script = Path(sys.executable).parent / "kernelkit"
     result = subprocess.run([str(script), "validate", "--help"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0 and "--attr KEY=VALUE" in result.stdout
+
+
+def test_many_bindings_of_one_source_preprocess_it_once(tmp_path, capsys, monkeypatch):
+    """A binding file repeating one <CustomLayer> 300 times ran clang once per copy (minutes for a fuzzed file)."""
+    from kernelkit.bindings import clsource
+
+    text = (DATA / "scale_shift2.xml").read_text()
+    start, end = text.index("<CustomLayer"), text.rindex("</CustomLayer>") + len("</CustomLayer>")
+    shutil.copy(DATA / "scale_shift2.cl", tmp_path / "scale_shift2.cl")
+    (tmp_path / "many.xml").write_text(text[:start] + "\n".join([text[start:end]] * 300) + text[end:])
+    runs = []
+    real_preprocess = clsource.preprocess
+    monkeypatch.setattr(clsource, "preprocess", lambda *a, **k: runs.append(1) or real_preprocess(*a, **k))
+    code, out, err = run(capsys, tmp_path / "many.xml")
+    assert code == 0 and out.count("this alternative is never chosen") == 299
+    if clsource.clang_available():
+        assert len(runs) == 1

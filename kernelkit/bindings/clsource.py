@@ -169,6 +169,23 @@ def parse_kernels(source: str, defines: Mapping[str, object] | None = None, *, p
     """Every `__kernel`/`kernel` function defined in `source`, in source order.
 
     With clang-15 (and `preprocessor`), macros are expanded first using `defines`; lines refer to `source`."""
+    # Bindings repeat one source across many <CustomLayer>s (a fuzzed file held 2,000): one clang run each
+    # took minutes. The key holds everything the result depends on but the text of #included headers.
+    key = (source, tuple(sorted((str(k), str(v)) for k, v in (defines or {}).items())),
+           str(path) if path is not None else None, preprocessor)
+    cached = _PARSED.get(key)
+    if cached is None:
+        cached = _parse_kernels(source, defines, path=path, preprocessor=preprocessor)
+        if len(_PARSED) >= 64:
+            _PARSED.pop(next(iter(_PARSED)))
+        _PARSED[key] = cached
+    return list(cached)
+
+
+_PARSED: dict[tuple, list] = {}
+
+
+def _parse_kernels(source: str, defines: Mapping[str, object] | None, *, path, preprocessor: bool):
     expanded = preprocess(source, defines, path=path) if preprocessor else None
     if expanded is None:
         text, origin = _drop_directives(strip_comments(source)), None
