@@ -420,3 +420,33 @@ def test_an_unsupported_reinterpretation_of_halves_names_the_limitation(tmp_path
     with pytest.raises(KernelkitError, match="does not build") as info:
         emulate(tmp_path / "pun.xml", "Pack", [ones(1, 1, 1, 8)], output_shapes=[(1, 1, 1, 4)])
     assert "as_ushortN" in info.value.hint and "docs/emulator.md" in info.value.hint
+
+
+COPY_KERNEL = """__kernel void copy_rows(__global const half* src, __global half* dst) {
+    int i = get_global_id(0);
+    dst[i] = src[i];
+}
+"""
+
+
+@pytest.mark.parametrize("shape, copies", [((3, 8), 3), ((1, 24), 1), ((2, 3, 4), 1)])
+def test_a_2d_batch_is_split_per_sample_as_the_plugin_does(tmp_path, shape, copies):
+    """The real 2021.4 plugin writes one Custom stage per sample of a 2-D [N, C] tensor, each with the whole
+    tensor's work sizes (probe lookup.rank2-batch3): the plan lists those copies and emulate() refuses, since
+    on the device each copy overruns its sample's slice."""
+    (tmp_path / "copy_rows.cl").write_text(COPY_KERNEL)
+    xml = tmp_path / "copy.xml"
+    xml.write_text(one_in_one_out("Copy", "copy_rows", "copy_rows.bin", global_="B*F*Y*X", local="1")
+                   .replace('port-index="0"/>', 'port-index="0" format="BF"/>'))
+    x = np.arange(np.prod(shape), dtype=np.float32).reshape(shape)
+    plan = plan_launch(xml, "Copy", [x])
+    assert len(plan.stages) == copies
+    assert {s.global_size[:1] for s in plan.stages} == {(x.size,)}
+    if copies == 1:
+        np.testing.assert_array_equal(emulate(xml, "Copy", [x]).outputs[0], x)
+        return
+    with pytest.raises(DeviceCheckFailed) as info:
+        emulate(xml, "Copy", [x])
+    (finding,) = errors_of(info)
+    assert f"splits this layer into {copies} copies" in finding.message and "[1, N*C]" in finding.hint
+    np.testing.assert_array_equal(emulate(xml, "Copy", [x], checks=False).outputs[0], x)

@@ -427,6 +427,20 @@ def _signatures(text: str, path: str):
     return found
 
 
+def per_sample_stages(layer: CustomLayer, input_shapes, output_shapes) -> int:
+    """How many copies of its stages the plugin makes of the layer: N when a stage's first input or an output
+    is a 2-D [N, C] tensor with N > 1 (it keeps N as a batch and splits the stage per sample), else 1."""
+    batches = set()
+    for kernel in layer.kernels:
+        tensors = [p for p in kernel.params if isinstance(p, TensorParam)]
+        first = next((p for p in tensors if p.type == "input"), None)
+        shapes = [input_shapes[first.port_index]] if first and 0 <= first.port_index < len(input_shapes) else []
+        shapes += [output_shapes[p.port_index] for p in tensors
+                   if p.type == "output" and 0 <= p.port_index < len(output_shapes)]
+        batches |= {int(shape[0]) for shape in shapes if len(shape) == 2 and shape[0] > 1}
+    return max(batches, default=1)
+
+
 def _plan(ctx: _Context, blobs: dict[str, np.ndarray]):
     """The job (programs, launches), the buffers (each with a `recipe` that makes its contents from the call's
     arrays) and the stages. Everything but the buffer contents depends only on what the plan cache key holds."""
@@ -444,6 +458,19 @@ def _plan(ctx: _Context, blobs: dict[str, np.ndarray]):
     if refusal is not None:
         ctx.add("error", f"the MYRIAD plugin refuses the layer: {refusal[0]}", hint=refusal[1], plugin="rejects")
     _check_writers(ctx)
+    samples = per_sample_stages(ctx.layer, [tuple(np.shape(x)) for x in ctx.inputs], ctx.output_shapes)
+    decomposed = custom_layer_facts().decomposed_by_plugin(ctx.layer_type or ctx.layer.name)
+    if samples > 1:
+        # For a type the plugin replaces before it looks for a binding, the split can never happen: the
+        # emulator runs the binding as written (its GPU twin and the kernel's math are still checked).
+        ctx.add("warning" if decomposed else "error",
+                f"the MYRIAD plugin splits this layer into {samples} copies of its stages, one per sample "
+                f"of a 2-D [N, C] tensor with N = {samples}, each launched with the whole tensor's work sizes and "
+                "scalars on one sample's slice: on the device every copy overruns its slice (the emulator runs "
+                "the layer once over the whole tensor" + (f"; the plugin never binds this type: {decomposed})"
+                                                          if decomposed else ", with checks off)"),
+                hint="give the layer [1, N*C] tensors (kernelkit patch folds the batch of element-wise layers "
+                     "this way), or bind a 3-D/4-D tensor")
     buffers: dict[tuple, _Buffer] = {}
     scratch_first: dict[int, tuple[Kernel, TensorParam]] = {}
     scratch_sizes: dict[int, int] = {}
@@ -1015,9 +1042,11 @@ def plan_launch(bindings, layer_type: str, inputs: Sequence[np.ndarray], attrs=N
     _, _, stages = _plan(ctx, dict(blobs or {}))
     planned = [PlannedStage(s.kernel.stage, s.kernel.entry, tuple(s.sizes[0]), tuple(s.sizes[1]), tuple(s.args))
                for s in stages]
+    # A layer split per sample runs its stages once per sample, sample after sample, as the blob lists them.
+    samples = per_sample_stages(layer, [tuple(np.shape(x)) for x in arrays], shapes)
+    kernels = [s.kernel for s in stages] * samples
     # the plan's layer lists its kernels in the order they run, as its stages do
-    return LaunchPlan(replace(layer, kernels=[s.kernel for s in stages]), ctx.alternative, planned,
-                      list(ctx.findings))
+    return LaunchPlan(replace(layer, kernels=kernels), ctx.alternative, planned * samples, list(ctx.findings))
 
 
 def emulate(bindings, layer_type: str, inputs: Sequence[np.ndarray], attrs=None, output_shapes=None, *,

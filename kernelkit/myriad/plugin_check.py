@@ -314,6 +314,11 @@ def compare(plan, custom: list, case: CheckCase, batch: int = 1) -> list[str]:
         return [f"the plugin wrote {len(custom)} Custom stage(s), the emulator plans {len(plan.stages)}"
                 + (": it split the layer into one stage per sample, each with the whole tensor's work sizes "
                    "(on the device each would overrun its slice)" if split else "")]
+    from ..emulator.core import per_sample_stages
+
+    samples = per_sample_stages(plan.layer, [_per_sample(t.shape, batch) if t.value is None else t.shape
+                                             for t in case.inputs],
+                                [_per_sample(s, batch) for s in case.output_shapes])
     for planned, stage, kernel in zip(plan.stages, custom, plan.layer.kernels):
         at = f"stage {planned.stage} '{planned.entry}'"
         if stage.entry != planned.entry:
@@ -360,6 +365,8 @@ def compare(plan, custom: list, case: CheckCase, batch: int = 1) -> list[str]:
                 shapes = ([t.shape if t.value is not None else _per_sample(t.shape, batch) for t in case.inputs]
                           if mine.buffer == "input" else [_per_sample(s, batch) for s in case.output_shapes])
                 shape = tuple(shapes[mine.port]) if mine.port < len(shapes) else None
+                if samples > 1 and shape is not None and len(shape) == 2 and shape[0] == samples:
+                    shape = (1, shape[1])          # each copy of a split stage holds one sample's slice
                 if shape is not None and buffer.dims and buffer.logical_shape() != tuple(shape):
                     diffs.append(f"{where}: dims {buffer.logical_shape()} in the blob, {tuple(shape)} "
                                  f"for {mine.buffer} {mine.port}")
