@@ -180,6 +180,21 @@ def test_a_node_written_for_another_opset_is_refused_before_openvino_reads_it(tm
         assert code in (0, 1)          # at opset 6 the node is what Pad is; OpenVINO converts it
 
 
+def test_an_op_type_that_is_not_utf8_is_a_clear_error(tmp_path, capsys):
+    import onnx
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph([helper.make_node("Relu", ["x"], ["y"], name="act")], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 3])])
+    data = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]).SerializeToString()
+    assert data.count(b"Relu") == 1
+    path = tmp_path / "damaged.onnx"
+    path.write_bytes(data.replace(b"Relu", b"\xffelu"))
+    code, err = run_cli(capsys, "inspect", path)
+    assert code == 2 and "has an op type that is not UTF-8 text" in err and str(path) in err
+
+
 # ------------------------------------------------------------------------------- size expressions
 
 @pytest.mark.parametrize("text", ["X\u00b2", "\u0661\u0662", "X*\u0663"])

@@ -142,6 +142,9 @@ def _check_node_arity(model, path: Path) -> None:
                 stack.extend(attr.graphs)
             if (node.domain or "ai.onnx") != "ai.onnx":
                 continue
+            if not isinstance(node.op_type, str):      # protobuf hands back bytes that are not UTF-8
+                raise KernelkitError(f"node {node.name!r} has an op type that is not UTF-8 text", path=path,
+                                     hint="the file is damaged: re-export the model, or check it with onnx.checker")
             try:
                 schema = onnx.defs.get_schema(node.op_type, version, "")
             except onnx.defs.SchemaError:
