@@ -213,11 +213,16 @@ def trial_set(name: str, kills: int, rng: random.Random, work: Path, log=print, 
         # one kill in two anywhere in the run, the other in its writing phase (from the first temporary file on)
         late = attempt % 2 == 0
         at = rng.uniform(max(writing - 0.05, 0.05), duration * 1.05) if late else rng.uniform(0.05, duration * 1.05)
+        started = time.perf_counter()
         proc = subprocess.Popen([*KERNELKIT, *map(str, setup.new)], stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL, cwd=ROOT)
-        time.sleep(at)
+        while proc.poll() is None and time.perf_counter() - started < at:
+            time.sleep(0.002)
         if proc.poll() is not None:
             tally["runs that ended before the kill (retried)"] += 1
+            # On a machine whose load changes, the calibration run's length goes stale: aim at what runs take now.
+            ended = time.perf_counter() - started
+            duration, writing = ended, min(writing, ended * (writing / duration))
             continue
         proc.send_signal(sig)
         proc.wait()

@@ -161,16 +161,34 @@ def _summary(text: str, limit: int = 300) -> str:
     return " / ".join(lines)[:limit]
 
 
-def run_model(meta: dict, work: Path, timeout: float = STEP_TIMEOUT) -> dict:
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def run_model(meta: dict, work: Path, timeout: float = STEP_TIMEOUT, recorded: dict | None = None) -> dict:
+    """One model through every step. `recorded`: its earlier row, whose baseline is kept when it was measured
+    on the same file (the straight compile does not depend on kernelkit, and ConvNeXt's takes 15 minutes)."""
     name = meta["name"]
     args = list(meta.get("args", [])) + [a for t in HEAD_OUTPUTS.get(name, []) for a in ("--output", t)]
     model = MODELS / f"{name}.onnx"
-    row = {"name": name, "source": meta.get("source", ""), "args": args, "measured": time.strftime("%Y-%m-%d")}
+    digest = _sha256(model)
+    row = {"name": name, "source": meta.get("source", ""), "args": args, "measured": time.strftime("%Y-%m-%d"),
+           "model_sha256": digest}
     with tempfile.TemporaryDirectory(prefix=f"zoo-{name}-", dir=work) as tmp:
         tmp = Path(tmp)
-        base = _run(["compile", str(model), "-o", str(tmp / "straight.blob")], timeout)
-        row["baseline"] = {"code": base["code"], "seconds": base["seconds"],
-                           "message": "" if base["code"] == 0 else _summary(base["stderr"] or base["stdout"])}
+        if recorded and recorded.get("model_sha256") == digest and recorded.get("baseline", {}).get("code") in (0, 1):
+            row["baseline"] = dict(recorded["baseline"], reused=True)
+            base = {"traceback": False}
+        else:
+            base = _run(["compile", str(model), "-o", str(tmp / "straight.blob")], timeout)
+            row["baseline"] = {"code": base["code"], "seconds": base["seconds"],
+                               "message": "" if base["code"] == 0 else _summary(base["stderr"] or base["stdout"])}
         shape_args = [a for a in args]
         inspect = _run(["inspect", str(model), "--target", "2021.4", "--json", *shape_args], timeout)
         report = _json(inspect["stdout"]) or {}
@@ -292,6 +310,8 @@ def main(argv=None) -> int:
         if name == "run":
             p.add_argument("--jobs", type=int, default=2)
             p.add_argument("--timeout", type=float, default=STEP_TIMEOUT, help="seconds per step (default 900)")
+            p.add_argument("--reuse-baseline", action="store_true",
+                           help="keep a recorded straight compile measured on the same model file")
             p.add_argument("--docs", action="store_true", help="write docs/model-zoo.md")
     args = parser.parse_args(argv)
     only = re.compile(args.only) if args.only else None
@@ -306,7 +326,8 @@ def main(argv=None) -> int:
     previous = {r["name"]: r for r in json.loads(results.read_text())} if results.is_file() else {}
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
         # Saved model by model: a run of an hour stopped half-way keeps what it measured.
-        for future in as_completed([pool.submit(run_model, m, work, args.timeout) for m in metas]):
+        for future in as_completed([pool.submit(run_model, m, work, args.timeout,
+                                               previous.get(m["name"]) if args.reuse_baseline else None) for m in metas]):
             r = future.result()
             previous[r["name"]] = r
             atomic_write(results, json.dumps(sorted(previous.values(), key=lambda r: r["name"]), indent=1))
