@@ -488,6 +488,14 @@ def plugin_shape(shape: Sequence[int]) -> tuple[int, ...]:
     return shape
 
 
+def flattened_batch(shape: Sequence[int]) -> tuple[int, ...]:
+    """The same elements with no batch: N folded into the next dimension ([N, C, ...] -> [1, N*C, ...]). An
+    element-wise layer keeps its meaning this way, and the plugin, which splits a stage per sample of a batch
+    it cannot take off the network, then runs it once."""
+    shape = tuple(int(d) for d in shape)
+    return (1, shape[0] * shape[1]) + shape[2:] if len(shape) >= 2 and shape[0] > 1 else shape
+
+
 def _normal_layout(layout: str) -> str:
     layout = layout.upper()
     return _LAYOUT_OF_FORMAT.get(layout, layout)

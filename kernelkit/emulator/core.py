@@ -459,16 +459,16 @@ def _plan(ctx: _Context, blobs: dict[str, np.ndarray]):
         ctx.add("error", f"the MYRIAD plugin refuses the layer: {refusal[0]}", hint=refusal[1], plugin="rejects")
     _check_writers(ctx)
     samples = per_sample_stages(ctx.layer, [tuple(np.shape(x)) for x in ctx.inputs], ctx.output_shapes)
-    decomposed = custom_layer_facts().decomposed_by_plugin(ctx.layer_type or ctx.layer.name)
+    never_bound = custom_layer_facts().never_bound(ctx.layer_type or ctx.layer.name)
     if samples > 1:
-        # For a type the plugin replaces before it looks for a binding, the split can never happen: the
-        # emulator runs the binding as written (its GPU twin and the kernel's math are still checked).
-        ctx.add("warning" if decomposed else "error",
+        # For a type the plugin never binds (it decomposes the op, or no IR it reads holds one) the split
+        # never happens: the emulator runs the binding as written (the kernel's math is still checked).
+        ctx.add("warning" if never_bound else "error",
                 f"the MYRIAD plugin splits this layer into {samples} copies of its stages, one per sample "
                 f"of a 2-D [N, C] tensor with N = {samples}, each launched with the whole tensor's work sizes and "
                 "scalars on one sample's slice: on the device every copy overruns its slice (the emulator runs "
-                "the layer once over the whole tensor" + (f"; the plugin never binds this type: {decomposed})"
-                                                          if decomposed else ", with checks off)"),
+                "the layer once over the whole tensor" + (f"; the plugin never binds this type: {never_bound})"
+                                                          if never_bound else ", with checks off)"),
                 hint="give the layer [1, N*C] tensors (kernelkit patch folds the batch of element-wise layers "
                      "this way), or bind a 3-D/4-D tensor")
     buffers: dict[tuple, _Buffer] = {}
@@ -1051,7 +1051,7 @@ def plan_launch(bindings, layer_type: str, inputs: Sequence[np.ndarray], attrs=N
 
 def emulate(bindings, layer_type: str, inputs: Sequence[np.ndarray], attrs=None, output_shapes=None, *,
             precision: str = "fp16", arithmetic: str = "fp32", timeout: float = 60.0, checks: bool = True,
-            blobs=None, as_patched: bool = False) -> EmulationResult:
+            blobs=None, as_patched: bool = False, fold_batch: bool = False) -> EmulationResult:
     """Run the binding the plugin would choose for `layer_type` on `inputs` (logical layout, NCHW for 4-D).
 
     bindings: a MYRIAD binding XML path, or layers already loaded with kernelkit.bindings.myriad.
@@ -1066,13 +1066,19 @@ def emulate(bindings, layer_type: str, inputs: Sequence[np.ndarray], attrs=None,
     blobs: arrays for <Data type="data" source=...> bindings (an extension of the plugin's layer blobs).
     as_patched: bind rank-0/1 tensors as [1, N], as `kernelkit patch` does (the real plugin refuses a custom
       layer with any rank-0/1 tensor); outputs come back in the shapes asked for.
+    fold_batch: with as_patched, also bind 2-D [N, C] tensors as [1, N*C], as patch binds element-wise kernels
+      (the plugin would split such a layer per sample); only for layers whose elements are independent.
     Timeouts and crashes of the kernel always raise DeviceCheckFailed (there is no output).
     """
     if as_patched:
         wanted = [tuple(s) for s in output_shapes] if output_shapes is not None else \
             ([tuple(np.shape(inputs[0]))] if len(inputs) else None)
-        bound = [np.reshape(x, myriad.plugin_shape(np.shape(x))) for x in inputs]
-        result = emulate(bindings, layer_type, bound, attrs, [myriad.plugin_shape(s) for s in wanted or []] or None,
+        def bind(shape):
+            shape = myriad.plugin_shape(shape)
+            return myriad.flattened_batch(shape) if fold_batch and len(shape) == 2 else shape
+
+        bound = [np.reshape(x, bind(np.shape(x))) for x in inputs]
+        result = emulate(bindings, layer_type, bound, attrs, [bind(s) for s in wanted or []] or None,
                          precision=precision, arithmetic=arithmetic, timeout=timeout, checks=checks, blobs=blobs)
         if wanted:
             result.outputs = [np.reshape(y, s) for y, s in zip(result.outputs, wanted)]

@@ -232,12 +232,18 @@ class CustomLayerFacts:
     legacy_layers: dict[str, dict] = field(default_factory=dict)    # op type -> {type, set, drop, rename}
     blob_inputs: dict[str, dict[int, str]] = field(default_factory=dict)  # op type -> {input port: blob name}
     bool_attributes: dict[str, dict[str, str]] = field(default_factory=dict)  # op type -> {attr: word | digit}
+    unreachable: dict[str, str] = field(default_factory=dict)     # op type -> why no IR the plugin reads has one
 
     def _get(self, table: dict, op_type: str, default):
         return next((v for k, v in table.items() if k.lower() == op_type.lower()), default)
 
     def decomposed_by_plugin(self, op_type: str) -> str | None:
         return self._get(self.decomposed, op_type, None)
+
+    def never_bound(self, op_type: str) -> str | None:
+        """Why the 2021.4 plugin never uses a binding for this type (it decomposes the op, or no IR it reads
+        holds one), or None."""
+        return self.decomposed_by_plugin(op_type) or self._get(self.unreachable, op_type, None)
 
     def absorbed(self, op_type: str) -> dict[int, str]:
         return self._get(self.absorbed_inputs, op_type, {})
@@ -288,7 +294,8 @@ def custom_layer_facts() -> CustomLayerFacts:
             raise ValueError("bool_attributes values are 'word' or 'digit'")
     except (TypeError, ValueError, AttributeError, KeyError) as exc:
         raise KernelkitError(f"malformed table: {exc}", path=DATA_DIR / "custom-layers.toml") from None
-    return CustomLayerFacts(dict(doc.get("decomposed", {})), absorbed, reshapable, legacy, blobs, bools)
+    return CustomLayerFacts(dict(doc.get("decomposed", {})), absorbed, reshapable, legacy, blobs, bools,
+                            {str(k): str(v) for k, v in doc.get("unreachable", {}).items()})
 
 
 def legacy_params(op_type: str, attrs: dict, const_inputs: dict) -> dict:

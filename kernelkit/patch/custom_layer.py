@@ -178,17 +178,12 @@ def _network_batch(model) -> int | None:
     return batches.pop() if len(batches) == 1 and next(iter(batches)) > 1 else None
 
 
-def _flattened_batch(dims: list[int]) -> list[int]:
-    """The same elements with no batch: N folded into the next dimension ([N, C...] -> [1, N*C...])."""
-    return [1, dims[0] * dims[1]] + list(dims[2:])
-
-
 def _plan_shapes(model, layer, spec) -> tuple[list, list, str | None]:
     """The input and output shapes the bound layer gets, or why it cannot be bound (the real plugin's
     rules, docs/bindings.md): rank-0/1 tensors become [1, N]; element-wise kernels get no batch dimension
     (the plugin splits a batched rank-2 tensor, or a rank-4 one the network keeps, into one stage per sample
     that keeps the whole tensor's work sizes)."""
-    from ..bindings.myriad import PLUGIN_RANKS, plugin_shape
+    from ..bindings.myriad import PLUGIN_RANKS, flattened_batch, plugin_shape
     from ..myriad.knowledge import custom_layer_facts
 
     facts = custom_layer_facts()
@@ -217,7 +212,7 @@ def _plan_shapes(model, layer, spec) -> tuple[list, list, str | None]:
     if elementwise:
         def unbatched(shape):
             keeps_batch = len(shape) == 2 or (len(shape) == 4 and network_batch is None)
-            return _flattened_batch(shape) if keeps_batch and shape[0] > 1 else shape
+            return list(flattened_batch(shape)) if keeps_batch else shape
         ins, outs = [unbatched(s) for s in ins], [unbatched(s) for s in outs]
         return ins, outs, None
     # The plugin splits a stage along the batch of its first input and of its outputs.
