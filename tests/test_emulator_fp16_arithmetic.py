@@ -108,7 +108,7 @@ SAME_KERNELS = [
     (KERNELS, "MeanSubtract", (1, 4, 3, 10), {}, None, 4),
     (FORMATS, "NhwcToNchw", (1, 3, 4, 5), {}, None, 0),
     (FORMATS, "ChwToHwc", (3, 4, 5), {}, None, 0),
-    (FORMATS, "RowsBF", (3, 7), {}, None, 1),
+    (FORMATS, "RowsBF", (1, 7), {}, None, 1),          # more rows: a batch the plugin splits per sample
 ]
 
 
