@@ -11,12 +11,14 @@
 //   InferenceEngine::Core::Core(std::string const&)
 //   InferenceEngine::Core::LoadNetwork(std::string const&, std::string const&, std::map<std::string, std::string> const&)
 //   InferenceEngine::ExecutableNetwork::Export(std::string const&)
+//   InferenceEngine::Core::AddExtension(std::shared_ptr<InferenceEngine::IExtension> const&)
 // The wheel is built with the old libstdc++ string ABI: compile with -D_GLIBCXX_USE_CXX11_ABI=0.
 // Core and ExecutableNetwork have no exported destructors (they are inline upstream); the objects below
 // are never destroyed and the process ends with _exit, so nothing of the library's teardown runs.
 // Three libc functions are interposed (the executable is linked with -rdynamic, so its definitions win
 // symbol lookup): open() for the device-search lock, opendir() and clock_gettime() to cut the device
-// search short. Each is explained where it is defined.
+// search short. Each is explained where it is defined. framework_layers.cpp lets layers of version
+// "extension" reach a custom-layer binding.
 
 #include <atomic>
 #include <cstdarg>
@@ -28,12 +30,15 @@
 #include <exception>
 #include <fcntl.h>
 #include <map>
+#include <memory>
 #include <string>
 #include <sys/types.h>
 #include <time.h>
 #include <unistd.h>
 
 namespace InferenceEngine {
+
+class IExtension;
 
 // Storage larger than the real objects (a few shared_ptrs each); the library constructs into it.
 class ExecutableNetwork {
@@ -49,6 +54,7 @@ private:
 class Core {
 public:
     explicit Core(const std::string& xmlConfigFile);
+    void AddExtension(const std::shared_ptr<IExtension>& extension);
     ~Core() {}
     ExecutableNetwork LoadNetwork(const std::string& modelPath, const std::string& deviceName,
                                   const std::map<std::string, std::string>& config);
@@ -58,6 +64,8 @@ private:
 };
 
 }  // namespace InferenceEngine
+
+std::shared_ptr<InferenceEngine::IExtension> framework_layer_extension(std::string& why);
 
 // The plugin looks for a device while holding an flock on one machine-wide file, so compiles in
 // parallel processes would queue behind each other. With no device to guard, each compile
@@ -137,6 +145,12 @@ int main(int argc, char** argv) {
     try {
         // Heap objects: never destroyed, see above.
         auto* core = new InferenceEngine::Core(std::string());
+        std::string why;
+        if (auto extension = framework_layer_extension(why)) {
+            core->AddExtension(extension);
+        } else {
+            std::fprintf(stderr, "[kernelkit] layers of version \"extension\" cannot be compiled: %s\n", why.c_str());
+        }
         auto* network = new InferenceEngine::ExecutableNetwork(core->LoadNetwork(argv[1], "MYRIAD", config));
         network->Export(argv[2]);
     } catch (const std::exception& exc) {
