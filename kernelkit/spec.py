@@ -136,6 +136,7 @@ class Case:
     rtol: float | None = None
     output_shape: tuple[int, ...] | None = None
     fixed: dict[int, Any] = field(default_factory=dict)   # input index -> exact value (number or nested list)
+    not_compared: dict[str, str] = field(default_factory=dict)   # reference -> why it is no ground truth here
 
 
 @dataclass
@@ -834,6 +835,10 @@ def _nested_numbers(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+# The references the harness compares a spec case with (kernelkit.harness.runner), by the names it reports.
+CASE_REFERENCES = ("numpy", "emulator-fp32", "openvino")
+
+
 def _case(r: _Reader, inputs: list[TensorSpec]) -> Case:
     n_inputs = len(inputs)
     name = r.get("name", str)
@@ -881,5 +886,13 @@ def _case(r: _Reader, inputs: list[TensorSpec]) -> Case:
         if not _nested_numbers(value):
             raise r.error("must be a number or a (nested) array of numbers", f"fixed.{key}")
         fixed[index_of[key]] = value
+    not_compared = r.get("not_compared", dict, {})
+    for key, why in not_compared.items():
+        if key not in CASE_REFERENCES:
+            raise r.error(f"{key!r} is not a reference", f"not_compared.{key}",
+                          hint=f"references: {', '.join(CASE_REFERENCES)}")
+        if not isinstance(why, str) or not why.strip():
+            raise r.error("must say why this reference is no ground truth for the case", f"not_compared.{key}")
     r.done()
-    return Case(name, shapes, list(dtypes), dict(attrs), low, high, values, seed, atol, rtol, output_shape, fixed)
+    return Case(name, shapes, list(dtypes), dict(attrs), low, high, values, seed, atol, rtol, output_shape, fixed,
+                dict(not_compared))

@@ -107,6 +107,8 @@ FIXES = {
                            "kernel.two-kernels-in-source"],
     "legacy layers": ["legacy.maxpool-as-maxpool", "legacy.transpose-as-permute", "where.dropped-attribute",
                       "data.weights"],
+    "extension layers": ["extension.no-opset-type", "extension.opset-layer-of-no-opset-type",
+                         "extension.decomposed-type", "extension.scalar-from-data", "extension.batch-network"],
 }
 
 

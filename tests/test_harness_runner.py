@@ -126,6 +126,20 @@ def test_missing_references_are_skips_with_reasons(tmp_path):
     assert case.status == PASS
 
 
+def test_a_reference_the_case_does_not_compare_is_a_skip_with_its_reason(tmp_path):
+    folder = tmp_path / "elu_h"
+    shutil.copytree(WRONG, folder)           # a wrong kernel: numpy and openvino both fail it
+    toml = folder / "kernel.toml"
+    text = toml.read_text()
+    at = text.index("[[cases]]")
+    at = text.index("\n\n", at) if "\n\n" in text[at:] else len(text)
+    toml.write_text(text[:at] + '\nnot_compared = { openvino = "no ground truth here" }' + text[at:])
+    (case,) = run([folder]).cases[:1]
+    refs = {r.name: r for r in case.references}
+    assert refs["openvino"].status == SKIP and refs["openvino"].reason == "not compared: no ground truth here"
+    assert refs["numpy"].status == FAIL and case.status == FAIL   # the other references still judge
+
+
 def test_onnx_tests_that_do_not_fit_are_skipped_cases(tmp_path):
     folder = tmp_path / "elu_h"
     shutil.copytree(ELU, folder)

@@ -72,18 +72,42 @@ def test_where_rules_decide_and_rewrite_takes_over(tmp_path):
     assert verify(out).passed
 
 
-def test_op_too_new_for_the_reader_is_refused(tmp_path):
-    data = ops.parameter([1, 1, 4, 4], np.float32, name="data")
-    grid = ops.parameter([1, 3, 3, 2], np.float32, name="grid")
+def test_op_too_new_for_the_reader_becomes_an_extension_layer_and_verifies(tmp_path):
+    # GridSample-9: no opset of the 2021.4 reader has it, so the bound layer is written with version
+    # "extension", which the toolchain's plugin creates as it stands and binds by type (test_plugin_check)
+    data = ops.parameter([1, 2, 5, 6], np.float32, name="data")
+    grid = ops.parameter([1, 3, 4, 2], np.float32, name="grid")
     node = ops9.grid_sample(data, grid, {"mode": "bilinear", "padding_mode": "zeros", "align_corners": False})
-    model = load_model(_save(tmp_path, [node], [data, grid]))
+    node.set_friendly_name("warp")
+    out = tmp_path / "out"
+    result = patch_model(_save(tmp_path, [node], [data, grid]), out, "2021.4", prefer="kernel")
+    assert result.exit_code == 0, [r.reason for r in result.refusals]
+    layer = load_model(out / "model.xml").find("warp")
+    assert (layer.type, layer.version) == ("GridSample", "extension")
+    assert {b.name for b in myriad.load(out / "custom_layers.xml")} == {"GridSample"}
+    assert any("as an extension layer" in c.after for c in result.changes if c.patcher == "custom_layer")
+    # image values in [0, 1] and sample points inside it, as a warp has them
+    rng = np.random.default_rng(3)
+    np.savez(tmp_path / "in.npz", in0=rng.uniform(0, 1, (1, 2, 5, 6)).astype(np.float32),
+             in1=rng.uniform(-0.9, 0.9, (1, 3, 4, 2)).astype(np.float32))
+    report = verify(out, inputs=tmp_path / "in.npz")
+    assert report.passed and report.emulated[0].calls == 1
+
+
+def test_a_type_the_plugin_decomposes_is_bound_as_an_extension_layer(tmp_path):
+    # DepthToSpace-1 is in the reader's opsets, but the plugin turns it into Reshape + Permute before it
+    # looks for a binding: bound, it must be an extension layer to keep the kernel
+    x = ops.parameter([1, 12, 3, 5], np.float32, name="x")
+    node = ops.depth_to_space(x, "blocks_first", 2)
+    model = load_model(_save(tmp_path, [node], [x]))
     ctx = PatchContext(model, "2021.4")
     binder = custom_layer.Binder(ctx)
     try:
-        custom_layer.apply(ctx, binder)
+        layer = next(l for l in model.layers if l.type == "DepthToSpace")
+        assert binder.bind(layer) is None
     finally:
         binder.close()
-    assert "IR reader does not know GridSample-9" in ctx.refusals[0].reason
+    assert layer.version == "extension"
 
 
 def test_supported_layers_are_not_bound(tmp_path):

@@ -358,6 +358,14 @@ def test_case_fixed_names_an_input(tmp_path):
     assert err.where == "cases[0].fixed.z"
 
 
+def test_case_not_compared_names_a_reference_and_a_reason(tmp_path):
+    case = '\n[[cases]]\nname = "c"\nshapes = [[1, 2, 3]]\n'
+    err = load_error(tmp_path, MINIMAL + case + 'not_compared = { onnxruntime = "x" }\n')
+    assert err.where == "cases[0].not_compared.onnxruntime" and "openvino" in err.hint
+    err = load_error(tmp_path, MINIMAL + case + 'not_compared = { openvino = " " }\n')
+    assert err.where == "cases[0].not_compared.openvino" and "why" in err.message
+
+
 def test_duplicate_case_names(tmp_path):
     case = '\n[[cases]]\nname = "c"\nshapes = [[1, 2, 3]]\n'
     err = load_error(tmp_path, MINIMAL + case + case)

@@ -523,6 +523,27 @@ probe("legacy.pool-method", "legacy", "Pooling's legacy attribute pool-method as
       binding("Pooling", where='<Where pool-method="avg"/>'), **dict(MAXPOOL, type="AvgPool"))
 
 
+# Extension layers (version="extension", docs/plugin-check.md): the shim's FrameworkNode keeps the layer's
+# type and <data>, so a binding is reached for types no opset has and types the plugin decomposes.
+probe("extension.no-opset-type", "extension", "a Hardmax extension layer (no opset has Hardmax)",
+      binding("Hardmax"), type="Hardmax", version="extension")
+probe("extension.opset-layer-of-no-opset-type", "extension", "a Hardmax layer of version opset1",
+      binding("Hardmax"), type="Hardmax", version="opset1")
+probe("extension.decomposed-type", "extension", "a DepthToSpace extension layer (the opset op is decomposed first)",
+      binding("DepthToSpace"), type="DepthToSpace", version="extension",
+      attrs={"block_size": "2", "mode": "blocks_first"})
+probe("extension.unknown-type", "extension", "an extension layer of a type no OpenVINO release has",
+      binding("KernelkitProbeOp"), type="KernelkitProbeOp", version="extension")
+probe("extension.scalar-from-data", "extension", "a <Scalar source> reading an extension layer's <data> attribute",
+      binding("Hardmax", a='type="float" source="gain"'), type="Hardmax", version="extension",
+      attrs={"gain": "0.75"})
+probe("extension.batch-network", "extension", "an extension layer in a 4-D network of batch 2 (compiled per sample)",
+      binding("Hardmax"), type="Hardmax", version="extension", inputs=[[[2, 3, 8, 6], "f16", None]])
+probe("extension.rank1-input", "extension", "an extension layer with a rank-1 second input",
+      binding("Hardmax"), type="Hardmax", version="extension",
+      inputs=[S4, [[6], "f16", None]])
+
+
 # --------------------------------------------------------------------------------------------- running
 def _case(item: Probe):
     import numpy as np

@@ -15,7 +15,8 @@ the wheel). `run` takes every model through, each step a `kernelkit` command wit
     compile    `kernelkit compile` of the patched folder (a real blob; exit 4 of `patch --compile`: custom
                layers that need clc)
 and records the results, model by model, in docs/model-zoo.json (kept in the repository, so a later run of
-some models keeps the others' rows); `--docs` also writes docs/model-zoo.md from it.
+some models keeps the others' rows, and runs of different models may go on at once); `--docs` also writes
+docs/model-zoo.md from it.
 """
 
 from __future__ import annotations
@@ -306,6 +307,23 @@ def write_docs(rows: list[dict], corpus: list[str]) -> None:
     DOCS.write_text("\n".join(lines) + "\n")
 
 
+def _read_results() -> dict:
+    return {r["name"]: r for r in json.loads(RESULTS.read_text())} if RESULTS.is_file() else {}
+
+
+def _record_result(row: dict) -> dict:
+    """Add one model's row to docs/model-zoo.json as the file stands now, under a lock: runs of different
+    models may go on side by side (each keeps the rows the others wrote)."""
+    import fcntl
+
+    with open(ZOO / "results.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        rows = _read_results()
+        rows[row["name"]] = row
+        atomic_write(RESULTS, json.dumps(sorted(rows.values(), key=lambda r: r["name"]), indent=1))
+    return rows
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[1])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -327,15 +345,13 @@ def main(argv=None) -> int:
              if (MODELS / f"{p.stem}.onnx").is_file() and (not only or only.search(p.stem))]
     work = ZOO / "work"
     work.mkdir(exist_ok=True)
-    results = RESULTS
-    previous = {r["name"]: r for r in json.loads(results.read_text())} if results.is_file() else {}
+    previous = _read_results()
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
         # Saved model by model: a run of an hour stopped half-way keeps what it measured.
         for future in as_completed([pool.submit(run_model, m, work, args.timeout,
                                                previous.get(m["name"]) if args.reuse_baseline else None) for m in metas]):
             r = future.result()
-            previous[r["name"]] = r
-            atomic_write(results, json.dumps(sorted(previous.values(), key=lambda r: r["name"]), indent=1))
+            previous = _record_result(r)
             print(f"{r['name']}: {_verdict(r)}; straight {r['baseline']['code']}, patch {r['patch']['code']}, "
                   f"verify {r.get('verify', {}).get('code')}, compile {r.get('compile', {}).get('code')} "
                   f"{r.get('compile', {}).get('message', '')[:150]}", flush=True)

@@ -19,13 +19,14 @@ class Finding:
     where: str | None = None          # the element, layer or argument at fault
     hint: str | None = None           # what to do about it
     plugin: str | None = None         # what the real plugin then does, where a check knows: "rejects" (its
-                                      # compile fails) or "skips" (it never uses this alternative)
+                                      # compile fails), "skips" (it never uses this alternative) or "splits"
+                                      # (it runs the stages once per sample, each over the whole tensor)
 
     def __post_init__(self):
         if self.severity not in ("error", "warning"):
             raise ValueError(f"Finding severity must be 'error' or 'warning', not {self.severity!r}")
-        if self.plugin not in (None, "rejects", "skips"):
-            raise ValueError(f"Finding plugin must be None, 'rejects' or 'skips', not {self.plugin!r}")
+        if self.plugin not in (None, "rejects", "skips", "splits"):
+            raise ValueError(f"Finding plugin must be None, 'rejects', 'skips' or 'splits', not {self.plugin!r}")
         if self.path is not None:
             self.path = str(self.path)
 

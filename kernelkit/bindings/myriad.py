@@ -496,6 +496,25 @@ def flattened_batch(shape: Sequence[int]) -> tuple[int, ...]:
     return (1, shape[0] * shape[1]) + shape[2:] if len(shape) >= 2 and shape[0] > 1 else shape
 
 
+def per_sample_split(shapes: Sequence[Sequence[int]], *, batch_kept_on_4d: bool = False) -> int:
+    """How many copies of a stage the plugin makes, given the shapes of the stage's first input and of its
+    outputs: N when one of them keeps a batch N > 1 (a 2-D [N, C] tensor, or a 4-D one when the network keeps
+    its batch), each copy on one sample with the whole tensor's work sizes (probe lookup.rank2-batch3); else 1."""
+    kept = {int(s[0]) for s in shapes if (len(s) == 2 or len(s) == 4 and batch_kept_on_4d) and s[0] > 1}
+    return max(kept, default=1)
+
+
+def network_batch(input_shapes: Sequence[Sequence[int]]) -> int | None:
+    """The batch the plugin takes off a network with these input shapes, then running it one sample at a
+    time: the common first dimension when every input is 4-D/5-D and it is above 1 (seen in real blobs: one
+    4-D input, or two, gives the blob that batch; a 4-D input beside a 2-D one gives batch 1), else None."""
+    shapes = [tuple(s) for s in input_shapes]
+    if not shapes or any(len(s) not in (4, 5) for s in shapes):
+        return None
+    batches = {s[0] for s in shapes}
+    return batches.pop() if len(batches) == 1 and next(iter(batches)) > 1 else None
+
+
 def _normal_layout(layout: str) -> str:
     layout = layout.upper()
     return _LAYOUT_OF_FORMAT.get(layout, layout)

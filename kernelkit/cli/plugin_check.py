@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 from ..errors import KernelkitError
+from ..myriad.knowledge import EXTENSION_LAYER_VERSION
 
 NAME = "plugin-check"
 HELP = "let the real MYRIAD 2021.4 plugin judge custom-layer bindings (metadata-only kernel ELFs, no clc)"
@@ -97,8 +98,8 @@ def _binding_case(args):
         inputs.append(plugin_check.TensorSpec(dims, etype, value))
     outputs = _parse_shapes(args.out_shape) or [shapes[0][0]]
     version = args.version or plugin_check._version_for(args.type, None)
-    if not re.fullmatch(r"opset\d+", version):
-        raise KernelkitError(f"--version {version!r} is not opsetN", where="--version")
+    if not re.fullmatch(r"opset\d+", version) and version != EXTENSION_LAYER_VERSION:
+        raise KernelkitError(f"--version {version!r} is not opsetN or {EXTENSION_LAYER_VERSION}", where="--version")
     return plugin_check.CheckCase(args.type, inputs, outputs, _parse_attrs(args.attr), version)
 
 

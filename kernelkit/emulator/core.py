@@ -8,6 +8,7 @@ run (work sizes, work-group size, CMX) and after it (guard zones, unwritten outp
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import os
@@ -88,6 +89,7 @@ class _Context:
     arithmetic: str = "fp32"              # "fp16": half is 16-bit storage and arithmetic, as on SHAVE
     findings: list[Finding] = field(default_factory=list)
     layer_type: str | None = None         # the IR op type (the binding names its legacy layer type)
+    samples: int = 1                      # copies of the stages the plugin makes (per_sample_stages)
 
     @property
     def real_half(self) -> bool:
@@ -430,15 +432,15 @@ def _signatures(text: str, path: str):
 def per_sample_stages(layer: CustomLayer, input_shapes, output_shapes) -> int:
     """How many copies of its stages the plugin makes of the layer: N when a stage's first input or an output
     is a 2-D [N, C] tensor with N > 1 (it keeps N as a batch and splits the stage per sample), else 1."""
-    batches = set()
+    copies = 1
     for kernel in layer.kernels:
         tensors = [p for p in kernel.params if isinstance(p, TensorParam)]
         first = next((p for p in tensors if p.type == "input"), None)
         shapes = [input_shapes[first.port_index]] if first and 0 <= first.port_index < len(input_shapes) else []
         shapes += [output_shapes[p.port_index] for p in tensors
                    if p.type == "output" and 0 <= p.port_index < len(output_shapes)]
-        batches |= {int(shape[0]) for shape in shapes if len(shape) == 2 and shape[0] > 1}
-    return max(batches, default=1)
+        copies = max(copies, myriad.per_sample_split(shapes))
+    return copies
 
 
 def _plan(ctx: _Context, blobs: dict[str, np.ndarray]):
@@ -458,19 +460,20 @@ def _plan(ctx: _Context, blobs: dict[str, np.ndarray]):
     if refusal is not None:
         ctx.add("error", f"the MYRIAD plugin refuses the layer: {refusal[0]}", hint=refusal[1], plugin="rejects")
     _check_writers(ctx)
-    samples = per_sample_stages(ctx.layer, [tuple(np.shape(x)) for x in ctx.inputs], ctx.output_shapes)
+    samples = ctx.samples = per_sample_stages(ctx.layer, [tuple(np.shape(x)) for x in ctx.inputs],
+                                              ctx.output_shapes)
     never_bound = custom_layer_facts().never_bound(ctx.layer_type or ctx.layer.name)
     if samples > 1:
-        # For a type the plugin never binds (it decomposes the op, or no IR it reads holds one) the split
-        # never happens: the emulator runs the binding as written (the kernel's math is still checked).
+        # For a type whose opset layers the plugin never binds (it decomposes the op) the split does not
+        # happen there: the emulator runs the binding as written (the kernel's math is still checked).
         ctx.add("warning" if never_bound else "error",
                 f"the MYRIAD plugin splits this layer into {samples} copies of its stages, one per sample "
                 f"of a 2-D [N, C] tensor with N = {samples}, each launched with the whole tensor's work sizes and "
                 "scalars on one sample's slice: on the device every copy overruns its slice (the emulator runs "
-                "the layer once over the whole tensor" + (f"; the plugin never binds this type: {never_bound})"
+                "the layer once over the whole tensor" + (f"; the plugin never binds an opset layer of this type: {never_bound})"
                                                           if never_bound else ", with checks off)"),
                 hint="give the layer [1, N*C] tensors (kernelkit patch folds the batch of element-wise layers "
-                     "this way), or bind a 3-D/4-D tensor")
+                     "this way), or bind a 3-D/4-D tensor", plugin="splits")
     buffers: dict[tuple, _Buffer] = {}
     scratch_first: dict[int, tuple[Kernel, TensorParam]] = {}
     scratch_sizes: dict[int, int] = {}
@@ -1043,7 +1046,7 @@ def plan_launch(bindings, layer_type: str, inputs: Sequence[np.ndarray], attrs=N
     planned = [PlannedStage(s.kernel.stage, s.kernel.entry, tuple(s.sizes[0]), tuple(s.sizes[1]), tuple(s.args))
                for s in stages]
     # A layer split per sample runs its stages once per sample, sample after sample, as the blob lists them.
-    samples = per_sample_stages(layer, [tuple(np.shape(x)) for x in arrays], shapes)
+    samples = ctx.samples
     kernels = [s.kernel for s in stages] * samples
     # the plan's layer lists its kernels in the order they run, as its stages do
     return LaunchPlan(replace(layer, kernels=kernels), ctx.alternative, planned * samples, list(ctx.findings))
@@ -1067,7 +1070,8 @@ def emulate(bindings, layer_type: str, inputs: Sequence[np.ndarray], attrs=None,
     as_patched: bind rank-0/1 tensors as [1, N], as `kernelkit patch` does (the real plugin refuses a custom
       layer with any rank-0/1 tensor); outputs come back in the shapes asked for.
     fold_batch: with as_patched, also bind 2-D [N, C] tensors as [1, N*C], as patch binds element-wise kernels
-      (the plugin would split such a layer per sample); only for layers whose elements are independent.
+      (the plugin would split such a layer per sample); only for layers whose elements are independent. Other
+      layers the plugin would split are ones patch does not bind: as_patched makes that a warning.
     Timeouts and crashes of the kernel always raise DeviceCheckFailed (there is no output).
     """
     if as_patched:
@@ -1078,8 +1082,22 @@ def emulate(bindings, layer_type: str, inputs: Sequence[np.ndarray], attrs=None,
             return myriad.flattened_batch(shape) if fold_batch and len(shape) == 2 else shape
 
         bound = [np.reshape(x, bind(np.shape(x))) for x in inputs]
-        result = emulate(bindings, layer_type, bound, attrs, [bind(s) for s in wanted or []] or None,
-                         precision=precision, arithmetic=arithmetic, timeout=timeout, checks=checks, blobs=blobs)
+        run = functools.partial(emulate, bindings, layer_type, bound, attrs,
+                                [bind(s) for s in wanted or []] or None, precision=precision, arithmetic=arithmetic,
+                                timeout=timeout, blobs=blobs)
+        try:
+            result = run(checks=checks)
+        except DeviceCheckFailed as failed:
+            # kernelkit patch binds no layer the plugin would split per sample (it folds an element-wise one's
+            # batch, refuses the rest): at such shapes only the kernel's math is run, with a warning.
+            errors = [f for f in failed.findings if f.severity == "error"]
+            if not failed.findings or any(f.plugin != "splits" for f in errors):
+                raise
+            result = run(checks=False)
+            for finding in result.findings:
+                if finding.plugin == "splits" and finding.severity == "error":
+                    finding.severity = "warning"
+                    finding.message += "; kernelkit patch binds no layer of these shapes"
         if wanted:
             result.outputs = [np.reshape(y, s) for y, s in zip(result.outputs, wanted)]
         return result

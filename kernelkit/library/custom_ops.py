@@ -10,9 +10,13 @@ from pathlib import Path
 import numpy as np
 
 
+_PRECISIONS = {"f32": "FP32", "f16": "FP16", "i32": "I32", "i64": "I64", "u8": "U8"}
+
+
 def one_layer_ir(path: Path, layer_type: str, attrs: dict, input_shapes: list[list[int]],
-                 output_shape: list[int]) -> Path:
-    """An IR v11 .xml (empty .bin): Parameters in0, in1, ... (f32) -> one `layer_type` layer -> Result."""
+                 output_shape: list[int], input_types: list[str] | None = None) -> Path:
+    """An IR v11 .xml (empty .bin): Parameters in0, in1, ... (f32 unless `input_types` says) -> one
+    `layer_type` extension layer -> Result (f32)."""
     from lxml import etree
 
     net = etree.Element("net", name=layer_type.lower(), version="11")
@@ -24,10 +28,11 @@ def one_layer_ir(path: Path, layer_type: str, attrs: dict, input_shapes: list[li
         for d in dims:
             etree.SubElement(element, "dim").text = str(d)
 
+    types = list(input_types or []) + ["f32"] * (len(input_shapes) - len(input_types or []))
     for i, shape in enumerate(input_shapes):
         param = etree.SubElement(layers, "layer", id=str(i), name=f"in{i}", type="Parameter", version="opset1")
-        etree.SubElement(param, "data", shape=",".join(map(str, shape)), element_type="f32")
-        port(etree.SubElement(param, "output"), 0, shape)
+        etree.SubElement(param, "data", shape=",".join(map(str, shape)), element_type=types[i])
+        port(etree.SubElement(param, "output"), 0, shape, _PRECISIONS[types[i]])
     op_id = len(input_shapes)
     layer = etree.SubElement(layers, "layer", id=str(op_id), name="y", type=layer_type, version="extension")
     if attrs:
@@ -35,7 +40,7 @@ def one_layer_ir(path: Path, layer_type: str, attrs: dict, input_shapes: list[li
                                          for k, v in attrs.items()})
     inputs = etree.SubElement(layer, "input")
     for i, shape in enumerate(input_shapes):
-        port(inputs, i, shape)
+        port(inputs, i, shape, _PRECISIONS[types[i]])
         etree.SubElement(edges, "edge", {"from-layer": str(i), "from-port": "0", "to-layer": str(op_id),
                                          "to-port": str(i)})
     port(etree.SubElement(layer, "output"), len(input_shapes), output_shape)

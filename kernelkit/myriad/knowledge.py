@@ -222,6 +222,14 @@ def load_knowledge(target: str) -> Knowledge:
     )
 
 
+# The IR version of an extension layer: a layer of any type that the 2021.4 plugin, run by the toolchain's
+# shim, creates as a FrameworkNode of that type and binds to a custom layer by name, whether or not an
+# opset of 2021.4 has the op (toolchain/myriad_shim/framework_layers.cpp). Only that shim compiles them:
+# the stock compile_tool refuses the node in its legacy conversion.
+EXTENSION_LAYER_VERSION = "extension"
+EXTENSION_LAYER_TARGET = "2021.4"
+
+
 @dataclass(frozen=True)
 class CustomLayerFacts:
     """What the real 2021.4 plugin does with bindings of particular op types (data/custom-layers.toml)."""
@@ -232,7 +240,7 @@ class CustomLayerFacts:
     legacy_layers: dict[str, dict] = field(default_factory=dict)    # op type -> {type, set, drop, rename}
     blob_inputs: dict[str, dict[int, str]] = field(default_factory=dict)  # op type -> {input port: blob name}
     bool_attributes: dict[str, dict[str, str]] = field(default_factory=dict)  # op type -> {attr: word | digit}
-    unreachable: dict[str, str] = field(default_factory=dict)     # op type -> why no IR the plugin reads has one
+    extension_only: dict[str, str] = field(default_factory=dict)  # op type -> why no opset layer of 2021.4 has it
 
     def _get(self, table: dict, op_type: str, default):
         return next((v for k, v in table.items() if k.lower() == op_type.lower()), default)
@@ -241,9 +249,18 @@ class CustomLayerFacts:
         return self._get(self.decomposed, op_type, None)
 
     def never_bound(self, op_type: str) -> str | None:
-        """Why the 2021.4 plugin never uses a binding for this type (it decomposes the op, or no IR it reads
-        holds one), or None."""
-        return self.decomposed_by_plugin(op_type) or self._get(self.unreachable, op_type, None)
+        """Why the 2021.4 plugin never uses a binding for an opset layer of this type (it decomposes the op),
+        or None. As an extension layer it is bound all the same."""
+        return self.decomposed_by_plugin(op_type)
+
+    def reader_lacks(self, op_type: str) -> str | None:
+        """Why no opset layer of this type reaches the 2021.4 plugin (its reader has no such op), or None."""
+        return self._get(self.extension_only, op_type, None)
+
+    def needs_extension_layer(self, op_type: str) -> str | None:
+        """Why a binding for this type is reached only through an extension layer (no 2021.4 opset has the
+        op, or the plugin replaces the opset op before it looks for a binding), or None."""
+        return self.reader_lacks(op_type) or self.decomposed_by_plugin(op_type)
 
     def absorbed(self, op_type: str) -> dict[int, str]:
         return self._get(self.absorbed_inputs, op_type, {})
@@ -295,7 +312,7 @@ def custom_layer_facts() -> CustomLayerFacts:
     except (TypeError, ValueError, AttributeError, KeyError) as exc:
         raise KernelkitError(f"malformed table: {exc}", path=DATA_DIR / "custom-layers.toml") from None
     return CustomLayerFacts(dict(doc.get("decomposed", {})), absorbed, reshapable, legacy, blobs, bools,
-                            {str(k): str(v) for k, v in doc.get("unreachable", {}).items()})
+                            {str(k): str(v) for k, v in doc.get("extension_only", {}).items()})
 
 
 def legacy_params(op_type: str, attrs: dict, const_inputs: dict) -> dict:

@@ -8,7 +8,8 @@ computed (stages.py). The verdict per layer:
     accepted   the blob holds a Custom stage for the layer
     rejected   the plugin refused the model while handling the layer (its message)
     skipped    the plugin never used the binding: it fell back to its own parser (and refused the type, or
-               compiled it natively), or its IR reader cannot create the layer type at all
+               compiled it natively), or its IR reader cannot create an opset layer of the type (an extension
+               layer, version="extension", it can: knowledge.EXTENSION_LAYER_VERSION)
 
 For accepted layers the Custom stages are compared with what kernelkit's emulator would launch
 (`emulator.plan_launch`): the alternative, work-group counts and sizes, every scalar value, every buffer's
@@ -35,6 +36,7 @@ import numpy as np
 from .. import xmlsafe
 from ..errors import KernelkitError
 from . import check_elf, compile as compile_mod, stages as stage_reader
+from .knowledge import EXTENSION_LAYER_VERSION
 
 ACCEPTED, REJECTED, SKIPPED = "accepted", "rejected", "skipped"
 CHECK_BLOB_SUFFIX = ".check.blob"
@@ -258,9 +260,20 @@ def _kernelkit_reading(bindings: Path, case: CheckCase, verdict: Verdict, batch:
     same_type = [layer for layer in layers if layer.name.lower() == plugin_type.lower()]
     for finding in myriad.validate(same_type, attrs):
         verdict.findings.append(f"{finding.severity}: {finding.message}")
+    extension_layer = case.version == EXTENSION_LAYER_VERSION
+    lacks = facts.reader_lacks(case.layer_type)
+    if lacks and not extension_layer:
+        verdict.kernelkit = (f"skips: {lacks}, so no {case.layer_type} layer of {case.version} reaches a binding "
+                             f"(an extension layer does)")
+        return None
     decomposed = facts.decomposed_by_plugin(case.layer_type)
-    if decomposed:
+    if decomposed and not extension_layer:
         verdict.kernelkit = f"skips: the plugin never uses a binding for {case.layer_type} ({decomposed})"
+        return None
+    detected = myriad.network_batch([t.shape for t in case.inputs if t.value is None])
+    if extension_layer and detected:
+        verdict.kernelkit = (f"refuses: the plugin compiles this batch-{detected} network one sample at a time, and "
+                             "an extension layer keeps the input shapes the IR gives it")
         return None
     arrays = [np.zeros(_per_sample(t.shape, batch), ELEMENT_TYPES[t.element_type][1]) if t.value is None
               else np.asarray(t.value, ELEMENT_TYPES[t.element_type][1]).reshape(t.shape) for t in case.inputs]
@@ -397,7 +410,8 @@ def _classify(verdict: Verdict, run, blob_path: Path, case: CheckCase) -> None:
     if unreachable:
         verdict.status = SKIPPED
         verdict.message = (f"the 2021.4 IR reader cannot create a {unreachable['type']} layer "
-                           f"({unreachable['opset']}): no binding for it can be reached ({message})")
+                           f"({unreachable['opset']}); as an extension layer (version \"{EXTENSION_LAYER_VERSION}\") "
+                           f"the plugin binds it by type ({message})")
     elif _FALLBACK.search(message):
         verdict.status = SKIPPED
         verdict.message = f"the plugin used no binding alternative and fell back to its own parser: {message}"
@@ -491,6 +505,10 @@ def _reachable(verdict: Verdict) -> bool:
 
 
 def _version_for(layer_type: str, preferred: str | None) -> str:
+    from .knowledge import custom_layer_facts
+
+    if custom_layer_facts().needs_extension_layer(layer_type):
+        return EXTENSION_LAYER_VERSION
     known = reader_versions(layer_type)
     if preferred in known:
         return preferred
@@ -540,7 +558,7 @@ def cases_for_kernel(spec, layer_type: str) -> list[CheckCase]:
         out_shape = tuple(case.output_shape) if case.output_shape is not None else tuple(arrays[0].shape)
         cases.append(CheckCase(layer_type, inputs, [out_shape],
                                {k: legacy_param_string(v) for k, v in values.items()}, version,
-                               name=f"{spec.name}::{case.name} as {layer_type}-{version[5:]}",
+                               name=f"{spec.name}::{case.name} as {layer_type}-{version.removeprefix('opset')}",
                                output_types=[spec.output.dtype]))
     return cases
 
@@ -706,6 +724,19 @@ def _compare_with_kernelkit(verdict: Verdict, bindings: Path, batch: int = 1) ->
 
 # ----------------------------------------------------------------------------------------- kernel folders
 
+def _extension_layer_model(path: Path, spec, case, arrays) -> Path:
+    """The case as one extension layer of the kernel's op type: what a patched model holds where OpenVINO
+    has no such layer (the 2021.4 plugin binds it by type)."""
+    from ..bindings.myriad import legacy_param_string
+    from ..library.custom_ops import one_layer_ir
+
+    types = [case.dtypes[i] if i < len(case.dtypes) else "f32" for i in range(len(arrays))]
+    types = ["f32" if t == "f16" else t for t in types]
+    out_shape = list(case.output_shape) if case.output_shape is not None else list(arrays[0].shape)
+    return one_layer_ir(path, spec.op, {k: legacy_param_string(v) for k, v in case.attrs.items()},
+                        [list(a.shape) for a in arrays], out_shape, types)
+
+
 def _bind_anyway(patched: Path, out: Path, spec, library: Path) -> tuple[Path, str]:
     """A copy of a patch folder whose layers of the kernel's types are bound to it although the plugin
     compiles them itself (a binding overrides the plugin's own stage): (folder, "") or (folder, why not)."""
@@ -748,6 +779,7 @@ def check_kernel_dir(kernel_dir: str | Path, *, jobs: int | None = None, keep: s
     from ..harness.references import ReferenceSkipped, openvino_model
     from ..patch import patch_model
     from ..spec import load_spec
+    from .knowledge import custom_layer_facts
 
     import openvino as ov
 
@@ -762,14 +794,20 @@ def check_kernel_dir(kernel_dir: str | Path, *, jobs: int | None = None, keep: s
             arrays = generate_inputs(case, path=spec.path)
             placeholder = CheckCase(spec.op, [TensorSpec(tuple(a.shape)) for a in arrays],
                                     [tuple(arrays[0].shape)], name=label)
-            try:
-                model, _, _ = openvino_model(spec, arrays, dict(case.attrs), embedded=set(case.fixed))
-            except ReferenceSkipped as exc:
-                verdicts.append(Verdict(placeholder, SKIPPED, f"no OpenVINO model of the op: {exc}"))
-                continue
             case_dir = Path(tmp) / re.sub(r"[^A-Za-z0-9_.-]", "_", case.name)
             case_dir.mkdir()
-            ov.save_model(model, str(case_dir / "reference.xml"), compress_to_fp16=False)
+            try:
+                model, _, _ = openvino_model(spec, arrays, dict(case.attrs), embedded=set(case.fixed))
+                ov.save_model(model, str(case_dir / "reference.xml"), compress_to_fp16=False)
+                why = None
+            except ReferenceSkipped as exc:
+                why = f"no OpenVINO model of the op: {exc}"
+            if why is not None and custom_layer_facts().needs_extension_layer(spec.op):
+                _extension_layer_model(case_dir / "reference.xml", spec, case, arrays)
+                why = None
+            if why is not None:
+                verdicts.append(Verdict(placeholder, SKIPPED, why))
+                continue
             result = patch_model(case_dir / "reference.xml", case_dir / "patched", "2021.4", prefer="kernel",
                                  kernels_dir=library)
             folder = case_dir / "patched"
@@ -777,6 +815,17 @@ def check_kernel_dir(kernel_dir: str | Path, *, jobs: int | None = None, keep: s
                 why = "; ".join(r.reason for r in result.refusals)
                 if not why:         # the plugin compiles the op itself: bind the kernel anyway, to judge it
                     folder, why = _bind_anyway(folder, case_dir / "bound", spec, library)
+                if why and custom_layer_facts().needs_extension_layer(spec.op):
+                    # OpenVINO's layer of the op does not take the kernel (none, or another input form):
+                    # judge the kernel on one extension layer of its own op type
+                    _extension_layer_model(case_dir / "own_op.xml", spec, case, arrays)
+                    folder = case_dir / "own_op"
+                    result = patch_model(case_dir / "own_op.xml", folder, "2021.4", prefer="kernel",
+                                         kernels_dir=library)
+                    if result.report.get("custom_layers"):
+                        why = ""
+                    else:
+                        why += f"; as one {spec.op} extension layer: " + "; ".join(r.reason for r in result.refusals)
                 if why:
                     verdicts.append(Verdict(placeholder, SKIPPED, f"patch binds no kernel: {why}"))
                     continue

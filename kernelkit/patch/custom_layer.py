@@ -1,9 +1,11 @@
 """Custom-layer patcher: bind a library kernel (kernels/<name>/) to a layer MYRIAD cannot compile.
 
 A MYRIAD binding overrides a layer by its type (matched case-insensitively), restricted by `<Where>`
-rules on the layer's attributes. So the layer keeps its IR type and version whenever the target's IR
-reader knows it, and the kernel's `<CustomLayer name>` is set to that type in the merged
-custom_layers.xml. A kernel matches a layer when its spec's `op`, or its `[reference] openvino.op`, is
+rules on the layer's attributes. So the layer keeps its IR type, and its version whenever the target's IR
+reader knows it; a layer of an op version the reader lacks, or of a type the plugin replaces before it looks
+for a binding (DepthToSpace), is written as an extension layer (version="extension"), which the toolchain's
+plugin creates as it stands and binds by type. The kernel's `<CustomLayer name>` is set to that type in the
+merged custom_layers.xml. A kernel matches a layer when its spec's `op`, or its `[reference] openvino.op`, is
 the layer's type, it takes as many inputs as the layer has, and the plugin's selection (`<Where>`)
 accepts the layer's attributes.
 """
@@ -95,6 +97,11 @@ class Binder:
         """Bind `layer`; returns None on success, else why no kernel fits."""
         from ..bindings import myriad
         from ..errors import KernelkitError
+        from ..myriad.knowledge import EXTENSION_LAYER_TARGET
+
+        if becomes_extension_layer(layer, self.ctx.target) and self.ctx.target != EXTENSION_LAYER_TARGET:
+            return (f"{describe(layer)} can keep its type for a binding only as an extension layer, which "
+                    f"kernelkit compiles for MYRIAD {EXTENSION_LAYER_TARGET} only (--target {EXTENSION_LAYER_TARGET})")
 
         attrs = dict(layer.attrs.items())
         existing = self.bindings.get(layer.type.lower())
@@ -106,6 +113,7 @@ class Binder:
             if why:
                 return f"kernel {existing.spec.name}: {why}"
             existing.bound_layers.append(layer.name)
+            self._keep_type_for_binding(layer)
             return None
         reasons = []
         for spec in self.candidates(layer):
@@ -128,12 +136,29 @@ class Binder:
                 continue
             binding.bound_layers.append(layer.name)
             self.bindings[layer.type.lower()] = binding
+            self._keep_type_for_binding(layer)
             return None
         return "; ".join(reasons) or f"no kernel in the library binds {layer.type}"
+
+    def _keep_type_for_binding(self, layer) -> None:
+        from ..myriad.knowledge import EXTENSION_LAYER_VERSION
+
+        if becomes_extension_layer(layer, self.ctx.target):
+            layer.version = EXTENSION_LAYER_VERSION
 
     def close(self) -> None:
         if self._tmp is not None:
             self._tmp.cleanup()
+
+
+def becomes_extension_layer(layer, target: str) -> bool:
+    """Whether a bound layer is written as an extension layer: no opset of the target's IR reader holds its
+    op version, or the plugin replaces the op before it looks for a binding (then kernelkit's 2021.4 shim
+    creates an extension layer as it stands and binds it by type; docs/plugin-check.md)."""
+    from ..myriad.knowledge import EXTENSION_LAYER_VERSION, custom_layer_facts
+
+    return (layer.version == EXTENSION_LAYER_VERSION or too_new(layer, target)
+            or custom_layer_facts().decomposed_by_plugin(layer.type) is not None)
 
 
 def _misfit(spec, model, layer) -> str | None:
@@ -168,22 +193,17 @@ def _misfit(spec, model, layer) -> str | None:
 # --- tensors the plugin can bind ---------------------------------------------------------------------------
 
 def _network_batch(model) -> int | None:
-    """The batch the plugin takes off the network (it then runs it one sample at a time): the common first
-    dimension of the network inputs, when all are 4-D/5-D and it is above 1 (seen in real blobs: one 4-D
-    input, or two, gives the blob that batch; a 4-D input beside a 2-D one gives batch 1)."""
-    shapes = [p.outputs[0].dims for p in model.parameters()]
-    if not shapes or any(len(s) not in (4, 5) for s in shapes):
-        return None
-    batches = {s[0] for s in shapes}
-    return batches.pop() if len(batches) == 1 and next(iter(batches)) > 1 else None
+    from ..bindings.myriad import network_batch
+
+    return network_batch([p.outputs[0].dims for p in model.parameters()])
 
 
-def _plan_shapes(model, layer, spec) -> tuple[list, list, str | None]:
+def _plan_shapes(model, layer, spec, extension_layer: bool = False) -> tuple[list, list, str | None]:
     """The input and output shapes the bound layer gets, or why it cannot be bound (the real plugin's
     rules, docs/bindings.md): rank-0/1 tensors become [1, N]; element-wise kernels get no batch dimension
     (the plugin splits a batched rank-2 tensor, or a rank-4 one the network keeps, into one stage per sample
     that keeps the whole tensor's work sizes)."""
-    from ..bindings.myriad import PLUGIN_RANKS, flattened_batch, plugin_shape
+    from ..bindings.myriad import PLUGIN_RANKS, flattened_batch, per_sample_split, plugin_shape
     from ..myriad.knowledge import custom_layer_facts
 
     facts = custom_layer_facts()
@@ -194,12 +214,16 @@ def _plan_shapes(model, layer, spec) -> tuple[list, list, str | None]:
     for port, p in enumerate(layer.inputs):
         dims = list(p.dims)
         if len(dims) < 2 and port not in absorbed:
-            if not elementwise and port not in facts.reshapable(layer.type):
+            # An extension layer's shapes are not checked by the IR reader: any input may become [1, N].
+            if not elementwise and not extension_layer and port not in facts.reshapable(layer.type):
                 return ins, [], (f"input {port} has rank {len(dims)}, which the MYRIAD plugin cannot bind to a custom "
                                  f"layer, and {layer.type}'s input {port} does not keep its meaning as [1, N]")
             dims = list(plugin_shape(dims))
         ins.append(dims)
     outs = [list(p.dims) for p in layer.outputs]
+    if extension_layer and network_batch:
+        return ins, outs, (f"the MYRIAD plugin runs this network (batch {network_batch}) one sample at a time, and "
+                           "an extension layer keeps the input shapes the IR gives it (the compile fails)")
     for shape in ins + outs:
         if len(shape) not in PLUGIN_RANKS and len(shape) > 1:
             return ins, outs, (f"a tensor of rank {len(shape)}: the MYRIAD plugin binds custom layers to tensors "
@@ -211,14 +235,14 @@ def _plan_shapes(model, layer, spec) -> tuple[list, list, str | None]:
         outs = [list(plugin_shape(shape)) for shape in outs]
     if elementwise:
         def unbatched(shape):
-            keeps_batch = len(shape) == 2 or (len(shape) == 4 and network_batch is None)
-            return list(flattened_batch(shape)) if keeps_batch else shape
+            split = per_sample_split([shape], batch_kept_on_4d=network_batch is None) > 1
+            return list(flattened_batch(shape)) if split else shape
         ins, outs = [unbatched(s) for s in ins], [unbatched(s) for s in outs]
         return ins, outs, None
     # The plugin splits a stage along the batch of its first input and of its outputs.
     first = [ins[0]] if ins and 0 not in absorbed else []
     for shape in first + outs:
-        if len(shape) == 2 and shape[0] > 1 or len(shape) == 4 and shape[0] > 1 and network_batch is None:
+        if per_sample_split([shape], batch_kept_on_4d=network_batch is None) > 1:
             return ins, outs, (f"a tensor of shape {shape}: the MYRIAD plugin runs a custom layer once per sample "
                                "of a batch it cannot take off the network, with the whole tensor's work sizes")
     if network_batch and spec.family == "axis_scan":
@@ -272,7 +296,7 @@ def fit_tensors(ctx: PatchContext, layer, spec, binding) -> str | None:
     from ..myriad.knowledge import custom_layer_facts
 
     model = ctx.model
-    ins, outs, why = _plan_shapes(model, layer, spec)
+    ins, outs, why = _plan_shapes(model, layer, spec, becomes_extension_layer(layer, ctx.target))
     if why:
         return why
     absorbed = custom_layer_facts().absorbed(layer.type)
@@ -310,28 +334,22 @@ def describe_fix(binder_index: dict, layer) -> str | None:
 
 def apply(ctx: PatchContext, binder: Binder, blocked: set[str] | None = None) -> None:
     """Bind a kernel to each blocked layer for which the library has one."""
-    from ..myriad.knowledge import custom_layer_facts
+    from ..myriad.knowledge import EXTENSION_LAYER_VERSION
 
     for layer in list(ctx.model.topological_order()):
         if blocked is not None and layer.name not in blocked:
             continue
         if not binder.candidates(layer):
             continue
-        if too_new(layer, ctx.target):
-            ctx.refuse(NAME, layer, f"the {ctx.target} IR reader does not know {describe(layer)}, so the layer "
-                                    "cannot keep its type for a binding")
-            continue
-        decomposed = custom_layer_facts().decomposed_by_plugin(layer.type)
-        if decomposed:
-            ctx.refuse(NAME, layer, f"the MYRIAD plugin never uses a binding for {layer.type}: {decomposed}")
-            continue
+        before = describe(layer)
         why = binder.bind(layer)
         if why:
             ctx.refuse(NAME, layer, why)
             continue
         binding = binder.bindings[layer.type.lower()]
-        ctx.record(NAME, layer.name, describe(layer),
-                   f"custom kernel {binding.spec.name} (<CustomLayer name=\"{layer.type}\">)")
+        as_extension = " as an extension layer" if layer.version == EXTENSION_LAYER_VERSION else ""
+        ctx.record(NAME, layer.name, before,
+                   f"custom kernel {binding.spec.name} (<CustomLayer name=\"{layer.type}\">){as_extension}")
     ctx.bound = binder.bindings
 
 
