@@ -139,17 +139,19 @@ def _exit(verdicts) -> int:
 def format_verdicts(verdicts) -> str:
     lines = [f"plugin-check: {len(verdicts)} layer(s) against the real MYRIAD 2021.4 plugin"]
     for v in verdicts:
-        lines.append(f"  {v.status:<9} {v.case.label()}")
+        lines.append(f"  {v.status:<10} {v.case.label()}")
         if v.stages:
             sizes = "; ".join(f"'{s.entry}' groups {tuple(s.groups)} x local {tuple(s.local)}" for s in v.stages)
             alternative = f"alternative #{v.plugin_alternative}, " if v.plugin_alternative is not None else ""
-            lines.append(f"            {alternative}{sizes}")
+            lines.append(f"             {alternative}{sizes}")
         if v.message:
-            lines.append(f"            {v.message}")
+            lines.append(f"             {v.message}")
         for difference in v.differences:
-            lines.append(f"            differs: {difference}")
-    counts = {s: sum(v.status == s for v in verdicts) for s in ("accepted", "rejected", "skipped")}
+            lines.append(f"             differs: {difference}")
+    counts = {s: sum(v.status == s for v in verdicts) for s in ("accepted", "rejected", "skipped", "unbindable")}
     disagreements = sum(bool(v.differences) for v in verdicts)
-    lines.append(f"{counts['accepted']} accepted, {counts['rejected']} rejected, {counts['skipped']} skipped; "
-                 f"{disagreements} with a difference between the plugin and kernelkit's reading")
+    unbindable = (f", {counts['unbindable']} at a shape kernelkit patch binds no kernel to (not compiled)"
+                  if counts["unbindable"] else "")
+    lines.append(f"{counts['accepted']} accepted, {counts['rejected']} rejected, {counts['skipped']} skipped"
+                 f"{unbindable}; {disagreements} with a difference between the plugin and kernelkit's reading")
     return "\n".join(lines)

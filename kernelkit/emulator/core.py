@@ -470,8 +470,9 @@ def _plan(ctx: _Context, blobs: dict[str, np.ndarray]):
                 f"the MYRIAD plugin splits this layer into {samples} copies of its stages, one per sample "
                 f"of a 2-D [N, C] tensor with N = {samples}, each launched with the whole tensor's work sizes and "
                 "scalars on one sample's slice: on the device every copy overruns its slice (the emulator runs "
-                "the layer once over the whole tensor" + (f"; the plugin never binds an opset layer of this type: {never_bound})"
-                                                          if never_bound else ", with checks off)"),
+                "the layer once over the whole tensor"
+                + (f"; the plugin never binds an opset layer of this type: {never_bound})" if never_bound
+                   else ", with checks off)"),
                 hint="give the layer [1, N*C] tensors (kernelkit patch folds the batch of element-wise layers "
                      "this way), or bind a 3-D/4-D tensor", plugin="splits")
     buffers: dict[tuple, _Buffer] = {}

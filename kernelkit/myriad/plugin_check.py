@@ -39,6 +39,9 @@ from . import check_elf, compile as compile_mod, stages as stage_reader
 from .knowledge import EXTENSION_LAYER_VERSION
 
 ACCEPTED, REJECTED, SKIPPED = "accepted", "rejected", "skipped"
+# A kernel folder's spec case at a shape `kernelkit patch` binds no kernel to (the plugin would run it per
+# sample, a rank-0/1 output, ...): never compiled, so no verdict of the plugin's.
+UNBINDABLE = "unbindable"
 CHECK_BLOB_SUFFIX = ".check.blob"
 ELEMENT_TYPES = {"f16": ("FP16", np.float16), "f32": ("FP32", np.float32), "i32": ("I32", np.int32),
                  "i64": ("I64", np.int64), "u8": ("U8", np.uint8), "boolean": ("BOOL", np.bool_)}
@@ -486,8 +489,9 @@ def _keep(folder: Path, keep: Path, verdicts: list[Verdict]) -> None:
 
 
 def exit_code(verdicts: Sequence[Verdict]) -> int:
-    """0 when the plugin accepted every layer, else 1."""
-    return 0 if verdicts and all(v.status == ACCEPTED for v in verdicts) else 1
+    """0 when the plugin accepted every layer it was given (one at least), else 1."""
+    judged = [v for v in verdicts if v.status != UNBINDABLE]
+    return 0 if judged and all(v.status == ACCEPTED for v in judged) else 1
 
 
 # ----------------------------------------------------------------------------------- kernel folders
@@ -802,7 +806,7 @@ def check_kernel_dir(kernel_dir: str | Path, *, jobs: int | None = None, keep: s
                 why = None
             except ReferenceSkipped as exc:
                 why = f"no OpenVINO model of the op: {exc}"
-            if why is not None and custom_layer_facts().needs_extension_layer(spec.op):
+            if why is not None and custom_layer_facts().reader_lacks(spec.op):
                 _extension_layer_model(case_dir / "reference.xml", spec, case, arrays)
                 why = None
             if why is not None:
@@ -815,19 +819,21 @@ def check_kernel_dir(kernel_dir: str | Path, *, jobs: int | None = None, keep: s
                 why = "; ".join(r.reason for r in result.refusals)
                 if not why:         # the plugin compiles the op itself: bind the kernel anyway, to judge it
                     folder, why = _bind_anyway(folder, case_dir / "bound", spec, library)
-                if why and custom_layer_facts().needs_extension_layer(spec.op):
+                if why and custom_layer_facts().reader_lacks(spec.op):
                     # OpenVINO's layer of the op does not take the kernel (none, or another input form):
                     # judge the kernel on one extension layer of its own op type
                     _extension_layer_model(case_dir / "own_op.xml", spec, case, arrays)
                     folder = case_dir / "own_op"
                     result = patch_model(case_dir / "own_op.xml", folder, "2021.4", prefer="kernel",
                                          kernels_dir=library)
+                    reasons = "; ".join(r.reason for r in result.refusals)
                     if result.report.get("custom_layers"):
                         why = ""
-                    else:
-                        why += f"; as one {spec.op} extension layer: " + "; ".join(r.reason for r in result.refusals)
+                    elif reasons:
+                        why = f"to OpenVINO's model of the op nor to one {spec.op} extension layer: {reasons}"
                 if why:
-                    verdicts.append(Verdict(placeholder, SKIPPED, f"patch binds no kernel: {why}"))
+                    verdicts.append(Verdict(placeholder, UNBINDABLE, f"patch binds no kernel {why}"
+                                            if why.startswith("to ") else f"patch binds no kernel: {why}"))
                     continue
             kept = Path(keep) / case_dir.name if keep is not None else None
             verdicts += check_patch_dir(folder, jobs=jobs, keep=kept, label=label)
