@@ -106,9 +106,11 @@ FIXES = {
                            "buffer.never-written", "kernel.output-bound-twice", "local.zero",
                            "kernel.two-kernels-in-source"],
     "legacy layers": ["legacy.maxpool-as-maxpool", "legacy.transpose-as-permute", "where.dropped-attribute",
-                      "data.weights"],
+                      "data.weights", "legacy.mvn-bool-digit"],
     "extension layers": ["extension.no-opset-type", "extension.opset-layer-of-no-opset-type",
-                         "extension.decomposed-type", "extension.scalar-from-data", "extension.batch-network"],
+                         "extension.decomposed-type", "extension.scalar-from-data", "extension.batch-network",
+                         "extension.convolution", "extension.convert-attribute"],
+    "batch of every input": ["batch.second-input-other-n", "batch.second-input-other-n-any"],
 }
 
 

@@ -66,6 +66,13 @@ __kernel void k(ARGS(T), int n) {}
     assert [a.name for a in wide.args] == ["in", "out", "n", "extra"] and wide.line == 4
 
 
+def test_const_before_the_star_makes_the_data_read_only_after_it_only_the_pointer():
+    # OpenVINO's own st.cl writes through `__global half *const restrict dst_data`
+    kernel, = clsource.parse_kernels("__kernel void k(const __global half *a, __global half *const restrict b,\n"
+                                     "                __global const half *const c, __global half *d) {}")
+    assert [(arg.name, arg.const) for arg in kernel.args] == [("a", True), ("b", False), ("c", True), ("d", False)]
+
+
 def test_without_preprocessor_macro_parameters_are_reported_unreadable():
     source = "#define ARGS __global half *a\n__kernel void k(ARGS, int n) {}\n"
     kernel, = clsource.parse_kernels(source, preprocessor=False)

@@ -67,11 +67,15 @@ def test_case_mismatch_gets_a_hint():
     assert "differs only in case" in only(found, "error", "'width'").hint
 
 
-def test_extra_scalar_warns_extra_tensor_errors():
+def test_extra_scalar_and_input_warn_extra_output_errors():
+    # the real plugin accepts a binding that names no kernel argument (probes kernel.unknown-arg-name*);
+    # an output bound that way is never written
     extra = GOOD_PARAMS + '<Scalar arg-name="unused" type="int" source="1"/>'
     assert only(findings(extra), "warning", "ignores it").line == 9
     extra = GOOD_PARAMS + '<Tensor arg-name="weights" type="input" port-index="1"/>'
-    only(findings(extra), "error", "binds no argument")
+    only(findings(extra), "warning", "the kernel never reads it")
+    misnamed = GOOD_PARAMS.replace('<Tensor arg-name="dst" type="output"', '<Tensor arg-name="dest" type="output"')
+    only(findings(misnamed), "error", "nothing writes output 0")
 
 
 @pytest.mark.parametrize("old, new, severity, text", [

@@ -519,8 +519,26 @@ for pid, name, layer in (
         ("softmax-as-softmax-caps", "SoftMax", SOFTMAX), ("elu-as-elu-caps", "ELU", ELU),
         ("relu-as-relu", "Relu", dict(type="Relu")), ("tanh-as-tanh", "Tanh", dict(type="Tanh"))):
     probe(f"legacy.{pid}", "legacy", f"a {layer['type']} layer bound by <CustomLayer name=\"{name}\">", binding(name), **layer)
+probe("legacy.mvn-bool-digit", "legacy", "MVN-2's across_channels=false as a <Where> (the legacy layer says 0)",
+      binding("MVN", where='<Where across_channels="0"/>'), type="MVN", version="opset2",
+      attrs={"across_channels": "false", "normalize_variance": "true", "eps": "1e-9"})
 probe("legacy.pool-method", "legacy", "Pooling's legacy attribute pool-method as a <Where>",
       binding("Pooling", where='<Where pool-method="avg"/>'), **dict(MAXPOOL, type="AvgPool"))
+
+
+# Every data input of a stage must have the first input's batch N (a 3-D tensor has none, so N = 1): seen
+# with OpenVINO's own CTCGreedyDecoder binding, whose [T, 1] sequence mask reads as N = T.
+BATCH_W = '<Tensor arg-name="w" type="input" port-index="1" format="BF"/>'
+probe("batch.second-input-other-n", "batch", "a 3-D first input beside a 2-D [3, 8] one (N 1 and 3)",
+      binding("Eltwise", source="weighted.bin", n="", a="", fin="BF", fout="BF", extra=BATCH_W, g="X,F,1"),
+      type="Add", inputs=[[[1, 3, 8], "f16", None], [[3, 8], "f16", None]], attrs={"auto_broadcast": "numpy"})
+probe("batch.second-input-other-n-any", "batch", "the same [3, 8] second input bound with format ANY",
+      binding("Eltwise", source="weighted.bin", n="", a="", fin="BF", fout="BF", g="X,F,1",
+              extra='<Tensor arg-name="w" type="input" port-index="1" format="ANY"/>'),
+      type="Add", inputs=[[[1, 3, 8], "f16", None], [[3, 8], "f16", None]], attrs={"auto_broadcast": "numpy"})
+probe("batch.second-input-same-n", "batch", "a 3-D first input beside a 2-D [1, 8] one (both N 1)",
+      binding("Eltwise", source="weighted.bin", n="", a="", fin="BF", fout="BF", extra=BATCH_W, g="X,F,1"),
+      type="Add", inputs=[[[1, 3, 8], "f16", None], [[1, 8], "f16", None]], attrs={"auto_broadcast": "numpy"})
 
 
 # Extension layers (version="extension", docs/plugin-check.md): the shim's FrameworkNode keeps the layer's
@@ -539,6 +557,12 @@ probe("extension.scalar-from-data", "extension", "a <Scalar source> reading an e
       attrs={"gain": "0.75"})
 probe("extension.batch-network", "extension", "an extension layer in a 4-D network of batch 2 (compiled per sample)",
       binding("Hardmax"), type="Hardmax", version="extension", inputs=[[[2, 3, 8, 6], "f16", None]])
+probe("extension.convert-attribute", "extension", "a Convert extension layer's own attribute read by a <Scalar>",
+      binding("Convert", a='type="float" source="scale"'), type="Convert", version="extension",
+      attrs={"destination_type": "f16", "scale": "0.5"})
+probe("extension.convolution", "extension", "a Convolution extension layer (the plugin has its own conversion)",
+      binding("Convolution"), type="Convolution", version="extension",
+      attrs={"strides": "1,1", "dilations": "1,1", "pads_begin": "0,0", "pads_end": "0,0", "auto_pad": "explicit"})
 probe("extension.rank1-input", "extension", "an extension layer with a rank-1 second input",
       binding("Hardmax"), type="Hardmax", version="extension",
       inputs=[S4, [[6], "f16", None]])

@@ -335,7 +335,8 @@ def _read_arg(tokens: list[_Tok]):
         if text in ADDRESS_SPACES:
             space = ADDRESS_SPACES[text]
         elif text == "const":
-            const = True
+            # `const half *p` is read-only data; `half *const p` only fixes the pointer
+            const = const or not pointer
         elif text in ("restrict", "__restrict", "__restrict__"):
             restrict = True
         elif text == "*":

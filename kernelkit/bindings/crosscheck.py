@@ -92,9 +92,15 @@ def check_kernel(layer: CustomLayer, kernel: Kernel, kernels: list[clsource.Kern
             if isinstance(param, ScalarParam):
                 on_binding("warning", f"<Scalar arg-name=\"{name}\"> binds no argument of {entry.name}; the plugin "
                            "ignores it", param.line)
+            elif isinstance(param, TensorParam) and param.type == "output":
+                on_binding("error", f"<Tensor arg-name=\"{name}\" type=\"output\"> binds no argument of "
+                           f"{entry.name}: nothing writes output {param.port_index}", param.line,
+                           hint="fix the arg-name or remove the binding")
             else:
-                on_binding("error", f"<{'Tensor' if isinstance(param, TensorParam) else 'Data'} arg-name=\"{name}\">"
-                           f" binds no argument of {entry.name}", param.line,
+                # the plugin accepts it (probe kernel.unknown-arg-name-tensor) and the kernel never sees it
+                kind = "Tensor" if isinstance(param, TensorParam) else "Data"
+                on_binding("warning", f"<{kind} arg-name=\"{name}\"> binds no argument of {entry.name}; the "
+                           "plugin accepts it and the kernel never reads it", param.line,
                            hint="fix the arg-name or remove the binding")
     return out
 

@@ -444,7 +444,10 @@ def plugin_layout_refusal(layer: CustomLayer, input_shapes: Sequence[Sequence[in
     - BFYX/BYXF force a 4-D order and FYX/YXF a 3-D one: on a tensor of another rank the plugin asserts
       (isOrdersCompatible). BF and ANY force no order.
     - The first of a stage's data inputs must not be ANY: the plugin then keeps no batch information for the
-      stage and asserts (batchSize > 0)."""
+      stage and asserts (batchSize > 0).
+    - Every data input of a stage bound with a format other than ANY must have the first one's batch N
+      (dimension 0 of a 2-D or 4-D tensor; a 3-D one has none, N = 1): the plugin asserts batchSize == N of
+      each (probes batch.*)."""
     for kind, shapes in (("input", input_shapes), ("output", output_shapes)):
         for port, shape in enumerate(shapes):
             if len(shape) not in PLUGIN_RANKS:
@@ -474,6 +477,17 @@ def plugin_layout_refusal(layer: CustomLayer, input_shapes: Sequence[Sequence[in
             return (f"stage {kernel.stage}: its first input <Tensor arg-name=\"{stage_inputs[0].arg_name}\"> is "
                     "format ANY, so the plugin keeps no batch information for the stage (it asserts "
                     "batchSize > 0)", "give the first input a format (BF binds any rank without a reorder)")
+        # (an ANY input keeps no batch information and is not compared; seen with the library's own
+        # ScatterNDUpdate indices)
+        data = [(p, input_shapes[p.port_index]) for i, p in enumerate(stage_inputs)
+                if p.type == "input" and p.port_index < len(input_shapes) and (i == 0 or p.format != "ANY")]
+        batches = [int(shape[0]) if len(shape) in (2, 4) else 1 for _, shape in data]
+        for (param, shape), batch in zip(data[1:], batches[1:]):
+            if batch != batches[0]:
+                return (f"stage {kernel.stage}: input {param.port_index} <Tensor arg-name=\"{param.arg_name}\"> "
+                        f"of shape {list(shape)} has batch {batch}, the stage's first input {batches[0]} (the "
+                        "plugin asserts batchSize == N of every input)",
+                        "give the input a leading 1 ([1, N] for a 2-D one) or make it 3-D")
     return None
 
 

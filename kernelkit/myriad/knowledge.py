@@ -241,6 +241,8 @@ class CustomLayerFacts:
     blob_inputs: dict[str, dict[int, str]] = field(default_factory=dict)  # op type -> {input port: blob name}
     bool_attributes: dict[str, dict[str, str]] = field(default_factory=dict)  # op type -> {attr: word | digit}
     extension_only: dict[str, str] = field(default_factory=dict)  # op type -> why no opset layer of 2021.4 has it
+    extension_refused: dict[str, str] = field(default_factory=dict)   # op type -> why its extension layer fails
+    extension_keeps: dict[str, tuple[str, ...]] = field(default_factory=dict)  # op type -> attributes kept
 
     def _get(self, table: dict, op_type: str, default):
         return next((v for k, v in table.items() if k.lower() == op_type.lower()), default)
@@ -256,6 +258,15 @@ class CustomLayerFacts:
     def reader_lacks(self, op_type: str) -> str | None:
         """Why no opset layer of this type reaches the 2021.4 plugin (its reader has no such op), or None."""
         return self._get(self.extension_only, op_type, None)
+
+    def extension_layer_refusal(self, op_type: str) -> str | None:
+        """Why the plugin refuses an extension layer of this type (its own conversion takes it over), or None."""
+        return self._get(self.extension_refused, op_type, None)
+
+    def extension_layer_attrs(self, op_type: str, attrs: dict) -> dict:
+        """The attributes an extension layer of this type keeps through the plugin's conversion."""
+        keeps = self._get(self.extension_keeps, op_type, None)
+        return dict(attrs) if keeps is None else {k: v for k, v in attrs.items() if k in keeps}
 
     def needs_extension_layer(self, op_type: str) -> str | None:
         """Why a binding for this type is reached only through an extension layer (no 2021.4 opset has the
@@ -312,7 +323,9 @@ def custom_layer_facts() -> CustomLayerFacts:
     except (TypeError, ValueError, AttributeError, KeyError) as exc:
         raise KernelkitError(f"malformed table: {exc}", path=DATA_DIR / "custom-layers.toml") from None
     return CustomLayerFacts(dict(doc.get("decomposed", {})), absorbed, reshapable, legacy, blobs, bools,
-                            {str(k): str(v) for k, v in doc.get("extension_only", {}).items()})
+                            {str(k): str(v) for k, v in doc.get("extension_only", {}).items()},
+                            {str(k): str(v) for k, v in doc.get("extension_refused", {}).items()},
+                            {str(k): tuple(str(a) for a in v) for k, v in doc.get("extension_keeps", {}).items()})
 
 
 def legacy_params(op_type: str, attrs: dict, const_inputs: dict) -> dict:

@@ -83,9 +83,9 @@ class Verdict:
     """The plugin's verdict on one layer, and kernelkit's reading of the same binding."""
 
     case: CheckCase
-    status: str                                  # accepted | rejected | skipped
+    status: str                                  # accepted | rejected | skipped | unbindable
     message: str = ""                            # the plugin's text, or why it was skipped
-    plugin_alternative: int | None = None
+    plugin_alternative: int | None = None        # the chosen <CustomLayer>, numbered in the whole file
     stages: list = field(default_factory=list)   # stages.CustomStage
     kernelkit: str = ""                          # "accepts" | "refuses: ..."
     kernelkit_alternative: int | None = None
@@ -257,13 +257,17 @@ def _kernelkit_reading(bindings: Path, case: CheckCase, verdict: Verdict, batch:
         return None
     facts = custom_layer_facts()
     consts = {i: t.value for i, t in enumerate(case.inputs) if t.value is not None}
-    attrs = legacy_params(case.layer_type, case.attrs, consts)
+    extension_layer = case.version == EXTENSION_LAYER_VERSION
+    if extension_layer and facts.extension_layer_refusal(case.layer_type):
+        verdict.kernelkit = f"refuses: {facts.extension_layer_refusal(case.layer_type)}"
+        return None
+    attrs = legacy_params(case.layer_type, facts.extension_layer_attrs(case.layer_type, case.attrs)
+                          if extension_layer else case.attrs, consts)
     blobs = {name: consts[port] for port, name in facts.blobs(case.layer_type).items() if port in consts}
     plugin_type = myriad.plugin_layer_type(case.layer_type)
     same_type = [layer for layer in layers if layer.name.lower() == plugin_type.lower()]
     for finding in myriad.validate(same_type, attrs):
         verdict.findings.append(f"{finding.severity}: {finding.message}")
-    extension_layer = case.version == EXTENSION_LAYER_VERSION
     lacks = facts.reader_lacks(case.layer_type)
     if lacks and not extension_layer:
         verdict.kernelkit = (f"skips: {lacks}, so no {case.layer_type} layer of {case.version} reaches a binding "
@@ -299,7 +303,8 @@ def _kernelkit_reading(bindings: Path, case: CheckCase, verdict: Verdict, batch:
             found = crosscheck.check(chosen, {kernel.entry: cl.read_text()}, source_paths={kernel.entry: cl})
             claims += [f for f in found if f.plugin == "rejects"]
     verdict.kernelkit = f"refuses: {claims[0].message}" if claims else "accepts"
-    verdict.kernelkit_alternative = plan.alternative
+    in_file = _alternative_index_in_file(plan)      # numbered as the plugin's alternative: in the whole file
+    verdict.kernelkit_alternative = in_file if in_file is not None else plan.alternative
     return plan
 
 
