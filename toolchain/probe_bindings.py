@@ -555,7 +555,7 @@ probe("extension.unknown-type", "extension", "an extension layer of a type no Op
 probe("extension.scalar-from-data", "extension", "a <Scalar source> reading an extension layer's <data> attribute",
       binding("Hardmax", a='type="float" source="gain"'), type="Hardmax", version="extension",
       attrs={"gain": "0.75"})
-probe("extension.batch-network", "extension", "an extension layer in a 4-D network of batch 2 (compiled per sample)",
+probe("extension.batch-network", "extension", "an extension layer in a 4-D network of batch 2 (compiled per sample: the node follows the batch)",
       binding("Hardmax"), type="Hardmax", version="extension", inputs=[[[2, 3, 8, 6], "f16", None]])
 probe("extension.convert-attribute", "extension", "a Convert extension layer's own attribute read by a <Scalar>",
       binding("Convert", a='type="float" source="scale"'), type="Convert", version="extension",

@@ -277,11 +277,6 @@ def _kernelkit_reading(bindings: Path, case: CheckCase, verdict: Verdict, batch:
     if decomposed and not extension_layer:
         verdict.kernelkit = f"skips: the plugin never uses a binding for {case.layer_type} ({decomposed})"
         return None
-    detected = myriad.network_batch([t.shape for t in case.inputs if t.value is None])
-    if extension_layer and detected:
-        verdict.kernelkit = (f"refuses: the plugin compiles this batch-{detected} network one sample at a time, and "
-                             "an extension layer keeps the input shapes the IR gives it")
-        return None
     arrays = [np.zeros(_per_sample(t.shape, batch), ELEMENT_TYPES[t.element_type][1]) if t.value is None
               else np.asarray(t.value, ELEMENT_TYPES[t.element_type][1]).reshape(t.shape) for t in case.inputs]
     outputs = [_per_sample(s, batch) for s in case.output_shapes]

@@ -221,9 +221,6 @@ def _plan_shapes(model, layer, spec, extension_layer: bool = False) -> tuple[lis
             dims = list(plugin_shape(dims))
         ins.append(dims)
     outs = [list(p.dims) for p in layer.outputs]
-    if extension_layer and network_batch:
-        return ins, outs, (f"the MYRIAD plugin runs this network (batch {network_batch}) one sample at a time, and "
-                           "an extension layer keeps the input shapes the IR gives it (the compile fails)")
     for shape in ins + outs:
         if len(shape) not in PLUGIN_RANKS and len(shape) > 1:
             return ins, outs, (f"a tensor of rank {len(shape)}: the MYRIAD plugin binds custom layers to tensors "

@@ -4,20 +4,24 @@
 // The 2021.4 IR reader creates an ngraph::op::FrameworkNode for a layer of an unknown opset when one of the
 // Core's extensions reports the description "framework_node_ext" (the reader compares that string). The
 // node keeps the IR's output shapes and, in its FrameworkNodeAttrs, the layer's type, version and <data>.
-// Three of its virtual functions stop it short of a custom layer, so this file replaces them in
+// Four of its virtual functions stop it short of a custom layer, so this file replaces them in
 // FrameworkNode's vtable (a process-wide change, made once before the compile):
 //   get_type_info          answers "FrameworkNode"; the legacy conversion names the CNNLayer after it, and
 //                          the plugin looks custom layers up by that name: answer the layer's own type;
 //   visit_attributes       offers the attributes as one FrameworkNodeAttrs value, which the legacy
 //                          conversion cannot read: offer each <data> attribute as a string (the IR reader's
 //                          own visitor still gets the original);
-//   clone_with_new_inputs  drops the attributes (the plugin clones the function first): copy them over.
+//   clone_with_new_inputs  drops the attributes (the plugin clones the function first): copy them over;
+//   validate_and_infer_types  refuses any input that differs from the first one seen, so a network the
+//                          plugin compiles one sample at a time fails: follow a change of the batch alone.
 // Layers of the standard opsets never become FrameworkNodes, so their compile is unchanged.
 //
 // Everything below is bound to the pinned wheel (openvino 2021.4.2): the symbols are looked up by name and
-// the vtable slots are checked against them; the one fixed offset (the attributes inside the node) was
-// read off FrameworkNode::visit_attributes, which passes `this + 0x220` to the visitor.
+// the vtable slots are checked against them; the two fixed offsets were read off the wheel's code:
+// FrameworkNode::visit_attributes passes `this + 0x220` (the attributes) to the visitor, and
+// validate_and_infer_types walks the vector at `this + 0x208` (the inputs first seen).
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <dlfcn.h>
@@ -135,6 +139,59 @@ void* clone_with_new_inputs(void* result, const void* node, const void* inputs) 
     return result;
 }
 
+// A network whose inputs share a batch N > 1 is compiled one sample at a time: the plugin sets its inputs to
+// batch 1 and revalidates every node. FrameworkNode refuses any input that differs from the one it first saw
+// (m_inputs_desc) and keeps the IR's output shapes; for a change of the batch alone, the node follows it (its
+// outputs that had the old batch get the new one), as any op of the network does.
+using ValidateAndInferTypes = void (*)(void* node);
+using SizeOf = size_t (*)(const void* node);
+using ShapeAt = const void* (*)(const void* node, size_t index);           // const PartialShape&
+using ToShape = void (*)(std::vector<size_t>* result, const void* shape);  // PartialShape::to_shape
+using MakeShape = void (*)(void* shape, const std::vector<long>& dims);    // PartialShape(vector<int64>)
+using TypeAt = const void* (*)(const void* node, size_t index);            // const element::Type&
+using SetOutputType = void (*)(void* node, size_t index, const void* type, const void* shape);
+constexpr size_t kInputsDescOffset = 0x208;   // std::vector<tuple<element::Type, PartialShape>> (0x208..0x220)
+constexpr size_t kDescShapeOffset = 8;        // the PartialShape inside one element
+
+ValidateAndInferTypes g_validate = nullptr;
+SizeOf g_input_size = nullptr, g_output_size = nullptr;
+ShapeAt g_input_shape = nullptr, g_output_shape = nullptr;
+ToShape g_to_shape = nullptr;
+MakeShape g_make_shape = nullptr;
+TypeAt g_output_type = nullptr;
+SetOutputType g_set_output_type = nullptr;
+
+void follow_batch(void* node) {
+    auto** desc = reinterpret_cast<char**>(static_cast<char*>(node) + kInputsDescOffset);   // begin, end
+    if (g_input_size(node) == 0 || desc[0] == desc[1]) return;       // first validation: nothing recorded
+    std::vector<size_t> before, now;
+    g_to_shape(&before, desc[0] + kDescShapeOffset);
+    g_to_shape(&now, g_input_shape(node, 0));
+    if (before.size() != now.size() || before.empty() || before[0] == now[0] ||
+        !std::equal(before.begin() + 1, before.end(), now.begin() + 1)) {
+        return;                                                       // not a change of the batch alone
+    }
+    for (size_t output = 0; output < g_output_size(node); ++output) {
+        std::vector<size_t> dims;
+        g_to_shape(&dims, g_output_shape(node, output));
+        if (dims.empty() || dims[0] != before[0]) continue;
+        std::vector<long> batched(dims.begin(), dims.end());
+        batched[0] = static_cast<long>(now[0]);
+        alignas(16) unsigned char shape[128];          // a PartialShape, never destroyed (its dims leak)
+        g_make_shape(shape, batched);
+        g_set_output_type(node, output, g_output_type(node, output), shape);
+    }
+    desc[1] = desc[0];        // forget the inputs first seen (their storage is left as it is): record anew
+}
+
+void validate_and_infer_types(void* node) {
+    try {
+        follow_batch(node);
+    } catch (...) {           // a dynamic shape: leave the node to its own check
+    }
+    g_validate(node);
+}
+
 int slot_of(void* const* vtable, const void* function) {
     for (int slot = 0; slot < 48; ++slot) {
         if (vtable[slot] == function) return slot;
@@ -152,8 +209,20 @@ std::shared_ptr<InferenceEngine::IExtension> framework_layer_extension(std::stri
     void* get_autob = symbol("_ZNK6ngraph4Node9get_autobEv");
     void* type_info = symbol("_ZNK6ngraph2op13FrameworkNode13get_type_infoEv");
     void* clone = symbol("_ZNK6ngraph2op13FrameworkNode21clone_with_new_inputsERKSt6vectorINS_6OutputINS_4NodeEEESaIS5_EE");
+    void* validate = symbol("_ZN6ngraph2op13FrameworkNode24validate_and_infer_typesEv");
+    g_input_size = reinterpret_cast<SizeOf>(symbol("_ZNK6ngraph4Node14get_input_sizeEv"));
+    g_output_size = reinterpret_cast<SizeOf>(symbol("_ZNK6ngraph4Node15get_output_sizeEv"));
+    g_input_shape = reinterpret_cast<ShapeAt>(symbol("_ZNK6ngraph4Node23get_input_partial_shapeEm"));
+    g_output_shape = reinterpret_cast<ShapeAt>(symbol("_ZNK6ngraph4Node24get_output_partial_shapeEm"));
+    g_to_shape = reinterpret_cast<ToShape>(symbol("_ZNK6ngraph12PartialShape8to_shapeEv"));
+    g_make_shape = reinterpret_cast<MakeShape>(symbol("_ZN6ngraph12PartialShapeC1ERKSt6vectorIlSaIlEE"));
+    g_output_type = reinterpret_cast<TypeAt>(symbol("_ZNK6ngraph4Node23get_output_element_typeEm"));
+    g_set_output_type = reinterpret_cast<SetOutputType>(
+        symbol("_ZN6ngraph4Node15set_output_typeEmRKNS_7element4TypeERKNS_12PartialShapeE"));
     auto* const* adapter_vtable = static_cast<void* const*>(symbol("_ZTVN6ngraph16AttributeAdapterISsEE"));
-    if (!vtable || !deleting_dtor || !get_autob || !type_info || !clone || !adapter_vtable) {
+    if (!vtable || !deleting_dtor || !get_autob || !type_info || !clone || !adapter_vtable || !validate ||
+        !g_input_size || !g_output_size || !g_input_shape || !g_output_shape || !g_to_shape || !g_make_shape ||
+        !g_output_type || !g_set_output_type) {
         why = "the wheel's libraries lack a FrameworkNode symbol";
         return nullptr;
     }
@@ -163,7 +232,9 @@ std::shared_ptr<InferenceEngine::IExtension> framework_layer_extension(std::stri
     const int visit_slot = slot_of(slots, deleting_dtor) + 1;
     const int type_slot = slot_of(slots, type_info);
     const int clone_slot = slot_of(slots, clone);
-    if (visit_slot <= 0 || slots[visit_slot + 1] != get_autob || type_slot < 0 || clone_slot < 0) {
+    const int validate_slot = slot_of(slots, validate);
+    if (visit_slot <= 0 || slots[visit_slot + 1] != get_autob || type_slot < 0 || clone_slot < 0 ||
+        validate_slot < 0) {
         why = "FrameworkNode's vtable is not laid out as in openvino 2021.4.2";
         return nullptr;
     }
@@ -177,10 +248,12 @@ std::shared_ptr<InferenceEngine::IExtension> framework_layer_extension(std::stri
     g_visit_attributes = reinterpret_cast<VisitAttributes>(slots[visit_slot]);
     g_get_type_info = reinterpret_cast<GetTypeInfo>(slots[type_slot]);
     g_clone = reinterpret_cast<Clone>(slots[clone_slot]);
+    g_validate = reinterpret_cast<ValidateAndInferTypes>(slots[validate_slot]);
     g_string_adapter_vptr = adapter_vtable + 2;
     slots[visit_slot] = reinterpret_cast<void*>(&visit_attributes);
     slots[type_slot] = reinterpret_cast<void*>(&get_type_info);
     slots[clone_slot] = reinterpret_cast<void*>(&clone_with_new_inputs);
+    slots[validate_slot] = reinterpret_cast<void*>(&validate_and_infer_types);
     mprotect(reinterpret_cast<void*>(first), end - first, PROT_READ);
     auto extension = std::make_shared<FrameworkNodeExtension>();
     // Same object, seen as the library's IExtension: the layouts match (see the class).
