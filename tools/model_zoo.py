@@ -138,11 +138,19 @@ def build_corpus(only: re.Pattern | None) -> None:
 # --------------------------------------------------------------------------------------------------- run
 
 def _run(argv: list[str], timeout: float = STEP_TIMEOUT) -> dict:
+    import os
+    import signal
+
     started = time.monotonic()
+    # A session of its own: on a timeout the whole step goes, the compiler the command started included.
+    proc = subprocess.Popen(KERNELKIT + argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
+                            env={**os.environ, "KERNELKIT_COMPILE_TIMEOUT": str(timeout)}, start_new_session=True)
     try:
-        proc = subprocess.run(KERNELKIT + argv, capture_output=True, text=True, timeout=timeout, cwd=REPO)
-        code, out, err = proc.returncode, proc.stdout, proc.stderr
+        out, err = proc.communicate(timeout=timeout)
+        code = proc.returncode
     except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
         code, out, err = "timeout", "", f"no answer within {timeout:.0f} s"
     seconds = round(time.monotonic() - started, 1)
     crashed = "Traceback (most recent call last)" in err
