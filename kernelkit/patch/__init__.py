@@ -60,7 +60,7 @@ def patch_model(model_path, outdir, target: str, *, input_shapes: dict | None = 
     from ..inspect import find_blockers
     from ..ir import load_model
     from ..myriad.knowledge import load_knowledge
-    from . import boundary, custom_layer, fold, freeze, native, precision, preprocess, rewrite, version
+    from . import boundary, custom_layer, fc_as_conv, fold, freeze, native, precision, preprocess, rewrite, version
 
     kb = load_knowledge(target)                       # refuses an unknown target
     prefer = native.normalise_prefer(prefer)
@@ -95,6 +95,7 @@ def patch_model(model_path, outdir, target: str, *, input_shapes: dict | None = 
         custom_layer.apply(ctx, binder, blocked - _changed(ctx))
         rewrite.apply(ctx, blocked - native_first - _changed(ctx))
         native.settle(choices, ctx.changes)
+        fc_as_conv.apply(ctx)
         precision.apply(ctx)
         boundary.apply(ctx)
         if model.version not in kb.ir_versions:
