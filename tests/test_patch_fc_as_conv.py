@@ -61,6 +61,13 @@ def test_what_stays_a_matmul(tmp_path):
     assert layer_types(out).count("MatMul") == 3
 
 
+def test_a_network_the_plugin_runs_per_sample_keeps_the_matmul(tmp_path):
+    # every input 4-D with batch 2: the plugin compiles one sample, and the fixed reshapes do not fit there
+    # (measured: it refuses the Reshape to [1, 16, 8, 16] of a [1, 8, 8, 16] sample)
+    result = patch_model(mlp(tmp_path, (2, 8, 8, 16)), tmp_path / "out", "2021.4")
+    assert not [c for c in result.changes if c.patcher == "fc_as_conv"]
+
+
 def test_other_targets_keep_the_matmul(tmp_path):
     result = patch_model(mlp(tmp_path), tmp_path / "out", "2022.1")
     assert not [c for c in result.changes if c.patcher == "fc_as_conv"]

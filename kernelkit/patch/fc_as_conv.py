@@ -33,9 +33,13 @@ def _rows_grid(dims: list[int]) -> tuple[int, int] | None:
 
 
 def apply(ctx: PatchContext) -> None:
+    from ..bindings.myriad import network_batch
+
     if ctx.target not in TARGETS:
         return
     model = ctx.model
+    if network_batch([p.outputs[0].dims for p in model.parameters()]):
+        return        # compiled one sample at a time: the plugin refuses the fixed Reshapes there (measured)
     for layer in list(model.topological_order()):
         if layer.type != "MatMul" or len(layer.inputs) != 2 or layer.version != "opset1":
             continue
