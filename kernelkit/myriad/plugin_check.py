@@ -819,6 +819,7 @@ def check_kernel_dir(kernel_dir: str | Path, *, jobs: int | None = None, keep: s
                 why = "; ".join(r.reason for r in result.refusals)
                 if not why:         # the plugin compiles the op itself: bind the kernel anyway, to judge it
                     folder, why = _bind_anyway(folder, case_dir / "bound", spec, library)
+                unbindable = f"patch binds no kernel: {why}" if why else None
                 if why and custom_layer_facts().reader_lacks(spec.op):
                     # OpenVINO's layer of the op does not take the kernel (none, or another input form):
                     # judge the kernel on one extension layer of its own op type
@@ -828,12 +829,12 @@ def check_kernel_dir(kernel_dir: str | Path, *, jobs: int | None = None, keep: s
                                          kernels_dir=library)
                     reasons = "; ".join(r.reason for r in result.refusals)
                     if result.report.get("custom_layers"):
-                        why = ""
+                        unbindable = None
                     elif reasons:
-                        why = f"to OpenVINO's model of the op nor to one {spec.op} extension layer: {reasons}"
-                if why:
-                    verdicts.append(Verdict(placeholder, UNBINDABLE, f"patch binds no kernel {why}"
-                                            if why.startswith("to ") else f"patch binds no kernel: {why}"))
+                        unbindable = (f"patch binds no kernel to OpenVINO's model of the op nor to one {spec.op} "
+                                      f"extension layer: {reasons}")
+                if unbindable:
+                    verdicts.append(Verdict(placeholder, UNBINDABLE, unbindable))
                     continue
             kept = Path(keep) / case_dir.name if keep is not None else None
             verdicts += check_patch_dir(folder, jobs=jobs, keep=kept, label=label)
