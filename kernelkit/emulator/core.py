@@ -462,7 +462,7 @@ def _plan(ctx: _Context, blobs: dict[str, np.ndarray]):
     _check_writers(ctx)
     samples = ctx.samples = per_sample_stages(ctx.layer, [tuple(np.shape(x)) for x in ctx.inputs],
                                               ctx.output_shapes)
-    never_bound = custom_layer_facts().never_bound(ctx.layer_type or ctx.layer.name)
+    never_bound = custom_layer_facts().decomposed_by_plugin(ctx.layer_type or ctx.layer.name)
     if samples > 1:
         # For a type whose opset layers the plugin never binds (it decomposes the op) the split does not
         # happen there: the emulator runs the binding as written (the kernel's math is still checked).

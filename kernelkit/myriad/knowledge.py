@@ -250,11 +250,6 @@ class CustomLayerFacts:
     def decomposed_by_plugin(self, op_type: str) -> str | None:
         return self._get(self.decomposed, op_type, None)
 
-    def never_bound(self, op_type: str) -> str | None:
-        """Why the 2021.4 plugin never uses a binding for an opset layer of this type (it decomposes the op),
-        or None. As an extension layer it is bound all the same."""
-        return self.decomposed_by_plugin(op_type)
-
     def reader_lacks(self, op_type: str) -> str | None:
         """Why no opset layer of this type reaches the 2021.4 plugin (its reader has no such op), or None."""
         return self._get(self.extension_only, op_type, None)

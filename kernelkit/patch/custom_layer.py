@@ -192,23 +192,18 @@ def _misfit(spec, model, layer) -> str | None:
 
 # --- tensors the plugin can bind ---------------------------------------------------------------------------
 
-def _network_batch(model) -> int | None:
-    from ..bindings.myriad import network_batch
-
-    return network_batch([p.outputs[0].dims for p in model.parameters()])
-
-
 def _plan_shapes(model, layer, spec, extension_layer: bool = False) -> tuple[list, list, str | None]:
     """The input and output shapes the bound layer gets, or why it cannot be bound (the real plugin's
     rules, docs/bindings.md): rank-0/1 tensors become [1, N]; element-wise kernels get no batch dimension
     (the plugin splits a batched rank-2 tensor, or a rank-4 one the network keeps, into one stage per sample
     that keeps the whole tensor's work sizes)."""
-    from ..bindings.myriad import PLUGIN_RANKS, flattened_batch, per_sample_split, plugin_shape
+    from ..bindings.myriad import PLUGIN_RANKS, flattened_batch, network_batch as batch_taken_off, per_sample_split, \
+        plugin_shape
     from ..myriad.knowledge import custom_layer_facts
 
     facts = custom_layer_facts()
     elementwise = spec.family == "elementwise"
-    network_batch = _network_batch(model)
+    network_batch = batch_taken_off([p.outputs[0].dims for p in model.parameters()])
     absorbed = facts.absorbed(layer.type)
     ins = []
     for port, p in enumerate(layer.inputs):
