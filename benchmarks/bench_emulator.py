@@ -64,14 +64,15 @@ def main(argv=None) -> int:
     parser.add_argument("--markdown", type=Path, help="also write the results as a Markdown page")
     args = parser.parse_args(argv)
 
-    from kernelkit.paths import cache_dir
+    from kernelkit.core.paths import cache_dir
     os.environ.setdefault("POCL_CACHE_DIR", str(cache_dir("pocl")))
     import pyopencl as cl
 
-    from kernelkit.bindings import clsource
-    from kernelkit.emulator import core, emulate, host_fp16
-    from kernelkit.emulator import source as shave_source
-    from kernelkit.emulator.worker import _pocl_platform
+    from kernelkit.kernel.bindings import clsource
+    from kernelkit.kernel.emulator import core, host_fp16
+    from kernelkit.kernel.emulator.core import emulate
+    from kernelkit.kernel.emulator import source as shave_source
+    from kernelkit.kernel.emulator.worker import _pocl_platform
 
     width = 256
     shape = (1, args.elements // (width * 64), 64, width)
@@ -176,11 +177,11 @@ def main(argv=None) -> int:
     fraction = elementwise_bw / copy_bw
 
     # --- a generated elementwise kernel (kernels/hard_sigmoid_h, family elementwise), if the build area works --
-    generated_line = "| generated hard_sigmoid_h | | not measured: kernelkit.build is unavailable |"
+    generated_line = "| generated hard_sigmoid_h | | not measured: kernelkit.kernel.builder.build is unavailable |"
     try:
         import tempfile
 
-        from kernelkit.build import build_kernel
+        from kernelkit.kernel.builder.build import build_kernel
 
         with tempfile.TemporaryDirectory() as folder:
             built = build_kernel(REPO / "kernels" / "hard_sigmoid_h", folder, force=True)
@@ -188,14 +189,14 @@ def main(argv=None) -> int:
             out = emulate(built.xml_path, "HardSigmoidH", [x], hs_attrs).outputs[0]
             xs = x.astype(np.float16).astype(np.float64)
             assert np.allclose(out, np.clip(0.2 * xs + 0.5, 0, 1), atol=2e-3), "generated kernel result is wrong"
-            from kernelkit.bindings import myriad
+            from kernelkit.kernel.bindings import myriad
             sizes = myriad.load(built.xml_path)[0].kernels[0].work_sizes
             gen_source = shave_source.transform([(str(built.cl_path), built.cl_path.read_text())], "hard_sigmoid_h")
         gen = cl.Kernel(cl.Program(ctx, gen_source).build(options=shave_source.build_options("fp16")),
                         "hard_sigmoid_h")
         gen.set_args(src, dst, np.float32(0.2), np.float32(0.5))
         # the launch geometry the binding asks for, evaluated as the plugin would
-        from kernelkit.bindings import expr
+        from kernelkit.kernel.bindings import expr
         variables = expr.size_variables(shape, hs_attrs)
         gen_global = tuple(expr.evaluate(e, variables) for e in sizes.global_)
         gen_local = tuple(expr.evaluate(e, variables) for e in sizes.local)

@@ -58,7 +58,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--full", action="store_true", help="also the 3,136-row ConvNeXt layer (minutes)")
     args = parser.parse_args(argv)
-    from kernelkit.patch import fc_as_conv, patch_model
+    from kernelkit.model.passes import fc_as_conv
+    from kernelkit.model.patcher import patch_model
 
     print("| layer | rows | FC stages (HW) | conv stages (HW) | FC compile | conv compile | stages FC/conv | compile FC/conv |")
     print("|---|---|---|---|---|---|---|---|")

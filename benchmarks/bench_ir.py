@@ -92,14 +92,14 @@ def synthetic_ir(n_layers: int, folder: Path) -> Path:
 
 
 def inspect_once(path: Path):
-    from kernelkit.inspect import find_blockers
-    from kernelkit.ir import load_model
+    from kernelkit.model.blockers import find_blockers
+    from kernelkit.ir.load import load_model
 
     return find_blockers(load_model(path), "2021.4")
 
 
 def patch_once(path: Path, out: Path) -> int:
-    from kernelkit.ir import load_model
+    from kernelkit.ir.load import load_model
 
     model = load_model(path)
     edits = 0

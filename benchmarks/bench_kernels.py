@@ -21,15 +21,15 @@ from pathlib import Path
 
 import numpy as np
 
-from kernelkit.bindings import expr
-from kernelkit.build import build_kernel
-from kernelkit.build.lint import local_memory_estimate, private_memory_estimate
-from kernelkit.emulator import emulate
+from kernelkit.kernel.bindings import expr
+from kernelkit.kernel.builder.build import build_kernel
+from kernelkit.kernel.builder.lint import local_memory_estimate, private_memory_estimate
+from kernelkit.kernel.emulator.core import emulate
 from kernelkit.harness.inputs import generate_inputs
-from kernelkit.harness.references import ReferenceSkipped, openvino_runner
+from kernelkit.runners.references import ReferenceSkipped, openvino_runner
 from kernelkit.library.catalog import library_kernels
-from kernelkit.paths import KERNELS_DIR
-from kernelkit.spec import load_spec
+from kernelkit.core.paths import KERNELS_DIR
+from kernelkit.kernel.spec import load_spec
 
 LIBRARY_SUFFIX = "_h"
 

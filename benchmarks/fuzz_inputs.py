@@ -369,8 +369,8 @@ def build_seeds(work: Path, *, full: bool = True, log=print) -> dict[str, list[d
     if cache.is_file():
         return pickle.loads(cache.read_bytes())
     sys.path.insert(0, str(ROOT / "benchmarks"))
-    from kernelkit.paths import KERNELS_DIR
-    from kernelkit.spec import load_spec
+    from kernelkit.core.paths import KERNELS_DIR
+    from kernelkit.kernel.spec import load_spec
 
     scratch = Path(tempfile.mkdtemp(prefix="fuzz-seeds-", dir=work))
     seeds: dict[str, list[dict]] = {k: [] for k in ("ir", "onnx", "myriad", "gpu", "spec", "expr", "npz",
@@ -383,7 +383,7 @@ def build_seeds(work: Path, *, full: bool = True, log=print) -> dict[str, list[d
     (tiny / "model.xml").write_text(TINY_IR_V10)
     (tiny / "model.bin").write_bytes(TINY_BIN)
     seeds["ir"].append(_bundle(tiny, "model.xml"))
-    from kernelkit.ir import load_model
+    from kernelkit.ir.load import load_model
 
     demo_onnx = ROOT / "examples" / "blocked_model" / "model.onnx"
     if full:
@@ -396,7 +396,7 @@ def build_seeds(work: Path, *, full: bool = True, log=print) -> dict[str, list[d
         chain.mkdir()
         xml = synthetic_ir(120, chain)
         seeds["ir"].append(_bundle(chain, xml.name))
-        from kernelkit.patch import patch_model
+        from kernelkit.model.patcher import patch_model
 
         patch_model(demo_onnx, scratch / "ir-patched", "2021.4")
         seeds["ir"].append({**_bundle(scratch / "ir-patched", "model.xml")})
@@ -425,7 +425,7 @@ def build_seeds(work: Path, *, full: bool = True, log=print) -> dict[str, list[d
     log(f"  ONNX seeds: {len(seeds['onnx'])}")
 
     # kernel specs and the bindings rendered from them (MYRIAD and GPU) with their .cl
-    from kernelkit import render
+    from kernelkit.kernel import render
 
     kernel_dirs = sorted(p.parent for p in KERNELS_DIR.glob("*/kernel.toml"))
     kernel_dirs += sorted(p.parent for p in (ROOT / "tests" / "data" / "harness").glob("*/kernel.toml"))
@@ -475,7 +475,7 @@ def build_seeds(work: Path, *, full: bool = True, log=print) -> dict[str, list[d
                                  "prefix": "out" if "out0" in arrays else "in"})
 
     # blobs: kernelkit compile of the IRs above; check blobs with Custom stages from plugin-check
-    from kernelkit.errors import KernelkitError
+    from kernelkit.core.errors import KernelkitError
 
     try:
         from kernelkit.myriad import toolchain
@@ -486,7 +486,7 @@ def build_seeds(work: Path, *, full: bool = True, log=print) -> dict[str, list[d
         log(f"  no MYRIAD toolchain ({exc.message}): no blob seeds, so no blob and nn-archive cases")
         have_toolchain = False
     if have_toolchain:
-        from kernelkit.myriad import plugin_check
+        from kernelkit.doctor import plugin_check
         from kernelkit.myriad.compile import compile_model
 
         for number, bundle in enumerate(seeds["ir"]):
@@ -1603,7 +1603,7 @@ def _touch_model(model, consts: bool) -> None:
 
 
 def run_model(case: Case, inp: Path, out: Path):
-    from kernelkit.ir import load_model
+    from kernelkit.ir.load import load_model
 
     path = inp / case.main
     if case.action == "inspect":
@@ -1623,7 +1623,7 @@ def run_bindings(case: Case, inp: Path, out: Path):
     if case.action == "cli":
         return _cli("validate", *(["--gpu"] if gpu_reader else []), path)
     if gpu_reader:
-        from kernelkit.bindings import expr, gpu
+        from kernelkit.kernel.bindings import expr, gpu
 
         layers = gpu.load(path)
         gpu.validate(layers)
@@ -1633,7 +1633,7 @@ def run_bindings(case: Case, inp: Path, out: Path):
                     with contextlib.suppress(expr.ExprError):     # the expression reader's own clear error
                         gpu.evaluate_work_size(text, [1, 3, 8, 8])
         return None
-    from kernelkit.bindings import myriad
+    from kernelkit.kernel.bindings import myriad
 
     layers = myriad.load(path)
     myriad.validate(layers, {"alpha": "0.5", "axis": "1"})
@@ -1644,8 +1644,8 @@ def run_bindings(case: Case, inp: Path, out: Path):
 
 
 def run_spec(case: Case, inp: Path, out: Path):
-    from kernelkit import render
-    from kernelkit.spec import load_spec
+    from kernelkit.kernel import render
+    from kernelkit.kernel.spec import load_spec
 
     spec = load_spec(inp)
     if case.action == "render":
@@ -1657,7 +1657,7 @@ def run_spec(case: Case, inp: Path, out: Path):
 
 
 def run_expr(case: Case, inp: Path, out: Path):
-    from kernelkit.bindings import expr
+    from kernelkit.kernel.bindings import expr
 
     p = case.params
     variables = p.get("variables") or {}
@@ -1681,7 +1681,7 @@ def run_npz(case: Case, inp: Path, out: Path):
 
         return _read_inputs(path)
     if case.action == "verify":
-        from kernelkit.verify import _load_npz
+        from kernelkit.doctor.verify import _load_npz
 
         return _load_npz(path, case.params.get("prefix", "in"), "IN.npz")
     return _cli("emulate", inp / ROWS_FOLDER / "rows.xml", "--type", "Elu", "--inputs", path, "--out",
@@ -1704,7 +1704,7 @@ def run_archive(case: Case, inp: Path, out: Path):
             if key in p:
                 argv += [f"--{key}={p[key]}"]
         return _cli(*argv)
-    from kernelkit.myriad.archive import build_archive
+    from kernelkit.delivery.archive import build_archive
 
     def floats(text):
         try:
@@ -1832,7 +1832,7 @@ EXPECTED_OUTPUTS = {"patch": ["patched"], "save": ["model.xml", "model.bin"], "c
 
 
 def execute(case: Case, base: Path) -> Result:
-    from kernelkit.errors import KernelkitError
+    from kernelkit.core.errors import KernelkitError
 
     d = base / "case"
     if d.exists():

@@ -65,7 +65,7 @@ def _tree(path: Path):
 def _which(name: str, out: Path) -> str:
     """Which run wrote the output, read from its content, or "broken" when it is not whole: "previous", "new"
     or "absent". By content rather than by bytes, because the code under test may change while this runs."""
-    from kernelkit.errors import KernelkitError
+    from kernelkit.core.errors import KernelkitError
 
     if not os.path.lexists(out):
         return "absent"
@@ -74,7 +74,7 @@ def _which(name: str, out: Path) -> str:
             names = sorted(p.name for p in out.iterdir())
             if not {"compile.conf", "model.xml", "model.bin", "patch-report.json"} <= set(names):
                 return "broken"
-            from kernelkit.ir import load_model
+            from kernelkit.ir.load import load_model
 
             load_model(out / "model.xml")                      # XML whole, every Const inside the .bin
             report = json.loads((out / "patch-report.json").read_text())
@@ -98,7 +98,7 @@ def _which(name: str, out: Path) -> str:
 
 
 def _leftovers(path: Path) -> list[str]:
-    from kernelkit.fsutil import is_leftover
+    from kernelkit.core.fsutil import is_leftover
 
     return sorted(p.name for p in path.parent.iterdir() if is_leftover(p.name) and p.name.startswith(f".{path.name}."))
 
@@ -159,7 +159,7 @@ class Setup:
     def duration(self) -> tuple[float, float]:
         """(seconds a full run takes, when its writing starts): the first moment a temporary or staging
         sibling of the output exists, seen by polling every 2 ms (the end, when none was seen)."""
-        from kernelkit.fsutil import is_leftover
+        from kernelkit.core.fsutil import is_leftover
 
         self.prepare("new")
         t0 = time.perf_counter()

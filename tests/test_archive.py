@@ -131,7 +131,7 @@ def test_a_raw_input_declares_no_preprocessing_and_reads_back_in_depthai(tmp_pat
     import openvino as ov
     from openvino import opset1
 
-    from kernelkit.myriad.archive import build_archive
+    from kernelkit.delivery.archive import build_archive
     from kernelkit.myriad.compile import compile_model
     from myriad_models import save_ir
 
@@ -147,8 +147,8 @@ def test_a_raw_input_declares_no_preprocessing_and_reads_back_in_depthai(tmp_pat
 
 
 def test_blob_tensors_beyond_device_memory_or_empty_are_refused(tmp_path):
-    from kernelkit.errors import KernelkitError
-    from kernelkit.myriad.archive import _check_declared_sizes
+    from kernelkit.core.errors import KernelkitError
+    from kernelkit.delivery.archive import _check_declared_sizes
 
     blob = tmp_path / "m.blob"
     fine = {"name": "x", "dtype": "float16", "shape": [1, 3, 300, 300]}

@@ -1,4 +1,4 @@
-"""The real 2021.4 plugin's verdicts on binding rules (kernelkit/myriad/data/binding-verdicts-2021.4.json, made by
+"""The real 2021.4 plugin's verdicts on binding rules (kernelkit/facts/data/binding-verdicts-2021.4.json, made by
 toolchain/probe_bindings.py) and kernelkit's reading of the same bindings.
 
 Without the toolchain: for every recorded probe, kernelkit's parser, validator and emulator plan give the
@@ -17,11 +17,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kernelkit.myriad import plugin_check as pc
+from kernelkit.doctor import plugin_check as pc
 from myriad_models import require_toolchain
 
 REPO = Path(__file__).resolve().parents[1]
-DATA = json.loads((REPO / "kernelkit" / "myriad" / "data" / "binding-verdicts-2021.4.json").read_text())
+DATA = json.loads((REPO / "kernelkit" / "facts" / "data" / "binding-verdicts-2021.4.json").read_text())
 ROWS = {row["id"]: row for row in DATA["probes"]}
 # Where kernelkit's reading still differs from the plugin (docs/bindings.md, "What is left").
 OPEN: set[str] = set()

@@ -91,7 +91,7 @@ def test_console_script():
 
 def test_many_bindings_of_one_source_preprocess_it_once(tmp_path, capsys, monkeypatch):
     """A binding file repeating one <CustomLayer> 300 times ran clang once per copy (minutes for a fuzzed file)."""
-    from kernelkit.bindings import clsource
+    from kernelkit.kernel.bindings import clsource
 
     text = (DATA / "scale_shift2.xml").read_text()
     start, end = text.index("<CustomLayer"), text.rindex("</CustomLayer>") + len("</CustomLayer>")

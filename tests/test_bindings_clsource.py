@@ -4,8 +4,8 @@ import shutil
 
 import pytest
 
-from kernelkit.bindings import clsource
-from kernelkit.errors import KernelkitError
+from kernelkit.kernel.bindings import clsource
+from kernelkit.core.errors import KernelkitError
 
 needs_clang = pytest.mark.skipif(shutil.which("clang-15") is None, reason="clang-15 is not installed")
 

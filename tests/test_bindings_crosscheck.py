@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from kernelkit.bindings import crosscheck, myriad
+from kernelkit.kernel.bindings import crosscheck, myriad
 
 DATA = Path(__file__).parent / "data" / "bindings"
 

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from kernelkit.bindings import crosscheck, gpu
-from kernelkit.bindings.model import GpuDefine, GpuTensor
-from kernelkit.errors import KernelkitError
+from kernelkit.kernel.bindings import crosscheck, gpu
+from kernelkit.kernel.bindings.model import GpuDefine, GpuTensor
+from kernelkit.core.errors import KernelkitError
 
 DATA = Path(__file__).parent / "data" / "bindings"
 

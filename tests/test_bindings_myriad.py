@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from kernelkit.bindings import myriad
-from kernelkit.bindings.model import (CustomLayer, DataParam, DimRef, Kernel, ScalarParam, TensorParam,
-                                      WorkSizes)
-from kernelkit.errors import KernelkitError
+from kernelkit.kernel.bindings import myriad
+from kernelkit.kernel.bindings.model import (CustomLayer, DataParam, DimRef, Kernel, ScalarParam, TensorParam,
+                                             WorkSizes)
+from kernelkit.core.errors import KernelkitError
 
 DATA = Path(__file__).parent / "data" / "bindings"
 

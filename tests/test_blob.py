@@ -6,7 +6,7 @@ import struct
 
 import pytest
 
-from kernelkit.errors import KernelkitError
+from kernelkit.core.errors import KernelkitError
 from kernelkit.myriad import blob as blobfmt
 from myriad_models import conv_relu, read_blob_with_depthai, require_toolchain
 

@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from kernelkit.build import BuildChecksFailed, build_all, build_kernel, check_spec
-from kernelkit.build.clc import find_clc
-from kernelkit.build.hostcheck import BASE_FLAGS, host_check
-from kernelkit.build.lint import lint_source, local_memory_estimate, private_memory_estimate
-from kernelkit.errors import KernelkitError
-from kernelkit.paths import KERNELS_DIR
-from kernelkit.spec import load_spec
+from kernelkit.kernel.builder.build import BuildChecksFailed, build_all, build_kernel, check_spec
+from kernelkit.kernel.builder.clc import find_clc
+from kernelkit.kernel.builder.hostcheck import BASE_FLAGS, host_check
+from kernelkit.kernel.builder.lint import lint_source, local_memory_estimate, private_memory_estimate
+from kernelkit.core.errors import KernelkitError
+from kernelkit.core.paths import KERNELS_DIR
+from kernelkit.kernel.spec import load_spec
 
 CONTRACT_CLANG = ["clang-15", *BASE_FLAGS]
 
@@ -73,7 +73,7 @@ def test_cache_restores_a_deleted_output_without_rendering(tmp_path, monkeypatch
     build_kernel(KERNELS_DIR / "mish_h", out)
     first = listing(out)
     shutil.rmtree(out)
-    import kernelkit.build as build_module
+    import kernelkit.kernel.builder.build as build_module
 
     def no_checks(spec):
         raise AssertionError("a cached build must not render or check")

@@ -8,9 +8,9 @@ import sys
 
 import pytest
 
-from kernelkit.bindings import clsource, gpu, myriad
-from kernelkit.build.hostcheck import BASE_FLAGS
-from kernelkit.paths import KERNELS_DIR
+from kernelkit.kernel.bindings import clsource, gpu, myriad
+from kernelkit.kernel.builder.hostcheck import BASE_FLAGS
+from kernelkit.core.paths import KERNELS_DIR
 
 CONTRACT_EXPR = "x * tanh(log(1.0f + exp(x)))"
 

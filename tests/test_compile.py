@@ -155,7 +155,7 @@ def test_greater_on_i32_is_refused_at_compile(models, tmp_path, capsys):
 @pytest.mark.toolchain
 def test_oracle_query_accepts_what_the_compile_refuses(models):
     require_toolchain()
-    from kernelkit.myriad.oracle import plugin_verdicts
+    from kernelkit.runners.oracle import plugin_verdicts
 
     greater, conv, cum = plugin_verdicts([models["greater"], models["conv"], models["cumsum"]])
     # query_network misses the stage type check: only the compile says no.
@@ -262,8 +262,8 @@ def test_missing_toolchain_exits_3(models, tmp_path, capsys, monkeypatch):
     assert code == 3
     assert "kernelkit toolchain setup" in err
     assert not out.exists()
-    from kernelkit.errors import ToolchainUnavailable
-    from kernelkit.myriad.oracle import plugin_verdict
+    from kernelkit.core.errors import ToolchainUnavailable
+    from kernelkit.runners.oracle import plugin_verdict
 
     with pytest.raises(ToolchainUnavailable):
         plugin_verdict(models["conv"])

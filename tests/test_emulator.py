@@ -7,9 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kernelkit.bindings import myriad
-from kernelkit.emulator import core, emulate, host_fp16
-from kernelkit.emulator.source import rewrite_half_literals
+from kernelkit.kernel.bindings import myriad
+from kernelkit.kernel.emulator import core, host_fp16
+from kernelkit.kernel.emulator.core import emulate
+from kernelkit.kernel.emulator.source import rewrite_half_literals
 from shave_bindings import one_in_one_out
 
 DATA = Path(__file__).parent / "data" / "shave"
@@ -410,7 +411,7 @@ def test_int32_tensors_pass_unchanged():
 
 
 def test_repeated_calls_reuse_the_warm_worker(rng):
-    from kernelkit.emulator import worker
+    from kernelkit.kernel.emulator import worker
 
     x = rng.uniform(-1, 1, (1, 1, 2, 8)).astype(np.float32)
     emulate(DATA / "scale_bias.xml", "ScaleBias", [x], {"mode": 0, "alpha": 1})

@@ -7,8 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kernelkit.emulator import DeviceCheckFailed, core, emulate, plan_launch, worker
-from kernelkit.errors import KernelkitError
+from kernelkit.kernel.emulator.core import DeviceCheckFailed, emulate, plan_launch
+from kernelkit.kernel.emulator import core, worker
+from kernelkit.core.errors import KernelkitError
 from shave_bindings import one_in_one_out
 
 DATA = Path(__file__).parent / "data" / "shave"

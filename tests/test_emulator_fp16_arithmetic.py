@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from kernelkit.cli import main
-from kernelkit.emulator import emulate
-from kernelkit.errors import KernelkitError
+from kernelkit.kernel.emulator.core import emulate
+from kernelkit.core.errors import KernelkitError
 from shave_bindings import one_in_one_out
 
 pytestmark = pytest.mark.skipif(shutil.which("clang-15") is None, reason="arithmetic='fp16' compiles with clang-15")

@@ -8,8 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kernelkit.emulator import emulate, worker
-from kernelkit.emulator.worker import ALIGN, ResultPool
+from kernelkit.kernel.emulator.core import emulate
+from kernelkit.kernel.emulator import worker
+from kernelkit.kernel.emulator.worker import ALIGN, ResultPool
 
 DATA = Path(__file__).parent / "data" / "shave"
 SCALE_BIAS = DATA / "scale_bias.xml"

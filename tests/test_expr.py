@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from kernelkit.bindings import expr
-from kernelkit.bindings.expr import INT_MAX, INT_MIN, ExprError
-from kernelkit.errors import KernelkitError
+from kernelkit.kernel.bindings import expr
+from kernelkit.kernel.bindings.expr import INT_MAX, INT_MIN, ExprError
+from kernelkit.core.errors import KernelkitError
 
 VARS = {"B": 1, "F": 3, "Y": 5, "X": 7, "stride": 2, "num": 5, "top_height": 9, "factor": 0.5}
 

@@ -15,7 +15,7 @@ import warnings
 import numpy as np
 import pytest
 
-from kernelkit.emulator import fp16_builtins
+from kernelkit.kernel.emulator import fp16_builtins
 
 CLANG_FLAGS = ["-x", "cl", "-target", "spir64", "-cl-std=CL1.2", "-Xclang", "-finclude-default-header",
                "-Xclang", "-cl-ext=+cl_khr_fp16", "-Wno-everything", "-emit-llvm", "-c"]
@@ -367,7 +367,7 @@ def program(tmp_path_factory):
         import pyopencl as cl
     except ImportError:
         pytest.skip("pyopencl is not installed")
-    from kernelkit.emulator.worker import _pocl_platform
+    from kernelkit.kernel.emulator.worker import _pocl_platform
 
     warnings.filterwarnings("ignore", category=cl.CompilerWarning)
     try:

@@ -6,9 +6,9 @@ import numpy as np
 import openvino as ov
 import openvino.opset13 as ops
 
-from kernelkit.harness.fp16_layers import round_fp16, run_fp16
-from kernelkit.ir import load_model
-from kernelkit.verify import run_openvino
+from kernelkit.runners.fp16_layers import round_fp16, run_fp16
+from kernelkit.ir.load import load_model
+from kernelkit.doctor.verify import run_openvino
 
 
 def _model(tmp_path, outputs, params):

@@ -2,8 +2,8 @@ import os
 
 import pytest
 
-from kernelkit.errors import KernelkitError
-from kernelkit.fsutil import atomic_write, staged_directory
+from kernelkit.core.errors import KernelkitError
+from kernelkit.core.fsutil import atomic_write, staged_directory
 
 
 def test_atomic_write_replaces_whole_file_and_leaves_no_temp(tmp_path):
@@ -58,7 +58,7 @@ def test_atomic_write_gives_ordinary_permissions(tmp_path):
     try:
         import importlib
 
-        import kernelkit.fsutil as fsutil
+        import kernelkit.core.fsutil as fsutil
         importlib.reload(fsutil)
         target = fsutil.atomic_write(tmp_path / "blob.bin", b"x")
     finally:

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from kernelkit.cli import main
-from kernelkit.xmlsafe import parse_file
+from kernelkit.core.xmlsafe import parse_file
 
 DATA = Path(__file__).parent / "data" / "harness"
 ELU, WRONG = DATA / "elu_h", DATA / "elu_wrong_h"

@@ -7,9 +7,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kernelkit.errors import KernelkitError
+from kernelkit.core.errors import KernelkitError
 from kernelkit.harness.inputs import EDGE_FRACTION, FLOAT_EDGES, generate_inputs
-from kernelkit.spec import Case
+from kernelkit.kernel.spec import Case
 
 
 def make_case(**overrides) -> Case:
@@ -137,8 +137,8 @@ def test_fixed_values_that_do_not_fit_name_case_and_input(dtype, value, message)
 
 
 def test_fixed_values_of_a_real_spec_reach_the_inputs():
-    from kernelkit.paths import KERNELS_DIR
-    from kernelkit.spec import load_spec
+    from kernelkit.core.paths import KERNELS_DIR
+    from kernelkit.kernel.spec import load_spec
 
     spec = load_spec(KERNELS_DIR / "interpolate_cubic_h")
     case = next(c for c in spec.cases if c.name == "half_pixel_9x10")

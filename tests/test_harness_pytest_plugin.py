@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from kernelkit.paths import cache_dir
+from kernelkit.core.paths import cache_dir
 
 pytest_plugins = ["pytester"]
 

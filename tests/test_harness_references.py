@@ -7,9 +7,9 @@ import math
 import numpy as np
 import pytest
 
-from kernelkit.errors import KernelkitError
-from kernelkit.harness import references as refs
-from kernelkit.spec import load_spec
+from kernelkit.core.errors import KernelkitError
+from kernelkit.runners import references as refs
+from kernelkit.kernel.spec import load_spec
 
 SPEC_HEAD = """
 [kernel]

@@ -7,11 +7,11 @@ import json
 
 import numpy as np
 
-from kernelkit.harness.compare import compare
+from kernelkit.runners.compare import compare
 from kernelkit.harness.report import (TerminalProgress, histogram_svg, summary_text, to_html, to_json, to_junit,
                                       write_reports)
-from kernelkit.harness.runner import ERROR, FAIL, PASS, SKIP, CaseResult, ReferenceResult, RunResult
-from kernelkit.xmlsafe import parse_document
+from kernelkit.harness.conformance import ERROR, FAIL, PASS, SKIP, CaseResult, ReferenceResult, RunResult
+from kernelkit.core.xmlsafe import parse_document
 
 ENV = {"kernelkit": "0.1.0", "numpy": np.__version__}
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kernelkit.errors import KernelkitError
+from kernelkit.core.errors import KernelkitError
 from kernelkit.harness.inputs import generate_inputs
-from kernelkit.harness.runner import ERROR, FAIL, PASS, SKIP, discover_kernels, matches, plan, run
-from kernelkit.spec import load_spec
+from kernelkit.harness.conformance import ERROR, FAIL, PASS, SKIP, discover_kernels, matches, plan, run
+from kernelkit.kernel.spec import load_spec
 
 DATA = Path(__file__).parent / "data" / "harness"
 ELU, WRONG, UNWRITTEN, HANG = DATA / "elu_h", DATA / "elu_wrong_h", DATA / "unwritten_h", DATA / "hang_h"

@@ -1,4 +1,4 @@
-"""kernelkit.inspect.find_blockers and `kernelkit inspect` on models written by OpenVINO itself."""
+"""kernelkit.model.blockers.find_blockers and `kernelkit inspect` on models written by OpenVINO itself."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ import openvino.opset13 as o13
 import pytest
 
 from kernelkit.cli import main
-from kernelkit.inspect import find_blockers
-from kernelkit.ir import load_model
+from kernelkit.model.blockers import find_blockers
+from kernelkit.ir.load import load_model
 
 
 def _named(node, name):

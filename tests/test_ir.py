@@ -10,8 +10,8 @@ import openvino as ov
 import openvino.opset13 as ops
 import pytest
 
-from kernelkit.errors import KernelkitError
-from kernelkit.ir import load_model, parse_input_shape, parse_input_shapes
+from kernelkit.core.errors import KernelkitError
+from kernelkit.ir.load import load_model, parse_input_shape, parse_input_shapes
 
 CONSTS = {
     "c_f16": (np.array([[0.5, -2.0, 65504.0]], dtype=np.float16), ov.Type.f16),
@@ -473,7 +473,7 @@ def test_round_trip_of_a_loop_keeps_its_body(tmp_path):
 
 
 def test_ir_without_edges_and_a_trailing_comment(tmp_path):
-    from kernelkit.ir import IRModel
+    from kernelkit.ir.model import IRModel
 
     xml = (b'<?xml version="1.0"?>\n<net name="n" version="11">\n\t<layers>\n'
            b'\t\t<layer id="0" name="x" type="Parameter" version="opset1">\n'

@@ -1,13 +1,13 @@
-"""kernelkit.myriad.knowledge: the tables load, are self-consistent, carry sources, and match the docs."""
+"""kernelkit.facts.knowledge: the tables load, are self-consistent, carry sources, and match the docs."""
 
 from __future__ import annotations
 
 import pytest
 
-from kernelkit.errors import KernelkitError
-from kernelkit.inspect import KINDS, check_names
-from kernelkit.myriad.knowledge import TARGETS, load_knowledge, support_markdown
-from kernelkit.paths import REPO_ROOT
+from kernelkit.core.errors import KernelkitError
+from kernelkit.model.blockers import KINDS, check_names
+from kernelkit.facts.knowledge import TARGETS, load_knowledge, support_markdown
+from kernelkit.core.paths import REPO_ROOT
 
 
 def test_targets_and_their_readers():
@@ -70,7 +70,7 @@ def test_tables_agree_with_the_real_2021_4_plugin():
     """Where toolchain/probe_support.py settled an op on the real plugin, ops.toml must say the same."""
     import tomllib
 
-    from kernelkit.myriad.knowledge import DATA_DIR, plugin_verdicts, verdict_evidence
+    from kernelkit.facts.knowledge import DATA_DIR, plugin_verdicts, verdict_evidence
 
     rows = plugin_verdicts()
     if not rows:
@@ -89,7 +89,7 @@ def test_tables_agree_with_the_real_2021_4_plugin():
 
 
 def test_plugin_evidence_is_parsed_from_the_messages():
-    from kernelkit.myriad.knowledge import verdict_evidence
+    from kernelkit.facts.knowledge import verdict_evidence
 
     rows = [{"op": "Greater", "version": "opset1", "variant": "f16", "verdict": "compiled", "message": ""},
             {"op": "Greater", "version": "opset1", "variant": "i32", "verdict": "refused",

@@ -6,12 +6,12 @@ from __future__ import annotations
 import pytest
 
 from kernelkit.cli import main
-from kernelkit.errors import KernelkitError
+from kernelkit.core.errors import KernelkitError
 from kernelkit.library.catalog import library_kernels
-from kernelkit.library.coverage import KERNEL, NATIVE, NONE, REWRITE, coverage, coverage_markdown
-from kernelkit.myriad.knowledge import TARGETS, load_knowledge
-from kernelkit.patch.rewrite import REWRITES
-from kernelkit.paths import REPO_ROOT
+from kernelkit.doctor.coverage import KERNEL, NATIVE, NONE, REWRITE, coverage, coverage_markdown
+from kernelkit.facts.knowledge import TARGETS, load_knowledge
+from kernelkit.model.passes.rewrite import REWRITES
+from kernelkit.core.paths import REPO_ROOT
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +78,7 @@ def test_cli_prints_one_target(capsys):
 
 
 def test_deployable_without_clc_follows_the_ways_an_op_runs(table):
-    from kernelkit.patch.native import measurement
+    from kernelkit.model.passes.native import measurement
 
     _, rows = table
     for op, row in rows.items():

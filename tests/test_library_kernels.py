@@ -10,11 +10,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from kernelkit.bindings import myriad
+from kernelkit.kernel.bindings import myriad
 from kernelkit.library.catalog import library_kernels
 from kernelkit.library.onnx_tests import einsum_unary_tests, layer_tests
-from kernelkit.paths import KERNELS_DIR
-from kernelkit.spec import load_spec
+from kernelkit.core.paths import KERNELS_DIR
+from kernelkit.kernel.spec import load_spec
 
 from test_library_references import KERNEL_OPS
 
@@ -23,7 +23,7 @@ LIBRARY = dict(KERNEL_OPS, einsum_unary_h="Einsum")
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
-    from kernelkit.build import build_kernel
+    from kernelkit.kernel.builder.build import build_kernel
 
     out = tmp_path_factory.mktemp("library")
     return {name: build_kernel(KERNELS_DIR / name, out / name) for name in LIBRARY}
@@ -95,7 +95,7 @@ def _onnx_ground_truth(name):
 
 @pytest.mark.parametrize("name", sorted(LIBRARY))
 def test_emulated_kernel_reproduces_onnx_node_test(built, name):
-    from kernelkit.emulator import emulate
+    from kernelkit.kernel.emulator.core import emulate
 
     test = _onnx_ground_truth(name)
     inputs = [np.asarray(x).astype(np.float16) if np.asarray(x).dtype.kind == "f" else np.asarray(x).astype(np.int32)
@@ -116,7 +116,7 @@ def test_emulated_kernel_reproduces_onnx_node_test(built, name):
 def test_per_element_launch_of_the_gpu_binding_gives_the_same_result(built, name, attrs, shape):
     # The GPU binding cannot size its launch from attributes: it launches one item per element (or channel)
     # and the surplus items redo the last lane. Emulate that launch through the MYRIAD catch-all binding.
-    from kernelkit.emulator import emulate
+    from kernelkit.kernel.emulator.core import emulate
 
     spec = load_spec(KERNELS_DIR / name)
     layer = myriad.load(built[name].xml_path)[-1]
@@ -139,9 +139,9 @@ OPENVINO_KERNELS = sorted(name for name in LIBRARY if load_spec(KERNELS_DIR / na
 @pytest.mark.parametrize("name", OPENVINO_KERNELS)
 def test_emulated_kernel_agrees_with_openvino_cpu(built, name):
     # OpenVINO's own CPU implementation of the op (written by others), on every spec case of the kernel.
-    from kernelkit.emulator import emulate
+    from kernelkit.kernel.emulator.core import emulate
     from kernelkit.harness.inputs import generate_inputs
-    from kernelkit.harness.references import openvino_reference
+    from kernelkit.runners.references import openvino_reference
 
     spec = load_spec(KERNELS_DIR / name)
     compared = 0

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 from kernelkit.library.pages import LIMITS, write_pages
-from kernelkit.paths import KERNELS_DIR, REPO_ROOT
-from kernelkit.spec import load_spec
+from kernelkit.core.paths import KERNELS_DIR, REPO_ROOT
+from kernelkit.kernel.spec import load_spec
 
 
 def _output(ulp, abs_max, rel_max, rel_p99):

@@ -7,9 +7,9 @@ import importlib.util
 import numpy as np
 import pytest
 
-from kernelkit.errors import KernelkitError
+from kernelkit.core.errors import KernelkitError
 from kernelkit.library.onnx_tests import layer_tests
-from kernelkit.paths import KERNELS_DIR
+from kernelkit.core.paths import KERNELS_DIR
 
 # kernel folder -> the IR op type its binding replaces
 KERNEL_OPS = {

@@ -6,10 +6,10 @@ from __future__ import annotations
 import numpy as np
 import openvino as ov
 
-from kernelkit.ir import load_model
-from kernelkit.patch import rewrite
-from kernelkit.patch.base import PatchContext
-from kernelkit.verify import run_openvino
+from kernelkit.ir.load import load_model
+from kernelkit.model.passes import rewrite
+from kernelkit.model.passes.base import PatchContext
+from kernelkit.doctor.verify import run_openvino
 
 RNG = np.random.default_rng(19)
 

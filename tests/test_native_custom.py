@@ -6,13 +6,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from kernelkit.harness.compare import compare
-from kernelkit.harness.fp16_layers import round_fp16, run_fp16
-from kernelkit.ir import load_model
-from kernelkit.library.custom_ops import one_layer_ir, reference
-from kernelkit.patch import rewrite
-from kernelkit.patch.base import PatchContext
-from kernelkit.verify import run_openvino
+from kernelkit.runners.compare import compare
+from kernelkit.runners.fp16_layers import round_fp16, run_fp16
+from kernelkit.ir.load import load_model
+from kernelkit.harness.custom_ops import one_layer_ir, reference
+from kernelkit.model.passes import rewrite
+from kernelkit.model.passes.base import PatchContext
+from kernelkit.doctor.verify import run_openvino
 
 RNG = np.random.default_rng(23)
 CASES = [

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import openvino as ov
 
-from kernelkit.ir import load_model
-from kernelkit.patch import rewrite
-from kernelkit.patch.base import PatchContext
-from kernelkit.verify import run_openvino
+from kernelkit.ir.load import load_model
+from kernelkit.model.passes import rewrite
+from kernelkit.model.passes.base import PatchContext
+from kernelkit.doctor.verify import run_openvino
 
 RNG = np.random.default_rng(17)
 CASES = [("ij,jk->ik", [(3, 4), (4, 5)]), ("bij,bjk->bik", [(2, 3, 4), (2, 4, 2)]), ("...ii->...i", [(2, 3, 3)]),

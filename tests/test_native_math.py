@@ -1,5 +1,5 @@
 """Native formulations of the element-wise math ops: exact enough on OpenVINO CPU f32, and within the
-harness tolerance when every layer rounds to fp16 (the VPU's arithmetic, kernelkit.harness.fp16_layers)."""
+harness tolerance when every layer rounds to fp16 (the VPU's arithmetic, kernelkit.runners.fp16_layers)."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ import openvino as ov
 import openvino.opset13 as ops
 import pytest
 
-from kernelkit.harness.compare import compare
-from kernelkit.harness.fp16_layers import run_fp16
-from kernelkit.ir import load_model
-from kernelkit.patch import native_math, rewrite
-from kernelkit.patch.base import PatchContext
-from kernelkit.verify import run_openvino
+from kernelkit.runners.compare import compare
+from kernelkit.runners.fp16_layers import run_fp16
+from kernelkit.ir.load import load_model
+from kernelkit.model.passes import native_math, rewrite
+from kernelkit.model.passes.base import PatchContext
+from kernelkit.doctor.verify import run_openvino
 
 OPS = sorted(native_math.REFERENCES)
 DOMAIN = {"asin": (-1, 1), "acos": (-1, 1), "atanh": (-0.999, 0.999), "acosh": (1, 3000)}

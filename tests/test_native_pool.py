@@ -7,12 +7,12 @@ import numpy as np
 import openvino as ov
 import openvino.opset13 as ops
 
-from kernelkit.harness.compare import compare
-from kernelkit.harness.fp16_layers import round_fp16, run_fp16
-from kernelkit.ir import load_model
-from kernelkit.patch import rewrite
-from kernelkit.patch.base import PatchContext
-from kernelkit.verify import run_openvino
+from kernelkit.runners.compare import compare
+from kernelkit.runners.fp16_layers import round_fp16, run_fp16
+from kernelkit.ir.load import load_model
+from kernelkit.model.passes import rewrite
+from kernelkit.model.passes.base import PatchContext
+from kernelkit.doctor.verify import run_openvino
 
 RNG = np.random.default_rng(5)
 

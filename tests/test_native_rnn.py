@@ -8,10 +8,11 @@ import openvino as ov
 import openvino.opset13 as ops
 import pytest
 
-from kernelkit.ir import load_model
-from kernelkit.patch import patch_model, rewrite
-from kernelkit.patch.base import PatchContext
-from kernelkit.verify import run_openvino, verify
+from kernelkit.ir.load import load_model
+from kernelkit.model.patcher import patch_model
+from kernelkit.model.passes import rewrite
+from kernelkit.model.passes.base import PatchContext
+from kernelkit.doctor.verify import run_openvino, verify
 
 RNG = np.random.default_rng(11)
 BATCH, STEPS, INPUT, HIDDEN = 2, 4, 3, 5

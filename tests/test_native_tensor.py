@@ -1,5 +1,5 @@
 """Native formulations of tensor ops (ReduceProd, GridSample): the original op on OpenVINO CPU f32 against
-the formulation, in f32 and with fp16 rounding between layers (kernelkit.harness.fp16_layers)."""
+the formulation, in f32 and with fp16 rounding between layers (kernelkit.runners.fp16_layers)."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ import openvino as ov
 import openvino.opset13 as ops
 import pytest
 
-from kernelkit.harness.compare import compare
-from kernelkit.harness.fp16_layers import round_fp16, run_fp16
-from kernelkit.ir import load_model
-from kernelkit.patch import rewrite
-from kernelkit.patch.base import PatchContext
-from kernelkit.verify import run_openvino
+from kernelkit.runners.compare import compare
+from kernelkit.runners.fp16_layers import round_fp16, run_fp16
+from kernelkit.ir.load import load_model
+from kernelkit.model.passes import rewrite
+from kernelkit.model.passes.base import PatchContext
+from kernelkit.doctor.verify import run_openvino
 
 RNG = np.random.default_rng(7)
 

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from kernelkit.patch.graph import broadcast_dims
+from kernelkit.ir.graph import broadcast_dims
 
 
 @pytest.mark.parametrize("shapes", [[(2, 3), (3,)], [(4, 1, 5), (1, 6, 1)], [(1,), (7, 1)], [(), (2, 2)]])

@@ -11,11 +11,11 @@ import openvino as ov
 import openvino.opset13 as ops
 import pytest
 
-from kernelkit.bindings import myriad
+from kernelkit.kernel.bindings import myriad
 from kernelkit.cli import main
-from kernelkit.inspect import find_blockers
-from kernelkit.ir import load_model
-from kernelkit.paths import EXAMPLES_DIR
+from kernelkit.model.blockers import find_blockers
+from kernelkit.ir.load import load_model
+from kernelkit.core.paths import EXAMPLES_DIR
 
 EXAMPLE = EXAMPLES_DIR / "blocked_model" / "model.onnx"
 
@@ -151,8 +151,8 @@ def test_old_prefer_values_mean_native(tmp_path):
 
 
 def test_unknown_prefer_is_a_clear_error(tmp_path):
-    from kernelkit.errors import KernelkitError
-    from kernelkit.patch import patch_model
+    from kernelkit.core.errors import KernelkitError
+    from kernelkit.model.patcher import patch_model
 
     with pytest.raises(KernelkitError, match="native.*kernel"):
         patch_model(EXAMPLE, tmp_path / "o", "2021.4", prefer="fastest")

@@ -9,12 +9,13 @@ import openvino as ov
 import openvino.opset9 as ops9
 import openvino.opset13 as ops
 
-from kernelkit.bindings import myriad
-from kernelkit.ir import load_model
-from kernelkit.patch import custom_layer, patch_model
-from kernelkit.patch.base import PatchContext
-from kernelkit.paths import KERNELS_DIR
-from kernelkit.verify import verify
+from kernelkit.kernel.bindings import myriad
+from kernelkit.ir.load import load_model
+from kernelkit.model.passes import custom_layer
+from kernelkit.model.patcher import patch_model
+from kernelkit.model.passes.base import PatchContext
+from kernelkit.core.paths import KERNELS_DIR
+from kernelkit.doctor.verify import verify
 
 
 def _save(tmp_path, outputs, params, name="m"):

@@ -13,8 +13,8 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from kernelkit.cli import main
-from kernelkit.errors import KernelkitError
-from kernelkit.ir import load_model
+from kernelkit.core.errors import KernelkitError
+from kernelkit.ir.load import load_model
 from kernelkit.ir.cut import cut_onnx, parse_outputs
 from myriad_models import conv_relu, read_blob_with_depthai, require_toolchain
 

@@ -7,9 +7,9 @@ import openvino as ov
 import openvino.opset8 as ops
 import pytest
 
-from kernelkit.ir import load_model
-from kernelkit.patch import patch_model
-from kernelkit.verify import verify
+from kernelkit.ir.load import load_model
+from kernelkit.model.patcher import patch_model
+from kernelkit.doctor.verify import verify
 from myriad_models import read_blob_with_depthai, require_toolchain
 
 RNG = np.random.default_rng(7)
@@ -77,7 +77,7 @@ def test_other_targets_keep_the_matmul(tmp_path):
 def test_the_real_plugin_compiles_one_convolution_instead_of_a_stage_per_row(tmp_path, monkeypatch):
     from kernelkit.myriad import stages
     from kernelkit.myriad.compile import compile_model
-    from kernelkit.patch import fc_as_conv
+    from kernelkit.model.passes import fc_as_conv
 
     require_toolchain()
     model = mlp(tmp_path)                       # 64 rows

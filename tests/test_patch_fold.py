@@ -6,11 +6,11 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from kernelkit.inspect import find_blockers
-from kernelkit.ir import load_model
-from kernelkit.patch import fold
-from kernelkit.patch.base import PatchContext
-from kernelkit.verify import run_openvino
+from kernelkit.model.blockers import find_blockers
+from kernelkit.ir.load import load_model
+from kernelkit.model.passes import fold
+from kernelkit.model.passes.base import PatchContext
+from kernelkit.doctor.verify import run_openvino
 
 
 def test_shape_arithmetic_folds_and_unblocks(tmp_path):

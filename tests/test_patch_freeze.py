@@ -13,11 +13,11 @@ from onnx.reference import ReferenceEvaluator
 
 import control_flow_models as cfm
 from kernelkit.cli import main
-from kernelkit.errors import KernelkitError
-from kernelkit.ir import load_model
+from kernelkit.core.errors import KernelkitError
+from kernelkit.ir.load import load_model
 from kernelkit.ir.freeze import parse_input_value, typed_array, value_shape
 from kernelkit.ir.onnx_freeze import MAX_ITERATIONS, freeze_onnx
-from kernelkit.verify import run_openvino
+from kernelkit.doctor.verify import run_openvino
 
 RNG = np.random.default_rng(7)
 
@@ -196,8 +196,8 @@ def test_audio_original_keeps_if_and_loop_for_the_reference(audio):
 def test_audio_model_compiles_on_the_real_plugin(audio, tmp_path):
     from myriad_models import require_toolchain
 
-    from kernelkit.inspect import find_blockers
-    from kernelkit.patch import compile_patched
+    from kernelkit.model.blockers import find_blockers
+    from kernelkit.model.patcher import compile_patched
 
     require_toolchain()
     path, out, _ = audio
@@ -259,7 +259,7 @@ def test_ir_if_is_refused_with_a_pointer_to_the_onnx_path(audio, tmp_path):
 
 
 def test_a_model_openvino_refuses_for_a_dead_branch(tmp_path, capsys):
-    from kernelkit.verify import verify
+    from kernelkit.doctor.verify import verify
 
     path = cfm.dead_branch(tmp_path / "dead.onnx")
     assert main(["inspect", str(path), "--input-shape", "x=1,512"]) == 2

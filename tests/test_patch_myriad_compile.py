@@ -10,18 +10,18 @@ import pytest
 from onnx import TensorProto as T
 from onnx import helper, numpy_helper
 
-from kernelkit.errors import KernelkitError
+from kernelkit.core.errors import KernelkitError
 from kernelkit.myriad import toolchain
-from kernelkit.patch import patch_model
-from kernelkit.paths import EXAMPLES_DIR
-from kernelkit.verify import verify
+from kernelkit.model.patcher import patch_model
+from kernelkit.core.paths import EXAMPLES_DIR
+from kernelkit.doctor.verify import verify
 
 pytestmark = pytest.mark.skipif(not toolchain.locate().ready(), reason="legacy MYRIAD toolchain not provisioned "
                                                                        "(kernelkit toolchain setup)")
 
 
 def _compile(outdir, blob):
-    from kernelkit.errors import ToolchainUnavailable
+    from kernelkit.core.errors import ToolchainUnavailable
     from kernelkit.myriad.compile import compile_model
 
     try:
@@ -76,7 +76,7 @@ def _every_fix_model(path):
 
 
 def test_every_rewrite_and_downgrade_compiles_on_the_real_plugin(tmp_path):
-    from kernelkit.ir import load_model
+    from kernelkit.ir.load import load_model
     from kernelkit.myriad.compile import CompileFailed
 
     source = tmp_path / "every_fix.onnx"

@@ -11,12 +11,13 @@ import pytest
 from onnx import TensorProto as T
 from onnx import helper
 
-from kernelkit.ir import load_model
-from kernelkit.patch import native, patch_model
-from kernelkit.patch.custom_layer import kernel_index
-from kernelkit.patch.rewrite import REWRITES
-from kernelkit.paths import KERNELS_DIR
-from kernelkit.verify import verify
+from kernelkit.ir.load import load_model
+from kernelkit.model.passes import native
+from kernelkit.model.patcher import patch_model
+from kernelkit.model.passes.custom_layer import kernel_index
+from kernelkit.model.passes.rewrite import REWRITES
+from kernelkit.core.paths import KERNELS_DIR
+from kernelkit.doctor.verify import verify
 
 
 def test_every_formulation_with_a_kernel_alternative_is_measured():
@@ -51,7 +52,7 @@ def test_choice_follows_the_measurement_and_prefer():
 
 
 def test_old_prefer_values_are_aliases_and_others_are_refused():
-    from kernelkit.errors import KernelkitError
+    from kernelkit.core.errors import KernelkitError
 
     assert native.normalise_prefer("auto") == native.normalise_prefer("rewrite") == "native"
     with pytest.raises(KernelkitError, match="native"):
@@ -167,9 +168,9 @@ def test_pad_with_minus_infinity_compiles(tmp_path):
 
 
 def test_a_malformed_layer_is_refused_not_a_traceback(tmp_path):
-    from kernelkit.library.custom_ops import one_layer_ir
-    from kernelkit.patch import rewrite
-    from kernelkit.patch.base import PatchContext
+    from kernelkit.harness.custom_ops import one_layer_ir
+    from kernelkit.model.passes import rewrite
+    from kernelkit.model.passes.base import PatchContext
 
     model = load_model(one_layer_ir(tmp_path / "h.xml", "Hardmax", {"axis": "first"}, [[2, 3]], [2, 3]))
     ctx = PatchContext(model, "2021.4")

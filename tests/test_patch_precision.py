@@ -6,10 +6,10 @@ import numpy as np
 import openvino as ov
 import openvino.opset13 as ops
 
-from kernelkit.ir import load_model
-from kernelkit.patch import precision
-from kernelkit.patch.base import PatchContext
-from kernelkit.verify import run_openvino
+from kernelkit.ir.load import load_model
+from kernelkit.model.passes import precision
+from kernelkit.model.passes.base import PatchContext
+from kernelkit.doctor.verify import run_openvino
 
 
 def _model(tmp_path, outputs, params):

@@ -7,11 +7,11 @@ import openvino as ov
 import openvino.opset13 as ops
 import pytest
 
-from kernelkit.errors import KernelkitError
-from kernelkit.ir import load_model
-from kernelkit.patch import preprocess
-from kernelkit.patch.base import PatchContext
-from kernelkit.verify import run_openvino
+from kernelkit.core.errors import KernelkitError
+from kernelkit.ir.load import load_model
+from kernelkit.model.passes import preprocess
+from kernelkit.model.passes.base import PatchContext
+from kernelkit.doctor.verify import run_openvino
 
 
 def _model(tmp_path):

@@ -7,10 +7,10 @@ import openvino as ov
 import openvino.opset13 as ops
 import pytest
 
-from kernelkit.ir import load_model
-from kernelkit.patch import rewrite
-from kernelkit.patch.base import PatchContext
-from kernelkit.verify import run_openvino
+from kernelkit.ir.load import load_model
+from kernelkit.model.passes import rewrite
+from kernelkit.model.passes.base import PatchContext
+from kernelkit.doctor.verify import run_openvino
 
 
 def _save(tmp_path, outputs, params, name="m"):

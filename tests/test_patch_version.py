@@ -10,10 +10,10 @@ import openvino.opset11 as ops11
 import openvino.opset12 as ops12
 import pytest
 
-from kernelkit.ir import load_model
-from kernelkit.patch import version
-from kernelkit.patch.base import PatchContext
-from kernelkit.verify import run_openvino
+from kernelkit.ir.load import load_model
+from kernelkit.model.passes import version
+from kernelkit.model.passes.base import PatchContext
+from kernelkit.doctor.verify import run_openvino
 
 RNG = np.random.default_rng(1)
 X = RNG.standard_normal((1, 3, 8, 10)).astype(np.float32)

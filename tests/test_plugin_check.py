@@ -15,8 +15,9 @@ import numpy as np
 import pytest
 
 from kernelkit.cli import main
-from kernelkit.myriad import check_elf, plugin_check, stages
-from kernelkit.paths import KERNELS_DIR
+from kernelkit.myriad import check_elf, stages
+from kernelkit.doctor import plugin_check
+from kernelkit.core.paths import KERNELS_DIR
 from myriad_models import conv_relu, read_blob_with_depthai, require_toolchain
 
 ROWS_CL = """

@@ -19,9 +19,9 @@ import numpy as np
 import pytest
 
 from kernelkit.cli import main
-from kernelkit.errors import KernelkitError
-from kernelkit.fsutil import atomic_write, clean_leftovers, is_leftover, read_input, staged_directory
-from kernelkit.ir import load_model
+from kernelkit.core.errors import KernelkitError
+from kernelkit.core.fsutil import atomic_write, clean_leftovers, is_leftover, read_input, staged_directory
+from kernelkit.ir.load import load_model
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -199,13 +199,13 @@ def test_an_op_type_that_is_not_utf8_is_a_clear_error(tmp_path, capsys):
 
 @pytest.mark.parametrize("text", ["X\u00b2", "\u0661\u0662", "X*\u0663"])
 def test_a_non_ascii_digit_in_a_size_expression_is_an_unexpected_character(text):
-    from kernelkit.bindings import expr
+    from kernelkit.kernel.bindings import expr
 
     refused(expr.evaluate, text, {"X": 2}, match="unexpected character")
 
 
 def test_a_literal_of_thousands_of_digits_saturates_like_a_long_one():
-    from kernelkit.bindings import expr
+    from kernelkit.kernel.bindings import expr
 
     assert expr.evaluate("9" * 5000, {}) == expr.evaluate("9" * 12, {}) == expr.INT_MAX
 
@@ -230,7 +230,7 @@ def _write(path: Path, data: bytes) -> Path:
 
 def _readers():
     from kernelkit.cli.emulate import _read_inputs
-    from kernelkit.verify import _load_npz
+    from kernelkit.doctor.verify import _load_npz
 
     return [_read_inputs, lambda p: _load_npz(p, "in", "IN.npz")]
 
@@ -308,7 +308,7 @@ def test_an_output_path_that_is_a_folder_or_under_a_file_is_a_clear_error(tmp_pa
 
 @pytest.mark.parametrize("mean, match", [("nan,1,2", "not all finite"), ("1e400", "not all finite")])
 def test_non_finite_preprocessing_never_reaches_the_archive_config(tmp_path, mean, match):
-    from kernelkit.myriad.archive import _per_channel
+    from kernelkit.delivery.archive import _per_channel
 
     refused(_per_channel, [float(v) for v in mean.split(",")], None, "mean", 0.0, "x", match=match)
     refused(_per_channel, [0.0], 3, "scale", 1.0, "x", match="non-zero")
@@ -319,7 +319,7 @@ def test_non_finite_preprocessing_never_reaches_the_archive_config(tmp_path, mea
 KILLED_WRITER = textwrap.dedent("""
     import os, sys, time
     from pathlib import Path
-    from kernelkit.fsutil import atomic_write, staged_directory
+    from kernelkit.core.fsutil import atomic_write, staged_directory
     target = Path(sys.argv[2])
     if sys.argv[1] == "file":
         def stop(*a):          # killed after the temporary file is written, before the rename
@@ -443,7 +443,7 @@ def test_the_layer_limit_refuses_a_bigger_model_and_says_how_to_raise_it(tmp_pat
 
 
 def test_a_declared_input_far_larger_than_memory_is_refused_before_random_inputs_are_made(tmp_path):
-    from kernelkit.verify import random_inputs
+    from kernelkit.doctor.verify import random_inputs
 
     xml = TINY.replace(b'<data shape="1,3,4,4" element_type="f32"/>', b'<data shape="100000,100000,100000" '
                                                                        b'element_type="f32"/>')
@@ -456,8 +456,8 @@ def test_a_declared_input_far_larger_than_memory_is_refused_before_random_inputs
 
 
 def test_a_kernel_spec_case_far_larger_than_memory_is_refused(tmp_path):
-    from kernelkit.paths import KERNELS_DIR
-    from kernelkit.spec import load_spec
+    from kernelkit.core.paths import KERNELS_DIR
+    from kernelkit.kernel.spec import load_spec
 
     text = (KERNELS_DIR / "sign_h" / "kernel.toml").read_text()
     kernel = tmp_path / "sign_h"
@@ -500,7 +500,7 @@ def _copy_binding(tmp_path, global_: str) -> Path:
 
 
 def test_a_huge_ndrange_is_refused_before_the_emulator_launches_it(tmp_path, monkeypatch):
-    from kernelkit.emulator import emulate
+    from kernelkit.kernel.emulator.core import emulate
 
     binding = _copy_binding(tmp_path, "65536,65536,2")
     x = np.ones((1, 1, 1, 4), np.float32)
@@ -512,7 +512,7 @@ def test_a_huge_ndrange_is_refused_before_the_emulator_launches_it(tmp_path, mon
 
 
 def test_an_output_far_larger_than_memory_is_refused_by_the_emulator(tmp_path):
-    from kernelkit.emulator import emulate
+    from kernelkit.kernel.emulator.core import emulate
 
     refused(emulate, _copy_binding(tmp_path, "X,1,1"), "Copy", [np.ones((1, 1, 1, 4), np.float32)],
             output_shapes=[(100000, 100000, 100000)], match="the output of shape \\[100000, 100000, 100000\\] needs")
@@ -541,7 +541,7 @@ def check_blob(tmp_path_factory) -> bytes:
     """A blob with a Custom stage, from the real plugin (plugin-check's check ELF stands in for clc)."""
     if not _toolchain():
         pytest.skip("no MYRIAD toolchain: kernelkit toolchain setup")
-    from kernelkit.myriad import plugin_check
+    from kernelkit.doctor import plugin_check
 
     folder = tmp_path_factory.mktemp("rows")
     (folder / "scale_rows.cl").write_text(fuzz_inputs.ROWS_CL)
@@ -594,7 +594,7 @@ def test_every_field_of_a_kernel_elf_damaged_is_a_clear_error(tmp_path):
 def test_a_blob_whose_tensor_tables_depthai_misreads_is_packed_whole_or_refused(check_blob, tmp_path):
     # DepthAI's own reader throws std::out_of_range (IndexError) or reads tensors with no dims from such blobs
     pytest.importorskip("depthai")
-    from kernelkit.myriad.archive import build_archive
+    from kernelkit.delivery.archive import build_archive
 
     header = 52
     outcomes = set()
@@ -634,8 +634,8 @@ def test_an_onnx_opset_version_no_release_has_is_refused_before_openvino_walks_t
 
 
 def test_a_spec_number_too_large_for_a_float_is_a_clear_error(tmp_path):
-    from kernelkit.paths import KERNELS_DIR
-    from kernelkit.spec import load_spec
+    from kernelkit.core.paths import KERNELS_DIR
+    from kernelkit.kernel.spec import load_spec
 
     kernel = tmp_path / "sign_h"
     kernel.mkdir()
@@ -648,9 +648,9 @@ def test_a_spec_number_too_large_for_a_float_is_a_clear_error(tmp_path):
 
 
 def test_a_killed_kernelkit_new_leaves_no_kernel_the_library_would_take(tmp_path, capsys):
-    from kernelkit.harness.runner import discover_kernels
+    from kernelkit.harness.conformance import discover_kernels
     from kernelkit.library.catalog import library_kernels
-    from kernelkit.patch.custom_layer import kernel_index
+    from kernelkit.model.passes.custom_layer import kernel_index
 
     assert main(["new", "softsign_x", "--family", "elementwise", "--type", "Softsign", "--expr", "x / (1 + fabs(x))",
                  "-d", str(tmp_path)]) == 0
@@ -693,7 +693,7 @@ def test_a_patcher_error_on_a_dynamic_model_names_the_model(tmp_path, capsys):
 
 
 def test_an_unreadable_where_bound_names_the_binding_file(tmp_path):
-    from kernelkit.bindings import myriad
+    from kernelkit.kernel.bindings import myriad
 
     path = tmp_path / "b.xml"
     path.write_text(fuzz_inputs.ROWS_XML.replace('<Kernel entry', '<Where alpha="+x"/>\n    <Kernel entry'))

@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from kernelkit.bindings import clsource, gpu, myriad
-from kernelkit.bindings.model import ScalarParam, TensorParam
-from kernelkit.errors import KernelkitError
-from kernelkit.paths import KERNELS_DIR, TEMPLATES_DIR
-from kernelkit.render import (GPU_SWITCH, c_float, gpu_layer, myriad_layers, render_gpu_xml, render_myriad_xml,
-                              render_source, source_filenames)
-from kernelkit.spec import load_spec
+from kernelkit.kernel.bindings import clsource, gpu, myriad
+from kernelkit.kernel.bindings.model import ScalarParam, TensorParam
+from kernelkit.core.errors import KernelkitError
+from kernelkit.core.paths import KERNELS_DIR, TEMPLATES_DIR
+from kernelkit.kernel.render import (GPU_SWITCH, c_float, gpu_layer, myriad_layers, render_gpu_xml, render_myriad_xml,
+                                     render_source, source_filenames)
+from kernelkit.kernel.spec import load_spec
 
 BUNDLED = ["mish_h", "hard_sigmoid_h", "cumsum", "upsample_nearest_h", "reduce_prod_h"]
 

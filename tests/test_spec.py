@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from kernelkit.errors import KernelkitError
-from kernelkit.paths import KERNELS_DIR
-from kernelkit.spec import Case, KernelSpec, list_families, load_spec, scalar_kind
+from kernelkit.core.errors import KernelkitError
+from kernelkit.core.paths import KERNELS_DIR
+from kernelkit.kernel.spec import Case, KernelSpec, list_families, load_spec, scalar_kind
 
 MINIMAL = """
 [kernel]

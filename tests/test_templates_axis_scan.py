@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kernelkit.build import build_kernel
-from kernelkit.errors import KernelkitError
-from kernelkit.paths import KERNELS_DIR
-from kernelkit.spec import load_spec
+from kernelkit.kernel.builder.build import build_kernel
+from kernelkit.core.errors import KernelkitError
+from kernelkit.core.paths import KERNELS_DIR
+from kernelkit.kernel.spec import load_spec
 from shave_bindings import emulate_unsplit
 
 
@@ -86,7 +86,7 @@ def test_rank_two_rows_longer_than_a_cmx_tile(tmp_path):
 
 @pytest.mark.parametrize("rank", [1, 2])
 def test_onnx_cumsum_node_tests_pass(tmp_path, rank):
-    from kernelkit.harness.references import onnx_cases
+    from kernelkit.runners.references import onnx_cases
 
     kernel = cumsum_for_rank(tmp_path, rank, onnx=True)
     result = build_kernel(kernel, tmp_path / "out")
@@ -136,8 +136,8 @@ def test_rank_two_reductions(tmp_path, combine, axis):
 
 
 def test_low_ranks_bind_no_lookup_that_the_plugin_would_refuse(tmp_path):
-    from kernelkit.bindings.model import ScalarParam
-    from kernelkit.render import myriad_layers
+    from kernelkit.kernel.bindings.model import ScalarParam
+    from kernelkit.kernel.render import myriad_layers
 
     for rank, sources in [(1, {"I.X"}), (2, {"I.X"}), (3, {"I.X", "I.F"}), (4, {"I.X", "I.F"})]:
         spec = load_spec(cumsum_for_rank(tmp_path / str(rank), rank))

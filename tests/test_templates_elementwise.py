@@ -10,12 +10,12 @@ import textwrap
 import numpy as np
 import pytest
 
-from kernelkit.bindings import expr, gpu, myriad
-from kernelkit.build import build_kernel
-from kernelkit.errors import KernelkitError
-from kernelkit.paths import KERNELS_DIR
-from kernelkit.render import gpu_layer, myriad_layers
-from kernelkit.spec import load_spec
+from kernelkit.kernel.bindings import expr, gpu, myriad
+from kernelkit.kernel.builder.build import build_kernel
+from kernelkit.core.errors import KernelkitError
+from kernelkit.core.paths import KERNELS_DIR
+from kernelkit.kernel.render import gpu_layer, myriad_layers
+from kernelkit.kernel.spec import load_spec
 
 SHAPES = [(), (1,), (5,), (10000,), (7, 3), (64, 24), (3, 5, 7), (2, 16, 9), (1, 3, 5, 7), (2, 3, 4, 300),
           (1, 8, 16, 64), (3, 1, 1, 1)]
@@ -29,7 +29,7 @@ def hard_sigmoid(tmp_path_factory):
 def _emulate(result, op, inputs, attrs=None):
     # rank 0-1 tensors and 2-D batches as patch binds them (the real plugin takes no rank 0-1 tensor, and
     # splits a 2-D batch per sample)
-    from kernelkit.emulator import emulate
+    from kernelkit.kernel.emulator.core import emulate
 
     run = emulate(result.xml_path, op, inputs, attrs=attrs or {}, as_patched=True, fold_batch=True)
     assert not [f for f in run.findings if f.severity == "error"]
@@ -140,8 +140,8 @@ def test_bad_staging_is_reported_at_the_template(tmp_path):
 
 
 def test_cmx_staging_fits_one_group_of_256_halves_per_tensor(tmp_path):
-    from kernelkit.build.lint import local_memory_estimate
-    from kernelkit.render import render_source
+    from kernelkit.kernel.builder.lint import local_memory_estimate
+    from kernelkit.kernel.render import render_source
 
     spec = load_spec(_binary_kernel(tmp_path, "cmx"))
     assert local_memory_estimate(render_source(spec).text) == [("a_tile", 512), ("b_tile", 512), ("y_tile", 512)]

@@ -8,9 +8,9 @@ import textwrap
 
 import pytest
 
-from kernelkit import spec as spec_module
-from kernelkit.bindings import expr
-from kernelkit.errors import KernelkitError
+from kernelkit.kernel import spec as spec_module
+from kernelkit.kernel.bindings import expr
+from kernelkit.core.errors import KernelkitError
 
 FAMILY = """
 [family]

@@ -8,12 +8,12 @@ import shutil
 import numpy as np
 import pytest
 
-from kernelkit.bindings.model import ScalarParam
-from kernelkit.build import build_kernel
-from kernelkit.errors import KernelkitError
-from kernelkit.paths import KERNELS_DIR
-from kernelkit.render import myriad_layers
-from kernelkit.spec import load_spec
+from kernelkit.kernel.bindings.model import ScalarParam
+from kernelkit.kernel.builder.build import build_kernel
+from kernelkit.core.errors import KernelkitError
+from kernelkit.core.paths import KERNELS_DIR
+from kernelkit.kernel.render import myriad_layers
+from kernelkit.kernel.spec import load_spec
 
 
 def upsample_for_rank(folder, rank):
@@ -27,7 +27,7 @@ def upsample_for_rank(folder, rank):
 
 @pytest.mark.parametrize("shape,factor", [((3, 4, 5), 2), ((1, 2, 7), 3), ((2, 1, 9), 1)])
 def test_rank_three_upsampling(tmp_path, shape, factor):
-    from kernelkit.emulator import emulate
+    from kernelkit.kernel.emulator.core import emulate
 
     result = build_kernel(upsample_for_rank(tmp_path, 3), tmp_path / "out")
     x = np.random.default_rng(factor).uniform(-3, 3, shape).astype(np.float16)

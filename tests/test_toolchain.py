@@ -7,7 +7,7 @@ import subprocess
 import pytest
 
 from kernelkit.cli import main
-from kernelkit.errors import ToolchainUnavailable
+from kernelkit.core.errors import ToolchainUnavailable
 from kernelkit.myriad import toolchain
 from myriad_models import require_toolchain
 
@@ -103,9 +103,9 @@ def test_shim_rejects_bad_usage():
 def _verdicts():
     import json
 
-    from kernelkit.paths import REPO_ROOT
+    from kernelkit.core.paths import REPO_ROOT
 
-    data = json.loads((REPO_ROOT / "kernelkit" / "myriad" / "data" / "plugin-verdicts-2021.4.json").read_text())
+    data = json.loads((REPO_ROOT / "kernelkit" / "facts" / "data" / "plugin-verdicts-2021.4.json").read_text())
     return {(r["op"], r["version"], r["variant"]): r for r in data["verdicts"]}
 
 
@@ -133,7 +133,7 @@ def test_probe_models_all_build(tmp_path):
     """Every probe's one-op model builds with the host OpenVINO (no compiler needed)."""
     import sys
 
-    from kernelkit.paths import REPO_ROOT
+    from kernelkit.core.paths import REPO_ROOT
 
     proc = subprocess.run([sys.executable, str(REPO_ROOT / "toolchain" / "probe_support.py"), "--dry-run",
                            "--keep", str(tmp_path)], capture_output=True, text=True, timeout=600)

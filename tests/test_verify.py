@@ -8,8 +8,8 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from kernelkit.cli import main
-from kernelkit.paths import EXAMPLES_DIR
-from kernelkit.verify import verify
+from kernelkit.core.paths import EXAMPLES_DIR
+from kernelkit.doctor.verify import verify
 
 EXAMPLE = EXAMPLES_DIR / "blocked_model" / "model.onnx"
 

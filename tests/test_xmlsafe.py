@@ -1,7 +1,7 @@
 import pytest
 
-from kernelkit.errors import KernelkitError
-from kernelkit.xmlsafe import parse_document, parse_file, parse_fragment_run
+from kernelkit.core.errors import KernelkitError
+from kernelkit.core.xmlsafe import parse_document, parse_file, parse_fragment_run
 
 BILLION_LAUGHS = b"""<?xml version="1.0"?>
 <!DOCTYPE lolz [

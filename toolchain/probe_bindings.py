@@ -3,12 +3,12 @@
 
 One probe per rule the binding parser, validator, lint and emulator enforce or warn about: a small binding
 (usually one kernel with two tensors and two scalars) bound to a layer the 2021.4 IR reader knows, put through
-`kernelkit.myriad.plugin_check` (metadata-only kernel ELFs, a real compile, the blob's Custom stages read
+`kernelkit.doctor.plugin_check` (metadata-only kernel ELFs, a real compile, the blob's Custom stages read
 back). Each probe records the plugin's verdict (accepted / rejected / skipped, its message, what the blob
 holds), kernelkit's reading of the same binding (parser, validator, emulator plan) and whether the two agree:
 the same verdict and, when accepted, the emulator launching exactly what the blob holds. It writes
 
-  kernelkit/myriad/data/binding-verdicts-2021.4.json   (probes, bindings, verdicts; read by the tests)
+  kernelkit/facts/data/binding-verdicts-2021.4.json   (probes, bindings, verdicts; read by the tests)
   docs/binding-verdicts.md                             (the table)
 
     .venv/bin/python toolchain/probe_bindings.py [--jobs 4] [--only REGEX] [--baseline]
@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-JSON_OUT = REPO / "kernelkit" / "myriad" / "data" / "binding-verdicts-2021.4.json"
+JSON_OUT = REPO / "kernelkit" / "facts" / "data" / "binding-verdicts-2021.4.json"
 MD_OUT = REPO / "docs" / "binding-verdicts.md"
 BASELINE = "29db856"        # the commit whose reading the "before" column holds (recorded with --baseline)
 
@@ -572,7 +572,7 @@ probe("extension.rank1-input", "extension", "an extension layer with a rank-1 se
 def _case(item: Probe):
     import numpy as np
 
-    from kernelkit.myriad import plugin_check as pc
+    from kernelkit.doctor import plugin_check as pc
 
     inputs = []
     for shape, etype, value in item.layer.inputs:
@@ -607,8 +607,8 @@ def probe_from_row(row: dict) -> Probe:
 
 
 def run_probe(item: Probe) -> dict:
-    from kernelkit.errors import KernelkitError
-    from kernelkit.myriad import plugin_check as pc
+    from kernelkit.core.errors import KernelkitError
+    from kernelkit.doctor import plugin_check as pc
 
     row = {"id": item.id, "group": item.group, "rule": item.rule, "binding": item.xml,
            "layer": {"type": item.layer.type, "version": item.layer.version, "inputs": item.layer.inputs,
@@ -682,7 +682,7 @@ def _kernelkit_cell(reading: dict | None) -> str:
 
 def write_outputs(rows: list[dict], seconds: float) -> None:
     sys.path.insert(0, str(REPO))
-    from kernelkit.fsutil import atomic_write
+    from kernelkit.core.fsutil import atomic_write
 
     payload = {
         "plugin": _plugin_version() + ", compiled offline (VPU_MYRIAD_2480) with metadata-only kernel ELFs",
@@ -711,7 +711,7 @@ def markdown(payload: dict) -> str:
         "binding parser, validator, lint or emulator, put to the real MYRIAD plugin of OpenVINO 2021.4.2 with",
         "`kernelkit plugin-check` machinery: the binding wraps a one-layer IR, its kernels are metadata-only ELFs",
         "made from the OpenCL sources, the plugin compiles, and the blob's Custom stages are read back. Data:",
-        "`kernelkit/myriad/data/binding-verdicts-2021.4.json` (every binding, layer, verdict and blob reading).",
+        "`kernelkit/facts/data/binding-verdicts-2021.4.json` (every binding, layer, verdict and blob reading).",
         "",
         f"{len(rows)} probes: {counts['accepted']} accepted, {counts['rejected']} rejected, {counts['skipped']} "
         f"skipped by the plugin. kernelkit agrees on {agree} of {len(rows)} now"
@@ -760,7 +760,7 @@ def main(argv=None) -> int:
     if duplicates:
         raise SystemExit(f"duplicate probe ids: {', '.join(duplicates)}")
     if args.render_only:
-        from kernelkit.fsutil import atomic_write
+        from kernelkit.core.fsutil import atomic_write
 
         atomic_write(MD_OUT, markdown(json.loads(JSON_OUT.read_text())))
         return 0

@@ -2,8 +2,8 @@
 """Ask the real MYRIAD plugin (pip openvino 2021.4.2) which opset1-7 ops it compiles.
 
 Builds one-op IR v10 models with the host's OpenVINO Python API (f16 Parameters unless the variant says
-otherwise), runs query_network and a real compile on each (`kernelkit.myriad.oracle`), and writes
-  kernelkit/myriad/data/plugin-verdicts-2021.4.json   (op, version, variant, verdict, query, message)
+otherwise), runs query_network and a real compile on each (`kernelkit.runners.oracle`), and writes
+  kernelkit/facts/data/plugin-verdicts-2021.4.json   (op, version, variant, verdict, query, message)
   docs/myriad-plugin-verdicts.md                      (the table, and where the documentation disagrees)
 
     .venv/bin/python toolchain/probe_support.py [--jobs 4] [--only REGEX] [--keep DIR]
@@ -26,7 +26,7 @@ from typing import Callable
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-JSON_OUT = REPO / "kernelkit" / "myriad" / "data" / "plugin-verdicts-2021.4.json"
+JSON_OUT = REPO / "kernelkit" / "facts" / "data" / "plugin-verdicts-2021.4.json"
 MD_OUT = REPO / "docs" / "myriad-plugin-verdicts.md"
 
 F16, F32, I32, I64 = np.float16, np.float32, np.int32, np.int64
@@ -415,8 +415,8 @@ def doc_claim(item: Probe) -> str:
 
 
 def run(probes: list[Probe], jobs: int, keep: Path | None) -> list[dict]:
-    from kernelkit.errors import KernelkitError
-    from kernelkit.myriad import oracle
+    from kernelkit.core.errors import KernelkitError
+    from kernelkit.runners import oracle
 
     with tempfile.TemporaryDirectory(prefix="kernelkit-probe-") as tmp:
         folder = keep or Path(tmp)
@@ -468,7 +468,7 @@ def disagreements(rows: list[dict]) -> tuple[list[str], list[str]]:
 
 def write_outputs(rows: list[dict], seconds: float) -> None:
     sys.path.insert(0, str(REPO))
-    from kernelkit.fsutil import atomic_write
+    from kernelkit.core.fsutil import atomic_write
 
     payload = {
         "plugin": "MYRIAD, pip openvino==2021.4.2 (Python 3.9), compiled offline with VPU_MYRIAD_PLATFORM=VPU_MYRIAD_2480",
@@ -489,7 +489,7 @@ def write_outputs(rows: list[dict], seconds: float) -> None:
         "by the plugin from pip `openvino==2021.4.2`, offline (see docs/toolchain.md). The compile is the final",
         f"word. {len(rows)} probes: {compiled} compiled, {refused} refused, "
         f"{len(rows) - compiled - refused} not built; run took {seconds:.0f} s.",
-        "Data: `kernelkit/myriad/data/plugin-verdicts-2021.4.json`. `docs` is what the 2021.4 documentation says",
+        "Data: `kernelkit/facts/data/plugin-verdicts-2021.4.json`. `docs` is what the 2021.4 documentation says",
         "(reference notes ir-and-myriad-support.md §2.3): yes / no / ? (not listed).",
         "",
         "## Where the documentation and the real plugin disagree",

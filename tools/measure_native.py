@@ -1,14 +1,14 @@
-"""Measure every native formulation (kernelkit.patch.rewrite.REWRITES) the way the VPU would run it, and write
-kernelkit/patch/data/native-fp16.json, which `patch --prefer native` reads to choose formulation or kernel.
+"""Measure every native formulation (kernelkit.model.passes.rewrite.REWRITES) the way the VPU would run it, and write
+kernelkit/facts/data/native-fp16.json, which `patch --prefer native` reads to choose formulation or kernel.
 
 For each formulated op type:
-  1. ONNX node cases (kernelkit.library.onnx_cases) whose conversion has a blocked layer of that type are
+  1. ONNX node cases (kernelkit.harness.onnx_cases) whose conversion has a blocked layer of that type are
      patched with native formulations only (an empty kernel folder), then
      - verified on OpenVINO CPU f32 against ONNX's expected outputs (`kernelkit verify`),
-     - run with fp16 rounding between layers (kernelkit.harness.fp16_layers) and compared with ONNX's
+     - run with fp16 rounding between layers (kernelkit.runners.fp16_layers) and compared with ONNX's
        reference evaluator on the same fp16-rounded inputs, its float outputs rounded to fp16 (what an ideal
        fp16 op returns), and
-     - compiled by the real OpenVINO 2021.4 MYRIAD plugin (kernelkit.patch.compile_patched);
+     - compiled by the real OpenVINO 2021.4 MYRIAD plugin (kernelkit.model.patcher.compile_patched);
   2. element-wise ops are also swept over every finite fp16 value of their domain (fp16 evaluator against
      float64 numpy on the same values, rounded to fp16), and compiled once as a small 4-D model;
   3. synthetic cases (SYNTHETIC below: larger shapes, ops without ONNX node cases) are checked the same
@@ -43,7 +43,7 @@ MAX_CASES_PER_OP = 16          # enough to cover the attributes; the acceptance 
 
 def error_stats(actual, expected, atol: float, rtol: float) -> dict:
     """max abs error, max fp16 ulp and the tolerance ratio of one output (NaN/Inf must match exactly)."""
-    from kernelkit.harness.compare import ulp_distance_fp16
+    from kernelkit.runners.compare import ulp_distance_fp16
 
     a = np.asarray(actual)
     e = np.asarray(expected)
@@ -84,7 +84,7 @@ def worst(stats: list[dict]) -> dict:
 
 
 def as_ideal_fp16(arrays) -> list[np.ndarray]:
-    from kernelkit.harness.fp16_layers import round_fp16
+    from kernelkit.runners.fp16_layers import round_fp16
 
     return [round_fp16(np.asarray(a)) for a in arrays]
 
@@ -92,8 +92,8 @@ def as_ideal_fp16(arrays) -> list[np.ndarray]:
 # ------------------------------------------------------------------------------------ ONNX node cases
 
 def formulated_types(model, target=TARGET) -> set[str]:
-    from kernelkit.inspect import find_blockers
-    from kernelkit.patch.rewrite import REWRITES, needed_layers
+    from kernelkit.model.blockers import find_blockers
+    from kernelkit.model.passes.rewrite import REWRITES, needed_layers
 
     found = {b.type.lower() for b in find_blockers(model, target)
              if b.kind in ("unsupported", "limit", "opset") and b.layer_id and b.type.lower() in REWRITES}
@@ -103,7 +103,7 @@ def formulated_types(model, target=TARGET) -> set[str]:
 
 def variants(model) -> dict[str, str]:
     """type -> the variant of its (first) layer, for the formulations measured per variant."""
-    from kernelkit.patch.rewrite import REWRITES
+    from kernelkit.model.passes.rewrite import REWRITES
 
     found = {}
     for layer in model.layers:
@@ -115,13 +115,13 @@ def variants(model) -> dict[str, str]:
 
 def measure_onnx_case(case, folder: Path, empty_kernels: Path) -> dict | None:
     """None when the case has no formulated blocked layer; else the case's record."""
-    from kernelkit.errors import KernelkitError
-    from kernelkit.harness.fp16_layers import run_fp16
-    from kernelkit.ir import load_model
-    from kernelkit.library.onnx_cases import onnx_reference, openvino_misses, prepare
-    from kernelkit.patch import patch_model
-    from kernelkit.patch.native import tolerance
-    from kernelkit.verify import verify
+    from kernelkit.core.errors import KernelkitError
+    from kernelkit.runners.fp16_layers import run_fp16
+    from kernelkit.ir.load import load_model
+    from kernelkit.harness.onnx_cases import onnx_reference, openvino_misses, prepare
+    from kernelkit.model.patcher import patch_model
+    from kernelkit.model.passes.native import tolerance
+    from kernelkit.doctor.verify import verify
 
     prepared = prepare(case, folder)
     if isinstance(prepared, str):
@@ -184,8 +184,8 @@ def _compile(outdir: Path) -> tuple[bool, str]:
 
 def _compile_named(outdir: Path) -> tuple[bool, str, str | None]:
     """(compiled, the plugin's message, the layer it names)."""
-    from kernelkit.errors import KernelkitError
-    from kernelkit.patch import compile_patched
+    from kernelkit.core.errors import KernelkitError
+    from kernelkit.model.patcher import compile_patched
 
     import re
 
@@ -241,12 +241,12 @@ def sweep(op_type: str, folder: Path) -> dict:
     import openvino as ov
     import openvino.opset13 as ops
 
-    from kernelkit.harness.fp16_layers import run_fp16
-    from kernelkit.ir import load_model
-    from kernelkit.patch import native_math
-    from kernelkit.patch.base import PatchContext
-    from kernelkit.patch.native import tolerance
-    from kernelkit.patch.rewrite import rewrite_layer
+    from kernelkit.runners.fp16_layers import run_fp16
+    from kernelkit.ir.load import load_model
+    from kernelkit.model.passes import native_math
+    from kernelkit.model.passes.base import PatchContext
+    from kernelkit.model.passes.native import tolerance
+    from kernelkit.model.passes.rewrite import rewrite_layer
 
     low, high = native_math.DOMAINS.get(op_type, (-65504.0, 65504.0))
     x = all_fp16(low, high)
@@ -275,7 +275,7 @@ def _compile_elementwise(op_type: str, folder: Path) -> tuple[bool, str]:
     import openvino as ov
     import openvino.opset13 as ops
 
-    from kernelkit.patch import patch_model
+    from kernelkit.model.patcher import patch_model
 
     p = ops.parameter([1, 3, 8, 8], np.float32, name="x")
     node = getattr(ops, op_type)(p)
@@ -444,13 +444,13 @@ def synthetic(op_type: str, name: str, build, folder: Path) -> dict:
     fp16-rounded inputs; compiled for real."""
     import openvino as ov
 
-    from kernelkit.harness.fp16_layers import run_fp16
-    from kernelkit.ir import load_model
-    from kernelkit.library.custom_ops import one_layer_ir
-    from kernelkit.library.custom_ops import reference as custom_reference
-    from kernelkit.patch import patch_model
-    from kernelkit.patch.native import tolerance
-    from kernelkit.verify import run_openvino
+    from kernelkit.runners.fp16_layers import run_fp16
+    from kernelkit.ir.load import load_model
+    from kernelkit.harness.custom_ops import one_layer_ir
+    from kernelkit.harness.custom_ops import reference as custom_reference
+    from kernelkit.model.patcher import patch_model
+    from kernelkit.model.passes.native import tolerance
+    from kernelkit.doctor.verify import run_openvino
 
     built = build()
     path = folder / f"{name}.xml"
@@ -542,7 +542,7 @@ def summarise_variants(op_type: str, cases: list[dict], swept: dict | None, text
 
 
 def summarise(op_type: str, cases: list[dict], swept: dict | None, text: str) -> dict:
-    from kernelkit.patch.native import tolerance
+    from kernelkit.model.passes.native import tolerance
 
     atol, rtol = tolerance(op_type)
     measured = [c for c in cases if "fp16" in c and not c.get("openvino_itself_wrong")]
@@ -578,9 +578,9 @@ def summarise(op_type: str, cases: list[dict], swept: dict | None, text: str) ->
 
 
 def main(argv=None) -> int:
-    from kernelkit.library.onnx_cases import node_cases
-    from kernelkit.patch import native, native_math
-    from kernelkit.patch.rewrite import REWRITES
+    from kernelkit.harness.onnx_cases import node_cases
+    from kernelkit.model.passes import native, native_math
+    from kernelkit.model.passes.rewrite import REWRITES
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ops", help="comma-separated op types (IR, lower case) to re-measure; others keep theirs")
@@ -627,8 +627,8 @@ def main(argv=None) -> int:
                                                            "error", "openvino_itself_wrong") if c.get(k) not in (None, "")},
                                   **({"variant": c["variants"][op_type]} if op_type in c.get("variants", {}) else {})}
                                  for c in by_type.get(op_type, [])]
-    from kernelkit.fsutil import atomic_write
-    from kernelkit.harness.references import openvino_version
+    from kernelkit.core.fsutil import atomic_write
+    from kernelkit.runners.references import openvino_version
 
     data = {"schema": native.DATA_SCHEMA, "generated_by": "tools/measure_native.py",
             "openvino_cpu": openvino_version(), "plugin": "OpenVINO 2021.4.2 MYRIAD (kernelkit toolchain)",

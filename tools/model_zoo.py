@@ -35,8 +35,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from kernelkit.fsutil import atomic_write  # noqa: E402
-from kernelkit.paths import cache_dir  # noqa: E402
+from kernelkit.core.fsutil import atomic_write
+from kernelkit.core.paths import cache_dir
 
 ZOO = cache_dir("model-zoo")
 MODELS = ZOO / "models"

@@ -2,15 +2,15 @@
 
 For every single-node case of `onnx.backend.test.case.node.collect_testcases(None)`:
   0. small inputs after the node's first (axes, pads, k, scales: at most 8 values) become initializers, as
-     in deployed models (MYRIAD needs them constant; kernelkit.library.onnx_cases); test data numpy cannot
+     in deployed models (MYRIAD needs them constant; kernelkit.harness.onnx_cases); test data numpy cannot
      hold (bf16, strings) is skipped;
   1. convert it with the case's input shapes (`--input-shape` from the case inputs) and ask
-     `kernelkit.inspect.find_blockers` whether MYRIAD 2021.4 could compile it as converted. A case is in
+     `kernelkit.model.blockers.find_blockers` whether MYRIAD 2021.4 could compile it as converted. A case is in
      scope when a blocker other than the IR version remains (every 2026 conversion is IR v11);
   2. `patch` it for 2021.4 (must exit 0), then
   3. `verify --inputs … --expected …` against ONNX's expected outputs (must pass). A failing case is
      marked "OpenVINO itself wrong" when OpenVINO CPU misses the expected outputs on the unpatched model too;
-  4. compile the patch output with the real OpenVINO 2021.4 MYRIAD plugin (`kernelkit.patch.compile_patched`,
+  4. compile the patch output with the real OpenVINO 2021.4 MYRIAD plugin (`kernelkit.model.patcher.compile_patched`,
      what `patch --compile` runs). A case is *deployable* when it verified and the plugin wrote a blob: a
      bound library kernel needs its SHAVE `.bin` from clc, so a kernel-bound case is verified, not deployable.
 Writes docs/onnx-acceptance.md: per op, cases in scope, patched clean, verified, deployable, the fractions.
@@ -39,12 +39,12 @@ def run_case(case, folder: Path, *, prefer: str = "native") -> tuple[str, str, s
     """(status, detail, deploy). status is one of out-of-scope, no-convert, patch-exit-1, error, fail, fail-ov,
     pass; deploy is "blob" (the real plugin compiled the patch output), "clc: ..." (kernels bound, their .bin
     needs clc), "refused: ..." (the plugin's message), "no-toolchain: ..." or "" (not tried: patch exit 1)."""
-    from kernelkit.errors import KernelkitError
-    from kernelkit.inspect import find_blockers
-    from kernelkit.ir import load_model
-    from kernelkit.library.onnx_cases import openvino_misses, prepare
-    from kernelkit.patch import patch_model
-    from kernelkit.verify import verify
+    from kernelkit.core.errors import KernelkitError
+    from kernelkit.model.blockers import find_blockers
+    from kernelkit.ir.load import load_model
+    from kernelkit.harness.onnx_cases import openvino_misses, prepare
+    from kernelkit.model.patcher import patch_model
+    from kernelkit.doctor.verify import verify
 
     prepared = prepare(case, folder)
     if isinstance(prepared, str):
@@ -83,9 +83,9 @@ def run_case(case, folder: Path, *, prefer: str = "native") -> tuple[str, str, s
 
 def _deploy(outdir: Path) -> str:
     """What `patch --compile` says about a patch output folder, as one short string."""
-    from kernelkit.errors import KernelkitError, ToolchainUnavailable
+    from kernelkit.core.errors import KernelkitError, ToolchainUnavailable
     from kernelkit.myriad.compile import CompileFailed
-    from kernelkit.patch import compile_patched
+    from kernelkit.model.patcher import compile_patched
 
     try:
         compiled = compile_patched(outdir, TARGET)
@@ -128,7 +128,7 @@ def main(argv=None) -> int:
     import json
     import multiprocessing
 
-    from kernelkit.paths import cache_dir
+    from kernelkit.core.paths import cache_dir
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ops", help="comma-separated ONNX op types to (re)run; the others keep their saved result")
@@ -152,7 +152,7 @@ def main(argv=None) -> int:
     rows: dict[str, list] = {op: [_row(r) for r in cases] for op, cases in saved["ops"].items()
                              if not only or op not in only}
     started = time.time()
-    from kernelkit.library.onnx_cases import node_cases
+    from kernelkit.harness.onnx_cases import node_cases
 
     _CASES[:] = [case for _, case in node_cases(only)]
     jobs = [(case.model.graph.node[0].op_type, i, args.prefer) for i, case in enumerate(_CASES)]
@@ -197,7 +197,7 @@ def render(rows, seconds: float) -> str:
         "out of `patch --target 2021.4` (default `--prefer native`) with exit 0 and pass `verify --inputs …",
         "--expected …` against ONNX's expected outputs (fp16-aware default tolerances, custom layers on the SHAVE",
         "emulator): *verified*. A verified case is *deployable* when the real OpenVINO 2021.4 MYRIAD plugin then",
-        "compiles the patch output to a blob (`kernelkit.patch.compile_patched`, what `patch --compile` runs); a",
+        "compiles the patch output to a blob (`kernelkit.model.patcher.compile_patched`, what `patch --compile` runs); a",
         "case that binds a library kernel is not, because the kernel's SHAVE `.bin` needs clc.",
         "",
         f"**{deployable} of {total} in-scope cases are deployable ({100.0 * deployable / max(total, 1):.0f} %), "

@@ -13,8 +13,8 @@ import importlib
 import pkgutil
 import sys
 
-from .. import __version__
-from ..errors import KernelkitError, ToolchainUnavailable
+from kernelkit import __version__
+from kernelkit.core.errors import KernelkitError, ToolchainUnavailable
 
 
 def _commands():

@@ -32,7 +32,7 @@ def add_arguments(parser):
 
 
 def run(args) -> int:
-    from ..myriad.archive import build_archive
+    from kernelkit.delivery.archive import build_archive
 
     result = build_archive(args.source, args.output, name=args.name, mean=args.mean, scale=args.scale,
                            reverse_channels=args.reverse_channels)

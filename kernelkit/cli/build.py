@@ -19,6 +19,6 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from ..build import build_all
+    from kernelkit.kernel.builder.build import build_all
 
     return build_all(args.kernels, args.out, force=args.force)

@@ -12,7 +12,7 @@ ORDER = 60
 
 
 def add_arguments(parser):
-    from ..myriad.compile import DEFAULT_SHAVES
+    from kernelkit.myriad.compile import DEFAULT_SHAVES
 
     parser.add_argument("model", metavar="MODEL_OR_OUTDIR", help="IR v10 .xml, .onnx, or a `kernelkit patch` folder")
     parser.add_argument("-o", "--output", required=True, metavar="OUT.blob", help="blob to write")
@@ -32,8 +32,8 @@ def add_arguments(parser):
 
 
 def run(args) -> int:
-    from ..errors import KernelkitError
-    from ..myriad.compile import DEFAULT_TIMEOUT, CompileFailed, compile_model
+    from kernelkit.core.errors import KernelkitError
+    from kernelkit.myriad.compile import DEFAULT_TIMEOUT, CompileFailed, compile_model
 
     if args.timeout is not None and not args.timeout > 0:
         raise KernelkitError("--timeout must be a positive number of seconds", where="--timeout")

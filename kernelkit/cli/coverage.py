@@ -18,7 +18,7 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from ..library.coverage import coverage_markdown, coverage_text
+    from kernelkit.doctor.coverage import coverage_markdown, coverage_text
 
     render = coverage_markdown if args.markdown else coverage_text
     sys.stdout.write(render(args.target))

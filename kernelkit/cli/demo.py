@@ -34,10 +34,10 @@ def _banner(text: str) -> None:
 def _compile(outdir: Path, target: str, custom_layers: bool = False) -> int:
     """The real plugin's verdict on a patch output folder: 0 as expected (a blob with no custom layer, or with
     `custom_layers` every binding taken with check ELFs), 1 refused or not as expected, 3 no toolchain."""
-    from ..errors import KernelkitError, ToolchainUnavailable
-    from ..myriad import toolchain
-    from ..myriad.compile import CompileFailed
-    from ..patch import NeedsClc, compile_patched
+    from kernelkit.core.errors import KernelkitError, ToolchainUnavailable
+    from kernelkit.myriad import toolchain
+    from kernelkit.myriad.compile import CompileFailed
+    from kernelkit.model.patcher import NeedsClc, compile_patched
 
     if target != "2021.4":
         print(f"(the real compiler kernelkit runs is 2021.4's; nothing to compile for {target})")
@@ -73,9 +73,9 @@ def _compile(outdir: Path, target: str, custom_layers: bool = False) -> int:
 
 
 def run(args) -> int:
-    from ..build import build_all
-    from ..patch import run_doctor
-    from ..paths import KERNELS_DIR, REPO_ROOT
+    from kernelkit.kernel.builder.build import build_all
+    from kernelkit.model.patcher import run_doctor
+    from kernelkit.core.paths import KERNELS_DIR, REPO_ROOT
 
     out = Path(args.out)
     model = Path(args.model) if args.model else REPO_ROOT / DEFAULT_MODEL

@@ -7,7 +7,7 @@ import re
 import sys
 from pathlib import Path
 
-from ..errors import KernelkitError
+from kernelkit.core.errors import KernelkitError
 
 NAME = "emulate"
 HELP = "run a MYRIAD custom-layer binding on the SHAVE emulator"
@@ -35,7 +35,7 @@ def add_arguments(parser) -> None:
 
 
 def _read_inputs(path: Path) -> list:
-    from ..npzfile import load_npz
+    from kernelkit.core.npzfile import load_npz
 
     arrays = load_npz(path, what="input file")
     names = sorted((n for n in arrays if re.fullmatch(r"in\d+", n)), key=lambda n: int(n[2:]))
@@ -81,8 +81,8 @@ def _parse_shapes(items: list[str]) -> list[tuple[int, ...]] | None:
 def run(args) -> int:
     import numpy as np
 
-    from ..emulator import DeviceCheckFailed, emulate
-    from ..fsutil import atomic_write
+    from kernelkit.kernel.emulator.core import DeviceCheckFailed, emulate
+    from kernelkit.core.fsutil import atomic_write
 
     inputs = _read_inputs(Path(args.inputs))
     attrs = _parse_attrs(args.attr)

@@ -17,7 +17,7 @@ ORDER = 60
 
 
 def add_arguments(parser) -> None:
-    from ..myriad.knowledge import TARGETS
+    from kernelkit.facts.knowledge import TARGETS
 
     parser.add_argument("model", metavar="MODEL", help="IR .xml (with its .bin beside it) or .onnx")
     parser.add_argument("--target", choices=TARGETS, default="2021.4",
@@ -35,14 +35,14 @@ def add_arguments(parser) -> None:
 
 
 def _oracle(model, model_path: Path, modified: bool) -> dict:
-    from ..errors import KernelkitError, ToolchainUnavailable
-    from ..ir import write_temp_ir
+    from kernelkit.core.errors import KernelkitError, ToolchainUnavailable
+    from kernelkit.ir.load import write_temp_ir
 
     if model.version != 10:
         return {"available": False, "note": "the 2021.4 plugin reads IR v10 only: run `kernelkit patch "
                                             "--target 2021.4` first and inspect the patched model.xml"}
     try:
-        from ..myriad.oracle import plugin_verdict
+        from kernelkit.runners.oracle import plugin_verdict
     except ImportError:
         return {"available": False, "note": "the MYRIAD oracle is not part of this installation"}
     try:
@@ -60,10 +60,10 @@ def _oracle(model, model_path: Path, modified: bool) -> dict:
 
 
 def run(args) -> int:
-    from ..inspect import inspect_report
-    from ..ir import parse_input_shapes
-    from ..ir.cut import parse_outputs
-    from ..ir.freeze import parse_input_values
+    from kernelkit.model.blockers import inspect_report
+    from kernelkit.ir.load import parse_input_shapes
+    from kernelkit.ir.cut import parse_outputs
+    from kernelkit.ir.freeze import parse_input_values
 
     shapes = parse_input_shapes(args.input_shape)
     values = parse_input_values(args.input_value)
@@ -86,16 +86,16 @@ def run(args) -> int:
 def _load(model_path: Path, shapes: dict, values: dict, outputs: list[str]):
     """The model to inspect; with values, frozen and folded as patch would. An ONNX model OpenVINO cannot
     convert because of its If/Loop gets the options that would fold them as a hint."""
-    from ..errors import KernelkitError
-    from ..ir import load_model
-    from ..ir.onnx_import import ConversionFailed
+    from kernelkit.core.errors import KernelkitError
+    from kernelkit.ir.load import load_model
+    from kernelkit.ir.onnx_import import ConversionFailed
 
     try:
         return load_model(model_path, shapes or None, values or None, fold=bool(values), outputs=outputs or None)
     except ConversionFailed as exc:
         if values:
             raise
-        from ..ir.onnx_freeze import foldable_options
+        from kernelkit.ir.onnx_freeze import foldable_options
 
         options = foldable_options(model_path, shapes)
         if not options:

@@ -21,11 +21,11 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from ..build import check_spec
-    from ..build.hostcheck import host_check
-    from ..build.lint import lint_source
-    from ..errors import KernelkitError
-    from ..spec import SPEC_FILE, load_spec
+    from kernelkit.kernel.builder.build import check_spec
+    from kernelkit.kernel.builder.hostcheck import host_check
+    from kernelkit.kernel.builder.lint import lint_source
+    from kernelkit.core.errors import KernelkitError
+    from kernelkit.kernel.spec import SPEC_FILE, load_spec
 
     findings = []
     for raw in args.paths:

@@ -23,7 +23,7 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from ..build.scaffold import new_kernel
+    from kernelkit.kernel.builder.scaffold import new_kernel
 
     folder = new_kernel(args.name, args.family, args.op, args.dir, expr=args.expr, force=args.force)
     print(f"created {folder}/ (edit kernel.toml; build with: kernelkit build {folder} -o OUT)")

@@ -11,7 +11,7 @@ ORDER = 61
 
 
 def add_arguments(parser) -> None:
-    from ..myriad.knowledge import TARGETS
+    from kernelkit.facts.knowledge import TARGETS
 
     parser.add_argument("model", metavar="MODEL", help="IR .xml (with its .bin beside it) or .onnx")
     parser.add_argument("-o", "--out", required=True, metavar="OUTDIR", help="output folder (must be empty)")
@@ -49,11 +49,11 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     import json
 
-    from ..ir import parse_input_shapes
-    from ..ir.cut import parse_outputs
-    from ..ir.freeze import parse_input_values
-    from ..patch import format_patch_result, patch_model
-    from ..patch.preprocess import Preprocessing, parse_values
+    from kernelkit.ir.load import parse_input_shapes
+    from kernelkit.ir.cut import parse_outputs
+    from kernelkit.ir.freeze import parse_input_values
+    from kernelkit.model.patcher import format_patch_result, patch_model
+    from kernelkit.model.passes.preprocess import Preprocessing, parse_values
 
     options = Preprocessing(mean=parse_values(args.mean, "--mean"), scale=parse_values(args.scale, "--scale"),
                             reverse_channels=args.reverse_channels, u8_input=args.u8_input,
@@ -70,8 +70,8 @@ def run(args) -> int:
 def _confirm_by_compiling(outdir, target: str) -> int:
     import sys
 
-    from ..myriad.compile import CompileFailed
-    from ..patch import EXIT_NEEDS_CLC, NeedsClc, compile_patched
+    from kernelkit.myriad.compile import CompileFailed
+    from kernelkit.model.patcher import EXIT_NEEDS_CLC, NeedsClc, compile_patched
 
     try:
         compiled = compile_patched(outdir, target)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from ..errors import KernelkitError
-from ..myriad.knowledge import EXTENSION_LAYER_VERSION
+from kernelkit.core.errors import KernelkitError
+from kernelkit.facts.knowledge import EXTENSION_LAYER_VERSION
 
 NAME = "plugin-check"
 HELP = "let the real MYRIAD 2021.4 plugin judge custom-layer bindings (metadata-only kernel ELFs, no clc)"
@@ -41,7 +41,7 @@ def add_arguments(parser) -> None:
 
 
 def _shapes(items: list[str]) -> list[tuple[tuple[int, ...], str]]:
-    from ..myriad.plugin_check import ELEMENT_TYPES
+    from kernelkit.doctor.plugin_check import ELEMENT_TYPES
 
     shapes = []
     for item in items:
@@ -78,8 +78,8 @@ def _consts(items: list[str], count: int) -> dict[int, list[float]]:
 def _binding_case(args):
     import numpy as np
 
-    from ..myriad import plugin_check
-    from .emulate import _parse_attrs, _parse_shapes
+    from kernelkit.doctor import plugin_check
+    from kernelkit.cli.emulate import _parse_attrs, _parse_shapes
 
     if not args.type or not args.in_shape:
         raise KernelkitError("a binding file needs --type and one --in-shape per layer input", where="TARGET",
@@ -106,7 +106,7 @@ def _binding_case(args):
 def run(args) -> int:
     import json
 
-    from ..myriad import plugin_check
+    from kernelkit.doctor import plugin_check
 
     target = Path(args.target)
     if args.jobs is not None and args.jobs < 1:
@@ -131,7 +131,7 @@ def run(args) -> int:
 
 
 def _exit(verdicts) -> int:
-    from ..myriad.plugin_check import exit_code
+    from kernelkit.doctor.plugin_check import exit_code
 
     return 1 if exit_code(verdicts) or any(v.differences for v in verdicts) else 0
 

@@ -18,9 +18,9 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from ..errors import KernelkitError
-    from ..render import render_gpu_xml, render_myriad_xml, render_source
-    from ..spec import load_spec
+    from kernelkit.core.errors import KernelkitError
+    from kernelkit.kernel.render import render_gpu_xml, render_myriad_xml, render_source
+    from kernelkit.kernel.spec import load_spec
 
     spec = load_spec(args.kernel)
     if args.what == "cl":

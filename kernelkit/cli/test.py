@@ -28,10 +28,10 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     from pathlib import Path
 
-    from ..harness.report import DATA_DIR, TerminalProgress, summary_text, write_reports
-    from ..errors import KernelkitError
-    from ..harness.runner import DEFAULT_TIMEOUT
-    from ..harness.runner import run as run_conformance
+    from kernelkit.harness.report import DATA_DIR, TerminalProgress, summary_text, write_reports
+    from kernelkit.core.errors import KernelkitError
+    from kernelkit.harness.conformance import DEFAULT_TIMEOUT
+    from kernelkit.harness.conformance import run as run_conformance
 
     timeout = DEFAULT_TIMEOUT if args.timeout is None else args.timeout
     if not timeout > 0:

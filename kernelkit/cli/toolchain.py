@@ -18,7 +18,7 @@ def add_arguments(parser):
 
 
 def run(args) -> int:
-    from ..myriad import toolchain
+    from kernelkit.myriad import toolchain
 
     if args.action == "setup":
         result = toolchain.setup(log=print)
@@ -44,13 +44,13 @@ def run(args) -> int:
 
 def _emulator_parts():
     """(present: True / False / None for optional and off, name, detail) of what the emulator runs on."""
-    from ..build import hostcheck
-    from ..emulator import host_fp16
+    from kernelkit.kernel.builder import hostcheck
+    from kernelkit.kernel.emulator import host_fp16
 
     try:
         import pyopencl as cl
 
-        from ..emulator.worker import _pocl_platform
+        from kernelkit.kernel.emulator.worker import _pocl_platform
 
         platform, version = _pocl_platform(cl)
         pocl = (platform is not None and version >= (3, 1),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from ..errors import KernelkitError
+from kernelkit.core.errors import KernelkitError
 
 NAME = "validate"
 HELP = "check custom-layer binding XML against the plugin rules and the kernel sources"
@@ -39,7 +39,7 @@ def _attrs(pairs: list[str]) -> dict[str, str] | None:
 
 
 def run(args) -> int:
-    from ..bindings.validate import validate_file
+    from kernelkit.kernel.bindings.validate import validate_file
 
     attrs = _attrs(args.attr)
     errors = warnings = 0

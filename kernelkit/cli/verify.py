@@ -27,7 +27,7 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     import json
 
-    from ..verify import format_verify_result, verify
+    from kernelkit.doctor.verify import format_verify_result, verify
 
     result = verify(args.outdir, inputs=args.inputs, expected=args.expected, reference=args.reference,
                     seed=args.seed, atol=args.atol, rtol=args.rtol)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import KernelkitError
+from kernelkit.core.errors import KernelkitError
 
 FP16_MAX = 65504.0
 FP16_SMALLEST_SUBNORMAL = 2.0 ** -24

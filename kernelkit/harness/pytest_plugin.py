@@ -45,7 +45,7 @@ def _named_on_command_line(path: Path, config) -> bool:
 def _wanted(path: Path, config) -> bool:
     if config.getoption("kernel_specs"):
         return True
-    from ..paths import KERNELS_DIR
+    from kernelkit.core.paths import KERNELS_DIR
 
     path = path.resolve()
     if path.is_relative_to(KERNELS_DIR.resolve()):
@@ -67,9 +67,9 @@ class CaseNotPassing(Exception):
 
 class KernelSpecFile(pytest.File):
     def collect(self):
-        from ..errors import KernelkitError
-        from ..spec import load_spec
-        from .runner import plan_kernel
+        from kernelkit.core.errors import KernelkitError
+        from kernelkit.kernel.spec import load_spec
+        from kernelkit.harness.conformance import plan_kernel
 
         try:
             spec = load_spec(self.path.parent)
@@ -88,7 +88,7 @@ class KernelCaseItem(pytest.Item):
         self.planned = planned
 
     def runtest(self):
-        from .runner import PASS, SKIP, Builds, run_case
+        from kernelkit.harness.conformance import PASS, SKIP, Builds, run_case
 
         builds = self.config.stash.get(_BUILDS_KEY, None)
         if builds is None:
@@ -104,7 +104,7 @@ class KernelCaseItem(pytest.Item):
 
     def repr_failure(self, excinfo, style=None):
         if isinstance(excinfo.value, CaseNotPassing):
-            from .report import case_details
+            from kernelkit.harness.report import case_details
 
             return case_details(excinfo.value.result)
         return super().repr_failure(excinfo, style=style)

@@ -9,8 +9,8 @@ import os
 import sys
 from pathlib import Path
 
-from .compare import OutputComparison, summary_line
-from .runner import ERROR, FAIL, PASS, SKIP, STATUSES, CaseResult, RunResult
+from kernelkit.runners.compare import OutputComparison, summary_line
+from kernelkit.harness.conformance import ERROR, FAIL, PASS, SKIP, STATUSES, CaseResult, RunResult
 
 JSON_NAME, JUNIT_NAME, HTML_NAME, DATA_DIR = "conformance.json", "junit.xml", "conformance.html", "data"
 _COLOURS = {PASS: "#1a7f37", FAIL: "#cf222e", SKIP: "#9a6700", ERROR: "#8250df"}
@@ -224,7 +224,7 @@ def to_html(run: RunResult) -> str:
 
 
 def write_reports(run: RunResult, report_dir: str | Path) -> dict[str, Path]:
-    from ..fsutil import atomic_write
+    from kernelkit.core.fsutil import atomic_write
 
     report_dir = Path(report_dir)
     return {"json": atomic_write(report_dir / JSON_NAME, to_json(run, base=report_dir)),

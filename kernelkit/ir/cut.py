@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import difflib
 
-from ..errors import KernelkitError
+from kernelkit.core.errors import KernelkitError
 
 OPTION = "--output"
 
@@ -41,7 +41,7 @@ def cut_onnx(model, outputs: list[str], *, path=None):
     and input that feeds none of them removed."""
     import onnx
 
-    from .onnx_freeze import outer_refs, real_inputs
+    from kernelkit.ir.onnx_freeze import outer_refs, real_inputs
 
     result = onnx.ModelProto()
     result.CopyFrom(model)

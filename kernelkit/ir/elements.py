@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import KernelkitError
+from kernelkit.core.errors import KernelkitError
 
 
 @dataclass(frozen=True)

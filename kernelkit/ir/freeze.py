@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from ..errors import KernelkitError
+from kernelkit.core.errors import KernelkitError
 
 OPTION = "--input-value"
 _HINT = "e.g. --input-value sr=16000 (a scalar) or --input-value bias=0.5,0.25 (a list, flattened in C order)"
@@ -111,8 +111,8 @@ def _shape_text(dims) -> str:
 def freeze_ir(model, values: dict[str, list], shapes: dict[str, list[int]] | None = None) -> list[dict]:
     """Replace each named Parameter of an IR by a Const (its element type, the given values) feeding the same
     consumers. Returns what was frozen: [{"input", "type", "shape", "value"}]."""
-    from . import elements
-    from .load import match_parameters
+    from kernelkit.ir import elements
+    from kernelkit.ir.load import match_parameters
 
     frozen = []
     for param, raw in match_parameters(model, values, OPTION):

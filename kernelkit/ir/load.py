@@ -8,10 +8,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import limits, xmlsafe
-from ..errors import KernelkitError
-from ..fsutil import read_input
-from .model import MAX_XML_BYTES, IRModel, format_shape
+from kernelkit.core import limits, xmlsafe
+from kernelkit.core.errors import KernelkitError
+from kernelkit.core.fsutil import read_input
+from kernelkit.ir.model import MAX_XML_BYTES, IRModel, format_shape
 
 
 def parse_input_shape(text: str) -> tuple[str, list[int]]:
@@ -56,18 +56,18 @@ def load_model(path, input_shapes: dict[str, list[int]] | None = None, input_val
                              hint="pass the IR .xml or the .onnx file")
     suffix = path.suffix.lower()
     if suffix == ".onnx":
-        from .onnx_import import ConversionFailed, check_onnx_file, convert_onnx
+        from kernelkit.ir.onnx_import import ConversionFailed, check_onnx_file, convert_onnx
 
         check_onnx_file(path)
 
         log = frozen = None
         if outputs:
-            from .cut import cut_onnx
-            from .onnx_freeze import load_onnx
+            from kernelkit.ir.cut import cut_onnx
+            from kernelkit.ir.onnx_freeze import load_onnx
 
             frozen = cut_onnx(load_onnx(path), outputs, path=path)
         if input_values or fold:
-            from .onnx_freeze import freeze_onnx, has_control_flow, load_onnx
+            from kernelkit.ir.onnx_freeze import freeze_onnx, has_control_flow, load_onnx
 
             source = frozen if frozen is not None else load_onnx(path)
             if input_values or has_control_flow(source):
@@ -98,14 +98,14 @@ def load_model(path, input_shapes: dict[str, list[int]] | None = None, input_val
     model.source_format = "ir"
     model.freeze_log = None
     if input_values:
-        from .freeze import freeze_ir
-        from .onnx_freeze import FoldLog
+        from kernelkit.ir.freeze import freeze_ir
+        from kernelkit.ir.onnx_freeze import FoldLog
 
         model.freeze_log = FoldLog(frozen=freeze_ir(model, input_values, input_shapes))
     if input_shapes or input_values:
         apply_input_shapes(model, {k: v for k, v in (input_shapes or {}).items() if k not in (input_values or {})})
     if outputs:
-        from .cut import cut_ir
+        from kernelkit.ir.cut import cut_ir
 
         cut_ir(model, outputs)
     if fold:
@@ -115,7 +115,7 @@ def load_model(path, input_shapes: dict[str, list[int]] | None = None, input_val
 
 def _refuse_ir_control_flow(model: IRModel) -> None:
     """IR sub-graph ops are not inlined (documented): say so for each, and where the fold does happen."""
-    from .onnx_freeze import FoldLog
+    from kernelkit.ir.onnx_freeze import FoldLog
 
     for layer in model.layers:
         if layer.type in ("If", "Loop", "TensorIterator"):
@@ -163,7 +163,7 @@ def apply_input_shapes(model: IRModel, shapes: dict[str, list[int]]) -> None:
             ov_model.reshape({p.output(0): ov.PartialShape(_param_shape(model, p.get_friendly_name()))
                               for p in ov_model.get_parameters() if model.find(p.get_friendly_name())})
     except RuntimeError as exc:
-        from .onnx_import import openvino_error_text
+        from kernelkit.ir.onnx_import import openvino_error_text
 
         raise KernelkitError(f"OpenVINO cannot apply the input shapes: {openvino_error_text(exc)}", path=model.path,
                              where="--input-shape", hint="check the shapes against what the model expects") from None

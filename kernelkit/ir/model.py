@@ -21,10 +21,10 @@ from typing import Iterator
 
 import numpy as np
 
-from .. import xmlsafe
-from ..errors import KernelkitError
-from ..fsutil import atomic_write
-from . import elements
+from kernelkit.core import xmlsafe
+from kernelkit.core.errors import KernelkitError
+from kernelkit.core.fsutil import atomic_write
+from kernelkit.ir import elements
 
 MAX_XML_BYTES = 512 * 1024 * 1024
 SUPPORTED_IR_VERSIONS = (10, 11)
@@ -385,7 +385,7 @@ class IRModel:
         self._next_suffix: dict[str, int] = {}   # per base name: where unique_name resumes probing
         self._port_ids: dict[str, tuple[frozenset, frozenset]] = {}   # layer id -> (input ids, output ids)
         self._max_id = -1
-        from .. import limits
+        from kernelkit.core import limits
 
         limits.LAYERS.check(sum(1 for _ in self._layers_el.iterfind("layer")), "<layers> holds", path=self.path)
         for element in self._layers_el.iterfind("layer"):

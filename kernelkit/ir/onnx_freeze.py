@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import KernelkitError
+from kernelkit.core.errors import KernelkitError
 
 MAX_ITERATIONS = 64
 MAX_UNROLLED_NODES = 4096
@@ -95,7 +95,7 @@ def freeze_onnx(model, *, input_shapes=None, input_values=None, fold: bool = Tru
     initializers and, with `fold`, what became constant folded. Returns (model, FoldLog)."""
     import onnx
 
-    from .freeze import OPTION, frozen_record, typed_array, value_shape
+    from kernelkit.ir.freeze import OPTION, frozen_record, typed_array, value_shape
 
     result = onnx.ModelProto()
     result.CopyFrom(model)

@@ -11,7 +11,7 @@ import re
 import tempfile
 from pathlib import Path
 
-from ..errors import KernelkitError
+from kernelkit.core.errors import KernelkitError
 
 
 MAX_OPSET_VERSION = 10_000
@@ -28,7 +28,7 @@ def convert_onnx(path: Path, input_shapes: dict[str, list[int]] | None = None, *
 
     path = Path(path)
     if model is not None:
-        from .onnx_freeze import real_inputs
+        from kernelkit.ir.onnx_freeze import real_inputs
 
         known = [i.name for i in real_inputs(model.graph)]
     else:
@@ -76,8 +76,8 @@ def check_onnx_file(path: Path) -> None:
     model's folder, or ends past the end of its file."""
     import onnx
 
-    from .. import limits
-    from ..fsutil import regular_file
+    from kernelkit.core import limits
+    from kernelkit.core.fsutil import regular_file
 
     path = Path(path)
     limits.WEIGHTS_BYTES.check(regular_file(path, what="ONNX model").st_size, "the ONNX file", path=path)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kernelkit.errors import KernelkitError
+from kernelkit.core.errors import KernelkitError
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}

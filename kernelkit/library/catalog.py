@@ -7,8 +7,8 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from kernelkit.fsutil import is_leftover
-from kernelkit.paths import KERNELS_DIR
+from kernelkit.core.fsutil import is_leftover
+from kernelkit.core.paths import KERNELS_DIR
 
 
 @dataclass(frozen=True)

@@ -11,9 +11,9 @@ import json
 import sys
 from pathlib import Path
 
-from kernelkit.fsutil import atomic_write
-from kernelkit.paths import KERNELS_DIR
-from kernelkit.spec import KernelSpec, load_spec
+from kernelkit.core.fsutil import atomic_write
+from kernelkit.core.paths import KERNELS_DIR
+from kernelkit.kernel.spec import KernelSpec, load_spec
 
 _ALL_RANK4 = "Rank-4 NCHW data (lower ranks: add leading 1s; ONNX node tests of lower rank are restated so)."
 # What the kernel does not do, beyond what the bindings show. One entry per library kernel.
@@ -133,7 +133,7 @@ def kernel_page(spec: KernelSpec, cases: list[dict], report_name: str) -> str:
         what = (f"ONNX `{openvino['op']}-{openvino.get('onnx_opset')}` as OpenVINO's ONNX frontend converts it"
                 if openvino.get("frontend") == "onnx" else f"`{openvino.get('opset', 'opset1')}.{openvino['op']}`")
         summary.append(f"- OpenVINO CPU running {what} is the `openvino` reference of every spec case "
-                       "(kernelkit.harness.references.openvino_reference, f32)")
+                       "(kernelkit.runners.references.openvino_reference, f32)")
     lines += ["", "## Measured accuracy", ""] + (summary or ["- no conformance results for this kernel"])
     if rows:
         lines += ["", "| case | reference | status | max ULP | max abs | max rel | p99 rel |",

@@ -11,7 +11,7 @@ import struct
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from ..errors import KernelkitError
+from kernelkit.core.errors import KernelkitError
 
 ELF_PREAMBLE = b"\x7felf"
 HEADER_OFFSET = 52
@@ -58,7 +58,7 @@ def read_header(blob: bytes | str | Path) -> BlobHeader:
     """Parse the header of a blob (bytes or a path). KernelkitError if it is not a MYRIAD blob."""
     path = None
     if not isinstance(blob, (bytes, bytearray)):
-        from ..fsutil import regular_file
+        from kernelkit.core.fsutil import regular_file
 
         path = Path(blob)
         size = regular_file(path, what="blob").st_size

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from ..bindings import clsource
-from ..errors import KernelkitError
+from kernelkit.kernel.bindings import clsource
+from kernelkit.core.errors import KernelkitError
 
 CHECK_SUFFIX = ".check.elf"
 MD_VERSION = 0x00010002          # metadata 1.2, the only version the parser accepts
@@ -67,7 +67,7 @@ def _element_size(arg: clsource.KernelArg) -> int:
 
 def metadata_from_source(text: str, *, path=None, defines=None) -> list[KernelMetadata]:
     """The kernels clc would list for a source: entry points in source order, companions as variants."""
-    from ..emulator import cmx, source as shave_source
+    from kernelkit.kernel.emulator import cmx, source as shave_source
 
     kernels = [k for k in clsource.parse_kernels(text, defines, path=path) if k.has_body]
     unreadable = [k for k in kernels if k.unreadable]
@@ -267,7 +267,7 @@ def check_elf_name(stem: str) -> str:
 def write_check_elf(cl_paths: Sequence[Path], out: Path, *, note: str = "", defines=None) -> list[KernelMetadata]:
     """Write the check ELF for the OpenCL sources `cl_paths` (concatenated, as the plugin concatenates a
     kernel's Sources) to `out`, atomically; returns what it lists."""
-    from ..fsutil import atomic_write
+    from kernelkit.core.fsutil import atomic_write
 
     text = "\n".join(clsource.read_source(p) for p in cl_paths)
     kernels = metadata_from_source(text, path=cl_paths[0], defines=defines)

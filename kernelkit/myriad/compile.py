@@ -15,11 +15,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .. import xmlsafe
-from ..errors import KernelkitError
-from ..fsutil import atomic_write
-from . import blob as blobfmt
-from . import toolchain as toolchain_mod
+from kernelkit.core import xmlsafe
+from kernelkit.core.errors import KernelkitError
+from kernelkit.core.fsutil import atomic_write
+from kernelkit.myriad import blob as blobfmt
+from kernelkit.myriad import toolchain as toolchain_mod
 
 # compile_tool 2021.4 always sets this for MYRIAD; it lets the plugin compile with no device attached.
 PLATFORM_CONFIG = {"VPU_MYRIAD_PLATFORM": "VPU_MYRIAD_2480"}

@@ -22,8 +22,8 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 
-from ..errors import KernelkitError
-from . import blob as blobfmt
+from kernelkit.core.errors import KernelkitError
+from kernelkit.myriad import blob as blobfmt
 
 STAGE_BORDER = 0x7F83FF19
 CUSTOM_STAGE = 115
@@ -172,7 +172,7 @@ def _read_buffer(words: list[int], pos: int, data: bytes, constants: int) -> tup
 
 def decode_custom(stage: Stage, data: bytes) -> CustomStage:
     """The Custom stage's work sizes, arguments and buffers; `data` is the whole blob."""
-    from . import check_elf
+    from kernelkit.myriad import check_elf
 
     p = list(stage.params)
     # The plugin writes one group count per global entry and one local size and offset per local entry, any

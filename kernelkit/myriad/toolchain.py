@@ -28,8 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from .. import paths
-from ..errors import ToolchainUnavailable
+from kernelkit.core import paths
+from kernelkit.core.errors import ToolchainUnavailable
 
 OPENVINO_VERSION = "2021.4.2"
 PIP_REQUIREMENT = "pip<25"

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from kernelkit.errors import KernelkitError
+from kernelkit.core.errors import KernelkitError
 
 
 def reference(inputs: list[np.ndarray], attrs: dict) -> np.ndarray:

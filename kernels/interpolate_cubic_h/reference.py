@@ -9,7 +9,7 @@ tf_half_pixel_for_nn).
 
 import numpy as np
 
-from kernelkit.errors import KernelkitError
+from kernelkit.core.errors import KernelkitError
 from kernelkit.library.attrs import attr_bool, attr_float, attr_floats, attr_ints, attr_str, normalize_axis
 from kernelkit.library.interp import COORDINATE_MODES, cubic_matrix
 

@@ -11,7 +11,7 @@
 
 #define KK_OVL __attribute__((overloadable))
 
-/* 32-bit work-item functions: kernelkit/emulator/shave_work_items.h, -included before this file. */
+/* 32-bit work-item functions: kernelkit/kernel/emulator/shave_work_items.h, -included before this file. */
 
 /* clc intrinsics used by shipped kernels (parameters unnamed: a kernel's scalars may be macros, as in the GPU
    view). SAU.SUMX: the sum of the eight lanes of a half8. CMU.ALIGNVEC (a, b, k): the 16 bytes that start k bytes

@@ -1,0 +1,198 @@
+"""NN Archive (Luxonis): a .tar.xz holding a compiled blob and a config.json that describes it.
+
+Inputs and outputs (names, shapes, layouts, data types) are read back from the blob itself with DepthAI's
+blob reader, so the config describes the compiled model exactly. Preprocessing comes from the patch
+report's options are NOT repeated: `kernelkit patch` builds that preprocessing into the model, and an archive
+describes the executable it holds, so a patched model takes raw frames (mean 0, scale 1, no channel swap).
+Only the caller's explicit options set preprocessing (for a model that still expects it to be applied).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+import re
+import tarfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from kernelkit.core import limits
+from kernelkit.core.errors import KernelkitError, ToolchainUnavailable
+from kernelkit.core.fsutil import atomic_write, is_leftover, read_input
+from kernelkit.myriad import blob as blobfmt
+
+CONFIG_VERSION = "1.0"   # the NN Archive config scheme DepthAI's reader takes (NNArchiveConfigVersion.V1)
+# DepthAI blob tensor types -> NN Archive dtype names
+_DTYPES = {"FP16": "float16", "FP32": "float32", "U8F": "uint8", "I8": "int8", "INT": "int32", "FP64": "float64"}
+_ITEM_BYTES = {"float16": 2, "float32": 4, "uint8": 1, "int8": 1, "int32": 4, "float64": 8}
+# A Myriad X has 512 MiB of DDR: a blob whose inputs and outputs declare more was not compiled for it.
+DEVICE_MEMORY_BYTES = 512 << 20
+_NAME_OK = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+@dataclass
+class ArchiveResult:
+    path: Path
+    config: dict
+    blob_name: str
+
+
+@dataclass
+class Preprocessing:
+    mean: list[float] | None = None
+    scale: list[float] | None = None
+    reverse_channels: bool | None = None
+
+
+def find_blob(source: str | Path) -> Path:
+    """The blob to pack: `source` itself, or the one blob in a folder."""
+    source = Path(source)
+    if not source.exists():
+        raise KernelkitError("no such file or folder", path=source,
+                             hint="pass a .blob or a `kernelkit patch` folder with a compiled blob in it")
+    if not source.is_dir():
+        blobfmt.read_header(source)
+        return source
+    blobs = sorted(p for p in source.glob("*.blob") if not is_leftover(p.name))
+    if not blobs:
+        raise KernelkitError("folder holds no .blob", path=source,
+                             hint=f"compile it first: kernelkit compile {source} -o {source / 'model.blob'}")
+    if len(blobs) > 1:
+        raise KernelkitError(f"folder holds {len(blobs)} blobs ({', '.join(b.name for b in blobs)})", path=source,
+                             hint="pass the .blob to pack directly")
+    blobfmt.read_header(blobs[0])
+    return blobs[0]
+
+
+def blob_tensors(blob_path: Path) -> tuple[list[dict], list[dict]]:
+    """(inputs, outputs) of a blob as {name, dtype, shape, layout}, from DepthAI's own reader."""
+    # Without this DepthAI warns on import that it has no USB access, which is irrelevant to reading a file.
+    os.environ.setdefault("DEPTHAI_LEVEL", "error")
+    try:
+        import depthai as dai
+    except ImportError:
+        raise ToolchainUnavailable("depthai is needed to read a blob's inputs and outputs",
+                                   hint="pip install 'depthai>=3' (kernelkit's [depthai] extra)") from None
+    try:
+        blob = dai.OpenVINO.Blob(str(blob_path))
+    except Exception as exc:  # noqa: BLE001 - its C++ reader throws several types (std::out_of_range: IndexError)
+        raise KernelkitError(f"DepthAI cannot read this blob: {exc}", path=blob_path,
+                             hint="compile the model again with kernelkit compile") from None
+
+    def describe(name, info):
+        kind = str(info.dataType).rsplit(".", 1)[-1]
+        shape = [int(d) for d in reversed(info.dims)]  # DepthAI lists dims innermost first
+        layout = str(info.order).rsplit(".", 1)[-1]
+        if len(layout) != len(shape):
+            layout = "NCHW"[4 - len(shape):] if len(shape) <= 4 else "".join("ABCDEFGH"[:len(shape)])
+        return {"name": name, "dtype": _DTYPES.get(kind, kind.lower()), "shape": shape, "layout": layout}
+
+    try:
+        inputs = [describe(n, i) for n, i in blob.networkInputs.items()]
+        outputs = [describe(n, i) for n, i in blob.networkOutputs.items()]
+    except UnicodeDecodeError:
+        raise KernelkitError("a tensor name in this blob is not UTF-8 text: the blob is damaged", path=blob_path,
+                             hint="compile the model again with kernelkit compile") from None
+    _check_declared_sizes(blob_path, inputs + outputs)
+    return inputs, outputs
+
+
+def _check_declared_sizes(blob_path: Path, tensors: list[dict]) -> None:
+    """Refuse shapes no Myriad X can hold before any config is sized by them."""
+    total = 0
+    for entry in tensors:
+        if not entry["shape"] or min(entry["shape"]) < 1:
+            raise KernelkitError(f"tensor \"{entry['name']}\" has shape {entry['shape']} in this blob: the blob is "
+                                 "damaged", path=blob_path, hint="compile the model again with kernelkit compile")
+        total += limits.tensor_bytes(entry["shape"], _ITEM_BYTES.get(entry["dtype"], 8))
+        if total > DEVICE_MEMORY_BYTES:
+            raise KernelkitError(f"the blob's inputs and outputs (up to \"{entry['name']}\", shape {entry['shape']}) "
+                                 f"declare {total:,} bytes, more than a Myriad X's {DEVICE_MEMORY_BYTES:,} bytes of "
+                                 "memory: the blob is damaged", path=blob_path,
+                                 hint="compile the model again with kernelkit compile")
+
+
+def _channels(entry: dict) -> int | None:
+    layout, shape = entry["layout"], entry["shape"]
+    return shape[layout.index("C")] if "C" in layout else None
+
+
+def _per_channel(values, count: int | None, what: str, default: float, input_name: str,
+                 is_image: bool = True) -> list[float] | None:
+    if values is None:
+        return [default] * (count or 1) if is_image else None
+    values = [float(v) for v in values]
+    if not all(math.isfinite(v) for v in values) or (what == "scale" and 0.0 in values):
+        raise KernelkitError(f"{what} values {values} are not all finite" + (" and non-zero" if what == "scale" else ""),
+                             where=f"--{what}", hint="DepthAI reads the config as JSON numbers; give plain numbers")
+    if len(values) == 1 and count:
+        return values * count
+    if count is not None and len(values) != count:
+        raise KernelkitError(f"{len(values)} {what} values for input \"{input_name}\", which has {count} channels",
+                             where=f"--{what}", hint=f"give one {what} value per channel, or one for all")
+    return values
+
+
+def make_config(name: str, blob_file: str, inputs: list[dict], outputs: list[dict],
+                preprocessing: Preprocessing) -> dict:
+    config_inputs = []
+    for entry in inputs:
+        channels = _channels(entry)
+        is_image = len(entry["shape"]) == 4 and channels in (1, 3)
+        config_inputs.append({
+            **{k: entry[k] for k in ("name", "dtype")},
+            "input_type": "image" if is_image else "raw",
+            "shape": entry["shape"],
+            "layout": entry["layout"],
+            # A raw tensor with no values given declares none: its channel count is unbounded.
+            "preprocessing": {
+                "mean": _per_channel(preprocessing.mean, channels, "mean", 0.0, entry["name"], is_image),
+                "scale": _per_channel(preprocessing.scale, channels, "scale", 1.0, entry["name"], is_image),
+                "reverse_channels": bool(preprocessing.reverse_channels),
+                "interleaved_to_planar": None,
+            },
+        })
+    return {
+        "config_version": CONFIG_VERSION,
+        "model": {
+            # MYRIAD blobs hold FP16 weights whatever the IR had.
+            "metadata": {"name": name, "path": blob_file, "precision": "float16"},
+            "inputs": config_inputs,
+            "outputs": [{k: o[k] for k in ("name", "dtype", "shape", "layout")} for o in outputs],
+            "heads": [],
+        },
+    }
+
+
+def build_archive(source: str | Path, out: str | Path, *, name: str | None = None,
+                  mean: list[float] | None = None, scale: list[float] | None = None,
+                  reverse_channels: bool | None = None) -> ArchiveResult:
+    """Pack the blob of `source` (a .blob, or a folder with one) and its config.json into `out` (.tar.xz)."""
+    out = Path(out)
+    if not out.name.endswith(".tar.xz"):
+        raise KernelkitError("an NN Archive is a .tar.xz file", path=out, where="-o", hint="name it NAME.tar.xz")
+    blob_path = find_blob(source)
+    name = name or out.name[: -len(".tar.xz")]
+    if not _NAME_OK.match(name):
+        raise KernelkitError(f"model name {name!r} is not a plain file name", where="--name",
+                             hint="use letters, digits, '.', '_' and '-'")
+    # Preprocessing in patch-report.json is already inside the compiled model: declaring it again
+    # would make DepthAI apply it twice.
+    pre = Preprocessing(mean=mean, scale=scale, reverse_channels=reverse_channels)
+    inputs, outputs = blob_tensors(blob_path)
+    blob_file = f"{name}.blob"
+    config = make_config(name, blob_file, inputs, outputs, pre)
+    payload = io.BytesIO()
+    mtime = int(time.time())
+    with tarfile.open(fileobj=payload, mode="w:xz") as tar:
+        for member, data in (("config.json", (json.dumps(config, indent=2) + "\n").encode()),
+                             (blob_file, read_input(blob_path, limits.WEIGHTS_BYTES.value(), what="blob",
+                                                    limit=limits.WEIGHTS_BYTES))):
+            info = tarfile.TarInfo(member)
+            info.size, info.mtime, info.mode = len(data), mtime, 0o644
+            tar.addfile(info, io.BytesIO(data))
+    atomic_write(out, payload.getvalue())
+    return ArchiveResult(out, config, blob_file)

@@ -1,0 +1,1 @@
+"""Build a kernel folder: render, clang-15 host check, SHAVE lint, clc when present."""

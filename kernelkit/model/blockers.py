@@ -1,0 +1,321 @@
+"""Find every reason the MYRIAD plugin of a target release would refuse a model (the knowledge base applied).
+
+Model-level blockers (IR version) carry an empty layer_id. The element type flowing into an input port is
+the producer's output port precision, as the plugin sees it after its own conversions (FP32 -> FP16,
+i64/u64/u32/boolean -> S32).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from kernelkit.facts.knowledge import Knowledge, load_knowledge
+
+KINDS = ("ir-version", "opset", "unsupported", "limit", "precision", "dynamic-shape", "dtype")
+_PASS_THROUGH = {"convert", "squeeze", "unsqueeze", "reshape"}   # folded by the plugin when fed by a Const
+
+
+@dataclass
+class Blocker:
+    layer_id: str
+    layer_name: str
+    type: str
+    version: str
+    kind: str           # one of KINDS
+    reason: str
+    source: str
+    details: dict = field(default_factory=dict)    # e.g. {"port": "1", "found": "S32", "accepts": ["FP16"]}
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _blocker(layer, kind, reason, source, **details) -> Blocker:
+    return Blocker(layer.id, layer.name, layer.type, layer.version, kind, reason, source, details)
+
+
+def find_blockers(model, target: str, *, custom_types=None) -> list[Blocker]:
+    """Every blocker of `model` (a kernelkit.ir.IRModel) for `target`, model-level first, then in XML order.
+
+    custom_types: op types bound to custom OpenCL kernels (names, or objects with `.name` such as
+    bindings CustomLayer). A binding replaces the plugin's implementation of that type, so support,
+    limit and precision rules do not apply to it; the IR reader must still know the op version.
+    """
+    kb = load_knowledge(target)
+    custom = {getattr(c, "name", c).lower() for c in (custom_types or ())}
+    blockers: list[Blocker] = []
+    if model.version not in kb.ir_versions:
+        blockers.append(Blocker("", "", "", "", "ir-version",
+                                f"IR v{model.version} cannot be read by the {target} IR reader "
+                                f"(it reads v{', v'.join(map(str, kb.ir_versions))})", kb.sources["ir-version"]))
+    names_seen: dict[str, str] = {}
+    for layer in model.layers:
+        if kb.unique_layer_names:
+            if layer.name in names_seen:
+                blockers.append(_blocker(layer, "ir-version",
+                                         f"layer name {layer.name!r} is also used by layer "
+                                         f"{names_seen[layer.name]}; the {target} IR reader requires unique names",
+                                         kb.sources["reader"]))
+            names_seen.setdefault(layer.name, layer.id)
+        blockers.extend(_layer_blockers(model, layer, kb, custom))
+    return blockers
+
+
+def _layer_blockers(model, layer, kb: Knowledge, custom: set[str]) -> list[Blocker]:
+    found: list[Blocker] = []
+    op_type = kb.canonical(layer.type)
+    lowered = layer.type.lower()
+    opset = kb.opset_number(layer.version)
+    too_new = opset is not None and opset > kb.opset_ceiling
+    if too_new:
+        found.append(_blocker(layer, "opset",
+                              f"{op_type}-{opset} (opset{opset}) is newer than the {kb.target} IR reader, "
+                              f"which knows opset1..opset{kb.opset_ceiling}", kb.sources["opset"]))
+    found.extend(_shape_blockers(model, layer, kb))
+    found.extend(_dtype_blockers(layer, kb))
+    if lowered in custom:
+        return found
+    rule = kb.op_rule(layer.type)
+    if rule is None or not rule.supported:
+        how = "is not in the MYRIAD plugin's parser table" if rule is None else "is not supported by MYRIAD"
+        if opset is None and rule is None:
+            how = f"is a custom op (version {layer.version!r}) without a MYRIAD custom-layer binding"
+        found.append(_blocker(layer, "unsupported", f"{layer.type} {how} ({kb.target})",
+                              rule.source if rule else "ref §2.2 (parser table); ops.toml has no row"))
+        return found
+    if rule.versions and opset is not None and not too_new and opset not in rule.versions:
+        found.append(_blocker(layer, "unsupported",
+                              f"MYRIAD handles {op_type} versions {', '.join(map(str, rule.versions))}, "
+                              f"not {opset}", rule.source))
+    for limit in kb.limits.get(op_type, ()):
+        problem = _CHECKS[limit.check](model, layer, limit.params)
+        if problem:
+            found.append(_blocker(layer, "limit", f"{limit.reason} ({problem})", limit.source,
+                                  check=limit.check))
+    found.extend(_precision_blockers(model, layer, op_type, kb))
+    return found
+
+
+def _shape_blockers(model, layer, kb: Knowledge) -> list[Blocker]:
+    if layer.type == "Parameter":
+        dims = layer.outputs[0].dims if layer.outputs else []
+        shape_attr = layer.attrs.get("shape", "")
+        if any(d < 0 for d in dims) or any(t.strip() in ("?", "-1") or ".." in t for t in shape_attr.split(",")):
+            return [_blocker(layer, "dynamic-shape",
+                             f"input {layer.name!r} has a dynamic shape [{shape_attr or dims}]; "
+                             "fix it with --input-shape NAME=D0,D1,...", kb.dynamic_shapes["source"])]
+    if kb.static_dims:
+        dynamic = next((port for port in layer.outputs if -1 in port.dims), None)
+        # reported only where the dynamism starts (NonZero, NMS...), not on every layer downstream of it
+        if dynamic is not None and not any(-1 in port.dims for port, _ in _input_ports(model, layer)):
+            return [_blocker(layer, "dynamic-shape",
+                             f"output port {dynamic.id} has a dynamic dimension {dynamic.dims}; the {kb.target} IR "
+                             "reader needs every dimension static (data-dependent outputs such as NonZero's "
+                             "need an upper bound)", kb.sources["reader"], port=dynamic.id)]
+    return []
+
+
+def _input_ports(model, layer):
+    """Each input port with the producer's output port (the one whose dims count), or itself."""
+    for port in layer.inputs:
+        found = model.producer(layer, port.id)
+        yield (found[1] if found else port), port
+
+
+def _dtype_blockers(layer, kb: Knowledge) -> list[Blocker]:
+    bad = []
+    for port in layer.outputs:
+        etype = port.element_type
+        if etype is not None and kb.effective_type(etype) is None:
+            bad.append((port.id, etype))
+    if layer.type == "Parameter":
+        etype = layer.attrs.get("element_type")
+        eff = kb.effective_type(etype)
+        if eff is not None and eff not in kb.io_inputs:
+            bad.append(("input", etype))
+    if not bad:
+        return []
+    listing = ", ".join(f"port {pid}: {etype}" for pid, etype in bad)
+    return [_blocker(layer, "dtype", f"element type with no MYRIAD representation ({listing})",
+                     kb.sources["effective"], ports=[pid for pid, _ in bad])]
+
+
+def _precision_blockers(model, layer, op_type: str, kb: Knowledge) -> list[Blocker]:
+    found = []
+    inputs = list(model.iter_input_types(layer))
+    if op_type == "Convert" and inputs and layer.outputs:
+        src = kb.effective_type(inputs[0][1])
+        dst = kb.effective_type(layer.outputs[0].element_type)
+        if src and dst and src != dst and (src, dst) not in kb.convert_pairs:
+            found.append(_blocker(layer, "precision",
+                                  f"MYRIAD has no Convert from {src} to {dst} "
+                                  f"({inputs[0][1]} -> {layer.outputs[0].element_type})", kb.sources["convert"],
+                                  port=inputs[0][0].id, found=src, accepts=[]))
+    evidence = kb.evidence.get(op_type)
+    rules = kb.precision_rules.get(op_type, ())
+    for index, (port, etype) in enumerate(inputs):
+        eff = kb.effective_type(etype)
+        if eff is None:
+            continue
+        rejected = None                                   # (accepted types, source)
+        if evidence is not None and (index, eff) in evidence.rejected:
+            rejected = evidence.rejected[(index, eff)]
+        elif evidence is None or eff not in evidence.accepted:     # a compiled probe outranks the table
+            rule = next((r for r in rules if (r.ports is None or index in r.ports) and eff not in r.accepts), None)
+            if rule is not None:
+                rejected = (tuple(sorted(rule.accepts)), rule.source)
+        if rejected is None:
+            continue
+        accepts, source = rejected
+        producer = model.producer(layer, port.id)
+        origin = f" from {producer[0].name!r}" if producer else ""
+        found.append(_blocker(layer, "precision",
+                              f"input #{index} has type {eff} ({etype}{origin}), but {op_type} on MYRIAD "
+                              f"takes one of [{', '.join(accepts)}]", source,
+                              port=port.id, found=eff, accepts=list(accepts)))
+    return found
+
+
+# ---- limit checks: each returns None when fine, else a short description of what is wrong -------------
+
+def _check_attr_in(model, layer, params):
+    value = layer.attrs.get(params["attr"], params.get("default"))
+    if value is None or value.lower() in [a.lower() for a in params["allowed"]]:
+        return None
+    return f"{params['attr']}={value}"
+
+
+def _check_attr_all(model, layer, params):
+    text = layer.attrs.get(params["attr"])
+    if not text:
+        return None
+    try:
+        values = [float(v) for v in text.replace(" ", "").split(",") if v]
+    except ValueError:
+        return f"{params['attr']}={text}"
+    return None if all(v == params["value"] for v in values) else f"{params['attr']}={text}"
+
+
+def _check_input_rank_in(model, layer, params):
+    inputs = layer.inputs
+    if params["port"] >= len(inputs):
+        return None
+    port = inputs[params["port"]]
+    found = model.producer(layer, port.id)
+    rank = len(found[1].dims) if found else len(port.dims)
+    return None if rank in params["ranks"] else f"input rank {rank}"
+
+
+def _const_source(model, layer, port):
+    """The Const behind an input port (looking through ops the plugin folds), or None."""
+    found = model.producer(layer, port.id)
+    while found is not None:
+        src = found[0]
+        if src.type.lower() == "const":
+            return src
+        if src.type.lower() not in _PASS_THROUGH or not src.inputs:
+            return None
+        found = model.producer(src, src.inputs[0].id)
+    return None
+
+
+def _check_input_const(model, layer, params):
+    inputs = layer.inputs
+    if params["port"] >= len(inputs):
+        return None
+    const = _const_source(model, layer, inputs[params["port"]])
+    return None if const is not None else f"input #{params['port']} is computed at run time"
+
+
+def _check_input_const_size(model, layer, params):
+    problem = _check_input_const(model, layer, params)
+    if problem:
+        return problem
+    inputs = layer.inputs
+    if params["port"] >= len(inputs):
+        return None
+    const = _const_source(model, layer, inputs[params["port"]])
+    size = int(np.prod(const.outputs[0].dims, dtype=np.int64)) if const.outputs[0].dims else 1
+    return None if size == params["size"] else f"input #{params['port']} has {size} values"
+
+
+def _check_output_unused(model, layer, params):
+    outputs = layer.outputs
+    if params["port"] >= len(outputs):
+        return None
+    port = outputs[params["port"]]
+    used = model.consumers(layer, port.id)
+    return None if not used else f"output #{params['port']} feeds {used[0][0].name!r}"
+
+
+def _check_same_dims(model, layer, params):
+    if not layer.inputs or not layer.outputs:
+        return None
+    found = model.producer(layer, layer.inputs[0].id)
+    before = found[1].dims if found else layer.inputs[0].dims
+    after = layer.outputs[0].dims
+    for axis in params["axes"]:
+        if axis < len(before) and axis < len(after) and before[axis] != after[axis] and before[axis] >= 0 \
+                and after[axis] >= 0:
+            return f"axis {axis} changes from {before[axis]} to {after[axis]}"
+    return None
+
+
+def _check_inputs_at_least(model, layer, params):
+    count = len(layer.inputs)
+    return None if count >= params["count"] else f"{count} input(s)"
+
+
+_CHECKS = {
+    "inputs_at_least": _check_inputs_at_least,
+    "attr_in": _check_attr_in,
+    "attr_all": _check_attr_all,
+    "input_rank_in": _check_input_rank_in,
+    "input_const": _check_input_const,
+    "input_const_size": _check_input_const_size,
+    "output_unused": _check_output_unused,
+    "same_dims": _check_same_dims,
+}
+
+
+def check_names() -> set[str]:
+    """The limit checks this module implements (the knowledge-base tests hold limits.toml to them)."""
+    return set(_CHECKS)
+
+
+# ---- reports (the CLI prints these; --json writes the dict) ---------------------------------------------
+
+JSON_SCHEMA = "kernelkit.inspect/1"
+
+
+def describe_fix(blocker: Blocker, model, target: str) -> str | None:
+    """The fix `kernelkit patch` would apply, from the patchers (None when there is none or no patcher)."""
+    try:
+        from kernelkit.model.patcher import describe_fix as patch_describe_fix
+    except ImportError:
+        return None
+    return patch_describe_fix(blocker, model, target)
+
+
+def inspect_report(model, target: str, *, blockers: list[Blocker] | None = None, oracle: dict | None = None) -> dict:
+    """The stable JSON form of an inspection (schema documented in docs/ir.md)."""
+    blockers = find_blockers(model, target) if blockers is None else blockers
+    by_kind: dict[str, int] = {}
+    entries = []
+    for b in blockers:
+        by_kind[b.kind] = by_kind.get(b.kind, 0) + 1
+        entry = b.to_dict()
+        entry["fix"] = describe_fix(b, model, target)
+        entries.append(entry)
+    return {
+        "schema": JSON_SCHEMA,
+        "model": str(model.path) if model.path else None,
+        "target": target,
+        "ir_version": model.version,
+        "layers": len(model.layers),
+        "blockers": entries,
+        "summary": {"blockers": len(blockers), "by_kind": by_kind, "ok": not blockers},
+        "oracle": oracle,
+    }

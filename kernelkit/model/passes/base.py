@@ -1,0 +1,61 @@
+"""What every patcher shares: the targets, the record of changes, and the refusal type."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+TARGETS = ("2021.4", "2022.1", "2022.3")
+
+
+@dataclass
+class Change:
+    """One edit to the model, as patch-report.json lists it."""
+
+    patcher: str            # precision | version | rewrite | custom_layer | preprocess | ir
+    layer: str              # the layer's name before the change
+    before: str             # e.g. "SoftMax-8 axis=-1"
+    after: str              # e.g. "SoftMax-1 axis=3"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Refusal:
+    """A layer a patcher could have handled but would not, and why (listed in the report)."""
+
+    patcher: str
+    layer: str
+    type: str
+    reason: str
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class Refuse(Exception):
+    """Raised inside a patcher when semantics cannot be kept; becomes a Refusal."""
+
+
+@dataclass
+class PatchContext:
+    model: object                 # kernelkit.ir.IRModel, edited in place
+    target: str
+    changes: list[Change] = field(default_factory=list)
+    refusals: list[Refusal] = field(default_factory=list)
+    bound: dict = field(default_factory=dict)     # layer type -> kernelkit.kernel.builder.build BuildResult
+
+    def record(self, patcher: str, layer: str, before: str, after: str) -> None:
+        self.changes.append(Change(patcher, layer, before, after))
+
+    def refuse(self, patcher: str, layer, reason: str) -> None:
+        self.refusals.append(Refusal(patcher, layer.name, f"{layer.type}-{version_number(layer.version)}", reason))
+
+
+def version_number(version: str) -> str:
+    """"opset8" -> "8"; other version strings (extension, experimental) unchanged."""
+    return version[5:] if version.startswith("opset") else version
+
+
+def describe(layer) -> str:
+    return f"{layer.type}-{version_number(layer.version)}"
