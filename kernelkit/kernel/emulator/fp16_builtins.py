@@ -20,7 +20,8 @@ How they compute:
   - relational functions: on the float values, or on the fp16 bits (isnormal, signbit, select, bitselect);
     scalars return int 1/0, vectors shortN -1/0, as the header declares.
   - conversions to half: from float with the default or _rte mode by a cast; the directed modes (_rtz _rtp _rtn)
-    and all conversions from double go through PoCL's vstore_halfN_<mode> into a private half variable;
+    and all conversions from double go lane by lane through PoCL's scalar vstore_half_<mode> into a private
+    half variable (its vector vstore_halfN are broken for some widths, see _round_store);
     integers go through float first (exact below 2^24, and beyond that every mode gives the same half).
     Conversions from half widen to float (exact) and call PoCL's conversion from float, so _sat and the
     rounding modes are PoCL's.
@@ -107,14 +108,21 @@ def _lanes(n: int, fmt: str, result: str) -> str:
 
 
 def _round_store(value: str, src: str, n: int, mode: str) -> str:
-    """Statements rounding `value` (src N, float or double) into the halfN variable r with PoCL's
-    vstore_halfN<mode>. PoCL 3.1's vstore_half16 of a double16 writes nothing except with _rtz, so a double16
-    goes in two halves of 8."""
+    """Statements rounding `value` (src N, float or double) into the halfN variable r with PoCL's scalar
+    vstore_half<mode>, one lane at a time.
+
+    Not PoCL's vstore_halfN<mode>: in PoCL 3.1's kernel library (Debian 3.1-3) the SPIR entry points of the
+    vector ones hand the _cl_ implementation an uninitialised stack copy of the vector whenever the x86-64 ABI
+    passes that vector in memory (wider than the library's legal vector width), so they round stack garbage
+    (0, NaN, anything). Which ones depends on the library variant PoCL picks for the CPU: avx512 breaks
+    double16; avx2 (e.g. a Haswell or AMD EPYC host) also double8 (_rte, _rtn, default); sse2 to sse4.1 also
+    double3/double4 in most modes and float8/float16 with _rtp. Scalar arguments are passed in registers on
+    every variant, so one lane at a time is right on any x86-64 CPU."""
     mode = mode or "_rte"
-    if src == "double" and n == 16:
-        return (f"double16 t16 = {value}; vstore_half8{mode}(t16.lo, 0, (__private half *)&r); "
-                f"vstore_half8{mode}(t16.hi, 1, (__private half *)&r);")
-    return f"vstore_half{_s(n)}{mode}({value}, 0, (__private half *)&r);"
+    if n == 1:
+        return f"vstore_half{mode}({value}, 0, (__private half *)&r);"
+    return (f"{_t(src, n)} kk_v = {value}; "
+            + " ".join(f"vstore_half{mode}(kk_v.s{COMPONENTS[i]}, {i}, (__private half *)&r);" for i in range(n)))
 
 
 def _fn(attrs: str, ret: str, name: str, params: str, body: str) -> str:
