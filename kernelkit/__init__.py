@@ -2,8 +2,24 @@
 
 Two data flows, one package:
   kernel: spec -> render -> bindings -> build/check -> emulate -> compare -> report
-  model:  IR -> inspect -> patch -> verify (-> compile to a blob where the toolchain exists)
-Heavy dependencies (pyopencl, openvino, onnx) are imported lazily inside the functions that need them.
+  model:  IR/ONNX -> inspect -> patch -> verify -> compile to a blob -> archive
+
+The user's verbs are here: `kernelkit.inspect`, `patch`, `verify`, `compile`, `archive`, `emulate`, `build`,
+`plugin_check` (kernelkit.api; docs/api.md). They are loaded on first use, so importing any part of the package
+stays light; heavy dependencies (pyopencl, openvino, onnx) load inside the functions that need them.
 """
 
 __version__ = "0.1.0"
+__all__ = ["inspect", "patch", "verify", "compile", "archive", "emulate", "build", "plugin_check"]
+
+
+def __getattr__(name: str):
+    if name in __all__:
+        from kernelkit import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'kernelkit' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted([*globals(), *__all__])

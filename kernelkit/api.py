@@ -1,0 +1,93 @@
+"""The library API: the user's verbs, each one call with an in-memory result. The CLI is these calls plus
+argument parsing and printing; a notebook imports `kernelkit` and calls them (docs/api.md)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Mapping, Sequence
+
+
+def inspect(model, target=None, *, input_shapes: Mapping | None = None, input_values: Mapping | None = None,
+            outputs: Sequence[str] | None = None, oracle: bool = False) -> dict:
+    """Every MYRIAD blocker of the model file `model` (.xml or .onnx) for `target` (default: the kit's default
+    release), as the `kernelkit.inspect/1` report; `oracle=True` adds the real plugin's verdict."""
+    from kernelkit.doctor.inspection import inspect_model
+    from kernelkit.facts.target import get_target
+
+    return inspect_model(model, get_target(target), input_shapes=dict(input_shapes or {}),
+                         input_values=dict(input_values or {}), outputs=list(outputs or []), oracle=oracle)
+
+
+def patch(model, outdir, target=None, *, input_shapes: Mapping | None = None, input_values: Mapping | None = None,
+          outputs: Sequence[str] | None = None, preprocessing=None, prefer: str = "native", shaves: int | None = None,
+          force: bool = False):
+    """Fix the blockers of the model file `model` for `target` and write the patch folder `outdir`
+    (model.xml/.bin, custom layers, compile.conf, patch-report.json). Returns the PatchResult: `.report`,
+    `.changes`, `.remaining` (blockers left), `.exit_code`."""
+    from kernelkit.facts.target import get_target
+    from kernelkit.model.patcher import DEFAULT_SHAVES, patch_model
+
+    return patch_model(model, outdir, get_target(target).name, input_shapes=dict(input_shapes or {}) or None,
+                       input_values=dict(input_values or {}) or None, outputs=list(outputs or []) or None,
+                       preprocessing=preprocessing, prefer=prefer, force=force,
+                       shaves=DEFAULT_SHAVES if shaves is None else shaves)
+
+
+def verify(outdir, *, inputs=None, expected=None, reference=None, seed: int = 0, atol: float | None = None,
+           rtol: float | None = None):
+    """Run the patch folder's model (custom layers on the SHAVE emulator) against the original model, a
+    `reference` model or `expected` outputs. Returns the VerifyResult (`.passed`, `.outputs`, `.exit_code`)."""
+    from kernelkit.doctor.verify import verify as run_verify
+
+    return run_verify(outdir, inputs=inputs, expected=expected, reference=reference, seed=seed, atol=atol,
+                      rtol=rtol)
+
+
+def compile(model_or_outdir, output, **options):        # noqa: A001 - the user's verb
+    """Compile a model file or patch folder to a real MYRIAD blob at `output` with the 2021.4 plugin (options as
+    `kernelkit compile`: shaves, cmx_slices, u8_input, blob_version, custom_layers, timeout). Returns the
+    CompileResult (`.blob_path`, `.header`, `.size`); raises CompileFailed when the plugin refuses."""
+    from kernelkit.myriad.compile import compile_model
+
+    return compile_model(model_or_outdir, output, **options)
+
+
+def archive(source, output, *, name: str | None = None, mean=None, scale=None, reverse_channels=None):
+    """Pack a blob (or a folder holding one) into an NN Archive for DepthAI. Returns the ArchiveResult."""
+    from kernelkit.delivery.archive import build_archive
+
+    return build_archive(source, output, name=name, mean=mean, scale=scale, reverse_channels=reverse_channels)
+
+
+def emulate(bindings, layer_type: str, inputs, attrs: Mapping | None = None, output_shapes=None, **options):
+    """Run the MYRIAD binding the plugin would choose for `layer_type` on numpy `inputs` on the SHAVE emulator.
+    Returns the EmulationResult (`.outputs`, `.findings`, `.layer`)."""
+    from kernelkit.kernel.emulator.core import emulate as run_emulate
+
+    return run_emulate(bindings, layer_type, list(inputs), dict(attrs or {}), output_shapes, **options)
+
+
+def build(kernel_dir, out, *, force: bool = False):
+    """Render, check (clang-15 host check, SHAVE lint, binding checks) and write a kernel folder's .cl, MYRIAD
+    .xml and GPU .gpu.xml into `out` (and .bin when clc is found). Returns the BuildResult."""
+    from kernelkit.kernel.builder.build import build_kernel
+
+    return build_kernel(kernel_dir, out, force=force)
+
+
+def plugin_check(target, *, jobs: int | None = None, keep=None):
+    """The real MYRIAD 2021.4 plugin's verdict on the custom layers of a kernel folder or a patch folder, each
+    compared with what the emulator launches. Returns the list of Verdicts."""
+    from kernelkit.core.errors import KernelkitError
+    from kernelkit.doctor import plugin_check as checks
+
+    folder = Path(target)
+    if (folder / "kernel.toml").is_file():
+        return checks.check_kernel_dir(folder, jobs=jobs, keep=keep)
+    if (folder / "model.xml").is_file():
+        return checks.check_patch_dir(folder, jobs=jobs, keep=keep)
+    raise KernelkitError("neither a kernel folder (kernel.toml) nor a patch folder (model.xml)", path=folder,
+                         hint="for a single binding file use kernelkit.doctor.plugin_check.check with a CheckCase")
+
+
+__all__ = ["inspect", "patch", "verify", "compile", "archive", "emulate", "build", "plugin_check"]

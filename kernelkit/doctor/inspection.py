@@ -1,0 +1,67 @@
+"""`inspect` as one call: load a model as patch would see it, list its blockers, and ask the real plugin."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+
+def load_for_inspection(model_path: Path, shapes: dict, values: dict, outputs: list[str]):
+    """The model to inspect; with values, frozen and folded as patch would. An ONNX model OpenVINO cannot
+    convert because of its If/Loop gets the options that would fold them as a hint."""
+    from kernelkit.core.errors import KernelkitError
+    from kernelkit.ir.load import load_model
+    from kernelkit.ir.onnx_import import ConversionFailed
+
+    try:
+        return load_model(model_path, shapes or None, values or None, fold=bool(values), outputs=outputs or None)
+    except ConversionFailed as exc:
+        if values:
+            raise
+        from kernelkit.ir.onnx_freeze import foldable_options
+
+        options = foldable_options(model_path, shapes)
+        if not options:
+            raise
+        raise KernelkitError(exc.message, path=model_path, where="inspect",
+                             hint=f"the model has If/Loop that patch can fold: inspect (and patch) again with "
+                                  f"{' '.join(options)}") from None
+
+
+def oracle_verdict(model, model_path: Path, modified: bool) -> dict:
+    """The real plugin's word on the model as `inspect --oracle myriad` reports it (never raises for a
+    toolchain that is missing: the report says why there is no verdict)."""
+    from kernelkit.core.errors import KernelkitError, ToolchainUnavailable
+    from kernelkit.ir.load import write_temp_ir
+    from kernelkit.runners.oracle import plugin_verdict
+
+    if model.version != 10:
+        return {"available": False, "note": "the 2021.4 plugin reads IR v10 only: run `kernelkit patch "
+                                            "--target 2021.4` first and inspect the patched model.xml"}
+    try:
+        if modified:
+            with tempfile.TemporaryDirectory(prefix="kernelkit-inspect-") as tmp:
+                verdict = plugin_verdict(write_temp_ir(model, tmp))
+        else:
+            verdict = plugin_verdict(model_path)
+    except ToolchainUnavailable:
+        return {"available": False, "note": "the oracle needs the legacy toolchain: run `kernelkit toolchain setup`"}
+    except KernelkitError as exc:      # e.g. an op the 2021.4 reader cannot create: the table already says why
+        return {"available": False, "note": f"the 2021.4 plugin could not judge this model: {exc.message}"}
+    return {"available": True, "plugin": "2021.4", "compiled": bool(verdict.compiled), "message": verdict.message,
+            "unsupported": [list(u) for u in verdict.unsupported]}
+
+
+def inspect_model(model_path, target, *, input_shapes: dict | None = None, input_values: dict | None = None,
+                  outputs: list[str] | None = None, oracle: bool = False) -> dict:
+    """The `kernelkit.inspect/1` report of the model file at `model_path` for `target`."""
+    from kernelkit.model.blockers import inspect_report
+
+    model_path = Path(model_path)
+    shapes, values, outputs = input_shapes or {}, input_values or {}, outputs or []
+    model = load_for_inspection(model_path, shapes, values, outputs)
+    verdict = None
+    if oracle:
+        modified = bool(shapes or values or outputs) or model_path.suffix.lower() == ".onnx"
+        verdict = oracle_verdict(model, model_path, modified)
+    return inspect_report(model, str(target), oracle=verdict)
