@@ -1,5 +1,5 @@
 """ONNX input: convert with `openvino.convert_model` in a private temp folder and hand back the IR bytes.
-An in-memory ONNX model (inputs frozen, control flow folded: `onnx_freeze`) is written there first.
+An in-memory ONNX model (inputs frozen, control flow folded: `onnx_fold`) is written there first.
 
 Nothing is written next to the user's file; the temp folder is gone when this returns. Constants stay
 f32 (compress_to_fp16=False) so the converted model computes exactly what the ONNX model does.
@@ -12,6 +12,7 @@ import tempfile
 from pathlib import Path
 
 from kernelkit.core.errors import KernelkitError
+from kernelkit.ir.onnx_graph import real_inputs
 
 
 MAX_OPSET_VERSION = 10_000
@@ -28,8 +29,6 @@ def convert_onnx(path: Path, input_shapes: dict[str, list[int]] | None = None, *
 
     path = Path(path)
     if model is not None:
-        from kernelkit.ir.onnx_freeze import real_inputs
-
         known = [i.name for i in real_inputs(model.graph)]
     else:
         if not path.is_file():
@@ -196,5 +195,4 @@ def _onnx_input_names(path: Path) -> list[str] | None:
         graph = onnx.load(str(path), load_external_data=False).graph
     except Exception:
         return None
-    initializers = {t.name for t in graph.initializer}
-    return [i.name for i in graph.input if i.name not in initializers]
+    return [i.name for i in real_inputs(graph)]
