@@ -17,15 +17,15 @@ DEFAULT_DOMAINS = ("", "ai.onnx")
 RANDOM_OPS = {"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike", "Multinomial", "Bernoulli"}
 
 
-def load_onnx(path: Path):
-    """The ONNX model at `path` (external data included), or a KernelkitError."""
+def load_onnx(path: Path, *, external_data: bool = True):
+    """The ONNX model at `path` (with its external data unless told otherwise), or a KernelkitError."""
     import onnx
 
     path = Path(path)
     if not path.is_file():
         raise KernelkitError("file not found", path=path)
     try:
-        return onnx.load(str(path))
+        return onnx.load(str(path), load_external_data=external_data)
     except Exception:                      # protobuf raises several types for a file that is not ONNX
         raise KernelkitError("not a readable ONNX model (protobuf parsing failed)", path=path,
                              hint="check the file with onnx.checker, or pass an IR .xml instead") from None
