@@ -11,7 +11,8 @@ import openvino.opset13 as ops
 import pytest
 
 from kernelkit.core.errors import KernelkitError
-from kernelkit.ir.load import load_model, parse_input_shape, parse_input_shapes
+from kernelkit.ir.load import load_model
+from kernelkit.ir.reshape import parse_input_shape, parse_input_shapes
 
 CONSTS = {
     "c_f16": (np.array([[0.5, -2.0, 65504.0]], dtype=np.float16), ov.Type.f16),

@@ -36,7 +36,7 @@ def add_arguments(parser) -> None:
 
 def _oracle(model, model_path: Path, modified: bool) -> dict:
     from kernelkit.core.errors import KernelkitError, ToolchainUnavailable
-    from kernelkit.ir.load import write_temp_ir
+    from kernelkit.ir.model import write_temp_ir
 
     if model.version != 10:
         return {"available": False, "note": "the 2021.4 plugin reads IR v10 only: run `kernelkit patch "
@@ -61,9 +61,9 @@ def _oracle(model, model_path: Path, modified: bool) -> dict:
 
 def run(args) -> int:
     from kernelkit.model.blockers import inspect_report
-    from kernelkit.ir.load import parse_input_shapes
     from kernelkit.ir.cut import parse_outputs
     from kernelkit.ir.freeze import parse_input_values
+    from kernelkit.ir.reshape import parse_input_shapes
 
     shapes = parse_input_shapes(args.input_shape)
     values = parse_input_values(args.input_value)
@@ -95,7 +95,7 @@ def _load(model_path: Path, shapes: dict, values: dict, outputs: list[str]):
     except ConversionFailed as exc:
         if values:
             raise
-        from kernelkit.ir.onnx_freeze import foldable_options
+        from kernelkit.ir.onnx_fold import foldable_options
 
         options = foldable_options(model_path, shapes)
         if not options:

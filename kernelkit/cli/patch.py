@@ -49,9 +49,9 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     import json
 
-    from kernelkit.ir.load import parse_input_shapes
     from kernelkit.ir.cut import parse_outputs
     from kernelkit.ir.freeze import parse_input_values
+    from kernelkit.ir.reshape import parse_input_shapes
     from kernelkit.model.patcher import format_patch_result, patch_model
     from kernelkit.model.passes.preprocess import Preprocessing, parse_values
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 from kernelkit.core.errors import KernelkitError
 from kernelkit.core.fsutil import read_input
+from kernelkit.core.limits import MiB
 
-MiB = 1024 * 1024
 _DOCTYPE = re.compile(rb"<!DOCTYPE|<!ENTITY", re.IGNORECASE)
 _XML_DECL = re.compile(rb"^\s*<\?xml[^>]*\?>")
 

@@ -370,7 +370,8 @@ def run_onnx_reference(path, shapes, values, inputs: list[np.ndarray], cut=None)
     from onnx.reference import ReferenceEvaluator
 
     from kernelkit.ir.cut import cut_onnx
-    from kernelkit.ir.onnx_freeze import explicit_loop_conditions, freeze_onnx, input_dtype, load_onnx, real_inputs
+    from kernelkit.ir.onnx_fold import freeze_onnx
+    from kernelkit.ir.onnx_graph import explicit_loop_conditions, input_dtype, load_onnx, real_inputs
 
     source = load_onnx(path)
     if cut:

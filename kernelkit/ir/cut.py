@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 
 from kernelkit.core.errors import KernelkitError
+from kernelkit.ir.onnx_graph import outer_refs, real_inputs
 
 OPTION = "--output"
 
@@ -40,8 +41,6 @@ def cut_onnx(model, outputs: list[str], *, path=None):
     """A copy of ONNX `model` whose graph outputs are the tensors `outputs`, with every node, initializer
     and input that feeds none of them removed."""
     import onnx
-
-    from kernelkit.ir.onnx_freeze import outer_refs, real_inputs
 
     result = onnx.ModelProto()
     result.CopyFrom(model)

@@ -2,7 +2,7 @@
 `--freeze_placeholder_with_value`).
 
 Here live the parsing, the typed array a value list becomes, and the freeze of an IR Parameter. The ONNX
-side (freeze, then fold the control flow that became static) is `kernelkit.ir.onnx_freeze`.
+side (freeze, then fold the control flow that became static) is `kernelkit.ir.onnx_fold`.
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ import math
 import numpy as np
 
 from kernelkit.core.errors import KernelkitError
+from kernelkit.ir import elements
+from kernelkit.ir.reshape import match_parameters
 
 OPTION = "--input-value"
 _HINT = "e.g. --input-value sr=16000 (a scalar) or --input-value bias=0.5,0.25 (a list, flattened in C order)"
@@ -111,9 +113,6 @@ def _shape_text(dims) -> str:
 def freeze_ir(model, values: dict[str, list], shapes: dict[str, list[int]] | None = None) -> list[dict]:
     """Replace each named Parameter of an IR by a Const (its element type, the given values) feeding the same
     consumers. Returns what was frozen: [{"input", "type", "shape", "value"}]."""
-    from kernelkit.ir import elements
-    from kernelkit.ir.load import match_parameters
-
     frozen = []
     for param, raw in match_parameters(model, values, OPTION):
         etype = param.attrs.get("element_type", "f32")

@@ -1,4 +1,4 @@
-"""Small editing helpers over `kernelkit.ir.IRModel` shared by the patchers.
+"""Small editing helpers over `kernelkit.ir.model.IRModel` shared by the patch passes.
 
 A value in a graph is an `Out`: a producer layer and one of its output ports. Patchers build new layers
 from `Out`s, move consumers from an old `Out` to a new one, and keep the legacy output name (the
@@ -12,19 +12,18 @@ from dataclasses import dataclass
 import numpy as np
 
 from kernelkit.core.errors import KernelkitError
+from kernelkit.ir import elements
 
 FLOAT_PRECISIONS = {"FP32", "FP16", "FP64", "BF16"}
 
 
 def numpy_dtype(precision: str):
     """numpy dtype for a port precision ("FP16" -> float16)."""
-    from kernelkit.ir import elements
     found = elements.lookup(precision)
     return np.dtype(found.numpy) if found and found.numpy else np.dtype(np.float32)
 
 
 def precision_of(element_type: str) -> str:
-    from kernelkit.ir import elements
     return elements.require(element_type).precision
 
 
@@ -79,11 +78,7 @@ def constant_input(model, layer, index: int):
 
 
 def add_const(model, array, name: str) -> Out:
-    return out(model.add_const(np.asarray(array), _unique_name(model, name)))
-
-
-def _unique_name(model, name: str) -> str:
-    return model.unique_name(name)
+    return out(model.add_const(np.asarray(array), model.unique_name(name)))
 
 
 def add_op(model, type_: str, version: str, name: str, inputs: list[Out], attrs: dict | None = None,
@@ -92,7 +87,7 @@ def add_op(model, type_: str, version: str, name: str, inputs: list[Out], attrs:
     attrs = {k: str(v) for k, v in (attrs or {}).items()}
     if outputs is None:
         outputs = [infer(model, type_, inputs, attrs)]
-    layer = model.add_layer(type_, version, _unique_name(model, name) if unique else name, attrs,
+    layer = model.add_layer(type_, version, model.unique_name(name) if unique else name, attrs,
                             inputs=[(v.precision, v.dims) for v in inputs], outputs=outputs)
     for index, value in enumerate(inputs):
         model.connect(value.layer, value.port.id, layer, layer.inputs[index].id)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import re
+import tempfile
 from collections import Counter, deque
 from collections.abc import MutableMapping
 from pathlib import Path
@@ -761,3 +762,10 @@ def _root_start(xml: bytes) -> int:
             pos = xml.find(b"-->", pos) + 3
         else:
             return pos
+
+
+def write_temp_ir(model: IRModel, folder: str | Path | None = None) -> Path:
+    """Save `model` into a fresh temporary folder (for tools that need files); returns the .xml path."""
+    folder = Path(folder) if folder else Path(tempfile.mkdtemp(prefix="kernelkit-ir-"))
+    xml_path, _ = model.save(folder / "model.xml")
+    return xml_path

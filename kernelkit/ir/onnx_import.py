@@ -1,5 +1,5 @@
 """ONNX input: convert with `openvino.convert_model` in a private temp folder and hand back the IR bytes.
-An in-memory ONNX model (inputs frozen, control flow folded: `onnx_freeze`) is written there first.
+An in-memory ONNX model (inputs frozen, control flow folded: `onnx_fold`) is written there first.
 
 Nothing is written next to the user's file; the temp folder is gone when this returns. Constants stay
 f32 (compress_to_fp16=False) so the converted model computes exactly what the ONNX model does.
@@ -12,6 +12,7 @@ import tempfile
 from pathlib import Path
 
 from kernelkit.core.errors import KernelkitError
+from kernelkit.ir.onnx_graph import load_onnx, real_inputs
 
 
 MAX_OPSET_VERSION = 10_000
@@ -27,19 +28,10 @@ def convert_onnx(path: Path, input_shapes: dict[str, list[int]] | None = None, *
     import openvino as ov
 
     path = Path(path)
-    if model is not None:
-        from kernelkit.ir.onnx_freeze import real_inputs
-
-        known = [i.name for i in real_inputs(model.graph)]
-    else:
-        if not path.is_file():
-            raise KernelkitError("file not found", path=path)
-        # Read it as ONNX first: handed a file that is not ONNX, OpenVINO tries its other frontends and
-        # floods stderr with their parse errors.
-        known = _onnx_input_names(path)
-        if known is None:
-            raise KernelkitError("not a readable ONNX model (protobuf parsing failed)", path=path,
-                                 hint="check the file with onnx.checker, or pass an IR .xml instead")
+    # Read it as ONNX first: handed a file that is not ONNX, OpenVINO tries its other frontends and floods
+    # stderr with their parse errors.
+    graph = (model if model is not None else load_onnx(path, external_data=False)).graph
+    known = [i.name for i in real_inputs(graph)]
     kwargs = {}
     if input_shapes:
         for name in input_shapes:
@@ -81,11 +73,7 @@ def check_onnx_file(path: Path) -> None:
 
     path = Path(path)
     limits.WEIGHTS_BYTES.check(regular_file(path, what="ONNX model").st_size, "the ONNX file", path=path)
-    try:
-        model = onnx.load(str(path), load_external_data=False)
-    except Exception:                      # protobuf raises several types for a file that is not ONNX
-        raise KernelkitError("not a readable ONNX model (protobuf parsing failed)", path=path,
-                             hint="check the file with onnx.checker, or pass an IR .xml instead") from None
+    model = load_onnx(path, external_data=False)
     for entry in model.opset_import:
         # OpenVINO's frontend walks versions one by one: opset 2^40 keeps it busy for days
         if not 1 <= entry.version <= MAX_OPSET_VERSION:
@@ -186,15 +174,3 @@ def openvino_error_text(exc: BaseException) -> str:
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
     useful = [line for line in lines if not _NOISE.match(line)]
     return " ".join(useful) or (lines[0] if lines else type(exc).__name__)
-
-
-def _onnx_input_names(path: Path) -> list[str] | None:
-    """The graph's real inputs (initializers excluded), or None when onnx cannot read the file."""
-    try:
-        import onnx
-
-        graph = onnx.load(str(path), load_external_data=False).graph
-    except Exception:
-        return None
-    initializers = {t.name for t in graph.initializer}
-    return [i.name for i in graph.input if i.name not in initializers]

@@ -1,7 +1,7 @@
 """The freeze stage of `patch`: what `load_model(..., input_values, fold=True)` froze and folded, as report
 entries; and, for `inspect`, what would make an If or Loop foldable.
 
-The work happens while the model loads (`kernelkit.ir.onnx_freeze` for ONNX, `kernelkit.ir.freeze` for an
+The work happens while the model loads (`kernelkit.ir.onnx_fold` for ONNX, `kernelkit.ir.freeze` for an
 IR Parameter): folding If and Loop must precede OpenVINO's conversion, which keeps them.
 """
 
@@ -35,7 +35,7 @@ def describe_fix(layer, model) -> str | None:
         return None
     fixes = getattr(model, "_control_flow_fixes", None)
     if fixes is None:
-        from kernelkit.ir.onnx_freeze import describe_control_flow
+        from kernelkit.ir.onnx_fold import describe_control_flow
 
         shapes = {p.name: list(p.outputs[0].dims) for p in model.parameters()
                   if p.outputs and all(d >= 0 for d in p.outputs[0].dims)}

@@ -18,7 +18,9 @@ before OpenVINO converts it:
   Final loop-carried values keep the Loop's output names; scan outputs are Unsqueeze + Concat on axis 0.
 
 Shape inference runs again after every round, so what an inlined branch exposes folds in the next one.
-An If or Loop left in the graph gets a refusal saying which inputs would make it foldable.
+An If or Loop left in the graph gets a refusal saying which inputs would make it foldable
+(`kernelkit.ir.onnx_explain`). `foldable_options` and `describe_control_flow` are dry runs of the fold,
+for the hints of inspect and patch.
 """
 
 from __future__ import annotations
@@ -26,26 +28,21 @@ from __future__ import annotations
 import math
 from collections import Counter, deque
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
 from kernelkit.core.errors import KernelkitError
+from kernelkit.ir.freeze import OPTION, frozen_record, typed_array, value_shape
+from kernelkit.ir.onnx_explain import explain_leftovers
+from kernelkit.ir.onnx_graph import (DEFAULT_DOMAINS, RANDOM_OPS, all_names, declared_dims, definitions, graph_attr,
+                                     graph_attrs, has_control_flow, infer_shapes, load_onnx, node_label, numpy_type,
+                                     outer_refs, real_inputs, rename_refs, set_static_shape)
 
 MAX_ITERATIONS = 64
 MAX_UNROLLED_NODES = 4096
 MAX_FOLD_ELEMENTS = 1 << 20
 SMALL_ELEMENTS = 64
 MAX_ROUNDS = 32
-_RANDOM = {"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike", "Multinomial", "Bernoulli"}
-_DATA_DEPENDENT_SHAPE = {"NonZero", "Unique", "NonMaxSuppression", "Compress", "StringSplit"}
-# Ops whose output shape follows the *values* of the inputs after the first (the data input).
-_SHAPE_FROM_VALUES = {"Reshape", "Expand", "Tile", "Slice", "Pad", "Resize", "Upsample", "TopK", "OneHot",
-                      "Squeeze", "Unsqueeze", "ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd",
-                      "ReduceL1", "ReduceL2", "ReduceLogSum", "ReduceLogSumExp", "ReduceSumSquare", "Split",
-                      "CenterCropPad", "Col2Im"}
-_SHAPE_ONLY_VALUES = {"Range", "ConstantOfShape"}      # every input's value sets the output shape
-_DEFAULT_DOMAINS = ("", "ai.onnx")
 
 
 @dataclass
@@ -62,40 +59,10 @@ class FoldLog:
         return sorted({option for options in self.fixes.values() for option in options})
 
 
-def load_onnx(path: Path):
-    """The ONNX model at `path` (external data included), or a KernelkitError."""
-    import onnx
-
-    path = Path(path)
-    if not path.is_file():
-        raise KernelkitError("file not found", path=path)
-    try:
-        return onnx.load(str(path))
-    except Exception:                      # protobuf raises several types for a file that is not ONNX
-        raise KernelkitError("not a readable ONNX model (protobuf parsing failed)", path=path,
-                             hint="check the file with onnx.checker, or pass an IR .xml instead") from None
-
-
-def _graph_attr(node, name: str):
-    """The sub-graph attribute `name` of an If/Loop node; a node without it is a broken model, not a crash."""
-    found = next((a.g for a in node.attribute if a.name == name), None)
-    if found is None:
-        raise KernelkitError(f"{node.op_type} node {node.name or '(unnamed)'!r} has no {name} graph",
-                             where=f"node {node.name!r}", hint="the model is broken: check it with onnx.checker")
-    return found
-
-
-def real_inputs(graph) -> list:
-    initializers = {t.name for t in graph.initializer}
-    return [i for i in graph.input if i.name not in initializers]
-
-
 def freeze_onnx(model, *, input_shapes=None, input_values=None, fold: bool = True, path=None):
     """A copy of ONNX `model` with `input_shapes` set on its inputs, `input_values` frozen into
     initializers and, with `fold`, what became constant folded. Returns (model, FoldLog)."""
     import onnx
-
-    from kernelkit.ir.freeze import OPTION, frozen_record, typed_array, value_shape
 
     result = onnx.ModelProto()
     result.CopyFrom(model)
@@ -110,16 +77,16 @@ def freeze_onnx(model, *, input_shapes=None, input_values=None, fold: bool = Tru
                                      where=option, hint=f"inputs are: {known}")
     for name, dims in (input_shapes or {}).items():
         if name not in (input_values or {}):
-            _set_static_shape(inputs[name], dims)
+            set_static_shape(inputs[name], dims)
     for name, raw in (input_values or {}).items():
         info = inputs[name]
-        dtype, type_name = _numpy_type(info.type.tensor_type.elem_type) if info.type.HasField("tensor_type") \
+        dtype, type_name = numpy_type(info.type.tensor_type.elem_type) if info.type.HasField("tensor_type") \
             else (None, "a non-tensor type")
         if dtype is None:
             raise KernelkitError(f"input {name!r} has element type {type_name}, which {OPTION} cannot freeze",
                                  path=path, where=f"{OPTION} {name}",
                                  hint="only numeric and boolean inputs can be frozen")
-        dims = value_shape(name, _declared_dims(info), len(raw), (input_shapes or {}).get(name), path)
+        dims = value_shape(name, declared_dims(info), len(raw), (input_shapes or {}).get(name), path)
         array = typed_array(name, raw, dtype, dims, path, type_name)
         graph.input.remove(info)
         graph.initializer.append(onnx.numpy_helper.from_array(array, name))
@@ -136,140 +103,14 @@ def freeze_onnx(model, *, input_shapes=None, input_values=None, fold: bool = Tru
     return result, log
 
 
-def has_control_flow(model) -> bool:
-    return any(n.op_type in ("If", "Loop") and n.domain in _DEFAULT_DOMAINS for n in model.graph.node)
-
-
-def input_dtype(info):
-    """numpy dtype of a graph input (float32 when it has none kernelkit can feed)."""
-    dtype, _ = _numpy_type(info.type.tensor_type.elem_type)
-    return dtype if dtype is not None else np.dtype(np.float32)
-
-
-def explicit_loop_conditions(model) -> None:
-    """Give every Loop without a start condition an explicit `true` (what the spec says it means):
-    onnx 1.23's reference evaluator runs no iteration for an empty one."""
-    from onnx import numpy_helper
-
-    def visit(graph):
-        for node in graph.node:
-            if node.op_type == "Loop" and node.domain in _DEFAULT_DOMAINS and len(node.input) > 1 \
-                    and not node.input[1]:
-                name = f"{node_label(node)}/kk_true"
-                graph.initializer.append(numpy_helper.from_array(np.array(True), name))
-                node.input[1] = name
-            for sub in _graph_attrs(node):
-                visit(sub)
-    visit(model.graph)
-
-
-def _set_static_shape(info, dims) -> None:
-    shape = info.type.tensor_type.shape
-    del shape.dim[:]
-    for d in dims:
-        shape.dim.add().dim_value = int(d)
-
-
-def _declared_dims(info) -> list[int] | None:
-    tensor_type = info.type.tensor_type
-    if not tensor_type.HasField("shape"):
-        return None
-    return [d.dim_value if d.HasField("dim_value") else -1 for d in tensor_type.shape.dim]
-
-
-def _numpy_type(elem_type: int):
-    import onnx
-
-    name = onnx.TensorProto.DataType.Name(elem_type).lower()
-    try:
-        dtype = np.dtype(onnx.helper.tensor_dtype_to_np_dtype(elem_type))
-    except Exception:
-        return None, name
-    return (dtype if dtype.kind in "biuf" and dtype.itemsize <= 8 else None), name
-
-
-def _graph_attrs(node):
-    """The sub-graphs of a node (If branches, Loop/Scan bodies)."""
-    import onnx
-
-    for attr in node.attribute:
-        if attr.type == onnx.AttributeProto.GRAPH:
-            yield attr.g
-        elif attr.type == onnx.AttributeProto.GRAPHS:
-            yield from attr.graphs
-
-
-def outer_refs(graph) -> set[str]:
-    """Names a (sub-)graph reads from enclosing scopes."""
-    local = {i.name for i in graph.input} | {t.name for t in graph.initializer}
-    refs: set[str] = set()
-    for node in graph.node:
-        for name in node.input:
-            if name and name not in local:
-                refs.add(name)
-        for sub in _graph_attrs(node):
-            refs |= outer_refs(sub) - local
-        local.update(o for o in node.output if o)
-    refs |= {o.name for o in graph.output if o.name not in local}
-    return refs
-
-
-def _rename_refs(graph, mapping: dict[str, str]) -> None:
-    """Rename the names `graph` reads from enclosing scopes (unless it defines them itself)."""
-    local = {i.name for i in graph.input} | {t.name for t in graph.initializer} | \
-        {o for n in graph.node for o in n.output if o}
-    inner = {k: v for k, v in mapping.items() if k not in local}
-    if not inner:
-        return
-    for node in graph.node:
-        for index, name in enumerate(node.input):
-            if name in inner:
-                node.input[index] = inner[name]
-        for sub in _graph_attrs(node):
-            _rename_refs(sub, inner)
-    for output in graph.output:
-        if output.name in inner:
-            output.name = inner[output.name]
-
-
-def _all_names(graph, into: set[str]) -> set[str]:
-    into.update(i.name for i in graph.input)
-    into.update(o.name for o in graph.output)
-    into.update(t.name for t in graph.initializer)
-    for node in graph.node:
-        into.update(node.input)
-        into.update(node.output)
-        into.add(node.name)
-        for sub in _graph_attrs(node):
-            _all_names(sub, into)
-    return into
-
-
-def _definitions(graph, tensors: Counter, nodes: Counter):
-    """How often each tensor name and node name is defined, in the graph and all its sub-graphs."""
-    tensors.update(i.name for i in graph.input)
-    tensors.update(t.name for t in graph.initializer)
-    for node in graph.node:
-        tensors.update(o for o in node.output if o)
-        if node.name:
-            nodes[node.name] += 1
-        for sub in _graph_attrs(node):
-            _definitions(sub, tensors, nodes)
-    return tensors, nodes
-
-
-def node_label(node) -> str:
-    return node.name or next((o for o in node.output if o), node.op_type)
-
-
 class _Folder:
     def __init__(self, model, log: FoldLog, frozen: set[str]):
         self.model = model
         self.graph = model.graph
         self.log = log
-        self.opset = next((o.version for o in model.opset_import if o.domain in _DEFAULT_DOMAINS), 1)
-        self.names = _all_names(self.graph, set())
-        self.defined, self.node_names = _definitions(self.graph, Counter(), Counter())
+        self.opset = next((o.version for o in model.opset_import if o.domain in DEFAULT_DOMAINS), 1)
+        self.names = all_names(self.graph, set())
+        self.defined, self.node_names = definitions(self.graph, Counter(), Counter())
         self.derived = set(frozen)          # values that became constant here (not the model's own weights)
         self.values: dict[str, np.ndarray] = {}
         self.initializers = {t.name: t for t in self.graph.initializer}
@@ -331,7 +172,7 @@ class _Folder:
     def run(self) -> None:
         any_change = False
         for _ in range(MAX_ROUNDS):
-            self.shapes = _infer_shapes(self.model)
+            self.shapes = infer_shapes(self.model)
             self.changed = False
             self._round()
             any_change |= self.changed
@@ -339,7 +180,7 @@ class _Folder:
                 break
         if any_change:
             self._remove_dead()
-        self._explain_leftovers()
+        explain_leftovers(self.graph, self.shapes, self.const, self.reasons, self.log)
 
     def _round(self) -> None:
         pending = deque(self.graph.node)
@@ -347,7 +188,7 @@ class _Folder:
         outputs = {o.name for o in self.graph.output}
         while pending:
             node = pending.popleft()
-            if node.domain not in _DEFAULT_DOMAINS:
+            if node.domain not in DEFAULT_DOMAINS:
                 kept.append(node)
                 continue
             replaced = None
@@ -375,7 +216,7 @@ class _Folder:
 
     def _fold(self, node) -> bool:
         """Replace `node` by initializers when its result is known here; False to keep it."""
-        if node.op_type in _RANDOM or any(True for _ in _graph_attrs(node)) or not node.input:
+        if node.op_type in RANDOM_OPS or any(True for _ in graph_attrs(node)) or not node.input:
             return False
         names = [n for n in node.input if n]
         if node.op_type in ("Shape", "Size") and self.const(node.input[0]) is None:
@@ -422,7 +263,7 @@ class _Folder:
         if cond is None or np.size(cond) != 1:
             return None
         taken = bool(np.asarray(cond).reshape(-1)[0])
-        branch = _graph_attr(node, "then_branch" if taken else "else_branch")
+        branch = graph_attr(node, "then_branch" if taken else "else_branch")
         label = f"{node_label(node)}/{'then' if taken else 'else'}"
         mapping = self._local_names(branch, label, keep=True)
         extra = self._bind(branch, mapping, [(o.name, t) for o, t in zip(branch.output, node.output)], label,
@@ -486,14 +327,14 @@ class _Folder:
                 copy.output[index] = mapping[name]
         copy.name = self.fresh(node.name, label, keep, self.node_names) if node.name else \
             self.unique(f"{label}/{node.op_type}")
-        for sub in _graph_attrs(copy):
-            _rename_refs(sub, mapping)
+        for sub in graph_attrs(copy):
+            rename_refs(sub, mapping)
         return copy
 
     # ---- Loop -------------------------------------------------------------------------------------
     def _unroll(self, node):
         label = node_label(node)
-        body = _graph_attr(node, "body")
+        body = graph_attr(node, "body")
         trip_name = node.input[0] if len(node.input) > 0 else ""
         cond_name = node.input[1] if len(node.input) > 1 else ""
         carried_in = list(node.input[2:])
@@ -612,7 +453,7 @@ class _Folder:
             if found not in needed:
                 needed.append(found)
             stack.extend(found.input)
-            for sub in _graph_attrs(found):
+            for sub in graph_attrs(found):
                 stack.extend(outer_refs(sub))
         outer = {}
         for leaf in leaves - {iter_name, cond_in} - set(body_inits):
@@ -651,7 +492,7 @@ class _Folder:
             return bool(np.asarray(value).reshape(-1)[0])
         return step
 
-    # ---- clean-up and explanations ----------------------------------------------------------------
+    # ---- clean-up ---------------------------------------------------------------------------------
     def _remove_dead(self) -> None:
         needed = {o.name for o in self.graph.output}
         kept = []
@@ -659,7 +500,7 @@ class _Folder:
             if any(o in needed for o in node.output if o):
                 kept.append(node)
                 needed.update(n for n in node.input if n)
-                for sub in _graph_attrs(node):
+                for sub in graph_attrs(node):
                     needed |= outer_refs(sub)
         del self.graph.node[:]
         self.graph.node.extend(reversed(kept))
@@ -673,20 +514,6 @@ class _Folder:
         del self.graph.value_info[:]
         self.graph.value_info.extend(infos)
 
-    def _explain_leftovers(self) -> None:
-        explain = Explainer(self.graph, self.shapes, self.const)
-        for node in self.graph.node:
-            if node.op_type not in ("If", "Loop") or node.domain not in _DEFAULT_DOMAINS:
-                continue
-            label = node_label(node)
-            reason = self.reasons.get(label) if node.op_type == "Loop" else None
-            fix = explain.fix(node) if reason is None or "run time" in reason else []
-            text = reason or explain.why(node)
-            if fix:
-                self.log.fixes[label] = fix
-                text += f"; fold it with {' '.join(fix)}"
-            self.log.refusals.append((label, node.op_type, text))
-
 
 def _shape_value(node, dims) -> np.ndarray:
     if node.op_type == "Size":
@@ -696,184 +523,35 @@ def _shape_value(node, dims) -> np.ndarray:
     return np.array(dims[start:end] if "end" in attrs else dims[start:], np.int64)
 
 
-def _infer_shapes(model) -> dict[str, list]:
-    """Tensor name -> dims (int, or None when unknown) from onnx shape inference; {} when it fails."""
-    import onnx
-
-    try:
-        inferred = onnx.shape_inference.infer_shapes(model, check_type=False, strict_mode=False, data_prop=True)
-    except Exception:
-        inferred = model
-    shapes = {}
-    graph = inferred.graph
-    for info in list(graph.input) + list(graph.value_info) + list(graph.output):
-        tensor_type = info.type.tensor_type
-        if info.type.HasField("tensor_type") and tensor_type.HasField("shape"):
-            shapes[info.name] = [d.dim_value if d.HasField("dim_value") else None for d in tensor_type.shape.dim]
-    for tensor in graph.initializer:
-        shapes[tensor.name] = list(tensor.dims)
-    return shapes
-
-
-class Explainer:
-    """Which inputs keep a value from being constant: by value (--input-value) or by a dynamic shape
-    (--input-shape), or a reason nothing can (random, data-dependent shapes, a Loop's data-dependent exit)."""
-
-    def __init__(self, graph, shapes, const):
-        self.graph = graph
-        self.shapes = shapes
-        self.const = const
-        self.producers = {o: n for n in graph.node for o in n.output if o}
-        self.inputs = {i.name: i for i in real_inputs(graph)}
-        self.memo: dict[tuple[str, bool], tuple] = {}
-
-    def _static(self, name) -> bool:
-        dims = self.shapes.get(name)
-        return dims is not None and all(isinstance(d, int) and d >= 0 for d in dims)
-
-    def deps(self, name: str, shape: bool = False) -> tuple[frozenset, frozenset, frozenset]:
-        """(inputs needed by value, inputs needed by shape, reasons it can never be constant)."""
-        key = (name, shape)
-        if key in self.memo:
-            return self.memo[key]
-        self.memo[key] = (frozenset(), frozenset(), frozenset())       # cycles cannot happen; be safe
-        values, shapes, never = set(), set(), set()
-        if not name or (shape and self._static(name)) or (not shape and self.const(name) is not None):
-            pass
-        elif name in self.inputs:
-            (shapes if shape else values).add(name)
-        elif name in self.producers:
-            node = self.producers[name]
-            op = node.op_type
-            parts = []
-            if not shape and op in ("Shape", "Size"):
-                parts.append(self.deps(node.input[0], True))
-            elif not shape and op in _RANDOM:
-                never.add(f"{node_label(node)} ({op}) is random")
-            elif shape and op in _DATA_DEPENDENT_SHAPE:
-                never.add(f"the shape of {node_label(node)} ({op}) depends on data")
-            elif shape and op in _SHAPE_ONLY_VALUES:
-                parts += [self.deps(n) for n in node.input]
-            elif shape and op in _SHAPE_FROM_VALUES:
-                parts.append(self.deps(node.input[0], True))
-                parts += [self.deps(n) for n in node.input[1:]]
-            else:
-                parts += [self.deps(n, shape) for n in node.input]
-                for sub in _graph_attrs(node):
-                    parts += [self.deps(n, shape) for n in outer_refs(sub)]
-            for v, s, r in parts:
-                values |= v
-                shapes |= s
-                never |= r
-        result = (frozenset(values), frozenset(shapes), frozenset(never))
-        self.memo[key] = result
-        return result
-
-    def _controls(self, node) -> list[str]:
-        if node.op_type == "If":
-            return [node.input[0]]
-        return [n for n in node.input[:2] if n]
-
-    def _needs(self, node):
-        values, shapes, never = set(), set(), set()
-        names = self._controls(node)
-        if node.op_type == "Loop":
-            body = _graph_attr(node, "body")
-            names = names + [n for n in _exit_refs(body)]
-        for name in names:
-            v, s, r = self.deps(name)
-            values |= v
-            shapes |= s
-            never |= r
-        return values, shapes - values, never
-
-    def fix(self, node) -> list[str]:
-        """The options that would make `node` foldable (["--input-value sr=..."]); [] when none would."""
-        values, shapes, never = self._needs(node)
-        if never or (node.op_type == "Loop" and _data_dependent_exit(node)):
-            return []
-        return [f"--input-value {n}=..." for n in sorted(values)] + [f"--input-shape {n}=..." for n in sorted(shapes)]
-
-    def why(self, node) -> str:
-        values, shapes, never = self._needs(node)
-        what = "condition" if node.op_type == "If" else "trip count or condition"
-        if never:
-            return f"its {what} can never be constant: {'; '.join(sorted(never))}"
-        if node.op_type == "Loop" and (leaf := _data_dependent_exit(node)):
-            return f"its exit condition depends on the loop-carried value {leaf!r}"
-        bits = [f"the value of input {n!r}" for n in sorted(values)] + \
-               [f"the shape of input {n!r}" for n in sorted(shapes)]
-        if bits:
-            return f"its {what} depends on {' and '.join(bits)}, known only at run time"
-        return f"its {what} could not be computed by onnx's reference evaluator"
-
-
-def _exit_refs(body) -> list[str]:
-    """Outer names a Loop body's exit condition reads."""
-    producers = {o: n for n in body.node for o in n.output if o}
-    local = {i.name for i in body.input} | {t.name for t in body.initializer}
-    refs, stack, seen = [], [body.output[0].name], set()
-    while stack:
-        name = stack.pop()
-        if name in seen or not name:
-            continue
-        seen.add(name)
-        node = producers.get(name)
-        if node is None:
-            if name not in local:
-                refs.append(name)
-            continue
-        stack.extend(node.input)
-        for sub in _graph_attrs(node):
-            stack.extend(outer_refs(sub))
-    return refs
-
-
-def _data_dependent_exit(node) -> str | None:
-    """The loop-carried value a Loop's exit condition reads, if any."""
-    body = _graph_attr(node, "body")
-    carried = {i.name for i in body.input[2:]}
-    producers = {o: n for n in body.node for o in n.output if o}
-    stack, seen = [body.output[0].name], set()
-    while stack:
-        name = stack.pop()
-        if name in seen or not name:
-            continue
-        seen.add(name)
-        if name in carried:
-            return name
-        found = producers.get(name)
-        if found is not None:
-            stack.extend(found.input)
-            for sub in _graph_attrs(found):
-                stack.extend(outer_refs(sub))
-    return None
+def _dry_run(path, input_shapes):
+    """(model, FoldLog) of folding the ONNX model at `path` with the shapes that name its inputs; None
+    when it has no If or Loop."""
+    model = load_onnx(path)
+    if not has_control_flow(model):
+        return None
+    known = {i.name for i in real_inputs(model.graph)}
+    shapes = {k: v for k, v in (input_shapes or {}).items() if k in known}
+    return model, freeze_onnx(model, input_shapes=shapes, fold=True, path=path)[1]
 
 
 def foldable_options(path, input_shapes=None) -> list[str]:
     """The options that would let patch fold more of the ONNX model's If/Loop (a dry run), for hints."""
-    model = load_onnx(path)
-    if not has_control_flow(model):
-        return []
-    known = {i.name for i in real_inputs(model.graph)}
-    shapes = {k: v for k, v in (input_shapes or {}).items() if k in known}
-    return freeze_onnx(model, input_shapes=shapes, fold=True, path=path)[1].options()
+    run = _dry_run(path, input_shapes)
+    return run[1].options() if run else []
 
 
 def describe_control_flow(path, input_shapes=None) -> dict[str, str | None]:
     """For inspect: what patch does about each top-level If/Loop of the ONNX model at `path` (a dry run of
     the fold), or the options that would let it fold; None when nothing can. Keys: node name, output
     names, and "type:If"/"type:Loop" when all nodes of the type get the same answer."""
-    model = load_onnx(path)
-    if not has_control_flow(model):
+    run = _dry_run(path, input_shapes)
+    if run is None:
         return {}
-    known = {i.name for i in real_inputs(model.graph)}
-    shapes = {k: v for k, v in (input_shapes or {}).items() if k in known}
-    _, log = freeze_onnx(model, input_shapes=shapes, fold=True, path=path)
+    model, log = run
     done = {node: after for node, before, after in log.changes if before in ("If", "Loop")}
     found: dict[str, str | None] = {}
     for node in model.graph.node:
-        if node.op_type not in ("If", "Loop") or node.domain not in _DEFAULT_DOMAINS:
+        if node.op_type not in ("If", "Loop") or node.domain not in DEFAULT_DOMAINS:
             continue
         label = node_label(node)
         if label in done:
