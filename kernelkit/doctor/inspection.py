@@ -18,7 +18,7 @@ def load_for_inspection(model_path: Path, shapes: dict, values: dict, outputs: l
     except ConversionFailed as exc:
         if values:
             raise
-        from kernelkit.ir.onnx_freeze import foldable_options
+        from kernelkit.ir.onnx_fold import foldable_options
 
         options = foldable_options(model_path, shapes)
         if not options:
@@ -32,7 +32,7 @@ def oracle_verdict(model, model_path: Path, modified: bool) -> dict:
     """The real plugin's word on the model as `inspect --oracle myriad` reports it (never raises for a
     toolchain that is missing: the report says why there is no verdict)."""
     from kernelkit.core.errors import KernelkitError, ToolchainUnavailable
-    from kernelkit.ir.load import write_temp_ir
+    from kernelkit.ir.model import write_temp_ir
     from kernelkit.runners.oracle import plugin_verdict
 
     if model.version != 10:
