@@ -17,11 +17,12 @@ ORDER = 60
 
 
 def add_arguments(parser) -> None:
-    from kernelkit.facts.knowledge import TARGETS
+    from kernelkit.facts.target import default_target_name, target_names
 
     parser.add_argument("model", metavar="MODEL", help="IR .xml (with its .bin beside it) or .onnx")
-    parser.add_argument("--target", choices=TARGETS, default="2021.4",
-                        help="OpenVINO release whose MYRIAD plugin compiles the model (default: 2021.4)")
+    parser.add_argument("--target", choices=target_names(), default=default_target_name(),
+                        help=f"OpenVINO release whose MYRIAD plugin compiles the model "
+                             f"(default: {default_target_name()})")
     parser.add_argument("--input-shape", action="append", default=[], metavar="NAME=D0,D1,...",
                         help="fix the shape of input NAME (repeatable; NAME=scalar for 0-d)")
     parser.add_argument("--input-value", action="append", default=[], metavar="NAME=V[,V...]",
@@ -55,7 +56,9 @@ def _oracle(model, model_path: Path, modified: bool) -> dict:
         return {"available": False, "note": "the oracle needs the legacy toolchain: run `kernelkit toolchain setup`"}
     except KernelkitError as exc:      # e.g. an op the 2021.4 reader cannot create: the table already says why
         return {"available": False, "note": f"the 2021.4 plugin could not judge this model: {exc.message}"}
-    return {"available": True, "plugin": "2021.4", "compiled": bool(verdict.compiled), "message": verdict.message,
+    from kernelkit.facts.target import compiler_target
+
+    return {"available": True, "plugin": compiler_target().name, "compiled": bool(verdict.compiled), "message": verdict.message,
             "unsupported": [list(u) for u in verdict.unsupported]}
 
 

@@ -12,14 +12,16 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 from kernelkit.core.errors import KernelkitError
+from kernelkit.facts.target import get_target, target_names
 
 ELF_PREAMBLE = b"\x7felf"
 HEADER_OFFSET = 52
 BLOB_MAGIC = 9709
 VERSION_MAJOR_OFFSET = 60
 VERSION_MINOR_OFFSET = 64
-# Names accepted by `kernelkit compile --blob-version`, and the (major, minor) they write.
-BLOB_VERSIONS = {"2021.4": (2021, 4)}
+# Names accepted by `kernelkit compile --blob-version`, and the (major, minor) they write: every target's
+# blob version (data/targets.toml).
+BLOB_VERSIONS = {name: get_target(name).blob_version for name in target_names() if get_target(name).blob_version}
 
 
 @dataclass(frozen=True)
