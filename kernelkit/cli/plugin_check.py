@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 from kernelkit.core.errors import KernelkitError
-from kernelkit.facts.knowledge import EXTENSION_LAYER_VERSION
+from kernelkit.facts.knowledge import EXTENSION_LAYER_VERSION, Knowledge
 from kernelkit.facts.target import compiler_target
 
 NAME = "plugin-check"
@@ -99,7 +99,7 @@ def _binding_case(args):
         inputs.append(plugin_check.TensorSpec(dims, etype, value))
     outputs = _parse_shapes(args.out_shape) or [shapes[0][0]]
     version = args.version or plugin_check._version_for(args.type, None)
-    if not re.fullmatch(r"opset\d+", version) and version != EXTENSION_LAYER_VERSION:
+    if Knowledge.opset_number(version) is None and version != EXTENSION_LAYER_VERSION:
         raise KernelkitError(f"--version {version!r} is not opsetN or {EXTENSION_LAYER_VERSION}", where="--version")
     return plugin_check.CheckCase(args.type, inputs, outputs, _parse_attrs(args.attr), version)
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from kernelkit.core.errors import KernelkitError
 from kernelkit.facts.plugin_messages import INPUT_TYPE_EXPECTED, UNSUPPORTED_LAYER_TYPE
-from kernelkit.facts.target import Target, compiler_target, get_target, target_names
+from kernelkit.facts.target import Target, compiler_target, dynamic_shapes, get_target, target_names
 
 DATA_DIR = Path(__file__).parent / "data"
 _OPSET = re.compile(r"opset(\d+)$")
@@ -184,7 +184,6 @@ def load_knowledge(target: str | Target) -> Knowledge:
 
 @lru_cache(maxsize=None)
 def _load(target: Target) -> Knowledge:
-    targets = _read_toml("targets.toml")
     ops_doc = _read_toml("ops.toml")
     limits_doc = _read_toml("limits.toml")
     precision_doc = _read_toml("precision.toml")
@@ -228,13 +227,13 @@ def _load(target: Target) -> Knowledge:
         io_inputs=frozenset(precision_doc["io"]["inputs"]),
         io_outputs=frozenset(precision_doc["io"]["outputs"]),
         convert_pairs=frozenset(tuple(p) for p in precision_doc["convert"]["pairs"]),
-        dynamic_shapes=targets["dynamic_shapes"],
+        dynamic_shapes=dynamic_shapes(),
         evidence=evidence,
         sources={"target": target.sources["source"], "opset": target.sources["opset_source"],
                  "ir-version": target.sources["ir_version_source"], "reader": target.sources["reader_source"],
                  "effective": precision_doc["effective"]["source"],
                  "io": precision_doc["io"]["source"], "convert": precision_doc["convert"]["source"],
-                 "dynamic": targets["dynamic_shapes"]["source"]},
+                 "dynamic": dynamic_shapes()["source"]},
     )
 
 

@@ -50,6 +50,11 @@ def default_target_name() -> str:
     return _table()["default"]
 
 
+def dynamic_shapes() -> dict:
+    """Whether any target compiles dynamic input shapes ({"supported", "reason", "source"})."""
+    return _table()["dynamic_shapes"]
+
+
 @lru_cache(maxsize=None)
 def _build(name: str) -> Target:
     row = _table()["targets"][name]

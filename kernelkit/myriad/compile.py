@@ -18,6 +18,7 @@ from pathlib import Path
 from kernelkit.core import xmlsafe
 from kernelkit.core.errors import KernelkitError
 from kernelkit.core.fsutil import atomic_write
+from kernelkit.facts.knowledge import Knowledge
 from kernelkit.facts.plugin_messages import NAMING_A_LAYER
 from kernelkit.facts.target import compiler_target, get_target, target_names
 from kernelkit.myriad import blob as blobfmt
@@ -167,8 +168,8 @@ def check_model(model: Path) -> None:
                              path=model, where="<net version>", hint=f"re-export the model as IR v{target.ir_version}")
     for layer in root.iter("layer"):
         opset = layer.get("version", "")
-        m = re.fullmatch(r"opset(\d+)", opset)
-        if m and int(m.group(1)) > target.opset_ceiling:
+        number = Knowledge.opset_number(opset)
+        if number is not None and number > target.opset_ceiling:
             raise KernelkitError(
                 f"{layer.get('type')} from {opset} is newer than the {target} reader knows "
                 f"(opset{target.opset_ceiling})",
