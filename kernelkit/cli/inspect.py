@@ -37,11 +37,14 @@ def add_arguments(parser) -> None:
 
 def _oracle(model, model_path: Path, modified: bool) -> dict:
     from kernelkit.core.errors import KernelkitError, ToolchainUnavailable
+    from kernelkit.facts.target import compiler_target
     from kernelkit.ir.load import write_temp_ir
 
-    if model.version != 10:
-        return {"available": False, "note": "the 2021.4 plugin reads IR v10 only: run `kernelkit patch "
-                                            "--target 2021.4` first and inspect the patched model.xml"}
+    target = compiler_target()
+    if model.version not in target.ir_versions:
+        return {"available": False, "note": f"the {target} plugin reads IR v{target.ir_version} only: run "
+                                            f"`kernelkit patch --target {target}` first and inspect the patched "
+                                            "model.xml"}
     try:
         from kernelkit.runners.oracle import plugin_verdict
     except ImportError:
@@ -54,12 +57,10 @@ def _oracle(model, model_path: Path, modified: bool) -> dict:
             verdict = plugin_verdict(model_path)
     except ToolchainUnavailable:
         return {"available": False, "note": "the oracle needs the legacy toolchain: run `kernelkit toolchain setup`"}
-    except KernelkitError as exc:      # e.g. an op the 2021.4 reader cannot create: the table already says why
-        return {"available": False, "note": f"the 2021.4 plugin could not judge this model: {exc.message}"}
-    from kernelkit.facts.target import compiler_target
-
-    return {"available": True, "plugin": compiler_target().name, "compiled": bool(verdict.compiled), "message": verdict.message,
-            "unsupported": [list(u) for u in verdict.unsupported]}
+    except KernelkitError as exc:      # e.g. an op its reader cannot create: the table already says why
+        return {"available": False, "note": f"the {target} plugin could not judge this model: {exc.message}"}
+    return {"available": True, "plugin": target.name, "compiled": bool(verdict.compiled),
+            "message": verdict.message, "unsupported": [list(u) for u in verdict.unsupported]}
 
 
 def run(args) -> int:
@@ -123,9 +124,9 @@ def _print_table(report: dict) -> None:
         if not oracle.get("available"):
             print(f"oracle: {oracle['note']}")
         elif oracle["compiled"]:
-            print("oracle: the real 2021.4 MYRIAD plugin compiles this model")
+            print(f"oracle: the real {oracle['plugin']} MYRIAD plugin compiles this model")
         else:
-            print(f"oracle: the real 2021.4 MYRIAD plugin refuses it: {oracle['message'].strip()}")
+            print(f"oracle: the real {oracle['plugin']} MYRIAD plugin refuses it: {oracle['message'].strip()}")
             for name, kind, message in oracle["unsupported"]:
                 print(f"    {name} ({kind}): {message}")
     if blockers:

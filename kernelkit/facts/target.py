@@ -16,7 +16,7 @@ DATA_FILE = Path(__file__).parent / "data" / "targets.toml"
 
 @dataclass(frozen=True)
 class Target:
-    name: str                          # the OpenVINO release, e.g. "2021.4"
+    name: str                          # the OpenVINO release, as data/targets.toml names it
     opset_ceiling: int                 # newest opset its IR reader knows
     ir_versions: tuple[int, ...]       # IR versions its reader takes
     custom_layers_key: str             # the config key that names a custom-layer XML

@@ -86,7 +86,7 @@ def read_header(blob: bytes | str | Path) -> BlobHeader:
 
 
 def with_version(blob: bytes, version: str) -> bytes:
-    """The blob with its version fields set to a named version (e.g. "2021.4"); the header is checked first."""
+    """The blob with its version fields set to a named version (a name in BLOB_VERSIONS); the header is checked first."""
     if version not in BLOB_VERSIONS:
         raise KernelkitError(f"unknown blob version {version!r}", where="--blob-version",
                              hint=f"use one of: {', '.join(BLOB_VERSIONS)}")
