@@ -29,3 +29,11 @@ def test_an_unknown_target_names_the_choices():
     with pytest.raises(KernelkitError) as caught:
         get_target("2023.0")
     assert all(name in str(caught.value.hint) for name in target_names())
+
+
+def test_the_knowledge_base_takes_a_target_or_its_name():
+    target = compiler_target()
+    kb = load_knowledge(target)
+    assert load_knowledge(target.name) is kb and kb.target is target
+    assert kb.evidence, "the compiler target's knowledge carries the real plugin's verdicts"
+    assert all(not load_knowledge(name).evidence for name in target_names() if name != target.name)

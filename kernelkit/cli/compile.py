@@ -12,6 +12,7 @@ ORDER = 60
 
 
 def add_arguments(parser):
+    from kernelkit.myriad.blob import BLOB_VERSIONS
     from kernelkit.myriad.compile import DEFAULT_SHAVES
 
     parser.add_argument("model", metavar="MODEL_OR_OUTDIR", help="IR v10 .xml, .onnx, or a `kernelkit patch` folder")
@@ -23,7 +24,7 @@ def add_arguments(parser):
     parser.add_argument("--u8-input", action="store_true", default=None,
                         help="U8 network inputs converted on the device (like compile_tool -ip U8); "
                              "default: the patch report's choice, else the IR's input types")
-    parser.add_argument("--blob-version", choices=["2021.4"], default=None,
+    parser.add_argument("--blob-version", choices=list(BLOB_VERSIONS), default=None,
                         help="write this version into the blob header (as blobconverter does)")
     parser.add_argument("--custom-layers", metavar="XML", default=None,
                         help="MYRIAD custom layer bindings (default: the folder's custom_layers.xml)")

@@ -12,8 +12,10 @@ ORDER = 70
 
 
 def add_arguments(parser) -> None:
+    from kernelkit.facts.target import target_names
+
     parser.add_argument("--target", action="append", metavar="T",
-                        help="target toolkit (2021.4, 2022.1, 2022.3); repeat for several; default: all")
+                        help=f"target toolkit ({', '.join(target_names())}); repeat for several; default: all")
     parser.add_argument("--markdown", action="store_true", help="print the Markdown page (docs/coverage.md)")
 
 

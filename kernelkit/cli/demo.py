@@ -22,8 +22,10 @@ DEFAULT_MODEL = "examples/blocked_model/model.onnx"
 
 
 def add_arguments(parser):
+    from kernelkit.facts.target import default_target_name
+
     parser.add_argument("-o", "--out", default="out/demo", help="output folder (replaced on each run; default %(default)s)")
-    parser.add_argument("--target", default="2021.4", help="MYRIAD toolkit to patch for (default %(default)s)")
+    parser.add_argument("--target", default=default_target_name(), help="MYRIAD toolkit to patch for (default %(default)s)")
     parser.add_argument("--model", default=None, help=f"model to doctor (default {DEFAULT_MODEL})")
 
 
@@ -35,12 +37,13 @@ def _compile(outdir: Path, target: str, custom_layers: bool = False) -> int:
     """The real plugin's verdict on a patch output folder: 0 as expected (a blob with no custom layer, or with
     `custom_layers` every binding taken with check ELFs), 1 refused or not as expected, 3 no toolchain."""
     from kernelkit.core.errors import KernelkitError, ToolchainUnavailable
+    from kernelkit.facts.target import compiler_target
     from kernelkit.myriad import toolchain
     from kernelkit.myriad.compile import CompileFailed
     from kernelkit.model.patcher import NeedsClc, compile_patched
 
-    if target != "2021.4":
-        print(f"(the real compiler kernelkit runs is 2021.4's; nothing to compile for {target})")
+    if target != compiler_target().name:
+        print(f"(the real compiler kernelkit runs is {compiler_target()}'s; nothing to compile for {target})")
         return 0
     if not toolchain.locate().ready():
         print("provisioning the legacy MYRIAD toolchain (kernelkit toolchain setup)...", flush=True)

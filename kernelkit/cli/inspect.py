@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-import tempfile
-from pathlib import Path
 
 NAME = "inspect"
 HELP = "list every MYRIAD blocker of an IR or ONNX model, with the fix `kernelkit patch` would apply"
@@ -17,11 +15,12 @@ ORDER = 60
 
 
 def add_arguments(parser) -> None:
-    from kernelkit.facts.knowledge import TARGETS
+    from kernelkit.facts.target import default_target_name, target_names
 
     parser.add_argument("model", metavar="MODEL", help="IR .xml (with its .bin beside it) or .onnx")
-    parser.add_argument("--target", choices=TARGETS, default="2021.4",
-                        help="OpenVINO release whose MYRIAD plugin compiles the model (default: 2021.4)")
+    parser.add_argument("--target", choices=target_names(), default=default_target_name(),
+                        help=f"OpenVINO release whose MYRIAD plugin compiles the model "
+                             f"(default: {default_target_name()})")
     parser.add_argument("--input-shape", action="append", default=[], metavar="NAME=D0,D1,...",
                         help="fix the shape of input NAME (repeatable; NAME=scalar for 0-d)")
     parser.add_argument("--input-value", action="append", default=[], metavar="NAME=V[,V...]",
@@ -34,75 +33,21 @@ def add_arguments(parser) -> None:
                         help="also ask the real 2021.4 MYRIAD plugin (needs `kernelkit toolchain setup`)")
 
 
-def _oracle(model, model_path: Path, modified: bool) -> dict:
-    from kernelkit.core.errors import KernelkitError, ToolchainUnavailable
-    from kernelkit.ir.model import write_temp_ir
-
-    if model.version != 10:
-        return {"available": False, "note": "the 2021.4 plugin reads IR v10 only: run `kernelkit patch "
-                                            "--target 2021.4` first and inspect the patched model.xml"}
-    try:
-        from kernelkit.runners.oracle import plugin_verdict
-    except ImportError:
-        return {"available": False, "note": "the MYRIAD oracle is not part of this installation"}
-    try:
-        if modified:
-            with tempfile.TemporaryDirectory(prefix="kernelkit-inspect-") as tmp:
-                verdict = plugin_verdict(write_temp_ir(model, tmp))
-        else:
-            verdict = plugin_verdict(model_path)
-    except ToolchainUnavailable:
-        return {"available": False, "note": "the oracle needs the legacy toolchain: run `kernelkit toolchain setup`"}
-    except KernelkitError as exc:      # e.g. an op the 2021.4 reader cannot create: the table already says why
-        return {"available": False, "note": f"the 2021.4 plugin could not judge this model: {exc.message}"}
-    return {"available": True, "plugin": "2021.4", "compiled": bool(verdict.compiled), "message": verdict.message,
-            "unsupported": [list(u) for u in verdict.unsupported]}
-
-
 def run(args) -> int:
-    from kernelkit.model.blockers import inspect_report
+    from kernelkit.doctor.inspection import inspect_model
     from kernelkit.ir.cut import parse_outputs
     from kernelkit.ir.freeze import parse_input_values
     from kernelkit.ir.reshape import parse_input_shapes
 
-    shapes = parse_input_shapes(args.input_shape)
-    values = parse_input_values(args.input_value)
-    outputs = parse_outputs(args.output)
-    model_path = Path(args.model)
-    model = _load(model_path, shapes, values, outputs)
-    oracle = None
-    if args.oracle:
-        modified = bool(shapes or values or outputs) or model_path.suffix.lower() == ".onnx"
-        oracle = _oracle(model, model_path, modified)
-    report = inspect_report(model, args.target, oracle=oracle)
+    report = inspect_model(args.model, args.target, input_shapes=parse_input_shapes(args.input_shape),
+                           input_values=parse_input_values(args.input_value), outputs=parse_outputs(args.output),
+                           oracle=bool(args.oracle))
     if args.json:
         json.dump(report, sys.stdout, indent=2)
         print()
     else:
         _print_table(report)
     return 0 if report["summary"]["ok"] else 1
-
-
-def _load(model_path: Path, shapes: dict, values: dict, outputs: list[str]):
-    """The model to inspect; with values, frozen and folded as patch would. An ONNX model OpenVINO cannot
-    convert because of its If/Loop gets the options that would fold them as a hint."""
-    from kernelkit.core.errors import KernelkitError
-    from kernelkit.ir.load import load_model
-    from kernelkit.ir.onnx_import import ConversionFailed
-
-    try:
-        return load_model(model_path, shapes or None, values or None, fold=bool(values), outputs=outputs or None)
-    except ConversionFailed as exc:
-        if values:
-            raise
-        from kernelkit.ir.onnx_fold import foldable_options
-
-        options = foldable_options(model_path, shapes)
-        if not options:
-            raise
-        raise KernelkitError(exc.message, path=model_path, where="inspect",
-                             hint=f"the model has If/Loop that patch can fold: inspect (and patch) again with "
-                                  f"{' '.join(options)}") from None
 
 
 def _print_table(report: dict) -> None:
@@ -120,9 +65,9 @@ def _print_table(report: dict) -> None:
         if not oracle.get("available"):
             print(f"oracle: {oracle['note']}")
         elif oracle["compiled"]:
-            print("oracle: the real 2021.4 MYRIAD plugin compiles this model")
+            print(f"oracle: the real {oracle['plugin']} MYRIAD plugin compiles this model")
         else:
-            print(f"oracle: the real 2021.4 MYRIAD plugin refuses it: {oracle['message'].strip()}")
+            print(f"oracle: the real {oracle['plugin']} MYRIAD plugin refuses it: {oracle['message'].strip()}")
             for name, kind, message in oracle["unsupported"]:
                 print(f"    {name} ({kind}): {message}")
     if blockers:

@@ -11,12 +11,13 @@ ORDER = 61
 
 
 def add_arguments(parser) -> None:
-    from kernelkit.facts.knowledge import TARGETS
+    from kernelkit.facts.target import default_target_name, target_names
 
     parser.add_argument("model", metavar="MODEL", help="IR .xml (with its .bin beside it) or .onnx")
     parser.add_argument("-o", "--out", required=True, metavar="OUTDIR", help="output folder (must be empty)")
-    parser.add_argument("--target", choices=TARGETS, default="2021.4",
-                        help="OpenVINO release whose MYRIAD plugin compiles the model (default: 2021.4)")
+    parser.add_argument("--target", choices=target_names(), default=default_target_name(),
+                        help=f"OpenVINO release whose MYRIAD plugin compiles the model "
+                             f"(default: {default_target_name()})")
     parser.add_argument("--input-shape", action="append", default=[], metavar="NAME=D0,D1,...",
                         help="fix the shape of input NAME (repeatable; NAME=scalar for 0-d)")
     parser.add_argument("--input-value", action="append", default=[], metavar="NAME=V[,V...]",

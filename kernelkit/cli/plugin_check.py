@@ -6,7 +6,8 @@ import re
 from pathlib import Path
 
 from kernelkit.core.errors import KernelkitError
-from kernelkit.facts.knowledge import EXTENSION_LAYER_VERSION
+from kernelkit.facts.knowledge import EXTENSION_LAYER_VERSION, Knowledge
+from kernelkit.facts.target import compiler_target
 
 NAME = "plugin-check"
 HELP = "let the real MYRIAD 2021.4 plugin judge custom-layer bindings (metadata-only kernel ELFs, no clc)"
@@ -98,7 +99,7 @@ def _binding_case(args):
         inputs.append(plugin_check.TensorSpec(dims, etype, value))
     outputs = _parse_shapes(args.out_shape) or [shapes[0][0]]
     version = args.version or plugin_check._version_for(args.type, None)
-    if not re.fullmatch(r"opset\d+", version) and version != EXTENSION_LAYER_VERSION:
+    if Knowledge.opset_number(version) is None and version != EXTENSION_LAYER_VERSION:
         raise KernelkitError(f"--version {version!r} is not opsetN or {EXTENSION_LAYER_VERSION}", where="--version")
     return plugin_check.CheckCase(args.type, inputs, outputs, _parse_attrs(args.attr), version)
 
@@ -123,7 +124,7 @@ def run(args) -> int:
     else:
         raise KernelkitError("no such file or folder", path=target)
     if args.json:
-        print(json.dumps({"plugin": "MYRIAD 2021.4", "verdicts": [v.to_dict() for v in verdicts],
+        print(json.dumps({"plugin": f"MYRIAD {compiler_target()}", "verdicts": [v.to_dict() for v in verdicts],
                           "exit_code": _exit(verdicts)}, indent=2))
     else:
         print(format_verdicts(verdicts))
@@ -137,7 +138,7 @@ def _exit(verdicts) -> int:
 
 
 def format_verdicts(verdicts) -> str:
-    lines = [f"plugin-check: {len(verdicts)} layer(s) against the real MYRIAD 2021.4 plugin"]
+    lines = [f"plugin-check: {len(verdicts)} layer(s) against the real MYRIAD {compiler_target()} plugin"]
     for v in verdicts:
         lines.append(f"  {v.status:<10} {v.case.label()}")
         if v.stages:

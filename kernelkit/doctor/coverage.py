@@ -9,8 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kernelkit.library.catalog import LibraryKernel, library_kernels
 from kernelkit.core.paths import KERNELS_DIR, REPO_ROOT
+from kernelkit.facts.target import Target, compiler_target
+from kernelkit.library.catalog import LibraryKernel, library_kernels
 
 DOCS_DIR = REPO_ROOT / "docs"
 
@@ -23,7 +24,7 @@ IR_NAMES = {"bitwiseand": "BitwiseAnd", "bitwisenot": "BitwiseNot", "bitwiseor":
             "isnan": "IsNaN", "rdft": "RDFT", "reverse": "Reverse",
             "scaleddotproductattention": "ScaledDotProductAttention"}
 # The real compiler kernelkit runs: only this target's "compiled" comes from the plugin itself.
-COMPILED_TARGET = "2021.4"
+COMPILED_TARGET = compiler_target()
 
 
 @dataclass
@@ -47,9 +48,9 @@ def _where_text(kernel: LibraryKernel) -> str:
     return ", ".join(f"{k}={v}" for k, v in sorted(common))
 
 
-def _deployable(means: list[str], record: dict | None, target: str) -> str:
-    """Whether the op runs without a custom layer: natively, or through a formulation the real 2021.4
-    plugin compiled in every measured case (for 2022.x, built from ops its knowledge base supports)."""
+def _deployable(means: list[str], record: dict | None, target: Target) -> str:
+    """Whether the op runs without a custom layer: natively, or through a formulation the real plugin
+    compiled in every measured case (for another target, built from ops its knowledge base supports)."""
     if NATIVE in means:
         return "yes"
     if REWRITE not in means:
@@ -58,15 +59,16 @@ def _deployable(means: list[str], record: dict | None, target: str) -> str:
         return "yes (formulation not measured)"
     if not record.get("compiled"):
         return "no (plugin refused the formulation)"
-    return "yes" if target == COMPILED_TARGET else "yes (compiled by 2021.4)"
+    return "yes" if target.compiler else f"yes (compiled by {COMPILED_TARGET})"
 
 
 def coverage(targets: list[str] | None = None, kernels_dir: Path = KERNELS_DIR) -> tuple[list[str], list[CoverageRow]]:
-    from kernelkit.facts.knowledge import TARGETS, load_knowledge
+    from kernelkit.facts.knowledge import load_knowledge
+    from kernelkit.facts.target import target_names
     from kernelkit.model.passes.native import measurement
     from kernelkit.model.passes.rewrite import REWRITES
 
-    targets = list(targets or TARGETS)
+    targets = list(targets or target_names())
     kbs = {t: load_knowledge(t) for t in targets}
     first = kbs[targets[0]]
     by_op: dict[str, list[LibraryKernel]] = {}
@@ -96,7 +98,7 @@ def coverage(targets: list[str] | None = None, kernels_dir: Path = KERNELS_DIR) 
                 means.append(KERNEL)
             row.means[target] = means
             row.status[target] = means[0] if means else NONE
-            row.deployable[target] = _deployable(means, row.measurement, target)
+            row.deployable[target] = _deployable(means, row.measurement, kb.target)
         rows.append(row)
     return targets, rows
 
@@ -166,8 +168,8 @@ def coverage_markdown(targets: list[str] | None = None) -> str:
              "layer from `kernels/`, bound by op type; a condition such as `mode=cubic` means the kernel takes "
              "only those layers). Ops absent from the knowledge base count as not native.", "",
              "**Without clc** says whether a model using the op can become a blob with no custom layer, so with no "
-             "SHAVE binary to build: natively, or through a formulation the real 2021.4 MYRIAD plugin compiled in "
-             "every measured case (for 2022.x its ops are ones that target's knowledge base supports; kernelkit "
+             "SHAVE binary to build: natively, or through a formulation the real "
+             f"{COMPILED_TARGET} MYRIAD plugin compiled in every measured case (for 2022.x its ops are ones that target's knowledge base supports; kernelkit "
              "runs no 2022.x compiler). A library kernel alone needs clc, which no pip package ships.", "",
              "**fp16 error** is the formulation's error measured by `tools/measure_native.py` with every "
              "intermediate tensor rounded to fp16, as the VPU computes (`kernelkit.runners.fp16_layers`), against "
@@ -187,10 +189,10 @@ def coverage_markdown(targets: list[str] | None = None) -> str:
         lines.append(f"| {row.op} | " + " | ".join(f"{_cell(row, t)} | {row.deployable[t]}" for t in targets) +
                      f" | {kernels} | {(row.rewrite or '').replace('|', '/')} | {_error_cell(row)} |")
     lines += ["", "## Totals", ""] + [f"- {line}" for line in _summary(targets, rows)]
-    lines += ["", "## Still needing a kernel (or not covered) on 2021.4", ""]
-    if COMPILED_TARGET in targets:
+    lines += ["", f"## Still needing a kernel (or not covered) on {COMPILED_TARGET}", ""]
+    if COMPILED_TARGET.name in targets:
         for row in rows:
-            verdict = row.deployable[COMPILED_TARGET]
+            verdict = row.deployable[COMPILED_TARGET.name]
             if not verdict.startswith("yes"):
                 lines.append(f"- {row.op}: {verdict}")
     return "\n".join(lines) + "\n"

@@ -32,12 +32,15 @@ def oracle_verdict(model, model_path: Path, modified: bool) -> dict:
     """The real plugin's word on the model as `inspect --oracle myriad` reports it (never raises for a
     toolchain that is missing: the report says why there is no verdict)."""
     from kernelkit.core.errors import KernelkitError, ToolchainUnavailable
+    from kernelkit.facts.target import compiler_target
     from kernelkit.ir.model import write_temp_ir
     from kernelkit.runners.oracle import plugin_verdict
 
-    if model.version != 10:
-        return {"available": False, "note": "the 2021.4 plugin reads IR v10 only: run `kernelkit patch "
-                                            "--target 2021.4` first and inspect the patched model.xml"}
+    target = compiler_target()
+    if model.version not in target.ir_versions:
+        return {"available": False, "note": f"the {target} plugin reads IR v{target.ir_version} only: run "
+                                            f"`kernelkit patch --target {target}` first and inspect the patched "
+                                            "model.xml"}
     try:
         if modified:
             with tempfile.TemporaryDirectory(prefix="kernelkit-inspect-") as tmp:
@@ -46,10 +49,10 @@ def oracle_verdict(model, model_path: Path, modified: bool) -> dict:
             verdict = plugin_verdict(model_path)
     except ToolchainUnavailable:
         return {"available": False, "note": "the oracle needs the legacy toolchain: run `kernelkit toolchain setup`"}
-    except KernelkitError as exc:      # e.g. an op the 2021.4 reader cannot create: the table already says why
-        return {"available": False, "note": f"the 2021.4 plugin could not judge this model: {exc.message}"}
-    return {"available": True, "plugin": "2021.4", "compiled": bool(verdict.compiled), "message": verdict.message,
-            "unsupported": [list(u) for u in verdict.unsupported]}
+    except KernelkitError as exc:      # e.g. an op its reader cannot create: the table already says why
+        return {"available": False, "note": f"the {target} plugin could not judge this model: {exc.message}"}
+    return {"available": True, "plugin": target.name, "compiled": bool(verdict.compiled),
+            "message": verdict.message, "unsupported": [list(u) for u in verdict.unsupported]}
 
 
 def inspect_model(model_path, target, *, input_shapes: dict | None = None, input_values: dict | None = None,

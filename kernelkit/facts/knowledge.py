@@ -1,9 +1,9 @@
 """What the MYRIAD plugin of each target release accepts, loaded from the TOML tables in `data/`.
 
 The tables are the knowledge; this module only reads and indexes them (kernelkit.model.blockers applies them).
-Every row carries its source. For 2021.4, the real plugin's verdicts on one-op probe models
-(`data/plugin-verdicts-2021.4.json`, written by toolchain/probe_support.py) outrank the tables: they decide
-op support and which input element types a stage accepts, and the row's source says "plugin verdict".
+Every row carries its source. For the target whose real plugin kernelkit runs, that plugin's verdicts on one-op
+probe models (`data/plugin-verdicts-<target>.json`, written by toolchain/probe_support.py) outrank the tables:
+they decide op support and which input element types a stage accepts, and the row's source says "plugin verdict".
 """
 
 from __future__ import annotations
@@ -16,8 +16,9 @@ from functools import lru_cache
 from pathlib import Path
 
 from kernelkit.core.errors import KernelkitError
+from kernelkit.facts.plugin_messages import INPUT_TYPE_EXPECTED, UNSUPPORTED_LAYER_TYPE
+from kernelkit.facts.target import Target, compiler_target, dynamic_shapes, get_target, target_names
 
-TARGETS = ("2021.4", "2022.1", "2022.3")
 DATA_DIR = Path(__file__).parent / "data"
 _OPSET = re.compile(r"opset(\d+)$")
 
@@ -50,12 +51,7 @@ class PrecisionRule:
 
 @dataclass
 class Knowledge:
-    target: str
-    opset_ceiling: int
-    ir_versions: tuple[int, ...]
-    custom_layers_key: str
-    unique_layer_names: bool
-    static_dims: bool                           # the reader refuses -1 dims anywhere, not only on inputs
+    target: Target                              # its reader's facts (opsets, IR versions...) are the Target's
     ops: dict[str, OpRule]                      # canonical op type -> rule
     aliases: dict[str, str]                     # lower-case spelling -> canonical op type
     limits: dict[str, list[Limit]]              # canonical op type -> limits
@@ -65,8 +61,29 @@ class Knowledge:
     io_outputs: frozenset[str]
     convert_pairs: frozenset[tuple[str, str]]
     dynamic_shapes: dict
-    evidence: dict[str, "VerdictEvidence"] = field(default_factory=dict)   # 2021.4: the real plugin's word
+    evidence: dict[str, "VerdictEvidence"] = field(default_factory=dict)   # the real plugin's word, if it runs
     sources: dict[str, str] = field(default_factory=dict)   # topic -> source, for reports
+
+    @property
+    def opset_ceiling(self) -> int:
+        return self.target.opset_ceiling
+
+    @property
+    def ir_versions(self) -> tuple[int, ...]:
+        return self.target.ir_versions
+
+    @property
+    def custom_layers_key(self) -> str:
+        return self.target.custom_layers_key
+
+    @property
+    def unique_layer_names(self) -> bool:
+        return self.target.unique_layer_names
+
+    @property
+    def static_dims(self) -> bool:
+        """The reader refuses -1 dims anywhere, not only on inputs."""
+        return self.target.static_dims
 
     def canonical(self, op_type: str) -> str:
         """The opset name of an IR layer type (ReLU -> Relu, SoftMax -> Softmax), case-insensitive."""
@@ -87,10 +104,10 @@ class Knowledge:
 
 def _targets_of(value, where: str) -> tuple[str, ...]:
     if value == "all":
-        return TARGETS
-    if isinstance(value, list) and all(v in TARGETS for v in value):
+        return target_names()
+    if isinstance(value, list) and all(v in target_names() for v in value):
         return tuple(value)
-    raise KernelkitError(f"targets must be \"all\" or a list of {', '.join(TARGETS)}", where=where,
+    raise KernelkitError(f"targets must be \"all\" or a list of {', '.join(target_names())}", where=where,
                          path=DATA_DIR / "ops.toml")
 
 
@@ -102,14 +119,14 @@ def _read_toml(name: str) -> dict:
         raise KernelkitError(f"cannot read the knowledge base: {exc}", path=path) from None
 
 
-VERDICTS_FILE = DATA_DIR / "plugin-verdicts-2021.4.json"
-_UNSUPPORTED_TYPE = re.compile(r'unsupported layer type "([^"]+)"')
-_INPUT_TYPE_ERROR = re.compile(r"input #(\d+) has type (\w+), but one of \[([^\]]*)\] is expected")
+def verdicts_file() -> Path:
+    """toolchain/probe_support.py's record of the real plugin's verdicts (the compiler target's)."""
+    return DATA_DIR / f"plugin-verdicts-{compiler_target().name}.json"
 
 
 @dataclass
 class VerdictEvidence:
-    """What the real 2021.4 plugin said about one op type in toolchain/probe_support.py's probes."""
+    """What the real plugin said about one op type in toolchain/probe_support.py's probes."""
 
     supported: bool | None = None                     # None: the probes do not settle it
     support_source: str = ""
@@ -119,14 +136,15 @@ class VerdictEvidence:
 
 
 def plugin_verdicts() -> list[dict]:
-    """The rows of data/plugin-verdicts-2021.4.json ({"op", "version", "variant", "verdict", "message"}),
+    """The rows of verdicts_file() ({"op", "version", "variant", "verdict", "message"}),
     or [] when the probes have not been run."""
-    if not VERDICTS_FILE.is_file():
+    path = verdicts_file()
+    if not path.is_file():
         return []
     try:
-        data = json.loads(VERDICTS_FILE.read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise KernelkitError(f"cannot read the plugin verdicts: {exc}", path=VERDICTS_FILE) from None
+        raise KernelkitError(f"cannot read the plugin verdicts: {exc}", path=path) from None
     rows = data.get("verdicts", []) if isinstance(data, dict) else []
     return [r for r in rows if isinstance(r, dict) and {"op", "version", "variant", "verdict"} <= set(r)]
 
@@ -150,30 +168,31 @@ def verdict_evidence(rows: list[dict], effective: dict[str, str]) -> dict[str, V
             if row["variant"] in effective:
                 ev.accepted.setdefault(effective[row["variant"]], label)
         elif row["verdict"] == "refused":
-            if _UNSUPPORTED_TYPE.search(message) and ev.supported is None:
-                ev.supported, ev.support_source = False, f"{label}: {_UNSUPPORTED_TYPE.search(message).group(0)}"
-            for index, found, accepts in _INPUT_TYPE_ERROR.findall(message):
+            unsupported = UNSUPPORTED_LAYER_TYPE.search(message)
+            if unsupported and ev.supported is None:
+                ev.supported, ev.support_source = False, f"{label}: {unsupported['reason']}"
+            for index, found, accepts in INPUT_TYPE_EXPECTED.pattern.findall(message):
                 ev.rejected[(int(index), found)] = (tuple(a.strip() for a in accepts.split(",") if a.strip()),
-                                                    f"{label}: {_INPUT_TYPE_ERROR.search(message).group(0)}")
+                                                    f"{label}: {INPUT_TYPE_EXPECTED.search(message).group(0)}")
     return evidence
 
 
+def load_knowledge(target: str | Target) -> Knowledge:
+    """The knowledge base of a Target (or of a target name, which must be known)."""
+    return _load(get_target(target))
+
+
 @lru_cache(maxsize=None)
-def load_knowledge(target: str) -> Knowledge:
-    if target not in TARGETS:
-        raise KernelkitError(f"unknown target {target!r}", where="--target",
-                             hint=f"use one of: {', '.join(TARGETS)}")
-    targets = _read_toml("targets.toml")
+def _load(target: Target) -> Knowledge:
     ops_doc = _read_toml("ops.toml")
     limits_doc = _read_toml("limits.toml")
     precision_doc = _read_toml("precision.toml")
-    head = targets["targets"][target]
 
     effective = {k: v for k, v in precision_doc["effective"].items() if k != "source"}
-    evidence = verdict_evidence(plugin_verdicts(), effective) if target == "2021.4" else {}
+    evidence = verdict_evidence(plugin_verdicts(), effective) if target.compiler else {}
     ops = {}
     for op_type, row in ops_doc["ops"].items():
-        supported = target in _targets_of(row["targets"], f"ops.{op_type}")
+        supported = target.name in _targets_of(row["targets"], f"ops.{op_type}")
         source = row["source"]
         versions = tuple(row["versions"]) if "versions" in row else None
         ev = evidence.get(op_type)
@@ -188,7 +207,7 @@ def load_knowledge(target: str) -> Knowledge:
 
     limits: dict[str, list[Limit]] = {}
     for row in limits_doc["limit"]:
-        if target not in row.get("targets", TARGETS):
+        if target.name not in row.get("targets", target_names()):
             continue
         params = {k: v for k, v in row.items() if k not in ("op", "check", "reason", "source", "targets")}
         limits.setdefault(row["op"], []).append(Limit(row["op"], row["check"], params, row["reason"],
@@ -203,31 +222,28 @@ def load_knowledge(target: str) -> Knowledge:
 
     return Knowledge(
         target=target,
-        opset_ceiling=int(head["opset_ceiling"]),
-        ir_versions=tuple(head["ir_versions"]),
-        custom_layers_key=head["custom_layers_key"],
-        unique_layer_names=bool(head["unique_layer_names"]),
-        static_dims=bool(head["static_dims"]),
         ops=ops, aliases=aliases, limits=limits, precision_rules=rules,
         effective_types=effective,
         io_inputs=frozenset(precision_doc["io"]["inputs"]),
         io_outputs=frozenset(precision_doc["io"]["outputs"]),
         convert_pairs=frozenset(tuple(p) for p in precision_doc["convert"]["pairs"]),
-        dynamic_shapes=targets["dynamic_shapes"],
+        dynamic_shapes=dynamic_shapes(),
         evidence=evidence,
-        sources={"target": head["source"], "opset": head["opset_source"],
-                 "ir-version": head["ir_version_source"], "reader": head["reader_source"], "effective": precision_doc["effective"]["source"],
+        sources={"target": target.sources["source"], "opset": target.sources["opset_source"],
+                 "ir-version": target.sources["ir_version_source"], "reader": target.sources["reader_source"],
+                 "effective": precision_doc["effective"]["source"],
                  "io": precision_doc["io"]["source"], "convert": precision_doc["convert"]["source"],
-                 "dynamic": targets["dynamic_shapes"]["source"]},
+                 "dynamic": dynamic_shapes()["source"]},
     )
 
 
 # The IR version of an extension layer: a layer of any type that the 2021.4 plugin, run by the toolchain's
 # shim, creates as a FrameworkNode of that type and binds to a custom layer by name, whether or not an
-# opset of 2021.4 has the op (toolchain/myriad_shim/framework_layers.cpp). Only that shim compiles them:
-# the stock compile_tool refuses the node in its legacy conversion.
+# opset of 2021.4 has the op (toolchain/myriad_shim/framework_layers.cpp). Only that shim compiles them
+# (Target.extension_layers): the stock compile_tool refuses the node in its legacy conversion.
 EXTENSION_LAYER_VERSION = "extension"
-EXTENSION_LAYER_TARGET = "2021.4"
+# Still read by kernelkit.model.passes.custom_layer, which is to ask Target.extension_layers instead.
+EXTENSION_LAYER_TARGET = next(name for name in target_names() if get_target(name).extension_layers)
 
 
 @dataclass(frozen=True)
@@ -345,25 +361,28 @@ def legacy_params(op_type: str, attrs: dict, const_inputs: dict) -> dict:
 
 def support_markdown() -> str:
     """docs/myriad-support.md, generated from the tables (tests keep the committed copy in sync)."""
-    kbs = [load_knowledge(t) for t in TARGETS]
+    kbs = [load_knowledge(t) for t in target_names()]
+    probed = load_knowledge(compiler_target())
+    compiled = probed.target.name
     lines = ["# MYRIAD support by target (generated from kernelkit/facts/data/*.toml)", "",
              "Regenerate with `python -c \"from kernelkit.facts.knowledge import support_markdown as s; "
              "print(s(), end='')\" > docs/myriad-support.md`. \"ref §x\" points at the research notes "
              "(ir-and-myriad-support.md); \"(d)\" rows are derived from plugin passes and need the oracle "
-             "to confirm. For 2021.4 the real plugin's verdicts on one-op probes "
-             "(data/plugin-verdicts-2021.4.json, docs/myriad-plugin-verdicts.md) outrank the tables: the last "
+             f"to confirm. For {compiled} the real plugin's verdicts on one-op probes "
+             f"(data/{verdicts_file().name}, docs/myriad-plugin-verdicts.md) outrank the tables: the last "
              "column names the probe that decided.", "",
              "## IR readers", "",
              "| target | IR versions | newest opset | unique layer names | custom-layer config key |",
              "|---|---|---|---|---|"]
     for kb in kbs:
-        lines.append(f"| {kb.target} | {', '.join(map(str, kb.ir_versions))} | opset{kb.opset_ceiling} | "
+        lines.append(f"| {kb.target.name} | {', '.join(map(str, kb.ir_versions))} | opset{kb.opset_ceiling} | "
                      f"{'required' if kb.unique_layer_names else 'not checked'} | `{kb.custom_layers_key}` |")
     lines += ["", f"Dynamic shapes: not supported on any target ({kbs[0].dynamic_shapes['source']}).", "",
               "## Operations", "",
               "An op type missing from this table is treated as unsupported. Versions: op versions "
               "(`version=\"opsetN\"`) MYRIAD handles, still capped by the target's opset.", "",
-              "| op | versions | " + " | ".join(kb.target for kb in kbs) + " | source (tables) | real 2021.4 plugin |",
+              "| op | versions | " + " | ".join(kb.target.name for kb in kbs) +
+              f" | source (tables) | real {compiled} plugin |",
               "|---|---|" + "---|" * len(kbs) + "---|---|"]
     ops_doc = _read_toml("ops.toml")["ops"]
     for op_type in sorted(set().union(*(kb.ops for kb in kbs)), key=str.lower):
@@ -371,7 +390,7 @@ def support_markdown() -> str:
         table = ops_doc.get(op_type, {})
         versions = ", ".join(map(str, table["versions"])) if "versions" in table else "all"
         marks = " | ".join("yes" if r and r.supported else "no" for r in rules)
-        probe = kbs[0].ops[op_type].source if kbs[0].ops[op_type].source.startswith("plugin verdict") else ""
+        probe = probed.ops[op_type].source if probed.ops[op_type].source.startswith("plugin verdict") else ""
         probe = probe.replace("plugin verdict: ", "").replace("|", "\\|")
         lines.append(f"| {op_type} | {versions} | {marks} | {table.get('source', '(not in ops.toml)')} | {probe} |")
     lines += ["", "## Limits (all targets)", "", "| op | check | parameters | reason | source |", "|---|---|---|---|---|"]

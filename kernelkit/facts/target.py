@@ -16,7 +16,7 @@ DATA_FILE = Path(__file__).parent / "data" / "targets.toml"
 
 @dataclass(frozen=True)
 class Target:
-    name: str                          # the OpenVINO release, e.g. "2021.4"
+    name: str                          # the OpenVINO release, as data/targets.toml names it
     opset_ceiling: int                 # newest opset its IR reader knows
     ir_versions: tuple[int, ...]       # IR versions its reader takes
     custom_layers_key: str             # the config key that names a custom-layer XML
@@ -48,6 +48,11 @@ def target_names() -> tuple[str, ...]:
 
 def default_target_name() -> str:
     return _table()["default"]
+
+
+def dynamic_shapes() -> dict:
+    """Whether any target compiles dynamic input shapes ({"supported", "reason", "source"})."""
+    return _table()["dynamic_shapes"]
 
 
 @lru_cache(maxsize=None)

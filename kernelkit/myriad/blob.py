@@ -12,14 +12,16 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 from kernelkit.core.errors import KernelkitError
+from kernelkit.facts.target import get_target, target_names
 
 ELF_PREAMBLE = b"\x7felf"
 HEADER_OFFSET = 52
 BLOB_MAGIC = 9709
 VERSION_MAJOR_OFFSET = 60
 VERSION_MINOR_OFFSET = 64
-# Names accepted by `kernelkit compile --blob-version`, and the (major, minor) they write.
-BLOB_VERSIONS = {"2021.4": (2021, 4)}
+# Names accepted by `kernelkit compile --blob-version`, and the (major, minor) they write: every target's
+# blob version (data/targets.toml).
+BLOB_VERSIONS = {name: get_target(name).blob_version for name in target_names() if get_target(name).blob_version}
 
 
 @dataclass(frozen=True)
@@ -84,7 +86,7 @@ def read_header(blob: bytes | str | Path) -> BlobHeader:
 
 
 def with_version(blob: bytes, version: str) -> bytes:
-    """The blob with its version fields set to a named version (e.g. "2021.4"); the header is checked first."""
+    """The blob with its version fields set to a named version (a name in BLOB_VERSIONS); the header is checked first."""
     if version not in BLOB_VERSIONS:
         raise KernelkitError(f"unknown blob version {version!r}", where="--blob-version",
                              hint=f"use one of: {', '.join(BLOB_VERSIONS)}")

@@ -18,6 +18,9 @@ from pathlib import Path
 from kernelkit.core import xmlsafe
 from kernelkit.core.errors import KernelkitError
 from kernelkit.core.fsutil import atomic_write
+from kernelkit.facts.knowledge import Knowledge
+from kernelkit.facts.plugin_messages import NAMING_A_LAYER
+from kernelkit.facts.target import compiler_target, get_target, target_names
 from kernelkit.myriad import blob as blobfmt
 from kernelkit.myriad import toolchain as toolchain_mod
 
@@ -25,12 +28,12 @@ from kernelkit.myriad import toolchain as toolchain_mod
 PLATFORM_CONFIG = {"VPU_MYRIAD_PLATFORM": "VPU_MYRIAD_2480"}
 # Turns unsupported layers into silent no-op stages in a blob that still parses: never allowed.
 FORBIDDEN_KEYS = ("MYRIAD_IGNORE_UNKNOWN_LAYERS", "VPU_IGNORE_UNKNOWN_LAYERS")
-CUSTOM_LAYER_KEYS = ("MYRIAD_CUSTOM_LAYERS", "VPU_CUSTOM_LAYERS")
+# A compile.conf may come from a patch for any target: every target's key names the bindings.
+CUSTOM_LAYER_KEYS = tuple(sorted({get_target(name).custom_layers_key for name in target_names()}))
 # Like Luxonis' blobconverter: as many CMX slices as SHAVEs, one throughput stream.
 DEFAULT_SHAVES = 6
 SHAVES_KEY, CMX_KEY = "MYRIAD_NUMBER_OF_SHAVES", "MYRIAD_NUMBER_OF_CMX_SLICES"
 MAX_SHAVES = 16
-MAX_OPSET = 7          # the newest opset the 2021.4 IR reader knows
 # The plugin's hardware tiling search takes minutes on some real models (ConvNeXt-tiny: over 13 min of CPU;
 # 2.5 min with hardware acceleration off), so the limit is generous and overridable.
 def _timeout_from_environment() -> float:
@@ -136,7 +139,7 @@ def resolve_input(target: str | Path) -> CompileInput:
 
 
 def check_model(model: Path) -> None:
-    """Refuse, with what to do, what the 2021.4 reader cannot take (IR v11, opsets > 7, missing .bin)."""
+    """Refuse, with what to do, what the compiler target's reader cannot take (IR v11, newer opsets, missing .bin)."""
     suffix = model.suffix.lower()
     if suffix == ".onnx":
         import onnx
@@ -152,23 +155,26 @@ def check_model(model: Path) -> None:
     root = xmlsafe.parse_file(model, max_bytes=IR_XML_LIMIT)
     if root.tag != "net":
         raise KernelkitError(f"not an OpenVINO IR: root element is <{root.tag}>, expected <net>", path=model)
+    target = compiler_target()
     version = root.get("version")
-    if version == "11":
+    if version == "11":            # what `kernelkit patch` rewrites as the target's IR version
         raise KernelkitError(
-            "IR v11 cannot be read by the OpenVINO 2021.4 MYRIAD compiler (it reads IR v10 only)",
+            f"IR v11 cannot be read by the OpenVINO {target} MYRIAD compiler (it reads IR v{target.ir_version} only)",
             path=model, where="<net version>",
-            hint=f"run `kernelkit patch {model} --target 2021.4` first and compile its output")
-    if version != "10":
-        raise KernelkitError(f"IR version {version!r} is not supported; the 2021.4 compiler reads IR v10",
-                             path=model, where="<net version>", hint="re-export the model as IR v10")
+            hint=f"run `kernelkit patch {model} --target {target}` first and compile its output")
+    if version not in {str(v) for v in target.ir_versions}:
+        raise KernelkitError(f"IR version {version!r} is not supported; the {target} compiler reads "
+                             f"IR v{target.ir_version}",
+                             path=model, where="<net version>", hint=f"re-export the model as IR v{target.ir_version}")
     for layer in root.iter("layer"):
         opset = layer.get("version", "")
-        m = re.fullmatch(r"opset(\d+)", opset)
-        if m and int(m.group(1)) > MAX_OPSET:
+        number = Knowledge.opset_number(opset)
+        if number is not None and number > target.opset_ceiling:
             raise KernelkitError(
-                f"{layer.get('type')} from {opset} is newer than the 2021.4 reader knows (opset{MAX_OPSET})",
+                f"{layer.get('type')} from {opset} is newer than the {target} reader knows "
+                f"(opset{target.opset_ceiling})",
                 path=model, line=layer.sourceline, where=f'layer "{layer.get("name")}"',
-                hint=f"run `kernelkit patch {model} --target 2021.4` to downgrade it")
+                hint=f"run `kernelkit patch {model} --target {target}` to downgrade it")
     has_weights = any(layer.get("type") == "Const" for layer in root.iter("layer"))
     if has_weights and not model.with_suffix(".bin").is_file():
         raise KernelkitError(f"weights file {model.with_suffix('.bin').name} is missing next to the IR",
@@ -263,19 +269,10 @@ def clean_plugin_message(text: str) -> str:
     return "\n".join(lines)
 
 
-_LAYER_PATTERNS = [
-    re.compile(r'Failed to compile layer "(?P<name>[^"]+)": unsupported layer type "(?P<type>[^"]+)"'),
-    re.compile(r"Stage node (?P<name>.+?) \((?P<type>[^()]+)\) types check error"),
-    re.compile(r"^(?P<name>.+?) of type (?P<type>\w+):", re.M),
-    re.compile(r"Cannot create (?P<type>\w+) layer (?P<name>.+?) id:\d+"),
-    re.compile(r'Failed to compile layer "(?P<name>[^"]+)"'),
-]
-
-
 def parse_compile_error(message: str) -> tuple[str | None, str | None]:
     """(layer name, layer type) named by a plugin error, either may be None."""
-    for pattern in _LAYER_PATTERNS:
-        m = pattern.search(message)
+    for form in NAMING_A_LAYER:
+        m = form.search(message)
         if m:
             groups = m.groupdict()
             return groups.get("name"), groups.get("type")
@@ -356,7 +353,8 @@ def compile_model(target: str | Path, out: str | Path, *, shaves: int | None = N
         u8_input = bool((source.report.get("preprocessing") or {}).get("u8_input", False))
     if u8_input and source.model.suffix.lower() != ".xml":
         raise KernelkitError("--u8-input needs an IR .xml model", path=source.model,
-                             hint="convert the ONNX model to IR v10 first (kernelkit patch --target 2021.4)")
+                             hint=f"convert the ONNX model to IR v{compiler_target().ir_version} first "
+                                  f"(kernelkit patch --target {compiler_target()})")
     merged = dict(source.config)
     merged.update(config or {})
     # Explicit options beat the folder's compile.conf, which beats the defaults.
