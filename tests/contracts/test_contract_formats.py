@@ -1,0 +1,44 @@
+"""Contract 3: file formats on the bundled demo model. The patch output folder (default and --prefer kernel) file
+by file, the kernelkit.patch/1 report, `inspect --json` (kernelkit.inspect/1), the compiled blob (byte-identical)
+and the NN Archive (members and config.json)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from contract_checks import available, check_golden, golden_paths
+
+
+@pytest.mark.parametrize("path", golden_paths("formats/"))
+def test_format_is_unchanged(contract, path):
+    check_golden(contract, path)
+
+
+def test_patch_outputs(contract):
+    native, kernel = contract.demo_patch("native"), contract.demo_patch("kernel")
+    assert native["run"].code == 0 and kernel["run"].code == 0
+    for info, prefer in [(native, "native"), (kernel, "kernel")]:
+        report = json.loads((info["out"] / "patch-report.json").read_text())
+        assert report["schema"] == "kernelkit.patch/1" and report["ok"] is True and report["prefer"] == prefer
+        assert report["remaining_blockers"] == []
+    assert "custom_layers.xml" not in native["files"]
+    assert {"custom_layers.xml", "hard_sigmoid_h.cl", "cumsum.cl"} <= set(kernel["files"])
+
+
+def test_inspect_json(contract):
+    run = contract.inspect_json()
+    assert run.code == 1, "the demo model has blockers: inspect exits 1"
+    report = json.loads(run.stdout)
+    assert report["schema"] == "kernelkit.inspect/1" and len(report["blockers"]) == 8
+
+
+def test_archive_holds_the_compiled_blob(contract):
+    blob = available(contract.demo_blob)
+    archive = available(contract.demo_archive)
+    assert blob["run"].code == 0 and archive["compile"].code == 0 and archive["run"].code == 0
+    members = {m["name"]: m for m in archive["members"]}
+    config = json.loads(members["config.json"]["data"])
+    blob_name = config["model"]["metadata"]["path"]
+    assert members[blob_name]["data"] == blob["data"], "the archived blob is not the blob `compile` writes"
