@@ -37,6 +37,7 @@ import shutil
 import subprocess
 import sys
 import tarfile
+import tomllib
 import tempfile
 import threading
 import tomllib
@@ -69,7 +70,7 @@ ZOO_MODELS = [
 RENDER_ALL_VIEWS = ["hard_sigmoid_h", "cumsum", "upsample_nearest_h", "det_h"]
 
 # The knowledge data files, located by NAME anywhere under kernelkit/ (they will move).
-MYRIAD_DATA_DIR_TODAY = PACKAGE / "myriad" / "data"      # only make_goldens.py uses this, to list the names
+DATA_DIR = PACKAGE / "facts" / "data"      # only make_goldens.py uses this, to list the names
 EXTRA_DATA_FILES = ["native-fp16.json"]
 
 # KERNELKIT_* tokens in the package that are not environment variables.
@@ -624,7 +625,7 @@ def _new_golden(ctx: Contract) -> str:
 
 def data_file_names() -> list[str]:
     """make_goldens.py: the knowledge data files of today's layout, plus the named extra files."""
-    return sorted([p.name for p in MYRIAD_DATA_DIR_TODAY.iterdir() if p.is_file()] + EXTRA_DATA_FILES)
+    return sorted([p.name for p in DATA_DIR.iterdir() if p.is_file()] + EXTRA_DATA_FILES)
 
 
 def locate_by_name(name: str) -> list[Path]:
@@ -637,8 +638,11 @@ def _data_golden(ctx: Contract) -> str:
         found = locate_by_name(name)
         files[name] = {"found_at_generation": [str(p.relative_to(REPO)) for p in found],
                        "bytes": found[0].stat().st_size, "sha256": sha256(found[0].read_bytes())}
+        if name.endswith(".toml"):
+            files[name]["content"] = tomllib.loads(found[0].read_text(encoding="utf-8"))
     return dumps({"_comment": "data files the package reads, located by file NAME anywhere under kernelkit/ "
-                              "(they will move); content must be identical", "files": files})
+                              "(they will move): JSON files byte-identical; TOML files keep every key and value "
+                              "they held (comments may change, keys may be added)", "files": files})
 
 
 def kernel_toml_entry_points() -> list[str]:
