@@ -537,9 +537,9 @@ def cases_for_kernel(spec, layer_type: str) -> list[CheckCase]:
     other attributes (renamed as the reference renames them)."""
     from kernelkit.kernel.bindings.myriad import legacy_param_string
     from kernelkit.harness.inputs import generate_inputs
-    from kernelkit.runners.references import _const_value, _openvino_conf
+    from kernelkit.runners.openvino_op import const_value, openvino_conf
 
-    conf = _openvino_conf(spec) or {}
+    conf = openvino_conf(spec) or {}
     is_reference = conf.get("op", "").lower() == layer_type.lower() and conf.get("frontend") is None
     version = _version_for(layer_type, conf.get("opset") if is_reference else None)
     cases = []
@@ -554,7 +554,7 @@ def cases_for_kernel(spec, layer_type: str) -> list[CheckCase]:
                                      arrays[index] if index in case.fixed else None))
         if is_reference:
             for index, entry in enumerate(conf.get("const_inputs", [])):
-                value = _const_value(spec, entry, values, index)
+                value = const_value(spec, entry, values, index)
                 dtype = "f16" if value.dtype.kind == "f" else "i32"
                 inputs.append(TensorSpec(tuple(value.shape), dtype, value))
             renames = conf.get("attrs", {})
@@ -780,7 +780,8 @@ def check_kernel_dir(kernel_dir: str | Path, *, jobs: int | None = None, keep: s
     (constant inputs where the case fixes them), patched for 2021.4 with this kernel only, then checked as a
     patch folder. A case patch does not bind is skipped with patch's reason."""
     from kernelkit.harness.inputs import generate_inputs
-    from kernelkit.runners.references import ReferenceSkipped, openvino_model
+    from kernelkit.runners.base import RunnerSkipped
+    from kernelkit.runners.openvino_op import openvino_model
     from kernelkit.model.patcher import patch_model
     from kernelkit.kernel.spec import load_spec
     from kernelkit.facts.knowledge import custom_layer_facts
@@ -804,7 +805,7 @@ def check_kernel_dir(kernel_dir: str | Path, *, jobs: int | None = None, keep: s
                 model, _, _ = openvino_model(spec, arrays, dict(case.attrs), embedded=set(case.fixed))
                 ov.save_model(model, str(case_dir / "reference.xml"), compress_to_fp16=False)
                 why = None
-            except ReferenceSkipped as exc:
+            except RunnerSkipped as exc:
                 why = f"no OpenVINO model of the op: {exc}"
             if why is not None and custom_layer_facts().reader_lacks(spec.op):
                 _extension_layer_model(case_dir / "reference.xml", spec, case, arrays)

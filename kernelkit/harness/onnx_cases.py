@@ -99,10 +99,10 @@ def onnx_reference(case: PreparedCase, inputs: list[np.ndarray]) -> list[np.ndar
 def openvino_misses(case: PreparedCase) -> bool:
     """Whether the unpatched model, converted by the host OpenVINO and run on CPU f32, already misses ONNX's
     expected outputs (a frontend or CPU problem no patch can fix)."""
-    from kernelkit.runners.compare import compare
     from kernelkit.ir.load import load_model
-    from kernelkit.doctor.verify import run_openvino
+    from kernelkit.runners.compare import compare_outputs
+    from kernelkit.runners.openvino_cpu import OpenVINOCPURunner
 
     original = load_model(case.model_path, case.shapes)
-    got = run_openvino(original.to_xml_bytes(), original.bin_data, case.inputs)
-    return any(not compare(a, e).passed for a, e in zip(got, case.expected))
+    got = OpenVINOCPURunner.of_model(original).run(case.inputs).arrays
+    return any(not c.passed for c in compare_outputs(got, case.expected))
