@@ -41,7 +41,7 @@ def _coerce_like(value, default):
 OPENVINO_CONST_DTYPES = {"i32": "int32", "i64": "int64", "f32": "float32"}
 
 
-def openvino_conf(spec) -> dict:
+def _openvino_conf(spec) -> dict:
     """`[reference].openvino`, checked: bad keys are spec bugs and name the key."""
     conf = dict((spec.reference or {}).get("openvino") or {})
     if not conf:
@@ -105,7 +105,7 @@ def openvino_conf(spec) -> dict:
     return conf
 
 
-def const_value(spec, entry: dict, values: dict, index: int) -> np.ndarray:
+def _const_value(spec, entry: dict, values: dict, index: int) -> np.ndarray:
     if "value" in entry:
         raw = entry["value"]
     elif entry["attr"] in values:
@@ -139,13 +139,13 @@ def openvino_model(spec, inputs: list[np.ndarray], attrs: dict, *, embedded=()):
     literal values; every other case attribute is given to the op at construction (`attrs` renames).
     With `frontend = "onnx"` the op is an ONNX node read by OpenVINO's ONNX frontend, for ops OpenVINO
     has no opset op for but converts (Trilu, Hardmax, LayerNormalization, AffineGrid)."""
-    conf = openvino_conf(spec)
+    conf = _openvino_conf(spec)
     if not conf:
         raise RunnerSkipped("the spec has no [reference].openvino op")
     order = list(conf["feed"] if conf["feed"] is not None else range(len(inputs)))
     fed = [(inputs[i], i in embedded) for i in order]
     values = dict(attrs or {})
-    consts = [const_value(spec, entry, values, index) for index, entry in enumerate(conf["const_inputs"])]
+    consts = [_const_value(spec, entry, values, index) for index, entry in enumerate(conf["const_inputs"])]
     renames = conf.get("attrs", {})
     wanted = {renames.get(key, key): coerce_attr(value) for key, value in values.items()}
     if conf.get("frontend") == "onnx":
