@@ -83,3 +83,24 @@ def test_a_runner_that_cannot_run_here_skips_with_its_reason(tmp_path):
     spec = _spec(tmp_path, 'openvino = { op = "Elu", opset = "opset1" }')
     with pytest.raises(RunnerSkipped, match="no \\[reference\\] numpy"):
         NumpyRunner(spec, {}).run([np.zeros((1, 2), np.float16)])
+
+
+def test_onnx_evaluator_runs_a_node_model_on_new_inputs_and_skips_what_it_cannot_run(tmp_path):
+    import onnx
+    from onnx import TensorProto, helper
+
+    from kernelkit.runners.onnx_reference import OnnxEvaluatorRunner
+
+    def save(op_type, name):
+        graph = helper.make_graph([helper.make_node(op_type, ["x"], ["y"], domain="" if op_type == "Relu" else "nope")],
+                                  "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [3])],
+                                  [helper.make_tensor_value_info("y", TensorProto.FLOAT, [3])])
+        path = tmp_path / name
+        onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+        return path
+
+    x = np.array([-1.0, 0.0, 2.0], np.float32)
+    run = OnnxEvaluatorRunner(save("Relu", "relu.onnx"), ["x"]).run([x])
+    np.testing.assert_array_equal(run.outputs["out0"], [0.0, 0.0, 2.0])
+    with pytest.raises(RunnerSkipped, match="reference evaluator cannot run"):
+        OnnxEvaluatorRunner(save("Unknown", "unknown.onnx"), ["x"]).run([x])

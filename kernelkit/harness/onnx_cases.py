@@ -84,15 +84,12 @@ def prepare(case, folder: Path) -> PreparedCase | str:
 def onnx_reference(case: PreparedCase, inputs: list[np.ndarray]) -> list[np.ndarray] | None:
     """The case's node run by ONNX's reference evaluator on other inputs (e.g. fp16-rounded ones), or None
     when the evaluator cannot run it."""
-    import onnx
-    from onnx.reference import ReferenceEvaluator
+    from kernelkit.runners.base import RunnerSkipped
+    from kernelkit.runners.onnx_reference import OnnxEvaluatorRunner
 
     try:
-        with warnings.catch_warnings(), np.errstate(all="ignore"):
-            warnings.simplefilter("ignore")
-            evaluator = ReferenceEvaluator(onnx.load(str(case.model_path)))
-            return [np.asarray(a) for a in evaluator.run(None, dict(zip(case.input_names, inputs)))]
-    except Exception:  # the evaluator lacks some ops or attributes; the caller falls back on ONNX's data
+        return OnnxEvaluatorRunner(case.model_path, case.input_names).run(inputs).arrays
+    except RunnerSkipped:  # the caller falls back on ONNX's data
         return None
 
 

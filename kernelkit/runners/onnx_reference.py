@@ -1,11 +1,14 @@
-"""An ONNX model on onnx's reference evaluator (`onnx.reference`), for originals OpenVINO cannot convert."""
+"""ONNX models on onnx's reference evaluator (`onnx.reference`): originals OpenVINO cannot convert, and ONNX's
+node test models on inputs of kernelkit's choosing."""
 
 from __future__ import annotations
+
+import warnings
 
 import numpy as np
 
 from kernelkit.core.errors import KernelkitError
-from kernelkit.runners.base import Runner, RunResult, named_outputs
+from kernelkit.runners.base import Runner, RunnerSkipped, RunResult, named_outputs
 
 
 class OnnxReferenceRunner(Runner):
@@ -44,4 +47,28 @@ class OnnxReferenceRunner(Runner):
         except Exception as exc:             # the evaluator's own errors are of many types
             raise KernelkitError(f"onnx's reference evaluator cannot run the reference either: {exc}", path=path,
                                  hint="pass --expected EXP.npz with outputs computed elsewhere") from None
+        return RunResult(self.name, named_outputs(outputs))
+
+
+class OnnxEvaluatorRunner(Runner):
+    """The ONNX file at `path` as it is, its inputs fed by `input_names`; RunnerSkipped when the evaluator
+    cannot run it (it lacks some ops and attributes)."""
+
+    name = "onnx-evaluator"
+
+    def __init__(self, path, input_names: list[str]):
+        self.path = path
+        self.input_names = input_names
+
+    def run(self, inputs: list[np.ndarray]) -> RunResult:
+        import onnx
+        from onnx.reference import ReferenceEvaluator
+
+        try:
+            with warnings.catch_warnings(), np.errstate(all="ignore"):
+                warnings.simplefilter("ignore")
+                evaluator = ReferenceEvaluator(onnx.load(str(self.path)))
+                outputs = [np.asarray(a) for a in evaluator.run(None, dict(zip(self.input_names, inputs)))]
+        except Exception as exc:  # the evaluator's own errors are of many types
+            raise RunnerSkipped(f"onnx's reference evaluator cannot run {self.path}: {exc}") from None
         return RunResult(self.name, named_outputs(outputs))
