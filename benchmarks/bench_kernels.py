@@ -26,7 +26,8 @@ from kernelkit.kernel.builder.build import build_kernel
 from kernelkit.kernel.builder.lint import local_memory_estimate, private_memory_estimate
 from kernelkit.kernel.emulator.core import emulate
 from kernelkit.harness.inputs import generate_inputs
-from kernelkit.runners.references import ReferenceSkipped, openvino_runner
+from kernelkit.runners.base import RunnerSkipped
+from kernelkit.runners.openvino_op import OpenVINOOpRunner
 from kernelkit.library.catalog import library_kernels
 from kernelkit.core.paths import KERNELS_DIR
 from kernelkit.kernel.spec import load_spec
@@ -65,8 +66,8 @@ def bench(name: str, out_dir: Path, repeat: int) -> dict:
     emulated = best_time(lambda: emulate(build.xml_path, spec.op, inputs, case.attrs, [output_shape],
                                          checks=False), repeat)
     try:
-        native = openvino_runner(spec, inputs, case.attrs, threads=1)
-    except ReferenceSkipped:
+        native = OpenVINOOpRunner(spec, case.attrs, threads=1).compiled(inputs)
+    except RunnerSkipped:
         native = None   # no OpenVINO counterpart (or this OpenVINO cannot build it): no ratio
     native_time = best_time(native, repeat) if native else None
     source = build.cl_path.read_text()

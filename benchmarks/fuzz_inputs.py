@@ -486,7 +486,9 @@ def build_seeds(work: Path, *, full: bool = True, log=print) -> dict[str, list[d
         log(f"  no MYRIAD toolchain ({exc.message}): no blob seeds, so no blob and nn-archive cases")
         have_toolchain = False
     if have_toolchain:
-        from kernelkit.doctor import plugin_check
+        from kernelkit.doctor.plugin_check.binding_file import check
+        from kernelkit.doctor.plugin_check.check_model import CheckCase, TensorSpec
+        from kernelkit.doctor.plugin_check.kernel_folder import check_kernel_dir
         from kernelkit.myriad.compile import compile_model
 
         for number, bundle in enumerate(seeds["ir"]):
@@ -505,11 +507,11 @@ def build_seeds(work: Path, *, full: bool = True, log=print) -> dict[str, list[d
         (rows / "rows.xml").write_text(ROWS_XML)
         kept = []
         if full:
-            cases = [plugin_check.CheckCase("Elu", [plugin_check.TensorSpec(shape)], [shape], {"alpha": "0.5"},
+            cases = [CheckCase("Elu", [TensorSpec(shape)], [shape], {"alpha": "0.5"},
                                             "opset1") for shape in ((1, 3, 5, 7), (2, 4, 3, 2))]
-            plugin_check.check(rows / "rows.xml", cases, jobs=1, keep=scratch / "kept-rows")
+            check(rows / "rows.xml", cases, jobs=1, keep=scratch / "kept-rows")
             kept.append(scratch / "kept-rows")
-            plugin_check.check_kernel_dir(KERNELS_DIR / "cumsum", jobs=1, keep=scratch / "kept-cumsum")
+            check_kernel_dir(KERNELS_DIR / "cumsum", jobs=1, keep=scratch / "kept-cumsum")
             kept.append(scratch / "kept-cumsum")
         for folder in kept:
             for blob in sorted(folder.rglob("*.check.blob")):

@@ -75,19 +75,13 @@ def build(kernel_dir, out, *, force: bool = False):
     return build_kernel(kernel_dir, out, force=force)
 
 
-def plugin_check(target, *, jobs: int | None = None, keep=None):
-    """The real MYRIAD 2021.4 plugin's verdict on the custom layers of a kernel folder or a patch folder, each
-    compared with what the emulator launches. Returns the list of Verdicts."""
-    from kernelkit.core.errors import KernelkitError
-    from kernelkit.doctor import plugin_check as checks
+def plugin_check(target, *, case=None, jobs: int | None = None, keep=None):
+    """The real MYRIAD plugin's verdict on the custom layers of a kernel folder, a patch folder, or a binding file
+    (`case`: a kernelkit.doctor.plugin_check.check_model.CheckCase naming the layer), each compared with what the
+    emulator launches. Returns the list of Verdicts (`.status`, `.agrees`)."""
+    from kernelkit.doctor.plugin_check.dispatch import check_target
 
-    folder = Path(target)
-    if (folder / "kernel.toml").is_file():
-        return checks.check_kernel_dir(folder, jobs=jobs, keep=keep)
-    if (folder / "model.xml").is_file():
-        return checks.check_patch_dir(folder, jobs=jobs, keep=keep)
-    raise KernelkitError("neither a kernel folder (kernel.toml) nor a patch folder (model.xml)", path=folder,
-                         hint="for a single binding file use kernelkit.doctor.plugin_check.check with a CheckCase")
+    return check_target(target, case=case, jobs=jobs, keep=keep)
 
 
 __all__ = ["inspect", "patch", "verify", "compile", "archive", "emulate", "build", "plugin_check"]

@@ -17,7 +17,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kernelkit.doctor import plugin_check as pc
+from kernelkit.doctor.plugin_check.check_model import CheckCase, TensorSpec
+from kernelkit.doctor.plugin_check.launch_compare import kernelkit_reading
+from kernelkit.doctor.plugin_check.verdict import Verdict
 from myriad_models import require_toolchain
 
 REPO = Path(__file__).resolve().parents[1]
@@ -38,12 +40,12 @@ def _generator():
 GENERATOR = _generator()
 
 
-def _case(row) -> pc.CheckCase:
+def _case(row) -> CheckCase:
     layer = row["layer"]
-    inputs = [pc.TensorSpec(tuple(shape), etype, None if value is None else np.asarray(value))
+    inputs = [TensorSpec(tuple(shape), etype, None if value is None else np.asarray(value))
               for shape, etype, value in layer["inputs"]]
     outputs = [tuple(s) for s in (layer["outputs"] or [layer["inputs"][0][0]])]
-    return pc.CheckCase(layer["type"], inputs, outputs, dict(layer["attrs"]), layer["version"], name=row["id"])
+    return CheckCase(layer["type"], inputs, outputs, dict(layer["attrs"]), layer["version"], name=row["id"])
 
 
 def _pad(values, width):
@@ -67,8 +69,8 @@ def test_kernelkit_reads_the_binding_as_the_plugin_did(tmp_path, probe):
     xml = tmp_path / "bindings.xml"
     xml.write_text(row["binding"])
     case = _case(row)
-    verdict = pc.Verdict(case, row["plugin"]["status"])
-    plan = pc._kernelkit_reading(xml, case, verdict)
+    verdict = Verdict(case, row["plugin"]["status"])
+    plan = kernelkit_reading(xml, case, verdict)
     recorded = row["plugin"]
     assert GENERATOR.kernelkit_verdict(verdict.kernelkit) == recorded["status"], (verdict.kernelkit, recorded["message"])
     if recorded["status"] != "accepted":

@@ -8,7 +8,7 @@ import openvino.opset13 as ops
 
 from kernelkit.runners.fp16_layers import round_fp16, run_fp16
 from kernelkit.ir.load import load_model
-from kernelkit.doctor.verify import run_openvino
+from kernelkit.ir.openvino_run import run_openvino
 
 
 def _model(tmp_path, outputs, params):

@@ -141,7 +141,7 @@ def test_emulated_kernel_agrees_with_openvino_cpu(built, name):
     # OpenVINO's own CPU implementation of the op (written by others), on every spec case of the kernel.
     from kernelkit.kernel.emulator.core import emulate
     from kernelkit.harness.inputs import generate_inputs
-    from kernelkit.runners.references import openvino_reference
+    from kernelkit.runners.openvino_op import OpenVINOOpRunner
 
     spec = load_spec(KERNELS_DIR / name)
     compared = 0
@@ -150,7 +150,7 @@ def test_emulated_kernel_agrees_with_openvino_cpu(built, name):
             continue
         inputs = generate_inputs(case, path=spec.path)
         # a ReferenceSkipped here (OpenVINO cannot build the op) fails the test: it must really compare
-        (expected,) = openvino_reference(spec, inputs, case.attrs)
+        (expected,) = OpenVINOOpRunner(spec, case.attrs).run(inputs).arrays
         expected = expected.astype(np.float64)
         shape = tuple(case.output_shape) if case.output_shape is not None else inputs[0].shape
         got = emulate(built[name].xml_path, spec.op, inputs, case.attrs, [shape],

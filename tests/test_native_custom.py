@@ -12,7 +12,7 @@ from kernelkit.ir.load import load_model
 from kernelkit.harness.custom_ops import one_layer_ir, reference
 from kernelkit.model.passes import rewrite
 from kernelkit.model.passes.base import PatchContext
-from kernelkit.doctor.verify import run_openvino
+from kernelkit.ir.openvino_run import run_openvino
 
 RNG = np.random.default_rng(23)
 CASES = [

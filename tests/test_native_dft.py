@@ -11,7 +11,7 @@ from kernelkit.runners.fp16_layers import round_fp16, run_fp16
 from kernelkit.ir.load import load_model
 from kernelkit.model.passes import rewrite
 from kernelkit.model.passes.base import PatchContext
-from kernelkit.doctor.verify import run_openvino
+from kernelkit.ir.openvino_run import run_openvino
 
 RNG = np.random.default_rng(3)
 

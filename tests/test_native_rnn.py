@@ -12,7 +12,8 @@ from kernelkit.ir.load import load_model
 from kernelkit.model.patcher import patch_model
 from kernelkit.model.passes import rewrite
 from kernelkit.model.passes.base import PatchContext
-from kernelkit.doctor.verify import run_openvino, verify
+from kernelkit.doctor.verify import verify
+from kernelkit.ir.openvino_run import run_openvino
 
 RNG = np.random.default_rng(11)
 BATCH, STEPS, INPUT, HIDDEN = 2, 4, 3, 5

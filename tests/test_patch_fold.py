@@ -10,7 +10,7 @@ from kernelkit.model.blockers import find_blockers
 from kernelkit.ir.load import load_model
 from kernelkit.model.passes import fold
 from kernelkit.model.passes.base import PatchContext
-from kernelkit.doctor.verify import run_openvino
+from kernelkit.ir.openvino_run import run_openvino
 
 
 def test_shape_arithmetic_folds_and_unblocks(tmp_path):

@@ -17,7 +17,7 @@ from kernelkit.core.errors import KernelkitError
 from kernelkit.ir.load import load_model
 from kernelkit.ir.freeze import parse_input_value, typed_array, value_shape
 from kernelkit.ir.onnx_fold import MAX_ITERATIONS, freeze_onnx
-from kernelkit.doctor.verify import run_openvino
+from kernelkit.ir.openvino_run import run_openvino
 
 RNG = np.random.default_rng(7)
 

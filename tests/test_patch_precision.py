@@ -9,7 +9,7 @@ import openvino.opset13 as ops
 from kernelkit.ir.load import load_model
 from kernelkit.model.passes import precision
 from kernelkit.model.passes.base import PatchContext
-from kernelkit.doctor.verify import run_openvino
+from kernelkit.ir.openvino_run import run_openvino
 
 
 def _model(tmp_path, outputs, params):

@@ -11,7 +11,7 @@ from kernelkit.core.errors import KernelkitError
 from kernelkit.ir.load import load_model
 from kernelkit.model.passes import preprocess
 from kernelkit.model.passes.base import PatchContext
-from kernelkit.doctor.verify import run_openvino
+from kernelkit.ir.openvino_run import run_openvino
 
 
 def _model(tmp_path):

@@ -13,7 +13,7 @@ import pytest
 from kernelkit.ir.load import load_model
 from kernelkit.model.passes import version
 from kernelkit.model.passes.base import PatchContext
-from kernelkit.doctor.verify import run_openvino
+from kernelkit.ir.openvino_run import run_openvino
 
 RNG = np.random.default_rng(1)
 X = RNG.standard_normal((1, 3, 8, 10)).astype(np.float32)

@@ -16,7 +16,11 @@ import pytest
 
 from kernelkit.cli import main
 from kernelkit.myriad import check_elf, stages
-from kernelkit.doctor import plugin_check
+from kernelkit.doctor.plugin_check.binding_file import check
+from kernelkit.doctor.plugin_check.check_model import CheckCase, TensorSpec
+from kernelkit.doctor.plugin_check.kernel_folder import check_kernel_dir
+from kernelkit.doctor.plugin_check.run import keep_check_folder
+from kernelkit.doctor.plugin_check.verdict import exit_code
 from kernelkit.core.paths import KERNELS_DIR
 from myriad_models import conv_relu, read_blob_with_depthai, require_toolchain
 
@@ -58,7 +62,7 @@ def rows_binding(folder: Path, layer_type: str = "Elu", fmt: str = "BFYX") -> Pa
 
 
 def elu_case(shape, alpha="0.5"):
-    return plugin_check.CheckCase("Elu", [plugin_check.TensorSpec(tuple(shape))], [tuple(shape)], {"alpha": alpha},
+    return CheckCase("Elu", [TensorSpec(tuple(shape))], [tuple(shape)], {"alpha": alpha},
                                   "opset1")
 
 
@@ -108,7 +112,7 @@ def test_a_file_without_metadata_is_refused(tmp_path):
 @pytest.mark.toolchain
 def test_accepted_binding_shows_what_the_plugin_computed(tmp_path):
     require_toolchain()
-    (verdict,) = plugin_check.check(rows_binding(tmp_path), [elu_case((1, 3, 5, 7))])
+    (verdict,) = check(rows_binding(tmp_path), [elu_case((1, 3, 5, 7))])
     assert verdict.status == "accepted", verdict.message
     (stage,) = verdict.stages
     # global Y,F,B = 5,3,1 in groups of 1,1,1; max-shaves unset
@@ -125,7 +129,7 @@ def test_accepted_binding_shows_what_the_plugin_computed(tmp_path):
 @pytest.mark.toolchain
 def test_scalar_attribute_reaches_the_blob_as_the_plugin_parses_it(tmp_path):
     require_toolchain()
-    (verdict,) = plugin_check.check(rows_binding(tmp_path), [elu_case((1, 2, 2, 3), alpha="1.75")])
+    (verdict,) = check(rows_binding(tmp_path), [elu_case((1, 2, 2, 3), alpha="1.75")])
     assert verdict.status == "accepted"
     assert verdict.stages[0].scalars()["alpha"] == 1.75 and verdict.differences == []
 
@@ -134,7 +138,7 @@ def test_scalar_attribute_reaches_the_blob_as_the_plugin_parses_it(tmp_path):
 def test_rejections_the_plugin_gives_and_kernelkit_shares(tmp_path):
     require_toolchain()
     xml = rows_binding(tmp_path)
-    rank1, rank3 = plugin_check.check(xml, [elu_case((7,)), elu_case((3, 5, 7))])
+    rank1, rank3 = check(xml, [elu_case((7,)), elu_case((3, 5, 7))])
     assert rank1.status == "rejected" and "invalid format" in rank1.message
     assert rank3.status == "rejected" and "isOrdersCompatible" in rank3.message
     for verdict in (rank1, rank3):       # kernelkit's emulator refuses the same layers: no disagreement
@@ -144,7 +148,7 @@ def test_rejections_the_plugin_gives_and_kernelkit_shares(tmp_path):
 @pytest.mark.toolchain
 def test_bf_binds_rank_three_where_bfyx_does_not(tmp_path):
     require_toolchain()
-    (verdict,) = plugin_check.check(rows_binding(tmp_path, fmt="BF"), [elu_case((3, 5, 7))])
+    (verdict,) = check(rows_binding(tmp_path, fmt="BF"), [elu_case((3, 5, 7))])
     assert verdict.status == "accepted", verdict.message
     assert verdict.stages[0].inputs[0].order == "CHW" and verdict.differences == []
 
@@ -152,9 +156,9 @@ def test_bf_binds_rank_three_where_bfyx_does_not(tmp_path):
 @pytest.mark.toolchain
 def test_a_type_the_plugin_decomposes_first_never_uses_the_binding(tmp_path):
     require_toolchain()
-    case = plugin_check.CheckCase("DepthToSpace", [plugin_check.TensorSpec((1, 12, 3, 5))], [(1, 3, 6, 10)],
+    case = CheckCase("DepthToSpace", [TensorSpec((1, 12, 3, 5))], [(1, 3, 6, 10)],
                                   {"block_size": "2", "mode": "blocks_first"}, "opset1")
-    (verdict,) = plugin_check.check(rows_binding(tmp_path, "DepthToSpace"), [case])
+    (verdict,) = check(rows_binding(tmp_path, "DepthToSpace"), [case])
     assert verdict.status == "skipped" and not verdict.stages
     assert verdict.kernelkit.startswith("skips") and verdict.differences == []
 
@@ -162,13 +166,13 @@ def test_a_type_the_plugin_decomposes_first_never_uses_the_binding(tmp_path):
 @pytest.mark.toolchain
 def test_a_type_the_reader_cannot_create_is_skipped(tmp_path):
     require_toolchain()
-    case = plugin_check.CheckCase("Hardmax", [plugin_check.TensorSpec((1, 3, 5, 7))], [(1, 3, 5, 7)], {}, "opset1")
-    (verdict,) = plugin_check.check(rows_binding(tmp_path, "Hardmax"), [case])
+    case = CheckCase("Hardmax", [TensorSpec((1, 3, 5, 7))], [(1, 3, 5, 7)], {}, "opset1")
+    (verdict,) = check(rows_binding(tmp_path, "Hardmax"), [case])
     assert verdict.status == "skipped" and "cannot create" in verdict.message
 
 
 def extension_case(layer_type, shape, attrs=None):
-    return plugin_check.CheckCase(layer_type, [plugin_check.TensorSpec(tuple(shape))], [tuple(shape)],
+    return CheckCase(layer_type, [TensorSpec(tuple(shape))], [tuple(shape)],
                                   {"alpha": "0.5"} if attrs is None else attrs, "extension")
 
 
@@ -178,7 +182,7 @@ def test_an_extension_layer_is_bound_by_its_type(tmp_path, layer_type):
     # Hardmax: no opset has it; DepthToSpace: the plugin decomposes the opset op first (the tests above);
     # as extension layers both reach the binding, as does a type no OpenVINO release knows
     require_toolchain()
-    (verdict,) = plugin_check.check(rows_binding(tmp_path, layer_type), [extension_case(layer_type, (1, 3, 5, 7))])
+    (verdict,) = check(rows_binding(tmp_path, layer_type), [extension_case(layer_type, (1, 3, 5, 7))])
     assert verdict.status == "accepted", verdict.message
     (stage,) = verdict.stages
     assert stage.groups == (5, 3, 1)                               # global Y,F,B of [1, 3, 5, 7]
@@ -191,7 +195,7 @@ def test_an_extension_layer_follows_the_batch_of_a_network_compiled_per_sample(t
     # all inputs 4-D with batch 2: the plugin compiles one sample, and the shim's node follows (without it
     # the plugin asserts m_inputs_desc[i] == new_input_desc); the stage works on [1, 3, 5, 7]
     require_toolchain()
-    (verdict,) = plugin_check.check(rows_binding(tmp_path, "Hardmax"), [extension_case("Hardmax", (2, 3, 5, 7))])
+    (verdict,) = check(rows_binding(tmp_path, "Hardmax"), [extension_case("Hardmax", (2, 3, 5, 7))])
     assert verdict.status == "accepted", verdict.message
     assert verdict.stages[0].groups == (5, 3, 1) and verdict.stages[0].inputs[0].logical_shape() == (1, 3, 5, 7)
     assert verdict.kernelkit == "accepts" and verdict.differences == []
@@ -282,7 +286,7 @@ ALLOWED_SKIPS = ("no [reference].openvino op", "along the batch axis", "does not
 @pytest.mark.parametrize("name", LIBRARY)
 def test_library_kernel_is_never_refused_and_the_emulator_equals_the_blob(name):
     require_toolchain()
-    verdicts = plugin_check.check_kernel_dir(KERNELS_DIR / name)
+    verdicts = check_kernel_dir(KERNELS_DIR / name)
     assert any(v.status == "accepted" for v in verdicts), "the real plugin binds the kernel at no spec case"
     for v in verdicts:
         # every case patch binds is compiled and accepted; the others are shapes no binding can take
@@ -290,7 +294,7 @@ def test_library_kernel_is_never_refused_and_the_emulator_equals_the_blob(name):
         if v.status == "unbindable":
             assert any(reason in v.message for reason in ALLOWED_SKIPS), f"{v.case.label()}: {v.message}"
         assert v.differences == [], f"{v.case.label()}: {v.differences}"
-    assert plugin_check.exit_code(verdicts) == 0
+    assert exit_code(verdicts) == 0
 
 
 @pytest.mark.toolchain
@@ -361,6 +365,6 @@ def test_kept_folder_is_replaced_whole(tmp_path):
     source = tmp_path / "src"
     source.mkdir()
     (source / "a.check.elf").write_bytes(b"e")
-    plugin_check._keep(source, keep, [])
+    keep_check_folder(source, keep, [])
     assert sorted(p.name for p in keep.iterdir()) == ["a.check.elf"]
     shutil.rmtree(keep)

@@ -541,14 +541,15 @@ def check_blob(tmp_path_factory) -> bytes:
     """A blob with a Custom stage, from the real plugin (plugin-check's check ELF stands in for clc)."""
     if not _toolchain():
         pytest.skip("no MYRIAD toolchain: kernelkit toolchain setup")
-    from kernelkit.doctor import plugin_check
+    from kernelkit.doctor.plugin_check.binding_file import check
+    from kernelkit.doctor.plugin_check.check_model import CheckCase, TensorSpec
 
     folder = tmp_path_factory.mktemp("rows")
     (folder / "scale_rows.cl").write_text(fuzz_inputs.ROWS_CL)
     (folder / "rows.xml").write_text(fuzz_inputs.ROWS_XML)
-    case = plugin_check.CheckCase("Elu", [plugin_check.TensorSpec((1, 3, 5, 7))], [(1, 3, 5, 7)], {"alpha": "0.5"},
+    case = CheckCase("Elu", [TensorSpec((1, 3, 5, 7))], [(1, 3, 5, 7)], {"alpha": "0.5"},
                                   "opset1")
-    plugin_check.check(folder / "rows.xml", [case], jobs=1, keep=folder / "kept")
+    check(folder / "rows.xml", [case], jobs=1, keep=folder / "kept")
     return next((folder / "kept").rglob("*.check.blob")).read_bytes()
 
 

@@ -86,7 +86,7 @@ def test_rank_two_rows_longer_than_a_cmx_tile(tmp_path):
 
 @pytest.mark.parametrize("rank", [1, 2])
 def test_onnx_cumsum_node_tests_pass(tmp_path, rank):
-    from kernelkit.runners.references import onnx_cases
+    from kernelkit.runners.onnx_node import onnx_cases
 
     kernel = cumsum_for_rank(tmp_path, rank, onnx=True)
     result = build_kernel(kernel, tmp_path / "out")

@@ -572,13 +572,13 @@ probe("extension.rank1-input", "extension", "an extension layer with a rank-1 se
 def _case(item: Probe):
     import numpy as np
 
-    from kernelkit.doctor import plugin_check as pc
+    from kernelkit.doctor.plugin_check import check_model
 
     inputs = []
     for shape, etype, value in item.layer.inputs:
-        inputs.append(pc.TensorSpec(tuple(shape), etype, None if value is None else np.asarray(value)))
+        inputs.append(check_model.TensorSpec(tuple(shape), etype, None if value is None else np.asarray(value)))
     outputs = [tuple(s) for s in item.layer.outputs] if item.layer.outputs else [tuple(item.layer.inputs[0][0])]
-    return pc.CheckCase(item.layer.type, inputs, outputs, dict(item.layer.attrs), item.layer.version, name=item.id)
+    return check_model.CheckCase(item.layer.type, inputs, outputs, dict(item.layer.attrs), item.layer.version, name=item.id)
 
 
 def kernelkit_verdict(reading: str) -> str:
@@ -608,7 +608,7 @@ def probe_from_row(row: dict) -> Probe:
 
 def run_probe(item: Probe) -> dict:
     from kernelkit.core.errors import KernelkitError
-    from kernelkit.doctor import plugin_check as pc
+    from kernelkit.doctor.plugin_check import binding_file
 
     row = {"id": item.id, "group": item.group, "rule": item.rule, "binding": item.xml,
            "layer": {"type": item.layer.type, "version": item.layer.version, "inputs": item.layer.inputs,
@@ -620,7 +620,7 @@ def run_probe(item: Probe) -> dict:
         xml = folder / "bindings.xml"
         xml.write_text(item.xml)
         try:
-            verdict = pc.check(xml, [_case(item)], jobs=1)[0]
+            verdict = binding_file.check(xml, [_case(item)], jobs=1)[0]
         except KernelkitError as exc:       # the check itself failed: recorded, never fatal
             row.update(plugin={"status": "error", "message": str(exc), "stages": []},
                        kernelkit={"verdict": "?", "reading": "", "findings": [], "differences": []}, agrees=False)

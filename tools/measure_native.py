@@ -450,7 +450,7 @@ def synthetic(op_type: str, name: str, build, folder: Path) -> dict:
     from kernelkit.harness.custom_ops import reference as custom_reference
     from kernelkit.model.patcher import patch_model
     from kernelkit.model.passes.native import tolerance
-    from kernelkit.doctor.verify import run_openvino
+    from kernelkit.ir.openvino_run import run_openvino
 
     built = build()
     path = folder / f"{name}.xml"

@@ -42,7 +42,7 @@ def add_arguments(parser) -> None:
 
 
 def _shapes(items: list[str]) -> list[tuple[tuple[int, ...], str]]:
-    from kernelkit.doctor.plugin_check import ELEMENT_TYPES
+    from kernelkit.doctor.plugin_check.check_model import ELEMENT_TYPES
 
     shapes = []
     for item in items:
@@ -79,8 +79,8 @@ def _consts(items: list[str], count: int) -> dict[int, list[float]]:
 def _binding_case(args):
     import numpy as np
 
-    from kernelkit.doctor import plugin_check
     from kernelkit.cli.emulate import _parse_attrs, _parse_shapes
+    from kernelkit.doctor.plugin_check.check_model import CheckCase, TensorSpec, version_for
 
     if not args.type or not args.in_shape:
         raise KernelkitError("a binding file needs --type and one --in-shape per layer input", where="TARGET",
@@ -96,45 +96,26 @@ def _binding_case(args):
                 raise KernelkitError(f"--const {index}: {len(consts[index])} values for a {size}-element input",
                                      where="--const")
             value = np.broadcast_to(np.array(consts[index]), (size,)).reshape(dims)
-        inputs.append(plugin_check.TensorSpec(dims, etype, value))
+        inputs.append(TensorSpec(dims, etype, value))
     outputs = _parse_shapes(args.out_shape) or [shapes[0][0]]
-    version = args.version or plugin_check._version_for(args.type, None)
+    version = args.version or version_for(args.type, None)
     if Knowledge.opset_number(version) is None and version != EXTENSION_LAYER_VERSION:
         raise KernelkitError(f"--version {version!r} is not opsetN or {EXTENSION_LAYER_VERSION}", where="--version")
-    return plugin_check.CheckCase(args.type, inputs, outputs, _parse_attrs(args.attr), version)
+    return CheckCase(args.type, inputs, outputs, _parse_attrs(args.attr), version)
 
 
 def run(args) -> int:
     import json
 
-    from kernelkit.doctor import plugin_check
+    from kernelkit.doctor.plugin_check.dispatch import check_target, overall_exit_code
 
-    target = Path(args.target)
-    if args.jobs is not None and args.jobs < 1:
-        raise KernelkitError("--jobs must be at least 1", where="--jobs")
-    if target.is_dir() and (target / "kernel.toml").is_file():
-        verdicts = plugin_check.check_kernel_dir(target, jobs=args.jobs, keep=args.keep)
-    elif target.is_dir() and (target / "model.xml").is_file():
-        verdicts = plugin_check.check_patch_dir(target, jobs=args.jobs, keep=args.keep)
-    elif target.is_dir():
-        raise KernelkitError("folder has neither kernel.toml nor model.xml", path=target,
-                             hint="pass a kernel folder, a `kernelkit patch` output folder or a binding file")
-    elif target.is_file():
-        verdicts = plugin_check.check(target, [_binding_case(args)], jobs=args.jobs, keep=args.keep)
-    else:
-        raise KernelkitError("no such file or folder", path=target)
+    verdicts = check_target(args.target, case=lambda: _binding_case(args), jobs=args.jobs, keep=args.keep)
     if args.json:
         print(json.dumps({"plugin": f"MYRIAD {compiler_target()}", "verdicts": [v.to_dict() for v in verdicts],
-                          "exit_code": _exit(verdicts)}, indent=2))
+                          "exit_code": overall_exit_code(verdicts)}, indent=2))
     else:
         print(format_verdicts(verdicts))
-    return _exit(verdicts)
-
-
-def _exit(verdicts) -> int:
-    from kernelkit.doctor.plugin_check import exit_code
-
-    return 1 if exit_code(verdicts) or any(v.differences for v in verdicts) else 0
+    return overall_exit_code(verdicts)
 
 
 def format_verdicts(verdicts) -> str:

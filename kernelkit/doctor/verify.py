@@ -1,10 +1,6 @@
-"""Run a patched model on OpenVINO CPU (f32) with custom-bound layers executed by the SHAVE emulator, and
-compare every output with a reference.
-
-The MYRIAD custom layers keep their op type in the IR (a binding overrides by type), so OpenVINO CPU would
-run its own implementation of them. To run the kernel instead, an in-memory copy of the XML retypes each
-bound layer to an extension type, and a Python `openvino.Op` of that type calls `emulate()` in `evaluate`
-(reference notes §4: identity comes from an overridden `get_type_info`).
+"""Verify a patch output folder: its model on OpenVINO CPU (f32) with the custom-bound layers executed by the
+SHAVE emulator (kernelkit.runners.emulated_model), every output compared (kernelkit.runners.compare) with
+expected outputs or a reference model's.
 """
 
 from __future__ import annotations
@@ -17,156 +13,10 @@ import numpy as np
 
 from kernelkit.core import limits
 from kernelkit.core.errors import KernelkitError
-
-EXTENSION_VERSION = "kernelkit"
-EXTENSION_PREFIX = "KernelkitEmulated_"
+from kernelkit.runners.emulated_model import EmulatedLayer, element_dtype
 
 
-def _core():
-    import openvino as ov
-
-    return ov.Core()
-
-
-def run_openvino(xml: bytes | str, weights: bytes, inputs: list[np.ndarray], *, extensions=(),
-                 path=None) -> list[np.ndarray]:
-    """Infer once on CPU with INFERENCE_PRECISION_HINT=f32; outputs in the model's Result order."""
-    import openvino as ov
-
-    core = _core()
-    for extension in extensions:
-        core.add_extension(ov.OpExtension(extension))
-    text = xml.decode("utf-8") if isinstance(xml, bytes) else xml
-    try:
-        model = core.read_model(model=text, weights=ov.Tensor(np.frombuffer(weights or b"\0", np.uint8).copy()))
-        compiled = core.compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
-    except RuntimeError as exc:
-        raise KernelkitError(f"OpenVINO CPU cannot load the model: {_first_line(exc)}", path=path) from None
-    if len(inputs) != len(compiled.inputs):
-        raise KernelkitError(f"the model has {len(compiled.inputs)} inputs but {len(inputs)} arrays were given",
-                             path=path, hint="IN.npz must hold in0, in1, ... one per model input, in order")
-    feed = {}
-    for index, (port, array) in enumerate(zip(compiled.inputs, inputs)):
-        expected = tuple(port.get_partial_shape().to_shape()) if port.get_partial_shape().is_static else None
-        if expected is not None and tuple(np.shape(array)) != expected:
-            raise KernelkitError(f"input in{index} has shape {list(np.shape(array))}, the model wants "
-                                 f"{list(expected)}", path=path, where=f"in{index}")
-        # np.array, not ascontiguousarray: that one turns a 0-d input into shape (1,).
-        feed[index] = np.array(array, dtype=port.get_element_type().to_dtype(), order="C")
-    try:
-        result = compiled(feed)
-    except RuntimeError as exc:
-        raise KernelkitError(f"OpenVINO CPU inference failed: {_first_line(exc)}", path=path) from None
-    return [np.array(result[port]) for port in compiled.outputs]
-
-
-def _first_line(exc) -> str:
-    """The informative line of an OpenVINO exception (the first one only names the C++ file)."""
-    lines = [l.strip() for l in str(exc).strip().splitlines() if l.strip()]
-    useful = [l for l in lines if not l.startswith("Exception from") and not l.startswith("Check '")]
-    return (useful or lines or [type(exc).__name__])[0][:300]
-
-
-# ---- custom-bound layers run through the emulator ---------------------------------------------------------
-
-@dataclass
-class EmulatedLayer:
-    name: str
-    type: str                      # the IR type the binding overrides
-    ext_type: str                  # the extension type of the in-memory copy
-    attrs: dict
-    outputs: list                  # [(element type, dims)]
-    calls: int = 0
-    absorbed: dict = field(default_factory=dict)   # parameters the plugin makes of constant inputs
-
-
-def _element_dtype(element_type: str):
-    from kernelkit.ir import elements
-
-    found = elements.lookup(element_type)
-    return np.dtype(found.numpy) if found and found.numpy else np.dtype(np.float32)
-
-
-def _make_op_class(layer: EmulatedLayer, bindings, failures: list):
-    """A Python openvino.Op whose evaluate() runs the layer's MYRIAD binding on the SHAVE emulator."""
-    import openvino as ov
-    from openvino import DiscreteTypeInfo, Op
-
-    from kernelkit.kernel.emulator.core import emulate
-
-    class EmulatedOp(Op):
-        def __init__(self, inputs=None, attrs=None):
-            super().__init__(self)
-            # String defaults make OpenVINO hand every <data> value over as text, as the plugin reads it.
-            self._attrs = {k: "" for k in layer.attrs} if attrs is None else dict(attrs)
-            if inputs is not None:
-                self.set_arguments(inputs)
-                self.constructor_validate_and_infer_types()
-
-        @staticmethod
-        def get_type_info():
-            return DiscreteTypeInfo(layer.ext_type, EXTENSION_VERSION)
-
-        def validate_and_infer_types(self):
-            for index, (etype, dims) in enumerate(layer.outputs):
-                self.set_output_type(index, ov.Type(_element_dtype(etype)), ov.PartialShape(dims))
-
-        def clone_with_new_inputs(self, new_inputs):
-            return EmulatedOp(new_inputs, self._attrs)
-
-        def visit_attributes(self, visitor):
-            visitor.on_attributes(self._attrs)
-            return True
-
-        def has_evaluate(self):
-            return True
-
-        def evaluate(self, outputs, inputs):
-            arrays = [np.array(t.data) for t in inputs]
-            try:
-                result = emulate(bindings, layer.type, arrays, {**self._attrs, **layer.absorbed},
-                                 output_shapes=[tuple(d) for _, d in layer.outputs])
-            except Exception as exc:       # reported after inference: OpenVINO would hide it
-                failures.append((layer, exc))
-                return False
-            layer.calls += 1
-            for index, array in enumerate(result.outputs):
-                outputs[index].shape = list(array.shape)
-                outputs[index].data[...] = np.asarray(array).astype(outputs[index].data.dtype)
-            return True
-
-    EmulatedOp.__name__ = layer.ext_type
-    return EmulatedOp
-
-
-def emulated_copy(model, bindings_path: Path):
-    """An in-memory copy of `model` whose custom-bound layers are extension ops, and those layers."""
-    from kernelkit.kernel.bindings import myriad
-    from kernelkit.facts.knowledge import legacy_params
-
-    bindings = myriad.load(bindings_path)
-    copy = model.copy()
-    emulated = []
-    for layer in copy.layers:
-        attrs = dict(layer.attrs.items())
-        consts = {}
-        for index, port in enumerate(layer.inputs):
-            producer = copy.producer(layer, port.id)
-            if producer is not None and producer[0].type.lower() == "const":
-                consts[index] = copy.const_value(producer[0])
-        params = legacy_params(layer.type, attrs, consts)
-        if layer.type in ("Parameter", "Result", "Const") or myriad.select(bindings, layer.type, params) is None:
-            continue
-        ext_type = f"{EXTENSION_PREFIX}{len(emulated)}"
-        emulated.append(EmulatedLayer(layer.name, layer.type, ext_type, attrs,
-                                      [(p.element_type or "f32", p.dims) for p in layer.outputs],
-                                      absorbed={k: v for k, v in params.items() if k not in attrs}))
-        layer.type = ext_type
-        layer.version = EXTENSION_VERSION
-    return copy, emulated
-
-
-# ---- inputs and references --------------------------------------------------------------------------------
+# ---- inputs --------------------------------------------------------------------------------------------------
 
 def _load_npz(path, prefix: str, what: str) -> list[np.ndarray]:
     from kernelkit.core.npzfile import load_npz
@@ -191,7 +41,7 @@ def random_inputs(model, seed: int = 0) -> list[np.ndarray]:
     for param in model.parameters():
         etype = param.attrs.get("element_type", "f32")
         dims = tuple(param.outputs[0].dims)
-        dtype = _element_dtype(etype)
+        dtype = element_dtype(etype)
         if any(d < 0 for d in dims):
             raise KernelkitError(f"input {param.name!r} has the dynamic shape {list(dims)}", path=model.path,
                                  hint="patch the model with --input-shape, or pass --inputs IN.npz")
@@ -267,36 +117,13 @@ def _read_report(outdir: Path) -> dict:
         raise KernelkitError(f"unreadable patch report: {exc}", path=path) from None
 
 
-def run_patched(outdir, inputs: list[np.ndarray]) -> tuple[list[np.ndarray], list[EmulatedLayer], list[str]]:
-    """Outputs of OUTDIR/model.xml on CPU with its custom-bound layers emulated, the layers, and problems."""
-    from kernelkit.ir.load import load_model
-
-    outdir = Path(outdir)
-    model = load_model(outdir / "model.xml")
-    bindings_path = outdir / "custom_layers.xml"
-    extensions, emulated, failures = [], [], []
-    run_model = model
-    if bindings_path.is_file():
-        run_model, emulated = emulated_copy(model, bindings_path)
-        extensions = [_make_op_class(layer, bindings_path, failures) for layer in emulated]
-    try:
-        outputs = run_openvino(run_model.to_xml_bytes(), run_model.bin_data, inputs, extensions=extensions,
-                               path=outdir / "model.xml")
-    except KernelkitError:
-        if failures:
-            outputs = []
-        else:
-            raise
-    problems = [f"emulated layer {layer.name!r} ({layer.type}) failed: {exc}" for layer, exc in failures]
-    return outputs, emulated, problems
-
-
 def verify(outdir, *, inputs=None, expected=None, reference=None, seed: int = 0, atol: float | None = None,
            rtol: float | None = None) -> VerifyResult:
     """Compare the patched model in OUTDIR (custom layers emulated) with expected outputs or a reference
     model (default: the original model recorded in patch-report.json, on the same inputs)."""
-    from kernelkit.runners.compare import DEFAULT_ATOL, DEFAULT_RTOL, compare
     from kernelkit.ir.load import load_model
+    from kernelkit.runners.compare import DEFAULT_ATOL, DEFAULT_RTOL, compare_outputs
+    from kernelkit.runners.emulated_model import EmulatedModelRunner
 
     outdir = Path(outdir)
     if not (outdir / "model.xml").is_file():
@@ -307,7 +134,8 @@ def verify(outdir, *, inputs=None, expected=None, reference=None, seed: int = 0,
     report = _read_report(outdir)
     patched = load_model(outdir / "model.xml")
     feed = _load_npz(inputs, "in", "IN.npz") if inputs is not None else random_inputs(patched, seed)
-    actual, emulated, problems = run_patched(outdir, feed)
+    run = EmulatedModelRunner(outdir / "model.xml", outdir / "custom_layers.xml").run(feed)
+    actual, emulated, problems = run.arrays, run.detail, run.failures
 
     if expected is not None:
         wanted = _load_npz(expected, "out", "EXP.npz")
@@ -326,10 +154,9 @@ def verify(outdir, *, inputs=None, expected=None, reference=None, seed: int = 0,
     names = [r.name for r in _result_producers(patched)]
     if patched.version == 10:
         actual = [_undo_v10_output_type(a, result_layer) for a, result_layer in zip(actual, patched.results())]
-    for index, (a, e) in enumerate(zip(actual, wanted)):
-        name = f"out{index}" + (f" ({names[index]})" if index < len(names) else "")
-        result.comparisons.append(compare(a, e, atol=DEFAULT_ATOL if atol is None else atol,
-                                          rtol=DEFAULT_RTOL if rtol is None else rtol, name=name))
+    labels = [f"out{index}" + (f" ({names[index]})" if index < len(names) else "") for index in range(len(actual))]
+    result.comparisons = compare_outputs(actual, wanted, atol=DEFAULT_ATOL if atol is None else atol,
+                                         rtol=DEFAULT_RTOL if rtol is None else rtol, names=labels)
     return result
 
 
@@ -340,6 +167,8 @@ def _run_reference(ref_path: Path, explicit: bool, source: dict, report: dict, f
     shape-infer) runs on onnx's reference evaluator instead."""
     from kernelkit.ir.load import load_model
     from kernelkit.ir.onnx_import import ConversionFailed
+    from kernelkit.runners.onnx_reference import OnnxReferenceRunner
+    from kernelkit.runners.openvino_cpu import OpenVINOCPURunner
 
     shapes, values = source.get("input_shapes") or None, source.get("input_values") or None
     cut = source.get("outputs") or None
@@ -348,8 +177,8 @@ def _run_reference(ref_path: Path, explicit: bool, source: dict, report: dict, f
         original = load_model(ref_path, shapes, values, outputs=cut)
     except ConversionFailed:
         # The patched model's inputs carry the original's names (preprocessing goes after them).
-        outputs = run_onnx_reference(ref_path, shapes, values, preprocess_like_patch(feed, patched, options),
-                                     cut=cut)
+        outputs = OnnxReferenceRunner(ref_path, shapes, values, cut=cut).run(
+            preprocess_like_patch(feed, patched, options)).arrays
         return outputs, f"original model {ref_path} on onnx's reference evaluator (OpenVINO cannot convert it)"
     except KernelkitError as exc:
         if not explicit or not (shapes or values):
@@ -360,35 +189,8 @@ def _run_reference(ref_path: Path, explicit: bool, source: dict, report: dict, f
                                   "(input_shapes, input_values); or pass --expected EXP.npz") from None
     # The reference is the model before patching: it gets the inputs after the recorded preprocessing.
     ref_inputs = preprocess_like_patch(feed, original, options)
-    wanted = run_openvino(original.to_xml_bytes(), original.bin_data, ref_inputs, path=ref_path)
+    wanted = OpenVINOCPURunner.of_model(original, path=ref_path).run(ref_inputs).arrays
     return wanted, f"original model {ref_path} on OpenVINO CPU (f32)"
-
-
-def run_onnx_reference(path, shapes, values, inputs: list[np.ndarray], cut=None) -> list[np.ndarray]:
-    """Outputs of the ONNX model at `path` on onnx's reference evaluator, with `values` frozen and
-    `shapes` set, ended at the tensors `cut` names (`--output`); inputs in model input order."""
-    from onnx.reference import ReferenceEvaluator
-
-    from kernelkit.ir.cut import cut_onnx
-    from kernelkit.ir.onnx_fold import freeze_onnx
-    from kernelkit.ir.onnx_graph import explicit_loop_conditions, input_dtype, load_onnx, real_inputs
-
-    source = load_onnx(path)
-    if cut:
-        source = cut_onnx(source, cut, path=path)
-    model, _ = freeze_onnx(source, input_shapes=shapes, input_values=values, fold=False, path=path)
-    explicit_loop_conditions(model)
-    names = real_inputs(model.graph)
-    if len(names) != len(inputs):
-        raise KernelkitError(f"the reference has {len(names)} inputs but {len(inputs)} arrays were given",
-                             path=path, hint="IN.npz must hold in0, in1, ... one per model input, in order")
-    feeds = {info.name: np.asarray(array).astype(input_dtype(info), copy=False) for info, array in zip(names, inputs)}
-    try:
-        with np.errstate(all="ignore"):            # its sigmoid overflows exp() on large inputs, harmlessly
-            return [np.asarray(r) for r in ReferenceEvaluator(model).run(None, feeds)]
-    except Exception as exc:             # the evaluator's own errors are of many types
-        raise KernelkitError(f"onnx's reference evaluator cannot run the reference either: {exc}", path=path,
-                             hint="pass --expected EXP.npz with outputs computed elsewhere") from None
 
 
 def _undo_v10_output_type(array: np.ndarray, result_layer) -> np.ndarray:
@@ -397,7 +199,7 @@ def _undo_v10_output_type(array: np.ndarray, result_layer) -> np.ndarray:
     etype = result_layer.inputs[0].element_type if result_layer.inputs else None
     if etype is None or etype in ("f32",):
         return array
-    dtype = _element_dtype(etype)
+    dtype = element_dtype(etype)
     converted = array.astype(dtype)
     return converted if np.array_equal(converted.astype(array.dtype), array) else array
 

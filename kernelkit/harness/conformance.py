@@ -22,15 +22,16 @@ from typing import Callable
 import numpy as np
 
 from kernelkit.core.errors import KernelkitError
-from kernelkit.runners import references as refs
-from kernelkit.runners.compare import DEFAULT_ATOL, DEFAULT_RTOL, OutputComparison, compare
 from kernelkit.harness.inputs import generate_inputs
+from kernelkit.runners.base import Runner, RunnerSkipped
+from kernelkit.runners.compare import DEFAULT_ATOL, DEFAULT_RTOL, OutputComparison, compare_outputs
+from kernelkit.runners.emulated_kernel import EmulatedKernelRunner
+from kernelkit.runners.numpy_ref import NumpyRunner
+from kernelkit.runners.onnx_node import OnnxCase, OnnxDataRunner, onnx_cases
+from kernelkit.runners.openvino_op import OpenVINOOpRunner, openvino_version
 
 PASS, FAIL, SKIP, ERROR = "PASS", "FAIL", "SKIP", "ERROR"
 STATUSES = (PASS, FAIL, SKIP, ERROR)
-
-# Reference names, in report order.
-NUMPY, EMULATOR_FP32, OPENVINO, ONNX = "numpy", "emulator-fp32", "openvino", "onnx"
 
 
 @dataclass
@@ -102,7 +103,7 @@ class PlannedCase:
     name: str
     source: str
     case: object | None = None
-    onnx: refs.OnnxCase | None = None
+    onnx: OnnxCase | None = None
     skip_reason: str | None = None
 
     @property
@@ -180,7 +181,7 @@ def matches(case_id: str, pattern: str | None) -> bool:
 def plan_kernel(spec, *, with_onnx: bool = True) -> list[PlannedCase]:
     planned = [PlannedCase(spec, c.name, "spec", case=c) for c in spec.cases]
     if with_onnx and spec.reference.get("onnx"):
-        cases, skipped = refs.onnx_cases(spec)
+        cases, skipped = onnx_cases(spec)
         taken = {p.name for p in planned}
         for oc in cases:
             if oc.name not in taken:
@@ -244,21 +245,11 @@ class Builds:
 DEFAULT_TIMEOUT = 60.0   # seconds per emulation; a kernel that never finishes is an ERROR, not a hang
 
 
-def _emulate(build, spec, inputs, attrs, output_shapes, precision, timeout, arithmetic="fp32"):
-    """The kernel as `kernelkit patch` binds it (rank-0/1 tensors as [1, N]; an element-wise kernel's 2-D
-    [N, C] tensors as [1, N*C])."""
-    from kernelkit.kernel.emulator.core import emulate
-
-    return emulate(build.xml_path, spec.op, inputs, attrs=attrs, output_shapes=output_shapes, precision=precision,
-                   arithmetic=arithmetic, timeout=timeout, as_patched=True, fold_batch=spec.family == "elementwise")
-
-
-
 def _compare_all(name: str, actual: list[np.ndarray], expected: list[np.ndarray], atol, rtol) -> ReferenceResult:
     if len(expected) != len(actual):
         return ReferenceResult(name, FAIL, f"the reference gives {len(expected)} output(s), the kernel "
                                            f"{len(actual)}")
-    outputs = [compare(a, e, atol=atol, rtol=rtol, name=f"out{i}") for i, (a, e) in enumerate(zip(actual, expected))]
+    outputs = compare_outputs(actual, expected, atol=atol, rtol=rtol)
     failed = [o for o in outputs if not o.passed]
     if failed:
         return ReferenceResult(name, FAIL, "; ".join(f"{o.name}: {o.reason}" for o in failed), outputs)
@@ -324,7 +315,8 @@ def _run_case(planned: PlannedCase, builds: Builds, result: CaseResult, data_dir
     atol, rtol = planned.tolerance()
     saved = {f"in{i}": x for i, x in enumerate(inputs)}
     try:
-        emulated = _emulate(build, spec, inputs, attrs, output_shapes, "fp16", timeout, arithmetic)
+        emulated = EmulatedKernelRunner(build.xml_path, spec, attrs, output_shapes, precision="fp16",
+                                        timeout=timeout, arithmetic=arithmetic).run(inputs)
     except KernelkitError as exc:
         findings = getattr(exc, "findings", None) or []
         result.status = ERROR
@@ -341,28 +333,27 @@ def _run_case(planned: PlannedCase, builds: Builds, result: CaseResult, data_dir
         result.status, result.message = ERROR, f"emulator crashed: {_crash_text(exc)}"
         _save(result, data_dir, saved)
         return
-    actual = [np.asarray(o) for o in emulated.outputs]
-    result.findings = [str(f) for f in getattr(emulated, "findings", []) or []]
+    actual = emulated.arrays
+    result.findings = [str(f) for f in getattr(emulated.detail, "findings", []) or []]
     saved.update({f"out{i}": y for i, y in enumerate(actual)})
 
-    runners: list[tuple[str, Callable[[], list[np.ndarray]]]]
+    references: list[Runner]          # in report order; their names are kernel.spec.CASE_REFERENCES (and "onnx")
     if planned.onnx is not None:
-        runners = [(ONNX, lambda: list(planned.onnx.expected))]
+        references = [OnnxDataRunner(planned.onnx)]
     else:
-        runners = [
-            (NUMPY, lambda: refs.numpy_reference(spec, inputs, attrs)),
-            (EMULATOR_FP32,
-             lambda: list(_emulate(build, spec, inputs, attrs, output_shapes, "fp32", timeout).outputs)),
-            (OPENVINO, lambda: refs.openvino_reference(spec, inputs, attrs)),
-        ]
+        references = [NumpyRunner(spec, attrs),
+                      EmulatedKernelRunner(build.xml_path, spec, attrs, output_shapes, precision="fp32",
+                                           timeout=timeout),
+                      OpenVINOOpRunner(spec, attrs)]
     not_compared = getattr(planned.case, "not_compared", None) or {}
-    for name, produce in runners:
+    for reference in references:
+        name = reference.name
         if name in not_compared:
             result.references.append(ReferenceResult(name, SKIP, f"not compared: {not_compared[name]}"))
             continue
         try:
-            expected = [np.asarray(e) for e in produce()]
-        except refs.ReferenceSkipped as exc:
+            expected = reference.run(inputs).arrays
+        except RunnerSkipped as exc:
             result.references.append(ReferenceResult(name, SKIP, str(exc)))
             continue
         except KernelkitError as exc:
@@ -409,7 +400,7 @@ def environment() -> dict:
     """Versions of everything that produced the numbers (no times, no host names: reports diff cleanly)."""
     from kernelkit import __version__
 
-    env = {"kernelkit": __version__, "numpy": np.__version__, "openvino": refs.openvino_version()}
+    env = {"kernelkit": __version__, "numpy": np.__version__, "openvino": openvino_version()}
     try:
         import onnx
 

@@ -56,9 +56,9 @@ def one_layer_ir(path: Path, layer_type: str, attrs: dict, input_shapes: list[li
 
 def reference(layer_type: str, inputs: list[np.ndarray], attrs: dict) -> np.ndarray:
     """The float64 numpy reference of the library kernel that binds `layer_type`."""
-    from kernelkit.runners.references import numpy_reference
-    from kernelkit.model.passes.custom_layer import kernel_index
     from kernelkit.core.paths import KERNELS_DIR
+    from kernelkit.model.passes.custom_layer import kernel_index
+    from kernelkit.runners.numpy_ref import numpy_reference
 
     specs = kernel_index(KERNELS_DIR).get(layer_type.lower())
     if not specs:

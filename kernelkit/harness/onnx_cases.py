@@ -84,25 +84,22 @@ def prepare(case, folder: Path) -> PreparedCase | str:
 def onnx_reference(case: PreparedCase, inputs: list[np.ndarray]) -> list[np.ndarray] | None:
     """The case's node run by ONNX's reference evaluator on other inputs (e.g. fp16-rounded ones), or None
     when the evaluator cannot run it."""
-    import onnx
-    from onnx.reference import ReferenceEvaluator
+    from kernelkit.runners.base import RunnerSkipped
+    from kernelkit.runners.onnx_reference import OnnxEvaluatorRunner
 
     try:
-        with warnings.catch_warnings(), np.errstate(all="ignore"):
-            warnings.simplefilter("ignore")
-            evaluator = ReferenceEvaluator(onnx.load(str(case.model_path)))
-            return [np.asarray(a) for a in evaluator.run(None, dict(zip(case.input_names, inputs)))]
-    except Exception:  # the evaluator lacks some ops or attributes; the caller falls back on ONNX's data
+        return OnnxEvaluatorRunner(case.model_path, case.input_names).run(inputs).arrays
+    except RunnerSkipped:  # the caller falls back on ONNX's data
         return None
 
 
 def openvino_misses(case: PreparedCase) -> bool:
     """Whether the unpatched model, converted by the host OpenVINO and run on CPU f32, already misses ONNX's
     expected outputs (a frontend or CPU problem no patch can fix)."""
-    from kernelkit.runners.compare import compare
     from kernelkit.ir.load import load_model
-    from kernelkit.doctor.verify import run_openvino
+    from kernelkit.runners.compare import compare_outputs
+    from kernelkit.runners.openvino_cpu import OpenVINOCPURunner
 
     original = load_model(case.model_path, case.shapes)
-    got = run_openvino(original.to_xml_bytes(), original.bin_data, case.inputs)
-    return any(not compare(a, e).passed for a, e in zip(got, case.expected))
+    got = OpenVINOCPURunner.of_model(original).run(case.inputs).arrays
+    return any(not c.passed for c in compare_outputs(got, case.expected))

@@ -133,7 +133,7 @@ def kernel_page(spec: KernelSpec, cases: list[dict], report_name: str) -> str:
         what = (f"ONNX `{openvino['op']}-{openvino.get('onnx_opset')}` as OpenVINO's ONNX frontend converts it"
                 if openvino.get("frontend") == "onnx" else f"`{openvino.get('opset', 'opset1')}.{openvino['op']}`")
         summary.append(f"- OpenVINO CPU running {what} is the `openvino` reference of every spec case "
-                       "(kernelkit.runners.references.openvino_reference, f32)")
+                       "(kernelkit.runners.openvino_op.OpenVINOOpRunner, f32)")
     lines += ["", "## Measured accuracy", ""] + (summary or ["- no conformance results for this kernel"])
     if rows:
         lines += ["", "| case | reference | status | max ULP | max abs | max rel | p99 rel |",

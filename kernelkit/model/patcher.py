@@ -296,7 +296,7 @@ class NeedsClc:
     them. No blob is written: one made with check ELFs cannot run."""
 
     missing: list[str]                 # the .bin files only clc builds
-    verdicts: list                     # kernelkit.doctor.plugin_check.Verdict, one per bound layer
+    verdicts: list                     # kernelkit.doctor.plugin_check.verdict.Verdict, one per bound layer
 
 
 def compile_patched(outdir, target: str):
@@ -317,7 +317,8 @@ def compile_patched(outdir, target: str):
         missing = sorted({source for layer in myriad.load(bindings) for kernel in layer.kernels
                           for source in kernel.sources if not (outdir / source).is_file()})
         if missing:
-            from kernelkit.doctor.plugin_check import ACCEPTED, check_patch
+            from kernelkit.doctor.plugin_check.patch_folder import check_patch
+            from kernelkit.doctor.plugin_check.verdict import ACCEPTED
 
             checked = check_patch(outdir)
             if not checked.compiled:

@@ -1,4 +1,5 @@
-"""fp16-aware comparison of one output against one reference (no runner, no I/O).
+"""fp16-aware comparison of outputs against a reference's (no runner, no I/O): the one comparator of verify,
+the harness and the model flow's measurements. It takes arrays, so it never imports a runner.
 
 Element rule (Polygraphy's elementwise check): an element mismatches only when its absolute difference
 exceeds atol AND its relative difference exceeds rtol. Non-finite values are exact: NaN matches only NaN,
@@ -206,6 +207,16 @@ def compare(actual, expected, *, atol: float = DEFAULT_ATOL, rtol: float = DEFAU
         result.reason = (f"{result.mismatches} of {result.elements} elements mismatch ({what}); worst at "
                          f"{where}: got {result.worst_actual:.6g}, expected {result.worst_expected:.6g}")
     return result
+
+
+def compare_outputs(actual, expected, *, atol: float = DEFAULT_ATOL, rtol: float = DEFAULT_RTOL,
+                    names: list[str] | None = None) -> list[OutputComparison]:
+    """compare() of each output with the reference's output at the same position, named `names` (default
+    out0, out1, ...). Outputs beyond the shorter list are not compared: the caller words a count mismatch."""
+    pairs = list(zip(actual, expected))
+    names = list(names or [])
+    return [compare(a, e, atol=atol, rtol=rtol, name=names[i] if i < len(names) else f"out{i}")
+            for i, (a, e) in enumerate(pairs)]
 
 
 def summary_line(comparison: OutputComparison) -> str:

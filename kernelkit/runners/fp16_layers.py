@@ -20,6 +20,8 @@ from __future__ import annotations
 import numpy as np
 
 from kernelkit.core.errors import KernelkitError
+from kernelkit.ir.openvino_run import first_line
+from kernelkit.runners.base import Runner, RunResult, named_outputs
 
 # Layers whose output is one of their inputs or pure data movement: evaluating them costs a compile each and
 # changes nothing, so they are evaluated in numpy when that is exact.
@@ -35,6 +37,20 @@ def round_fp16(array) -> np.ndarray:
         return array.astype(np.float16).astype(array.dtype)
 
 
+class FP16LayersRunner(Runner):
+    """A whole IR with fp16 rounding after every layer (run_fp16)."""
+
+    name = "openvino-cpu-fp16-layers"
+
+    def __init__(self, xml: bytes | str, weights: bytes, *, path=None):
+        self.xml = xml
+        self.weights = weights
+        self.path = path
+
+    def run(self, inputs: list[np.ndarray]) -> RunResult:
+        return RunResult(self.name, named_outputs(run_fp16(self.xml, self.weights, inputs, path=self.path)))
+
+
 def run_fp16(xml: bytes | str, weights: bytes, inputs: list[np.ndarray], *, path=None) -> list[np.ndarray]:
     """Outputs (in Result order) of the IR with fp16 rounding between layers; see the module docstring."""
     import openvino as ov
@@ -44,7 +60,7 @@ def run_fp16(xml: bytes | str, weights: bytes, inputs: list[np.ndarray], *, path
     try:
         model = core.read_model(model=text, weights=ov.Tensor(np.frombuffer(weights or b"\0", np.uint8).copy()))
     except RuntimeError as exc:
-        raise KernelkitError(f"OpenVINO cannot read the model: {_first_line(exc)}", path=path) from None
+        raise KernelkitError(f"OpenVINO cannot read the model: {first_line(exc)}", path=path) from None
     parameters = model.get_parameters()
     if len(inputs) != len(parameters):
         raise KernelkitError(f"the model has {len(parameters)} inputs but {len(inputs)} arrays were given", path=path)
@@ -97,7 +113,7 @@ def _run_layer(core, node, feeds: list[np.ndarray], path) -> list[np.ndarray]:
         result = compiled([np.array(a, order="C") for a in fed]) if fed else compiled({})
     except RuntimeError as exc:
         raise KernelkitError(f"OpenVINO CPU cannot run layer {node.get_friendly_name()!r} "
-                             f"({node.get_type_name()}) alone: {_first_line(exc)}", path=path) from None
+                             f"({node.get_type_name()}) alone: {first_line(exc)}", path=path) from None
     return [np.array(result[port]) for port in compiled.outputs]
 
 
@@ -121,9 +137,3 @@ def _evaluate(node, feeds: list[np.ndarray]) -> list[np.ndarray] | None:
     except RuntimeError:
         return None
     return [np.array(t.data).reshape(tuple(t.shape)) for t in outputs]
-
-
-def _first_line(exc) -> str:
-    lines = [l.strip() for l in str(exc).strip().splitlines() if l.strip()]
-    useful = [l for l in lines if not l.startswith("Exception from") and not l.startswith("Check '")]
-    return (useful or lines or [type(exc).__name__])[0][:300]

@@ -1,4 +1,5 @@
-"""The real MYRIAD plugin (2021.4) as the oracle of what compiles.
+"""The real MYRIAD plugin (the compiler target's, kernelkit.facts.target) as the oracle of what compiles: a
+runner whose result is the compile verdict.
 
 Two questions, cheap first: `query_network` (Python 3.9 venv, ~10 ms a model, no device) says which layers
 the plugin's parsers take; a real compile (well under a second with the shim's shortened device search) is the final word, because
@@ -17,6 +18,7 @@ from pathlib import Path
 from kernelkit.core.errors import KernelkitError
 from kernelkit.myriad import compile as compile_mod
 from kernelkit.myriad import toolchain as toolchain_mod
+from kernelkit.runners.base import Runner, RunResult
 
 QUERY_SCRIPT = toolchain_mod.LEGACY_DIR / "query_network.py"
 # Layers query_network leaves out of its answer when nothing around them compiles; not verdicts.
@@ -74,6 +76,34 @@ def _verdict(query: dict, run: compile_mod.ShimRun, blob_size: int | None) -> Ve
     return Verdict(False, unsupported, run.message, query, None, run.seconds)
 
 
+class PluginRunner(Runner):
+    """One real compile of the IR at `model` with the full plugin `config` (compile.make_config); the
+    result has no outputs: `detail` is the Verdict, `failures` the plugin's message when it refused. `blob`:
+    where the blob is written (kept), else a temporary file. `query`: a query_networks answer for the model, to
+    name the layers when the compile message names none."""
+
+    name = "myriad-plugin"
+
+    def __init__(self, model: str | Path, config: dict[str, str], *, blob: Path | None = None,
+                 query: dict | None = None, timeout: float = compile_mod.DEFAULT_TIMEOUT,
+                 toolchain: toolchain_mod.Toolchain | None = None):
+        self.model = Path(model)
+        self.config = config
+        self.blob = blob
+        self.query = query or {}
+        self.timeout = timeout
+        self.toolchain = toolchain
+
+    def run(self, inputs=()) -> RunResult:
+        """`inputs` are not used: compiling judges the model, not values."""
+        tc = self.toolchain or toolchain_mod.require()
+        with tempfile.TemporaryDirectory(prefix="kernelkit-oracle-") as tmp:
+            out = self.blob or Path(tmp) / "model.blob"
+            run = compile_mod.run_shim(self.model, out, self.config, timeout=self.timeout, toolchain=tc)
+            verdict = _verdict(self.query, run, out.stat().st_size if run.ok else None)
+        return RunResult(self.name, failures=[] if verdict.compiled else [verdict.message], detail=verdict)
+
+
 def plugin_verdicts(models: list[str | Path], config: dict[str, str] | None = None, *, jobs: int = 4,
                     timeout: float = compile_mod.DEFAULT_TIMEOUT) -> list[Verdict]:
     """Verdicts for many models: one batched query_network, then real compiles in `jobs` parallel processes
@@ -85,21 +115,18 @@ def plugin_verdicts(models: list[str | Path], config: dict[str, str] | None = No
         compile_mod.check_model(path)
     full_config = compile_mod.make_config(extra=config)
     queries = query_networks(paths, full_config, toolchain=tc)
-    with tempfile.TemporaryDirectory(prefix="kernelkit-oracle-") as tmp:
-        def one(index_path):
-            index, path = index_path
-            out = Path(tmp) / f"{index}.blob"
-            run = compile_mod.run_shim(path, out, full_config, timeout=timeout, toolchain=tc)
-            size = out.stat().st_size if run.ok else None
-            return _verdict(queries[index], run, size)
 
-        with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-            return list(pool.map(one, enumerate(paths)))
+    def one(index_path):
+        index, path = index_path
+        return PluginRunner(path, full_config, query=queries[index], timeout=timeout, toolchain=tc).run().detail
+
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        return list(pool.map(one, enumerate(paths)))
 
 
 def plugin_verdict(model_path: str | Path, config: dict[str, str] | None = None, *,
                    timeout: float = compile_mod.DEFAULT_TIMEOUT) -> Verdict:
     """The real plugin's verdict on one model: query_network, then a real compile (the final word).
     Raises ToolchainUnavailable when the toolchain is not provisioned, KernelkitError for a model the
-    2021.4 reader cannot take at all (IR v11, opset > 7: patch it first)."""
+    target's reader cannot take at all (IR v11, opset > 7: patch it first)."""
     return plugin_verdicts([model_path], config, jobs=1, timeout=timeout)[0]

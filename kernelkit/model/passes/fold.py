@@ -48,7 +48,7 @@ def _foldable(model, layer) -> bool:
 def _evaluate(model, layer) -> list[np.ndarray]:
     """Run the one layer on OpenVINO CPU with its constant inputs."""
     from kernelkit.ir.model import IRModel
-    from kernelkit.doctor.verify import run_openvino
+    from kernelkit.ir.openvino_run import run_openvino
 
     if layer.type.lower() == "shapeof":
         dims = model.producer(layer, layer.inputs[0].id)[1].dims
