@@ -3,7 +3,6 @@ argument parsing and printing; a notebook imports `kernelkit` and calls them (do
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Mapping, Sequence
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 from kernelkit.core.errors import KernelkitError
 from kernelkit.facts.knowledge import EXTENSION_LAYER_VERSION, Knowledge
