@@ -8,7 +8,7 @@ For each formulated op type:
      - run with fp16 rounding between layers (kernelkit.runners.fp16_layers) and compared with ONNX's
        reference evaluator on the same fp16-rounded inputs, its float outputs rounded to fp16 (what an ideal
        fp16 op returns), and
-     - compiled by the real OpenVINO 2021.4 MYRIAD plugin (kernelkit.model.patcher.compile_patched);
+     - compiled by the real OpenVINO 2021.4 MYRIAD plugin (kernelkit.doctor.workflow.compile_patched);
   2. element-wise ops are also swept over every finite fp16 value of their domain (fp16 evaluator against
      float64 numpy on the same values, rounded to fp16), and compiled once as a small 4-D model;
   3. synthetic cases (SYNTHETIC below: larger shapes, ops without ONNX node cases) are checked the same
@@ -185,7 +185,7 @@ def _compile(outdir: Path) -> tuple[bool, str]:
 def _compile_named(outdir: Path) -> tuple[bool, str, str | None]:
     """(compiled, the plugin's message, the layer it names)."""
     from kernelkit.core.errors import KernelkitError
-    from kernelkit.model.patcher import compile_patched
+    from kernelkit.doctor.workflow import compile_patched
 
     import re
 

@@ -37,7 +37,7 @@ def _compile(outdir: Path, target: str, custom_layers: bool = False) -> int:
     from kernelkit.core.errors import KernelkitError, ToolchainUnavailable
     from kernelkit.myriad import toolchain
     from kernelkit.myriad.compile import CompileFailed
-    from kernelkit.model.patcher import NeedsClc, compile_patched
+    from kernelkit.doctor.workflow import NeedsClc, compile_patched
 
     if target != "2021.4":
         print(f"(the real compiler kernelkit runs is 2021.4's; nothing to compile for {target})")
@@ -74,7 +74,7 @@ def _compile(outdir: Path, target: str, custom_layers: bool = False) -> int:
 
 def run(args) -> int:
     from kernelkit.kernel.builder.build import build_all
-    from kernelkit.model.patcher import run_doctor
+    from kernelkit.doctor.workflow import run_doctor
     from kernelkit.core.paths import KERNELS_DIR, REPO_ROOT
 
     out = Path(args.out)

@@ -295,7 +295,8 @@ def verify(outdir, *, inputs=None, expected=None, reference=None, seed: int = 0,
            rtol: float | None = None) -> VerifyResult:
     """Compare the patched model in OUTDIR (custom layers emulated) with expected outputs or a reference
     model (default: the original model recorded in patch-report.json, on the same inputs)."""
-    from kernelkit.runners.compare import DEFAULT_ATOL, DEFAULT_RTOL, compare
+    from kernelkit.facts.tolerances import DEFAULT_ATOL, DEFAULT_RTOL
+    from kernelkit.runners.compare import compare
     from kernelkit.ir.load import load_model
 
     outdir = Path(outdir)

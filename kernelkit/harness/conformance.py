@@ -23,7 +23,8 @@ import numpy as np
 
 from kernelkit.core.errors import KernelkitError
 from kernelkit.runners import references as refs
-from kernelkit.runners.compare import DEFAULT_ATOL, DEFAULT_RTOL, OutputComparison, compare
+from kernelkit.facts.tolerances import DEFAULT_ATOL, DEFAULT_RTOL
+from kernelkit.runners.compare import OutputComparison, compare
 from kernelkit.harness.inputs import generate_inputs
 
 PASS, FAIL, SKIP, ERROR = "PASS", "FAIL", "SKIP", "ERROR"

@@ -290,17 +290,11 @@ def check_names() -> set[str]:
 JSON_SCHEMA = "kernelkit.inspect/1"
 
 
-def describe_fix(blocker: Blocker, model, target: str) -> str | None:
-    """The fix `kernelkit patch` would apply, from the patchers (None when there is none or no patcher)."""
-    try:
-        from kernelkit.model.patcher import describe_fix as patch_describe_fix
-    except ImportError:
-        return None
-    return patch_describe_fix(blocker, model, target)
-
-
 def inspect_report(model, target: str, *, blockers: list[Blocker] | None = None, oracle: dict | None = None) -> dict:
-    """The stable JSON form of an inspection (schema documented in docs/ir.md)."""
+    """The stable JSON form of an inspection (schema documented in docs/ir.md), each blocker with the fix
+    `kernelkit patch` would apply."""
+    from kernelkit.model.fixes import describe_fix
+
     blockers = find_blockers(model, target) if blockers is None else blockers
     by_kind: dict[str, int] = {}
     entries = []

@@ -27,7 +27,7 @@ PREFER_ALIASES = {"auto": "native", "rewrite": "native"}
 def tolerance(op_type: str) -> tuple[float, float]:
     """(atol, rtol) a formulation of `op_type` must meet: the harness's fp16 defaults, which the library
     kernels are held to as well (an element fails only beyond both)."""
-    from kernelkit.runners.compare import DEFAULT_ATOL, DEFAULT_RTOL
+    from kernelkit.facts.tolerances import DEFAULT_ATOL, DEFAULT_RTOL
 
     return DEFAULT_ATOL, DEFAULT_RTOL
 
