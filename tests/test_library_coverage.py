@@ -10,7 +10,7 @@ from kernelkit.core.errors import KernelkitError
 from kernelkit.library.catalog import library_kernels
 from kernelkit.doctor.coverage import KERNEL, NATIVE, NONE, REWRITE, coverage, coverage_markdown
 from kernelkit.facts.knowledge import TARGETS, load_knowledge
-from kernelkit.model.passes.rewrite import REWRITES
+from kernelkit.model.formulations.registry import formulations
 from kernelkit.core.paths import REPO_ROOT
 
 
@@ -42,7 +42,7 @@ def test_status_follows_the_knowledge_base_and_rewrites(table):
             rule = kb.op_rule(op)
             native = rule is not None and rule.supported
             assert (row.status[target] == NATIVE) == native, (op, target)
-            if not native and op.lower() in REWRITES:
+            if not native and op.lower() in formulations():
                 assert row.status[target] == REWRITE, (op, target)
 
 

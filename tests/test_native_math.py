@@ -11,7 +11,8 @@ import pytest
 from kernelkit.runners.compare import compare
 from kernelkit.runners.fp16_layers import run_fp16
 from kernelkit.ir.load import load_model
-from kernelkit.model.passes import native_math, rewrite
+from kernelkit.model.formulations import native_math
+from kernelkit.model.passes import rewrite
 from kernelkit.model.passes.base import PatchContext
 from kernelkit.doctor.verify import run_openvino
 

@@ -15,7 +15,7 @@ from kernelkit.ir.load import load_model
 from kernelkit.model.passes import native
 from kernelkit.model.patcher import patch_model
 from kernelkit.model.passes.custom_layer import kernel_index
-from kernelkit.model.passes.rewrite import REWRITES
+from kernelkit.model.formulations.registry import formulations
 from kernelkit.core.paths import KERNELS_DIR
 from kernelkit.doctor.verify import verify
 
@@ -23,10 +23,10 @@ from kernelkit.doctor.verify import verify
 def test_every_formulation_with_a_kernel_alternative_is_measured():
     data = json.loads(native.DATA_FILE.read_text())
     assert data["schema"] == native.DATA_SCHEMA
-    for op_type in set(kernel_index(KERNELS_DIR)) & set(REWRITES):
+    for op_type in set(kernel_index(KERNELS_DIR)) & set(formulations()):
         record = native.measurement(op_type)
         assert record is not None, f"{op_type}: run tools/measure_native.py --ops {op_type}"
-        assert record["formulation"] == REWRITES[op_type].text, f"{op_type}: measured a different formulation"
+        assert record["formulation"] == formulations()[op_type].text, f"{op_type}: measured a different formulation"
         if record["within_tolerance"]:
             assert record["fp16"]["ratio"] <= 1
 

@@ -8,6 +8,7 @@ import openvino.opset13 as ops
 import pytest
 
 from kernelkit.ir.load import load_model
+from kernelkit.model.formulations import exact
 from kernelkit.model.passes import rewrite
 from kernelkit.model.passes.base import PatchContext
 from kernelkit.doctor.verify import run_openvino
@@ -99,7 +100,7 @@ def test_cumsum(tmp_path, axis, exclusive, reverse):
 
 
 def test_cumsum_refuses_long_axis(tmp_path):
-    p = _param((1, 1, 1, rewrite.CUMSUM_MAX_LENGTH + 1))
+    p = _param((1, 1, 1, exact.CUMSUM_MAX_LENGTH + 1))
     model = load_model(_save(tmp_path, [ops.cumsum(p, np.int64(3))], [p]))
     ctx = PatchContext(model, "2021.4")
     rewrite.apply(ctx)

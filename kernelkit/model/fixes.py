@@ -6,7 +6,8 @@ from __future__ import annotations
 
 def describe_fix(blocker, model, target: str) -> str | None:
     """What `patch` would do about one `kernelkit.model.blockers.Blocker` (None: nothing it can do)."""
-    from kernelkit.model.passes import freeze, precision, rewrite, version
+    from kernelkit.model.formulations.registry import formulations
+    from kernelkit.model.passes import freeze, precision, version
 
     kind = blocker.kind
     if kind == "ir-version":
@@ -18,7 +19,7 @@ def describe_fix(blocker, model, target: str) -> str | None:
         return freeze.describe_fix(layer, model)
     if kind == "opset":
         return version.describe_fix(layer, target)
-    if kind in ("unsupported", "limit") or (kind == "opset" and layer.type.lower() in rewrite.REWRITES):
+    if kind in ("unsupported", "limit") or (kind == "opset" and layer.type.lower() in formulations()):
         return _describe_choice(layer)
     if kind == "precision":
         return precision.describe_fix(model, layer, target)

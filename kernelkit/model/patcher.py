@@ -57,8 +57,9 @@ def patch_model(model_path, outdir, target: str, *, input_shapes: dict | None = 
     outputs (`--output`): the tensors the patched model ends at (`kernelkit.ir.cut`)."""
     from kernelkit.core.errors import KernelkitError
     from kernelkit.core.fsutil import staged_directory
-    from kernelkit.model.blockers import find_blockers
     from kernelkit.ir.load import load_model
+    from kernelkit.model.blockers import find_blockers
+    from kernelkit.model.formulations.registry import formulations
     from kernelkit.facts.knowledge import load_knowledge
     from kernelkit.model.passes import (boundary, custom_layer, fc_as_conv, fold, freeze, native, precision,
                                         preprocess, rewrite, version)
@@ -84,7 +85,7 @@ def patch_model(model_path, outdir, target: str, *, input_shapes: dict | None = 
     found = find_blockers(model, target)
     blocked = {b.layer_name for b in found if b.kind in ("unsupported", "limit")}
     # An op too new for the target's reader that no downgrade took may still have a native formulation.
-    blocked |= {b.layer_name for b in found if b.kind == "opset" and b.type.lower() in rewrite.REWRITES}
+    blocked |= {b.layer_name for b in found if b.kind == "opset" and b.type.lower() in formulations()}
     blocked |= rewrite.needed_layers(model) if target == "2021.4" else set()
     binder = custom_layer.Binder(ctx, kernels_dir)
     try:

@@ -69,9 +69,9 @@ def measurement(op_type: str, variant: str | None = None) -> dict | None:
 
 
 def layer_measurement(layer) -> dict | None:
-    from kernelkit.model.passes.rewrite import REWRITES
+    from kernelkit.model.formulations.registry import formulations
 
-    entry = REWRITES.get(layer.type.lower())
+    entry = formulations().get(layer.type.lower())
     return measurement(layer.type, entry.variant_of(layer) if entry else None)
 
 
@@ -134,14 +134,14 @@ def choose(layer, prefer: str, has_native: bool, has_kernel: bool, record: dict 
 
 def plan(ctx, blocked: set[str], prefer: str, kernel_types: set[str]) -> dict[str, Choice]:
     """A Choice for every blocked layer that has a native formulation or a library kernel."""
-    from kernelkit.model.passes.rewrite import REWRITES
+    from kernelkit.model.formulations.registry import formulations
 
     choices = {}
     for layer in ctx.model.layers:
         if layer.name not in blocked:
             continue
         kind = layer.type.lower()
-        has_native, has_kernel = kind in REWRITES, kind in kernel_types
+        has_native, has_kernel = kind in formulations(), kind in kernel_types
         if has_native or has_kernel:
             choices[layer.name] = choose(layer, prefer, has_native, has_kernel)
     return choices
