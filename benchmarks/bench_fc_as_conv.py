@@ -44,11 +44,11 @@ def mlp_model(path: Path, dims: list[int], features: int) -> Path:
 
 def measure(folder: Path) -> dict:
     from kernelkit.myriad import stages
-    from kernelkit.myriad.compile import compile_model
+    from kernelkit.doctor.workflow import compile_folder
 
     blob = folder / "model.bench.blob"
     start = time.perf_counter()
-    compile_model(folder, blob)
+    compile_folder(folder, blob)
     seconds = time.perf_counter() - start
     kinds = [s.type_name for s in stages.read_stages(blob.read_bytes())]
     return {"seconds": seconds, "stages": len(kinds), "hw": kinds.count("MyriadXHwOp")}

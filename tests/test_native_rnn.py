@@ -67,6 +67,7 @@ def test_lstm_sequence(tmp_path, direction, lengths):
 def test_lstm_with_input_weights_compiles_once_unrolled(tmp_path):
     from myriad_models import require_toolchain, save_ir
 
+    from kernelkit.doctor.workflow import compile_folder
     from kernelkit.myriad.compile import CompileFailed, compile_model
 
     require_toolchain()
@@ -80,7 +81,7 @@ def test_lstm_with_input_weights_compiles_once_unrolled(tmp_path):
     out = tmp_path / "out"
     result = patch_model(raw, out, "2021.4")
     assert result.exit_code == 0 and [c.patcher for c in result.changes if c.layer == node.get_friendly_name()]
-    assert compile_model(out, out / "model.blob").header.outputs == 3
+    assert compile_folder(out, out / "model.blob").header.outputs == 3
     assert verify(out).passed
 
 
@@ -90,6 +91,7 @@ def test_lstm_with_an_unused_output_compiles_once_unrolled(tmp_path, read):
     # weights and all: silero-vad reads only Y_h and Y_c, ddddocr's recogniser only Y.
     from myriad_models import require_toolchain, save_ir
 
+    from kernelkit.doctor.workflow import compile_folder
     from kernelkit.myriad.compile import CompileFailed, compile_model
 
     require_toolchain()
@@ -102,7 +104,7 @@ def test_lstm_with_an_unused_output_compiles_once_unrolled(tmp_path, read):
         compile_model(raw, tmp_path / "raw.blob")
     out = tmp_path / "out"
     assert patch_model(raw, out, "2021.4").exit_code == 0
-    assert compile_model(out, out / "model.blob").header.outputs == len(read)
+    assert compile_folder(out, out / "model.blob").header.outputs == len(read)
     assert verify(out).passed
 
 

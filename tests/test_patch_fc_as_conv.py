@@ -76,7 +76,7 @@ def test_other_targets_keep_the_matmul(tmp_path):
 @pytest.mark.toolchain
 def test_the_real_plugin_compiles_one_convolution_instead_of_a_stage_per_row(tmp_path, monkeypatch):
     from kernelkit.myriad import stages
-    from kernelkit.myriad.compile import compile_model
+    from kernelkit.doctor.workflow import compile_folder
     from kernelkit.model.passes import fc_as_conv
 
     require_toolchain()
@@ -89,7 +89,7 @@ def test_the_real_plugin_compiles_one_convolution_instead_of_a_stage_per_row(tmp
     counts = {}
     for name, folder in (("conv", patched), ("fc", straight)):
         blob = tmp_path / f"{name}.blob"
-        compile_model(folder, blob)
+        compile_folder(folder, blob)
         counts[name] = [s.type_name for s in stages.read_stages(blob.read_bytes())]
         assert read_blob_with_depthai(blob).stageCount == len(counts[name])
     # FullyConnected: one hardware stage per row; the convolution: a handful in all

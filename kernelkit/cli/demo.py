@@ -38,6 +38,7 @@ def _compile(outdir: Path, target: str, custom_layers: bool = False) -> int:
     from kernelkit.myriad import toolchain
     from kernelkit.myriad.compile import CompileFailed
     from kernelkit.doctor.workflow import NeedsClc, compile_patched
+    from kernelkit.model import patchdir
 
     if target != "2021.4":
         print(f"(the real compiler kernelkit runs is 2021.4's; nothing to compile for {target})")
@@ -63,12 +64,12 @@ def _compile(outdir: Path, target: str, custom_layers: bool = False) -> int:
               f"and took the binding of every custom layer ({layers}): it compiles for MYRIAD once clc's "
               "binaries replace the check ELFs (no blob written)")
         return 0 if custom_layers else 1
-    blob = outdir / "model.blob"
+    blob = result.blob_path
     if custom_layers:
         print(f"the patched model was expected to bind a library kernel and binds none: {blob}")
         return 1
     print(f"compiled by the real MYRIAD {target} plugin: {blob} ({blob.stat().st_size} bytes), "
-          f"{'no' if not (outdir / 'custom_layers.xml').exists() else 'with'} custom layer")
+          f"{'no' if not (outdir / patchdir.CUSTOM_LAYERS_FILE).exists() else 'with'} custom layer")
     return 0
 
 

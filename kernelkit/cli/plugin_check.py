@@ -107,13 +107,14 @@ def run(args) -> int:
     import json
 
     from kernelkit.doctor import plugin_check
+    from kernelkit.model import patchdir
 
     target = Path(args.target)
     if args.jobs is not None and args.jobs < 1:
         raise KernelkitError("--jobs must be at least 1", where="--jobs")
     if target.is_dir() and (target / "kernel.toml").is_file():
         verdicts = plugin_check.check_kernel_dir(target, jobs=args.jobs, keep=args.keep)
-    elif target.is_dir() and (target / "model.xml").is_file():
+    elif target.is_dir() and (target / patchdir.MODEL_FILE).is_file():
         verdicts = plugin_check.check_patch_dir(target, jobs=args.jobs, keep=args.keep)
     elif target.is_dir():
         raise KernelkitError("folder has neither kernel.toml nor model.xml", path=target,

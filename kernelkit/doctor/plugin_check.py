@@ -35,6 +35,8 @@ import numpy as np
 
 from kernelkit.core import xmlsafe
 from kernelkit.core.errors import KernelkitError
+from kernelkit.facts.device import DEFAULT_SHAVES
+from kernelkit.model import patchdir
 from kernelkit.myriad import check_elf, compile as compile_mod, stages as stage_reader
 from kernelkit.facts.knowledge import EXTENSION_LAYER_VERSION
 
@@ -643,7 +645,7 @@ def check_patch(outdir: str | Path, *, keep: str | Path | None = None, label: st
     from kernelkit.facts.knowledge import custom_layer_facts
 
     outdir = Path(outdir)
-    source = compile_mod.resolve_input(outdir)
+    source = patchdir.read(outdir)
     if source.custom_layers is None or not source.custom_layers.is_file():
         raise KernelkitError("the patch output binds no custom layer (no custom_layers.xml)", path=outdir,
                              hint="plugin-check judges custom-layer bindings; `kernelkit compile` the folder")
@@ -661,7 +663,7 @@ def check_patch(outdir: str | Path, *, keep: str | Path | None = None, label: st
                 shutil.copyfile(item, folder / item.name)
         check_xml = prepare_bindings(folder / source.custom_layers.name, folder)
         config = dict(source.config)
-        shaves = int(config.pop(compile_mod.SHAVES_KEY, compile_mod.DEFAULT_SHAVES))
+        shaves = int(config.pop(compile_mod.SHAVES_KEY, DEFAULT_SHAVES))
         cmx = config.pop(compile_mod.CMX_KEY, None)
         full = compile_mod.make_config(shaves=shaves, cmx_slices=int(cmx) if cmx else None, custom_layers=check_xml,
                                        extra=config)
@@ -744,14 +746,11 @@ def _extension_layer_model(path: Path, spec, case, arrays) -> Path:
 def _bind_anyway(patched: Path, out: Path, spec, library: Path) -> tuple[Path, str]:
     """A copy of a patch folder whose layers of the kernel's types are bound to it although the plugin
     compiles them itself (a binding overrides the plugin's own stage): (folder, "") or (folder, why not)."""
-    import json
-
     from kernelkit.ir.load import load_model
-    from kernelkit.model.patcher import COMPILE_CONF, CUSTOM_LAYERS_FILE, REPORT_FILE, _compile_conf
     from kernelkit.model.passes.base import PatchContext
-    from kernelkit.model.passes.custom_layer import Binder, write_bindings
+    from kernelkit.model.passes.custom_layer import Binder
 
-    model = load_model(patched / "model.xml")
+    model = load_model(patched / patchdir.MODEL_FILE)
     types = {t.lower() for t in kernel_types(spec)}
     layers = [layer for layer in model.topological_order() if layer.type.lower() in types]
     if not layers:
@@ -762,13 +761,9 @@ def _bind_anyway(patched: Path, out: Path, spec, library: Path) -> tuple[Path, s
         reasons = [why for layer in layers if (why := binder.bind(layer))]
         if not binder.bindings:
             return patched, "; ".join(reasons)
-        out.mkdir()
-        model.save(out / "model.xml")
-        write_bindings(binder.bindings, out, CUSTOM_LAYERS_FILE)
-        (out / COMPILE_CONF).write_text(_compile_conf("2021.4", True, compile_mod.DEFAULT_SHAVES))
         report = {"custom_layers": [{"type": b.layer_type, "kernel": b.spec.name, "layers": b.bound_layers}
                                     for b in binder.bindings.values()]}
-        (out / REPORT_FILE).write_text(json.dumps(report))
+        patchdir.write(out, model, report, target="2021.4", bindings=binder.bindings)
     finally:
         binder.close()
     return out, ""

@@ -9,7 +9,6 @@ bound layer to an extension type, and a Python `openvino.Op` of that type calls 
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import numpy as np
 
 from kernelkit.core import limits
 from kernelkit.core.errors import KernelkitError
+from kernelkit.model import patchdir
 
 EXTENSION_VERSION = "kernelkit"
 EXTENSION_PREFIX = "KernelkitEmulated_"
@@ -257,23 +257,13 @@ class VerifyResult:
                 "problems": self.problems, "outputs": [c.to_dict() for c in self.comparisons]}
 
 
-def _read_report(outdir: Path) -> dict:
-    path = outdir / "patch-report.json"
-    if not path.is_file():
-        return {}
-    try:
-        return json.loads(path.read_text())
-    except ValueError as exc:
-        raise KernelkitError(f"unreadable patch report: {exc}", path=path) from None
-
-
 def run_patched(outdir, inputs: list[np.ndarray]) -> tuple[list[np.ndarray], list[EmulatedLayer], list[str]]:
     """Outputs of OUTDIR/model.xml on CPU with its custom-bound layers emulated, the layers, and problems."""
     from kernelkit.ir.load import load_model
 
     outdir = Path(outdir)
-    model = load_model(outdir / "model.xml")
-    bindings_path = outdir / "custom_layers.xml"
+    model = load_model(outdir / patchdir.MODEL_FILE)
+    bindings_path = outdir / patchdir.CUSTOM_LAYERS_FILE
     extensions, emulated, failures = [], [], []
     run_model = model
     if bindings_path.is_file():
@@ -281,7 +271,7 @@ def run_patched(outdir, inputs: list[np.ndarray]) -> tuple[list[np.ndarray], lis
         extensions = [_make_op_class(layer, bindings_path, failures) for layer in emulated]
     try:
         outputs = run_openvino(run_model.to_xml_bytes(), run_model.bin_data, inputs, extensions=extensions,
-                               path=outdir / "model.xml")
+                               path=outdir / patchdir.MODEL_FILE)
     except KernelkitError:
         if failures:
             outputs = []
@@ -300,13 +290,13 @@ def verify(outdir, *, inputs=None, expected=None, reference=None, seed: int = 0,
     from kernelkit.ir.load import load_model
 
     outdir = Path(outdir)
-    if not (outdir / "model.xml").is_file():
-        raise KernelkitError("folder has no model.xml", path=outdir,
+    if not (outdir / patchdir.MODEL_FILE).is_file():
+        raise KernelkitError(f"folder has no {patchdir.MODEL_FILE}", path=outdir,
                              hint="pass the output folder of `kernelkit patch`")
     if expected is not None and reference is not None:
         raise KernelkitError("give --expected or --reference, not both", where="--expected/--reference")
-    report = _read_report(outdir)
-    patched = load_model(outdir / "model.xml")
+    report = patchdir.read_report(outdir)
+    patched = load_model(outdir / patchdir.MODEL_FILE)
     feed = _load_npz(inputs, "in", "IN.npz") if inputs is not None else random_inputs(patched, seed)
     actual, emulated, problems = run_patched(outdir, feed)
 

@@ -1,5 +1,6 @@
 """The model doctor's steps run in order on one model: inspect -> patch -> verify (`run_doctor`, what
-`kernelkit demo` shows), and the real plugin's word on a patch folder (`compile_patched`, `patch --compile`)."""
+`kernelkit demo` shows); a model file or patch folder compiled with its own settings (`compile_folder`,
+`kernelkit compile`); and the real plugin's word on a patch folder (`compile_patched`, `patch --compile`)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,31 @@ class NeedsClc:
     verdicts: list                     # kernelkit.doctor.plugin_check.Verdict, one per bound layer
 
 
+def compile_folder(source, out, *, shaves: int | None = None, cmx_slices: int | None = None,
+                   u8_input: bool | None = None, blob_version: str | None = None, custom_layers=None,
+                   timeout: float | None = None):
+    """Compile a model file, or a patch folder's model.xml with its compile.conf and custom layers, to the
+    blob `out` (kernelkit.myriad.compile.compile_model). u8_input None takes the patch report's
+    `preprocessing.u8_input` (else False); explicit options beat the folder's compile.conf."""
+    from kernelkit.core.errors import KernelkitError
+    from kernelkit.model import patchdir
+    from kernelkit.myriad.compile import DEFAULT_TIMEOUT, compile_model
+
+    source = Path(source)
+    if not source.exists():
+        raise KernelkitError("no such file or folder", path=source,
+                             hint="pass an IR .xml, an .onnx file or a `kernelkit patch` output folder")
+    options = dict(shaves=shaves, cmx_slices=cmx_slices, blob_version=blob_version,
+                   timeout=DEFAULT_TIMEOUT if timeout is None else timeout)
+    if not source.is_dir():
+        return compile_model(source, out, u8_input=bool(u8_input), custom_layers=custom_layers, **options)
+    folder = patchdir.read(source)
+    if u8_input is None:
+        u8_input = bool((folder.report.get("preprocessing") or {}).get("u8_input", False))
+    return compile_model(folder.model, out, u8_input=u8_input, custom_layers=custom_layers or folder.custom_layers,
+                         config=folder.config, **options)
+
+
 def compile_patched(outdir, target: str):
     """Compile a patch output folder to OUTDIR/model.blob with the real MYRIAD plugin: the final word on
     whether the patched model compiles. When its custom layers have no `.bin` (no clc), the plugin compiles it
@@ -27,14 +53,14 @@ def compile_patched(outdir, target: str):
     from kernelkit.core.errors import KernelkitError
     from kernelkit.doctor.plugin_check import ACCEPTED, check_patch
     from kernelkit.kernel.bindings import myriad
-    from kernelkit.model.patcher import CUSTOM_LAYERS_FILE
-    from kernelkit.myriad.compile import CompileFailed, compile_model, parse_compile_error
+    from kernelkit.model import patchdir
+    from kernelkit.myriad.compile import CompileFailed, parse_compile_error
 
     outdir = Path(outdir)
     if target != "2021.4":
         raise KernelkitError(f"the real MYRIAD compiler kernelkit runs is OpenVINO 2021.4's, not {target}'s",
                              where="--compile", hint="patch with --target 2021.4 to confirm by compiling")
-    bindings = outdir / CUSTOM_LAYERS_FILE
+    bindings = outdir / patchdir.CUSTOM_LAYERS_FILE
     if bindings.is_file():
         missing = sorted({source for layer in myriad.load(bindings) for kernel in layer.kernels
                           for source in kernel.sources if not (outdir / source).is_file()})
@@ -43,14 +69,14 @@ def compile_patched(outdir, target: str):
             if not checked.compiled:
                 name, layer_type = parse_compile_error(checked.message)
                 raise CompileFailed(checked.message, layer_name=name, layer_type=layer_type,
-                                    path=outdir / "model.xml", plugin_text=checked.message)
+                                    path=outdir / patchdir.MODEL_FILE, plugin_text=checked.message)
             unused = [v for v in checked.verdicts if v.status != ACCEPTED]
             if unused:
                 v = unused[0]
                 raise CompileFailed(f"the plugin compiled the model without the binding of {v.case.label()}: "
                                     f"{v.message}", path=bindings, plugin_text=v.message)
             return NeedsClc(missing, checked.verdicts)
-    return compile_model(outdir, outdir / "model.blob")
+    return compile_folder(outdir, outdir / patchdir.BLOB_FILE)
 
 
 def run_doctor(model, outdir, target: str, *, force: bool = False, input_shapes: dict | None = None,

@@ -8,18 +8,12 @@ version downgrades, rewrite or custom layer for unsupported ops, precision fixes
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kernelkit.model.passes.base import TARGETS, Change, PatchContext, Refusal, version_number
-
-REPORT_FILE = "patch-report.json"
-REPORT_SCHEMA = "kernelkit.patch/1"
-CUSTOM_LAYERS_FILE = "custom_layers.xml"
-COMPILE_CONF = "compile.conf"
-DEFAULT_SHAVES = 6        # DepthAI/blobconverter's usual choice; CMX slices follow the SHAVE count
-
+from kernelkit.facts.device import DEFAULT_SHAVES, MAX_SHAVES
+from kernelkit.model import patchdir
+from kernelkit.model.passes.base import Change, PatchContext, Refusal, version_number
 
 @dataclass
 class PatchResult:
@@ -35,19 +29,6 @@ class PatchResult:
         return 0 if not self.remaining else 1
 
 
-def _compile_conf(target: str, custom_layers: bool, shaves: int) -> str:
-    from kernelkit.facts.knowledge import load_knowledge
-
-    lines = [f"# compile_tool -m model.xml -d MYRIAD -c {COMPILE_CONF}   (OpenVINO {target} MYRIAD plugin)",
-             "# Run it from this folder: the custom-layer path below is relative to the working directory.",
-             f"MYRIAD_NUMBER_OF_SHAVES {shaves}",
-             f"MYRIAD_NUMBER_OF_CMX_SLICES {shaves}",
-             "MYRIAD_THROUGHPUT_STREAMS 1"]
-    if custom_layers:
-        lines.append(f"{load_knowledge(target).custom_layers_key} {CUSTOM_LAYERS_FILE}")
-    return "\n".join(lines) + "\n"
-
-
 def patch_model(model_path, outdir, target: str, *, input_shapes: dict | None = None, force: bool = False,
                 preprocessing=None, kernels_dir=None, prefer: str = "native",
                 shaves: int = DEFAULT_SHAVES, input_values: dict | None = None,
@@ -56,7 +37,6 @@ def patch_model(model_path, outdir, target: str, *, input_shapes: dict | None = 
     input_values (`--input-value`): inputs frozen to constants before If/Loop/Shape folding (`freeze`).
     outputs (`--output`): the tensors the patched model ends at (`kernelkit.ir.cut`)."""
     from kernelkit.core.errors import KernelkitError
-    from kernelkit.core.fsutil import staged_directory
     from kernelkit.ir.load import load_model
     from kernelkit.model.blockers import find_blockers
     from kernelkit.model.formulations.registry import formulations
@@ -66,8 +46,9 @@ def patch_model(model_path, outdir, target: str, *, input_shapes: dict | None = 
 
     kb = load_knowledge(target)                       # refuses an unknown target
     prefer = native.normalise_prefer(prefer)
-    if not 1 <= shaves <= 16:
-        raise KernelkitError(f"{shaves} SHAVEs: the Myriad X has 16", where="--shaves", hint="use 1 to 16")
+    if not 1 <= shaves <= MAX_SHAVES:
+        raise KernelkitError(f"{shaves} SHAVEs: the Myriad X has {MAX_SHAVES}", where="--shaves",
+                             hint=f"use 1 to {MAX_SHAVES}")
     model_path = Path(model_path)
     outdir = Path(outdir)
     _refuse_output_over_input(model_path, outdir)
@@ -110,11 +91,7 @@ def patch_model(model_path, outdir, target: str, *, input_shapes: dict | None = 
         report["source"]["input_values"] = {k: list(v) for k, v in (input_values or {}).items()}
         report["source"]["outputs"] = list(outputs or [])
         report["frozen"] = frozen
-        with staged_directory(outdir, force=force) as stage:
-            model.save(stage / "model.xml")
-            wrote_bindings = custom_layer.write_bindings(binder.bindings, stage, CUSTOM_LAYERS_FILE) is not None
-            (stage / COMPILE_CONF).write_text(_compile_conf(target, wrote_bindings, shaves))
-            (stage / REPORT_FILE).write_text(json.dumps(report, indent=2) + "\n")
+        patchdir.write(outdir, model, report, target=target, shaves=shaves, bindings=binder.bindings, force=force)
     except KernelkitError as exc:
         if exc.path is None:                  # a patcher's error is about this model: name it
             exc.path = str(model_path)
@@ -168,7 +145,7 @@ def _refuse_output_over_input(model_path: Path, outdir: Path) -> None:
 
 def _report(model_path, target, input_shapes, options, ctx, binder, before, remaining, model) -> dict:
     return {
-        "schema": REPORT_SCHEMA,
+        "schema": patchdir.REPORT_SCHEMA,
         "source": {"model": str(Path(model_path).resolve()),
                    "input_shapes": {k: list(v) for k, v in (input_shapes or {}).items()}},
         "target": target,

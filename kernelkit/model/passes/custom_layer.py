@@ -345,8 +345,8 @@ def apply(ctx: PatchContext, binder: Binder, blocked: set[str] | None = None) ->
     ctx.bound = binder.bindings
 
 
-def write_bindings(bindings: dict[str, Binding], folder: Path, file_name: str = "custom_layers.xml") -> Path | None:
-    """Merge every binding into one custom_layers.xml in `folder`, with each kernel's .cl (and .bin)."""
+def write_bindings(bindings: dict[str, Binding], folder: Path, file_name: str) -> Path | None:
+    """Merge every binding into one binding file `file_name` in `folder`, with each kernel's .cl (and .bin)."""
     import shutil
 
     from kernelkit.kernel.bindings import myriad
