@@ -14,6 +14,7 @@ from kernelkit.ir.load import load_model
 from kernelkit.model.formulations import native_math
 from kernelkit.model.passes import rewrite
 from kernelkit.model.passes.base import PatchContext
+from kernelkit.facts.target import get_target
 from kernelkit.doctor.verify import run_openvino
 
 OPS = sorted(native_math.REFERENCES)
@@ -32,7 +33,7 @@ def _patched(tmp_path, name, size):
     path = tmp_path / f"{name}.xml"
     ov.save_model(ov.Model([node], [x], name), str(path), compress_to_fp16=False)
     model = load_model(path)
-    ctx = PatchContext(model, "2021.4")
+    ctx = PatchContext(model, get_target("2021.4"))
     rewrite.apply(ctx)
     assert not ctx.refusals and name not in {l.type.lower() for l in model.layers}
     assert model.find("y") is not None, "the formulation's last layer keeps the output name"

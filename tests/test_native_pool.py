@@ -12,6 +12,7 @@ from kernelkit.runners.fp16_layers import round_fp16, run_fp16
 from kernelkit.ir.load import load_model
 from kernelkit.model.passes import rewrite
 from kernelkit.model.passes.base import PatchContext
+from kernelkit.facts.target import get_target
 from kernelkit.doctor.verify import run_openvino
 
 RNG = np.random.default_rng(5)
@@ -21,7 +22,7 @@ def _patched(tmp_path, nodes, params):
     path = tmp_path / "pool.xml"
     ov.save_model(ov.Model(nodes, params, "pool"), str(path), compress_to_fp16=False)
     original, model = load_model(path), load_model(path)
-    ctx = PatchContext(model, "2021.4")
+    ctx = PatchContext(model, get_target("2021.4"))
     rewrite.apply(ctx)
     assert not ctx.refusals and not [l for l in model.layers if "Pool" in l.type]
     return original, model

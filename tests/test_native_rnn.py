@@ -12,6 +12,7 @@ from kernelkit.ir.load import load_model
 from kernelkit.model.patcher import patch_model
 from kernelkit.model.passes import rewrite
 from kernelkit.model.passes.base import PatchContext
+from kernelkit.facts.target import get_target
 from kernelkit.doctor.verify import run_openvino, verify
 
 RNG = np.random.default_rng(11)
@@ -34,7 +35,7 @@ def _check(tmp_path, build, gates, direction, lengths, bias_gates=None):
     path = tmp_path / "seq.xml"
     ov.save_model(ov.Model(list(node.outputs()), [params[k] for k in used], "seq"), str(path), compress_to_fp16=False)
     original, model = load_model(path), load_model(path)
-    ctx = PatchContext(model, "2021.4")
+    ctx = PatchContext(model, get_target("2021.4"))
     rewrite.apply(ctx)
     assert not ctx.refusals and not [l for l in model.layers if l.type.endswith("Sequence")]
     inputs = [data[k] for k in used]
@@ -120,7 +121,7 @@ def test_cells(tmp_path):
     path = tmp_path / "cells.xml"
     ov.save_model(ov.Model(nodes, [x, h], "cells"), str(path), compress_to_fp16=False)
     original, model = load_model(path), load_model(path)
-    ctx = PatchContext(model, "2021.4")
+    ctx = PatchContext(model, get_target("2021.4"))
     rewrite.apply(ctx)
     assert not ctx.refusals and not [l for l in model.layers if l.type.endswith("Cell")]
     data = [RNG.uniform(-1, 1, (BATCH, INPUT)).astype(np.float32), RNG.uniform(-1, 1, (BATCH, HIDDEN)).astype(np.float32)]

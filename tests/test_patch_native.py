@@ -171,9 +171,10 @@ def test_a_malformed_layer_is_refused_not_a_traceback(tmp_path):
     from kernelkit.harness.custom_ops import one_layer_ir
     from kernelkit.model.passes import rewrite
     from kernelkit.model.passes.base import PatchContext
+    from kernelkit.facts.target import get_target
 
     model = load_model(one_layer_ir(tmp_path / "h.xml", "Hardmax", {"axis": "first"}, [[2, 3]], [2, 3]))
-    ctx = PatchContext(model, "2021.4")
+    ctx = PatchContext(model, get_target("2021.4"))
     assert not rewrite.rewrite_layer(ctx, model.find("y"))
     assert "do not fit Hardmax" in ctx.refusals[0].reason
     assert [l.type for l in model.layers] == ["Parameter", "Hardmax", "Result"]     # nothing left behind

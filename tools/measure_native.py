@@ -246,6 +246,7 @@ def sweep(op_type: str, folder: Path) -> dict:
     from kernelkit.ir.load import load_model
     from kernelkit.model.formulations import native_math
     from kernelkit.model.passes.base import PatchContext
+    from kernelkit.facts.target import get_target
     from kernelkit.model.passes.native import tolerance
     from kernelkit.model.passes.rewrite import rewrite_layer
 
@@ -258,7 +259,7 @@ def sweep(op_type: str, folder: Path) -> dict:
     ov.save_model(ov.Model([node], [p], op_type), str(path), compress_to_fp16=False)
     model = load_model(path)
     layer = next(l for l in model.layers if l.type.lower() == op_type)
-    assert rewrite_layer(PatchContext(model, TARGET), layer), op_type
+    assert rewrite_layer(PatchContext(model, get_target(TARGET)), layer), op_type
     actual = run_fp16(model.to_xml_bytes(), model.bin_data, [x])[0]
     with np.errstate(all="ignore"):
         expected = native_math.REFERENCES[op_type](x.astype(np.float64))

@@ -38,10 +38,11 @@ def _compile(outdir: Path, target: str, custom_layers: bool = False) -> int:
     from kernelkit.myriad import toolchain
     from kernelkit.myriad.compile import CompileFailed
     from kernelkit.doctor.workflow import NeedsClc, compile_patched
+    from kernelkit.facts.target import compiler_target, get_target
     from kernelkit.model import patchdir
 
-    if target != "2021.4":
-        print(f"(the real compiler kernelkit runs is 2021.4's; nothing to compile for {target})")
+    if not get_target(target).compiler:
+        print(f"(the real compiler kernelkit runs is {compiler_target().name}'s; nothing to compile for {target})")
         return 0
     if not toolchain.locate().ready():
         print("provisioning the legacy MYRIAD toolchain (kernelkit toolchain setup)...", flush=True)

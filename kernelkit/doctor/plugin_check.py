@@ -746,6 +746,7 @@ def _extension_layer_model(path: Path, spec, case, arrays) -> Path:
 def _bind_anyway(patched: Path, out: Path, spec, library: Path) -> tuple[Path, str]:
     """A copy of a patch folder whose layers of the kernel's types are bound to it although the plugin
     compiles them itself (a binding overrides the plugin's own stage): (folder, "") or (folder, why not)."""
+    from kernelkit.facts.target import compiler_target
     from kernelkit.ir.load import load_model
     from kernelkit.model.passes.base import PatchContext
     from kernelkit.model.passes.custom_layer import Binder
@@ -755,7 +756,7 @@ def _bind_anyway(patched: Path, out: Path, spec, library: Path) -> tuple[Path, s
     layers = [layer for layer in model.topological_order() if layer.type.lower() in types]
     if not layers:
         return patched, "OpenVINO has no layer of this type in the op's model (it decomposes the op)"
-    ctx = PatchContext(model, "2021.4")
+    ctx = PatchContext(model, compiler_target())
     binder = Binder(ctx, library)
     try:
         reasons = [why for layer in layers if (why := binder.bind(layer))]
@@ -763,7 +764,7 @@ def _bind_anyway(patched: Path, out: Path, spec, library: Path) -> tuple[Path, s
             return patched, "; ".join(reasons)
         report = {"custom_layers": [{"type": b.layer_type, "kernel": b.spec.name, "layers": b.bound_layers}
                                     for b in binder.bindings.values()]}
-        patchdir.write(out, model, report, target="2021.4", bindings=binder.bindings)
+        patchdir.write(out, model, report, target=compiler_target(), bindings=binder.bindings)
     finally:
         binder.close()
     return out, ""

@@ -7,6 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from kernelkit.facts.target import Target, compiler_target, get_target
+
 EXIT_NEEDS_CLC = 4     # `patch --compile`: the plugin compiles the model, but the kernels' .bin need clc
 
 
@@ -45,7 +47,7 @@ def compile_folder(source, out, *, shaves: int | None = None, cmx_slices: int | 
                          config=folder.config, **options)
 
 
-def compile_patched(outdir, target: str):
+def compile_patched(outdir, target: Target | str):
     """Compile a patch output folder to OUTDIR/model.blob with the real MYRIAD plugin: the final word on
     whether the patched model compiles. When its custom layers have no `.bin` (no clc), the plugin compiles it
     with check ELFs instead and a NeedsClc comes back. Raises CompileFailed (refused), ToolchainUnavailable,
@@ -57,9 +59,11 @@ def compile_patched(outdir, target: str):
     from kernelkit.myriad.compile import CompileFailed, parse_compile_error
 
     outdir = Path(outdir)
-    if target != "2021.4":
-        raise KernelkitError(f"the real MYRIAD compiler kernelkit runs is OpenVINO 2021.4's, not {target}'s",
-                             where="--compile", hint="patch with --target 2021.4 to confirm by compiling")
+    target = get_target(target)
+    if not target.compiler:
+        compiler = compiler_target().name
+        raise KernelkitError(f"the real MYRIAD compiler kernelkit runs is OpenVINO {compiler}'s, not {target.name}'s",
+                             where="--compile", hint=f"patch with --target {compiler} to confirm by compiling")
     bindings = outdir / patchdir.CUSTOM_LAYERS_FILE
     if bindings.is_file():
         missing = sorted({source for layer in myriad.load(bindings) for kernel in layer.kernels
@@ -79,7 +83,7 @@ def compile_patched(outdir, target: str):
     return compile_folder(outdir, outdir / patchdir.BLOB_FILE)
 
 
-def run_doctor(model, outdir, target: str, *, force: bool = False, input_shapes: dict | None = None,
+def run_doctor(model, outdir, target: Target | str, *, force: bool = False, input_shapes: dict | None = None,
                prefer: str = "native") -> int:
     """inspect -> patch -> verify on one model, printing each report (the lead's `kernelkit demo`)."""
     from kernelkit.doctor.verify import format_verify_result, verify
@@ -89,9 +93,10 @@ def run_doctor(model, outdir, target: str, *, force: bool = False, input_shapes:
     from kernelkit.model.passes.base import version_number
     from kernelkit.model.patcher import format_patch_result, patch_model
 
+    target = get_target(target)
     loaded = load_model(model, input_shapes)
     blockers = find_blockers(loaded, target)
-    print(f"inspect: {len(blockers)} blocker(s) in {model} for MYRIAD {target}")
+    print(f"inspect: {len(blockers)} blocker(s) in {model} for MYRIAD {target.name}")
     for b in blockers:
         where = f"{b.layer_name} ({b.type}-{version_number(b.version)})" if b.layer_id else "model"
         fix = describe_fix(b, loaded, target)

@@ -3,8 +3,10 @@ read from the passes' own descriptions (inspect prints them; nothing is edited).
 
 from __future__ import annotations
 
+from kernelkit.facts.target import Target
 
-def describe_fix(blocker, model, target: str) -> str | None:
+
+def describe_fix(blocker, model, target: Target) -> str | None:
     """What `patch` would do about one `kernelkit.model.blockers.Blocker` (None: nothing it can do)."""
     from kernelkit.model.formulations.registry import formulations
     from kernelkit.model.passes import freeze, precision, version
