@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from kernelkit.model.formulations.compose import Composer
 from kernelkit.model.formulations.registry import formulation
 from kernelkit.model.passes.base import Refuse
-from kernelkit.model.formulations.compose import Composer
 from kernelkit.ir.graph import Out, input_of
 
 WIDTH = {"I8": 8, "U8": 8, "I16": 16, "U16": 16, "I32": 32, "U32": 32, "I64": 32, "U64": 32}

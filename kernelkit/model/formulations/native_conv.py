@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from kernelkit.model.formulations.compose import Composer
 from kernelkit.model.formulations.registry import formulation
 from kernelkit.model.passes.base import Refuse
-from kernelkit.model.formulations.compose import Composer
 from kernelkit.ir.graph import FLOAT_PRECISIONS, Out, constant_input, input_of
 
 MAX_TAPS = 49           # 7x7; each tap costs a few layers

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from kernelkit.model.formulations.compose import Composer
 from kernelkit.model.formulations.registry import formulation
 from kernelkit.model.passes.base import Refuse
-from kernelkit.model.formulations.compose import Composer
 from kernelkit.ir.graph import FLOAT_PRECISIONS, Out, constant_input, input_of
 
 MAX_INDEX = 2048

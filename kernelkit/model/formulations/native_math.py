@@ -15,9 +15,9 @@ import math
 
 import numpy as np
 
+from kernelkit.model.formulations.compose import Composer
 from kernelkit.model.formulations.registry import formulation
 from kernelkit.model.passes.base import Refuse
-from kernelkit.model.formulations.compose import Composer
 from kernelkit.ir.graph import FLOAT_PRECISIONS, Out, input_of
 
 # pi/2 as a sum of signed powers of two: k * 2**e is exact in fp16 for |k| <= 2048 (subnormal products

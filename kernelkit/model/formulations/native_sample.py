@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from kernelkit.model.formulations.compose import Composer
 from kernelkit.model.formulations.registry import formulation
 from kernelkit.model.passes.base import Refuse
-from kernelkit.model.formulations.compose import Composer
 from kernelkit.ir.graph import FLOAT_PRECISIONS, Out, input_of
 
 MAX_SIDE = 128          # where the coarse part stays exact in fp16 (8 * 128 * 2 = 2048)

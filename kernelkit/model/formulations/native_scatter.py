@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from kernelkit.model.formulations.compose import Composer
 from kernelkit.model.formulations.registry import formulation
 from kernelkit.model.passes.base import Refuse
-from kernelkit.model.formulations.compose import Composer
 from kernelkit.ir.graph import Out, input_of
 
 MAX_UPDATES = 64

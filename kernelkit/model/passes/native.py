@@ -1,7 +1,7 @@
 """Native formulation or library kernel: which one `patch` tries first for an op MYRIAD cannot compile.
 
 A layer bound to a library kernel needs the kernel's SHAVE binary, which only clc builds (it ships in no
-pip package), so for most users it cannot be deployed; a native formulation (kernelkit.model.passes.rewrite) is
+pip package), so for most users it cannot be deployed; a native formulation (kernelkit.model.formulations) is
 a graph of ops the plugin compiles. `--prefer native` (the default) takes the formulation when its fp16
 error, measured by tools/measure_native.py with fp16 rounding between layers and stored in
 data/native-fp16.json, is within the op's tolerance, else the kernel; `--prefer kernel` takes the kernel
