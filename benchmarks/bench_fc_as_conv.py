@@ -44,11 +44,11 @@ def mlp_model(path: Path, dims: list[int], features: int) -> Path:
 
 def measure(folder: Path) -> dict:
     from kernelkit.myriad import stages
-    from kernelkit.myriad.compile import compile_model
+    from kernelkit.doctor.workflow import compile_folder
 
     blob = folder / "model.bench.blob"
     start = time.perf_counter()
-    compile_model(folder, blob)
+    compile_folder(folder, blob)
     seconds = time.perf_counter() - start
     kinds = [s.type_name for s in stages.read_stages(blob.read_bytes())]
     return {"seconds": seconds, "stages": len(kinds), "hw": kinds.count("MyriadXHwOp")}
@@ -58,7 +58,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--full", action="store_true", help="also the 3,136-row ConvNeXt layer (minutes)")
     args = parser.parse_args(argv)
-    from kernelkit.model.passes import fc_as_conv
+    from kernelkit.model import patcher
     from kernelkit.model.patcher import patch_model
 
     print("| layer | rows | FC stages (HW) | conv stages (HW) | FC compile | conv compile | stages FC/conv | compile FC/conv |")
@@ -67,11 +67,11 @@ def main(argv=None) -> int:
         with tempfile.TemporaryDirectory(prefix="kernelkit-bench-fc-") as tmp:
             model = mlp_model(Path(tmp) / "mlp.xml", dims, features)
             patch_model(model, Path(tmp) / "conv", "2021.4")
-            targets, fc_as_conv.TARGETS = fc_as_conv.TARGETS, ()
+            passes, patcher.PASSES = patcher.PASSES, tuple(p for p in patcher.PASSES if p.name != "fc_as_conv")
             try:
                 patch_model(model, Path(tmp) / "fc", "2021.4")
             finally:
-                fc_as_conv.TARGETS = targets
+                patcher.PASSES = passes
             fc, conv = measure(Path(tmp) / "fc"), measure(Path(tmp) / "conv")
         rows = int(np.prod(dims[:-1]))
         print(f"| {label} `{dims} x [{dims[-1]}, {features}]` | {rows} | {fc['stages']} ({fc['hw']}) | "

@@ -24,7 +24,8 @@ def patch(model, outdir, target=None, *, input_shapes: Mapping | None = None, in
     (model.xml/.bin, custom layers, compile.conf, patch-report.json). Returns the PatchResult: `.report`,
     `.changes`, `.remaining` (blockers left), `.exit_code`."""
     from kernelkit.facts.target import get_target
-    from kernelkit.model.patcher import DEFAULT_SHAVES, patch_model
+    from kernelkit.facts.device import DEFAULT_SHAVES
+    from kernelkit.model.patcher import patch_model
 
     return patch_model(model, outdir, get_target(target).name, input_shapes=dict(input_shapes or {}) or None,
                        input_values=dict(input_values or {}) or None, outputs=list(outputs or []) or None,
@@ -46,9 +47,9 @@ def compile(model_or_outdir, output, **options):        # noqa: A001 - the user'
     """Compile a model file or patch folder to a real MYRIAD blob at `output` with the 2021.4 plugin (options as
     `kernelkit compile`: shaves, cmx_slices, u8_input, blob_version, custom_layers, timeout). Returns the
     CompileResult (`.blob_path`, `.header`, `.size`); raises CompileFailed when the plugin refuses."""
-    from kernelkit.myriad.compile import compile_model
+    from kernelkit.doctor.workflow import compile_folder
 
-    return compile_model(model_or_outdir, output, **options)
+    return compile_folder(model_or_outdir, output, **options)
 
 
 def archive(source, output, *, name: str | None = None, mean=None, scale=None, reverse_channels=None):

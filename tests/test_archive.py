@@ -16,14 +16,14 @@ from myriad_models import conv_relu, require_toolchain
 def patch_folder(tmp_path_factory):
     """A patch-style output folder with a U8-input blob compiled by the real plugin and a patch report."""
     require_toolchain()
-    from kernelkit.myriad.compile import compile_model
+    from kernelkit.doctor.workflow import compile_folder
 
     folder = tmp_path_factory.mktemp("outdir")
     model = conv_relu(folder, "model")
     (folder / "patch-report.json").write_text(json.dumps({"preprocessing": {
         "mean": [123.675, 116.28, 103.53], "scale": [58.395, 57.12, 57.375], "reverse_channels": True,
         "u8_input": True}}))
-    compile_model(folder, folder / "model.blob")
+    compile_folder(folder, folder / "model.blob")
     assert model.exists()
     return folder
 

@@ -10,7 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from kernelkit.runners.compare import DEFAULT_ATOL, DEFAULT_RTOL, compare, summary_line, ulp_distance_fp16
+from kernelkit.facts.tolerances import DEFAULT_ATOL, DEFAULT_RTOL
+from kernelkit.runners.compare import compare, summary_line, ulp_distance_fp16
 
 
 def test_identical_arrays_pass_with_zero_error():

@@ -11,7 +11,7 @@ from kernelkit.library.catalog import library_kernels
 from kernelkit.doctor.coverage import KERNEL, NATIVE, NONE, REWRITE, coverage, coverage_markdown
 from kernelkit.facts.knowledge import load_knowledge
 from kernelkit.facts.target import target_names
-from kernelkit.model.passes.rewrite import REWRITES
+from kernelkit.model.formulations.registry import formulations
 from kernelkit.core.paths import REPO_ROOT
 
 
@@ -43,7 +43,7 @@ def test_status_follows_the_knowledge_base_and_rewrites(table):
             rule = kb.op_rule(op)
             native = rule is not None and rule.supported
             assert (row.status[target] == NATIVE) == native, (op, target)
-            if not native and op.lower() in REWRITES:
+            if not native and op.lower() in formulations():
                 assert row.status[target] == REWRITE, (op, target)
 
 

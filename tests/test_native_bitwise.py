@@ -10,6 +10,7 @@ from kernelkit.ir.load import load_model
 from kernelkit.model.passes import rewrite
 from kernelkit.model.passes.base import PatchContext
 from kernelkit.ir.openvino_run import run_openvino
+from kernelkit.facts.target import get_target
 
 RNG = np.random.default_rng(13)
 
@@ -24,7 +25,7 @@ def test_bitwise_ops(tmp_path, dtype):
     path = tmp_path / "bits.xml"
     ov.save_model(ov.Model(nodes, [a, b], "bits"), str(path), compress_to_fp16=False)
     original, model = load_model(path), load_model(path)
-    ctx = PatchContext(model, "2021.4")
+    ctx = PatchContext(model, get_target("2021.4"))
     rewrite.apply(ctx)
     assert not ctx.refusals and not [l for l in model.layers if l.type.startswith("Bitwise")]
     data = [RNG.integers(info.min, info.max, (3, 5), dtype=dtype, endpoint=True),
@@ -41,5 +42,5 @@ def test_booleans_take_the_logical_ops(tmp_path):
     path = tmp_path / "bool.xml"
     ov.save_model(ov.Model([ov.opset13.bitwise_xor(a, b)], [a, b], "b"), str(path))
     model = load_model(path)
-    rewrite.apply(PatchContext(model, "2021.4"))
+    rewrite.apply(PatchContext(model, get_target("2021.4")))
     assert "LogicalXor" in {l.type for l in model.layers}

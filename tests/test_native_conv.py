@@ -10,6 +10,7 @@ from kernelkit.ir.load import load_model
 from kernelkit.model.passes import rewrite
 from kernelkit.model.passes.base import PatchContext
 from kernelkit.ir.openvino_run import run_openvino
+from kernelkit.facts.target import get_target
 
 RNG = np.random.default_rng(19)
 
@@ -33,7 +34,7 @@ def test_convolutions_with_input_weights(tmp_path):
     path = tmp_path / "conv.xml"
     ov.save_model(ov.Model(nodes, params, "conv"), str(path), compress_to_fp16=False)
     original, model = load_model(path), load_model(path)
-    ctx = PatchContext(model, "2021.4")
+    ctx = PatchContext(model, get_target("2021.4"))
     rewrite.apply(ctx)
     assert not ctx.refusals and not [l for l in model.layers if "Convolution" in l.type]
     data = [RNG.uniform(-1, 1, list(p.get_output_shape(0))).astype(np.float32) for p in params]
@@ -50,7 +51,7 @@ def test_auto_pad_same(tmp_path):
     path = tmp_path / "auto.xml"
     ov.save_model(ov.Model(nodes, [x, w], "auto"), str(path), compress_to_fp16=False)
     original, model = load_model(path), load_model(path)
-    ctx = PatchContext(model, "2021.4")
+    ctx = PatchContext(model, get_target("2021.4"))
     rewrite.apply(ctx)
     assert not ctx.refusals
     data = [RNG.uniform(-1, 1, (1, 2, 7, 6)).astype(np.float32), RNG.uniform(-1, 1, (3, 2, 3, 2)).astype(np.float32)]

@@ -13,6 +13,7 @@ from kernelkit.harness.custom_ops import one_layer_ir, reference
 from kernelkit.model.passes import rewrite
 from kernelkit.model.passes.base import PatchContext
 from kernelkit.ir.openvino_run import run_openvino
+from kernelkit.facts.target import get_target
 
 RNG = np.random.default_rng(23)
 CASES = [
@@ -31,7 +32,7 @@ CASES = [
 @pytest.mark.parametrize("layer_type,attrs,shapes,out_shape", CASES, ids=[f"{c[0]}{i}" for i, c in enumerate(CASES)])
 def test_custom_type_formulation(tmp_path, layer_type, attrs, shapes, out_shape):
     model = load_model(one_layer_ir(tmp_path / "m.xml", layer_type, attrs, shapes, out_shape))
-    ctx = PatchContext(model, "2021.4")
+    ctx = PatchContext(model, get_target("2021.4"))
     rewrite.apply(ctx)
     assert not ctx.refusals and layer_type not in {l.type for l in model.layers}
     data = [RNG.uniform(-1, 1, s).astype(np.float32) for s in shapes]
@@ -47,6 +48,6 @@ def test_custom_type_formulation(tmp_path, layer_type, attrs, shapes, out_shape)
 
 def test_det_beyond_3x3_stays_with_the_kernel(tmp_path):
     model = load_model(one_layer_ir(tmp_path / "d.xml", "Det", {}, [[2, 4, 4]], [2]))
-    ctx = PatchContext(model, "2021.4")
+    ctx = PatchContext(model, get_target("2021.4"))
     rewrite.apply(ctx)
     assert not ctx.changes and "pivoting" in ctx.refusals[0].reason

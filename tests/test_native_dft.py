@@ -12,6 +12,7 @@ from kernelkit.ir.load import load_model
 from kernelkit.model.passes import rewrite
 from kernelkit.model.passes.base import PatchContext
 from kernelkit.ir.openvino_run import run_openvino
+from kernelkit.facts.target import get_target
 
 RNG = np.random.default_rng(3)
 
@@ -28,7 +29,7 @@ def test_every_transform_matches_openvino(tmp_path):
     path = tmp_path / "dft.xml"
     ov.save_model(ov.Model(nodes, [c, r], "dft"), str(path), compress_to_fp16=False)
     original, patched = load_model(path), load_model(path)
-    ctx = PatchContext(patched, "2021.4")
+    ctx = PatchContext(patched, get_target("2021.4"))
     rewrite.apply(ctx)
     assert not ctx.refusals and not [l for l in patched.layers if "DFT" in l.type]
     data = [RNG.uniform(-1, 1, (2, 6, 5, 2)).astype(np.float32), RNG.uniform(-1, 1, (2, 6, 5)).astype(np.float32)]

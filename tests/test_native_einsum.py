@@ -9,6 +9,7 @@ from kernelkit.ir.load import load_model
 from kernelkit.model.passes import rewrite
 from kernelkit.model.passes.base import PatchContext
 from kernelkit.ir.openvino_run import run_openvino
+from kernelkit.facts.target import get_target
 
 RNG = np.random.default_rng(17)
 CASES = [("ij,jk->ik", [(3, 4), (4, 5)]), ("bij,bjk->bik", [(2, 3, 4), (2, 4, 2)]), ("...ii->...i", [(2, 3, 3)]),
@@ -27,7 +28,7 @@ def test_einsum_equations(tmp_path):
     path = tmp_path / "einsum.xml"
     ov.save_model(ov.Model(nodes, params, "einsum"), str(path), compress_to_fp16=False)
     original, model = load_model(path), load_model(path)
-    ctx = PatchContext(model, "2021.4")
+    ctx = PatchContext(model, get_target("2021.4"))
     rewrite.apply(ctx)
     assert not ctx.refusals and "Einsum" not in {l.type for l in model.layers}
     for (equation, _), got, want in zip(CASES, run_openvino(model.to_xml_bytes(), model.bin_data, data),

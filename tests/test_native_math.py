@@ -11,9 +11,11 @@ import pytest
 from kernelkit.runners.compare import compare
 from kernelkit.runners.fp16_layers import run_fp16
 from kernelkit.ir.load import load_model
-from kernelkit.model.passes import native_math, rewrite
+from kernelkit.model.formulations import native_math
+from kernelkit.model.passes import rewrite
 from kernelkit.model.passes.base import PatchContext
 from kernelkit.ir.openvino_run import run_openvino
+from kernelkit.facts.target import get_target
 
 OPS = sorted(native_math.REFERENCES)
 DOMAIN = {"asin": (-1, 1), "acos": (-1, 1), "atanh": (-0.999, 0.999), "acosh": (1, 3000)}
@@ -31,7 +33,7 @@ def _patched(tmp_path, name, size):
     path = tmp_path / f"{name}.xml"
     ov.save_model(ov.Model([node], [x], name), str(path), compress_to_fp16=False)
     model = load_model(path)
-    ctx = PatchContext(model, "2021.4")
+    ctx = PatchContext(model, get_target("2021.4"))
     rewrite.apply(ctx)
     assert not ctx.refusals and name not in {l.type.lower() for l in model.layers}
     assert model.find("y") is not None, "the formulation's last layer keeps the output name"

@@ -13,6 +13,7 @@ from kernelkit.ir.load import load_model
 from kernelkit.model.passes import rewrite
 from kernelkit.model.passes.base import PatchContext
 from kernelkit.ir.openvino_run import run_openvino
+from kernelkit.facts.target import get_target
 
 RNG = np.random.default_rng(5)
 
@@ -21,7 +22,7 @@ def _patched(tmp_path, nodes, params):
     path = tmp_path / "pool.xml"
     ov.save_model(ov.Model(nodes, params, "pool"), str(path), compress_to_fp16=False)
     original, model = load_model(path), load_model(path)
-    ctx = PatchContext(model, "2021.4")
+    ctx = PatchContext(model, get_target("2021.4"))
     rewrite.apply(ctx)
     assert not ctx.refusals and not [l for l in model.layers if "Pool" in l.type]
     return original, model

@@ -14,6 +14,7 @@ from kernelkit.model.passes import rewrite
 from kernelkit.model.passes.base import PatchContext
 from kernelkit.doctor.verify import verify
 from kernelkit.ir.openvino_run import run_openvino
+from kernelkit.facts.target import get_target
 
 RNG = np.random.default_rng(11)
 BATCH, STEPS, INPUT, HIDDEN = 2, 4, 3, 5
@@ -35,7 +36,7 @@ def _check(tmp_path, build, gates, direction, lengths, bias_gates=None):
     path = tmp_path / "seq.xml"
     ov.save_model(ov.Model(list(node.outputs()), [params[k] for k in used], "seq"), str(path), compress_to_fp16=False)
     original, model = load_model(path), load_model(path)
-    ctx = PatchContext(model, "2021.4")
+    ctx = PatchContext(model, get_target("2021.4"))
     rewrite.apply(ctx)
     assert not ctx.refusals and not [l for l in model.layers if l.type.endswith("Sequence")]
     inputs = [data[k] for k in used]
@@ -68,6 +69,7 @@ def test_lstm_sequence(tmp_path, direction, lengths):
 def test_lstm_with_input_weights_compiles_once_unrolled(tmp_path):
     from myriad_models import require_toolchain, save_ir
 
+    from kernelkit.doctor.workflow import compile_folder
     from kernelkit.myriad.compile import CompileFailed, compile_model
 
     require_toolchain()
@@ -81,7 +83,7 @@ def test_lstm_with_input_weights_compiles_once_unrolled(tmp_path):
     out = tmp_path / "out"
     result = patch_model(raw, out, "2021.4")
     assert result.exit_code == 0 and [c.patcher for c in result.changes if c.layer == node.get_friendly_name()]
-    assert compile_model(out, out / "model.blob").header.outputs == 3
+    assert compile_folder(out, out / "model.blob").header.outputs == 3
     assert verify(out).passed
 
 
@@ -91,6 +93,7 @@ def test_lstm_with_an_unused_output_compiles_once_unrolled(tmp_path, read):
     # weights and all: silero-vad reads only Y_h and Y_c, ddddocr's recogniser only Y.
     from myriad_models import require_toolchain, save_ir
 
+    from kernelkit.doctor.workflow import compile_folder
     from kernelkit.myriad.compile import CompileFailed, compile_model
 
     require_toolchain()
@@ -103,7 +106,7 @@ def test_lstm_with_an_unused_output_compiles_once_unrolled(tmp_path, read):
         compile_model(raw, tmp_path / "raw.blob")
     out = tmp_path / "out"
     assert patch_model(raw, out, "2021.4").exit_code == 0
-    assert compile_model(out, out / "model.blob").header.outputs == len(read)
+    assert compile_folder(out, out / "model.blob").header.outputs == len(read)
     assert verify(out).passed
 
 
@@ -119,7 +122,7 @@ def test_cells(tmp_path):
     path = tmp_path / "cells.xml"
     ov.save_model(ov.Model(nodes, [x, h], "cells"), str(path), compress_to_fp16=False)
     original, model = load_model(path), load_model(path)
-    ctx = PatchContext(model, "2021.4")
+    ctx = PatchContext(model, get_target("2021.4"))
     rewrite.apply(ctx)
     assert not ctx.refusals and not [l for l in model.layers if l.type.endswith("Cell")]
     data = [RNG.uniform(-1, 1, (BATCH, INPUT)).astype(np.float32), RNG.uniform(-1, 1, (BATCH, HIDDEN)).astype(np.float32)]

@@ -14,6 +14,7 @@ from kernelkit.ir.load import load_model
 from kernelkit.model.passes import rewrite
 from kernelkit.model.passes.base import PatchContext
 from kernelkit.ir.openvino_run import run_openvino
+from kernelkit.facts.target import get_target
 
 RNG = np.random.default_rng(7)
 
@@ -23,7 +24,7 @@ def _before_after(tmp_path, outputs, params, gone):
     ov.save_model(ov.Model(outputs, params, "m"), str(path), compress_to_fp16=False)
     original = load_model(path)
     model = load_model(path)
-    ctx = PatchContext(model, "2021.4")
+    ctx = PatchContext(model, get_target("2021.4"))
     before = {(l.type.lower(), l.version) for l in original.layers}
     rewrite.apply(ctx)
     assert not ctx.refusals
@@ -87,7 +88,7 @@ def test_grid_sample_refuses_images_beyond_the_fp16_limit(tmp_path):
     g = ops.parameter([1, 2, 2, 2], np.float32, name="g")
     path = tmp_path / "big.xml"
     ov.save_model(ov.Model([ov.opset9.grid_sample(x, g, {})], [x, g], "big"), str(path))
-    ctx = PatchContext(load_model(path), "2021.4")
+    ctx = PatchContext(load_model(path), get_target("2021.4"))
     rewrite.apply(ctx)
     assert not ctx.changes and "128" in ctx.refusals[0].reason
 
@@ -142,7 +143,7 @@ def test_roi_align_9_max_mode_is_refused(tmp_path):
     path = tmp_path / "max.xml"
     ov.save_model(ov.Model([ov.opset9.roi_align(x, rois, np.zeros(1, np.int32), 2, 2, 2, 1.0, "max", "asymmetric")],
                            [x, rois], "m"), str(path))
-    ctx = PatchContext(load_model(path), "2021.4")
+    ctx = PatchContext(load_model(path), get_target("2021.4"))
     rewrite.apply(ctx)
     assert not ctx.changes and "max" in ctx.refusals[0].reason
 

@@ -14,6 +14,7 @@ from kernelkit.ir.load import load_model
 from kernelkit.model.passes import custom_layer
 from kernelkit.model.patcher import patch_model
 from kernelkit.model.passes.base import PatchContext
+from kernelkit.facts.target import get_target
 from kernelkit.core.paths import KERNELS_DIR
 from kernelkit.doctor.verify import verify
 
@@ -105,7 +106,7 @@ def test_a_type_the_plugin_decomposes_is_bound_as_an_extension_layer(tmp_path):
     x = ops.parameter([1, 12, 3, 5], np.float32, name="x")
     node = ops.depth_to_space(x, "blocks_first", 2)
     model = load_model(_save(tmp_path, [node], [x]))
-    ctx = PatchContext(model, "2021.4")
+    ctx = PatchContext(model, get_target("2021.4"))
     binder = custom_layer.Binder(ctx)
     try:
         layer = next(l for l in model.layers if l.type == "DepthToSpace")

@@ -76,20 +76,21 @@ def test_other_targets_keep_the_matmul(tmp_path):
 @pytest.mark.toolchain
 def test_the_real_plugin_compiles_one_convolution_instead_of_a_stage_per_row(tmp_path, monkeypatch):
     from kernelkit.myriad import stages
-    from kernelkit.myriad.compile import compile_model
-    from kernelkit.model.passes import fc_as_conv
+    from kernelkit.doctor.workflow import compile_folder
+    from kernelkit.model import patcher
 
     require_toolchain()
     model = mlp(tmp_path)                       # 64 rows
     patched, straight = tmp_path / "patched", tmp_path / "straight"
     assert patch_model(model, patched, "2021.4").exit_code == 0
-    monkeypatch.setattr(fc_as_conv, "TARGETS", ())          # the same patch without this patcher
+    # The same patch without this pass.
+    monkeypatch.setattr(patcher, "PASSES", tuple(p for p in patcher.PASSES if p.name != "fc_as_conv"))
     assert patch_model(model, straight, "2021.4").exit_code == 0
     assert "MatMul" in layer_types(straight) and "MatMul" not in layer_types(patched)
     counts = {}
     for name, folder in (("conv", patched), ("fc", straight)):
         blob = tmp_path / f"{name}.blob"
-        compile_model(folder, blob)
+        compile_folder(folder, blob)
         counts[name] = [s.type_name for s in stages.read_stages(blob.read_bytes())]
         assert read_blob_with_depthai(blob).stageCount == len(counts[name])
     # FullyConnected: one hardware stage per row; the convolution: a handful in all

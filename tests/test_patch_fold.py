@@ -11,6 +11,7 @@ from kernelkit.ir.load import load_model
 from kernelkit.model.passes import fold
 from kernelkit.model.passes.base import PatchContext
 from kernelkit.ir.openvino_run import run_openvino
+from kernelkit.facts.target import get_target
 
 
 def test_shape_arithmetic_folds_and_unblocks(tmp_path):
@@ -31,7 +32,7 @@ def test_shape_arithmetic_folds_and_unblocks(tmp_path):
     assert {b.type for b in find_blockers(model, "2021.4") if b.kind != "ir-version"} & {"Range", "Gather"}
     x = np.arange(10, dtype=np.float32).reshape(2, 5)
     expected = run_openvino(model.to_xml_bytes(), model.bin_data, [x])[0]
-    ctx = PatchContext(model, "2021.4")
+    ctx = PatchContext(model, get_target("2021.4"))
     fold.apply(ctx)
     kinds = {l.type for l in model.layers}
     assert not kinds & {"ShapeOf", "Gather", "Range"}, kinds
@@ -50,6 +51,6 @@ def test_decompression_converts_and_inputs_stay(tmp_path):
     ov.save_model(ov.Model([y], [x], "m"), str(tmp_path / "m.xml"), compress_to_fp16=True)
     model = load_model(tmp_path / "m.xml")
     before = [(l.type, l.name) for l in model.layers]
-    ctx = PatchContext(model, "2022.1")
+    ctx = PatchContext(model, get_target("2022.1"))
     fold.apply(ctx)
     assert [(l.type, l.name) for l in model.layers] == before and not ctx.changes

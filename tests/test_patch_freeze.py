@@ -197,7 +197,7 @@ def test_audio_model_compiles_on_the_real_plugin(audio, tmp_path):
     from myriad_models import require_toolchain
 
     from kernelkit.model.blockers import find_blockers
-    from kernelkit.model.patcher import compile_patched
+    from kernelkit.doctor.workflow import compile_patched
 
     require_toolchain()
     path, out, _ = audio

@@ -22,10 +22,10 @@ pytestmark = pytest.mark.skipif(not toolchain.locate().ready(), reason="legacy M
 
 def _compile(outdir, blob):
     from kernelkit.core.errors import ToolchainUnavailable
-    from kernelkit.myriad.compile import compile_model
+    from kernelkit.doctor.workflow import compile_folder
 
     try:
-        return compile_model(outdir, blob)
+        return compile_folder(outdir, blob)
     except ToolchainUnavailable as exc:
         pytest.skip(str(exc))
 

@@ -15,7 +15,7 @@ from kernelkit.ir.load import load_model
 from kernelkit.model.passes import native
 from kernelkit.model.patcher import patch_model
 from kernelkit.model.passes.custom_layer import kernel_index
-from kernelkit.model.passes.rewrite import REWRITES
+from kernelkit.model.formulations.registry import formulations
 from kernelkit.core.paths import KERNELS_DIR
 from kernelkit.doctor.verify import verify
 
@@ -23,10 +23,10 @@ from kernelkit.doctor.verify import verify
 def test_every_formulation_with_a_kernel_alternative_is_measured():
     data = json.loads(native.DATA_FILE.read_text())
     assert data["schema"] == native.DATA_SCHEMA
-    for op_type in set(kernel_index(KERNELS_DIR)) & set(REWRITES):
+    for op_type in set(kernel_index(KERNELS_DIR)) & set(formulations()):
         record = native.measurement(op_type)
         assert record is not None, f"{op_type}: run tools/measure_native.py --ops {op_type}"
-        assert record["formulation"] == REWRITES[op_type].text, f"{op_type}: measured a different formulation"
+        assert record["formulation"] == formulations()[op_type].text, f"{op_type}: measured a different formulation"
         if record["within_tolerance"]:
             assert record["fp16"]["ratio"] <= 1
 
@@ -83,10 +83,10 @@ def test_default_patch_takes_the_formulation_and_reports_why(tmp_path):
 def _compile(outdir):
     from myriad_models import require_toolchain
 
-    from kernelkit.myriad.compile import compile_model
+    from kernelkit.doctor.workflow import compile_folder
 
     require_toolchain()
-    return compile_model(outdir, outdir / "model.blob")
+    return compile_folder(outdir, outdir / "model.blob")
 
 
 def test_boolean_output_of_a_logical_op_compiles(tmp_path):
@@ -171,9 +171,10 @@ def test_a_malformed_layer_is_refused_not_a_traceback(tmp_path):
     from kernelkit.harness.custom_ops import one_layer_ir
     from kernelkit.model.passes import rewrite
     from kernelkit.model.passes.base import PatchContext
+    from kernelkit.facts.target import get_target
 
     model = load_model(one_layer_ir(tmp_path / "h.xml", "Hardmax", {"axis": "first"}, [[2, 3]], [2, 3]))
-    ctx = PatchContext(model, "2021.4")
+    ctx = PatchContext(model, get_target("2021.4"))
     assert not rewrite.rewrite_layer(ctx, model.find("y"))
     assert "do not fit Hardmax" in ctx.refusals[0].reason
     assert [l.type for l in model.layers] == ["Parameter", "Hardmax", "Result"]     # nothing left behind

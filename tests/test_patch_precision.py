@@ -10,6 +10,7 @@ from kernelkit.ir.load import load_model
 from kernelkit.model.passes import precision
 from kernelkit.model.passes.base import PatchContext
 from kernelkit.ir.openvino_run import run_openvino
+from kernelkit.facts.target import get_target
 
 
 def _model(tmp_path, outputs, params):
@@ -20,7 +21,7 @@ def _model(tmp_path, outputs, params):
 
 def _patch_and_compare(tmp_path, model, inputs):
     expected = run_openvino(model.to_xml_bytes(), model.bin_data, inputs)
-    ctx = PatchContext(model, "2021.4")
+    ctx = PatchContext(model, get_target("2021.4"))
     precision.apply(ctx)
     patched = load_model(model.save(tmp_path / "patched.xml")[0])
     actual = run_openvino(patched.to_xml_bytes(), patched.bin_data, inputs)
@@ -48,7 +49,7 @@ def test_greater_on_int64_gets_float_inputs(tmp_path):
 def test_float_comparison_is_left_alone(tmp_path):
     x = ops.parameter([3], np.float32, name="x")
     model = _model(tmp_path, [ops.less(x, np.float32(0))], [x])
-    ctx = PatchContext(model, "2021.4")
+    ctx = PatchContext(model, get_target("2021.4"))
     precision.apply(ctx)
     assert not ctx.changes
 
@@ -57,7 +58,7 @@ def test_int_add_is_left_alone(tmp_path):
     # MYRIAD's Eltwise Sum takes S32 (knowledge base rule eltwise-s32), so no Convert is needed.
     x = ops.parameter([3], np.int32, name="x")
     model = _model(tmp_path, [ops.add(x, np.int32(1))], [x])
-    ctx = PatchContext(model, "2021.4")
+    ctx = PatchContext(model, get_target("2021.4"))
     precision.apply(ctx)
     assert not ctx.changes
 
@@ -90,7 +91,7 @@ def test_float_to_u8_goes_through_i32(tmp_path):
 def test_i64_comparison_with_large_const_is_flagged(tmp_path):
     x = ops.parameter([3], np.int64, name="x")
     model = _model(tmp_path, [ops.greater(x, np.int64(5000))], [x])
-    ctx = PatchContext(model, "2021.4")
+    ctx = PatchContext(model, get_target("2021.4"))
     precision.apply(ctx)
     assert "beyond fp16's exact integers" in ctx.changes[0].after
 
@@ -101,7 +102,7 @@ def test_f64_and_i16_tensors_are_retyped(tmp_path):
     n = ops.parameter([3], np.int16, name="n")
     m = ops.multiply(n, np.int16(3))
     model = _model(tmp_path, [y, m], [x, n])
-    ctx = PatchContext(model, "2021.4")
+    ctx = PatchContext(model, get_target("2021.4"))
     precision.apply(ctx)
     kinds = {p.element_type for l in model.layers for p in l.inputs + l.outputs}
     assert kinds == {"f32", "i32"}

@@ -12,6 +12,7 @@ from kernelkit.ir.load import load_model
 from kernelkit.model.passes import preprocess
 from kernelkit.model.passes.base import PatchContext
 from kernelkit.ir.openvino_run import run_openvino
+from kernelkit.facts.target import get_target
 
 
 def _model(tmp_path):
@@ -26,7 +27,7 @@ def _model(tmp_path):
 def test_mean_scale_reverse_u8(tmp_path):
     model = _model(tmp_path)
     options = preprocess.Preprocessing(mean=[10, 20, 30], scale=[2, 4, 8], reverse_channels=True, u8_input=True)
-    ctx = PatchContext(model, "2021.4")
+    ctx = PatchContext(model, get_target("2021.4"))
     preprocess.apply(ctx, options)
     patched = load_model(model.save(tmp_path / "p.xml")[0])
     frame = np.random.default_rng(0).integers(0, 256, size=(1, 3, 4, 5)).astype(np.uint8)
@@ -41,7 +42,7 @@ def test_mean_scale_reverse_u8(tmp_path):
 
 def test_single_mean_value_broadcasts(tmp_path):
     model = _model(tmp_path)
-    preprocess.apply(PatchContext(model, "2021.4"), preprocess.Preprocessing(mean=[127.5], scale=[127.5]))
+    preprocess.apply(PatchContext(model, get_target("2021.4")), preprocess.Preprocessing(mean=[127.5], scale=[127.5]))
     x = np.full((1, 3, 4, 5), 255, np.float32)
     got = run_openvino(model.to_xml_bytes(), model.bin_data, [x])[0]
     np.testing.assert_allclose(got, np.full_like(x, 2.0), rtol=1e-6)
@@ -50,7 +51,7 @@ def test_single_mean_value_broadcasts(tmp_path):
 def test_wrong_number_of_values_is_bad_input(tmp_path):
     model = _model(tmp_path)
     with pytest.raises(KernelkitError, match="2 values for 3 channels"):
-        preprocess.apply(PatchContext(model, "2021.4"), preprocess.Preprocessing(mean=[1, 2]))
+        preprocess.apply(PatchContext(model, get_target("2021.4")), preprocess.Preprocessing(mean=[1, 2]))
 
 
 @pytest.mark.parametrize("text", ["1,x", "", "[]"])

@@ -8,9 +8,11 @@ import openvino.opset13 as ops
 import pytest
 
 from kernelkit.ir.load import load_model
+from kernelkit.model.formulations import exact
 from kernelkit.model.passes import rewrite
 from kernelkit.model.passes.base import PatchContext
 from kernelkit.ir.openvino_run import run_openvino
+from kernelkit.facts.target import get_target
 
 
 def _save(tmp_path, outputs, params, name="m"):
@@ -27,7 +29,7 @@ def _rewrite_and_compare(tmp_path, outputs, params, inputs, *, gone: str, rtol=1
     path = _save(tmp_path, outputs, params)
     model = load_model(path)
     expected = _run(model, inputs)
-    ctx = PatchContext(model, "2021.4")
+    ctx = PatchContext(model, get_target("2021.4"))
     rewrite.apply(ctx)
     assert not ctx.refusals, ctx.refusals
     assert [c.layer for c in ctx.changes], "nothing was rewritten"
@@ -99,9 +101,9 @@ def test_cumsum(tmp_path, axis, exclusive, reverse):
 
 
 def test_cumsum_refuses_long_axis(tmp_path):
-    p = _param((1, 1, 1, rewrite.CUMSUM_MAX_LENGTH + 1))
+    p = _param((1, 1, 1, exact.CUMSUM_MAX_LENGTH + 1))
     model = load_model(_save(tmp_path, [ops.cumsum(p, np.int64(3))], [p]))
-    ctx = PatchContext(model, "2021.4")
+    ctx = PatchContext(model, get_target("2021.4"))
     rewrite.apply(ctx)
     assert not ctx.changes
     assert "axis length" in ctx.refusals[0].reason
@@ -134,7 +136,7 @@ def test_rewrite_before_result_keeps_tensor_names(tmp_path):
 def test_integer_input_is_refused(tmp_path):
     p = ops.parameter([4], np.int32, name="n")
     model = load_model(_save(tmp_path, [ops.sign(p)], [p]))
-    ctx = PatchContext(model, "2021.4")
+    ctx = PatchContext(model, get_target("2021.4"))
     rewrite.apply(ctx)
     assert not ctx.changes and "floating point" in ctx.refusals[0].reason
 
@@ -154,7 +156,7 @@ def test_reverse_from_onnx_argmax_last_index(tmp_path, axis):
     assert "Reverse" in {l.type for l in model.layers}
     data = np.round(RNG.uniform(0, 3, size=(2, 3, 4))).astype(np.float32)    # ties: the last one must win
     expected = _run(model, [data])
-    ctx = PatchContext(model, "2021.4")
+    ctx = PatchContext(model, get_target("2021.4"))
     rewrite.apply(ctx)
     assert "Reverse" not in {l.type for l in model.layers} and not ctx.refusals
     np.testing.assert_array_equal(_run(model, [data])[0], expected[0])
@@ -206,7 +208,7 @@ def test_pad_low_rank(tmp_path, shape, begin, end, mode):
                           np.float32(1.5) if mode == "constant" else None)
     model = load_model(_save(tmp_path, [node], [p]))
     expected = _run(model, [data])
-    ctx = PatchContext(model, "2021.4")
+    ctx = PatchContext(model, get_target("2021.4"))
     rewrite.apply(ctx)
     assert [len(l.inputs[0].dims) for l in model.layers if l.type == "Pad"] == [3]
     np.testing.assert_array_equal(_run(model, [data])[0], expected[0])
@@ -231,7 +233,7 @@ def test_fp16_compressed_constants_are_seen_through_their_convert(tmp_path):
     model = load_model(path)
     assert "Convert" in {l.type for l in model.layers}
     expected = _run(model, [X])
-    ctx = PatchContext(model, "2021.4")
+    ctx = PatchContext(model, get_target("2021.4"))
     rewrite.apply(ctx)
     assert not ctx.refusals and "HardSigmoid" not in {l.type for l in model.layers}
     np.testing.assert_allclose(_run(model, [X])[0], expected[0], rtol=1e-6, atol=1e-6)
@@ -245,7 +247,7 @@ def test_pad_with_minus_infinity(tmp_path, shape, begin, end):
     data = RNG.standard_normal(shape).astype(np.float32)
     model = load_model(_save(tmp_path, [node], [p]))
     expected = _run(model, [data])
-    ctx = PatchContext(model, "2021.4")
+    ctx = PatchContext(model, get_target("2021.4"))
     assert rewrite.rewrite_layer(ctx, next(l for l in model.layers if l.type == "Pad"))
     assert all(l.inputs[0].dims and len(l.inputs[0].dims) >= 3 for l in model.layers if l.type == "Pad")
     np.testing.assert_array_equal(_run(model, [data])[0], expected[0])

@@ -14,6 +14,7 @@ from kernelkit.ir.load import load_model
 from kernelkit.model.passes import version
 from kernelkit.model.passes.base import PatchContext
 from kernelkit.ir.openvino_run import run_openvino
+from kernelkit.facts.target import get_target
 
 RNG = np.random.default_rng(1)
 X = RNG.standard_normal((1, 3, 8, 10)).astype(np.float32)
@@ -28,10 +29,10 @@ def _save(tmp_path, outputs, params):
 def _downgrade(tmp_path, outputs, inputs, target="2021.4", exact=True):
     model = _save(tmp_path, outputs, _PARAMS)
     expected = run_openvino(model.to_xml_bytes(), model.bin_data, inputs)
-    ctx = PatchContext(model, target)
+    ctx = PatchContext(model, get_target(target))
     version.apply(ctx)
     assert not ctx.refusals, ctx.refusals
-    ceiling = version.opset_ceiling(target)
+    ceiling = ctx.target.opset_ceiling
     assert all((version.opset_number(l) or 0) <= ceiling for l in model.layers), model.layers
     patched = load_model(model.save(tmp_path / "patched.xml")[0])
     actual = run_openvino(patched.to_xml_bytes(), patched.bin_data, inputs)
@@ -65,14 +66,14 @@ def test_gather8_negative_indices(tmp_path):
 def test_gather8_out_of_range_index_is_refused(tmp_path):
     node = ops8.gather(_PARAMS[0], np.array([-11], np.int64), np.int64(3))
     model = _save(tmp_path, [node], _PARAMS)
-    ctx = PatchContext(model, "2021.4")
+    ctx = PatchContext(model, get_target("2021.4"))
     version.apply(ctx)
     assert "out of range" in ctx.refusals[0].reason
 
 
 def test_gather8_stays_for_2022_1(tmp_path):
     model = _save(tmp_path, [ops8.gather(_PARAMS[0], np.array([-1], np.int64), np.int64(1))], _PARAMS)
-    ctx = PatchContext(model, "2022.1")
+    ctx = PatchContext(model, get_target("2022.1"))
     version.apply(ctx)
     assert not ctx.changes and next(l for l in model.layers if l.type == "Gather").version == "opset8"
 
@@ -94,7 +95,7 @@ def test_maxpool8(tmp_path):
 def test_maxpool8_with_dilation_is_refused(tmp_path):
     pool = ops8.max_pool(_PARAMS[0], [1, 1], [2, 2], [0, 0], [0, 0], [2, 2])
     model = _save(tmp_path, [pool.output(0)], _PARAMS)
-    ctx = PatchContext(model, "2021.4")
+    ctx = PatchContext(model, get_target("2021.4"))
     version.apply(ctx)
     assert "dilation" in ctx.refusals[0].reason
 
@@ -102,7 +103,7 @@ def test_maxpool8_with_dilation_is_refused(tmp_path):
 def test_maxpool8_with_used_indices_is_refused(tmp_path):
     pool = ops8.max_pool(_PARAMS[0], [2, 2], [1, 1], [0, 0], [0, 0], [2, 2])
     model = _save(tmp_path, [pool.output(0), pool.output(1)], _PARAMS)
-    ctx = PatchContext(model, "2021.4")
+    ctx = PatchContext(model, get_target("2021.4"))
     version.apply(ctx)
     assert "indices output is used" in ctx.refusals[0].reason
 
@@ -126,7 +127,7 @@ def test_slice8_on_a_dynamic_axis_is_refused_with_what_to_do(tmp_path):
     node = ops8.slice(data, np.array([1], np.int64), np.array([3], np.int64), np.array([1], np.int64),
                       np.array([0], np.int64))
     model = _save(tmp_path, [node.output(0)], [data])
-    ctx = PatchContext(model, "2021.4")
+    ctx = PatchContext(model, get_target("2021.4"))
     version.apply(ctx)
     assert "dynamic length" in ctx.refusals[0].reason and "--input-shape" in ctx.refusals[0].reason
 
@@ -153,7 +154,7 @@ def test_pad12(tmp_path):
 def test_pad12_negative_is_refused(tmp_path):
     node = ops12.pad(_PARAMS[0], np.array([0, 0, -1, 0], np.int64), np.array([0, 0, 0, 0], np.int64), "constant")
     model = _save(tmp_path, [node], _PARAMS)
-    ctx = PatchContext(model, "2021.4")
+    ctx = PatchContext(model, get_target("2021.4"))
     version.apply(ctx)
     assert "negative" in ctx.refusals[0].reason
 
@@ -161,7 +162,7 @@ def test_pad12_negative_is_refused(tmp_path):
 def test_op_without_older_version_is_refused(tmp_path):
     node = ov.opset9.softsign(_PARAMS[0])
     model = _save(tmp_path, [node], _PARAMS)
-    ctx = PatchContext(model, "2021.4")
+    ctx = PatchContext(model, get_target("2021.4"))
     version.apply(ctx)
     assert "no older version of SoftSign" in ctx.refusals[0].reason
 
@@ -172,7 +173,7 @@ def test_ir_v10_conversion(tmp_path):
     model = _save(tmp_path, [relu], _PARAMS)
     assert model.version == 11 and b"rt_info" in model.to_xml_bytes()
     expected = run_openvino(model.to_xml_bytes(), model.bin_data, [X])
-    ctx = PatchContext(model, "2021.4")
+    ctx = PatchContext(model, get_target("2021.4"))
     version.to_ir_v10(ctx)
     xml = model.to_xml_bytes()
     assert model.version == 10 and b"rt_info" not in xml and b"output_names" not in xml
@@ -182,7 +183,7 @@ def test_ir_v10_conversion(tmp_path):
 def test_ir_v10_refuses_dynamic_dims(tmp_path):
     p = ops1.parameter([-1, 3], np.float32, name="d")
     model = _save(tmp_path, [ops1.relu(p)], [p])
-    ctx = PatchContext(model, "2021.4")
+    ctx = PatchContext(model, get_target("2021.4"))
     assert version.to_ir_v10(ctx) is False
     assert model.version == 11 and "--input-shape" in ctx.refusals[0].reason
 
@@ -195,7 +196,7 @@ def test_onehot16_normalises_negative_indices(tmp_path):
     model = _save(tmp_path, [node], [idx])
     data = np.array([0, -1, 3, -4, 2], np.int64)
     expected = run_openvino(model.to_xml_bytes(), model.bin_data, [data])
-    ctx = PatchContext(model, "2021.4")
+    ctx = PatchContext(model, get_target("2021.4"))
     version.apply(ctx)
     assert "normalised" in ctx.changes[0].after
     assert next(l for l in model.layers if l.type == "OneHot").version == "opset1"
@@ -210,7 +211,7 @@ def test_scatter_nd_update15(tmp_path):
     _downgrade(tmp_path, [node], [X])
     reduced = ops15.scatter_nd_update(_PARAMS[0], indices, np.ones((2, 8, 10), np.float32), "sum")
     model = _save(tmp_path, [reduced], _PARAMS)
-    ctx = PatchContext(model, "2021.4")
+    ctx = PatchContext(model, get_target("2021.4"))
     version.apply(ctx)
     assert "reduction=sum" in ctx.refusals[0].reason
 

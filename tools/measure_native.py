@@ -1,4 +1,4 @@
-"""Measure every native formulation (kernelkit.model.passes.rewrite.REWRITES) the way the VPU would run it, and write
+"""Measure every native formulation (kernelkit.model.formulations.registry) the way the VPU would run it, and write
 kernelkit/facts/data/native-fp16.json, which `patch --prefer native` reads to choose formulation or kernel.
 
 For each formulated op type:
@@ -8,7 +8,7 @@ For each formulated op type:
      - run with fp16 rounding between layers (kernelkit.runners.fp16_layers) and compared with ONNX's
        reference evaluator on the same fp16-rounded inputs, its float outputs rounded to fp16 (what an ideal
        fp16 op returns), and
-     - compiled by the real OpenVINO 2021.4 MYRIAD plugin (kernelkit.model.patcher.compile_patched);
+     - compiled by the real OpenVINO 2021.4 MYRIAD plugin (kernelkit.doctor.workflow.compile_patched);
   2. element-wise ops are also swept over every finite fp16 value of their domain (fp16 evaluator against
      float64 numpy on the same values, rounded to fp16), and compiled once as a small 4-D model;
   3. synthetic cases (SYNTHETIC below: larger shapes, ops without ONNX node cases) are checked the same
@@ -93,21 +93,22 @@ def as_ideal_fp16(arrays) -> list[np.ndarray]:
 
 def formulated_types(model, target=TARGET) -> set[str]:
     from kernelkit.model.blockers import find_blockers
-    from kernelkit.model.passes.rewrite import REWRITES, needed_layers
+    from kernelkit.model.formulations.registry import formulations
+    from kernelkit.model.passes.rewrite import needed_layers
 
     found = {b.type.lower() for b in find_blockers(model, target)
-             if b.kind in ("unsupported", "limit", "opset") and b.layer_id and b.type.lower() in REWRITES}
+             if b.kind in ("unsupported", "limit", "opset") and b.layer_id and b.type.lower() in formulations()}
     needed = needed_layers(model)
     return found | {layer.type.lower() for layer in model.layers if layer.name in needed}
 
 
 def variants(model) -> dict[str, str]:
     """type -> the variant of its (first) layer, for the formulations measured per variant."""
-    from kernelkit.model.passes.rewrite import REWRITES
+    from kernelkit.model.formulations.registry import formulations
 
     found = {}
     for layer in model.layers:
-        entry = REWRITES.get(layer.type.lower())
+        entry = formulations().get(layer.type.lower())
         if entry and entry.variant and layer.type.lower() not in found:
             found[layer.type.lower()] = entry.variant_of(layer)
     return found
@@ -185,7 +186,7 @@ def _compile(outdir: Path) -> tuple[bool, str]:
 def _compile_named(outdir: Path) -> tuple[bool, str, str | None]:
     """(compiled, the plugin's message, the layer it names)."""
     from kernelkit.core.errors import KernelkitError
-    from kernelkit.model.patcher import compile_patched
+    from kernelkit.doctor.workflow import compile_patched
 
     import re
 
@@ -243,8 +244,9 @@ def sweep(op_type: str, folder: Path) -> dict:
 
     from kernelkit.runners.fp16_layers import run_fp16
     from kernelkit.ir.load import load_model
-    from kernelkit.model.passes import native_math
+    from kernelkit.model.formulations import native_math
     from kernelkit.model.passes.base import PatchContext
+    from kernelkit.facts.target import get_target
     from kernelkit.model.passes.native import tolerance
     from kernelkit.model.passes.rewrite import rewrite_layer
 
@@ -257,7 +259,7 @@ def sweep(op_type: str, folder: Path) -> dict:
     ov.save_model(ov.Model([node], [p], op_type), str(path), compress_to_fp16=False)
     model = load_model(path)
     layer = next(l for l in model.layers if l.type.lower() == op_type)
-    assert rewrite_layer(PatchContext(model, TARGET), layer), op_type
+    assert rewrite_layer(PatchContext(model, get_target(TARGET)), layer), op_type
     actual = run_fp16(model.to_xml_bytes(), model.bin_data, [x])[0]
     with np.errstate(all="ignore"):
         expected = native_math.REFERENCES[op_type](x.astype(np.float64))
@@ -579,8 +581,9 @@ def summarise(op_type: str, cases: list[dict], swept: dict | None, text: str) ->
 
 def main(argv=None) -> int:
     from kernelkit.harness.onnx_cases import node_cases
-    from kernelkit.model.passes import native, native_math
-    from kernelkit.model.passes.rewrite import REWRITES
+    from kernelkit.model.formulations import native_math
+    from kernelkit.model.passes import native
+    from kernelkit.model.formulations.registry import formulations
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ops", help="comma-separated op types (IR, lower case) to re-measure; others keep theirs")
@@ -619,7 +622,7 @@ def main(argv=None) -> int:
     out = Path(args.out)
     old = json.loads(out.read_text()).get("ops", {}) if out.is_file() and only else {}
     ops = dict(old)
-    for op_type, entry in sorted(REWRITES.items()):
+    for op_type, entry in sorted(formulations().items()):
         if only and op_type not in only:
             continue
         ops[op_type] = summarise_variants(op_type, by_type.get(op_type, []), swept.get(op_type), entry.text)

@@ -10,7 +10,7 @@ For every single-node case of `onnx.backend.test.case.node.collect_testcases(Non
   2. `patch` it for 2021.4 (must exit 0), then
   3. `verify --inputs … --expected …` against ONNX's expected outputs (must pass). A failing case is
      marked "OpenVINO itself wrong" when OpenVINO CPU misses the expected outputs on the unpatched model too;
-  4. compile the patch output with the real OpenVINO 2021.4 MYRIAD plugin (`kernelkit.model.patcher.compile_patched`,
+  4. compile the patch output with the real OpenVINO 2021.4 MYRIAD plugin (`kernelkit.doctor.workflow.compile_patched`,
      what `patch --compile` runs). A case is *deployable* when it verified and the plugin wrote a blob: a
      bound library kernel needs its SHAVE `.bin` from clc, so a kernel-bound case is verified, not deployable.
 Writes docs/onnx-acceptance.md: per op, cases in scope, patched clean, verified, deployable, the fractions.
@@ -85,7 +85,7 @@ def _deploy(outdir: Path) -> str:
     """What `patch --compile` says about a patch output folder, as one short string."""
     from kernelkit.core.errors import KernelkitError, ToolchainUnavailable
     from kernelkit.myriad.compile import CompileFailed
-    from kernelkit.model.patcher import compile_patched
+    from kernelkit.doctor.workflow import compile_patched
 
     try:
         compiled = compile_patched(outdir, TARGET)
@@ -197,7 +197,7 @@ def render(rows, seconds: float) -> str:
         "out of `patch --target 2021.4` (default `--prefer native`) with exit 0 and pass `verify --inputs …",
         "--expected …` against ONNX's expected outputs (fp16-aware default tolerances, custom layers on the SHAVE",
         "emulator): *verified*. A verified case is *deployable* when the real OpenVINO 2021.4 MYRIAD plugin then",
-        "compiles the patch output to a blob (`kernelkit.model.patcher.compile_patched`, what `patch --compile` runs); a",
+        "compiles the patch output to a blob (`kernelkit.doctor.workflow.compile_patched`, what `patch --compile` runs); a",
         "case that binds a library kernel is not, because the kernel's SHAVE `.bin` needs clc.",
         "",
         f"**{deployable} of {total} in-scope cases are deployable ({100.0 * deployable / max(total, 1):.0f} %), "

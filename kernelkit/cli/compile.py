@@ -12,8 +12,8 @@ ORDER = 60
 
 
 def add_arguments(parser):
+    from kernelkit.facts.device import DEFAULT_SHAVES
     from kernelkit.myriad.blob import BLOB_VERSIONS
-    from kernelkit.myriad.compile import DEFAULT_SHAVES
 
     parser.add_argument("model", metavar="MODEL_OR_OUTDIR", help="IR v10 .xml, .onnx, or a `kernelkit patch` folder")
     parser.add_argument("-o", "--output", required=True, metavar="OUT.blob", help="blob to write")
@@ -34,14 +34,15 @@ def add_arguments(parser):
 
 def run(args) -> int:
     from kernelkit.core.errors import KernelkitError
-    from kernelkit.myriad.compile import DEFAULT_TIMEOUT, CompileFailed, compile_model
+    from kernelkit.doctor.workflow import compile_folder
+    from kernelkit.myriad.compile import CompileFailed
 
     if args.timeout is not None and not args.timeout > 0:
         raise KernelkitError("--timeout must be a positive number of seconds", where="--timeout")
     try:
-        result = compile_model(args.model, args.output, shaves=args.shaves, cmx_slices=args.cmx_slices,
-                               u8_input=args.u8_input, blob_version=args.blob_version,
-                               custom_layers=args.custom_layers, timeout=args.timeout or DEFAULT_TIMEOUT)
+        result = compile_folder(args.model, args.output, shaves=args.shaves, cmx_slices=args.cmx_slices,
+                                u8_input=args.u8_input, blob_version=args.blob_version,
+                                custom_layers=args.custom_layers, timeout=args.timeout)
     except CompileFailed as exc:
         print(f"kernelkit: compile failed: {exc}", file=sys.stderr)
         return 1

@@ -37,13 +37,14 @@ def _compile(outdir: Path, target: str, custom_layers: bool = False) -> int:
     """The real plugin's verdict on a patch output folder: 0 as expected (a blob with no custom layer, or with
     `custom_layers` every binding taken with check ELFs), 1 refused or not as expected, 3 no toolchain."""
     from kernelkit.core.errors import KernelkitError, ToolchainUnavailable
-    from kernelkit.facts.target import compiler_target
     from kernelkit.myriad import toolchain
     from kernelkit.myriad.compile import CompileFailed
-    from kernelkit.model.patcher import NeedsClc, compile_patched
+    from kernelkit.doctor.workflow import NeedsClc, compile_patched
+    from kernelkit.facts.target import compiler_target, get_target
+    from kernelkit.model import patchdir
 
-    if target != compiler_target().name:
-        print(f"(the real compiler kernelkit runs is {compiler_target()}'s; nothing to compile for {target})")
+    if not get_target(target).compiler:
+        print(f"(the real compiler kernelkit runs is {compiler_target().name}'s; nothing to compile for {target})")
         return 0
     if not toolchain.locate().ready():
         print("provisioning the legacy MYRIAD toolchain (kernelkit toolchain setup)...", flush=True)
@@ -66,18 +67,18 @@ def _compile(outdir: Path, target: str, custom_layers: bool = False) -> int:
               f"and took the binding of every custom layer ({layers}): it compiles for MYRIAD once clc's "
               "binaries replace the check ELFs (no blob written)")
         return 0 if custom_layers else 1
-    blob = outdir / "model.blob"
+    blob = result.blob_path
     if custom_layers:
         print(f"the patched model was expected to bind a library kernel and binds none: {blob}")
         return 1
     print(f"compiled by the real MYRIAD {target} plugin: {blob} ({blob.stat().st_size} bytes), "
-          f"{'no' if not (outdir / 'custom_layers.xml').exists() else 'with'} custom layer")
+          f"{'no' if not (outdir / patchdir.CUSTOM_LAYERS_FILE).exists() else 'with'} custom layer")
     return 0
 
 
 def run(args) -> int:
     from kernelkit.kernel.builder.build import build_all
-    from kernelkit.model.patcher import run_doctor
+    from kernelkit.doctor.workflow import run_doctor
     from kernelkit.core.paths import KERNELS_DIR, REPO_ROOT
 
     out = Path(args.out)

@@ -72,7 +72,7 @@ def _confirm_by_compiling(outdir, target: str) -> int:
     import sys
 
     from kernelkit.myriad.compile import CompileFailed
-    from kernelkit.model.patcher import EXIT_NEEDS_CLC, NeedsClc, compile_patched
+    from kernelkit.doctor.workflow import EXIT_NEEDS_CLC, NeedsClc, compile_patched
 
     try:
         compiled = compile_patched(outdir, target)

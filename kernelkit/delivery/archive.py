@@ -22,6 +22,7 @@ from pathlib import Path
 from kernelkit.core import limits
 from kernelkit.core.errors import KernelkitError, ToolchainUnavailable
 from kernelkit.core.fsutil import atomic_write, is_leftover, read_input
+from kernelkit.model import patchdir
 from kernelkit.myriad import blob as blobfmt
 
 CONFIG_VERSION = "1.0"   # the NN Archive config scheme DepthAI's reader takes (NNArchiveConfigVersion.V1)
@@ -59,7 +60,7 @@ def find_blob(source: str | Path) -> Path:
     blobs = sorted(p for p in source.glob("*.blob") if not is_leftover(p.name))
     if not blobs:
         raise KernelkitError("folder holds no .blob", path=source,
-                             hint=f"compile it first: kernelkit compile {source} -o {source / 'model.blob'}")
+                             hint=f"compile it first: kernelkit compile {source} -o {source / patchdir.BLOB_FILE}")
     if len(blobs) > 1:
         raise KernelkitError(f"folder holds {len(blobs)} blobs ({', '.join(b.name for b in blobs)})", path=source,
                              hint="pass the .blob to pack directly")

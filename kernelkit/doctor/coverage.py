@@ -1,7 +1,7 @@
 """Which ops a MYRIAD model can use, per target toolkit: natively, after a rewrite into supported ops (an exact
 composition or a native formulation), through a library kernel (kernels/*/kernel.toml), or not at all; and
 whether it is deployable without clc (no custom layer, so no SHAVE binary to build). Drawn from the knowledge
-base (kernelkit.facts.knowledge), the rewrite patcher's table (kernelkit.model.passes.rewrite.REWRITES), the
+base (kernelkit.facts.knowledge), the rewrite patcher's table (kernelkit.model.formulations.registry), the
 formulations' fp16 measurements (kernelkit/facts/data/native-fp16.json) and the kernels."""
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ def coverage(targets: list[str] | None = None, kernels_dir: Path = KERNELS_DIR) 
     from kernelkit.facts.knowledge import load_knowledge
     from kernelkit.facts.target import target_names
     from kernelkit.model.passes.native import measurement
-    from kernelkit.model.passes.rewrite import REWRITES
+    from kernelkit.model.formulations.registry import formulations
 
     targets = list(targets or target_names())
     kbs = {t: load_knowledge(t) for t in targets}
@@ -80,8 +80,8 @@ def coverage(targets: list[str] | None = None, kernels_dir: Path = KERNELS_DIR) 
     # A rewrite is listed under the op's name as the knowledge base or a kernel spells it, else under the IR
     # type name (the table's keys are lower case).
     known = {op.lower(): op for op in ops}
-    rewrites = {known.get(key, IR_NAMES.get(key, key)).lower(): entry.text for key, entry in REWRITES.items()}
-    ops |= {known.get(key, IR_NAMES.get(key, key)) for key in REWRITES}
+    rewrites = {known.get(key, IR_NAMES.get(key, key)).lower(): entry.text for key, entry in formulations().items()}
+    ops |= {known.get(key, IR_NAMES.get(key, key)) for key in formulations()}
     rows = []
     for op in sorted(ops, key=str.lower):
         kernels = by_op.get(op, [])

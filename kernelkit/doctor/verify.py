@@ -5,7 +5,6 @@ expected outputs or a reference model's.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import numpy as np
 
 from kernelkit.core import limits
 from kernelkit.core.errors import KernelkitError
+from kernelkit.model import patchdir
 from kernelkit.runners.emulated_model import EmulatedLayer, element_dtype
 
 
@@ -107,34 +107,25 @@ class VerifyResult:
                 "problems": self.problems, "outputs": [c.to_dict() for c in self.comparisons]}
 
 
-def _read_report(outdir: Path) -> dict:
-    path = outdir / "patch-report.json"
-    if not path.is_file():
-        return {}
-    try:
-        return json.loads(path.read_text())
-    except ValueError as exc:
-        raise KernelkitError(f"unreadable patch report: {exc}", path=path) from None
-
-
 def verify(outdir, *, inputs=None, expected=None, reference=None, seed: int = 0, atol: float | None = None,
            rtol: float | None = None) -> VerifyResult:
     """Compare the patched model in OUTDIR (custom layers emulated) with expected outputs or a reference
     model (default: the original model recorded in patch-report.json, on the same inputs)."""
+    from kernelkit.facts.tolerances import DEFAULT_ATOL, DEFAULT_RTOL
     from kernelkit.ir.load import load_model
-    from kernelkit.runners.compare import DEFAULT_ATOL, DEFAULT_RTOL, compare_outputs
+    from kernelkit.runners.compare import compare_outputs
     from kernelkit.runners.emulated_model import EmulatedModelRunner
 
     outdir = Path(outdir)
-    if not (outdir / "model.xml").is_file():
-        raise KernelkitError("folder has no model.xml", path=outdir,
+    if not (outdir / patchdir.MODEL_FILE).is_file():
+        raise KernelkitError(f"folder has no {patchdir.MODEL_FILE}", path=outdir,
                              hint="pass the output folder of `kernelkit patch`")
     if expected is not None and reference is not None:
         raise KernelkitError("give --expected or --reference, not both", where="--expected/--reference")
-    report = _read_report(outdir)
-    patched = load_model(outdir / "model.xml")
+    report = patchdir.read_report(outdir)
+    patched = load_model(outdir / patchdir.MODEL_FILE)
     feed = _load_npz(inputs, "in", "IN.npz") if inputs is not None else random_inputs(patched, seed)
-    run = EmulatedModelRunner(outdir / "model.xml", outdir / "custom_layers.xml").run(feed)
+    run = EmulatedModelRunner(outdir / patchdir.MODEL_FILE, outdir / patchdir.CUSTOM_LAYERS_FILE).run(feed)
     actual, emulated, problems = run.arrays, run.detail, run.failures
 
     if expected is not None:

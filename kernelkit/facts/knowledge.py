@@ -242,8 +242,6 @@ def _load(target: Target) -> Knowledge:
 # opset of 2021.4 has the op (toolchain/myriad_shim/framework_layers.cpp). Only that shim compiles them
 # (Target.extension_layers): the stock compile_tool refuses the node in its legacy conversion.
 EXTENSION_LAYER_VERSION = "extension"
-# Still read by kernelkit.model.passes.custom_layer, which is to ask Target.extension_layers instead.
-EXTENSION_LAYER_TARGET = next(name for name in target_names() if get_target(name).extension_layers)
 
 
 @dataclass(frozen=True)

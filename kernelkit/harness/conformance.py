@@ -24,7 +24,8 @@ import numpy as np
 from kernelkit.core.errors import KernelkitError
 from kernelkit.harness.inputs import generate_inputs
 from kernelkit.runners.base import Runner, RunnerSkipped
-from kernelkit.runners.compare import DEFAULT_ATOL, DEFAULT_RTOL, OutputComparison, compare_outputs
+from kernelkit.facts.tolerances import DEFAULT_ATOL, DEFAULT_RTOL
+from kernelkit.runners.compare import OutputComparison, compare_outputs
 from kernelkit.runners.emulated_kernel import EmulatedKernelRunner
 from kernelkit.runners.numpy_ref import NumpyRunner
 from kernelkit.runners.onnx_node import OnnxCase, OnnxDataRunner, onnx_cases

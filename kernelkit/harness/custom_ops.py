@@ -1,6 +1,6 @@
 """IRs holding one layer of the kernel library's own op types (Trilu, Hardmax, LayerNormalization, AffineGrid,
 Det: no OpenVINO opset has them, so OpenVINO cannot build or run them), with the numpy reference of the kernel
-that binds the type: for measuring and testing their native formulations (kernelkit/model/passes/native_custom.py).
+that binds the type: for measuring and testing their native formulations (kernelkit/model/formulations/native_custom.py).
 """
 
 from __future__ import annotations

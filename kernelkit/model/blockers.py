@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from kernelkit.facts.knowledge import Knowledge, load_knowledge
+from kernelkit.facts.target import Target, get_target
 
 KINDS = ("ir-version", "opset", "unsupported", "limit", "precision", "dynamic-shape", "dtype")
 _PASS_THROUGH = {"convert", "squeeze", "unsqueeze", "reshape"}   # folded by the plugin when fed by a Const
@@ -36,19 +37,20 @@ def _blocker(layer, kind, reason, source, **details) -> Blocker:
     return Blocker(layer.id, layer.name, layer.type, layer.version, kind, reason, source, details)
 
 
-def find_blockers(model, target: str, *, custom_types=None) -> list[Blocker]:
+def find_blockers(model, target: Target | str, *, custom_types=None) -> list[Blocker]:
     """Every blocker of `model` (a kernelkit.ir.IRModel) for `target`, model-level first, then in XML order.
 
     custom_types: op types bound to custom OpenCL kernels (names, or objects with `.name` such as
     bindings CustomLayer). A binding replaces the plugin's implementation of that type, so support,
     limit and precision rules do not apply to it; the IR reader must still know the op version.
     """
-    kb = load_knowledge(target)
+    target = get_target(target)
+    kb = load_knowledge(target.name)
     custom = {getattr(c, "name", c).lower() for c in (custom_types or ())}
     blockers: list[Blocker] = []
     if model.version not in kb.ir_versions:
         blockers.append(Blocker("", "", "", "", "ir-version",
-                                f"IR v{model.version} cannot be read by the {target} IR reader "
+                                f"IR v{model.version} cannot be read by the {target.name} IR reader "
                                 f"(it reads v{', v'.join(map(str, kb.ir_versions))})", kb.sources["ir-version"]))
     names_seen: dict[str, str] = {}
     for layer in model.layers:
@@ -56,7 +58,7 @@ def find_blockers(model, target: str, *, custom_types=None) -> list[Blocker]:
             if layer.name in names_seen:
                 blockers.append(_blocker(layer, "ir-version",
                                          f"layer name {layer.name!r} is also used by layer "
-                                         f"{names_seen[layer.name]}; the {target} IR reader requires unique names",
+                                         f"{names_seen[layer.name]}; the {target.name} IR reader requires unique names",
                                          kb.sources["reader"]))
             names_seen.setdefault(layer.name, layer.id)
         blockers.extend(_layer_blockers(model, layer, kb, custom))
@@ -290,17 +292,12 @@ def check_names() -> set[str]:
 JSON_SCHEMA = "kernelkit.inspect/1"
 
 
-def describe_fix(blocker: Blocker, model, target: str) -> str | None:
-    """The fix `kernelkit patch` would apply, from the patchers (None when there is none or no patcher)."""
-    try:
-        from kernelkit.model.patcher import describe_fix as patch_describe_fix
-    except ImportError:
-        return None
-    return patch_describe_fix(blocker, model, target)
+def inspect_report(model, target: Target | str, *, blockers: list[Blocker] | None = None, oracle: dict | None = None) -> dict:
+    """The stable JSON form of an inspection (schema documented in docs/ir.md), each blocker with the fix
+    `kernelkit patch` would apply."""
+    from kernelkit.model.fixes import describe_fix
 
-
-def inspect_report(model, target: str, *, blockers: list[Blocker] | None = None, oracle: dict | None = None) -> dict:
-    """The stable JSON form of an inspection (schema documented in docs/ir.md)."""
+    target = get_target(target)
     blockers = find_blockers(model, target) if blockers is None else blockers
     by_kind: dict[str, int] = {}
     entries = []
@@ -312,7 +309,7 @@ def inspect_report(model, target: str, *, blockers: list[Blocker] | None = None,
     return {
         "schema": JSON_SCHEMA,
         "model": str(model.path) if model.path else None,
-        "target": target,
+        "target": target.name,
         "ir_version": model.version,
         "layers": len(model.layers),
         "blockers": entries,

@@ -1,133 +1,219 @@
-"""The model doctor's patchers and their driver: make an IR/ONNX model compile for MYRIAD.
+"""Patch a model for MYRIAD: the passes in their one order, run in memory (`patch_ir`: an IRModel and a
+target in, the patched model and its report out) or folder to folder (`patch_model`: loads the model, patches
+it in memory and writes the patch folder all-or-nothing through kernelkit.model.patchdir).
 
-`patch_model` loads the model, applies the patchers in a fixed order (preprocess, constant folding,
-version downgrades, rewrite or custom layer for unsupported ops, precision fixes, IR v10 for 2021.4), checks the result with
-`kernelkit.model.blockers.find_blockers`, and writes OUTDIR all-or-nothing:
-  model.xml/.bin, custom_layers.xml (+ kernel sources), compile.conf, patch-report.json.
+The order: freeze and preprocess (what the user asked for), constant folding, version downgrades, then per
+blocked layer a native formulation or a library kernel (the other as the fallback), fc_as_conv, precision
+fixes, the network's edges, and the IR version the target reads. The result is checked with
+`kernelkit.model.blockers.find_blockers`.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kernelkit.model.passes.base import TARGETS, Change, PatchContext, Refusal, version_number
-
-REPORT_FILE = "patch-report.json"
-REPORT_SCHEMA = "kernelkit.patch/1"
-CUSTOM_LAYERS_FILE = "custom_layers.xml"
-COMPILE_CONF = "compile.conf"
-DEFAULT_SHAVES = 6        # DepthAI/blobconverter's usual choice; CMX slices follow the SHAVE count
+from kernelkit.core.errors import KernelkitError
+from kernelkit.facts.device import DEFAULT_SHAVES, MAX_SHAVES
+from kernelkit.facts.target import Target, get_target
+from kernelkit.model import patchdir
+from kernelkit.model.blockers import find_blockers
+from kernelkit.model.formulations.registry import formulations
+from kernelkit.model.passes import (boundary, custom_layer, fc_as_conv, fold, freeze, native, precision, preprocess,
+                                    rewrite, version)
+from kernelkit.model.passes.base import Change, Pass, PatchContext, Refusal, version_number
 
 
 @dataclass
 class PatchResult:
-    outdir: Path
+    outdir: Path | None                # None: patched in memory only
     report: dict
     changes: list[Change] = field(default_factory=list)
     refusals: list[Refusal] = field(default_factory=list)
     remaining: list = field(default_factory=list)       # kernelkit.model.blockers.Blocker left in the patched model
     choices: list = field(default_factory=list)         # kernelkit.model.passes.native.Choice per blocked layer
+    model: object = None                                # the patched kernelkit.ir.IRModel
+    bindings: dict = field(default_factory=dict)        # layer type -> custom_layer.Binding (kernel files built)
+    _binder: object = field(default=None, repr=False, compare=False)   # owns the bindings' build folder
 
     @property
     def exit_code(self) -> int:
         return 0 if not self.remaining else 1
 
-
-def _compile_conf(target: str, custom_layers: bool, shaves: int) -> str:
-    from kernelkit.facts.knowledge import load_knowledge
-
-    lines = [f"# compile_tool -m model.xml -d MYRIAD -c {COMPILE_CONF}   (OpenVINO {target} MYRIAD plugin)",
-             "# Run it from this folder: the custom-layer path below is relative to the working directory.",
-             f"MYRIAD_NUMBER_OF_SHAVES {shaves}",
-             f"MYRIAD_NUMBER_OF_CMX_SLICES {shaves}",
-             "MYRIAD_THROUGHPUT_STREAMS 1"]
-    if custom_layers:
-        lines.append(f"{load_knowledge(target).custom_layers_key} {CUSTOM_LAYERS_FILE}")
-    return "\n".join(lines) + "\n"
+    def close(self) -> None:
+        """Remove the temporary folder the bindings' kernels were built in (patch_ir without build_dir)."""
+        if self._binder is not None:
+            self._binder.close()
 
 
-def patch_model(model_path, outdir, target: str, *, input_shapes: dict | None = None, force: bool = False,
-                preprocessing=None, kernels_dir=None, prefer: str = "native",
+@dataclass
+class PatchRun(PatchContext):
+    """One patch run: the context every pass edits, and what the passes hand each other."""
+
+    preprocessing: preprocess.Preprocessing = field(default_factory=preprocess.Preprocessing)
+    prefer: str = "native"
+    binder: custom_layer.Binder | None = None
+    frozen: list = field(default_factory=list)         # inputs frozen to constants (report "frozen")
+    blocked: set[str] = field(default_factory=set)     # layers to replace: a formulation's or a kernel's job
+    choices: dict = field(default_factory=dict)        # layer name -> native.Choice
+
+
+def _record_freeze(run: PatchRun) -> None:
+    run.frozen = freeze.apply(run, run.model.freeze_log)
+
+
+def _preprocess(run: PatchRun) -> None:
+    preprocess.apply(run, run.preprocessing)
+
+
+def _plan(run: PatchRun) -> None:
+    """The layers to replace, and per layer the native formulation or the library kernel first
+    (kernelkit.model.passes.native decides from the measured fp16 errors and --prefer)."""
+    found = find_blockers(run.model, run.target)
+    run.blocked = {b.layer_name for b in found if b.kind in ("unsupported", "limit")}
+    # An op too new for the target's reader that no downgrade took may still have a native formulation.
+    run.blocked |= {b.layer_name for b in found if b.kind == "opset" and b.type.lower() in formulations()}
+    # Forms the knowledge base calls supported but the real plugin refuses: known where kernelkit compiles.
+    run.blocked |= rewrite.needed_layers(run.model) if run.target.compiler else set()
+    run.choices = native.plan(run, run.blocked, run.prefer, set(run.binder.index))
+
+
+def _native_first(run: PatchRun) -> set[str]:
+    return {name for name, choice in run.choices.items() if choice.first == "native"}
+
+
+def _changed(run: PatchRun) -> set[str]:
+    """Layers a rewrite or a kernel already took care of (a downgrade does not settle an unsupported op)."""
+    return {c.layer for c in run.changes if c.patcher in ("rewrite", "custom_layer")}
+
+
+def _rewrite_native_first(run: PatchRun) -> None:
+    rewrite.apply(run, _native_first(run))
+
+
+def _bind_kernels(run: PatchRun) -> None:
+    custom_layer.apply(run, run.binder, run.blocked - _changed(run))
+
+
+def _rewrite_the_rest(run: PatchRun) -> None:
+    rewrite.apply(run, run.blocked - _native_first(run) - _changed(run))
+    native.settle(run.choices, run.changes)
+
+
+def _compiled_here(run: PatchRun) -> bool:
+    """Fixes found by compiling with the real plugin: they hold where kernelkit runs that plugin."""
+    return run.target.compiler
+
+
+def _reader_refuses_ir_version(run: PatchRun) -> bool:
+    return run.model.version not in run.target.ir_versions
+
+
+# The passes in the order patch runs them.
+PASSES = (
+    Pass("freeze", _record_freeze),
+    Pass("preprocess", _preprocess, user_options=True),
+    Pass("fold", fold.apply),
+    # Downgrades first: a kernel binds the op's old form (Interpolate-4 with its 4 inputs, not -11).
+    Pass("version", version.apply),
+    Pass("plan", _plan),
+    Pass("native", _rewrite_native_first),
+    Pass("custom_layer", _bind_kernels),
+    Pass("rewrite", _rewrite_the_rest),
+    Pass("fc_as_conv", fc_as_conv.apply, applies=_compiled_here),
+    Pass("precision", precision.apply),
+    Pass("boundary", boundary.apply, applies=_compiled_here),
+    Pass("ir", version.to_ir_v10, applies=_reader_refuses_ir_version),
+)
+
+
+def patch_ir(model, target: Target | str, *, preprocessing: preprocess.Preprocessing | None = None,
+             kernels_dir=None, prefer: str = "native", build_dir=None, source: dict | None = None) -> PatchResult:
+    """Patch `model` (a kernelkit.ir.IRModel, edited in place) for MYRIAD `target`, in memory. The bound
+    kernels are built in `build_dir` (default: a temporary folder, removed by `result.close()`). `source`:
+    the report's record of where the model came from (default: its path)."""
+    target = get_target(target)
+    prefer = native.normalise_prefer(prefer)
+    _refuse_unknown_opsets(model)
+    before = find_blockers(model, target)
+    run = PatchRun(model, target, preprocessing=preprocessing or preprocess.Preprocessing(), prefer=prefer)
+    run.binder = custom_layer.Binder(run, kernels_dir, build_dir)
+    try:
+        for step in PASSES:
+            try:
+                step.apply(run)
+            except KernelkitError as exc:
+                if exc.path is None and not step.user_options and model.path is not None:
+                    exc.path = str(model.path)        # a pass's error is about this model: name it
+                    if exc.hint is None and any(d < 0 for p in model.parameters() for port in p.outputs
+                                                for d in port.dims):
+                        exc.hint = "the model has dynamic dimensions: fix them with --input-shape NAME=D0,D1,..."
+                raise
+        remaining = find_blockers(model, target, custom_types=[b.layer_type for b in run.binder.bindings.values()])
+    except BaseException:
+        run.binder.close()
+        raise
+    report = _report(run, source or _source(model), before, remaining)
+    return PatchResult(None, report, run.changes, run.refusals, remaining, list(run.choices.values()), model,
+                       run.binder.bindings, run.binder)
+
+
+def patch_model(model_path, outdir, target: Target | str, *, input_shapes: dict | None = None,
+                force: bool = False, preprocessing=None, kernels_dir=None, prefer: str = "native",
                 shaves: int = DEFAULT_SHAVES, input_values: dict | None = None,
                 outputs: list[str] | None = None) -> PatchResult:
-    """Patch `model_path` (.xml or .onnx) for MYRIAD `target` into `outdir`. Never touches the input.
-    input_values (`--input-value`): inputs frozen to constants before If/Loop/Shape folding (`freeze`).
+    """Patch `model_path` (.xml or .onnx) for MYRIAD `target` into the patch folder `outdir`. Never touches the
+    input. input_values (`--input-value`): inputs frozen to constants before If/Loop/Shape folding (`freeze`).
     outputs (`--output`): the tensors the patched model ends at (`kernelkit.ir.cut`)."""
-    from kernelkit.core.errors import KernelkitError
-    from kernelkit.core.fsutil import staged_directory
-    from kernelkit.model.blockers import find_blockers
     from kernelkit.ir.load import load_model
-    from kernelkit.facts.knowledge import load_knowledge
-    from kernelkit.model.passes import (boundary, custom_layer, fc_as_conv, fold, freeze, native, precision,
-                                        preprocess, rewrite, version)
 
-    kb = load_knowledge(target)                       # refuses an unknown target
-    prefer = native.normalise_prefer(prefer)
-    if not 1 <= shaves <= 16:
-        raise KernelkitError(f"{shaves} SHAVEs: the Myriad X has 16", where="--shaves", hint="use 1 to 16")
+    target = get_target(target)                       # bad options fail before the model loads
+    native.normalise_prefer(prefer)
+    if not 1 <= shaves <= MAX_SHAVES:
+        raise KernelkitError(f"{shaves} SHAVEs: the Myriad X has {MAX_SHAVES}", where="--shaves",
+                             hint=f"use 1 to {MAX_SHAVES}")
     model_path = Path(model_path)
     outdir = Path(outdir)
     _refuse_output_over_input(model_path, outdir)
     model = load_model(model_path, input_shapes, input_values, fold=True, outputs=outputs)
-    _refuse_unknown_opsets(model)
-    before = find_blockers(model, target)
-    ctx = PatchContext(model, target)
-    frozen = freeze.apply(ctx, model.freeze_log)
-    options = preprocessing or preprocess.Preprocessing()
-    preprocess.apply(ctx, options)
-    fold.apply(ctx)
-    # Downgrades first: a kernel binds the op's old form (Interpolate-4 with its 4 inputs, not -11).
-    version.apply(ctx)
-
-    found = find_blockers(model, target)
-    blocked = {b.layer_name for b in found if b.kind in ("unsupported", "limit")}
-    # An op too new for the target's reader that no downgrade took may still have a native formulation.
-    blocked |= {b.layer_name for b in found if b.kind == "opset" and b.type.lower() in rewrite.REWRITES}
-    blocked |= rewrite.needed_layers(model) if target == "2021.4" else set()
-    binder = custom_layer.Binder(ctx, kernels_dir)
+    source = {"model": str(model_path.resolve()),
+              "input_shapes": {k: list(v) for k, v in (input_shapes or {}).items()},
+              "input_values": {k: list(v) for k, v in (input_values or {}).items()},
+              "outputs": list(outputs or [])}
+    result = patch_ir(model, target, preprocessing=preprocessing, kernels_dir=kernels_dir, prefer=prefer,
+                      source=source)
     try:
-        # Per layer, the native formulation or the library kernel first (kernelkit.model.passes.native decides from
-        # the measured fp16 errors and --prefer), the other one as the fallback.
-        choices = native.plan(ctx, blocked, prefer, set(binder.index))
-        native_first = {name for name, choice in choices.items() if choice.first == "native"}
-        rewrite.apply(ctx, native_first)
-        custom_layer.apply(ctx, binder, blocked - _changed(ctx))
-        rewrite.apply(ctx, blocked - native_first - _changed(ctx))
-        native.settle(choices, ctx.changes)
-        fc_as_conv.apply(ctx)
-        precision.apply(ctx)
-        boundary.apply(ctx)
-        if model.version not in kb.ir_versions:
-            version.to_ir_v10(ctx)
-        bound_types = [b.layer_type for b in binder.bindings.values()]
-        remaining = find_blockers(model, target, custom_types=bound_types)
-        report = _report(model_path, target, input_shapes, options, ctx, binder, before, remaining, model)
-        report["prefer"] = prefer
-        report["choices"] = [choice.to_dict() for choice in choices.values()]
-        report["source"]["input_values"] = {k: list(v) for k, v in (input_values or {}).items()}
-        report["source"]["outputs"] = list(outputs or [])
-        report["frozen"] = frozen
-        with staged_directory(outdir, force=force) as stage:
-            model.save(stage / "model.xml")
-            wrote_bindings = custom_layer.write_bindings(binder.bindings, stage, CUSTOM_LAYERS_FILE) is not None
-            (stage / COMPILE_CONF).write_text(_compile_conf(target, wrote_bindings, shaves))
-            (stage / REPORT_FILE).write_text(json.dumps(report, indent=2) + "\n")
-    except KernelkitError as exc:
-        if exc.path is None:                  # a patcher's error is about this model: name it
-            exc.path = str(model_path)
-            if exc.hint is None and any(d < 0 for p in model.parameters() for port in p.outputs for d in port.dims):
-                exc.hint = "the model has dynamic dimensions: fix them with --input-shape NAME=D0,D1,..."
-        raise
+        patchdir.write(outdir, model, result.report, target=target, shaves=shaves, bindings=result.bindings,
+                       force=force)
     finally:
-        binder.close()
-    return PatchResult(outdir, report, ctx.changes, ctx.refusals, remaining, list(choices.values()))
+        result.close()
+    result.outdir = outdir
+    return result
 
 
-def _changed(ctx) -> set[str]:
-    """Layers a rewrite or a kernel already took care of (a downgrade does not settle an unsupported op)."""
-    return {c.layer for c in ctx.changes if c.patcher in ("rewrite", "custom_layer")}
+def _source(model) -> dict:
+    return {"model": str(Path(model.path).resolve()) if model.path else None, "input_shapes": {},
+            "input_values": {}, "outputs": []}
+
+
+def _report(run: PatchRun, source: dict, before: list, remaining: list) -> dict:
+    return {
+        "schema": patchdir.REPORT_SCHEMA,
+        "source": source,
+        "target": run.target.name,
+        "ir_version": run.model.version,
+        "preprocessing": run.preprocessing.to_dict(),
+        "blockers_before": [b.to_dict() for b in before],
+        "changes": [c.to_dict() for c in run.changes],
+        "refusals": [r.to_dict() for r in run.refusals],
+        "custom_layers": [{"type": b.layer_type, "kernel": b.spec.name, "layers": b.bound_layers,
+                           "alternatives": len(b.layers)} for b in run.binder.bindings.values()],
+        "remaining_blockers": [b.to_dict() for b in remaining],
+        "ok": not remaining,
+        "prefer": run.prefer,
+        "choices": [choice.to_dict() for choice in run.choices.values()],
+        "frozen": run.frozen,
+    }
 
 
 def _newest_opset() -> int:
@@ -138,12 +224,9 @@ def _newest_opset() -> int:
 
 def _refuse_unknown_opsets(model) -> None:
     """An op version no OpenVINO release defines is a broken model, not a blocker to patch around."""
-    from kernelkit.core.errors import KernelkitError
-    from kernelkit.model.passes.version import opset_number
-
     newest = None
     for layer in model.layers:
-        number = opset_number(layer)
+        number = version.opset_number(layer)
         if number is None:
             continue
         newest = newest or _newest_opset()
@@ -154,8 +237,6 @@ def _refuse_unknown_opsets(model) -> None:
 
 
 def _refuse_output_over_input(model_path: Path, outdir: Path) -> None:
-    from kernelkit.core.errors import KernelkitError
-
     try:
         inside = model_path.resolve().is_relative_to(outdir.resolve())
     except (OSError, RuntimeError):          # a symlink loop: load_model says what is wrong with the path
@@ -163,77 +244,6 @@ def _refuse_output_over_input(model_path: Path, outdir: Path) -> None:
     if inside:
         raise KernelkitError("the output folder contains the input model; patch never modifies its input",
                              path=outdir, where="-o", hint="choose another output folder")
-
-
-def _report(model_path, target, input_shapes, options, ctx, binder, before, remaining, model) -> dict:
-    return {
-        "schema": REPORT_SCHEMA,
-        "source": {"model": str(Path(model_path).resolve()),
-                   "input_shapes": {k: list(v) for k, v in (input_shapes or {}).items()}},
-        "target": target,
-        "ir_version": model.version,
-        "preprocessing": options.to_dict(),
-        "blockers_before": [b.to_dict() for b in before],
-        "changes": [c.to_dict() for c in ctx.changes],
-        "refusals": [r.to_dict() for r in ctx.refusals],
-        "custom_layers": [{"type": b.layer_type, "kernel": b.spec.name, "layers": b.bound_layers,
-                           "alternatives": len(b.layers)} for b in binder.bindings.values()],
-        "remaining_blockers": [b.to_dict() for b in remaining],
-        "ok": not remaining,
-    }
-
-
-def describe_fix(blocker, model, target: str) -> str | None:
-    """What `patch` would do about one `kernelkit.model.blockers.Blocker` (None: nothing it can do)."""
-    from kernelkit.model.passes import custom_layer, freeze, precision, rewrite, version
-
-    kind = blocker.kind
-    if kind == "ir-version":
-        return "write IR v10" if not blocker.layer_id else "rename the layer to a unique name"
-    if not blocker.layer_id:
-        return None
-    layer = model.layer(blocker.layer_id)
-    if layer.type in freeze.CONTROL_FLOW and kind in ("opset", "unsupported"):
-        return freeze.describe_fix(layer, model)
-    if kind == "opset":
-        return version.describe_fix(layer, target)
-    if kind in ("unsupported", "limit") or (kind == "opset" and layer.type.lower() in rewrite.REWRITES):
-        return _describe_choice(layer)
-    if kind == "precision":
-        return precision.describe_fix(model, layer, target)
-    if kind == "dtype":
-        found = {p.element_type for p in layer.outputs} | {layer.attrs.get("element_type")}
-        pairs = [f"{t} -> {precision.RETYPE[t]}" for t in sorted(t for t in found if t in precision.RETYPE)]
-        return f"retype {', '.join(pairs)}" if pairs else None
-    return None
-
-
-def _describe_choice(layer) -> str | None:
-    """The fix `patch --prefer native` (the default) tries first for an unsupported layer, and the other."""
-    from kernelkit.model.passes import custom_layer, native, rewrite
-
-    index = _kernel_index()
-    kernel = custom_layer.describe_fix(index, layer)
-    formulation = rewrite.describe_fix(layer)
-    if not formulation:
-        return kernel
-    choice = native.choose(layer, "native", True, layer.type.lower() in index)
-    if choice.first == "native" or not kernel:
-        return f"{formulation} ({native.error_text(choice.measurement)})"
-    return f"{kernel} ({choice.reason}; else {formulation})"
-
-
-_INDEX: dict | None = None
-
-
-def _kernel_index() -> dict:
-    global _INDEX
-    if _INDEX is None:
-        from kernelkit.core.paths import KERNELS_DIR
-        from kernelkit.model.passes.custom_layer import kernel_index
-
-        _INDEX = kernel_index(KERNELS_DIR)
-    return _INDEX
 
 
 def format_patch_result(result: PatchResult) -> str:
@@ -258,77 +268,3 @@ def format_patch_result(result: PatchResult) -> str:
     else:
         lines.append("no blocker left for this target")
     return "\n".join(lines)
-
-
-def run_doctor(model, outdir, target: str, *, force: bool = False, input_shapes: dict | None = None,
-               prefer: str = "native") -> int:
-    """inspect -> patch -> verify on one model, printing each report (the lead's `kernelkit demo`)."""
-    from kernelkit.model.blockers import find_blockers
-    from kernelkit.ir.load import load_model
-    from kernelkit.doctor.verify import format_verify_result, verify
-
-    loaded = load_model(model, input_shapes)
-    blockers = find_blockers(loaded, target)
-    print(f"inspect: {len(blockers)} blocker(s) in {model} for MYRIAD {target}")
-    for b in blockers:
-        where = f"{b.layer_name} ({b.type}-{version_number(b.version)})" if b.layer_id else "model"
-        fix = describe_fix(b, loaded, target)
-        print(f"  {b.kind:<13} {where}: {b.reason}" + (f"\n  {'':<13} fix: {fix}" if fix else ""))
-    print()
-    result = patch_model(model, outdir, target, input_shapes=input_shapes, force=force, prefer=prefer)
-    print(format_patch_result(result))
-    print()
-    checked = verify(outdir)
-    print(format_verify_result(checked))
-    return max(result.exit_code, checked.exit_code)
-
-
-__all__ = ["TARGETS", "PatchResult", "patch_model", "describe_fix", "run_doctor", "format_patch_result"]
-
-
-EXIT_NEEDS_CLC = 4     # `patch --compile`: the plugin compiles the model, but the kernels' .bin need clc
-
-
-@dataclass
-class NeedsClc:
-    """`compile_patched` without clc: the real plugin compiled the model with metadata-only check ELFs in place
-    of the kernels' `.bin` (kernelkit plugin-check), so it compiles for MYRIAD once clc's binaries replace
-    them. No blob is written: one made with check ELFs cannot run."""
-
-    missing: list[str]                 # the .bin files only clc builds
-    verdicts: list                     # kernelkit.doctor.plugin_check.verdict.Verdict, one per bound layer
-
-
-def compile_patched(outdir, target: str):
-    """Compile a patch output folder to OUTDIR/model.blob with the real MYRIAD plugin: the final word on
-    whether the patched model compiles. When its custom layers have no `.bin` (no clc), the plugin compiles it
-    with check ELFs instead and a NeedsClc comes back. Raises CompileFailed (refused), ToolchainUnavailable,
-    KernelkitError."""
-    from kernelkit.kernel.bindings import myriad
-    from kernelkit.core.errors import KernelkitError
-    from kernelkit.myriad.compile import CompileFailed, compile_model, parse_compile_error
-
-    outdir = Path(outdir)
-    if target != "2021.4":
-        raise KernelkitError(f"the real MYRIAD compiler kernelkit runs is OpenVINO 2021.4's, not {target}'s",
-                             where="--compile", hint="patch with --target 2021.4 to confirm by compiling")
-    bindings = outdir / CUSTOM_LAYERS_FILE
-    if bindings.is_file():
-        missing = sorted({source for layer in myriad.load(bindings) for kernel in layer.kernels
-                          for source in kernel.sources if not (outdir / source).is_file()})
-        if missing:
-            from kernelkit.doctor.plugin_check.patch_folder import check_patch
-            from kernelkit.doctor.plugin_check.verdict import ACCEPTED
-
-            checked = check_patch(outdir)
-            if not checked.compiled:
-                name, layer_type = parse_compile_error(checked.message)
-                raise CompileFailed(checked.message, layer_name=name, layer_type=layer_type,
-                                    path=outdir / "model.xml", plugin_text=checked.message)
-            unused = [v for v in checked.verdicts if v.status != ACCEPTED]
-            if unused:
-                v = unused[0]
-                raise CompileFailed(f"the plugin compiled the model without the binding of {v.case.label()}: "
-                                    f"{v.message}", path=bindings, plugin_text=v.message)
-            return NeedsClc(missing, checked.verdicts)
-    return compile_model(outdir, outdir / "model.blob")

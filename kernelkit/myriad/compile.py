@@ -1,23 +1,23 @@
 """Compile a model to a MYRIAD blob with the real 2021.4 plugin (through the provisioned shim).
 
-Inputs: an IR v10 .xml (+ .bin), an .onnx file (the 2021.4 reader takes ONNX directly), or a patch
-output folder (model.xml, optional compile.conf, custom_layers.xml and patch-report.json).
+Input: an IR v10 .xml (+ .bin) or an .onnx file (the 2021.4 reader takes ONNX directly), with explicit
+settings; a patch folder's own settings are read by the caller (kernelkit.model.patchdir).
 """
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import subprocess
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from kernelkit.core import xmlsafe
 from kernelkit.core.errors import KernelkitError
 from kernelkit.core.fsutil import atomic_write
+from kernelkit.facts.device import DEFAULT_SHAVES, MAX_SHAVES
 from kernelkit.facts.knowledge import Knowledge
 from kernelkit.facts.plugin_messages import NAMING_A_LAYER
 from kernelkit.facts.target import compiler_target, get_target, target_names
@@ -30,10 +30,8 @@ PLATFORM_CONFIG = {"VPU_MYRIAD_PLATFORM": "VPU_MYRIAD_2480"}
 FORBIDDEN_KEYS = ("MYRIAD_IGNORE_UNKNOWN_LAYERS", "VPU_IGNORE_UNKNOWN_LAYERS")
 # A compile.conf may come from a patch for any target: every target's key names the bindings.
 CUSTOM_LAYER_KEYS = tuple(sorted({get_target(name).custom_layers_key for name in target_names()}))
-# Like Luxonis' blobconverter: as many CMX slices as SHAVEs, one throughput stream.
-DEFAULT_SHAVES = 6
+# Like Luxonis' blobconverter: as many CMX slices as SHAVEs (facts.device.DEFAULT_SHAVES), one throughput stream.
 SHAVES_KEY, CMX_KEY = "MYRIAD_NUMBER_OF_SHAVES", "MYRIAD_NUMBER_OF_CMX_SLICES"
-MAX_SHAVES = 16
 # The plugin's hardware tiling search takes minutes on some real models (ConvNeXt-tiny: over 13 min of CPU;
 # 2.5 min with hardware acceleration off), so the limit is generous and overridable.
 def _timeout_from_environment() -> float:
@@ -60,16 +58,6 @@ class CompileFailed(KernelkitError):
         self.layer_name = layer_name
         self.layer_type = layer_type
         self.plugin_text = plugin_text
-
-
-@dataclass
-class CompileInput:
-    """What a compile needs, resolved from a model file or a patch output folder."""
-
-    model: Path
-    config: dict[str, str] = field(default_factory=dict)   # from compile.conf
-    custom_layers: Path | None = None
-    report: dict = field(default_factory=dict)             # patch-report.json, if any
 
 
 @dataclass
@@ -105,37 +93,6 @@ def read_compile_conf(path: Path) -> dict[str, str]:
                                  hint="write one configuration key and its value per line")
         config[parts[0]] = parts[1].strip()
     return config
-
-
-def resolve_input(target: str | Path) -> CompileInput:
-    """A model file, or a patch output folder with model.xml (+ compile.conf, custom_layers.xml)."""
-    target = Path(target)
-    if not target.exists():
-        raise KernelkitError("no such file or folder", path=target,
-                             hint="pass an IR .xml, an .onnx file or a `kernelkit patch` output folder")
-    if not target.is_dir():
-        return CompileInput(model=target)
-    model = target / "model.xml"
-    if not model.is_file():
-        raise KernelkitError("folder has no model.xml", path=target,
-                             hint="pass the output folder of `kernelkit patch`, or the model file itself")
-    result = CompileInput(model=model)
-    conf = target / "compile.conf"
-    if conf.is_file():
-        result.config = read_compile_conf(conf)
-        for key in CUSTOM_LAYER_KEYS:
-            if key in result.config:
-                custom = Path(result.config.pop(key))
-                result.custom_layers = custom if custom.is_absolute() else target / custom
-    if result.custom_layers is None and (target / "custom_layers.xml").is_file():
-        result.custom_layers = target / "custom_layers.xml"
-    report = target / "patch-report.json"
-    if report.is_file():
-        try:
-            result.report = json.loads(report.read_text())
-        except (ValueError, OSError) as exc:
-            raise KernelkitError(f"unreadable patch report: {exc}", path=report) from None
-    return result
 
 
 def check_model(model: Path) -> None:
@@ -334,30 +291,27 @@ def _int_setting(value, key: str) -> int:
         raise KernelkitError(f"{key} must be a whole number, got {value!r}", where=key) from None
 
 
-def compile_model(target: str | Path, out: str | Path, *, shaves: int | None = None, cmx_slices: int | None = None,
-                  u8_input: bool | None = None, blob_version: str | None = None,
+def compile_model(model: str | Path, out: str | Path, *, shaves: int | None = None, cmx_slices: int | None = None,
+                  u8_input: bool = False, blob_version: str | None = None,
                   custom_layers: str | Path | None = None, config: dict[str, str] | None = None,
                   timeout: float = DEFAULT_TIMEOUT) -> CompileResult:
-    """Compile `target` (model file or patch output folder) to the blob `out`, written atomically.
+    """Compile the model file `model` to the blob `out`, written atomically.
 
-    shaves/cmx_slices None take the folder's compile.conf, else 6 and as many slices as shaves. u8_input
-    None takes the patch report's `preprocessing.u8_input` (else False). Raises CompileFailed
-    (plugin refused), KernelkitError (bad input) or ToolchainUnavailable.
+    config: compile_tool settings (e.g. a patch folder's compile.conf). shaves/cmx_slices beat it; without
+    either, 6 SHAVEs and as many slices as SHAVEs. Raises CompileFailed (plugin refused), KernelkitError
+    (bad input) or ToolchainUnavailable.
     """
-    source = resolve_input(target)
-    check_model(source.model)
+    model = Path(model)
+    check_model(model)
     if blob_version is not None and blob_version not in blobfmt.BLOB_VERSIONS:
         raise KernelkitError(f"unknown blob version {blob_version!r}", where="--blob-version",
                              hint=f"use one of: {', '.join(blobfmt.BLOB_VERSIONS)}")
-    if u8_input is None:
-        u8_input = bool((source.report.get("preprocessing") or {}).get("u8_input", False))
-    if u8_input and source.model.suffix.lower() != ".xml":
-        raise KernelkitError("--u8-input needs an IR .xml model", path=source.model,
+    if u8_input and model.suffix.lower() != ".xml":
+        raise KernelkitError("--u8-input needs an IR .xml model", path=model,
                              hint=f"convert the ONNX model to IR v{compiler_target().ir_version} first "
                                   f"(kernelkit patch --target {compiler_target()})")
-    merged = dict(source.config)
-    merged.update(config or {})
-    # Explicit options beat the folder's compile.conf, which beats the defaults.
+    merged = dict(config or {})
+    # Explicit options beat the given settings, which beat the defaults.
     if shaves is not None:
         merged.pop(SHAVES_KEY, None)
         if cmx_slices is None:
@@ -369,19 +323,19 @@ def compile_model(target: str | Path, out: str | Path, *, shaves: int | None = N
     if cmx_slices is None and CMX_KEY in merged:
         cmx_slices = _int_setting(merged.pop(CMX_KEY), CMX_KEY)
     full_config = make_config(shaves=shaves, cmx_slices=cmx_slices,
-                              custom_layers=Path(custom_layers) if custom_layers else source.custom_layers,
+                              custom_layers=Path(custom_layers) if custom_layers else None,
                               extra=merged)
     tc = toolchain_mod.require()
     out = Path(out)
     with tempfile.TemporaryDirectory(prefix="kernelkit-compile-") as tmp:
-        model = u8_input_ir(source.model, Path(tmp)) if u8_input else source.model
+        compiled = u8_input_ir(model, Path(tmp)) if u8_input else model
         tmp_blob = Path(tmp) / "out.blob"
-        run = run_shim(model, tmp_blob, full_config, timeout=timeout, toolchain=tc)
+        run = run_shim(compiled, tmp_blob, full_config, timeout=timeout, toolchain=tc)
         if not run.ok:
             name, layer_type = parse_compile_error(run.message)
             if name and not layer_type:
-                layer_type = _layer_types(source.model).get(name)
-            raise CompileFailed(run.message, layer_name=name, layer_type=layer_type, path=source.model,
+                layer_type = _layer_types(model).get(name)
+            raise CompileFailed(run.message, layer_name=name, layer_type=layer_type, path=model,
                                 plugin_text=run.message)
         data = tmp_blob.read_bytes()
     if blob_version:

@@ -14,11 +14,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-# fp16 keeps 11 significant bits: one rounding is at most 2**-11 ~ 4.9e-4 relative. rtol 1e-2 leaves room for
-# about ten roundings of in-kernel half math; atol 1e-3 (about one fp16 ulp at 1.0) absorbs results near zero,
-# where relative error means nothing. Documented in docs/harness.md.
-DEFAULT_ATOL = 1e-3
-DEFAULT_RTOL = 1e-2
+from kernelkit.facts.tolerances import DEFAULT_ATOL, DEFAULT_RTOL
 
 HISTOGRAM_BINS = 24
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from kernelkit.core.errors import KernelkitError
+from kernelkit.model import patchdir
 
 
 def check_target(target, *, case=None, jobs: int | None = None, keep=None) -> list:
@@ -19,7 +20,7 @@ def check_target(target, *, case=None, jobs: int | None = None, keep=None) -> li
         raise KernelkitError("--jobs must be at least 1", where="--jobs")
     if target.is_dir() and (target / "kernel.toml").is_file():
         return check_kernel_dir(target, jobs=jobs, keep=keep)
-    if target.is_dir() and (target / "model.xml").is_file():
+    if target.is_dir() and (target / patchdir.MODEL_FILE).is_file():
         return check_patch_dir(target, jobs=jobs, keep=keep)
     if target.is_dir():
         raise KernelkitError("folder has neither kernel.toml nor model.xml", path=target,

@@ -11,38 +11,30 @@ from kernelkit.doctor.plugin_check.check_model import CheckCase, TensorSpec, ext
 from kernelkit.doctor.plugin_check.patch_folder import check_patch_dir
 from kernelkit.doctor.plugin_check.verdict import SKIPPED, UNBINDABLE, Verdict
 from kernelkit.facts.target import compiler_target
-from kernelkit.myriad import compile as compile_mod
+from kernelkit.model import patchdir
 
 
 def _bind_anyway(patched: Path, out: Path, spec, library: Path) -> tuple[Path, str]:
     """A copy of a patch folder whose layers of the kernel's types are bound to it although the plugin
     compiles them itself (a binding overrides the plugin's own stage): (folder, "") or (folder, why not)."""
-    import json
-
     from kernelkit.ir.load import load_model
-    from kernelkit.model.patcher import COMPILE_CONF, CUSTOM_LAYERS_FILE, REPORT_FILE, _compile_conf
     from kernelkit.model.passes.base import PatchContext
-    from kernelkit.model.passes.custom_layer import Binder, write_bindings
+    from kernelkit.model.passes.custom_layer import Binder
 
-    model = load_model(patched / "model.xml")
+    model = load_model(patched / patchdir.MODEL_FILE)
     types = {t.lower() for t in kernel_types(spec)}
     layers = [layer for layer in model.topological_order() if layer.type.lower() in types]
     if not layers:
         return patched, "OpenVINO has no layer of this type in the op's model (it decomposes the op)"
-    target = compiler_target().name
-    ctx = PatchContext(model, target)
+    ctx = PatchContext(model, compiler_target())
     binder = Binder(ctx, library)
     try:
         reasons = [why for layer in layers if (why := binder.bind(layer))]
         if not binder.bindings:
             return patched, "; ".join(reasons)
-        out.mkdir()
-        model.save(out / "model.xml")
-        write_bindings(binder.bindings, out, CUSTOM_LAYERS_FILE)
-        (out / COMPILE_CONF).write_text(_compile_conf(target, True, compile_mod.DEFAULT_SHAVES))
         report = {"custom_layers": [{"type": b.layer_type, "kernel": b.spec.name, "layers": b.bound_layers}
                                     for b in binder.bindings.values()]}
-        (out / REPORT_FILE).write_text(json.dumps(report))
+        patchdir.write(out, model, report, target=compiler_target(), bindings=binder.bindings)
     finally:
         binder.close()
     return out, ""

@@ -13,6 +13,8 @@ from kernelkit.doctor.plugin_check.check_model import layer_case, prepare_bindin
 from kernelkit.doctor.plugin_check.launch_compare import compare_with_kernelkit
 from kernelkit.doctor.plugin_check.run import CHECK_BLOB_SUFFIX, compile_check, keep_check_folder
 from kernelkit.doctor.plugin_check.verdict import REJECTED, Verdict, blob_batch, read_layer_stages, read_model_refusal
+from kernelkit.facts.device import DEFAULT_SHAVES
+from kernelkit.model import patchdir
 from kernelkit.myriad import compile as compile_mod
 
 @dataclass
@@ -39,7 +41,7 @@ def check_patch(outdir: str | Path, *, keep: str | Path | None = None, label: st
     from kernelkit.myriad import toolchain
 
     outdir = Path(outdir)
-    source = compile_mod.resolve_input(outdir)
+    source = patchdir.read(outdir)
     if source.custom_layers is None or not source.custom_layers.is_file():
         raise KernelkitError("the patch output binds no custom layer (no custom_layers.xml)", path=outdir,
                              hint="plugin-check judges custom-layer bindings; `kernelkit compile` the folder")
@@ -57,7 +59,7 @@ def check_patch(outdir: str | Path, *, keep: str | Path | None = None, label: st
                 shutil.copyfile(item, folder / item.name)
         check_xml = prepare_bindings(folder / source.custom_layers.name, folder)
         config = dict(source.config)
-        shaves = int(config.pop(compile_mod.SHAVES_KEY, compile_mod.DEFAULT_SHAVES))
+        shaves = int(config.pop(compile_mod.SHAVES_KEY, DEFAULT_SHAVES))
         cmx = config.pop(compile_mod.CMX_KEY, None)
         full = compile_mod.make_config(shaves=shaves, cmx_slices=int(cmx) if cmx else None, custom_layers=check_xml,
                                        extra=config)

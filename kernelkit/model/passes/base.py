@@ -1,10 +1,12 @@
-"""What every patcher shares: the targets, the record of changes, and the refusal type."""
+"""What every pass shares: the pass interface, the context it edits, the record of changes, and the refusal
+type."""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from typing import Callable
 
-TARGETS = ("2021.4", "2022.1", "2022.3")
+from kernelkit.facts.target import Target
 
 
 @dataclass
@@ -40,16 +42,38 @@ class Refuse(Exception):
 @dataclass
 class PatchContext:
     model: object                 # kernelkit.ir.IRModel, edited in place
-    target: str
+    target: Target
     changes: list[Change] = field(default_factory=list)
     refusals: list[Refusal] = field(default_factory=list)
-    bound: dict = field(default_factory=dict)     # layer type -> kernelkit.kernel.builder.build BuildResult
 
     def record(self, patcher: str, layer: str, before: str, after: str) -> None:
         self.changes.append(Change(patcher, layer, before, after))
 
     def refuse(self, patcher: str, layer, reason: str) -> None:
         self.refusals.append(Refusal(patcher, layer.name, f"{layer.type}-{version_number(layer.version)}", reason))
+
+
+def _always(ctx: PatchContext) -> bool:
+    return True
+
+
+@dataclass(frozen=True)
+class Pass:
+    """One step of `patch`: `run(ctx)` edits ctx.model in place and records what it changed and refused in
+    ctx; it runs only where `applies(ctx)`."""
+
+    name: str
+    run: Callable[[PatchContext], object]
+    applies: Callable[[PatchContext], bool] = _always
+    # Its errors are about the user's options, not the model: patch does not name the model in them.
+    user_options: bool = False
+
+    def apply(self, ctx: PatchContext) -> tuple[list[Change], list[Refusal]]:
+        """Run the pass where it applies; the changes and refusals it recorded."""
+        changes, refusals = len(ctx.changes), len(ctx.refusals)
+        if self.applies(ctx):
+            self.run(ctx)
+        return ctx.changes[changes:], ctx.refusals[refusals:]
 
 
 def version_number(version: str) -> str:

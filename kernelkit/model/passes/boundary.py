@@ -165,8 +165,6 @@ def batch_agnostic_reshapes(ctx: PatchContext) -> None:
 
 
 def apply(ctx: PatchContext) -> None:
-    if ctx.target != "2021.4":
-        return
     anchor_constant_network(ctx)
     fix_boolean_outputs(ctx)
     fix_unsigned_outputs(ctx)

@@ -17,6 +17,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from kernelkit.facts.target import Target, get_target, target_names
 from kernelkit.model.passes.base import PatchContext, describe
 from kernelkit.ir.graph import Out, add_const, const_value, input_of, move_consumers, op, out, prune_dead
 from kernelkit.model.passes.version import too_new
@@ -97,11 +98,10 @@ class Binder:
         """Bind `layer`; returns None on success, else why no kernel fits."""
         from kernelkit.kernel.bindings import myriad
         from kernelkit.core.errors import KernelkitError
-        from kernelkit.facts.knowledge import EXTENSION_LAYER_TARGET
-
-        if becomes_extension_layer(layer, self.ctx.target) and self.ctx.target != EXTENSION_LAYER_TARGET:
+        if becomes_extension_layer(layer, self.ctx.target) and not self.ctx.target.extension_layers:
+            where = _extension_layer_target().name
             return (f"{describe(layer)} can keep its type for a binding only as an extension layer, which "
-                    f"kernelkit compiles for MYRIAD {EXTENSION_LAYER_TARGET} only (--target {EXTENSION_LAYER_TARGET})")
+                    f"kernelkit compiles for MYRIAD {where} only (--target {where})")
 
         attrs = dict(layer.attrs.items())
         existing = self.bindings.get(layer.type.lower())
@@ -151,7 +151,12 @@ class Binder:
             self._tmp.cleanup()
 
 
-def becomes_extension_layer(layer, target: str) -> bool:
+def _extension_layer_target() -> Target:
+    """The release whose extension layers kernelkit compiles (through its shim)."""
+    return next(t for t in map(get_target, target_names()) if t.extension_layers)
+
+
+def becomes_extension_layer(layer, target: Target) -> bool:
     """Whether a bound layer is written as an extension layer: no opset of the target's IR reader holds its
     op version, or the plugin replaces the op before it looks for a binding (then kernelkit's 2021.4 shim
     creates an extension layer as it stands and binds it by type; docs/plugin-check.md)."""
@@ -342,11 +347,10 @@ def apply(ctx: PatchContext, binder: Binder, blocked: set[str] | None = None) ->
         as_extension = " as an extension layer" if layer.version == EXTENSION_LAYER_VERSION else ""
         ctx.record(NAME, layer.name, before,
                    f"custom kernel {binding.spec.name} (<CustomLayer name=\"{layer.type}\">){as_extension}")
-    ctx.bound = binder.bindings
 
 
-def write_bindings(bindings: dict[str, Binding], folder: Path, file_name: str = "custom_layers.xml") -> Path | None:
-    """Merge every binding into one custom_layers.xml in `folder`, with each kernel's .cl (and .bin)."""
+def write_bindings(bindings: dict[str, Binding], folder: Path, file_name: str) -> Path | None:
+    """Merge every binding into one binding file `file_name` in `folder`, with each kernel's .cl (and .bin)."""
     import shutil
 
     from kernelkit.kernel.bindings import myriad

@@ -22,7 +22,6 @@ from kernelkit.model.passes.base import PatchContext, describe
 from kernelkit.ir.graph import add_const, const_value, input_of, op, replace
 
 NAME = "fc_as_conv"
-TARGETS = ("2021.4",)          # measured there
 
 
 def _rows_grid(dims: list[int]) -> tuple[int, int] | None:
@@ -35,8 +34,6 @@ def _rows_grid(dims: list[int]) -> tuple[int, int] | None:
 def apply(ctx: PatchContext) -> None:
     from kernelkit.kernel.bindings.myriad import network_batch
 
-    if ctx.target not in TARGETS:
-        return
     model = ctx.model
     if network_batch([p.outputs[0].dims for p in model.parameters()]):
         return        # compiled one sample at a time: the plugin refuses the fixed Reshapes there (measured)

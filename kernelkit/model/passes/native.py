@@ -1,7 +1,7 @@
 """Native formulation or library kernel: which one `patch` tries first for an op MYRIAD cannot compile.
 
 A layer bound to a library kernel needs the kernel's SHAVE binary, which only clc builds (it ships in no
-pip package), so for most users it cannot be deployed; a native formulation (kernelkit.model.passes.rewrite) is
+pip package), so for most users it cannot be deployed; a native formulation (kernelkit.model.formulations) is
 a graph of ops the plugin compiles. `--prefer native` (the default) takes the formulation when its fp16
 error, measured by tools/measure_native.py with fp16 rounding between layers and stored in
 data/native-fp16.json, is within the op's tolerance, else the kernel; `--prefer kernel` takes the kernel
@@ -27,7 +27,7 @@ PREFER_ALIASES = {"auto": "native", "rewrite": "native"}
 def tolerance(op_type: str) -> tuple[float, float]:
     """(atol, rtol) a formulation of `op_type` must meet: the harness's fp16 defaults, which the library
     kernels are held to as well (an element fails only beyond both)."""
-    from kernelkit.runners.compare import DEFAULT_ATOL, DEFAULT_RTOL
+    from kernelkit.facts.tolerances import DEFAULT_ATOL, DEFAULT_RTOL
 
     return DEFAULT_ATOL, DEFAULT_RTOL
 
@@ -69,9 +69,9 @@ def measurement(op_type: str, variant: str | None = None) -> dict | None:
 
 
 def layer_measurement(layer) -> dict | None:
-    from kernelkit.model.passes.rewrite import REWRITES
+    from kernelkit.model.formulations.registry import formulations
 
-    entry = REWRITES.get(layer.type.lower())
+    entry = formulations().get(layer.type.lower())
     return measurement(layer.type, entry.variant_of(layer) if entry else None)
 
 
@@ -134,14 +134,14 @@ def choose(layer, prefer: str, has_native: bool, has_kernel: bool, record: dict 
 
 def plan(ctx, blocked: set[str], prefer: str, kernel_types: set[str]) -> dict[str, Choice]:
     """A Choice for every blocked layer that has a native formulation or a library kernel."""
-    from kernelkit.model.passes.rewrite import REWRITES
+    from kernelkit.model.formulations.registry import formulations
 
     choices = {}
     for layer in ctx.model.layers:
         if layer.name not in blocked:
             continue
         kind = layer.type.lower()
-        has_native, has_kernel = kind in REWRITES, kind in kernel_types
+        has_native, has_kernel = kind in formulations(), kind in kernel_types
         if has_native or has_kernel:
             choices[layer.name] = choose(layer, prefer, has_native, has_kernel)
     return choices

@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from kernelkit.facts.knowledge import load_knowledge
+from kernelkit.facts.target import Target
 from kernelkit.model.passes.base import PatchContext, describe
 from kernelkit.ir.graph import (add_const, add_op, copy_tensor_names, input_of, move_consumers, out, prune_dead,
                                 replace, take_over_name)
@@ -238,8 +239,8 @@ def retype_unsupported(ctx: PatchContext) -> None:
             ctx.record(NAME, layer.name, describe(layer), "; ".join(changed))
 
 
-def describe_fix(model, layer, target: str) -> str | None:
-    kb = load_knowledge(target)
+def describe_fix(model, layer, target: Target) -> str | None:
+    kb = load_knowledge(target.name)
     if layer.type.lower() == "convert":
         return "route the Convert through a pair MYRIAD has"
     bad, accepted = _bad_inputs(kb, model, layer)
@@ -249,7 +250,7 @@ def describe_fix(model, layer, target: str) -> str | None:
 
 
 def apply(ctx: PatchContext) -> None:
-    kb = load_knowledge(ctx.target)
+    kb = load_knowledge(ctx.target.name)
     retype_unsupported(ctx)
     for layer in list(ctx.model.topological_order()):
         if kb.canonical(layer.type) == "Convert":

@@ -7,17 +7,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from kernelkit.model.passes.base import PatchContext, Refuse, describe, version_number
+from kernelkit.facts.target import Target
+from kernelkit.model.passes.base import PatchContext, Refuse, describe
 from kernelkit.ir.graph import add_const, add_op, constant_input, input_of, out, prune_dead, replace, unused
 
 NAME = "version"
-
-def opset_ceiling(target: str) -> int:
-    """Newest opset the target's IR reader knows (knowledge base, targets.toml)."""
-    from kernelkit.facts.knowledge import load_knowledge
-
-    return load_knowledge(target).opset_ceiling
-
 
 def opset_number(layer) -> int | None:
     v = layer.version
@@ -55,7 +49,7 @@ def gather(ctx: PatchContext, layer) -> str:
         model.connect(new.layer, new.port.id, layer, layer.inputs[1].id)
         prune_dead(model, [old_indices])
         note = f" (indices {np.asarray(indices).reshape(-1).tolist()[:8]} -> {fixed.reshape(-1).tolist()[:8]})"
-    target = 7 if opset_ceiling(ctx.target) >= 7 else 1
+    target = 7 if ctx.target.opset_ceiling >= 7 else 1
     if target == 1 and int(layer.attrs.get("batch_dims", "0")) != 0:
         raise Refuse("batch_dims != 0 needs Gather-7, which this target does not have")
     layer.version = f"opset{target}"
@@ -259,15 +253,15 @@ DOWNGRADES = {
 }
 
 
-def too_new(layer, target: str) -> bool:
+def too_new(layer, target: Target) -> bool:
     number = opset_number(layer)
-    return number is not None and number > opset_ceiling(target)
+    return number is not None and number > target.opset_ceiling
 
 
-def describe_fix(layer, target: str) -> str | None:
+def describe_fix(layer, target: Target) -> str | None:
     entry = DOWNGRADES.get((layer.type.lower(), opset_number(layer)))
-    if entry and too_new(layer, target) and entry[1] <= opset_ceiling(target):
-        return f"downgrade to {layer.type}-{entry[1] if layer.type.lower() != 'gather' else min(7, opset_ceiling(target))}"
+    if entry and too_new(layer, target) and entry[1] <= target.opset_ceiling:
+        return f"downgrade to {layer.type}-{entry[1] if layer.type.lower() != 'gather' else min(7, target.opset_ceiling)}"
     return None
 
 
@@ -279,8 +273,8 @@ def apply(ctx: PatchContext) -> None:
         before, name = describe(layer), layer.name
         entry = DOWNGRADES.get((layer.type.lower(), opset_number(layer)))
         if entry is None:
-            ctx.refuse(NAME, layer, f"no older version of {layer.type} exists in opset{opset_ceiling(ctx.target)}"
-                       f" or below for MYRIAD {ctx.target}")
+            ctx.refuse(NAME, layer, f"no older version of {layer.type} exists in opset{ctx.target.opset_ceiling}"
+                       f" or below for MYRIAD {ctx.target.name}")
             continue
         try:
             after = entry[0](ctx, layer)

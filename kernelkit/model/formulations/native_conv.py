@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from kernelkit.model.formulations.compose import Composer
+from kernelkit.model.formulations.registry import formulation
 from kernelkit.model.passes.base import Refuse
-from kernelkit.model.passes.compose import Composer
 from kernelkit.ir.graph import FLOAT_PRECISIONS, Out, constant_input, input_of
 
 MAX_TAPS = 49           # 7x7; each tap costs a few layers
@@ -68,6 +69,13 @@ def _tap_weights(c: Composer, w: Out, tap: tuple, groups: int, transposed: bool)
     return value if transposed else c.transpose(value, [0, 2, 1])
 
 
+def _computed_weights(model, layer) -> bool:
+    return len(layer.inputs) > 1 and constant_input(model, layer, 1) is None
+
+
+@formulation("convolution", "groupconvolution", "convolutionbackpropdata", "groupconvolutionbackpropdata", text="per "
+             "kernel tap: Gather of the positions it reads (or writes), a MatMul with the tap's weight slice, summed",
+             needed=_computed_weights)
 def convolution(model, layer) -> Out:
     kind = layer.type.lower()
     transposed = "backprop" in kind
@@ -116,18 +124,3 @@ def convolution(model, layer) -> Out:
                 merged = _gather_axis(c, merged, 2 + i, positions)
         total = merged if total is None else c.add(total, merged)
     return total if layer.outputs[0].precision in FLOAT_PRECISIONS else c.convert(total, element)
-
-
-def _computed_weights(model, layer) -> bool:
-    return len(layer.inputs) > 1 and constant_input(model, layer, 1) is None
-
-
-def _formulation():
-    from kernelkit.model.passes.rewrite import Formulation
-
-    return Formulation(convolution, "per kernel tap: Gather of the positions it reads (or writes), a MatMul with "
-                                    "the tap's weight slice, summed", needed=_computed_weights)
-
-
-FORMULATIONS = {kind: _formulation() for kind in ("convolution", "groupconvolution", "convolutionbackpropdata",
-                                                  "groupconvolutionbackpropdata")}

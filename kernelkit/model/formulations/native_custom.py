@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from kernelkit.model.formulations.compose import Composer
+from kernelkit.model.formulations.registry import formulation
 from kernelkit.model.passes.base import Refuse
-from kernelkit.model.passes.compose import Composer
 from kernelkit.ir.graph import FLOAT_PRECISIONS, Out, constant_input, input_of
 
 MAX_INDEX = 2048
@@ -36,6 +37,7 @@ def _int_attr(layer, name: str, default: int) -> int:
     return {"true": 1, "false": 0}.get(value, None) if value in ("true", "false") else int(float(value))
 
 
+@formulation("trilu", text="Select with a constant triangle mask of the last two axes")
 def trilu(model, layer) -> Out:
     x = _float(model, layer)
     if len(x.dims) < 2:
@@ -53,6 +55,7 @@ def trilu(model, layer) -> Out:
     return c.select(c.const(keep.reshape([1] * (len(x.dims) - 2) + [height, width]), np.bool_, "mask"), x, 0.0)
 
 
+@formulation("hardmax", text="Equal(index, ReduceMin(Select(x == ReduceMax(x), index, n))): the first maximum")
 def hardmax(model, layer) -> Out:
     x = _float(model, layer)
     rank = len(x.dims)
@@ -69,6 +72,7 @@ def hardmax(model, layer) -> Out:
     return c.convert(c.equal(index, first), layer.outputs[0].element_type or "f32")
 
 
+@formulation("layernormalization", text="MVN-6 over the axes from `axis` on, times scale plus bias")
 def layer_normalization(model, layer) -> Out:
     x = _float(model, layer)
     rank = len(x.dims)
@@ -87,6 +91,7 @@ def _base(size: int, align: bool) -> np.ndarray:
     return (np.arange(size) * 2.0 + 1.0) / size - 1.0
 
 
+@formulation("affinegrid", text="the constant base grid times theta (one MatMul)")
 def affine_grid(model, layer) -> Out:
     theta = _float(model, layer)
     size = [int(v) for v in layer.attrs.get("size", "").split(",") if v.strip()]
@@ -107,6 +112,7 @@ def affine_grid(model, layer) -> Out:
     return c.reshape(grid, [theta.dims[0]] + spatial + [len(spatial)])
 
 
+@formulation("det", text="closed forms for 1x1, 2x2 and 3x3 matrices")
 def det(model, layer) -> Out:
     x = _float(model, layer)
     if len(x.dims) < 2 or x.dims[-1] != x.dims[-2]:
@@ -129,12 +135,3 @@ def det(model, layer) -> Out:
     if not lead:
         return c.op("Squeeze", [result, c.ints([0], "axis")], outputs=(result.precision, []))
     return result
-
-
-FORMULATIONS = {
-    "trilu": (trilu, "Select with a constant triangle mask of the last two axes"),
-    "hardmax": (hardmax, "Equal(index, ReduceMin(Select(x == ReduceMax(x), index, n))): the first maximum"),
-    "layernormalization": (layer_normalization, "MVN-6 over the axes from `axis` on, times scale plus bias"),
-    "affinegrid": (affine_grid, "the constant base grid times theta (one MatMul)"),
-    "det": (det, "closed forms for 1x1, 2x2 and 3x3 matrices"),
-}

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from kernelkit.model.formulations.compose import Composer
+from kernelkit.model.formulations.registry import formulation
 from kernelkit.model.passes.base import Refuse
-from kernelkit.model.passes.compose import Composer
 from kernelkit.ir.graph import FLOAT_PRECISIONS, Out, input_of
 
 MAX_SIDE = 128          # where the coarse part stays exact in fp16 (8 * 128 * 2 = 2048)
@@ -154,6 +155,12 @@ def _tree_sum(c: Composer, terms: list[Out]) -> Out:
     return terms[0]
 
 
+def _grid_sample_variant(layer) -> str:
+    return f"{layer.attrs.get('mode', 'bilinear')}, {layer.attrs.get('padding_mode', 'zeros')} padding"
+
+
+@formulation("gridsample", text="per tap a Gather of the addressed pixels (i32 indices) times its fp16 weight, "
+             "summed; coordinates split in three exact parts for fp16", variant=_grid_sample_variant)
 def grid_sample(model, layer) -> Out:
     """GridSample-9 (2-D) = per tap a Gather of the pixels the grid points at, times its weight, summed."""
     x = input_of(model, layer, 0)
@@ -199,6 +206,7 @@ def grid_sample(model, layer) -> Out:
     return c.transpose(c.reshape(total, [n, out_h, out_w, channels]), [0, 3, 1, 2])
 
 
+@formulation("roialign", text="ROIAlign-3, boxes shifted by -0.5 pixel for half_pixel_for_nn")
 def roi_align_9(model, layer) -> Out:
     """ROIAlign-9 = ROIAlign-3 (which the plugin compiles; its coordinates are v9's `asymmetric`), with
     `half_pixel_for_nn` (what ONNX aligned=1 becomes) shifting the boxes by -0.5 pixel first. v3 makes a box
@@ -258,6 +266,12 @@ def _axis_matrix(layer, rank: int, axis: int, length: int, scale: float | None, 
     return rows
 
 
+def _interpolate_variant(layer) -> str:
+    return layer.attrs.get("mode", "nearest")
+
+
+@formulation("interpolate", text="per resized axis a MatMul with the axis's constant weights (the op's own, on unit "
+             "vectors)", variant=_interpolate_variant)
 def interpolate(model, layer) -> Out:
     """Interpolate (a mode or attribute the plugin refuses: cubic, antialias, pillow...) on static shapes =
     per resized axis one MatMul with that axis's constant weights, taken from the op itself on unit vectors
@@ -299,20 +313,3 @@ def interpolate(model, layer) -> Out:
     if result is x:
         raise Refuse("nothing to resize")
     return result
-
-
-def _interpolate_variant(layer) -> str:
-    return layer.attrs.get("mode", "nearest")
-
-
-def _grid_sample_variant(layer) -> str:
-    return f"{layer.attrs.get('mode', 'bilinear')}, {layer.attrs.get('padding_mode', 'zeros')} padding"
-
-
-FORMULATIONS = {
-    "interpolate": (interpolate, "per resized axis a MatMul with the axis's constant weights (the op's own, on unit "
-                                 "vectors)", _interpolate_variant),
-    "roialign": (roi_align_9, "ROIAlign-3, boxes shifted by -0.5 pixel for half_pixel_for_nn"),
-    "gridsample": (grid_sample, "per tap a Gather of the addressed pixels (i32 indices) times its fp16 weight, "
-                                "summed; coordinates split in three exact parts for fp16", _grid_sample_variant),
-}

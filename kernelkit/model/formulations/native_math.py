@@ -15,8 +15,9 @@ import math
 
 import numpy as np
 
+from kernelkit.model.formulations.compose import Composer
+from kernelkit.model.formulations.registry import formulation
 from kernelkit.model.passes.base import Refuse
-from kernelkit.model.passes.compose import Composer
 from kernelkit.ir.graph import FLOAT_PRECISIONS, Out, input_of
 
 # pi/2 as a sum of signed powers of two: k * 2**e is exact in fp16 for |k| <= 2048 (subnormal products
@@ -68,6 +69,7 @@ def _odd(c: Composer, k: Out, shift: int = 0) -> tuple[Out, Out]:
     return odd, negative
 
 
+@formulation("sin", text="k = Round(2x/pi), r = x - k*pi/2 (exact parts), +-sin/cos(r) series by quadrant")
 def sin(model, layer) -> Out:
     """sin(x) = +-sin(r) or +-cos(r) by the quadrant k of x = k*pi/2 + r."""
     x = _float_x(model, layer)
@@ -79,6 +81,7 @@ def sin(model, layer) -> Out:
     return c.select(negative, c.neg(value), value)
 
 
+@formulation("cos", text="sin(x + pi/2) through the same quadrant reduction")
 def cos(model, layer) -> Out:
     """cos(x) = sin(x + pi/2): the quadrant shifted by one."""
     x = _float_x(model, layer)
@@ -90,6 +93,7 @@ def cos(model, layer) -> Out:
     return c.select(negative, c.neg(value), value)
 
 
+@formulation("tan", text="sin(r)/cos(r) or -cos(r)/sin(r) by quadrant")
 def tan(model, layer) -> Out:
     """tan(x) = sin(r)/cos(r) in even quadrants, -cos(r)/sin(r) in odd ones (the small divisor is exact)."""
     x = _float_x(model, layer)
@@ -123,6 +127,7 @@ def _with_sign_of(c: Composer, x: Out, value: Out) -> Out:
     return c.select(c.less(x, 0), c.neg(value), value)
 
 
+@formulation("atan", text="sign(x) * atan(min(|x|, 1/|x|)), series on |u| <= tan(pi/8)")
 def atan(model, layer) -> Out:
     """atan(x) = sign(x) * atan(|x| / 1), reduced to [0, 1] by atan(a) = pi/2 - atan(1/a)."""
     x = _float_x(model, layer)
@@ -130,6 +135,7 @@ def atan(model, layer) -> Out:
     return _with_sign_of(c, x, _atan_ratio(c, c.abs(x), c.value(1.0)))
 
 
+@formulation("asin", text="atan(|x| / sqrt((1-x)(1+x))) with the sign of x")
 def asin(model, layer) -> Out:
     """asin(x) = sign(x) * atan(|x| / sqrt((1-x)(1+x))); the product form keeps 1 - x*x exact near +-1."""
     x = _float_x(model, layer)
@@ -138,6 +144,7 @@ def asin(model, layer) -> Out:
     return _with_sign_of(c, x, _atan_ratio(c, c.abs(x), root))
 
 
+@formulation("acos", text="2 * atan(sqrt((1-x)/(1+x)))")
 def acos(model, layer) -> Out:
     """acos(x) = 2 * atan(sqrt((1-x)/(1+x))): no pi/2 - asin(x), which cancels near x = 1."""
     x = _float_x(model, layer)
@@ -153,6 +160,7 @@ def _exp_halves(c: Composer, a: Out) -> tuple[Out, Out]:
     return c.mul(c.mul(half, 0.5), half), c.mul(c.exp(c.neg(a)), 0.5)
 
 
+@formulation("cosh", text="e^|x|/2 + e^-|x|/2, e^|x|/2 as e^(|x|/2) * e^(|x|/2)/2")
 def cosh(model, layer) -> Out:
     """cosh(x) = e**|x|/2 + e**-|x|/2."""
     x = _float_x(model, layer)
@@ -161,6 +169,7 @@ def cosh(model, layer) -> Out:
     return c.add(grow, decay)
 
 
+@formulation("sinh", text="(e^|x|/2 - e^-|x|/2) with the sign of x; series below 0.5")
 def sinh(model, layer) -> Out:
     """sinh(x) = sign(x) (e**|x|/2 - e**-|x|/2); below |x| = 0.5 its series (the difference cancels)."""
     x = _float_x(model, layer)
@@ -172,6 +181,7 @@ def sinh(model, layer) -> Out:
     return c.select(c.less(a, 0.5), series, _with_sign_of(c, x, c.sub(grow, decay)))
 
 
+@formulation("asinh", text="log(|x| + sqrt(x^2 + 1)) with the sign of x; series below 0.5, log(2|x|) above 128")
 def asinh(model, layer) -> Out:
     """asinh(x) = sign(x) log(|x| + sqrt(x*x + 1)); its series below 0.5, log(2|x|) above 128 (x*x would
     overflow)."""
@@ -187,6 +197,7 @@ def asinh(model, layer) -> Out:
     return c.select(c.less(a, 0.5), series, _with_sign_of(c, x, magnitude))
 
 
+@formulation("acosh", text="log(x + sqrt((x-1)(x+1))); series near 1, log(2x) above 128")
 def acosh(model, layer) -> Out:
     """acosh(x) = log(x + sqrt((x-1)(x+1))); near 1 the series sqrt(2t)(1 - t/12 + 3t^2/160 - 5t^3/896),
     t = x - 1 (the log form would cancel); log(2x) above 128."""
@@ -199,6 +210,7 @@ def acosh(model, layer) -> Out:
     return c.select(c.less(x, 1.5), series, c.select(c.greater(x, 128), large, middle))
 
 
+@formulation("atanh", text="log((1+x)/(1-x)) / 2; series below 0.5")
 def atanh(model, layer) -> Out:
     """atanh(x) = log((1+x)/(1-x)) / 2; its odd series below |x| = 0.5."""
     x = _float_x(model, layer)
@@ -216,17 +228,3 @@ REFERENCES = {"sin": np.sin, "cos": np.cos, "tan": np.tan, "asin": np.arcsin, "a
 # Where each formulation is claimed accurate: the whole fp16 line, except the trig range reduction.
 DOMAINS = {"sin": (-TRIG_DOMAIN, TRIG_DOMAIN), "cos": (-TRIG_DOMAIN, TRIG_DOMAIN),
            "tan": (-TRIG_DOMAIN, TRIG_DOMAIN)}
-
-FORMULATIONS = {
-    "sin": (sin, "k = Round(2x/pi), r = x - k*pi/2 (exact parts), +-sin/cos(r) series by quadrant"),
-    "cos": (cos, "sin(x + pi/2) through the same quadrant reduction"),
-    "tan": (tan, "sin(r)/cos(r) or -cos(r)/sin(r) by quadrant"),
-    "atan": (atan, "sign(x) * atan(min(|x|, 1/|x|)), series on |u| <= tan(pi/8)"),
-    "asin": (asin, "atan(|x| / sqrt((1-x)(1+x))) with the sign of x"),
-    "acos": (acos, "2 * atan(sqrt((1-x)/(1+x)))"),
-    "sinh": (sinh, "(e^|x|/2 - e^-|x|/2) with the sign of x; series below 0.5"),
-    "cosh": (cosh, "e^|x|/2 + e^-|x|/2, e^|x|/2 as e^(|x|/2) * e^(|x|/2)/2"),
-    "asinh": (asinh, "log(|x| + sqrt(x^2 + 1)) with the sign of x; series below 0.5, log(2|x|) above 128"),
-    "acosh": (acosh, "log(x + sqrt((x-1)(x+1))); series near 1, log(2x) above 128"),
-    "atanh": (atanh, "log((1+x)/(1-x)) / 2; series below 0.5"),
-}

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from kernelkit.model.formulations.compose import Composer
+from kernelkit.model.formulations.registry import formulation
 from kernelkit.model.passes.base import Refuse
-from kernelkit.model.passes.compose import Composer
 from kernelkit.ir.graph import Out, input_of
 
 WIDTH = {"I8": 8, "U8": 8, "I16": 16, "U16": 16, "I32": 32, "U32": 32, "I64": 32, "U64": 32}
@@ -46,6 +47,7 @@ def _logical(c: Composer, kind: str, a: Out, b: Out | None) -> Out:
     return c.op(name, [a] if b is None else [a, b], None if b is None else {"auto_broadcast": "numpy"})
 
 
+@formulation("bitwisenot", text="-1 - x (signed) or 2^w - 1 - x (unsigned) in S32")
 def bitwise_not(model, layer) -> Out:
     x = _int_input(model, layer, 0)
     c = Composer(model, layer, x, dtype=np.int32)
@@ -74,6 +76,9 @@ def _combine(c: Composer, kind: str, a: Out, b: Out) -> Out:
     return c.sub(total, both) if kind == "bitwiseor" else c.sub(total, c.mul(both, np.int32(2)))
 
 
+@formulation("bitwiseand", text="bit by bit in S32 (bit k to the sign by a wrapping multiply), a*b, summed back")
+@formulation("bitwiseor", text="bit by bit in S32 (bit k to the sign by a wrapping multiply), a+b-ab, summed back")
+@formulation("bitwisexor", text="bit by bit in S32 (bit k to the sign by a wrapping multiply), a+b-2ab, summed back")
 def bitwise_binary(model, layer) -> Out:
     a, b = _int_input(model, layer, 0), _int_input(model, layer, 1)
     kind = layer.type.lower()
@@ -94,12 +99,3 @@ def bitwise_binary(model, layer) -> Out:
         term = c.mul(bit, np.int32(weight)) if weight != 1 else bit
         result = term if result is None else c.add(result, term)
     return _back(c, result, layer)
-
-
-FORMULATIONS = {
-    "bitwisenot": (bitwise_not, "-1 - x (signed) or 2^w - 1 - x (unsigned) in S32"),
-    "bitwiseand": (bitwise_binary, "bit by bit in S32 (bit k to the sign by a wrapping multiply), a*b, summed back"),
-    "bitwiseor": (bitwise_binary, "bit by bit in S32 (bit k to the sign by a wrapping multiply), a+b-ab, summed back"),
-    "bitwisexor": (bitwise_binary, "bit by bit in S32 (bit k to the sign by a wrapping multiply), a+b-2ab, summed "
-                                   "back"),
-}

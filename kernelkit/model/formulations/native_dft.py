@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from kernelkit.model.formulations.compose import Composer
+from kernelkit.model.formulations.registry import formulation
 from kernelkit.model.passes.base import Refuse
-from kernelkit.model.passes.compose import Composer
 from kernelkit.ir.graph import FLOAT_PRECISIONS, Out, constant_input, input_of
 
 MAX_LENGTH = 1024       # a 2N x 2K constant beyond this is larger than the data it transforms
@@ -110,16 +111,19 @@ def _complex_dft(model, layer, inverse: bool) -> Out:
     return x
 
 
+@formulation("dft", text="per axis a MatMul with the constant cos/sin matrix of the transform")
 def dft(model, layer) -> Out:
     """DFT along each axis: y_k = sum_n x_n e^(-2 pi i k n / N)."""
     return _complex_dft(model, layer, False)
 
 
+@formulation("idft", text="per axis a MatMul with the constant cos/sin matrix of the inverse, scaled 1/N")
 def idft(model, layer) -> Out:
     """IDFT along each axis: x_n = 1/N sum_k y_k e^(2 pi i k n / N)."""
     return _complex_dft(model, layer, True)
 
 
+@formulation("rdft", text="MatMuls with constant cos/sin matrices, the last axis one-sided")
 def rdft(model, layer) -> Out:
     """RDFT: the real signal's DFT, one-sided (bins 0..N/2) on the last axis of `axes`."""
     x, c = _input(model, layer)
@@ -132,6 +136,7 @@ def rdft(model, layer) -> Out:
     return x
 
 
+@formulation("irdft", text="MatMuls with constant cos/sin matrices, the last one from the one-sided spectrum")
 def irdft(model, layer) -> Out:
     """IRDFT: inverse complex DFTs on the other axes, then the one-sided spectrum on the last axis of
     `axes` back to a real signal of signal_size (default 2(K-1)) samples."""
@@ -144,11 +149,3 @@ def irdft(model, layer) -> Out:
     last = axes[-1]
     length = sizes[-1] or 2 * (x.dims[last] - 1)
     return _apply(c, x, last, _complex_to_real(x.dims[last], length), True, False)
-
-
-FORMULATIONS = {
-    "dft": (dft, "per axis a MatMul with the constant cos/sin matrix of the transform"),
-    "idft": (idft, "per axis a MatMul with the constant cos/sin matrix of the inverse, scaled 1/N"),
-    "rdft": (rdft, "MatMuls with constant cos/sin matrices, the last axis one-sided"),
-    "irdft": (irdft, "MatMuls with constant cos/sin matrices, the last one from the one-sided spectrum"),
-}

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from kernelkit.model.formulations.compose import Composer
+from kernelkit.model.formulations.registry import formulation
 from kernelkit.model.passes.base import Refuse
-from kernelkit.model.passes.compose import Composer
 from kernelkit.ir.graph import FLOAT_PRECISIONS, Out, constant_input, input_of
 
 
@@ -54,6 +55,7 @@ def _pairwise(c: Composer, x: Out, combine, pad_value: float) -> Out:
     return x
 
 
+@formulation("reduceprod", text="pairwise products of the reduced axes (moved last): log2(n) Multiply layers")
 def reduce_prod(model, layer) -> Out:
     """ReduceProd = pairwise products over the reduced axes (moved last and merged)."""
     x = input_of(model, layer, 0)
@@ -79,6 +81,7 @@ def _scalar(c: Composer, x: Out) -> Out:
 MAX_MATRIX = 1 << 20        # entries of a constant scatter matrix (2 MB in fp16)
 
 
+@formulation("col2im", text="MatMul with a constant 0/1 block-to-pixel matrix (overlaps add up)")
 def col2im(model, layer) -> Out:
     """Col2Im-15 = MatMul with a constant 0/1 matrix: column (block position k, block l) -> image pixel;
     overlapping blocks add up in the MatMul."""
@@ -116,6 +119,7 @@ def col2im(model, layer) -> Out:
     return c.reshape(image_flat, ([n] if batched else []) + [channels, height, width])
 
 
+@formulation("gathernd", text="GatherND-5 and a Reshape to GatherND-8's batch dims")
 def gather_nd_8(model, layer) -> Out:
     """GatherND-8 = GatherND-5 (which the plugin compiles) and a Reshape: v5 merges the batch dims of its
     output into one, v8 keeps them."""
@@ -133,6 +137,7 @@ def gather_nd_8(model, layer) -> Out:
     return c.reshape(gathered, out_dims) if merged != out_dims else gathered
 
 
+@formulation("roll", text="per rolled axis a Concat of its two slices")
 def roll(model, layer) -> Out:
     """Roll-7 with constant shifts = per rolled axis a Concat of its two slices, the tail first."""
     x = input_of(model, layer, 0)
@@ -157,6 +162,7 @@ def roll(model, layer) -> Out:
     return result
 
 
+@formulation("reducelogicalor", text="Convert to f16, ReduceMax, Greater 0.5")
 def reduce_logical_or(model, layer) -> Out:
     """ReduceLogicalOr of booleans = Convert to f16, ReduceMax, > 0.5 (the plugin has no ReduceOr stage)."""
     x = input_of(model, layer, 0)
@@ -170,6 +176,7 @@ def reduce_logical_or(model, layer) -> Out:
     return c.greater(peak, 0.5)
 
 
+@formulation("bucketize", text="one broadcast comparison against the constant boundaries, ReduceSum of the matches")
 def bucketize(model, layer) -> Out:
     """Bucketize-3 with constant boundaries = how many boundaries lie below x (with_right_bound) or at or
     below it: one broadcast comparison against them all and a ReduceSum of the matches (in fp16: exact up to
@@ -190,13 +197,3 @@ def bucketize(model, layer) -> Out:
     below = c.greater(column, edges) if right else c.op("LogicalNot", [c.less(column, edges)])
     count = c.reduce("ReduceSum", c.convert(below, "f16"), [len(x.dims)], keep=False)
     return c.convert(count, layer.attrs.get("output_type", "i64"))
-
-
-FORMULATIONS = {
-    "reduceprod": (reduce_prod, "pairwise products of the reduced axes (moved last): log2(n) Multiply layers"),
-    "col2im": (col2im, "MatMul with a constant 0/1 block-to-pixel matrix (overlaps add up)"),
-    "gathernd": (gather_nd_8, "GatherND-5 and a Reshape to GatherND-8's batch dims"),
-    "roll": (roll, "per rolled axis a Concat of its two slices"),
-    "reducelogicalor": (reduce_logical_or, "Convert to f16, ReduceMax, Greater 0.5"),
-    "bucketize": (bucketize, "one broadcast comparison against the constant boundaries, ReduceSum of the matches"),
-}

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from kernelkit.model.formulations.compose import Composer
+from kernelkit.model.formulations.registry import formulation
 from kernelkit.model.passes.base import Refuse
-from kernelkit.model.passes.compose import Composer
 from kernelkit.ir.graph import FLOAT_PRECISIONS, Out, constant_input, input_of
 
 MAX_STEPS = 64           # an unrolled step is ~15 layers; longer sequences are left to a kernel
@@ -195,16 +196,29 @@ def _lstm_step(seq, layer):
     return step
 
 
+@formulation("rnnsequence", text="unrolled over the steps: MatMul, Add, the activation", multi_output=True)
 def rnn_sequence(model, layer) -> list[Out]:
     seq = _Sequence(model, layer, 1, 1)
     return seq.run(_rnn_step(seq, layer))
 
 
+@formulation("grusequence", text="unrolled over the steps: MatMul, Add, Sigmoid/Tanh gates", multi_output=True)
 def gru_sequence(model, layer) -> list[Out]:
     seq = _Sequence(model, layer, 3, 1)
     return seq.run(_gru_step(seq, layer))
 
 
+def _computed_weights(model, layer) -> bool:
+    """The 2021.4 plugin takes LSTMSequence only with constant W, R and B (its inputs 4-6), and only when all
+    three outputs (Y, Ho, Co) are read ("LSTMSequenceIE: AssertionFailed: !expired()" otherwise; probed)."""
+    from kernelkit.ir.graph import unused
+
+    return (any(constant_input(model, layer, i) is None for i in (4, 5, 6))
+            or any(unused(model, layer, port) for port in range(3)))
+
+
+@formulation("lstmsequence", text="unrolled over the steps: MatMul, Add, Sigmoid/Tanh gates (the plugin refuses "
+             "LSTMSequence with weights that are not constant)", needed=_computed_weights, multi_output=True)
 def lstm_sequence(model, layer) -> list[Out]:
     seq = _Sequence(model, layer, 4, 2)
     return seq.run(_lstm_step(seq, layer))
@@ -233,37 +247,13 @@ class _Cell(_Sequence):
         return step(0, 0, self.c.matmul(self.x, self.w, transpose_b=True), [self.h])[0]
 
 
+@formulation("rnncell", text="MatMul, Add, the activation")
 def rnn_cell(model, layer) -> Out:
     cell = _Cell(model, layer, 1)
     return cell.once(_rnn_step(cell, layer))
 
 
+@formulation("grucell", text="MatMul, Add, Sigmoid/Tanh gates")
 def gru_cell(model, layer) -> Out:
     cell = _Cell(model, layer, 3)
     return cell.once(_gru_step(cell, layer))
-
-
-def _computed_weights(model, layer) -> bool:
-    """The 2021.4 plugin takes LSTMSequence only with constant W, R and B (its inputs 4-6), and only when all
-    three outputs (Y, Ho, Co) are read ("LSTMSequenceIE: AssertionFailed: !expired()" otherwise; probed)."""
-    from kernelkit.ir.graph import unused
-
-    return (any(constant_input(model, layer, i) is None for i in (4, 5, 6))
-            or any(unused(model, layer, port) for port in range(3)))
-
-
-def _formulation(build, text, needed=None):
-    from kernelkit.model.passes.rewrite import Formulation
-
-    return Formulation(build, text, needed=needed, multi_output=True)
-
-
-FORMULATIONS = {
-    "rnncell": (rnn_cell, "MatMul, Add, the activation"),
-    "grucell": (gru_cell, "MatMul, Add, Sigmoid/Tanh gates"),
-    "rnnsequence": _formulation(rnn_sequence, "unrolled over the steps: MatMul, Add, the activation"),
-    "grusequence": _formulation(gru_sequence, "unrolled over the steps: MatMul, Add, Sigmoid/Tanh gates"),
-    "lstmsequence": _formulation(lstm_sequence, "unrolled over the steps: MatMul, Add, Sigmoid/Tanh gates (the "
-                                                "plugin refuses LSTMSequence with weights that are not constant)",
-                                 _computed_weights),
-}

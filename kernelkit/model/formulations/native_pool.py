@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from kernelkit.model.formulations.compose import Composer
+from kernelkit.model.formulations.registry import formulation
 from kernelkit.model.passes.base import Refuse
-from kernelkit.model.passes.compose import Composer
 from kernelkit.ir.graph import FLOAT_PRECISIONS, Out, input_of, unused
 
 LOWEST_FP16 = -65504.0
@@ -76,6 +77,10 @@ def _pass(c: Composer, x: Out, axis: int, out_len: int, kernel: int, stride: int
     return c.reshape(result, dims), None
 
 
+@formulation("maxpool", text="per spatial axis: Gather of each tap (constant indices), Maximum (indices by "
+             "Greater/Select in scan order)", multi_output=True)
+@formulation("avgpool", text="per spatial axis: Gather of each tap (constant indices), Adds, times the constant "
+             "1/count", multi_output=True)
 def pool(model, layer):
     """MaxPool / AvgPool of any opset, 1-D to 3-D, as one gather-and-combine pass per spatial axis; MaxPool-8's
     indices (flat over the dimensions from `axis` on) when they are used."""
@@ -117,17 +122,3 @@ def pool(model, layer):
         return [result, None]
     element = layer.attrs.get("index_element_type", "i64")
     return [result, c.convert(index, element) if element != "i32" else index]
-
-
-def _pool_formulation(text):
-    from kernelkit.model.passes.rewrite import Formulation
-
-    return Formulation(pool, text, multi_output=True)
-
-
-FORMULATIONS = {
-    "maxpool": _pool_formulation("per spatial axis: Gather of each tap (constant indices), Maximum (indices by "
-                                 "Greater/Select in scan order)"),
-    "avgpool": _pool_formulation("per spatial axis: Gather of each tap (constant indices), Adds, times the "
-                                 "constant 1/count"),
-}

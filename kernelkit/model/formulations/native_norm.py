@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from kernelkit.model.formulations.compose import Composer
+from kernelkit.model.formulations.registry import formulation
 from kernelkit.model.passes.base import Refuse
-from kernelkit.model.passes.compose import Composer
 from kernelkit.ir.graph import FLOAT_PRECISIONS, Out, input_of
 
 
+@formulation("groupnormalization", text="Reshape to groups, MVN-6 over each group, Reshape back, times scale plus "
+             "bias")
 def group_normalization(model, layer) -> Out:
     """GroupNormalization-12 = Reshape [N, G, C/G * spatial], MVN-6 over the last axis (eps inside the
     square root), Reshape back, times scale[C] plus bias[C]."""
@@ -34,9 +37,3 @@ def group_normalization(model, layer) -> Out:
     scale = c.reshape(input_of(model, layer, 1), per_channel)
     bias = c.reshape(input_of(model, layer, 2), per_channel)
     return c.add(c.mul(back, scale), bias)
-
-
-FORMULATIONS = {
-    "groupnormalization": (group_normalization, "Reshape to groups, MVN-6 over each group, Reshape back, "
-                                                "times scale plus bias"),
-}

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from kernelkit.model.formulations.compose import Composer
+from kernelkit.model.formulations.registry import formulation
 from kernelkit.model.passes.base import Refuse
-from kernelkit.model.passes.compose import Composer
 from kernelkit.ir.graph import Out, input_of
 
 MAX_UPDATES = 64
@@ -47,6 +48,8 @@ def _linear_nd(c: Composer, indices: Out, dims: list[int]) -> Out:
     return total
 
 
+@formulation("scatterndupdate", text="ScatterUpdate on the flattened leading dims (no reduction); with a reduction, "
+             "each update as Equal mask + Select")
 def scatter_nd(model, layer) -> Out:
     """ScatterNDUpdate on a [prod(first k dims), rest] view."""
     data, indices, updates = (input_of(model, layer, i) for i in range(3))
@@ -80,6 +83,8 @@ def scatter_nd(model, layer) -> Out:
     return c.reshape(result, dims)
 
 
+@formulation("scatterelementsupdate", text="each update as an Equal mask on the element index + Select of the "
+             "combined value")
 def scatter_elements(model, layer) -> Out:
     """ScatterElementsUpdate-12 with a reduction: each update element, in order, combined into the data
     element its index addresses along `axis` (use_init_val true keeps the data as the first operand)."""
@@ -121,11 +126,3 @@ def scatter_elements(model, layer) -> Out:
             c.op(COMBINE[reduction], [result, update], {"auto_broadcast": "numpy"})
         result = c.select(hit, combined, result)
     return c.reshape(result, data.dims)
-
-
-FORMULATIONS = {
-    "scatterndupdate": (scatter_nd, "ScatterUpdate on the flattened leading dims (no reduction); with a "
-                                    "reduction, each update as Equal mask + Select"),
-    "scatterelementsupdate": (scatter_elements, "each update as an Equal mask on the element index + Select of "
-                                                "the combined value"),
-}

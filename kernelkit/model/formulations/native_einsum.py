@@ -14,8 +14,9 @@ import string
 
 import numpy as np
 
+from kernelkit.model.formulations.compose import Composer
+from kernelkit.model.formulations.registry import formulation
 from kernelkit.model.passes.base import Refuse
-from kernelkit.model.passes.compose import Composer
 from kernelkit.ir.graph import FLOAT_PRECISIONS, Out, input_of
 
 
@@ -98,6 +99,14 @@ def _product(c: Composer, a: Out, la: str, b: Out, lb: str, keep: set[str]) -> t
     return (c.reshape(product, dims) if dims else _total(c, product, [0, 1, 2])), labels
 
 
+def _always(model, layer) -> bool:
+    """The plugin's own Einsum decomposition leaves some equations as an "unsupported layer type Einsum"
+    ("...ii->...i", "->"); this formulation is exact for every one, so it replaces them all on 2021.4."""
+    return True
+
+
+@formulation("einsum", text="diagonals by Gather, sums by ReduceSum, products by Transpose/Reshape/MatMul",
+             needed=_always)
 def einsum(model, layer) -> Out:
     operands = [input_of(model, layer, i) for i in range(len(layer.inputs))]
     if any(v.precision not in FLOAT_PRECISIONS for v in operands):
@@ -120,19 +129,3 @@ def einsum(model, layer) -> Out:
         return x if x is not operands[0] else c.mul(x, 1.0)
     result = _layout(c, x, labels, output)
     return result if result is not operands[0] else c.mul(result, 1.0)
-
-
-def _always(model, layer) -> bool:
-    """The plugin's own Einsum decomposition leaves some equations as an "unsupported layer type Einsum"
-    ("...ii->...i", "->"); this formulation is exact for every one, so it replaces them all on 2021.4."""
-    return True
-
-
-def _formulation():
-    from kernelkit.model.passes.rewrite import Formulation
-
-    return Formulation(einsum, "diagonals by Gather, sums by ReduceSum, products by Transpose/Reshape/MatMul",
-                       needed=_always)
-
-
-FORMULATIONS = {"einsum": _formulation()}
