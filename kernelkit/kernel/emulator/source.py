@@ -17,6 +17,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from kernelkit.core.errors import KernelkitError
+from kernelkit.kernel.builder.hostcheck import WORK_ITEMS_PATH, clang
 
 PRELUDE_PATH = Path(__file__).with_name("shave_prelude.h")
 
@@ -28,9 +29,6 @@ HALF_DEFINES = ("half=float", "half2=kk_half2", "half3=kk_half3", "half4=kk_half
 # A decimal literal with the `h`/`H` suffix: 1.0h, .5h, 2e-3h, 3h (not part of an identifier or hex literal).
 _HALF_LITERAL = re.compile(r"(?<![\w.])((?:\d+\.\d*|\.\d+|\d+)(?:[eE][+-]?\d+)?)[hH](?!\w)")
 _COMMENT_OR_STRING = re.compile(r"//[^\n]*|/\*.*?\*/|\"(?:\\.|[^\"\\])*\"", re.S)
-
-
-WORK_ITEMS_PATH = Path(__file__).with_name("shave_work_items.h")
 
 
 @lru_cache(maxsize=1)
@@ -285,7 +283,6 @@ def compile_real_half(text: str) -> tuple[bytes | None, str]:
     import subprocess
     import tempfile
 
-    from kernelkit.kernel.builder.hostcheck import clang
     from kernelkit.core.fsutil import atomic_write
     from kernelkit.core.paths import cache_dir
 
