@@ -95,7 +95,7 @@ def _onnx_ground_truth(name):
 
 @pytest.mark.parametrize("name", sorted(LIBRARY))
 def test_emulated_kernel_reproduces_onnx_node_test(built, name):
-    from kernelkit.kernel.emulator.core import emulate
+    from kernelkit.kernel.emulator.run import emulate
 
     test = _onnx_ground_truth(name)
     inputs = [np.asarray(x).astype(np.float16) if np.asarray(x).dtype.kind == "f" else np.asarray(x).astype(np.int32)
@@ -116,7 +116,7 @@ def test_emulated_kernel_reproduces_onnx_node_test(built, name):
 def test_per_element_launch_of_the_gpu_binding_gives_the_same_result(built, name, attrs, shape):
     # The GPU binding cannot size its launch from attributes: it launches one item per element (or channel)
     # and the surplus items redo the last lane. Emulate that launch through the MYRIAD catch-all binding.
-    from kernelkit.kernel.emulator.core import emulate
+    from kernelkit.kernel.emulator.run import emulate
 
     spec = load_spec(KERNELS_DIR / name)
     layer = myriad.load(built[name].xml_path)[-1]
@@ -139,7 +139,7 @@ OPENVINO_KERNELS = sorted(name for name in LIBRARY if load_spec(KERNELS_DIR / na
 @pytest.mark.parametrize("name", OPENVINO_KERNELS)
 def test_emulated_kernel_agrees_with_openvino_cpu(built, name):
     # OpenVINO's own CPU implementation of the op (written by others), on every spec case of the kernel.
-    from kernelkit.kernel.emulator.core import emulate
+    from kernelkit.kernel.emulator.run import emulate
     from kernelkit.harness.inputs import generate_inputs
     from kernelkit.runners.references import openvino_reference
 

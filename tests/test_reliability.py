@@ -500,7 +500,7 @@ def _copy_binding(tmp_path, global_: str) -> Path:
 
 
 def test_a_huge_ndrange_is_refused_before_the_emulator_launches_it(tmp_path, monkeypatch):
-    from kernelkit.kernel.emulator.core import emulate
+    from kernelkit.kernel.emulator.run import emulate
 
     binding = _copy_binding(tmp_path, "65536,65536,2")
     x = np.ones((1, 1, 1, 4), np.float32)
@@ -512,7 +512,7 @@ def test_a_huge_ndrange_is_refused_before_the_emulator_launches_it(tmp_path, mon
 
 
 def test_an_output_far_larger_than_memory_is_refused_by_the_emulator(tmp_path):
-    from kernelkit.kernel.emulator.core import emulate
+    from kernelkit.kernel.emulator.run import emulate
 
     refused(emulate, _copy_binding(tmp_path, "X,1,1"), "Copy", [np.ones((1, 1, 1, 4), np.float32)],
             output_shapes=[(100000, 100000, 100000)], match="the output of shape \\[100000, 100000, 100000\\] needs")

@@ -29,7 +29,7 @@ def hard_sigmoid(tmp_path_factory):
 def _emulate(result, op, inputs, attrs=None):
     # rank 0-1 tensors and 2-D batches as patch binds them (the real plugin takes no rank 0-1 tensor, and
     # splits a 2-D batch per sample)
-    from kernelkit.kernel.emulator.core import emulate
+    from kernelkit.kernel.emulator.run import emulate
 
     run = emulate(result.xml_path, op, inputs, attrs=attrs or {}, as_patched=True, fold_batch=True)
     assert not [f for f in run.findings if f.severity == "error"]

@@ -247,7 +247,7 @@ def _kernelkit_reading(bindings: Path, case: CheckCase, verdict: Verdict, batch:
     kernel would misbehave) do not make the plugin refuse. With a network batch above 1 the plugin compiles
     the network for one sample: so is the plan."""
     from kernelkit.kernel.bindings import crosscheck, myriad
-    from kernelkit.kernel.emulator.core import NoBindingApplies, plan_launch
+    from kernelkit.kernel.emulator.plan import NoBindingApplies, plan_launch
     from kernelkit.facts.knowledge import custom_layer_facts, legacy_params
 
     try:
@@ -330,7 +330,7 @@ def compare(plan, custom: list, case: CheckCase, batch: int = 1) -> list[str]:
         return [f"the plugin wrote {len(custom)} Custom stage(s), the emulator plans {len(plan.stages)}"
                 + (": it split the layer into one stage per sample, each with the whole tensor's work sizes "
                    "(on the device each would overrun its slice)" if split else "")]
-    from kernelkit.kernel.emulator.core import per_sample_stages
+    from kernelkit.kernel.emulator.plan import per_sample_stages
 
     samples = per_sample_stages(plan.layer, [_per_sample(t.shape, batch) if t.value is None else t.shape
                                              for t in case.inputs],

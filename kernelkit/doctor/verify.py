@@ -92,7 +92,7 @@ def _make_op_class(layer: EmulatedLayer, bindings, failures: list):
     import openvino as ov
     from openvino import DiscreteTypeInfo, Op
 
-    from kernelkit.kernel.emulator.core import emulate
+    from kernelkit.kernel.emulator.run import emulate
 
     class EmulatedOp(Op):
         def __init__(self, inputs=None, attrs=None):

@@ -247,7 +247,7 @@ DEFAULT_TIMEOUT = 60.0   # seconds per emulation; a kernel that never finishes i
 def _emulate(build, spec, inputs, attrs, output_shapes, precision, timeout, arithmetic="fp32"):
     """The kernel as `kernelkit patch` binds it (rank-0/1 tensors as [1, N]; an element-wise kernel's 2-D
     [N, C] tensors as [1, N*C])."""
-    from kernelkit.kernel.emulator.core import emulate
+    from kernelkit.kernel.emulator.run import emulate
 
     return emulate(build.xml_path, spec.op, inputs, attrs=attrs, output_shapes=output_shapes, precision=precision,
                    arithmetic=arithmetic, timeout=timeout, as_patched=True, fold_batch=spec.family == "elementwise")
