@@ -189,8 +189,8 @@ def main(argv=None) -> int:
             out = emulate(built.xml_path, "HardSigmoidH", [x], hs_attrs).outputs[0]
             xs = x.astype(np.float16).astype(np.float64)
             assert np.allclose(out, np.clip(0.2 * xs + 0.5, 0, 1), atol=2e-3), "generated kernel result is wrong"
-            from kernelkit.kernel.bindings import myriad
-            sizes = myriad.load(built.xml_path)[0].kernels[0].work_sizes
+            from kernelkit.kernel.bindings import myriad_read
+            sizes = myriad_read.load(built.xml_path)[0].kernels[0].work_sizes
             gen_source = shave_source.transform([(str(built.cl_path), built.cl_path.read_text())], "hard_sigmoid_h")
         gen = cl.Kernel(cl.Program(ctx, gen_source).build(options=shave_source.build_options("fp16")),
                         "hard_sigmoid_h")

@@ -693,12 +693,12 @@ def test_a_patcher_error_on_a_dynamic_model_names_the_model(tmp_path, capsys):
 
 
 def test_an_unreadable_where_bound_names_the_binding_file(tmp_path):
-    from kernelkit.kernel.bindings import myriad
+    from kernelkit.kernel.bindings import myriad_read, myriad_select
 
     path = tmp_path / "b.xml"
     path.write_text(fuzz_inputs.ROWS_XML.replace('<Kernel entry', '<Where alpha="+x"/>\n    <Kernel entry'))
-    layers = myriad.load(path)
-    err = refused(myriad.select_with_reasons, layers, "Elu", {"alpha": "0.5"}, match="cannot read '\\+x'",
+    layers = myriad_read.load(path)
+    err = refused(myriad_select.select_with_reasons, layers, "Elu", {"alpha": "0.5"}, match="cannot read '\\+x'",
                   path=path)
     assert err.line == 1
 

@@ -10,7 +10,7 @@ import textwrap
 import numpy as np
 import pytest
 
-from kernelkit.kernel.bindings import expr, gpu, myriad
+from kernelkit.kernel.bindings import expr, gpu, myriad_check
 from kernelkit.kernel.builder.build import build_kernel
 from kernelkit.core.errors import KernelkitError
 from kernelkit.core.paths import KERNELS_DIR
@@ -71,7 +71,7 @@ def test_gpu_binding_takes_the_same_work_sizes():
     layer = gpu_layer(spec)
     assert not [f for f in gpu.validate([layer]) if f.severity == "error"]
     assert (layer.global_, layer.local) == (spec.work.global_, spec.work.local)
-    assert not [f for f in myriad.validate(myriad_layers(spec)) if f.severity == "error"]
+    assert not [f for f in myriad_check.validate(myriad_layers(spec)) if f.severity == "error"]
 
 
 def _binary_kernel(tmp_path, staging="direct"):

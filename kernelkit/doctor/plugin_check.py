@@ -246,12 +246,12 @@ def _kernelkit_reading(bindings: Path, case: CheckCase, verdict: Verdict, batch:
     (it uses no binding) or "refuses: why" (its compile fails); errors of the emulator's device checks (the
     kernel would misbehave) do not make the plugin refuse. With a network batch above 1 the plugin compiles
     the network for one sample: so is the plan."""
-    from kernelkit.kernel.bindings import crosscheck, myriad
+    from kernelkit.kernel.bindings import crosscheck, myriad_check, myriad_read, myriad_select
     from kernelkit.kernel.emulator.plan import NoBindingApplies, plan_launch
     from kernelkit.facts.knowledge import custom_layer_facts, legacy_params
 
     try:
-        layers = myriad.load(bindings)
+        layers = myriad_read.load(bindings)
     except KernelkitError as exc:
         verdict.kernelkit = f"refuses: {exc.message}"
         return None
@@ -264,9 +264,9 @@ def _kernelkit_reading(bindings: Path, case: CheckCase, verdict: Verdict, batch:
     attrs = legacy_params(case.layer_type, facts.extension_layer_attrs(case.layer_type, case.attrs)
                           if extension_layer else case.attrs, consts)
     blobs = {name: consts[port] for port, name in facts.blobs(case.layer_type).items() if port in consts}
-    plugin_type = myriad.plugin_layer_type(case.layer_type)
+    plugin_type = myriad_select.plugin_layer_type(case.layer_type)
     same_type = [layer for layer in layers if layer.name.lower() == plugin_type.lower()]
-    for finding in myriad.validate(same_type, attrs):
+    for finding in myriad_check.validate(same_type, attrs):
         verdict.findings.append(f"{finding.severity}: {finding.message}")
     lacks = facts.reader_lacks(case.layer_type)
     if lacks and not extension_layer:
@@ -290,7 +290,7 @@ def _kernelkit_reading(bindings: Path, case: CheckCase, verdict: Verdict, batch:
         return None
     chosen = [layer for layer in same_type][plan.alternative]
     claims = [f for f in plan.findings if f.plugin == "rejects"]
-    claims += [f for f in myriad.validate([chosen], attrs) if f.plugin == "rejects"]
+    claims += [f for f in myriad_check.validate([chosen], attrs) if f.plugin == "rejects"]
     for kernel in chosen.kernels:
         cl = next(((chosen.base_dir / n).with_suffix(".cl") for n in kernel.sources
                    if (chosen.base_dir / n).with_suffix(".cl").is_file()), None)
@@ -430,11 +430,11 @@ def _blob_batch(blob: Path) -> int:
 
 def _alternative_index_in_file(plan) -> int | None:
     """The plan's alternative as its position among all <CustomLayer> elements of the file."""
-    from kernelkit.kernel.bindings import myriad
+    from kernelkit.kernel.bindings import myriad_read
 
     if plan is None or plan.layer.path is None:
         return None
-    layers = myriad.load(plan.layer.path)
+    layers = myriad_read.load(plan.layer.path)
     same_type = [i for i, layer in enumerate(layers) if layer.name.lower() == plan.layer.name.lower()]
     return same_type[plan.alternative] if plan.alternative < len(same_type) else None
 
@@ -535,7 +535,7 @@ def cases_for_kernel(spec, layer_type: str) -> list[CheckCase]:
     """One CheckCase per spec case, with the layer the harness's OpenVINO reference builds: the fed kernel
     inputs (Const where the case fixes their value), then the reference's constant inputs, and the case's
     other attributes (renamed as the reference renames them)."""
-    from kernelkit.kernel.bindings.myriad import legacy_param_string
+    from kernelkit.kernel.bindings.myriad_select import legacy_param_string
     from kernelkit.harness.inputs import generate_inputs
     from kernelkit.runners.references import _const_value, _openvino_conf
 
@@ -731,7 +731,7 @@ def _compare_with_kernelkit(verdict: Verdict, bindings: Path, batch: int = 1) ->
 def _extension_layer_model(path: Path, spec, case, arrays) -> Path:
     """The case as one extension layer of the kernel's op type: what a patched model holds where OpenVINO
     has no such layer (the 2021.4 plugin binds it by type)."""
-    from kernelkit.kernel.bindings.myriad import legacy_param_string
+    from kernelkit.kernel.bindings.myriad_select import legacy_param_string
     from kernelkit.harness.custom_ops import one_layer_ir
 
     types = [case.dtypes[i] if i < len(case.dtypes) else "f32" for i in range(len(arrays))]

@@ -320,9 +320,9 @@ def gpu_host_defines(spec: KernelSpec, attrs: dict | None = None) -> dict[str, s
 
 
 def render_myriad_xml(spec: KernelSpec) -> str:
-    from kernelkit.kernel.bindings import myriad
+    from kernelkit.kernel.bindings import myriad_write
 
-    return myriad.dumps(myriad_layers(spec))
+    return myriad_write.dumps(myriad_layers(spec))
 
 
 def render_gpu_xml(spec: KernelSpec) -> str:

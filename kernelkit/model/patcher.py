@@ -304,7 +304,7 @@ def compile_patched(outdir, target: str):
     whether the patched model compiles. When its custom layers have no `.bin` (no clc), the plugin compiles it
     with check ELFs instead and a NeedsClc comes back. Raises CompileFailed (refused), ToolchainUnavailable,
     KernelkitError."""
-    from kernelkit.kernel.bindings import myriad
+    from kernelkit.kernel.bindings import myriad_read
     from kernelkit.core.errors import KernelkitError
     from kernelkit.myriad.compile import CompileFailed, compile_model, parse_compile_error
 
@@ -314,7 +314,7 @@ def compile_patched(outdir, target: str):
                              where="--compile", hint="patch with --target 2021.4 to confirm by compiling")
     bindings = outdir / CUSTOM_LAYERS_FILE
     if bindings.is_file():
-        missing = sorted({source for layer in myriad.load(bindings) for kernel in layer.kernels
+        missing = sorted({source for layer in myriad_read.load(bindings) for kernel in layer.kernels
                           for source in kernel.sources if not (outdir / source).is_file()})
         if missing:
             from kernelkit.doctor.plugin_check import ACCEPTED, check_patch

@@ -16,7 +16,7 @@ import numpy as np
 
 from kernelkit.core import limits
 from kernelkit.core.errors import KernelkitError
-from kernelkit.kernel.bindings import expr, myriad
+from kernelkit.kernel.bindings import expr, myriad_read, myriad_select
 from kernelkit.kernel.bindings.findings import Finding
 from kernelkit.kernel.bindings.model import CustomLayer, DataParam, Kernel, ScalarParam, TensorParam
 from kernelkit.kernel.emulator import cache, cmx, host_fp16, layout, source as shave_source
@@ -39,7 +39,7 @@ class NoBindingApplies(KernelkitError):
 
 
 def legacy_attrs(layer_type: str, attrs) -> dict[str, str]:
-    return myriad.plugin_attrs(layer_type, attrs or {})
+    return myriad_select.plugin_attrs(layer_type, attrs or {})
 
 
 def alternative_index(layers: Sequence[CustomLayer], layer: CustomLayer) -> int:
@@ -121,7 +121,7 @@ def _scalar_value(ctx: Context, kernel: Kernel, param: ScalarParam):
                            hint="drop port-index to read the whole attribute")
             parts = text.split(",")
             text = parts[min(k, len(parts) - 1)]      # past the end: the last one (attr.list-element-2)
-        number = myriad.read_plugin_number(text, param.type)
+        number = myriad_select.read_plugin_number(text, param.type)
         if number.value is None:
             raise fail(f"the attribute value \"{text}\" does not read as {param.type} ({number.error})")
         return np_type(number.value)
@@ -129,8 +129,8 @@ def _scalar_value(ctx: Context, kernel: Kernel, param: ScalarParam):
         prefix, _, letter = source.partition(".")
         if len(letter) != 1 or letter.upper() not in ("B", "F", "Y", "X"):
             hint = ("the plugin reads any source with a '.' as a shape lookup, so a float literal must be "
-                    f"written without one, e.g. {myriad.float_without_dot(source)}") \
-                if myriad.read_plugin_number(source, "float").value is not None else None
+                    f"written without one, e.g. {myriad_select.float_without_dot(source)}") \
+                if myriad_select.read_plugin_number(source, "float").value is not None else None
             raise fail("a source with a '.' is a shape lookup <I|O>.<B|F|Y|X>", hint=hint)
         if k is None or k < 0:
             raise fail("a shape lookup needs port-index (which input or output)", hint="add port-index=\"0\"")
@@ -145,7 +145,7 @@ def _scalar_value(ctx: Context, kernel: Kernel, param: ScalarParam):
         return np.int32(shape[index])       # a dimension is an int whatever type says (lookup.type-float)
     if k is not None and k >= 0:
         raise fail("a literal source cannot have port-index")
-    number = myriad.read_plugin_number(source, param.type)
+    number = myriad_select.read_plugin_number(source, param.type)
     if number.value is None:
         if number.error == "out of range":
             raise fail(f"the number is out of range for a 32-bit {param.type}")
@@ -333,7 +333,7 @@ def per_sample_stages(layer: CustomLayer, input_shapes, output_shapes) -> int:
         shapes = [input_shapes[first.port_index]] if first and 0 <= first.port_index < len(input_shapes) else []
         shapes += [output_shapes[p.port_index] for p in tensors
                    if p.type == "output" and 0 <= p.port_index < len(output_shapes)]
-        copies = max(copies, myriad.per_sample_split(shapes))
+        copies = max(copies, myriad_select.per_sample_split(shapes))
     return copies
 
 
@@ -350,7 +350,7 @@ def plan_stages(ctx: Context, blobs: dict[str, np.ndarray]):
                 "custom layer has one (the plugin asserts outputs.size() == 1)", plugin="rejects",
                 hint="bind a layer with one output (probe kernel.two-outputs)")
     input_shapes = [tuple(np.shape(x)) for i, x in enumerate(ctx.inputs) if i not in absorbed]
-    refusal = myriad.plugin_layout_refusal(ctx.layer, input_shapes, ctx.output_shapes)
+    refusal = myriad_select.plugin_layout_refusal(ctx.layer, input_shapes, ctx.output_shapes)
     if refusal is not None:
         ctx.add("error", f"the MYRIAD plugin refuses the layer: {refusal[0]}", hint=refusal[1], plugin="rejects")
     _check_writers(ctx)
@@ -380,7 +380,7 @@ def plan_stages(ctx: Context, blobs: dict[str, np.ndarray]):
                                    recipe=recipe)
         return buffers[key]
 
-    for kernel in myriad.run_order(ctx.layer):
+    for kernel in myriad_select.run_order(ctx.layer):
         sources = cache.read_sources(ctx, kernel)
         user_text = "\n".join(text for _, text in sources)
         signatures = cache.signatures(user_text, sources[0][0])
@@ -612,7 +612,7 @@ def _check_cmx(ctx: Context, kernel: Kernel, source: str, local_args: list[tuple
 
 def load_layers(bindings) -> tuple[list[CustomLayer], Path | None]:
     if isinstance(bindings, (str, Path)):
-        return cache.cached_file("bindings", Path(bindings), myriad.load), Path(bindings)
+        return cache.cached_file("bindings", Path(bindings), myriad_read.load), Path(bindings)
     layers = list(bindings)
     return layers, (layers[0].path if layers else None)
 
@@ -620,7 +620,7 @@ def load_layers(bindings) -> tuple[list[CustomLayer], Path | None]:
 def choose_layer(layers, source_path, layer_type: str, legacy: dict, arrays) -> CustomLayer:
     # inputs arrive in the IR's default layout for their rank; alternatives whose formats fit it come first
     layouts = [_DEFAULT_LAYOUT.get(np.ndim(x)) for x in arrays]
-    layer, reasons = myriad.select_with_reasons(layers, layer_type, legacy, layouts)
+    layer, reasons = myriad_select.select_with_reasons(layers, layer_type, legacy, layouts)
     if layer is None:
         raise NoBindingApplies(f"no binding alternative applies to a '{layer_type}' layer with these attributes",
                              path=source_path, where=layer_type, hint="; ".join(reasons[:4]))

@@ -17,7 +17,7 @@ import numpy as np
 
 from kernelkit.core import limits
 from kernelkit.core.errors import KernelkitError
-from kernelkit.kernel.bindings import myriad
+from kernelkit.kernel.bindings import myriad_select
 from kernelkit.kernel.bindings.findings import Finding
 from kernelkit.kernel.bindings.model import CustomLayer
 from kernelkit.kernel.emulator import cache, host_fp16, layout, plan
@@ -304,7 +304,7 @@ def emulate(bindings, layer_type: str, inputs: Sequence[np.ndarray], attrs=None,
             blobs=None, as_patched: bool = False, fold_batch: bool = False) -> EmulationResult:
     """Run the binding the plugin would choose for `layer_type` on `inputs` (logical layout, NCHW for 4-D).
 
-    bindings: a MYRIAD binding XML path, or layers already loaded with kernelkit.kernel.bindings.myriad.
+    bindings: a MYRIAD binding XML path, or layers already loaded with kernelkit.kernel.bindings.myriad_read.
     attrs: the layer's IR attributes (lists become "1,2,3" as in the plugin's legacy params).
     output_shapes: default [inputs[0].shape].
     precision: "fp16" rounds float tensors to fp16 at the boundary (and in convert_half/vstore_half);
@@ -325,8 +325,8 @@ def emulate(bindings, layer_type: str, inputs: Sequence[np.ndarray], attrs=None,
         wanted = [tuple(s) for s in output_shapes] if output_shapes is not None else \
             ([tuple(np.shape(inputs[0]))] if len(inputs) else None)
         def bind(shape):
-            shape = myriad.plugin_shape(shape)
-            return myriad.flattened_batch(shape) if fold_batch and len(shape) == 2 else shape
+            shape = myriad_select.plugin_shape(shape)
+            return myriad_select.flattened_batch(shape) if fold_batch and len(shape) == 2 else shape
 
         bound = [np.reshape(x, bind(np.shape(x))) for x in inputs]
         run = functools.partial(emulate, bindings, layer_type, bound, attrs,

@@ -33,7 +33,7 @@ def _rows_grid(dims: list[int]) -> tuple[int, int] | None:
 
 
 def apply(ctx: PatchContext) -> None:
-    from kernelkit.kernel.bindings.myriad import network_batch
+    from kernelkit.kernel.bindings.myriad_select import network_batch
 
     if ctx.target not in TARGETS:
         return
