@@ -16,7 +16,8 @@ from kernelkit.core.errors import KernelkitError
 from kernelkit.core.xmlsafe import MiB, parse_fragment_run, read_limited
 from kernelkit.kernel.bindings import expr
 from kernelkit.kernel.bindings.findings import Finding
-from kernelkit.kernel.bindings.model import GPU_TENSOR_FORMATS, GpuCustomLayer, GpuDefine, GpuTensor
+from kernelkit.facts.tensor_formats import GPU_TENSOR_FORMATS
+from kernelkit.kernel.bindings.model import GpuCustomLayer, GpuDefine, GpuTensor
 from kernelkit.kernel.bindings.myriad_read import element_label
 from kernelkit.kernel.bindings.myriad_write import xml_attrs
 

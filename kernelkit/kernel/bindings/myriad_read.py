@@ -13,8 +13,9 @@ from typing import Sequence
 from kernelkit.core.errors import KernelkitError
 from kernelkit.core.xmlsafe import MiB, parse_fragment_run, read_limited
 from kernelkit.kernel.bindings.findings import Finding
-from kernelkit.kernel.bindings.model import (TENSOR_FORMATS, CustomLayer, DataParam, DimRef, Kernel, Param,
-                                             ScalarParam, TensorParam, WorkSizes)
+from kernelkit.facts.tensor_formats import TENSOR_FORMATS
+from kernelkit.kernel.bindings.model import (CustomLayer, DataParam, DimRef, Kernel, Param, ScalarParam, TensorParam,
+                                             WorkSizes)
 
 MAX_BINDINGS_BYTES = 4 * MiB
 TENSOR_TYPES = ("input", "output", "input_buffer", "output_buffer")

@@ -11,11 +11,9 @@ from dataclasses import dataclass
 from typing import Iterable, Mapping, Sequence
 
 from kernelkit.core.errors import KernelkitError
+from kernelkit.facts.tensor_formats import RANK_LAYOUTS, TENSOR_FORMATS
 from kernelkit.kernel.bindings import expr
 from kernelkit.kernel.bindings.model import CustomLayer, Kernel, TensorParam
-
-_LAYOUT_OF_FORMAT = {"BFYX": "NCHW", "BYXF": "NHWC", "FYX": "CHW", "YXF": "HWC", "BF": "NC"}
-
 
 def legacy_param_string(value) -> str:
     """How a layer attribute reads in the plugin's legacy params map (a string)."""
@@ -139,11 +137,7 @@ def why_unsuitable(layer: CustomLayer, attrs: Mapping[str, object]) -> str | Non
 
 
 # What the real 2021.4 plugin does with a custom layer's tensors, as `kernelkit plugin-check` saw it
-# (docs/bindings.md, "What the real plugin refuses"): the layouts it can name, the orders formats force.
-PLUGIN_RANKS = {2: "NC", 3: "CHW", 4: "NCHW"}
-_FORMAT_RANK = {"BFYX": 4, "BYXF": 4, "FYX": 3, "YXF": 3}
-
-
+# (docs/bindings.md, "What the real plugin refuses"); the ranks and format orders are facts.tensor_formats.
 def plugin_layout_refusal(layer: CustomLayer, input_shapes: Sequence[Sequence[int]],
                           output_shapes: Sequence[Sequence[int]]) -> tuple[str, str] | None:
     """(why, what to do) when the real 2021.4 plugin refuses this binding for a layer of these shapes, else None.
@@ -159,7 +153,7 @@ def plugin_layout_refusal(layer: CustomLayer, input_shapes: Sequence[Sequence[in
       each (probes batch.*)."""
     for kind, shapes in (("input", input_shapes), ("output", output_shapes)):
         for port, shape in enumerate(shapes):
-            if len(shape) not in PLUGIN_RANKS:
+            if len(shape) not in RANK_LAYOUTS:
                 return (f"{kind} {port} has rank {len(shape)} ({'x'.join(map(str, shape)) or 'scalar'}); a custom "
                         "layer's inputs and outputs need rank 2, 3 or 4 (the plugin reports \"Tensor node has an "
                         "invalid format\")",
@@ -173,7 +167,7 @@ def plugin_layout_refusal(layer: CustomLayer, input_shapes: Sequence[Sequence[in
                 shapes = input_shapes if param.type == "input" else output_shapes
                 if param.port_index < len(shapes):
                     rank = len(shapes[param.port_index])
-                    wanted = _FORMAT_RANK.get(param.format)
+                    wanted = getattr(TENSOR_FORMATS.get(param.format), "rank", None)
                     if wanted is not None and wanted != rank:
                         return (f"<Tensor arg-name=\"{param.arg_name}\" format=\"{param.format}\"> forces a "
                                 f"{wanted}-D order on {param.type} {param.port_index} of rank {rank} (the plugin "
@@ -240,7 +234,8 @@ def network_batch(input_shapes: Sequence[Sequence[int]]) -> int | None:
 
 def _normal_layout(layout: str) -> str:
     layout = layout.upper()
-    return _LAYOUT_OF_FORMAT.get(layout, layout)
+    known = TENSOR_FORMATS.get(layout)
+    return known.layout if known is not None and known.layout else layout
 
 
 def input_formats_fit(layer: CustomLayer, input_layouts: Sequence[str | None]) -> bool:

@@ -15,7 +15,8 @@ import numpy as np
 from kernelkit.core.errors import KernelkitError
 from kernelkit.kernel.bindings import clsource
 from kernelkit.kernel.bindings.model import CustomLayer, Kernel
-from kernelkit.kernel.emulator import cmx, source as shave_source
+from kernelkit.kernel.builder.lint import local_memory_estimate
+from kernelkit.kernel.emulator import source as shave_source
 from kernelkit.kernel.emulator.worker import Job, program_key
 
 # Parsed files are kept while their size and modification time stay the same: repeated calls skip the work.
@@ -72,7 +73,7 @@ def real_half_program(ctx, kernel, sources) -> tuple[bytes, str]:
 @lru_cache(maxsize=256)
 def local_arrays(source: str, entry: str) -> tuple[tuple[str, int], ...]:
     names = [entry, f"__dma_preload_{entry}", f"__dma_postwrite_{entry}"]
-    return tuple(cmx.local_arrays(shave_source.kernel_text(source, names)))
+    return tuple(local_memory_estimate(shave_source.kernel_text(source, names)))
 
 
 _SIGNATURES: dict[str, list] = {}

@@ -16,23 +16,27 @@ import numpy as np
 
 from kernelkit.core import limits
 from kernelkit.core.errors import KernelkitError
+from kernelkit.facts.opencl import SCALAR_TYPES
+from kernelkit.facts.tensor_formats import RANK_LAYOUTS
 from kernelkit.kernel.bindings import expr, myriad_read, myriad_select
 from kernelkit.kernel.bindings.findings import Finding
 from kernelkit.kernel.bindings.model import CustomLayer, DataParam, Kernel, ScalarParam, TensorParam
-from kernelkit.kernel.emulator import cache, cmx, host_fp16, layout, source as shave_source
+from kernelkit.kernel.builder.lint import CMX_BUDGET_BYTES
+from kernelkit.kernel.emulator import cache, host_fp16, layout, source as shave_source
 from kernelkit.kernel.emulator.worker import Job, Launch, Region
 
 # Work items of one group run one after another on one SHAVE. The device's own cap is not published;
 # kernelkit refuses groups above 1024 work items (the shipped kernels stay far below; PoCL allows 4096).
 MAX_WORK_GROUP_SIZE = 1024
+# On-chip memory per work group the emulator warns above (the largest shipped 2021 kernels use about 68 KB).
+CMX_WARN_BYTES = 70 * 1024
 
 
-# kernel pointee type -> (numpy dtype of the buffer on PoCL, bytes per element on the device)
-ELEMENT = {"half": (np.float32, 2), "float": (np.float32, 4), "int": (np.int32, 4), "uint": (np.uint32, 4),
-            "short": (np.int16, 2), "ushort": (np.uint16, 2), "char": (np.int8, 1), "uchar": (np.uint8, 1),
-            "long": (np.int64, 8), "ulong": (np.uint64, 8)}
+# kernel pointee type -> (numpy type of the buffer on PoCL, bytes per element on the device): every scalar whose
+# size the OpenCL spec fixes but double (SHAVE has no fp64); half is held as float32 unless arithmetic="fp16".
+_ELEMENT = {name: (np.float32 if name == "half" else np.dtype(t.numpy).type, t.size)
+            for name, t in SCALAR_TYPES.items() if t.fixed and name != "double"}
 _INT_TYPES = {"int": np.int32, "uint": np.uint32}
-_DEFAULT_LAYOUT = {4: "NCHW", 3: "CHW", 2: "NC"}
 
 class NoBindingApplies(KernelkitError):
     """The plugin would use no alternative of the binding for this layer (it skips the binding)."""
@@ -66,7 +70,7 @@ class Context:
 
     def storage(self, pointee: str):
         """The numpy type of one element of a `pointee` buffer as the kernels see it."""
-        return np.float16 if pointee == "half" and self.real_half else ELEMENT[pointee][0]
+        return np.float16 if pointee == "half" and self.real_half else _ELEMENT[pointee][0]
 
     def where(self, kernel: Kernel | None = None, arg: str | None = None) -> str:
         text = f"{self.layer.name} binding #{self.alternative}"
@@ -185,7 +189,7 @@ def _pack_scalar(ctx, kernel, arg, value):
 
 def _element(ctx, kernel, arg):
     base = arg.scalar_type
-    if base not in ELEMENT:
+    if base not in _ELEMENT:
         raise ctx.error(f"pointer argument to '{arg.base_type}' is not a tensor type the emulator knows",
                         kernel, arg.name)
     return base
@@ -221,7 +225,7 @@ class Data:
 
 def _input_data(ctx, kernel, arg, array: np.ndarray, fmt: str, pointee: str) -> Data:
     """A tensor as the kernel's buffer holds it: the pointee type, half as float32, rounded as the VPU stores it."""
-    dtype, _ = ELEMENT[pointee]
+    dtype, _ = _ELEMENT[pointee]
     compare = not arg.const       # a const pointer cannot write its tensor without a cast
     if pointee == "half" and ctx.real_half:                  # 16-bit storage: the fp16 values themselves
         if array.dtype.kind == "f":
@@ -490,7 +494,7 @@ def plan_stages(ctx: Context, blobs: dict[str, np.ndarray]):
                 size = ctx.evaluate(first_param.size, first_param.dim, first_kernel,
                                     f"{first_param.type} size \"{first_param.size}\"", first_param.line)
                 device_bytes = 2 * size    # the plugin allocates `size` FP16 elements
-                dtype, dev_size = ctx.storage(pointee), ELEMENT[pointee][1]
+                dtype, dev_size = ctx.storage(pointee), _ELEMENT[pointee][1]
                 count = max(device_bytes // dev_size, 1)
                 buf = buffer(("scratch", param.port_index), "scratch", param.port_index, "ANY", pointee,
                              lambda c, arrays, blobs, d=dtype, n=count: Data(d, n))
@@ -597,15 +601,15 @@ def _check_writers(ctx: Context) -> None:
 def _check_cmx(ctx: Context, kernel: Kernel, source: str, local_args: list[tuple[str, int]]) -> None:
     arrays = cache.local_arrays(source, kernel.entry)
     total = sum(size for _, size in arrays) + sum(size for _, size in local_args)
-    if total <= cmx.CMX_WARN_BYTES:
+    if total <= CMX_WARN_BYTES:
         return
     parts = [f"local_data '{n}' {s} B" for n, s in local_args] + [f"__local {n}[] {s} B" for n, s in arrays]
     message = f"{total} bytes of on-chip memory (CMX) per work group: " + ", ".join(parts)
-    if total > cmx.CMX_BUDGET_BYTES:
-        ctx.add("error", message + f"; the budget is {cmx.CMX_BUDGET_BYTES} bytes", kernel,
+    if total > CMX_BUDGET_BYTES:
+        ctx.add("error", message + f"; the budget is {CMX_BUDGET_BYTES} bytes", kernel,
                 hint="tile the work so each group needs less local memory")
     else:
-        ctx.add("warning", message + f"; close to the {cmx.CMX_BUDGET_BYTES}-byte budget", kernel)
+        ctx.add("warning", message + f"; close to the {CMX_BUDGET_BYTES}-byte budget", kernel)
 
 
 # --- running: lay buffers out in the shared arena, fill, run, check ---------------------------------------
@@ -619,7 +623,7 @@ def load_layers(bindings) -> tuple[list[CustomLayer], Path | None]:
 
 def choose_layer(layers, source_path, layer_type: str, legacy: dict, arrays) -> CustomLayer:
     # inputs arrive in the IR's default layout for their rank; alternatives whose formats fit it come first
-    layouts = [_DEFAULT_LAYOUT.get(np.ndim(x)) for x in arrays]
+    layouts = [RANK_LAYOUTS.get(np.ndim(x)) for x in arrays]
     layer, reasons = myriad_select.select_with_reasons(layers, layer_type, legacy, layouts)
     if layer is None:
         raise NoBindingApplies(f"no binding alternative applies to a '{layer_type}' layer with these attributes",

@@ -197,7 +197,8 @@ def _plan_shapes(model, layer, spec, extension_layer: bool = False) -> tuple[lis
     rules, docs/bindings.md): rank-0/1 tensors become [1, N]; element-wise kernels get no batch dimension
     (the plugin splits a batched rank-2 tensor, or a rank-4 one the network keeps, into one stage per sample
     that keeps the whole tensor's work sizes)."""
-    from kernelkit.kernel.bindings.myriad_select import (PLUGIN_RANKS, flattened_batch, network_batch as batch_taken_off,
+    from kernelkit.facts.tensor_formats import RANK_LAYOUTS
+    from kernelkit.kernel.bindings.myriad_select import (flattened_batch, network_batch as batch_taken_off,
                                                          per_sample_split, plugin_shape)
     from kernelkit.facts.knowledge import custom_layer_facts
 
@@ -217,7 +218,7 @@ def _plan_shapes(model, layer, spec, extension_layer: bool = False) -> tuple[lis
         ins.append(dims)
     outs = [list(p.dims) for p in layer.outputs]
     for shape in ins + outs:
-        if len(shape) not in PLUGIN_RANKS and len(shape) > 1:
+        if len(shape) not in RANK_LAYOUTS and len(shape) > 1:
             return ins, outs, (f"a tensor of rank {len(shape)}: the MYRIAD plugin binds custom layers to tensors "
                                "of rank 2-4 only")
     if any(len(shape) < 2 for shape in outs):
