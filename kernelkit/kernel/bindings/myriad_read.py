@@ -56,7 +56,6 @@ def element_label(element) -> str:
     return f"<{element.tag}{' ' + ' '.join(shown) if shown else ''}>"
 
 
-
 class _Reader:
     def __init__(self, path: Path | None):
         self.path = path

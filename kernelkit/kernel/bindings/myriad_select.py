@@ -286,9 +286,6 @@ def select(layers: Iterable[CustomLayer], layer_type: str, attrs: Mapping[str, o
     return select_with_reasons(layers, layer_type, attrs, input_layouts)[0]
 
 
-# --- writing -------------------------------------------------------------------------------------------------
-
-
 def run_order(layer: CustomLayer) -> list[Kernel]:
     """The order the plugin runs a layer's kernels: by stage number, except that a kernel runs after every
     kernel writing a scratch buffer it reads, whatever their numbers (probes stages.*)."""

@@ -89,7 +89,6 @@ def signatures(text: str, path: str):
     return found
 
 
-
 @dataclass
 class CachedPlan:
     layer: CustomLayer

@@ -31,19 +31,15 @@ MAX_WORK_GROUP_SIZE = 1024
 # On-chip memory per work group the emulator warns above (the largest shipped 2021 kernels use about 68 KB).
 CMX_WARN_BYTES = 70 * 1024
 
-
 # kernel pointee type -> (numpy type of the buffer on PoCL, bytes per element on the device): every scalar whose
 # size the OpenCL spec fixes but double (SHAVE has no fp64); half is held as float32 unless arithmetic="fp16".
 _ELEMENT = {name: (np.float32 if name == "half" else np.dtype(t.numpy).type, t.size)
             for name, t in SCALAR_TYPES.items() if t.fixed and name != "double"}
 _INT_TYPES = {"int": np.int32, "uint": np.uint32}
 
+
 class NoBindingApplies(KernelkitError):
     """The plugin would use no alternative of the binding for this layer (it skips the binding)."""
-
-
-def legacy_attrs(layer_type: str, attrs) -> dict[str, str]:
-    return myriad_select.plugin_attrs(layer_type, attrs or {})
 
 
 def alternative_index(layers: Sequence[CustomLayer], layer: CustomLayer) -> int:
@@ -53,6 +49,8 @@ def alternative_index(layers: Sequence[CustomLayer], layer: CustomLayer) -> int:
 
 @dataclass
 class Context:
+    """One layer being planned: the chosen alternative, the call's arrays and attributes, the findings so far."""
+
     layer: CustomLayer
     alternative: int
     inputs: list[np.ndarray]
@@ -103,8 +101,6 @@ class Context:
             return expr.evaluate(text, variables)
         except KernelkitError as exc:
             raise self.error(f"{what}: {exc.message}", kernel, line=line, hint=exc.hint) from None
-
-
 
 
 def _scalar_value(ctx: Context, kernel: Kernel, param: ScalarParam):
@@ -612,8 +608,6 @@ def _check_cmx(ctx: Context, kernel: Kernel, source: str, local_args: list[tuple
         ctx.add("warning", message + f"; close to the {CMX_BUDGET_BYTES}-byte budget", kernel)
 
 
-# --- running: lay buffers out in the shared arena, fill, run, check ---------------------------------------
-
 def load_layers(bindings) -> tuple[list[CustomLayer], Path | None]:
     if isinstance(bindings, (str, Path)):
         return cache.cached_file("bindings", Path(bindings), myriad_read.load), Path(bindings)
@@ -638,7 +632,7 @@ def plan_launch(bindings, layer_type: str, inputs: Sequence[np.ndarray], attrs=N
     Arguments as for emulate(); only the inputs' shapes and dtypes matter."""
     arrays = [np.asarray(x) for x in inputs]
     shapes = [tuple(int(d) for d in s) for s in output_shapes] if output_shapes else [tuple(arrays[0].shape)]
-    legacy = legacy_attrs(layer_type, attrs)
+    legacy = myriad_select.plugin_attrs(layer_type, attrs or {})
     layers, source_path = load_layers(bindings)
     layer = choose_layer(layers, source_path, layer_type, legacy, arrays)
     ctx = Context(layer, alternative_index(layers, layer), arrays, shapes, legacy, "fp16", layer_type=layer_type)

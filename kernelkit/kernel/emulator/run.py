@@ -27,6 +27,7 @@ from kernelkit.kernel.emulator.worker import (ALIGN, FLAG_STRIDE, GUARD_BYTE, Fi
 
 GUARD_MIN, GUARD_MAX = 16 << 10, 256 << 10   # bytes each side of every buffer
 
+
 class DeviceCheckFailed(KernelkitError):
     """A device check failed: the kernel would misbehave on the VPU. `.findings` lists every problem."""
 
@@ -47,13 +48,12 @@ class EmulationResult:
     timings: dict = field(default_factory=dict)
 
 
-def _guard_bytes(nbytes: int) -> int:
-    guard = min(max(nbytes // 8, GUARD_MIN), GUARD_MAX)
-    return -(-guard // ALIGN) * ALIGN
-
-
 def _align(n: int) -> int:
     return -(-n // ALIGN) * ALIGN
+
+
+def _guard_bytes(nbytes: int) -> int:
+    return _align(min(max(nbytes // 8, GUARD_MIN), GUARD_MAX))
 
 
 @dataclass
@@ -298,7 +298,6 @@ def _run(ctx, session, job, buffers, stages, layout, timeout, timings, t0, pool,
     return outputs
 
 
-
 def emulate(bindings, layer_type: str, inputs: Sequence[np.ndarray], attrs=None, output_shapes=None, *,
             precision: str = "fp16", arithmetic: str = "fp32", timeout: float = 60.0, checks: bool = True,
             blobs=None, as_patched: bool = False, fold_batch: bool = False) -> EmulationResult:
@@ -376,7 +375,7 @@ def emulate(bindings, layer_type: str, inputs: Sequence[np.ndarray], attrs=None,
             raise KernelkitError(f"output shape {shape} has a dimension <= 0")
         limits.check_tensor(shape, 4, "the output")
         shapes.append(shape)
-    legacy = plan.legacy_attrs(layer_type, attrs)
+    legacy = myriad_select.plugin_attrs(layer_type, attrs or {})
     blobs = dict(blobs or {})
 
     key = cache.plan_key(bindings, layer_type, legacy, arrays, shapes, (precision, arithmetic), blobs)
