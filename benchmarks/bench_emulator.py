@@ -69,8 +69,8 @@ def main(argv=None) -> int:
     import pyopencl as cl
 
     from kernelkit.kernel.bindings import clsource
-    from kernelkit.kernel.emulator import core, host_fp16
-    from kernelkit.kernel.emulator.core import emulate
+    from kernelkit.kernel.emulator import cache, host_fp16
+    from kernelkit.kernel.emulator.run import emulate
     from kernelkit.kernel.emulator import source as shave_source
     from kernelkit.kernel.emulator.worker import _pocl_platform
 
@@ -140,14 +140,14 @@ def main(argv=None) -> int:
     previous = os.environ.get("KERNELKIT_HOST_FP16")
     os.environ["KERNELKIT_HOST_FP16"] = "0"
     host_fp16.reset()
-    core._PLANS.clear()
+    cache.PLANS.clear()
     emu_dev, bare_dev, pair_dev, _ = paired(lambda: emulate(BINDINGS, "ScaleBias", [x], attrs))
     if previous is None:
         del os.environ["KERNELKIT_HOST_FP16"]
     else:
         os.environ["KERNELKIT_HOST_FP16"] = previous
     host_fp16.reset()
-    core._PLANS.clear()
+    cache.PLANS.clear()
     emu_alone = _median_time(lambda: emulate(BINDINGS, "ScaleBias", [x], attrs), args.repeats)
     bare_alone = _median_time(bare, args.repeats)
     for _ in range(3):
@@ -189,8 +189,8 @@ def main(argv=None) -> int:
             out = emulate(built.xml_path, "HardSigmoidH", [x], hs_attrs).outputs[0]
             xs = x.astype(np.float16).astype(np.float64)
             assert np.allclose(out, np.clip(0.2 * xs + 0.5, 0, 1), atol=2e-3), "generated kernel result is wrong"
-            from kernelkit.kernel.bindings import myriad
-            sizes = myriad.load(built.xml_path)[0].kernels[0].work_sizes
+            from kernelkit.kernel.bindings import myriad_read
+            sizes = myriad_read.load(built.xml_path)[0].kernels[0].work_sizes
             gen_source = shave_source.transform([(str(built.cl_path), built.cl_path.read_text())], "hard_sigmoid_h")
         gen = cl.Kernel(cl.Program(ctx, gen_source).build(options=shave_source.build_options("fp16")),
                         "hard_sigmoid_h")

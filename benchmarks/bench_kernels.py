@@ -24,7 +24,7 @@ import numpy as np
 from kernelkit.kernel.bindings import expr
 from kernelkit.kernel.builder.build import build_kernel
 from kernelkit.kernel.builder.lint import local_memory_estimate, private_memory_estimate
-from kernelkit.kernel.emulator.core import emulate
+from kernelkit.kernel.emulator.run import emulate
 from kernelkit.harness.inputs import generate_inputs
 from kernelkit.runners.base import RunnerSkipped
 from kernelkit.runners.openvino_op import OpenVINOOpRunner

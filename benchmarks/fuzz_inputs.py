@@ -1635,13 +1635,13 @@ def run_bindings(case: Case, inp: Path, out: Path):
                     with contextlib.suppress(expr.ExprError):     # the expression reader's own clear error
                         gpu.evaluate_work_size(text, [1, 3, 8, 8])
         return None
-    from kernelkit.kernel.bindings import myriad
+    from kernelkit.kernel.bindings import myriad_check, myriad_read, myriad_select
 
-    layers = myriad.load(path)
-    myriad.validate(layers, {"alpha": "0.5", "axis": "1"})
+    layers = myriad_read.load(path)
+    myriad_check.validate(layers, {"alpha": "0.5", "axis": "1"})
     if case.action == "select":
         for layer in layers[:3]:
-            myriad.select_with_reasons(layers, layer.name, {"alpha": "0.5", "exclusive": "true"})
+            myriad_select.select_with_reasons(layers, layer.name, {"alpha": "0.5", "exclusive": "true"})
     return None
 
 
@@ -2172,7 +2172,7 @@ READER_TITLES = {
     "ir-xml": "IR .xml (`load_model`, `IRModel.from_bytes`; `inspect`, `patch` on it)",
     "ir-bin": "IR .bin offsets and sizes (`load_model`, `const_value` of every Const)",
     "onnx": "ONNX (`load_model` of .onnx; `kernelkit inspect`, `patch` on it)",
-    "bindings-myriad": "MYRIAD bindings (`myriad.load`, `validate`, `select`; `kernelkit validate`)",
+    "bindings-myriad": "MYRIAD bindings (`myriad_read.load`, `validate`, `select`; `kernelkit validate`)",
     "bindings-gpu": "GPU bindings (`gpu.load`, `validate`, work sizes; `kernelkit validate --gpu`)",
     "kernel-toml": "kernel.toml (`load_spec`; `render` of what loads)",
     "expr": "size expressions (`expr.parse`, `evaluate`, `size_variables`, `numeric_attribute`)",

@@ -62,7 +62,7 @@ def archive(source, output, *, name: str | None = None, mean=None, scale=None, r
 def emulate(bindings, layer_type: str, inputs, attrs: Mapping | None = None, output_shapes=None, **options):
     """Run the MYRIAD binding the plugin would choose for `layer_type` on numpy `inputs` on the SHAVE emulator.
     Returns the EmulationResult (`.outputs`, `.findings`, `.layer`)."""
-    from kernelkit.kernel.emulator.core import emulate as run_emulate
+    from kernelkit.kernel.emulator.run import emulate as run_emulate
 
     return run_emulate(bindings, layer_type, list(inputs), dict(attrs or {}), output_shapes, **options)
 

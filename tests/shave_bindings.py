@@ -21,7 +21,7 @@ def emulate_unsplit(*args, **kwargs):
     """emulate() of a layer the plugin would split per sample (a 2-D [N, C] batch; on the device every copy
     overruns its slice): with checks off the emulator runs it once over the whole tensor, which checks the
     kernel's indexing at rank 2. Any other device-check error still fails."""
-    from kernelkit.kernel.emulator.core import emulate
+    from kernelkit.kernel.emulator.run import emulate
 
     result = emulate(*args, checks=False, **kwargs)
     other = [f.message for f in result.findings if f.severity == "error" and "splits this layer" not in f.message]

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from kernelkit.kernel.bindings import crosscheck, myriad
+from kernelkit.kernel.bindings import crosscheck, myriad_read
 
 DATA = Path(__file__).parent / "data" / "bindings"
 
@@ -31,7 +31,7 @@ def binding(params=GOOD_PARAMS, entry="k"):
     <WorkSizes dim="input,0" global="1,Y,F" local="1,1,1"/>
   </Kernel>
 </CustomLayer>"""
-    return myriad.loads(text, path="k.xml")[0]
+    return myriad_read.loads(text, path="k.xml")[0]
 
 
 def findings(params=GOOD_PARAMS, source=GOOD_SOURCE, entry="k"):
@@ -50,7 +50,7 @@ def test_good_binding_is_clean():
 
 @pytest.mark.parametrize("name", ["scale_shift2.xml", "mvn2.xml"])
 def test_example_bindings_match_their_sources(name):
-    layer = myriad.load(DATA / name)[0]
+    layer = myriad_read.load(DATA / name)[0]
     texts = {k.entry: (DATA / f"{k.entry}.cl").read_text() for k in layer.kernels}
     paths = {k.entry: DATA / f"{k.entry}.cl" for k in layer.kernels}
     assert crosscheck.check(layer, texts, source_paths=paths) == []

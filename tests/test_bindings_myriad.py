@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from kernelkit.kernel.bindings import myriad
+from kernelkit.kernel.bindings import myriad_check, myriad_read, myriad_select, myriad_write
 from kernelkit.kernel.bindings.model import (CustomLayer, DataParam, DimRef, Kernel, ScalarParam, TensorParam,
                                              WorkSizes)
 from kernelkit.core.errors import KernelkitError
@@ -37,7 +37,7 @@ def refused(text, tmp_path, name="bindings.xml"):
     path = tmp_path / name
     path.write_text(text)
     with pytest.raises(KernelkitError) as info:
-        myriad.load(path)
+        myriad_read.load(path)
     error = info.value
     assert error.path == str(path)
     return error
@@ -46,7 +46,7 @@ def refused(text, tmp_path, name="bindings.xml"):
 # --- parsing ---------------------------------------------------------------------------------------------
 
 def test_parse_example_with_two_alternatives():
-    layers = myriad.load(DATA / "scale_shift2.xml")
+    layers = myriad_read.load(DATA / "scale_shift2.xml")
     assert [l.name for l in layers] == ["ScaleShift2", "scaleshift2"]
     first = layers[0]
     assert first.type == "MVCL" and first.version == 1
@@ -65,11 +65,11 @@ def test_parse_example_with_two_alternatives():
 
 
 def test_parse_multi_stage_keeps_document_order_and_runs_writers_first():
-    layer, = myriad.load(DATA / "mvn2.xml")
+    layer, = myriad_read.load(DATA / "mvn2.xml")
     assert [k.entry for k in layer.kernels] == ["mvn2_scale", "mvn2_reduce"]
     # the real plugin runs a kernel after the kernels writing the buffers it reads (probes stages.*)
-    assert [k.entry for k in myriad.run_order(layer)] == ["mvn2_reduce", "mvn2_scale"]
-    assert [k.stage for k in myriad.run_order(layer)] == [0, 1]
+    assert [k.entry for k in myriad_select.run_order(layer)] == ["mvn2_reduce", "mvn2_scale"]
+    assert [k.stage for k in myriad_select.run_order(layer)] == [0, 1]
     reduce = layer.kernels[1]
     mean = reduce.params[1]
     assert mean.type == "output_buffer" and mean.dim == DimRef("output", 0) and mean.size == "Y*F*4"
@@ -81,7 +81,7 @@ def test_xml_declaration_and_comments_keep_line_numbers(tmp_path):
     text = '<?xml version="1.0"?>\n<!-- c -->\n\n' + layer_xml()
     path = tmp_path / "b.xml"
     path.write_text(text)
-    layer, = myriad.load(path)
+    layer, = myriad_read.load(path)
     assert layer.line == 4
 
 
@@ -161,17 +161,18 @@ def test_rejection_rules(tmp_path, text, message, line):
     (layer_xml(kernel_attrs='entry="k" stage="abc"'), None, "stages.single-with-word"),   # one kernel: not read
 ])
 def test_what_the_plugin_ignores_loads_with_a_warning(text, message, probe):
-    layers = myriad.loads(text, path="b.xml")
-    warnings = [f.message for f in myriad.validate(layers) if f.severity == "warning"]
+    layers = myriad_read.loads(text, path="b.xml")
+    warnings = [f.message for f in myriad_check.validate(layers) if f.severity == "warning"]
     if message:
         assert any(message in w for w in warnings), (probe, warnings)
 
 
 def test_more_than_three_work_dimensions_load_and_are_an_error():
     # probe worksizes.four-dims: the plugin accepts and writes all four into the blob
-    layers = myriad.loads(layer_xml(sizes=SIZES.replace("X,Y,1", "X,Y,1,1").replace("1,1,1", "1,1,1,1")), path="b.xml")
+    sizes = SIZES.replace("X,Y,1", "X,Y,1,1").replace("1,1,1", "1,1,1,1")
+    layers = myriad_read.loads(layer_xml(sizes=sizes), path="b.xml")
     assert layers[0].kernels[0].work_sizes.global_ == ["X", "Y", "1", "1"]
-    errors = [f for f in myriad.validate(layers) if f.severity == "error"]
+    errors = [f for f in myriad_check.validate(layers) if f.severity == "error"]
     assert any("4 work dimensions" in f.message and f.plugin is None for f in errors)
 
 
@@ -187,7 +188,7 @@ def test_stage_numbers(tmp_path):
     # the plugin reads stages with strtod and truncates (probes stages.float, stages.trailing-text)
     for second, number in (('stage="1.0"', 1), ('stage="1.5"', 1), ('stage="1x"', 1), ('stage=" 1"', 1)):
         path.write_text(two('stage="0"', second))
-        layer = myriad.load(path)[0]
+        layer = myriad_read.load(path)[0]
         assert [k.stage for k in layer.kernels] == [0, number]
 
 
@@ -220,7 +221,7 @@ def test_file_level_rules(tmp_path):
     assert "text after this element" in str(refused(layer_xml() + " stray", tmp_path))
     assert "malformed XML" in str(refused(layer_xml().replace("</CustomLayer>", ""), tmp_path))
     with pytest.raises(KernelkitError, match="file not found"):
-        myriad.load(tmp_path / "missing.xml")
+        myriad_read.load(tmp_path / "missing.xml")
 
 
 # --- hostile XML -------------------------------------------------------------------------------------------
@@ -246,10 +247,10 @@ def test_undeclared_entity_is_malformed(tmp_path):
 
 
 def test_oversized_file_is_refused_before_parsing(tmp_path):
-    text = layer_xml() + "<!--" + "x" * (myriad.MAX_BINDINGS_BYTES + 1) + "-->"
+    text = layer_xml() + "<!--" + "x" * (myriad_read.MAX_BINDINGS_BYTES + 1) + "-->"
     assert "bytes allowed" in str(refused(text, tmp_path))
     with pytest.raises(KernelkitError, match="more than"):
-        myriad.loads(text)
+        myriad_read.loads(text)
 
 
 # --- writer ------------------------------------------------------------------------------------------------
@@ -269,36 +270,36 @@ def _without_locations(layers):
 
 @pytest.mark.parametrize("name", ["scale_shift2.xml", "mvn2.xml"])
 def test_round_trip(name):
-    layers = myriad.load(DATA / name)
-    text = myriad.dumps(layers)
+    layers = myriad_read.load(DATA / name)
+    text = myriad_write.dumps(layers)
     assert text.startswith("<!--") and "kernelkit" in text.splitlines()[0]
-    again = myriad.loads(text)
+    again = myriad_read.loads(text)
     assert _without_locations(again) == _without_locations(layers)
-    assert myriad.dumps(again) == text
+    assert myriad_write.dumps(again) == text
 
 
 def test_writer_escapes_and_keeps_conditions():
-    layers = myriad.load(DATA / "scale_shift2.xml")
+    layers = myriad_read.load(DATA / "scale_shift2.xml")
     layers[0].where = {"axis": "<2", "mode": 'a"b&c'}
     layers[0].layer_max_shaves = 2
-    again = myriad.loads(myriad.dumps(layers))
+    again = myriad_read.loads(myriad_write.dumps(layers))
     assert again[0].where == {"axis": "<2", "mode": 'a"b&c'}
     assert again[0].layer_max_shaves == 2
 
 
 def test_writer_numbers_stages_only_for_multi_stage():
-    single = myriad.dumps(myriad.load(DATA / "scale_shift2.xml"))
-    multi = myriad.dumps(myriad.load(DATA / "mvn2.xml"))
+    single = myriad_write.dumps(myriad_read.load(DATA / "scale_shift2.xml"))
+    multi = myriad_write.dumps(myriad_read.load(DATA / "mvn2.xml"))
     assert "stage=" not in single
     # document order is kept (the run order comes from stage numbers and buffers)
     assert multi.index('stage="1"') < multi.index('stage="0"')
-    assert [k.entry for k in myriad.loads(multi)[0].kernels] == ["mvn2_scale", "mvn2_reduce"]
+    assert [k.entry for k in myriad_read.loads(multi)[0].kernels] == ["mvn2_scale", "mvn2_reduce"]
 
 
 def test_save_is_atomic_and_loadable(tmp_path):
-    layers = myriad.load(DATA / "mvn2.xml")
-    out = myriad.save(layers, tmp_path / "out" / "b.xml")
-    assert _without_locations(myriad.load(out)) == _without_locations(layers)
+    layers = myriad_read.load(DATA / "mvn2.xml")
+    out = myriad_write.save(layers, tmp_path / "out" / "b.xml")
+    assert _without_locations(myriad_read.load(out)) == _without_locations(layers)
     assert [p.name for p in out.parent.iterdir()] == ["b.xml"]
 
 
@@ -310,7 +311,7 @@ def _alternatives(*wheres_and_formats):
         params = PARAMS.replace('type="input" port-index="0"', f'type="input" port-index="0" format="{fmt}"')
         parts.append(layer_xml(where=f"<Where {where}/>" if where else "", kernel_attrs=f'entry="k{index}"',
                                params=params, sizes=sizes or SIZES))
-    return myriad.loads("".join(parts))
+    return myriad_read.loads("".join(parts))
 
 
 def _entry(layer):
@@ -333,55 +334,55 @@ def _entry(layer):
 def test_select_where_rules(rule, value, chosen):
     layers = _alternatives((rule, "BFYX", None))
     key = rule.split("=")[0]
-    assert _entry(myriad.select(layers, "op", {key: value})) == chosen
+    assert _entry(myriad_select.select(layers, "op", {key: value})) == chosen
 
 
 def test_select_needs_every_where_key_and_all_rules():
     layers = _alternatives(('a="1" b="2"', "BFYX", None), (None, "BFYX", None))
-    assert _entry(myriad.select(layers, "Op", {"a": "1", "b": "2"})) == "k0"
-    assert _entry(myriad.select(layers, "Op", {"a": "1", "b": "3"})) == "k1"
-    assert _entry(myriad.select(layers, "Op", {"a": "1"})) == "k1"
-    layer, reasons = myriad.select_with_reasons(layers, "Op", {"a": "1"})
+    assert _entry(myriad_select.select(layers, "Op", {"a": "1", "b": "2"})) == "k0"
+    assert _entry(myriad_select.select(layers, "Op", {"a": "1", "b": "3"})) == "k1"
+    assert _entry(myriad_select.select(layers, "Op", {"a": "1"})) == "k1"
+    layer, reasons = myriad_select.select_with_reasons(layers, "Op", {"a": "1"})
     assert "no attribute 'b'" in reasons[0]
 
 
 def test_select_type_is_case_insensitive_and_must_match():
     layers = _alternatives((None, "BFYX", None))
-    assert _entry(myriad.select(layers, "OP", {})) == "k0"
-    assert myriad.select(layers, "Other", {}) is None
+    assert _entry(myriad_select.select(layers, "OP", {})) == "k0"
+    assert myriad_select.select(layers, "Other", {}) is None
 
 
 def test_select_skips_bindings_whose_size_rules_do_not_parse():
     sizes = '<WorkSizes dim="input,0" global="X/stride,Y,1" local="1,1,1"/>'
     layers = _alternatives((None, "BFYX", sizes), (None, "BFYX", None))
-    assert _entry(myriad.select(layers, "Op", {"stride": "2"})) == "k0"
-    assert _entry(myriad.select(layers, "Op", {})) == "k1"
-    assert _entry(myriad.select(layers, "Op", {"stride": "2,2"})) == "k1"   # not numeric: not a variable
+    assert _entry(myriad_select.select(layers, "Op", {"stride": "2"})) == "k0"
+    assert _entry(myriad_select.select(layers, "Op", {})) == "k1"
+    assert _entry(myriad_select.select(layers, "Op", {"stride": "2,2"})) == "k1"   # not numeric: not a variable
 
 
 def test_select_prefers_fitting_layout_then_first_suitable():
     layers = _alternatives((None, "BFYX", None), (None, "BYXF", None), (None, "ANY", None))
-    assert _entry(myriad.select(layers, "Op", {}, ["NCHW"])) == "k0"
-    assert _entry(myriad.select(layers, "Op", {}, ["NHWC"])) == "k1"
-    assert _entry(myriad.select(layers, "Op", {}, ["BYXF"])) == "k1"
-    assert _entry(myriad.select(layers, "Op", {})) == "k0"
+    assert _entry(myriad_select.select(layers, "Op", {}, ["NCHW"])) == "k0"
+    assert _entry(myriad_select.select(layers, "Op", {}, ["NHWC"])) == "k1"
+    assert _entry(myriad_select.select(layers, "Op", {}, ["BYXF"])) == "k1"
+    assert _entry(myriad_select.select(layers, "Op", {})) == "k0"
     only_hwc = _alternatives((None, "BYXF", None))
-    assert _entry(myriad.select(only_hwc, "Op", {}, ["NCHW"])) == "k0"   # reorders get inserted
+    assert _entry(myriad_select.select(only_hwc, "Op", {}, ["NCHW"])) == "k0"   # reorders get inserted
 
 
 def test_select_converts_attribute_values_like_the_legacy_layer():
     layers = _alternatives(('flag="true" pads="1,1"', "BFYX", None))
-    assert _entry(myriad.select(layers, "Op", {"flag": True, "pads": [1, 1]})) == "k0"
-    assert myriad.select(layers, "Op", {"flag": "yes", "pads": [1, 1]}) is None
+    assert _entry(myriad_select.select(layers, "Op", {"flag": True, "pads": [1, 1]})) == "k0"
+    assert myriad_select.select(layers, "Op", {"flag": "yes", "pads": [1, 1]}) is None
     # a value that reads as a number against a rule that does not: the plugin's compile fails (where.not-a-number)
     with pytest.raises(KernelkitError, match="cannot read 'true' as one"):
-        myriad.select(layers, "Op", {"flag": 1, "pads": [1, 1]})
+        myriad_select.select(layers, "Op", {"flag": 1, "pads": [1, 1]})
 
 
 # --- validate ----------------------------------------------------------------------------------------------
 
 def _findings(text, attrs=None):
-    return myriad.validate(myriad.loads(text, path="b.xml"), attrs)
+    return myriad_check.validate(myriad_read.loads(text, path="b.xml"), attrs)
 
 
 def _messages(findings, severity):
@@ -389,8 +390,8 @@ def _messages(findings, severity):
 
 
 def test_shipped_style_examples_validate_clean():
-    assert myriad.validate(myriad.load(DATA / "scale_shift2.xml"), {"alpha": "0.5", "mode": "0"}) == []
-    assert myriad.validate(myriad.load(DATA / "mvn2.xml"), {"eps": "0.001", "across_channels": "0"}) == []
+    assert myriad_check.validate(myriad_read.load(DATA / "scale_shift2.xml"), {"alpha": "0.5", "mode": "0"}) == []
+    assert myriad_check.validate(myriad_read.load(DATA / "mvn2.xml"), {"eps": "0.001", "across_channels": "0"}) == []
 
 
 def test_validate_layer_level_max_shaves_is_ignored():
@@ -405,10 +406,10 @@ def test_validate_size_rules():
     errors = _messages(_findings(layer_xml(sizes=sizes), {"other": "1"}), "error")
     assert any("'stride'" in m and "silently skips" in m for m in errors)
     assert _findings(layer_xml(sizes=sizes), {"stride": "2"}) == []
-    layers = myriad.loads(layer_xml(sizes=sizes))
-    assert myriad.validate(layers, numeric_attributes=["stride"]) == []
+    layers = myriad_read.loads(layer_xml(sizes=sizes))
+    assert myriad_check.validate(layers, numeric_attributes=["stride"]) == []
     assert any("'stride'" in f.message and f.severity == "error"
-               for f in myriad.validate(layers, numeric_attributes=["axis"]))
+               for f in myriad_check.validate(layers, numeric_attributes=["axis"]))
     # what the plugin's parser refuses skips the binding (probe expr.parse-unclosed) ...
     unclosed = [f for f in _findings(layer_xml(sizes=SIZES.replace("X,Y,1", "(X,Y,1"))) if f.severity == "error"]
     assert any("skips it silently" in f.message and f.plugin == "skips" for f in unclosed)
@@ -548,26 +549,29 @@ def _layers(draw):
 @settings(max_examples=60, deadline=None)
 @given(_layers())
 def test_generated_layers_round_trip(layers):
-    assert _without_locations(myriad.loads(myriad.dumps(layers))) == _without_locations(layers)
+    assert _without_locations(myriad_read.loads(myriad_write.dumps(layers))) == _without_locations(layers)
 
 
 # --- the legacy layer the plugin makes of an IR op (probes legacy.*, where.*-attribute, where.bool-*) ----------
 
 def test_a_binding_names_the_legacy_layer_type():
-    pooling = myriad.loads(layer_xml(attrs='name="Pooling" type="MVCL" version="1"'))
-    by_ir_name = myriad.loads(layer_xml(attrs='name="MaxPool" type="MVCL" version="1"'))
-    assert myriad.select(pooling, "MaxPool", {}) is pooling[0]
-    chosen, reasons = myriad.select_with_reasons(by_ir_name, "MaxPool", {})
+    pooling = myriad_read.loads(layer_xml(attrs='name="Pooling" type="MVCL" version="1"'))
+    by_ir_name = myriad_read.loads(layer_xml(attrs='name="MaxPool" type="MVCL" version="1"'))
+    assert myriad_select.select(pooling, "MaxPool", {}) is pooling[0]
+    chosen, reasons = myriad_select.select_with_reasons(by_ir_name, "MaxPool", {})
     assert chosen is None and "name it 'Pooling'" in reasons[0]
-    assert myriad.select(myriad.loads(layer_xml()), "Op", {}) is not None     # ops not listed keep their type
+    # ops not listed keep their type
+    assert myriad_select.select(myriad_read.loads(layer_xml()), "Op", {}) is not None
 
 
 def test_attributes_as_the_legacy_layer_holds_them():
-    pool = myriad.plugin_attrs("MaxPool", {"auto_pad": "explicit", "exclude_pad": True, "kernel": [2, 2]})
+    pool = myriad_select.plugin_attrs("MaxPool", {"auto_pad": "explicit", "exclude_pad": True, "kernel": [2, 2]})
     assert pool == {"exclude-pad": "true", "kernel": "2,2", "pool-method": "max"}
-    assert myriad.plugin_attrs("CumSum", {"exclusive": "1", "reverse": 0}) == {"exclusive": "true", "reverse": "false"}
-    assert myriad.plugin_attrs("RegionYolo", {"do_softmax": "true"}) == {"do_softmax": "1"}
-    assert myriad.plugin_attrs("CumSum", myriad.plugin_attrs("CumSum", {"exclusive": 1})) == {"exclusive": "true"}
+    assert myriad_select.plugin_attrs("CumSum", {"exclusive": "1", "reverse": 0}) == \
+        {"exclusive": "true", "reverse": "false"}
+    assert myriad_select.plugin_attrs("RegionYolo", {"do_softmax": "true"}) == {"do_softmax": "1"}
+    once = myriad_select.plugin_attrs("CumSum", {"exclusive": 1})
+    assert myriad_select.plugin_attrs("CumSum", once) == {"exclusive": "true"}
 
 
 def test_run_order_is_stage_numbers_with_buffer_writers_first():
@@ -578,4 +582,4 @@ def test_run_order_is_stage_numbers_with_buffer_writers_first():
     write = lambda port: f'<Tensor arg-name="b" type="output_buffer" port-index="{port}" dim="input,0" size="X"/>'
     read = lambda port: f'<Tensor arg-name="b{port}" type="input_buffer" port-index="{port}" dim="input,0" size="X"/>'
     text = layer_xml(body=kernel("reader", 0, read(0), read(1), out) + kernel("a", 2, write(0)) + kernel("b", 1, write(1)))
-    assert [k.entry for k in myriad.run_order(myriad.loads(text)[0])] == ["b", "a", "reader"]
+    assert [k.entry for k in myriad_select.run_order(myriad_read.loads(text)[0])] == ["b", "a", "reader"]

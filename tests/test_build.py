@@ -293,6 +293,18 @@ def test_local_memory_estimate_counts_fp16_bytes():
     assert private_memory_estimate(source) == [("row", 128), ("scratch", 12)]
 
 
+def test_memory_estimates_count_size_t_as_the_shaves_32_bits():
+    source = textwrap.dedent("""
+        __kernel void k(__global half* restrict a) {
+            __local size_t offsets[16];
+            size_t index[4];
+            __local unsigned int flags[3];
+        }
+    """)
+    assert local_memory_estimate(source) == [("offsets", 64), ("flags", 12)]
+    assert private_memory_estimate(source) == [("index", 16)]
+
+
 def test_cmx_budget_warning_and_error():
     def kernel(halves: int) -> str:
         return ("#pragma OPENCL EXTENSION cl_khr_fp16 : enable\n"

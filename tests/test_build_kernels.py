@@ -88,7 +88,7 @@ CASES = [(name, case.name) for name in KERNELS for case in load_spec(KERNELS_DIR
 
 @pytest.mark.parametrize("name,case_name", CASES)
 def test_bundled_kernel_case_matches_reference(built, name, case_name):
-    from kernelkit.kernel.emulator.core import emulate
+    from kernelkit.kernel.emulator.run import emulate
 
     spec = load_spec(KERNELS_DIR / name)
     case = next(c for c in spec.cases if c.name == case_name)
@@ -196,7 +196,7 @@ TWO_STAGE_TEMPLATE = """\
 
 
 def test_two_stage_kernel_with_a_scratch_buffer_runs(tmp_path):
-    from kernelkit.kernel.emulator.core import emulate
+    from kernelkit.kernel.emulator.run import emulate
 
     folder = tmp_path / "row_center"
     folder.mkdir()
@@ -240,7 +240,7 @@ tile = 16
 
 @pytest.mark.parametrize("combine,axis", [("max", 3), ("min", 1), ("mean", -1), ("sum", 2), ("mean", 0)])
 def test_axis_scan_family_reductions_with_an_attribute_axis(tmp_path, combine, axis):
-    from kernelkit.kernel.emulator.core import emulate
+    from kernelkit.kernel.emulator.run import emulate
 
     folder = tmp_path / "reducer"
     folder.mkdir()
@@ -257,7 +257,7 @@ def test_cumsum_on_random_shapes_axes_and_flags(built):
     """Property check of the scan indexing: any 4-D shape, any axis (either sign), any flag combination."""
     from hypothesis import given, settings, strategies as st
 
-    from kernelkit.kernel.emulator.core import emulate
+    from kernelkit.kernel.emulator.run import emulate
 
     @settings(max_examples=12, deadline=None, derandomize=True)
     @given(shape=st.tuples(st.integers(1, 3), st.integers(1, 4), st.integers(1, 5), st.integers(1, 20)),
@@ -274,7 +274,7 @@ def test_cumsum_on_random_shapes_axes_and_flags(built):
 
 @pytest.mark.parametrize("exclusive,reverse", [(False, False), (True, False), (False, True), (True, True)])
 def test_scan_carries_across_cmx_tiles(tmp_path, exclusive, reverse):
-    from kernelkit.kernel.emulator.core import emulate
+    from kernelkit.kernel.emulator.run import emulate
 
     kernel = tmp_path / "cumsum"
     shutil.copytree(KERNELS_DIR / "cumsum", kernel)

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from kernelkit.kernel.bindings import clsource, gpu, myriad
+from kernelkit.kernel.bindings import clsource, gpu, myriad_read
 from kernelkit.kernel.builder.hostcheck import BASE_FLAGS
 from kernelkit.core.paths import KERNELS_DIR
 
@@ -47,7 +47,7 @@ def test_contract_new_then_build(cli, tmp_path):
     # The MYRIAD XML binds every kernel argument, each exactly once.
     source = (out / "mish_h.cl").read_text()
     assert CONTRACT_EXPR in source
-    layers = myriad.load(out / "mish_h.xml")
+    layers = myriad_read.load(out / "mish_h.xml")
     assert [layer.name for layer in layers] == ["MishH"]
     kernel = layers[0].kernels[0]
     args = next(k for k in clsource.parse_kernels(source) if k.name == kernel.entry).args
@@ -134,7 +134,7 @@ def test_render_prints_each_artefact(cli):
     cl = cli("render", KERNELS_DIR / "hard_sigmoid_h")
     assert cl.returncode == 0 and "__kernel void hard_sigmoid_h(" in cl.stdout
     xml = cli("render", KERNELS_DIR / "hard_sigmoid_h", "--what", "xml")
-    assert xml.returncode == 0 and myriad.loads(xml.stdout)[0].name == "HardSigmoidH"
+    assert xml.returncode == 0 and myriad_read.loads(xml.stdout)[0].name == "HardSigmoidH"
     gpu_xml = cli("render", KERNELS_DIR / "hard_sigmoid_h", "--what", "gpu")
     assert gpu_xml.returncode == 0 and 'type="SimpleGPU"' in gpu_xml.stdout
     bad = cli("render", KERNELS_DIR / "hard_sigmoid_h", "--stage", "3")

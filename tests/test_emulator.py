@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kernelkit.kernel.bindings import myriad
-from kernelkit.kernel.emulator import core, host_fp16
-from kernelkit.kernel.emulator.core import emulate
+from kernelkit.kernel.bindings import myriad_read
+from kernelkit.kernel.emulator import cache, host_fp16
+from kernelkit.kernel.emulator.run import emulate
 from kernelkit.kernel.emulator.source import rewrite_half_literals
 from shave_bindings import one_in_one_out
 
@@ -43,10 +43,10 @@ def input_conversion(request, monkeypatch):
         pytest.skip("no hardware fp16 conversion or no clang-15 here: the device pass is the only one")
     monkeypatch.setenv("KERNELKIT_HOST_FP16", "1" if request.param == "host" else "0")
     host_fp16.reset()
-    core._PLANS.clear()            # a cached plan holds the choice
+    cache.PLANS.clear()            # a cached plan holds the choice
     yield request.param
     host_fp16.reset()
-    core._PLANS.clear()
+    cache.PLANS.clear()
 
 
 # --- selection, half arithmetic, literals, conversions -----------------------------------------------------
@@ -68,7 +68,7 @@ def test_where_selects_the_second_alternative_with_vload_vstore_half(rng):
 
 
 def test_preloaded_bindings_are_accepted(rng):
-    layers = myriad.load(DATA / "scale_bias.xml")
+    layers = myriad_read.load(DATA / "scale_bias.xml")
     x = rng.uniform(-1, 1, (1, 1, 2, 8)).astype(np.float32)
     result = emulate(layers, "ScaleBias", [x], {"mode": 0, "alpha": 1.5})
     assert_fp16_close(result.outputs[0], f16(x) * 1.5 + 0.25)

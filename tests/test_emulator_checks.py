@@ -7,8 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kernelkit.kernel.emulator.core import DeviceCheckFailed, emulate, plan_launch
-from kernelkit.kernel.emulator import core, worker
+from kernelkit.kernel.emulator.plan import plan_launch
+from kernelkit.kernel.emulator.run import DeviceCheckFailed, emulate
+from kernelkit.kernel.emulator import cache, worker
 from kernelkit.core.errors import KernelkitError
 from shave_bindings import one_in_one_out
 
@@ -370,7 +371,7 @@ def test_before_writing_for_another_layout_the_parent_waits_for_the_deferred_poi
     # read emulate() does after it, and with 8M elements, so that the poison is still running at the reply.
     x = np.ones((1, 32, 512, 512), np.float32)
     emulate(same_layout, "CopyAll", [x])
-    plan = next(p for p in core._PLANS.values() if p.job.finish and p.job.finish[0].count == x.size)
+    plan = next(p for p in cache.PLANS.values() if p.job.finish and p.job.finish[0].count == x.size)
     region = plan.job.buffers[plan.job.finish[0].buffer]
     client = worker.client()
     with client.session() as session:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from kernelkit.cli import main
-from kernelkit.kernel.emulator.core import emulate
+from kernelkit.kernel.emulator.run import emulate
 from kernelkit.core.errors import KernelkitError
 from shave_bindings import one_in_one_out
 

@@ -6,9 +6,8 @@ import gc
 from pathlib import Path
 
 import numpy as np
-import pytest
 
-from kernelkit.kernel.emulator.core import emulate
+from kernelkit.kernel.emulator.run import emulate
 from kernelkit.kernel.emulator import worker
 from kernelkit.kernel.emulator.worker import ALIGN, ResultPool
 

@@ -148,13 +148,11 @@ def test_every_module_has_a_layer():
         layer_of(module)
 
 
-@pytest.mark.xfail(strict=True, reason="the layers are being fixed (issue 20)")
 def test_no_upward_import():
     found = upward_imports()
     assert not found, "imports that go up the layers:\n" + "\n".join(found)
 
 
-@pytest.mark.xfail(strict=True, reason="the layers are being fixed (issue 20)")
 def test_no_import_circle():
     circles = import_circles()
     assert not circles, "import circles:\n" + "\n".join(" <-> ".join(c) for c in circles)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from kernelkit.kernel.bindings import myriad
+from kernelkit.kernel.bindings import myriad_read, myriad_select
 from kernelkit.library.catalog import library_kernels
 from kernelkit.library.onnx_tests import einsum_unary_tests, layer_tests
 from kernelkit.core.paths import KERNELS_DIR
@@ -53,7 +53,7 @@ def test_build_passes_host_checks(built, name):
     result = built[name]
     assert result.cl_path.is_file() and result.xml_path.is_file()
     assert not [f for f in result.findings if f.severity == "error"]
-    layers = myriad.load(result.xml_path)
+    layers = myriad_read.load(result.xml_path)
     assert layers and all(layer.name == LIBRARY[name] for layer in layers)
 
 
@@ -76,15 +76,16 @@ def _scalars(layer) -> dict[str, str]:
     ("einsum_unary_h", {"equation": "bii->bi"}, {"mode": "3"}),
 ])
 def test_plugin_picks_the_binding_for_string_attributes(built, name, attrs, expected):
-    layer = myriad.select(myriad.load(built[name].xml_path), LIBRARY[name], attrs)
+    layer = myriad_select.select(myriad_read.load(built[name].xml_path), LIBRARY[name], attrs)
     assert layer is not None
     scalars = _scalars(layer)
     assert {k: scalars[k] for k in expected} == expected
 
 
 def test_interpolate_binding_leaves_non_cubic_modes_to_the_plugin(built):
-    layers = myriad.load(built["interpolate_cubic_h"].xml_path)
-    assert myriad.select(layers, "Interpolate", {"mode": "linear", "coordinate_transformation_mode": "half_pixel"}) is None
+    layers = myriad_read.load(built["interpolate_cubic_h"].xml_path)
+    linear = {"mode": "linear", "coordinate_transformation_mode": "half_pixel"}
+    assert myriad_select.select(layers, "Interpolate", linear) is None
 
 
 def _onnx_ground_truth(name):
@@ -95,7 +96,7 @@ def _onnx_ground_truth(name):
 
 @pytest.mark.parametrize("name", sorted(LIBRARY))
 def test_emulated_kernel_reproduces_onnx_node_test(built, name):
-    from kernelkit.kernel.emulator.core import emulate
+    from kernelkit.kernel.emulator.run import emulate
 
     test = _onnx_ground_truth(name)
     inputs = [np.asarray(x).astype(np.float16) if np.asarray(x).dtype.kind == "f" else np.asarray(x).astype(np.int32)
@@ -116,10 +117,10 @@ def test_emulated_kernel_reproduces_onnx_node_test(built, name):
 def test_per_element_launch_of_the_gpu_binding_gives_the_same_result(built, name, attrs, shape):
     # The GPU binding cannot size its launch from attributes: it launches one item per element (or channel)
     # and the surplus items redo the last lane. Emulate that launch through the MYRIAD catch-all binding.
-    from kernelkit.kernel.emulator.core import emulate
+    from kernelkit.kernel.emulator.run import emulate
 
     spec = load_spec(KERNELS_DIR / name)
-    layer = myriad.load(built[name].xml_path)[-1]
+    layer = myriad_read.load(built[name].xml_path)[-1]
     layer.kernels[0].work_sizes.global_ = list(spec.work.global_)
     rng = np.random.default_rng(0)
     x = rng.uniform(-1, 1, shape).astype(np.float16)
@@ -139,7 +140,7 @@ OPENVINO_KERNELS = sorted(name for name in LIBRARY if load_spec(KERNELS_DIR / na
 @pytest.mark.parametrize("name", OPENVINO_KERNELS)
 def test_emulated_kernel_agrees_with_openvino_cpu(built, name):
     # OpenVINO's own CPU implementation of the op (written by others), on every spec case of the kernel.
-    from kernelkit.kernel.emulator.core import emulate
+    from kernelkit.kernel.emulator.run import emulate
     from kernelkit.harness.inputs import generate_inputs
     from kernelkit.runners.openvino_op import OpenVINOOpRunner
 

@@ -11,7 +11,7 @@ import openvino as ov
 import openvino.opset13 as ops
 import pytest
 
-from kernelkit.kernel.bindings import myriad
+from kernelkit.kernel.bindings import myriad_read
 from kernelkit.cli import main
 from kernelkit.model.blockers import find_blockers
 from kernelkit.ir.load import load_model
@@ -64,7 +64,7 @@ def test_example_with_prefer_kernel_binds_cumsum(kernel_example):
     report = json.loads((out / "patch-report.json").read_text())
     bound = {b["type"]: b for b in report["custom_layers"]}
     assert (bound["CumSum"]["kernel"], bound["CumSum"]["layers"]) == ("cumsum", ["running_sum"])
-    written = myriad.load(out / "custom_layers.xml")
+    written = myriad_read.load(out / "custom_layers.xml")
     assert {layer.name for layer in written} == {"CumSum", "HardSigmoid"}
     assert len(written) == sum(b["alternatives"] for b in bound.values())
     [choice] = [c for c in report["choices"] if c["layer"] == "running_sum"]

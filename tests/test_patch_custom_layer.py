@@ -9,7 +9,7 @@ import openvino as ov
 import openvino.opset9 as ops9
 import openvino.opset13 as ops
 
-from kernelkit.kernel.bindings import myriad
+from kernelkit.kernel.bindings import myriad_read
 from kernelkit.ir.load import load_model
 from kernelkit.model.passes import custom_layer
 from kernelkit.model.patcher import patch_model
@@ -34,7 +34,7 @@ def test_sin_binds_keeps_its_type_and_verifies_against_numpy(tmp_path):
     assert result.exit_code == 0
     layer = load_model(out / "model.xml").find("wave")
     assert (layer.type, layer.version) == ("Sin", "opset1")
-    bindings = myriad.load(out / "custom_layers.xml")
+    bindings = myriad_read.load(out / "custom_layers.xml")
     assert {b.name for b in bindings} == {"Sin"}
     source = bindings[0].kernels[0].sources[0]
     assert (out / source).with_suffix(".cl").is_file()
@@ -90,7 +90,7 @@ def test_op_too_new_for_the_reader_becomes_an_extension_layer_and_verifies(tmp_p
     assert result.exit_code == 0, [r.reason for r in result.refusals]
     layer = load_model(out / "model.xml").find("warp")
     assert (layer.type, layer.version) == ("GridSample", "extension")
-    assert {b.name for b in myriad.load(out / "custom_layers.xml")} == {"GridSample"}
+    assert {b.name for b in myriad_read.load(out / "custom_layers.xml")} == {"GridSample"}
     assert any("as an extension layer" in c.after for c in result.changes if c.patcher == "custom_layer")
     # image values in [0, 1] and sample points inside it, as a warp has them
     rng = np.random.default_rng(3)

@@ -181,7 +181,6 @@ def test_a_node_written_for_another_opset_is_refused_before_openvino_reads_it(tm
 
 
 def test_an_op_type_that_is_not_utf8_is_a_clear_error(tmp_path, capsys):
-    import onnx
     from onnx import TensorProto, helper
 
     graph = helper.make_graph([helper.make_node("Relu", ["x"], ["y"], name="act")], "g",
@@ -500,7 +499,7 @@ def _copy_binding(tmp_path, global_: str) -> Path:
 
 
 def test_a_huge_ndrange_is_refused_before_the_emulator_launches_it(tmp_path, monkeypatch):
-    from kernelkit.kernel.emulator.core import emulate
+    from kernelkit.kernel.emulator.run import emulate
 
     binding = _copy_binding(tmp_path, "65536,65536,2")
     x = np.ones((1, 1, 1, 4), np.float32)
@@ -512,7 +511,7 @@ def test_a_huge_ndrange_is_refused_before_the_emulator_launches_it(tmp_path, mon
 
 
 def test_an_output_far_larger_than_memory_is_refused_by_the_emulator(tmp_path):
-    from kernelkit.kernel.emulator.core import emulate
+    from kernelkit.kernel.emulator.run import emulate
 
     refused(emulate, _copy_binding(tmp_path, "X,1,1"), "Copy", [np.ones((1, 1, 1, 4), np.float32)],
             output_shapes=[(100000, 100000, 100000)], match="the output of shape \\[100000, 100000, 100000\\] needs")
@@ -694,12 +693,12 @@ def test_a_patcher_error_on_a_dynamic_model_names_the_model(tmp_path, capsys):
 
 
 def test_an_unreadable_where_bound_names_the_binding_file(tmp_path):
-    from kernelkit.kernel.bindings import myriad
+    from kernelkit.kernel.bindings import myriad_read, myriad_select
 
     path = tmp_path / "b.xml"
     path.write_text(fuzz_inputs.ROWS_XML.replace('<Kernel entry', '<Where alpha="+x"/>\n    <Kernel entry'))
-    layers = myriad.load(path)
-    err = refused(myriad.select_with_reasons, layers, "Elu", {"alpha": "0.5"}, match="cannot read '\\+x'",
+    layers = myriad_read.load(path)
+    err = refused(myriad_select.select_with_reasons, layers, "Elu", {"alpha": "0.5"}, match="cannot read '\\+x'",
                   path=path)
     assert err.line == 1
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from kernelkit.kernel.bindings import clsource, gpu, myriad
+from kernelkit.kernel.bindings import clsource, gpu, myriad_read, myriad_select
 from kernelkit.kernel.bindings.model import ScalarParam, TensorParam
 from kernelkit.core.errors import KernelkitError
 from kernelkit.core.paths import KERNELS_DIR, TEMPLATES_DIR
@@ -110,7 +110,7 @@ def test_gpu_view_has_only_tensor_arguments(name):
 
 def test_xml_round_trips_through_the_binding_parsers():
     spec = load_spec(KERNELS_DIR / "hard_sigmoid_h")
-    layers = myriad.loads(render_myriad_xml(spec))
+    layers = myriad_read.loads(render_myriad_xml(spec))
     params = {p.arg_name: p for p in layers[0].kernels[0].params}
     assert isinstance(params["alpha"], ScalarParam) and params["alpha"].source == "alpha"
     assert params["alpha"].type == "float" and params["alpha"].port_index is None
@@ -123,16 +123,16 @@ def test_xml_round_trips_through_the_binding_parsers():
 
 
 def test_cumsum_alternatives_are_chosen_by_the_layer_attributes():
-    layers = myriad.loads(render_myriad_xml(load_spec(KERNELS_DIR / "cumsum")))
+    layers = myriad_read.loads(render_myriad_xml(load_spec(KERNELS_DIR / "cumsum")))
     assert len(layers) == 4
     for exclusive in (False, True):
         for reverse in (False, True):
-            chosen = myriad.select(layers, "CumSum", {"exclusive": exclusive, "reverse": reverse})
+            chosen = myriad_select.select(layers, "CumSum", {"exclusive": exclusive, "reverse": reverse})
             scalars = {p.arg_name: p.source for p in chosen.kernels[0].params if isinstance(p, ScalarParam)}
             assert scalars["exclusive"] == str(int(exclusive)) and scalars["reverse"] == str(int(reverse))
             assert scalars["W"] == "I.X" and scalars["C"] == "I.F"
     # The IR's string form is matched case-insensitively, as the plugin does.
-    assert myriad.select(layers, "cumsum", {"exclusive": "False", "reverse": "TRUE"}) is layers[2]
+    assert myriad_select.select(layers, "cumsum", {"exclusive": "False", "reverse": "TRUE"}) is layers[2]
 
 
 def test_list_element_and_literal_scalars_get_gpu_macros(tmp_path):
@@ -195,7 +195,7 @@ def test_multi_stage_sources_and_binding(tmp_path):
     assert source_filenames(spec) == ["ms.cl", "ms.stage1.cl"]
     assert "__kernel void ms_scale(" in render_source(spec, 1).text
     assert "__global const float* restrict partial_in" in render_source(spec, 1).text
-    layer = myriad.loads(render_myriad_xml(spec))[0]
+    layer = myriad_read.loads(render_myriad_xml(spec))[0]
     assert [(k.entry, k.stage, k.sources) for k in layer.kernels] == [("ms_sum", 0, ["ms.bin"]),
                                                                      ("ms_scale", 1, ["ms.stage1.bin"])]
     buffer = next(p for p in layer.kernels[1].params if p.arg_name == "partial_in")

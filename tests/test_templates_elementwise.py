@@ -10,7 +10,7 @@ import textwrap
 import numpy as np
 import pytest
 
-from kernelkit.kernel.bindings import expr, gpu, myriad
+from kernelkit.kernel.bindings import expr, gpu, myriad_check
 from kernelkit.kernel.builder.build import build_kernel
 from kernelkit.core.errors import KernelkitError
 from kernelkit.core.paths import KERNELS_DIR
@@ -29,7 +29,7 @@ def hard_sigmoid(tmp_path_factory):
 def _emulate(result, op, inputs, attrs=None):
     # rank 0-1 tensors and 2-D batches as patch binds them (the real plugin takes no rank 0-1 tensor, and
     # splits a 2-D batch per sample)
-    from kernelkit.kernel.emulator.core import emulate
+    from kernelkit.kernel.emulator.run import emulate
 
     run = emulate(result.xml_path, op, inputs, attrs=attrs or {}, as_patched=True, fold_batch=True)
     assert not [f for f in run.findings if f.severity == "error"]
@@ -71,7 +71,7 @@ def test_gpu_binding_takes_the_same_work_sizes():
     layer = gpu_layer(spec)
     assert not [f for f in gpu.validate([layer]) if f.severity == "error"]
     assert (layer.global_, layer.local) == (spec.work.global_, spec.work.local)
-    assert not [f for f in myriad.validate(myriad_layers(spec)) if f.severity == "error"]
+    assert not [f for f in myriad_check.validate(myriad_layers(spec)) if f.severity == "error"]
 
 
 def _binary_kernel(tmp_path, staging="direct"):

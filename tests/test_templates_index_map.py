@@ -27,7 +27,7 @@ def upsample_for_rank(folder, rank):
 
 @pytest.mark.parametrize("shape,factor", [((3, 4, 5), 2), ((1, 2, 7), 3), ((2, 1, 9), 1)])
 def test_rank_three_upsampling(tmp_path, shape, factor):
-    from kernelkit.kernel.emulator.core import emulate
+    from kernelkit.kernel.emulator.run import emulate
 
     result = build_kernel(upsample_for_rank(tmp_path, 3), tmp_path / "out")
     x = np.random.default_rng(factor).uniform(-3, 3, shape).astype(np.float16)

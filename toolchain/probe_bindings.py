@@ -24,7 +24,6 @@ import datetime
 import html
 import json
 import re
-import shutil
 import sys
 import tempfile
 import time

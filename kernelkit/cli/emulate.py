@@ -81,7 +81,7 @@ def _parse_shapes(items: list[str]) -> list[tuple[int, ...]] | None:
 def run(args) -> int:
     import numpy as np
 
-    from kernelkit.kernel.emulator.core import DeviceCheckFailed, emulate
+    from kernelkit.kernel.emulator.run import DeviceCheckFailed, emulate
     from kernelkit.core.fsutil import atomic_write
 
     inputs = _read_inputs(Path(args.inputs))

@@ -55,7 +55,7 @@ def compile_patched(outdir, target: Target | str):
     from kernelkit.core.errors import KernelkitError
     from kernelkit.doctor.plugin_check.patch_folder import check_patch
     from kernelkit.doctor.plugin_check.verdict import ACCEPTED
-    from kernelkit.kernel.bindings import myriad
+    from kernelkit.kernel.bindings import myriad_read
     from kernelkit.model import patchdir
     from kernelkit.myriad.compile import CompileFailed, parse_compile_error
 
@@ -67,7 +67,7 @@ def compile_patched(outdir, target: Target | str):
                              where="--compile", hint=f"patch with --target {compiler} to confirm by compiling")
     bindings = outdir / patchdir.CUSTOM_LAYERS_FILE
     if bindings.is_file():
-        missing = sorted({source for layer in myriad.load(bindings) for kernel in layer.kernels
+        missing = sorted({source for layer in myriad_read.load(bindings) for kernel in layer.kernels
                           for source in kernel.sources if not (outdir / source).is_file()})
         if missing:
             checked = check_patch(outdir)

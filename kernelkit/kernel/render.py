@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from kernelkit.facts.tensor_formats import TENSOR_FORMATS
 from kernelkit.kernel.bindings.model import (CustomLayer, DimRef, GpuCustomLayer, GpuDefine, GpuTensor, Kernel,
                                              ScalarParam, TensorParam, WorkSizes)
 from kernelkit.core.errors import KernelkitError
@@ -21,7 +22,6 @@ from kernelkit.kernel.spec import KernelSpec, ScalarSpec, StageSpec, scalar_kind
 _MARK_OPEN, _MARK_CLOSE = "\ue000", "\ue001"   # private-use: never in C, not line breaks
 _MARK = re.compile(f"{_MARK_OPEN}(\\d+):(\\d+){_MARK_CLOSE}")
 GPU_SWITCH = "KERNELKIT_GPU"
-_GPU_FORMATS = {"BFYX": "BFYX", "BYXF": "BYXF", "FYX": "BFYX", "YXF": "BYXF", "BF": "ANY", "ANY": "ANY"}
 _DIM_INDEX = {"B": 0, "F": 1, "Y": 2, "X": 3}
 
 
@@ -292,7 +292,7 @@ def gpu_layer(spec: KernelSpec, source_name: str | None = None) -> GpuCustomLaye
         if tensor is None:
             continue
         kind = "output" if tensor is spec.output else "input"
-        tensors.append(GpuTensor(len(tensors), kind, tensor.port, _GPU_FORMATS[tensor.format]))
+        tensors.append(GpuTensor(len(tensors), kind, tensor.port, TENSOR_FORMATS[tensor.format].gpu))
     kind, index = stage.work.dim.split(",")
     dim = "output" if kind == "output" else f"input,{index}"
     return GpuCustomLayer(name=spec.op, entry=stage.entry, sources=[source_name or source_filenames(spec)[0]],
@@ -320,9 +320,9 @@ def gpu_host_defines(spec: KernelSpec, attrs: dict | None = None) -> dict[str, s
 
 
 def render_myriad_xml(spec: KernelSpec) -> str:
-    from kernelkit.kernel.bindings import myriad
+    from kernelkit.kernel.bindings import myriad_write
 
-    return myriad.dumps(myriad_layers(spec))
+    return myriad_write.dumps(myriad_layers(spec))
 
 
 def render_gpu_xml(spec: KernelSpec) -> str:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kernelkit.kernel.bindings.model import TENSOR_FORMATS
+from kernelkit.facts.tensor_formats import TENSOR_FORMATS
 from kernelkit.core.errors import KernelkitError
 from kernelkit.core import limits
 from kernelkit.core.fsutil import read_input

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
+from kernelkit.facts.opencl import SCALAR_TYPES
 from kernelkit.kernel.bindings import clsource
 from kernelkit.core.errors import KernelkitError
 
@@ -34,8 +35,6 @@ VARIANT_SLOTS = {"scalar": 0, "preload": 5, "postwrite": 6}
 KERNEL_READS_DDR, KERNEL_WRITES_DDR = 2, 1
 ARG_GENERATED_PREPOST = 8        # clc's hoisted __local buffers; the plugin skips them
 ADDRESS_SPACE_CODES = {"private": 0, "global": 1, "constant": 2, "local": 3}
-SCALAR_SIZES = {"char": 1, "uchar": 1, "short": 2, "ushort": 2, "half": 2, "int": 4, "uint": 4, "float": 4,
-                "long": 8, "ulong": 8, "double": 8, "size_t": 4, "bool": 1}
 NOTE_OWNER = b"kernelkit\0"
 NOTE_TYPE = 1
 NOTE_HEAD = "metadata only, no SHAVE code: for the MYRIAD plugin's binding check, never for a device"
@@ -62,12 +61,14 @@ class KernelMetadata:
 
 
 def _element_size(arg: clsource.KernelArg) -> int:
-    return SCALAR_SIZES.get(arg.scalar_type, 4) * max(arg.vector_width, 1)
+    known = SCALAR_TYPES.get(arg.scalar_type)
+    return (known.size if known else 4) * max(arg.vector_width, 1)
 
 
 def metadata_from_source(text: str, *, path=None, defines=None) -> list[KernelMetadata]:
     """The kernels clc would list for a source: entry points in source order, companions as variants."""
-    from kernelkit.kernel.emulator import cmx, source as shave_source
+    from kernelkit.kernel.builder.lint import local_memory_estimate
+    from kernelkit.kernel.emulator import source as shave_source
 
     kernels = [k for k in clsource.parse_kernels(text, defines, path=path) if k.has_body]
     unreadable = [k for k in kernels if k.unreadable]
@@ -82,7 +83,7 @@ def metadata_from_source(text: str, *, path=None, defines=None) -> list[KernelMe
             continue
         args = [MetadataArg(a.name, a.address_space, _element_size(a)) for a in k.args]
         names = [k.name] + [f"__dma_{kind}_{k.name}" for kind in ("preload", "postwrite")]
-        hoisted = cmx.local_arrays(shave_source.kernel_text(text, names))
+        hoisted = local_memory_estimate(shave_source.kernel_text(text, names))
         args += [MetadataArg(name, "local", size, hoisted=True) for name, size in hoisted]
         variants = tuple(kind for kind in ("preload", "postwrite") if (k.name, kind) in companions)
         found.append(KernelMetadata(k.name, tuple(args), variants))

@@ -26,7 +26,7 @@ class EmulatedKernelRunner(Runner):
         self.name = f"emulator-{precision}"
 
     def run(self, inputs: list[np.ndarray]) -> RunResult:
-        from kernelkit.kernel.emulator.core import emulate
+        from kernelkit.kernel.emulator.run import emulate
 
         result = emulate(self.bindings_xml, self.spec.op, inputs, attrs=self.attrs, output_shapes=self.output_shapes,
                          precision=self.precision, arithmetic=self.arithmetic, timeout=self.timeout,

@@ -45,7 +45,7 @@ def _make_op_class(layer: EmulatedLayer, bindings, failures: list):
     import openvino as ov
     from openvino import DiscreteTypeInfo, Op
 
-    from kernelkit.kernel.emulator.core import emulate
+    from kernelkit.kernel.emulator.run import emulate
 
     class EmulatedOp(Op):
         def __init__(self, inputs=None, attrs=None):
@@ -94,10 +94,10 @@ def _make_op_class(layer: EmulatedLayer, bindings, failures: list):
 
 def emulated_copy(model, bindings_path: Path):
     """An in-memory copy of `model` whose custom-bound layers are extension ops, and those layers."""
-    from kernelkit.kernel.bindings import myriad
+    from kernelkit.kernel.bindings import myriad_read, myriad_select
     from kernelkit.facts.knowledge import legacy_params
 
-    bindings = myriad.load(bindings_path)
+    bindings = myriad_read.load(bindings_path)
     copy = model.copy()
     emulated = []
     for layer in copy.layers:
@@ -108,7 +108,7 @@ def emulated_copy(model, bindings_path: Path):
             if producer is not None and producer[0].type.lower() == "const":
                 consts[index] = copy.const_value(producer[0])
         params = legacy_params(layer.type, attrs, consts)
-        if layer.type in ("Parameter", "Result", "Const") or myriad.select(bindings, layer.type, params) is None:
+        if layer.type in ("Parameter", "Result", "Const") or myriad_select.select(bindings, layer.type, params) is None:
             continue
         ext_type = f"{EXTENSION_PREFIX}{len(emulated)}"
         emulated.append(EmulatedLayer(layer.name, layer.type, ext_type, attrs,

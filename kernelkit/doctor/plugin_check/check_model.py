@@ -180,7 +180,7 @@ def layer_case(model, layer, name: str) -> CheckCase:
 def extension_layer_model(path: Path, spec, case, arrays) -> Path:
     """The case as one extension layer of the kernel's op type: what a patched model holds where OpenVINO
     has no such layer (the compiler target's plugin binds it by type)."""
-    from kernelkit.kernel.bindings.myriad import legacy_param_string
+    from kernelkit.kernel.bindings.myriad_select import legacy_param_string
     from kernelkit.harness.custom_ops import one_layer_ir
 
     types = [case.dtypes[i] if i < len(case.dtypes) else "f32" for i in range(len(arrays))]

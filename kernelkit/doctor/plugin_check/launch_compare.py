@@ -13,9 +13,9 @@ from kernelkit.core.errors import KernelkitError
 from kernelkit.doctor.plugin_check.check_model import ELEMENT_TYPES, CheckCase, per_sample
 from kernelkit.doctor.plugin_check.verdict import ACCEPTED, Verdict, reachable
 from kernelkit.facts.knowledge import EXTENSION_LAYER_VERSION
+from kernelkit.facts.tensor_formats import TENSOR_FORMATS
 
 # The order the plugin gives a tensor for a binding format; ANY keeps the default order for the rank.
-FORMAT_ORDERS = {"BFYX": "NCHW", "BYXF": "NHWC", "FYX": "CHW", "YXF": "HWC"}
 DEFAULT_ORDERS = {1: "C", 2: "NC", 3: "CHW", 4: "NCHW", 5: "NCDHW"}
 
 
@@ -25,12 +25,12 @@ def kernelkit_reading(bindings: Path, case: CheckCase, verdict: Verdict, batch: 
     (it uses no binding) or "refuses: why" (its compile fails); errors of the emulator's device checks (the
     kernel would misbehave) do not make the plugin refuse. With a network batch above 1 the plugin compiles
     the network for one sample: so is the plan."""
-    from kernelkit.kernel.bindings import crosscheck, myriad
-    from kernelkit.kernel.emulator.core import NoBindingApplies, plan_launch
+    from kernelkit.kernel.bindings import crosscheck, myriad_check, myriad_read, myriad_select
+    from kernelkit.kernel.emulator.plan import NoBindingApplies, plan_launch
     from kernelkit.facts.knowledge import custom_layer_facts, legacy_params
 
     try:
-        layers = myriad.load(bindings)
+        layers = myriad_read.load(bindings)
     except KernelkitError as exc:
         verdict.kernelkit = f"refuses: {exc.message}"
         return None
@@ -43,9 +43,9 @@ def kernelkit_reading(bindings: Path, case: CheckCase, verdict: Verdict, batch: 
     attrs = legacy_params(case.layer_type, facts.extension_layer_attrs(case.layer_type, case.attrs)
                           if extension_layer else case.attrs, consts)
     blobs = {name: consts[port] for port, name in facts.blobs(case.layer_type).items() if port in consts}
-    plugin_type = myriad.plugin_layer_type(case.layer_type)
+    plugin_type = myriad_select.plugin_layer_type(case.layer_type)
     same_type = [layer for layer in layers if layer.name.lower() == plugin_type.lower()]
-    for finding in myriad.validate(same_type, attrs):
+    for finding in myriad_check.validate(same_type, attrs):
         verdict.findings.append(f"{finding.severity}: {finding.message}")
     lacks = facts.reader_lacks(case.layer_type)
     if lacks and not extension_layer:
@@ -69,7 +69,7 @@ def kernelkit_reading(bindings: Path, case: CheckCase, verdict: Verdict, batch: 
         return None
     chosen = [layer for layer in same_type][plan.alternative]
     claims = [f for f in plan.findings if f.plugin == "rejects"]
-    claims += [f for f in myriad.validate([chosen], attrs) if f.plugin == "rejects"]
+    claims += [f for f in myriad_check.validate([chosen], attrs) if f.plugin == "rejects"]
     for kernel in chosen.kernels:
         cl = next(((chosen.base_dir / n).with_suffix(".cl") for n in kernel.sources
                    if (chosen.base_dir / n).with_suffix(".cl").is_file()), None)
@@ -109,7 +109,7 @@ def compare_launch(plan, custom: list, case: CheckCase, batch: int = 1) -> list[
         return [f"the plugin wrote {len(custom)} Custom stage(s), the emulator plans {len(plan.stages)}"
                 + (": it split the layer into one stage per sample, each with the whole tensor's work sizes "
                    "(on the device each would overrun its slice)" if split else "")]
-    from kernelkit.kernel.emulator.core import per_sample_stages
+    from kernelkit.kernel.emulator.plan import per_sample_stages
 
     samples = per_sample_stages(plan.layer, [per_sample(t.shape, batch) if t.value is None else t.shape
                                              for t in case.inputs],
@@ -165,7 +165,8 @@ def compare_launch(plan, custom: list, case: CheckCase, batch: int = 1) -> list[
                 if shape is not None and buffer.dims and buffer.logical_shape() != tuple(shape):
                     diffs.append(f"{where}: dims {buffer.logical_shape()} in the blob, {tuple(shape)} "
                                  f"for {mine.buffer} {mine.port}")
-                order = FORMAT_ORDERS.get(mine.format or "ANY") or DEFAULT_ORDERS.get(len(shape or ()))
+                declared = TENSOR_FORMATS.get(mine.format or "ANY")
+                order = (declared.layout if declared and declared.rank else None) or DEFAULT_ORDERS.get(len(shape or ()))
                 if shape is not None and order and len(order) == len(shape) and buffer.order != order:
                     diffs.append(f"{where}: order {buffer.order} in the blob, {order} for format {mine.format}")
     return diffs
@@ -173,11 +174,11 @@ def compare_launch(plan, custom: list, case: CheckCase, batch: int = 1) -> list[
 
 def _alternative_index_in_file(plan) -> int | None:
     """The plan's alternative as its position among all <CustomLayer> elements of the file."""
-    from kernelkit.kernel.bindings import myriad
+    from kernelkit.kernel.bindings import myriad_read
 
     if plan is None or plan.layer.path is None:
         return None
-    layers = myriad.load(plan.layer.path)
+    layers = myriad_read.load(plan.layer.path)
     same_type = [i for i, layer in enumerate(layers) if layer.name.lower() == plan.layer.name.lower()]
     return same_type[plan.alternative] if plan.alternative < len(same_type) else None
 

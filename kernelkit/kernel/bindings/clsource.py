@@ -15,6 +15,7 @@ from typing import Mapping, Sequence
 
 from kernelkit.core.errors import KernelkitError
 from kernelkit.core.fsutil import read_input
+from kernelkit.facts.opencl import split_vector
 
 CLANG = "clang-15"
 ADDRESS_SPACES = {"__global": "global", "global": "global", "__local": "local", "local": "local",
@@ -47,12 +48,11 @@ class KernelArg:
     @property
     def scalar_type(self) -> str:
         """The element type without a vector width: 'half8' -> 'half'."""
-        return re.sub(r"(2|3|4|8|16)$", "", self.base_type) if self.vector_width > 1 else self.base_type
+        return split_vector(self.base_type)[0]
 
     @property
     def vector_width(self) -> int:
-        match = re.fullmatch(r"(u?char|u?short|u?int|u?long|half|float|double)(2|3|4|8|16)", self.base_type)
-        return int(match.group(2)) if match else 1
+        return split_vector(self.base_type)[1]
 
     def same_signature(self, other: "KernelArg") -> bool:
         return (self.name, self.address_space, self.base_type, self.pointer) == \

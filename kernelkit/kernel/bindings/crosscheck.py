@@ -9,13 +9,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Mapping
 
+from kernelkit.facts.opencl import SCALAR_TYPES
 from kernelkit.kernel.bindings import clsource
 from kernelkit.kernel.bindings.findings import Finding
 from kernelkit.kernel.bindings.model import CustomLayer, DataParam, Kernel, ScalarParam, TensorParam
 
 INT_SCALAR_TYPES = {"int", "uint", "short", "ushort", "char", "uchar", "bool"}
 FLOAT_SCALAR_TYPES = {"float", "half"}
-NARROW_INT_TYPES = {"short", "ushort", "char", "uchar", "bool"}
+NARROW_INT_TYPES = {name for name in INT_SCALAR_TYPES if SCALAR_TYPES[name].size < 4}
 
 
 def check(layer: CustomLayer, source_text_by_entry: Mapping[str, str], *,

@@ -16,8 +16,10 @@ from kernelkit.core.errors import KernelkitError
 from kernelkit.core.xmlsafe import MiB, parse_fragment_run, read_limited
 from kernelkit.kernel.bindings import expr
 from kernelkit.kernel.bindings.findings import Finding
-from kernelkit.kernel.bindings.model import GPU_TENSOR_FORMATS, GpuCustomLayer, GpuDefine, GpuTensor
-from kernelkit.kernel.bindings.myriad import _attrs, _where
+from kernelkit.facts.tensor_formats import GPU_TENSOR_FORMATS
+from kernelkit.kernel.bindings.model import GpuCustomLayer, GpuDefine, GpuTensor
+from kernelkit.kernel.bindings.myriad_read import element_label
+from kernelkit.kernel.bindings.myriad_write import xml_attrs
 
 MAX_BINDINGS_BYTES = 4 * MiB
 GPU_VARIABLES = ("B", "F", "Y", "X")
@@ -43,7 +45,7 @@ class _GpuReader:
         self.path = path
 
     def fail(self, element, message, hint=None):
-        return KernelkitError(message, path=self.path, line=element.sourceline, where=_where(element), hint=hint)
+        return KernelkitError(message, path=self.path, line=element.sourceline, where=element_label(element), hint=hint)
 
     def attr(self, element, name, *, required=True):
         value = element.get(name)
@@ -127,7 +129,7 @@ class _GpuReader:
                                path=self.path, line=element.sourceline)
         if len(options) > 1:
             layer.notes.append(Finding("warning", "only the first <CompilerOptions> is read by the plugin",
-                                       path=self.path, line=options[1].sourceline, where=_where(element)))
+                                       path=self.path, line=options[1].sourceline, where=element_label(element)))
         return layer
 
 
@@ -206,21 +208,21 @@ def evaluate_work_size(text: str, shape) -> int:
 def dumps(layers: Iterable[GpuCustomLayer]) -> str:
     out = [f"<!-- Intel GPU custom-layer bindings (SimpleGPU), written by kernelkit {__version__} -->"]
     for layer in layers:
-        out.append(f"<CustomLayer{_attrs([('name', layer.name), ('type', 'SimpleGPU'), ('version', 1)])}>")
-        out.append(f"    <Kernel{_attrs([('entry', layer.entry)])}>")
-        out += [f"        <Source{_attrs([('filename', s)])}/>" for s in layer.sources]
-        out += [f"        <Define{_attrs([('name', d.name), ('type', d.type), ('param', d.param), ('default', d.default)])}/>"
+        out.append(f"<CustomLayer{xml_attrs([('name', layer.name), ('type', 'SimpleGPU'), ('version', 1)])}>")
+        out.append(f"    <Kernel{xml_attrs([('entry', layer.entry)])}>")
+        out += [f"        <Source{xml_attrs([('filename', s)])}/>" for s in layer.sources]
+        out += [f"        <Define{xml_attrs([('name', d.name), ('type', d.type), ('param', d.param), ('default', d.default)])}/>"
                 for d in layer.defines]
         out.append("    </Kernel>")
         out.append("    <Buffers>")
-        out += [f"        <Tensor{_attrs([('arg-index', t.arg_index), ('type', t.type), ('port-index', t.port_index), ('format', t.format)])}/>"
+        out += [f"        <Tensor{xml_attrs([('arg-index', t.arg_index), ('type', t.type), ('port-index', t.port_index), ('format', t.format)])}/>"
                 for t in sorted(layer.tensors, key=lambda t: t.arg_index)]
         out.append("    </Buffers>")
         if layer.compiler_options:
-            out.append(f"    <CompilerOptions{_attrs([('options', layer.compiler_options)])}/>")
+            out.append(f"    <CompilerOptions{xml_attrs([('options', layer.compiler_options)])}/>")
         pairs = [("global", ",".join(layer.global_) or None), ("local", ",".join(layer.local) or None),
                  ("dim", layer.dim)]
-        out.append(f"    <WorkSizes{_attrs(pairs)}/>")
+        out.append(f"    <WorkSizes{xml_attrs(pairs)}/>")
         out.append("</CustomLayer>")
     return "\n".join(out) + "\n"
 

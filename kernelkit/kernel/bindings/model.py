@@ -11,10 +11,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Union
 
-TENSOR_FORMATS = ("BFYX", "BYXF", "FYX", "YXF", "BF", "ANY")
-GPU_TENSOR_FORMATS = ("BFYX", "BYXF", "YXFB", "FYXB", "ANY")
-
-
 @dataclass(frozen=True)
 class DimRef:
     """`dim="input,0"` / `dim="output,0"`: which tensor supplies B, F, Y, X."""
@@ -33,7 +29,7 @@ class TensorParam:
     arg_name: str
     type: Literal["input", "output", "input_buffer", "output_buffer"]
     port_index: int
-    format: str = "BFYX"              # upper-case, one of TENSOR_FORMATS
+    format: str = "BFYX"              # upper-case, one of facts.tensor_formats.TENSOR_FORMATS
     dim: DimRef | None = None         # buffers only
     size: str | None = None           # buffers only: size expression (bytes)
     line: int | None = None

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
-from kernelkit.kernel.bindings import clsource, crosscheck, gpu, myriad
+from kernelkit.kernel.bindings import clsource, crosscheck, gpu, myriad_check, myriad_read, myriad_select
 from kernelkit.kernel.bindings.findings import Finding
 
 
@@ -29,11 +29,11 @@ def validate_file(path: str | Path, *, gpu: bool = False, layer_type: str | None
     path = Path(path)
     if gpu:
         return _validate_gpu(path, layer_type)
-    layers = myriad.load(path)
+    layers = myriad_read.load(path)
     report = ValidationReport(path, layers)
     if layer_type is not None:
         layers = [layer for layer in layers if layer.name.lower() == layer_type.lower()]
-        selected, reasons = myriad.select_with_reasons(report.layers, layer_type, layer_attrs or {})
+        selected, reasons = myriad_select.select_with_reasons(report.layers, layer_type, layer_attrs or {})
         report.selected = selected
         if selected is None:
             report.findings.append(Finding("error", f"the plugin selects no binding for type '{layer_type}'"
@@ -42,7 +42,7 @@ def validate_file(path: str | Path, *, gpu: bool = False, layer_type: str | None
         else:
             report.notes.append(f"type {layer_type}: the plugin selects the <CustomLayer> at line {selected.line} "
                                 f"(entry {', '.join(k.entry for k in selected.kernels)})")
-    report.findings += myriad.validate(layers, layer_attrs)
+    report.findings += myriad_check.validate(layers, layer_attrs)
     for layer in layers:
         for kernel in layer.kernels:
             cl_path = _source_beside(layer.base_dir, kernel.sources, ".cl")

@@ -63,7 +63,7 @@ class CheckedKernel:
 def check_spec(spec: KernelSpec) -> CheckedKernel:
     """Render the sources and bindings and run every check. Compile errors raise KernelkitError naming the
     template line; other findings are returned."""
-    from kernelkit.kernel.bindings import crosscheck, gpu, myriad
+    from kernelkit.kernel.bindings import crosscheck, gpu, myriad_check, myriad_read, myriad_write
     from kernelkit.kernel.render import gpu_host_defines, gpu_layer, myriad_layers, render_sources
     from kernelkit.kernel.builder.hostcheck import host_check
     from kernelkit.kernel.builder.lint import lint_source
@@ -95,9 +95,10 @@ def check_spec(spec: KernelSpec) -> CheckedKernel:
         findings += lint_source(rendered.text, path=name, origin=rendered.origin)
 
     layers = myriad_layers(spec)
-    myriad_xml = myriad.dumps(layers)
-    reparsed = myriad.loads(myriad_xml, path=spec.dir / f"{spec.name}.xml")
-    findings += [_on_spec(f, spec) for f in myriad.validate(reparsed, numeric_attributes=numeric_attributes(spec))]
+    myriad_xml = myriad_write.dumps(layers)
+    reparsed = myriad_read.loads(myriad_xml, path=spec.dir / f"{spec.name}.xml")
+    findings += [_on_spec(f, spec)
+                 for f in myriad_check.validate(reparsed, numeric_attributes=numeric_attributes(spec))]
     by_entry = {st.entry: rendered.text for st, rendered in zip(spec.stages, sources.values())}
     for layer in reparsed:
         findings += [_on_spec(f, spec) for f in crosscheck.check(layer, by_entry)]

@@ -18,6 +18,8 @@ from kernelkit.core.paths import TOOLCHAIN_DIR
 
 CLANG = "clang-15"
 BUILTINS_HEADER = TOOLCHAIN_DIR / "shave" / "movidius_builtins.h"
+# SHAVE's 32-bit work-item functions; the emulator puts the same header in front of its prelude.
+WORK_ITEMS_PATH = Path(__file__).with_name("shave_work_items.h")
 BASE_FLAGS = ["-x", "cl", "-target", "spir64", "-cl-std=CL1.2", "-Xclang", "-finclude-default-header",
               "-Xclang", "-cl-ext=-cl_khr_fp64,+cl_khr_fp16", "-Werror", "-fsyntax-only"]
 _DIAGNOSTIC = re.compile(r"^(?P<file>.*?):(?P<line>\d+):(?P<col>\d+): (?P<kind>fatal error|error|warning): "
@@ -44,8 +46,6 @@ def command(cl_path: str | Path, *, defines: Mapping[str, object] | None = None,
             include_builtins: bool = True) -> list[str]:
     cmd = [clang(), *BASE_FLAGS]
     if include_builtins:
-        from kernelkit.kernel.emulator.source import WORK_ITEMS_PATH
-
         cmd += ["-include", str(WORK_ITEMS_PATH), "-include", str(BUILTINS_HEADER)]
     for name, value in (defines or {}).items():
         cmd.append(f"-D{name}={value}")

@@ -13,14 +13,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from kernelkit.facts.opencl import type_size
 from kernelkit.kernel.bindings.findings import Finding
 
+# A SHAVE slice of CMX is 128 KiB; code, stack and the runtime take part of it. The guide speaks of about
+# 100 KB for a work group's __local/__private data: more fails.
 CMX_BUDGET_BYTES = 100 * 1024
 CMX_WARN_BYTES = 64 * 1024
 
-_SCALAR_BYTES = {"char": 1, "uchar": 1, "bool": 1, "short": 2, "ushort": 2, "half": 2, "int": 4, "uint": 4,
-                 "float": 4, "long": 8, "ulong": 8, "double": 8, "size_t": 8}
-_VECTOR = re.compile(r"(char|uchar|short|ushort|half|int|uint|float|long|ulong|double)(2|3|4|8|16)\Z")
 _ADDRESS = r"(?:__local|local|__private|private|__constant|constant|__global|global)"
 _ARRAY_DECL = re.compile(
     r"(?P<space>\b" + _ADDRESS + r"\s+)?(?:(?:const|volatile|static)\s+)*"
@@ -30,17 +30,6 @@ _DEFINE = re.compile(r"^[ \t]*#[ \t]*define[ \t]+([A-Za-z_]\w*)[ \t]+(.+?)[ \t]*
 _SAFE_ARITH = re.compile(r"[\d\s+\-*/%()]+\Z")
 
 Origin = Callable[[int, int], "tuple[str, int] | None"]
-
-
-def type_bytes(type_name: str) -> int | None:
-    type_name = type_name.replace("unsigned ", "u")
-    if type_name in _SCALAR_BYTES:
-        return _SCALAR_BYTES[type_name]
-    match = _VECTOR.match(type_name)
-    if match:
-        lanes = int(match.group(2))
-        return _SCALAR_BYTES[match.group(1)] * (4 if lanes == 3 else lanes)
-    return None
 
 
 def strip_comments_and_strings(source: str) -> str:
@@ -116,7 +105,7 @@ def array_uses(source: str) -> list[ArrayUse]:
             space = (m.group("space") or "").strip().lstrip("_") or "private"
             if space in ("global", "constant"):
                 continue
-            elem = type_bytes(m.group("type"))
+            elem = type_size(m.group("type"))
             if elem is None:            # event_t and other opaque types: not data
                 continue
             total = elem

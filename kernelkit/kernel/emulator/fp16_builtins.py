@@ -37,10 +37,12 @@ from __future__ import annotations
 
 import functools
 
+from kernelkit.facts.opencl import SCALAR_TYPES, VECTOR_WIDTHS
+
 OVL = "__attribute__((overloadable))"
 NEW = "static inline __attribute__((overloadable))"   # overloads opencl-c.h does not declare for half
 
-WIDTHS = (1, 2, 3, 4, 8, 16)
+WIDTHS = (1,) + VECTOR_WIDTHS
 VECTOR_WIDTHS = (2, 3, 4, 8, 16)
 SHUFFLE_WIDTHS = (2, 4, 8, 16)
 COMPONENTS = "0123456789abcdef"
@@ -69,7 +71,7 @@ RELATIONAL_BINARY = ("isequal isnotequal isgreater isgreaterequal isless islesse
                      "isunordered").split()
 RELATIONAL_UNARY_FLOAT = "isfinite isinf isnan".split()
 
-INTEGER_TYPES = ("char", "uchar", "short", "ushort", "int", "uint", "long", "ulong")
+INTEGER_TYPES = tuple(name for name, t in SCALAR_TYPES.items() if t.fixed and t.numpy.startswith(("int", "uint")))
 CONVERT_SOURCES = INTEGER_TYPES + ("float", "double", "half")
 ROUNDINGS = ("", "_rte", "_rtz", "_rtp", "_rtn")
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
-CHANNEL_LAST = ("BYXF", "YXF")
+from kernelkit.facts.tensor_formats import TENSOR_FORMATS
+
+CHANNEL_LAST = tuple(name for name, f in TENSOR_FORMATS.items() if f.channel_last)
 
 
 def _channel_last_axes(rank: int) -> list[int] | None:

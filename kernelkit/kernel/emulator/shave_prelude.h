@@ -40,7 +40,7 @@ typedef float kk_half8 __attribute__((ext_vector_type(8), aligned(4)));
 typedef float kk_half16 __attribute__((ext_vector_type(16), aligned(4)));
 #endif
 
-/* 32-bit work-item functions: shave_work_items.h, put in front of this file by source.prelude(). */
+/* 32-bit work-item functions: kernel/builder/shave_work_items.h, put in front of this file by source.prelude(). */
 
 /* clc's SAU.SUMX intrinsic: the sum of the eight lanes of a half8 (pairwise; in float unless arithmetic="fp16"). */
 #ifdef KK_REAL_HALF

@@ -17,6 +17,8 @@ from functools import lru_cache
 from pathlib import Path
 
 from kernelkit.core.errors import KernelkitError
+from kernelkit.facts.opencl import SCALAR_TYPES, VECTOR_TYPE, VECTOR_WIDTHS
+from kernelkit.kernel.builder.hostcheck import WORK_ITEMS_PATH, clang
 
 PRELUDE_PATH = Path(__file__).with_name("shave_prelude.h")
 
@@ -28,9 +30,6 @@ HALF_DEFINES = ("half=float", "half2=kk_half2", "half3=kk_half3", "half4=kk_half
 # A decimal literal with the `h`/`H` suffix: 1.0h, .5h, 2e-3h, 3h (not part of an identifier or hex literal).
 _HALF_LITERAL = re.compile(r"(?<![\w.])((?:\d+\.\d*|\.\d+|\d+)(?:[eE][+-]?\d+)?)[hH](?!\w)")
 _COMMENT_OR_STRING = re.compile(r"//[^\n]*|/\*.*?\*/|\"(?:\\.|[^\"\\])*\"", re.S)
-
-
-WORK_ITEMS_PATH = Path(__file__).with_name("shave_work_items.h")
 
 
 @lru_cache(maxsize=1)
@@ -166,10 +165,10 @@ def wrap_dma_triplet(source: str, entry: str, *, path=None) -> str:
 
 
 # OpenCL scalar types by size in bytes (double too: PoCL has fp64), and the vector widths; 3-vectors take the
-# room of 4. What as_typeN may reinterpret, and what the element-aligned vector typedefs cover.
-_SCALARS = {"char": 1, "uchar": 1, "short": 2, "ushort": 2, "int": 4, "uint": 4, "float": 4, "long": 8, "ulong": 8,
-            "double": 8}
-_WIDTHS = ("", "2", "3", "4", "8", "16")
+# room of 4. What as_typeN may reinterpret, and what the element-aligned vector typedefs cover; half is a float
+# here (its as_halfN and typedefs are made apart).
+_SCALARS = {name: t.size for name, t in SCALAR_TYPES.items() if t.fixed and name != "half"}
+_WIDTHS = ("",) + tuple(str(w) for w in VECTOR_WIDTHS)
 
 
 def _types_of_size(size: int) -> list[str]:
@@ -260,7 +259,7 @@ def real_half_source(sources: list[tuple[str, str]], entry: str, *, path=None) -
 # SHAVE loads and stores vectors at any element boundary (shipped kernels cast `src + 1` to half8* or ushort8*);
 # on the CPU a vector type's alignment is its size and such an access faults. So the user's vector types become
 # typedefs of the same vectors aligned like one element (halfN: shave_prelude.h; the rest below).
-_VECTOR_TYPE = re.compile(r"\b(u?char|u?short|u?int|u?long|float|double|half)(2|3|4|8|16)\b")
+_VECTOR_TYPE = re.compile(rf"\b{VECTOR_TYPE.pattern}\b")
 
 
 @lru_cache(maxsize=1)
@@ -285,7 +284,6 @@ def compile_real_half(text: str) -> tuple[bytes | None, str]:
     import subprocess
     import tempfile
 
-    from kernelkit.kernel.builder.hostcheck import clang
     from kernelkit.core.fsutil import atomic_write
     from kernelkit.core.paths import cache_dir
 

@@ -88,15 +88,15 @@ class Binder:
         return self._built[spec.name]
 
     def _binding_for(self, spec, layer_type: str) -> Binding:
-        from kernelkit.kernel.bindings import myriad
+        from kernelkit.kernel.bindings import myriad_read
 
         result = self._build(spec)
-        layers = [dataclasses.replace(l, name=layer_type) for l in myriad.load(result.xml_path)]
+        layers = [dataclasses.replace(l, name=layer_type) for l in myriad_read.load(result.xml_path)]
         return Binding(layer_type, spec, result, layers)
 
     def bind(self, layer) -> str | None:
         """Bind `layer`; returns None on success, else why no kernel fits."""
-        from kernelkit.kernel.bindings import myriad
+        from kernelkit.kernel.bindings import myriad_select
         from kernelkit.core.errors import KernelkitError
         if becomes_extension_layer(layer, self.ctx.target) and not self.ctx.target.extension_layers:
             where = _extension_layer_target().name
@@ -106,7 +106,7 @@ class Binder:
         attrs = dict(layer.attrs.items())
         existing = self.bindings.get(layer.type.lower())
         if existing is not None:
-            chosen, reasons = myriad.select_with_reasons(existing.layers, layer.type, attrs)
+            chosen, reasons = myriad_select.select_with_reasons(existing.layers, layer.type, attrs)
             if chosen is None:
                 return f"kernel {existing.spec.name} is already bound to {layer.type} and does not fit: {reasons[0]}"
             why = fit_tensors(self.ctx, layer, existing.spec, chosen)
@@ -126,7 +126,7 @@ class Binder:
             except KernelkitError as exc:
                 reasons.append(f"kernel {spec.name} does not build: {exc.message}")
                 continue
-            chosen, why = myriad.select_with_reasons(binding.layers, layer.type, attrs)
+            chosen, why = myriad_select.select_with_reasons(binding.layers, layer.type, attrs)
             if chosen is None:
                 reasons.append(f"kernel {spec.name}: {why[0]}")
                 continue
@@ -202,8 +202,9 @@ def _plan_shapes(model, layer, spec, extension_layer: bool = False) -> tuple[lis
     rules, docs/bindings.md): rank-0/1 tensors become [1, N]; element-wise kernels get no batch dimension
     (the plugin splits a batched rank-2 tensor, or a rank-4 one the network keeps, into one stage per sample
     that keeps the whole tensor's work sizes)."""
-    from kernelkit.kernel.bindings.myriad import (PLUGIN_RANKS, flattened_batch, network_batch as batch_taken_off,
-                                                  per_sample_split, plugin_shape)
+    from kernelkit.facts.tensor_formats import RANK_LAYOUTS
+    from kernelkit.kernel.bindings.myriad_select import (flattened_batch, network_batch as batch_taken_off,
+                                                         per_sample_split, plugin_shape)
     from kernelkit.facts.knowledge import custom_layer_facts
 
     facts = custom_layer_facts()
@@ -222,7 +223,7 @@ def _plan_shapes(model, layer, spec, extension_layer: bool = False) -> tuple[lis
         ins.append(dims)
     outs = [list(p.dims) for p in layer.outputs]
     for shape in ins + outs:
-        if len(shape) not in PLUGIN_RANKS and len(shape) > 1:
+        if len(shape) not in RANK_LAYOUTS and len(shape) > 1:
             return ins, outs, (f"a tensor of rank {len(shape)}: the MYRIAD plugin binds custom layers to tensors "
                                "of rank 2-4 only")
     if any(len(shape) < 2 for shape in outs):
@@ -289,7 +290,7 @@ def _restored(model, value: Out, dims: list[int], name: str) -> Out:
 def fit_tensors(ctx: PatchContext, layer, spec, binding) -> str | None:
     """Give the layer's tensors shapes the MYRIAD plugin binds (see _plan_shapes), or say why that cannot be
     done; the layer is left as it was when refused."""
-    from kernelkit.kernel.bindings.myriad import plugin_layout_refusal
+    from kernelkit.kernel.bindings.myriad_select import plugin_layout_refusal
     from kernelkit.facts.knowledge import custom_layer_facts
 
     model = ctx.model
@@ -353,7 +354,7 @@ def write_bindings(bindings: dict[str, Binding], folder: Path, file_name: str) -
     """Merge every binding into one binding file `file_name` in `folder`, with each kernel's .cl (and .bin)."""
     import shutil
 
-    from kernelkit.kernel.bindings import myriad
+    from kernelkit.kernel.bindings import myriad_write
 
     if not bindings:
         return None
@@ -366,4 +367,4 @@ def write_bindings(bindings: dict[str, Binding], folder: Path, file_name: str) -
             if path.is_file():
                 shutil.copyfile(path, folder / path.name)
         layers.extend(binding.layers)
-    return myriad.save(layers, folder / file_name)
+    return myriad_write.save(layers, folder / file_name)

@@ -32,7 +32,7 @@ def _rows_grid(dims: list[int]) -> tuple[int, int] | None:
 
 
 def apply(ctx: PatchContext) -> None:
-    from kernelkit.kernel.bindings.myriad import network_batch
+    from kernelkit.kernel.bindings.myriad_select import network_batch
 
     model = ctx.model
     if network_batch([p.outputs[0].dims for p in model.parameters()]):

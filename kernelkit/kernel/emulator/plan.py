@@ -1,85 +1,56 @@
-"""emulate(): run a MYRIAD custom-layer binding the way the plugin would, on PoCL.
-
-The plan follows the plugin (reference myriad-custom-layers.md §1.3-1.9): choose the alternative, bind every
-kernel argument by name from the binding, evaluate work sizes on the `dim` tensor, lay tensors out in their
-declared formats, link scratch buffers between stages, run stages in order. Device checks come before the
-run (work sizes, work-group size, CMX) and after it (guard zones, unwritten outputs, changed inputs).
+"""A launch plan: which alternative of a MYRIAD binding applies to a layer and what its stages get, the way the
+plugin does it (reference myriad-custom-layers.md §1.3-1.9): choose the alternative, bind every kernel argument by
+name from the binding, evaluate work sizes on the `dim` tensor, lay tensors out in their declared formats, link
+scratch buffers between stages. The device checks that need no run (work sizes, work-group size, CMX, the stage
+graph) are made here.
 """
 
 from __future__ import annotations
 
-import functools
-import itertools
 import math
-import os
-import re
-import time
 from dataclasses import dataclass, field, replace
-from functools import lru_cache
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
-from kernelkit.kernel.bindings import clsource, expr, myriad
-from kernelkit.kernel.bindings.findings import Finding
-from kernelkit.kernel.bindings.model import CustomLayer, DataParam, Kernel, ScalarParam, TensorParam
 from kernelkit.core import limits
 from kernelkit.core.errors import KernelkitError
-from kernelkit.kernel.emulator import cmx, host_fp16, layout, source as shave_source
-from kernelkit.kernel.emulator.worker import (ALIGN, FLAG_STRIDE, GUARD_BYTE, Finish, Job, Launch, Region,
-                                              WorkerCrashed, WorkerTimeout, client, program_key)
+from kernelkit.facts.opencl import SCALAR_TYPES
+from kernelkit.facts.tensor_formats import RANK_LAYOUTS
+from kernelkit.kernel.bindings import expr, myriad_read, myriad_select
+from kernelkit.kernel.bindings.findings import Finding
+from kernelkit.kernel.bindings.model import CustomLayer, DataParam, Kernel, ScalarParam, TensorParam
+from kernelkit.kernel.builder.lint import CMX_BUDGET_BYTES
+from kernelkit.kernel.emulator import cache, host_fp16, layout, source as shave_source
+from kernelkit.kernel.emulator.worker import Job, Launch, Region
 
 # Work items of one group run one after another on one SHAVE. The device's own cap is not published;
 # kernelkit refuses groups above 1024 work items (the shipped kernels stay far below; PoCL allows 4096).
 MAX_WORK_GROUP_SIZE = 1024
-GUARD_MIN, GUARD_MAX = 16 << 10, 256 << 10   # bytes each side of every buffer
+# On-chip memory per work group the emulator warns above (the largest shipped 2021 kernels use about 68 KB).
+CMX_WARN_BYTES = 70 * 1024
 
-# kernel pointee type -> (numpy dtype of the buffer on PoCL, bytes per element on the device)
-_ELEMENT = {"half": (np.float32, 2), "float": (np.float32, 4), "int": (np.int32, 4), "uint": (np.uint32, 4),
-            "short": (np.int16, 2), "ushort": (np.uint16, 2), "char": (np.int8, 1), "uchar": (np.uint8, 1),
-            "long": (np.int64, 8), "ulong": (np.uint64, 8)}
+# kernel pointee type -> (numpy type of the buffer on PoCL, bytes per element on the device): every scalar whose
+# size the OpenCL spec fixes but double (SHAVE has no fp64); half is held as float32 unless arithmetic="fp16".
+_ELEMENT = {name: (np.float32 if name == "half" else np.dtype(t.numpy).type, t.size)
+            for name, t in SCALAR_TYPES.items() if t.fixed and name != "double"}
 _INT_TYPES = {"int": np.int32, "uint": np.uint32}
-_DEFAULT_LAYOUT = {4: "NCHW", 3: "CHW", 2: "NC"}
-
-
-class DeviceCheckFailed(KernelkitError):
-    """A device check failed: the kernel would misbehave on the VPU. `.findings` lists every problem."""
-
-    def __init__(self, findings: list[Finding], *, path=None):
-        self.findings = list(findings)
-        errors = [f for f in self.findings if f.severity == "error"]
-        head = errors[0] if errors else self.findings[0]
-        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-        super().__init__(f"device check failed: {head.message}{more}", path=path or head.path, line=head.line,
-                         where=head.where, hint=head.hint)
 
 
 class NoBindingApplies(KernelkitError):
     """The plugin would use no alternative of the binding for this layer (it skips the binding)."""
 
 
-@dataclass
-class EmulationResult:
-    outputs: list[np.ndarray]
-    layer: CustomLayer
-    findings: list[Finding] = field(default_factory=list)
-    timings: dict = field(default_factory=dict)
-
-
-# ---------------------------------------------------------------------------------------------------------
-
-def _legacy_attrs(layer_type: str, attrs) -> dict[str, str]:
-    return myriad.plugin_attrs(layer_type, attrs or {})
-
-
-def _alternative_index(layers: Sequence[CustomLayer], layer: CustomLayer) -> int:
+def alternative_index(layers: Sequence[CustomLayer], layer: CustomLayer) -> int:
     same = [l for l in layers if l.name.lower() == layer.name.lower()]
     return next(i for i, l in enumerate(same) if l is layer)
 
 
 @dataclass
-class _Context:
+class Context:
+    """One layer being planned: the chosen alternative, the call's arrays and attributes, the findings so far."""
+
     layer: CustomLayer
     alternative: int
     inputs: list[np.ndarray]
@@ -132,9 +103,7 @@ class _Context:
             raise self.error(f"{what}: {exc.message}", kernel, line=line, hint=exc.hint) from None
 
 
-# --- scalars (§1.5) ---------------------------------------------------------------------------------------
-
-def _scalar_value(ctx: _Context, kernel: Kernel, param: ScalarParam):
+def _scalar_value(ctx: Context, kernel: Kernel, param: ScalarParam):
     """The 32-bit value the plugin serializes for a <Scalar>, as np.int32 / np.float32 (probes scalar.*,
     lookup.*, attr.* in docs/binding-verdicts.md)."""
     source, k = param.source, param.port_index
@@ -152,7 +121,7 @@ def _scalar_value(ctx: _Context, kernel: Kernel, param: ScalarParam):
                            hint="drop port-index to read the whole attribute")
             parts = text.split(",")
             text = parts[min(k, len(parts) - 1)]      # past the end: the last one (attr.list-element-2)
-        number = myriad.read_plugin_number(text, param.type)
+        number = myriad_select.read_plugin_number(text, param.type)
         if number.value is None:
             raise fail(f"the attribute value \"{text}\" does not read as {param.type} ({number.error})")
         return np_type(number.value)
@@ -160,8 +129,8 @@ def _scalar_value(ctx: _Context, kernel: Kernel, param: ScalarParam):
         prefix, _, letter = source.partition(".")
         if len(letter) != 1 or letter.upper() not in ("B", "F", "Y", "X"):
             hint = ("the plugin reads any source with a '.' as a shape lookup, so a float literal must be "
-                    f"written without one, e.g. {myriad.float_without_dot(source)}") \
-                if myriad.read_plugin_number(source, "float").value is not None else None
+                    f"written without one, e.g. {myriad_select.float_without_dot(source)}") \
+                if myriad_select.read_plugin_number(source, "float").value is not None else None
             raise fail("a source with a '.' is a shape lookup <I|O>.<B|F|Y|X>", hint=hint)
         if k is None or k < 0:
             raise fail("a shape lookup needs port-index (which input or output)", hint="add port-index=\"0\"")
@@ -176,7 +145,7 @@ def _scalar_value(ctx: _Context, kernel: Kernel, param: ScalarParam):
         return np.int32(shape[index])       # a dimension is an int whatever type says (lookup.type-float)
     if k is not None and k >= 0:
         raise fail("a literal source cannot have port-index")
-    number = myriad.read_plugin_number(source, param.type)
+    number = myriad_select.read_plugin_number(source, param.type)
     if number.value is None:
         if number.error == "out of range":
             raise fail(f"the number is out of range for a 32-bit {param.type}")
@@ -233,7 +202,7 @@ def _device_tensor(array: np.ndarray, precision: str) -> np.ndarray:
 
 
 @dataclass
-class _Data:
+class Data:
     """What a __global buffer holds before the run."""
 
     dtype: type
@@ -250,30 +219,30 @@ class _Data:
         return self.count * np.dtype(self.dtype).itemsize
 
 
-def _input_data(ctx, kernel, arg, array: np.ndarray, fmt: str, pointee: str) -> _Data:
+def _input_data(ctx, kernel, arg, array: np.ndarray, fmt: str, pointee: str) -> Data:
     """A tensor as the kernel's buffer holds it: the pointee type, half as float32, rounded as the VPU stores it."""
     dtype, _ = _ELEMENT[pointee]
     compare = not arg.const       # a const pointer cannot write its tensor without a cast
     if pointee == "half" and ctx.real_half:                  # 16-bit storage: the fp16 values themselves
         if array.dtype.kind == "f":
             with np.errstate(over="ignore"):
-                return _Data(np.float16, array.size, layout.to_format(array.astype(np.float16, copy=False), fmt),
+                return Data(np.float16, array.size, layout.to_format(array.astype(np.float16, copy=False), fmt),
                              compare=compare)
     if pointee == "half" and array.dtype.kind == "f" and not compare:
         # written straight from the caller's array into the arena (a view: no copy for channel-last formats)
         view = layout.format_view(array, fmt)
         if view is array and host_fp16.available() and (array.dtype == np.float16 or
                                                           array.dtype == np.float32 and ctx.precision == "fp16"):
-            return _Data(np.float32, array.size, array, host_fp16=True)     # rounded in the copy
+            return Data(np.float32, array.size, array, host_fp16=True)     # rounded in the copy
         if array.dtype == np.float16:      # already fp16: no rounding, and numpy's float16 -> float32 is slow
-            return _Data(np.float32, array.size, view, widen=True)
+            return Data(np.float32, array.size, view, widen=True)
         # float32 values; with precision fp16 the worker rounds them to fp16 in place
-        return _Data(np.float32, array.size, view, device_round=ctx.precision == "fp16")
+        return Data(np.float32, array.size, view, device_round=ctx.precision == "fp16")
     device = layout.to_format(_device_tensor(array, ctx.precision), fmt)
     if pointee == "half" and device.dtype in (np.float16, np.float32):
-        return _Data(np.float32, device.size, device, compare=compare)
+        return Data(np.float32, device.size, device, compare=compare)
     if device.dtype == dtype:
-        return _Data(dtype, device.size, device, compare=compare)
+        return Data(dtype, device.size, device, compare=compare)
     ctx.add("warning", f"the tensor is {device.dtype.name.upper()} on the device but the kernel reads it as "
             f"'{pointee}': the emulator reinterprets the bytes as the device would", kernel, arg.name,
             hint="VPU tensors are FP16 (use half*) or I32 (use int*)")
@@ -285,30 +254,25 @@ def _input_data(ctx, kernel, arg, array: np.ndarray, fmt: str, pointee: str) -> 
         values = raw.view(np.float16) if ctx.real_half else raw.view(np.float16).astype(np.float32)
     else:
         values = raw.view(dtype)
-    return _Data(values.dtype.type, values.size, values, compare=compare)
-
-
-def _guard_bytes(nbytes: int) -> int:
-    guard = min(max(nbytes // 8, GUARD_MIN), GUARD_MAX)
-    return -(-guard // ALIGN) * ALIGN
+    return Data(values.dtype.type, values.size, values, compare=compare)
 
 
 @dataclass
-class _Buffer:
+class Buffer:
     index: int
     kind: str                 # input | output | scratch | data
     port: int | str
     fmt: str
     pointee: str
-    data: _Data
+    data: Data
     users: list[tuple[Kernel, str]] = field(default_factory=list)   # (stage kernel, argument name)
     region: Region | None = None
     guard: int = 0
-    recipe: object = None     # (ctx, arrays, blobs) -> _Data
+    recipe: object = None     # (ctx, arrays, blobs) -> Data
 
-    def with_data(self, data: _Data | None) -> _Buffer:
+    def with_data(self, data: Data | None) -> Buffer:
         # the same buffer (shared users list) with other contents; dataclasses.replace is several times slower
-        return _Buffer(self.index, self.kind, self.port, self.fmt, self.pointee, data, self.users, self.region,
+        return Buffer(self.index, self.kind, self.port, self.fmt, self.pointee, data, self.users, self.region,
                        self.guard, self.recipe)
 
 
@@ -328,7 +292,7 @@ class PlannedArg:
 
 
 @dataclass
-class _Stage:
+class Stage:
     kernel: Kernel
     program: str
     launch: Launch
@@ -359,76 +323,6 @@ class LaunchPlan:
     findings: list[Finding] = field(default_factory=list)
 
 
-# Parsed files are kept while their size and modification time stay the same: repeated calls skip the work.
-_FILE_CACHE: dict[tuple, object] = {}
-
-
-def _stat_key(path) -> tuple:
-    # the file's identity without resolving the path (which costs a system call per component)
-    stat = os.stat(path)
-    return (stat.st_dev, stat.st_ino, stat.st_mtime_ns, stat.st_size)
-
-
-def _cached(kind: str, path: Path, read):
-    try:
-        key = (kind,) + _stat_key(path)
-    except OSError:
-        return read(path)          # let the reader report the problem
-    if key not in _FILE_CACHE:
-        if len(_FILE_CACHE) > 512:
-            _FILE_CACHE.clear()
-        _FILE_CACHE[key] = read(path)
-    return _FILE_CACHE[key]
-
-
-def _read_sources(ctx: _Context, kernel: Kernel) -> tuple[tuple[str, str], ...]:
-    sources = []
-    for name in kernel.sources:
-        binary = ctx.layer.base_dir / name
-        cl_path = binary.with_suffix(".cl")
-        if not cl_path.is_file():
-            raise ctx.error(f"<Source filename=\"{name}\">: the OpenCL source {cl_path.name} is not beside it",
-                            kernel, hint=f"the emulator compiles {cl_path} (the .cl that {name} is built from)")
-        sources.append((str(cl_path), _cached("cl", cl_path, clsource.read_source)))
-    return tuple(sources)
-
-
-@lru_cache(maxsize=256)
-def _program(sources: tuple[tuple[str, str], ...], entry: str, options: str) -> tuple[str, str]:
-    program = shave_source.transform(list(sources), entry, path=sources[0][0])
-    return program, program_key(program, options)
-
-
-def _real_half_program(ctx, kernel, sources) -> tuple[bytes, str]:
-    """arithmetic="fp16": the program as SPIR bitcode from clang-15 (cached on disk by content)."""
-    text = shave_source.real_half_source(list(sources), kernel.entry, path=sources[0][0])
-    binary, log = shave_source.compile_real_half(text)
-    if binary is None:
-        raise KernelkitError(f"the kernel source does not build with fp16 arithmetic:\n{log.strip()[-3000:]}",
-                             path=sources[0][0], where=ctx.where(kernel),
-                             hint="fix the source; line numbers refer to your .cl file")
-    return binary, program_key(text, shave_source.REAL_HALF_BUILD_OPTIONS)
-
-
-@lru_cache(maxsize=256)
-def _local_arrays(source: str, entry: str) -> tuple[tuple[str, int], ...]:
-    names = [entry, f"__dma_preload_{entry}", f"__dma_postwrite_{entry}"]
-    return tuple(cmx.local_arrays(shave_source.kernel_text(source, names)))
-
-
-_SIGNATURES: dict[str, list] = {}
-
-
-def _signatures(text: str, path: str):
-    found = _SIGNATURES.get(text)
-    if found is None:
-        found = clsource.parse_kernels(text, path=path)
-        if len(_SIGNATURES) > 256:
-            _SIGNATURES.clear()
-        _SIGNATURES[text] = found
-    return found
-
-
 def per_sample_stages(layer: CustomLayer, input_shapes, output_shapes) -> int:
     """How many copies of its stages the plugin makes of the layer: N when a stage's first input or an output
     is a 2-D [N, C] tensor with N > 1 (it keeps N as a batch and splits the stage per sample), else 1."""
@@ -439,11 +333,11 @@ def per_sample_stages(layer: CustomLayer, input_shapes, output_shapes) -> int:
         shapes = [input_shapes[first.port_index]] if first and 0 <= first.port_index < len(input_shapes) else []
         shapes += [output_shapes[p.port_index] for p in tensors
                    if p.type == "output" and 0 <= p.port_index < len(output_shapes)]
-        copies = max(copies, myriad.per_sample_split(shapes))
+        copies = max(copies, myriad_select.per_sample_split(shapes))
     return copies
 
 
-def _plan(ctx: _Context, blobs: dict[str, np.ndarray]):
+def plan_stages(ctx: Context, blobs: dict[str, np.ndarray]):
     """The job (programs, launches), the buffers (each with a `recipe` that makes its contents from the call's
     arrays) and the stages. Everything but the buffer contents depends only on what the plan cache key holds."""
     job = Job()
@@ -456,7 +350,7 @@ def _plan(ctx: _Context, blobs: dict[str, np.ndarray]):
                 "custom layer has one (the plugin asserts outputs.size() == 1)", plugin="rejects",
                 hint="bind a layer with one output (probe kernel.two-outputs)")
     input_shapes = [tuple(np.shape(x)) for i, x in enumerate(ctx.inputs) if i not in absorbed]
-    refusal = myriad.plugin_layout_refusal(ctx.layer, input_shapes, ctx.output_shapes)
+    refusal = myriad_select.plugin_layout_refusal(ctx.layer, input_shapes, ctx.output_shapes)
     if refusal is not None:
         ctx.add("error", f"the MYRIAD plugin refuses the layer: {refusal[0]}", hint=refusal[1], plugin="rejects")
     _check_writers(ctx)
@@ -475,21 +369,21 @@ def _plan(ctx: _Context, blobs: dict[str, np.ndarray]):
                    else ", with checks off)"),
                 hint="give the layer [1, N*C] tensors (kernelkit patch folds the batch of element-wise layers "
                      "this way), or bind a 3-D/4-D tensor", plugin="splits")
-    buffers: dict[tuple, _Buffer] = {}
+    buffers: dict[tuple, Buffer] = {}
     scratch_first: dict[int, tuple[Kernel, TensorParam]] = {}
     scratch_sizes: dict[int, int] = {}
-    stages: list[_Stage] = []
+    stages: list[Stage] = []
 
-    def buffer(key, kind, port, fmt, pointee, recipe) -> _Buffer:
+    def buffer(key, kind, port, fmt, pointee, recipe) -> Buffer:
         if key not in buffers:
-            buffers[key] = _Buffer(len(buffers), kind, port, fmt, pointee, recipe(ctx, ctx.inputs, blobs),
+            buffers[key] = Buffer(len(buffers), kind, port, fmt, pointee, recipe(ctx, ctx.inputs, blobs),
                                    recipe=recipe)
         return buffers[key]
 
-    for kernel in myriad.run_order(ctx.layer):
-        sources = _read_sources(ctx, kernel)
+    for kernel in myriad_select.run_order(ctx.layer):
+        sources = cache.read_sources(ctx, kernel)
         user_text = "\n".join(text for _, text in sources)
-        signatures = _signatures(user_text, sources[0][0])
+        signatures = cache.signatures(user_text, sources[0][0])
         signature = next((s for s in signatures if s.name == kernel.entry), None)
         if signature is None:
             raise ctx.error(f"Failed to find kernel with name '{kernel.entry}' in "
@@ -505,10 +399,10 @@ def _plan(ctx: _Context, blobs: dict[str, np.ndarray]):
                                  "the device, or reinterpret values (as_ushortN / as_halfN use the fp16 encoding); "
                                  "ignore this if the pointer is not to half data")
         if ctx.real_half:
-            program, key = _real_half_program(ctx, kernel, sources)
+            program, key = cache.real_half_program(ctx, kernel, sources)
             job.program_options[key] = shave_source.REAL_HALF_BUILD_OPTIONS
         else:
-            program, key = _program(sources, kernel.entry, options)
+            program, key = cache.transformed_program(sources, kernel.entry, options)
             job.program_options[key] = options
         job.programs[key] = program
 
@@ -582,7 +476,7 @@ def _plan(ctx: _Context, blobs: dict[str, np.ndarray]):
                             kernel, arg.name, line=param.line, hint="use half* (or int*) for output tensors")
                 dtype = ctx.storage(pointee)
                 buf = buffer(("output", param.port_index), "output", param.port_index, param.format, pointee,
-                             lambda c, arrays, blobs, d=dtype, n=count: _Data(d, n, poison=True))
+                             lambda c, arrays, blobs, d=dtype, n=count: Data(d, n, poison=True))
                 if buf.fmt != param.format or buf.pointee != pointee:
                     ctx.add("warning", f"output {param.port_index} is bound with format {param.format} / "
                             f"'{pointee}' here and {buf.fmt} / '{buf.pointee}' in an earlier stage; the emulator "
@@ -599,7 +493,7 @@ def _plan(ctx: _Context, blobs: dict[str, np.ndarray]):
                 dtype, dev_size = ctx.storage(pointee), _ELEMENT[pointee][1]
                 count = max(device_bytes // dev_size, 1)
                 buf = buffer(("scratch", param.port_index), "scratch", param.port_index, "ANY", pointee,
-                             lambda c, arrays, blobs, d=dtype, n=count: _Data(d, n))
+                             lambda c, arrays, blobs, d=dtype, n=count: Data(d, n))
                 scratch_sizes[param.port_index] = size
                 if buf.pointee != pointee:
                     ctx.add("warning", f"scratch buffer {param.port_index} is '{buf.pointee}' in one stage and "
@@ -617,11 +511,11 @@ def _plan(ctx: _Context, blobs: dict[str, np.ndarray]):
         launch = Launch(program=key, kernel=kernel.entry, global_size=global_size[:3], local_size=local_size[:3],
                         args=args)
         job.launches.append(launch)
-        stages.append(_Stage(kernel, key, launch, planned, (global_size, local_size)))
+        stages.append(Stage(kernel, key, launch, planned, (global_size, local_size)))
     return job, buffers, stages
 
 
-def _work_sizes(ctx: _Context, kernel: Kernel, signature) -> tuple[tuple[int, ...], tuple[int, ...]]:
+def _work_sizes(ctx: Context, kernel: Kernel, signature) -> tuple[tuple[int, ...], tuple[int, ...]]:
     """(global, local) as the plugin computes them, at least 3 dimensions each (probes worksizes.*, expr.*):
     groups = global / local truncated, global as launched = groups * local."""
     ws = kernel.work_sizes
@@ -673,7 +567,7 @@ def _work_sizes(ctx: _Context, kernel: Kernel, signature) -> tuple[tuple[int, ..
     return tuple(launch_global), tuple(loc)
 
 
-def _check_writers(ctx: _Context) -> None:
+def _check_writers(ctx: Context) -> None:
     """What the plugin's stage graph refuses (probes kernel.output-bound-twice, stages.output-written-twice,
     buffer.never-read, buffer.never-written): one writer per tensor, every scratch buffer written and read."""
     outputs, written, read = {}, set(), set()
@@ -700,332 +594,31 @@ def _check_writers(ctx: _Context) -> None:
                         "data has no consumer)", hint="read it as an input_buffer in a later stage, or drop it")
 
 
-def _check_cmx(ctx: _Context, kernel: Kernel, source: str, local_args: list[tuple[str, int]]) -> None:
-    arrays = _local_arrays(source, kernel.entry)
+def _check_cmx(ctx: Context, kernel: Kernel, source: str, local_args: list[tuple[str, int]]) -> None:
+    arrays = cache.local_arrays(source, kernel.entry)
     total = sum(size for _, size in arrays) + sum(size for _, size in local_args)
-    if total <= cmx.CMX_WARN_BYTES:
+    if total <= CMX_WARN_BYTES:
         return
     parts = [f"local_data '{n}' {s} B" for n, s in local_args] + [f"__local {n}[] {s} B" for n, s in arrays]
     message = f"{total} bytes of on-chip memory (CMX) per work group: " + ", ".join(parts)
-    if total > cmx.CMX_BUDGET_BYTES:
-        ctx.add("error", message + f"; the budget is {cmx.CMX_BUDGET_BYTES} bytes", kernel,
+    if total > CMX_BUDGET_BYTES:
+        ctx.add("error", message + f"; the budget is {CMX_BUDGET_BYTES} bytes", kernel,
                 hint="tile the work so each group needs less local memory")
     else:
-        ctx.add("warning", message + f"; close to the {cmx.CMX_BUDGET_BYTES}-byte budget", kernel)
+        ctx.add("warning", message + f"; close to the {CMX_BUDGET_BYTES}-byte budget", kernel)
 
 
-# --- running: lay buffers out in the shared arena, fill, run, check ---------------------------------------
-
-def _align(n: int) -> int:
-    return -(-n // ALIGN) * ALIGN
-
-
-@dataclass
-class _Layout:
-    """Where everything sits in the shared arena. Depends only on what the plan cache key holds."""
-
-    size: int
-    destinations: dict[int, Region]    # half output's buffer index -> the word that says where in the result pool
-    staging: dict[int, Region]         # buffer index -> the fp16 bits of a float16 input, widened by the worker
-    flags: Region                      # status words the worker writes; the parent resets them before a run
-    poison_stats: dict[int, Region]    # output buffer index -> [elements still holding the poison, first index]
-    guard_flags: dict[int, Region]     # buffer index -> "a guard zone lost its pattern"
-    guards: tuple                      # (offset, nbytes) of every guard zone
-
-
-def _tail(buf: _Buffer) -> tuple[int, int]:
-    """The guard zone after a buffer: from its end (rounded up to the page) plus `guard` bytes."""
-    region = buf.region
-    end = region.offset + region.nbytes
-    return end, _align(region.offset + max(region.nbytes, 1)) - end + buf.guard
-
-
-def _layout(job: Job, buffers: dict[tuple, _Buffer], ctx: _Context) -> _Layout:
-    """Place every buffer as [guard][data][guard] at page-aligned offsets, then the fp16 inputs' staging, then
-    the status words. Fill the job's device-side work: poison, rounding, conversion, checks."""
-    ordered = sorted(buffers.values(), key=lambda b: b.index)
-    offset = 0
-    for buf in ordered:
-        buf.guard = _guard_bytes(buf.data.nbytes)
-        start = offset + buf.guard
-        buf.region = Region(start, buf.data.nbytes)
-        offset = _align(start + max(buf.data.nbytes, 1)) + buf.guard
-    job.buffers = [b.region for b in ordered]
-    staging = {}
-    for buf in ordered:
-        if buf.data.widen:
-            staging[buf.index] = Region(offset, buf.data.count * 2)
-            offset = _align(offset + max(buf.data.count * 2, 1))
-
-    # status words, spaced so each is a valid sub-buffer origin for PoCL
-    words = itertools.count(offset, FLAG_STRIDE)
-    device_poison = [b for b in ordered if b.data.poison and np.dtype(b.data.dtype).itemsize == 4]
-    poison_stats = {b.index: Region(next(words), 8) for b in device_poison}
-    guard_flags = {b.index: Region(next(words), 4) for b in ordered}
-    destinations = {b.index: Region(next(words), 8) for b in device_poison
-                    if b.kind == "output" and b.pointee == "half" and ctx.precision == "fp16"}
-    flags = Region(offset, next(words) - offset)
-    offset = _align(flags.offset + flags.nbytes)
-
-    job.poison = [(b.index, b.data.count) for b in device_poison]
-    job.round_inputs = [(b.index, b.data.count) for b in ordered if b.data.device_round]
-    job.widen_inputs = [(index, region, region.nbytes // 2) for index, region in staging.items()]
-    for buf in device_poison:
-        if buf.index in destinations:
-            job.finish.append(Finish(buf.index, buf.data.count, destinations[buf.index], poison_stats[buf.index]))
-        else:
-            job.scan.append((buf.index, buf.data.count, poison_stats[buf.index]))
-    job.guards = [(start, nbytes, guard_flags[b.index])
-                  for b in ordered for start, nbytes in ((b.region.offset - b.guard, b.guard), _tail(b))]
-    return _Layout(offset, destinations, staging, flags, poison_stats, guard_flags,
-                   tuple(zone[:2] for zone in job.guards))
-
-
-def _fill(arena, buffers: dict[tuple, _Buffer], layout: _Layout, results: dict[int, int]) -> None:
-    """Write what the worker does not: guard zones (when needed), inputs, zeroed scratch, narrow outputs' poison,
-    and where in the result pool each fp16 output goes (`results`: buffer index -> pool offset)."""
-    # The guard zones still hold the pattern when the last run used the same layout and its check passed.
-    if arena.guards_intact != layout.guards:
-        for start, nbytes in layout.guards:
-            arena.view(np.uint8, start, nbytes).fill(GUARD_BYTE)
-    arena.guards_intact = None          # until this run's check passes
-    arena.view(np.uint8, layout.flags.offset, layout.flags.nbytes).fill(0)
-    for stats in layout.poison_stats.values():
-        arena.view(np.uint32, stats.offset + 4, 1)[0] = 0xFFFFFFFF      # first index: atomic_min starts here
-    for index, word in layout.destinations.items():
-        arena.view(np.uint64, word.offset, 1)[0] = results[index]
-    for buf in buffers.values():
-        data, region = buf.data, buf.region
-        view = arena.view(data.dtype, region.offset, data.count)
-        if data.poison:
-            if buf.index not in layout.poison_stats:        # 4-byte outputs are poisoned by the worker
-                _narrow_poison(view).fill(_narrow_poison_value(view))
-        elif data.host_fp16:
-            host_fp16.convert_into(view, data.source)
-        elif data.widen:
-            staging = layout.staging[buf.index]
-            bits = arena.view(np.float16, staging.offset, data.count)
-            np.copyto(bits.reshape(data.source.shape), data.source)
-        elif data.source is not None:
-            np.copyto(view.reshape(data.source.shape), data.source, casting="unsafe")
-        else:
-            view.fill(0)
-
-
-def _narrow_poison(view: np.ndarray) -> np.ndarray:
-    """Outputs narrower than 4 bytes are poisoned by the parent: fp16 words with a signalling NaN no arithmetic
-    makes (0x7DA5; arithmetic="fp16" outputs), anything else byte by byte with 0xA5."""
-    return view.view(np.uint16) if view.dtype == np.float16 else view.view(np.uint8)
-
-
-def _narrow_poison_value(words: np.ndarray) -> int:
-    return 0x7DA5 if words.dtype == np.uint16 else 0xA5
-
-
-def _raised(arena, flag: Region) -> bool:
-    return bool(arena.view(np.uint32, flag.offset, 1)[0])
-
-
-def _guard_findings(ctx, arena, buf) -> None:
-    """The error for a buffer whose guard zones lost their pattern: how far before and after it was written."""
-    region, element = buf.region, np.dtype(buf.data.dtype).itemsize
-    tail_start, tail = _tail(buf)
-    before = np.flatnonzero(arena.view(np.uint8, region.offset - buf.guard, buf.guard) != GUARD_BYTE)
-    after = np.flatnonzero(arena.view(np.uint8, tail_start, tail) != GUARD_BYTE)
-    spots = []
-    if before.size:
-        spots.append(f"{-(int(before[0]) - buf.guard) // element} element(s) before its start")
-    if after.size:
-        spots.append(f"up to element {(int(after[-1]) + region.nbytes) // element} (it has {buf.data.count})")
-    users = "; ".join(f"stage {k.stage} '{k.entry}' argument '{a}'" for k, a in buf.users)
-    kernel, arg = buf.users[0]
-    ctx.add("error", f"out-of-bounds write: {buf.kind} {buf.port} was written outside its {buf.data.count} "
-            f"elements ({', '.join(spots)}); bound as {users}", kernel, arg,
-            hint="check the index arithmetic and the work sizes")
-
-
-def _logical_index(flat: int, fmt: str, shape) -> tuple[int, ...]:
-    marker = np.zeros(math.prod(shape), bool)
-    marker[flat] = True
-    return tuple(int(i) for i in np.argwhere(layout.from_format(marker, fmt, shape))[0])
-
-
-def _read_output(ctx, arena, buf, stats, shape, pool=None, pool_offset=None) -> np.ndarray:
-    """The output in logical layout, with the poison check. An fp16 output in the result pool (`pool_offset`)
-    becomes the caller's array where it lies when its format keeps the logical order; otherwise it is copied
-    and its region freed."""
-    data, region = buf.data, buf.region
-    kernel, arg = buf.users[0]
-    if stats is not None:         # the worker counted the poison left in a 4-byte output
-        count, first = (int(v) for v in arena.view(np.uint32, stats.offset, 2))
-    else:
-        words = _narrow_poison(arena.view(data.dtype, region.offset, data.count))
-        poisoned = (words.reshape(data.count, -1) == _narrow_poison_value(words)).all(axis=1)
-        count = int(np.count_nonzero(poisoned))
-        first = int(np.argmax(poisoned)) if count else 0
-    if count:
-        ctx.add("error", f"{count} of {data.count} output elements were never written (first at logical index "
-                f"{_logical_index(first, buf.fmt, shape)}); the device leaves whatever was in memory there",
-                kernel, arg, hint="check the work sizes cover the whole output")
-    if pool_offset is not None:
-        if layout.device_shape(shape, buf.fmt) == tuple(shape):
-            return pool.lease(pool_offset, data.count, shape)
-        result = layout.from_format(pool.view(pool_offset, data.count), buf.fmt, shape)     # reordered: a copy
-        pool.free(pool_offset, data.count * 2)
-        return result
-    values = arena.view(data.dtype, region.offset, data.count)
-    if buf.pointee == "float" and ctx.precision == "fp16":
-        with np.errstate(over="ignore"):
-            values = values.astype(np.float16)
-    result = layout.from_format(values, buf.fmt, shape)
-    # a view of the arena (or of a temporary) becomes the caller's own array; a reordered one already is
-    return result if result.flags.owndata else result.copy()
-
-
-def _execute(ctx, job, buffers, stages, layout: _Layout, timeout, timings) -> list[np.ndarray]:
-    worker = client()
-    with worker.session() as session:
-        t0 = time.perf_counter()
-        pool, offsets = session.results([item.count for item in job.finish])
-        # buffer index -> (pool offset, elements) of the fp16 outputs not yet handed to the caller
-        unclaimed = {item.buffer: (offset, item.count) for item, offset in zip(job.finish, offsets)}
-        try:
-            return _run(ctx, session, job, buffers, stages, layout, timeout, timings, t0, pool, unclaimed)
-        finally:
-            for offset, count in unclaimed.values():        # a failed call: nobody holds them
-                pool.free(offset, count * 2)
-
-
-def _run(ctx, session, job, buffers, stages, layout, timeout, timings, t0, pool, unclaimed) -> list[np.ndarray]:
-    try:
-        arena = session.arena(layout.size)
-        session.prepare(job, arena, timeout)
-        _fill(arena, buffers, layout, {index: offset for index, (offset, _) in unclaimed.items()})
-        timings["fill"] = time.perf_counter() - t0
-        t1 = time.perf_counter()
-        reply = session.run(job, arena, timeout)
-    except WorkerTimeout:
-        names = ", ".join(f"stage {s.kernel.stage} '{s.kernel.entry}'" for s in stages)
-        ctx.add("error", f"the kernels did not finish within {timeout:g} s ({names}); the emulator stopped "
-                "them", stages[-1].kernel,
-                hint="look for a loop that never ends or a barrier not every work item reaches")
-        raise DeviceCheckFailed(ctx.findings) from None
-    except WorkerCrashed as exc:
-        ctx.add("error", f"{exc}; a write far outside a buffer, a vector access at an address its type cannot have "
-                f"(e.g. an int8 or float4 pointer cast to an odd offset) or a stack overflow does this. Worker log: "
-                f"{exc.log[-600:] or '(empty)'}", stages[-1].kernel)
-        raise DeviceCheckFailed(ctx.findings) from None
-    timings["worker"] = time.perf_counter() - t1
-    status = reply[0]
-    if status == "build_error":
-        key, log = reply[1], reply[2]
-        stage = next(s for s in stages if s.program == key)
-        hint = "fix the source; line numbers refer to your .cl file"
-        if "invalid reinterpretation" in log:
-            hint = ("a half is a 32-bit float on the emulator by default: as_ushortN / as_shortN / as_halfN of "
-                    "half data go through the fp16 encoding, other reinterpretations of halves (as_int of a half2, "
-                    "...) need arithmetic='fp16' (--arithmetic fp16), see docs/emulator.md")
-        if "cannot be declared in local address space" in log and "__kk_dma_body_" in job.programs.get(key, ""):
-            hint = ("with __dma_preload/__dma_postwrite the emulator runs the kernel body as a plain function, "
-                    "where OpenCL forbids __local variables: bind the array as <Data type=\"local_data\">")
-        raise KernelkitError(f"the kernel source does not build on the emulator:\n{log.strip()}",
-                             path=(ctx.layer.base_dir / stage.kernel.sources[0]).with_suffix(".cl"),
-                             where=ctx.where(stage.kernel), hint=hint)
-    if status != "ok":
-        raise KernelkitError(f"the emulator could not run the kernels: {reply[1]}", path=ctx.layer.path,
-                             where=ctx.where())
-    timings.update(reply[1])
-    t2 = time.perf_counter()
-    intact = True
-    for buf in sorted(buffers.values(), key=lambda b: b.index):
-        if _raised(arena, layout.guard_flags[buf.index]):
-            intact = False
-            _guard_findings(ctx, arena, buf)
-        if buf.data.compare and buf.kind in ("input", "data"):
-            now = arena.view(buf.data.dtype, buf.region.offset, buf.data.count)
-            before = np.asarray(buf.data.source, buf.data.dtype).reshape(-1)
-            changed = int(np.count_nonzero(now.view(np.uint8) != before.view(np.uint8)))
-            if changed:
-                kernel, arg = buf.users[0]
-                ctx.add("warning", f"the kernel wrote into {buf.kind} {buf.port} ({changed} byte(s) changed); "
-                        "on the device other layers may read this tensor", kernel, arg)
-    outputs = []
-    for port, shape in enumerate(ctx.output_shapes):
-        buf = buffers.get(("output", port))
-        if buf is None:
-            raise ctx.error(f"no stage binds output {port}", hint="add <Tensor type=\"output\" port-index=\"0\">")
-        in_pool = unclaimed.pop(buf.index, (None, 0))[0]     # _read_output leases or frees it
-        outputs.append(_read_output(ctx, arena, buf, layout.poison_stats.get(buf.index), shape, pool, in_pool))
-    if intact:
-        arena.guards_intact = layout.guards
-    timings["read"] = time.perf_counter() - t2
-    return outputs
-
-
-# --- plan cache: a repeated call with the same binding file, attributes, shapes and dtypes skips the plan ------
-
-@dataclass
-class _CachedPlan:
-    layer: CustomLayer
-    alternative: int
-    job: Job                 # laid out, with a key: the worker keeps it and a call sends only the key
-    layout: _Layout
-    buffers: dict            # key -> _Buffer with data=None; `recipe` makes the contents per call
-    stages: list
-    findings: list           # what the plan found (not the run)
-    sources: list            # (path, stat key) of every .cl read: an edited source invalidates the plan
-
-    def still_valid(self) -> bool:
-        try:
-            return all(_stat_key(path) == key for path, key in self.sources)
-        except OSError:
-            return False
-
-
-_PLANS: dict[tuple, _CachedPlan] = {}
-_JOB_NUMBERS = itertools.count()
-
-
-def _plan_key(bindings, layer_type, legacy, arrays, shapes, precision, blobs) -> tuple | None:
-    if not isinstance(bindings, (str, Path)):
-        return None              # loaded layers may be edited in place: no caching
-    try:
-        where = _stat_key(bindings)
-    except OSError:
-        return None
-    # dtype objects compare by kind, size and byte order: the same key as their .str, without building it
-    return (where, layer_type, tuple(sorted(legacy.items())), tuple((a.shape, a.dtype) for a in arrays),
-            tuple(shapes), precision,
-            tuple(sorted((k, np.shape(v), np.asarray(v).dtype) for k, v in blobs.items())) if blobs else ())
-
-
-def _remember_plan(key, ctx, job, buffers, stages, layout) -> None:
-    sources = []
-    for kernel in ctx.layer.kernels:
-        for name in kernel.sources:
-            path = (ctx.layer.base_dir / name).with_suffix(".cl")
-            sources.append((str(path), _stat_key(path)))
-    if len(_PLANS) > 128:
-        _PLANS.clear()
-    job.key = f"{os.getpid()}-{next(_JOB_NUMBERS)}"
-    _PLANS[key] = _CachedPlan(ctx.layer, ctx.alternative, job, layout,
-                              {k: replace(b, data=None) for k, b in buffers.items()}, stages,
-                              list(ctx.findings), sources)
-
-
-# ---------------------------------------------------------------------------------------------------------
-
-def _load_layers(bindings) -> tuple[list[CustomLayer], Path | None]:
+def load_layers(bindings) -> tuple[list[CustomLayer], Path | None]:
     if isinstance(bindings, (str, Path)):
-        return _cached("bindings", Path(bindings), myriad.load), Path(bindings)
+        return cache.cached_file("bindings", Path(bindings), myriad_read.load), Path(bindings)
     layers = list(bindings)
     return layers, (layers[0].path if layers else None)
 
 
-def _choose(layers, source_path, layer_type: str, legacy: dict, arrays) -> CustomLayer:
+def choose_layer(layers, source_path, layer_type: str, legacy: dict, arrays) -> CustomLayer:
     # inputs arrive in the IR's default layout for their rank; alternatives whose formats fit it come first
-    layouts = [_DEFAULT_LAYOUT.get(np.ndim(x)) for x in arrays]
-    layer, reasons = myriad.select_with_reasons(layers, layer_type, legacy, layouts)
+    layouts = [RANK_LAYOUTS.get(np.ndim(x)) for x in arrays]
+    layer, reasons = myriad_select.select_with_reasons(layers, layer_type, legacy, layouts)
     if layer is None:
         raise NoBindingApplies(f"no binding alternative applies to a '{layer_type}' layer with these attributes",
                              path=source_path, where=layer_type, hint="; ".join(reasons[:4]))
@@ -1039,11 +632,11 @@ def plan_launch(bindings, layer_type: str, inputs: Sequence[np.ndarray], attrs=N
     Arguments as for emulate(); only the inputs' shapes and dtypes matter."""
     arrays = [np.asarray(x) for x in inputs]
     shapes = [tuple(int(d) for d in s) for s in output_shapes] if output_shapes else [tuple(arrays[0].shape)]
-    legacy = _legacy_attrs(layer_type, attrs)
-    layers, source_path = _load_layers(bindings)
-    layer = _choose(layers, source_path, layer_type, legacy, arrays)
-    ctx = _Context(layer, _alternative_index(layers, layer), arrays, shapes, legacy, "fp16", layer_type=layer_type)
-    _, _, stages = _plan(ctx, dict(blobs or {}))
+    legacy = myriad_select.plugin_attrs(layer_type, attrs or {})
+    layers, source_path = load_layers(bindings)
+    layer = choose_layer(layers, source_path, layer_type, legacy, arrays)
+    ctx = Context(layer, alternative_index(layers, layer), arrays, shapes, legacy, "fp16", layer_type=layer_type)
+    _, _, stages = plan_stages(ctx, dict(blobs or {}))
     planned = [PlannedStage(s.kernel.stage, s.kernel.entry, tuple(s.sizes[0]), tuple(s.sizes[1]), tuple(s.args))
                for s in stages]
     # A layer split per sample runs its stages once per sample, sample after sample, as the blob lists them.
@@ -1051,114 +644,3 @@ def plan_launch(bindings, layer_type: str, inputs: Sequence[np.ndarray], attrs=N
     kernels = [s.kernel for s in stages] * samples
     # the plan's layer lists its kernels in the order they run, as its stages do
     return LaunchPlan(replace(layer, kernels=kernels), ctx.alternative, planned * samples, list(ctx.findings))
-
-
-def emulate(bindings, layer_type: str, inputs: Sequence[np.ndarray], attrs=None, output_shapes=None, *,
-            precision: str = "fp16", arithmetic: str = "fp32", timeout: float = 60.0, checks: bool = True,
-            blobs=None, as_patched: bool = False, fold_batch: bool = False) -> EmulationResult:
-    """Run the binding the plugin would choose for `layer_type` on `inputs` (logical layout, NCHW for 4-D).
-
-    bindings: a MYRIAD binding XML path, or layers already loaded with kernelkit.kernel.bindings.myriad.
-    attrs: the layer's IR attributes (lists become "1,2,3" as in the plugin's legacy params).
-    output_shapes: default [inputs[0].shape].
-    precision: "fp16" rounds float tensors to fp16 at the boundary (and in convert_half/vstore_half);
-      "fp32" does not round anywhere.
-    arithmetic: "fp32" (default) runs half arithmetic inside kernels in float32; "fp16" compiles the kernel with
-      clang-15 for real 16-bit half storage and arithmetic, each operation rounded as on SHAVE (needs precision
-      "fp16" and clang-15; see docs/emulator.md).
-    checks: raise DeviceCheckFailed when a device check reports an error (findings are returned either way).
-    blobs: arrays for <Data type="data" source=...> bindings (an extension of the plugin's layer blobs).
-    as_patched: bind rank-0/1 tensors as [1, N], as `kernelkit patch` does (the real plugin refuses a custom
-      layer with any rank-0/1 tensor); outputs come back in the shapes asked for.
-    fold_batch: with as_patched, also bind 2-D [N, C] tensors as [1, N*C], as patch binds element-wise kernels
-      (the plugin would split such a layer per sample); only for layers whose elements are independent. Other
-      layers the plugin would split are ones patch does not bind: as_patched makes that a warning.
-    Timeouts and crashes of the kernel always raise DeviceCheckFailed (there is no output).
-    """
-    if as_patched:
-        wanted = [tuple(s) for s in output_shapes] if output_shapes is not None else \
-            ([tuple(np.shape(inputs[0]))] if len(inputs) else None)
-        def bind(shape):
-            shape = myriad.plugin_shape(shape)
-            return myriad.flattened_batch(shape) if fold_batch and len(shape) == 2 else shape
-
-        bound = [np.reshape(x, bind(np.shape(x))) for x in inputs]
-        run = functools.partial(emulate, bindings, layer_type, bound, attrs,
-                                [bind(s) for s in wanted or []] or None, precision=precision, arithmetic=arithmetic,
-                                timeout=timeout, blobs=blobs)
-        try:
-            result = run(checks=checks)
-        except DeviceCheckFailed as failed:
-            # kernelkit patch binds no layer the plugin would split per sample (it folds an element-wise one's
-            # batch, refuses the rest): at such shapes only the kernel's math is run, with a warning.
-            errors = [f for f in failed.findings if f.severity == "error"]
-            if not failed.findings or any(f.plugin != "splits" for f in errors):
-                raise
-            result = run(checks=False)
-            for finding in result.findings:
-                if finding.plugin == "splits" and finding.severity == "error":
-                    finding.severity = "warning"
-                    finding.message += "; kernelkit patch binds no layer of these shapes"
-        if wanted:
-            result.outputs = [np.reshape(y, s) for y, s in zip(result.outputs, wanted)]
-        return result
-    started = time.perf_counter()
-    if precision not in ("fp16", "fp32"):
-        raise KernelkitError(f"precision must be 'fp16' or 'fp32', not {precision!r}")
-    if arithmetic not in ("fp16", "fp32"):
-        raise KernelkitError(f"arithmetic must be 'fp16' or 'fp32', not {arithmetic!r}")
-    if arithmetic == "fp16" and precision != "fp16":
-        raise KernelkitError("arithmetic 'fp16' stores every half as fp16, so it needs precision 'fp16'",
-                             hint="drop precision='fp32', or use arithmetic='fp32'")
-    arrays = []
-    for i, item in enumerate(inputs):
-        array = np.asarray(item)
-        if array.dtype.kind not in "fiub":
-            raise KernelkitError(f"input {i} has dtype {array.dtype}; give float or integer arrays", where=f"in{i}")
-        arrays.append(array)
-    if output_shapes is None:
-        if not arrays:
-            raise KernelkitError("no inputs and no output shape", hint="pass output_shapes")
-        output_shapes = [tuple(arrays[0].shape)]
-    shapes = []
-    for shape in output_shapes:
-        try:
-            shape = tuple(int(d) for d in shape)
-        except (TypeError, ValueError):
-            raise KernelkitError(f"output shape {shape!r} is not a list of integers") from None
-        if any(d <= 0 for d in shape):
-            raise KernelkitError(f"output shape {shape} has a dimension <= 0")
-        limits.check_tensor(shape, 4, "the output")
-        shapes.append(shape)
-    legacy = _legacy_attrs(layer_type, attrs)
-    blobs = dict(blobs or {})
-
-    key = _plan_key(bindings, layer_type, legacy, arrays, shapes, (precision, arithmetic), blobs)
-    cached = _PLANS.get(key) if key is not None else None
-    if cached is not None and cached.still_valid():
-        ctx = _Context(cached.layer, cached.alternative, arrays, shapes, legacy, precision, arithmetic,
-                       findings=list(cached.findings), layer_type=layer_type)
-        recipe_ctx = _Context(cached.layer, cached.alternative, arrays, shapes, legacy, precision, arithmetic,
-                              layer_type=layer_type)
-        buffers = {k: b.with_data(b.recipe(recipe_ctx, arrays, blobs))
-                   for k, b in cached.buffers.items()}
-        job, layout, stages = cached.job, cached.layout, cached.stages
-    else:
-        layers, source_path = _load_layers(bindings)
-        layer = _choose(layers, source_path, layer_type, legacy, arrays)
-        ctx = _Context(layer, _alternative_index(layers, layer), arrays, shapes, legacy, precision, arithmetic,
-                       layer_type=layer_type)
-        job, buffers, stages = _plan(ctx, blobs)
-        layout = _layout(job, buffers, ctx)
-        if key is not None:
-            _remember_plan(key, ctx, job, buffers, stages, layout)
-    layer = ctx.layer
-    timings = {"plan": time.perf_counter() - started}
-    if checks and any(f.severity == "error" for f in ctx.findings):
-        raise DeviceCheckFailed(ctx.findings)
-
-    outputs = _execute(ctx, job, buffers, stages, layout, timeout, timings)
-    timings["total"] = time.perf_counter() - started
-    if checks and any(f.severity == "error" for f in ctx.findings):
-        raise DeviceCheckFailed(ctx.findings)
-    return EmulationResult(outputs=outputs, layer=layer, findings=ctx.findings, timings=timings)
