@@ -3,6 +3,7 @@ argument parsing and printing; a notebook imports `kernelkit` and calls them (do
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Mapping, Sequence
 
 
@@ -17,20 +18,29 @@ def inspect(model, target=None, *, input_shapes: Mapping | None = None, input_va
                          input_values=dict(input_values or {}), outputs=list(outputs or []), oracle=oracle)
 
 
-def patch(model, outdir, target=None, *, input_shapes: Mapping | None = None, input_values: Mapping | None = None,
-          outputs: Sequence[str] | None = None, preprocessing=None, prefer: str = "native", shaves: int | None = None,
-          force: bool = False):
-    """Fix the blockers of the model file `model` for `target` and write the patch folder `outdir`
-    (model.xml/.bin, custom layers, compile.conf, patch-report.json). Returns the PatchResult: `.report`,
-    `.changes`, `.remaining` (blockers left), `.exit_code`."""
-    from kernelkit.facts.target import get_target
+def patch(model, outdir=None, target=None, *, input_shapes: Mapping | None = None,
+          input_values: Mapping | None = None, outputs: Sequence[str] | None = None, preprocessing=None,
+          prefer: str = "native", shaves: int | None = None, force: bool = False):
+    """Fix the blockers of `model` for `target`. With `outdir`, `model` is a model file and the patch folder is
+    written (model.xml/.bin, custom layers, compile.conf, patch-report.json); without, the patch is in memory:
+    `model` is a file or a kernelkit.ir.model.IRModel (edited in place), and the result's `.model` is the
+    patched IR (call `.close()` when done with its kernels). Returns the PatchResult: `.report`, `.changes`,
+    `.remaining` (blockers left), `.exit_code`."""
     from kernelkit.facts.device import DEFAULT_SHAVES
-    from kernelkit.model.patcher import patch_model
+    from kernelkit.facts.target import get_target
+    from kernelkit.model.patcher import patch_ir, patch_model
 
-    return patch_model(model, outdir, get_target(target).name, input_shapes=dict(input_shapes or {}) or None,
-                       input_values=dict(input_values or {}) or None, outputs=list(outputs or []) or None,
-                       preprocessing=preprocessing, prefer=prefer, force=force,
-                       shaves=DEFAULT_SHAVES if shaves is None else shaves)
+    target = get_target(target)
+    shapes, values, ends = dict(input_shapes or {}) or None, dict(input_values or {}) or None, list(outputs or [])
+    if outdir is not None:
+        return patch_model(model, outdir, target, input_shapes=shapes, input_values=values, outputs=ends or None,
+                           preprocessing=preprocessing, prefer=prefer, force=force,
+                           shaves=DEFAULT_SHAVES if shaves is None else shaves)
+    if isinstance(model, (str, Path)):
+        from kernelkit.ir.load import load_model
+
+        model = load_model(Path(model), shapes, values, fold=True, outputs=ends or None)
+    return patch_ir(model, target, preprocessing=preprocessing, prefer=prefer)
 
 
 def verify(outdir, *, inputs=None, expected=None, reference=None, seed: int = 0, atol: float | None = None,
