@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from kernelkit.core.errors import KernelkitError
+from kernelkit.facts.op_kinds import COMPARISON_KINDS
 from kernelkit.ir import elements
 
 FLOAT_PRECISIONS = {"FP32", "FP16", "FP64", "BF16"}
@@ -108,9 +109,6 @@ def scalar_like(model, value: Out, number, name: str) -> Out:
 
 ELEMENTWISE = {"add", "subtract", "multiply", "divide", "maximum", "minimum", "power", "squareddifference",
                "floormod", "mod", "logicaland", "logicalor", "logicalxor", "prelu"}
-COMPARISON = {"greater", "greaterequal", "less", "lessequal", "equal", "notequal"}
-
-
 def broadcast_dims(shapes) -> list[int] | None:
     """Numpy broadcasting where -1 is a dynamic length (it meets 1 or itself; a static length wins, since the
     model is only valid when the two agree). None when the shapes cannot broadcast."""
@@ -132,12 +130,12 @@ def infer(model, type_: str, inputs: list[Out], attrs: dict[str, str]) -> tuple[
     """Output (precision, dims) of the few op types the patchers create."""
     kind = type_.lower()
     first = inputs[0]
-    if kind in ELEMENTWISE or kind in COMPARISON or kind == "select":
+    if kind in ELEMENTWISE or kind in COMPARISON_KINDS or kind == "select":
         shapes = [tuple(v.dims) for v in inputs]
         dims = broadcast_dims(shapes)
         if dims is None:
             raise KernelkitError(f"cannot broadcast shapes {shapes} for a new {type_} layer", where=type_)
-        if kind in COMPARISON:
+        if kind in COMPARISON_KINDS:
             return "BOOL", dims
         return (inputs[1].precision if kind == "select" else first.precision), dims
     if kind == "convert":

@@ -21,14 +21,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from kernelkit.facts.op_kinds import COMPARISON_KINDS
 from kernelkit.model.passes.base import PatchContext, describe
 from kernelkit.ir.graph import (FLOAT_PRECISIONS, Out, add_const, copy_tensor_names, input_of, move_consumers, op,
                                 prune_dead, take_over_name)
 
 NAME = "boundary"
-COMPARISONS = {"equal", "notequal", "greater", "greaterequal", "less", "lessequal"}
-
-
 def _feeds_result(model, value: Out) -> list:
     return [layer for layer, _ in model.consumers(value.layer, value.port.id) if layer.type == "Result"]
 
@@ -38,7 +36,7 @@ def fix_boolean_outputs(ctx: PatchContext) -> None:
     for result in model.results():
         value = input_of(model, result, 0)
         producer = value.layer
-        if value.precision != "BOOL" or producer.type.lower() in COMPARISONS or producer.type == "Parameter":
+        if value.precision != "BOOL" or producer.type.lower() in COMPARISON_KINDS or producer.type == "Parameter":
             continue
         name = producer.name
         as_half = op(model, "Convert", f"{name}/as_f16", [value], {"destination_type": "f16"})

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from kernelkit.facts.op_kinds import COMPARISON_OPS
 from kernelkit.facts.knowledge import load_knowledge
 from kernelkit.facts.target import Target
 from kernelkit.model.passes.base import PatchContext, describe
@@ -153,7 +154,7 @@ def fix_inputs(ctx: PatchContext, layer, kb) -> bool:
 
 # Ops whose inputs must all share one element type in OpenVINO.
 _SAME_TYPE_OPS = {"Add", "Subtract", "Multiply", "Divide", "Maximum", "Minimum", "Power", "SquaredDifference",
-                  "FloorMod", "Mod", "Equal", "NotEqual", "Greater", "GreaterEqual", "Less", "LessEqual",
+                  "FloorMod", "Mod", *COMPARISON_OPS,
                   "Convolution", "GroupConvolution", "ConvolutionBackpropData", "GroupConvolutionBackpropData",
                   "MatMul", "PRelu"}
 # Boolean ops OpenVINO defines on booleans only: rewritten with LogicalAnd/LogicalNot, which MYRIAD runs on
