@@ -1,1 +1,2 @@
-"""The kernel library: shared helpers for the numpy references in `kernels/*/reference.py`, and the coverage table."""
+"""The kernel library's helpers (kernel flow layer): the numpy references' shared pieces in `kernels/*/reference.py`,
+the catalog of library kernels, ONNX node tests as their ground truth, and their doc pages."""
