@@ -631,7 +631,7 @@ def main(argv=None) -> int:
                                   **({"variant": c["variants"][op_type]} if op_type in c.get("variants", {}) else {})}
                                  for c in by_type.get(op_type, [])]
     from kernelkit.core.fsutil import atomic_write
-    from kernelkit.runners.references import openvino_version
+    from kernelkit.runners.openvino_op import openvino_version
 
     data = {"schema": native.DATA_SCHEMA, "generated_by": "tools/measure_native.py",
             "openvino_cpu": openvino_version(), "plugin": "OpenVINO 2021.4.2 MYRIAD (kernelkit toolchain)",

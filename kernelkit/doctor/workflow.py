@@ -19,7 +19,7 @@ class NeedsClc:
     them. No blob is written: one made with check ELFs cannot run."""
 
     missing: list[str]                 # the .bin files only clc builds
-    verdicts: list                     # kernelkit.doctor.plugin_check.Verdict, one per bound layer
+    verdicts: list                     # kernelkit.doctor.plugin_check.verdict.Verdict, one per bound layer
 
 
 def compile_folder(source, out, *, shaves: int | None = None, cmx_slices: int | None = None,

@@ -38,7 +38,7 @@ def _blocker(layer, kind, reason, source, **details) -> Blocker:
 
 
 def find_blockers(model, target: Target | str, *, custom_types=None) -> list[Blocker]:
-    """Every blocker of `model` (a kernelkit.ir.IRModel) for `target`, model-level first, then in XML order.
+    """Every blocker of `model` (a kernelkit.ir.model.IRModel) for `target`, model-level first, then in XML order.
 
     custom_types: op types bound to custom OpenCL kernels (names, or objects with `.name` such as
     bindings CustomLayer). A binding replaces the plugin's implementation of that type, so support,

@@ -32,7 +32,7 @@ class PatchResult:
     refusals: list[Refusal] = field(default_factory=list)
     remaining: list = field(default_factory=list)       # kernelkit.model.blockers.Blocker left in the patched model
     choices: list = field(default_factory=list)         # kernelkit.model.passes.native.Choice per blocked layer
-    model: object = None                                # the patched kernelkit.ir.IRModel
+    model: object = None                                # the patched kernelkit.ir.model.IRModel
     bindings: dict = field(default_factory=dict)        # layer type -> custom_layer.Binding (kernel files built)
     _binder: object = field(default=None, repr=False, compare=False)   # owns the bindings' build folder
 
@@ -129,7 +129,7 @@ PASSES = (
 
 def patch_ir(model, target: Target | str, *, preprocessing: preprocess.Preprocessing | None = None,
              kernels_dir=None, prefer: str = "native", build_dir=None, source: dict | None = None) -> PatchResult:
-    """Patch `model` (a kernelkit.ir.IRModel, edited in place) for MYRIAD `target`, in memory. The bound
+    """Patch `model` (a kernelkit.ir.model.IRModel, edited in place) for MYRIAD `target`, in memory. The bound
     kernels are built in `build_dir` (default: a temporary folder, removed by `result.close()`). `source`:
     the report's record of where the model came from (default: its path)."""
     target = get_target(target)

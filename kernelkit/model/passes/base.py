@@ -41,7 +41,7 @@ class Refuse(Exception):
 
 @dataclass
 class PatchContext:
-    model: object                 # kernelkit.ir.IRModel, edited in place
+    model: object                 # kernelkit.ir.model.IRModel, edited in place
     target: Target
     changes: list[Change] = field(default_factory=list)
     refusals: list[Refusal] = field(default_factory=list)
