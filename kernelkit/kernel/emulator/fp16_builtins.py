@@ -16,7 +16,8 @@ overloads and are `static inline`.
 How they compute:
   - math, common and geometric functions: widen to float (exact), call PoCL's float built-in, round the result
     once to half (round to nearest even). fma is done in double and rounded once (float would round twice);
-    nextafter steps over half encodings; fract keeps its result below 1 in half.
+    nextafter steps over half encodings; fract keeps its result below 1 in half. half8 and half16 arguments
+    are split into halves (down to float4 calls): see SAFE_BYTES.
   - relational functions: on the float values, or on the fp16 bits (isnormal, signbit, select, bitselect);
     scalars return int 1/0, vectors shortN -1/0, as the header declares.
   - conversions to half: from float with the default or _rte mode by a cast; the directed modes (_rtz _rtp _rtn)
@@ -25,7 +26,8 @@ How they compute:
     integers go through float first (exact below 2^24, and beyond that every mode gives the same half).
     Conversions from half widen to float (exact) and call PoCL's conversion from float, so _sat and the
     rounding modes are PoCL's.
-  - vloadN / vstoreN on half pointers reinterpret the data as ushort.
+  - vloadN / vstoreN on half pointers reinterpret the data as ushort (vstore16 as two vstore8);
+    shuffle / shuffle2 pick the lanes themselves.
   - async_work_group_copy / async_work_group_strided_copy on half pointers: the work-items of the group share
     the copy out, meet at a barrier, then return PoCL's own copy of 0 elements on the same pointers, so the
     event is a real one and wait_group_events() accepts it. Every work-item of the group must reach the call
@@ -43,7 +45,10 @@ OVL = "__attribute__((overloadable))"
 NEW = "static inline __attribute__((overloadable))"   # overloads opencl-c.h does not declare for half
 
 WIDTHS = (1,) + VECTOR_WIDTHS
-VECTOR_WIDTHS = (2, 3, 4, 8, 16)
+# No call from here into PoCL's kernel library passes a vector argument wider than this (float4, int4, double2,
+# ushort8); half8 and half16 built-ins split into halves first. See _round_store for the PoCL bug.
+SAFE_BYTES = 16
+SPLIT_WIDTHS = (8, 16)
 SHUFFLE_WIDTHS = (2, 4, 8, 16)
 COMPONENTS = "0123456789abcdef"
 
@@ -119,12 +124,27 @@ def _round_store(value: str, src: str, n: int, mode: str) -> str:
     (0, NaN, anything). Which ones depends on the library variant PoCL picks for the CPU: avx512 breaks
     double16; avx2 (e.g. a Haswell or AMD EPYC host) also double8 (_rte, _rtn, default); sse2 to sse4.1 also
     double3/double4 in most modes and float8/float16 with _rtp. Scalar arguments are passed in registers on
-    every variant, so one lane at a time is right on any x86-64 CPU."""
+    every variant, so one lane at a time is right on any x86-64 CPU.
+
+    The same bug hits other vector functions of the library (checked in all nine disassembled variants): on
+    avx2 float16 cbrt, cosh, erf, expm1, lgamma(_r), log1p, log2, pow, powr, remainder, remquo, rootn, sinh,
+    tgamma, atan2 and fmod (log2(0.5) gave 57); on sse2 to sse4.1 also float8 ones and shuffle2 on ushort16.
+    No broken entry point takes only arguments of SAFE_BYTES (16) or fewer, the most every variant passes in
+    registers, so the half8/half16 built-ins split their arguments down to that width first (_split)."""
     mode = mode or "_rte"
     if n == 1:
         return f"vstore_half{mode}({value}, 0, (__private half *)&r);"
     return (f"{_t(src, n)} kk_v = {value}; "
             + " ".join(f"vstore_half{mode}(kk_v.s{COMPONENTS[i]}, {i}, (__private half *)&r);" for i in range(n)))
+
+
+def _split(ret: str, name: str, *args: str, scalars: str = "") -> str:
+    """A body computing the width-8/16 `name` from its own half-width overload on the .lo and .hi halves of the
+    vector arguments `args` (then trailing scalar arguments `scalars`), so that no call here passes PoCL's
+    library a vector wider than SAFE_BYTES."""
+    tail = ", " + scalars if scalars else ""
+    lo, hi = (", ".join(f"{a}.{part}" for a in args) + tail for part in ("lo", "hi"))
+    return f"return ({ret})({name}({lo}), {name}({hi}));"
 
 
 def _fn(attrs: str, ret: str, name: str, params: str, body: str) -> str:
@@ -135,42 +155,58 @@ def _math() -> list[str]:
     out = ["/* ---- math (6.12.2), computed in float and rounded once to half ---- */"]
     for n in WIDTHS:
         h, fl = _t("half", n), _t("float", n)
+        split = n in SPLIT_WIDTHS
         for name in MATH_UNARY:
-            if n > 1 and name in LANEWISE:
+            if split:
+                body = _split(h, name, "x")
+            elif n > 1 and name in LANEWISE:
                 body = "return " + _lanes(n, f"(half){name}((float)x{{0}})", h) + ";"
             else:
                 body = f"return {_apply(name, n, 'x')};"
             out.append(_fn(OVL, h, name, f"{h} x", body))
         for name in MATH_BINARY + MATH_BINARY_SCALAR2:
-            out.append(_fn(OVL, h, name, f"{h} x, {h} y", f"return {_apply(name, n, 'x', 'y')};"))
+            body = _split(h, name, "x", "y") if split else f"return {_apply(name, n, 'x', 'y')};"
+            out.append(_fn(OVL, h, name, f"{h} x, {h} y", body))
         if n > 1:
             for name in MATH_BINARY_SCALAR2:
                 out.append(_fn(OVL, h, name, f"{h} x, half y", f"return {name}(x, ({h})(y));"))
-        # native_*: PoCL's native float function; half_*: PoCL has none (not even for float), so the full one.
-        for prefix in ("native_", "half_"):
-            for name in NATIVE_UNARY:
-                call = f"{prefix}{name}" if prefix == "native_" else name
-                body = (f"return {_apply(call, n, 'x')};" if name != "recip"
-                        else f"return {_h('1.0f / ' + _f('x', n), n)};")
-                out.append(_fn(NEW, h, prefix + name, f"{h} x", body))
-            for name in NATIVE_BINARY:
-                call = f"{prefix}{name}" if prefix == "native_" else name
-                body = (f"return {_apply(call, n, 'x', 'y')};" if name != "divide"
-                        else f"return {_h(_f('x', n) + ' / ' + _f('y', n), n)};")
-                out.append(_fn(NEW, h, prefix + name, f"{h} x, {h} y", body))
+        # native_*: PoCL's native float function; half_*: PoCL has none (not even for float), so the full half
+        # one defined here (sin, cos, tan lane by lane).
+        for name in NATIVE_UNARY:
+            if name == "recip":
+                native = half = f"return {_h('1.0f / ' + _f('x', n), n)};"
+            else:
+                native = _split(h, "native_" + name, "x") if split else f"return {_apply('native_' + name, n, 'x')};"
+                half = f"return {name}(x);"
+            out.append(_fn(NEW, h, "native_" + name, f"{h} x", native))
+            out.append(_fn(NEW, h, "half_" + name, f"{h} x", half))
+        for name in NATIVE_BINARY:
+            if name == "divide":
+                native = half = f"return {_h(_f('x', n) + ' / ' + _f('y', n), n)};"
+            else:
+                native = (_split(h, "native_" + name, "x", "y") if split
+                          else f"return {_apply('native_' + name, n, 'x', 'y')};")
+                half = f"return {name}(x, y);"
+            out.append(_fn(NEW, h, "native_" + name, f"{h} x, {h} y", native))
+            out.append(_fn(NEW, h, "half_" + name, f"{h} x, {h} y", half))
         # mad may round twice (a*b is exact in float); fma is rounded once from double.
-        out.append(_fn(OVL, h, "mad", f"{h} a, {h} b, {h} c",
-                       f"return {_apply('mad', n, 'a', 'b', 'c')};"))
-        dd = [_to(_f(v, n), "double", n) for v in "abc"]
-        out.append(_fn(OVL, h, "fma", f"{h} a, {h} b, {h} c",
-                       f"{h} r; {_round_store('fma(' + ', '.join(dd) + ')', 'double', n, '_rte')} return r;"))
+        out.append(_fn(OVL, h, "mad", f"{h} a, {h} b, {h} c", _split(h, "mad", "a", "b", "c") if split
+                       else f"return {_apply('mad', n, 'a', 'b', 'c')};"))
+        if n == 1:
+            out.append(_fn(OVL, h, "fma", "half a, half b, half c",
+                           f"half r; {_round_store('fma((double)a, (double)b, (double)c)', 'double', 1, '_rte')} "
+                           "return r;"))
+        else:   # lane by lane: double3 and wider exceed SAFE_BYTES
+            out.append(_fn(OVL, h, "fma", f"{h} a, {h} b, {h} c",
+                           "return " + _lanes(n, "fma(a{0}, b{0}, c{0})", h) + ";"))
         i = _t("int", n)
-        out.append(_fn(OVL, h, "ldexp", f"{h} x, {i} k", f"return {_h('ldexp(' + _f('x', n) + ', k)', n)};"))
+        for name in ("ldexp", "pown", "rootn"):
+            out.append(_fn(OVL, h, name, f"{h} x, {i} k", _split(h, name, "x", "k") if split
+                           else f"return {_h(name + '(' + _f('x', n) + ', k)', n)};"))
         if n > 1:
             out.append(_fn(OVL, h, "ldexp", f"{h} x, int k", f"return ldexp(x, ({i})(k));"))
-        out.append(_fn(OVL, h, "pown", f"{h} x, {i} k", f"return {_h('pown(' + _f('x', n) + ', k)', n)};"))
-        out.append(_fn(OVL, h, "rootn", f"{h} x, {i} k", f"return {_h('rootn(' + _f('x', n) + ', k)', n)};"))
-        out.append(_fn(OVL, i, "ilogb", f"{h} x", "return ilogb(" + _f('x', n) + ");"))
+        out.append(_fn(OVL, i, "ilogb", f"{h} x", _split(i, "ilogb", "x") if split
+                       else "return ilogb(" + _f('x', n) + ");"))
         u = _t("ushort", n)
         out.append(_fn(OVL, h, "nan", f"{u} code",
                        f"return as_{h}(({u})(({u})(0x7e00) | (code & ({u})(0x01ff))));"))
@@ -199,9 +235,15 @@ def _math() -> list[str]:
                                    f"*p = cos(x); return sin(x);"))
                 continue
             for space in POINTER_SPACES:
-                out.append(_fn(OVL, h, name, f"{params}, {space} {pointee} *p",
-                               f"{local} t; {fl} r = {name}({args}, &t); {fix}"
-                               f"*p = {store}; return {_h('r', n)};"))
+                if split:     # the half-width overload for __private pointers, twice
+                    half_pointee = _t(kind if kind == "int" else "half", n // 2)
+                    lo, hi = (", ".join(f"{v}.{part}" for v in "xy"[:before]) for part in ("lo", "hi"))
+                    body = (f"{half_pointee} t0, t1; {h} r = ({h})({name}({lo}, &t0), {name}({hi}, &t1)); "
+                            f"*p = ({pointee})(t0, t1); return r;")
+                else:
+                    body = (f"{local} t; {fl} r = {name}({args}, &t); {fix}"
+                            f"*p = {store}; return {_h('r', n)};")
+                out.append(_fn(OVL, h, name, f"{params}, {space} {pointee} *p", body))
     return out
 
 
@@ -210,17 +252,18 @@ def _common() -> list[str]:
     for n in WIDTHS:
         h, fl = _t("half", n), _t("float", n)
         x, y, z = (_f(v, n) for v in "xyz")
+        call = (lambda name, *args: _split(h, name, *args)) if n in SPLIT_WIDTHS else \
+               (lambda name, *args: f"return {_apply(name, n, *args)};")
         for name in ("degrees", "radians", "sign"):
-            out.append(_fn(OVL, h, name, f"{h} x", f"return {_apply(name, n, 'x')};"))
+            out.append(_fn(OVL, h, name, f"{h} x", call(name, "x")))
         for name in ("max", "min"):
-            out.append(_fn(OVL, h, name, f"{h} x, {h} y", f"return {_apply(name, n, 'x', 'y')};"))
+            out.append(_fn(OVL, h, name, f"{h} x, {h} y", call(name, "x", "y")))
             if n > 1:
                 out.append(_fn(OVL, h, name, f"{h} x, half y", f"return {name}(x, ({h})(y));"))
-        out.append(_fn(OVL, h, "clamp", f"{h} x, {h} y, {h} z", f"return {_apply('clamp', n, 'x', 'y', 'z')};"))
-        out.append(_fn(OVL, h, "mix", f"{h} x, {h} y, {h} z", f"return {_apply('mix', n, 'x', 'y', 'z')};"))
-        out.append(_fn(OVL, h, "step", f"{h} x, {h} y", f"return {_apply('step', n, 'x', 'y')};"))
-        out.append(_fn(OVL, h, "smoothstep", f"{h} x, {h} y, {h} z",
-                       f"return {_apply('smoothstep', n, 'x', 'y', 'z')};"))
+        out.append(_fn(OVL, h, "clamp", f"{h} x, {h} y, {h} z", call("clamp", "x", "y", "z")))
+        out.append(_fn(OVL, h, "mix", f"{h} x, {h} y, {h} z", call("mix", "x", "y", "z")))
+        out.append(_fn(OVL, h, "step", f"{h} x, {h} y", call("step", "x", "y")))
+        out.append(_fn(OVL, h, "smoothstep", f"{h} x, {h} y, {h} z", call("smoothstep", "x", "y", "z")))
         if n > 1:
             out.append(_fn(OVL, h, "clamp", f"{h} x, half y, half z", f"return clamp(x, ({h})(y), ({h})(z));"))
             out.append(_fn(OVL, h, "mix", f"{h} x, {h} y, half z", f"return mix(x, y, ({h})(z));"))
@@ -247,13 +290,15 @@ def _relational() -> list[str]:
         h, s, u = _t("half", n), _t("short", n), _t("ushort", n)
         ret = "int" if n == 1 else s
         x, y = _f("x", n), _f("y", n)
+        split = n in SPLIT_WIDTHS
         for name in RELATIONAL_BINARY:
             value = f"{name}({x}, {y})"
-            out.append(_fn(OVL, ret, name, f"{h} x, {h} y",
-                           "return " + (value if n == 1 else _to(value, 'short', n)) + ";"))
+            out.append(_fn(OVL, ret, name, f"{h} x, {h} y", _split(s, name, "x", "y") if split
+                           else "return " + (value if n == 1 else _to(value, 'short', n)) + ";"))
         for name in RELATIONAL_UNARY_FLOAT:
             value = f"{name}({x})"
-            out.append(_fn(OVL, ret, name, f"{h} x", "return " + (value if n == 1 else _to(value, 'short', n)) + ";"))
+            out.append(_fn(OVL, ret, name, f"{h} x", _split(s, name, "x") if split
+                           else "return " + (value if n == 1 else _to(value, 'short', n)) + ";"))
         if n == 1:
             out.append(_fn(OVL, "int", "isnormal", "half x",
                            "ushort e = as_ushort(x) & (ushort)0x7c00; return e != (ushort)0 && e != (ushort)0x7c00;"))
@@ -299,7 +344,11 @@ def _conversions() -> list[str]:
             for sat in ("", "_sat"):
                 for mode in ROUNDINGS:
                     name = f"convert_{dt}{sat}{mode}"
-                    out.append(_fn(OVL, dt, name, f"{h} x", f"return {name}(" + _f('x', n) + ");"))
+                    if n in SPLIT_WIDTHS:
+                        body = _split(dt, f"convert_{_t(dst, n // 2)}{sat}{mode}", "x")
+                    else:
+                        body = f"return {name}(" + _f('x', n) + ");"
+                    out.append(_fn(OVL, dt, name, f"{h} x", body))
         for mode in ROUNDINGS:
             out.append(_fn(OVL, fl, f"convert_{fl}{mode}", f"{h} x", "return " + _f('x', n) + ";"))
             out.append(_fn(OVL, _t("double", n), f"convert_{_t('double', n)}{mode}", f"{h} x",
@@ -316,7 +365,8 @@ def _memory() -> list[str]:
                            f"return as_{h}(vload{n}(i, (const {space} ushort *)p));"))
         for space in STORE_SPACES:
             out.append(_fn(OVL, "void", f"vstore{n}", f"{h} v, size_t i, {space} half *p",
-                           f"vstore{n}(as_{u}(v), i, ({space} ushort *)p);"))
+                           "vstore8(v.lo, 2 * i, p); vstore8(v.hi, 2 * i + 1, p);" if n == 16
+                           else f"vstore{n}(as_{u}(v), i, ({space} ushort *)p);"))
     out.append("/* ---- work-group copies on half data: shared out over the group, then a real (empty) event ---- */")
     out.append("static inline size_t kk_fp16_local_linear_id(void) { return get_local_id(0) + get_local_size(0) * "
                "(get_local_id(1) + get_local_size(1) * get_local_id(2)); }")
@@ -336,13 +386,15 @@ def _memory() -> list[str]:
                            f"{dst} {h} *dst, const {src} {h} *src, size_t n, size_t stride, event_t e",
                            f"{loop}{strided} {tail}"))
         out.append(_fn(OVL, "void", "prefetch", f"const __global {h} *p, size_t n", "(void)p; (void)n;"))
-    out.append("/* ---- shuffle / shuffle2 on half vectors (as ushort data) ---- */")
+    out.append("/* ---- shuffle / shuffle2 on half vectors: lane by lane on the ushort data ---- */")
     for m in SHUFFLE_WIDTHS:
         for n in SHUFFLE_WIDTHS:
             hm, hn, um, un = _t("half", m), _t("half", n), _t("ushort", m), _t("ushort", n)
-            out.append(_fn(OVL, hn, "shuffle", f"{hm} x, {un} mask", f"return as_{hn}(shuffle(as_{um}(x), mask));"))
+            lanes = _lanes(n, f"a[mask{{0}} & {m - 1}]", un)
+            out.append(_fn(OVL, hn, "shuffle", f"{hm} x, {un} mask", f"{um} a = as_{um}(x); return as_{hn}({lanes});"))
+            lanes = _lanes(n, f"((mask{{0}} & {m}) ? b : a)[mask{{0}} & {m - 1}]", un)
             out.append(_fn(OVL, hn, "shuffle2", f"{hm} x, {hm} y, {un} mask",
-                           f"return as_{hn}(shuffle2(as_{um}(x), as_{um}(y), mask));"))
+                           f"{um} a = as_{um}(x), b = as_{um}(y); return as_{hn}({lanes});"))
     return out
 
 
