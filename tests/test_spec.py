@@ -294,6 +294,12 @@ def test_template_name_too_long_for_the_file_system_is_refused(tmp_path):
     assert err.where == "kernel.template" and "longer than a file system allows" in err.message
 
 
+def test_family_name_too_long_for_the_file_system_is_refused(tmp_path):
+    err = load_error(tmp_path, MINIMAL.replace('family = "elementwise"', f'family = "{"f" * 300}"'))
+    assert err.where == "kernel.family" and "longer than a file system allows" in err.message
+    assert err.path == str(tmp_path / "kernel.toml") or err.path.endswith("kernel.toml")
+
+
 @pytest.mark.parametrize("name", ["../outside.cl.j2", "/etc/passwd"])
 def test_template_outside_the_kernel_folder_is_refused(tmp_path, name):
     text = MINIMAL.replace('family = "elementwise"', f'family = "custom"\ntemplate = "{name}"')

@@ -384,11 +384,12 @@ def list_families() -> list[str]:
 
 
 def load_family(name: str) -> Family:
-    folder = TEMPLATES_DIR / name
-    path = folder / FAMILY_FILE
-    if not path.is_file():
+    path = named_file(TEMPLATES_DIR, f"{name}/{FAMILY_FILE}", source=None, where="kernel.family",
+                      what="template family", missing_ok=True)
+    if path is None:
         raise KernelkitError(f"unknown template family {name!r}", where="kernel.family",
                              hint=f"use one of: {', '.join(list_families() + [CUSTOM_FAMILY])}")
+    folder = path.parent
     data = _read_toml(path)
     root = _Reader(data, "", path)
     fam = root.table_at("family", required=True)
