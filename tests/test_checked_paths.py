@@ -30,7 +30,8 @@ ALLOWED = {
     ("kernelkit/kernel/emulator/cache.py", "read_sources"):
         "the message of a missing source: a name named_file accepted, shown, never opened",
     ("kernelkit/doctor/plugin_check/check_model.py", "prepare_bindings"):
-        "the check ELF's output name is made from <Kernel entry>, cut to 200 characters and to [A-Za-z0-9_.-]",
+        "the message of a missing source (a name named_file accepted, shown, never opened); the check ELF's "
+        "output name is made from <Kernel entry>, cut to 200 characters and to [A-Za-z0-9_.-]",
     ("kernelkit/harness/conformance.py", "_crash_text"):
         "a traceback frame's file name (Python's own), shown, never opened",
     ("kernelkit/kernel/builder/build.py", "build_kernel"):

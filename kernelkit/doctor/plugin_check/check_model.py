@@ -74,9 +74,10 @@ def prepare_bindings(bindings: Path, folder: Path) -> Path:
                                 where="<Source filename>", what="kernel source", inside=False, suffix=".cl",
                                 missing_ok=True)
                 if cl is None:
-                    raise KernelkitError(f'<Source filename="{name}">: no OpenCL source beside it, so no check ELF '
-                                         "can be made", path=bindings, line=source.sourceline,
-                                         hint=f"put the .cl that {name} is built from beside it")
+                    cl = (bindings.parent / name).with_suffix(".cl")    # a name named_file accepted: shown only
+                    raise KernelkitError(f'<Source filename="{name}">: no OpenCL source {cl.name} beside it, so no '
+                                         "check ELF can be made", path=bindings, line=source.sourceline,
+                                         hint=f"put the .cl that {name} is built from at {cl}")
                 cl_paths.append(cl)
             if not cl_paths:
                 continue            # the plugin reports the kernel without a Source itself
