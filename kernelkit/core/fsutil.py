@@ -2,10 +2,11 @@
 
 Inputs: a user's file is read only when it is a regular file (a FIFO would block, /dev/zero never end) and
 no larger than the caller's limit; a name read from inside a user's file (a binding's <Source>, a spec's
-template, compile.conf's custom layers, ONNX external data) becomes a path only through `named_file`. Outputs: every file goes to a temporary sibling first, then is renamed
-into place; a folder is built in a staging sibling and renamed whole. A process killed with SIGKILL leaves
-its sibling behind (`.NAME.PID.XXXX.tmp`, `.NAME.PID.XXXX.staging`, `.NAME.old-PID`): hidden, with a suffix no
-reader takes, and removed by the next write of the same output once that process is gone.
+template, compile.conf's custom layers, ONNX external data) becomes a path only through `named_file`.
+Outputs: every file goes to a temporary sibling first, then is renamed into place; a folder is built in a
+staging sibling and renamed whole. A process killed with SIGKILL leaves its sibling behind (`.NAME.PID.XXXX.tmp`,
+`.NAME.PID.XXXX.staging`, `.NAME.old-PID`): hidden, with a suffix no reader takes, and removed by the next write
+of the same output once that process is gone.
 """
 
 from __future__ import annotations
