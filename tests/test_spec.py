@@ -287,11 +287,24 @@ def test_custom_family_needs_its_template(tmp_path):
     assert err.where == "kernel.template" and "not found" in err.message
 
 
-def test_template_name_too_long_for_the_file_system_is_not_found(tmp_path):
+def test_template_name_too_long_for_the_file_system_is_refused(tmp_path):
     # Found by fuzzing: a 5,000-character name made is_file() raise OSError (ENAMETOOLONG).
     text = MINIMAL.replace('family = "elementwise"', f'family = "custom"\ntemplate = "{"t" * 5000}.cl.j2"')
     err = load_error(tmp_path, text)
-    assert err.where == "kernel.template" and "not found" in err.message
+    assert err.where == "kernel.template" and "longer than a file system allows" in err.message
+
+
+def test_family_name_too_long_for_the_file_system_is_refused(tmp_path):
+    err = load_error(tmp_path, MINIMAL.replace('family = "elementwise"', f'family = "{"f" * 300}"'))
+    assert err.where == "kernel.family" and "longer than a file system allows" in err.message
+    assert err.path == str(tmp_path / "kernel.toml") or err.path.endswith("kernel.toml")
+
+
+@pytest.mark.parametrize("name", ["../outside.cl.j2", "/etc/passwd"])
+def test_template_outside_the_kernel_folder_is_refused(tmp_path, name):
+    text = MINIMAL.replace('family = "elementwise"', f'family = "custom"\ntemplate = "{name}"')
+    err = load_error(tmp_path, text)
+    assert err.where == "kernel.template" and "leads out of the folder" in err.message
 
 
 def test_template_key_only_for_custom(tmp_path):

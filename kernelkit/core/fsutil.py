@@ -1,10 +1,12 @@
 """Safe inputs and atomic outputs.
 
 Inputs: a user's file is read only when it is a regular file (a FIFO would block, /dev/zero never end) and
-no larger than the caller's limit. Outputs: every file goes to a temporary sibling first, then is renamed
-into place; a folder is built in a staging sibling and renamed whole. A process killed with SIGKILL leaves
-its sibling behind (`.NAME.PID.XXXX.tmp`, `.NAME.PID.XXXX.staging`, `.NAME.old-PID`): hidden, with a suffix no
-reader takes, and removed by the next write of the same output once that process is gone.
+no larger than the caller's limit; a name read from inside a user's file (a binding's <Source>, a spec's
+template, compile.conf's custom layers, ONNX external data) becomes a path only through `named_file`.
+Outputs: every file goes to a temporary sibling first, then is renamed into place; a folder is built in a
+staging sibling and renamed whole. A process killed with SIGKILL leaves its sibling behind (`.NAME.PID.XXXX.tmp`,
+`.NAME.PID.XXXX.staging`, `.NAME.old-PID`): hidden, with a suffix no reader takes, and removed by the next write
+of the same output once that process is gone.
 """
 
 from __future__ import annotations
@@ -28,6 +30,12 @@ class WriteFailed(KernelkitError, OSError):
     """An output could not be written (a KernelkitError; an OSError too, for best-effort callers)."""
 
 
+def _kind(st: os.stat_result) -> str:
+    mode = st.st_mode
+    return "a folder" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode) else "a device" \
+        if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "a socket" if stat.S_ISSOCK(mode) else "not a regular file"
+
+
 def regular_file(path: str | Path, *, what: str = "file") -> os.stat_result:
     """The stat of `path` (links followed) when it is a regular file, else a KernelkitError saying what it is."""
     path = Path(path)
@@ -41,11 +49,66 @@ def regular_file(path: str | Path, *, what: str = "file") -> os.stat_result:
     if stat.S_ISDIR(st.st_mode):
         raise KernelkitError(f"{what} expected, found a folder", path=path)
     if not stat.S_ISREG(st.st_mode):
-        kind = "a FIFO" if stat.S_ISFIFO(st.st_mode) else "a device" if stat.S_ISCHR(st.st_mode) or \
-            stat.S_ISBLK(st.st_mode) else "a socket" if stat.S_ISSOCK(st.st_mode) else "not a regular file"
-        raise KernelkitError(f"{what} expected, found {kind}", path=path,
+        raise KernelkitError(f"{what} expected, found {_kind(st)}", path=path,
                              hint="pass the file itself (kernelkit reads regular files only)")
     return st
+
+
+NAME_MAX = 255      # bytes in one path component (Linux, macOS, every common file system)
+PATH_MAX = 4096     # bytes in a whole path, its terminating NUL included (Linux)
+
+
+def named_file(base: str | Path, name: str, *, source: str | Path | None, where: str, line: int | None = None,
+               what: str = "file", inside: bool = True, suffix: str | None = None,
+               missing_ok: bool = False) -> Path | None:
+    """The path of a regular file that a user's file (`source`, at element or key `where`) names: `name` taken
+    relative to the folder `base`, with `suffix` in place of its own when given. The one place such a name
+    becomes a path: the file system never sees a name it cannot hold (ENAMETOOLONG, NUL).
+
+    `inside`: the format keeps names inside `base`, so absolute names, `..` and symbolic links that lead out
+    are refused. A file that is not there is None when `missing_ok`, else an error; everything else wrong with
+    the name or the file is a KernelkitError naming `source` and `where`.
+    """
+    shown = repr(name) if len(name) <= 80 else f"{name[:60]!r}... ({len(name)} characters)"
+
+    def refuse(problem: str, hint: str) -> KernelkitError:
+        return KernelkitError(f"{what} {shown}: {problem}", path=source, line=line, where=where, hint=hint)
+
+    if not name.strip():
+        raise refuse("an empty name", f"name the {what}")
+    if "\0" in name:
+        raise refuse("the name holds a NUL byte", "remove the NUL byte; no file name can hold one")
+    if inside and (Path(name).is_absolute() or ".." in Path(name).parts):
+        raise refuse("the name leads out of the folder", f"name a file inside {base} by a path relative to it, "
+                     "without '..'")
+    base = Path(base)
+    path = base / name
+    if path.name in ("", ".", ".."):
+        raise refuse("the name is a folder's, not a file's", f"name the {what} itself")
+    if suffix is not None:
+        path = path.with_suffix(suffix)
+    try:
+        encoded = os.fsencode(path)
+    except UnicodeEncodeError:
+        raise refuse("the name cannot be a file name here (not encodable)", "use plain characters") from None
+    if any(len(part) > NAME_MAX for part in encoded.split(b"/")) or len(encoded) >= PATH_MAX:
+        raise refuse(f"the name is longer than a file system allows ({NAME_MAX} bytes a part, {PATH_MAX - 1} "
+                     "bytes in all)", f"rename the {what} and the reference to it to something shorter")
+    try:
+        st = path.stat()
+    except (FileNotFoundError, NotADirectoryError):
+        if missing_ok:
+            return None
+        link = " (a link to nothing)" if path.is_symlink() else ""
+        raise refuse(f"not found{link}: {path}", f"put the {what} there, or correct the name") from None
+    except OSError as exc:
+        raise refuse(f"cannot read {path}: {exc.strerror}", f"check the {what} and its folder") from None
+    if inside and not path.resolve().is_relative_to(base.resolve()):
+        raise refuse(f"{path} is a symbolic link out of {base}", f"put the {what} itself inside {base}")
+    if not stat.S_ISREG(st.st_mode):
+        raise refuse(f"{path} is {_kind(st)}, not a file", f"name the {what} itself (kernelkit reads regular "
+                     "files only)")
+    return path
 
 
 def read_input(path: str | Path, max_bytes: int, *, what: str = "file", limit=None) -> bytes:

@@ -12,6 +12,7 @@ import numpy as np
 
 from kernelkit.core import limits
 from kernelkit.core.errors import KernelkitError
+from kernelkit.core.fsutil import named_file
 from kernelkit.model import patchdir
 from kernelkit.runners.emulated_model import EmulatedLayer, element_dtype
 
@@ -133,8 +134,9 @@ def verify(outdir, *, inputs=None, expected=None, reference=None, seed: int = 0,
         label = f"expected outputs {expected}"
     else:
         source = report.get("source", {})
-        ref_path = Path(reference) if reference is not None else (Path(source["model"]) if source.get("model")
-                                                                  else None)
+        ref_path = Path(reference) if reference is not None else (
+            named_file(".", source["model"], source=outdir / patchdir.REPORT_FILE, where="source.model",
+                       what="original model", inside=False) if source.get("model") else None)
         if ref_path is None:
             raise KernelkitError("no reference: the folder has no patch-report.json naming the original model",
                                  path=outdir, hint="pass --expected EXP.npz or --reference MODEL")

@@ -56,6 +56,7 @@ def compile_patched(outdir, target: Target | str):
     from kernelkit.doctor.plugin_check.patch_folder import check_patch
     from kernelkit.doctor.plugin_check.verdict import ACCEPTED
     from kernelkit.kernel.bindings import myriad_read
+    from kernelkit.kernel.bindings.model import source_file
     from kernelkit.model import patchdir
     from kernelkit.myriad.compile import CompileFailed, parse_compile_error
 
@@ -68,7 +69,8 @@ def compile_patched(outdir, target: Target | str):
     bindings = outdir / patchdir.CUSTOM_LAYERS_FILE
     if bindings.is_file():
         missing = sorted({source for layer in myriad_read.load(bindings) for kernel in layer.kernels
-                          for source in kernel.sources if not (outdir / source).is_file()})
+                          for source in kernel.sources
+                          if source_file(layer, source, line=kernel.line, missing_ok=True) is None})
         if missing:
             checked = check_patch(outdir)
             if not checked.compiled:

@@ -69,7 +69,7 @@ def check_onnx_file(path: Path) -> None:
     import onnx
 
     from kernelkit.core import limits
-    from kernelkit.core.fsutil import regular_file
+    from kernelkit.core.fsutil import named_file, regular_file
 
     path = Path(path)
     limits.WEIGHTS_BYTES.check(regular_file(path, what="ONNX model").st_size, "the ONNX file", path=path)
@@ -89,15 +89,8 @@ def check_onnx_file(path: Path) -> None:
         entries = {e.key: e.value for e in tensor.external_data}
         where = f"tensor {tensor.name!r} (external data)"
         location = entries.get("location", "")
-        target = (folder / location).resolve() if location and "\0" not in location else None
-        if target is None or Path(location).is_absolute() or not target.is_relative_to(folder):
-            raise KernelkitError(f"external data location {location!r} is not a file inside the model's folder",
-                                 path=path, where=where, hint="keep the weights file next to the model")
-        try:
-            size = regular_file(target, what="external data file").st_size
-        except KernelkitError as exc:
-            raise KernelkitError(f"{exc.message}: {location!r}", path=path, where=where,
-                                 hint="keep the weights file next to the model, as onnx.save wrote it") from None
+        target = named_file(folder, location, source=path, where=where, what="external data file")
+        size = target.stat().st_size
         try:
             offset = int(entries.get("offset", 0))
             length = int(entries.get("length", size - offset))

@@ -19,7 +19,7 @@ from typing import Any
 from kernelkit.facts.tensor_formats import TENSOR_FORMATS
 from kernelkit.core.errors import KernelkitError
 from kernelkit.core import limits
-from kernelkit.core.fsutil import read_input
+from kernelkit.core.fsutil import named_file, read_input
 from kernelkit.core.paths import TEMPLATES_DIR
 
 MAX_SPEC_BYTES = 1024 * 1024   # a kernel.toml or family.toml; far above any real one
@@ -384,11 +384,12 @@ def list_families() -> list[str]:
 
 
 def load_family(name: str) -> Family:
-    folder = TEMPLATES_DIR / name
-    path = folder / FAMILY_FILE
-    if not path.is_file():
+    path = named_file(TEMPLATES_DIR, f"{name}/{FAMILY_FILE}", source=None, where="kernel.family",
+                      what="template family", missing_ok=True)
+    if path is None:
         raise KernelkitError(f"unknown template family {name!r}", where="kernel.family",
                              hint=f"use one of: {', '.join(list_families() + [CUSTOM_FAMILY])}")
+    folder = path.parent
     data = _read_toml(path)
     root = _Reader(data, "", path)
     fam = root.table_at("family", required=True)
@@ -505,11 +506,8 @@ def parse_spec(data: dict, path: Path) -> KernelSpec:
     family: Family | None = None
     if family_name == CUSTOM_FAMILY:
         template = k.get("template", str, ...)
-        try:
-            found = (path.parent / template).is_file()
-        except (OSError, ValueError):  # e.g. a name longer than the file system allows
-            found = False
-        if not found:
+        if named_file(path.parent, template, source=path, where="kernel.template", what="template file",
+                      missing_ok=True) is None:
             raise k.error(f"template file {template!r} not found next to the spec", "template")
         template_name = f"kernel/{template}"
     else:
@@ -807,7 +805,8 @@ def _check_reference(reference: dict, path: Path, inputs: list[TensorSpec]) -> N
             compile(reference["numpy"], str(path), "eval")
         except SyntaxError as exc:
             raise KernelkitError(f"not a Python expression: {exc.msg}", path=path, where="reference.numpy") from None
-    if "module" in reference and not (path.parent / reference["module"]).is_file():
+    if "module" in reference and named_file(path.parent, reference["module"], source=path, where="reference.module",
+                                            what="reference module", missing_ok=True) is None:
         raise KernelkitError(f"{reference['module']!r} not found next to the spec", path=path,
                              where="reference.module")
     for key in ("onnx", "openvino"):

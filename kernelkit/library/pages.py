@@ -11,7 +11,7 @@ import json
 import sys
 from pathlib import Path
 
-from kernelkit.core.fsutil import atomic_write
+from kernelkit.core.fsutil import atomic_write, named_file
 from kernelkit.core.paths import KERNELS_DIR
 from kernelkit.kernel.spec import KernelSpec, load_spec
 
@@ -57,7 +57,8 @@ def _work_size(parts: list[str], spec: KernelSpec) -> str:
 
 
 def _reference_doc(spec: KernelSpec) -> str:
-    path = spec.dir / spec.reference.get("module", "reference.py")
+    path = named_file(spec.dir, spec.reference.get("module", "reference.py"), source=spec.path,
+                      where="reference.module", what="reference module")
     module_spec = importlib.util.spec_from_file_location(f"kernelkit_page_{spec.name}", path)
     module = importlib.util.module_from_spec(module_spec)
     module_spec.loader.exec_module(module)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kernelkit.core.errors import KernelkitError
+from kernelkit.core.fsutil import named_file
 from kernelkit.facts.device import DEFAULT_SHAVES
 from kernelkit.facts.target import Target, get_target
 
@@ -107,8 +108,8 @@ def read(folder) -> PatchFolder:
         found.config = read_compile_conf(conf)
         for key in CUSTOM_LAYER_KEYS:
             if key in found.config:
-                custom = Path(found.config.pop(key))
-                found.custom_layers = custom if custom.is_absolute() else folder / custom
+                found.custom_layers = named_file(folder, found.config.pop(key), source=conf, where=key,
+                                                 what="custom layers XML", inside=False)
     if found.custom_layers is None and (folder / CUSTOM_LAYERS_FILE).is_file():
         found.custom_layers = folder / CUSTOM_LAYERS_FILE
     return found

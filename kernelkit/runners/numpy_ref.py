@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from kernelkit.core.errors import KernelkitError
+from kernelkit.core.fsutil import named_file
 from kernelkit.runners.base import Runner, RunnerSkipped, RunResult, named_outputs
 from kernelkit.runners.kernel_case import coerce_attr, input_names
 
@@ -67,10 +68,8 @@ def numpy_reference(spec, inputs: list[np.ndarray], attrs: dict) -> list[np.ndar
         return [np.broadcast_to(o, inputs[0].shape) if o.ndim == 0 and inputs else o
                 for o in _as_outputs(result, "the numpy expression")]
     if "module" in ref:
-        path = Path(spec.dir) / ref["module"]
-        if not path.is_file():
-            raise KernelkitError("reference module not found", path=path, where="[reference].module",
-                                 hint="module is a path relative to the kernel folder")
+        path = named_file(spec.dir, ref["module"], source=spec.path, where="[reference].module",
+                          what="reference module")
         try:
             module = _load_reference_module(path)
             with np.errstate(all="ignore"):

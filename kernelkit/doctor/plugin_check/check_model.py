@@ -12,6 +12,7 @@ import numpy as np
 
 from kernelkit.core import xmlsafe
 from kernelkit.core.errors import KernelkitError
+from kernelkit.core.fsutil import named_file
 from kernelkit.facts.knowledge import EXTENSION_LAYER_VERSION
 from kernelkit.facts.target import compiler_target
 from kernelkit.myriad import check_elf
@@ -69,15 +70,19 @@ def prepare_bindings(bindings: Path, folder: Path) -> Path:
             cl_paths = []
             for source in sources:
                 name = source.get("filename", "")
-                cl = (bindings.parent / name).with_suffix(".cl")
-                if not cl.is_file():
+                cl = named_file(bindings.parent, name, source=bindings, line=source.sourceline,
+                                where="<Source filename>", what="kernel source", inside=False, suffix=".cl",
+                                missing_ok=True)
+                if cl is None:
+                    cl = (bindings.parent / name).with_suffix(".cl")    # a name named_file accepted: shown only
                     raise KernelkitError(f'<Source filename="{name}">: no OpenCL source {cl.name} beside it, so no '
                                          "check ELF can be made", path=bindings, line=source.sourceline,
                                          hint=f"put the .cl that {name} is built from at {cl}")
                 cl_paths.append(cl)
             if not cl_paths:
                 continue            # the plugin reports the kernel without a Source itself
-            stem = f"{kernel.get('entry') or cl_paths[0].stem}-alt{index}-stage{stage}"
+            # the entry names the output: cut so that the file system takes the name (alt/stage keep it unique)
+            stem = f"{(kernel.get('entry') or cl_paths[0].stem)[:200]}-alt{index}-stage{stage[:20]}"
             elf = folder / check_elf.check_elf_name(re.sub(r"[^A-Za-z0-9_.-]", "_", stem))
             check_elf.write_check_elf(cl_paths, elf, note=f"alternative {index}, stage {stage}")
             sources[0].set("filename", elf.name)

@@ -26,6 +26,7 @@ def kernelkit_reading(bindings: Path, case: CheckCase, verdict: Verdict, batch: 
     kernel would misbehave) do not make the plugin refuse. With a network batch above 1 the plugin compiles
     the network for one sample: so is the plan."""
     from kernelkit.kernel.bindings import crosscheck, myriad_check, myriad_read, myriad_select
+    from kernelkit.kernel.bindings.model import source_file
     from kernelkit.kernel.emulator.plan import NoBindingApplies, plan_launch
     from kernelkit.facts.knowledge import custom_layer_facts, legacy_params
 
@@ -71,8 +72,8 @@ def kernelkit_reading(bindings: Path, case: CheckCase, verdict: Verdict, batch: 
     claims = [f for f in plan.findings if f.plugin == "rejects"]
     claims += [f for f in myriad_check.validate([chosen], attrs) if f.plugin == "rejects"]
     for kernel in chosen.kernels:
-        cl = next(((chosen.base_dir / n).with_suffix(".cl") for n in kernel.sources
-                   if (chosen.base_dir / n).with_suffix(".cl").is_file()), None)
+        cl = next(filter(None, (source_file(chosen, n, line=kernel.line, suffix=".cl", missing_ok=True)
+                                for n in kernel.sources)), None)
         if cl is not None:
             found = crosscheck.check(chosen, {kernel.entry: cl.read_text()}, source_paths={kernel.entry: cl})
             claims += [f for f in found if f.plugin == "rejects"]

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Union
 
+from kernelkit.core.fsutil import named_file
+
 @dataclass(frozen=True)
 class DimRef:
     """`dim="input,0"` / `dim="output,0"`: which tensor supplies B, F, Y, X."""
@@ -133,3 +135,15 @@ class GpuCustomLayer:
     path: Path | None = None
     line: int | None = None
     notes: list = field(default_factory=list, compare=False)  # parse-time warnings (Finding), reported by validate
+
+    @property
+    def base_dir(self) -> Path:
+        return self.path.parent if self.path else Path(".")
+
+
+def source_file(layer: CustomLayer | GpuCustomLayer, name: str, *, line: int | None, suffix: str | None = None,
+                missing_ok: bool = False) -> Path | None:
+    """A <Source filename> of `layer` (`suffix` in place of its own: x.bin -> x.cl) as a checked path. Both plugins
+    read it relative to the binding file's folder and allow names that leave it."""
+    return named_file(layer.base_dir, name, source=layer.path, line=line, where="<Source filename>",
+                      what="kernel source", inside=False, suffix=suffix, missing_ok=missing_ok)

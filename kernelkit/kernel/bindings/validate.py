@@ -8,6 +8,7 @@ from typing import Mapping
 
 from kernelkit.kernel.bindings import clsource, crosscheck, gpu, myriad_check, myriad_read, myriad_select
 from kernelkit.kernel.bindings.findings import Finding
+from kernelkit.kernel.bindings.model import source_file
 
 
 @dataclass
@@ -45,7 +46,8 @@ def validate_file(path: str | Path, *, gpu: bool = False, layer_type: str | None
     report.findings += myriad_check.validate(layers, layer_attrs)
     for layer in layers:
         for kernel in layer.kernels:
-            cl_path = _source_beside(layer.base_dir, kernel.sources, ".cl")
+            cl_path = next(filter(None, (source_file(layer, name, line=kernel.line, suffix=".cl", missing_ok=True)
+                                         for name in kernel.sources)), None)
             if cl_path is None:
                 report.notes.append(f"line {kernel.line}: no .cl beside {', '.join(kernel.sources)}; "
                                     f"entry '{kernel.entry}' not cross-checked")
@@ -55,17 +57,6 @@ def validate_file(path: str | Path, *, gpu: bool = False, layer_type: str | None
     if not clsource.clang_available():
         report.notes.append(f"{clsource.CLANG} not found: kernel sources were read without expanding macros")
     return report
-
-
-def _source_beside(base: Path, sources: list[str], suffix: str) -> Path | None:
-    for name in sources:
-        try:
-            candidate = (base / name).with_suffix(suffix)
-            if candidate.is_file():
-                return candidate
-        except (OSError, ValueError):  # a name the file system cannot hold is no source beside it
-            continue
-    return None
 
 
 def _validate_gpu(path: Path, layer_type: str | None) -> ValidationReport:
@@ -80,9 +71,8 @@ def _validate_gpu(path: Path, layer_type: str | None) -> ValidationReport:
         layers = chosen
     report.findings += gpu.validate(layers)
     for layer in layers:
-        base = layer.path.parent if layer.path else Path(".")
-        sources = [base / name for name in layer.sources]
-        found = [s for s in sources if s.is_file()]
+        found = [s for s in (source_file(layer, name, line=layer.line, missing_ok=True) for name in layer.sources)
+                 if s is not None]
         if not found:
             report.notes.append(f"line {layer.line}: source {', '.join(layer.sources)} not found; not cross-checked")
             continue

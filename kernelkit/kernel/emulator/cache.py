@@ -14,7 +14,7 @@ import numpy as np
 
 from kernelkit.core.errors import KernelkitError
 from kernelkit.kernel.bindings import clsource
-from kernelkit.kernel.bindings.model import CustomLayer, Kernel
+from kernelkit.kernel.bindings.model import CustomLayer, Kernel, source_file
 from kernelkit.kernel.builder.lint import local_memory_estimate
 from kernelkit.kernel.emulator import source as shave_source
 from kernelkit.kernel.emulator.worker import Job, program_key
@@ -44,9 +44,9 @@ def cached_file(kind: str, path: Path, read):
 def read_sources(ctx, kernel: Kernel) -> tuple[tuple[str, str], ...]:
     sources = []
     for name in kernel.sources:
-        binary = ctx.layer.base_dir / name
-        cl_path = binary.with_suffix(".cl")
-        if not cl_path.is_file():
+        cl_path = source_file(ctx.layer, name, line=kernel.line, suffix=".cl", missing_ok=True)
+        if cl_path is None:
+            cl_path = (ctx.layer.base_dir / name).with_suffix(".cl")    # a name source_file accepted: shown only
             raise ctx.error(f"<Source filename=\"{name}\">: the OpenCL source {cl_path.name} is not beside it",
                             kernel, hint=f"the emulator compiles {cl_path} (the .cl that {name} is built from)")
         sources.append((str(cl_path), cached_file("cl", cl_path, clsource.read_source)))
@@ -128,7 +128,7 @@ def remember_plan(key, ctx, job, buffers, stages, layout) -> None:
     sources = []
     for kernel in ctx.layer.kernels:
         for name in kernel.sources:
-            path = (ctx.layer.base_dir / name).with_suffix(".cl")
+            path = source_file(ctx.layer, name, line=kernel.line, suffix=".cl")
             sources.append((str(path), stat_key(path)))
     if len(PLANS) > 128:
         PLANS.clear()

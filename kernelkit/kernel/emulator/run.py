@@ -19,7 +19,7 @@ from kernelkit.core import limits
 from kernelkit.core.errors import KernelkitError
 from kernelkit.kernel.bindings import myriad_select
 from kernelkit.kernel.bindings.findings import Finding
-from kernelkit.kernel.bindings.model import CustomLayer
+from kernelkit.kernel.bindings.model import CustomLayer, source_file
 from kernelkit.kernel.emulator import cache, host_fp16, layout, plan
 from kernelkit.kernel.emulator.plan import Buffer, Context
 from kernelkit.kernel.emulator.worker import (ALIGN, FLAG_STRIDE, GUARD_BYTE, Finish, Job, Region, WorkerCrashed,
@@ -265,7 +265,7 @@ def _run(ctx, session, job, buffers, stages, layout, timeout, timings, t0, pool,
             hint = ("with __dma_preload/__dma_postwrite the emulator runs the kernel body as a plain function, "
                     "where OpenCL forbids __local variables: bind the array as <Data type=\"local_data\">")
         raise KernelkitError(f"the kernel source does not build on the emulator:\n{log.strip()}",
-                             path=(ctx.layer.base_dir / stage.kernel.sources[0]).with_suffix(".cl"),
+                             path=source_file(ctx.layer, stage.kernel.sources[0], line=stage.kernel.line, suffix=".cl"),
                              where=ctx.where(stage.kernel), hint=hint)
     if status != "ok":
         raise KernelkitError(f"the emulator could not run the kernels: {reply[1]}", path=ctx.layer.path,
