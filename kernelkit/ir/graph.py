@@ -71,6 +71,26 @@ def const_value(model, value: Out):
     return None
 
 
+# The plugin folds these when every input is constant: TFLite-converted IRs feed convolution weights
+# through `Const f16 -> Convert -> Reshape/Transpose`.
+_CONSTANT_CHAIN = {"convert", "reshape", "squeeze", "unsqueeze", "transpose"}
+
+
+def constant_source(model, value: Out):
+    """The Const layer behind `value`, also through a chain of Convert/Reshape/Squeeze/Unsqueeze/Transpose
+    whose other inputs are constants too; None when `value` is computed at run time."""
+    layer = value.layer
+    while layer.type.lower() not in ("const", "constant"):
+        if layer.type.lower() not in _CONSTANT_CHAIN or not layer.inputs:
+            return None
+        if any(model.producer(layer, port.id) is None for port in layer.inputs):
+            return None
+        if any(constant_source(model, input_of(model, layer, i)) is None for i in range(1, len(layer.inputs))):
+            return None
+        layer = input_of(model, layer, 0).layer
+    return layer
+
+
 def constant_input(model, layer, index: int):
     """The numpy value of constant input `index`, or None when it is not a Const."""
     if index >= len(layer.inputs):

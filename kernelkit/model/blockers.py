@@ -13,9 +13,9 @@ import numpy as np
 
 from kernelkit.facts.knowledge import Knowledge, load_knowledge
 from kernelkit.facts.target import Target, get_target
+from kernelkit.ir.graph import Out, constant_source
 
 KINDS = ("ir-version", "opset", "unsupported", "limit", "precision", "dynamic-shape", "dtype")
-_PASS_THROUGH = {"convert", "squeeze", "unsqueeze", "reshape"}   # folded by the plugin when fed by a Const
 
 
 @dataclass
@@ -213,14 +213,7 @@ def _check_input_rank_in(model, layer, params):
 def _const_source(model, layer, port):
     """The Const behind an input port (looking through ops the plugin folds), or None."""
     found = model.producer(layer, port.id)
-    while found is not None:
-        src = found[0]
-        if src.type.lower() == "const":
-            return src
-        if src.type.lower() not in _PASS_THROUGH or not src.inputs:
-            return None
-        found = model.producer(src, src.inputs[0].id)
-    return None
+    return None if found is None else constant_source(model, Out(*found))
 
 
 def _check_input_const(model, layer, params):

@@ -16,7 +16,7 @@ import numpy as np
 from kernelkit.model.formulations.compose import Composer
 from kernelkit.model.formulations.registry import formulation
 from kernelkit.model.passes.base import Refuse
-from kernelkit.ir.graph import FLOAT_PRECISIONS, Out, constant_input, input_of
+from kernelkit.ir.graph import FLOAT_PRECISIONS, Out, constant_source, input_of
 
 MAX_TAPS = 49           # 7x7; each tap costs a few layers
 
@@ -70,7 +70,7 @@ def _tap_weights(c: Composer, w: Out, tap: tuple, groups: int, transposed: bool)
 
 
 def _computed_weights(model, layer) -> bool:
-    return len(layer.inputs) > 1 and constant_input(model, layer, 1) is None
+    return len(layer.inputs) > 1 and constant_source(model, input_of(model, layer, 1)) is None
 
 
 @formulation("convolution", "groupconvolution", "convolutionbackpropdata", "groupconvolutionbackpropdata", text="per "

@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from kernelkit.model.formulations.compose import Composer
+from kernelkit.model.formulations.native_norm import mvn
 from kernelkit.model.formulations.registry import formulation
 from kernelkit.model.passes.base import Refuse
 from kernelkit.ir.graph import FLOAT_PRECISIONS, Out, constant_input, input_of
@@ -78,9 +79,9 @@ def layer_normalization(model, layer) -> Out:
     rank = len(x.dims)
     axis = _int_attr(layer, "axis", -1) % rank
     c = Composer(model, layer, x)
-    normalised = c.op("MVN", [x, c.ints(list(range(axis, rank)), "axes")],
-                      {"normalize_variance": "true", "eps": layer.attrs.get("epsilon", "1e-5"),
-                       "eps_mode": "inside_sqrt"}, version="opset6")
+    normalised = mvn(c, x, list(range(axis, rank)), {"normalize_variance": "true",
+                                                     "eps": layer.attrs.get("epsilon", "1e-5"),
+                                                     "eps_mode": "inside_sqrt"})
     result = c.mul(normalised, input_of(model, layer, 1))
     return c.add(result, input_of(model, layer, 2)) if len(layer.inputs) > 2 else result
 

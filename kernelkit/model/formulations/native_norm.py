@@ -1,6 +1,7 @@
 """Native formulations of the normalisations the MYRIAD 2021.4 plugin has no stage for, through its MVN-6
 stage (mean and variance over constant axes, computed by the stage, not by fp16 reductions in the graph):
-GroupNormalization-12.
+GroupNormalization-12; MVN-2, whose one input the 2021.4 parser refuses, as MVN-6; and MVN on a rank other
+than 3 or 4 ("2 input rank provided to MVN_8 layer, but only 3D and 4D supported") on a 3-D view.
 """
 
 from __future__ import annotations
@@ -10,7 +11,9 @@ import numpy as np
 from kernelkit.model.formulations.compose import Composer
 from kernelkit.model.formulations.registry import formulation
 from kernelkit.model.passes.base import Refuse
-from kernelkit.ir.graph import FLOAT_PRECISIONS, Out, input_of
+from kernelkit.ir.graph import FLOAT_PRECISIONS, Out, constant_input, input_of
+
+MVN_RANKS = (3, 4)          # the only ranks the MYRIAD plugin's MVN stage takes
 
 
 @formulation("groupnormalization", text="Reshape to groups, MVN-6 over each group, Reshape back, times scale plus "
@@ -37,3 +40,47 @@ def group_normalization(model, layer) -> Out:
     scale = c.reshape(input_of(model, layer, 1), per_channel)
     bias = c.reshape(input_of(model, layer, 2), per_channel)
     return c.add(c.mul(back, scale), bias)
+
+
+def mvn(c: Composer, x: Out, axes: list[int], attrs: dict) -> Out:
+    """MVN-6 of `x` over `axes`; on a rank the plugin's MVN stage refuses, over a 3-D view of `x`
+    [outer, normalised, 1] (axes 1, 2), which needs the normalised axes to be the last ones."""
+    rank = len(x.dims)
+    if rank in MVN_RANKS:
+        return c.op("MVN", [x, c.ints(axes, "axes")], attrs, version="opset6")
+    normalised = sorted(a % rank for a in axes)
+    if normalised != list(range(rank - len(normalised), rank)):
+        raise Refuse(f"a {rank}-D MVN over axes {axes}: only the last axes fit a 3-D view")
+    if any(d <= 0 for d in x.dims):
+        raise Refuse("a dynamic or zero dimension")
+    outer = int(np.prod(x.dims[:rank - len(normalised)], dtype=np.int64))
+    view = c.reshape(x, [outer, int(np.prod(x.dims, dtype=np.int64)) // outer, 1])
+    return c.reshape(c.op("MVN", [view, c.ints([1, 2], "axes")], attrs, version="opset6"), x.dims)
+
+
+def _mvn2_axes(layer, rank: int) -> list[int]:
+    """MVN-2's normalised axes: `reduction_axes`, else from axis 1 (across_channels) or 2 on."""
+    given = layer.attrs.get("reduction_axes")
+    if given:
+        return [int(a) for a in given.split(",")]
+    across = layer.attrs.get("across_channels", "false").lower() in ("true", "1")
+    return list(range(1 if across else 2, rank))
+
+
+@formulation("mvn", text="MVN-6 (MVN-2's axes as an input; a rank other than 3 or 4 on a 3-D view "
+             "[outer, normalised, 1], axes 1 and 2)")
+def mvn_the_plugin_takes(model, layer) -> Out:
+    """MVN-2 (the 2021.4 parser wants MVN-6's axes input) or MVN-6 of a rank its stage refuses (a
+    LayerNormalization over a [N, C] tensor)."""
+    x = input_of(model, layer, 0)
+    c = Composer(model, layer, x)
+    if len(layer.inputs) < 2:
+        attrs = {"normalize_variance": layer.attrs["normalize_variance"], "eps": layer.attrs["eps"],
+                 "eps_mode": "inside_sqrt"}          # MVN-2 adds eps to the variance
+        return mvn(c, x, _mvn2_axes(layer, len(x.dims)), attrs)
+    if len(x.dims) in MVN_RANKS:
+        raise Refuse(f"a {len(x.dims)}-D MVN-6: a rank the plugin takes")
+    axes = constant_input(model, layer, 1)
+    if axes is None:
+        raise Refuse("the axes are computed at run time")
+    return mvn(c, x, [int(a) for a in np.ravel(axes)], dict(layer.attrs.items()))
