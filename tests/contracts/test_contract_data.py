@@ -43,13 +43,17 @@ PINNED_FILES = json.loads((GOLDEN / "data" / "files.json").read_text())["files"]
 
 
 def _missing(current, pinned, where: str) -> list[str]:
-    """Every key and value of `pinned` that `current` no longer holds (keys added to current are fine)."""
+    """Every key and value of `pinned` that `current` no longer holds (keys and table entries added are fine)."""
     if isinstance(pinned, dict):
         if not isinstance(current, dict):
             return [f"{where}: was a table"]
         return [m for key, value in pinned.items()
                 for m in ([f"{where}.{key}: gone"] if key not in current else _missing(current[key], value,
                                                                                      f"{where}.{key}"))]
+    if isinstance(pinned, list) and isinstance(current, list) and pinned and isinstance(pinned[0], dict):
+        # an array of tables ([[limit]], [[rule]]): every pinned entry is still there; entries may be added
+        return [f"{where}: entry {entry!r} gone" for entry in pinned
+                if not any(not _missing(candidate, entry, where) for candidate in current)]
     return [] if current == pinned else [f"{where}: {pinned!r} became {current!r}"]
 
 
