@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from kernelkit.facts.tolerances import DEFAULT_ATOL, DEFAULT_RTOL
+from kernelkit.facts.tolerances import DEFAULT_ATOL, DEFAULT_RTOL, FP16_SMALLEST_NORMAL
 from kernelkit.runners.compare import compare, summary_line, ulp_distance_fp16
 
 
@@ -138,6 +138,44 @@ def test_summary_line_names_output_and_needed_tolerance():
     assert line.startswith("out3: FAIL") and "needs atol>=0.5 or rtol>=0.5" in line
 
 
+# ------------------------------------------------------------------ outputs within the tolerance of zero
+
+def test_a_small_signal_is_compared_relative_to_itself():
+    x = np.random.default_rng(0).standard_normal((2, 10))
+    expected = 1e-5 * x
+    # The wrong sign passed against atol 1e-3 (every |a - e| is below it); relative to the signal it fails.
+    wrong = compare(-expected, expected)
+    assert not wrong.passed and wrong.mismatches == expected.size
+    assert wrong.signal == pytest.approx(np.abs(expected).max())
+    assert wrong.atol == pytest.approx(DEFAULT_RTOL * FP16_SMALLEST_NORMAL)
+    assert wrong.signal_note.startswith(f"values within the tolerance of zero (max |ref| = {wrong.signal:.3g}, "
+                                        "atol=0.001): compared relative to the signal")
+    # fp16 rounding of the same values still passes; a 10 % scale error does not.
+    assert compare(expected.astype(np.float16), expected).passed
+    assert not compare(1.1 * expected, expected).passed
+    # Above fp16's smallest normal value the scaled atol follows the signal itself.
+    larger = 3e-4 * x
+    assert compare(larger, larger).atol == pytest.approx(DEFAULT_RTOL * np.abs(larger).max())
+    assert "(rtol x max |ref|)" in compare(larger, larger).signal_note
+    assert not compare(larger * 1.05, larger).passed
+
+
+def test_normal_magnitudes_and_integers_keep_atol():
+    expected = np.array([0.5, -0.002, 0.0])
+    result = compare(expected + 5e-4, expected)
+    assert result.passed and result.atol == DEFAULT_ATOL and result.signal_note == ""
+    assert compare(np.zeros(3, np.int32), np.zeros(3, np.int32)).signal_note == ""
+
+
+def test_all_zeros_on_both_sides_is_an_exact_match():
+    result = compare(np.zeros((2, 3), np.float16), np.zeros((2, 3), np.float32))
+    assert result.passed and result.signal == 0
+    assert result.signal_note == "all zeros in the reference and the result: an exact match"
+    assert "all zeros in the reference and the result" in summary_line(result)
+    # A zero reference against a result that is not zero is no exact match: it fails beyond fp16's noise.
+    assert not compare(np.full(3, 1e-5), np.zeros(3)).passed
+
+
 # ------------------------------------------------------------------ properties
 
 finite_f16 = st.floats(min_value=-65504, max_value=65504, width=16, allow_nan=False)
@@ -168,7 +206,13 @@ tolerances = st.floats(min_value=0, max_value=10, allow_nan=False)
 def test_verdict_matches_the_elementwise_rule(pair, atol, rtol):
     actual, expected = pair
     result = compare(actual, expected, atol=atol, rtol=rtol)
-    oks = [_element_ok(float(a), float(e), atol, rtol) for a, e in zip(actual, expected)]
+    # the rule holds with the applied atol: rtol x the signal for a reference within atol of zero
+    finite = expected[np.isfinite(expected)].astype(np.float64)
+    signal = float(np.abs(finite).max()) if finite.size else math.inf
+    scaled = rtol * max(signal, FP16_SMALLEST_NORMAL)
+    assert result.atol == (scaled if signal <= atol and scaled < atol else atol)
+    assert bool(result.signal_note) == (result.atol != atol)
+    oks = [_element_ok(float(a), float(e), result.atol, rtol) for a, e in zip(actual, expected)]
     assert result.mismatches == oks.count(False)
     assert result.passed == all(oks)
 
@@ -184,10 +228,18 @@ def test_an_array_always_matches_itself(x):
 def test_required_tolerances_are_the_smallest_that_pass(pair, atol, rtol):
     actual, expected = pair
     result = compare(actual, expected, atol=atol, rtol=rtol)
-    assert compare(actual, expected, atol=max(atol, result.required_atol), rtol=rtol).passed
     assert compare(actual, expected, atol=atol, rtol=max(rtol, result.required_rtol)).passed
+    if result.required_rtol > 0:
+        smaller_rtol = float(np.nextafter(result.required_rtol, 0))
+        assert not compare(actual, expected, atol=atol, rtol=smaller_rtol).passed
+    if result.required_atol is None:   # compared relative to the signal: only rtol loosens it
+        assert result.signal_note
+        return
+    loosened = compare(actual, expected, atol=max(atol, result.required_atol), rtol=rtol)
+    assert loosened.passed or loosened.signal_note   # an atol reaching the reference's values is scaled
     if not result.passed:
         assert result.required_atol > atol and result.required_rtol > rtol
+    if result.required_atol > 0:
         smaller_atol = float(np.nextafter(result.required_atol, 0))
         assert not compare(actual, expected, atol=smaller_atol, rtol=rtol).passed
 

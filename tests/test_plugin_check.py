@@ -213,6 +213,32 @@ def test_cli_takes_an_extension_layer_version(tmp_path, capsys):
     assert report["verdicts"][0]["status"] == "accepted"
 
 
+@pytest.mark.toolchain
+def test_a_new_custom_op_type_defaults_to_an_extension_layer(tmp_path, capsys):
+    # the library's sinh_h kernel bound to a type no opset of the 2021.4 reader has: without --version it is
+    # an extension layer, the only way it reaches its binding
+    require_toolchain()
+    assert main(["build", str(KERNELS_DIR / "sinh_h"), "-o", str(tmp_path)]) == 0
+    xml = tmp_path / "sinh_h.xml"
+    xml.write_text(xml.read_text().replace('name="Sinh"', 'name="MyNewOp"'))
+    capsys.readouterr()
+    code, out, _ = run_cli(capsys, "plugin-check", xml, "--type", "MyNewOp", "--in-shape", "1,3,8,8", "--json")
+    (verdict,) = json.loads(out)["verdicts"]
+    assert code == 0 and verdict["version"] == "extension" and verdict["status"] == "accepted"
+    # an explicit opset version is kept: the reader cannot create the layer, and the message says what to use
+    code, out, _ = run_cli(capsys, "plugin-check", xml, "--type", "MyNewOp", "--in-shape", "1,3,8,8",
+                           "--version", "opset1")
+    assert code == 1 and "skipped" in out and 'version "extension"' in out
+
+
+def test_the_default_version_follows_the_readers_opsets():
+    from kernelkit.doctor.plugin_check.check_model import reader_opsets_hold, version_for
+
+    assert reader_opsets_hold("Roll") and not reader_opsets_hold("MyNewOp")
+    assert version_for("MyNewOp", None) == "extension"
+    assert version_for("Sinh", None) == "opset1" and version_for("Hardmax", None) == "extension"
+
+
 # ----------------------------------------------------------------------------------------- the command
 
 @pytest.mark.toolchain

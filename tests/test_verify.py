@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import onnx
 import pytest
@@ -110,3 +112,39 @@ def test_preprocessed_patch_is_checked_against_the_original(tmp_path):
     frame = np.random.default_rng(5).integers(0, 256, size=(1, 3, 8, 8)).astype(np.uint8)
     np.savez(tmp_path / "in.npz", in0=frame)
     assert verify(out, inputs=tmp_path / "in.npz").passed
+
+
+def test_a_tiny_output_is_compared_relative_to_its_signal(tmp_path, capsys):
+    import openvino as ov
+    from openvino import opset8
+
+    # x * 1e-5 (every value within atol 1e-3 of zero) and x * 0 (zero on both sides)
+    x = opset8.parameter([1, 3, 8, 8], np.float32, name="x")
+    tiny = opset8.multiply(x, opset8.constant(np.float32(1e-5)), name="tiny")
+    zero = opset8.multiply(x, opset8.constant(np.float32(0.0)), name="zero")
+    ov.save_model(ov.Model([tiny, zero], [x], "tiny"), tmp_path / "tiny.xml", compress_to_fp16=False)
+    out = tmp_path / "out"
+    assert main(["patch", str(tmp_path / "tiny.xml"), "-o", str(out)]) == 0
+    data = np.random.default_rng(4).uniform(-1, 1, size=(1, 3, 8, 8)).astype(np.float32)
+    np.savez(tmp_path / "in.npz", in0=data)
+    np.savez(tmp_path / "right.npz", out0=data * np.float32(1e-5), out1=np.zeros_like(data))
+    np.savez(tmp_path / "wrong_sign.npz", out0=data * np.float32(-1e-5), out1=np.zeros_like(data))
+    capsys.readouterr()
+
+    assert main(["verify", str(out), "--inputs", str(tmp_path / "in.npz"),
+                 "--expected", str(tmp_path / "right.npz")]) == 0
+    printed = capsys.readouterr().out
+    assert "PASSED: every output matches" in printed
+    assert f"    values within the tolerance of zero (max |ref| = {np.abs(data * 1e-5).max():.3g}, atol=0.001): " \
+           "compared relative to the signal" in printed
+    assert "    all zeros in the reference and the result: an exact match" in printed
+
+    # The wrong sign passed before (|a - e| <= 2e-5 < atol); relative to the signal it fails.
+    assert main(["verify", str(out), "--inputs", str(tmp_path / "in.npz"),
+                 "--expected", str(tmp_path / "wrong_sign.npz"), "--json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    tiny_out, zero_out = report["outputs"]
+    assert not report["passed"] and not tiny_out["passed"] and tiny_out["mismatches"] > data.size * 0.9
+    assert tiny_out["signal"] == pytest.approx(np.abs(data * 1e-5).max())
+    assert tiny_out["signal_note"].startswith("values within the tolerance of zero")
+    assert zero_out["passed"] and zero_out["signal_note"].startswith("all zeros")

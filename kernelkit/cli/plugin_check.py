@@ -25,7 +25,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("target", metavar="TARGET", help="BINDINGS.xml, a kernel folder or a patch output folder")
     parser.add_argument("--type", metavar="T", help="binding file: the layer type (IR op type) to wrap")
     parser.add_argument("--version", metavar="opsetN", help="binding file: the layer's IR version (default: the one "
-                                                            "the 2021.4 reader was seen to create)")
+                                                            "the 2021.4 reader was seen to create; `extension` "
+                                                            "for a type no opset of that reader has)")
     parser.add_argument("--in-shape", action="append", default=[], metavar="D0,D1,...[:TYPE]",
                         help="binding file: one per layer input, in port order; `scalar` for 0-d; TYPE f32 "
                              "(default), f16, i32 or i64")

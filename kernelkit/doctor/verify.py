@@ -215,6 +215,8 @@ def format_verify_result(result: VerifyResult) -> str:
         lines.append(f"  {verdict} {c.name} {list(c.shape)} {c.dtype}: max abs {c.abs_error.max:.3g}, "
                      f"max rel {c.rel_error.max:.3g}, {c.mismatches}/{c.elements} outside "
                      f"atol={c.atol:g} rtol={c.rtol:g}" + ("" if c.passed else f" - {c.reason}"))
+        if c.signal_note:
+            lines.append(f"    {c.signal_note}")
     for problem in result.problems:
         lines.append(f"  FAIL {problem}")
     lines.append("PASSED: every output matches" if result.passed else "FAILED")

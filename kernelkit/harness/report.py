@@ -157,7 +157,7 @@ def _output_table(comparison: OutputComparison) -> str:
     c = comparison
     rows = [("verdict", f"{'PASS' if c.passed else 'FAIL'}: {c.reason}"),
             ("shape / dtype", f"{list(c.shape)} {c.dtype} vs reference {list(c.expected_shape)} {c.expected_dtype}"),
-            ("tolerance", f"atol={c.atol:g} rtol={c.rtol:g}"),
+            ("tolerance", f"atol={c.atol:g} rtol={c.rtol:g}" + (f" ({c.signal_note})" if c.signal_note else "")),
             ("mismatches", f"{c.mismatches} of {c.elements} ({c.nonfinite_mismatches} non-finite)"),
             ("abs error max/mean/median/p90/p99",
              " / ".join(_fmt(getattr(c.abs_error, k)) for k in ("max", "mean", "median", "p90", "p99"))),
@@ -165,7 +165,8 @@ def _output_table(comparison: OutputComparison) -> str:
              " / ".join(_fmt(getattr(c.rel_error, k)) for k in ("max", "mean", "median", "p90", "p99"))),
             ("max fp16 ulp", _fmt(c.max_ulp)),
             ("worst element", f"{c.worst_index}: got {_fmt(c.worst_actual)}, expected {_fmt(c.worst_expected)}"),
-            ("smallest passing tolerance", "none (non-finite or shape mismatch)" if c.required_atol is None
+            ("smallest passing tolerance", "none (non-finite or shape mismatch)" if c.required_rtol is None
+             else f"rtol={_fmt(c.required_rtol)} (atol fixed)" if c.required_atol is None
              else f"atol={_fmt(c.required_atol)} (rtol fixed) or rtol={_fmt(c.required_rtol)} (atol fixed)"),
             ("nan / inf / zero (got)", " / ".join(str(c.counts.get("actual", {}).get(k, 0))
                                                   for k in ("nan", "inf", "zero"))),

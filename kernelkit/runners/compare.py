@@ -5,6 +5,10 @@ Element rule (Polygraphy's elementwise check): an element mismatches only when i
 exceeds atol AND its relative difference exceeds rtol. Non-finite values are exact: NaN matches only NaN,
 and +Inf/-Inf match only the same infinity. Integer outputs must be equal. Shape and dtype kind are
 checked before any value.
+
+A float output whose reference lies within atol of zero could not fail against atol, so it is compared
+relative to its signal: atol becomes rtol x max |reference| (kernelkit.facts.tolerances.FP16_SMALLEST_NORMAL
+is the least signal counted), and `signal_note` says so.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from kernelkit.facts.tolerances import DEFAULT_ATOL, DEFAULT_RTOL
+from kernelkit.facts.tolerances import DEFAULT_ATOL, DEFAULT_RTOL, FP16_SMALLEST_NORMAL
 
 HISTOGRAM_BINS = 24
 
@@ -35,7 +39,7 @@ class OutputComparison:
     name: str
     passed: bool
     reason: str                      # one line: why it failed, or "within tolerance"
-    atol: float
+    atol: float                      # the atol applied: scaled to the signal when signal_note is set
     rtol: float
     shape: tuple
     expected_shape: tuple
@@ -49,8 +53,11 @@ class OutputComparison:
     worst_index: tuple | None = None  # the element furthest outside (or least inside) the tolerance
     worst_actual: float | None = None
     worst_expected: float | None = None
+    signal: float = 0.0              # max |reference| over its finite values (float outputs)
+    signal_note: str = ""            # set when the reference lies within atol of zero: how it was compared
     # The smallest atol that passes with rtol fixed, and the smallest rtol with atol fixed. None when no
-    # tolerance can pass (a NaN/Inf mismatch, a shape or dtype mismatch).
+    # tolerance can pass (a NaN/Inf mismatch, a shape or dtype mismatch); required_atol alone is None for
+    # an output compared relative to its signal (only rtol loosens that).
     required_atol: float | None = 0.0
     required_rtol: float | None = 0.0
     nonfinite_mismatches: int = 0
@@ -144,6 +151,10 @@ def compare(actual, expected, *, atol: float = DEFAULT_ATOL, rtol: float = DEFAU
         # Relative to the reference; a zero reference makes any nonzero difference infinitely relative.
         rel_err = np.where(e != 0, abs_err / np.abs(e), np.where(abs_err == 0, 0.0, np.inf))
 
+    requested_atol = atol
+    if not integer:
+        atol = _scale_to_signal(result, a, e, atol, rtol)
+
     both_nan = np.isnan(a) & np.isnan(e)
     nonfinite = ~np.isfinite(a) | ~np.isfinite(e)
     # Non-finite pairs are exact: same infinity or both NaN. Everything else non-finite mismatches.
@@ -176,8 +187,17 @@ def compare(actual, expected, *, atol: float = DEFAULT_ATOL, rtol: float = DEFAU
         # Failing for atol means rel > rtol: those elements need atol >= their abs error, and vice versa.
         over_rtol = finite & (rel_err > rtol)
         over_atol = finite & (abs_err > atol)
-        result.required_atol = float(abs_err[over_rtol].max()) if over_rtol.any() else 0.0
-        result.required_rtol = float(rel_err[over_atol].max()) if over_atol.any() else 0.0
+        if result.signal_note:
+            # Only rtol loosens a comparison relative to the signal. Each element passes once rtol covers its
+            # relative error or, scaled by the signal (up to the requested atol), its absolute error.
+            counted = max(result.signal, FP16_SMALLEST_NORMAL)
+            result.required_atol = None
+            with np.errstate(divide="ignore", invalid="ignore"):
+                by_signal = np.where(abs_err <= requested_atol, abs_err / counted, np.inf)
+            result.required_rtol = float(np.minimum(by_signal, rel_err)[finite].max()) if finite.any() else 0.0
+        else:
+            result.required_atol = float(abs_err[over_rtol].max()) if over_rtol.any() else 0.0
+            result.required_rtol = float(rel_err[over_atol].max()) if over_atol.any() else 0.0
 
     if a.size:
         # Worst element: a non-finite mismatch first, else the one with the largest tolerance excess.
@@ -205,6 +225,29 @@ def compare(actual, expected, *, atol: float = DEFAULT_ATOL, rtol: float = DEFAU
     return result
 
 
+def _scale_to_signal(result: OutputComparison, actual: np.ndarray, expected: np.ndarray, atol: float,
+                     rtol: float) -> float:
+    """The atol to apply: rtol x the reference's signal when the reference lies within atol of zero (where
+    atol alone passes anything of that size), else atol. Records the signal and, when scaled, why."""
+    finite = expected[np.isfinite(expected)]
+    if finite.size == 0:
+        return atol
+    result.signal = signal = float(np.abs(finite).max())
+    counted = max(signal, FP16_SMALLEST_NORMAL)
+    scaled = rtol * counted
+    if signal > atol or scaled >= atol:
+        return atol
+    result.atol = scaled
+    if not np.any(expected) and not np.any(actual):
+        result.signal_note = "all zeros in the reference and the result: an exact match"
+    else:
+        basis = ("rtol x max |ref|" if counted == signal
+                 else f"rtol x {FP16_SMALLEST_NORMAL:.3g}, fp16's smallest normal")
+        result.signal_note = (f"values within the tolerance of zero (max |ref| = {signal:.3g}, atol={atol:g}): "
+                              f"compared relative to the signal, atol={scaled:.3g} ({basis})")
+    return scaled
+
+
 def compare_outputs(actual, expected, *, atol: float = DEFAULT_ATOL, rtol: float = DEFAULT_RTOL,
                     names: list[str] | None = None) -> list[OutputComparison]:
     """compare() of each output with the reference's output at the same position, named `names` (default
@@ -218,10 +261,13 @@ def compare_outputs(actual, expected, *, atol: float = DEFAULT_ATOL, rtol: float
 def summary_line(comparison: OutputComparison) -> str:
     """One line for terminals and JUnit messages."""
     c = comparison
-    if c.required_atol is None:
+    if c.required_rtol is None:
         needed = "no tolerance passes"
+    elif c.required_atol is None:     # compared relative to the signal
+        needed = f"needs rtol>={c.required_rtol:.3g}"
     else:
         needed = f"needs atol>={c.required_atol:.3g} or rtol>={c.required_rtol:.3g}"
     return (f"{c.name}: {'PASS' if c.passed else 'FAIL'} | max abs {c.abs_error.max:.3g}, max rel "
             f"{c.rel_error.max:.3g}, max ulp {c.max_ulp} | atol={c.atol:g} rtol={c.rtol:g} | "
-            f"{c.reason}" + ("" if c.passed else f" | {needed}"))
+            f"{c.reason}" + ("" if c.passed else f" | {needed}")
+            + (f" | {c.signal_note}" if c.signal_note else ""))

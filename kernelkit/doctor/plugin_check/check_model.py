@@ -204,9 +204,24 @@ def reader_versions(layer_type: str) -> list[str]:
     return sorted(found, key=lambda v: int(v[5:]) if v[5:].isdigit() else 0)
 
 
+def reader_opsets_hold(layer_type: str) -> bool:
+    """Whether an opset the compiler target's IR reader knows (opset1 to its ceiling) has `layer_type`. The
+    host OpenVINO's opsets of those numbers answer: an opset never changes once released."""
+    from openvino.utils.node_factory import NodeFactory
+
+    for number in range(1, compiler_target().opset_ceiling + 1):
+        try:
+            NodeFactory(f"opset{number}").create(layer_type)
+        except RuntimeError:     # "op_node != nullptr": the opset has no such type
+            continue
+        return True
+    return False
+
+
 def version_for(layer_type: str, preferred: str | None) -> str:
     """The version a check layer of `layer_type` gets: an extension layer where the reader cannot create the
-    type, else `preferred` or the newest the reader was seen to create."""
+    type (the only way such a layer reaches its binding), else `preferred` or the newest the reader was seen
+    to create."""
     from kernelkit.facts.knowledge import custom_layer_facts
 
     if custom_layer_facts().needs_extension_layer(layer_type):
@@ -216,6 +231,8 @@ def version_for(layer_type: str, preferred: str | None) -> str:
         return preferred
     if known:
         return known[-1]
+    if not reader_opsets_hold(layer_type):
+        return EXTENSION_LAYER_VERSION
     # Not in the probes: let the reader itself say whether it knows the type.
     return preferred if preferred and preferred[5:].isdigit() and int(preferred[5:]) <= compiler_target().opset_ceiling else "opset1"
 
