@@ -85,6 +85,14 @@ def require_toolchain():
     return tc
 
 
+def compile_blob(source, blob: Path):
+    """`kernelkit compile` of a model file or patch folder to `blob`, skipping loudly without the toolchain."""
+    from kernelkit.doctor.workflow import compile_folder
+
+    require_toolchain()
+    return compile_folder(source, blob)
+
+
 def read_blob_with_depthai(path: Path):
     import os
 

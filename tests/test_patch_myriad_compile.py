@@ -15,19 +15,10 @@ from kernelkit.myriad import toolchain
 from kernelkit.model.patcher import patch_model
 from kernelkit.core.paths import EXAMPLES_DIR
 from kernelkit.doctor.verify import verify
+from myriad_models import compile_blob
 
 pytestmark = pytest.mark.skipif(not toolchain.locate().ready(), reason="legacy MYRIAD toolchain not provisioned "
                                                                        "(kernelkit toolchain setup)")
-
-
-def _compile(outdir, blob):
-    from kernelkit.core.errors import ToolchainUnavailable
-    from kernelkit.doctor.workflow import compile_folder
-
-    try:
-        return compile_folder(outdir, blob)
-    except ToolchainUnavailable as exc:
-        pytest.skip(str(exc))
 
 
 def _every_fix_model(path):
@@ -86,20 +77,20 @@ def test_every_rewrite_and_downgrade_compiles_on_the_real_plugin(tmp_path):
     raw.mkdir()
     load_model(source).save(raw / "model.xml")
     with pytest.raises((CompileFailed, KernelkitError)):
-        _compile(raw, tmp_path / "raw.blob")
+        compile_blob(raw, tmp_path / "raw.blob")
 
     out = tmp_path / "out"
     result = patch_model(source, out, "2021.4", prefer="rewrite")
     assert result.exit_code == 0, result.remaining
     assert verify(out).passed
-    compiled = _compile(out, tmp_path / "every_fix.blob")
+    compiled = compile_blob(out, tmp_path / "every_fix.blob")
     assert (compiled.header.outputs, compiled.header.shaves) == (21, 6)
 
 
 def test_example_compiles_with_rewrites_only(tmp_path):
     out = tmp_path / "out"
     assert patch_model(EXAMPLES_DIR / "blocked_model" / "model.onnx", out, "2021.4", prefer="rewrite").exit_code == 0
-    assert _compile(out, tmp_path / "example.blob").size > 0
+    assert compile_blob(out, tmp_path / "example.blob").size > 0
 
 
 def test_attention_fold_and_boolean_fixes_compile_on_the_real_plugin(tmp_path):
@@ -137,7 +128,7 @@ def test_attention_fold_and_boolean_fixes_compile_on_the_real_plugin(tmp_path):
     assert result.exit_code == 0, result.remaining
     assert {"rewrite", "fold", "precision"} <= {c.patcher for c in result.changes}
     assert verify(out).passed
-    assert _compile(out, tmp_path / "attention.blob").header.outputs == 7
+    assert compile_blob(out, tmp_path / "attention.blob").header.outputs == 7
 
 
 def _run_cli(*args):

@@ -16,25 +16,17 @@ import pytest
 from onnx import TensorProto as T
 from onnx import helper, numpy_helper
 
-from kernelkit.core.errors import KernelkitError, ToolchainUnavailable
+from kernelkit.core.errors import KernelkitError
 from kernelkit.doctor.verify import verify
 from kernelkit.ir.graph import constant_source, input_of
 from kernelkit.ir.load import load_model
 from kernelkit.model.blockers import find_blockers
 from kernelkit.model.patcher import patch_model
 from kernelkit.myriad import toolchain
+from myriad_models import compile_blob
 
 needs_plugin = pytest.mark.skipif(not toolchain.locate().ready(), reason="legacy MYRIAD toolchain not provisioned "
                                                                          "(kernelkit toolchain setup)")
-
-
-def _compile(source, blob):
-    from kernelkit.doctor.workflow import compile_folder
-
-    try:
-        return compile_folder(source, blob)
-    except ToolchainUnavailable as exc:
-        pytest.skip(str(exc))
 
 
 def _tflite_depthwise_ir(path, *, transposed: bool):
@@ -72,7 +64,7 @@ def test_tflite_depthwise_weights_are_left_alone_and_compile(tmp_path, transpose
     result = patch_model(_tflite_depthwise_ir(tmp_path / "dw.xml", transposed=transposed), out, "2021.4")
     assert result.exit_code == 0
     assert [c.patcher for c in result.changes] == ["ir"]          # IR v10 and nothing else
-    assert _compile(out, tmp_path / "dw.blob").size > 0
+    assert compile_blob(out, tmp_path / "dw.blob").size > 0
     assert verify(out).passed
 
 
@@ -90,14 +82,14 @@ def test_a_2d_mvn_is_refused_by_the_plugin_and_compiles_through_a_3d_view(tmp_pa
     source = _onnx(tmp_path / "mvn2d.onnx", helper.make_node("MeanVarianceNormalization", ["x"], ["y"], axes=[1]),
                    opset=13)
     with pytest.raises(KernelkitError, match="2 input rank provided to y layer, but only 3D and 4D supported"):
-        _compile(source, tmp_path / "straight.blob")
+        compile_blob(source, tmp_path / "straight.blob")
     limits = [b for b in find_blockers(load_model(source), "2021.4") if b.kind == "limit"]
     assert [b.type for b in limits] == ["MVN"] and limits[0].reason.endswith("(input rank 2)")
     assert "only 3D and 4D supported" in limits[0].source
     out = tmp_path / "out"
     result = patch_model(source, out, "2021.4")
     assert result.exit_code == 0 and [c.patcher for c in result.changes] == ["rewrite", "ir"]
-    assert _compile(out, tmp_path / "patched.blob").size > 0
+    assert compile_blob(out, tmp_path / "patched.blob").size > 0
     assert verify(out).passed
 
 
@@ -113,7 +105,7 @@ def test_layer_normalization_of_a_2d_tensor_compiles(tmp_path, axis):
         inits = [numpy_helper.from_array(numpy_helper.to_array(i).reshape(shape), i.name) for i in inits]
     out = tmp_path / "out"
     assert patch_model(_onnx(tmp_path / "ln.onnx", node, inits, shape), out, "2021.4").exit_code == 0
-    assert _compile(out, tmp_path / "ln.blob").size > 0
+    assert compile_blob(out, tmp_path / "ln.blob").size > 0
     assert verify(out).passed
 
 
@@ -129,5 +121,5 @@ def test_mvn2_becomes_mvn6_and_compiles(tmp_path, across_channels):
     ov.save_model(ov.Model([y], [x], "mvn2"), str(source), compress_to_fp16=False)
     out = tmp_path / "out"
     assert patch_model(source, out, "2021.4").exit_code == 0
-    assert _compile(out, tmp_path / "mvn2.blob").size > 0
+    assert compile_blob(out, tmp_path / "mvn2.blob").size > 0
     assert verify(out).passed

@@ -9,13 +9,13 @@ import openvino.opset13 as ops
 import pytest
 
 from kernelkit.ir.load import load_model
-from kernelkit.kernel.spec import load_spec
 from kernelkit.runners.base import Runner, RunnerSkipped, RunResult
 from kernelkit.runners.compare import compare_outputs
 from kernelkit.runners.fp16_layers import FP16LayersRunner
 from kernelkit.runners.numpy_ref import NumpyRunner
 from kernelkit.runners.openvino_cpu import OpenVINOCPURunner
 from kernelkit.runners.openvino_op import OpenVINOOpRunner
+from test_harness_references import write_spec
 
 
 def _model(tmp_path):
@@ -28,30 +28,7 @@ def _model(tmp_path):
 
 
 def _spec(tmp_path, reference: str):
-    (tmp_path / "kernel.toml").write_text(f"""
-[kernel]
-name = "elu_h"
-op = "Elu"
-family = "elementwise"
-
-[[kernel.inputs]]
-name = "x"
-
-[kernel.output]
-name = "y"
-
-[[kernel.scalars]]
-name = "alpha"
-type = "float"
-source = "alpha"
-
-[kernel.params]
-expr = "x > 0.0f ? x : alpha * (exp(x) - 1.0f)"
-
-[reference]
-{reference}
-""")
-    return load_spec(tmp_path)
+    return write_spec(tmp_path, "[reference]\n" + reference + "\n", name="elu_h")
 
 
 def test_whole_model_runners_give_named_ordered_outputs_the_comparator_takes(tmp_path):
