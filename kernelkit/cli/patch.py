@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 NAME = "patch"
-HELP = "fix every MYRIAD blocker of an IR/ONNX model it can (kernels, rewrites, downgrades, Converts)"
+HELP = "fix every MYRIAD blocker of an IR/ONNX/TFLite model it can (kernels, rewrites, downgrades, Converts)"
 DESCRIPTION = ("Write OUTDIR/model.xml+.bin (IR v10 for 2021.4, v11 otherwise), custom_layers.xml with the "
                "kernel sources, compile.conf (compile_tool -c) and patch-report.json. The input is never "
                "modified. Exit 0 when no blocker is left for the target, 1 when some remain, 2 on bad input.")
@@ -13,7 +13,8 @@ ORDER = 61
 def add_arguments(parser) -> None:
     from kernelkit.facts.target import default_target_name, target_names
 
-    parser.add_argument("model", metavar="MODEL", help="IR .xml (with its .bin beside it) or .onnx")
+    parser.add_argument("model", metavar="MODEL", help="IR .xml (with its .bin beside it), .onnx, .tflite, TensorFlow "
+                                                       ".pb or SavedModel folder, or PaddlePaddle .pdmodel")
     parser.add_argument("-o", "--out", required=True, metavar="OUTDIR", help="output folder (must be empty)")
     parser.add_argument("--target", choices=target_names(), default=default_target_name(),
                         help=f"OpenVINO release whose MYRIAD plugin compiles the model "
@@ -34,6 +35,10 @@ def add_arguments(parser) -> None:
     parser.add_argument("--u8-input", action="store_true", help="take U8 input and convert it inside the model")
     parser.add_argument("--preprocess-input", action="append", default=[], metavar="NAME",
                         help="input to preprocess (repeatable; default: every float 4-D input)")
+    parser.add_argument("--layout", action="append", default=[], metavar="NAME=NCHW|NHWC",
+                        help="layout of input NAME, whose channel axis --reverse-channels/--mean/--scale act on "
+                             "(repeatable; a bare NCHW|NHWC: every 4-D input; default: inferred from the shape "
+                             "and the source format, an error when ambiguous; stated in patch-report.json)")
     parser.add_argument("--prefer", choices=["native", "kernel", "auto", "rewrite"], default="native",
                         help="for an op with both a native formulation and a library kernel: native (default) "
                              "uses the formulation when its measured fp16 error is within the op's tolerance, "
@@ -54,11 +59,11 @@ def run(args) -> int:
     from kernelkit.ir.freeze import parse_input_values
     from kernelkit.ir.reshape import parse_input_shapes
     from kernelkit.model.patcher import format_patch_result, patch_model
-    from kernelkit.model.passes.preprocess import Preprocessing, parse_values
+    from kernelkit.model.passes.preprocess import Preprocessing, parse_layouts, parse_values
 
     options = Preprocessing(mean=parse_values(args.mean, "--mean"), scale=parse_values(args.scale, "--scale"),
                             reverse_channels=args.reverse_channels, u8_input=args.u8_input,
-                            inputs=list(args.preprocess_input))
+                            inputs=list(args.preprocess_input), layouts=parse_layouts(args.layout))
     result = patch_model(args.model, args.out, args.target, input_shapes=parse_input_shapes(args.input_shape),
                          force=args.force, preprocessing=options, prefer=args.prefer, shaves=args.shaves,
                          input_values=parse_input_values(args.input_value), outputs=parse_outputs(args.output))

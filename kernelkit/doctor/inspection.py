@@ -16,7 +16,7 @@ def load_for_inspection(model_path: Path, shapes: dict, values: dict, outputs: l
     try:
         return load_model(model_path, shapes or None, values or None, fold=bool(values), outputs=outputs or None)
     except ConversionFailed as exc:
-        if values:
+        if values or Path(model_path).suffix.lower() != ".onnx":
             raise
         from kernelkit.ir.onnx_fold import foldable_options
 
@@ -65,6 +65,6 @@ def inspect_model(model_path, target, *, input_shapes: dict | None = None, input
     model = load_for_inspection(model_path, shapes, values, outputs)
     verdict = None
     if oracle:
-        modified = bool(shapes or values or outputs) or model_path.suffix.lower() == ".onnx"
+        modified = bool(shapes or values or outputs) or model_path.suffix.lower() != ".xml"
         verdict = oracle_verdict(model, model_path, modified)
     return inspect_report(model, str(target), oracle=verdict)

@@ -58,12 +58,15 @@ def random_inputs(model, seed: int = 0) -> list[np.ndarray]:
     return arrays
 
 
-def preprocess_like_patch(inputs: list[np.ndarray], model, options: dict) -> list[np.ndarray]:
-    """Apply the patch's recorded preprocessing in numpy, so the original model sees what the patched one
-    computes from the same raw inputs (U8 -> float, reversed channels, (x - mean) / scale)."""
+def preprocess_like_patch(inputs: list[np.ndarray], model, options: dict, layouts: list | None = None
+                          ) -> list[np.ndarray]:
+    """The recorded preprocessing done again in numpy, independently of the graph the patch built: U8 ->
+    float, channels reversed, (x - mean) / scale, on the channel axis of each input's layout as the patch report
+    states it (`layouts`: its "inputs"; a report without them is from before layouts: NCHW)."""
     if not options or not any(options.get(k) for k in ("mean", "scale", "reverse_channels", "u8_input")):
         return inputs
     names = options.get("inputs") or []
+    stated = {entry.get("name"): entry.get("layout") for entry in layouts or []}
     result = []
     for param, array in zip(model.parameters(), inputs):
         chosen = param.name in names if names else (array.ndim == 4 and (array.dtype.kind == "f" or
@@ -72,14 +75,17 @@ def preprocess_like_patch(inputs: list[np.ndarray], model, options: dict) -> lis
             result.append(array)
             continue
         x = array.astype(np.float32)
+        layout = stated.get(param.name) or "NCHW"
+        axis = layout.index("C")
         if options.get("reverse_channels"):
-            x = x[:, ::-1]
-        channels = x.shape[1]
+            x = np.flip(x, axis)
         for key, fn in (("mean", np.subtract), ("scale", np.divide)):
             values = options.get(key)
             if values:
-                per = np.array(values * (channels if len(values) == 1 else 1), np.float32).reshape(1, -1, 1, 1)
-                x = fn(x, per)
+                shape = [1] * x.ndim
+                if len(values) > 1:
+                    shape[axis] = len(values)
+                x = fn(x, np.array(values, np.float32).reshape(shape))
         result.append(np.ascontiguousarray(x))
     return result
 
@@ -166,12 +172,13 @@ def _run_reference(ref_path: Path, explicit: bool, source: dict, report: dict, f
     shapes, values = source.get("input_shapes") or None, source.get("input_values") or None
     cut = source.get("outputs") or None
     options = report.get("preprocessing", {})
+    layouts = report.get("inputs")
     try:
         original = load_model(ref_path, shapes, values, outputs=cut)
     except ConversionFailed:
         # The patched model's inputs carry the original's names (preprocessing goes after them).
         outputs = OnnxReferenceRunner(ref_path, shapes, values, cut=cut).run(
-            preprocess_like_patch(feed, patched, options)).arrays
+            preprocess_like_patch(feed, patched, options, layouts)).arrays
         return outputs, f"original model {ref_path} on onnx's reference evaluator (OpenVINO cannot convert it)"
     except KernelkitError as exc:
         if not explicit or not (shapes or values):
@@ -181,7 +188,7 @@ def _run_reference(ref_path: Path, explicit: bool, source: dict, report: dict, f
                              hint="the reference needs the inputs patch-report.json names under source "
                                   "(input_shapes, input_values); or pass --expected EXP.npz") from None
     # The reference is the model before patching: it gets the inputs after the recorded preprocessing.
-    ref_inputs = preprocess_like_patch(feed, original, options)
+    ref_inputs = preprocess_like_patch(feed, original, options, layouts)
     wanted = OpenVINOCPURunner.of_model(original, path=ref_path).run(ref_inputs).arrays
     return wanted, f"original model {ref_path} on OpenVINO CPU (f32)"
 

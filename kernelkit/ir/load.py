@@ -1,4 +1,4 @@
-"""Load an IR or ONNX model with the options of inspect and patch applied: `--input-value` (`freeze`, and
+"""Load an IR, ONNX, TFLite, TensorFlow or Paddle model with the options of inspect and patch applied: `--input-value` (`freeze`, and
 `onnx_fold` for ONNX), `--output` (`cut`), `--input-shape` (`reshape`). The top of the ir layer: nothing in it
 imports this module."""
 
@@ -11,6 +11,7 @@ from kernelkit.core import limits, xmlsafe
 from kernelkit.core.errors import KernelkitError
 from kernelkit.core.fsutil import read_input
 from kernelkit.ir.cut import cut_ir, cut_onnx
+from kernelkit.ir.framework_import import convert_framework, source_format
 from kernelkit.ir.freeze import freeze_ir
 from kernelkit.ir.model import MAX_XML_BYTES, IRModel
 from kernelkit.ir.onnx_fold import FoldLog, freeze_onnx
@@ -21,16 +22,19 @@ from kernelkit.ir.reshape import apply_input_shapes
 
 def load_model(path, input_shapes: dict[str, list[int]] | None = None, input_values: dict[str, list] | None = None,
                *, fold: bool = False, outputs: list[str] | None = None) -> IRModel:
-    """An IR (.xml with its .bin) or an ONNX model (converted with OpenVINO in memory), with shapes fixed.
+    """An IR (.xml with its .bin), an ONNX model (converted with OpenVINO in memory) or a TFLite / TensorFlow /
+    Paddle model (OpenVINO's frontends, `framework_import`; then edited as an IR), with shapes fixed.
 
     input_values (`--input-value`) replace those inputs by constants. fold: for ONNX, also fold what became
     constant, If and Loop included (`kernelkit.ir.onnx_fold`). What was frozen and folded is
     `model.freeze_log` (a FoldLog, or None when nothing was asked or needed). outputs (`--output`): the
     tensors that become the model's outputs, what feeds none of them dropped (`kernelkit.ir.cut`)."""
     path = Path(path)
-    if path.is_dir():
+    framework = source_format(path)
+    if path.is_dir() and framework is None:
         raise KernelkitError("expected a model file, got a folder", path=path,
-                             hint="pass the IR .xml or the .onnx file")
+                             hint="pass the IR .xml, the .onnx or .tflite file, or a TensorFlow SavedModel "
+                                  "folder (holding saved_model.pb)")
     suffix = path.suffix.lower()
     if suffix == ".onnx":
         check_onnx_file(path)
@@ -55,17 +59,23 @@ def load_model(path, input_shapes: dict[str, list[int]] | None = None, input_val
         model.source_format = "onnx"
         model.freeze_log = log
         return model
-    if suffix != ".xml":
+    if framework is not None:
+        xml, weights, fmt = convert_framework(path)
+        model = IRModel.from_bytes(xml, weights, path=path)
+        model.source_format = fmt
+    elif suffix != ".xml":
         raise KernelkitError(f"unknown model format {suffix or '(no suffix)'!r}", path=path,
-                             hint="pass an OpenVINO IR .xml (with its .bin) or an .onnx file")
-    xml = xmlsafe.read_limited(path, MAX_XML_BYTES)
-    bin_path = path.with_suffix(".bin")
-    weights = None
-    if os.path.lexists(bin_path):
-        weights = read_input(bin_path, limits.WEIGHTS_BYTES.value(), what="weights file (.bin)",
-                             limit=limits.WEIGHTS_BYTES)
-    model = IRModel.from_bytes(xml, weights, path=path, bin_path=bin_path)
-    model.source_format = "ir"
+                             hint="pass an OpenVINO IR .xml (with its .bin), an .onnx, a .tflite, a TensorFlow "
+                                  ".pb or SavedModel folder, or a PaddlePaddle .pdmodel")
+    else:
+        xml = xmlsafe.read_limited(path, MAX_XML_BYTES)
+        bin_path = path.with_suffix(".bin")
+        weights = None
+        if os.path.lexists(bin_path):
+            weights = read_input(bin_path, limits.WEIGHTS_BYTES.value(), what="weights file (.bin)",
+                                 limit=limits.WEIGHTS_BYTES)
+        model = IRModel.from_bytes(xml, weights, path=path, bin_path=bin_path)
+        model.source_format = "ir"
     model.freeze_log = None
     if input_values:
         model.freeze_log = FoldLog(frozen=freeze_ir(model, input_values, input_shapes))

@@ -54,6 +54,7 @@ class PatchRun(PatchContext):
     prefer: str = "native"
     binder: custom_layer.Binder | None = None
     frozen: list = field(default_factory=list)         # inputs frozen to constants (report "frozen")
+    inputs: list = field(default_factory=list)         # preprocess.InputLayout per input (report "inputs")
     blocked: set[str] = field(default_factory=set)     # layers to replace: a formulation's or a kernel's job
     choices: dict = field(default_factory=dict)        # layer name -> native.Choice
 
@@ -63,7 +64,7 @@ def _record_freeze(run: PatchRun) -> None:
 
 
 def _preprocess(run: PatchRun) -> None:
-    preprocess.apply(run, run.preprocessing)
+    run.inputs = preprocess.apply(run, run.preprocessing)
 
 
 def _plan(run: PatchRun) -> None:
@@ -203,6 +204,7 @@ def _report(run: PatchRun, source: dict, before: list, remaining: list) -> dict:
         "target": run.target.name,
         "ir_version": run.model.version,
         "preprocessing": run.preprocessing.to_dict(),
+        "inputs": [layout.to_dict() for layout in run.inputs],
         "blockers_before": [b.to_dict() for b in before],
         "changes": [c.to_dict() for c in run.changes],
         "refusals": [r.to_dict() for r in run.refusals],

@@ -1,0 +1,120 @@
+"""TFLite, TensorFlow (frozen .pb, SavedModel folder) and PaddlePaddle input: OpenVINO's own frontends, which
+read these files without TensorFlow or Paddle installed, convert them in a private temp folder into IR bytes.
+
+The source's tensor names become the IR's layer names: OpenVINO's TFLite frontend keeps them as tensor names
+but names the layers by tensor index (`163` for `regressors`), and a 2021.4 blob (IR v10) names its inputs
+and outputs after layers. A TFLite custom op no frontend converts is named, with the tensor it writes."""
+
+from __future__ import annotations
+
+import re
+import tempfile
+from pathlib import Path
+
+from kernelkit.core import limits
+from kernelkit.core.errors import KernelkitError
+from kernelkit.core.fsutil import read_input, regular_file
+from kernelkit.ir.onnx_import import ConversionFailed, openvino_error_text
+
+# suffix (or folder) -> (OpenVINO frontend, what the user calls it)
+FORMATS = {".tflite": ("tflite", "TFLite"), ".pb": ("tf", "TensorFlow frozen graph"),
+           "savedmodel": ("tf", "TensorFlow SavedModel"), ".pdmodel": ("paddle", "PaddlePaddle")}
+
+_NO_TRANSLATOR = re.compile(r"No translator found for (\S+) node")
+
+
+def source_format(path: Path) -> str | None:
+    """"tflite", "tf" or "paddle" for a file or SavedModel folder these frontends read, else None."""
+    if path.is_dir():
+        return "tf" if (path / "saved_model.pb").is_file() else None
+    entry = FORMATS.get(path.suffix.lower())
+    return entry[0] if entry else None
+
+
+def _what(path: Path) -> str:
+    return FORMATS["savedmodel" if path.is_dir() else path.suffix.lower()][1]
+
+
+def convert_framework(path: Path) -> tuple[bytes, bytes, str]:
+    """(IR xml, IR weights, source format) of a TFLite / TensorFlow / Paddle model."""
+    import openvino as ov
+
+    path = Path(path)
+    fmt = source_format(path)
+    graph = None
+    if fmt == "tflite":
+        from kernelkit.ir.tflite_file import read_graph
+
+        data = read_input(path, limits.WEIGHTS_BYTES.value(), what="TFLite model", limit=limits.WEIGHTS_BYTES)
+        graph = read_graph(data, path)     # refuses a file that is not a TFLite flatbuffer before OpenVINO sees it
+    elif not path.is_dir():
+        limits.WEIGHTS_BYTES.check(regular_file(path, what=f"{_what(path)} model").st_size,
+                                   f"the {_what(path)} file", path=path)
+    try:
+        converted = ov.convert_model(str(path))
+    except Exception as exc:  # OpenVINO raises several unrelated types for a bad model
+        raise _conversion_error(path, fmt, openvino_error_text(exc), graph) from None
+    _name_layers_after_tensors(converted, graph)
+    with tempfile.TemporaryDirectory(prefix="kernelkit-import-") as tmp:
+        xml_path = Path(tmp) / "model.xml"
+        ov.save_model(converted, str(xml_path), compress_to_fp16=False)
+        return xml_path.read_bytes(), xml_path.with_suffix(".bin").read_bytes(), fmt
+
+
+def _conversion_error(path: Path, fmt: str | None, text: str, graph) -> KernelkitError:
+    what = _what(path)
+    missing = _NO_TRANSLATOR.search(text)
+    if missing and graph is not None:
+        op = missing.group(1)
+        custom = [o for o in graph.operators if o.custom]
+        failing = [o for o in custom if o.op == op] or custom
+        others = sorted({o.op for o in custom} - {op})
+        listed = "; ".join(o.describe() for o in failing[:8]) + (" ..." if len(failing) > 8 else "")
+        return ConversionFailed(
+            f"OpenVINO's TFLite frontend has no conversion for the custom op {op}: {listed}"
+            + (f"; the model also has the custom op(s) {', '.join(others)}" if others else ""),
+            path=path, where=f"custom op {op}",
+            hint=f"{op} is a custom op of the model's authors (MediaPipe's, for most): re-export the model "
+                 "with TensorFlow Lite builtin ops only, or export the part before it (to TFLite or ONNX) "
+                 "and do its step on the host")
+    if missing:
+        return ConversionFailed(f"OpenVINO's {what} frontend has no conversion for the op {missing.group(1)}",
+                                path=path, where=f"op {missing.group(1)}",
+                                hint="replace the op in the source model, or export it to ONNX")
+    if fmt in ("tf", "paddle") and re.search(r"tensorflow|paddle", text, re.I) and "install" in text.lower():
+        return ConversionFailed(f"OpenVINO needs {what}'s own package to read this model: {text}", path=path,
+                                hint=f"pip install {'tensorflow' if fmt == 'tf' else 'paddlepaddle'}, or export "
+                                     "the model to ONNX (tf2onnx, paddle2onnx) and pass the .onnx")
+    return ConversionFailed(f"OpenVINO cannot convert this {what} model: {text}", path=path,
+                            hint="check that the file is complete; or export the model to ONNX and pass the .onnx")
+
+
+def _name_layers_after_tensors(model, graph) -> None:
+    """Each input (Parameter) and each output's producer takes its source tensor name as its layer name;
+    a layer already holding that name gives it up."""
+    wanted = {}
+    sources = ({"inputs": graph.inputs, "outputs": graph.outputs} if graph is not None else {})
+    for index, port in enumerate(model.inputs):
+        name = _source_name(port, sources.get("inputs"), index)
+        if name:
+            wanted[id(port.get_node())] = (port.get_node(), name)
+    for index, port in enumerate(model.outputs):
+        producer = port.get_node().input_value(0).get_node()
+        name = _source_name(port, sources.get("outputs"), index)
+        if name and producer.get_type_name() != "Parameter" and id(producer) not in wanted:
+            wanted[id(producer)] = (producer, name)
+            port.get_node().set_friendly_name(f"{name}/sink_port_0")
+    taken = {name for _, name in wanted.values()}
+    for node in model.get_ops():
+        if id(node) not in wanted and node.get_friendly_name() in taken:
+            node.set_friendly_name(f"{node.get_friendly_name()}/renamed")
+    for node, name in wanted.values():
+        node.set_friendly_name(name)
+
+
+def _source_name(port, source_names, index: int) -> str | None:
+    """The source's name of a model input/output: the flatbuffer's when known and among the port's names."""
+    names = port.get_names()
+    if source_names and index < len(source_names) and (source_names[index] in names or not names):
+        return source_names[index]
+    return sorted(names)[0] if names else None
