@@ -54,7 +54,7 @@ def convert_framework(path: Path) -> tuple[bytes, bytes, str]:
         converted = ov.convert_model(str(path))
     except Exception as exc:  # OpenVINO raises several unrelated types for a bad model
         raise _conversion_error(path, fmt, openvino_error_text(exc), graph) from None
-    _name_layers_after_tensors(converted, graph)
+    _name_layers_after_tensors(converted, graph, fmt)
     with tempfile.TemporaryDirectory(prefix="kernelkit-import-") as tmp:
         xml_path = Path(tmp) / "model.xml"
         ov.save_model(converted, str(xml_path), compress_to_fp16=False)
@@ -89,21 +89,23 @@ def _conversion_error(path: Path, fmt: str | None, text: str, graph) -> Kernelki
                             hint="check that the file is complete; or export the model to ONNX and pass the .onnx")
 
 
-def _name_layers_after_tensors(model, graph) -> None:
-    """Each input (Parameter) and each output's producer takes its source tensor name as its layer name;
-    a layer already holding that name gives it up."""
+def _name_layers_after_tensors(model, graph, fmt: str | None) -> None:
+    """Each input (Parameter) and each output's producer takes its source tensor name as its layer name (a
+    TensorFlow tensor `scores:0` gives the layer `scores`, as Model Optimizer named it); a layer already holding
+    that name gives it up."""
     wanted = {}
     sources = ({"inputs": graph.inputs, "outputs": graph.outputs} if graph is not None else {})
     for index, port in enumerate(model.inputs):
-        name = _source_name(port, sources.get("inputs"), index)
+        name = _source_name(port, sources.get("inputs"), index, port.get_node().get_friendly_name(), fmt)
         if name:
             wanted[id(port.get_node())] = (port.get_node(), name)
     for index, port in enumerate(model.outputs):
-        producer = port.get_node().input_value(0).get_node()
-        name = _source_name(port, sources.get("outputs"), index)
+        result = port.get_node()
+        producer = result.input_value(0).get_node()
+        name = _source_name(port, sources.get("outputs"), index, result.get_friendly_name(), fmt)
         if name and producer.get_type_name() != "Parameter" and id(producer) not in wanted:
             wanted[id(producer)] = (producer, name)
-            port.get_node().set_friendly_name(f"{name}/sink_port_0")
+            result.set_friendly_name(f"{name}/sink_port_0")
     taken = {name for _, name in wanted.values()}
     for node in model.get_ops():
         if id(node) not in wanted and node.get_friendly_name() in taken:
@@ -112,9 +114,14 @@ def _name_layers_after_tensors(model, graph) -> None:
         node.set_friendly_name(name)
 
 
-def _source_name(port, source_names, index: int) -> str | None:
-    """The source's name of a model input/output: the flatbuffer's when known and among the port's names."""
+def _source_name(port, source_names, index: int, own: str, fmt: str | None) -> str | None:
+    """The source's name of a model input/output: the flatbuffer's when known and among the port's names,
+    else the name OpenVINO gave the Parameter / Result when it is one of the port's, else the first."""
     names = port.get_names()
     if source_names and index < len(source_names) and (source_names[index] in names or not names):
-        return source_names[index]
-    return sorted(names)[0] if names else None
+        name = source_names[index]
+    elif own in names:
+        name = own
+    else:
+        name = sorted(names)[0] if names else None
+    return name[:-2] if name and fmt == "tf" and name.endswith(":0") else name
