@@ -141,8 +141,7 @@ def verify(outdir, *, inputs=None, expected=None, reference=None, seed: int = 0,
     else:
         source = report.get("source", {})
         ref_path = Path(reference) if reference is not None else (
-            named_file(".", source["model"], source=outdir / patchdir.REPORT_FILE, where="source.model",
-                       what="original model", inside=False) if source.get("model") else None)
+            _original_model(source["model"], outdir) if source.get("model") else None)
         if ref_path is None:
             raise KernelkitError("no reference: the folder has no patch-report.json naming the original model",
                                  path=outdir, hint="pass --expected EXP.npz or --reference MODEL")
@@ -157,6 +156,14 @@ def verify(outdir, *, inputs=None, expected=None, reference=None, seed: int = 0,
     result.comparisons = compare_outputs(actual, wanted, atol=DEFAULT_ATOL if atol is None else atol,
                                          rtol=DEFAULT_RTOL if rtol is None else rtol, names=labels)
     return result
+
+
+def _original_model(name: str, outdir: Path) -> Path:
+    """The original model the report names: a file, or a TensorFlow SavedModel folder (its saved_model.pb)."""
+    saved = Path(name).is_dir() and name.strip() not in ("", ".", "..")
+    path = named_file(".", str(Path(name) / "saved_model.pb") if saved else name,
+                      source=outdir / patchdir.REPORT_FILE, where="source.model", what="original model", inside=False)
+    return path.parent if saved else path
 
 
 def _run_reference(ref_path: Path, explicit: bool, source: dict, report: dict, feed, patched):

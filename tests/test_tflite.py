@@ -1,0 +1,191 @@
+"""Models from TFLite and TensorFlow through inspect -> patch -> verify -> compile, their tensor names kept, and
+preprocessing on the channel axis of each input's layout (given, inferred, or refused when ambiguous).
+
+The TFLite models are MediaPipe's own (its wheel on PyPI). What the tests expect of them comes from MediaPipe,
+not from kernelkit: face_detection_short_range takes `input` [1,128,128,3] (NHWC, RGB) and gives `regressors`
+[1,896,16] and `classificators` [1,896,1]; selfie_segmentation ends in MediaPipe's custom op
+Convolution2DTransposeBias writing the tensor `segment`."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import openvino as ov
+import openvino.opset13 as ops
+import pytest
+
+from kernelkit import api
+from kernelkit.cli import main
+from kernelkit.core.errors import KernelkitError
+from kernelkit.ir.load import load_model
+from kernelkit.ir.model import IRModel
+from kernelkit.ir.openvino_run import run_openvino
+from kernelkit.model.passes.preprocess import Preprocessing, resolve_layout
+
+from myriad_models import compile_blob, read_blob_with_depthai
+from tflite_models import mediapipe_model, tf_graph, tf_saved_model
+
+FACE_IN, FACE_OUT = "input", ["regressors", "classificators"]
+
+
+@pytest.fixture(scope="module")
+def face():
+    return mediapipe_model("face_detection_short_range")
+
+
+def _original(path, frame_f32):
+    """The source model on OpenVINO CPU, converted here directly (not through kernelkit's loader)."""
+    compiled = ov.Core().compile_model(ov.convert_model(str(path)), "CPU")
+    result = compiled(frame_f32)
+    return [result[compiled.output(name)] for name in FACE_OUT]
+
+
+def _frame(seed=0):
+    return np.random.default_rng(seed).integers(0, 256, size=(1, 128, 128, 3)).astype(np.uint8)
+
+
+def test_tflite_inspect_patch_verify_compile_keeps_names_and_nhwc(face, tmp_path, capsys):
+    report = api.inspect(face, "2021.4")
+    assert report["summary"]["by_kind"].get("ir-version") == 1          # loaded: only what patch fixes
+    out = tmp_path / "out"
+    assert main(["patch", str(face), "-o", str(out), "--reverse-channels", "--mean", "127.5", "--scale", "127.5",
+                 "--u8-input"]) == 0
+    patch_report = json.loads((out / "patch-report.json").read_text())
+    [entry] = patch_report["inputs"]
+    assert (entry["name"], entry["shape"], entry["layout"], entry["source"]) == (FACE_IN, [1, 128, 128, 3], "NHWC",
+                                                                                 "inferred")
+    patched = load_model(out / "model.xml")
+    assert [p.name for p in patched.parameters()] == [FACE_IN]
+    assert [patched.producer(r, r.inputs[0].id)[0].name for r in patched.results()] == FACE_OUT
+    capsys.readouterr()
+    assert main(["verify", str(out)]) == 0
+    assert "PASS out0 (regressors)" in capsys.readouterr().out
+    blob = tmp_path / "face.blob"
+    compile_blob(out, blob)
+    read = read_blob_with_depthai(blob)
+    assert list(read.networkInputs) == [FACE_IN]
+    assert sorted(read.networkOutputs) == sorted(FACE_OUT)
+
+
+def test_reverse_channels_on_nhwc_flips_the_channel_axis(face, tmp_path):
+    """The patched model on a U8 BGR frame == MediaPipe's model on the frame made RGB, normalised by numpy."""
+    result = api.patch(face, tmp_path / "out", "2021.4", preprocessing=Preprocessing(
+        mean=[127.5], scale=[127.5], reverse_channels=True, u8_input=True))
+    patched = load_model(result.outdir / "model.xml")
+    frame = _frame()
+    got = run_openvino(patched.to_xml_bytes(), patched.bin_data, [frame])
+    rgb = (frame[..., ::-1].astype(np.float32) - 127.5) / 127.5            # channels are the last axis
+    want = _original(face, rgb)
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, atol=1e-4, rtol=1e-3)
+    # the issue's bug, reversing axis 1 (image rows), gives something else
+    rows = (frame[:, ::-1].astype(np.float32) - 127.5) / 127.5
+    assert not np.allclose(got[0], _original(face, rows)[0], atol=1e-2)
+
+
+def test_verify_catches_a_flip_on_the_wrong_axis(face, tmp_path, capsys):
+    """verify's reference is numpy on the report's layout, not the patched graph: a patch folder whose Gather
+    reverses axis 1 while the report says NHWC fails."""
+    out = tmp_path / "out"
+    assert main(["patch", str(face), "-o", str(out), "--reverse-channels"]) == 0
+    assert main(["verify", str(out)]) == 0
+    model = load_model(out / "model.xml")
+    axis = model.find(f"{FACE_IN}/channel_axis")
+    assert int(model.const_value(axis)) == 3
+    offset = int(axis.attrs["offset"])
+    data = bytearray((out / "model.bin").read_bytes())
+    data[offset:offset + 4] = np.array(1, np.int32).tobytes()
+    (out / "model.bin").write_bytes(bytes(data))
+    # the tampered axis 1 has 128 entries: reversing it with the 3-entry index list picks rows 2, 1, 0
+    assert main(["verify", str(out)]) != 0
+
+
+def _ir(tmp_path, dims, name="image"):
+    x = ops.parameter(list(dims), np.float32, name=name)
+    y = ops.multiply(x, np.float32(2.0))
+    path = tmp_path / "m.xml"
+    ov.save_model(ov.Model([y], [x], "m"), str(path), compress_to_fp16=False)
+    return path
+
+
+def test_ambiguous_channel_axis_is_an_error_until_layout_is_given(tmp_path):
+    path = _ir(tmp_path, (1, 3, 3, 3))
+    with pytest.raises(KernelkitError, match="ambiguous") as caught:
+        api.patch(path, tmp_path / "a", "2021.4", preprocessing=Preprocessing(reverse_channels=True))
+    assert "--layout image=NHWC" in caught.value.hint
+    assert not (tmp_path / "a").exists()
+    out = tmp_path / "b"
+    assert main(["patch", str(path), "-o", str(out), "--reverse-channels", "--mean", "1,2,3",
+                 "--layout", "image=NHWC"]) == 0
+    report = json.loads((out / "patch-report.json").read_text())
+    assert report["inputs"][0]["layout"] == "NHWC" and report["inputs"][0]["source"] == "given"
+    patched = load_model(out / "model.xml")
+    x = np.arange(27, dtype=np.float32).reshape(1, 3, 3, 3)
+    [got] = run_openvino(patched.to_xml_bytes(), patched.bin_data, [x])
+    np.testing.assert_allclose(got, (x[..., ::-1] - np.array([1, 2, 3], np.float32)) * 2)
+
+
+def test_mean_values_per_channel_on_nhwc(tmp_path):
+    path = _ir(tmp_path, (1, 2, 5, 3))
+    result = api.patch(path, None, "2021.4", preprocessing=Preprocessing(mean=[10, 20, 30], scale=[1, 2, 4]))
+    x = np.random.default_rng(1).uniform(0, 255, size=(1, 2, 5, 3)).astype(np.float32)
+    [got] = run_openvino(result.model.to_xml_bytes(), result.model.bin_data, [x])
+    np.testing.assert_allclose(got, (x - [10, 20, 30]) / [1, 2, 4] * 2, rtol=1e-6)
+    result.close()
+
+
+@pytest.mark.parametrize("dims, fmt, layout", [
+    ((1, 3, 224, 224), "onnx", "NCHW"), ((1, 224, 224, 3), "onnx", "NHWC"), ((1, 128, 128, 3), "tflite", "NHWC"),
+    ((1, 224, 224, 1), "ir", "NHWC"), ((1, 4, 60, 80), "ir", "NCHW"),
+    ((1, 64, 32, 32), "tflite", "NHWC"), ((1, 64, 32, 32), "onnx", "NCHW"),     # no image axis: the format says
+    ((1, 3, 3, 3), "tflite", None), ((1, 3, 224, 4), "onnx", None), ((1, 1, 1, 1), "ir", None)])
+def test_layout_inference(dims, fmt, layout):
+    assert resolve_layout("x", list(dims), fmt, None).layout == layout
+
+
+def test_layout_option_errors(tmp_path):
+    path = _ir(tmp_path, (1, 3, 8, 8))
+    assert main(["patch", str(path), "-o", str(tmp_path / "a"), "--layout", "image=NCWH"]) == 2
+    assert main(["patch", str(path), "-o", str(tmp_path / "b"), "--layout", "nope=NHWC"]) == 2
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_unconvertible_custom_op_is_named(tmp_path, capsys):
+    model = mediapipe_model("selfie_segmentation")
+    with pytest.raises(KernelkitError) as caught:
+        load_model(model)
+    assert "Convolution2DTransposeBias" in caught.value.message and "segment" in caught.value.message
+    assert main(["inspect", str(model)]) == 2
+    err = capsys.readouterr().err
+    assert "Convolution2DTransposeBias" in err and "Traceback" not in err
+
+
+def test_damaged_tflite_is_bad_input(face, tmp_path, capsys):
+    data = face.read_bytes()
+    cases = {"truncated.tflite": data[: len(data) // 3], "header.tflite": data[:64],
+             "not.tflite": b"\x00" * 4 + b"ONNX" + b"\x00" * 100}
+    for name, content in cases.items():
+        (tmp_path / name).write_bytes(content)
+        assert main(["inspect", str(tmp_path / name)]) == 2, name
+        err = capsys.readouterr().err
+        assert name in err and "Traceback" not in err
+
+
+def test_tensorflow_frozen_graph_and_saved_model_without_tensorflow(tmp_path):
+    """OpenVINO's TF frontend reads both without TensorFlow; the node names become the blob's names."""
+    import sys
+
+    pb = tmp_path / "graph.pb"
+    pb.write_bytes(tf_graph())
+    for source in (pb, tf_saved_model(tmp_path / "saved")):
+        out = tmp_path / f"out-{source.name}"
+        assert main(["patch", str(source), "-o", str(out), "--reverse-channels", "--layout", "NHWC"]) == 0
+        patched = load_model(out / "model.xml")
+        assert [p.name for p in patched.parameters()] == ["image"]
+        assert [patched.producer(r, r.inputs[0].id)[0].name for r in patched.results()] == ["scores"]
+        x = np.random.default_rng(2).uniform(-1, 1, size=(1, 4, 4, 3)).astype(np.float32)
+        [got] = run_openvino(patched.to_xml_bytes(), patched.bin_data, [x])
+        np.testing.assert_array_equal(got, np.maximum(x[..., ::-1], 0))
+        assert main(["verify", str(out)]) == 0
+    assert "tensorflow" not in sys.modules

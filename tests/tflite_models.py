@@ -1,0 +1,111 @@
+"""Models from other frameworks for the import tests: MediaPipe's real .tflite models, read out of the
+`mediapipe` wheel on PyPI (downloaded once into kernelkit's cache; a test skips, saying why, when PyPI cannot be
+reached), and a tiny TensorFlow frozen graph / SavedModel written as raw protobuf (no TensorFlow needed)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from kernelkit.core.locking import file_lock
+from kernelkit.core.paths import cache_dir
+
+# mediapipe 0.10.14 is the last release line whose wheel ships mediapipe/modules/*/*.tflite (1.x ships none).
+# The cp311 manylinux wheel is asked for by tag so that any Python here downloads the same file.
+MEDIAPIPE = "mediapipe==0.10.14"
+WHEEL_TAGS = ["--python-version", "3.11", "--implementation", "cp", "--abi", "cp311",
+              "--platform", "manylinux_2_17_x86_64", "--only-binary=:all:"]
+MEMBERS = {"face_detection_short_range": "mediapipe/modules/face_detection/face_detection_short_range.tflite",
+           "selfie_segmentation": "mediapipe/modules/selfie_segmentation/selfie_segmentation.tflite"}
+
+
+def mediapipe_model(name: str) -> Path:
+    """The .tflite MediaPipe ships as MEMBERS[name], cached under kernelkit's cache dir."""
+    folder = cache_dir("tflite-models")
+    target = folder / f"{name}.tflite"
+    if target.is_file():
+        return target
+    wheels = folder / "wheels"
+    wheels.mkdir(exist_ok=True)
+    with file_lock(folder / ".lock"):
+        found = sorted(wheels.glob("mediapipe-0.10.14-*.whl"))
+        if not found:
+            with tempfile.TemporaryDirectory(dir=wheels, prefix=".download-") as tmp:
+                try:
+                    proc = subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", *WHEEL_TAGS,
+                                           "-d", tmp, MEDIAPIPE], capture_output=True, text=True, timeout=900)
+                except subprocess.TimeoutExpired:
+                    pytest.skip(f"PyPI cannot be reached: `pip download {MEDIAPIPE}` timed out")
+                if proc.returncode != 0:
+                    pytest.skip(f"PyPI cannot be reached: `pip download --no-deps {MEDIAPIPE}` exited "
+                                f"{proc.returncode}: {(proc.stderr or proc.stdout).strip()[-400:]}")
+                for wheel in Path(tmp).glob("*.whl"):
+                    os.replace(wheel, wheels / wheel.name)
+            found = sorted(wheels.glob("mediapipe-0.10.14-*.whl"))
+            assert found, f"`pip download {MEDIAPIPE}` left no wheel in {wheels}"
+        if not target.is_file():
+            with zipfile.ZipFile(found[0]) as wheel:
+                data = wheel.read(MEMBERS[name])
+            partial = folder / f".{name}.{os.getpid()}"
+            partial.write_bytes(data)
+            os.replace(partial, target)
+    return target
+
+
+# ---- TensorFlow GraphDef as raw protobuf (field numbers of tensorflow/core/framework/*.proto) ----------------
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, n = n & 0x7F, n >> 7
+        out.append(byte | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def _field(number: int, payload) -> bytes:
+    if isinstance(payload, int):
+        return _varint(number << 3) + _varint(payload)
+    data = payload.encode() if isinstance(payload, str) else payload
+    return _varint(number << 3 | 2) + _varint(len(data)) + data
+
+
+def _attr(key: str, value: bytes) -> bytes:
+    return _field(5, _field(1, key) + _field(2, value))          # NodeDef.attr map entry
+
+
+def _shape(dims) -> bytes:
+    return b"".join(_field(2, _field(1, d)) for d in dims)        # TensorShapeProto.dim.size
+
+
+DT_FLOAT = 1
+
+
+def tf_graph(dims=(1, 4, 4, 3)) -> bytes:
+    """A frozen GraphDef: Placeholder `image` -> Relu `act` -> Identity `scores`."""
+    float_t = _field(6, DT_FLOAT)                                 # AttrValue.type
+    nodes = [_field(1, "image") + _field(2, "Placeholder") + _attr("dtype", float_t)
+             + _attr("shape", _field(7, _shape(dims))),
+             _field(1, "act") + _field(2, "Relu") + _field(3, "image") + _attr("T", float_t),
+             _field(1, "scores") + _field(2, "Identity") + _field(3, "act") + _attr("T", float_t)]
+    return b"".join(_field(1, n) for n in nodes) + _field(4, _field(1, 27))     # GraphDef.node, .versions
+
+
+def tf_saved_model(folder: Path, dims=(1, 4, 4, 3)) -> Path:
+    """A SavedModel folder (no variables) around tf_graph, signature serving_default: image -> scores."""
+    def tensor_info(name):
+        return _field(1, name) + _field(2, DT_FLOAT) + _field(3, _shape(dims))
+    signature = (_field(1, _field(1, "image") + _field(2, tensor_info("image:0")))
+                 + _field(2, _field(1, "scores") + _field(2, tensor_info("scores:0")))
+                 + _field(3, "tensorflow/serving/predict"))
+    meta = (_field(1, _field(4, "serve")) + _field(2, tf_graph(dims))
+            + _field(5, _field(1, "serving_default") + _field(2, signature)))
+    (folder / "variables").mkdir(parents=True, exist_ok=True)
+    (folder / "saved_model.pb").write_bytes(_field(1, 1) + _field(2, meta))
+    return folder
