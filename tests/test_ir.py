@@ -315,7 +315,7 @@ def test_two_edges_into_one_port(tmp_path):
 
 def test_not_an_ir_and_wrong_suffix(tmp_path):
     assert "not <net>" in _bad(tmp_path, b"<CustomLayer name='x'/>").message
-    other = tmp_path / "model.pb"
+    other = tmp_path / "model.caffemodel"
     other.write_bytes(b"\0")
     with pytest.raises(KernelkitError, match="unknown model format"):
         load_model(other)

