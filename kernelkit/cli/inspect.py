@@ -6,8 +6,9 @@ import json
 import sys
 
 NAME = "inspect"
-HELP = "list every MYRIAD blocker of an IR or ONNX model, with the fix `kernelkit patch` would apply"
-DESCRIPTION = ("Load MODEL (.xml IR v10/v11 with its .bin, or .onnx), apply the MYRIAD knowledge base of "
+HELP = "list every MYRIAD blocker of an IR, ONNX or TFLite model, with the fix `kernelkit patch` would apply"
+DESCRIPTION = ("Load MODEL (.xml IR v10/v11 with its .bin, .onnx, .tflite, TensorFlow .pb / SavedModel, Paddle "
+               ".pdmodel), apply the MYRIAD knowledge base of "
                "TARGET and list every blocker: IR version, opset, unsupported op, op limits, precision, "
                "dynamic shapes, element types. Exit 0 when there is none, 1 when there are blockers, 2 on "
                "bad input.")
@@ -17,7 +18,8 @@ ORDER = 60
 def add_arguments(parser) -> None:
     from kernelkit.facts.target import default_target_name, target_names
 
-    parser.add_argument("model", metavar="MODEL", help="IR .xml (with its .bin beside it) or .onnx")
+    parser.add_argument("model", metavar="MODEL", help="IR .xml (with its .bin beside it), .onnx, .tflite, TensorFlow "
+                                                       ".pb or SavedModel folder, or PaddlePaddle .pdmodel")
     parser.add_argument("--target", choices=target_names(), default=default_target_name(),
                         help=f"OpenVINO release whose MYRIAD plugin compiles the model "
                              f"(default: {default_target_name()})")
