@@ -24,7 +24,8 @@ from kernelkit.ir.openvino_run import run_openvino
 from kernelkit.model.passes.preprocess import Preprocessing, resolve_layout
 
 from myriad_models import compile_blob, read_blob_with_depthai
-from tflite_models import mediapipe_model, paddle_classifier, tf_graph, tf_saved_model
+from tflite_models import (mediapipe_model, paddle_classifier, tf_graph, tf_saved_model, tflite_model,
+                           transpose_conv_bias_model)
 
 FACE_IN, FACE_OUT = "input", ["regressors", "classificators"]
 
@@ -152,13 +153,22 @@ def test_layout_option_errors(tmp_path):
 
 
 def test_unconvertible_custom_op_is_named(tmp_path, capsys):
-    model = mediapipe_model("selfie_segmentation")
-    with pytest.raises(KernelkitError) as caught:
-        load_model(model)
-    assert "Convolution2DTransposeBias" in caught.value.message and "segment" in caught.value.message
+    """MediaPipe's face landmarker with attention: Landmarks2TransformMatrix (and two more custom ops)."""
+    model = mediapipe_model("face_landmark_with_attention")
     assert main(["inspect", str(model)]) == 2
     err = capsys.readouterr().err
-    assert "Convolution2DTransposeBias" in err and "Traceback" not in err
+    assert "Landmarks2TransformMatrix" in err and "landmarks_to_transform_matrix_v2" in err
+    assert "TransformTensorBilinear" in err and "Traceback" not in err
+    # a one-op model: the op and the tensor it writes are named
+    path = tmp_path / "unpool.tflite"
+    path.write_bytes(tflite_model(tensors=[("features", [1, 4, 4, 8], 0), ("indices", [1, 4, 4, 8], 0),
+                                           ("unpooled", [1, 8, 8, 8], 0)],
+                                  operators=[(0, [0, 1], [2], b"")], inputs=[0, 1], outputs=[2], buffers=[b""],
+                                  opcodes=["MaxUnpooling2D"]))
+    with pytest.raises(KernelkitError) as caught:
+        load_model(path)
+    assert "custom op MaxUnpooling2D" in caught.value.message and "writing unpooled" in caught.value.message
+    assert caught.value.hint
 
 
 def test_damaged_tflite_is_bad_input(face, tmp_path, capsys):
@@ -212,3 +222,53 @@ def test_paddle_model_with_its_names(tmp_path, capsys):
     compile_blob(out, blob)
     read = read_blob_with_depthai(blob)
     assert (list(read.networkInputs), list(read.networkOutputs)) == (["x"], ["softmax_0.tmp_0"])
+
+
+def _transpose_conv_bias_reference(x, w, b, padding, stride_w, stride_h):
+    """MediaPipe's Convolution2DTransposeBias as its source states it (transpose_conv_bias.cc), in loops."""
+    _, in_h, in_w, _ = x.shape
+    out_c, k_h, k_w, _ = w.shape
+    pad_h = max(0, k_h - (in_h - 1) % stride_h - 1) if padding == 1 else 0
+    pad_w = max(0, k_w - (in_w - 1) % stride_w - 1) if padding == 1 else 0
+    out_h, out_w = stride_h * (in_h - 1) + k_h - pad_h, stride_w * (in_w - 1) + k_w - pad_w
+    out = np.tile(b.astype(np.float64), (x.shape[0], out_h, out_w, 1))
+    for n in range(x.shape[0]):
+        for iy in range(in_h):
+            for ix in range(in_w):
+                for fy in range(k_h):
+                    for fx in range(k_w):
+                        oy, ox = iy * stride_h - pad_h // 2 + fy, ix * stride_w - pad_w // 2 + fx
+                        if 0 <= oy < out_h and 0 <= ox < out_w:
+                            out[n, oy, ox] += w[:, fy, fx, :] @ x[n, iy, ix, :]
+    return out
+
+
+@pytest.mark.parametrize("in_shape, w_shape, padding, stride_w, stride_h", [
+    ([1, 3, 5, 2], [4, 3, 3, 2], 1, 2, 2),      # SAME, even total padding
+    ([1, 3, 3, 2], [1, 2, 2, 2], 1, 2, 2),      # SAME, padding 1: none at the start, 1 at the end (selfie's)
+    ([1, 4, 3, 3], [2, 3, 3, 3], 2, 1, 1),      # VALID
+    ([1, 2, 4, 1], [3, 3, 2, 1], 1, 2, 1)])     # strides differ per axis
+def test_mediapipe_transpose_conv_bias_converts(tmp_path, in_shape, w_shape, padding, stride_w, stride_h):
+    rng = np.random.default_rng(4)
+    w = rng.uniform(-1, 1, w_shape).astype(np.float32)
+    b = rng.uniform(-1, 1, w_shape[:1]).astype(np.float32)
+    path = tmp_path / "tcb.tflite"
+    path.write_bytes(transpose_conv_bias_model(in_shape, w, b, padding, stride_w, stride_h))
+    model = load_model(path)
+    assert [p.name for p in model.parameters()] == ["image"]
+    x = rng.uniform(-1, 1, in_shape).astype(np.float32)
+    [got] = run_openvino(model.to_xml_bytes(), model.bin_data, [x])
+    np.testing.assert_allclose(got, _transpose_conv_bias_reference(x, w, b, padding, stride_w, stride_h),
+                               rtol=1e-5, atol=1e-5)
+
+
+def test_selfie_segmentation_reaches_a_blob(tmp_path, capsys):
+    """MediaPipe's selfie segmentation (its last op Convolution2DTransposeBias) patched, verified, compiled."""
+    model = mediapipe_model("selfie_segmentation")
+    out = tmp_path / "out"
+    assert main(["patch", str(model), "-o", str(out), "--reverse-channels", "--scale", "255", "--u8-input"]) == 0
+    assert main(["verify", str(out)]) == 0
+    blob = tmp_path / "selfie.blob"
+    compile_blob(out, blob)
+    read = read_blob_with_depthai(blob)
+    assert (list(read.networkInputs), list(read.networkOutputs)) == (["input_1"], ["activation_10"])

@@ -53,9 +53,17 @@ def convert_framework(path: Path) -> tuple[bytes, bytes, str]:
         if fmt == "paddle" and weights.exists():
             size += regular_file(weights, what="PaddlePaddle weights (.pdiparams)").st_size
         limits.WEIGHTS_BYTES.check(size, f"the {_what(path)} model", path=path)
+    errors: list[KernelkitError] = []
+    kwargs = {}
+    if graph is not None:
+        from kernelkit.ir.tflite_custom_ops import extensions
+
+        kwargs["extension"] = extensions(graph, path, errors) or None
     try:
-        converted = ov.convert_model(str(path))
+        converted = ov.convert_model(str(path), **{k: v for k, v in kwargs.items() if v})
     except Exception as exc:  # OpenVINO raises several unrelated types for a bad model
+        if errors:
+            raise errors[0] from None
         raise _conversion_error(path, fmt, openvino_error_text(exc), graph) from None
     _name_layers_after_tensors(converted, graph, fmt)
     with tempfile.TemporaryDirectory(prefix="kernelkit-import-") as tmp:

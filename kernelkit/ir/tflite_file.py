@@ -18,11 +18,21 @@ MAX_ITEMS = 1 << 22             # no real model has more operators or tensors th
 
 
 @dataclass
+class TfliteTensor:
+    name: str
+    shape: list[int]
+    type: int                   # TensorType: 0 FLOAT32, 1 FLOAT16, ...
+    buffer: int                 # index into the model's buffers (0: none)
+
+
+@dataclass
 class TfliteOperator:
     index: int
     op: str                     # the custom op's name, or "builtin <code>"
     custom: bool
     outputs: list[str]          # names of the tensors it writes
+    inputs: list[int]           # tensor indices it reads (-1: an optional input left out)
+    options: bytes              # custom_options: the custom op's own parameter bytes
 
     def describe(self) -> str:
         return f"{self.op} (operator {self.index}, writing {', '.join(self.outputs) or 'no tensor'})"
@@ -33,6 +43,8 @@ class TfliteGraph:
     inputs: list[str]
     outputs: list[str]
     operators: list[TfliteOperator]
+    tensors: list[TfliteTensor]
+    buffers: list[bytes]
 
 
 class _Reader:
@@ -85,6 +97,12 @@ class _Reader:
         start, length = self.vector(table, number)
         return [self.u("i", start + 4 * i) for i in range(length)]
 
+    def bytes(self, table: int, number: int) -> bytes:
+        start, length = self.vector(table, number)
+        if start + length > len(self.data):
+            raise self._bad("a byte vector runs past the end of the file")
+        return self.data[start:start + length]
+
     def string(self, table: int, number: int) -> str:
         at = self.ref(table, number)
         if at is None:
@@ -114,7 +132,9 @@ def read_graph(data: bytes, path: Path) -> TfliteGraph:
     if not subgraphs:
         raise KernelkitError("the TFLite model has no subgraph", path=path, hint="re-export the model")
     graph = subgraphs[0]
-    names = [r.string(t, 3) for t in r.tables(graph, 0)]
+    tensors = [TfliteTensor(r.string(t, 3), r.ints(t, 0), r.scalar(t, 1, "b"), r.scalar(t, 2, "I"))
+               for t in r.tables(graph, 0)]
+    names = [t.name for t in tensors]
 
     def name(index: int) -> str:
         return names[index] if 0 <= index < len(names) else f"tensor {index}"
@@ -127,5 +147,8 @@ def read_graph(data: bytes, path: Path) -> TfliteGraph:
         builtin, custom = codes[opcode]
         is_custom = builtin == CUSTOM
         operators.append(TfliteOperator(index, custom if is_custom else f"builtin {builtin}", is_custom,
-                                        [name(i) for i in r.ints(operator, 2)]))
-    return TfliteGraph([name(i) for i in r.ints(graph, 1)], [name(i) for i in r.ints(graph, 2)], operators)
+                                        [name(i) for i in r.ints(operator, 2)], r.ints(operator, 1),
+                                        r.bytes(operator, 5) if is_custom else b""))
+    buffers = [r.bytes(b, 0) for b in r.tables(model, 4)]
+    return TfliteGraph([name(i) for i in r.ints(graph, 1)], [name(i) for i in r.ints(graph, 2)], operators,
+                       tensors, buffers)
