@@ -272,3 +272,34 @@ def test_selfie_segmentation_reaches_a_blob(tmp_path, capsys):
     compile_blob(out, blob)
     read = read_blob_with_depthai(blob)
     assert (list(read.networkInputs), list(read.networkOutputs)) == (["input_1"], ["activation_10"])
+
+
+def test_mutated_tflite_files_load_or_are_clear_errors(tmp_path):
+    """Bytes of a one-op TFLite file overwritten (and cut short) at seeded random places: each either loads
+    or is a KernelkitError (found this way: a tensor name that is not UTF-8 made OpenVINO's binding raise
+    UnicodeDecodeError)."""
+    import random
+
+    w, b = np.ones((2, 3, 3, 2), np.float32), np.ones(2, np.float32)
+    base = transpose_conv_bias_model([1, 3, 5, 2], w, b, 1, 2, 2)
+    named = base.replace(b"mask\0", b"\xa4ask\0")
+    assert named != base
+    path = tmp_path / "m.tflite"
+    path.write_bytes(named)
+    with pytest.raises(KernelkitError, match="not UTF-8"):
+        load_model(path)
+    rng = random.Random(5)
+    outcomes = {"loaded": 0, "refused": 0}
+    for _ in range(150):
+        data = bytearray(base)
+        for _ in range(rng.randint(1, 6)):
+            data[rng.randrange(len(data))] = rng.choice([0, 1, 0x7F, 0x80, 0xFF, rng.randrange(256)])
+        if rng.random() < 0.2:
+            data = data[:rng.randrange(len(data))]
+        path.write_bytes(bytes(data))
+        try:
+            load_model(path)
+            outcomes["loaded"] += 1
+        except KernelkitError:
+            outcomes["refused"] += 1
+    assert outcomes["loaded"] and outcomes["refused"]

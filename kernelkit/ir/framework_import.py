@@ -65,7 +65,11 @@ def convert_framework(path: Path) -> tuple[bytes, bytes, str]:
         if errors:
             raise errors[0] from None
         raise _conversion_error(path, fmt, openvino_error_text(exc), graph) from None
-    _name_layers_after_tensors(converted, graph, fmt)
+    try:
+        _name_layers_after_tensors(converted, graph, fmt)
+    except UnicodeDecodeError:
+        raise KernelkitError(f"an input or output name of this {_what(path)} model is not UTF-8 text", path=path,
+                             hint="the file is damaged: re-export the model") from None
     with tempfile.TemporaryDirectory(prefix="kernelkit-import-") as tmp:
         xml_path = Path(tmp) / "model.xml"
         ov.save_model(converted, str(xml_path), compress_to_fp16=False)

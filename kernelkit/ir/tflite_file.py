@@ -110,7 +110,10 @@ class _Reader:
         length = self.u("I", at)
         if at + 4 + length > len(self.data):
             raise self._bad("a string runs past the end of the file")
-        return self.data[at + 4:at + 4 + length].decode("utf-8", "replace")
+        try:
+            return self.data[at + 4:at + 4 + length].decode("utf-8")
+        except UnicodeDecodeError:      # OpenVINO's Python binding fails on such a name later, less clearly
+            raise self._bad(f"the name at offset {at} is not UTF-8 text") from None
 
 
 def is_tflite(data: bytes) -> bool:
