@@ -47,7 +47,11 @@ def convert_framework(path: Path) -> tuple[bytes, bytes, str]:
 
         data = read_input(path, limits.WEIGHTS_BYTES.value(), what="TFLite model", limit=limits.WEIGHTS_BYTES)
         graph = read_graph(data, path)     # refuses a file that is not a TFLite flatbuffer before OpenVINO sees it
-    elif not path.is_dir():
+    elif path.is_dir():                                # a SavedModel: its graph and variables count
+        files = [path / "saved_model.pb"] + sorted(p for p in (path / "variables").glob("*") if not p.is_dir())
+        size = sum(regular_file(p, what="SavedModel file").st_size for p in files)
+        limits.WEIGHTS_BYTES.check(size, "the SavedModel's graph and variables", path=path)
+    else:
         size = regular_file(path, what=f"{_what(path)} model").st_size
         weights = path.with_suffix(".pdiparams")      # Paddle's weights, which OpenVINO reads from beside it
         if fmt == "paddle" and weights.exists():
