@@ -225,8 +225,9 @@ def compile_superblob(model: str | Path, out: str | Path, *, jobs: int | None = 
             failed = CompileFailed(f"the compile for {n} SHAVEs ({n} CMX slices) failed: {exc.message}",
                                    layer_name=exc.layer_name, layer_type=exc.layer_type, path=exc.path,
                                    plugin_text=exc.plugin_text)
-            failed.hint = (f"a superblob needs every SHAVE count 1 to {PATCH_COUNT} to compile; for one count, "
-                           f"compile a plain .blob (kernelkit compile MODEL -o NAME.blob --shaves N)")
+            if n != BASE_SHAVES:
+                failed.hint = (f"a superblob needs every SHAVE count 1 to {PATCH_COUNT} to compile; for one count, "
+                               f"compile a plain .blob (kernelkit compile MODEL -o NAME.blob --shaves N)")
             raise failed from None
         if isinstance(exc, KernelkitError):
             raise exc
