@@ -101,6 +101,8 @@ def run(args) -> int:
     except CompileFailed as exc:
         print(f"kernelkit: compile failed: {exc}", file=sys.stderr)
         return 1
+    for warning in result.warnings:
+        print(f"kernelkit: warning: {warning}", file=sys.stderr)
     model = result.config["model"]
     heads = ", ".join(h["parser"] for h in model["heads"]) or "no head"
     made = " (compiled for every SHAVE count 1-16)" if result.compiled else ""

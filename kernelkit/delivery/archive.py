@@ -19,7 +19,7 @@ import re
 import tarfile
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from kernelkit.core import limits
@@ -46,6 +46,7 @@ class ArchiveResult:
     blob_name: str                   # the executable's name inside the archive (.superblob or .blob)
     kind: str = "superblob"          # "superblob" or "blob"
     compiled: bool = False           # the superblob was compiled from the folder's model for this archive
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -276,4 +277,7 @@ def build_archive(source: str | Path, out: str | Path, *, name: str | None = Non
             info.size, info.mtime, info.mode = len(content), mtime, 0o644
             tar.addfile(info, io.BytesIO(content))
     atomic_write(out, payload.getvalue())
-    return ArchiveResult(out, config, executable, kind, compiled)
+    warnings = [f"input \"{e['name']}\" takes FP32, and DepthAI's frames are U8 or FP16: camera frames need a "
+                "model compiled with U8 inputs (kernelkit compile --u8-input, or patch with --u8-input)"
+                for e in inputs if _is_image(e) and e["dtype"] == "float32"]
+    return ArchiveResult(out, config, executable, kind, compiled, warnings)

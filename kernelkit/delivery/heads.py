@@ -138,8 +138,8 @@ def make_head(options: HeadOptions, inputs: list[dict], outputs: list[dict]) -> 
     build = {"yolo": _yolo, "ssd": _ssd, "classification": _classifier,
              "segmentation": _segmenter}[options.kind]
     metadata = build(options, inputs, [by_name[n] for n in head_outputs])
-    head = {"parser": PARSERS[options.kind], "metadata": metadata, "outputs": head_outputs}
-    return head
+    return {"parser": PARSERS[options.kind], "metadata": metadata,
+            "outputs": metadata.get("yolo_outputs", head_outputs)}
 
 
 def _class_names(count: int, options: HeadOptions) -> list[str]:
