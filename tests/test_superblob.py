@@ -141,3 +141,13 @@ def test_jobs_variable_bounds_the_workers(monkeypatch, tmp_path):
         default_jobs(model)
     monkeypatch.delenv(JOBS_VARIABLE)
     assert 1 <= default_jobs(model) <= min(os.cpu_count() or 1, 16)
+
+
+@pytest.mark.toolchain
+def test_diffs_in_worker_processes_give_the_same_superblob(compiled, monkeypatch):
+    """Big blobs are diffed in processes (bsdiff holds the GIL); the result is the in-process one."""
+    from kernelkit.myriad import superblob
+
+    folder, _, direct = compiled
+    monkeypatch.setattr(superblob, "_PARALLEL_DIFF_BYTES", 0)
+    assert superblob.pack(direct, jobs=2).to_bytes() == (folder / "model.superblob").read_bytes()

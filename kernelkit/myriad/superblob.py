@@ -34,10 +34,12 @@ _HEADER = struct.Struct(f">{1 + PATCH_COUNT}Q")
 HEADER_BYTES = _HEADER.size          # 136
 PATCH_MAGIC = b"BSDIFF40"
 JOBS_VARIABLE = "KERNELKIT_SUPERBLOB_JOBS"
-# Peak memory of one compiler process: 27 MB for a 1 KB model, 165 MB for 47 MB of weights (measured on the
-# 2021.4 shim), so a generous fixed part plus four times the model's files.
+# Peak memory of one worker: a compiler process took 27 MB for a 1 KB model and 165 MB for 47 MB of weights
+# (the 2021.4 shim, measured); bsdiff's suffix arrays take some 17 bytes per blob byte, and the blob is about
+# half the weights (FP16). So a generous fixed part plus ten times the model's files.
 _COMPILE_BASE_BYTES = 256 * limits.MiB
-_COMPILE_BYTES_PER_MODEL_BYTE = 4
+_COMPILE_BYTES_PER_MODEL_BYTE = 10
+_PARALLEL_DIFF_BYTES = 1 * limits.MiB    # smaller blobs diff in well under a second: no processes for them
 
 
 @dataclass(frozen=True)
@@ -65,11 +67,15 @@ class Superblob:
         return _HEADER.pack(len(self.base), *(len(p) for p in self.patches)) + self.base + b"".join(self.patches)
 
 
-def pack(blobs: dict[int, bytes]) -> Superblob:
-    """A superblob from the blobs compiled for every count 1..16: the 8-SHAVE one as the base, the rest as
-    patches against it (none where a count's blob equals the base)."""
+def _diff(base: bytes, new: bytes) -> bytes:
     import bsdiff4
 
+    return b"" if new == base else bsdiff4.diff(base, new)
+
+
+def pack(blobs: dict[int, bytes], *, jobs: int = 1) -> Superblob:
+    """A superblob from the blobs compiled for every count 1..16: the 8-SHAVE one as the base, the rest as
+    patches against it (none where a count's blob equals the base), diffed in up to `jobs` processes."""
     missing = [n for n in range(1, PATCH_COUNT + 1) if n not in blobs]
     if missing:
         raise KernelkitError(f"no blob for {', '.join(map(str, missing))} SHAVEs: a superblob holds every count "
@@ -77,8 +83,17 @@ def pack(blobs: dict[int, bytes]) -> Superblob:
     for n, data in blobs.items():
         blobfmt.read_header(data)
     base = blobs[BASE_SHAVES]
-    return Superblob(base, tuple(b"" if blobs[n] == base else bsdiff4.diff(base, blobs[n])
-                                 for n in range(1, PATCH_COUNT + 1)))
+    counts = range(1, PATCH_COUNT + 1)
+    if jobs > 1 and len(base) >= _PARALLEL_DIFF_BYTES:
+        # bsdiff holds the GIL and takes some 20 s for a 23 MB blob: worth a process each.
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+            patches = list(pool.map(_diff, [base] * PATCH_COUNT, [blobs[n] for n in counts]))
+    else:
+        patches = [_diff(base, blobs[n]) for n in counts]
+    return Superblob(base, tuple(patches))
 
 
 def parse(data: bytes, *, path=None) -> Superblob:
@@ -123,7 +138,7 @@ class SuperblobResult:
     size: int
     superblob: Superblob
     header: blobfmt.BlobHeader       # the base's
-    seconds: float                   # wall time of all compiles
+    seconds: float                   # wall time of all compiles and diffs
     jobs: int                        # compiler processes run at once
     warnings: list[str]
 
@@ -232,8 +247,8 @@ def compile_superblob(model: str | Path, out: str | Path, *, jobs: int | None = 
         if isinstance(exc, KernelkitError):
             raise exc
         raise KernelkitError(f"the compile for {n} SHAVEs failed: {exc}") from exc
+    superblob = pack(blobs, jobs=jobs)
     seconds = time.monotonic() - start
-    superblob = pack(blobs)
     data = superblob.to_bytes()
     atomic_write(out, data)
     return SuperblobResult(out, len(data), superblob, blobfmt.read_header(superblob.base), seconds, jobs, warnings)
