@@ -92,6 +92,12 @@ def test_our_reader_agrees_and_refuses_damage(compiled, tmp_path):
     damaged = data[:offset] + b"XXXXXXXX" + data[offset + 8:]
     with pytest.raises(KernelkitError, match=f"patch for {first_patch} SHAVEs does not start with BSDIFF40"):
         superblob.parse(damaged)
+    # a patch that declares a blob far beyond any Myriad X is refused before anything is allocated for it
+    header = data[offset:offset + 24] + (1 << 62).to_bytes(8, "little")
+    with pytest.raises(KernelkitError, match=f"patch for {first_patch} SHAVEs declares a 4,611,686"):
+        superblob.parse(data[:offset] + header + data[offset + 32:])
+    with pytest.raises(KernelkitError, match="declares blocks that do not fit"):
+        superblob.parse(data[:offset + 8] + (1 << 40).to_bytes(8, "little") + data[offset + 16:])
     with pytest.raises(KernelkitError, match="its base is not a MYRIAD blob"):
         superblob.parse(data[:136] + b"\0" * 60 + data[196:])
 

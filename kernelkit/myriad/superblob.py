@@ -58,10 +58,16 @@ class Superblob:
         import bsdiff4
 
         try:
-            return bsdiff4.patch(self.base, patch)
+            blob = bsdiff4.patch(self.base, patch)
         except Exception as exc:  # noqa: BLE001 - bsdiff4 raises ValueError and bz2's errors
             raise KernelkitError(f"the patch for {shaves} SHAVEs does not apply: {exc}",
                                  hint="compile the superblob again with kernelkit compile") from None
+        try:
+            blobfmt.read_header(blob)
+        except KernelkitError as exc:
+            raise KernelkitError(f"the patch for {shaves} SHAVEs makes a damaged blob: {exc.message}",
+                                 hint="compile the superblob again with kernelkit compile") from None
+        return blob
 
     def to_bytes(self) -> bytes:
         return _HEADER.pack(len(self.base), *(len(p) for p in self.patches)) + self.base + b"".join(self.patches)
@@ -119,9 +125,33 @@ def parse(data: bytes, *, path=None) -> Superblob:
         patch = data[offset:offset + size]
         if size and not patch.startswith(PATCH_MAGIC):
             raise refuse(f"the patch for {n} SHAVEs does not start with {PATCH_MAGIC.decode()}")
+        if size:
+            problem = _patch_header_problem(patch)
+            if problem:
+                raise refuse(f"the patch for {n} SHAVEs {problem}")
         patches.append(patch)
         offset += size
     return Superblob(base, tuple(patches))
+
+
+def _offtin(data: bytes) -> int:
+    """bsdiff's 8-byte integer: little-endian magnitude, the top bit of the last byte the sign."""
+    value = int.from_bytes(data, "little") & ~(1 << 63)
+    return -value if data[7] & 0x80 else value
+
+
+def _patch_header_problem(patch: bytes) -> str | None:
+    """What is wrong with a BSDIFF40 header (control and diff block lengths, the new file's size), else None:
+    the patch is applied only when the blob it makes is no bigger than the limit on blobs."""
+    if len(patch) < 32:
+        return f"is {len(patch)} bytes, shorter than bsdiff's 32-byte header"
+    control, diff, size = (_offtin(patch[i:i + 8]) for i in (8, 16, 24))
+    if control < 0 or diff < 0 or 32 + control + diff > len(patch):
+        return "declares blocks that do not fit in it"
+    limit = limits.WEIGHTS_BYTES.value()
+    if not 0 < size <= limit:
+        return f"declares a {size:,}-byte blob (the limit is {limit:,}, {limits.WEIGHTS_BYTES.variable})"
+    return None
 
 
 def read(path: str | Path) -> Superblob:
