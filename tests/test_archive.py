@@ -264,3 +264,20 @@ def test_a_blob_whose_tensor_name_is_not_utf8_is_refused(patch_folder, tmp_path,
     err = capsys.readouterr().err
     assert code == 2 and "not UTF-8" in err and "bad.blob" in err and "Traceback" not in err
     assert not (tmp_path / "out.tar.xz").exists()
+
+
+@pytest.mark.toolchain
+def test_a_folder_whose_model_does_not_compile_exits_1_and_writes_nothing(tmp_path, capsys):
+    require_toolchain()
+    from myriad_models import cumsum
+
+    folder = tmp_path / "patched"
+    folder.mkdir()
+    model = cumsum(folder)
+    model.with_suffix(".bin").rename(folder / "model.bin")
+    model.rename(folder / "model.xml")
+    out = tmp_path / "out.tar.xz"
+    assert main(["archive", str(folder), "-o", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "compile failed" in err and "8 SHAVEs" in err and "running_total" in err
+    assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["patched"]

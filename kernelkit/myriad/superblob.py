@@ -172,6 +172,10 @@ class SuperblobResult:
     jobs: int                        # compiler processes run at once
     warnings: list[str]
 
+    @property
+    def blob_path(self) -> Path:     # as CompileResult names its output
+        return self.path
+
 
 def _available_memory() -> int | None:
     try:
