@@ -238,3 +238,26 @@ def test_yolo_outputs_depthai_cannot_find_are_refused(tmp_path, capsys):
     assert "--head-outputs: " in err and "contain 'yolo'" in err and "relu" in err
     with pytest.raises(FileNotFoundError):
         tarfile.open(tmp_path / "p.tar.xz")
+
+
+@pytest.mark.toolchain
+def test_ultralytics_end_to_end_output_is_named_for_what_it_is(tmp_path, capsys):
+    """Ultralytics' v8/11 export ends in [1, 4 + classes, cells of strides 8+16+32]: not what DepthAI decodes."""
+    import openvino as ov
+    from openvino import opset1
+
+    rng = np.random.default_rng(1)
+    x = opset1.parameter([1, 3, 64, 64], np.float32, name="images")
+    level, rows = x, []
+    for kernel, stride in ((8, 8), (2, 2), (2, 2)):
+        channels = level.get_output_partial_shape(0)[1].get_length()
+        weights = opset1.constant(rng.standard_normal((7, channels, kernel, kernel)).astype(np.float32))
+        level = opset1.convolution(level, weights, [stride] * 2, [0, 0], [0, 0], [1, 1])
+        rows.append(opset1.reshape(level, opset1.constant(np.array([1, 7, -1], np.int64)), False))
+    save_ir(ov.Model([opset1.concat(rows, 2, name="output0")], [x], "e2e"), tmp_path / "e2e.xml")
+    blob = compile_blob(tmp_path / "e2e.xml", tmp_path / "e2e.blob").blob_path
+    assert main(["archive", str(blob), "-o", str(tmp_path / "e2e.tar.xz"), "--head", "yolo",
+                 "--subtype", "yolov8"]) == 2
+    err = capsys.readouterr().err
+    assert "--head-outputs: output 'output0' [1, 7, 84] is Ultralytics' end-to-end output" in err, err
+    assert not (tmp_path / "e2e.tar.xz").exists()

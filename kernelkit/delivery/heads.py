@@ -162,6 +162,21 @@ def _input_size(inputs: list[dict]) -> tuple[int, int] | None:
     return None
 
 
+def _ultralytics_end_to_end(inputs: list[dict], outputs: list[dict]) -> dict | None:
+    """The output shaped [1, 4 + classes, N] with N the cells of strides 8, 16 and 32 (Ultralytics' v8/11
+    export), if there is one."""
+    size = _input_size(inputs)
+    if size is None:
+        return None
+    cells = sum((size[0] // s) * (size[1] // s) for s in (8, 16, 32))
+    for o in outputs:
+        shape = o["shape"]
+        if len(shape) == 3 and shape[0] == 1 and cells in shape[1:] and max(shape[1:]) > 4 and \
+                min(shape[1:]) > 4:
+            return o
+    return None
+
+
 def _yolo(options: HeadOptions, inputs: list[dict], outputs: list[dict]) -> dict:
     if options.subtype is None:
         raise _refuse("subtype", "a YOLO head needs its subtype: it picks DepthAI's decoding",
@@ -171,6 +186,13 @@ def _yolo(options: HeadOptions, inputs: list[dict], outputs: list[dict]) -> dict
     if family is None:
         raise _refuse("subtype", f"DepthAI knows no YOLO subtype {options.subtype!r}",
                       f"use one of: {', '.join(YOLO_FAMILIES)}")
+    end_to_end = _ultralytics_end_to_end(inputs, outputs)
+    if end_to_end:
+        raise _refuse("outputs", f"output {end_to_end['name']!r} {end_to_end['shape']} is Ultralytics' end-to-end "
+                      "output (boxes already decoded from every stride, then 4 + classes rows): DepthAI's YOLO "
+                      "decoder reads the raw head instead, one 4-D output per stride",
+                      "export the per-stride head layout (luxonis/tools does), or cut the model at the heads "
+                      "(kernelkit patch --output NAME ...)")
     unnamed = [o["name"] for o in outputs if YOLO_NAME_TERM not in o["name"]]
     if unnamed:
         raise _refuse("outputs", f"DepthAI's YOLO decoder reads only outputs whose names contain "
