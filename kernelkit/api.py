@@ -55,18 +55,24 @@ def verify(outdir, *, inputs=None, expected=None, reference=None, seed: int = 0,
 
 def compile(model_or_outdir, output, **options):        # noqa: A001 - the user's verb
     """Compile a model file or patch folder to a real MYRIAD blob at `output` with the 2021.4 plugin (options as
-    `kernelkit compile`: shaves, cmx_slices, u8_input, blob_version, custom_layers, timeout). Returns the
-    CompileResult (`.blob_path`, `.header`, `.size`); raises CompileFailed when the plugin refuses."""
+    `kernelkit compile`: shaves, cmx_slices, u8_input, blob_version, custom_layers, timeout; superblob=True with
+    jobs for a superblob of every SHAVE count). Returns the CompileResult (`.blob_path`, `.header`, `.size`) or,
+    for a superblob, the SuperblobResult (`.path`, `.superblob`, `.header`); raises CompileFailed when the
+    plugin refuses."""
     from kernelkit.doctor.workflow import compile_folder
 
     return compile_folder(model_or_outdir, output, **options)
 
 
-def archive(source, output, *, name: str | None = None, mean=None, scale=None, reverse_channels=None):
-    """Pack a blob (or a folder holding one) into an NN Archive for DepthAI. Returns the ArchiveResult."""
+def archive(source, output, *, name: str | None = None, mean=None, scale=None, reverse_channels=None,
+            superblob: bool | None = None, head=None, jobs: int | None = None):
+    """Pack a patch folder (its superblob, compiled when it has none), a .superblob or a .blob into an NN Archive
+    for DepthAI; `superblob=False` packs a folder's .blob; `head` is a kernelkit.delivery.heads.HeadOptions.
+    Returns the ArchiveResult."""
     from kernelkit.delivery.archive import build_archive
 
-    return build_archive(source, output, name=name, mean=mean, scale=scale, reverse_channels=reverse_channels)
+    return build_archive(source, output, name=name, mean=mean, scale=scale, reverse_channels=reverse_channels,
+                         superblob=superblob, head=head, jobs=jobs)
 
 
 def emulate(bindings, layer_type: str, inputs, attrs: Mapping | None = None, output_shapes=None, **options):

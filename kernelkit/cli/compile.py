@@ -5,9 +5,10 @@ from __future__ import annotations
 import sys
 
 NAME = "compile"
-HELP = "compile an IR v10/ONNX model or a patch output folder to a MYRIAD .blob (real 2021.4 plugin)"
-DESCRIPTION = (HELP + ". Needs `kernelkit toolchain setup`. Exit 0 compiled, 1 the plugin refused the model, "
-               "2 bad input, 3 toolchain unavailable.")
+HELP = "compile an IR v10/ONNX model or a patch output folder to a MYRIAD .blob or .superblob (real 2021.4 plugin)"
+DESCRIPTION = (HELP + ". A .superblob (DepthAI's format) holds the blob for 8 SHAVEs and a patch for every other "
+               "count 1-16, each compiled in its own process. Needs `kernelkit toolchain setup`. Exit 0 compiled, "
+               "1 the plugin refused the model, 2 bad input, 3 toolchain unavailable.")
 ORDER = 60
 
 
@@ -16,7 +17,14 @@ def add_arguments(parser):
     from kernelkit.myriad.blob import BLOB_VERSIONS
 
     parser.add_argument("model", metavar="MODEL_OR_OUTDIR", help="IR v10 .xml, .onnx, or a `kernelkit patch` folder")
-    parser.add_argument("-o", "--output", required=True, metavar="OUT.blob", help="blob to write")
+    parser.add_argument("-o", "--output", required=True, metavar="OUT.blob",
+                        help="blob to write; a name ending in .superblob writes a superblob")
+    parser.add_argument("--superblob", action="store_true",
+                        help="write a superblob: every SHAVE count 1-16 (CMX slices = SHAVEs, one throughput "
+                             "stream), the 8-SHAVE blob as the base and bsdiff patches for the others")
+    parser.add_argument("--jobs", type=int, default=None, metavar="N",
+                        help="superblob compiles run at once (default: KERNELKIT_SUPERBLOB_JOBS, else as many "
+                             "as the cores and half the free memory allow)")
     parser.add_argument("--shaves", type=int, default=None,
                         help=f"SHAVEs to compile for (default: the folder's compile.conf, else {DEFAULT_SHAVES})")
     parser.add_argument("--cmx-slices", type=int, default=None,
@@ -39,16 +47,28 @@ def run(args) -> int:
 
     if args.timeout is not None and not args.timeout > 0:
         raise KernelkitError("--timeout must be a positive number of seconds", where="--timeout")
+    superblob = args.superblob or args.output.lower().endswith(".superblob")
+    if args.jobs is not None and not superblob:
+        raise KernelkitError("--jobs sets the compiles of a superblob", where="--jobs",
+                             hint="add --superblob or name the output NAME.superblob")
     try:
         result = compile_folder(args.model, args.output, shaves=args.shaves, cmx_slices=args.cmx_slices,
                                 u8_input=args.u8_input, blob_version=args.blob_version,
-                                custom_layers=args.custom_layers, timeout=args.timeout)
+                                custom_layers=args.custom_layers, timeout=args.timeout,
+                                superblob=superblob, jobs=args.jobs)
     except CompileFailed as exc:
         print(f"kernelkit: compile failed: {exc}", file=sys.stderr)
         return 1
     for warning in result.warnings:
         print(f"plugin: {warning}", file=sys.stderr)
     h = result.header
+    if superblob:
+        patches = [len(p) for p in result.superblob.patches]
+        print(f"wrote {result.path} ({result.size} bytes: the {h.shaves}-SHAVE blob, {h.file_size} bytes, blob "
+              f"version {h.version_major}.{h.version_minor}, {h.stages} stages, and patches for "
+              f"{sum(1 for p in patches if p)} other SHAVE counts, {sum(patches)} bytes) in {result.seconds:.1f} s "
+              f"with {result.jobs} compile(s) at once")
+        return 0
     print(f"wrote {result.blob_path} ({result.size} bytes, blob version {h.version_major}.{h.version_minor}, "
           f"{h.stages} stages, {h.shaves} shaves, {h.cmx_slices} CMX slices) in {result.seconds:.1f} s")
     return 0

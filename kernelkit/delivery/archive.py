@@ -1,10 +1,12 @@
-"""NN Archive (Luxonis): a .tar.xz holding a compiled blob and a config.json that describes it.
+"""NN Archive (Luxonis): a .tar.xz holding a compiled superblob (or blob) and a config.json that describes it.
 
-Inputs and outputs (names, shapes, layouts, data types) are read back from the blob itself with DepthAI's
-blob reader, so the config describes the compiled model exactly. Preprocessing comes from the patch
-report's options are NOT repeated: `kernelkit patch` builds that preprocessing into the model, and an archive
-describes the executable it holds, so a patched model takes raw frames (mean 0, scale 1, no channel swap).
-Only the caller's explicit options set preprocessing (for a model that still expects it to be applied).
+Inputs and outputs (names, shapes, layouts, data types) are read back from the compiled model itself with
+DepthAI's blob reader, so the config describes the executable exactly. The patch report's preprocessing is NOT
+repeated: `kernelkit patch` builds it into the model, and an archive describes the executable it holds, so a
+patched model takes raw frames (mean 0, scale 1, no channel swap). Only the caller's explicit options set
+preprocessing (for a model that still expects it to be applied). Each image input's `dai_type` names the frame
+DepthAI must feed: its colour order, U8 or FP16 as the blob takes it, planar or interleaved as its layout says.
+Heads (`--head`) follow luxonis-ml's config v1.0 and are what DepthAI's DetectionParser reads.
 """
 
 from __future__ import annotations
@@ -15,15 +17,18 @@ import math
 import os
 import re
 import tarfile
+import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from kernelkit.core import limits
 from kernelkit.core.errors import KernelkitError, ToolchainUnavailable
 from kernelkit.core.fsutil import atomic_write, is_leftover, read_input
+from kernelkit.delivery.heads import HeadOptions, make_head
 from kernelkit.model import patchdir
 from kernelkit.myriad import blob as blobfmt
+from kernelkit.myriad import superblob as superblobfmt
 
 CONFIG_VERSION = "1.0"   # the NN Archive config scheme DepthAI's reader takes (NNArchiveConfigVersion.V1)
 # DepthAI blob tensor types -> NN Archive dtype names
@@ -38,7 +43,10 @@ _NAME_OK = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 class ArchiveResult:
     path: Path
     config: dict
-    blob_name: str
+    blob_name: str                   # the executable's name inside the archive (.superblob or .blob)
+    kind: str = "superblob"          # "superblob" or "blob"
+    compiled: bool = False           # the superblob was compiled from the folder's model for this archive
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -57,7 +65,7 @@ def find_blob(source: str | Path) -> Path:
     if not source.is_dir():
         blobfmt.read_header(source)
         return source
-    blobs = sorted(p for p in source.glob("*.blob") if not is_leftover(p.name))
+    blobs = _compiled_in(source, ".blob")
     if not blobs:
         raise KernelkitError("folder holds no .blob", path=source,
                              hint=f"compile it first: kernelkit compile {source} -o {source / patchdir.BLOB_FILE}")
@@ -68,8 +76,55 @@ def find_blob(source: str | Path) -> Path:
     return blobs[0]
 
 
-def blob_tensors(blob_path: Path) -> tuple[list[dict], list[dict]]:
-    """(inputs, outputs) of a blob as {name, dtype, shape, layout}, from DepthAI's own reader."""
+def _compiled_in(folder: Path, suffix: str) -> list[Path]:
+    return sorted(p for p in folder.glob("*" + suffix) if not is_leftover(p.name))
+
+
+def find_executable(source: str | Path, superblob: bool | None, workdir: Path, *, jobs: int | None = None
+                    ) -> tuple[Path, str, bool]:
+    """(file, "superblob"|"blob", compiled here) to pack from `source`: a .superblob or .blob file as it is; a
+    folder's one .superblob (else a superblob compiled from its model.xml into `workdir`), or with
+    `superblob=False` its one .blob. `superblob=None` takes what a file is and a superblob from a folder."""
+    source = Path(source)
+    if not source.exists():
+        raise KernelkitError("no such file or folder", path=source,
+                             hint="pass a .superblob, a .blob or a `kernelkit patch` folder")
+    if not source.is_dir():
+        if source.name.lower().endswith(".superblob"):
+            if superblob is False:
+                raise KernelkitError("--blob asks for a plain blob, and this is a superblob", path=source,
+                                     where="--blob", hint="pass the .blob, or drop --blob")
+            superblobfmt.read(source)
+            return source, "superblob", False
+        if superblob:
+            raise KernelkitError("a .blob holds one SHAVE count; a superblob archive needs a superblob",
+                                 path=source, where="--superblob",
+                                 hint=f"compile one (kernelkit compile MODEL -o NAME.superblob) or archive the "
+                                      f"`kernelkit patch` folder; or pack this blob with --blob")
+        return find_blob(source), "blob", False
+    if superblob is False:
+        return find_blob(source), "blob", False
+    found = _compiled_in(source, ".superblob")
+    if len(found) > 1:
+        raise KernelkitError(f"folder holds {len(found)} superblobs ({', '.join(b.name for b in found)})",
+                             path=source, hint="pass the .superblob to pack directly")
+    if found:
+        superblobfmt.read(found[0])
+        return found[0], "superblob", False
+    if not (source / patchdir.MODEL_FILE).is_file():
+        raise KernelkitError(f"folder holds no .superblob and no {patchdir.MODEL_FILE} to compile one from",
+                             path=source, hint="pass a `kernelkit patch` folder, a .superblob, or --blob to pack "
+                                               "the folder's .blob")
+    from kernelkit.doctor.workflow import compile_folder
+
+    out = workdir / "model.superblob"
+    compile_folder(source, out, superblob=True, jobs=jobs)
+    return out, "superblob", True
+
+
+def blob_tensors(blob_path: Path, blob_bytes: bytes | None = None) -> tuple[list[dict], list[dict]]:
+    """(inputs, outputs) of a blob (the file, or `blob_bytes` read from it) as {name, dtype, shape, layout},
+    from DepthAI's own reader."""
     # Without this DepthAI warns on import that it has no USB access, which is irrelevant to reading a file.
     os.environ.setdefault("DEPTHAI_LEVEL", "error")
     try:
@@ -78,7 +133,7 @@ def blob_tensors(blob_path: Path) -> tuple[list[dict], list[dict]]:
         raise ToolchainUnavailable("depthai is needed to read a blob's inputs and outputs",
                                    hint="pip install 'depthai>=3' (kernelkit's [depthai] extra)") from None
     try:
-        blob = dai.OpenVINO.Blob(str(blob_path))
+        blob = dai.OpenVINO.Blob(str(blob_path) if blob_bytes is None else list(blob_bytes))
     except Exception as exc:  # noqa: BLE001 - its C++ reader throws several types (std::out_of_range: IndexError)
         raise KernelkitError(f"DepthAI cannot read this blob: {exc}", path=blob_path,
                              hint="compile the model again with kernelkit compile") from None
@@ -137,23 +192,43 @@ def _per_channel(values, count: int | None, what: str, default: float, input_nam
     return values
 
 
+def dai_type(entry: dict, reverse_channels: bool) -> str | None:
+    """The DepthAI frame type (ImgFrame.Type) an image input takes, or None when no frame type fits (e.g. FP32)."""
+    channels = _channels(entry)
+    layout = entry["layout"]
+    planar = layout.index("C") < layout.index("H") if "C" in layout and "H" in layout else True
+    depth = {"uint8": ("888", "8"), "float16": ("F16F16F16", "F16")}.get(entry["dtype"])
+    if depth is None or channels not in (1, 3):
+        return None
+    if channels == 1:
+        return "GRAY" + depth[1]
+    return ("RGB" if reverse_channels else "BGR") + depth[0] + ("p" if planar else "i")
+
+
+def _is_image(entry: dict) -> bool:
+    return len(entry["shape"]) == 4 and _channels(entry) in (1, 3)
+
+
 def make_config(name: str, blob_file: str, inputs: list[dict], outputs: list[dict],
-                preprocessing: Preprocessing) -> dict:
+                preprocessing: Preprocessing, head: dict | None = None) -> dict:
     config_inputs = []
     for entry in inputs:
         channels = _channels(entry)
-        is_image = len(entry["shape"]) == 4 and channels in (1, 3)
+        is_image = _is_image(entry)
+        layout = entry["layout"]
+        interleaved = is_image and layout.index("C") > layout.index("H")
         config_inputs.append({
             **{k: entry[k] for k in ("name", "dtype")},
             "input_type": "image" if is_image else "raw",
             "shape": entry["shape"],
-            "layout": entry["layout"],
+            "layout": layout,
             # A raw tensor with no values given declares none: its channel count is unbounded.
             "preprocessing": {
                 "mean": _per_channel(preprocessing.mean, channels, "mean", 0.0, entry["name"], is_image),
                 "scale": _per_channel(preprocessing.scale, channels, "scale", 1.0, entry["name"], is_image),
                 "reverse_channels": bool(preprocessing.reverse_channels),
-                "interleaved_to_planar": None,
+                "interleaved_to_planar": interleaved if is_image else None,
+                "dai_type": dai_type(entry, bool(preprocessing.reverse_channels)) if is_image else None,
             },
         })
     return {
@@ -163,19 +238,21 @@ def make_config(name: str, blob_file: str, inputs: list[dict], outputs: list[dic
             "metadata": {"name": name, "path": blob_file, "precision": "float16"},
             "inputs": config_inputs,
             "outputs": [{k: o[k] for k in ("name", "dtype", "shape", "layout")} for o in outputs],
-            "heads": [],
+            "heads": [head] if head else [],
         },
     }
 
 
 def build_archive(source: str | Path, out: str | Path, *, name: str | None = None,
                   mean: list[float] | None = None, scale: list[float] | None = None,
-                  reverse_channels: bool | None = None) -> ArchiveResult:
-    """Pack the blob of `source` (a .blob, or a folder with one) and its config.json into `out` (.tar.xz)."""
+                  reverse_channels: bool | None = None, superblob: bool | None = None,
+                  head: HeadOptions | None = None, jobs: int | None = None) -> ArchiveResult:
+    """Pack `source` and its config.json into `out` (.tar.xz): a .superblob or .blob file as it is, or from a
+    patch folder its superblob (compiled from its model when it holds none), or with `superblob=False` its .blob.
+    `head` declares the model's head (kernelkit.delivery.heads)."""
     out = Path(out)
     if not out.name.endswith(".tar.xz"):
         raise KernelkitError("an NN Archive is a .tar.xz file", path=out, where="-o", hint="name it NAME.tar.xz")
-    blob_path = find_blob(source)
     name = name or out.name[: -len(".tar.xz")]
     if not _NAME_OK.match(name):
         raise KernelkitError(f"model name {name!r} is not a plain file name", where="--name",
@@ -183,17 +260,24 @@ def build_archive(source: str | Path, out: str | Path, *, name: str | None = Non
     # Preprocessing in patch-report.json is already inside the compiled model: declaring it again
     # would make DepthAI apply it twice.
     pre = Preprocessing(mean=mean, scale=scale, reverse_channels=reverse_channels)
-    inputs, outputs = blob_tensors(blob_path)
-    blob_file = f"{name}.blob"
-    config = make_config(name, blob_file, inputs, outputs, pre)
+    with tempfile.TemporaryDirectory(prefix="kernelkit-archive-") as tmp:
+        path, kind, compiled = find_executable(source, superblob, Path(tmp), jobs=jobs)
+        data = read_input(path, limits.WEIGHTS_BYTES.value(), what=kind, limit=limits.WEIGHTS_BYTES)
+    # The superblob's base (8 SHAVEs) has the same inputs and outputs as every count.
+    base = superblobfmt.parse(data, path=path).base if kind == "superblob" else None
+    inputs, outputs = blob_tensors(path, base)
+    executable = f"{name}.{kind}"
+    config = make_config(name, executable, inputs, outputs, pre, make_head(head or HeadOptions(), inputs, outputs))
     payload = io.BytesIO()
     mtime = int(time.time())
     with tarfile.open(fileobj=payload, mode="w:xz") as tar:
-        for member, data in (("config.json", (json.dumps(config, indent=2) + "\n").encode()),
-                             (blob_file, read_input(blob_path, limits.WEIGHTS_BYTES.value(), what="blob",
-                                                    limit=limits.WEIGHTS_BYTES))):
+        for member, content in (("config.json", (json.dumps(config, indent=2) + "\n").encode()),
+                                (executable, data)):
             info = tarfile.TarInfo(member)
-            info.size, info.mtime, info.mode = len(data), mtime, 0o644
-            tar.addfile(info, io.BytesIO(data))
+            info.size, info.mtime, info.mode = len(content), mtime, 0o644
+            tar.addfile(info, io.BytesIO(content))
     atomic_write(out, payload.getvalue())
-    return ArchiveResult(out, config, blob_file)
+    warnings = [f"input \"{e['name']}\" takes FP32, and DepthAI's frames are U8 or FP16: camera frames need a "
+                "model compiled with U8 inputs (kernelkit compile --u8-input, or patch with --u8-input)"
+                for e in inputs if _is_image(e) and e["dtype"] == "float32"]
+    return ArchiveResult(out, config, executable, kind, compiled, warnings)

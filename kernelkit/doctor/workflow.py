@@ -24,13 +24,15 @@ class NeedsClc:
 
 def compile_folder(source, out, *, shaves: int | None = None, cmx_slices: int | None = None,
                    u8_input: bool | None = None, blob_version: str | None = None, custom_layers=None,
-                   timeout: float | None = None):
+                   timeout: float | None = None, superblob: bool = False, jobs: int | None = None):
     """Compile a model file, or a patch folder's model.xml with its compile.conf and custom layers, to the
-    blob `out` (kernelkit.myriad.compile.compile_model). u8_input None takes the patch report's
-    `preprocessing.u8_input` (else False); explicit options beat the folder's compile.conf."""
+    blob `out` (kernelkit.myriad.compile.compile_model), or with `superblob` to a superblob of every SHAVE count
+    compiled in up to `jobs` processes at once (kernelkit.myriad.superblob). u8_input None takes the patch
+    report's `preprocessing.u8_input` (else False); explicit options beat the folder's compile.conf."""
     from kernelkit.core.errors import KernelkitError
     from kernelkit.model import patchdir
     from kernelkit.myriad.compile import DEFAULT_TIMEOUT, compile_model
+    from kernelkit.myriad.superblob import compile_superblob
 
     source = Path(source)
     if not source.exists():
@@ -38,13 +40,17 @@ def compile_folder(source, out, *, shaves: int | None = None, cmx_slices: int | 
                              hint="pass an IR .xml, an .onnx file or a `kernelkit patch` output folder")
     options = dict(shaves=shaves, cmx_slices=cmx_slices, blob_version=blob_version,
                    timeout=DEFAULT_TIMEOUT if timeout is None else timeout)
+    compile_to = compile_model
+    if superblob:
+        def compile_to(model, out, **settings):
+            return compile_superblob(model, out, jobs=jobs, **settings)
     if not source.is_dir():
-        return compile_model(source, out, u8_input=bool(u8_input), custom_layers=custom_layers, **options)
+        return compile_to(source, out, u8_input=bool(u8_input), custom_layers=custom_layers, **options)
     folder = patchdir.read(source)
     if u8_input is None:
         u8_input = bool((folder.report.get("preprocessing") or {}).get("u8_input", False))
-    return compile_model(folder.model, out, u8_input=u8_input, custom_layers=custom_layers or folder.custom_layers,
-                         config=folder.config, **options)
+    return compile_to(folder.model, out, u8_input=u8_input, custom_layers=custom_layers or folder.custom_layers,
+                      config=folder.config, **options)
 
 
 def compile_patched(outdir, target: Target | str):

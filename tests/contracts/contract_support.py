@@ -566,9 +566,10 @@ def _blob_golden(ctx: Contract) -> str:
 
 def _archive_golden(ctx: Contract) -> str:
     info = ctx.demo_archive()
-    return dumps({"_comment": "kernelkit archive of a copy of the default patch folder with its compiled blob; "
-                              "members compared by content and metadata, never the tar bytes (their mtime is "
-                              "the time of the run)",
+    return dumps({"_comment": "kernelkit archive of a copy of the default patch folder with its compiled blob (the "
+                              "archive compiles and packs a superblob of the folder's model by default); members "
+                              "compared by content and metadata, never the tar bytes (their mtime is the time of "
+                              "the run)",
                   "command": ctx.norm("kernelkit " + " ".join(info["run"].argv)),
                   "exit_code": info["run"].code, "stdout": ctx.norm(info["run"].stdout),
                   "stderr": ctx.norm(info["run"].stderr),
