@@ -16,7 +16,9 @@ def add_arguments(parser):
     from kernelkit.myriad.blob import BLOB_VERSIONS
 
     parser.add_argument("model", metavar="MODEL_OR_OUTDIR", help="IR v10 .xml, .onnx, or a `kernelkit patch` folder")
-    parser.add_argument("-o", "--output", required=True, metavar="OUT.blob", help="blob to write")
+    parser.add_argument("-o", "--output", required=True, metavar="OUT.blob",
+                        help="blob to write; the plugin's internal graph (stage -> layer map) goes beside it as "
+                             "OUT.graph.dot")
     parser.add_argument("--shaves", type=int, default=None,
                         help=f"SHAVEs to compile for (default: the folder's compile.conf, else {DEFAULT_SHAVES})")
     parser.add_argument("--cmx-slices", type=int, default=None,
@@ -51,4 +53,6 @@ def run(args) -> int:
     h = result.header
     print(f"wrote {result.blob_path} ({result.size} bytes, blob version {h.version_major}.{h.version_minor}, "
           f"{h.stages} stages, {h.shaves} shaves, {h.cmx_slices} CMX slices) in {result.seconds:.1f} s")
+    if result.graph_dump is not None:
+        print(f"wrote {result.graph_dump} (the plugin's internal graph: which layer each stage comes from)")
     return 0

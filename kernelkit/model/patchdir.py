@@ -4,7 +4,9 @@ archive) reads. This module alone names its files, writes it (all or nothing) an
   model.xml/.bin       the patched IR
   custom_layers.xml    the bindings, with each kernel's .cl (and .bin) beside it, when a layer is bound
   compile.conf         compile_tool's `-c` file: SHAVEs, CMX slices, the custom-layer key of the target
-  patch-report.json    what was changed and why (schema kernelkit.patch/1)
+  patch-report.json    what was changed and why (schema kernelkit.patch/1); `plugin`: the real plugin's verdict
+  model.blob           the blob, when the real plugin compiled the folder (patch does by default where it can)
+  model.graph.dot      the plugin's internal-graph dump of that compile (kernelkit.myriad.graph_dump)
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ CUSTOM_LAYERS_FILE = "custom_layers.xml"
 COMPILE_CONF = "compile.conf"
 REPORT_FILE = "patch-report.json"
 REPORT_SCHEMA = "kernelkit.patch/1"
-BLOB_FILE = "model.blob"              # `patch --compile` and the demo compile the folder to this
+BLOB_FILE = "model.blob"              # `patch` (where the plugin runs) and the demo compile the folder to this
+GRAPH_DUMP_FILE = "model.graph.dot"   # beside it: the plugin's stage -> layer map (myriad.graph_dump.dump_path)
 
 
 @dataclass
@@ -80,6 +83,13 @@ def write(outdir, model, report: dict, *, target: Target | str, shaves: int = DE
         (stage / COMPILE_CONF).write_text(compile_conf(target, wrote_bindings, shaves))
         (stage / REPORT_FILE).write_text(json.dumps(report, indent=2) + "\n")
     return outdir
+
+
+def update_report(folder, report: dict) -> Path:
+    """Rewrite the folder's patch report (atomically): `patch` adds the real plugin's verdict after compiling."""
+    from kernelkit.core.fsutil import atomic_write
+
+    return atomic_write(Path(folder) / REPORT_FILE, json.dumps(report, indent=2) + "\n")
 
 
 def read_report(folder) -> dict:
