@@ -222,8 +222,8 @@ def confirm(result, model_path, outdir, target: Target | str, patch_options: dic
             fixed.outdir = outdir
             final = _verdict_of(again)
             final.fix = description
-            final.reason = (f"the plugin refused {verdict.layer}: {verdict.message.splitlines()[0]}; it compiled "
-                            f"the model after this fix: {description}")
+            final.reason = (f"the plugin refused {verdict.layer} (\"{verdict.message.splitlines()[0]}\") and "
+                            f"compiled the model after this fix: {description}")
             final.tried = tried
             return _record(fixed, outdir, final), fixed
         if folder is not None:
