@@ -334,8 +334,14 @@ def compile_model(model: str | Path, out: str | Path, *, shaves: int | None = No
         if not run.ok:
             from kernelkit.myriad.refusal import locate
 
+            def attempt(xml: Path, extra: dict) -> str | None:
+                with tempfile.TemporaryDirectory(prefix="kernelkit-locate-") as scratch:
+                    again = run_shim(xml, Path(scratch) / "out.blob", {**full_config, **extra}, timeout=timeout,
+                                     toolchain=tc)
+                return None if again.ok else again.message
+
             name, layer_type = parse_compile_error(run.message)
-            where = locate(model, run.message, name, config=full_config, toolchain=tc, timeout=timeout)
+            where = locate(compiled, run.message, name, attempt=attempt)
             raise CompileFailed(run.message, layer_name=where.name if where else name,
                                 layer_type=where.type if where else layer_type, path=model,
                                 plugin_text=run.message, plugin_name=name,

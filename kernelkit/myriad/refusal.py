@@ -17,6 +17,7 @@ import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 MAX_BISECTION_COMPILES = 16
 _SKIPPED = ("Parameter", "Const", "Result")
@@ -58,10 +59,11 @@ def signature(message: str, name: str | None = None) -> str:
     return re.sub(r"\d+", "#", first)
 
 
-def locate(model: Path, message: str, name: str | None, *, config: dict[str, str], toolchain=None,
-           timeout: float = 600.0) -> Located | None:
+def locate(model: Path, message: str, name: str | None, *, attempt: Callable[[Path, dict], str | None]) -> \
+        Located | None:
     """The model's layer a refusal is about: the one it names, else the per-pass dumps', else bisection
-    (IR models only). None when none of these finds it."""
+    (IR models only). None when none of these finds it. `attempt(model_xml, extra_config)` compiles a model
+    with the refused compile's settings plus `extra_config` and gives the plugin's words (None: compiled)."""
     model = Path(model)
     known = model_layer_types(model)
     if name and name in known:
@@ -69,22 +71,19 @@ def locate(model: Path, message: str, name: str | None, *, config: dict[str, str
     if model.suffix.lower() != ".xml":
         return None
     if name:
-        found = _from_pass_dumps(model, name, config, toolchain, timeout)
+        found = _from_pass_dumps(model, name, attempt)
         if found is not None:
             return Located(found.name, found.type, "per-pass dump")
-    return _bisect(model, message, name, config, toolchain, timeout)
+    return _bisect(model, message, name, attempt)
 
 
-def _from_pass_dumps(model: Path, name: str, config, toolchain, timeout):
-    from kernelkit.myriad.compile import DUMP_KEY, run_shim
+def _from_pass_dumps(model: Path, name: str, attempt):
     from kernelkit.myriad.graph_dump import read_dump
 
     with tempfile.TemporaryDirectory(prefix="kernelkit-passes-") as tmp:
         folder = Path(tmp) / "passes"
         folder.mkdir()
-        settings = {k: v for k, v in config.items() if k != DUMP_KEY}
-        settings.update({"MYRIAD_DUMP_INTERNAL_GRAPH_DIRECTORY": str(folder), "MYRIAD_DUMP_ALL_PASSES": "YES"})
-        run_shim(model, Path(tmp) / "out.blob", settings, timeout=timeout, toolchain=toolchain)
+        attempt(model, {"MYRIAD_DUMP_INTERNAL_GRAPH_DIRECTORY": str(folder), "MYRIAD_DUMP_ALL_PASSES": "YES"})
         dumps = sorted(folder.glob("*.dot"), reverse=True)       # named by pass number: the last pass first
         for path in dumps:
             try:
@@ -96,7 +95,7 @@ def _from_pass_dumps(model: Path, name: str, config, toolchain, timeout):
     return None
 
 
-def _bisect(model: Path, message: str, name: str | None, config, toolchain, timeout) -> Located | None:
+def _bisect(model: Path, message: str, name: str | None, attempt) -> Located | None:
     from kernelkit.core.errors import KernelkitError
     from kernelkit.core.fsutil import read_input
     from kernelkit.ir.model import IRModel
@@ -117,7 +116,7 @@ def _bisect(model: Path, message: str, name: str | None, config, toolchain, time
     def refused_the_same_way(k: int) -> bool:
         nonlocal compiles
         compiles += 1
-        words = _compile_prefix(base, order[:k + 1], config, toolchain, timeout)
+        words = _compile_prefix(base, order[:k + 1], attempt)
         return words is not None and signature(words, name) == wanted
 
     lo, hi = 0, len(order) - 1          # the whole model is refused: the answer is <= hi
@@ -133,12 +132,11 @@ def _bisect(model: Path, message: str, name: str | None, config, toolchain, time
     return Located(layer.name, layer.type, "bisection")
 
 
-def _compile_prefix(base, names: list[str], config, toolchain, timeout) -> str | None:
+def _compile_prefix(base, names: list[str], attempt) -> str | None:
     """Compile the model cut after the layers `names`: the plugin's words, or None if it compiled (or the
     cut could not be made)."""
     from kernelkit.core.errors import KernelkitError
     from kernelkit.ir.cut import cut_ir
-    from kernelkit.myriad.compile import DUMP_KEY, run_shim
 
     model = base.copy()
     inside = set(names)
@@ -155,6 +153,4 @@ def _compile_prefix(base, names: list[str], config, toolchain, timeout) -> str |
         return None
     with tempfile.TemporaryDirectory(prefix="kernelkit-bisect-") as tmp:
         xml, _ = model.save(Path(tmp) / "model.xml")
-        settings = {k: v for k, v in config.items() if k != DUMP_KEY}
-        run = run_shim(xml, Path(tmp) / "out.blob", settings, timeout=timeout, toolchain=toolchain)
-    return None if run.ok else run.message
+        return attempt(xml, {})
