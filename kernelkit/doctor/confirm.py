@@ -252,9 +252,10 @@ def _verdict_of(attempt: _Attempt) -> PluginVerdict:
         compiled = attempt.compiled
         layers = ", ".join(v.case.label() for v in compiled.verdicts)
         return PluginVerdict(NEEDS_CLC, reason=(
-            f"the real plugin compiled the patched model with metadata-only ELFs for {', '.join(compiled.missing)} "
+            f"the real MYRIAD {compiler_target().name} plugin compiled the patched model with metadata-only ELFs "
+            f"for {', '.join(compiled.missing)} "
             f"and took the binding of every custom layer ({layers}); no blob was written (one made with check "
-            "ELFs cannot run). Build the .bin with clc (KERNELKIT_OPENVINO_DIR or KERNELKIT_CLC), patch again"))
+            "ELFs cannot run). Build the .bin with clc (KERNELKIT_OPENVINO_DIR or KERNELKIT_CLC) and patch again"))
     return PluginVerdict(REFUSED)
 
 

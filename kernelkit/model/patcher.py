@@ -312,7 +312,7 @@ def _plugin_lines(report: dict) -> list[str]:
         lines.append(f"compiled by the real MYRIAD {target} plugin: {plugin['blob']}{dump} in the output folder")
         return lines
     if status == "needs-clc":
-        return [f"compiles for MYRIAD {target} once clc's binaries replace the check ELFs: {plugin['reason']}"]
+        return [f"compiles for MYRIAD once clc's binaries replace the check ELFs: {plugin['reason']}"]
     if status == "refused":
         where = plugin.get("layer") or "a layer it does not name"
         if plugin.get("layer_type"):
