@@ -57,6 +57,8 @@ def test_the_blob_is_the_same_with_or_without_the_dump(tmp_path):
     assert with_dump.graph_dump == tmp_path / "a.graph.dot" == dump_path(tmp_path / "a.blob")
     assert with_dump.graph_dump.read_text().startswith("digraph")
     assert without.graph_dump is None and not (tmp_path / "b.graph.dot").exists()
+    again = compile_model(xml, tmp_path / "c.blob")
+    assert again.graph_dump.read_bytes() == with_dump.graph_dump.read_bytes(), "the kept dump is reproducible"
     assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")], "a temporary file was left behind"
 
 

@@ -354,7 +354,7 @@ def compile_model(model: str | Path, out: str | Path, *, shaves: int | None = No
     atomic_write(out, data)
     kept = None
     if dump is not None:
-        from kernelkit.myriad.graph_dump import dump_path
+        from kernelkit.myriad.graph_dump import dump_path, stable_addresses
 
-        kept = atomic_write(dump_path(out), dump)
+        kept = atomic_write(dump_path(out), stable_addresses(dump))
     return CompileResult(out, len(data), header, full_config, run.seconds, run.warnings, kept)

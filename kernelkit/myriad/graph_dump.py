@@ -12,7 +12,9 @@ compiles (tests/test_graph_dump.py):
   right after its host with the host's EXEC number, and a dashed "Injected Stage" edge joins them;
 - so blob stage k is the dump's k-th stage with EXEC >= 0 that is not an injected stage (`blob_stages`).
 
-kernelkit keeps the dump beside every blob it compiles as `<blob stem>.graph.dot` (`dump_path`).
+kernelkit keeps the dump beside every blob it compiles as `<blob stem>.graph.dot` (`dump_path`), with the
+plugin's object addresses numbered in order of appearance so the same compile gives the same file
+(`stable_addresses`).
 """
 
 from __future__ import annotations
@@ -211,6 +213,20 @@ def parse_dump(text: str, path: Path | None = None) -> GraphDump:
     if not stages:
         raise _bad("no stage in the dump", path)
     return GraphDump(caption.removeprefix("Graph "), graph_attrs, stages, data, path)
+
+
+_ADDRESS = re.compile(rb"0x[0-9a-fA-F]+")
+
+
+def stable_addresses(dump: bytes) -> bytes:
+    """The dump with the plugin's object addresses (node ids `stage_0x55...`, `copy-for-0x7ffc...` in names),
+    which change from run to run, numbered in order of first appearance: the same compile, the same file."""
+    numbers: dict[bytes, bytes] = {}
+
+    def number(m: re.Match) -> bytes:
+        return numbers.setdefault(m.group(0), b"0x%x" % (len(numbers) + 1))
+
+    return _ADDRESS.sub(number, dump)
 
 
 def read_dump(path: str | Path) -> GraphDump:
