@@ -290,6 +290,19 @@ def _replace_folder(folder: Path, outdir: Path) -> None:
     shutil.rmtree(folder.parent, ignore_errors=True)
 
 
+def record_compiled(outdir, compiled) -> PluginVerdict:
+    """Record what `kernelkit.doctor.workflow.compile_patched` gave (a CompileResult or a NeedsClc) as the
+    folder's plugin verdict, as `patch` does (the demo compiles its folders itself)."""
+    from kernelkit.doctor.workflow import NeedsClc
+    from kernelkit.model import patchdir
+
+    verdict = _verdict_of(_Attempt(NEEDS_CLC if isinstance(compiled, NeedsClc) else COMPILED, compiled=compiled))
+    report = patchdir.read_report(outdir)
+    report["plugin"] = verdict.to_dict()
+    patchdir.update_report(outdir, report)
+    return verdict
+
+
 def record_not_run(result, outdir, reason: str) -> PluginVerdict:
     """Record in the folder's report that the plugin was not asked, and why."""
     return _record(result, Path(outdir), PluginVerdict(NOT_RUN, reason=reason))
