@@ -9,8 +9,10 @@ NAME = "inspect"
 HELP = "list every MYRIAD blocker of an IR or ONNX model, with the fix `kernelkit patch` would apply"
 DESCRIPTION = ("Load MODEL (.xml IR v10/v11 with its .bin, or .onnx), apply the MYRIAD knowledge base of "
                "TARGET and list every blocker: IR version, opset, unsupported op, op limits, precision, "
-               "dynamic shapes, element types. Exit 0 when there is none, 1 when there are blockers, 2 on "
-               "bad input.")
+               "dynamic shapes, element types. An .onnx file also gets the real 2021.4 plugin's verdict on its "
+               "straight compile where the toolchain is provisioned. Exit 0 when there is no blocker, 1 when "
+               "there are blockers, 2 on bad input; with --oracle myriad (and the toolchain), 0 when the real "
+               "plugin compiles the model (an .onnx file: as it is), 1 when it refuses.")
 ORDER = 60
 
 
@@ -30,7 +32,8 @@ def add_arguments(parser) -> None:
                         help="inspect the model as `patch --output` leaves it: ended at tensor NAME (repeatable)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON (schema kernelkit.inspect/1)")
     parser.add_argument("--oracle", choices=["myriad"],
-                        help="also ask the real 2021.4 MYRIAD plugin (needs `kernelkit toolchain setup`)")
+                        help="also ask the real 2021.4 MYRIAD plugin (needs `kernelkit toolchain setup`): an IR as "
+                             "inspected, an .onnx file as it is; its verdict is the exit code")
 
 
 def run(args) -> int:
@@ -47,6 +50,9 @@ def run(args) -> int:
         print()
     else:
         _print_table(report)
+    oracle = report.get("oracle") or {}
+    if args.oracle and oracle.get("available"):          # asked for, the plugin's verdict is the exit code
+        return 0 if oracle.get("compiled") else 1
     return 0 if report["summary"]["ok"] else 1
 
 
@@ -65,11 +71,19 @@ def _print_table(report: dict) -> None:
         if not oracle.get("available"):
             print(f"oracle: {oracle['note']}")
         elif oracle["compiled"]:
-            print(f"oracle: the real {oracle['plugin']} MYRIAD plugin compiles this model")
+            if oracle.get("straight"):
+                print(f"oracle: the real {oracle['plugin']} MYRIAD plugin compiles this file as it is "
+                      f"(`kernelkit compile {report['model']}`)" +
+                      ("; the blockers above are on patch's way through OpenVINO's IR" if blockers else ""))
+            else:
+                print(f"oracle: the real {oracle['plugin']} MYRIAD plugin compiles this model")
         else:
-            print(f"oracle: the real {oracle['plugin']} MYRIAD plugin refuses it: {oracle['message'].strip()}")
+            what = "this file as it is" if oracle.get("straight") else "it"
+            print(f"oracle: the real {oracle['plugin']} MYRIAD plugin refuses {what}: {oracle['message'].strip()}")
             for name, kind, message in oracle["unsupported"]:
                 print(f"    {name} ({kind}): {message}")
+        if oracle.get("available") and oracle.get("note"):
+            print(f"    ({oracle['note']})")
     if blockers:
         kinds = ", ".join(f"{n} {k}" for k, n in sorted(report["summary"]["by_kind"].items()))
         print(f"{len(blockers)} blocker(s): {kinds}", file=sys.stderr)
