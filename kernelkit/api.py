@@ -37,11 +37,14 @@ def patch(model, outdir=None, target=None, *, input_shapes: Mapping | None = Non
     if outdir is not None:
         options = dict(input_shapes=shapes, input_values=values, outputs=ends or None, preprocessing=preprocessing,
                        prefer=prefer, shaves=DEFAULT_SHAVES if shaves is None else shaves)
-        result = patch_model(model, outdir, target, force=force, **options)
-        if compile and result.exit_code == 0:
-            from kernelkit.doctor.confirm import confirm
+        from kernelkit.ir.load import reuse_conversions
 
-            _, result = confirm(result, model, outdir, target, options)
+        with reuse_conversions():
+            result = patch_model(model, outdir, target, force=force, **options)
+            if compile and result.exit_code == 0:
+                from kernelkit.doctor.confirm import confirm
+
+                _, result = confirm(result, model, outdir, target, options)
         return result
     if isinstance(model, (str, Path)):
         from kernelkit.ir.load import load_model

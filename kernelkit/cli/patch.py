@@ -56,12 +56,10 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    import json
-
     from kernelkit.ir.cut import parse_outputs
     from kernelkit.ir.freeze import parse_input_values
+    from kernelkit.ir.load import reuse_conversions
     from kernelkit.ir.reshape import parse_input_shapes
-    from kernelkit.model.patcher import format_patch_result, patch_model
     from kernelkit.model.passes.preprocess import Preprocessing, parse_values
 
     options = Preprocessing(mean=parse_values(args.mean, "--mean"), scale=parse_values(args.scale, "--scale"),
@@ -70,8 +68,17 @@ def run(args) -> int:
     patch_options = dict(input_shapes=parse_input_shapes(args.input_shape), preprocessing=options,
                          prefer=args.prefer, shaves=args.shaves, input_values=parse_input_values(args.input_value),
                          outputs=parse_outputs(args.output))
-    result = patch_model(args.model, args.out, args.target, force=args.force, **patch_options)
+    with reuse_conversions():           # the fixes' patches name the layers the first patch named
+        return _patch_and_confirm(args, patch_options)
+
+
+def _patch_and_confirm(args, patch_options: dict) -> int:
+    import json
+
     from kernelkit.doctor.confirm import confirm, record_not_run
+    from kernelkit.model.patcher import format_patch_result, patch_model
+
+    result = patch_model(args.model, args.out, args.target, force=args.force, **patch_options)
 
     if result.exit_code != 0:
         record_not_run(result, args.out, "blockers remain: the plugin would refuse the model")
