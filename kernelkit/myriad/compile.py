@@ -334,10 +334,13 @@ def compile_model(model: str | Path, out: str | Path, *, shaves: int | None = No
         if not run.ok:
             from kernelkit.myriad.refusal import locate
 
-            def attempt(xml: Path, extra: dict) -> str | None:
+            def attempt(xml: Path, extra: dict, seconds: float) -> str | None:
+                limit = min(timeout, seconds)
                 with tempfile.TemporaryDirectory(prefix="kernelkit-locate-") as scratch:
-                    again = run_shim(xml, Path(scratch) / "out.blob", {**full_config, **extra}, timeout=timeout,
+                    again = run_shim(xml, Path(scratch) / "out.blob", {**full_config, **extra}, timeout=limit,
                                      toolchain=tc)
+                if not again.ok and again.seconds >= limit:
+                    raise TimeoutError
                 return None if again.ok else again.message
 
             name, layer_type = parse_compile_error(run.message)

@@ -15,11 +15,15 @@ from __future__ import annotations
 
 import re
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 MAX_BISECTION_COMPILES = 16
+# The prefixes that compile run the plugin's whole pipeline, minutes for a large model (its HW tiling search):
+# past this much time bisection gives up and the refusal keeps the plugin's words only.
+BISECTION_SECONDS = 120.0
 _SKIPPED = ("Parameter", "Const", "Result")
 
 
@@ -59,11 +63,12 @@ def signature(message: str, name: str | None = None) -> str:
     return re.sub(r"\d+", "#", first)
 
 
-def locate(model: Path, message: str, name: str | None, *, attempt: Callable[[Path, dict], str | None]) -> \
-        Located | None:
+def locate(model: Path, message: str, name: str | None, *, attempt: Callable[[Path, dict, float], str | None]) \
+        -> Located | None:
     """The model's layer a refusal is about: the one it names, else the per-pass dumps', else bisection
-    (IR models only). None when none of these finds it. `attempt(model_xml, extra_config)` compiles a model
-    with the refused compile's settings plus `extra_config` and gives the plugin's words (None: compiled)."""
+    (IR models only, within BISECTION_SECONDS). None when none of these finds it. `attempt(model_xml,
+    extra_config, seconds)` compiles a model with the refused compile's settings plus `extra_config`, for at
+    most `seconds`, and gives the plugin's words (None: compiled; TimeoutError past `seconds`)."""
     model = Path(model)
     known = model_layer_types(model)
     if name and name in known:
@@ -83,7 +88,11 @@ def _from_pass_dumps(model: Path, name: str, attempt):
     with tempfile.TemporaryDirectory(prefix="kernelkit-passes-") as tmp:
         folder = Path(tmp) / "passes"
         folder.mkdir()
-        attempt(model, {"MYRIAD_DUMP_INTERNAL_GRAPH_DIRECTORY": str(folder), "MYRIAD_DUMP_ALL_PASSES": "YES"})
+        try:
+            attempt(model, {"MYRIAD_DUMP_INTERNAL_GRAPH_DIRECTORY": str(folder), "MYRIAD_DUMP_ALL_PASSES": "YES"},
+                    BISECTION_SECONDS)
+        except TimeoutError:
+            return None
         dumps = sorted(folder.glob("*.dot"), reverse=True)       # named by pass number: the last pass first
         for path in dumps:
             try:
@@ -112,27 +121,34 @@ def _bisect(model: Path, message: str, name: str | None, attempt) -> Located | N
         return None
     wanted = signature(message, name)
     compiles = 0
+    deadline = time.monotonic() + BISECTION_SECONDS
 
     def refused_the_same_way(k: int) -> bool:
         nonlocal compiles
         compiles += 1
-        words = _compile_prefix(base, order[:k + 1], attempt)
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError
+        words = _compile_prefix(base, order[:k + 1], attempt, left)
         return words is not None and signature(words, name) == wanted
 
     lo, hi = 0, len(order) - 1          # the whole model is refused: the answer is <= hi
-    while lo < hi and compiles < MAX_BISECTION_COMPILES:
-        mid = (lo + hi) // 2
-        if refused_the_same_way(mid):
-            hi = mid
-        else:
-            lo = mid + 1
-    if lo != hi or not refused_the_same_way(lo):
+    try:
+        while lo < hi and compiles < MAX_BISECTION_COMPILES:
+            mid = (lo + hi) // 2
+            if refused_the_same_way(mid):
+                hi = mid
+            else:
+                lo = mid + 1
+        if lo != hi or not refused_the_same_way(lo):
+            return None
+    except TimeoutError:
         return None
     layer = base.find(order[lo])
     return Located(layer.name, layer.type, "bisection")
 
 
-def _compile_prefix(base, names: list[str], attempt) -> str | None:
+def _compile_prefix(base, names: list[str], attempt, seconds: float) -> str | None:
     """Compile the model cut after the layers `names`: the plugin's words, or None if it compiled (or the
     cut could not be made)."""
     from kernelkit.core.errors import KernelkitError
@@ -153,4 +169,4 @@ def _compile_prefix(base, names: list[str], attempt) -> str | None:
         return None
     with tempfile.TemporaryDirectory(prefix="kernelkit-bisect-") as tmp:
         xml, _ = model.save(Path(tmp) / "model.xml")
-        return attempt(xml, {})
+        return attempt(xml, {}, seconds)
