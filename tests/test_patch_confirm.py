@@ -139,3 +139,16 @@ def test_no_compile_and_compile_exclude_each_other(tmp_path, capsys):
     with pytest.raises(SystemExit) as caught:
         main(["patch", str(EXAMPLE), "-o", str(tmp_path / "o"), "--compile", "--no-compile"])
     assert caught.value.code == 2
+
+
+def test_the_api_patch_takes_the_plugin_s_verdict_when_asked(tmp_path):
+    require_toolchain()
+    import kernelkit
+
+    source = _channel_mvn(tmp_path)
+    plain = kernelkit.patch(source, tmp_path / "plain", "2021.4")
+    assert plain.exit_code == 0 and "plugin" not in plain.report          # the tables see nothing wrong
+    confirmed = kernelkit.patch(source, tmp_path / "confirmed", "2021.4", compile=True)
+    assert confirmed.exit_code == 0 and confirmed.report["plugin"]["status"] == "compiled"
+    assert [c.layer for c in confirmed.changes if c.patcher == "rewrite"] == ["channel_norm"]
+    assert confirmed.outdir == tmp_path / "confirmed" and (confirmed.outdir / "model.blob").is_file()
