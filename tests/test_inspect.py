@@ -355,3 +355,17 @@ def test_inspect_of_an_onnx_file_states_the_straight_compile_verdict(tmp_path, c
     assert main(["inspect", str(blocked), "--oracle", "myriad", "--json"]) == 1
     oracle = json.loads(capsys.readouterr().out)["oracle"]
     assert oracle["compiled"] is False and oracle["unsupported"][0][:2] == ["gate", "HardSigmoid"]
+
+
+def test_one_entry_per_layer_with_one_fix_line(capsys, monkeypatch, tmp_path):
+    monkeypatch.setenv("KERNELKIT_CACHE_DIR", str(tmp_path / "empty-cache"))    # the tables only
+    blocked = EXAMPLES_DIR / "blocked_model" / "model.onnx"
+    assert main(["inspect", str(blocked), "--json"]) == 1
+    blockers = json.loads(capsys.readouterr().out)["blockers"]
+    assert main(["inspect", str(blocked)]) == 1
+    out = capsys.readouterr().out
+    layers = {b["layer_id"] or "model" for b in blockers}
+    assert len(blockers) == 8 and len(layers) == 7              # busy (Greater) has two precision reasons
+    assert out.count("    fix: ") == len(layers)
+    busy = out[out.index("[precision] busy"):]
+    assert busy.count("[precision] busy") == 2 and busy.index("    fix: insert Convert") < busy.index("[opset]")

@@ -61,11 +61,20 @@ def _print_table(report: dict) -> None:
     print(f"{report['model']}: IR v{report['ir_version']}, {report['layers']} layers, target {report['target']}")
     if not blockers:
         print("no blockers: the MYRIAD plugin's tables accept this model")
+    # One entry per layer: its reasons, then what patch does about them and the sources.
+    entries: dict = {}
     for b in blockers:
-        what = f"{b['layer_name']} ({b['type']}-{b['version'].replace('opset', '')})" if b["layer_id"] else "model"
-        print(f"[{b['kind']}] {what}: {b['reason']}")
-        print(f"    fix: {b['fix'] or 'no automatic fix'}")
-        print(f"    source: {b['source']}")
+        entries.setdefault(b["layer_id"] or f"model:{len(entries)}", []).append(b)
+    for found in entries.values():
+        for b in found:
+            what = f"{b['layer_name']} ({b['type']}-{b['version'].replace('opset', '')})" if b["layer_id"] else "model"
+            print(f"[{b['kind']}] {what}: {b['reason']}")
+        fixes = list(dict.fromkeys(b["fix"] for b in found if b["fix"]))
+        unfixed = list(dict.fromkeys(b["kind"] for b in found if not b["fix"]))
+        if fixes and unfixed:
+            fixes.append(f"no automatic fix for the {', '.join(unfixed)} reason")
+        print(f"    fix: {'; '.join(fixes) if fixes else 'no automatic fix'}")
+        print(f"    source: {'; '.join(dict.fromkeys(b['source'] for b in found))}")
     oracle = report.get("oracle")
     if oracle is not None:
         if not oracle.get("available"):
