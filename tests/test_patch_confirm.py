@@ -152,3 +152,25 @@ def test_the_api_patch_takes_the_plugin_s_verdict_when_asked(tmp_path):
     assert confirmed.exit_code == 0 and confirmed.report["plugin"]["status"] == "compiled"
     assert [c.layer for c in confirmed.changes if c.patcher == "rewrite"] == ["channel_norm"]
     assert confirmed.outdir == tmp_path / "confirmed" and (confirmed.outdir / "model.blob").is_file()
+
+
+def test_a_refusal_in_a_patch_folder_names_the_user_layer_behind_the_plugin_s_node(tmp_path, capsys):
+    """The plugin names its own node (`Reshape_NN`, re-made by its nGraph passes); kernelkit finds the patched
+    layer by bisection and, through the report's changes, the user's layer the patch made it from."""
+    require_toolchain()
+    out = tmp_path / "out"
+    assert _patch(capsys, EXAMPLE, "-o", out, "--no-compile")[0] == 0
+    xml = (out / "model.xml").read_text()
+    # break what fc_as_conv made of the CumSum rewrite's MatMul: its 1x1 conv becomes a broadcasting FloorMod
+    start = xml.index('name="running_sum/matmul/conv1x1"')
+    data = xml.index("<data ", start)
+    xml = xml[:data] + '<data auto_broadcast="numpy" />' + xml[xml.index("/>", data) + 2:]
+    xml = xml.replace('name="running_sum/matmul/conv1x1" type="Convolution"',
+                      'name="running_sum/matmul/conv1x1" type="FloorMod"')
+    (out / "model.xml").write_text(xml)
+    code = main(["compile", str(out), "-o", str(tmp_path / "x.blob")])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "with friendly_name 'Reshape_" in err                     # the plugin's own node
+    assert "layer \"running_sum/matmul\" (Reshape), which patch's fc_as_conv made from your layer " \
+           "\"running_sum\" (CumSum)" in err
