@@ -12,7 +12,7 @@ import pytest
 
 from kernelkit.cli import main
 from kernelkit.core.paths import EXAMPLES_DIR
-from kernelkit.doctor.confirm import source_layer
+from kernelkit.model.patchdir import source_layer
 from kernelkit.doctor.verify import verify
 from kernelkit.ir.load import load_model
 from kernelkit.model.blockers import find_blockers

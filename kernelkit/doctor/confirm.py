@@ -20,10 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kernelkit.facts.target import Target, compiler_target, get_target
+from kernelkit.model.patchdir import REWRITING, source_layer
 
 COMPILED, REFUSED, NEEDS_CLC, NOT_RUN = "compiled", "refused", "needs-clc", "not-run"
-# Patch steps whose output is a new form of the layer (a refusal of it may be the patch's own doing).
-REWRITING = ("rewrite", "custom_layer", "fc_as_conv", "native")
 
 
 @dataclass
@@ -95,32 +94,6 @@ def _compile(folder: Path, target) -> _Attempt:
     except CompileFailed as exc:
         return _Attempt(REFUSED, exc.plugin_text or exc.message, exc)
     return _Attempt(NEEDS_CLC if isinstance(compiled, NeedsClc) else COMPILED, compiled=compiled)
-
-
-def source_layer(changes, name: str) -> tuple[str, str | None, str | None, str | None]:
-    """(user's layer, its type, the patch step that made `name`, the layer that step changed) behind the
-    patched model's layer `name`: a change's layer when `name` is it or one of the layers it became
-    (`LAYER/...`), followed back through earlier changes (CumSum -> MatMul -> Convolution); else `name`."""
-    records = [c if isinstance(c, dict) else c.to_dict() for c in changes]
-
-    def made(layer_name, skip):
-        found = [r for r in records if r is not skip and r.get("patcher") in REWRITING + ("precision", "boundary")
-                 and (layer_name == r["layer"] or layer_name.startswith(r["layer"] + "/"))]
-        return max(found, key=lambda r: len(r["layer"]), default=None)
-
-    nearest = made(name, None)
-    if nearest is None:
-        return name, None, None, None
-    root, seen = nearest, {id(nearest)}
-    while True:
-        earlier = made(root["layer"], root)
-        if earlier is None or id(earlier) in seen:
-            break
-        seen.add(id(earlier))
-        root = earlier
-    before = root.get("before", "")
-    layer_type = before.split(" ")[0].rsplit("-", 1)[0] if before else None
-    return root["layer"], layer_type or None, nearest.get("patcher"), nearest["layer"]
 
 
 def _fixes(verdict: PluginVerdict, report: dict, taught: dict) -> list[tuple[str, dict]]:

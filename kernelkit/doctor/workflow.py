@@ -53,7 +53,7 @@ def compile_folder(source, out, *, shaves: int | None = None, cmx_slices: int | 
 
 def _name_the_source_layer(failure, report: dict) -> None:
     """A refusal of a layer the patch made also names the user's layer it was made from (the report's changes)."""
-    from kernelkit.doctor.confirm import source_layer
+    from kernelkit.model.patchdir import source_layer
 
     if not failure.layer_name:
         return

@@ -27,6 +27,8 @@ REPORT_FILE = "patch-report.json"
 REPORT_SCHEMA = "kernelkit.patch/1"
 BLOB_FILE = "model.blob"              # `patch` (where the plugin runs) and the demo compile the folder to this
 GRAPH_DUMP_FILE = "model.graph.dot"   # beside it: the plugin's stage -> layer map (myriad.graph_dump.dump_path)
+# Patch steps whose output is a new form of a layer (a refusal of it may be the patch's own doing).
+REWRITING = ("rewrite", "custom_layer", "fc_as_conv", "native")
 
 
 @dataclass
@@ -123,3 +125,29 @@ def read(folder) -> PatchFolder:
     if found.custom_layers is None and (folder / CUSTOM_LAYERS_FILE).is_file():
         found.custom_layers = folder / CUSTOM_LAYERS_FILE
     return found
+
+
+def source_layer(changes, name: str) -> tuple[str, str | None, str | None, str | None]:
+    """(user's layer, its type, the patch step that made `name`, the layer that step changed) behind the
+    patched model's layer `name`: a change's layer when `name` is it or one of the layers it became
+    (`LAYER/...`), followed back through earlier changes (CumSum -> MatMul -> Convolution); else `name`."""
+    records = [c if isinstance(c, dict) else c.to_dict() for c in changes]
+
+    def made(layer_name, skip):
+        found = [r for r in records if r is not skip and r.get("patcher") in REWRITING + ("precision", "boundary")
+                 and (layer_name == r["layer"] or layer_name.startswith(r["layer"] + "/"))]
+        return max(found, key=lambda r: len(r["layer"]), default=None)
+
+    nearest = made(name, None)
+    if nearest is None:
+        return name, None, None, None
+    root, seen = nearest, {id(nearest)}
+    while True:
+        earlier = made(root["layer"], root)
+        if earlier is None or id(earlier) in seen:
+            break
+        seen.add(id(earlier))
+        root = earlier
+    before = root.get("before", "")
+    layer_type = before.split(" ")[0].rsplit("-", 1)[0] if before else None
+    return root["layer"], layer_type or None, nearest.get("patcher"), nearest["layer"]

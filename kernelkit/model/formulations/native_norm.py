@@ -60,6 +60,9 @@ def mvn(c: Composer, x: Out, axes: list[int], attrs: dict) -> Out:
     normalised = sorted({a % rank for a in axes})
     if any(d <= 0 for d in x.dims):
         raise Refuse("a dynamic or zero dimension")
+    if 0 in normalised and _network_batch(c.model):
+        # measured: the plugin compiles such a network one sample at a time and refuses the view across samples
+        raise Refuse("an MVN across the samples of a network the plugin compiles one sample at a time")
     order = [a for a in range(rank) if a not in normalised] + normalised
     moved = c.transpose(x, order) if order != list(range(rank)) else x
     dims = [x.dims[a] for a in order]
@@ -67,6 +70,12 @@ def mvn(c: Composer, x: Out, axes: list[int], attrs: dict) -> Out:
     view = c.reshape(moved, [outer, int(np.prod(dims, dtype=np.int64)) // outer, 1])
     back = c.reshape(c.op("MVN", [view, c.ints([1, 2], "axes")], attrs, version="opset6"), dims)
     return c.transpose(back, [order.index(a) for a in range(rank)]) if moved is not x else back
+
+
+def _network_batch(model) -> int | None:
+    from kernelkit.kernel.bindings.myriad_select import network_batch
+
+    return network_batch([p.outputs[0].dims for p in model.parameters()])
 
 
 def _mvn2_axes(layer, rank: int) -> list[int]:
