@@ -28,7 +28,8 @@ def load_for_inspection(model_path: Path, shapes: dict, values: dict, outputs: l
                                   f"{' '.join(options)}") from None
 
 
-def oracle_verdict(model, model_path: Path, modified: bool, options_given: bool = False) -> dict:
+def oracle_verdict(model, model_path: Path, modified: bool, options_given: bool = False,
+                   timeout: float | None = None) -> dict:
     """The real plugin's word on the model as `inspect --oracle myriad` reports it (never raises for a
     toolchain that is missing: the report says why there is no verdict)."""
     from kernelkit.core.errors import KernelkitError, ToolchainUnavailable
@@ -38,7 +39,7 @@ def oracle_verdict(model, model_path: Path, modified: bool, options_given: bool 
 
     target = compiler_target()
     if model_path.suffix.lower() == ".onnx":
-        return straight_verdict(model_path, options_given)
+        return straight_verdict(model_path, options_given, timeout)
     if model.version not in target.ir_versions:
         return {"available": False, "note": f"the {target} plugin reads IR v{target.ir_version} only: run "
                                             f"`kernelkit patch --target {target}` first and inspect the patched "
@@ -57,7 +58,10 @@ def oracle_verdict(model, model_path: Path, modified: bool, options_given: bool 
             "message": verdict.message, "unsupported": [list(u) for u in verdict.unsupported]}
 
 
-def straight_verdict(model_path: Path, options_given: bool) -> dict:
+IMPLICIT_COMPILE_SECONDS = 120.0     # the straight compile inspect runs unasked never holds it up longer
+
+
+def straight_verdict(model_path: Path, options_given: bool, timeout: float | None = None) -> dict:
     """The real plugin's word on an ONNX file as it is (its 2021.4 reader takes ONNX): what `kernelkit compile
     FILE` would say, before any patch. `options_given`: --input-shape/-value/--output, which a straight compile
     cannot apply (the verdict is the file's)."""
@@ -68,7 +72,7 @@ def straight_verdict(model_path: Path, options_given: bool) -> dict:
 
     target = compiler_target()
     try:
-        verdict = plugin_verdict(model_path)
+        verdict = plugin_verdict(model_path, **({"timeout": timeout} if timeout else {}))
     except ToolchainUnavailable:
         return {"available": False, "note": "the oracle needs the legacy toolchain: run `kernelkit toolchain setup`"}
     except KernelkitError as exc:
@@ -95,9 +99,10 @@ def inspect_model(model_path, target, *, input_shapes: dict | None = None, input
     model = load_for_inspection(model_path, shapes, values, outputs)
     verdict = None
     onnx = model_path.suffix.lower() == ".onnx"
+    timeout = None
     if onnx and not oracle and get_target(target).compiler and toolchain.locate().ready():
-        oracle = True
+        oracle, timeout = True, IMPLICIT_COMPILE_SECONDS
     if oracle:
         modified = bool(shapes or values or outputs) or onnx
-        verdict = oracle_verdict(model, model_path, modified, bool(shapes or values or outputs))
+        verdict = oracle_verdict(model, model_path, modified, bool(shapes or values or outputs), timeout)
     return inspect_report(model, str(target), oracle=verdict)
