@@ -149,3 +149,24 @@ def test_a_refusal_naming_the_layer_is_taken_as_named(tmp_path):
 
 def test_an_ngraph_validation_error_names_its_node():
     assert parse_compile_error(NGRAPH_VALIDATION.printed) == ("b", "Reshape")
+
+
+def test_the_per_pass_dumps_of_a_later_refusal_name_the_stage_s_layer(tmp_path):
+    """The front end refuses before any dump exists (ReduceL1 above); a refusal in the later passes (a stage's
+    type check) leaves one dump per pass up to it, whose stage names its origLayer."""
+    from kernelkit.myriad import refusal
+    from kernelkit.myriad.compile import make_config, run_shim
+    from myriad_models import greater_i32
+
+    tc = require_toolchain()
+    xml = greater_i32(tmp_path)
+
+    def attempt(model, extra, seconds):
+        run = run_shim(model, tmp_path / "x.blob", make_config(extra=extra), timeout=seconds, toolchain=tc)
+        assert "types check error" in run.message
+        return None if run.ok else run.message
+
+    found = refusal.layer_from_pass_dumps(xml, "is_bigger", attempt)
+    assert (found.name, found.type) == ("is_bigger", "Eltwise")     # origLayer: the plugin's legacy layer type
+    assert refusal.layer_from_pass_dumps(_reduce_l1(tmp_path), "Abs_1", lambda m, e, s: run_shim(
+        m, tmp_path / "y.blob", make_config(extra=e), toolchain=tc).message) is None

@@ -38,7 +38,8 @@ _CAPTION = re.compile(r"^\[(-?\d+) / (-?\d+)\] Stage (.*)$", re.S)
 
 @dataclass(frozen=True)
 class Layer:
-    """An IR layer as the plugin names it (after its own nGraph passes: usually the IR's name)."""
+    """An IR layer as the plugin names it (after its own nGraph passes: usually the IR's name), with the
+    plugin's legacy layer type (Eltwise for Add or Greater, FullyConnected for MatMul, Pooling for MaxPool)."""
 
     name: str
     type: str

@@ -6,8 +6,9 @@ some refusals name nothing ("UNSPECIFIED isn't supported"). Measured on the real
 refuses before any internal graph exists, so neither the final dump nor the per-pass dumps
 (`MYRIAD_DUMP_INTERNAL_GRAPH_DIRECTORY` + `MYRIAD_DUMP_ALL_PASSES`) are written for these; they are written
 for refusals in its later passes, where the failing stage's origLayer names the layer. What always works
-offline is asking the plugin again: compile the model cut after its first k layers (in topological order)
-and find by bisection the first layer whose prefix the plugin refuses the same way. A compile of a small
+offline is asking the plugin again (a refusal in the later passes, e.g. Greater on S32's stage type check,
+leaves the dumps up to the failing pass: four for a one-layer model): compile the model cut after its first
+k layers (in topological order) and find by bisection the first layer whose prefix the plugin refuses the same way. A compile of a small
 model takes well under a second here, so this is a handful of compiles, done only after a refusal.
 """
 
@@ -76,13 +77,15 @@ def locate(model: Path, message: str, name: str | None, *, attempt: Callable[[Pa
     if model.suffix.lower() != ".xml":
         return None
     if name:
-        found = _from_pass_dumps(model, name, attempt)
-        if found is not None:
-            return Located(found.name, found.type, "per-pass dump")
+        found = layer_from_pass_dumps(model, name, attempt)
+        if found is not None:       # the dump's type is the plugin's legacy one (Eltwise): the model's first
+            return Located(found.name, known.get(found.name, found.type), "per-pass dump")
     return _bisect(model, message, name, attempt)
 
 
-def _from_pass_dumps(model: Path, name: str, attempt):
+def layer_from_pass_dumps(model: Path, name: str, attempt):
+    """The layer behind the stage or data `name` in the per-pass dumps of the refused compile, the last pass
+    first (None: no dump names it, as for every refusal of the plugin's front end)."""
     from kernelkit.myriad.graph_dump import read_dump
 
     with tempfile.TemporaryDirectory(prefix="kernelkit-passes-") as tmp:
