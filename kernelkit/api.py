@@ -20,9 +20,11 @@ def inspect(model, target=None, *, input_shapes: Mapping | None = None, input_va
 
 def patch(model, outdir=None, target=None, *, input_shapes: Mapping | None = None,
           input_values: Mapping | None = None, outputs: Sequence[str] | None = None, preprocessing=None,
-          prefer: str = "native", shaves: int | None = None, force: bool = False):
+          prefer: str = "native", shaves: int | None = None, force: bool = False, compile: bool = False):  # noqa: A002
     """Fix the blockers of `model` for `target`. With `outdir`, `model` is a model file and the patch folder is
-    written (model.xml/.bin, custom layers, compile.conf, patch-report.json); without, the patch is in memory:
+    written (model.xml/.bin, custom layers, compile.conf, patch-report.json); with `compile` too, the real
+    plugin then compiles it as `kernelkit patch` does (model.blob, report["plugin"], fixes tried on a refusal;
+    kernelkit.doctor.confirm) where the toolchain is provisioned. Without `outdir`, the patch is in memory:
     `model` is a file or a kernelkit.ir.model.IRModel (edited in place), and the result's `.model` is the
     patched IR (call `.close()` when done with its kernels). Returns the PatchResult: `.report`, `.changes`,
     `.remaining` (blockers left), `.exit_code`."""
@@ -33,9 +35,17 @@ def patch(model, outdir=None, target=None, *, input_shapes: Mapping | None = Non
     target = get_target(target)
     shapes, values, ends = dict(input_shapes or {}) or None, dict(input_values or {}) or None, list(outputs or [])
     if outdir is not None:
-        return patch_model(model, outdir, target, input_shapes=shapes, input_values=values, outputs=ends or None,
-                           preprocessing=preprocessing, prefer=prefer, force=force,
-                           shaves=DEFAULT_SHAVES if shaves is None else shaves)
+        options = dict(input_shapes=shapes, input_values=values, outputs=ends or None, preprocessing=preprocessing,
+                       prefer=prefer, shaves=DEFAULT_SHAVES if shaves is None else shaves)
+        from kernelkit.ir.load import reuse_conversions
+
+        with reuse_conversions():
+            result = patch_model(model, outdir, target, force=force, **options)
+            if compile and result.exit_code == 0:
+                from kernelkit.doctor.confirm import confirm
+
+                _, result = confirm(result, model, outdir, target, options)
+        return result
     if isinstance(model, (str, Path)):
         from kernelkit.ir.load import load_model
 

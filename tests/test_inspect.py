@@ -16,6 +16,7 @@ import openvino.opset13 as o13
 import pytest
 
 from kernelkit.cli import main
+from kernelkit.core.paths import EXAMPLES_DIR
 from kernelkit.model.blockers import find_blockers
 from kernelkit.ir.load import load_model
 
@@ -321,3 +322,50 @@ def test_oracle_agrees_with_the_tables(tmp_path, capsys):
     assert main(["inspect", str(clean), "--input-shape", "x=2,8", "--oracle", "myriad", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["oracle"]["compiled"] is True and report["blockers"] == []
+
+
+@pytest.mark.toolchain
+def test_oracle_exits_1_when_the_plugin_refuses_what_the_tables_accept(tmp_path, capsys):
+    from myriad_models import require_toolchain
+
+    require_toolchain()
+    x = o13.parameter([1, 8, 4, 4], np.float32, name="x")
+    norm = ov.opset6.mvn(x, o13.constant(np.array([1], np.int64)), True, 1e-5, "outside_sqrt")
+    path = _ir(tmp_path, [_named(norm, "channel_norm")], [x], v10=True, name="mvn")
+    assert main(["inspect", str(path)]) == 0                     # the tables see nothing wrong
+    capsys.readouterr()
+    assert main(["inspect", str(path), "--oracle", "myriad"]) == 1
+    out = capsys.readouterr().out
+    assert "no blockers" in out and "plugin refuses it" in out and "channel_norm (MVN)" in out
+
+
+@pytest.mark.toolchain
+def test_inspect_of_an_onnx_file_states_the_straight_compile_verdict(tmp_path, capsys):
+    from myriad_models import relu_onnx, require_toolchain
+
+    require_toolchain()
+    relu = relu_onnx(tmp_path)
+    assert main(["inspect", str(relu), "--oracle", "myriad", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["oracle"]["straight"] and report["oracle"]["compiled"] is True
+    blocked = EXAMPLES_DIR / "blocked_model" / "model.onnx"
+    assert main(["inspect", str(blocked)]) == 1                 # no --oracle: ONNX gets the verdict anyway
+    out = capsys.readouterr().out
+    assert "plugin refuses this file as it is" in out and "gate (HardSigmoid)" in out
+    assert main(["inspect", str(blocked), "--oracle", "myriad", "--json"]) == 1
+    oracle = json.loads(capsys.readouterr().out)["oracle"]
+    assert oracle["compiled"] is False and oracle["unsupported"][0][:2] == ["gate", "HardSigmoid"]
+
+
+def test_one_entry_per_layer_with_one_fix_line(capsys, monkeypatch, tmp_path):
+    monkeypatch.setenv("KERNELKIT_CACHE_DIR", str(tmp_path / "empty-cache"))    # the tables only
+    blocked = EXAMPLES_DIR / "blocked_model" / "model.onnx"
+    assert main(["inspect", str(blocked), "--json"]) == 1
+    blockers = json.loads(capsys.readouterr().out)["blockers"]
+    assert main(["inspect", str(blocked)]) == 1
+    out = capsys.readouterr().out
+    layers = {b["layer_id"] or "model" for b in blockers}
+    assert len(blockers) == 8 and len(layers) == 7              # busy (Greater) has two precision reasons
+    assert out.count("    fix: ") == len(layers)
+    busy = out[out.index("[precision] busy"):]
+    assert busy.count("[precision] busy") == 2 and busy.index("    fix: insert Convert") < busy.index("[opset]")

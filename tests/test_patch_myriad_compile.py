@@ -150,7 +150,7 @@ def test_patch_compile_confirms_with_the_real_plugin(tmp_path):
     model = _one_node_model(tmp_path / "hs.onnx", helper.make_node("HardSigmoid", ["x"], ["y"], alpha=0.3, beta=0.4))
     result = _run_cli("patch", model, "-o", tmp_path / "out", "--compile")
     assert result.returncode == 0, result.stderr
-    assert "confirmed: the real MYRIAD 2021.4 plugin compiled" in result.stdout
+    assert "compiled by the real MYRIAD 2021.4 plugin: model.blob and model.graph.dot" in result.stdout
     blob = (tmp_path / "out" / "model.blob").read_bytes()
     from kernelkit.myriad.blob import read_header
 

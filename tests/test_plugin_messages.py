@@ -8,7 +8,7 @@ MESSAGES = {name: value for name, value in vars(plugin_messages).items() if isin
 
 
 def test_every_pattern_reads_its_source_message():
-    assert len(MESSAGES) == 8
+    assert len(MESSAGES) == 9
     for name, message in MESSAGES.items():
         assert message.search(message.printed), name
         assert message.means and message.seen_in, name

@@ -20,7 +20,7 @@ EXAMPLE = EXAMPLES_DIR / "blocked_model" / "model.onnx"
 def example_out(tmp_path_factory):
     # the library kernel rather than CumSum's native formulation: verify runs it on the emulator
     out = tmp_path_factory.mktemp("v") / "out"
-    assert main(["patch", str(EXAMPLE), "-o", str(out), "--prefer", "kernel"]) == 0
+    assert main(["patch", str(EXAMPLE), "-o", str(out), "--prefer", "kernel", "--no-compile"]) == 0
     return out
 
 
@@ -47,7 +47,7 @@ def test_kernel_against_numpy_cumsum(tmp_path, exclusive, reverse):
     model = tmp_path / "scan.onnx"
     _cumsum_onnx(model, exclusive, reverse)
     out = tmp_path / "out"
-    assert main(["patch", str(model), "-o", str(out), "--prefer", "kernel"]) == 0
+    assert main(["patch", str(model), "-o", str(out), "--prefer", "kernel", "--no-compile"]) == 0
     x = np.random.default_rng(3).uniform(-2, 2, size=(1, 2, 3, 6)).astype(np.float32)
     # Written independently of kernelkit: flip, cumulative sum, shift for exclusive.
     data = x[..., ::-1] if reverse else x
@@ -105,7 +105,7 @@ def test_bad_inputs_exit_2(example_out, tmp_path, capsys):
 def test_preprocessed_patch_is_checked_against_the_original(tmp_path):
     out = tmp_path / "out"
     assert main(["patch", str(EXAMPLE), "-o", str(out), "--u8-input", "--reverse-channels",
-                 "--mean", "120,110,100", "--scale", "60"]) == 0
+                 "--mean", "120,110,100", "--scale", "60", "--no-compile"]) == 0
     result = verify(out)
     # The original model saw (BGR->RGB, mean, scale)-normalised floats made from the same U8 frame.
     assert result.passed, [c.reason for c in result.comparisons]
@@ -124,7 +124,7 @@ def test_a_tiny_output_is_compared_relative_to_its_signal(tmp_path, capsys):
     zero = opset8.multiply(x, opset8.constant(np.float32(0.0)), name="zero")
     ov.save_model(ov.Model([tiny, zero], [x], "tiny"), tmp_path / "tiny.xml", compress_to_fp16=False)
     out = tmp_path / "out"
-    assert main(["patch", str(tmp_path / "tiny.xml"), "-o", str(out)]) == 0
+    assert main(["patch", str(tmp_path / "tiny.xml"), "-o", str(out), "--no-compile"]) == 0
     data = np.random.default_rng(4).uniform(-1, 1, size=(1, 3, 8, 8)).astype(np.float32)
     np.savez(tmp_path / "in.npz", in0=data)
     np.savez(tmp_path / "right.npz", out0=data * np.float32(1e-5), out1=np.zeros_like(data))

@@ -18,7 +18,8 @@ def add_arguments(parser):
 
     parser.add_argument("model", metavar="MODEL_OR_OUTDIR", help="IR v10 .xml, .onnx, or a `kernelkit patch` folder")
     parser.add_argument("-o", "--output", required=True, metavar="OUT.blob",
-                        help="blob to write; a name ending in .superblob writes a superblob")
+                        help="blob to write (the plugin's internal graph, the stage -> layer map, goes beside it as "
+                             "OUT.graph.dot); a name ending in .superblob writes a superblob")
     parser.add_argument("--superblob", action="store_true",
                         help="write a superblob: every SHAVE count 1-16 (CMX slices = SHAVEs, one throughput "
                              "stream), the 8-SHAVE blob as the base and bsdiff patches for the others")
@@ -71,4 +72,6 @@ def run(args) -> int:
         return 0
     print(f"wrote {result.blob_path} ({result.size} bytes, blob version {h.version_major}.{h.version_minor}, "
           f"{h.stages} stages, {h.shaves} shaves, {h.cmx_slices} CMX slices) in {result.seconds:.1f} s")
+    if result.graph_dump is not None:
+        print(f"wrote {result.graph_dump} (the plugin's internal graph: which layer each stage comes from)")
     return 0

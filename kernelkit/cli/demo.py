@@ -39,6 +39,7 @@ def _compile(outdir: Path, target: str, custom_layers: bool = False) -> int:
     from kernelkit.core.errors import KernelkitError, ToolchainUnavailable
     from kernelkit.myriad import toolchain
     from kernelkit.myriad.compile import CompileFailed
+    from kernelkit.doctor.confirm import record_compiled
     from kernelkit.doctor.workflow import NeedsClc, compile_patched
     from kernelkit.facts.target import compiler_target, get_target
     from kernelkit.model import patchdir
@@ -61,6 +62,7 @@ def _compile(outdir: Path, target: str, custom_layers: bool = False) -> int:
     except ToolchainUnavailable as exc:
         print(f"the real compiler is unavailable: {exc}")
         return 3
+    record_compiled(outdir, result)            # the folder's report holds the plugin's verdict, as patch's does
     if isinstance(result, NeedsClc):
         layers = ", ".join(v.case.label() for v in result.verdicts)
         print(f"the real MYRIAD {target} plugin compiled the model with check ELFs for {', '.join(result.missing)} "

@@ -10,8 +10,10 @@ HELP = "list every MYRIAD blocker of an IR, ONNX or TFLite model, with the fix `
 DESCRIPTION = ("Load MODEL (.xml IR v10/v11 with its .bin, .onnx, .tflite, TensorFlow .pb / SavedModel, Paddle "
                ".pdmodel), apply the MYRIAD knowledge base of "
                "TARGET and list every blocker: IR version, opset, unsupported op, op limits, precision, "
-               "dynamic shapes, element types. Exit 0 when there is none, 1 when there are blockers, 2 on "
-               "bad input.")
+               "dynamic shapes, element types. An .onnx file also gets the real 2021.4 plugin's verdict on its "
+               "straight compile where the toolchain is provisioned. Exit 0 when there is no blocker, 1 when "
+               "there are blockers, 2 on bad input; with --oracle myriad (and the toolchain), 0 when the real "
+               "plugin compiles the model (an .onnx file: as it is), 1 when it refuses.")
 ORDER = 60
 
 
@@ -32,7 +34,8 @@ def add_arguments(parser) -> None:
                         help="inspect the model as `patch --output` leaves it: ended at tensor NAME (repeatable)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON (schema kernelkit.inspect/1)")
     parser.add_argument("--oracle", choices=["myriad"],
-                        help="also ask the real 2021.4 MYRIAD plugin (needs `kernelkit toolchain setup`)")
+                        help="also ask the real 2021.4 MYRIAD plugin (needs `kernelkit toolchain setup`): an IR as "
+                             "inspected, an .onnx file as it is; its verdict is the exit code")
 
 
 def run(args) -> int:
@@ -49,6 +52,9 @@ def run(args) -> int:
         print()
     else:
         _print_table(report)
+    oracle = report.get("oracle") or {}
+    if args.oracle and oracle.get("available"):          # asked for, the plugin's verdict is the exit code
+        return 0 if oracle.get("compiled") else 1
     return 0 if report["summary"]["ok"] else 1
 
 
@@ -57,21 +63,38 @@ def _print_table(report: dict) -> None:
     print(f"{report['model']}: IR v{report['ir_version']}, {report['layers']} layers, target {report['target']}")
     if not blockers:
         print("no blockers: the MYRIAD plugin's tables accept this model")
+    # One entry per layer: its reasons, then what patch does about them and the sources.
+    entries: dict = {}
     for b in blockers:
-        what = f"{b['layer_name']} ({b['type']}-{b['version'].replace('opset', '')})" if b["layer_id"] else "model"
-        print(f"[{b['kind']}] {what}: {b['reason']}")
-        print(f"    fix: {b['fix'] or 'no automatic fix'}")
-        print(f"    source: {b['source']}")
+        entries.setdefault(b["layer_id"] or f"model:{len(entries)}", []).append(b)
+    for found in entries.values():
+        for b in found:
+            what = f"{b['layer_name']} ({b['type']}-{b['version'].replace('opset', '')})" if b["layer_id"] else "model"
+            print(f"[{b['kind']}] {what}: {b['reason']}")
+        fixes = list(dict.fromkeys(b["fix"] for b in found if b["fix"]))
+        unfixed = list(dict.fromkeys(b["kind"] for b in found if not b["fix"]))
+        if fixes and unfixed:
+            fixes.append(f"no automatic fix for the {', '.join(unfixed)} reason")
+        print(f"    fix: {'; '.join(fixes) if fixes else 'no automatic fix'}")
+        print(f"    source: {'; '.join(dict.fromkeys(b['source'] for b in found))}")
     oracle = report.get("oracle")
     if oracle is not None:
         if not oracle.get("available"):
             print(f"oracle: {oracle['note']}")
         elif oracle["compiled"]:
-            print(f"oracle: the real {oracle['plugin']} MYRIAD plugin compiles this model")
+            if oracle.get("straight"):
+                print(f"oracle: the real {oracle['plugin']} MYRIAD plugin compiles this file as it is "
+                      f"(`kernelkit compile {report['model']}`)" +
+                      ("; the blockers above are on patch's way through OpenVINO's IR" if blockers else ""))
+            else:
+                print(f"oracle: the real {oracle['plugin']} MYRIAD plugin compiles this model")
         else:
-            print(f"oracle: the real {oracle['plugin']} MYRIAD plugin refuses it: {oracle['message'].strip()}")
+            what = "this file as it is" if oracle.get("straight") else "it"
+            print(f"oracle: the real {oracle['plugin']} MYRIAD plugin refuses {what}: {oracle['message'].strip()}")
             for name, kind, message in oracle["unsupported"]:
                 print(f"    {name} ({kind}): {message}")
+        if oracle.get("available") and oracle.get("note"):
+            print(f"    ({oracle['note']})")
     if blockers:
         kinds = ", ".join(f"{n} {k}" for k, n in sorted(report["summary"]["by_kind"].items()))
         print(f"{len(blockers)} blocker(s): {kinds}", file=sys.stderr)

@@ -5,8 +5,14 @@ from __future__ import annotations
 NAME = "patch"
 HELP = "fix every MYRIAD blocker of an IR/ONNX/TFLite model it can (kernels, rewrites, downgrades, Converts)"
 DESCRIPTION = ("Write OUTDIR/model.xml+.bin (IR v10 for 2021.4, v11 otherwise), custom_layers.xml with the "
-               "kernel sources, compile.conf (compile_tool -c) and patch-report.json. The input is never "
-               "modified. Exit 0 when no blocker is left for the target, 1 when some remain, 2 on bad input.")
+               "kernel sources, compile.conf (compile_tool -c) and patch-report.json, then compile OUTDIR with the "
+               "real MYRIAD 2021.4 plugin where `kernelkit toolchain setup` has provisioned it: OUTDIR/model.blob "
+               "and model.graph.dot (the plugin's stage -> layer map). When the plugin refuses, patch names the "
+               "layer and the plugin's words, tries the fixes it knows for them and keeps the first that compiles. "
+               "The input is never modified. Exit 0: the plugin compiled it (without the toolchain, --no-compile "
+               "or another target: the knowledge base finds no blocker); 1: blockers remain or the plugin refuses; "
+               "2: bad input; 3: --compile without the toolchain; 4: it compiles once clc builds the custom "
+               "layers' kernels (no blob).")
 ORDER = 61
 
 
@@ -46,50 +52,51 @@ def add_arguments(parser) -> None:
                              "auto and rewrite are old names of native")
     parser.add_argument("--shaves", type=int, default=6, help="SHAVEs (and CMX slices) in compile.conf (default: 6)")
     parser.add_argument("--json", action="store_true", help="print patch-report.json instead of the summary")
-    parser.add_argument("--compile", action="store_true",
-                        help="then compile OUTDIR/model.blob with the real MYRIAD 2021.4 plugin to confirm the result "
-                             "(needs `kernelkit toolchain setup`; exit 1 if the plugin refuses, 3 if unavailable; "
-                             "with custom layers and no clc the plugin compiles with check ELFs: exit 4, no blob)")
+    compiling = parser.add_mutually_exclusive_group()
+    compiling.add_argument("--no-compile", action="store_true",
+                           help="do not compile: the verdict is the knowledge base's only")
+    compiling.add_argument("--compile", action="store_true",
+                           help="require the real plugin's verdict: exit 3 when the toolchain is not provisioned "
+                                "(by default patch compiles where it can and says when it cannot)")
 
 
 def run(args) -> int:
-    import json
-
     from kernelkit.ir.cut import parse_outputs
     from kernelkit.ir.freeze import parse_input_values
+    from kernelkit.ir.load import reuse_conversions
     from kernelkit.ir.reshape import parse_input_shapes
-    from kernelkit.model.patcher import format_patch_result, patch_model
     from kernelkit.model.passes.preprocess import Preprocessing, parse_layouts, parse_values
 
     options = Preprocessing(mean=parse_values(args.mean, "--mean"), scale=parse_values(args.scale, "--scale"),
                             reverse_channels=args.reverse_channels, u8_input=args.u8_input,
                             inputs=list(args.preprocess_input), layouts=parse_layouts(args.layout))
-    result = patch_model(args.model, args.out, args.target, input_shapes=parse_input_shapes(args.input_shape),
-                         force=args.force, preprocessing=options, prefer=args.prefer, shaves=args.shaves,
-                         input_values=parse_input_values(args.input_value), outputs=parse_outputs(args.output))
+    patch_options = dict(input_shapes=parse_input_shapes(args.input_shape), preprocessing=options,
+                         prefer=args.prefer, shaves=args.shaves, input_values=parse_input_values(args.input_value),
+                         outputs=parse_outputs(args.output))
+    with reuse_conversions():           # the fixes' patches name the layers the first patch named
+        return _patch_and_confirm(args, patch_options)
+
+
+def _patch_and_confirm(args, patch_options: dict) -> int:
+    import json
+
+    from kernelkit.doctor.confirm import confirm, record_not_run
+    from kernelkit.model.patcher import format_patch_result, patch_model
+
+    result = patch_model(args.model, args.out, args.target, force=args.force, **patch_options)
+
+    if result.exit_code != 0:
+        record_not_run(result, args.out, "blockers remain: the plugin would refuse the model")
+    elif args.no_compile:
+        record_not_run(result, args.out, "--no-compile: the verdict is the knowledge base's only")
+    else:
+        from kernelkit.core.errors import KernelkitError
+
+        try:
+            _, result = confirm(result, args.model, args.out, args.target, patch_options, required=args.compile)
+        except KernelkitError as exc:          # --compile and no compiler here: the patch stands, then the error
+            record_not_run(result, args.out, exc.message)
+            print(json.dumps(result.report, indent=2) if args.json else format_patch_result(result))
+            raise
     print(json.dumps(result.report, indent=2) if args.json else format_patch_result(result))
-    if not args.compile or result.exit_code != 0:
-        return result.exit_code
-    return _confirm_by_compiling(args.out, args.target)
-
-
-def _confirm_by_compiling(outdir, target: str) -> int:
-    import sys
-
-    from kernelkit.myriad.compile import CompileFailed
-    from kernelkit.doctor.workflow import EXIT_NEEDS_CLC, NeedsClc, compile_patched
-
-    try:
-        compiled = compile_patched(outdir, target)
-    except CompileFailed as exc:
-        print(f"the real MYRIAD {target} plugin refused the patched model: {exc}", file=sys.stderr)
-        return 1
-    if isinstance(compiled, NeedsClc):
-        layers = ", ".join(v.case.label() for v in compiled.verdicts)
-        print(f"compiles for MYRIAD once clc's binaries replace the check ELFs: the real MYRIAD {target} plugin "
-              f"compiled the patched model with metadata-only ELFs for {', '.join(compiled.missing)} and took the "
-              f"binding of every custom layer ({layers}); no blob was written (one made with check ELFs cannot "
-              "run). Build the .bin with clc (KERNELKIT_OPENVINO_DIR or KERNELKIT_CLC), patch again and compile.")
-        return EXIT_NEEDS_CLC
-    print(f"confirmed: the real MYRIAD {target} plugin compiled {compiled.blob_path} ({compiled.size} bytes)")
-    return 0
+    return result.exit_code

@@ -31,7 +31,7 @@ def compile_folder(source, out, *, shaves: int | None = None, cmx_slices: int | 
     report's `preprocessing.u8_input` (else False); explicit options beat the folder's compile.conf."""
     from kernelkit.core.errors import KernelkitError
     from kernelkit.model import patchdir
-    from kernelkit.myriad.compile import DEFAULT_TIMEOUT, compile_model
+    from kernelkit.myriad.compile import DEFAULT_TIMEOUT, CompileFailed, compile_model
     from kernelkit.myriad.superblob import compile_superblob
 
     source = Path(source)
@@ -49,8 +49,24 @@ def compile_folder(source, out, *, shaves: int | None = None, cmx_slices: int | 
     folder = patchdir.read(source)
     if u8_input is None:
         u8_input = bool((folder.report.get("preprocessing") or {}).get("u8_input", False))
-    return compile_to(folder.model, out, u8_input=u8_input, custom_layers=custom_layers or folder.custom_layers,
-                      config=folder.config, **options)
+    try:
+        return compile_to(folder.model, out, u8_input=u8_input,
+                          custom_layers=custom_layers or folder.custom_layers, config=folder.config, **options)
+    except CompileFailed as exc:
+        _name_the_source_layer(exc, folder.report)
+        raise
+
+
+def _name_the_source_layer(failure, report: dict) -> None:
+    """A refusal of a layer the patch made also names the user's layer it was made from (the report's changes)."""
+    from kernelkit.model.patchdir import source_layer
+
+    if not failure.layer_name:
+        return
+    layer, layer_type, patcher, _ = source_layer(report.get("changes", []), failure.layer_name)
+    if patcher and failure.where:
+        failure.where += f", which patch's {patcher} made from your layer \"{layer}\"" + \
+            (f" ({layer_type})" if layer_type else "")
 
 
 def compile_patched(outdir, target: Target | str):

@@ -72,8 +72,17 @@ FAILED_TO_COMPILE_LAYER = PluginMessage(
     "Failed to compile layer \"probe\": Current Interpolate supports 'nearest' and 'linear' modes only, actual cubic",
     "docs/myriad-plugin-verdicts.md, Interpolate (cubic)")
 
+NGRAPH_VALIDATION = PluginMessage(
+    re.compile(r"While validating node '(?:v\d+::)?(?P<type>\w+) [^']*' with friendly_name '(?P<name>[^']+)'"),
+    "an nGraph pass of the plugin re-inferred the node's shapes and they do not hold (the check that failed "
+    "comes first)",
+    "Check 'input_product.get_length() % output_product.get_length() == 0' failed at core/src/op/reshape.cpp:334:\n"
+    "While validating node 'v1::Reshape b (a[0]:f32{1,3,4,5}, Concat_23265[0]:i64{2}) -> (f32{?,?})' with "
+    "friendly_name 'b':\nNon-'-1' output dimensions do not evenly divide the input dimensions",
+    "ONNX node case test_flatten_axis3 patched for 2021.4 (docs/onnx-acceptance.md)")
+
 # Which layer a refusal is about: the first of these that matches names it (most specific first).
 NAMING_A_LAYER = (UNSUPPORTED_LAYER_TYPE, STAGE_TYPES_CHECK, LAYER_OF_TYPE, CANNOT_CREATE_LAYER,
-                  FAILED_TO_COMPILE_LAYER)
+                  FAILED_TO_COMPILE_LAYER, NGRAPH_VALIDATION)
 # The IR reader cannot create the layer from its opset at all (only an extension layer reaches the plugin).
 READER_CANNOT_CREATE = (READER_LACKS_OPSET, OPSET_LACKS_TYPE)

@@ -4,6 +4,7 @@ imports this module."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -18,6 +19,43 @@ from kernelkit.ir.onnx_fold import FoldLog, freeze_onnx
 from kernelkit.ir.onnx_graph import has_control_flow, load_onnx
 from kernelkit.ir.onnx_import import ConversionFailed, check_onnx_file, convert_onnx
 from kernelkit.ir.reshape import apply_input_shapes
+
+
+_REUSE: list[dict] = []          # active `reuse_conversions` scopes: conversion key -> (xml, weights)
+
+
+@contextlib.contextmanager
+def reuse_conversions():
+    """Within this scope an ONNX file converted again with the same options gives the same IR bytes: OpenVINO
+    names the nodes it makes from a per-process counter (`MVN_335205`, then `MVN_337665`), and a patch made
+    again (kernelkit.doctor.confirm's fixes) must name the same layers as the first."""
+    _REUSE.append({})
+    try:
+        yield
+    finally:
+        _REUSE.pop()
+
+
+def _reused(key, convert):
+    """`convert()`, or within a `reuse_conversions` scope the bytes it gave for the same key."""
+    if not _REUSE:
+        return convert()
+    memo = _REUSE[-1]
+    if key not in memo:
+        memo.clear()                 # one model at a time: the IR bytes can be large
+        memo[key] = convert()
+    return memo[key]
+
+
+def _file_key(path: Path) -> tuple:
+    st = path.stat()
+    return (str(path.resolve()), st.st_size, st.st_mtime_ns)
+
+
+def _convert(path: Path, shapes, frozen):
+    key = _file_key(path) + (repr(sorted((shapes or {}).items())),
+                             frozen.SerializeToString() if frozen is not None else None)
+    return _reused(key, lambda: convert_onnx(path, shapes, model=frozen))
 
 
 def load_model(path, input_shapes: dict[str, list[int]] | None = None, input_values: dict[str, list] | None = None,
@@ -49,7 +87,7 @@ def load_model(path, input_shapes: dict[str, list[int]] | None = None, input_val
                                           path=path)
         shapes = {k: v for k, v in (input_shapes or {}).items() if k not in (input_values or {})}
         try:
-            xml, weights = convert_onnx(path, shapes or None, model=frozen)
+            xml, weights = _convert(path, shapes or None, frozen)
         except ConversionFailed as exc:
             if log is None or not log.options():
                 raise
@@ -60,7 +98,7 @@ def load_model(path, input_shapes: dict[str, list[int]] | None = None, input_val
         model.freeze_log = log
         return model
     if framework is not None:
-        xml, weights, fmt = convert_framework(path)
+        xml, weights, fmt = _reused(_file_key(path), lambda: convert_framework(path))
         model = IRModel.from_bytes(xml, weights, path=path)
         model.source_format = fmt
     elif suffix != ".xml":

@@ -4,7 +4,9 @@ archive) reads. This module alone names its files, writes it (all or nothing) an
   model.xml/.bin       the patched IR
   custom_layers.xml    the bindings, with each kernel's .cl (and .bin) beside it, when a layer is bound
   compile.conf         compile_tool's `-c` file: SHAVEs, CMX slices, the custom-layer key of the target
-  patch-report.json    what was changed and why (schema kernelkit.patch/1)
+  patch-report.json    what was changed and why (schema kernelkit.patch/1); `plugin`: the real plugin's verdict
+  model.blob           the blob, when the real plugin compiled the folder (patch does by default where it can)
+  model.graph.dot      the plugin's internal-graph dump of that compile (kernelkit.myriad.graph_dump)
 """
 
 from __future__ import annotations
@@ -23,7 +25,10 @@ CUSTOM_LAYERS_FILE = "custom_layers.xml"
 COMPILE_CONF = "compile.conf"
 REPORT_FILE = "patch-report.json"
 REPORT_SCHEMA = "kernelkit.patch/1"
-BLOB_FILE = "model.blob"              # `patch --compile` and the demo compile the folder to this
+BLOB_FILE = "model.blob"              # `patch` (where the plugin runs) and the demo compile the folder to this
+GRAPH_DUMP_FILE = "model.graph.dot"   # beside it: the plugin's stage -> layer map (myriad.graph_dump.dump_path)
+# Patch steps whose output is a new form of a layer (a refusal of it may be the patch's own doing).
+REWRITING = ("rewrite", "custom_layer", "fc_as_conv", "native")
 
 
 @dataclass
@@ -82,6 +87,13 @@ def write(outdir, model, report: dict, *, target: Target | str, shaves: int = DE
     return outdir
 
 
+def update_report(folder, report: dict) -> Path:
+    """Rewrite the folder's patch report (atomically): `patch` adds the real plugin's verdict after compiling."""
+    from kernelkit.core.fsutil import atomic_write
+
+    return atomic_write(Path(folder) / REPORT_FILE, json.dumps(report, indent=2) + "\n")
+
+
 def read_report(folder) -> dict:
     """The folder's patch report; {} when it has none."""
     path = Path(folder) / REPORT_FILE
@@ -113,3 +125,29 @@ def read(folder) -> PatchFolder:
     if found.custom_layers is None and (folder / CUSTOM_LAYERS_FILE).is_file():
         found.custom_layers = folder / CUSTOM_LAYERS_FILE
     return found
+
+
+def source_layer(changes, name: str) -> tuple[str, str | None, str | None, str | None]:
+    """(user's layer, its type, the patch step that made `name`, the layer that step changed) behind the
+    patched model's layer `name`: a change's layer when `name` is it or one of the layers it became
+    (`LAYER/...`), followed back through earlier changes (CumSum -> MatMul -> Convolution); else `name`."""
+    records = [c if isinstance(c, dict) else c.to_dict() for c in changes]
+
+    def made(layer_name, skip):
+        found = [r for r in records if r is not skip and r.get("patcher") in REWRITING + ("precision", "boundary")
+                 and (layer_name == r["layer"] or layer_name.startswith(r["layer"] + "/"))]
+        return max(found, key=lambda r: len(r["layer"]), default=None)
+
+    nearest = made(name, None)
+    if nearest is None:
+        return name, None, None, None
+    root, seen = nearest, {id(nearest)}
+    while True:
+        earlier = made(root["layer"], root)
+        if earlier is None or id(earlier) in seen:
+            break
+        seen.add(id(earlier))
+        root = earlier
+    before = root.get("before", "")
+    layer_type = before.split(" ")[0].rsplit("-", 1)[0] if before else None
+    return root["layer"], layer_type or None, nearest.get("patcher"), nearest["layer"]

@@ -38,7 +38,11 @@ class PatchResult:
 
     @property
     def exit_code(self) -> int:
-        return 0 if not self.remaining else 1
+        """1 blockers remain or the real plugin refused the folder, 4 it compiles once clc builds the kernels,
+        else 0 (report["plugin"], written by kernelkit.doctor.confirm, holds the plugin's verdict)."""
+        if self.remaining:
+            return 1
+        return {"refused": 1, "needs-clc": 4}.get((self.report.get("plugin") or {}).get("status"), 0)
 
     def close(self) -> None:
         """Remove the temporary folder the bindings' kernels were built in (patch_ir without build_dir)."""
@@ -57,6 +61,10 @@ class PatchRun(PatchContext):
     inputs: list = field(default_factory=list)         # preprocess.InputLayout per input (report "inputs")
     blocked: set[str] = field(default_factory=set)     # layers to replace: a formulation's or a kernel's job
     choices: dict = field(default_factory=dict)        # layer name -> native.Choice
+    # What the real plugin taught about this model (kernelkit.doctor.confirm retries with these):
+    leave_alone: frozenset = frozenset()               # layers no rewrite, kernel or fc_as_conv may touch
+    replace: frozenset = frozenset()                   # layers to replace although the tables accept them
+    prefer_layers: dict = field(default_factory=dict)  # layer name -> native | kernel, beats `prefer`
 
 
 def _record_freeze(run: PatchRun) -> None:
@@ -76,7 +84,12 @@ def _plan(run: PatchRun) -> None:
     run.blocked |= {b.layer_name for b in found if b.kind == "opset" and b.type.lower() in formulations()}
     # Forms the knowledge base calls supported but the real plugin refuses: known where kernelkit compiles.
     run.blocked |= rewrite.needed_layers(run.model) if run.target.compiler else set()
+    run.blocked = (run.blocked | set(run.replace)) - set(run.leave_alone)
     run.choices = native.plan(run, run.blocked, run.prefer, set(run.binder.index))
+    for name, prefer in run.prefer_layers.items():
+        choice = run.choices.get(name)
+        if choice is not None and choice.has_native and choice.has_kernel:
+            run.choices[name] = native.choose(run.model.find(name), prefer, True, True)
 
 
 def _native_first(run: PatchRun) -> set[str]:
@@ -101,6 +114,10 @@ def _rewrite_the_rest(run: PatchRun) -> None:
     native.settle(run.choices, run.changes)
 
 
+def _fc_as_conv(run: PatchRun) -> None:
+    fc_as_conv.apply(run, skip=run.leave_alone)
+
+
 def _compiled_here(run: PatchRun) -> bool:
     """Fixes found by compiling with the real plugin: they hold where kernelkit runs that plugin."""
     return run.target.compiler
@@ -121,7 +138,7 @@ PASSES = (
     Pass("native", _rewrite_native_first),
     Pass("custom_layer", _bind_kernels),
     Pass("rewrite", _rewrite_the_rest),
-    Pass("fc_as_conv", fc_as_conv.apply, applies=_compiled_here),
+    Pass("fc_as_conv", _fc_as_conv, applies=_compiled_here),
     Pass("precision", precision.apply),
     Pass("boundary", boundary.apply, applies=_compiled_here),
     Pass("ir", version.to_ir_v10, applies=_reader_refuses_ir_version),
@@ -129,15 +146,20 @@ PASSES = (
 
 
 def patch_ir(model, target: Target | str, *, preprocessing: preprocess.Preprocessing | None = None,
-             kernels_dir=None, prefer: str = "native", build_dir=None, source: dict | None = None) -> PatchResult:
+             kernels_dir=None, prefer: str = "native", build_dir=None, source: dict | None = None,
+             leave_alone=(), replace=(), prefer_layers: dict | None = None) -> PatchResult:
     """Patch `model` (a kernelkit.ir.model.IRModel, edited in place) for MYRIAD `target`, in memory. The bound
     kernels are built in `build_dir` (default: a temporary folder, removed by `result.close()`). `source`:
-    the report's record of where the model came from (default: its path)."""
+    the report's record of where the model came from (default: its path). leave_alone / replace /
+    prefer_layers: layer names the real plugin's refusals say to keep as they are, to replace although the
+    knowledge base accepts them, or to give the other fix first (kernelkit.doctor.confirm)."""
     target = get_target(target)
     prefer = native.normalise_prefer(prefer)
     _refuse_unknown_opsets(model)
     before = find_blockers(model, target)
-    run = PatchRun(model, target, preprocessing=preprocessing or preprocess.Preprocessing(), prefer=prefer)
+    run = PatchRun(model, target, preprocessing=preprocessing or preprocess.Preprocessing(), prefer=prefer,
+                   leave_alone=frozenset(leave_alone), replace=frozenset(replace),
+                   prefer_layers={k: native.normalise_prefer(v) for k, v in (prefer_layers or {}).items()})
     run.binder = custom_layer.Binder(run, kernels_dir, build_dir)
     try:
         for step in PASSES:
@@ -162,7 +184,8 @@ def patch_ir(model, target: Target | str, *, preprocessing: preprocess.Preproces
 def patch_model(model_path, outdir, target: Target | str, *, input_shapes: dict | None = None,
                 force: bool = False, preprocessing=None, kernels_dir=None, prefer: str = "native",
                 shaves: int = DEFAULT_SHAVES, input_values: dict | None = None,
-                outputs: list[str] | None = None) -> PatchResult:
+                outputs: list[str] | None = None, leave_alone=(), replace=(),
+                prefer_layers: dict | None = None) -> PatchResult:
     """Patch `model_path` (.xml or .onnx) for MYRIAD `target` into the patch folder `outdir`. Never touches the
     input. input_values (`--input-value`): inputs frozen to constants before If/Loop/Shape folding (`freeze`).
     outputs (`--output`): the tensors the patched model ends at (`kernelkit.ir.cut`)."""
@@ -182,7 +205,7 @@ def patch_model(model_path, outdir, target: Target | str, *, input_shapes: dict 
               "input_values": {k: list(v) for k, v in (input_values or {}).items()},
               "outputs": list(outputs or [])}
     result = patch_ir(model, target, preprocessing=preprocessing, kernels_dir=kernels_dir, prefer=prefer,
-                      source=source)
+                      source=source, leave_alone=leave_alone, replace=replace, prefer_layers=prefer_layers)
     try:
         patchdir.write(outdir, model, result.report, target=target, shaves=shaves, bindings=result.bindings,
                        force=force)
@@ -215,7 +238,14 @@ def _report(run: PatchRun, source: dict, before: list, remaining: list) -> dict:
         "prefer": run.prefer,
         "choices": [choice.to_dict() for choice in run.choices.values()],
         "frozen": run.frozen,
-    }
+    } | _taught(run)
+
+
+def _taught(run: PatchRun) -> dict:
+    """What the real plugin's refusals made this patch do differently (only when they did)."""
+    taught = {"leave_alone": sorted(run.leave_alone), "replace": sorted(run.replace),
+              "prefer_layers": dict(sorted(run.prefer_layers.items()))}
+    return {"plugin_taught": taught} if any(taught.values()) else {}
 
 
 def _newest_opset() -> int:
@@ -268,5 +298,44 @@ def format_patch_result(result: PatchResult) -> str:
             where = f"{b.layer_name} ({b.type}-{version_number(b.version)})" if b.layer_id else "model"
             lines.append(f"  {b.kind:<13} {where}: {b.reason}")
     else:
-        lines.append("no blocker left for this target")
+        lines.extend(_plugin_lines(report))
     return "\n".join(lines)
+
+
+def _plugin_lines(report: dict) -> list[str]:
+    """The verdict's lines: the real plugin's (report["plugin"], kernelkit.doctor.confirm), else the tables'."""
+    plugin = report.get("plugin") or {}
+    status, target = plugin.get("status"), report["target"]
+    if status == "compiled":
+        lines = []
+        if plugin.get("fix"):
+            lines.append(f"  plugin       {plugin['reason']}")
+        dump = f" and {plugin['graph_dump']}" if plugin.get("graph_dump") else ""
+        lines.append(f"compiled by the real MYRIAD {target} plugin: {plugin['blob']}{dump} in the output folder")
+        return lines
+    if status == "needs-clc":
+        return [f"compiles for MYRIAD once clc's binaries replace the check ELFs: {plugin['reason']}"]
+    if status == "refused":
+        where = plugin.get("layer") or "a layer it does not name"
+        if plugin.get("layer_type"):
+            where += f" ({plugin['layer_type']})"
+        lines = [f"the real MYRIAD {target} plugin refuses the patched model at {where}:"]
+        lines += [f"  {line}" for line in plugin.get("message", "").splitlines()]
+        if plugin.get("compiled_layer") and plugin["compiled_layer"] != plugin.get("layer"):
+            lines.append(f"  (the patched model's layer {plugin['compiled_layer']}, which the patch made from "
+                         f"{plugin.get('layer')} by {plugin.get('patcher')})")
+        if plugin.get("plugin_name") and plugin["plugin_name"] != plugin.get("compiled_layer"):
+            lines.append(f"  (the plugin's own node {plugin['plugin_name']}; layer found by "
+                         f"{plugin.get('located_by')})")
+        elif plugin.get("located_by") and plugin["located_by"] != "named":
+            lines.append(f"  (layer found by {plugin['located_by']})")
+        for tried in plugin.get("tried", []):
+            lines.append(f"  tried: {tried['fix']}: {tried['status']}"
+                         + (f" ({tried['message'].splitlines()[0]})" if tried.get("message") else ""))
+        lines.append(f"what to try: {plugin.get('reason')}")
+        return lines
+    lines = ["no blocker left for this target (the knowledge base's verdict)" if status else
+             "no blocker left for this target"]
+    if status == "not-run":
+        lines.append(f"not compiled: {plugin['reason']}")
+    return lines

@@ -26,6 +26,8 @@ from kernelkit.myriad import toolchain as toolchain_mod
 
 # compile_tool 2021.4 always sets this for MYRIAD; it lets the plugin compile with no device attached.
 PLATFORM_CONFIG = {"VPU_MYRIAD_PLATFORM": "VPU_MYRIAD_2480"}
+# The plugin writes its final internal graph here (kernelkit.myriad.graph_dump); the blob is the same with or without.
+DUMP_KEY = "MYRIAD_DUMP_INTERNAL_GRAPH_FILE_NAME"
 # Turns unsupported layers into silent no-op stages in a blob that still parses: never allowed.
 FORBIDDEN_KEYS = ("MYRIAD_IGNORE_UNKNOWN_LAYERS", "VPU_IGNORE_UNKNOWN_LAYERS")
 # A compile.conf may come from a patch for any target: every target's key names the bindings.
@@ -47,10 +49,12 @@ IR_XML_LIMIT = 256 * xmlsafe.MiB
 
 
 class CompileFailed(KernelkitError):
-    """The MYRIAD plugin refused the model. CLI exit 1. `.layer_name`/`.layer_type` when the text names them."""
+    """The MYRIAD plugin refused the model. CLI exit 1. `.layer_name`/`.layer_type`: the compiled model's
+    layer the refusal is about, when it could be found; `.plugin_name`: the node the plugin's words name (its
+    own, e.g. `FullyConnected_44171`, or the layer's); `.located_by`: how the layer was found."""
 
     def __init__(self, message: str, *, layer_name: str | None = None, layer_type: str | None = None,
-                 path=None, plugin_text: str = ""):
+                 path=None, plugin_text: str = "", plugin_name: str | None = None, located_by: str | None = None):
         where = None
         if layer_name:
             where = f'layer "{layer_name}"' + (f" ({layer_type})" if layer_type else "")
@@ -58,6 +62,8 @@ class CompileFailed(KernelkitError):
         self.layer_name = layer_name
         self.layer_type = layer_type
         self.plugin_text = plugin_text
+        self.plugin_name = plugin_name if plugin_name is not None else layer_name
+        self.located_by = located_by
 
 
 @dataclass
@@ -68,6 +74,7 @@ class CompileResult:
     config: dict[str, str]
     seconds: float
     warnings: list[str]
+    graph_dump: Path | None = None      # the plugin's internal-graph dump beside the blob (graph_dump.dump_path)
 
 
 @dataclass
@@ -271,20 +278,6 @@ def run_shim(model: Path, out_blob: Path, config: dict[str, str], *, timeout: fl
     return ShimRun(False, message, warnings, seconds)
 
 
-def _layer_types(model: Path) -> dict[str, str]:
-    """name -> type of the model's layers/nodes, to complete errors that name only the layer."""
-    try:
-        if model.suffix.lower() == ".onnx":
-            import onnx
-
-            graph = onnx.load(str(model), load_external_data=False).graph
-            return {node.name: node.op_type for node in graph.node if node.name}
-        root = xmlsafe.parse_file(model, max_bytes=IR_XML_LIMIT)
-        return {layer.get("name"): layer.get("type") for layer in root.iter("layer")}
-    except Exception:  # only an aid for the message
-        return {}
-
-
 def _int_setting(value, key: str) -> int:
     try:
         return int(value)
@@ -295,12 +288,14 @@ def _int_setting(value, key: str) -> int:
 def compile_model(model: str | Path, out: str | Path, *, shaves: int | None = None, cmx_slices: int | None = None,
                   u8_input: bool = False, blob_version: str | None = None,
                   custom_layers: str | Path | None = None, config: dict[str, str] | None = None,
-                  timeout: float = DEFAULT_TIMEOUT) -> CompileResult:
-    """Compile the model file `model` to the blob `out`, written atomically.
+                  timeout: float = DEFAULT_TIMEOUT, graph_dump: bool = True) -> CompileResult:
+    """Compile the model file `model` to the blob `out`, written atomically, with the plugin's internal-graph
+    dump beside it as `<out stem>.graph.dot` (graph_dump=False: none; kernelkit.myriad.graph_dump reads it).
 
     config: compile_tool settings (e.g. a patch folder's compile.conf). shaves/cmx_slices beat it; without
     either, 6 SHAVEs and as many slices as SHAVEs. Raises CompileFailed (plugin refused), KernelkitError
-    (bad input) or ToolchainUnavailable.
+    (bad input) or ToolchainUnavailable. A refusal's CompileFailed names the model's layer it is about, even
+    when the plugin's words name a node of its own (kernelkit.myriad.refusal).
     """
     model = Path(model)
     check_model(model)
@@ -331,16 +326,39 @@ def compile_model(model: str | Path, out: str | Path, *, shaves: int | None = No
     with tempfile.TemporaryDirectory(prefix="kernelkit-compile-") as tmp:
         compiled = u8_input_ir(model, Path(tmp)) if u8_input else model
         tmp_blob = Path(tmp) / "out.blob"
-        run = run_shim(compiled, tmp_blob, full_config, timeout=timeout, toolchain=tc)
+        shim_config = dict(full_config)
+        tmp_dump = None
+        if graph_dump and DUMP_KEY not in shim_config:
+            tmp_dump = Path(tmp) / "graph.dot"
+            shim_config[DUMP_KEY] = str(tmp_dump)
+        run = run_shim(compiled, tmp_blob, shim_config, timeout=timeout, toolchain=tc)
         if not run.ok:
+            from kernelkit.myriad.refusal import locate
+
+            def attempt(xml: Path, extra: dict, seconds: float) -> str | None:
+                limit = min(timeout, seconds)
+                with tempfile.TemporaryDirectory(prefix="kernelkit-locate-") as scratch:
+                    again = run_shim(xml, Path(scratch) / "out.blob", {**full_config, **extra}, timeout=limit,
+                                     toolchain=tc)
+                if not again.ok and again.seconds >= limit:
+                    raise TimeoutError
+                return None if again.ok else again.message
+
             name, layer_type = parse_compile_error(run.message)
-            if name and not layer_type:
-                layer_type = _layer_types(model).get(name)
-            raise CompileFailed(run.message, layer_name=name, layer_type=layer_type, path=model,
-                                plugin_text=run.message)
+            where = locate(compiled, run.message, name, attempt=attempt)
+            raise CompileFailed(run.message, layer_name=where.name if where else name,
+                                layer_type=where.type if where else layer_type, path=model,
+                                plugin_text=run.message, plugin_name=name,
+                                located_by=where.how if where else None)
         data = tmp_blob.read_bytes()
+        dump = tmp_dump.read_bytes() if tmp_dump is not None and tmp_dump.is_file() else None
     if blob_version:
         data = blobfmt.with_version(data, blob_version)
     header = blobfmt.read_header(data)
     atomic_write(out, data)
-    return CompileResult(out, len(data), header, full_config, run.seconds, run.warnings)
+    kept = None
+    if dump is not None:
+        from kernelkit.myriad.graph_dump import dump_path, stable_addresses
+
+        kept = atomic_write(dump_path(out), stable_addresses(dump))
+    return CompileResult(out, len(data), header, full_config, run.seconds, run.warnings, kept)

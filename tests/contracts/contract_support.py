@@ -200,7 +200,7 @@ class Contract:
             data = normalised.encode("utf-8")
         record["bytes"] = len(data)
         record["sha256"] = sha256(data)
-        if path.suffix in (".xml", ".json"):      # a diagnostic only, for files holding such names
+        if path.suffix in (".xml", ".json", ".dot"):      # a diagnostic only, for files holding such names
             text = data.decode("utf-8")
             if AUTO_NAME.search(text):
                 record["sha256_auto_names_masked"] = sha256(AUTO_NAME.sub("<N>", text).encode())

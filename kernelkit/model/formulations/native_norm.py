@@ -42,20 +42,40 @@ def group_normalization(model, layer) -> Out:
     return c.add(c.mul(back, scale), bias)
 
 
+def plugin_takes_axes(rank: int, axes) -> bool:
+    """Whether the 2021.4 MVN stage takes these axes: rank 3 or 4, the innermost axis normalised, and on 4-D
+    not the batch ("Unsupported combination of indices in layer "L". Only across channel, width and full batch
+    supported." for 4-D axes [1], [1, 2], [0, 1, 2, 3] and 3-D [1]; [3], [1, 3], 3-D [2] and [0, 1, 2] compile:
+    measured on the real plugin, tests/test_patch_confirm.py)."""
+    normalised = {a % rank for a in axes}
+    return rank in MVN_RANKS and rank - 1 in normalised and (rank != 4 or 0 not in normalised)
+
+
 def mvn(c: Composer, x: Out, axes: list[int], attrs: dict) -> Out:
-    """MVN-6 of `x` over `axes`; on a rank the plugin's MVN stage refuses, over a 3-D view of `x`
-    [outer, normalised, 1] (axes 1, 2), which needs the normalised axes to be the last ones."""
+    """MVN-6 of `x` over `axes`; where the plugin's MVN stage refuses the rank or the axes, over a 3-D view
+    [outer, normalised, 1] (axes 1, 2) of `x`, its normalised axes moved last by a Transpose when they are not."""
     rank = len(x.dims)
-    if rank in MVN_RANKS:
+    if plugin_takes_axes(rank, axes):
         return c.op("MVN", [x, c.ints(axes, "axes")], attrs, version="opset6")
-    normalised = sorted(a % rank for a in axes)
-    if normalised != list(range(rank - len(normalised), rank)):
-        raise Refuse(f"a {rank}-D MVN over axes {axes}: only the last axes fit a 3-D view")
+    normalised = sorted({a % rank for a in axes})
     if any(d <= 0 for d in x.dims):
         raise Refuse("a dynamic or zero dimension")
-    outer = int(np.prod(x.dims[:rank - len(normalised)], dtype=np.int64))
-    view = c.reshape(x, [outer, int(np.prod(x.dims, dtype=np.int64)) // outer, 1])
-    return c.reshape(c.op("MVN", [view, c.ints([1, 2], "axes")], attrs, version="opset6"), x.dims)
+    if 0 in normalised and _network_batch(c.model):
+        # measured: the plugin compiles such a network one sample at a time and refuses the view across samples
+        raise Refuse("an MVN across the samples of a network the plugin compiles one sample at a time")
+    order = [a for a in range(rank) if a not in normalised] + normalised
+    moved = c.transpose(x, order) if order != list(range(rank)) else x
+    dims = [x.dims[a] for a in order]
+    outer = int(np.prod(dims[:rank - len(normalised)], dtype=np.int64))
+    view = c.reshape(moved, [outer, int(np.prod(dims, dtype=np.int64)) // outer, 1])
+    back = c.reshape(c.op("MVN", [view, c.ints([1, 2], "axes")], attrs, version="opset6"), dims)
+    return c.transpose(back, [order.index(a) for a in range(rank)]) if moved is not x else back
+
+
+def _network_batch(model) -> int | None:
+    from kernelkit.kernel.bindings.myriad_select import network_batch
+
+    return network_batch([p.outputs[0].dims for p in model.parameters()])
 
 
 def _mvn2_axes(layer, rank: int) -> list[int]:
@@ -67,20 +87,21 @@ def _mvn2_axes(layer, rank: int) -> list[int]:
     return list(range(1 if across else 2, rank))
 
 
-@formulation("mvn", text="MVN-6 (MVN-2's axes as an input; a rank other than 3 or 4 on a 3-D view "
-             "[outer, normalised, 1], axes 1 and 2)")
+@formulation("mvn", text="MVN-6 (MVN-2's axes as an input; a rank or axes the stage refuses on a 3-D view "
+             "[outer, normalised, 1], axes 1 and 2, the normalised axes moved last)")
 def mvn_the_plugin_takes(model, layer) -> Out:
-    """MVN-2 (the 2021.4 parser wants MVN-6's axes input) or MVN-6 of a rank its stage refuses (a
-    LayerNormalization over a [N, C] tensor)."""
+    """MVN-2 (the 2021.4 parser wants MVN-6's axes input) or MVN-6 of a rank or axes its stage refuses (a
+    LayerNormalization over a [N, C] tensor, an MVN over the channels alone)."""
     x = input_of(model, layer, 0)
     c = Composer(model, layer, x)
     if len(layer.inputs) < 2:
         attrs = {"normalize_variance": layer.attrs["normalize_variance"], "eps": layer.attrs["eps"],
                  "eps_mode": "inside_sqrt"}          # MVN-2 adds eps to the variance
         return mvn(c, x, _mvn2_axes(layer, len(x.dims)), attrs)
-    if len(x.dims) in MVN_RANKS:
-        raise Refuse(f"a {len(x.dims)}-D MVN-6: a rank the plugin takes")
     axes = constant_input(model, layer, 1)
     if axes is None:
         raise Refuse("the axes are computed at run time")
-    return mvn(c, x, [int(a) for a in np.ravel(axes)], dict(layer.attrs.items()))
+    axes = [int(a) for a in np.ravel(axes)]
+    if plugin_takes_axes(len(x.dims), axes):
+        raise Refuse(f"a {len(x.dims)}-D MVN-6 over axes {axes}: a form the plugin takes")
+    return mvn(c, x, axes, dict(layer.attrs.items()))

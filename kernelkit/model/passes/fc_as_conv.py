@@ -31,14 +31,14 @@ def _rows_grid(dims: list[int]) -> tuple[int, int] | None:
     return math.prod(dims[:-2]), dims[-2]
 
 
-def apply(ctx: PatchContext) -> None:
+def apply(ctx: PatchContext, skip=()) -> None:
     from kernelkit.kernel.bindings.myriad_select import network_batch
 
     model = ctx.model
     if network_batch([p.outputs[0].dims for p in model.parameters()]):
         return        # compiled one sample at a time: the plugin refuses the fixed Reshapes there (measured)
     for layer in list(model.topological_order()):
-        if layer.type != "MatMul" or len(layer.inputs) != 2 or layer.version != "opset1":
+        if layer.type != "MatMul" or len(layer.inputs) != 2 or layer.version != "opset1" or layer.name in skip:
             continue
         if str(layer.attrs.get("transpose_a", "false")).lower() in ("true", "1"):
             continue

@@ -1,0 +1,291 @@
+"""The plugin's verdict is the kit's verdict: `kernelkit patch` compiles its output with the real MYRIAD plugin.
+
+Where the toolchain runs (`kernelkit toolchain setup`, target 2021.4), the patch folder is compiled to
+model.blob (+ model.graph.dot). When the plugin refuses, the refusal is put on the user's layer (the patched
+model's layer, found by kernelkit.myriad.refusal, then the source layer a patch step made it from), and the
+fixes the kit knows for that layer are tried, each a fresh patch compiled again:
+  - the layer was rewritten, bound or turned into a convolution by the patch: leave it as it is;
+  - it has both a native formulation and a library kernel: the other one first;
+  - the patch left it alone although the kit has a formulation or a kernel for its op: replace it.
+The first that compiles replaces the folder (its report says what the plugin taught); when none does, the
+report and the summary name the layer, the plugin's words and what to try. Exit codes: 0 compiled, 1 refused,
+4 compiles once clc builds the kernels' .bin; without the toolchain the verdict is the knowledge base's only.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kernelkit.facts.target import Target, compiler_target, get_target
+from kernelkit.model.patchdir import REWRITING, source_layer
+
+COMPILED, REFUSED, NEEDS_CLC, NOT_RUN = "compiled", "refused", "needs-clc", "not-run"
+
+
+@dataclass
+class PluginVerdict:
+    """The real plugin's word on a patch folder, as patch-report.json's `plugin` records it."""
+
+    status: str                         # compiled | refused | needs-clc | not-run
+    reason: str = ""                    # not-run: why; refused: what to try; compiled after a fix: the fix
+    blob: str | None = None             # file names inside the patch folder
+    graph_dump: str | None = None
+    layer: str | None = None            # refused: the user's layer (the source model's)
+    layer_type: str | None = None
+    compiled_layer: str | None = None   # the patched model's layer the plugin refused
+    plugin_name: str | None = None      # the node the plugin's words name (its own name, possibly)
+    located_by: str | None = None       # named | per-pass dump | bisection
+    patcher: str | None = None          # the patch step that made the refused layer, if any
+    changed_layer: str | None = None    # the layer that step changed (the user's layer, or one a step made)
+    message: str = ""                   # the plugin's words
+    tried: list[dict] = field(default_factory=list)     # each fix tried: {fix, status, message}
+    fix: str | None = None              # the fix that made the plugin compile it
+
+    @property
+    def exit_code(self) -> int | None:
+        """0 compiled, 1 refused, 4 needs clc; None: not run (the knowledge base's verdict stands)."""
+        from kernelkit.doctor.workflow import EXIT_NEEDS_CLC
+
+        return {COMPILED: 0, REFUSED: 1, NEEDS_CLC: EXIT_NEEDS_CLC}.get(self.status)
+
+    def to_dict(self) -> dict:
+        found = {"status": self.status}
+        for key in ("reason", "blob", "graph_dump", "layer", "layer_type", "compiled_layer", "plugin_name",
+                    "located_by", "patcher", "changed_layer", "message", "fix"):
+            value = getattr(self, key)
+            if value:
+                found[key] = value
+        if self.tried:
+            found["tried"] = self.tried
+        return found
+
+
+def not_run_reason(target: Target | str) -> str | None:
+    """Why the real plugin cannot judge a patch for `target` here (None: it can)."""
+    from kernelkit.myriad import toolchain
+
+    target = get_target(target)
+    if not target.compiler:
+        return (f"kernelkit runs the MYRIAD compiler of OpenVINO {compiler_target().name}, not {target.name}'s: "
+                "the verdict is the knowledge base's only")
+    if not toolchain.locate().ready():
+        return ("the real MYRIAD compiler is not provisioned here, so the verdict is the knowledge base's only; "
+                f"run `kernelkit toolchain setup` once to have every patch confirmed by the {target.name} plugin")
+    return None
+
+
+@dataclass
+class _Attempt:
+    status: str
+    message: str = ""
+    failure: object = None              # the CompileFailed
+    compiled: object = None             # CompileResult | NeedsClc
+
+
+def _compile(folder: Path, target) -> _Attempt:
+    from kernelkit.doctor.workflow import NeedsClc, compile_patched
+    from kernelkit.myriad.compile import CompileFailed
+
+    try:
+        compiled = compile_patched(folder, target)
+    except CompileFailed as exc:
+        return _Attempt(REFUSED, exc.plugin_text or exc.message, exc)
+    return _Attempt(NEEDS_CLC if isinstance(compiled, NeedsClc) else COMPILED, compiled=compiled)
+
+
+def _fixes(verdict: PluginVerdict, report: dict, taught: dict) -> list[tuple[str, dict]]:
+    """The fixes the kit knows for a refused layer, in the order tried: (description, patch options)."""
+    from kernelkit.model.formulations.registry import formulations
+
+    layer = verdict.layer
+    fixes = []
+    leave = set(taught.get("leave_alone", ()))
+    replace = set(taught.get("replace", ()))
+    prefer_layers = dict(taught.get("prefer_layers", {}))
+    choice = next((c for c in report.get("choices", []) if c.get("layer") == layer), None)
+    changed = verdict.changed_layer or layer
+    if verdict.patcher in REWRITING and changed not in leave:
+        what = layer if changed == layer else f"{changed} (made from {layer})"
+        fixes.append((f"leave {what} as it is instead of the patch's {verdict.patcher}",
+                      {"leave_alone": leave | {changed}, "replace": replace - {changed},
+                       "prefer_layers": prefer_layers}))
+    if choice and choice.get("native_available") and choice.get("kernel_available"):
+        other = "kernel" if choice.get("chosen") == "native" else "native"
+        if prefer_layers.get(layer) != other:
+            fixes.append((f"give {layer} the {'library kernel' if other == 'kernel' else 'native formulation'} "
+                          "instead", {"leave_alone": leave - {layer}, "replace": replace,
+                                      "prefer_layers": prefer_layers | {layer: other}}))
+    if verdict.patcher is None and verdict.layer_type and layer not in replace:
+        from kernelkit.core.paths import KERNELS_DIR
+        from kernelkit.model.passes.custom_layer import kernel_index
+
+        kind = verdict.layer_type.lower()
+        if kind in formulations() or kind in kernel_index(KERNELS_DIR):
+            fixes.append((f"replace {layer} ({verdict.layer_type}) by the kit's formulation or kernel of its op",
+                          {"leave_alone": leave - {layer}, "replace": replace | {layer},
+                           "prefer_layers": prefer_layers}))
+    return fixes
+
+
+def _what_to_try(verdict: PluginVerdict) -> str:
+    where = f"{verdict.layer} ({verdict.layer_type})" if verdict.layer_type else str(verdict.layer)
+    steps = [f"change {where} in the source model into a form the plugin takes",
+             "end the model before it with --output, if what follows can run on the host",
+             "bind a kernel of your own to it (`kernelkit new`, then patch with the kernel in kernels/)"]
+    return "; or ".join(steps)
+
+
+def _describe_failure(verdict: PluginVerdict, failure, changes) -> None:
+    name = failure.layer_name
+    verdict.message = failure.plugin_text or failure.message
+    verdict.plugin_name = failure.plugin_name
+    verdict.located_by = failure.located_by
+    verdict.compiled_layer = name
+    if name:
+        verdict.layer, source_type, verdict.patcher, verdict.changed_layer = source_layer(changes, name)
+        verdict.layer_type = source_type or failure.layer_type
+    else:
+        verdict.layer = verdict.layer_type = verdict.patcher = verdict.changed_layer = None
+
+
+def confirm(result, model_path, outdir, target: Target | str, patch_options: dict, *,
+            required: bool = False, max_fixes: int = 4):
+    """Compile the patch folder `outdir` (what `patch_model(model_path, outdir, target, **patch_options)`
+    wrote as `result`) with the real plugin, try the known fixes on a refusal, and record the verdict in the
+    folder's report. Returns (verdict, the PatchResult now in `outdir`: `result`, or the fixed patch's).
+    required: a missing toolchain is an error (ToolchainUnavailable), not a knowledge-base-only verdict."""
+    from kernelkit.myriad import toolchain
+
+    outdir = Path(outdir)
+    target = get_target(target)
+    reason = not_run_reason(target)
+    if reason is not None:
+        if required:
+            if target.compiler:
+                toolchain.require()
+            from kernelkit.core.errors import KernelkitError
+
+            raise KernelkitError(reason, where="--compile",
+                                 hint=f"patch with --target {compiler_target().name} to confirm by compiling")
+        return _record(result, outdir, PluginVerdict(NOT_RUN, reason=reason)), result
+    attempt = _compile(outdir, target)
+    verdict = _verdict_of(attempt)
+    if attempt.status != REFUSED:
+        return _record(result, outdir, verdict), result
+    _describe_failure(verdict, attempt.failure, result.report.get("changes", []))
+    current, current_report = verdict, result.report
+    taught: dict = {"leave_alone": set(), "replace": set(), "prefer_layers": {}}
+    tried: list[dict] = []
+    for _ in range(max_fixes):
+        done = {t["fix"] for t in tried}
+        fixes = [f for f in _fixes(current, current_report, taught) if f[0] not in done] if current.layer else []
+        if not fixes:
+            break
+        description, options = fixes[0]
+        fixed, again, folder = _retry(model_path, outdir, target, patch_options, options)
+        entry = {"fix": description, "status": again.status if again else "patch-failed"}
+        if again is not None and again.message:
+            entry["message"] = again.message
+        tried.append(entry)
+        if again is not None and again.status in (COMPILED, NEEDS_CLC):
+            _replace_folder(folder, outdir)
+            fixed.outdir = outdir
+            final = _verdict_of(again)
+            final.fix = description
+            final.reason = (f"the plugin refused {verdict.layer} (\"{verdict.message.splitlines()[0]}\") and "
+                            f"compiled the model after this fix: {description}")
+            final.tried = tried
+            return _record(fixed, outdir, final), fixed
+        if folder is not None:
+            shutil.rmtree(folder.parent, ignore_errors=True)
+        if again is not None and again.failure is not None:
+            moved = PluginVerdict(REFUSED)
+            _describe_failure(moved, again.failure, fixed.report.get("changes", []))
+            if moved.layer and moved.layer != current.layer:
+                # The fix took care of this layer and the plugin went on to refuse another: keep the fix.
+                taught, current, current_report = options, moved, fixed.report
+    verdict.tried = tried
+    verdict.reason = _what_to_try(verdict) if verdict.layer else \
+        "the plugin's words name no layer and none could be found by compiling parts of the model"
+    return _record(result, outdir, verdict), result
+
+
+def _verdict_of(attempt: _Attempt) -> PluginVerdict:
+    from kernelkit.model import patchdir
+    from kernelkit.myriad.graph_dump import dump_path
+
+    if attempt.status == COMPILED:
+        dump = dump_path(patchdir.BLOB_FILE)
+        has_dump = attempt.compiled.graph_dump is not None
+        return PluginVerdict(COMPILED, blob=patchdir.BLOB_FILE, graph_dump=str(dump) if has_dump else None)
+    if attempt.status == NEEDS_CLC:
+        compiled = attempt.compiled
+        layers = ", ".join(v.case.label() for v in compiled.verdicts)
+        return PluginVerdict(NEEDS_CLC, reason=(
+            f"the real MYRIAD {compiler_target().name} plugin compiled the patched model with metadata-only ELFs "
+            f"for {', '.join(compiled.missing)} "
+            f"and took the binding of every custom layer ({layers}); no blob was written (one made with check "
+            "ELFs cannot run). Build the .bin with clc (KERNELKIT_OPENVINO_DIR or KERNELKIT_CLC) and patch again"))
+    return PluginVerdict(REFUSED)
+
+
+def _retry(model_path, outdir: Path, target, patch_options: dict, fix_options: dict):
+    """Patch again with the fix into a private sibling folder and compile it: (result, attempt, folder)."""
+    from kernelkit.core.errors import KernelkitError
+    from kernelkit.model.patcher import patch_model
+
+    parent = Path(tempfile.mkdtemp(prefix=f".{outdir.name}.retry-", dir=outdir.parent))
+    folder = parent / "patch"
+    options = dict(patch_options)
+    options.update(fix_options)
+    try:
+        fixed = patch_model(model_path, folder, target, **options)
+    except KernelkitError:
+        shutil.rmtree(parent, ignore_errors=True)
+        return None, None, None
+    if fixed.exit_code != 0:
+        return fixed, _Attempt("patch-failed", "blockers remain"), folder
+    return fixed, _compile(folder, target), folder
+
+
+def _replace_folder(folder: Path, outdir: Path) -> None:
+    """The fixed patch folder takes the place of `outdir` in one rename."""
+    import os
+
+    from kernelkit.core.fsutil import staged_directory
+
+    with staged_directory(outdir, force=True) as stage:
+        for item in folder.iterdir():
+            os.replace(item, stage / item.name)
+    shutil.rmtree(folder.parent, ignore_errors=True)
+
+
+def record_compiled(outdir, compiled) -> PluginVerdict:
+    """Record what `kernelkit.doctor.workflow.compile_patched` gave (a CompileResult or a NeedsClc) as the
+    folder's plugin verdict, as `patch` does (the demo compiles its folders itself)."""
+    from kernelkit.doctor.workflow import NeedsClc
+    from kernelkit.model import patchdir
+
+    verdict = _verdict_of(_Attempt(NEEDS_CLC if isinstance(compiled, NeedsClc) else COMPILED, compiled=compiled))
+    report = patchdir.read_report(outdir)
+    report["plugin"] = verdict.to_dict()
+    patchdir.update_report(outdir, report)
+    return verdict
+
+
+def record_not_run(result, outdir, reason: str) -> PluginVerdict:
+    """Record in the folder's report that the plugin was not asked, and why."""
+    return _record(result, Path(outdir), PluginVerdict(NOT_RUN, reason=reason))
+
+
+def _record(result, outdir: Path, verdict: PluginVerdict) -> PluginVerdict:
+    from kernelkit.model import patchdir
+
+    report = dict(result.report)
+    report["plugin"] = verdict.to_dict()
+    result.report = report
+    patchdir.update_report(outdir, report)
+    return verdict
