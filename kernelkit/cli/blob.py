@@ -7,7 +7,7 @@ sibling (`blob run`) is one more row and one more pair of functions.
 from __future__ import annotations
 
 NAME = "blob"
-HELP = "read a compiled MYRIAD blob (info: header, I/O, stages, HW ops, memory)"
+HELP = "compiled MYRIAD blobs: info (header, I/O, every stage with its params and buffers, HW ops, memory)"
 DESCRIPTION = (HELP + ". info reads every stage of the blob with its parameters and buffers; a damaged blob "
                "is an error (exit 2) naming the file.")
 ORDER = 45
