@@ -347,6 +347,11 @@ def test_hostile_blobs_are_clear_errors(compiled, tmp_path):
     # params one word longer, data one word shorter: the split moves, so a leftover or shortfall is found
     refused(lambda d: struct.pack_into("<I", d, stages_at + 12, struct.unpack_from("<I", d, stages_at + 12)[0] + 4),
             "left over|cut short|descriptor|unknown data type")
+    # the Copy into CMX: its input descriptor's offset word (7 desc words + location after the 16-byte head)
+    copy = next(s for s in read_blob(data).stages if s.type_name == "Copy")
+    assert copy.buffers[0].location == "BSS"
+    refused(lambda d: struct.pack_into("<I", d, copy.offset + 16 + 32, 1 << 28), "reaches byte .* of BSS")
+    refused(lambda d: struct.pack_into("<I", d, copy.offset + 16 + 28, 9), "unknown memory location 9")
     cut = tmp_path / "cut.blob"
     cut.write_bytes(data[:-16])
     with pytest.raises(KernelkitError, match="truncated") as info:

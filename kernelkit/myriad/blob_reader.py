@@ -237,7 +237,7 @@ class Stage:
                "type": self.type_name, "category": self.category, "shaves": self.shaves,
                "params": _jsonable(self.params), "buffers": [b.to_dict() for b in self.buffers]}
         if self.hw_ops:
-            out["hw_ops"] = [op.to_dict() for op in self.hw_ops]
+            out["hw_ops"] = [_jsonable(op.to_dict()) for op in self.hw_ops]
         if self.injected is not None:
             out["injected"] = self.injected.to_dict()
         return out
@@ -536,7 +536,7 @@ def _assign(reader: _Reader, buffers: list[Buffer], roles: list[str], where: str
 
 
 def _concat_roles(p, n):
-    return ["input"] * p["num_inputs"] + ["output"]
+    return ["input"] * p["num_inputs"] + ["output"] if p["num_inputs"] + 1 == n else None
 
 
 def _broadcast_roles(p, n):
@@ -574,7 +574,7 @@ def _nms_roles(p, n):
 
 
 def _roi_feature_roles(p, n):
-    outputs = n - p["levels_num"] - 2
+    outputs = n - p["levels_num"] - 2           # (a huge levels_num makes this negative: refused below)
     if outputs not in (1, 2):
         return None
     return ["input"] * (p["levels_num"] + 1) + [f"output{i}" for i in range(outputs)] + ["temp"]
@@ -827,4 +827,27 @@ def read_blob(blob: bytes | str | Path) -> BlobModel:
             raise reader.fail(f"network {kind} indices {[b.io_index for b in entries]} are not 0..{len(entries) - 1}",
                               f"{kind} info")
     stages = reader.stages()
-    return BlobModel(h, inputs, outputs, stages, data, reader.path)
+    model = BlobModel(h, inputs, outputs, stages, data, reader.path)
+    _check_bounds(reader, model)
+    return model
+
+
+def _check_bounds(reader: _Reader, model: BlobModel) -> None:
+    """Every view stays inside its memory, so whatever runs the blob can size its memories from the header."""
+    h = model.header
+    room = {"BSS": h.bss_size, "CMX": h.cmx_slices * CMX_SLICE_BYTES, "Blob": h.file_size - h.constants_offset}
+    for kind, entries, total in (("input", model.inputs, h.inputs_size), ("output", model.outputs, h.outputs_size)):
+        for b in entries:
+            if b.offset + b.span_bytes > total:
+                raise reader.fail(f"{b.name!r} reaches byte {b.offset + b.span_bytes} of the {total}-byte "
+                                  f"{kind}s area", f"{kind} {b.io_index}")
+            room[f"{kind.capitalize()}[{b.io_index}]"] = b.span_bytes
+    for stage in model.all_stages():
+        for i, b in enumerate(stage.buffers):
+            if b.location == "None" or b.dims_dynamic:
+                continue
+            key = f"{b.location}[{b.io_index}]" if b.io_index is not None else b.location
+            if b.offset + b.span_bytes > room.get(key, 0):
+                where = f"stage {stage.index}" if stage.parent is None else f"stage {stage.parent}, injected stage"
+                raise reader.fail(f"buffer {i} ({b.role}) reaches byte {b.offset + b.span_bytes} of {key}, which "
+                                  f"has {room.get(key, 0)} bytes", f"{where} ({stage.type_name})")
