@@ -175,6 +175,24 @@ def test_a_matmul_with_constant_weights_runs_as_an_8x8_hw_conv(models):
 
 
 @pytest.mark.toolchain
+def test_hw_cost_features_follow_the_models_shapes(models):
+    from kernelkit.myriad.blob_reader import hw_op_cost
+
+    stage = _stages(models["conv64"], "MyriadXHwOp")[0]
+    (op,) = stage.hw_ops
+    icb = 2 ** op.op_mode                                      # input channels per lane block in this mode
+    # 16x16 output, 32 input channels, 3x3 kernel (the model); tiler costs per mode from tiling.hpp
+    assert hw_op_cost(stage, op) == {"lane_cycles": 16 * 16 * -(-32 // icb) * 9,
+                                     "tiler_cost": -(-32 // icb) * 9 + (0, 5, 11, 19, 31)[op.op_mode]}
+    pool = _stages(models["conv_pool"], "MyriadXHwOp")[0]
+    # CONV_POOL: the convolution runs on the 16x16 input resolution, the 2x2 pool halves it afterwards
+    assert hw_op_cost(pool, pool.hw_ops[0])["lane_cycles"] == 16 * 16 * -(-16 // 2 ** pool.hw_ops[0].op_mode) * 9
+    cost = models["conv64"].cost()
+    assert (cost["hw_descriptors"], cost["hw_stages"]) == (1, 1)
+    assert cost["dma_bytes"] == 64 * 16 * 16 * 2                # the Copy of the fp16 output out of CMX
+
+
+@pytest.mark.toolchain
 def test_depthwise_conv_injects_a_stage(models):
     hw = _stages(models["depthwise_conv"], "MyriadXHwOp")
     assert sum(op.out_num_chans for s in hw for op in s.hw_ops) == 16
@@ -382,7 +400,7 @@ def test_blob_info_prints_the_stages_and_hw_ops(compiled):
     assert code == 0 and not err
     assert "'x0' FP32 NCHW 1x16x16x16" in out
     assert "MyriadXHwOp" in out and "CONV_POOL" in out and "k3x3 s1" in out and "pool 2x2" in out
-    assert "memory: BSS" in out and "stage counts:" in out and "HW 1" in out
+    assert "memory: BSS" in out and "stage counts:" in out and "HW 1" in out and "lane-cycles" in out
 
 
 @pytest.mark.toolchain
@@ -393,7 +411,7 @@ def test_blob_info_json_is_the_whole_model(compiled, models):
     assert [s["type"] for s in doc["stages"]] == [s.type_name for s in models["eltwise"].stages]
     assert doc["inputs"][1]["name"] == "x1" and doc["inputs"][1]["dims_innermost"] == [8, 8, 4, 1]
     assert doc["counts"]["by_type"]["Sum"] == 2 and doc["memory"]["bss_bytes"] == models["eltwise"].header.bss_size
-    assert doc["graph_dump"] is None
+    assert doc["graph_dump"] is None and doc["cost"]["hw_descriptors"] == 0
 
 
 @pytest.mark.toolchain

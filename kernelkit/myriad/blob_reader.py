@@ -13,6 +13,8 @@
                      "extent": {location: one past the highest byte any stage's descriptor reaches}}, with
                     Input/Output keyed per network tensor ("Input[1]")
     counts()        {"stages", "HW", "SHAVE", "DMA", "injected", "hw_ops", "by_type": {name: n}}
+    cost()          latency features: HW descriptors, lane-cycles, tiler score, DMA bytes, SHAVE stages
+                    (hw_op_cost(stage, op) per HW op)
     to_dict()       everything above as JSON-ready data (`kernelkit blob info --json`)
 
 `Stage`
@@ -55,7 +57,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from kernelkit.core.errors import KernelkitError
-from kernelkit.facts.myriad_stages import PARAM_KINDS, StageType, stage_types
+from kernelkit.facts.myriad_stages import HW_MODE_COST, PARAM_KINDS, StageType, stage_types
 from kernelkit.myriad import blob as blobfmt
 
 STAGE_BORDER = 0x7F83FF19
@@ -192,6 +194,25 @@ class HwOp:
         return {k: v for k, v in asdict(self).items() if v is not None}
 
 
+def hw_op_cost(stage: Stage, op: HwOp) -> dict:
+    """Cost features of one HW op (one engine descriptor) from the blob alone: lane-cycles
+    Ho*Wo*ceil(IC_ext/icb)*kx*ky (icb = 2**mode input channels per lane block; Ho, Wo the convolution's output,
+    before a CONV_POOL's pooling; FC: ceil(inputs/icb)) and the plugin tiler's score of the descriptor
+    ceil(IC_ext/icb)*kx*ky + HW_MODE_COST[mode]."""
+    icb = 1 << op.op_mode
+    source = stage.buffers[op.input_index] if op.input_index is not None else None
+    if op.op_type == "FC":
+        blocks, kx, ky, ho, wo = -(-(op.fc_input_num or 0) // icb), 1, 1, 1, 1
+    else:
+        channels = source.dims.get("C", 1) if source is not None else 1
+        blocks, kx, ky = -(-channels // icb), op.kernel_width, op.kernel_height
+        out = stage.buffers[op.output_index] if op.output_index is not None else None
+        ho, wo = (out.dims.get("H", 1), out.dims.get("W", 1)) if out is not None else (0, 0)
+        if op.op_type == "CONV_POOL":
+            ho, wo = ho * (op.pool_kernel_height or 1), wo * (op.pool_kernel_width or 1)
+    return {"lane_cycles": ho * wo * blocks * kx * ky, "tiler_cost": blocks * kx * ky + HW_MODE_COST[op.op_mode]}
+
+
 @dataclass
 class Stage:
     index: int
@@ -298,10 +319,26 @@ class BlobModel:
                 "hw_ops": sum(len(s.hw_ops) for s in self.stages),
                 "by_type": dict(Counter(s.type_name for s in self.all_stages()).most_common())}
 
+    def cost(self) -> dict:
+        """Latency features (the blob format reference, section 7): HW descriptors (= HW ops), engine
+        lane-cycles and the tiler's score summed over them, DMA bytes (what Copy stages write), SHAVE stages."""
+        ops = [hw_op_cost(s, op) for s in self.stages for op in s.hw_ops]
+        stages = self.all_stages()
+        return {"hw_stages": sum(1 for s in self.stages if s.hw_ops), "hw_descriptors": len(ops),
+                "lane_cycles": sum(o["lane_cycles"] for o in ops), "tiler_cost": sum(o["tiler_cost"] for o in ops),
+                "dma_bytes": sum(b.span_bytes for s in stages if s.type_name == "Copy" for b in s.outputs),
+                "shave_stages": sum(1 for s in stages if s.category == "SHAVE"),
+                "shave_stage_shaves": sum(s.shaves for s in stages if s.category == "SHAVE"),
+                "stages": len(stages)}
+
     def to_dict(self) -> dict:
+        stages = [s.to_dict() for s in self.stages]
+        for stage, record in zip(self.stages, stages):
+            for op, row in zip(stage.hw_ops, record.get("hw_ops", [])):
+                row["cost"] = hw_op_cost(stage, op)
         return {"path": self.path, "graph_dump": self.graph_dump, "header": asdict(self.header),
                 "inputs": [b.to_dict() for b in self.inputs], "outputs": [b.to_dict() for b in self.outputs],
-                "stages": [s.to_dict() for s in self.stages], "memory": self.memory(), "counts": self.counts()}
+                "stages": stages, "memory": self.memory(), "counts": self.counts(), "cost": self.cost()}
 
 
 # ------------------------------------------------------------------------------------------------ reading
