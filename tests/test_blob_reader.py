@@ -13,6 +13,7 @@ import struct
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from kernelkit.core.errors import KernelkitError
@@ -219,6 +220,9 @@ def test_software_stage_params_hold_the_models_attributes(models):
     assert _stages(acts, "Swish")[0].params == {"beta": 1.0}
     prelu = _stages(acts, "PRelu")[0]
     assert [b.role for b in prelu.buffers] == ["input", "output", "extra"] and prelu.buffers[2].location == "Blob"
+    # the slopes, read through the descriptor from the const section, are the model's (as fp16)
+    slopes = (np.random.default_rng(2).standard_normal((3,)) * 0.1).astype(np.float16)    # myriad_models._const
+    assert prelu.buffers[2].view(acts.constants).tolist() == slopes.tolist()
     assert _stages(models["gelu_round"], "Round")[0].params == {"mode": 0}                  # half_to_even
     topk = _stages(models["topk"], "TopK")[0]
     assert (topk.params["values_present"], topk.params["indices_present"]) == (1, 1)
@@ -227,6 +231,18 @@ def test_software_stage_params_hold_the_models_attributes(models):
     softmax = _stages(models["softmax"], "SoftMax")[0]
     axis = softmax.params["axis"]                   # index innermost first: C of NCHW is 2
     assert softmax.buffers[0].order[::-1][axis] == "C"
+
+
+@pytest.mark.toolchain
+def test_buffer_views_write_where_the_next_stage_reads(models):
+    """A stage's output view and the next stage's input view over one arena see the same elements."""
+    model = models["power_floor"]
+    power, floor = _stages(model, "Power")[0], _stages(model, "Floor")[0]
+    arena = bytearray(model.header.bss_size)
+    written = power.outputs[0].view(arena)
+    written[...] = np.arange(written.size, dtype=np.float16).reshape(written.shape)
+    assert floor.inputs[0].view(arena).tolist() == written.tolist()
+    assert written.shape == (1, 3, 8, 8) and written.dtype == np.float16
 
 
 @pytest.mark.toolchain

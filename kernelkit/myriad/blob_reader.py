@@ -31,7 +31,8 @@
     "CMX"), offset (bytes into that location's memory; Blob: into `constants`; Input/Output: into network
     tensor `io_index`, which sits at its I/O entry's `.offset` in the inputs/outputs area), io_size (for
     Input/Output: that tensor's byte size), dims_innermost / strides_innermost (tuples, innermost
-    first, strides in bytes; None when the shape is dynamic, i.e. lives in an Output: dims_dynamic), dims /
+    first, strides in bytes; None when the shape is dynamic, i.e. lives in an Output: dims_dynamic),
+    numpy_dtype, view(memory) (a strided numpy view over the bytes of its location), dims /
     strides (the same by letter), shape (outermost first), logical_shape() (the IR's order: N, C, D, H, W;
     rank 6+: highest dimension first), span_bytes, direction ("input" | "output" | "temp", from the role).
     Roles in blob order: most stages "input", "output"; eltwise "input0", "output", "input1", "input2" (a
@@ -65,6 +66,7 @@ DATA_TYPES = {0: "FP16", 1: "U8", 2: "S32", 3: "FP32", 4: "I8"}
 ITEMSIZE = {"FP16": 2, "U8": 1, "S32": 4, "FP32": 4, "I8": 1}
 LOCATIONS = {0: "None", 1: "Input", 2: "Output", 3: "Blob", 4: "BSS", 5: "CMX"}
 LOC_INPUT, LOC_OUTPUT, LOC_BLOB = 1, 2, 3
+NUMPY_DTYPES = {"FP16": "<f2", "U8": "u1", "S32": "<i4", "FP32": "<f4", "I8": "i1"}
 DIM_LETTERS = {1: "W", 2: "H", 3: "C", 4: "N", 5: "D"}
 MAX_RANK = 8                    # MAX_DIMS_32: a 32-bit order code holds 8 nibbles
 CMX_SLICE_BYTES = 128 * 1024
@@ -143,6 +145,26 @@ class Buffer:
     @property
     def direction(self) -> str:
         return "output" if self.role.startswith("output") else "temp" if self.role.startswith("temp") else "input"
+
+    @property
+    def numpy_dtype(self) -> str:
+        return NUMPY_DTYPES[self.data_type]
+
+    def view(self, memory):
+        """This buffer as a numpy array over `memory` (the bytes of its location: `BlobModel.constants` for
+        Blob, an arena for BSS / CMX, the network tensor for Input / Output), outermost dimension first and
+        strided as the descriptor says; writable when `memory` is."""
+        import numpy as np
+
+        if self.dims_dynamic:
+            raise KernelkitError(f"a {self.location} buffer with a dynamic shape has no static view")
+        raw = np.frombuffer(memory, np.uint8) if not isinstance(memory, np.ndarray) else memory.view(np.uint8)
+        if self.offset + self.span_bytes > raw.size:
+            raise KernelkitError(f"a {self.location} buffer reaches byte {self.offset + self.span_bytes} of "
+                                 f"{raw.size}")
+        elements = np.ndarray((raw.size - self.offset) // self.itemsize, self.numpy_dtype, raw.data, self.offset)
+        return np.lib.stride_tricks.as_strided(elements, tuple(reversed(self.dims_innermost)),
+                                               tuple(reversed(self.strides_innermost)), writeable=raw.flags.writeable)
 
     def to_dict(self) -> dict:
         out = {k: v for k, v in asdict(self).items() if v is not None and k not in ("dims", "strides")}
