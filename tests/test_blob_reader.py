@@ -246,6 +246,20 @@ def test_buffer_views_write_where_the_next_stage_reads(models):
 
 
 @pytest.mark.toolchain
+def test_an_in_place_concat_is_three_views_of_one_buffer(models):
+    """concat([sigmoid(a), tanh(b), exp(a)], axis=1): no Concat stage; each producer writes its channel slice of
+    the buffer the output Convert reads."""
+    model = models["concat"]
+    arena = bytearray(model.header.bss_size)
+    for value, kind in enumerate(("Sigmoid", "Tanh", "Exp"), 1):
+        _stages(model, kind)[0].outputs[0].view(arena)[...] = value
+    final = [s for s in model.stages if s.type_name == "Convert" and s.outputs[0].location == "Output"][0]
+    joined = final.inputs[0].view(arena)
+    assert joined.shape == (1, 9, 8, 8)
+    assert [set(joined[0, c].ravel().tolist()) for c in range(9)] == [{1.0}] * 3 + [{2.0}] * 3 + [{3.0}] * 3
+
+
+@pytest.mark.toolchain
 def test_eltwise_buffers_come_in_the_plugins_order(models):
     for stage in _stages(models["eltwise"], "Sum") + _stages(models["eltwise"], "Prod"):
         assert [b.role for b in stage.buffers] == ["input0", "output", "input1", "input2"]
