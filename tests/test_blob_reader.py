@@ -49,11 +49,20 @@ def models(compiled):
 
 
 def _ir_shapes(xml: Path):
+    """({input name: shape}, {output name: shape}) of an IR, outputs named as the 2021.4 plugin names them: the
+    producing layer, with ".port" when it has several outputs."""
     import openvino as ov
 
     model = ov.Core().read_model(str(xml))
     ins = {p.get_any_name(): tuple(p.get_shape()) for p in model.inputs}
-    outs = [tuple(p.get_shape()) for p in model.outputs]
+    outs = {}
+    for result in model.outputs:
+        source = result.get_node().input_value(0)
+        producer = source.get_node()
+        name = producer.get_friendly_name()
+        if producer.get_output_size() > 1:
+            name += f".{source.get_index()}"
+        outs[name] = tuple(result.get_shape())
     return ins, outs
 
 
@@ -105,7 +114,10 @@ def test_every_stage_of_every_blob_parses_with_known_names(models):
     expected = {"Convert", "Copy", "MyriadXHwOp", "Conv", "AvgPool", "GEMM", "Sum", "Prod", "Max", "Power",
                 "Greater", "Select", "SoftMax", "Permute", "Sigmoid", "Tanh", "Exp", "MVN", "Interp", "Resample",
                 "Pad", "PRelu", "Swish", "HSwish", "Elu", "Clamp", "Floor", "Gather", "StridedSlice", "TopK",
-                "Tile", "LRN", "Normalize", "Gelu", "Round"}
+                "Tile", "LRN", "Normalize", "Gelu", "Round", "ReduceMin", "ReduceAnd", "Min", "Squared_diff",
+                "Floor_mod", "GatherND", "GatherElements", "ScatterUpdate", "ScatterElementsUpdate", "Upsampling",
+                "OneHot", "RegionYolo", "ReorgYolo", "GRN", "LSTMCell", "CTCDecoder", "CTCGreedyDecoderSeqLen",
+                "ROIPooling", "PSROIPooling", "ReverseSequence", "BiasRelu"}
     assert expected <= seen, expected - seen
 
 
@@ -113,8 +125,11 @@ def test_every_stage_of_every_blob_parses_with_known_names(models):
 def test_io_names_and_dims_match_the_models(built, models):
     for name, model in models.items():
         ins, outs = _ir_shapes(built[name][0])
+        batch = model.header.batch_size       # > 1: the plugin compiled one sample, the device runs it per sample
+        if batch > 1:
+            ins, outs = ({k: (v[0] // batch,) + v[1:] for k, v in d.items()} for d in (ins, outs))
         assert {b.name: b.logical_shape() for b in model.inputs} == ins, name
-        assert [b.logical_shape() for b in model.outputs] == outs, name
+        assert {b.name: b.logical_shape() for b in model.outputs} == outs, name
         assert [b.io_index for b in model.inputs] == list(range(len(ins)))
         for b in model.inputs + model.outputs:        # dense tensors: strides from the dims alone
             assert b.data_type in ("FP32", "S32") and b.strides_innermost[0] == 4, name
@@ -122,7 +137,12 @@ def test_io_names_and_dims_match_the_models(built, models):
             for d, s in zip(b.dims_innermost, b.strides_innermost):
                 assert s == dense
                 dense *= d
-        assert sum(b.span_bytes for b in model.inputs) == model.header.inputs_size, name
+        for entries, total in ((model.inputs, model.header.inputs_size), (model.outputs, model.header.outputs_size)):
+            # side by side, each tensor's whole batch at a 64-aligned offset
+            placed = sorted((b.offset, b.offset + b.span_bytes * batch) for b in entries)
+            assert all(a[1] <= b[0] for a, b in zip(placed, placed[1:])) and all(o % 64 == 0 for o, _ in placed)
+            assert placed[-1][1] <= total < placed[-1][1] + 64, name
+    assert models["scatter"].header.batch_size == 2          # its input is 2x4x6x6
 
 
 @pytest.mark.toolchain
@@ -257,6 +277,45 @@ def test_an_in_place_concat_is_three_views_of_one_buffer(models):
     joined = final.inputs[0].view(arena)
     assert joined.shape == (1, 9, 8, 8)
     assert [set(joined[0, c].ravel().tolist()) for c in range(9)] == [{1.0}] * 3 + [{2.0}] * 3 + [{3.0}] * 3
+
+
+@pytest.mark.toolchain
+def test_stage_types_with_their_own_layouts(models):
+    """Fields and roles of the less common stage types, against the attributes the models were built with."""
+    one = lambda name, kind: _stages(models[name], kind)[0]  # noqa: E731
+    assert one("one_hot", "OneHot").params | {"axis": None} == {"axis": None, "depth": 5, "on_value": 2.0,
+                                                                "off_value": -1.0}
+    region = one("region_reorg", "RegionYolo").params
+    assert (region["classes"], region["coords"], region["num"], region["do_softmax"]) == (3, 4, 2, 1)
+    assert one("region_reorg", "ReorgYolo").params == {"stride": 2}
+    assert one("grn", "GRN").params["bias"] == pytest.approx(1e-3)
+    lstm = one("lstm_cell", "LSTMCell")
+    assert (lstm.params["n_cells"], lstm.params["n_batches"], lstm.params["num_outputs"]) == (1, 2, 2)
+    assert [b.role for b in lstm.buffers] == ["input0", "input1", "input2", "input3", "input4", "output0", "output1"]
+    assert lstm.buffers[3].dims_innermost == (64 * (10 + 16),)            # W and R packed, 4 gates x 16
+    assert one("ctc_seq_len", "CTCGreedyDecoderSeqLen").params == {"merge_repeated": 1, "blank_index": 7}
+    assert [b.role for b in one("ctc_decoder", "CTCDecoder").buffers] == ["input0", "input1", "output"]
+    roi = one("roi_pooling", "ROIPooling")
+    assert roi.params == {"pooled_w": 2, "pooled_h": 2, "spatial_scale": 1.0, "method": 0}      # max
+    assert roi.buffers[2].dims_innermost == (5, 2) and roi.outputs[0].logical_shape() == (2, 4, 2, 2)
+    ps = one("psroi_pooling", "PSROIPooling").params
+    assert (ps["group_size"], ps["output_dim"], ps["spatial_scale"]) == (2, 2, 1.0)
+    # batch_axis 0 and seq_axis 1 of a rank-3 CHW tensor, counted innermost first
+    assert one("reverse_sequence", "ReverseSequence").params == {"seq_axis": 1, "batch_axis": 2}
+    conv = one("dilated_bias_relu", "Conv").params
+    assert (conv["dilation_x"], conv["dilation_y"], conv["pad_left"], conv["kernel_x"]) == (2, 2, 2, 3)
+    bias_relu = one("dilated_bias_relu", "BiasRelu")
+    assert bias_relu.params["has_second_input"] == 1 and bias_relu.buffers[2].dims_innermost == (8,)
+    up = one("deconv", "Upsampling").params                                  # stride-2 deconv: zeros between
+    assert (up["factor_x"], up["factor_y"]) == (2, 2)
+    for kind in ("ScatterUpdate", "ScatterElementsUpdate"):
+        assert [b.role for b in one("scatter", kind).buffers] == ["data", "output", "indices", "updates", "axis"]
+    assert one("gather_nd_elements", "GatherElements").params["axis"] == 1
+    assert one("reduce_ops", "ReduceMin").params == {"keep_dims": 1}
+    select = one("reduce_and", "Select")           # an S32 condition: the eltwise coefficients are integers
+    assert select.buffers[0].data_type == "S32" and select.params["coeff1"] == 1 and \
+        isinstance(select.params["coeff1"], int)
+    assert isinstance(one("min_squared_diff", "Min").params["coeff1"], float)
 
 
 @pytest.mark.toolchain

@@ -17,6 +17,11 @@
                     (hw_op_cost(stage, op) per HW op)
     to_dict()       everything above as JSON-ready data (`kernelkit blob info --json`)
 
+    A header.batch_size above 1 means the plugin compiled one sample (the I/O and every buffer have N=1) and
+    the device runs the stages once per sample; a batched network tensor's whole batch sits at its I/O
+    entry's offset (64-byte aligned) in the inputs / outputs area, which inputs_size / outputs_size cover (a
+    tensor the batch does not split, e.g. a Gather's output along another axis, is there once, whole).
+
 `Stage`
     index, offset (byte offset of the record), size, type_code, type_name, category ("HW" | "SHAVE" | "DMA"),
     shaves, params (dict of named fields, per data/myriad-stages.toml and the decoders below), param_words (the
@@ -897,9 +902,10 @@ def _check_bounds(reader: _Reader, model: BlobModel) -> None:
     room = {"BSS": h.bss_size, "CMX": h.cmx_slices * CMX_SLICE_BYTES, "Blob": h.file_size - h.constants_offset}
     for kind, entries, total in (("input", model.inputs, h.inputs_size), ("output", model.outputs, h.outputs_size)):
         for b in entries:
-            if b.offset + b.span_bytes > total:
-                raise reader.fail(f"{b.name!r} reaches byte {b.offset + b.span_bytes} of the {total}-byte "
-                                  f"{kind}s area", f"{kind} {b.io_index}")
+            reach = b.offset + b.span_bytes     # one sample (a tensor without the batch dim is not repeated)
+            if reach > total:
+                raise reader.fail(f"{b.name!r} reaches byte {reach} of the {total}-byte {kind}s area",
+                                  f"{kind} {b.io_index}")
             room[f"{kind.capitalize()}[{b.io_index}]"] = b.span_bytes
     for stage in model.all_stages():
         for i, b in enumerate(stage.buffers):
