@@ -39,7 +39,8 @@
     first, strides in bytes; None when the shape is dynamic, i.e. lives in an Output: dims_dynamic),
     numpy_dtype, view(memory) (a strided numpy view over the bytes of its location), dims /
     strides (the same by letter), shape (outermost first), logical_shape() (the IR's order: N, C, D, H, W;
-    rank 6+: highest dimension first), span_bytes, direction ("input" | "output" | "temp", from the role).
+    rank 6+: highest dimension first), span_bytes (offset to one past the last element reached), nbytes (the
+    elements alone), direction ("input" | "output" | "temp", from the role).
     Roles in blob order: most stages "input", "output"; eltwise "input0", "output", "input1", "input2" (a
     fake buffer, location None, when the op has two inputs); post-op stages (Relu, Bias, Power, ...) "input",
     "output", then "extra" inputs (bias, slopes); Custom: inputs, "binary" (the kernel .bin, in Blob),
@@ -60,6 +61,7 @@ from __future__ import annotations
 import struct
 from collections import Counter
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from kernelkit.core.errors import KernelkitError
@@ -148,6 +150,16 @@ class Buffer:
         return sum((d - 1) * s for d, s in zip(self.dims_innermost, self.strides_innermost)) + self.itemsize
 
     @property
+    def nbytes(self) -> int:
+        """Bytes of the elements themselves (a strided view's span_bytes also counts what it skips)."""
+        if self.dims_dynamic:
+            return 0
+        count = 1
+        for d in self.dims_innermost:
+            count *= d
+        return count * self.itemsize
+
+    @property
     def direction(self) -> str:
         return "output" if self.role.startswith("output") else "temp" if self.role.startswith("temp") else "input"
 
@@ -175,7 +187,8 @@ class Buffer:
         out = {k: v for k, v in asdict(self).items() if v is not None and k not in ("dims", "strides")}
         out["dims_innermost"] = list(self.dims_innermost) if self.dims_innermost is not None else None
         out["strides_innermost"] = list(self.strides_innermost) if self.strides_innermost is not None else None
-        out["dims"], out["strides"], out["span_bytes"] = dict(self.dims), dict(self.strides), self.span_bytes
+        out["dims"], out["strides"] = dict(self.dims), dict(self.strides)
+        out["span_bytes"], out["nbytes"] = self.span_bytes, self.nbytes
         return out
 
 
@@ -313,9 +326,10 @@ class BlobModel:
     path: str | None = None
     graph_dump: str | None = None               # the plugin's internal-graph dump beside the blob (api.blob_info)
 
-    @property
-    def constants(self) -> bytes:
-        return self.data[self.header.constants_offset:]
+    @cached_property
+    def constants(self) -> memoryview:
+        """The const section, without a copy (Blob-location offsets index it)."""
+        return memoryview(self.data)[self.header.constants_offset:]
 
     def all_stages(self) -> list[Stage]:
         """Every stage record, injected ones right after the MyriadXHwOp holding them."""
@@ -353,7 +367,7 @@ class BlobModel:
         stages = self.all_stages()
         return {"hw_stages": sum(1 for s in self.stages if s.hw_ops), "hw_descriptors": len(ops),
                 "lane_cycles": sum(o["lane_cycles"] for o in ops), "tiler_cost": sum(o["tiler_cost"] for o in ops),
-                "dma_bytes": sum(b.span_bytes for s in stages if s.type_name == "Copy" for b in s.outputs),
+                "dma_bytes": sum(b.nbytes for s in stages if s.type_name == "Copy" for b in s.outputs),
                 "shave_stages": sum(1 for s in stages if s.category == "SHAVE"),
                 "shave_stage_shaves": sum(s.shaves for s in stages if s.category == "SHAVE"),
                 "stages": len(stages)}
