@@ -60,7 +60,7 @@ from __future__ import annotations
 
 import struct
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 
@@ -542,8 +542,7 @@ class _Reader:
         else:
             stage.buffers = self.buffers(d_start, d_end, where)
             stage.params = self.fields(known.params, p_start, p_end, where, stage.buffers)
-            stage.buffers = _assign(self, stage.buffers, _roles(self, known, stage.params, len(stage.buffers),
-                                                                where), where)
+            stage.buffers = _assign(stage.buffers, _roles(self, known, stage.params, len(stage.buffers), where))
         return stage
 
     def fields(self, spec, at: int, end: int, where: str, buffers: list[Buffer]) -> dict:
@@ -607,9 +606,7 @@ def _roles(reader: _Reader, known: StageType, params: dict, n: int, where: str) 
     return roles
 
 
-def _assign(reader: _Reader, buffers: list[Buffer], roles: list[str], where: str) -> list[Buffer]:
-    from dataclasses import replace
-
+def _assign(buffers: list[Buffer], roles: list[str]) -> list[Buffer]:
     return [replace(b, role=r) for b, r in zip(buffers, roles)]
 
 
@@ -701,8 +698,7 @@ class _Words:
 
 def _generic_data(reader, stage, known, d_start, d_end, where):
     stage.buffers = reader.buffers(d_start, d_end, where)
-    stage.buffers = _assign(reader, stage.buffers, _roles(reader, known, stage.params, len(stage.buffers), where),
-                            where)
+    stage.buffers = _assign(stage.buffers, _roles(reader, known, stage.params, len(stage.buffers), where))
 
 
 def _decode_hw(reader: _Reader, stage: Stage, known, p_start, p_end, d_start, d_end, where, depth):
@@ -780,7 +776,7 @@ def _decode_hw(reader: _Reader, stage: Stage, known, p_start, p_end, d_start, d_
             if roles[index] not in ("unused", name):
                 raise reader.fail(f"op {i}: buffer {index} is both {roles[index]} and {name}", where)
             roles[index] = name
-    stage.buffers = _assign(reader, buffers, roles, where)
+    stage.buffers = _assign(buffers, roles)
 
 
 def _decode_custom(reader: _Reader, stage: Stage, known, p_start, p_end, d_start, d_end, where, depth):
@@ -807,7 +803,7 @@ def _decode_custom(reader: _Reader, stage: Stage, known, p_start, p_end, d_start
         if tag >= num_buffers or tag < -3:
             raise reader.fail(f"argument {i} has the tag {tag}", where)
     roles = ["input"] * num_inputs + ["binary"] + ["output"] * (num_buffers - num_inputs - 1) + ["temp"]
-    stage.buffers = _assign(reader, buffers, roles, where)
+    stage.buffers = _assign(buffers, roles)
 
 
 def _decode_nd(reader: _Reader, stage: Stage, known, p_start, p_end, d_start, d_end, where, depth):
@@ -874,7 +870,7 @@ def _decode_loop(reader: _Reader, stage: Stage, known, p_start, p_end, d_start, 
         raise reader.fail(f"{len(buffers)} buffer descriptors for {count} iteration components", where)
     pair = ["input", "output"] if start else ["output", "input"]
     roles = (["input" if start else "output"] if batch else []) + pair * count
-    stage.buffers = _assign(reader, buffers, roles, where)
+    stage.buffers = _assign(buffers, roles)
 
 
 _DECODERS = {"hw": _decode_hw, "custom": _decode_custom, "nd_conv": _decode_nd, "nd_pool": _decode_nd,
