@@ -400,6 +400,7 @@ def onnx_blobs(tmp_path_factory) -> dict[str, Path]:
 
 
 @pytest.mark.toolchain
+@pytest.mark.slow
 def test_onnx_node_case_blobs_parse(onnx_blobs):
     from kernelkit.myriad.blob_reader import read_blob
 
@@ -415,6 +416,7 @@ def test_onnx_node_case_blobs_parse(onnx_blobs):
 # ------------------------------------------------------------------------------------------------ damaged blobs
 
 @pytest.mark.toolchain
+@pytest.mark.slow
 def test_every_word_of_a_blob_damaged_is_read_or_refused_clearly(compiled):
     from kernelkit.myriad.blob_reader import read_blob
 
