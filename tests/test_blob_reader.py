@@ -41,6 +41,22 @@ def compiled(built) -> dict[str, Path]:
     return {name: blob for name, (_, blob) in built.items()}
 
 
+SOFTWARE_ONLY = ("conv_relu", "conv_1x1_bias", "depthwise_conv", "maxpool", "fc", "deconv")
+
+
+@pytest.fixture(scope="session")
+def software(built, tmp_path_factory):
+    """name -> BlobModel of some models compiled with the neural compute engine off: the SHAVE forms of conv,
+    pooling, FC and deconvolution (GT/src/middleend/passes/sw_*_adaptation.cpp)."""
+    from kernelkit.myriad.blob_reader import read_blob
+    from kernelkit.myriad.compile import compile_model
+
+    folder = tmp_path_factory.mktemp("software-blobs")
+    return {name: read_blob(compile_model(built[name][0], folder / f"{name}.blob",
+                                          config={"MYRIAD_ENABLE_HW_ACCELERATION": "NO"}).blob_path)
+            for name in SOFTWARE_ONLY}
+
+
 @pytest.fixture(scope="session")
 def models(compiled):
     from kernelkit.myriad.blob_reader import read_blob
@@ -193,6 +209,27 @@ def test_a_matmul_with_constant_weights_runs_as_an_8x8_hw_conv(models):
     op = _stages(models["fc"], "MyriadXHwOp")[0].hw_ops[0]
     assert (op.kernel_width, op.kernel_height, op.kernel_stride) == (8, 8, 8)     # replaceFCbyConv: 64 = 8x8
     assert op.out_num_chans == 10
+
+
+@pytest.mark.toolchain
+def test_software_convolutions_pools_and_fc_without_the_engine(software):
+    assert not any(s.hw_ops for m in software.values() for s in m.stages)
+    conv = _stages(software["conv_relu"], "Conv")[0]
+    assert [conv.params[k] for k in ("kernel_x", "kernel_y", "stride_x", "stride_y", "pad_left", "pad_top",
+                                     "dilation_x", "dilation_y")] == [3, 3, 1, 1, 1, 1, 1, 1]
+    assert [b.role for b in conv.buffers][:3] == ["input", "output", "weights"]
+    assert conv.buffers[2].nbytes == 8 * 3 * 3 * 3 * 2                     # 8x3x3x3 fp16 weights
+    assert _stages(software["conv_relu"], "Relu")[0].params["has_second_input"] == 0
+    bias = _stages(software["conv_1x1_bias"], "Bias")[0]
+    assert [b.role for b in bias.buffers] == ["input", "output", "extra"] and bias.buffers[2].dims_innermost == (16,)
+    depth = _stages(software["depthwise_conv"], "DepthConv")[0]
+    assert (depth.params["kernel_x"], depth.params["pad_left"]) == (3, 1) and depth.outputs[0].dims["C"] == 16
+    pool = _stages(software["maxpool"], "MaxPool")[0].params
+    assert (pool["kernel_x"], pool["kernel_y"], pool["stride_x"], pool["pad_left"]) == (2, 2, 2, 0)
+    fc = _stages(software["fc"], "FC")[0]
+    assert [b.role for b in fc.buffers] == ["input", "output", "weights"] and fc.buffers[2].nbytes == 64 * 10 * 2
+    deconv = _stages(software["deconv"], "Deconvolution")[0].params
+    assert (deconv["kernel_x"], deconv["stride_x"], deconv["pad_left"]) == (2, 2, 0)
 
 
 @pytest.mark.toolchain
