@@ -505,6 +505,35 @@ def test_hostile_blobs_are_clear_errors(compiled, tmp_path):
     assert str(cut) in str(info.value)
 
 
+@pytest.mark.toolchain
+def test_a_shape_kept_in_an_output_is_read_as_dynamic(compiled):
+    """No compiled test model has a dynamic shape, so one is made: the SoftMax output descriptor's dims moved
+    to network output 0 (dims location Output + that output's index and size, DataNode::serializeBuffer), the
+    stage record, the const section offset and the file size grown by those two words."""
+    from kernelkit.myriad.blob_reader import read_blob
+
+    data = compiled["softmax"].read_bytes()
+    model = read_blob(data)
+    stage = _stages(model, "SoftMax")[0]
+    out = stage.buffers[1]
+    assert (out.role, out.location) == ("output", "BSS")
+    at = stage.offset + 12 + 4 * (len(stage.param_words) + 1) + 36      # the second descriptor
+    desc = list(struct.unpack_from("<9I", data, at))
+    desc[3], desc[4] = 2, 0                                               # dims location Output, offset 0
+    io_size = model.outputs[0].span_bytes
+    grown = bytearray(data[:at]) + struct.pack("<8I", *desc[:8]) + struct.pack("<2I", 0, io_size) + \
+        struct.pack("<I", desc[8]) + data[at + 36:]
+    struct.pack_into("<I", grown, stage.offset, stage.size + 8)
+    header = list(struct.unpack_from("<20I", grown, 52))
+    header[1], header[19] = header[1] + 8, header[19] + 8                 # file size, const section offset
+    struct.pack_into("<20I", grown, 52, *header)
+    dynamic = _stages(read_blob(bytes(grown)), "SoftMax")[0].buffers[1]
+    assert dynamic.dims_dynamic and dynamic.dims == {} and dynamic.dims_location == "Output"
+    assert dynamic.strides_innermost == out.strides_innermost and dynamic.offset == out.offset
+    with pytest.raises(KernelkitError, match="dynamic shape"):
+        dynamic.view(bytearray(model.header.bss_size))
+
+
 # ------------------------------------------------------------------------------------------------ the CLI
 
 def _cli(*argv):
