@@ -176,7 +176,8 @@ def reader_models() -> dict:
         "eltwise": lambda f: _single(f, "eltwise", lambda a, b: opset1.maximum(
             opset1.multiply(opset1.add(a, b), b), opset1.subtract(a, b)), [(1, 4, 8, 8), (1, 4, 8, 8)]),
         "compare_select": lambda f: _single(f, "compare_select", lambda a, b: opset1.select(
-            opset1.greater(a, b), a, opset1.divide(a, opset1.add(opset1.multiply(b, b), opset1.constant(np.float32(1.0))))),
+            opset1.greater(a, b), a,
+            opset1.divide(a, opset1.add(opset1.multiply(b, b), opset1.constant(np.float32(1.0))))),
             [(1, 4, 8, 8), (1, 4, 8, 8)]),
         "softmax": lambda f: _single(f, "softmax", lambda x: opset1.softmax(x, 1), [(1, 10, 4, 4)]),
         "permute": lambda f: _single(f, "permute", lambda x: opset1.transpose(
