@@ -113,16 +113,17 @@ def plugin_check(target, *, case=None, jobs: int | None = None, keep=None):
 def blob_info(blob):
     """Read a compiled MYRIAD blob whole: header, I/O, every stage with its params and buffers, HW ops, memory
     (`kernelkit blob info`). Returns the kernelkit.myriad.blob_reader.BlobModel (`.stages`, `.inputs`,
-    `.outputs`, `.memory()`, `.counts()`, `.to_dict()`); `.graph_dump` is the plugin's internal-graph dump
-    (`<blob stem>.graph.dot`) when one sits beside the blob. KernelkitError naming the file if it is damaged."""
+    `.outputs`, `.memory()`, `.counts()`, `.to_dict()`); when the plugin's internal-graph dump
+    (`<blob stem>.graph.dot`) sits beside the blob, `.graph_dump` is its path and `.stage_layers` the IR layers
+    of each stage. KernelkitError naming the file if either is damaged or the dump belongs to another compile."""
+    from kernelkit.myriad import graph_dump
     from kernelkit.myriad.blob_reader import read_blob
 
     path = Path(blob)
     model = read_blob(path)
-    dump = path.with_name(path.stem + ".graph.dot")
-    if dump.is_file():
-        # TODO(plugloop): read the dump into the stage -> IR layer map; until then only its path is reported.
-        model.graph_dump = str(dump)
+    model.stage_layers = graph_dump.blob_stage_layers(path, model.data)
+    if model.stage_layers is not None:
+        model.graph_dump = str(graph_dump.dump_path(path))
     return model
 
 

@@ -568,16 +568,30 @@ def test_blob_info_json_is_the_whole_model(compiled, models):
     assert [s["type"] for s in doc["stages"]] == [s.type_name for s in models["eltwise"].stages]
     assert doc["inputs"][1]["name"] == "x1" and doc["inputs"][1]["dims_innermost"] == [8, 8, 4, 1]
     assert doc["counts"]["by_type"]["Sum"] == 2 and doc["memory"]["bss_bytes"] == models["eltwise"].header.bss_size
-    assert doc["graph_dump"] is None and doc["cost"]["hw_descriptors"] == 0
+    assert doc["graph_dump"].endswith("eltwise.graph.dot") and doc["cost"]["hw_descriptors"] == 0
+    # the dump kept beside the blob names each stage's IR layers: the four eltwise ops of the model
+    layer_types = {layer["type"] for stage in doc["stages"] for layer in stage["layers"]}
+    assert "Eltwise" in layer_types and all(stage["layers"] for stage in doc["stages"] if stage["type"] == "Sum")
 
 
 @pytest.mark.toolchain
-def test_blob_info_notes_a_graph_dump_beside_the_blob(compiled, tmp_path):
+def test_blob_info_names_each_stage_layer_from_the_dump_beside_it(compiled, tmp_path):
     blob = tmp_path / "m.blob"
-    blob.write_bytes(compiled["softmax"].read_bytes())
-    (tmp_path / "m.graph.dot").write_text("digraph {}\n")
+    blob.write_bytes(compiled["conv_pool"].read_bytes())
+    (tmp_path / "m.graph.dot").write_bytes(compiled["conv_pool"].with_suffix(".graph.dot").read_bytes())
     code, out, _ = _cli("blob", "info", blob)
     assert code == 0 and "internal-graph dump: " in out and "m.graph.dot" in out
+    hw_row = out.index("MyriadXHwOp")
+    assert "from conv (Convolution)" in out[hw_row:out.index("\n", out.index("from ", hw_row))]
+
+
+@pytest.mark.toolchain
+def test_a_dump_from_another_compile_is_refused(compiled, tmp_path):
+    blob = tmp_path / "m.blob"
+    blob.write_bytes(compiled["softmax"].read_bytes())
+    (tmp_path / "m.graph.dot").write_bytes(compiled["conv_pool"].with_suffix(".graph.dot").read_bytes())
+    code, out, err = _cli("blob", "info", blob)
+    assert code == 2 and "m.graph.dot" in err and "another compile" in err
 
 
 @pytest.mark.toolchain

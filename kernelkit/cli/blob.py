@@ -125,8 +125,7 @@ def format_info(model) -> list[str]:
     lines = [f"blob: {model.path} ({h.file_size} bytes, version {h.version_major}.{h.version_minor}, "
              f"{h.stages} stages, {h.shaves} SHAVEs, {h.cmx_slices} CMX slices, batch {h.batch_size})"]
     if model.graph_dump:
-        # TODO(plugloop): name each stage's IR layer(s) from the dump; the reader of it is on branch plugloop.
-        lines.append(f"internal-graph dump: {model.graph_dump} (stage -> layer map not read yet)")
+        lines.append(f"internal-graph dump: {model.graph_dump} (each stage's IR layers below)")
     for kind, entries in (("inputs", model.inputs), ("outputs", model.outputs)):
         lines.append(f"{kind}:")
         for b in entries:
@@ -135,6 +134,8 @@ def format_info(model) -> list[str]:
     lines.append("stages (index, type, SHAVEs, params; inputs -> outputs):")
     for stage in model.stages:
         lines.append(_stage_row(stage, str(stage.index)))
+        if model.stage_layers is not None:
+            lines.append("        from " + (", ".join(map(str, model.stage_layers[stage.index])) or "(no IR layer)"))
         if stage.injected is not None:
             lines.append(_stage_row(stage.injected, "+inj"))
     hw = [s for s in model.stages if s.hw_ops]

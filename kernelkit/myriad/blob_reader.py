@@ -325,6 +325,7 @@ class BlobModel:
     data: bytes
     path: str | None = None
     graph_dump: str | None = None               # the plugin's internal-graph dump beside the blob (api.blob_info)
+    stage_layers: list | None = None            # per stage, the IR layers it came from (myriad.graph_dump.Layer)
 
     @cached_property
     def constants(self) -> memoryview:
@@ -377,6 +378,9 @@ class BlobModel:
         for stage, record in zip(self.stages, stages):
             for op, row in zip(stage.hw_ops, record.get("hw_ops", [])):
                 row["cost"] = hw_op_cost(stage, op)
+            if self.stage_layers is not None:
+                record["layers"] = [{"name": layer.name, "type": layer.type}
+                                    for layer in self.stage_layers[stage.index]]
         return {"path": self.path, "graph_dump": self.graph_dump, "header": asdict(self.header),
                 "inputs": [b.to_dict() for b in self.inputs], "outputs": [b.to_dict() for b in self.outputs],
                 "stages": stages, "memory": self.memory(), "counts": self.counts(), "cost": self.cost()}
