@@ -72,8 +72,9 @@ def _per_input_values(text: str, param: str) -> dict[str, list[float]]:
     text = text.strip()
     if text.startswith(("[", "(")) or re.fullmatch(r"[-+0-9.eE,\s]+", text):
         return {"": _numbers(text, param)}
+    one = r"[^\[\],]+\[[^\]]*\]"
     found = re.findall(r"([^\[\],]+)\[([^\]]*)\]", text)
-    if not found or "".join(f"{n}[{v}]" for n, v in found).replace(" ", "") != text.replace(",", "").replace(" ", ""):
+    if not re.fullmatch(rf"{one}(?:\s*,\s*{one})*", text):
         raise KernelkitError(f"{param}: cannot read {text!r}", where="optimizer_params",
                              hint=f"write {param}=[v1,v2,v3] or {param}=input_name[v1,v2,v3]")
     return {name.strip(): _numbers(values, param) for name, values in found}
@@ -285,7 +286,7 @@ def preprocessing_for(plan: Plan, model: Path):
     _, named = _resolve_names(plan, model)
     options = dict(mean=_one_value(plan.mean, "mean_values", model),
                    scale=_one_value(plan.scale, "scale_values", model),
-                   reverse_channels=plan.reverse_channels, u8_input=plan.u8_input, inputs=named)
+                   reverse_channels=plan.reverse_channels, inputs=named)
     known = {f.name for f in fields(preprocess.Preprocessing)}
     nhwc = {k: v for k, v in plan.layouts.items() if v != "NCHW"}
     if "layouts" in known:          # the preprocessing pass knows layouts: hand them on
@@ -364,22 +365,30 @@ def convert(files: dict[str, Path], framework: str, plan: Plan, *, cache_dir: Pa
     return Converted(blob, key, False, list(plan.notes), stderr)
 
 
-def _patch_and_compile(model: Path, plan: Plan, timeout: float | None) -> tuple[bytes, str]:
+def patch_for(model: Path, plan: Plan, folder: Path):
+    """`kernelkit patch` of `model` into `folder` with the plan's shapes, outputs and preprocessing (mean,
+    scale, reverse channels; `-ip U8` is the compile's). CompileFailed when blockers remain."""
     from kernelkit import api
     from kernelkit.myriad.compile import CompileFailed
 
     shapes, _ = _resolve_names(plan, model)
-    preprocessing = preprocessing_for(plan, model)
+    result = api.patch(model, folder, input_shapes=shapes or None, outputs=plan.outputs or None,
+                       preprocessing=preprocessing_for(plan, model), shaves=plan.shaves)
+    if result.remaining:
+        lines = "; ".join(f"{b.layer_name} ({b.type}): {b.reason}" for b in result.remaining[:5])
+        raise CompileFailed(f"kernelkit patch left {len(result.remaining)} blocker(s): {lines}", path=model,
+                            plugin_text=lines)
+    return result
+
+
+def _patch_and_compile(model: Path, plan: Plan, timeout: float | None) -> tuple[bytes, str]:
+    from kernelkit import api
+
     with tempfile.TemporaryDirectory(prefix="kernelkit-blobconverter-") as tmp:
         folder = Path(tmp) / "patched"
-        result = api.patch(model, folder, input_shapes=shapes or None, outputs=plan.outputs or None,
-                           preprocessing=preprocessing, shaves=plan.shaves)
-        if result.remaining:
-            lines = "; ".join(f"{getattr(b, 'layer_name', '?')} ({getattr(b, 'type', '?')}): "
-                              f"{getattr(b, 'reason', b)}" for b in result.remaining[:5])
-            raise CompileFailed(f"kernelkit patch left {len(result.remaining)} blocker(s): {lines}", path=model,
-                                plugin_text=lines)
+        patch_for(model, plan, folder)
         blob = Path(tmp) / "model.blob"
+        # -ip U8 as compile_tool does it: every float input takes U8 (before the patched preprocessing).
         compiled = api.compile(folder, blob, shaves=plan.shaves, blob_version=STAMP[plan.version],
                                u8_input=plan.u8_input, **({"timeout": timeout} if timeout else {}))
         return blob.read_bytes(), "\n".join(compiled.warnings)

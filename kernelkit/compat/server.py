@@ -95,7 +95,7 @@ def parse_multipart(content_type: str, body: bytes) -> Upload:
         if not isinstance(name, str) or not name:
             raise KernelkitError(f"form part {number} has no name", where="multipart")
         if "\0" in name or len(name) > 4 * MAX_NAME:
-            raise KernelkitError(f"form part {number}: its name is not a plain name", where="multipart")
+            raise KernelkitError(f"form part {number}: its name is not a plain file name", where="multipart")
         if name == "config":
             if len(data) > MAX_FIELD_BYTES:
                 raise KernelkitError(f"the config is {len(data):,} bytes, above {MAX_FIELD_BYTES:,}", where="config")
