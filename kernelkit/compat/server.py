@@ -149,10 +149,8 @@ class Service:
         from kernelkit.core.limits import SERVE_QUEUE
 
         try:
-            params = {k: v[-1] for k, v in parse_qs(query, keep_blank_values=True, max_num_fields=16).items()}
-            upload = parse_multipart(content_type, body)
-            request = self._prepare(params, upload)
-        except (KernelkitError, ValueError) as exc:
+            request = self.prepare(query, content_type, body)
+        except KernelkitError as exc:
             return _failure(exc)
         if request is None or request[0] == "dry":
             return _json(200, request[1]) if request else _failure(KernelkitError("empty request"))
@@ -167,6 +165,16 @@ class Service:
         finally:
             with self.lock:
                 self.waiting -= 1
+
+    def prepare(self, query: str, content_type: str, body: bytes):
+        """Parse and check one POST /compile: ("dry", plan dict) or ("run", framework, plan, uploaded files,
+        zoo files, use_cache). KernelkitError for anything malformed (the fuzzer's entry point)."""
+        try:
+            pairs = parse_qs(query, keep_blank_values=True, max_num_fields=16, errors="replace")
+        except ValueError as exc:
+            raise KernelkitError(f"query string: {exc}", where="/compile") from None
+        params = {k: v[-1] for k, v in pairs.items()}
+        return self._prepare(params, parse_multipart(content_type, body))
 
     def _prepare(self, params: dict, upload: Upload):
         from kernelkit.compat.blobconverter import zoo_entry
