@@ -222,8 +222,9 @@ def test_from_zoo_reads_a_local_zoo_folder(tmp_path, blobconverter):
     assert list(read_blob_with_depthai(path).networkInputs) == ["x"]
     with pytest.raises(KernelkitError, match="(?s)no model 'nope' in the local zoo.*models: tiny-conv"):
         blobconverter.from_zoo("nope", zoo_dir=tmp_path / "zoo")
-    with pytest.raises(KernelkitError, match="not a plain name"):
-        blobconverter.from_zoo("../zoo", zoo_dir=tmp_path / "zoo")
+    for hostile in ("../zoo", "x" * 5000, "a\x00b", ".hidden"):      # the fuzzer's 5000-character name
+        with pytest.raises(KernelkitError, match="not a plain file name"):
+            blobconverter.from_zoo(hostile, zoo_dir=tmp_path / "zoo")
 
 
 def test_client_refusals_name_what_to_do(tmp_path, blobconverter):
@@ -470,3 +471,27 @@ def test_zoo_models_and_unknown_paths(server):
     response = connection.getresponse()
     assert response.status == 404 and json.loads(response.read())["exit_code"] == 2
     connection.close()
+
+
+def test_kernelkit_serve_listens_on_loopback_and_stops_cleanly_on_interrupt(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    proc = subprocess.Popen([sys.executable, "-m", "kernelkit", "serve", "--port", "0", "--cache", str(tmp_path)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        line = proc.stdout.readline()
+        assert line.startswith("kernelkit serve: blobconverter protocol on http://127.0.0.1:"), line
+        port = int(line.split("127.0.0.1:")[1].split()[0])
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        connection.request("GET", "/zoo_models")
+        response = connection.getresponse()
+        assert response.status == 200 and json.loads(response.read()) == {"available": []}
+        connection.close()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 0 and "Traceback" not in stderr, stderr

@@ -179,12 +179,11 @@ def zoo_entry(zoo: Path, name: str):
     """(framework, files, model_optimizer_args) of the zoo model `name`: a folder zoo/NAME holding one .onnx
     (or an .xml + .bin, or a .pb) and optionally model.yml (Open Model Zoo-style: framework,
     model_optimizer_args)."""
-    from kernelkit.compat.conversion import MODEL_SUFFIXES
+    from kernelkit.compat.conversion import MODEL_SUFFIXES, plain_name
     from kernelkit.compat.miniyaml import loads
     from kernelkit.core.fsutil import named_file
 
-    if "/" in name or "\\" in name or name.startswith("."):
-        raise KernelkitError(f"zoo model name {name!r} is not a plain name", where="name", path=zoo)
+    plain_name(name, "zoo model name", "name")
     folder = zoo / name
     if not folder.is_dir():
         known = ", ".join(zoo_names(zoo)[:20]) or "(none)"

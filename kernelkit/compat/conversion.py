@@ -28,6 +28,20 @@ _IGNORED_MO = ("input_model", "input_proto")
 CACHE_FORMAT = "kernelkit.blobconverter/1"
 
 
+MAX_NAME = 128
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+-]*")
+
+
+def plain_name(name: str, what: str, where: str) -> str:
+    """A file or model name from a request, refused unless plain: no folders, no leading dot, no `..`, no
+    control characters, at most MAX_NAME characters."""
+    shown = repr(name) if len(name) <= 60 else f"{name[:40]!r}... ({len(name)} characters)"
+    if len(name) > MAX_NAME or not _PLAIN_NAME.fullmatch(name) or ".." in name:
+        raise KernelkitError(f"{what} {shown} is not a plain file name", where=where,
+                             hint=f"use letters, digits, '_', '-', '.' (up to {MAX_NAME} characters)")
+    return name
+
+
 class VersionWarning(UserWarning):
     """The requested OpenVINO version is not the one that compiled the blob."""
 

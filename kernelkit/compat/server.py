@@ -11,7 +11,6 @@ bounded, compiles run `jobs` at a time with at most KERNELKIT_SERVE_QUEUE reques
 from __future__ import annotations
 
 import json
-import re
 import sys
 import tempfile
 import threading
@@ -25,9 +24,7 @@ from kernelkit.core.errors import KernelkitError
 
 MAX_PARTS = 64
 MAX_FIELD_BYTES = 64 * 1024          # a form field that is not a file (the YAML config included)
-MAX_NAME = 128
 FIELDS = ("name", "myriad_shaves", "myriad_params_advanced", "data_type", "download_ir", "zoo_type", "use_zoo")
-_PLAIN_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+-]*")
 READ_TIMEOUT = 60.0                  # seconds a client may stall while sending
 
 
@@ -39,12 +36,10 @@ class Upload:
 
 
 def check_name(name: str) -> str:
-    """An uploaded file's name, refused unless plain: no folders, no leading dot, no control characters."""
-    shown = repr(name) if len(name) <= 60 else f"{name[:40]!r}... ({len(name)} characters)"
-    if len(name) > MAX_NAME or not _PLAIN_NAME.fullmatch(name) or ".." in name:
-        raise KernelkitError(f"uploaded file name {shown} is not a plain file name", where="multipart",
-                             hint=f"name model files with letters, digits, '_', '-', '.' (up to {MAX_NAME} characters)")
-    return name
+    """An uploaded file's name, refused unless plain (kernelkit.compat.conversion.plain_name)."""
+    from kernelkit.compat.conversion import plain_name
+
+    return plain_name(name, "uploaded file name", "multipart")
 
 
 def _header_params(value: str, header: str) -> Message:
@@ -94,7 +89,7 @@ def parse_multipart(content_type: str, body: bytes) -> Upload:
         filename = disposition.get_filename()
         if not isinstance(name, str) or not name:
             raise KernelkitError(f"form part {number} has no name", where="multipart")
-        if "\0" in name or len(name) > 4 * MAX_NAME:
+        if "\0" in name or len(name) > 512:
             raise KernelkitError(f"form part {number}: its name is not a plain file name", where="multipart")
         if name == "config":
             if len(data) > MAX_FIELD_BYTES:
