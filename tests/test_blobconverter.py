@@ -194,20 +194,18 @@ def test_an_unsupported_version_is_compiled_by_2021_4_stamped_and_warned(tmp_pat
 
 @pytest.mark.toolchain
 def test_from_openvino_patches_an_unsupported_layer_on_the_way(tmp_path, blobconverter):
-    """An opset8 SoftMax (newer than the 2021.4 reader) is downgraded by kernelkit patch, then compiled."""
+    """CumSum, which the 2021.4 MYRIAD plugin refuses, is patched (kernelkit patch) and the model compiles."""
     require_toolchain()
-    from myriad_models import opset8_softmax
+    from kernelkit.myriad.compile import CompileFailed, compile_model
+    from myriad_models import cumsum
 
-    xml = opset8_softmax(tmp_path)
-    assert xml.with_suffix(".bin").exists()
-    with pytest.raises(KernelkitError, match="newer than"):
-        from kernelkit.myriad.compile import compile_model
-
+    xml = cumsum(tmp_path)
+    with pytest.raises(CompileFailed, match='unsupported layer type "CumSum"'):
         compile_model(xml, tmp_path / "direct.blob")
     path = blobconverter.from_openvino(xml=str(xml), bin=str(xml.with_suffix(".bin")), version="2021.4",
                                        output_dir=tmp_path / "out")
     blob = read_blob_with_depthai(path)
-    assert list(blob.networkOutputs) == ["probs"] and blob.networkInputs["x"].dims == [10, 1]
+    assert list(blob.networkOutputs) == ["running_total"] and blob.networkInputs["x"].dims == [8, 8, 3, 1]
 
 
 @pytest.mark.toolchain
@@ -495,3 +493,15 @@ def test_kernelkit_serve_listens_on_loopback_and_stops_cleanly_on_interrupt(tmp_
         proc.send_signal(signal.SIGINT)
         _, stderr = proc.communicate(timeout=30)
     assert proc.returncode == 0 and "Traceback" not in stderr, stderr
+
+
+def test_the_unpatched_real_client_dry_run_gets_the_plan_from_kernelkit_serve(tmp_path, server):
+    """With dry=True the 1.4.3 client skips its S3 lookup: here it runs with nothing replaced."""
+    client = pytest.importorskip("blobconverter")
+    model = conv_onnx(tmp_path / "m")
+    plan = client.from_onnx(str(model), url=_url(server), dry=True, shaves=7,
+                            optimizer_params=["--reverse_input_channels", "--scale_values=[255,255,255]"])
+    assert plan["framework"] == "onnx"
+    assert plan["plan"]["shaves"] == 7 and plan["plan"]["reverse_channels"] is True and plan["plan"]["u8_input"]
+    assert plan["plan"]["scale"] == {"": [255.0, 255.0, 255.0]} and plan["plan"]["mean"] == {}
+    assert "OpenVINO 2022.1 was asked for" in plan["notes"][0]

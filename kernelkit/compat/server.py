@@ -147,8 +147,8 @@ class Service:
             request = self.prepare(query, content_type, body)
         except KernelkitError as exc:
             return _failure(exc)
-        if request is None or request[0] == "dry":
-            return _json(200, request[1]) if request else _failure(KernelkitError("empty request"))
+        if request[0] == "dry":
+            return _json(200, request[1])
         with self.lock:
             if self.waiting >= SERVE_QUEUE.value() + self.settings.jobs:
                 return _json(503, {"exit_code": 2, "message": "kernelkit serve is busy: the compile queue is full",
