@@ -6,6 +6,11 @@ from __future__ import annotations
 
 import http.client
 import json
+import re
+import shutil
+import socketserver
+import ssl
+import subprocess
 import tempfile
 import threading
 import warnings
@@ -258,19 +263,68 @@ def _url(srv) -> str:
     return f"http://127.0.0.1:{srv.server_address[1]}"
 
 
+S3_HOST = "blobconverter.s3.amazonaws.com"
+
+
+class _S3StandIn(socketserver.ThreadingTCPServer):
+    """An HTTPS proxy that answers the client's one S3 lookup as the retired bucket does (404) and refuses every
+    other destination: the client's own HTTP stack does the CONNECT and the TLS handshake."""
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, cert: Path, key: Path):
+        self.cert, self.key, self.seen = cert, key, []
+        super().__init__(("127.0.0.1", 0), _S3Handler)
+
+
+class _S3Handler(socketserver.StreamRequestHandler):
+    def _headers(self, stream) -> bytes:
+        first = stream.readline(4096)
+        while stream.readline(4096) not in (b"\r\n", b"\n", b""):
+            pass
+        return first
+
+    def handle(self):
+        request = self._headers(self.rfile).split()
+        if request[:2] != [b"CONNECT", f"{S3_HOST}:443".encode()]:
+            self.wfile.write(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
+            return
+        self.wfile.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        self.wfile.flush()
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(self.server.cert, self.server.key)
+        with context.wrap_socket(self.connection, server_side=True) as tls:
+            self.server.seen.append(self._headers(tls.makefile("rb")).decode("latin-1").strip())
+            tls.sendall(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+
+
 @pytest.fixture
-def real_client(monkeypatch):
-    """The real blobconverter 1.4.3 client. Before posting it always GETs
-    https://blobconverter.s3.amazonaws.com/<sha256>.blob and goes on only after a 404; the bucket is gone and
-    this machine is offline, so that one lookup is answered as the bucket answers today (not found).
-    Everything after it is the client's own code over real HTTP."""
+def real_client(tmp_path, monkeypatch):
+    """The real blobconverter 1.4.3 client, unmodified. Before posting it always GETs
+    https://blobconverter.s3.amazonaws.com/<sha256>.blob and posts only after a 404. This machine is offline,
+    so HTTPS_PROXY points at a loopback proxy that answers that one lookup 404 over TLS, with a certificate for
+    the bucket's name that REQUESTS_CA_BUNDLE makes the client trust; everything else the client does is its
+    own code over real HTTP."""
     client = pytest.importorskip("blobconverter")
-
-    def bucket_answers_404(key, fpath):
-        raise FileNotFoundError(f"File not found at https://blobconverter.s3.amazonaws.com/{key}")
-
-    monkeypatch.setattr(client, "__download_from_s3_bucket", bucket_answers_404)
-    return client
+    if shutil.which("openssl") is None:
+        pytest.skip("no openssl to make the S3 stand-in's certificate")
+    cert, key = tmp_path / "s3.pem", tmp_path / "s3.key"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
+                    "-days", "2", "-subj", f"/CN={S3_HOST}", "-addext", f"subjectAltName=DNS:{S3_HOST}"],
+                   check=True, capture_output=True)
+    proxy = _S3StandIn(cert, key)
+    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    for name in ("HTTPS_PROXY", "https_proxy"):
+        monkeypatch.setenv(name, f"http://127.0.0.1:{proxy.server_address[1]}")
+    for name in ("HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.setenv(name, "127.0.0.1,localhost")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(cert))
+    client.s3_stand_in = proxy
+    yield client
+    proxy.shutdown()
+    proxy.server_close()
 
 
 @pytest.mark.toolchain
@@ -285,6 +339,8 @@ def test_the_real_client_compiles_through_kernelkit_serve(tmp_path, server, real
     assert (blob.numShaves, blob.version) == (5, dai.OpenVINO.Version.VERSION_2021_4)
     assert list(blob.networkInputs) == ["x"] and blob.networkInputs["x"].dataType == dai.TensorInfo.DataType.U8F
     assert real_client.zoo_list(url=_url(server)) == ["tiny-conv"]
+    looked_up = real_client.s3_stand_in.seen
+    assert len(looked_up) == 1 and re.fullmatch(r"GET /[0-9a-f]{64}\.blob HTTP/1\.1", looked_up[0]), looked_up
     assert len(list((tmp_path / "cache").glob("*.blob"))) == 1          # the server's content-keyed cache
 
 
