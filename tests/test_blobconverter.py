@@ -102,6 +102,27 @@ def test_unknown_or_unsupported_params_are_a_clear_error_naming_the_param(kind, 
     assert kind in str(info.value)
 
 
+def test_an_nhwc_layout_reaches_the_preprocessing_or_is_refused(tmp_path):
+    """--layout goes to the preprocess pass when it takes layouts; without, NHWC preprocessing is refused (a
+    channel flip on the wrong axis would pass silently)."""
+    from dataclasses import fields
+
+    from kernelkit.compat.conversion import make_plan, preprocessing_for
+    from kernelkit.model.passes.preprocess import Preprocessing
+
+    model = conv_onnx(tmp_path)
+    plan = make_plan(version="2021.4", shaves=4, data_type="FP16",
+                     optimizer_params=["--layout=nhwc", "--reverse_input_channels"])
+    if "layouts" in {f.name for f in fields(Preprocessing)}:
+        assert preprocessing_for(plan, model).layouts == {"": "NHWC"}
+    else:
+        with pytest.raises(KernelkitError, match="NCHW inputs only"):
+            preprocessing_for(plan, model)
+    nchw = make_plan(version="2021.4", shaves=4, data_type="FP16",
+                     optimizer_params=["--layout=x(nchw)", "--reverse_input_channels"])
+    assert preprocessing_for(nchw, model).reverse_channels and preprocessing_for(nchw, model).inputs == ["x"]
+
+
 def test_rvc3_and_unknown_versions_are_refused():
     from kernelkit.compat.conversion import make_plan
 
@@ -148,6 +169,7 @@ def test_from_onnx_unchanged_script_makes_a_real_blob_with_the_preprocessing_app
     assert list(blob.networkInputs) == ["x"] and list(blob.networkOutputs) == ["y"]
     assert blob.networkInputs["x"].dims == [8, 8, 3, 1] and blob.networkOutputs["y"].dims == [8, 8, 4, 1]
     assert blob.networkInputs["x"].dataType == dai.TensorInfo.DataType.U8F         # -ip U8 (the default)
+    assert blob.networkOutputs["y"].dataType == dai.TensorInfo.DataType.FP32       # what `-op FP32` accepts
 
     # The same plan the call made, patched and run on OpenVINO CPU.
     from kernelkit.compat.conversion import Plan, patch_for
