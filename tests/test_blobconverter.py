@@ -187,6 +187,17 @@ def test_from_onnx_unchanged_script_makes_a_real_blob_with_the_preprocessing_app
 
 
 @pytest.mark.toolchain
+def test_input_shape_and_output_reach_the_blob(tmp_path, blobconverter):
+    require_toolchain()
+    model = conv_onnx(tmp_path, convs=2)
+    path = blobconverter.from_onnx(str(model), optimizer_params=["--input_shape=[1,3,16,16]", "--output=c0"],
+                                   compile_params=[], version="2021.4", output_dir=tmp_path / "out")
+    blob = read_blob_with_depthai(path)
+    assert blob.networkInputs["x"].dims == [16, 16, 3, 1] and list(blob.networkOutputs) == ["c0"]
+    assert blob.networkOutputs["c0"].dims == [16, 16, 4, 1]
+
+
+@pytest.mark.toolchain
 def test_the_cache_is_keyed_by_content_not_by_name(tmp_path, blobconverter):
     require_toolchain()
     blobconverter.set_defaults(output_dir=tmp_path / "out", version="2021.4", shaves=3)
