@@ -354,6 +354,8 @@ def real_client(tmp_path, monkeypatch):
     for name in ("NO_PROXY", "no_proxy"):
         monkeypatch.setenv(name, "127.0.0.1,localhost")
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(cert))
+    # The client keeps its request-hash index under its default output_dir whatever output_dir a call names.
+    monkeypatch.setitem(getattr(client, "__defaults"), "output_dir", tmp_path / "client-home")
     client.s3_stand_in = proxy
     yield client
     proxy.shutdown()
