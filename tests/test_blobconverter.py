@@ -544,10 +544,10 @@ def read_blob_with_depthai_bytes(data: bytes):
     return dai.OpenVINO.Blob(data)
 
 
-def test_serve_cli_refuses_a_taken_port(server, capsys):
+def test_serve_cli_refuses_a_taken_port(tmp_path, server, capsys):
     from kernelkit.cli import main
 
-    assert main(["serve", "--port", str(server.server_address[1])]) == 2
+    assert main(["serve", "--port", str(server.server_address[1]), "--cache", str(tmp_path)]) == 2
     assert "cannot listen on 127.0.0.1" in capsys.readouterr().err
 
 
