@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from kernelkit.core.errors import KernelkitError
-from myriad_models import conv_relu, read_blob_with_depthai, require_toolchain
+from myriad_models import read_blob_with_depthai, require_toolchain
 
 MEAN, SCALE = [10.0, 20.0, 30.0], [2.0, 4.0, 8.0]
 
@@ -178,7 +178,8 @@ def test_from_onnx_unchanged_script_makes_a_real_blob_with_the_preprocessing_app
                                       output_dir=tmp_path / "out", dry=True)["plan"]
     patch_for(model, Plan(**planned), tmp_path / "patched")
     image = np.random.default_rng(1).integers(0, 256, (1, 3, 8, 8)).astype(np.uint8)
-    reference_in = (image[:, ::-1].astype(np.float32) - np.reshape(MEAN, (1, 3, 1, 1))) / np.reshape(SCALE, (1, 3, 1, 1))
+    mean, scale = np.reshape(MEAN, (1, 3, 1, 1)), np.reshape(SCALE, (1, 3, 1, 1))
+    reference_in = (image[:, ::-1].astype(np.float32) - mean) / scale
     expected = run_cpu(model, reference_in.astype(np.float32))
     got = run_cpu(tmp_path / "patched" / "model.xml", image.astype(np.float32))
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-4)

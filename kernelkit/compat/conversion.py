@@ -102,7 +102,8 @@ def _layouts(text: str) -> dict[str, str]:
     for name, layout in pairs:
         layout = layout.strip().upper()
         if layout not in LAYOUTS:
-            raise KernelkitError(f"--layout: {layout or text!r} is not a layout kernelkit reads", where="optimizer_params",
+            raise KernelkitError(f"--layout: {layout or text!r} is not a layout kernelkit reads",
+                                 where="optimizer_params",
                                  hint="use nchw or nhwc, for every input (--layout=nhwc) or one (--layout=name(nhwc))")
         layouts[name.strip()] = layout
     return layouts
@@ -157,7 +158,8 @@ def parse_optimizer_params(params, plan: Plan) -> Plan:
             plan.scale[""] = _numbers(need(), "--scale")
         elif name == "reverse_input_channels":
             if value is not None and value.lower() not in ("true", "1", ""):
-                raise KernelkitError(f"--reverse_input_channels takes no value, got {value!r}", where="optimizer_params")
+                raise KernelkitError(f"--reverse_input_channels takes no value, got {value!r}",
+                                     where="optimizer_params")
             plan.reverse_channels = True
         elif name == "layout":
             plan.layouts.update(_layouts(need()))
