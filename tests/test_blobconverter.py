@@ -531,8 +531,14 @@ def test_concurrent_requests_queue_on_the_bounded_pool(tmp_path, server, monkeyp
     with service.lock:
         service.waiting = 2
     try:
-        status, _, body = _post(server, {"name": "model", "myriad_shaves": "4"},
-                                {"config": _config("model.onnx"), "model.onnx": models[0].read_bytes()})
+        connection = http.client.HTTPConnection("127.0.0.1", server.server_address[1], timeout=30)
+        connection.putrequest("POST", "/compile?version=2021.4")
+        connection.putheader("Content-Type", "multipart/form-data; boundary=x")
+        connection.putheader("Content-Length", str(1 << 20))
+        connection.endheaders()                 # no body sent: refused before the upload is read
+        response = connection.getresponse()
+        status, body = response.status, response.read()
+        connection.close()
     finally:
         with service.lock:
             service.waiting = 0

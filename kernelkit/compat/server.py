@@ -140,26 +140,31 @@ class Service:
         names = zoo_names(zoo) if zoo is not None and zoo.is_dir() else []
         return _json(200, {"available": names})
 
-    def compile(self, query: str, content_type: str, body: bytes) -> tuple[int, dict, bytes]:
+    def enter(self) -> bool:
+        """Admit one request (before its body is read, so at most jobs + KERNELKIT_SERVE_QUEUE uploads are held
+        in memory at once); False when the queue is full."""
         from kernelkit.core.limits import SERVE_QUEUE
 
+        with self.lock:
+            if self.waiting >= SERVE_QUEUE.value() + self.settings.jobs:
+                return False
+            self.waiting += 1
+            return True
+
+    def leave(self) -> None:
+        with self.lock:
+            self.waiting -= 1
+
+    def compile(self, query: str, content_type: str, body: bytes) -> tuple[int, dict, bytes]:
+        """One admitted request: parsed, then compiled when one of the `jobs` slots is free."""
         try:
             request = self.prepare(query, content_type, body)
         except KernelkitError as exc:
             return _failure(exc)
         if request[0] == "dry":
             return _json(200, request[1])
-        with self.lock:
-            if self.waiting >= SERVE_QUEUE.value() + self.settings.jobs:
-                return _json(503, {"exit_code": 2, "message": "kernelkit serve is busy: the compile queue is full",
-                                   "stderr": "", "stdout": ""})
-            self.waiting += 1
-        try:
-            with self.slots:
-                return self._run(*request[1:])
-        finally:
-            with self.lock:
-                self.waiting -= 1
+        with self.slots:
+            return self._run(*request[1:])
 
     def prepare(self, query: str, content_type: str, body: bytes):
         """Parse and check one POST /compile: ("dry", plan dict) or ("run", framework, plan, uploaded files,
@@ -302,15 +307,21 @@ class _Handler(BaseHTTPRequestHandler):
         except KernelkitError as exc:
             status, headers, body = _failure(exc)
             return self._send(413, headers, body)
+        service = self.server.service
+        if not service.enter():
+            return self._send(*_json(503, {"exit_code": 2, "message": "kernelkit serve is busy: the compile queue "
+                                           "is full (KERNELKIT_SERVE_QUEUE)", "stderr": "", "stdout": ""}))
         try:
-            body = self.rfile.read(length)
-        except (TimeoutError, OSError):
-            self.close_connection = True
-            return None
-        if len(body) != length:
-            self.close_connection = True
-            return None
-        return self._send(*self.server.service.compile(url.query, self.headers.get("Content-Type", ""), body))
+            try:
+                body = self.rfile.read(length)
+            except (TimeoutError, OSError):
+                body = b""
+            if len(body) != length:              # the client stalled or went away
+                self.close_connection = True
+                return None
+            return self._send(*service.compile(url.query, self.headers.get("Content-Type", ""), body))
+        finally:
+            service.leave()
 
 
 class Server(ThreadingHTTPServer):

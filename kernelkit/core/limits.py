@@ -65,4 +65,4 @@ def check_tensor(shape, itemsize: int, what: str, **where) -> None:
 # `kernelkit serve` (kernelkit.compat.server): what one request may send and run, and how many may wait.
 UPLOAD_BYTES = Limit("KERNELKIT_MAX_UPLOAD_BYTES", 512 * MiB, "bytes")
 SERVE_COMPILE_SECONDS = Limit("KERNELKIT_SERVE_TIMEOUT", 1800, "seconds")
-SERVE_QUEUE = Limit("KERNELKIT_SERVE_QUEUE", 16, "requests")
+SERVE_QUEUE = Limit("KERNELKIT_SERVE_QUEUE", 4, "requests")     # each may hold an upload in memory
