@@ -381,6 +381,18 @@ def test_the_real_client_compiles_through_kernelkit_serve(tmp_path, server, real
 
 
 @pytest.mark.toolchain
+def test_the_real_client_sends_an_ir_whose_cumsum_serve_patches(tmp_path, server, real_client):
+    require_toolchain()
+    from myriad_models import cumsum
+
+    xml = cumsum(tmp_path)
+    path = real_client.from_openvino(str(xml), str(xml.with_suffix(".bin")), url=_url(server), version="2021.4",
+                                     output_dir=tmp_path / "client")
+    assert Path(path).name == "cumsum_openvino_2021.4_4shave.blob"
+    assert list(read_blob_with_depthai(path).networkOutputs) == ["running_total"]
+
+
+@pytest.mark.toolchain
 def test_an_unsupported_version_through_serve_is_stamped_and_said(tmp_path, server):
     require_toolchain()
     model = conv_onnx(tmp_path / "m")
