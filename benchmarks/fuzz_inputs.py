@@ -1565,6 +1565,81 @@ def gen_archive(rng: random.Random, seeds, plan, reader: str) -> Case:
     return case
 
 
+# --- blobconverter requests (kernelkit serve's parser) ---------------------------------------------------
+
+REQUEST_OPS = ("bytes", "config", "name", "field", "query", "boundary", "truncate", "parts", "clean")
+REQUEST_FIELDS = {"name": "model", "myriad_shaves": "4", "myriad_params_advanced": "-ip U8", "data_type": "FP16",
+                  "download_ir": "False", "zoo_type": "intel"}
+REQUEST_CONFIG = ("files:\n- name: FP16/model.onnx\n  source:\n    $type: http\n    url: $REQUEST/model.onnx\n"
+                  "framework: onnx\nmodel_optimizer_args:\n- --mean_values=[127.5,127.5,127.5]\n"
+                  "- --scale_values=[255,255,255]\n- --reverse_input_channels\n- --data_type=FP16\n"
+                  "- --input_model=$dl_dir/FP16/model.onnx\ntask_type: detection\n")
+
+
+def encode_request(fields: dict, files: dict, boundary: str = "kernelkitfuzz") -> tuple[str, bytes]:
+    """A multipart form as blobconverter's client (requests) sends it."""
+    body = b""
+    for name, value in fields.items():
+        body += f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'.encode(
+            "utf-8", "surrogateescape") + value.encode("utf-8", "surrogateescape") + b"\r\n"
+    for name, data in files.items():
+        body += (f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="{name}"\r\n'
+                 "Content-Type: application/octet-stream\r\n\r\n").encode("utf-8", "surrogateescape") + data + b"\r\n"
+    return f"multipart/form-data; boundary={boundary}", body + f"--{boundary}--\r\n".encode()
+
+
+def request_strategy():
+    from hypothesis import strategies as st
+
+    return st.fixed_dictionaries({
+        "op": st.sampled_from(REQUEST_OPS), "a": st.integers(0, 10_000),
+        "text": st.sampled_from(HOSTILE_TEXT + HOSTILE_NUMBERS + ["--bogus", "-c x", "-ip", "2022.3_RVC3",
+                                                                  "True", "a" * 300 + ".onnx", "../x.onnx"]),
+        "key": st.sampled_from(tuple(REQUEST_FIELDS) + ("config", "version", "no_cache", "use_zoo", "file")),
+    })
+
+
+def gen_request(rng: random.Random, seeds, plan, reader: str) -> Case:
+    if plan is None:
+        plan = {"op": rng.choice(("bytes", "config", "truncate")), "a": rng.randrange(10_000),
+                "text": rng.choice(HOSTILE_TEXT), "key": "config"}
+    op, prng, text, key = plan["op"], random.Random(plan["a"]), plan["text"], plan["key"]
+    fields, query = dict(REQUEST_FIELDS), {"version": "2021.4", "no_cache": "False"}
+    config, model_name, model = REQUEST_CONFIG.encode(), "model.onnx", b"\x08\x06" + bytes(64)
+    boundary = "kernelkitfuzz"
+    if op == "config":
+        config = mutate_text(prng, config)
+    elif op == "name":
+        model_name = text
+    elif op == "field":
+        if key in REQUEST_FIELDS:
+            fields[key] = text
+        elif key in ("version", "no_cache"):
+            query[key] = text
+        elif key == "use_zoo":
+            fields.update(use_zoo="True", name=text)
+            config = None
+        else:
+            fields[text or "x"] = "1"
+    elif op == "query":
+        query = {text: text, **({"version": text} if prng.random() < 0.5 else {})}
+    elif op == "boundary":
+        boundary = text or '"'
+    files = {"config": config} if config is not None else {}
+    files[model_name] = model
+    ctype, body = encode_request(fields, files, boundary)
+    if op == "bytes":
+        body = mutate_bytes(prng, body)
+    elif op == "truncate":
+        body = body[:prng.randrange(len(body) + 1)]
+    elif op == "parts":
+        body = body.replace(b"\r\n\r\n", b"\r\n", 1) if prng.random() < 0.5 else \
+            body * prng.choice((2, 70))
+    from urllib.parse import urlencode
+
+    return Case(reader, 0, op, params={"ctype": ctype, "query": urlencode(query), "body": body})
+
+
 GENERATORS = {
     "ir-xml": (gen_ir, ir_strategy),
     "ir-bin": (gen_bin, bin_strategy),
@@ -1577,6 +1652,7 @@ GENERATORS = {
     "nn-archive": (gen_archive, archive_strategy),
     "blob": (gen_blob, struct_strategy),
     "kernel-elf": (gen_elf, struct_strategy),
+    "blobconverter-request": (gen_request, request_strategy),
 }
 READERS = tuple(GENERATORS)
 NEEDS_BLOBS = {"nn-archive", "blob"}
@@ -1788,10 +1864,20 @@ def run_elf(case: Case, inp: Path, out: Path):
     return None
 
 
+def run_request(case: Case, inp: Path, out: Path):
+    """kernelkit serve's request parser up to the compile (`dry`), with a local zoo in the case's folder."""
+    from kernelkit.compat.server import Service, Settings
+
+    p = case.params
+    service = Service(Settings(cache_dir=None, zoo_dir=inp))
+    return service.prepare(p["query"] + "&dry=True", p["ctype"], p["body"])
+
+
 RUNNERS = {"ir-xml": run_model, "ir-bin": run_model, "onnx": run_model, "bindings-myriad": run_bindings,
            "bindings-gpu": run_bindings, "kernel-toml": run_spec, "expr": run_expr, "npz": run_npz,
-           "nn-archive": run_archive, "blob": run_blob, "kernel-elf": run_elf}
-PATHLESS = {"expr", "kernel-elf"}     # readers of bytes or text: their errors have no file to name
+           "nn-archive": run_archive, "blob": run_blob, "kernel-elf": run_elf,
+           "blobconverter-request": run_request}
+PATHLESS = {"expr", "kernel-elf", "blobconverter-request"}     # readers of bytes or text: their errors have no file to name
 
 
 def materialize(case: Case, d: Path) -> None:

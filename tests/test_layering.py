@@ -25,7 +25,7 @@ LAYERS = [
     ("model flow", ["kernelkit.model"]),
     ("runners", ["kernelkit.runners"]),
     ("orchestration", ["kernelkit.harness", "kernelkit.doctor", "kernelkit.delivery"]),
-    ("interface", ["kernelkit.api", "kernelkit.cli", "kernelkit.__main__", "kernelkit"]),
+    ("interface", ["kernelkit.api", "kernelkit.cli", "kernelkit.compat", "kernelkit.__main__", "kernelkit"]),
 ]
 
 

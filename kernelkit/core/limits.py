@@ -61,3 +61,8 @@ def tensor_bytes(shape, itemsize: int) -> int:
 def check_tensor(shape, itemsize: int, what: str, **where) -> None:
     """Refuse a declared tensor larger than KERNELKIT_MAX_TENSOR_BYTES before anything is allocated for it."""
     TENSOR_BYTES.check(tensor_bytes(shape, itemsize), f"{what} of shape {list(shape)} needs", **where)
+
+# `kernelkit serve` (kernelkit.compat.server): what one request may send and run, and how many may wait.
+UPLOAD_BYTES = Limit("KERNELKIT_MAX_UPLOAD_BYTES", 512 * MiB, "bytes")
+SERVE_COMPILE_SECONDS = Limit("KERNELKIT_SERVE_TIMEOUT", 1800, "seconds")
+SERVE_QUEUE = Limit("KERNELKIT_SERVE_QUEUE", 4, "requests")     # each may hold an upload in memory
