@@ -11,7 +11,7 @@ import re
 import shlex
 import tempfile
 import warnings
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from kernelkit.core.errors import KernelkitError
@@ -22,7 +22,6 @@ from kernelkit.core.errors import KernelkitError
 STAMP = {"2021.4": "2021.4", "2022.1": None, "2022.3": None, "2021.3": None, "2021.2": None}
 RVC3 = "2022.3_RVC3"
 DATA_TYPES = {"FP16": "FP16", "HALF": "FP16", "FP32": "FP32", "FLOAT": "FP32"}
-LAYOUTS = ("NCHW", "NHWC")
 # Flags the client adds itself, pointing at its own download folder: the files come with the request.
 _IGNORED_MO = ("input_model", "input_proto")
 CACHE_FORMAT = "kernelkit.blobconverter/1"
@@ -94,6 +93,12 @@ def _per_input_values(text: str, param: str) -> dict[str, list[float]]:
     return {name.strip(): _numbers(values, param) for name, values in found}
 
 
+def preprocess_layouts() -> tuple[str, ...]:
+    from kernelkit.model.passes.preprocess import LAYOUTS
+
+    return LAYOUTS
+
+
 def _layouts(text: str) -> dict[str, str]:
     """MO's `--layout=nchw`, `--layout=name(nhwc)` or `name(nhwc),other(nchw)`; `src->dst` is refused."""
     text = text.strip()
@@ -101,7 +106,7 @@ def _layouts(text: str) -> dict[str, str]:
     layouts = {}
     for name, layout in pairs:
         layout = layout.strip().upper()
-        if layout not in LAYOUTS:
+        if layout not in preprocess_layouts():
             raise KernelkitError(f"--layout: {layout or text!r} is not a layout kernelkit reads",
                                  where="optimizer_params",
                                  hint="use nchw or nhwc, for every input (--layout=nhwc) or one (--layout=name(nhwc))")
@@ -303,15 +308,7 @@ def preprocessing_for(plan: Plan, model: Path):
     options = dict(mean=_one_value(plan.mean, "mean_values", model),
                    scale=_one_value(plan.scale, "scale_values", model),
                    reverse_channels=plan.reverse_channels, inputs=named)
-    known = {f.name for f in fields(preprocess.Preprocessing)}
-    nhwc = {k: v for k, v in plan.layouts.items() if v != "NCHW"}
-    if "layouts" in known:          # the preprocessing pass knows layouts: hand them on
-        options["layouts"] = dict(plan.layouts)
-    elif nhwc and (options["mean"] or options["scale"] or plan.reverse_channels):
-        raise KernelkitError(f"--layout {nhwc}: this kernelkit preprocesses NCHW inputs only", path=model,
-                             where="optimizer_params", hint="give the model an NCHW input, or drop the "
-                                                            "preprocessing flags and preprocess on the host")
-    return preprocess.Preprocessing(**options)
+    return preprocess.Preprocessing(**options, layouts=dict(plan.layouts))
 
 
 def content_key(plan: Plan, files: dict[str, bytes], framework: str) -> str:
