@@ -92,6 +92,13 @@ def test_a_blob_without_a_report_gets_the_layout_its_shape_says_and_a_warning(fa
     assert read_archive(out).getConfigV1().model.inputs[0].layout == "NHWC"
 
 
+def test_a_blob_beside_its_report_takes_the_report_s_layout(face_folder, tmp_path, capsys):
+    out = tmp_path / "face.tar.xz"
+    assert main(["archive", str(face_folder / "model.blob"), "-o", str(out)]) == 0
+    assert "declared" not in capsys.readouterr().err
+    assert read_archive(out).getConfigV1().model.inputs[0].layout == "NHWC"
+
+
 def test_a_folder_whose_blob_disagrees_with_its_report_is_refused(face_folder, tmp_path, capsys):
     folder = tmp_path / "stale"
     shutil.copytree(face_folder, folder)

@@ -72,6 +72,22 @@ def test_script_for_a_blob_and_for_a_superblob(face_folder, tmp_path):  # noqa: 
         assert f"({source.suffix[1:]})" in proc.stdout
 
 
+def test_a_float_input_is_fed_as_fp32_nndata(tmp_path):
+    from test_archive_layout import _conv_onnx
+    from myriad_models import compile_blob
+
+    assert main(["patch", str(_conv_onnx(tmp_path / "conv.onnx", nhwc=False)), "-o", str(tmp_path / "out")]) == 0
+    blob = compile_blob(tmp_path / "out", tmp_path / "conv.blob").blob_path
+    assert main(["device-check", "script", str(blob)]) == 0
+    with np.load(tmp_path / "conv.inputs.npz") as npz:
+        image = npz["image"]
+    assert image.dtype == np.float32 and image.shape == (1, 3, 24, 40)
+    assert np.array_equal(image.astype(np.float16).astype(np.float32), image) and image.std() > 0.5
+    proc = _run_script(tmp_path / "conv.device_check.py", "--dry-run")
+    assert proc.returncode == 0, proc.stderr
+    assert "image float32 [1, 3, 24, 40]" in proc.stdout
+
+
 def test_every_depthai_name_the_script_uses_exists_in_depthai(face_archive):
     dai = _dai()
     assert main(["device-check", "script", str(face_archive)]) == 0

@@ -333,7 +333,8 @@ def build_archive(source: str | Path, out: str | Path, *, name: str | None = Non
             info.size, info.mtime, info.mode = len(content), mtime, 0o644
             tar.addfile(info, io.BytesIO(content))
     atomic_write(out, payload.getvalue())
-    warnings = layout_warnings + [f"input \"{e['name']}\" takes FP32, and DepthAI's frames are U8 or FP16: camera frames need a "
-                "model compiled with U8 inputs (kernelkit compile --u8-input, or patch with --u8-input)"
-                for e in inputs if _is_image(e) and e["dtype"] == "float32"]
+    warnings = layout_warnings + [
+        f"input \"{e['name']}\" takes FP32, and DepthAI's frames are U8 or FP16: camera frames need a "
+        "model compiled with U8 inputs (kernelkit compile --u8-input, or patch with --u8-input)"
+        for e in inputs if _is_image(e) and e["dtype"] == "float32"]
     return ArchiveResult(out, config, executable, kind, compiled, warnings)
