@@ -61,15 +61,19 @@ def test_script_beside_an_archive_dry_runs_on_depthai(face_archive, capsys):
     assert not face_archive.with_name("face.device.npz").exists()
 
 
-def test_script_for_a_blob_and_for_a_superblob(face_folder, tmp_path):  # noqa: F811
+def test_script_for_a_blob_a_superblob_and_a_superblob_archive(face_folder, tmp_path):  # noqa: F811
     superblob = tmp_path / "face.superblob"
     assert main(["compile", str(face_folder), "-o", str(superblob)]) == 0
-    for source in (face_folder / "model.blob", superblob):
-        assert main(["device-check", "script", str(source), "--out-dir", str(tmp_path / source.suffix[1:])]) == 0
-        script = tmp_path / source.suffix[1:] / f"{source.stem}.device_check.py"
+    archive = tmp_path / "facesb.tar.xz"
+    assert main(["archive", str(superblob), "-o", str(archive)]) == 0
+    for source, kind in ((face_folder / "model.blob", "blob"), (superblob, "superblob"), (archive, "archive")):
+        assert main(["device-check", "script", str(source), "--out-dir", str(tmp_path / kind)]) == 0
+        script = next((tmp_path / kind).glob("*.device_check.py"))
         proc = _run_script(script, "--dry-run", "--shaves", "6")
         assert proc.returncode == 0, proc.stderr
-        assert f"({source.suffix[1:]})" in proc.stdout
+        assert f"({kind})" in proc.stdout
+    proc = _run_script(script, "--dry-run", "--shaves", "17")
+    assert proc.returncode == 2 and "a superblob holds 1 to 16" in proc.stderr
 
 
 def test_a_float_input_is_fed_as_fp32_nndata(tmp_path):

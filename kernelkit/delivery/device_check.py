@@ -276,6 +276,8 @@ def main(argv=None):
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the outputs")
     parser.add_argument("--dry-run", action="store_true", help="stop before connecting a device")
     args = parser.parse_args(argv)
+    if not 1 <= args.shaves <= 16:
+        parser.error(f"--shaves {args.shaves}: a superblob holds 1 to 16")
     os.environ.setdefault("DEPTHAI_LEVEL", "warn")
     import depthai as dai
 
