@@ -85,6 +85,29 @@ def archive(source, output, *, name: str | None = None, mean=None, scale=None, r
                          superblob=superblob, head=head, jobs=jobs)
 
 
+def device_check(source, out_dir=None, *, inputs=None, seed: int = 0):
+    """Write a DepthAI v3 script and the inputs .npz it feeds next to an NN Archive, .superblob or .blob (or into
+    `out_dir`), for a user with an OAK to run and send back the device's outputs. `inputs`: an .npz path or a dict
+    keyed by the blob's input names (default: seeded). Returns the DeviceCheck (`.script`, `.inputs`,
+    `.device_out`)."""
+    from kernelkit.delivery.device_check import write_device_check
+
+    if isinstance(inputs, (str, Path)):
+        from kernelkit.core.npzfile import load_npz
+
+        inputs = load_npz(inputs, what="inputs .npz")
+    return write_device_check(source, out_dir, inputs=inputs, seed=seed)
+
+
+def device_compare(device, reference, *, atol: float | None = None, rtol: float | None = None):
+    """The device's outputs .npz (from the device-check script) against a reference's (`blob run --out`,
+    OpenVINO CPU), output by output with kernelkit's comparator. Returns the DeviceComparison (`.passed`,
+    `.comparisons`, `.missing`, `.extra`)."""
+    from kernelkit.delivery.device_check import compare_device
+
+    return compare_device(device, reference, atol=atol, rtol=rtol)
+
+
 def emulate(bindings, layer_type: str, inputs, attrs: Mapping | None = None, output_shapes=None, **options):
     """Run the MYRIAD binding the plugin would choose for `layer_type` on numpy `inputs` on the SHAVE emulator.
     Returns the EmulationResult (`.outputs`, `.findings`, `.layer`)."""
@@ -127,4 +150,5 @@ def blob_info(blob):
     return model
 
 
-__all__ = ["inspect", "patch", "verify", "compile", "archive", "emulate", "build", "plugin_check", "blob_info"]
+__all__ = ["inspect", "patch", "verify", "compile", "archive", "device_check", "device_compare", "emulate", "build",
+           "plugin_check", "blob_info"]

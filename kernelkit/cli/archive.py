@@ -8,7 +8,8 @@ import sys
 NAME = "archive"
 HELP = ("pack a patch folder's superblob (compiled if it has none), a .superblob or a .blob into an NN Archive "
         "(.tar.xz) for DepthAI")
-DESCRIPTION = (HELP + ". Inputs, outputs and their types are read from the compiled model; the preprocessing "
+DESCRIPTION = (HELP + ". Inputs, outputs and their types are read from the compiled model, each input's layout "
+               "(NCHW/NHWC) as `kernelkit patch` stated it (a TFLite input is NHWC); the preprocessing "
                "`kernelkit patch` built into the model is not declared again. Exit 0 written, 1 the plugin "
                "refused a SHAVE count, 2 bad input, 3 toolchain unavailable.")
 ORDER = 65

@@ -1,7 +1,11 @@
 """NN Archive (Luxonis): a .tar.xz holding a compiled superblob (or blob) and a config.json that describes it.
 
-Inputs and outputs (names, shapes, layouts, data types) are read back from the compiled model itself with
-DepthAI's blob reader, so the config describes the executable exactly. The patch report's preprocessing is NOT
+Inputs and outputs (names, shapes, data types) are read back from the compiled model itself with DepthAI's blob
+reader, so the config describes the executable exactly. Which axis of a rank-4 input holds the channels is not in
+the blob: kernelkit compiles every rank-4 input in the plugin's default order (NCHW), which only says the data lie
+in the model's own dims order. The model's layout comes from the patch report's `inputs` (given or inferred by
+`kernelkit patch`), so a TFLite input [1,128,128,3] is declared NHWC, interleaved frames; a blob with no report
+gets the same inference from its shape. The patch report's preprocessing is NOT
 repeated: `kernelkit patch` builds it into the model, and an archive describes the executable it holds, so a
 patched model takes raw frames (mean 0, scale 1, no channel swap). Only the caller's explicit options set
 preprocessing (for a model that still expects it to be applied). Each image input's `dai_type` names the frame
@@ -171,6 +175,56 @@ def _check_declared_sizes(blob_path: Path, tensors: list[dict]) -> None:
                                  hint="compile the model again with kernelkit compile")
 
 
+def model_layouts(inputs: list[dict], report: dict | None, blob_path: Path, *, strict: bool) -> list[str]:
+    """Set each rank-4 input's "layout" to the model's (NCHW|NHWC) where the blob's own word is the compiler's
+    default order; the warnings. `report`: the patch report (its "inputs"), None when there is none; `strict`: the
+    report is the folder's own, so a blob that disagrees with it was not compiled from that folder's model."""
+    from kernelkit.model.passes.preprocess import resolve_layout
+
+    stated = {e.get("name"): e for e in (report or {}).get("inputs") or [] if isinstance(e, dict)}
+    warnings = []
+    for entry in inputs:
+        # Another order (a blob compiled elsewhere with compile_tool -il) is the blob's own statement: kept.
+        if len(entry["shape"]) != 4 or entry["layout"] != "NCHW":
+            continue
+        mine = stated.get(entry["name"])
+        if mine is None:
+            if strict and report and report.get("inputs") is not None:
+                raise KernelkitError(f"the blob's input \"{entry['name']}\" is not among the patch report's inputs "
+                                     f"({', '.join(map(str, stated)) or 'none'}): the blob was not compiled from this "
+                                     "folder's model", path=blob_path,
+                                     hint="compile the folder again (kernelkit compile FOLDER -o FOLDER/model.blob)")
+            # No report (or one from before layouts): the inference `kernelkit patch` makes, stated.
+            guess = resolve_layout(entry["name"], entry["shape"], None, None)
+            if guess.layout and guess.layout != "NCHW":
+                entry["layout"] = guess.layout
+                warnings.append(f"input \"{entry['name']}\" {entry['shape']}: declared {guess.layout} ({guess.why}); "
+                                "archive the `kernelkit patch` folder to use the layout the patch stated")
+            continue
+        layout, shape = mine.get("layout"), [int(d) for d in mine.get("shape") or []]
+        if layout not in ("NCHW", "NHWC"):
+            continue                     # not an image input, or ambiguous: the report refused to guess
+        if shape == entry["shape"]:
+            entry["layout"] = layout     # no transpose between model and blob: the model's own axes
+        elif layout == "NHWC" and [shape[0], shape[3], shape[1], shape[2]] == entry["shape"]:
+            entry["layout"] = "NCHW"     # the channels were moved to axis 1 on the way: planar
+        elif strict:
+            raise KernelkitError(f"the blob's input \"{entry['name']}\" has shape {entry['shape']}, the patch report "
+                                 f"says {shape} ({layout}): the blob was not compiled from this folder's model",
+                                 path=blob_path,
+                                 hint="compile the folder again (kernelkit compile FOLDER -o FOLDER/model.blob)")
+    return warnings
+
+
+def _report_for(source: Path) -> tuple[dict | None, bool]:
+    """The patch report describing `source` (a folder's own, or one beside a .blob/.superblob file) and whether
+    it is the folder's own."""
+    if source.is_dir():
+        return patchdir.read_report(source) or None, True
+    report = patchdir.read_report(source.parent)
+    return report or None, False
+
+
 def _channels(entry: dict) -> int | None:
     layout, shape = entry["layout"], entry["shape"]
     return shape[layout.index("C")] if "C" in layout else None
@@ -266,6 +320,8 @@ def build_archive(source: str | Path, out: str | Path, *, name: str | None = Non
     # The superblob's base (8 SHAVEs) has the same inputs and outputs as every count.
     base = superblobfmt.parse(data, path=path).base if kind == "superblob" else None
     inputs, outputs = blob_tensors(path, base)
+    report, own = _report_for(Path(source))
+    layout_warnings = model_layouts(inputs, report, path, strict=own)
     executable = f"{name}.{kind}"
     config = make_config(name, executable, inputs, outputs, pre, make_head(head or HeadOptions(), inputs, outputs))
     payload = io.BytesIO()
@@ -277,7 +333,8 @@ def build_archive(source: str | Path, out: str | Path, *, name: str | None = Non
             info.size, info.mtime, info.mode = len(content), mtime, 0o644
             tar.addfile(info, io.BytesIO(content))
     atomic_write(out, payload.getvalue())
-    warnings = [f"input \"{e['name']}\" takes FP32, and DepthAI's frames are U8 or FP16: camera frames need a "
-                "model compiled with U8 inputs (kernelkit compile --u8-input, or patch with --u8-input)"
-                for e in inputs if _is_image(e) and e["dtype"] == "float32"]
+    warnings = layout_warnings + [
+        f"input \"{e['name']}\" takes FP32, and DepthAI's frames are U8 or FP16: camera frames need a "
+        "model compiled with U8 inputs (kernelkit compile --u8-input, or patch with --u8-input)"
+        for e in inputs if _is_image(e) and e["dtype"] == "float32"]
     return ArchiveResult(out, config, executable, kind, compiled, warnings)
