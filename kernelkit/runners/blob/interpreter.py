@@ -1,0 +1,274 @@
+"""Run a compiled MYRIAD blob on the CPU: stages in blob order over the simulated memory, with a range check.
+
+Each stage reads and writes numpy views of the byte arenas (memory.py); HW ops follow hw.py, software stages
+sw.py; every stage output is rounded to its buffer's type (fp16 on the device). The range check records every
+HW op whose value before its descale (the `scales` of weights analysis) passes fp16's 65504, and every stage
+output that becomes inf or NaN, or that fp16 rounding collapses to all zeros.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from kernelkit.core.errors import KernelkitError
+from kernelkit.runners.blob import hw, sw
+from kernelkit.runners.blob.memory import Memory, logical
+
+ACCUMULATORS = ("fp32", "fp16")
+FP16_MAX = 65504.0
+FIX_SCALING = ("compile with MYRIAD_ENABLE_WEIGHTS_ANALYSIS NO in the compile config (kernelkit compile "
+               "--config), or scale the network's input down")
+FIX_RANGE = "scale the network's input (or this layer's weights) so its values stay within fp16's ±65504"
+
+
+@dataclass
+class Finding:
+    stage: int
+    stage_type: str
+    kind: str            # "overflow before descale" | "inf" | "nan" | "zero collapse"
+    value: float         # the largest magnitude reached (before descale for HW ops)
+    layer: str | None = None
+    detail: str = ""
+
+    @property
+    def fix(self) -> str:
+        return FIX_SCALING if self.kind == "overflow before descale" else FIX_RANGE
+
+    def message(self) -> str:
+        where = f"stage {self.stage} ({self.stage_type})" + (f", layer {self.layer!r}" if self.layer else "")
+        value = f"{self.value:.6g}"
+        text = {"overflow before descale": f"holds {value} before its descale (fp16 max 65504)",
+                "inf": f"produces inf (exact value reaches {value})",
+                "nan": "produces NaN",
+                "zero collapse": f"collapses to all zeros in fp16 (exact values up to {value})"}[self.kind]
+        return f"{where} {text}{': ' + self.detail if self.detail else ''}; fix: {self.fix}"
+
+
+@dataclass
+class BlobRun:
+    accumulator: str
+    outputs: dict[str, np.ndarray]
+    findings: list[Finding] = field(default_factory=list)
+    stages: int = 0
+
+
+def _logical_letters(order: str) -> str:
+    return "".join(letter for letter in "NCDHW" if letter in order) if set(order) <= set("NCDHW") else order
+
+
+def _to_float(view: np.ndarray) -> np.ndarray:
+    return view.astype(np.float32) if view.dtype.kind == "f" else view.astype(np.int64)
+
+
+def _write(view: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Round `values` to the view's type and store them; returns what was stored."""
+    values = np.asarray(values)
+    if values.shape != view.shape:
+        if values.size == view.size:
+            values = values.reshape(view.shape)
+        else:
+            values = np.broadcast_to(values, view.shape)
+    if view.dtype.kind in "iu" and values.dtype.kind == "f":
+        info = np.iinfo(view.dtype)
+        values = np.clip(np.rint(values), info.min, info.max)
+    with np.errstate(over="ignore", invalid="ignore"):
+        stored = values.astype(view.dtype)
+    view[...] = stored
+    return stored
+
+
+class Interpreter:
+    def __init__(self, program, *, accumulator: str = "fp32", poison: int | None = None):
+        if accumulator not in ACCUMULATORS:
+            raise KernelkitError(f"unknown accumulator {accumulator!r}", where="--accumulator",
+                                 hint="use fp32 or fp16")
+        self.program = program
+        self.accumulator = accumulator
+        header = program.header
+        self.memory = Memory(bss_size=header.bss_size, cmx_slices=header.cmx_slices, constants=program.constants,
+                             inputs={i.buffer.io_index: i.size for i in program.inputs},
+                             outputs={o.buffer.io_index: o.size for o in program.outputs}, poison=poison)
+        self.findings: list[Finding] = []
+
+    # --- I/O -----------------------------------------------------------------------------------------
+    def set_inputs(self, arrays: list[np.ndarray]) -> None:
+        for info, array in zip(self.program.inputs, arrays):
+            buf = info.buffer
+            letters = _logical_letters(buf.order)
+            view = logical(self.memory.view(buf), buf.order, letters)
+            array = np.asarray(array)
+            if array.size != view.size:
+                raise KernelkitError(f"input {info.name!r} has shape {array.shape}, the blob takes "
+                                     f"{tuple(view.shape)}", where=info.name,
+                                     hint="give the inputs in the model's shape (N, C, H, W order)")
+            _write(view, array.reshape(view.shape))
+
+    def get_outputs(self) -> dict[str, np.ndarray]:
+        outputs = {}
+        for info in self.program.outputs:
+            buf = info.buffer
+            view = logical(self.memory.view(buf), buf.order, _logical_letters(buf.order))
+            outputs[info.name] = np.array(view, dtype=np.float32 if view.dtype.kind == "f" else view.dtype)
+        return outputs
+
+    # --- stages ---------------------------------------------------------------------------------------
+    def run(self) -> None:
+        for stage in self.program.stages:
+            self.run_stage(stage)
+
+    def run_stage(self, stage) -> None:
+        try:
+            if stage.type_code == 38:
+                self._hw_stage(stage)
+            else:
+                self._sw_stage(stage)
+        except KernelkitError as exc:
+            if stage.label() in exc.message:
+                raise
+            raise KernelkitError(f"{stage.label()}: {exc.message}", hint=exc.hint) from None
+        if stage.injected is not None:
+            self.run_stage(stage.injected)
+
+    def _check(self, stage, exact: np.ndarray, stored: np.ndarray) -> None:
+        stored_f = stored.astype(np.float32) if stored.dtype.kind == "f" else None
+        if stored_f is None or stored_f.size == 0:
+            return
+        with np.errstate(invalid="ignore"):
+            peak = float(np.nanmax(np.abs(exact))) if np.isfinite(exact).any() else float("inf")
+        if np.isnan(stored_f).any():
+            self._find(stage, "nan", float("nan"))
+        elif np.isinf(stored_f).any():
+            self._find(stage, "inf", peak)
+        elif not stored_f.any() and np.isfinite(peak) and peak > 0:
+            self._find(stage, "zero collapse", peak)
+
+    def _find(self, stage, kind: str, value: float, detail: str = "") -> None:
+        self.findings.append(Finding(stage.index, stage.type_name, kind, value, stage.layer, detail))
+
+    def _sw_stage(self, stage) -> None:
+        entry = sw.STAGES.get(stage.type_code)
+        if entry is None:
+            raise KernelkitError(f"{stage.label()}: the interpreter cannot run stage type {stage.type_code} "
+                                 f"({stage.type_name})",
+                                 hint="this stage type has no numpy semantics in kernelkit yet; report it "
+                                      "with the blob")
+        _, data_order, fn = entry
+        buffers = [b for b in stage.buffers if b.location != "None"]
+        if not buffers:
+            raise KernelkitError(f"{stage.label()} has no buffers")
+        if data_order == sw.FIRST:
+            ins, out = [buffers[0]] + buffers[2:], buffers[1]
+        else:
+            ins, out = buffers[:-1], buffers[-1]
+        if stage.type_code == 0:
+            ins = ins[:2]                               # Conv: input, weights (a temp buffer is scratch)
+        out_view = self.memory.view(out)
+        aligned = stage.type_code in sw.ALIGNED
+        arrays = []
+        for b in ins:
+            view = self.memory.view(b)
+            if aligned and b.order != out.order and set(b.order) <= set(out.order):
+                view = logical(view, b.order, out.order)
+            elif aligned and b.order != out.order and set(out.order) <= set(b.order):
+                view = logical(view, b.order, out.order + "".join(l for l in b.order if l not in out.order))
+            arrays.append(_to_float(view))
+        with np.errstate(all="ignore"):
+            exact = np.asarray(fn(arrays, stage.params, tuple(out_view.shape)))
+        if aligned and exact.shape != out_view.shape and exact.size == out_view.size and \
+                len(ins) == 1 and ins[0].order != out.order:
+            exact = exact.reshape(out_view.shape)
+        stored = _write(out_view, exact.astype(np.float32) if exact.dtype.kind == "f" else exact)
+        if exact.dtype.kind == "f":
+            self._check(stage, exact, stored)
+
+    def _hw_stage(self, stage) -> None:
+        for number, op in enumerate(stage.hw_ops):
+            self._hw_op(stage, number, op)
+
+    def _hw_op(self, stage, number: int, op) -> None:
+        bufs = stage.buffers
+
+        def chw(index):
+            b = bufs[index]
+            return logical(self.memory.view(b), b.order, "NCHW")[0]
+
+        x = chw(op.input)
+        out_buf = bufs[op.output]
+        out = logical(self.memory.view(out_buf), out_buf.order, "NCHW")[0]
+        c_out, ho, wo = out.shape
+        off, num = op.out_chan_offset, op.out_num_chans
+        if op.op_type == hw.POOL:
+            kh, kw = op.kernel_h, op.kernel_w
+            values = hw.pool(x[off:off + num] if x.shape[0] >= off + num else x, op.pool_type, kh, kw, op.stride,
+                             ho, wo, hw._pads(op, kh, kw))
+            self._hw_finish(stage, number, op, values, out, off, num, None, None)
+            return
+        if op.op_type not in (hw.CONV, hw.CONV_POOL):
+            raise KernelkitError(f"{stage.label()}: HW op {number} of type {op.name} is not one the interpreter "
+                                 "runs yet", hint="report it with the blob")
+        raw = self.memory.view(bufs[op.coeffs])
+        kh, kw = op.kernel_h, op.kernel_w
+        ic_ext = raw.shape[-3] if raw.ndim >= 3 else x.shape[0]
+        weights = hw.unpack_weights(raw, ic_ext, kh, kw)[off:off + num]
+        xin = x[:ic_ext]
+        if xin.shape[0] < ic_ext:
+            raise KernelkitError(f"{stage.label()}: HW op {number} weights take {ic_ext} input channels, the "
+                                 f"input has {xin.shape[0]}")
+        if op.op_type == hw.CONV_POOL:
+            ph, pw = op.pool_kernel[1], op.pool_kernel[0]
+            pads = hw._pads(op, kh, kw)
+            ch = (x.shape[1] + pads[0] + pads[1] - kh) // op.stride + 1
+            cw = (x.shape[2] + pads[2] + pads[3] - kw) // op.stride + 1
+            sums = hw.conv(xin, weights, op.stride, ch, cw, pads, self.accumulator)
+        else:
+            sums = hw.conv(xin, weights, op.stride, ho, wo, hw._pads(op, kh, kw), self.accumulator)
+        bias = self._channel_vector(bufs, op.biases, off, num)
+        scale = self._channel_vector(bufs, op.scales, off, num)
+        self._hw_finish(stage, number, op, sums, out, off, num, bias, scale,
+                        pool=(ph, pw) if op.op_type == hw.CONV_POOL else None)
+
+    def _channel_vector(self, bufs, index: int, off: int, num: int):
+        if index < 0:
+            return None
+        return np.asarray(self.memory.view(bufs[index]), np.float32).reshape(-1)[off:off + num]
+
+    def _hw_finish(self, stage, number, op, values, out, off, num, bias, scale, pool=None) -> None:
+        fp16 = self.accumulator == "fp16"
+
+        def rnd(v):
+            return v.astype(np.float16).astype(np.float32) if fp16 else v
+
+        with np.errstate(over="ignore", invalid="ignore"):
+            if bias is not None:
+                values = rnd(values + bias[:, None, None])
+            if op.relu is not None:
+                t0, a0, a1 = op.relu
+                values = rnd(np.where(values >= t0, values * a1, values * a0))
+            if scale is not None:
+                peak = float(np.max(np.abs(values))) if values.size else 0.0
+                if not np.isfinite(peak) or peak > FP16_MAX:
+                    self._find(stage, "overflow before descale", peak,
+                               f"HW op {number} ({op.name}), scales down to {float(np.min(scale)):.6g}")
+                values = values * scale[:, None, None]
+            if op.clamp_max is not None:
+                values = np.clip(values, 0.0, op.clamp_max)
+            if pool is not None:
+                ph, pw = pool
+                c, h, w = values.shape
+                ho, wo = out.shape[1], out.shape[2]
+                win = values[:, :ho * ph, :wo * pw].reshape(c, ho, ph, wo, pw)
+                values = win.max(axis=(2, 4))
+        target = out[off:off + num] if out.shape[0] >= off + num and out.shape[0] != values.shape[0] else out
+        values = values[:, :target.shape[1], :target.shape[2]]
+        stored = _write(target, values)
+        self._check(stage, values, stored)
+
+
+def run_program(program, inputs: list[np.ndarray], *, accumulator: str = "fp32",
+                poison: int | None = None) -> BlobRun:
+    interp = Interpreter(program, accumulator=accumulator, poison=poison)
+    interp.set_inputs(inputs)
+    interp.run()
+    return BlobRun(accumulator, interp.get_outputs(), interp.findings, len(program.stages))

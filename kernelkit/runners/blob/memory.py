@@ -1,0 +1,82 @@
+"""The blob's memory as the firmware sees it: one byte arena per location, numpy strided views per buffer.
+
+A buffer descriptor is (location, offset, dims and byte strides innermost first); tiles, in-place concats and
+crops are overlapping views of the same bytes, so every stage reads and writes through such views and the
+memory plan is honoured exactly (reference: myriad-blob-format.md §1). Network inputs and outputs each get an
+arena of their own (a buffer's offset counts from its I/O buffer's start).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from kernelkit.core.errors import KernelkitError
+
+CMX_SLICE_BYTES = 128 * 1024
+DTYPES = {"FP16": np.float16, "U8": np.uint8, "S32": np.int32, "FP32": np.float32, "I8": np.int8}
+
+
+class Memory:
+    """Arenas by location: 'BSS', 'CMX', 'Blob' (the const section, read-only), ('Input', i), ('Output', i)."""
+
+    def __init__(self, *, bss_size: int, cmx_slices: int, constants: bytes,
+                 inputs: dict[int, int], outputs: dict[int, int], poison: int | None = None):
+        self.arenas: dict = {
+            "BSS": np.zeros(max(bss_size, 0), np.uint8),
+            "CMX": np.zeros(max(cmx_slices, 1) * CMX_SLICE_BYTES, np.uint8),
+            "Blob": np.frombuffer(bytes(constants), np.uint8).copy(),
+        }
+        self.arenas["Blob"].flags.writeable = False
+        for index, size in inputs.items():
+            self.arenas[("Input", index)] = np.zeros(size, np.uint8)
+        for index, size in outputs.items():
+            self.arenas[("Output", index)] = np.zeros(size, np.uint8)
+        if poison is not None:
+            self.poison(poison)
+
+    def poison(self, seed: int) -> None:
+        """Fill BSS and CMX with random finite fp16 values: a plan read right never reads them back."""
+        rng = np.random.default_rng(seed)
+        for name in ("BSS", "CMX"):
+            arena = self.arenas[name]
+            values = rng.uniform(-1000, 1000, arena.size // 2).astype(np.float16)
+            arena[:values.size * 2] = values.view(np.uint8)
+
+    def arena(self, buffer) -> np.ndarray:
+        key = buffer.location if buffer.location not in ("Input", "Output") else (buffer.location, buffer.io_index)
+        if key not in self.arenas:
+            raise KernelkitError(f"buffer in location {buffer.location!r} has no memory in this blob",
+                                 hint="the blob may be damaged; compile the model again")
+        return self.arenas[key]
+
+    def view(self, buffer) -> np.ndarray:
+        """The buffer as a numpy view, axes in its dims order outermost first (NCHW order for 'NCHW')."""
+        dtype = DTYPES.get(buffer.data_type)
+        if dtype is None:
+            raise KernelkitError(f"buffer data type {buffer.data_type} is not one the interpreter knows")
+        arena = self.arena(buffer)
+        shape = tuple(int(buffer.dims[letter]) for letter in buffer.order)
+        strides = tuple(int(buffer.strides[letter]) for letter in buffer.order)
+        itemsize = np.dtype(dtype).itemsize
+        if any(d <= 0 for d in shape):
+            return np.zeros(shape, dtype)
+        last = buffer.offset + sum((d - 1) * s for d, s in zip(shape, strides)) + itemsize
+        if buffer.offset < 0 or last > arena.size or min(strides, default=0) < 0:
+            raise KernelkitError(f"a {buffer.location} buffer at byte {buffer.offset} (dims {shape}, strides "
+                                 f"{strides}) reaches byte {last}, past its arena of {arena.size} bytes",
+                                 hint="the blob may be damaged; compile the model again")
+        return _typed_view(arena, buffer.offset, dtype, shape, strides)
+
+
+def _typed_view(arena: np.ndarray, offset: int, dtype, shape, strides) -> np.ndarray:
+    # One typed element at the offset, then strided over the arena's bytes (bounds were checked).
+    typed = np.ndarray(shape=(1,), dtype=dtype, buffer=arena, offset=offset)
+    return np.lib.stride_tricks.as_strided(typed, shape=shape, strides=strides, writeable=arena.flags.writeable)
+
+
+def logical(view: np.ndarray, order: str, letters: str) -> np.ndarray:
+    """`view` (axes in `order`) transposed to the axes `letters` (missing letters become size-1 axes)."""
+    missing = [letter for letter in letters if letter not in order]
+    full = view.reshape(view.shape + (1,) * len(missing))
+    full_order = order + "".join(missing)
+    return full.transpose([full_order.index(letter) for letter in letters])

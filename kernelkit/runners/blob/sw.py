@@ -1,0 +1,329 @@
+"""The software (SHAVE and DMA) stage types in numpy, each as the plugin's stage computes it.
+
+Parameter layouts and buffer orders are the 2021.4 plugin's (myriad-blob-format.md §2; checked against blobs
+it compiled). Every function takes the stage's input arrays (float32, axes in the output's dims order) and its
+parameter words, and returns the output in float32 (or the output's integer type); the interpreter rounds it
+to the output buffer's type, so every stage output is fp16-rounded as on the device.
+
+Data orders: "first" stages serialize (in0, out, in1, ...) (post-op, eltwise, Gather); all others
+(inputs..., out).
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+
+import numpy as np
+
+from kernelkit.core.errors import KernelkitError
+
+
+def f32(word: int) -> float:
+    return struct.unpack("<f", struct.pack("<i", int(word)))[0]
+
+
+def _axis(rank: int, inner_index: int) -> int:
+    """A dims index counted innermost first -> the numpy axis (outermost first)."""
+    return rank - 1 - int(inner_index)
+
+
+# Post operations of eltwise stages (StageType codes).
+POST_NONE, POST_RELU, POST_CLAMP = -1, 6, 57
+
+
+def _eltwise(op):
+    def run(ins, params, out):
+        c1, c2 = f32(params[0]), f32(params[1]) if len(params) > 1 else 1.0
+        post = params[2] if len(params) > 2 else POST_NONE
+        a, b = ins[0], ins[1]
+        y = op(a, b, c1, c2)
+        if len(ins) > 2 and op is _sum:
+            y = y + ins[2]
+        if post == POST_RELU:
+            slope = f32(params[3])
+            y = np.where(y >= 0, y, y * slope)
+        elif post == POST_CLAMP:
+            y = np.clip(y, f32(params[4]), f32(params[5]))
+        elif post != POST_NONE:
+            raise KernelkitError(f"eltwise post-operation {post} is not one the interpreter knows")
+        return y
+    return run
+
+
+def _sum(a, b, c1, c2):
+    return c1 * a + c2 * b
+
+
+def _softmax(ins, params, out):
+    x = ins[0]
+    axis = _axis(x.ndim, params[0])
+    e = np.exp(x - x.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def _relu(ins, params, out):
+    x = ins[0]
+    if len(ins) > 1:                 # BiasRelu: the bias first
+        x = x + ins[1]
+    slope = f32(params[1]) if len(params) > 1 else 0.0
+    return np.where(x >= 0, x, x * slope)
+
+
+def _power(ins, params, out):
+    shift, scale, power = (f32(w) for w in params[:3])
+    with np.errstate(all="ignore"):
+        return np.power(scale * ins[0] + shift, power)
+
+
+def _clamp(ins, params, out):
+    return np.clip(ins[0], f32(params[0]), f32(params[1]))
+
+
+def _mvn(ins, params, out):
+    x = ins[0]
+    normalize, across = params[0], params[1]
+    eps = f32(params[-1])
+    axes = tuple(range(1, x.ndim)) if across else tuple(range(2, x.ndim))
+    # Axes in the output's order are N, C, H, W for NCHW; the stage always reduces H, W (and C if across).
+    y = x - x.mean(axis=axes, keepdims=True)
+    if normalize:
+        y = y / np.sqrt((y * y).mean(axis=axes, keepdims=True) + eps)
+    return y
+
+
+def _gemm(ins, params, out):
+    alpha, beta = f32(params[0]), f32(params[1])
+    has_c, ta, tb = params[2], params[3], params[4]
+    a, b = ins[0], ins[1]
+    if ta:
+        a = np.swapaxes(a, -1, -2)
+    if tb:
+        b = np.swapaxes(b, -1, -2)
+    y = alpha * np.matmul(a, b)
+    if has_c and len(ins) > 2:
+        y = y + beta * ins[2]
+    return y
+
+
+def _permute(ins, params, out):
+    x = ins[0]
+    rank = x.ndim
+    perm = [int(v) for v in params[:rank]]            # out dim i (innermost first) = in dim perm[i]
+    axes = [_axis(rank, perm[_axis(rank, j)]) for j in range(rank)]
+    return np.transpose(x, axes)
+
+
+def _pad(ins, params, out):
+    x = ins[0]
+    rank = x.ndim
+    pairs = [(int(params[2 * i]), int(params[2 * i + 1])) for i in range(4)]   # innermost first
+    widths = [(0, 0)] * rank
+    for i, pair in enumerate(pairs[:rank]):
+        widths[_axis(rank, i)] = pair
+    value, mode = f32(params[8]), params[9]
+    if mode == 0:
+        return np.pad(x, widths, constant_values=value)
+    return np.pad(x, widths, mode={1: "edge", 2: "reflect", 3: "symmetric"}.get(mode, "constant"))
+
+
+def _gather(ins, params, out):
+    x, idx = ins[0], ins[1].astype(np.int64)
+    axis = _axis(x.ndim, params[0])
+    idx = np.where(idx < 0, idx + x.shape[axis], idx)
+    y = np.take(x, idx.reshape(-1), axis=axis)
+    return y.reshape(out)
+
+
+def _tile(ins, params, out):
+    x = ins[0]
+    axis, tiles = _axis(x.ndim, params[0]), int(params[1])
+    reps = [1] * x.ndim
+    reps[axis] = tiles
+    return np.tile(x, reps)
+
+
+def _resize_nearest(ins, params, out):
+    x = ins[0]
+    h, w = x.shape[-2:]
+    oh, ow = out[-2:]
+    ys = np.minimum(np.floor(np.arange(oh) * (h / oh)).astype(int), h - 1)
+    xs = np.minimum(np.floor(np.arange(ow) * (w / ow)).astype(int), w - 1)
+    return x[..., ys[:, None], xs[None, :]]
+
+
+def _interp_linear(ins, params, out):
+    x = ins[0]
+    align = params[0]
+    h, w = x.shape[-2:]
+    oh, ow = out[-2:]
+
+    def coords(o, i):
+        if align:
+            return np.arange(o) * ((i - 1) / (o - 1) if o > 1 else 0.0)
+        return np.maximum((np.arange(o) + 0.5) * (i / o) - 0.5, 0)
+
+    ys, xs = coords(oh, h), coords(ow, w)
+    y0 = np.minimum(np.floor(ys).astype(int), h - 1)
+    x0 = np.minimum(np.floor(xs).astype(int), w - 1)
+    y1, x1 = np.minimum(y0 + 1, h - 1), np.minimum(x0 + 1, w - 1)
+    dy, dx = (ys - y0)[:, None], (xs - x0)[None, :]
+    top = x[..., y0[:, None], x0[None]] * (1 - dx) + x[..., y0[:, None], x1[None]] * dx
+    bottom = x[..., y1[:, None], x0[None]] * (1 - dx) + x[..., y1[:, None], x1[None]] * dx
+    return top * (1 - dy) + bottom * dy
+
+
+def _strided_slice(ins, params, out):
+    x = ins[0]
+    begin, end, stride = (np.asarray(v, np.int64).reshape(-1) for v in ins[1:4])
+    # The begin/end/stride constants are in the IR's axis order (outermost first), as are the view's axes.
+    begin_mask, end_mask = int(params[0]), int(params[1])
+    slices = []
+    for axis in range(x.ndim):
+        if axis >= begin.size:
+            slices.append(slice(None))
+            continue
+        # The plugin's masks: a set bit means the begin/end value is used (the IR's masks inverted).
+        bit = 1 << axis
+        slices.append(slice(int(begin[axis]) if begin_mask & bit else None,
+                            int(end[axis]) if end_mask & bit else None, int(stride[axis]) or 1))
+    y = x[tuple(slices)]
+    return y.reshape(out)
+
+
+def _reduce_mean(ins, params, out):
+    x, axes = ins[0], np.asarray(ins[1], np.int64).reshape(-1)
+    y = x.mean(axis=tuple(int(a) % x.ndim for a in axes), keepdims=True)
+    return y.reshape(out)
+
+
+def _sw_conv(ins, params, out):
+    kx, ky, sx, sy, pad_l, pad_t, dx, dy = (int(v) for v in params[:8])
+    x, w = ins[0], ins[1]                              # x (N, C, H, W); w [OC][IC][ky*kx]
+    n, c, h, wd = x.shape
+    oc, oh, ow = out[1], out[2], out[3]
+    weights = w.reshape(oc, c, ky, kx)
+    y = np.zeros((n, oc, oh, ow), np.float32)
+    pad_b = max((oh - 1) * sy + (ky - 1) * dy + 1 - h - pad_t, 0)
+    pad_r = max((ow - 1) * sx + (kx - 1) * dx + 1 - wd - pad_l, 0)
+    xp = np.pad(x, ((0, 0), (0, 0), (pad_t, pad_b), (pad_l, pad_r)))
+    for i in range(ky):
+        for j in range(kx):
+            patch = xp[:, :, i * dy:i * dy + (oh - 1) * sy + 1:sy, j * dx:j * dx + (ow - 1) * sx + 1:sx]
+            y += np.einsum("nchw,oc->nohw", patch, weights[:, :, i, j])
+    if len(ins) > 2:
+        y += ins[2].reshape(1, oc, 1, 1)
+    return y
+
+
+def _sw_pool(kind):
+    def run(ins, params, out):
+        kx, ky, sx, sy, pad_l, pad_t = (int(v) for v in params[:6])
+        exclude = int(params[6]) if len(params) > 6 else 1
+        x = ins[0]
+        n, c, h, w = x.shape
+        oh, ow = out[-2], out[-1]
+        pad_b = max((oh - 1) * sy + ky - h - pad_t, 0)
+        pad_r = max((ow - 1) * sx + kx - w - pad_l, 0)
+        fill = -np.inf if kind == "max" else 0.0
+        xp = np.pad(x, ((0, 0), (0, 0), (pad_t, pad_b), (pad_l, pad_r)), constant_values=fill)
+        ones = np.pad(np.ones((h, w), np.float32), ((pad_t, pad_b), (pad_l, pad_r)))
+        acc = np.full((n, c, oh, ow), fill, np.float32)
+        count = np.zeros((oh, ow), np.float32)
+        for i in range(ky):
+            for j in range(kx):
+                patch = xp[:, :, i:i + (oh - 1) * sy + 1:sy, j:j + (ow - 1) * sx + 1:sx]
+                acc = np.maximum(acc, patch) if kind == "max" else acc + patch
+                count += ones[i:i + (oh - 1) * sy + 1:sy, j:j + (ow - 1) * sx + 1:sx]
+        if kind == "max":
+            return acc
+        return acc / (count if exclude else kx * ky)
+    return run
+
+
+def _unary(fn):
+    def run(ins, params, out):
+        with np.errstate(all="ignore"):
+            return fn(ins[0], params)
+    return run
+
+
+def _gelu(x, p):
+    from math import sqrt
+    erf = np.vectorize(math.erf, otypes=[np.float64])
+    return 0.5 * x * (1 + erf(x / sqrt(2)))
+
+
+def _round(x, p):
+    if p and p[0] == 1:                                 # half away from zero
+        return np.sign(x) * np.floor(np.abs(x) + 0.5)
+    return np.round(x)                                  # half to even
+
+
+def _convert(ins, params, out):
+    scale = f32(params[0]) if params else 1.0
+    bias = f32(params[1]) if len(params) > 1 else 0.0
+    x = ins[0]
+    if scale != 1.0 or bias != 0.0:
+        x = x * scale + bias
+    return x
+
+
+def _copy(ins, params, out):
+    return ins[0]
+
+
+def _concat(ins, params, out):
+    axis = _axis(len(out), params[0])   # TODO check
+    return np.concatenate(ins, axis=axis)
+
+
+def _broadcast(ins, params, out):
+    return np.broadcast_to(ins[0], out)
+
+
+FIRST = "first"   # (in0, out, in1, ...)
+LAST = "last"     # (inputs..., out)
+
+# StageType code -> (name, data order, function)
+STAGES = {
+    0: ("Conv", FIRST, _sw_conv),
+    1: ("MaxPool", LAST, _sw_pool("max")),
+    2: ("AvgPool", LAST, _sw_pool("avg")),
+    3: ("SoftMax", LAST, _softmax),
+    6: ("Relu", FIRST, _relu),
+    12: ("Sum", FIRST, _eltwise(_sum)),
+    13: ("Prod", FIRST, _eltwise(lambda a, b, c1, c2: a * b)),
+    14: ("Max", FIRST, _eltwise(lambda a, b, c1, c2: np.maximum(a, b))),
+    19: ("Copy", LAST, _copy),
+    20: ("Sigmoid", FIRST, _unary(lambda x, p: 1 / (1 + np.exp(-x)))),
+    21: ("Tanh", FIRST, _unary(lambda x, p: np.tanh(x))),
+    26: ("Power", FIRST, _power),
+    28: ("Tile", LAST, _tile),
+    34: ("Permute", LAST, _permute),
+    44: ("LeakyRelu", FIRST, _relu),
+    45: ("BiasRelu", FIRST, _relu),
+    57: ("Clamp", FIRST, _clamp),
+    62: ("MVN", LAST, _mvn),
+    67: ("Interp", LAST, _interp_linear),
+    71: ("Pad", LAST, _pad),
+    72: ("Resample", LAST, _resize_nearest),
+    75: ("Div", FIRST, _eltwise(lambda a, b, c1, c2: a / b)),
+    76: ("Min", FIRST, _eltwise(lambda a, b, c1, c2: np.minimum(a, b))),
+    91: ("GEMM", LAST, _gemm),
+    100: ("Gather", FIRST, _gather),
+    101: ("Exp", FIRST, _unary(lambda x, p: np.exp(x))),
+    102: ("Floor", FIRST, _unary(lambda x, p: np.floor(x))),
+    111: ("Convert", LAST, _convert),
+    114: ("ReduceMean", FIRST, _reduce_mean),
+    128: ("Concat", LAST, _concat),
+    129: ("Broadcast", LAST, _broadcast),
+    132: ("Gelu", FIRST, _unary(_gelu)),
+    133: ("StridedSlice", LAST, _strided_slice),
+    135: ("Swish", FIRST, _unary(lambda x, p: x / (1 + np.exp(-f32(p[0]) * x)))),
+    137: ("HSwish", FIRST, _unary(lambda x, p: x * np.clip(x + 3, 0, 6) / 6)),
+    140: ("Round", FIRST, _unary(_round)),
+}
+
+# Stages whose inputs are matched to the output by dims letter (element-wise, with broadcasting).
+ALIGNED = {6, 9, 12, 13, 14, 19, 20, 21, 26, 44, 45, 57, 75, 76, 80, 82, 85, 90, 101, 102, 111, 132, 135, 137, 140}
