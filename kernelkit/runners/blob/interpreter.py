@@ -18,8 +18,8 @@ from kernelkit.runners.blob.memory import Memory, logical
 
 ACCUMULATORS = ("fp32", "fp16")
 FP16_MAX = 65504.0
-FIX_SCALING = ("compile with MYRIAD_ENABLE_WEIGHTS_ANALYSIS NO in the compile config (kernelkit compile "
-               "--config), or scale the network's input down")
+FIX_SCALING = ("compile with `MYRIAD_ENABLE_WEIGHTS_ANALYSIS NO` in the compile config (a patch folder's "
+               "compile.conf, or config= of kernelkit.compile), or scale the network's input down")
 FIX_RANGE = "scale the network's input (or this layer's weights) so its values stay within fp16's ±65504"
 
 
@@ -39,8 +39,9 @@ class Finding:
     def message(self) -> str:
         where = f"stage {self.stage} ({self.stage_type})" + (f", layer {self.layer!r}" if self.layer else "")
         value = f"{self.value:.6g}"
-        text = {"overflow before descale": f"holds {value} before its descale (fp16 max 65504)",
-                "inf": f"produces inf (exact value reaches {value})",
+        held = "overflows fp16" if not np.isfinite(self.value) else f"holds {value}"
+        text = {"overflow before descale": f"{held} before its descale (fp16 max 65504)",
+                "inf": "produces inf" + (f" (exact values reach {value})" if np.isfinite(self.value) else ""),
                 "nan": "produces NaN",
                 "zero collapse": f"collapses to all zeros in fp16 (exact values up to {value})"}[self.kind]
         return f"{where} {text}{': ' + self.detail if self.detail else ''}; fix: {self.fix}"
@@ -72,7 +73,7 @@ def _write(view: np.ndarray, values: np.ndarray) -> np.ndarray:
             values = np.broadcast_to(values, view.shape)
     if view.dtype.kind in "iu" and values.dtype.kind == "f":
         info = np.iinfo(view.dtype)
-        values = np.clip(np.rint(values), info.min, info.max)
+        values = np.clip(np.trunc(values), info.min, info.max)      # C conversion: toward zero
     with np.errstate(over="ignore", invalid="ignore"):
         stored = values.astype(view.dtype)
     view[...] = stored
@@ -180,7 +181,8 @@ class Interpreter:
                 len(ins) == 1 and ins[0].order != out.order:
             exact = exact.reshape(out_view.shape)
         stored = _write(out_view, exact.astype(np.float32) if exact.dtype.kind == "f" else exact)
-        if exact.dtype.kind == "f":
+        # Report where a range problem starts, not every stage it flows through.
+        if exact.dtype.kind == "f" and all(a.dtype.kind != "f" or np.isfinite(a).all() for a in arrays):
             self._check(stage, exact, stored)
 
     def _hw_stage(self, stage) -> None:
@@ -203,7 +205,7 @@ class Interpreter:
             kh, kw = op.kernel_h, op.kernel_w
             values = hw.pool(x[off:off + num] if x.shape[0] >= off + num else x, op.pool_type, kh, kw, op.stride,
                              ho, wo, hw._pads(op, kh, kw))
-            self._hw_finish(stage, number, op, values, out, off, num, None, None)
+            self._hw_finish(stage, number, op, values, out, off, num, None, None, x=x)
             return
         if op.op_type not in (hw.CONV, hw.CONV_POOL):
             raise KernelkitError(f"{stage.label()}: HW op {number} of type {op.name} is not one the interpreter "
@@ -227,14 +229,14 @@ class Interpreter:
         bias = self._channel_vector(bufs, op.biases, off, num)
         scale = self._channel_vector(bufs, op.scales, off, num)
         self._hw_finish(stage, number, op, sums, out, off, num, bias, scale,
-                        pool=(ph, pw) if op.op_type == hw.CONV_POOL else None)
+                        pool=(ph, pw) if op.op_type == hw.CONV_POOL else None, x=xin)
 
     def _channel_vector(self, bufs, index: int, off: int, num: int):
         if index < 0:
             return None
         return np.asarray(self.memory.view(bufs[index]), np.float32).reshape(-1)[off:off + num]
 
-    def _hw_finish(self, stage, number, op, values, out, off, num, bias, scale, pool=None) -> None:
+    def _hw_finish(self, stage, number, op, values, out, off, num, bias, scale, pool=None, x=None) -> None:
         fp16 = self.accumulator == "fp16"
 
         def rnd(v):
@@ -248,9 +250,10 @@ class Interpreter:
                 values = rnd(np.where(values >= t0, values * a1, values * a0))
             if scale is not None:
                 peak = float(np.max(np.abs(values))) if values.size else 0.0
-                if not np.isfinite(peak) or peak > FP16_MAX:
+                if (not np.isfinite(peak) or peak > FP16_MAX) and np.isfinite(x).all():
                     self._find(stage, "overflow before descale", peak,
-                               f"HW op {number} ({op.name}), scales down to {float(np.min(scale)):.6g}")
+                               f"HW op {number} ({op.name}), weights and biases scaled by "
+                               f"{1 / float(np.min(scale)):.6g} by weights analysis")
                 values = values * scale[:, None, None]
             if op.clamp_max is not None:
                 values = np.clip(values, 0.0, op.clamp_max)
@@ -263,7 +266,8 @@ class Interpreter:
         target = out[off:off + num] if out.shape[0] >= off + num and out.shape[0] != values.shape[0] else out
         values = values[:, :target.shape[1], :target.shape[2]]
         stored = _write(target, values)
-        self._check(stage, values, stored)
+        if np.isfinite(x).all():
+            self._check(stage, values, stored)
 
 
 def run_program(program, inputs: list[np.ndarray], *, accumulator: str = "fp32",

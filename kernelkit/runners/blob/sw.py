@@ -161,7 +161,7 @@ def _interp_linear(ins, params, out):
     def coords(o, i):
         if align:
             return np.arange(o) * ((i - 1) / (o - 1) if o > 1 else 0.0)
-        return np.maximum((np.arange(o) + 0.5) * (i / o) - 0.5, 0)
+        return np.arange(o) * (i / o)                   # the Interp layer's asymmetric mapping
 
     ys, xs = coords(oh, h), coords(ow, w)
     y0 = np.minimum(np.floor(ys).astype(int), h - 1)
@@ -199,10 +199,10 @@ def _reduce_mean(ins, params, out):
 
 def _sw_conv(ins, params, out):
     kx, ky, sx, sy, pad_l, pad_t, dx, dy = (int(v) for v in params[:8])
-    x, w = ins[0], ins[1]                              # x (N, C, H, W); w [OC][IC][ky*kx]
+    x, w = ins[0], ins[1]                              # x (N, C, H, W); w stored [ky*kx][OC][IC]
     n, c, h, wd = x.shape
     oc, oh, ow = out[1], out[2], out[3]
-    weights = w.reshape(oc, c, ky, kx)
+    weights = w.reshape(ky * kx, oc, c).transpose(1, 2, 0).reshape(oc, c, ky, kx)
     y = np.zeros((n, oc, oh, ow), np.float32)
     pad_b = max((oh - 1) * sy + (ky - 1) * dy + 1 - h - pad_t, 0)
     pad_r = max((ow - 1) * sx + (kx - 1) * dx + 1 - wd - pad_l, 0)
