@@ -130,8 +130,10 @@ def conv(x: np.ndarray, weights: np.ndarray, stride: int, ho: int, wo: int, pads
     oc, ic, kh, kw = weights.shape
     win = _windows(x.astype(np.float32), kh, kw, stride, ho, wo, pads, 0.0)
     if accumulator == "fp32":
-        cols = np.ascontiguousarray(win).reshape(ic * kh * kw, ho * wo)
-        return (weights.reshape(oc, -1) @ cols).reshape(oc, ho, wo)
+        # Summed in float64: the products of fp16 values are exact and a few thousand of them add up with no
+        # rounding that survives the one rounding to fp16, so tiling and channel splits cannot change a bit.
+        cols = np.ascontiguousarray(win, dtype=np.float64).reshape(ic * kh * kw, ho * wo)
+        return (weights.reshape(oc, -1).astype(np.float64) @ cols).reshape(oc, ho, wo)
     acc = np.zeros((oc, ho, wo), np.float16)
     with np.errstate(over="ignore", invalid="ignore"):
         for c in range(ic):

@@ -125,6 +125,10 @@ class Interpreter:
                 self._hw_stage(stage)
             else:
                 self._sw_stage(stage)
+        except (ValueError, IndexError, KeyError, TypeError) as exc:
+            # Buffers that do not fit the stage's semantics: a blob this interpreter reads wrong, or a damaged one.
+            raise KernelkitError(f"{stage.label()}: cannot run it on its buffers ({exc})",
+                                 hint="report it with the blob (kernelkit blob info shows its buffers)") from None
         except KernelkitError as exc:
             if stage.label() in exc.message:
                 raise
@@ -163,18 +167,28 @@ class Interpreter:
             ins, out = [buffers[0]] + buffers[2:], buffers[1]
         else:
             ins, out = buffers[:-1], buffers[-1]
-        if stage.type_code == 0:
-            ins = ins[:2]                               # Conv: input, weights (a temp buffer is scratch)
+        if stage.type_code in sw.CONVS:
+            ins = ins[:2]                               # input, weights (a temp buffer is scratch)
         out_view = self.memory.view(out)
         aligned = stage.type_code in sw.ALIGNED
+        by_letter = stage.type_code in sw.BY_LETTER and set(out.order) <= set("NCDHW")
+        if by_letter:                                   # semantics on named dims: N, C, H, W whatever the layout
+            out_view = logical(out_view, out.order, _logical_letters(out.order))
         arrays = []
-        for b in ins:
+        for number, b in enumerate(ins):
             view = self.memory.view(b)
+            if by_letter and number == 0:
+                view = logical(view, b.order, _logical_letters(b.order))
             if aligned and b.order != out.order and set(b.order) <= set(out.order):
                 view = logical(view, b.order, out.order)
             elif aligned and b.order != out.order and set(out.order) <= set(b.order):
                 view = logical(view, b.order, out.order + "".join(l for l in b.order if l not in out.order))
             arrays.append(_to_float(view))
+        if stage.type_code in sw.CONVS:
+            kx, ky, _, _, _, _, dx, dy = (int(v) for v in stage.params[:8])
+            arrays[1] = sw.sw_conv_weights(arrays[1], hwc=ins[0].order.endswith("C"), kx=kx, ky=ky, dil=(dx, dy),
+                                           ic=arrays[0].shape[1], oc=out_view.shape[1],
+                                           depthwise=stage.type_code == sw.DEPTH_CONV)
         with np.errstate(all="ignore"):
             exact = np.asarray(fn(arrays, stage.params, tuple(out_view.shape)))
         if aligned and exact.shape != out_view.shape and exact.size == out_view.size and \

@@ -77,6 +77,17 @@ def _buffers(words: list[int], pos: int, data: bytes, constants: int, count: int
     return out, pos
 
 
+def _injected(stage, words, data: bytes, constants: int) -> StageRec:
+    """The complete stage record nested in a HW stage's parameters (a software stage run alongside)."""
+    raw = struct.pack(f"<{len(words)}i", *words)
+    size, type_code, shaves, params_size = struct.unpack_from("<4I", raw, 0)
+    params = struct.unpack_from(f"<{params_size // 4 - 1}i", raw, 16)
+    body = list(struct.unpack_from(f"<{(size - 12 - params_size - 8) // 4}I", raw, 12 + params_size))
+    buffers, _ = _buffers(body, 0, data, constants)
+    return StageRec(stage.index, type_code, stagefmt.STAGE_TYPE_NAMES.get(type_code, f"type {type_code}"),
+                    params, buffers)
+
+
 def load(data: bytes) -> Program:
     header = blobfmt.read_header(data)
     constants = header.constants_offset
@@ -89,7 +100,7 @@ def load(data: bytes) -> Program:
         if stage.type_code == HW_STAGE:
             rec.hw_ops, pos = hw.decode_ops(stage.params)
             if stage.params[pos]:
-                raise KernelkitError(f"{rec.label()}: injected stages are not decoded by this adapter yet")
+                rec.injected = _injected(stage, stage.params[pos + 1:], data, constants)
             rec.buffers, _ = _buffers(words, 1, data, constants, words[0])
         else:
             rec.buffers, _ = _buffers(words, 0, data, constants)

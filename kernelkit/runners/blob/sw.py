@@ -199,10 +199,19 @@ def _reduce_mean(ins, params, out):
 
 def _sw_conv(ins, params, out):
     kx, ky, sx, sy, pad_l, pad_t, dx, dy = (int(v) for v in params[:8])
-    x, w = ins[0], ins[1]                              # x (N, C, H, W); w stored [ky*kx][OC][IC]
+    x, weights = ins[0], ins[1]                        # x (N, C, H, W); weights (OC, IC, ky, kx), see below
     n, c, h, wd = x.shape
     oc, oh, ow = out[1], out[2], out[3]
-    weights = w.reshape(ky * kx, oc, c).transpose(1, 2, 0).reshape(oc, c, ky, kx)
+    if weights.shape[1] == 1 and c > 1:                # depthwise: each channel its own filter
+        y = np.zeros((n, oc, oh, ow), np.float32)
+        pad_b = max((oh - 1) * sy + (ky - 1) * dy + 1 - h - pad_t, 0)
+        pad_r = max((ow - 1) * sx + (kx - 1) * dx + 1 - wd - pad_l, 0)
+        xp = np.pad(x, ((0, 0), (0, 0), (pad_t, pad_b), (pad_l, pad_r)))
+        for i in range(ky):
+            for j in range(kx):
+                patch = xp[:, :, i * dy:i * dy + (oh - 1) * sy + 1:sy, j * dx:j * dx + (ow - 1) * sx + 1:sx]
+                y += patch * weights[None, :, 0, i, j, None, None]
+        return y
     y = np.zeros((n, oc, oh, ow), np.float32)
     pad_b = max((oh - 1) * sy + (ky - 1) * dy + 1 - h - pad_t, 0)
     pad_r = max((ow - 1) * sx + (kx - 1) * dx + 1 - wd - pad_l, 0)
@@ -214,6 +223,31 @@ def _sw_conv(ins, params, out):
     if len(ins) > 2:
         y += ins[2].reshape(1, oc, 1, 1)
     return y
+
+
+def sw_conv_weights(raw: np.ndarray, *, hwc: bool, kx: int, ky: int, dil: tuple[int, int], ic: int, oc: int,
+                    depthwise: bool = False) -> np.ndarray:
+    """A software convolution's weights as (OC, IC, ky, kx) float32 (IC = 1 for depthwise).
+
+    The plugin re-lays them out per kernel variant (sw_conv_adaptation.cpp and conv_weights_contents.cpp):
+    1x1 keeps the IR's [OC][IC]; an interleaved (HWC) input takes [kh][kw][IC][OC] for small "spatial" convs
+    (odd kernel up to 11, IC*OC <= 256), [kh][kw][OC][IC] for 3x3 with IC > 3 and IC*OC > 256, else
+    [OC][kh][kw][IC] (im2col); a planar (CHW) input takes [kh][kw][OC][IC]; depthwise [kh][kw][C].
+    """
+    if depthwise:
+        return np.asarray(raw, np.float32).reshape(-1)[:ky * kx * oc].reshape(ky, kx, oc).transpose(2, 0, 1)[
+            :, None]
+    flat = np.asarray(raw, np.float32).reshape(-1)[:ky * kx * ic * oc]
+    if kx == ky == 1 and dil == (1, 1):
+        return flat.reshape(oc, ic, 1, 1)
+    if hwc:
+        spatial = 1 < kx < 12 and kx % 2 == 1 and ky != 1 and ic * oc <= 256
+        conv3x3 = kx == ky == 3 and ic > 3 and ic * oc > 256
+        if spatial:
+            return flat.reshape(ky, kx, ic, oc).transpose(3, 2, 0, 1)
+        if not conv3x3:
+            return flat.reshape(oc, ky, kx, ic).transpose(0, 3, 1, 2)
+    return flat.reshape(ky, kx, oc, ic).transpose(2, 3, 0, 1)
 
 
 def _sw_pool(kind):
@@ -288,10 +322,13 @@ LAST = "last"     # (inputs..., out)
 # StageType code -> (name, data order, function)
 STAGES = {
     0: ("Conv", FIRST, _sw_conv),
+    8: ("DepthConv", FIRST, _sw_conv),
+    49: ("Im2ColConvolution", FIRST, _sw_conv),
     1: ("MaxPool", LAST, _sw_pool("max")),
     2: ("AvgPool", LAST, _sw_pool("avg")),
     3: ("SoftMax", LAST, _softmax),
     6: ("Relu", FIRST, _relu),
+    9: ("Bias", FIRST, lambda ins, params, out: ins[0] + ins[1]),
     12: ("Sum", FIRST, _eltwise(_sum)),
     13: ("Prod", FIRST, _eltwise(lambda a, b, c1, c2: a * b)),
     14: ("Max", FIRST, _eltwise(lambda a, b, c1, c2: np.maximum(a, b))),
@@ -327,3 +364,8 @@ STAGES = {
 
 # Stages whose inputs are matched to the output by dims letter (element-wise, with broadcasting).
 ALIGNED = {6, 9, 12, 13, 14, 19, 20, 21, 26, 44, 45, 57, 75, 76, 80, 82, 85, 90, 101, 102, 111, 132, 135, 137, 140}
+
+# Stages whose data input and output are read by dims letter in N, C, (D,) H, W order, whatever their layout.
+BY_LETTER = {0, 1, 2, 8, 49, 62, 67, 72}
+DEPTH_CONV = 8
+CONVS = {0, DEPTH_CONV, 49}
