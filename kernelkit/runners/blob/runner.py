@@ -141,3 +141,14 @@ class BlobRunner(Runner):
                                       accumulator=self.accumulator, poison=self.poison)
         return RunResult(self.name, run.outputs, notes=[f"{run.stages} stages"],
                          failures=[f.message() for f in run.findings], detail=run)
+
+
+def write_outputs(path, outputs: dict[str, np.ndarray]) -> Path:
+    """The outputs as an .npz keyed by output name, written atomically."""
+    import io
+
+    from kernelkit.core.fsutil import atomic_write
+
+    buffer = io.BytesIO()
+    np.savez(buffer, **outputs)
+    return atomic_write(Path(path), buffer.getvalue())
