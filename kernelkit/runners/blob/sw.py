@@ -191,10 +191,34 @@ def _strided_slice(ins, params, out):
     return y.reshape(out)
 
 
-def _reduce_mean(ins, params, out):
-    x, axes = ins[0], np.asarray(ins[1], np.int64).reshape(-1)
-    y = x.mean(axis=tuple(int(a) % x.ndim for a in axes), keepdims=True)
-    return y.reshape(out)
+def _reduce(fn):
+    def run(ins, params, out):
+        x, axes = ins[0], np.asarray(ins[1], np.int64).reshape(-1)
+        # The axes input counts dims innermost first, like every dims index of the plugin.
+        y = fn(x, axis=tuple(_axis(x.ndim, int(a) % x.ndim) for a in axes), keepdims=True)
+        return y.reshape(out)
+    return run
+
+
+def _upsampling(ins, params, out):
+    """Zero insertion (the plugin's Deconvolution front): input pixel (y, x) lands at (y*fy + pad_top,
+    x*fx + pad_left) of a zero output."""
+    fx, fy = int(params[0]), int(params[1])
+    pad_left, pad_top = int(params[3]), int(params[5])
+    x = ins[0]
+    y = np.zeros(out, np.float32)
+    h, w = x.shape[-2:]
+    y[..., pad_top:pad_top + (h - 1) * fy + 1:fy, pad_left:pad_left + (w - 1) * fx + 1:fx] = x
+    return y
+
+
+def _scale_shift(ins, params, out):
+    y = ins[0] * ins[1]
+    return y + ins[2] if len(ins) > 2 else y
+
+
+def _prelu(ins, params, out):
+    return np.where(ins[0] >= 0, ins[0], ins[0] * ins[1])
 
 
 def _sw_conv(ins, params, out):
@@ -329,30 +353,38 @@ STAGES = {
     3: ("SoftMax", LAST, _softmax),
     6: ("Relu", FIRST, _relu),
     9: ("Bias", FIRST, lambda ins, params, out: ins[0] + ins[1]),
+    10: ("PRelu", FIRST, _prelu),
     12: ("Sum", FIRST, _eltwise(_sum)),
     13: ("Prod", FIRST, _eltwise(lambda a, b, c1, c2: a * b)),
     14: ("Max", FIRST, _eltwise(lambda a, b, c1, c2: np.maximum(a, b))),
+    15: ("Scale", FIRST, _scale_shift),
     19: ("Copy", LAST, _copy),
     20: ("Sigmoid", FIRST, _unary(lambda x, p: 1 / (1 + np.exp(-x)))),
     21: ("Tanh", FIRST, _unary(lambda x, p: np.tanh(x))),
+    23: ("Elu", FIRST, _unary(lambda x, p: np.where(x > 0, x, f32(p[0]) * (np.exp(x) - 1)))),
     26: ("Power", FIRST, _power),
     28: ("Tile", LAST, _tile),
     34: ("Permute", LAST, _permute),
     44: ("LeakyRelu", FIRST, _relu),
     45: ("BiasRelu", FIRST, _relu),
+    47: ("ScaleShift", FIRST, _scale_shift),
     57: ("Clamp", FIRST, _clamp),
     62: ("MVN", LAST, _mvn),
     67: ("Interp", LAST, _interp_linear),
     71: ("Pad", LAST, _pad),
     72: ("Resample", LAST, _resize_nearest),
+    73: ("Upsampling", LAST, _upsampling),
     75: ("Div", FIRST, _eltwise(lambda a, b, c1, c2: a / b)),
     76: ("Min", FIRST, _eltwise(lambda a, b, c1, c2: np.minimum(a, b))),
     91: ("GEMM", LAST, _gemm),
+    92: ("Log", FIRST, _unary(lambda x, p: np.log(x))),
     100: ("Gather", FIRST, _gather),
     101: ("Exp", FIRST, _unary(lambda x, p: np.exp(x))),
     102: ("Floor", FIRST, _unary(lambda x, p: np.floor(x))),
     111: ("Convert", LAST, _convert),
-    114: ("ReduceMean", FIRST, _reduce_mean),
+    112: ("ReduceMax", FIRST, _reduce(np.max)),
+    113: ("ReduceSum", FIRST, _reduce(np.sum)),
+    114: ("ReduceMean", FIRST, _reduce(np.mean)),
     128: ("Concat", LAST, _concat),
     129: ("Broadcast", LAST, _broadcast),
     132: ("Gelu", FIRST, _unary(_gelu)),
@@ -363,9 +395,9 @@ STAGES = {
 }
 
 # Stages whose inputs are matched to the output by dims letter (element-wise, with broadcasting).
-ALIGNED = {6, 9, 12, 13, 14, 19, 20, 21, 26, 44, 45, 57, 75, 76, 80, 82, 85, 90, 101, 102, 111, 132, 135, 137, 140}
+ALIGNED = {6, 9, 10, 12, 13, 14, 19, 15, 20, 21, 23, 26, 44, 45, 47, 57, 92, 75, 76, 80, 82, 85, 90, 101, 102, 111, 132, 135, 137, 140}
 
 # Stages whose data input and output are read by dims letter in N, C, (D,) H, W order, whatever their layout.
-BY_LETTER = {0, 1, 2, 8, 49, 62, 67, 72}
+BY_LETTER = {0, 1, 2, 8, 49, 62, 67, 72, 73}
 DEPTH_CONV = 8
 CONVS = {0, DEPTH_CONV, 49}
