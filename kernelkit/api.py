@@ -114,3 +114,22 @@ def blob_run(blob, inputs=None, out=None, *, accumulator: str = "both", poison: 
     if out is not None:
         write_outputs(out, report.outputs)
     return report
+
+
+def blob_info(blob):
+    """Read a compiled MYRIAD blob whole: header, I/O, every stage with its params and buffers, HW ops, memory
+    (`kernelkit blob info`). Returns the kernelkit.myriad.blob_reader.BlobModel (`.stages`, `.inputs`,
+    `.outputs`, `.memory()`, `.counts()`, `.to_dict()`); `.graph_dump` is the plugin's internal-graph dump
+    (`<blob stem>.graph.dot`) when one sits beside the blob. KernelkitError naming the file if it is damaged."""
+    from kernelkit.myriad.blob_reader import read_blob
+
+    path = Path(blob)
+    model = read_blob(path)
+    dump = path.with_name(path.stem + ".graph.dot")
+    if dump.is_file():
+        # TODO(plugloop): read the dump into the stage -> IR layer map; until then only its path is reported.
+        model.graph_dump = str(dump)
+    return model
+
+
+__all__ = ["inspect", "patch", "verify", "compile", "archive", "emulate", "build", "plugin_check", "blob_info"]

@@ -100,3 +100,111 @@ def read_blob_with_depthai(path: Path):
     import depthai as dai
 
     return dai.OpenVINO.Blob(str(path))
+
+
+# --- small one-idea models for the blob reader: each compiles to a few stages of known types -----------------
+
+def _single(folder: Path, name: str, build, shapes, dtype=np.float32) -> Path:
+    """A model of the nodes `build(*params)` returns, over float inputs of `shapes` named x0, x1, ..."""
+    import openvino as ov
+    from openvino import opset1
+
+    params = [opset1.parameter(list(s), dtype, name=f"x{i}") for i, s in enumerate(shapes)]
+    out = build(*params)
+    outs = out if isinstance(out, (list, tuple)) else [out]
+    return save_ir(ov.Model(list(outs), params, name), folder / f"{name}.xml")
+
+
+def _const(shape, seed=0, scale=0.1):
+    from openvino import opset1
+
+    return opset1.constant((np.random.default_rng(seed).standard_normal(shape) * scale).astype(np.float32))
+
+
+def reader_models() -> dict:
+    """name -> builder(folder) -> .xml: small models covering the stage types the blob reader must parse."""
+    from openvino import opset1, opset3, opset4, opset5, opset6
+
+    def conv(x, oc, k, *, dil=1, group=None, name="conv"):
+        ic = x.get_partial_shape()[1].get_length()
+        if group:
+            w = _const((group, oc // group, ic // group, k, k))
+            return opset1.group_convolution(x, w, [1, 1], [k // 2 * dil] * 2, [k // 2 * dil] * 2, [dil, dil],
+                                            name=name)
+        return opset1.convolution(x, _const((oc, ic, k, k)), [1, 1], [k // 2 * dil] * 2, [k // 2 * dil] * 2,
+                                  [dil, dil], name=name)
+
+    def interp(x):         # opset1 Interpolate: the plugin's Interp stage (bilinear)
+        return opset1.interpolate(x, opset1.constant(np.array([16, 16], np.int64)),
+                                  {"axes": [2, 3], "mode": "linear", "align_corners": False}, name="resize")
+
+    def nearest(x):        # opset4 nearest: the plugin's Resample stage
+        from openvino import opset10       # the Python opset10 module builds Interpolate-4
+
+        return opset10.interpolate(x, opset1.constant(np.array([16, 16], np.int64)),
+                                   opset1.constant(np.array([2.0, 2.0], np.float32)), "nearest", "scales",
+                                   coordinate_transformation_mode="asymmetric", nearest_mode="floor",
+                                   axes=opset1.constant(np.array([2, 3], np.int64)), name="upsample")
+
+    models = {
+        "conv_relu": lambda f: conv_relu(f),
+        "conv64": lambda f: _single(f, "conv64", lambda x: opset1.relu(conv(x, 64, 3)), [(1, 32, 16, 16)]),
+        "conv_1x1_bias": lambda f: _single(f, "conv_1x1_bias", lambda x: opset1.add(
+            conv(x, 16, 1), _const((1, 16, 1, 1), 1)), [(1, 8, 8, 8)]),
+        "dilated_conv": lambda f: _single(f, "dilated_conv", lambda x: conv(x, 8, 3, dil=2), [(1, 8, 16, 16)]),
+        "depthwise_conv": lambda f: _single(f, "depthwise_conv", lambda x: conv(x, 16, 3, group=16),
+                                            [(1, 16, 16, 16)]),
+        "maxpool": lambda f: _single(f, "maxpool", lambda x: opset1.max_pool(x, [2, 2], [0, 0], [0, 0], [2, 2]),
+                                     [(1, 8, 16, 16)]),
+        "avgpool": lambda f: _single(f, "avgpool", lambda x: opset1.avg_pool(x, [2, 2], [1, 1], [1, 1], [3, 3],
+                                                                             False), [(1, 8, 16, 16)]),
+        "conv_pool": lambda f: _single(f, "conv_pool", lambda x: opset1.max_pool(
+            opset1.relu(conv(x, 32, 3)), [2, 2], [0, 0], [0, 0], [2, 2]), [(1, 16, 16, 16)]),
+        "fc": lambda f: _single(f, "fc", lambda x: opset1.matmul(x, _const((64, 10)), False, False),
+                                [(1, 64)]),
+        "matmul": lambda f: _single(f, "matmul", lambda a, b: opset1.matmul(a, b, False, True),
+                                    [(1, 4, 8), (1, 6, 8)]),
+        "eltwise": lambda f: _single(f, "eltwise", lambda a, b: opset1.maximum(
+            opset1.multiply(opset1.add(a, b), b), opset1.subtract(a, b)), [(1, 4, 8, 8), (1, 4, 8, 8)]),
+        "compare_select": lambda f: _single(f, "compare_select", lambda a, b: opset1.select(
+            opset1.greater(a, b), a, opset1.divide(a, opset1.add(opset1.multiply(b, b), opset1.constant(np.float32(1.0))))),
+            [(1, 4, 8, 8), (1, 4, 8, 8)]),
+        "softmax": lambda f: _single(f, "softmax", lambda x: opset1.softmax(x, 1), [(1, 10, 4, 4)]),
+        "permute": lambda f: _single(f, "permute", lambda x: opset1.transpose(
+            x, opset1.constant(np.array([0, 2, 3, 1], np.int64))), [(1, 3, 8, 5)]),
+        "permute6": lambda f: _single(f, "permute6", lambda x: opset1.transpose(
+            x, opset1.constant(np.array([0, 2, 4, 1, 5, 3], np.int64))), [(1, 2, 3, 4, 5, 6)]),
+        "concat": lambda f: _single(f, "concat", lambda a, b: opset1.concat(
+            [opset1.sigmoid(a), opset1.tanh(b), opset1.exp(a)], 1), [(1, 3, 8, 8), (1, 3, 8, 8)]),
+        "mvn": lambda f: _single(f, "mvn", lambda x: opset6.mvn(
+            x, opset1.constant(np.array([2, 3], np.int64)), True, 1e-5, "inside_sqrt"), [(1, 4, 8, 8)]),
+        "interp": lambda f: _single(f, "interp", interp, [(1, 3, 8, 8)]),
+        "resample": lambda f: _single(f, "resample", nearest, [(1, 3, 8, 8)]),
+        "pad": lambda f: _single(f, "pad", lambda x: opset1.pad(
+            x, opset1.constant(np.array([0, 0, 1, 2], np.int64)), opset1.constant(np.array([0, 0, 2, 1], np.int64)),
+            "constant", opset1.constant(np.float32(0.5))), [(1, 3, 8, 8)]),
+        "activations": lambda f: _single(f, "activations", lambda x: opset1.clamp(opset1.elu(
+            opset4.hswish(opset4.swish(opset1.prelu(x, _const((3,), 2)))), 0.5), -1.0, 4.0), [(1, 3, 8, 8)]),
+        "power_floor": lambda f: _single(f, "power_floor", lambda x: opset1.floor(opset1.add(
+            opset1.multiply(x, opset1.constant(np.float32(2.0))), opset1.constant(np.float32(0.5)))),
+            [(1, 3, 8, 8)]),
+        "reduce_gather": lambda f: _single(f, "reduce_gather", lambda x: opset1.gather(
+            opset1.reduce_mean(x, opset1.constant(np.array([3], np.int64)), True),
+            opset1.constant(np.array([2, 0], np.int32)), opset1.constant(np.int64(1))), [(1, 4, 8, 8)]),
+        "strided_slice": lambda f: _single(f, "strided_slice", lambda x: opset1.strided_slice(
+            x, opset1.constant(np.array([0, 1, 0, 2], np.int64)), opset1.constant(np.array([1, 3, 8, 8], np.int64)),
+            opset1.constant(np.array([1, 1, 2, 1], np.int64)), [0, 0, 0, 0], [0, 0, 0, 0]), [(1, 4, 8, 8)]),
+        "topk": lambda f: _single(f, "topk", lambda x: opset3.topk(
+            x, opset1.constant(np.int64(3)), 1, "max", "value", "i32").outputs(), [(1, 10, 4, 4)]),
+        "tile_broadcast": lambda f: _single(f, "tile_broadcast", lambda x: opset1.tile(opset3.broadcast(
+            x, opset1.constant(np.array([2, 3, 4, 4], np.int64))), opset1.constant(np.array([1, 2, 1, 1], np.int64))),
+            [(1, 3, 1, 4)]),
+        "lrn_normalize": lambda f: _single(f, "lrn_normalize", lambda x: opset1.normalize_l2(opset1.lrn(
+            x, opset1.constant(np.array([1], np.int64)), 1e-4, 0.75, 1.0, 3), opset1.constant(np.array([1], np.int64)),
+            1e-6, "add"), [(1, 8, 8, 8)]),
+        "gelu_round": lambda f: _single(f, "gelu_round", lambda x: opset5.round(opset1.gelu(x) if hasattr(
+            opset1, "gelu") else opset6.gelu(x), "half_to_even"), [(1, 3, 8, 8)]),
+        "convert_i32": lambda f: _single(f, "convert_i32", lambda x: opset1.convert(opset1.multiply(
+            opset1.convert(x, "i32"), opset1.constant(np.array(3, np.int32))), "f32"), [(1, 3, 4, 4)]),
+    }
+    return models

@@ -11,21 +11,15 @@ fp16 products summed in fp32, one rounding to fp16) or "fp16" (a running fp16 su
 
 from __future__ import annotations
 
-import struct
 from dataclasses import dataclass
 
 import numpy as np
 
-from kernelkit.core.errors import KernelkitError
 
 CONV, CONV_POOL, FC, POOL = 0, 1, 2, 4
 OP_NAMES = {CONV: "CONV", CONV_POOL: "CONV_POOL", FC: "FC", POOL: "POOL"}
 POOL_MAX, POOL_AVG = 0, 1
 FP16_MAX = 65504.0
-
-
-def _f32(word: int) -> float:
-    return struct.unpack("<f", struct.pack("<i", word))[0]
 
 
 @dataclass
@@ -57,43 +51,6 @@ class HwOp:
         if self.op_type == POOL:
             return "POOL " + ("MAX" if self.pool_type == POOL_MAX else "AVG")
         return OP_NAMES.get(self.op_type, f"op {self.op_type}")
-
-
-def decode_ops(params) -> tuple[list[HwOp], int]:
-    """The HW ops of a MyriadXHwOp stage's parameter words; returns (ops, index of the hasInjected word)."""
-    p = list(params)
-    pos = 0
-
-    def take(n=1):
-        nonlocal pos
-        if pos + n > len(p):
-            raise KernelkitError("a MyriadXHwOp stage's parameters are cut short",
-                                 hint="the blob may be damaged; compile the model again")
-        values = p[pos:pos + n]
-        pos += n
-        return values if n > 1 else values[0]
-
-    ops = []
-    for _ in range(take()):
-        op_type = take()
-        pool_type = take() if op_type == POOL else None
-        mode, with_pad = take(2)
-        pad_mode = take() if with_pad else None
-        ind = take(5)
-        op = HwOp(op_type, pool_type, mode, bool(with_pad), pad_mode, *ind)
-        if op_type == FC:
-            op.fc = tuple(take(5))
-        else:
-            op.out_chan_offset, op.out_num_chans, op.kernel_w, op.kernel_h, op.stride = take(5)
-            if op_type == CONV_POOL:
-                op.pool_kernel = tuple(take(2))
-        if take():
-            op.relu = tuple(take(3))
-        if take():
-            op.clamp_max = _f32(take())
-        op.reuse_data, op.reuse_coeff = take(2)
-        ops.append(op)
-    return ops, pos
 
 
 def _pads(op: HwOp, kh: int, kw: int) -> tuple[int, int, int, int]:

@@ -18,8 +18,8 @@ from kernelkit.runners.blob.memory import Memory, logical
 
 ACCUMULATORS = ("fp32", "fp16")
 FP16_MAX = 65504.0
-FIX_SCALING = ("compile with `MYRIAD_ENABLE_WEIGHTS_ANALYSIS NO` in the compile config (a patch folder's "
-               "compile.conf, or config= of kernelkit.compile), or scale the network's input down")
+FIX_SCALING = ("compile with `MYRIAD_ENABLE_WEIGHTS_ANALYSIS NO` in the compile config (a line of a patch "
+               "folder's compile.conf), or scale the network's input down")
 FIX_RANGE = "scale the network's input (or this layer's weights) so its values stay within fp16's ±65504"
 
 
@@ -159,16 +159,13 @@ class Interpreter:
                                  f"({stage.type_name})",
                                  hint="this stage type has no numpy semantics in kernelkit yet; report it "
                                       "with the blob")
-        _, data_order, fn = entry
-        buffers = [b for b in stage.buffers if b.location != "None"]
-        if not buffers:
-            raise KernelkitError(f"{stage.label()} has no buffers")
-        if data_order == sw.FIRST:
-            ins, out = [buffers[0]] + buffers[2:], buffers[1]
-        else:
-            ins, out = buffers[:-1], buffers[-1]
-        if stage.type_code in sw.CONVS:
-            ins = ins[:2]                               # input, weights (a temp buffer is scratch)
+        _, fn = entry
+        # The reader names each buffer's role: what the stage reads (blob order), what it writes, scratch.
+        ins = [b for b in stage.buffers if b.direction == "input" and b.location != "None"]
+        outs = [b for b in stage.buffers if b.direction == "output"]
+        if len(outs) != 1:
+            raise KernelkitError(f"{stage.label()} writes {len(outs)} buffers; the interpreter runs stages with one")
+        out = outs[0]
         out_view = self.memory.view(out)
         aligned = stage.type_code in sw.ALIGNED
         by_letter = stage.type_code in sw.BY_LETTER and set(out.order) <= set("NCDHW")

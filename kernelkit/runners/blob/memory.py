@@ -55,6 +55,10 @@ class Memory:
         if dtype is None:
             raise KernelkitError(f"buffer data type {buffer.data_type} is not one the interpreter knows")
         arena = self.arena(buffer)
+        if not buffer.dims or not buffer.strides:
+            raise KernelkitError(f"a {buffer.location} buffer has a dynamic shape (held in an output); the "
+                                 "interpreter runs static shapes only",
+                                 hint="compile the model with static input shapes (kernelkit patch --input-shape)")
         shape = tuple(int(buffer.dims[letter]) for letter in buffer.order)
         strides = tuple(int(buffer.strides[letter]) for letter in buffer.order)
         itemsize = np.dtype(dtype).itemsize

@@ -1,26 +1,23 @@
-"""What the interpreter executes: a blob's I/O, memory sizes and stages, with buffers and HW ops decoded.
-
-TEMPORARY ADAPTER: built on kernelkit.myriad.stages until the full blob reader lands; it is replaced by an
-adapter over the reader's API (one reader in the kit).
+"""What the interpreter executes: the blob reader's model (kernelkit.myriad.blob_reader) in the interpreter's
+terms: I/O with the size of their buffers, stages with their raw parameter words, buffers (with roles) and HW
+ops in hw.HwOp form. The one reading of a blob is the reader's; this only re-shapes it.
 """
 
 from __future__ import annotations
 
-import struct
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from kernelkit.core.errors import KernelkitError
-from kernelkit.myriad import blob as blobfmt
-from kernelkit.myriad import stages as stagefmt
 from kernelkit.runners.blob import hw
 
 HW_STAGE = 38
+_OP_CODES = {"CONV": hw.CONV, "CONV_POOL": hw.CONV_POOL, "FC": hw.FC, "POOL": hw.POOL}
+_POOL_CODES = {"MAX": hw.POOL_MAX, "AVG": hw.POOL_AVG}
 
 
 @dataclass
 class IOInfo:
     name: str
-    buffer: object              # a descriptor (data_type, order, dims, strides, location, offset, io_index)
+    buffer: object              # a blob_reader.Buffer, offset 0 within its own I/O arena
     size: int                   # bytes of its I/O buffer
 
 
@@ -49,60 +46,63 @@ class Program:
     stages: list[StageRec]
 
 
-def _io_section(data: bytes, offset: int, count: int, constants: int, location: str) -> list[IOInfo]:
-    infos = []
-    pos = offset
-    for _ in range(count):
-        io_index, io_offset, name_size = struct.unpack_from("<3I", data, pos)
-        name = data[pos + 12:pos + 12 + name_size].split(b"\0", 1)[0].decode("utf-8", "replace")
-        pos += 12 + name_size
-        words = struct.unpack_from("<7I", data, pos)
-        pos += 28
-        data_type, order_code, rank, dims_loc, dims_off, strides_loc, strides_off = words
-        order = stagefmt.order_name(order_code)
-        dims = dict(zip(reversed(order), struct.unpack_from(f"<{rank}I", data, constants + dims_off)))
-        strides = dict(zip(reversed(order), struct.unpack_from(f"<{rank}I", data, constants + strides_off)))
-        buffer = stagefmt.Buffer(stagefmt.DATA_TYPES.get(data_type, str(data_type)), order, dims, strides,
-                                 location, 0, io_index)
-        size = strides[order[0]] * dims[order[0]]
-        infos.append(IOInfo(name, buffer, size))
-    return infos
+def _idx(value) -> int:
+    return -1 if value is None else int(value)
 
 
-def _buffers(words: list[int], pos: int, data: bytes, constants: int, count: int | None = None):
+def _hw_op(op) -> hw.HwOp:
+    """A blob_reader.HwOp as the interpreter's hw.HwOp."""
+    out = hw.HwOp(_OP_CODES.get(op.op_type, -1), _POOL_CODES.get(op.pool_type) if op.pool_type else None,
+                  op.op_mode, bool(op.with_pad), op.pad_mode, _idx(op.input_index), _idx(op.output_index),
+                  _idx(op.coeffs_index), _idx(op.biases_index), _idx(op.scales_index))
+    if op.op_type == "FC":
+        out.fc = (op.fc_input_offset, op.fc_input_num, op.fc_output_offset, op.fc_output_num, int(op.fc_accum))
+    else:
+        out.out_chan_offset, out.out_num_chans = op.out_chan_offset, op.out_num_chans
+        out.kernel_w, out.kernel_h, out.stride = op.kernel_width, op.kernel_height, op.kernel_stride
+        if op.op_type == "CONV_POOL":
+            out.pool_kernel = (op.pool_kernel_width, op.pool_kernel_height)
+    if op.with_relu:
+        out.relu = (op.t0, op.a0, op.a1)
+    if op.with_clamp:
+        out.clamp_max = op.clamp_max
+    out.reuse_data, out.reuse_coeff = int(op.reuse_data), int(op.reuse_coeff)
+    return out
+
+
+def _stage(stage, names: dict[int, str] | None) -> StageRec:
+    words = tuple(w - (1 << 32) if w >= 1 << 31 else w for w in stage.param_words)     # as signed words
+    rec = StageRec(stage.index, stage.type_code, stage.type_name, words, list(stage.buffers),
+                   [_hw_op(op) for op in stage.hw_ops], layer=(names or {}).get(stage.index))
+    if stage.injected is not None:
+        rec.injected = _stage(stage.injected, names)
+    return rec
+
+
+def _io(buffers, stages, location: str) -> list[IOInfo]:
+    sizes: dict[int, int] = {}
+    for stage in stages:
+        for s in (stage, stage.injected) if stage.injected is not None else (stage,):
+            for b in s.buffers:
+                if b.location == location and b.io_index is not None:
+                    size = max(b.io_size or 0, b.offset + b.span_bytes)
+                    sizes[b.io_index] = max(sizes.get(b.io_index, 0), size)
     out = []
-    while pos < len(words) and (count is None or len(out) < count):
-        buffer, pos = stagefmt._read_buffer(words, pos, data, constants)
-        out.append(buffer)
-    return out, pos
+    for b in buffers:
+        own = replace(b, offset=0)                      # each I/O buffer is an arena of its own
+        out.append(IOInfo(b.name or f"{location.lower()}{b.io_index}", own,
+                          max(sizes.get(b.io_index, 0), own.span_bytes)))
+    return out
 
 
-def _injected(stage, words, data: bytes, constants: int) -> StageRec:
-    """The complete stage record nested in a HW stage's parameters (a software stage run alongside)."""
-    raw = struct.pack(f"<{len(words)}i", *words)
-    size, type_code, shaves, params_size = struct.unpack_from("<4I", raw, 0)
-    params = struct.unpack_from(f"<{params_size // 4 - 1}i", raw, 16)
-    body = list(struct.unpack_from(f"<{(size - 12 - params_size - 8) // 4}I", raw, 12 + params_size))
-    buffers, _ = _buffers(body, 0, data, constants)
-    return StageRec(stage.index, type_code, stagefmt.STAGE_TYPE_NAMES.get(type_code, f"type {type_code}"),
-                    params, buffers)
+def from_model(model, names: dict[int, str] | None = None) -> Program:
+    """A blob_reader.BlobModel as a Program; `names`: stage index -> layer name, when a map is known."""
+    return Program(model.header, model.constants, _io(model.inputs, model.stages, "Input"),
+                   _io(model.outputs, model.stages, "Output"), [_stage(s, names) for s in model.stages])
 
 
-def load(data: bytes) -> Program:
-    header = blobfmt.read_header(data)
-    constants = header.constants_offset
-    inputs = _io_section(data, header.input_info_offset, header.inputs, constants, "Input")
-    outputs = _io_section(data, header.output_info_offset, header.outputs, constants, "Output")
-    stages = []
-    for stage in stagefmt.read_stages(data):
-        words = list(struct.unpack(f"<{len(stage.data) // 4}I", stage.data))
-        rec = StageRec(stage.index, stage.type_code, stage.type_name, stage.params, [])
-        if stage.type_code == HW_STAGE:
-            rec.hw_ops, pos = hw.decode_ops(stage.params)
-            if stage.params[pos]:
-                rec.injected = _injected(stage, stage.params[pos + 1:], data, constants)
-            rec.buffers, _ = _buffers(words, 1, data, constants, words[0])
-        else:
-            rec.buffers, _ = _buffers(words, 0, data, constants)
-        stages.append(rec)
-    return Program(header, data[constants:], inputs, outputs, stages)
+def load(blob) -> Program:
+    """A blob (bytes or a path) read by the blob reader, as a Program."""
+    from kernelkit.myriad.blob_reader import read_blob
+
+    return from_model(read_blob(blob))

@@ -21,19 +21,7 @@ BOTH = "both"
 
 def load_program(blob):
     """A blob (path or bytes) decoded for the interpreter."""
-    if isinstance(blob, (bytes, bytearray)):
-        return programs.load(bytes(blob))
-    from kernelkit.core import limits
-    from kernelkit.core.fsutil import read_input
-
-    path = Path(blob)
-    data = read_input(path, limits.WEIGHTS_BYTES.value(), what="blob", limit=limits.WEIGHTS_BYTES)
-    try:
-        return programs.load(data)
-    except KernelkitError as exc:
-        if exc.path is None:
-            exc.path = str(path)
-        raise
+    return programs.load(blob)
 
 
 def order_inputs(program, inputs) -> list[np.ndarray]:

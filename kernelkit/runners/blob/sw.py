@@ -5,8 +5,7 @@ it compiled). Every function takes the stage's input arrays (float32, axes in th
 parameter words, and returns the output in float32 (or the output's integer type); the interpreter rounds it
 to the output buffer's type, so every stage output is fp16-rounded as on the device.
 
-Data orders: "first" stages serialize (in0, out, in1, ...) (post-op, eltwise, Gather); all others
-(inputs..., out).
+The inputs are the buffers the blob reader names as read, in blob order (for eltwise: input0, input1, ...).
 """
 
 from __future__ import annotations
@@ -340,58 +339,55 @@ def _broadcast(ins, params, out):
     return np.broadcast_to(ins[0], out)
 
 
-FIRST = "first"   # (in0, out, in1, ...)
-LAST = "last"     # (inputs..., out)
-
-# StageType code -> (name, data order, function)
+# StageType code -> (name, function)
 STAGES = {
-    0: ("Conv", FIRST, _sw_conv),
-    8: ("DepthConv", FIRST, _sw_conv),
-    49: ("Im2ColConvolution", FIRST, _sw_conv),
-    1: ("MaxPool", LAST, _sw_pool("max")),
-    2: ("AvgPool", LAST, _sw_pool("avg")),
-    3: ("SoftMax", LAST, _softmax),
-    6: ("Relu", FIRST, _relu),
-    9: ("Bias", FIRST, lambda ins, params, out: ins[0] + ins[1]),
-    10: ("PRelu", FIRST, _prelu),
-    12: ("Sum", FIRST, _eltwise(_sum)),
-    13: ("Prod", FIRST, _eltwise(lambda a, b, c1, c2: a * b)),
-    14: ("Max", FIRST, _eltwise(lambda a, b, c1, c2: np.maximum(a, b))),
-    15: ("Scale", FIRST, _scale_shift),
-    19: ("Copy", LAST, _copy),
-    20: ("Sigmoid", FIRST, _unary(lambda x, p: 1 / (1 + np.exp(-x)))),
-    21: ("Tanh", FIRST, _unary(lambda x, p: np.tanh(x))),
-    23: ("Elu", FIRST, _unary(lambda x, p: np.where(x > 0, x, f32(p[0]) * (np.exp(x) - 1)))),
-    26: ("Power", FIRST, _power),
-    28: ("Tile", LAST, _tile),
-    34: ("Permute", LAST, _permute),
-    44: ("LeakyRelu", FIRST, _relu),
-    45: ("BiasRelu", FIRST, _relu),
-    47: ("ScaleShift", FIRST, _scale_shift),
-    57: ("Clamp", FIRST, _clamp),
-    62: ("MVN", LAST, _mvn),
-    67: ("Interp", LAST, _interp_linear),
-    71: ("Pad", LAST, _pad),
-    72: ("Resample", LAST, _resize_nearest),
-    73: ("Upsampling", LAST, _upsampling),
-    75: ("Div", FIRST, _eltwise(lambda a, b, c1, c2: a / b)),
-    76: ("Min", FIRST, _eltwise(lambda a, b, c1, c2: np.minimum(a, b))),
-    91: ("GEMM", LAST, _gemm),
-    92: ("Log", FIRST, _unary(lambda x, p: np.log(x))),
-    100: ("Gather", FIRST, _gather),
-    101: ("Exp", FIRST, _unary(lambda x, p: np.exp(x))),
-    102: ("Floor", FIRST, _unary(lambda x, p: np.floor(x))),
-    111: ("Convert", LAST, _convert),
-    112: ("ReduceMax", FIRST, _reduce(np.max)),
-    113: ("ReduceSum", FIRST, _reduce(np.sum)),
-    114: ("ReduceMean", FIRST, _reduce(np.mean)),
-    128: ("Concat", LAST, _concat),
-    129: ("Broadcast", LAST, _broadcast),
-    132: ("Gelu", FIRST, _unary(_gelu)),
-    133: ("StridedSlice", LAST, _strided_slice),
-    135: ("Swish", FIRST, _unary(lambda x, p: x / (1 + np.exp(-f32(p[0]) * x)))),
-    137: ("HSwish", FIRST, _unary(lambda x, p: x * np.clip(x + 3, 0, 6) / 6)),
-    140: ("Round", FIRST, _unary(_round)),
+    0: ("Conv", _sw_conv),
+    8: ("DepthConv", _sw_conv),
+    49: ("Im2ColConvolution", _sw_conv),
+    1: ("MaxPool", _sw_pool("max")),
+    2: ("AvgPool", _sw_pool("avg")),
+    3: ("SoftMax", _softmax),
+    6: ("Relu", _relu),
+    9: ("Bias", lambda ins, params, out: ins[0] + ins[1]),
+    10: ("PRelu", _prelu),
+    12: ("Sum", _eltwise(_sum)),
+    13: ("Prod", _eltwise(lambda a, b, c1, c2: a * b)),
+    14: ("Max", _eltwise(lambda a, b, c1, c2: np.maximum(a, b))),
+    15: ("Scale", _scale_shift),
+    19: ("Copy", _copy),
+    20: ("Sigmoid", _unary(lambda x, p: 1 / (1 + np.exp(-x)))),
+    21: ("Tanh", _unary(lambda x, p: np.tanh(x))),
+    23: ("Elu", _unary(lambda x, p: np.where(x > 0, x, f32(p[0]) * (np.exp(x) - 1)))),
+    26: ("Power", _power),
+    28: ("Tile", _tile),
+    34: ("Permute", _permute),
+    44: ("LeakyRelu", _relu),
+    45: ("BiasRelu", _relu),
+    47: ("ScaleShift", _scale_shift),
+    57: ("Clamp", _clamp),
+    62: ("MVN", _mvn),
+    67: ("Interp", _interp_linear),
+    71: ("Pad", _pad),
+    72: ("Resample", _resize_nearest),
+    73: ("Upsampling", _upsampling),
+    75: ("Div", _eltwise(lambda a, b, c1, c2: a / b)),
+    76: ("Min", _eltwise(lambda a, b, c1, c2: np.minimum(a, b))),
+    91: ("GEMM", _gemm),
+    92: ("Log", _unary(lambda x, p: np.log(x))),
+    100: ("Gather", _gather),
+    101: ("Exp", _unary(lambda x, p: np.exp(x))),
+    102: ("Floor", _unary(lambda x, p: np.floor(x))),
+    111: ("Convert", _convert),
+    112: ("ReduceMax", _reduce(np.max)),
+    113: ("ReduceSum", _reduce(np.sum)),
+    114: ("ReduceMean", _reduce(np.mean)),
+    128: ("Concat", _concat),
+    129: ("Broadcast", _broadcast),
+    132: ("Gelu", _unary(_gelu)),
+    133: ("StridedSlice", _strided_slice),
+    135: ("Swish", _unary(lambda x, p: x / (1 + np.exp(-f32(p[0]) * x)))),
+    137: ("HSwish", _unary(lambda x, p: x * np.clip(x + 3, 0, 6) / 6)),
+    140: ("Round", _unary(_round)),
 }
 
 # Stages whose inputs are matched to the output by dims letter (element-wise, with broadcasting).
