@@ -403,3 +403,32 @@ def test_a_stage_type_it_cannot_run_is_an_error_naming_the_stage(blobs):
     _, blob = blobs.get("topk", build, [[1, 8, 4, 4]])
     with pytest.raises(KernelkitError, match=r"stage \d+ \(TopK\)"):
         run_blob(blob, accumulator="fp32")
+
+
+def test_cli_blob_run_writes_named_outputs_and_exits_1_on_overflow(blobs, tmp_path):
+    import subprocess
+    import sys
+
+    inputs = random_inputs([OVERFLOW_SHAPE], scale=1000.0)
+    xml, blob = blobs.get("overflow", _overflow, [OVERFLOW_SHAPE])
+    np.savez(tmp_path / "in.npz", in0=inputs[0])
+    out = tmp_path / "out.npz"
+    repo = Path(__file__).resolve().parents[1]
+
+    def run(*args):
+        return subprocess.run([sys.executable, "-m", "kernelkit", "blob", "run", str(blob), *args],
+                              capture_output=True, text=True, cwd=repo,
+                              env={**__import__("os").environ, "PYTHONPATH": str(repo)})
+
+    flagged = run("--inputs", str(tmp_path / "in.npz"), "--out", str(out), "--accumulator", "fp32")
+    assert flagged.returncode == 1, flagged.stdout + flagged.stderr
+    assert "before its descale" in flagged.stdout and "MYRIAD_ENABLE_WEIGHTS_ANALYSIS NO" in flagged.stdout
+    (ref,) = cpu_f32(xml, inputs)
+    written = dict(np.load(out))
+    assert len(written) == 1 and rel_error(next(iter(written.values())), ref) < 2e-3
+    np.savez(tmp_path / "small.npz", in0=inputs[0] / 1000)
+    clean = run("--inputs", str(tmp_path / "small.npz"))
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+    assert "fp16 accumulator" in clean.stdout
+    missing = run("--inputs", str(tmp_path / "nope.npz"))
+    assert missing.returncode == 2 and "nope.npz" in missing.stderr and "Traceback" not in missing.stderr
