@@ -132,4 +132,4 @@ def blob_info(blob):
     return model
 
 
-__all__ = ["inspect", "patch", "verify", "compile", "archive", "emulate", "build", "plugin_check", "blob_info"]
+__all__ = ["inspect", "patch", "verify", "compile", "archive", "emulate", "build", "plugin_check", "blob_info", "blob_run"]
