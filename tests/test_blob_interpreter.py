@@ -69,12 +69,15 @@ def _deep(x):
     return opset1.convolution(y, _w(16, 64, 1, 1), [1, 1], [0, 0], [0, 0], [1, 1])
 
 
-def _interp(mode):
+HW_OFF = {"config": {"MYRIAD_ENABLE_HW_ACCELERATION": "NO"}}
+
+
+def _interp(mode, align=False):
     def build(x):
         from openvino import opset1
 
         return opset1.interpolate(x, opset1.constant(np.int64([12, 16])),
-                                  {"axes": [2, 3], "mode": mode, "align_corners": False, "antialias": False,
+                                  {"axes": [2, 3], "mode": mode, "align_corners": align, "antialias": False,
                                    "pads_begin": [0], "pads_end": [0]})
     return build
 
@@ -84,7 +87,7 @@ def _ops():
     from openvino import opset1, opset8
 
     return {
-        # name: (builder, input shapes, stage type codes the blob must hold, input scale)
+        # name: (builder, input shapes, stage type codes the blob must hold[, compile options])
         "sum": (lambda a, b: opset1.add(a, b), [S4, S4], {12}),
         "prod": (lambda a, b: opset1.multiply(a, b), [S4, S4], {13}),
         "max": (lambda a, b: opset1.maximum(a, b), [S4, S4], {14}),
@@ -125,6 +128,44 @@ def _ops():
                                                          opset1.constant(np.int64([1, 1, 2, 3])), [0] * 4, [0] * 4),
                           [S4], {133}),
         "convert_i32": (lambda a: opset1.convert(a, "i32"), [S4], {111}),
+        "log": (lambda a: opset1.log(opset1.sigmoid(a)), [S4], {92}),
+        "elu": (lambda a: opset1.elu(a, 0.7), [S4], {23}),
+        "prelu_per_channel": (lambda a: opset1.prelu(a, opset1.constant(np.float32([0.1, 0.2, 0.3, 0.4])
+                                                                         .reshape(1, 4, 1, 1))), [S4], {10}),
+        "scale_shift": (lambda a: opset1.add(opset1.multiply(a, _w(1, 4, 1, 1, std=1.0)), _w(1, 4, 1, 1, std=1.0)),
+                        [S4], {47}),
+        "softmax_innermost": (lambda a: opset1.softmax(a, 3), [S4], {3}),
+        "gemm_transpose_a_3d": (lambda a, b: opset1.matmul(a, b, True, False), [[2, 7, 5], [2, 7, 6]], {91}),
+        "permute_3d": (lambda a: opset1.transpose(a, opset1.constant(np.int64([2, 0, 1]))), [[3, 5, 7]], {34}),
+        "interp_align_corners": (_interp("linear", align=True), [S4], {67}),
+        "broadcast_bidirectional": (lambda a: ov.opset3.broadcast(a, opset1.constant(np.int64([1, 4, 6, 8])),
+                                                                  "bidirectional"), [[1, 1, 6, 1]], {28}),
+        "select_greater": (lambda a, b: opset1.select(opset1.greater(a, b), a, b), [S4, S4], {80, 90}),
+        "logical_and_less": (lambda a, b: opset1.convert(opset1.logical_and(
+            opset1.greater(a, b), opset1.less(a, opset1.constant(np.float32(0.5)))), "f32"), [S4, S4], {82, 85}),
+        "squared_diff": (lambda a, b: opset1.squared_difference(a, b), [S4, S4], {77}),
+        "pow": (lambda a, b: opset1.power(opset1.sigmoid(a), b), [S4, S4], {88}),
+        "floor_mod": (lambda a, b: opset1.floor_mod(a, opset1.add(opset1.sigmoid(b), opset1.constant(np.float32(0.5)))),
+                      [S4, S4], {89}),
+        "erf": (lambda a: opset1.erf(a), [S4], {110}),
+        "mish": (lambda a: ov.opset4.mish(a), [S4], {131}),
+        "softplus": (lambda a: ov.opset4.softplus(a), [S4], {134}),
+        "ceiling": (lambda a: opset1.ceiling(a), [S4], {138}),
+        "reduce_min": (lambda a: opset1.reduce_min(a, opset1.constant(np.int64([1])), True), [S4], {105}),
+        "sum_i32": (lambda a, b: opset1.convert(opset1.add(opset1.convert(a, "i32"), opset1.convert(b, "i32")), "f32"),
+                    [S4, S4], {12}),
+        "deconv_upsampling": (lambda a: opset1.convolution_backprop_data(
+            a, _w(8, 4, 3, 3), strides=[2, 2], pads_begin=[1, 1], pads_end=[1, 1], dilations=[1, 1]),
+            [[1, 8, 8, 8]], {73}),               # zero insertion, then a HW conv
+        # HW acceleration off: the software convolutions and pooling, in the plugin's HWC layout
+        "sw_conv3x3": (lambda a: opset1.convolution(a, _w(32, 16, 3, 3), [1, 1], [1, 1], [1, 1], [1, 1]),
+                       [[1, 16, 12, 12]], {0}, HW_OFF),
+        "sw_conv_im2col_5x5": (lambda a: opset1.convolution(a, _w(32, 16, 5, 5), [1, 1], [2, 2], [2, 2], [1, 1]),
+                               [[1, 16, 12, 12]], {49}, HW_OFF),
+        "sw_depthwise": (lambda a: opset1.group_convolution(a, _w(8, 1, 1, 3, 3), [1, 1], [1, 1], [1, 1], [1, 1]),
+                         [[1, 8, 12, 12]], {8}, HW_OFF),
+        "sw_maxpool_pad": (lambda a: opset1.max_pool(a, [2, 2], [1, 1], [1, 1], [3, 3], "floor"), [[1, 8, 12, 12]],
+                           {1}, HW_OFF),
     }
 
 
@@ -145,6 +186,12 @@ HW_MODELS = {
                        [[1, 4, 9, 9]], "POOL"),
     "avgpool": (lambda a: __import__("openvino").opset1.avg_pool(a, [2, 2], [0, 0], [0, 0], [2, 2], True, "floor"),
                 [[1, 16, 16, 16]], "POOL"),
+    "avgpool_3x3_pad": (lambda a: __import__("openvino").opset1.avg_pool(a, [1, 1], [1, 1], [1, 1], [3, 3], False,
+                                                                          "floor"), [[1, 16, 12, 12]], "POOL"),
+    "maxpool_3x3_pad": (lambda a: __import__("openvino").opset1.max_pool(a, [1, 1], [1, 1], [1, 1], [3, 3], "floor"),
+                        [[1, 16, 12, 12]], "POOL"),
+    "reduce_max_as_pool": (lambda a: __import__("openvino").opset1.reduce_max(
+        a, __import__("openvino").opset1.constant(np.int64([1])), True), [S4], "POOL"),
     "fc": (lambda a: __import__("openvino").opset1.matmul(a, _w(64, 10, std=0.125), False, False), [[1, 64]], "CONV"),
 }
 
@@ -211,8 +258,8 @@ def stage_codes(program) -> set[int]:
 def test_software_stage_matches_openvino_cpu(blobs, name):
     from kernelkit.runners.blob.runner import BlobRunner
 
-    build, shapes, codes = _ops()[name]
-    xml, blob = blobs.get(name, build, shapes)
+    build, shapes, codes, *options = _ops()[name]
+    xml, blob = blobs.get(name, build, shapes, **(options[0] if options else {}))
     runner = BlobRunner(blob)
     assert codes <= stage_codes(runner.program), f"the blob lacks stage types {codes - stage_codes(runner.program)}"
     inputs = random_inputs(shapes)
@@ -364,7 +411,7 @@ def test_overflow_before_descale_is_flagged_and_weights_analysis_off_clears_it(b
 def test_a_tensor_that_becomes_inf_is_flagged(blobs):
     from kernelkit.runners.blob.runner import run_blob
 
-    build, shapes, _ = _ops()["exp"]
+    build, shapes, *_ = _ops()["exp"]
     _, blob = blobs.get("exp", build, shapes)
     inputs = [np.full(S4, 12.0, np.float32)]              # e**12 = 162755 > 65504
     report = run_blob(blob, inputs, accumulator="fp32")
@@ -379,7 +426,7 @@ def test_inputs_by_name_or_position_and_outputs_by_name(blobs):
     from kernelkit.core.errors import KernelkitError
     from kernelkit.runners.blob.runner import run_blob
 
-    build, shapes, _ = _ops()["sub"]
+    build, shapes, *_ = _ops()["sub"]
     xml, blob = blobs.get("sub", build, shapes)
     a, b = random_inputs(shapes)
     by_name = run_blob(blob, {"x0": a, "x1": b}, accumulator="fp32")

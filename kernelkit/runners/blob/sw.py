@@ -33,7 +33,9 @@ POST_NONE, POST_RELU, POST_CLAMP = -1, 6, 57
 
 def _eltwise(op):
     def run(ins, params, out):
-        c1, c2 = f32(params[0]), f32(params[1]) if len(params) > 1 else 1.0
+        # The coefficients are f32 for fp16 data and i32 for integer data (the "num" fields).
+        coeff = (lambda w: float(w)) if ins[0].dtype.kind in "iu" else f32
+        c1, c2 = coeff(params[0]), coeff(params[1]) if len(params) > 1 else 1.0
         post = params[2] if len(params) > 2 else POST_NONE
         a, b = ins[0], ins[1]
         y = op(a, b, c1, c2)
@@ -43,7 +45,7 @@ def _eltwise(op):
             slope = f32(params[3])
             y = np.where(y >= 0, y, y * slope)
         elif post == POST_CLAMP:
-            y = np.clip(y, f32(params[4]), f32(params[5]))
+            y = np.clip(y, coeff(params[4]), coeff(params[5]))
         elif post != POST_NONE:
             raise KernelkitError(f"eltwise post-operation {post} is not one the interpreter knows")
         return y
@@ -52,6 +54,14 @@ def _eltwise(op):
 
 def _sum(a, b, c1, c2):
     return c1 * a + c2 * b
+
+
+def _compare(fn):
+    return _eltwise(lambda a, b, c1, c2: fn(a, b).astype(np.float32))
+
+
+def _select(ins, params, out):
+    return np.where(ins[0] != 0, ins[1], ins[2])
 
 
 def _softmax(ins, params, out):
@@ -372,6 +382,19 @@ STAGES = {
     73: ("Upsampling", _upsampling),
     75: ("Div", _eltwise(lambda a, b, c1, c2: a / b)),
     76: ("Min", _eltwise(lambda a, b, c1, c2: np.minimum(a, b))),
+    77: ("Squared_diff", _eltwise(lambda a, b, c1, c2: (a - b) ** 2)),
+    78: ("Equal", _compare(np.equal)),
+    79: ("Not_equal", _compare(np.not_equal)),
+    80: ("Greater", _compare(np.greater)),
+    81: ("Greater_equal", _compare(np.greater_equal)),
+    82: ("Less", _compare(np.less)),
+    83: ("Less_equal", _compare(np.less_equal)),
+    85: ("Logical_AND", _compare(lambda a, b: (a != 0) & (b != 0))),
+    86: ("Logical_OR", _compare(lambda a, b: (a != 0) | (b != 0))),
+    87: ("Logical_XOR", _compare(lambda a, b: (a != 0) ^ (b != 0))),
+    88: ("Pow", _eltwise(lambda a, b, c1, c2: np.power(a, b))),
+    89: ("Floor_mod", _eltwise(lambda a, b, c1, c2: a - np.floor(a / b) * b)),
+    90: ("Select", _select),
     91: ("GEMM", _gemm),
     92: ("Log", _unary(lambda x, p: np.log(x))),
     100: ("Gather", _gather),
@@ -388,10 +411,16 @@ STAGES = {
     135: ("Swish", _unary(lambda x, p: x / (1 + np.exp(-f32(p[0]) * x)))),
     137: ("HSwish", _unary(lambda x, p: x * np.clip(x + 3, 0, 6) / 6)),
     140: ("Round", _unary(_round)),
+    84: ("Logical_NOT", _unary(lambda x, p: (x == 0).astype(np.float32))),
+    105: ("ReduceMin", _reduce(np.min)),
+    110: ("Erf", _unary(lambda x, p: np.vectorize(math.erf, otypes=[np.float64])(x))),
+    131: ("Mish", _unary(lambda x, p: x * np.tanh(np.logaddexp(0, x)))),
+    134: ("SoftPlus", _unary(lambda x, p: np.logaddexp(0, x))),
+    138: ("Ceiling", _unary(lambda x, p: np.ceil(x))),
 }
 
 # Stages whose inputs are matched to the output by dims letter (element-wise, with broadcasting).
-ALIGNED = {6, 9, 10, 12, 13, 14, 19, 15, 20, 21, 23, 26, 44, 45, 47, 57, 92, 75, 76, 80, 82, 85, 90, 101, 102, 111, 132, 135, 137, 140}
+ALIGNED = {6, 9, 10, 12, 77, 78, 79, 81, 83, 84, 86, 87, 88, 89, 110, 131, 134, 138, 13, 14, 19, 15, 20, 21, 23, 26, 44, 45, 47, 57, 92, 75, 76, 80, 82, 85, 90, 101, 102, 111, 132, 135, 137, 140}
 
 # Stages whose data input and output are read by dims letter in N, C, (D,) H, W order, whatever their layout.
 BY_LETTER = {0, 1, 2, 8, 49, 62, 67, 72, 73}
