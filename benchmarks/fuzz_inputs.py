@@ -501,6 +501,17 @@ def build_seeds(work: Path, *, full: bool = True, log=print) -> dict[str, list[d
                 compile_model(folder / bundle["main"], folder / "model.blob")
                 seeds["blob"].append({"files": {"model.blob": (folder / "model.blob").read_bytes()},
                                       "main": "model.blob"})
+        # stage kinds the IRs above lack: HW ops with an injected stage, CONV_POOL, eltwise, rank-6, TopK
+        sys.path.insert(0, str(ROOT / "tests"))
+        from myriad_models import reader_models
+
+        builders = reader_models()
+        for name in ("depthwise_conv", "conv_pool", "eltwise", "permute6", "topk")[:5 if full else 1]:
+            with contextlib.suppress(KernelkitError):
+                xml = builders[name](scratch)
+                compile_model(xml, scratch / f"{name}.blob")
+                seeds["blob"].append({"files": {"model.blob": (scratch / f"{name}.blob").read_bytes()},
+                                      "main": "model.blob"})
         rows = scratch / "rows"
         rows.mkdir()
         (rows / "scale_rows.cl").write_text(ROWS_CL)
@@ -1413,6 +1424,7 @@ def blob_fields(data: bytes) -> list[int]:
         return fields
     words = struct.unpack_from(f"<{count}I", data, header_at)
     stages, offset = words[6], words[18]
+    fields.extend(range(words[16], min(words[18], words[16] + 1024, len(data) - 3), 4))    # the I/O entries
     for _ in range(min(stages, 4096)):
         if offset + 16 > len(data):
             break
@@ -1471,10 +1483,10 @@ def gen_blob(rng: random.Random, seeds, plan, reader: str) -> Case:
     case = Case(reader, 0, "", dict(bundle["files"]), main=bundle["main"])
     data = bundle["files"][bundle["main"]]
     if plan is None:
-        case.kind, case.action = "byte-edit", "api"
+        case.kind, case.action = "byte-edit", rng.choice(("api", "api", "cli"))
         case.files[case.main] = mutate_bytes(rng, data, _others(group))
     else:
-        case.kind, case.action = "hyp-field", "api"
+        case.kind, case.action = "hyp-field", plan["action"]
         case.files[case.main] = _aim(plan, data, blob_fields(data))
     return case
 
@@ -1745,10 +1757,17 @@ def check_archive(case: Case, inp: Path, out: Path) -> str | None:
 
 
 def run_blob(case: Case, inp: Path, out: Path):
-    from kernelkit.myriad import blob, stages
+    from kernelkit.myriad import blob, blob_reader, stages
 
     path = inp / case.main
+    if case.action == "cli":
+        return _cli("blob", "info", *(["--json"] if case.index % 2 else []), path)
     blob.read_header(path)
+    model = blob_reader.read_blob(path)           # the whole reader first: its errors name the file
+    json.dumps(model.to_dict())
+    from kernelkit.cli.blob import format_info
+
+    format_info(model)
     data = path.read_bytes()
     blob.read_header(data)
     stages.read_stages(data)
@@ -1769,7 +1788,7 @@ def run_elf(case: Case, inp: Path, out: Path):
 RUNNERS = {"ir-xml": run_model, "ir-bin": run_model, "onnx": run_model, "bindings-myriad": run_bindings,
            "bindings-gpu": run_bindings, "kernel-toml": run_spec, "expr": run_expr, "npz": run_npz,
            "nn-archive": run_archive, "blob": run_blob, "kernel-elf": run_elf}
-PATHLESS = {"expr", "blob", "kernel-elf"}     # readers of bytes or text: their errors have no file to name
+PATHLESS = {"expr", "kernel-elf"}     # readers of bytes or text: their errors have no file to name
 
 
 def materialize(case: Case, d: Path) -> None:
@@ -2178,7 +2197,7 @@ READER_TITLES = {
     "expr": "size expressions (`expr.parse`, `evaluate`, `size_variables`, `numeric_attribute`)",
     "npz": "npz inputs (`emulate._read_inputs`, `verify._load_npz`; `kernelkit emulate`)",
     "nn-archive": "NN Archive packing (`build_archive`, `kernelkit archive`: blob and folder read, archive written)",
-    "blob": "blob header and stages (`read_header`, `read_stages`, `custom_stages`)",
+    "blob": "the whole blob (`blob_reader.read_blob`, `read_stages`, `custom_stages`, `kernelkit blob info [--json]`)",
     "kernel-elf": "kernel ELF metadata (`check_elf.read_metadata`, `read_note`)",
 }
 

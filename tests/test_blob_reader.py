@@ -13,6 +13,7 @@ import struct
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from kernelkit.core.errors import KernelkitError
@@ -175,6 +176,24 @@ def test_a_matmul_with_constant_weights_runs_as_an_8x8_hw_conv(models):
 
 
 @pytest.mark.toolchain
+def test_hw_cost_features_follow_the_models_shapes(models):
+    from kernelkit.myriad.blob_reader import hw_op_cost
+
+    stage = _stages(models["conv64"], "MyriadXHwOp")[0]
+    (op,) = stage.hw_ops
+    icb = 2 ** op.op_mode                                      # input channels per lane block in this mode
+    # 16x16 output, 32 input channels, 3x3 kernel (the model); tiler costs per mode from tiling.hpp
+    assert hw_op_cost(stage, op) == {"lane_cycles": 16 * 16 * -(-32 // icb) * 9,
+                                     "tiler_cost": -(-32 // icb) * 9 + (0, 5, 11, 19, 31)[op.op_mode]}
+    pool = _stages(models["conv_pool"], "MyriadXHwOp")[0]
+    # CONV_POOL: the convolution runs on the 16x16 input resolution, the 2x2 pool halves it afterwards
+    assert hw_op_cost(pool, pool.hw_ops[0])["lane_cycles"] == 16 * 16 * -(-16 // 2 ** pool.hw_ops[0].op_mode) * 9
+    cost = models["conv64"].cost()
+    assert (cost["hw_descriptors"], cost["hw_stages"]) == (1, 1)
+    assert cost["dma_bytes"] == 64 * 16 * 16 * 2                # the Copy of the fp16 output out of CMX
+
+
+@pytest.mark.toolchain
 def test_depthwise_conv_injects_a_stage(models):
     hw = _stages(models["depthwise_conv"], "MyriadXHwOp")
     assert sum(op.out_num_chans for s in hw for op in s.hw_ops) == 16
@@ -201,6 +220,9 @@ def test_software_stage_params_hold_the_models_attributes(models):
     assert _stages(acts, "Swish")[0].params == {"beta": 1.0}
     prelu = _stages(acts, "PRelu")[0]
     assert [b.role for b in prelu.buffers] == ["input", "output", "extra"] and prelu.buffers[2].location == "Blob"
+    # the slopes, read through the descriptor from the const section, are the model's (as fp16)
+    slopes = (np.random.default_rng(2).standard_normal((3,)) * 0.1).astype(np.float16)    # myriad_models._const
+    assert prelu.buffers[2].view(acts.constants).tolist() == slopes.tolist()
     assert _stages(models["gelu_round"], "Round")[0].params == {"mode": 0}                  # half_to_even
     topk = _stages(models["topk"], "TopK")[0]
     assert (topk.params["values_present"], topk.params["indices_present"]) == (1, 1)
@@ -209,6 +231,18 @@ def test_software_stage_params_hold_the_models_attributes(models):
     softmax = _stages(models["softmax"], "SoftMax")[0]
     axis = softmax.params["axis"]                   # index innermost first: C of NCHW is 2
     assert softmax.buffers[0].order[::-1][axis] == "C"
+
+
+@pytest.mark.toolchain
+def test_buffer_views_write_where_the_next_stage_reads(models):
+    """A stage's output view and the next stage's input view over one arena see the same elements."""
+    model = models["power_floor"]
+    power, floor = _stages(model, "Power")[0], _stages(model, "Floor")[0]
+    arena = bytearray(model.header.bss_size)
+    written = power.outputs[0].view(arena)
+    written[...] = np.arange(written.size, dtype=np.float16).reshape(written.shape)
+    assert floor.inputs[0].view(arena).tolist() == written.tolist()
+    assert written.shape == (1, 3, 8, 8) and written.dtype == np.float16
 
 
 @pytest.mark.toolchain
@@ -347,6 +381,11 @@ def test_hostile_blobs_are_clear_errors(compiled, tmp_path):
     # params one word longer, data one word shorter: the split moves, so a leftover or shortfall is found
     refused(lambda d: struct.pack_into("<I", d, stages_at + 12, struct.unpack_from("<I", d, stages_at + 12)[0] + 4),
             "left over|cut short|descriptor|unknown data type")
+    # the Copy into CMX: its input descriptor's offset word (7 desc words + location after the 16-byte head)
+    copy = next(s for s in read_blob(data).stages if s.type_name == "Copy")
+    assert copy.buffers[0].location == "BSS"
+    refused(lambda d: struct.pack_into("<I", d, copy.offset + 16 + 32, 1 << 28), "reaches byte .* of BSS")
+    refused(lambda d: struct.pack_into("<I", d, copy.offset + 16 + 28, 9), "unknown memory location 9")
     cut = tmp_path / "cut.blob"
     cut.write_bytes(data[:-16])
     with pytest.raises(KernelkitError, match="truncated") as info:
@@ -377,7 +416,7 @@ def test_blob_info_prints_the_stages_and_hw_ops(compiled):
     assert code == 0 and not err
     assert "'x0' FP32 NCHW 1x16x16x16" in out
     assert "MyriadXHwOp" in out and "CONV_POOL" in out and "k3x3 s1" in out and "pool 2x2" in out
-    assert "memory: BSS" in out and "stage counts:" in out and "HW 1" in out
+    assert "memory: BSS" in out and "stage counts:" in out and "HW 1" in out and "lane-cycles" in out
 
 
 @pytest.mark.toolchain
@@ -388,7 +427,7 @@ def test_blob_info_json_is_the_whole_model(compiled, models):
     assert [s["type"] for s in doc["stages"]] == [s.type_name for s in models["eltwise"].stages]
     assert doc["inputs"][1]["name"] == "x1" and doc["inputs"][1]["dims_innermost"] == [8, 8, 4, 1]
     assert doc["counts"]["by_type"]["Sum"] == 2 and doc["memory"]["bss_bytes"] == models["eltwise"].header.bss_size
-    assert doc["graph_dump"] is None
+    assert doc["graph_dump"] is None and doc["cost"]["hw_descriptors"] == 0
 
 
 @pytest.mark.toolchain

@@ -122,7 +122,7 @@ def format_buffer(b) -> str:
     return f"{where} {b.data_type} {b.order} {dims}"
 
 
-def format_hw_op(op) -> str:
+def format_hw_op(stage, op) -> str:
     ic, oc = op.mode_channels
     parts = [op.op_type + (f"/{op.pool_type}" if op.pool_type else ""), f"mode {op.op_mode} ({ic}x{oc})"]
     if op.op_type == "FC":
@@ -144,6 +144,10 @@ def format_hw_op(op) -> str:
                  f"s={idx(op.scales_index)} out={idx(op.output_index)}")
     if op.reuse_data or op.reuse_coeff:
         parts.append("reuse " + "+".join(n for n, f in (("data", op.reuse_data), ("coeff", op.reuse_coeff)) if f))
+    from kernelkit.myriad.blob_reader import hw_op_cost
+
+    cost = hw_op_cost(stage, op)
+    parts.append(f"{cost['lane_cycles']} lane-cycles, tiler score {cost['tiler_cost']}")
     return ", ".join(parts)
 
 
@@ -177,7 +181,7 @@ def format_info(model) -> list[str]:
         lines.append("HW ops:")
         for stage in hw:
             for i, op in enumerate(stage.hw_ops):
-                lines.append(f"  stage {stage.index} op {i}: {format_hw_op(op)}")
+                lines.append(f"  stage {stage.index} op {i}: {format_hw_op(stage, op)}")
             if stage.injected is not None:
                 lines.append(f"  stage {stage.index} injected: {stage.injected.type_name} "
                              f"{format_params(stage.injected)}".rstrip())
@@ -185,6 +189,10 @@ def format_info(model) -> list[str]:
     lines.append(f"memory: BSS {m['bss_bytes']} B, CMX {m['cmx_slices']} slices ({m['cmx_bytes']} B), const "
                  f"{m['const_bytes']} B, inputs {m['inputs_bytes']} B, outputs {m['outputs_bytes']} B; reached: "
                  + ", ".join(f"{k} {v} B" for k, v in m["extent"].items()))
+    cost = model.cost()
+    if cost["hw_descriptors"]:
+        lines.append(f"HW cost: {cost['hw_stages']} HW stages, {cost['hw_descriptors']} descriptors, "
+                     f"{cost['lane_cycles']} lane-cycles, tiler score {cost['tiler_cost']}; DMA {cost['dma_bytes']} B")
     c = model.counts()
     lines.append(f"stage counts: {c['stages']} stages: HW {c['HW']} ({c['hw_ops']} ops), SHAVE {c['SHAVE']}, "
                  f"DMA {c['DMA']}, injected {c['injected']}; by type: "

@@ -13,6 +13,10 @@ from functools import lru_cache
 from pathlib import Path
 
 DATA_FILE = Path(__file__).parent / "data" / "myriad-stages.toml"
+# The neural compute engine: mode m splits its 256 MAC lanes into 2**m input x 256/2**m output channels, and the
+# plugin's tiler scores a descriptor (extended input channels / 2**m) * kx * ky + HW_MODE_COST[m]
+# (CNN_MODES_COST in GT/include/vpu/middleend/hw/tiling.hpp; used in GT/src/middleend/hw/tiling.cpp).
+HW_MODE_COST = (0, 5, 11, 19, 31)
 PARAM_KINDS = {"u32": 4, "i32": 4, "f32": 4, "num": 4, "f16": 2}
 
 

@@ -13,6 +13,8 @@
                      "extent": {location: one past the highest byte any stage's descriptor reaches}}, with
                     Input/Output keyed per network tensor ("Input[1]")
     counts()        {"stages", "HW", "SHAVE", "DMA", "injected", "hw_ops", "by_type": {name: n}}
+    cost()          latency features: HW descriptors, lane-cycles, tiler score, DMA bytes, SHAVE stages
+                    (hw_op_cost(stage, op) per HW op)
     to_dict()       everything above as JSON-ready data (`kernelkit blob info --json`)
 
 `Stage`
@@ -29,7 +31,8 @@
     "CMX"), offset (bytes into that location's memory; Blob: into `constants`; Input/Output: into network
     tensor `io_index`, which sits at its I/O entry's `.offset` in the inputs/outputs area), io_size (for
     Input/Output: that tensor's byte size), dims_innermost / strides_innermost (tuples, innermost
-    first, strides in bytes; None when the shape is dynamic, i.e. lives in an Output: dims_dynamic), dims /
+    first, strides in bytes; None when the shape is dynamic, i.e. lives in an Output: dims_dynamic),
+    numpy_dtype, view(memory) (a strided numpy view over the bytes of its location), dims /
     strides (the same by letter), shape (outermost first), logical_shape() (the IR's order: N, C, D, H, W;
     rank 6+: highest dimension first), span_bytes, direction ("input" | "output" | "temp", from the role).
     Roles in blob order: most stages "input", "output"; eltwise "input0", "output", "input1", "input2" (a
@@ -55,7 +58,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from kernelkit.core.errors import KernelkitError
-from kernelkit.facts.myriad_stages import PARAM_KINDS, StageType, stage_types
+from kernelkit.facts.myriad_stages import HW_MODE_COST, PARAM_KINDS, StageType, stage_types
 from kernelkit.myriad import blob as blobfmt
 
 STAGE_BORDER = 0x7F83FF19
@@ -63,6 +66,7 @@ DATA_TYPES = {0: "FP16", 1: "U8", 2: "S32", 3: "FP32", 4: "I8"}
 ITEMSIZE = {"FP16": 2, "U8": 1, "S32": 4, "FP32": 4, "I8": 1}
 LOCATIONS = {0: "None", 1: "Input", 2: "Output", 3: "Blob", 4: "BSS", 5: "CMX"}
 LOC_INPUT, LOC_OUTPUT, LOC_BLOB = 1, 2, 3
+NUMPY_DTYPES = {"FP16": "<f2", "U8": "u1", "S32": "<i4", "FP32": "<f4", "I8": "i1"}
 DIM_LETTERS = {1: "W", 2: "H", 3: "C", 4: "N", 5: "D"}
 MAX_RANK = 8                    # MAX_DIMS_32: a 32-bit order code holds 8 nibbles
 CMX_SLICE_BYTES = 128 * 1024
@@ -142,6 +146,26 @@ class Buffer:
     def direction(self) -> str:
         return "output" if self.role.startswith("output") else "temp" if self.role.startswith("temp") else "input"
 
+    @property
+    def numpy_dtype(self) -> str:
+        return NUMPY_DTYPES[self.data_type]
+
+    def view(self, memory):
+        """This buffer as a numpy array over `memory` (the bytes of its location: `BlobModel.constants` for
+        Blob, an arena for BSS / CMX, the network tensor for Input / Output), outermost dimension first and
+        strided as the descriptor says; writable when `memory` is."""
+        import numpy as np
+
+        if self.dims_dynamic:
+            raise KernelkitError(f"a {self.location} buffer with a dynamic shape has no static view")
+        raw = np.frombuffer(memory, np.uint8) if not isinstance(memory, np.ndarray) else memory.view(np.uint8)
+        if self.offset + self.span_bytes > raw.size:
+            raise KernelkitError(f"a {self.location} buffer reaches byte {self.offset + self.span_bytes} of "
+                                 f"{raw.size}")
+        elements = np.ndarray((raw.size - self.offset) // self.itemsize, self.numpy_dtype, raw.data, self.offset)
+        return np.lib.stride_tricks.as_strided(elements, tuple(reversed(self.dims_innermost)),
+                                               tuple(reversed(self.strides_innermost)), writeable=raw.flags.writeable)
+
     def to_dict(self) -> dict:
         out = {k: v for k, v in asdict(self).items() if v is not None and k not in ("dims", "strides")}
         out["dims_innermost"] = list(self.dims_innermost) if self.dims_innermost is not None else None
@@ -192,6 +216,25 @@ class HwOp:
         return {k: v for k, v in asdict(self).items() if v is not None}
 
 
+def hw_op_cost(stage: Stage, op: HwOp) -> dict:
+    """Cost features of one HW op (one engine descriptor) from the blob alone: lane-cycles
+    Ho*Wo*ceil(IC_ext/icb)*kx*ky (icb = 2**mode input channels per lane block; Ho, Wo the convolution's output,
+    before a CONV_POOL's pooling; FC: ceil(inputs/icb)) and the plugin tiler's score of the descriptor
+    ceil(IC_ext/icb)*kx*ky + HW_MODE_COST[mode]."""
+    icb = 1 << op.op_mode
+    source = stage.buffers[op.input_index] if op.input_index is not None else None
+    if op.op_type == "FC":
+        blocks, kx, ky, ho, wo = -(-(op.fc_input_num or 0) // icb), 1, 1, 1, 1
+    else:
+        channels = source.dims.get("C", 1) if source is not None else 1
+        blocks, kx, ky = -(-channels // icb), op.kernel_width, op.kernel_height
+        out = stage.buffers[op.output_index] if op.output_index is not None else None
+        ho, wo = (out.dims.get("H", 1), out.dims.get("W", 1)) if out is not None else (0, 0)
+        if op.op_type == "CONV_POOL":
+            ho, wo = ho * (op.pool_kernel_height or 1), wo * (op.pool_kernel_width or 1)
+    return {"lane_cycles": ho * wo * blocks * kx * ky, "tiler_cost": blocks * kx * ky + HW_MODE_COST[op.op_mode]}
+
+
 @dataclass
 class Stage:
     index: int
@@ -237,7 +280,7 @@ class Stage:
                "type": self.type_name, "category": self.category, "shaves": self.shaves,
                "params": _jsonable(self.params), "buffers": [b.to_dict() for b in self.buffers]}
         if self.hw_ops:
-            out["hw_ops"] = [op.to_dict() for op in self.hw_ops]
+            out["hw_ops"] = [_jsonable(op.to_dict()) for op in self.hw_ops]
         if self.injected is not None:
             out["injected"] = self.injected.to_dict()
         return out
@@ -298,10 +341,26 @@ class BlobModel:
                 "hw_ops": sum(len(s.hw_ops) for s in self.stages),
                 "by_type": dict(Counter(s.type_name for s in self.all_stages()).most_common())}
 
+    def cost(self) -> dict:
+        """Latency features (the blob format reference, section 7): HW descriptors (= HW ops), engine
+        lane-cycles and the tiler's score summed over them, DMA bytes (what Copy stages write), SHAVE stages."""
+        ops = [hw_op_cost(s, op) for s in self.stages for op in s.hw_ops]
+        stages = self.all_stages()
+        return {"hw_stages": sum(1 for s in self.stages if s.hw_ops), "hw_descriptors": len(ops),
+                "lane_cycles": sum(o["lane_cycles"] for o in ops), "tiler_cost": sum(o["tiler_cost"] for o in ops),
+                "dma_bytes": sum(b.span_bytes for s in stages if s.type_name == "Copy" for b in s.outputs),
+                "shave_stages": sum(1 for s in stages if s.category == "SHAVE"),
+                "shave_stage_shaves": sum(s.shaves for s in stages if s.category == "SHAVE"),
+                "stages": len(stages)}
+
     def to_dict(self) -> dict:
+        stages = [s.to_dict() for s in self.stages]
+        for stage, record in zip(self.stages, stages):
+            for op, row in zip(stage.hw_ops, record.get("hw_ops", [])):
+                row["cost"] = hw_op_cost(stage, op)
         return {"path": self.path, "graph_dump": self.graph_dump, "header": asdict(self.header),
                 "inputs": [b.to_dict() for b in self.inputs], "outputs": [b.to_dict() for b in self.outputs],
-                "stages": [s.to_dict() for s in self.stages], "memory": self.memory(), "counts": self.counts()}
+                "stages": stages, "memory": self.memory(), "counts": self.counts(), "cost": self.cost()}
 
 
 # ------------------------------------------------------------------------------------------------ reading
@@ -536,7 +595,7 @@ def _assign(reader: _Reader, buffers: list[Buffer], roles: list[str], where: str
 
 
 def _concat_roles(p, n):
-    return ["input"] * p["num_inputs"] + ["output"]
+    return ["input"] * p["num_inputs"] + ["output"] if p["num_inputs"] + 1 == n else None
 
 
 def _broadcast_roles(p, n):
@@ -574,7 +633,7 @@ def _nms_roles(p, n):
 
 
 def _roi_feature_roles(p, n):
-    outputs = n - p["levels_num"] - 2
+    outputs = n - p["levels_num"] - 2           # (a huge levels_num makes this negative: refused below)
     if outputs not in (1, 2):
         return None
     return ["input"] * (p["levels_num"] + 1) + [f"output{i}" for i in range(outputs)] + ["temp"]
@@ -827,4 +886,27 @@ def read_blob(blob: bytes | str | Path) -> BlobModel:
             raise reader.fail(f"network {kind} indices {[b.io_index for b in entries]} are not 0..{len(entries) - 1}",
                               f"{kind} info")
     stages = reader.stages()
-    return BlobModel(h, inputs, outputs, stages, data, reader.path)
+    model = BlobModel(h, inputs, outputs, stages, data, reader.path)
+    _check_bounds(reader, model)
+    return model
+
+
+def _check_bounds(reader: _Reader, model: BlobModel) -> None:
+    """Every view stays inside its memory, so whatever runs the blob can size its memories from the header."""
+    h = model.header
+    room = {"BSS": h.bss_size, "CMX": h.cmx_slices * CMX_SLICE_BYTES, "Blob": h.file_size - h.constants_offset}
+    for kind, entries, total in (("input", model.inputs, h.inputs_size), ("output", model.outputs, h.outputs_size)):
+        for b in entries:
+            if b.offset + b.span_bytes > total:
+                raise reader.fail(f"{b.name!r} reaches byte {b.offset + b.span_bytes} of the {total}-byte "
+                                  f"{kind}s area", f"{kind} {b.io_index}")
+            room[f"{kind.capitalize()}[{b.io_index}]"] = b.span_bytes
+    for stage in model.all_stages():
+        for i, b in enumerate(stage.buffers):
+            if b.location == "None" or b.dims_dynamic:
+                continue
+            key = f"{b.location}[{b.io_index}]" if b.io_index is not None else b.location
+            if b.offset + b.span_bytes > room.get(key, 0):
+                where = f"stage {stage.index}" if stage.parent is None else f"stage {stage.parent}, injected stage"
+                raise reader.fail(f"buffer {i} ({b.role}) reaches byte {b.offset + b.span_bytes} of {key}, which "
+                                  f"has {room.get(key, 0)} bytes", f"{where} ({stage.type_name})")
