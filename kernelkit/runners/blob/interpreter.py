@@ -176,10 +176,8 @@ class Interpreter:
             view = self.memory.view(b)
             if by_letter and number == 0:
                 view = logical(view, b.order, _logical_letters(b.order))
-            if aligned and b.order != out.order and set(b.order) <= set(out.order):
-                view = logical(view, b.order, out.order)
-            elif aligned and b.order != out.order and set(out.order) <= set(b.order):
-                view = logical(view, b.order, out.order + "".join(l for l in b.order if l not in out.order))
+            elif aligned and b.order != out.order:
+                view = self._align(stage, view, b.order, out.order)
             arrays.append(_to_float(view))
         if stage.type_code in sw.CONVS:
             kx, ky, _, _, _, _, dx, dy = (int(v) for v in stage.params[:8])
@@ -195,6 +193,19 @@ class Interpreter:
         # Report where a range problem starts, not every stage it flows through.
         if exact.dtype.kind == "f" and all(a.dtype.kind != "f" or np.isfinite(a).all() for a in arrays):
             self._check(stage, exact, stored)
+
+    @staticmethod
+    def _align(stage, view: np.ndarray, order: str, out_order: str) -> np.ndarray:
+        """An element-wise input in the output's axis order. The same dims in another layout are matched by
+        letter; eltwise operands of lower rank broadcast by position, innermost first (numpy's trailing
+        alignment on the memory-order views); per-channel operands (Bias, Scale, PRelu) by letter."""
+        if set(order) == set(out_order):
+            return logical(view, order, out_order)
+        if stage.type_code in sw.ELTWISE:
+            return view
+        if set(order) <= set(out_order):
+            return logical(view, order, out_order)
+        return logical(view, order, out_order + "".join(letter for letter in order if letter not in out_order))
 
     def _hw_stage(self, stage) -> None:
         for number, op in enumerate(stage.hw_ops):
@@ -283,7 +294,22 @@ class Interpreter:
 
 def run_program(program, inputs: list[np.ndarray], *, accumulator: str = "fp32",
                 poison: int | None = None) -> BlobRun:
-    interp = Interpreter(program, accumulator=accumulator, poison=poison)
-    interp.set_inputs(inputs)
-    interp.run()
-    return BlobRun(accumulator, interp.get_outputs(), interp.findings, len(program.stages))
+    """Run the blob once on `inputs`. A blob of batch B (header) holds the graph of one item, which the
+    plugin's runtime runs B times: inputs whose first axis holds B items are split, and the outputs stacked."""
+    batch = max(int(program.header.batch_size), 1)
+    inputs = [np.asarray(a) for a in inputs]
+    items = []
+    for info, array in zip(program.inputs, inputs):
+        one = int(np.prod(info.buffer.logical_shape()))
+        batched = batch > 1 and array.ndim >= 1 and array.shape[0] == batch and array.size == batch * one
+        items.append(np.split(array, batch) if batched else [array] * batch)
+    runs = []
+    findings: list[Finding] = []
+    for item in range(batch):
+        interp = Interpreter(program, accumulator=accumulator, poison=poison)
+        interp.set_inputs([chunks[item] for chunks in items])
+        interp.run()
+        runs.append(interp.get_outputs())
+        findings += [f for f in interp.findings if f not in findings]
+    outputs = runs[0] if batch == 1 else {name: np.concatenate([r[name] for r in runs]) for name in runs[0]}
+    return BlobRun(accumulator, outputs, findings, len(program.stages))

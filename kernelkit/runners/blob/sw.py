@@ -426,3 +426,6 @@ ALIGNED = {6, 9, 10, 12, 77, 78, 79, 81, 83, 84, 86, 87, 88, 89, 110, 131, 134, 
 BY_LETTER = {0, 1, 2, 8, 49, 62, 67, 72, 73}
 DEPTH_CONV = 8
 CONVS = {0, DEPTH_CONV, 49}
+
+# The eltwise family (coefficients, post-operation; operands broadcast numpy-style).
+ELTWISE = {12, 13, 14, 75, 76, 77, 78, 79, 80, 81, 82, 83, 84, 85, 86, 87, 88, 89, 90}
