@@ -479,3 +479,22 @@ def test_cli_blob_run_writes_named_outputs_and_exits_1_on_overflow(blobs, tmp_pa
     assert "fp16 accumulator" in clean.stdout
     missing = run("--inputs", str(tmp_path / "nope.npz"))
     assert missing.returncode == 2 and "nope.npz" in missing.stderr and "Traceback" not in missing.stderr
+
+
+def test_a_batched_blob_runs_once_per_item(blobs):
+    """The plugin compiles a batch-3 model as the graph of one item (header batch_size 3); the runtime runs it
+    per item."""
+    from openvino import opset1
+
+    from kernelkit.runners.blob.runner import BlobRunner
+
+    shape = [3, 4, 8, 8]
+    xml, blob = blobs.get("batch3", lambda a: opset1.relu(opset1.convolution(
+        a, _w(8, 4, 3, 3), [1, 1], [1, 1], [1, 1], [1, 1])), [shape])
+    runner = BlobRunner(blob)
+    assert runner.program.header.batch_size == 3
+    assert runner.program.inputs[0].buffer.logical_shape()[0] == 1
+    inputs = random_inputs([shape])
+    (ref,) = cpu_f32(xml, inputs)
+    got = runner.run(inputs).arrays[0]
+    assert got.shape == ref.shape and rel_error(got, ref) < 2e-3

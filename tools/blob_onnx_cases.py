@@ -64,11 +64,13 @@ def main(argv=None) -> int:
             counts["compiled"] += 1
             row = {"op": op, "case": case.name}
             try:
-                run = BlobRunner(folder / "model.blob").run(prepared.inputs)
+                run = BlobRunner(folder / "model.blob").run(dict(zip(prepared.input_names, prepared.inputs)))
+                names = [o.name for o in case.model.graph.output]
+                arrays = [run.outputs[n] for n in names] if set(names) <= set(run.outputs) else run.arrays
                 # The blob's outputs are FP16/FP32/S32 tensors; the host hands a bool or integer output over
                 # in the model's type (the IR's output precision), as the plugin's runtime converts it.
                 got = [a.astype(e.dtype) if e.dtype.kind in "biu" and a.dtype != e.dtype else a
-                       for a, e in zip(run.arrays, prepared.expected)]
+                       for a, e in zip(arrays, prepared.expected)]
                 comparisons = compare_outputs(got, prepared.expected)
                 failed = [summary_line(c) for c in comparisons if not c.passed]
                 if len(run.arrays) != len(prepared.expected):

@@ -311,5 +311,9 @@ def run_program(program, inputs: list[np.ndarray], *, accumulator: str = "fp32",
         interp.run()
         runs.append(interp.get_outputs())
         findings += [f for f in interp.findings if f not in findings]
-    outputs = runs[0] if batch == 1 else {name: np.concatenate([r[name] for r in runs]) for name in runs[0]}
+    outputs = dict(runs[0])
+    if batch > 1:                                       # a tensor with an N axis is per item; others are shared
+        for info in program.outputs:
+            if "N" in info.buffer.order:
+                outputs[info.name] = np.concatenate([r[info.name] for r in runs])
     return BlobRun(accumulator, outputs, findings, len(program.stages))
