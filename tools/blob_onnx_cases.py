@@ -71,6 +71,8 @@ def main(argv=None) -> int:
                 # in the model's type (the IR's output precision), as the plugin's runtime converts it.
                 got = [a.astype(e.dtype) if e.dtype.kind in "biu" and a.dtype != e.dtype else a
                        for a, e in zip(arrays, prepared.expected)]
+                # A batched blob's outputs come back stacked per item; the same elements in ONNX's shape.
+                got = [a.reshape(e.shape) if a.size == e.size else a for a, e in zip(got, prepared.expected)]
                 comparisons = compare_outputs(got, prepared.expected)
                 failed = [summary_line(c) for c in comparisons if not c.passed]
                 if len(run.arrays) != len(prepared.expected):

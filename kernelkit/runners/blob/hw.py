@@ -53,11 +53,17 @@ class HwOp:
         return OP_NAMES.get(self.op_type, f"op {self.op_type}")
 
 
+PAD_RIGHT, PAD_BOTTOM, PAD_TOP, PAD_LEFT = 1, 2, 4, 8
+
+
 def _pads(op: HwOp, kh: int, kw: int) -> tuple[int, int, int, int]:
-    """(top, bottom, left, right) zero padding."""
+    """(top, bottom, left, right) padding: k/2 left/top, (k-1)/2 right/bottom (hw_padding.cpp: the only amounts
+    the engine takes); a pad mode other than 0 pads only the sides it names (pooling)."""
     if not op.with_pad:
         return 0, 0, 0, 0
-    return kh // 2, (kh - 1) // 2, kw // 2, (kw - 1) // 2
+    mode = op.pad_mode or (PAD_RIGHT | PAD_BOTTOM | PAD_TOP | PAD_LEFT)
+    return (kh // 2 if mode & PAD_TOP else 0, (kh - 1) // 2 if mode & PAD_BOTTOM else 0,
+            kw // 2 if mode & PAD_LEFT else 0, (kw - 1) // 2 if mode & PAD_RIGHT else 0)
 
 
 def _windows(x: np.ndarray, kh: int, kw: int, stride: int, ho: int, wo: int, pads, fill: float) -> np.ndarray:

@@ -177,7 +177,7 @@ class Interpreter:
             if by_letter and number == 0:
                 view = logical(view, b.order, _logical_letters(b.order))
             elif aligned and b.order != out.order:
-                view = self._align(stage, view, b.order, out.order)
+                view = self._align(stage, view, b.order, out.order, out_view.shape)
             arrays.append(_to_float(view))
         if stage.type_code in sw.CONVS:
             kx, ky, _, _, _, _, dx, dy = (int(v) for v in stage.params[:8])
@@ -195,17 +195,22 @@ class Interpreter:
             self._check(stage, exact, stored)
 
     @staticmethod
-    def _align(stage, view: np.ndarray, order: str, out_order: str) -> np.ndarray:
+    def _align(stage, view: np.ndarray, order: str, out_order: str, out_shape) -> np.ndarray:
         """An element-wise input in the output's axis order. The same dims in another layout are matched by
         letter; eltwise operands of lower rank broadcast by position, innermost first (numpy's trailing
-        alignment on the memory-order views); per-channel operands (Bias, Scale, PRelu) by letter."""
+        alignment on the memory-order views); per-channel operands (Bias, Scale, PRelu) by letter, or by
+        position when their dims only fit that way (a PRelu slope along the innermost axis)."""
         if set(order) == set(out_order):
             return logical(view, order, out_order)
         if stage.type_code in sw.ELTWISE:
             return view
-        if set(order) <= set(out_order):
-            return logical(view, order, out_order)
-        return logical(view, order, out_order + "".join(letter for letter in order if letter not in out_order))
+        extra = "".join(letter for letter in order if letter not in out_order)
+        by_letter = logical(view, order, out_order + extra)
+        try:
+            np.broadcast_shapes(by_letter.shape[:len(out_shape)], tuple(out_shape))
+            return by_letter
+        except ValueError:
+            return view
 
     def _hw_stage(self, stage) -> None:
         for number, op in enumerate(stage.hw_ops):
@@ -214,13 +219,19 @@ class Interpreter:
     def _hw_op(self, stage, number: int, op) -> None:
         bufs = stage.buffers
 
-        def chw(index):
+        def nchw(index):
             b = bufs[index]
-            return logical(self.memory.view(b), b.order, "NCHW")[0]
+            return logical(self.memory.view(b), b.order, "NCHW")
 
-        x = chw(op.input)
-        out_buf = bufs[op.output]
-        out = logical(self.memory.view(out_buf), out_buf.order, "NCHW")[0]
+        xs, outs = nchw(op.input), nchw(op.output)
+        if xs.shape[0] != outs.shape[0]:
+            raise KernelkitError(f"{stage.label()}: HW op {number} reads {xs.shape[0]} items and writes "
+                                 f"{outs.shape[0]}")
+        for item in range(xs.shape[0]):             # an N axis: the engine runs the op on each item's planes
+            self._hw_item(stage, number, op, xs[item], outs[item])
+
+    def _hw_item(self, stage, number: int, op, x: np.ndarray, out: np.ndarray) -> None:
+        bufs = stage.buffers
         c_out, ho, wo = out.shape
         off, num = op.out_chan_offset, op.out_num_chans
         if op.op_type == hw.POOL:

@@ -152,22 +152,65 @@ def _tile(ins, params, out):
     return np.tile(x, reps)
 
 
+# InterpolateCoordTransMode and InterpolateNearestMode of the plugin (the Interpolate-4 attributes, in order).
+HALF_PIXEL, PYTORCH_HALF_PIXEL, ASYMMETRIC, TF_HALF_PIXEL_FOR_NN, ALIGN_CORNERS = range(5)
+ROUND_PREFER_FLOOR, ROUND_PREFER_CEIL, FLOOR, CEIL, SIMPLE = range(5)
+INTERP_LINEAR_ONNX = 3
+
+
+def _source_coords(out_size: int, in_size: int, mode: int) -> np.ndarray:
+    """Interpolate-4's coordinate transformation: output index -> source coordinate."""
+    x = np.arange(out_size, dtype=np.float64)
+    ratio = out_size / in_size
+    if mode == HALF_PIXEL:
+        return (x + 0.5) / ratio - 0.5
+    if mode == PYTORCH_HALF_PIXEL:
+        return (x + 0.5) / ratio - 0.5 if out_size > 1 else np.zeros_like(x)
+    if mode == TF_HALF_PIXEL_FOR_NN:
+        return (x + 0.5) / ratio
+    if mode == ALIGN_CORNERS:
+        return x * (in_size - 1) / (out_size - 1) if out_size > 1 else np.zeros_like(x)
+    return x / ratio                                    # asymmetric
+
+
+def _nearest_index(coords: np.ndarray, mode: int, downsample: bool, size: int) -> np.ndarray:
+    if mode == ROUND_PREFER_CEIL:
+        index = np.floor(coords + 0.5)
+    elif mode == FLOOR:
+        index = np.floor(coords)
+    elif mode == CEIL:
+        index = np.ceil(coords)
+    elif mode == SIMPLE:
+        index = np.ceil(coords) if downsample else np.trunc(coords)
+    else:                                               # round_prefer_floor
+        index = np.where(coords - np.floor(coords) == 0.5, np.floor(coords), np.round(coords))
+    return np.clip(index, 0, size - 1).astype(int)
+
+
 def _resize_nearest(ins, params, out):
+    """Resample: params antialias, factor, sample type, coordinate transformation, nearest mode."""
     x = ins[0]
     h, w = x.shape[-2:]
     oh, ow = out[-2:]
-    ys = np.minimum(np.floor(np.arange(oh) * (h / oh)).astype(int), h - 1)
-    xs = np.minimum(np.floor(np.arange(ow) * (w / ow)).astype(int), w - 1)
+    coord = int(params[3]) if len(params) > 3 else ASYMMETRIC
+    nearest = int(params[4]) if len(params) > 4 else FLOOR
+    ys = _nearest_index(_source_coords(oh, h, coord), nearest, oh < h, h)
+    xs = _nearest_index(_source_coords(ow, w, coord), nearest, ow < w, w)
     return x[..., ys[:, None], xs[None, :]]
 
 
 def _interp_linear(ins, params, out):
+    """Interp: params align_corners, mode, coordinate transformation. The Interpolate-1 form (mode 1) maps
+    output pixels asymmetrically (or by align_corners); linear_onnx (mode 3) follows the coordinate mode."""
     x = ins[0]
-    align = params[0]
+    align, mode = int(params[0]), int(params[1]) if len(params) > 1 else 1
+    coord_mode = int(params[2]) if len(params) > 2 else ASYMMETRIC
     h, w = x.shape[-2:]
     oh, ow = out[-2:]
 
     def coords(o, i):
+        if mode == INTERP_LINEAR_ONNX:
+            return np.clip(_source_coords(o, i, coord_mode), 0, i - 1)
         if align:
             return np.arange(o) * ((i - 1) / (o - 1) if o > 1 else 0.0)
         return np.arange(o) * (i / o)                   # the Interp layer's asymmetric mapping
