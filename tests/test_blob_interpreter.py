@@ -154,6 +154,9 @@ def _ops():
         "reduce_min": (lambda a: opset1.reduce_min(a, opset1.constant(np.int64([1])), True), [S4], {105}),
         "sum_i32": (lambda a, b: opset1.convert(opset1.add(opset1.convert(a, "i32"), opset1.convert(b, "i32")), "f32"),
                     [S4, S4], {12}),
+        "topk_values": (lambda a: opset1.topk(a, opset1.constant(np.int64(3)), 1, "max", "value").output(0),
+                        [[1, 8, 4, 4]], {104}),
+        "lrn": (lambda a: opset1.lrn(a, opset1.constant(np.int64([1])), 0.0001, 0.75, 1.0, 5), [[1, 8, 4, 4]], {11}),
         "deconv_upsampling": (lambda a: opset1.convolution_backprop_data(
             a, _w(8, 4, 3, 3), strides=[2, 2], pads_begin=[1, 1], pads_end=[1, 1], dilations=[1, 1]),
             [[1, 8, 8, 8]], {73}),               # zero insertion, then a HW conv
@@ -219,7 +222,8 @@ class Blobs:
             xml = folder / f"{name}.xml"
             if not xml.exists():
                 params = [opset1.parameter(s, np.float32, name=f"x{i}") for i, s in enumerate(shapes)]
-                save_ir(ov.Model([build(*params)], params, name), xml)
+                outs = build(*params)
+                save_ir(ov.Model(list(outs) if isinstance(outs, (list, tuple)) else [outs], params, name), xml)
             blob = folder / f"{name}.blob"
             compile_model(xml, blob, **compile_options)
             self.cache[key] = (xml, blob)
@@ -441,14 +445,13 @@ def test_inputs_by_name_or_position_and_outputs_by_name(blobs):
 
 
 def test_a_stage_type_it_cannot_run_is_an_error_naming_the_stage(blobs):
-    from openvino import opset1
+    import openvino as ov
 
     from kernelkit.core.errors import KernelkitError
     from kernelkit.runners.blob.runner import run_blob
 
-    build = lambda a: opset1.topk(a, opset1.constant(np.int64(3)), 1, "max", "value").output(0)  # noqa: E731
-    _, blob = blobs.get("topk", build, [[1, 8, 4, 4]])
-    with pytest.raises(KernelkitError, match=r"stage \d+ \(TopK\)"):
+    _, blob = blobs.get("reorg_yolo", lambda a: ov.opset2.reorg_yolo(a, [2]), [[1, 4, 6, 8]])
+    with pytest.raises(KernelkitError, match=r"stage \d+ \(ReorgYolo\): the interpreter cannot run stage type 30"):
         run_blob(blob, accumulator="fp32")
 
 
@@ -498,3 +501,22 @@ def test_a_batched_blob_runs_once_per_item(blobs):
     (ref,) = cpu_f32(xml, inputs)
     got = runner.run(inputs).arrays[0]
     assert got.shape == ref.shape and rel_error(got, ref) < 2e-3
+
+
+def test_topk_values_and_indices(blobs):
+    """A stage that writes two tensors: TopK's values (fp16) and indices (S32)."""
+    from openvino import opset1
+
+    from kernelkit.runners.blob.runner import BlobRunner
+
+    def build(a):
+        node = opset1.topk(a, opset1.constant(np.int64(3)), 1, "max", "value")
+        return [node.output(0), node.output(1)]
+
+    xml, blob = blobs.get("topk_both", build, [[1, 8, 4, 4]])
+    inputs = random_inputs([[1, 8, 4, 4]])
+    values, indices = cpu_f32(xml, inputs)
+    got = BlobRunner(blob).run(inputs).arrays
+    assert len(got) == 2
+    assert rel_error(got[0], values) < 2e-3
+    assert np.array_equal(got[1].reshape(indices.shape), indices)

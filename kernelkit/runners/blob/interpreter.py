@@ -163,8 +163,11 @@ class Interpreter:
         # The reader names each buffer's role: what the stage reads (blob order), what it writes, scratch.
         ins = [b for b in stage.buffers if b.direction == "input" and b.location != "None"]
         outs = [b for b in stage.buffers if b.direction == "output"]
-        if len(outs) != 1:
-            raise KernelkitError(f"{stage.label()} writes {len(outs)} buffers; the interpreter runs stages with one")
+        if not outs:
+            raise KernelkitError(f"{stage.label()} writes no buffer")
+        if len(outs) > 1:
+            self._multi_output_stage(stage, fn, ins, outs)
+            return
         out = outs[0]
         out_view = self.memory.view(out)
         aligned = stage.type_code in sw.ALIGNED
@@ -193,6 +196,18 @@ class Interpreter:
         # Report where a range problem starts, not every stage it flows through.
         if exact.dtype.kind == "f" and all(a.dtype.kind != "f" or np.isfinite(a).all() for a in arrays):
             self._check(stage, exact, stored)
+
+    def _multi_output_stage(self, stage, fn, ins, outs) -> None:
+        """A stage writing several tensors (TopK: values and indices): each in its buffer's own type."""
+        arrays = [_to_float(self.memory.view(b)) for b in ins]
+        views = [self.memory.view(b) for b in outs]
+        with np.errstate(all="ignore"):
+            results = fn(arrays, stage.params, [tuple(v.shape) for v in views])
+        for view, values in zip(views, results):
+            values = np.asarray(values)
+            stored = _write(view, values.astype(np.float32) if values.dtype.kind == "f" else values)
+            if values.dtype.kind == "f":
+                self._check(stage, values, stored)
 
     @staticmethod
     def _align(stage, view: np.ndarray, order: str, out_order: str, out_shape) -> np.ndarray:

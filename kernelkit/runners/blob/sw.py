@@ -56,6 +56,39 @@ def _sum(a, b, c1, c2):
     return c1 * a + c2 * b
 
 
+def _topk(ins, params, outs):
+    """TopK: params axis (innermost first), mode (0 max, 1 min), sort (0 none, 1 values, 2 indices), which
+    outputs exist (values, indices); `k` is an input. Ties keep the lower index."""
+    x, k = ins[0], int(np.asarray(ins[1]).reshape(-1)[0])
+    axis = _axis(x.ndim, params[0])
+    mode, sort, with_values, with_indices = (int(v) for v in params[1:5])
+    keys = -x if mode == 0 else x
+    order = np.argsort(keys, axis=axis, kind="stable")
+    index = np.take(order, np.arange(k), axis=axis)
+    if sort == 2:
+        index = np.sort(index, axis=axis)
+    values = np.take_along_axis(x, index, axis=axis)
+    results = ([values] if with_values else []) + ([index.astype(np.int32)] if with_indices else [])
+    if outs and isinstance(outs[0], int):               # one output: the single-output path's shape
+        return results[0].reshape(outs)
+    return [r.reshape(shape) for r, shape in zip(results, outs)]
+
+
+def _lrn(ins, params, out):
+    """LRN across channels: params size, then k, alpha, beta (f16 halves of the next words)."""
+    x = ins[0]
+    size = int(params[0])
+    halves = np.array([int(w) & 0xFFFFFFFF for w in params[1:3]], "<u4").view("<f2").astype(np.float64)
+    k, alpha, beta = halves[0], halves[1], halves[2]
+    channels = x.shape[1]
+    square = x.astype(np.float64) ** 2
+    total = np.zeros_like(square)
+    before, after = (size - 1) // 2, size // 2
+    for c in range(channels):
+        total[:, c] = square[:, max(0, c - before):min(channels, c + after + 1)].sum(axis=1)
+    return x / (k + alpha / size * total) ** beta
+
+
 def _compare(fn):
     return _eltwise(lambda a, b, c1, c2: fn(a, b).astype(np.float32))
 
@@ -439,6 +472,8 @@ STAGES = {
     89: ("Floor_mod", _eltwise(lambda a, b, c1, c2: a - np.floor(a / b) * b)),
     90: ("Select", _select),
     91: ("GEMM", _gemm),
+    104: ("TopK", _topk),
+    11: ("LRN", _lrn),
     92: ("Log", _unary(lambda x, p: np.log(x))),
     100: ("Gather", _gather),
     101: ("Exp", _unary(lambda x, p: np.exp(x))),
@@ -466,7 +501,7 @@ STAGES = {
 ALIGNED = {6, 9, 10, 12, 77, 78, 79, 81, 83, 84, 86, 87, 88, 89, 110, 131, 134, 138, 13, 14, 19, 15, 20, 21, 23, 26, 44, 45, 47, 57, 92, 75, 76, 80, 82, 85, 90, 101, 102, 111, 132, 135, 137, 140}
 
 # Stages whose data input and output are read by dims letter in N, C, (D,) H, W order, whatever their layout.
-BY_LETTER = {0, 1, 2, 8, 49, 62, 67, 72, 73}
+BY_LETTER = {0, 1, 2, 8, 11, 49, 62, 67, 72, 73}
 DEPTH_CONV = 8
 CONVS = {0, DEPTH_CONV, 49}
 
