@@ -520,3 +520,29 @@ def test_topk_values_and_indices(blobs):
     assert len(got) == 2
     assert rel_error(got[0], values) < 2e-3
     assert np.array_equal(got[1].reshape(indices.shape), indices)
+
+
+def test_damaged_blobs_are_errors_never_tracebacks(blobs):
+    """Bytes of real blobs' stage sections changed at random: each run ends in outputs or a KernelkitError
+    (a damaged header, a buffer past its memory, parameters asking for too much), never another exception."""
+    from kernelkit.core.errors import KernelkitError
+    from kernelkit.runners.blob.runner import run_blob
+
+    sources = []
+    for name in ("cnn", "sw_conv3x3", "strided_slice", "gather"):
+        build, shapes, *rest = (_cnn, [[1, 3, 32, 32]]) if name == "cnn" else _ops()[name]
+        options = rest[1] if len(rest) > 1 else {}
+        sources.append(blobs.get(name, build, shapes, **options)[1].read_bytes())
+    rng = np.random.default_rng(11)
+    outcomes = {"ran": 0, "refused": 0}
+    for _ in range(150):
+        data = bytearray(sources[rng.integers(len(sources))])
+        for _ in range(rng.integers(1, 4)):
+            data[rng.integers(320, len(data))] = rng.integers(256)
+        try:
+            with np.errstate(all="ignore"):
+                run_blob(bytes(data), accumulator="fp32")
+            outcomes["ran"] += 1
+        except KernelkitError:
+            outcomes["refused"] += 1
+    assert outcomes["ran"] and outcomes["refused"]

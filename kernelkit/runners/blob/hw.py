@@ -72,7 +72,9 @@ def _windows(x: np.ndarray, kh: int, kw: int, stride: int, ho: int, wo: int, pad
     top, bottom, left, right = pads
     need_h = (ho - 1) * stride + kh
     need_w = (wo - 1) * stride + kw
-    padded = np.full((c, max(need_h, h + top), max(need_w, w + left)), fill, x.dtype)
+    from kernelkit.runners.blob.sw import bounded
+
+    padded = np.full(bounded((c, max(need_h, h + top), max(need_w, w + left))), fill, x.dtype)
     padded[:, top:top + h, left:left + w] = x
     # Rows past the declared bottom/right padding are never part of a window the engine computes.
     s = padded.strides
@@ -90,7 +92,10 @@ def unpack_weights(raw: np.ndarray, ic_ext: int, kh: int, kw: int) -> np.ndarray
 
 def conv(x: np.ndarray, weights: np.ndarray, stride: int, ho: int, wo: int, pads, accumulator: str) -> np.ndarray:
     """x (C, H, W) fp16, weights (OC, C, kh, kw) float32 of fp16 values -> the raw sums (OC, ho, wo)."""
+    from kernelkit.runners.blob.sw import bounded
+
     oc, ic, kh, kw = weights.shape
+    bounded((ic * kh * kw * 2, ho * wo), "a HW convolution's columns")      # float64: two words each
     win = _windows(x.astype(np.float32), kh, kw, stride, ho, wo, pads, 0.0)
     if accumulator == "fp32":
         # Summed in float64: the products of fp16 values are exact and a few thousand of them add up with no

@@ -125,7 +125,10 @@ class Interpreter:
                 self._hw_stage(stage)
             else:
                 self._sw_stage(stage)
-        except (ValueError, IndexError, KeyError, TypeError) as exc:
+        except MemoryError:
+            raise KernelkitError(f"{stage.label()}: its parameters ask for more memory than this machine has",
+                                 hint="the blob may be damaged; compile the model again") from None
+        except (ValueError, IndexError, KeyError, TypeError, OverflowError) as exc:
             # Buffers that do not fit the stage's semantics: a blob this interpreter reads wrong, or a damaged one.
             raise KernelkitError(f"{stage.label()}: cannot run it on its buffers ({exc})",
                                  hint="report it with the blob (kernelkit blob info shows its buffers)") from None

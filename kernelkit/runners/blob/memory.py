@@ -21,6 +21,13 @@ class Memory:
 
     def __init__(self, *, bss_size: int, cmx_slices: int, constants: bytes,
                  inputs: dict[int, int], outputs: dict[int, int], poison: int | None = None):
+        from kernelkit.core import limits
+
+        # A header's sizes are what a hostile blob could inflate: each arena is held to the tensor limit.
+        for what, size in [("the blob's BSS", bss_size), ("the blob's CMX", cmx_slices * CMX_SLICE_BYTES),
+                           *((f"network input {i}", n) for i, n in inputs.items()),
+                           *((f"network output {i}", n) for i, n in outputs.items())]:
+            limits.TENSOR_BYTES.check(size, what)
         self.arenas: dict = {
             "BSS": np.zeros(max(bss_size, 0), np.uint8),
             "CMX": np.zeros(max(cmx_slices, 1) * CMX_SLICE_BYTES, np.uint8),

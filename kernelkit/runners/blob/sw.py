@@ -22,6 +22,22 @@ def f32(word: int) -> float:
     return struct.unpack("<f", struct.pack("<i", int(word)))[0]
 
 
+def bounded(shape, what: str = "a stage's working array") -> tuple[int, ...]:
+    """`shape`, refused before allocation when a blob's parameters (pads, kernels, tiles) make it too large."""
+    from kernelkit.core import limits
+
+    shape = tuple(int(d) for d in shape)
+    if any(d < 0 for d in shape):
+        raise KernelkitError(f"{what} would have the negative shape {list(shape)}")
+    limits.check_tensor(shape, 4, what)
+    return shape
+
+
+def _pad_array(x: np.ndarray, widths, **options) -> np.ndarray:
+    bounded([d + int(a) + int(b) for d, (a, b) in zip(x.shape, widths)])
+    return np.pad(x, widths, **options)
+
+
 def _axis(rank: int, inner_index: int) -> int:
     """A dims index counted innermost first -> the numpy axis (outermost first)."""
     return rank - 1 - int(inner_index)
@@ -165,8 +181,8 @@ def _pad(ins, params, out):
         widths[_axis(rank, i)] = pair
     value, mode = f32(params[8]), params[9]
     if mode == 0:
-        return np.pad(x, widths, constant_values=value)
-    return np.pad(x, widths, mode={1: "edge", 2: "reflect", 3: "symmetric"}.get(mode, "constant"))
+        return _pad_array(x, widths, constant_values=value)
+    return _pad_array(x, widths, mode={1: "edge", 2: "reflect", 3: "symmetric"}.get(mode, "constant"))
 
 
 def _gather(ins, params, out):
@@ -182,6 +198,7 @@ def _tile(ins, params, out):
     axis, tiles = _axis(x.ndim, params[0]), int(params[1])
     reps = [1] * x.ndim
     reps[axis] = tiles
+    bounded([d * r for d, r in zip(x.shape, reps)])
     return np.tile(x, reps)
 
 
@@ -315,7 +332,7 @@ def _sw_conv(ins, params, out):
         y = np.zeros((n, oc, oh, ow), np.float32)
         pad_b = max((oh - 1) * sy + (ky - 1) * dy + 1 - h - pad_t, 0)
         pad_r = max((ow - 1) * sx + (kx - 1) * dx + 1 - wd - pad_l, 0)
-        xp = np.pad(x, ((0, 0), (0, 0), (pad_t, pad_b), (pad_l, pad_r)))
+        xp = _pad_array(x, ((0, 0), (0, 0), (pad_t, pad_b), (pad_l, pad_r)))
         for i in range(ky):
             for j in range(kx):
                 patch = xp[:, :, i * dy:i * dy + (oh - 1) * sy + 1:sy, j * dx:j * dx + (ow - 1) * sx + 1:sx]
@@ -324,7 +341,7 @@ def _sw_conv(ins, params, out):
     y = np.zeros((n, oc, oh, ow), np.float32)
     pad_b = max((oh - 1) * sy + (ky - 1) * dy + 1 - h - pad_t, 0)
     pad_r = max((ow - 1) * sx + (kx - 1) * dx + 1 - wd - pad_l, 0)
-    xp = np.pad(x, ((0, 0), (0, 0), (pad_t, pad_b), (pad_l, pad_r)))
+    xp = _pad_array(x, ((0, 0), (0, 0), (pad_t, pad_b), (pad_l, pad_r)))
     for i in range(ky):
         for j in range(kx):
             patch = xp[:, :, i * dy:i * dy + (oh - 1) * sy + 1:sy, j * dx:j * dx + (ow - 1) * sx + 1:sx]
@@ -369,8 +386,8 @@ def _sw_pool(kind):
         pad_b = max((oh - 1) * sy + ky - h - pad_t, 0)
         pad_r = max((ow - 1) * sx + kx - w - pad_l, 0)
         fill = -np.inf if kind == "max" else 0.0
-        xp = np.pad(x, ((0, 0), (0, 0), (pad_t, pad_b), (pad_l, pad_r)), constant_values=fill)
-        ones = np.pad(np.ones((h, w), np.float32), ((pad_t, pad_b), (pad_l, pad_r)))
+        xp = _pad_array(x, ((0, 0), (0, 0), (pad_t, pad_b), (pad_l, pad_r)), constant_values=fill)
+        ones = _pad_array(np.ones((h, w), np.float32), ((pad_t, pad_b), (pad_l, pad_r)))
         acc = np.full((n, c, oh, ow), fill, np.float32)
         count = np.zeros((oh, ow), np.float32)
         for i in range(ky):
