@@ -26,6 +26,22 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tools"))
 
 
+def _ir_passes(xml: Path, prepared) -> bool | None:
+    """The patched IR on OpenVINO CPU f32 against ONNX's expected outputs (None when it cannot run)."""
+    from kernelkit.ir.load import load_model
+    from kernelkit.runners.compare import compare_outputs
+    from kernelkit.runners.openvino_cpu import OpenVINOCPURunner
+
+    try:
+        model = load_model(xml, None)
+        got = OpenVINOCPURunner.of_model(model).run(prepared.inputs).arrays
+        got = [a.astype(e.dtype).reshape(e.shape) if a.size == e.size else a
+               for a, e in zip(got, prepared.expected)]
+        return all(c.passed for c in compare_outputs(got, prepared.expected))
+    except Exception:  # noqa: BLE001 - a reference that cannot run says nothing either way
+        return None
+
+
 def main(argv=None) -> int:
     from blob_survey import DEFAULT_ONNX
 
@@ -79,13 +95,17 @@ def main(argv=None) -> int:
                     failed.append(f"{len(run.arrays)} outputs, ONNX has {len(prepared.expected)}")
                 row["status"] = "failed" if failed else "passed"
                 row["detail"] = failed
+                if failed:      # does the patched IR itself pass on OpenVINO CPU? (else the gap is not the blob's)
+                    row["ir_passes"] = _ir_passes(folder / "patched" / "model.xml", prepared)
             except KernelkitError as exc:
                 row["status"] = "not run" if "cannot run stage type" in exc.message else "error"
                 row["detail"] = [exc.message.splitlines()[0]]
             counts[row["status"]] += 1
             results.append(row)
             if row["status"] != "passed":
-                print(f"{row['status']:8s} {op:22s} {case.name}: {'; '.join(row['detail'])[:300]}", flush=True)
+                ir = {True: "IR passes", False: "IR fails too", None: ""}[row.get("ir_passes")]
+                print(f"{row['status']:8s} {op:22s} {case.name} [{ir}]: {'; '.join(row['detail'])[:300]}",
+                      flush=True)
     print("\n" + ", ".join(f"{k}: {v}" for k, v in counts.most_common()))
     if args.json:
         args.json.write_text(json.dumps({"counts": counts, "cases": results}, indent=1))
