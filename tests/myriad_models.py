@@ -123,7 +123,16 @@ def _const(shape, seed=0, scale=0.1):
 
 def reader_models() -> dict:
     """name -> builder(folder) -> .xml: small models covering the stage types the blob reader must parse."""
-    from openvino import opset1, opset3, opset4, opset5, opset6
+    from openvino import opset1, opset2, opset3, opset4, opset5, opset6
+
+    def i64(v):
+        return opset1.constant(np.array(v, np.int64))
+
+    def i32(v):
+        return opset1.constant(np.array(v, np.int32))
+
+    def f32(v):
+        return opset1.constant(np.array(v, np.float32))
 
     def conv(x, oc, k, *, dil=1, group=None, name="conv"):
         ic = x.get_partial_shape()[1].get_length()
@@ -167,7 +176,8 @@ def reader_models() -> dict:
         "eltwise": lambda f: _single(f, "eltwise", lambda a, b: opset1.maximum(
             opset1.multiply(opset1.add(a, b), b), opset1.subtract(a, b)), [(1, 4, 8, 8), (1, 4, 8, 8)]),
         "compare_select": lambda f: _single(f, "compare_select", lambda a, b: opset1.select(
-            opset1.greater(a, b), a, opset1.divide(a, opset1.add(opset1.multiply(b, b), opset1.constant(np.float32(1.0))))),
+            opset1.greater(a, b), a,
+            opset1.divide(a, opset1.add(opset1.multiply(b, b), opset1.constant(np.float32(1.0))))),
             [(1, 4, 8, 8), (1, 4, 8, 8)]),
         "softmax": lambda f: _single(f, "softmax", lambda x: opset1.softmax(x, 1), [(1, 10, 4, 4)]),
         "permute": lambda f: _single(f, "permute", lambda x: opset1.transpose(
@@ -206,5 +216,45 @@ def reader_models() -> dict:
             opset1, "gelu") else opset6.gelu(x), "half_to_even"), [(1, 3, 8, 8)]),
         "convert_i32": lambda f: _single(f, "convert_i32", lambda x: opset1.convert(opset1.multiply(
             opset1.convert(x, "i32"), opset1.constant(np.array(3, np.int32))), "f32"), [(1, 3, 4, 4)]),
+        # stage types with their own layouts: roles and fields the reader must get right
+        "reduce_ops": lambda f: _single(f, "reduce_ops", lambda x: [
+            opset1.reduce_max(x, i64([1]), False), opset1.reduce_sum(x, i64([1]), False),
+            opset1.reduce_min(x, i64([1]), True)], [(1, 4, 6, 6)]),
+        "min_squared_diff": lambda f: _single(f, "min_squared_diff", lambda a, b: opset1.add(
+            opset1.minimum(a, b), opset1.squared_difference(a, b)), [(1, 4, 6, 6), (1, 4, 6, 6)]),
+        "floor_mod": lambda f: _single(f, "floor_mod", lambda a, b: opset1.floor_mod(a, b),
+                                       [(1, 4, 6, 6), (1, 4, 6, 6)]),
+        "reduce_and": lambda f: _single(f, "reduce_and", lambda a, b: opset1.select(opset1.reduce_logical_and(
+            opset1.greater(a, b), i64([1]), True), a, b), [(1, 4, 6, 6), (1, 4, 6, 6)]),
+        "gather_nd_elements": lambda f: _single(f, "gather_nd_elements", lambda x: [
+            opset5.gather_nd(x, i32([[0, 1], [0, 2]])),
+            opset6.gather_elements(x, opset1.constant(np.zeros((1, 4, 6, 6), np.int32)), 1)], [(1, 4, 6, 6)]),
+        "scatter": lambda f: _single(f, "scatter", lambda x: [
+            opset3.scatter_update(x, i32([1, 0]), f32(np.ones((2, 4, 6, 6))), i64(0)),
+            opset3.scatter_elements_update(x, opset1.constant(np.zeros((2, 4, 6, 6), np.int32)),
+                                           f32(np.ones((2, 4, 6, 6))), i64(1))], [(2, 4, 6, 6)]),
+        "deconv": lambda f: _single(f, "deconv", lambda x: opset1.convolution_backprop_data(
+            x, _const((8, 4, 2, 2)), strides=[2, 2], pads_begin=[0, 0], pads_end=[0, 0], dilations=[1, 1]),
+            [(1, 8, 8, 8)]),
+        "one_hot": lambda f: _single(f, "one_hot", lambda x: opset1.one_hot(
+            x, opset1.constant(np.int64(5)), f32(2.0), f32(-1.0), -1), [(1, 6)], np.int32),
+        "region_reorg": lambda f: _single(f, "region_reorg", lambda x: [
+            opset1.region_yolo(x, 4, 3, 2, True, [], 1, 3), opset2.reorg_yolo(x, [2])], [(1, 16, 8, 8)]),
+        "grn": lambda f: _single(f, "grn", lambda x: opset1.grn(x, 1e-3), [(1, 8, 6, 6)]),
+        "lstm_cell": lambda f: _single(f, "lstm_cell", lambda x, h, c: opset4.lstm_cell(
+            x, h, c, _const((64, 10)), _const((64, 16), 1), _const((64,), 2), 16).outputs(),
+            [(2, 10), (2, 16), (2, 16)]),
+        "ctc_decoder": lambda f: _single(f, "ctc_decoder", lambda x, m: opset1.ctc_greedy_decoder(x, m, True),
+                                         [(20, 1, 8), (20, 1)]),
+        "ctc_seq_len": lambda f: _single(f, "ctc_seq_len", lambda x: opset6.ctc_greedy_decoder_seq_len(
+            x, i32([12]), i32(7), True, "i32", "i32").outputs(), [(1, 12, 8)]),
+        "roi_pooling": lambda f: _single(f, "roi_pooling", lambda x: opset2.roi_pooling(
+            x, f32([[0, 1, 1, 6, 6], [0, 0, 0, 4, 4]]), [2, 2], 1.0, "max"), [(1, 4, 8, 8)]),
+        "psroi_pooling": lambda f: _single(f, "psroi_pooling", lambda x: opset1.psroi_pooling(
+            x, f32([[0, 1, 1, 6, 6], [0, 0, 0, 4, 4]]), 2, 2, 1.0, 1, 1, "average"), [(1, 8, 8, 8)]),
+        "reverse_sequence": lambda f: _single(f, "reverse_sequence", lambda x: opset1.reverse_sequence(
+            x, f32([3, 1]), 0, 1), [(2, 4, 5)]),
+        "dilated_bias_relu": lambda f: _single(f, "dilated_bias_relu", lambda x: opset1.relu(opset1.add(
+            conv(x, 8, 3, dil=2), _const((1, 8, 1, 1), 3))), [(1, 8, 16, 16)]),
     }
     return models

@@ -41,6 +41,22 @@ def compiled(built) -> dict[str, Path]:
     return {name: blob for name, (_, blob) in built.items()}
 
 
+SOFTWARE_ONLY = ("conv_relu", "conv_1x1_bias", "depthwise_conv", "maxpool", "fc", "deconv")
+
+
+@pytest.fixture(scope="session")
+def software(built, tmp_path_factory):
+    """name -> BlobModel of some models compiled with the neural compute engine off: the SHAVE forms of conv,
+    pooling, FC and deconvolution (GT/src/middleend/passes/sw_*_adaptation.cpp)."""
+    from kernelkit.myriad.blob_reader import read_blob
+    from kernelkit.myriad.compile import compile_model
+
+    folder = tmp_path_factory.mktemp("software-blobs")
+    return {name: read_blob(compile_model(built[name][0], folder / f"{name}.blob",
+                                          config={"MYRIAD_ENABLE_HW_ACCELERATION": "NO"}).blob_path)
+            for name in SOFTWARE_ONLY}
+
+
 @pytest.fixture(scope="session")
 def models(compiled):
     from kernelkit.myriad.blob_reader import read_blob
@@ -49,11 +65,20 @@ def models(compiled):
 
 
 def _ir_shapes(xml: Path):
+    """({input name: shape}, {output name: shape}) of an IR, outputs named as the 2021.4 plugin names them: the
+    producing layer, with ".port" when it has several outputs."""
     import openvino as ov
 
     model = ov.Core().read_model(str(xml))
     ins = {p.get_any_name(): tuple(p.get_shape()) for p in model.inputs}
-    outs = [tuple(p.get_shape()) for p in model.outputs]
+    outs = {}
+    for result in model.outputs:
+        source = result.get_node().input_value(0)
+        producer = source.get_node()
+        name = producer.get_friendly_name()
+        if producer.get_output_size() > 1:
+            name += f".{source.get_index()}"
+        outs[name] = tuple(result.get_shape())
     return ins, outs
 
 
@@ -105,7 +130,10 @@ def test_every_stage_of_every_blob_parses_with_known_names(models):
     expected = {"Convert", "Copy", "MyriadXHwOp", "Conv", "AvgPool", "GEMM", "Sum", "Prod", "Max", "Power",
                 "Greater", "Select", "SoftMax", "Permute", "Sigmoid", "Tanh", "Exp", "MVN", "Interp", "Resample",
                 "Pad", "PRelu", "Swish", "HSwish", "Elu", "Clamp", "Floor", "Gather", "StridedSlice", "TopK",
-                "Tile", "LRN", "Normalize", "Gelu", "Round"}
+                "Tile", "LRN", "Normalize", "Gelu", "Round", "ReduceMin", "ReduceAnd", "Min", "Squared_diff",
+                "Floor_mod", "GatherND", "GatherElements", "ScatterUpdate", "ScatterElementsUpdate", "Upsampling",
+                "OneHot", "RegionYolo", "ReorgYolo", "GRN", "LSTMCell", "CTCDecoder", "CTCGreedyDecoderSeqLen",
+                "ROIPooling", "PSROIPooling", "ReverseSequence", "BiasRelu"}
     assert expected <= seen, expected - seen
 
 
@@ -113,8 +141,11 @@ def test_every_stage_of_every_blob_parses_with_known_names(models):
 def test_io_names_and_dims_match_the_models(built, models):
     for name, model in models.items():
         ins, outs = _ir_shapes(built[name][0])
+        batch = model.header.batch_size       # > 1: the plugin compiled one sample, the device runs it per sample
+        if batch > 1:
+            ins, outs = ({k: (v[0] // batch,) + v[1:] for k, v in d.items()} for d in (ins, outs))
         assert {b.name: b.logical_shape() for b in model.inputs} == ins, name
-        assert [b.logical_shape() for b in model.outputs] == outs, name
+        assert {b.name: b.logical_shape() for b in model.outputs} == outs, name
         assert [b.io_index for b in model.inputs] == list(range(len(ins)))
         for b in model.inputs + model.outputs:        # dense tensors: strides from the dims alone
             assert b.data_type in ("FP32", "S32") and b.strides_innermost[0] == 4, name
@@ -122,7 +153,12 @@ def test_io_names_and_dims_match_the_models(built, models):
             for d, s in zip(b.dims_innermost, b.strides_innermost):
                 assert s == dense
                 dense *= d
-        assert sum(b.span_bytes for b in model.inputs) == model.header.inputs_size, name
+        for entries, total in ((model.inputs, model.header.inputs_size), (model.outputs, model.header.outputs_size)):
+            # side by side, each tensor's whole batch at a 64-aligned offset
+            placed = sorted((b.offset, b.offset + b.span_bytes * batch) for b in entries)
+            assert all(a[1] <= b[0] for a, b in zip(placed, placed[1:])) and all(o % 64 == 0 for o, _ in placed)
+            assert placed[-1][1] <= total < placed[-1][1] + 64, name
+    assert models["scatter"].header.batch_size == 2          # its input is 2x4x6x6
 
 
 @pytest.mark.toolchain
@@ -173,6 +209,27 @@ def test_a_matmul_with_constant_weights_runs_as_an_8x8_hw_conv(models):
     op = _stages(models["fc"], "MyriadXHwOp")[0].hw_ops[0]
     assert (op.kernel_width, op.kernel_height, op.kernel_stride) == (8, 8, 8)     # replaceFCbyConv: 64 = 8x8
     assert op.out_num_chans == 10
+
+
+@pytest.mark.toolchain
+def test_software_convolutions_pools_and_fc_without_the_engine(software):
+    assert not any(s.hw_ops for m in software.values() for s in m.stages)
+    conv = _stages(software["conv_relu"], "Conv")[0]
+    assert [conv.params[k] for k in ("kernel_x", "kernel_y", "stride_x", "stride_y", "pad_left", "pad_top",
+                                     "dilation_x", "dilation_y")] == [3, 3, 1, 1, 1, 1, 1, 1]
+    assert [b.role for b in conv.buffers][:3] == ["input", "output", "weights"]
+    assert conv.buffers[2].nbytes == 8 * 3 * 3 * 3 * 2                     # 8x3x3x3 fp16 weights
+    assert _stages(software["conv_relu"], "Relu")[0].params["has_second_input"] == 0
+    bias = _stages(software["conv_1x1_bias"], "Bias")[0]
+    assert [b.role for b in bias.buffers] == ["input", "output", "extra"] and bias.buffers[2].dims_innermost == (16,)
+    depth = _stages(software["depthwise_conv"], "DepthConv")[0]
+    assert (depth.params["kernel_x"], depth.params["pad_left"]) == (3, 1) and depth.outputs[0].dims["C"] == 16
+    pool = _stages(software["maxpool"], "MaxPool")[0].params
+    assert (pool["kernel_x"], pool["kernel_y"], pool["stride_x"], pool["pad_left"]) == (2, 2, 2, 0)
+    fc = _stages(software["fc"], "FC")[0]
+    assert [b.role for b in fc.buffers] == ["input", "output", "weights"] and fc.buffers[2].nbytes == 64 * 10 * 2
+    deconv = _stages(software["deconv"], "Deconvolution")[0].params
+    assert (deconv["kernel_x"], deconv["stride_x"], deconv["pad_left"]) == (2, 2, 0)
 
 
 @pytest.mark.toolchain
@@ -243,6 +300,59 @@ def test_buffer_views_write_where_the_next_stage_reads(models):
     written[...] = np.arange(written.size, dtype=np.float16).reshape(written.shape)
     assert floor.inputs[0].view(arena).tolist() == written.tolist()
     assert written.shape == (1, 3, 8, 8) and written.dtype == np.float16
+
+
+@pytest.mark.toolchain
+def test_an_in_place_concat_is_three_views_of_one_buffer(models):
+    """concat([sigmoid(a), tanh(b), exp(a)], axis=1): no Concat stage; each producer writes its channel slice of
+    the buffer the output Convert reads."""
+    model = models["concat"]
+    arena = bytearray(model.header.bss_size)
+    for value, kind in enumerate(("Sigmoid", "Tanh", "Exp"), 1):
+        _stages(model, kind)[0].outputs[0].view(arena)[...] = value
+    final = [s for s in model.stages if s.type_name == "Convert" and s.outputs[0].location == "Output"][0]
+    joined = final.inputs[0].view(arena)
+    assert joined.shape == (1, 9, 8, 8)
+    assert [set(joined[0, c].ravel().tolist()) for c in range(9)] == [{1.0}] * 3 + [{2.0}] * 3 + [{3.0}] * 3
+
+
+@pytest.mark.toolchain
+def test_stage_types_with_their_own_layouts(models):
+    """Fields and roles of the less common stage types, against the attributes the models were built with."""
+    one = lambda name, kind: _stages(models[name], kind)[0]  # noqa: E731
+    assert one("one_hot", "OneHot").params | {"axis": None} == {"axis": None, "depth": 5, "on_value": 2.0,
+                                                                "off_value": -1.0}
+    region = one("region_reorg", "RegionYolo").params
+    assert (region["classes"], region["coords"], region["num"], region["do_softmax"]) == (3, 4, 2, 1)
+    assert one("region_reorg", "ReorgYolo").params == {"stride": 2}
+    assert one("grn", "GRN").params["bias"] == pytest.approx(1e-3)
+    lstm = one("lstm_cell", "LSTMCell")
+    assert (lstm.params["n_cells"], lstm.params["n_batches"], lstm.params["num_outputs"]) == (1, 2, 2)
+    assert [b.role for b in lstm.buffers] == ["input0", "input1", "input2", "input3", "input4", "output0", "output1"]
+    assert lstm.buffers[3].dims_innermost == (64 * (10 + 16),)            # W and R packed, 4 gates x 16
+    assert one("ctc_seq_len", "CTCGreedyDecoderSeqLen").params == {"merge_repeated": 1, "blank_index": 7}
+    assert [b.role for b in one("ctc_decoder", "CTCDecoder").buffers] == ["input0", "input1", "output"]
+    roi = one("roi_pooling", "ROIPooling")
+    assert roi.params == {"pooled_w": 2, "pooled_h": 2, "spatial_scale": 1.0, "method": 0}      # max
+    assert roi.buffers[2].dims_innermost == (5, 2) and roi.outputs[0].logical_shape() == (2, 4, 2, 2)
+    ps = one("psroi_pooling", "PSROIPooling").params
+    assert (ps["group_size"], ps["output_dim"], ps["spatial_scale"]) == (2, 2, 1.0)
+    # batch_axis 0 and seq_axis 1 of a rank-3 CHW tensor, counted innermost first
+    assert one("reverse_sequence", "ReverseSequence").params == {"seq_axis": 1, "batch_axis": 2}
+    conv = one("dilated_bias_relu", "Conv").params
+    assert (conv["dilation_x"], conv["dilation_y"], conv["pad_left"], conv["kernel_x"]) == (2, 2, 2, 3)
+    bias_relu = one("dilated_bias_relu", "BiasRelu")
+    assert bias_relu.params["has_second_input"] == 1 and bias_relu.buffers[2].dims_innermost == (8,)
+    up = one("deconv", "Upsampling").params                                  # stride-2 deconv: zeros between
+    assert (up["factor_x"], up["factor_y"]) == (2, 2)
+    for kind in ("ScatterUpdate", "ScatterElementsUpdate"):
+        assert [b.role for b in one("scatter", kind).buffers] == ["data", "output", "indices", "updates", "axis"]
+    assert one("gather_nd_elements", "GatherElements").params["axis"] == 1
+    assert one("reduce_ops", "ReduceMin").params == {"keep_dims": 1}
+    select = one("reduce_and", "Select")           # an S32 condition: the eltwise coefficients are integers
+    assert select.buffers[0].data_type == "S32" and select.params["coeff1"] == 1 and \
+        isinstance(select.params["coeff1"], int)
+    assert isinstance(one("min_squared_diff", "Min").params["coeff1"], float)
 
 
 @pytest.mark.toolchain
@@ -327,6 +437,7 @@ def onnx_blobs(tmp_path_factory) -> dict[str, Path]:
 
 
 @pytest.mark.toolchain
+@pytest.mark.slow
 def test_onnx_node_case_blobs_parse(onnx_blobs):
     from kernelkit.myriad.blob_reader import read_blob
 
@@ -342,6 +453,7 @@ def test_onnx_node_case_blobs_parse(onnx_blobs):
 # ------------------------------------------------------------------------------------------------ damaged blobs
 
 @pytest.mark.toolchain
+@pytest.mark.slow
 def test_every_word_of_a_blob_damaged_is_read_or_refused_clearly(compiled):
     from kernelkit.myriad.blob_reader import read_blob
 
@@ -391,6 +503,35 @@ def test_hostile_blobs_are_clear_errors(compiled, tmp_path):
     with pytest.raises(KernelkitError, match="truncated") as info:
         read_blob(cut)
     assert str(cut) in str(info.value)
+
+
+@pytest.mark.toolchain
+def test_a_shape_kept_in_an_output_is_read_as_dynamic(compiled):
+    """No compiled test model has a dynamic shape, so one is made: the SoftMax output descriptor's dims moved
+    to network output 0 (dims location Output + that output's index and size, DataNode::serializeBuffer), the
+    stage record, the const section offset and the file size grown by those two words."""
+    from kernelkit.myriad.blob_reader import read_blob
+
+    data = compiled["softmax"].read_bytes()
+    model = read_blob(data)
+    stage = _stages(model, "SoftMax")[0]
+    out = stage.buffers[1]
+    assert (out.role, out.location) == ("output", "BSS")
+    at = stage.offset + 12 + 4 * (len(stage.param_words) + 1) + 36      # the second descriptor
+    desc = list(struct.unpack_from("<9I", data, at))
+    desc[3], desc[4] = 2, 0                                               # dims location Output, offset 0
+    io_size = model.outputs[0].span_bytes
+    grown = bytearray(data[:at]) + struct.pack("<8I", *desc[:8]) + struct.pack("<2I", 0, io_size) + \
+        struct.pack("<I", desc[8]) + data[at + 36:]
+    struct.pack_into("<I", grown, stage.offset, stage.size + 8)
+    header = list(struct.unpack_from("<20I", grown, 52))
+    header[1], header[19] = header[1] + 8, header[19] + 8                 # file size, const section offset
+    struct.pack_into("<20I", grown, 52, *header)
+    dynamic = _stages(read_blob(bytes(grown)), "SoftMax")[0].buffers[1]
+    assert dynamic.dims_dynamic and dynamic.dims == {} and dynamic.dims_location == "Output"
+    assert dynamic.strides_innermost == out.strides_innermost and dynamic.offset == out.offset
+    with pytest.raises(KernelkitError, match="dynamic shape"):
+        dynamic.view(bytearray(model.header.bss_size))
 
 
 # ------------------------------------------------------------------------------------------------ the CLI

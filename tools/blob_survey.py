@@ -6,7 +6,8 @@ and which stage types occur?
         [--blobs DIR ...] [--keep DIR] [--json OUT.json]
 
 Sources (each compiled with the real MYRIAD 2021.4 plugin, `kernelkit toolchain setup`):
-    models   the small OpenVINO-built models of tests/myriad_models.reader_models() (about a second each)
+    models   the small OpenVINO-built models of tests/myriad_models.reader_models() (about a second each),
+             also compiled with the neural compute engine off (MYRIAD_ENABLE_HW_ACCELERATION NO)
     onnx     ONNX's single-node test cases of the given op types (comma-separated; `all`: every case, an hour
              or more), each patched for 2021.4 and compiled the way tools/onnx_acceptance.py deploys them; a case
              that does not patch or compile is counted, not read
@@ -66,12 +67,15 @@ def survey_models(survey: Survey, work: Path) -> None:
     from kernelkit.myriad.compile import compile_model
 
     for name, build in reader_models().items():
-        try:
-            compile_model(build(work), work / f"{name}.blob")
-        except KernelkitError as exc:
-            survey.skipped[("models", f"no compile: {exc.message[:80]}")] += 1
-            continue
-        survey.add("models", name, work / f"{name}.blob")
+        xml = build(work)
+        # as compiled by default, and with the neural compute engine off (the SHAVE conv, pool, FC stages)
+        for suffix, config in (("", {}), (".sw", {"MYRIAD_ENABLE_HW_ACCELERATION": "NO"})):
+            try:
+                compile_model(xml, work / f"{name}{suffix}.blob", config=config)
+            except KernelkitError as exc:
+                survey.skipped[("models", f"no compile: {exc.message[:80]}")] += 1
+                continue
+            survey.add("models", name + suffix, work / f"{name}{suffix}.blob")
 
 
 def survey_onnx(survey: Survey, work: Path, ops: set[str] | None) -> None:

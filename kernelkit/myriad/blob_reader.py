@@ -17,6 +17,11 @@
                     (hw_op_cost(stage, op) per HW op)
     to_dict()       everything above as JSON-ready data (`kernelkit blob info --json`)
 
+    A header.batch_size above 1 means the plugin compiled one sample (the I/O and every buffer have N=1) and
+    the device runs the stages once per sample; a batched network tensor's whole batch sits at its I/O
+    entry's offset (64-byte aligned) in the inputs / outputs area, which inputs_size / outputs_size cover (a
+    tensor the batch does not split, e.g. a Gather's output along another axis, is there once, whole).
+
 `Stage`
     index, offset (byte offset of the record), size, type_code, type_name, category ("HW" | "SHAVE" | "DMA"),
     shaves, params (dict of named fields, per data/myriad-stages.toml and the decoders below), param_words (the
@@ -34,7 +39,8 @@
     first, strides in bytes; None when the shape is dynamic, i.e. lives in an Output: dims_dynamic),
     numpy_dtype, view(memory) (a strided numpy view over the bytes of its location), dims /
     strides (the same by letter), shape (outermost first), logical_shape() (the IR's order: N, C, D, H, W;
-    rank 6+: highest dimension first), span_bytes, direction ("input" | "output" | "temp", from the role).
+    rank 6+: highest dimension first), span_bytes (offset to one past the last element reached), nbytes (the
+    elements alone), direction ("input" | "output" | "temp", from the role).
     Roles in blob order: most stages "input", "output"; eltwise "input0", "output", "input1", "input2" (a
     fake buffer, location None, when the op has two inputs); post-op stages (Relu, Bias, Power, ...) "input",
     "output", then "extra" inputs (bias, slopes); Custom: inputs, "binary" (the kernel .bin, in Blob),
@@ -54,7 +60,8 @@ from __future__ import annotations
 
 import struct
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
 
 from kernelkit.core.errors import KernelkitError
@@ -143,6 +150,16 @@ class Buffer:
         return sum((d - 1) * s for d, s in zip(self.dims_innermost, self.strides_innermost)) + self.itemsize
 
     @property
+    def nbytes(self) -> int:
+        """Bytes of the elements themselves (a strided view's span_bytes also counts what it skips)."""
+        if self.dims_dynamic:
+            return 0
+        count = 1
+        for d in self.dims_innermost:
+            count *= d
+        return count * self.itemsize
+
+    @property
     def direction(self) -> str:
         return "output" if self.role.startswith("output") else "temp" if self.role.startswith("temp") else "input"
 
@@ -170,7 +187,8 @@ class Buffer:
         out = {k: v for k, v in asdict(self).items() if v is not None and k not in ("dims", "strides")}
         out["dims_innermost"] = list(self.dims_innermost) if self.dims_innermost is not None else None
         out["strides_innermost"] = list(self.strides_innermost) if self.strides_innermost is not None else None
-        out["dims"], out["strides"], out["span_bytes"] = dict(self.dims), dict(self.strides), self.span_bytes
+        out["dims"], out["strides"] = dict(self.dims), dict(self.strides)
+        out["span_bytes"], out["nbytes"] = self.span_bytes, self.nbytes
         return out
 
 
@@ -308,9 +326,10 @@ class BlobModel:
     path: str | None = None
     graph_dump: str | None = None               # the plugin's internal-graph dump beside the blob (api.blob_info)
 
-    @property
-    def constants(self) -> bytes:
-        return self.data[self.header.constants_offset:]
+    @cached_property
+    def constants(self) -> memoryview:
+        """The const section, without a copy (Blob-location offsets index it)."""
+        return memoryview(self.data)[self.header.constants_offset:]
 
     def all_stages(self) -> list[Stage]:
         """Every stage record, injected ones right after the MyriadXHwOp holding them."""
@@ -348,7 +367,7 @@ class BlobModel:
         stages = self.all_stages()
         return {"hw_stages": sum(1 for s in self.stages if s.hw_ops), "hw_descriptors": len(ops),
                 "lane_cycles": sum(o["lane_cycles"] for o in ops), "tiler_cost": sum(o["tiler_cost"] for o in ops),
-                "dma_bytes": sum(b.span_bytes for s in stages if s.type_name == "Copy" for b in s.outputs),
+                "dma_bytes": sum(b.nbytes for s in stages if s.type_name == "Copy" for b in s.outputs),
                 "shave_stages": sum(1 for s in stages if s.category == "SHAVE"),
                 "shave_stage_shaves": sum(s.shaves for s in stages if s.category == "SHAVE"),
                 "stages": len(stages)}
@@ -523,8 +542,7 @@ class _Reader:
         else:
             stage.buffers = self.buffers(d_start, d_end, where)
             stage.params = self.fields(known.params, p_start, p_end, where, stage.buffers)
-            stage.buffers = _assign(self, stage.buffers, _roles(self, known, stage.params, len(stage.buffers),
-                                                                where), where)
+            stage.buffers = _assign(stage.buffers, _roles(self, known, stage.params, len(stage.buffers), where))
         return stage
 
     def fields(self, spec, at: int, end: int, where: str, buffers: list[Buffer]) -> dict:
@@ -588,9 +606,7 @@ def _roles(reader: _Reader, known: StageType, params: dict, n: int, where: str) 
     return roles
 
 
-def _assign(reader: _Reader, buffers: list[Buffer], roles: list[str], where: str) -> list[Buffer]:
-    from dataclasses import replace
-
+def _assign(buffers: list[Buffer], roles: list[str]) -> list[Buffer]:
     return [replace(b, role=r) for b, r in zip(buffers, roles)]
 
 
@@ -682,8 +698,7 @@ class _Words:
 
 def _generic_data(reader, stage, known, d_start, d_end, where):
     stage.buffers = reader.buffers(d_start, d_end, where)
-    stage.buffers = _assign(reader, stage.buffers, _roles(reader, known, stage.params, len(stage.buffers), where),
-                            where)
+    stage.buffers = _assign(stage.buffers, _roles(reader, known, stage.params, len(stage.buffers), where))
 
 
 def _decode_hw(reader: _Reader, stage: Stage, known, p_start, p_end, d_start, d_end, where, depth):
@@ -761,7 +776,7 @@ def _decode_hw(reader: _Reader, stage: Stage, known, p_start, p_end, d_start, d_
             if roles[index] not in ("unused", name):
                 raise reader.fail(f"op {i}: buffer {index} is both {roles[index]} and {name}", where)
             roles[index] = name
-    stage.buffers = _assign(reader, buffers, roles, where)
+    stage.buffers = _assign(buffers, roles)
 
 
 def _decode_custom(reader: _Reader, stage: Stage, known, p_start, p_end, d_start, d_end, where, depth):
@@ -788,7 +803,7 @@ def _decode_custom(reader: _Reader, stage: Stage, known, p_start, p_end, d_start
         if tag >= num_buffers or tag < -3:
             raise reader.fail(f"argument {i} has the tag {tag}", where)
     roles = ["input"] * num_inputs + ["binary"] + ["output"] * (num_buffers - num_inputs - 1) + ["temp"]
-    stage.buffers = _assign(reader, buffers, roles, where)
+    stage.buffers = _assign(buffers, roles)
 
 
 def _decode_nd(reader: _Reader, stage: Stage, known, p_start, p_end, d_start, d_end, where, depth):
@@ -855,7 +870,7 @@ def _decode_loop(reader: _Reader, stage: Stage, known, p_start, p_end, d_start, 
         raise reader.fail(f"{len(buffers)} buffer descriptors for {count} iteration components", where)
     pair = ["input", "output"] if start else ["output", "input"]
     roles = (["input" if start else "output"] if batch else []) + pair * count
-    stage.buffers = _assign(reader, buffers, roles, where)
+    stage.buffers = _assign(buffers, roles)
 
 
 _DECODERS = {"hw": _decode_hw, "custom": _decode_custom, "nd_conv": _decode_nd, "nd_pool": _decode_nd,
@@ -897,9 +912,10 @@ def _check_bounds(reader: _Reader, model: BlobModel) -> None:
     room = {"BSS": h.bss_size, "CMX": h.cmx_slices * CMX_SLICE_BYTES, "Blob": h.file_size - h.constants_offset}
     for kind, entries, total in (("input", model.inputs, h.inputs_size), ("output", model.outputs, h.outputs_size)):
         for b in entries:
-            if b.offset + b.span_bytes > total:
-                raise reader.fail(f"{b.name!r} reaches byte {b.offset + b.span_bytes} of the {total}-byte "
-                                  f"{kind}s area", f"{kind} {b.io_index}")
+            reach = b.offset + b.span_bytes     # one sample (a tensor without the batch dim is not repeated)
+            if reach > total:
+                raise reader.fail(f"{b.name!r} reaches byte {reach} of the {total}-byte {kind}s area",
+                                  f"{kind} {b.io_index}")
             room[f"{kind.capitalize()}[{b.io_index}]"] = b.span_bytes
     for stage in model.all_stages():
         for i, b in enumerate(stage.buffers):

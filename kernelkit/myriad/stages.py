@@ -99,7 +99,7 @@ def _custom(stage: blob_reader.Stage, model: blob_reader.BlobModel) -> CustomSta
     num_inputs = p["num_inputs"]
     binary_buffer = buffers[num_inputs]
     size = binary_buffer.dims.get("C") or next(iter(binary_buffer.dims.values()), 0)
-    binary = model.constants[binary_buffer.offset:binary_buffer.offset + size] \
+    binary = bytes(model.constants[binary_buffer.offset:binary_buffer.offset + size]) \
         if binary_buffer.location == "Blob" else b""
 
     entry, names = None, []
