@@ -515,7 +515,10 @@ STAGES = {
 }
 
 # Stages whose inputs are matched to the output by dims letter (element-wise, with broadcasting).
-ALIGNED = {6, 9, 10, 12, 77, 78, 79, 81, 83, 84, 86, 87, 88, 89, 110, 131, 134, 138, 13, 14, 19, 15, 20, 21, 23, 26, 44, 45, 47, 57, 92, 75, 76, 80, 82, 85, 90, 101, 102, 111, 132, 135, 137, 140}
+ALIGNED = {
+    6, 9, 10, 12, 13, 14, 15, 19, 20, 21, 23, 26, 44, 45, 47, 57, 75, 76, 77, 78, 79, 80, 81, 82, 83, 84, 85, 86,
+    87, 88, 89, 90, 92, 101, 102, 110, 111, 131, 132, 134, 135, 137, 138, 140
+}
 
 # Stages whose data input and output are read by dims letter in N, C, (D,) H, W order, whatever their layout.
 BY_LETTER = {0, 1, 2, 8, 11, 49, 62, 67, 72, 73}
