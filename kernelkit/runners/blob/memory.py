@@ -13,7 +13,6 @@ import numpy as np
 from kernelkit.core.errors import KernelkitError
 
 CMX_SLICE_BYTES = 128 * 1024
-DTYPES = {"FP16": np.float16, "U8": np.uint8, "S32": np.int32, "FP32": np.float32, "I8": np.int8}
 
 
 class Memory:
@@ -57,32 +56,13 @@ class Memory:
         return self.arenas[key]
 
     def view(self, buffer) -> np.ndarray:
-        """The buffer as a numpy view, axes in its dims order outermost first (NCHW order for 'NCHW')."""
-        dtype = DTYPES.get(buffer.data_type)
-        if dtype is None:
-            raise KernelkitError(f"buffer data type {buffer.data_type} is not one the interpreter knows")
-        arena = self.arena(buffer)
+        """The buffer as a numpy view of its arena (blob_reader.Buffer.view), axes in its dims order outermost
+        first (NCHW order for 'NCHW')."""
         if not buffer.dims or not buffer.strides:
             raise KernelkitError(f"a {buffer.location} buffer has a dynamic shape (held in an output); the "
                                  "interpreter runs static shapes only",
                                  hint="compile the model with static input shapes (kernelkit patch --input-shape)")
-        shape = tuple(int(buffer.dims[letter]) for letter in buffer.order)
-        strides = tuple(int(buffer.strides[letter]) for letter in buffer.order)
-        itemsize = np.dtype(dtype).itemsize
-        if any(d <= 0 for d in shape):
-            return np.zeros(shape, dtype)
-        last = buffer.offset + sum((d - 1) * s for d, s in zip(shape, strides)) + itemsize
-        if buffer.offset < 0 or last > arena.size or min(strides, default=0) < 0:
-            raise KernelkitError(f"a {buffer.location} buffer at byte {buffer.offset} (dims {shape}, strides "
-                                 f"{strides}) reaches byte {last}, past its arena of {arena.size} bytes",
-                                 hint="the blob may be damaged; compile the model again")
-        return _typed_view(arena, buffer.offset, dtype, shape, strides)
-
-
-def _typed_view(arena: np.ndarray, offset: int, dtype, shape, strides) -> np.ndarray:
-    # One typed element at the offset, then strided over the arena's bytes (bounds were checked).
-    typed = np.ndarray(shape=(1,), dtype=dtype, buffer=arena, offset=offset)
-    return np.lib.stride_tricks.as_strided(typed, shape=shape, strides=strides, writeable=arena.flags.writeable)
+        return buffer.view(self.arena(buffer))
 
 
 def logical(view: np.ndarray, order: str, letters: str) -> np.ndarray:
