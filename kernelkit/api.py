@@ -100,7 +100,7 @@ def device_check(source, out_dir=None, *, inputs=None, seed: int = 0):
 
 
 def device_compare(device, reference, *, atol: float | None = None, rtol: float | None = None):
-    """The device's outputs .npz (from the device-check script) against a reference's (`blob run --out`,
+    """The device's outputs .npz (from the blob device-check) against a reference's (`blob run --out`,
     OpenVINO CPU), output by output with kernelkit's comparator. Returns the DeviceComparison (`.passed`,
     `.comparisons`, `.missing`, `.extra`)."""
     from kernelkit.delivery.device_check import compare_device
@@ -133,6 +133,28 @@ def plugin_check(target, *, case=None, jobs: int | None = None, keep=None):
     return check_target(target, case=case, jobs=jobs, keep=keep)
 
 
+__all__ = ["inspect", "patch", "verify", "compile", "archive", "emulate", "build", "plugin_check"]
+
+
+def blob_run(blob, inputs=None, out=None, *, accumulator: str = "both", poison: int | None = None, seed: int = 0):
+    """Execute a compiled MYRIAD blob on the CPU, stage by stage (`kernelkit blob run`). `inputs`: an .npz path,
+    a dict keyed by the blob's input names or in0, in1, ..., a list in blob order, or None (seeded random);
+    `out`: an .npz to write the outputs to, keyed by the blob's output names. `accumulator`: fp32, fp16 or both
+    (the engine's accumulator is firmware behaviour: both brackets it). `poison`: fill BSS/CMX with random
+    finite values first (seed). Returns the BlobReport (`.outputs`, `.runs`, `.findings`, `.depends`,
+    `.exit_code` 1 when a range finding exists)."""
+    from kernelkit.runners.blob.runner import run_blob, write_outputs
+
+    if isinstance(inputs, (str, Path)):
+        from kernelkit.core.npzfile import load_npz
+
+        inputs = load_npz(inputs, what="inputs .npz")
+    report = run_blob(blob, inputs, accumulator=accumulator, poison=poison, seed=seed)
+    if out is not None:
+        write_outputs(out, report.outputs)
+    return report
+
+
 def blob_info(blob):
     """Read a compiled MYRIAD blob whole: header, I/O, every stage with its params and buffers, HW ops, memory
     (`kernelkit blob info`). Returns the kernelkit.myriad.blob_reader.BlobModel (`.stages`, `.inputs`,
@@ -151,4 +173,4 @@ def blob_info(blob):
 
 
 __all__ = ["inspect", "patch", "verify", "compile", "archive", "device_check", "device_compare", "emulate", "build",
-           "plugin_check", "blob_info"]
+           "plugin_check", "blob_info", "blob_run"]

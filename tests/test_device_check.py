@@ -1,4 +1,4 @@
-"""`kernelkit device-check`: the DepthAI v3 script an OAK owner runs, and the comparison of what it saves.
+"""`kernelkit blob device-check`: the DepthAI v3 script an OAK owner runs, and the comparison of what it saves.
 
 No OAK is attached here, so the device run itself is not exercised: the script is run with `--dry-run` against the
 real depthai 3.12 (it reads the model with depthai, builds the NNData and reads it back), run without a device (a
@@ -45,7 +45,7 @@ def face_archive(face_folder, tmp_path_factory):  # noqa: F811
 
 
 def test_script_beside_an_archive_dry_runs_on_depthai(face_archive, capsys):
-    assert main(["device-check", "script", str(face_archive)]) == 0
+    assert main(["blob", "device-check", str(face_archive)]) == 0
     assert "face.device_check.py" in capsys.readouterr().out
     script, inputs = face_archive.with_name("face.device_check.py"), face_archive.with_name("face.inputs.npz")
     with np.load(inputs) as npz:
@@ -67,7 +67,7 @@ def test_script_for_a_blob_a_superblob_and_a_superblob_archive(face_folder, tmp_
     archive = tmp_path / "facesb.tar.xz"
     assert main(["archive", str(superblob), "-o", str(archive)]) == 0
     for source, kind in ((face_folder / "model.blob", "blob"), (superblob, "superblob"), (archive, "archive")):
-        assert main(["device-check", "script", str(source), "--out-dir", str(tmp_path / kind)]) == 0
+        assert main(["blob", "device-check", str(source), "--out-dir", str(tmp_path / kind)]) == 0
         script = next((tmp_path / kind).glob("*.device_check.py"))
         proc = _run_script(script, "--dry-run", "--shaves", "6")
         assert proc.returncode == 0, proc.stderr
@@ -82,7 +82,7 @@ def test_a_float_input_is_fed_as_fp32_nndata(tmp_path):
 
     assert main(["patch", str(_conv_onnx(tmp_path / "conv.onnx", nhwc=False)), "-o", str(tmp_path / "out")]) == 0
     blob = compile_blob(tmp_path / "out", tmp_path / "conv.blob").blob_path
-    assert main(["device-check", "script", str(blob)]) == 0
+    assert main(["blob", "device-check", str(blob)]) == 0
     with np.load(tmp_path / "conv.inputs.npz") as npz:
         image = npz["image"]
     assert image.dtype == np.float32 and image.shape == (1, 3, 24, 40)
@@ -94,7 +94,7 @@ def test_a_float_input_is_fed_as_fp32_nndata(tmp_path):
 
 def test_every_depthai_name_the_script_uses_exists_in_depthai(face_archive):
     dai = _dai()
-    assert main(["device-check", "script", str(face_archive)]) == 0
+    assert main(["blob", "device-check", str(face_archive)]) == 0
     script = face_archive.with_name("face.device_check.py")
     tree = ast.parse(script.read_text())
     # attribute chains rooted at the module: dai.node.NeuralNetwork, dai.TensorInfo.DataType, ...
@@ -144,12 +144,12 @@ def test_given_inputs_are_checked_against_the_blob(face_archive, tmp_path, capsy
              ({"input": frame.astype(np.float32) + 0.5}, "float32 with values uint8 cannot hold")]
     for arrays, message in cases:
         np.savez(tmp_path / "in.npz", **arrays)
-        assert main(["device-check", "script", str(face_archive), "--inputs", str(tmp_path / "in.npz"),
+        assert main(["blob", "device-check", str(face_archive), "--inputs", str(tmp_path / "in.npz"),
                      "--out-dir", str(tmp_path / "bad")]) == 2
         assert message in capsys.readouterr().err
         assert not (tmp_path / "bad").exists()
     np.savez(tmp_path / "in.npz", input=frame.astype(np.float32))      # whole numbers: taken as U8
-    assert main(["device-check", "script", str(face_archive), "--inputs", str(tmp_path / "in.npz"),
+    assert main(["blob", "device-check", str(face_archive), "--inputs", str(tmp_path / "in.npz"),
                  "--out-dir", str(tmp_path / "good")]) == 0
     with np.load(tmp_path / "good" / "face.inputs.npz") as npz:
         assert npz["input"].dtype == np.uint8 and np.array_equal(npz["input"], frame)
@@ -166,21 +166,21 @@ def test_compare_judges_device_outputs_against_a_reference(face_folder, tmp_path
     np.savez(tmp_path / "ref.npz", **reference)
     # an FP16 device's outputs: the reference rounded to fp16
     np.savez(tmp_path / "fp16.npz", **{n: a.astype(np.float16).astype(np.float32) for n, a in reference.items()})
-    assert main(["device-check", "compare", str(tmp_path / "fp16.npz"), str(tmp_path / "ref.npz")]) == 0
+    assert main(["blob", "compare", str(tmp_path / "fp16.npz"), str(tmp_path / "ref.npz")]) == 0
     out = capsys.readouterr().out
     assert "regressors: PASS" in out and "classificators: PASS" in out
     wrong = dict(reference)
     wrong["regressors"] = reference["regressors"].copy()
     wrong["regressors"][0, 10, :4] += 3.0                        # one anchor's box off by 3 px
     np.savez(tmp_path / "wrong.npz", **wrong)
-    assert main(["device-check", "compare", str(tmp_path / "wrong.npz"), str(tmp_path / "ref.npz")]) == 1
+    assert main(["blob", "compare", str(tmp_path / "wrong.npz"), str(tmp_path / "ref.npz")]) == 1
     out = capsys.readouterr().out
     assert "regressors: FAIL" in out and "classificators: PASS" in out
     np.savez(tmp_path / "half.npz", classificators=reference["classificators"])
-    assert main(["device-check", "compare", str(tmp_path / "half.npz"), str(tmp_path / "ref.npz")]) == 1
+    assert main(["blob", "compare", str(tmp_path / "half.npz"), str(tmp_path / "ref.npz")]) == 1
     assert "regressors: FAIL | the device file has no such output" in capsys.readouterr().out
     np.savez(tmp_path / "other.npz", something=reference["classificators"])
-    assert main(["device-check", "compare", str(tmp_path / "other.npz"), str(tmp_path / "ref.npz")]) == 2
+    assert main(["blob", "compare", str(tmp_path / "other.npz"), str(tmp_path / "ref.npz")]) == 2
     assert "share no output name" in capsys.readouterr().err
 
 
@@ -188,5 +188,5 @@ def test_bad_sources_exit_2(tmp_path, capsys):
     (tmp_path / "model.onnx").write_bytes(b"x")
     for source, message in ((tmp_path / "model.onnx", "not an NN Archive"), (tmp_path, "a folder"),
                             (tmp_path / "none.blob", "no such")):
-        assert main(["device-check", "script", str(source)]) == 2
+        assert main(["blob", "device-check", str(source)]) == 2
         assert message in capsys.readouterr().err

@@ -1,4 +1,5 @@
 """`kernelkit blob info BLOB [--json]`: what a compiled MYRIAD blob holds, stage by stage.
+`kernelkit blob run BLOB [--inputs IN.npz] [--out OUT.npz] [--accumulator fp32|fp16|both]`: execute it on the CPU.
 
 `blob` is a command group: each subcommand is one row of SUBCOMMANDS (name, help, add_arguments, run), so a
 sibling (`blob run`) is one more row and one more pair of functions.
@@ -7,9 +8,14 @@ sibling (`blob run`) is one more row and one more pair of functions.
 from __future__ import annotations
 
 NAME = "blob"
-HELP = "compiled MYRIAD blobs: info (header, I/O, every stage with its params and buffers, HW ops, memory)"
+HELP = ("compiled MYRIAD blobs: info (header, I/O, every stage with its params and buffers, HW ops, memory); "
+        "run (execute it on the CPU, with the overflow and range check); device-check and compare (device truth "
+        "from an OAK owner)")
 DESCRIPTION = (HELP + ". info reads every stage of the blob with its parameters and buffers; a damaged blob "
-               "is an error (exit 2) naming the file.")
+               "is an error (exit 2) naming the file. run exits 1 when a value passes fp16's range (before a HW "
+               "op's descale, or inf/NaN) or collapses to zero. device-check: exit 0 written, 2 bad input, 3 depthai "
+               "missing. compare: exit 0 every output within tolerance, 1 a mismatch or a missing output, 2 bad "
+               "input.")
 ORDER = 45
 
 
@@ -31,9 +37,95 @@ def _run_info(args) -> int:
     return 0
 
 
+def _add_run(parser):
+    parser.add_argument("blob", help="a .blob written by `kernelkit compile` (or the OpenVINO 2021.4 compile_tool)")
+    parser.add_argument("--inputs", metavar="IN.npz", default=None,
+                        help="inputs keyed by the blob's input names or in0, in1, ... in blob order "
+                             "(default: seeded standard-normal inputs)")
+    parser.add_argument("--out", metavar="OUT.npz", default=None,
+                        help="write the outputs here, keyed by the blob's output names (the fp32 run's with "
+                             "--accumulator both)")
+    parser.add_argument("--accumulator", choices=["fp32", "fp16", "both"], default="both",
+                        help="the engine's accumulator, which no public source describes: an fp32 sum (one "
+                             "rounding), an fp16 running sum, or both as a bracket (default: both)")
+    parser.add_argument("--poison", type=int, default=None, metavar="SEED",
+                        help="fill BSS and CMX with random finite values first (a memory plan read right "
+                             "leaves the outputs unchanged)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the random inputs (default 0)")
+
+
+def _run_run(args) -> int:
+    from kernelkit.api import blob_run
+
+    report = blob_run(args.blob, args.inputs, args.out, accumulator=args.accumulator, poison=args.poison,
+                      seed=args.seed)
+    for line in report.lines():
+        print(line)
+    for name, values in report.outputs.items():
+        peak = float(abs(values).max()) if values.size else 0.0
+        print(f"output {name!r}: shape {tuple(values.shape)}, max |y| {peak:.6g}")
+    if args.out:
+        print(f"wrote {args.out}")
+    if report.exit_code:
+        print(f"range check: {len(report.findings)} finding(s); exit 1")
+    return report.exit_code
+
+
+def _add_device_check(parser):
+    parser.add_argument("source", metavar="SOURCE", help="an NN Archive (.tar.xz), a .superblob or a .blob")
+    parser.add_argument("--out-dir", metavar="DIR", default=None, help="where to write (default: beside SOURCE)")
+    parser.add_argument("--inputs", metavar="IN.npz", default=None,
+                        help="inputs keyed by the blob's input names (default: seeded: U8 0..255, float standard "
+                             "normal rounded to fp16)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the generated inputs (default 0)")
+
+
+def _run_device_check(args) -> int:
+    from kernelkit.api import device_check
+
+    made = device_check(args.source, args.out_dir, inputs=args.inputs, seed=args.seed)
+    fed = ", ".join(f"{name} {spec['dtype']} {spec['shape']}" for name, spec in made.input_specs.items())
+    print(f"wrote {made.script} and {made.inputs} ({fed})")
+    print(f"on a machine with an OAK and depthai 3: python3 {made.script.name}  (writes {made.device_out.name}; "
+          "--dry-run stops before connecting)")
+    print(f"reference on the same inputs: kernelkit blob run BLOB --inputs {made.inputs.name} --out REFERENCE.npz; "
+          f"then: kernelkit blob compare {made.device_out.name} REFERENCE.npz")
+    return 0
+
+
+def _add_compare(parser):
+    parser.add_argument("device", metavar="DEVICE.npz", help="the outputs the blob device-check saved")
+    parser.add_argument("reference", metavar="REFERENCE.npz",
+                        help="a reference's outputs on the same inputs, keyed by output name (blob run --out, "
+                             "OpenVINO CPU)")
+    parser.add_argument("--atol", type=float, default=None, help="absolute tolerance (default: kernelkit's fp16 one)")
+    parser.add_argument("--rtol", type=float, default=None, help="relative tolerance (default: kernelkit's fp16 one)")
+
+
+def _run_compare(args) -> int:
+    from kernelkit.api import device_compare
+    from kernelkit.runners.compare import summary_line
+
+    result = device_compare(args.device, args.reference, atol=args.atol, rtol=args.rtol)
+    for comparison in result.comparisons:
+        print(summary_line(comparison))
+    for name in result.missing:
+        print(f"{name}: FAIL | the device file has no such output")
+    for name in result.extra:
+        print(f"{name}: not compared | the reference has no such output")
+    print("PASS: the device agrees with the reference" if result.passed else "FAIL")
+    return 0 if result.passed else 1
+
+
 SUBCOMMANDS = [
     ("info", "header, I/O, every stage with its params and buffers, HW ops, memory, stage counts",
      _add_info, _run_info),
+    ("run", "execute the blob on the CPU stage by stage (fp32 and fp16 accumulators) with the range check",
+     _add_run, _run_run),
+    ("device-check", "write the DepthAI v3 script an OAK owner runs to save the device's outputs for fixed inputs "
+     "(an archive, .superblob or .blob), and the inputs .npz it feeds", _add_device_check, _run_device_check),
+    ("compare", "compare the device's outputs .npz with a reference's (blob run --out, OpenVINO CPU), output by output",
+     _add_compare, _run_compare),
 ]
 
 

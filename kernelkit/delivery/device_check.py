@@ -184,7 +184,7 @@ def compare_device(device: str | Path, reference: str | Path, *, atol: float | N
 
 
 _TEMPLATE = '''#!/usr/bin/env python3
-"""Device check written by `kernelkit device-check`: run the model on an OAK with fixed inputs and save what the
+"""Device check written by `kernelkit blob device-check`: run the model on an OAK with fixed inputs and save what the
 device computes, so it can be compared with the blob interpreter and OpenVINO CPU on the same inputs.
 
 Needs depthai 3 (pip install depthai numpy) and an OAK (RVC2) on USB or PoE.
@@ -193,7 +193,7 @@ Needs depthai 3 (pip install depthai numpy) and an OAK (RVC2) on USB or PoE.
     python3 THIS_SCRIPT --dry-run        # every step but connecting a device
     python3 THIS_SCRIPT --shaves 6       # a superblob's SHAVE count (default 8, what DepthAI takes)
 
-Send back the outputs .npz; it is compared with `kernelkit device-check compare DEVICE.npz REFERENCE.npz`.
+Send back the outputs .npz; it is compared with `kernelkit blob compare DEVICE.npz REFERENCE.npz`.
 """
 
 import argparse
@@ -323,7 +323,7 @@ def main(argv=None):
     partial = args.out + ".partial.npz"
     np.savez(partial, **outputs)
     os.replace(partial, args.out)
-    print(f"wrote {args.out}: send it back, or compare it: kernelkit device-check compare {args.out} REFERENCE.npz")
+    print(f"wrote {args.out}: send it back, or compare it: kernelkit blob compare {args.out} REFERENCE.npz")
     return 0
 
 

@@ -1,0 +1,121 @@
+"""The neural compute engine's operations (MyriadXHwOp stages) in numpy: CONV, CONV_POOL, POOL, FC.
+
+Semantics from myriad-blob-format.md §3 (OpenVINO 2021.4 `mx_stage.cpp`, `hw_weights_content.cpp`,
+`hw_padding.cpp`, `merge_hw_stages.cpp`): weights `[OC/8][IC_ext][kh*kw][8]` fp16; padding k/2 left/top and
+(k-1)/2 right/bottom; ReLU `x >= t0 ? a1*x : a0*x`, then the `scales`, then clip(0, clampMax).
+
+The engine's accumulator is firmware behaviour no public source describes, so it is a choice: "fp32" (exact
+fp16 products summed in fp32, one rounding to fp16) or "fp16" (a running fp16 sum, rounded after every tap).
+`values_before_descale` is what the range check reads: the biased, ReLU'd sum before the `scales` multiply.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+CONV, CONV_POOL, FC, POOL = 0, 1, 2, 4
+OP_NAMES = {CONV: "CONV", CONV_POOL: "CONV_POOL", FC: "FC", POOL: "POOL"}
+POOL_MAX, POOL_AVG = 0, 1
+FP16_MAX = 65504.0
+
+
+@dataclass
+class HwOp:
+    op_type: int
+    pool_type: int | None
+    mode: int
+    with_pad: bool
+    pad_mode: int | None
+    input: int
+    output: int
+    coeffs: int
+    biases: int
+    scales: int
+    out_chan_offset: int = 0
+    out_num_chans: int = 0
+    kernel_w: int = 1
+    kernel_h: int = 1
+    stride: int = 1
+    pool_kernel: tuple[int, int] | None = None
+    fc: tuple[int, int, int, int, int] | None = None    # input offset, num, output offset, num, accumulate
+    relu: tuple[int, int, int] | None = None            # t0, a0, a1
+    clamp_max: float | None = None
+    reuse_data: int = 0
+    reuse_coeff: int = 0
+
+    @property
+    def name(self) -> str:
+        if self.op_type == POOL:
+            return "POOL " + ("MAX" if self.pool_type == POOL_MAX else "AVG")
+        return OP_NAMES.get(self.op_type, f"op {self.op_type}")
+
+
+PAD_RIGHT, PAD_BOTTOM, PAD_TOP, PAD_LEFT = 1, 2, 4, 8
+
+
+def _pads(op: HwOp, kh: int, kw: int) -> tuple[int, int, int, int]:
+    """(top, bottom, left, right) padding: k/2 left/top, (k-1)/2 right/bottom (hw_padding.cpp: the only amounts
+    the engine takes); a pad mode other than 0 pads only the sides it names (pooling)."""
+    if not op.with_pad:
+        return 0, 0, 0, 0
+    mode = op.pad_mode or (PAD_RIGHT | PAD_BOTTOM | PAD_TOP | PAD_LEFT)
+    return (kh // 2 if mode & PAD_TOP else 0, (kh - 1) // 2 if mode & PAD_BOTTOM else 0,
+            kw // 2 if mode & PAD_LEFT else 0, (kw - 1) // 2 if mode & PAD_RIGHT else 0)
+
+
+def _windows(x: np.ndarray, kh: int, kw: int, stride: int, ho: int, wo: int, pads, fill: float) -> np.ndarray:
+    """x (C, H, W) -> (C, kh, kw, ho, wo) strided windows over the padded input, padded with `fill`."""
+    c, h, w = x.shape
+    top, bottom, left, right = pads
+    need_h = (ho - 1) * stride + kh
+    need_w = (wo - 1) * stride + kw
+    from kernelkit.runners.blob.sw import bounded
+
+    padded = np.full(bounded((c, max(need_h, h + top), max(need_w, w + left))), fill, x.dtype)
+    padded[:, top:top + h, left:left + w] = x
+    # Rows past the declared bottom/right padding are never part of a window the engine computes.
+    s = padded.strides
+    return np.lib.stride_tricks.as_strided(padded, (c, kh, kw, ho, wo),
+                                           (s[0], s[1], s[2], s[1] * stride, s[2] * stride), writeable=False)
+
+
+def unpack_weights(raw: np.ndarray, ic_ext: int, kh: int, kw: int) -> np.ndarray:
+    """The HW weights `[OC/8][IC_ext][kh*kw][8]` as (OC8, IC_ext, kh, kw) float32."""
+    flat = np.asarray(raw, np.float16).reshape(-1)
+    blocks = flat.size // (ic_ext * kh * kw * 8)
+    w = flat[:blocks * ic_ext * kh * kw * 8].reshape(blocks, ic_ext, kh * kw, 8)
+    return w.transpose(0, 3, 1, 2).reshape(blocks * 8, ic_ext, kh, kw).astype(np.float32)
+
+
+def conv(x: np.ndarray, weights: np.ndarray, stride: int, ho: int, wo: int, pads, accumulator: str) -> np.ndarray:
+    """x (C, H, W) fp16, weights (OC, C, kh, kw) float32 of fp16 values -> the raw sums (OC, ho, wo)."""
+    from kernelkit.runners.blob.sw import bounded
+
+    oc, ic, kh, kw = weights.shape
+    bounded((ic * kh * kw * 2, ho * wo), "a HW convolution's columns")      # float64: two words each
+    win = _windows(x.astype(np.float32), kh, kw, stride, ho, wo, pads, 0.0)
+    if accumulator == "fp32":
+        # Summed in float64: the products of fp16 values are exact and a few thousand of them add up with no
+        # rounding that survives the one rounding to fp16, so tiling and channel splits cannot change a bit.
+        cols = np.ascontiguousarray(win, dtype=np.float64).reshape(ic * kh * kw, ho * wo)
+        return (weights.reshape(oc, -1).astype(np.float64) @ cols).reshape(oc, ho, wo)
+    acc = np.zeros((oc, ho, wo), np.float16)
+    with np.errstate(over="ignore", invalid="ignore"):
+        for c in range(ic):
+            for i in range(kh):
+                for j in range(kw):
+                    tap = weights[:, c, i, j][:, None, None] * win[c, i, j][None]   # exact in fp32
+                    acc = (acc.astype(np.float32) + tap).astype(np.float16)
+    return acc.astype(np.float32)
+
+
+def pool(x: np.ndarray, kind: int, kh: int, kw: int, stride: int, ho: int, wo: int, pads) -> np.ndarray:
+    """x (C, H, W) -> (C, ho, wo); max pooling ignores the padding, average pooling divides by the kernel."""
+    if kind == POOL_MAX:
+        win = _windows(x.astype(np.float32), kh, kw, stride, ho, wo, pads, -np.inf)
+        return win.max(axis=(1, 2))
+    win = _windows(x.astype(np.float32), kh, kw, stride, ho, wo, pads, 0.0)
+    return win.sum(axis=(1, 2)) / (kh * kw)
