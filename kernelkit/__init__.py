@@ -5,12 +5,13 @@ Two data flows, one package:
   model:  IR/ONNX -> inspect -> patch -> verify -> compile to a blob -> archive
 
 The user's verbs are here: `kernelkit.inspect`, `patch`, `verify`, `compile`, `archive`, `emulate`, `build`,
-`plugin_check`, `blob_info` (kernelkit.api; docs/api.md). They are loaded on first use, so importing any part of the package
+`plugin_check`, `blob_info`, `estimate` (kernelkit.api; docs/api.md). They are loaded on first use, so importing any part of the package
 stays light; heavy dependencies (pyopencl, openvino, onnx) load inside the functions that need them.
 """
 
 __version__ = "0.1.0"
-__all__ = ["inspect", "patch", "verify", "compile", "archive", "emulate", "build", "plugin_check", "blob_info"]
+__all__ = ["inspect", "patch", "verify", "compile", "archive", "emulate", "build", "plugin_check", "blob_info",
+           "estimate"]
 
 
 def __getattr__(name: str):
