@@ -41,6 +41,7 @@ MODELS, BLOBS = WORK / "models", WORK / "blobs"
 FEATURES = REPO / "benchmarks" / "data" / "estimate-features.json"
 PARAMS = REPO / "kernelkit" / "facts" / "data" / "rvc2-estimate.toml"
 DOCS = REPO / "docs" / "estimate.md"
+CALIBRATION = REPO / "benchmarks" / "data" / "estimate-calibration.json"     # per row: the shipped fit's error
 REQUIREMENTS = ["/opt/wheels/torch-2.13.0+cpu-cp311-cp311-manylinux_2_28_x86_64.whl", "torchvision==0.28.0",
                 "onnx", "timm", "ultralytics"]
 COMPILE_TIMEOUT = 1800
@@ -289,6 +290,9 @@ def main(argv=None) -> int:
     if args.write:
         write_params(result)
         write_docs(result, features)
+        rows = {t["row"]: {"published_fps": t["published_fps"], "predicted_fps": round(t["all_fps"], 3),
+                           "error": round(t["all_error"], 4)} for t in result["table"]}
+        atomic_write(CALIBRATION, json.dumps({"command": COMMAND, "rows": rows}, indent=1) + "\n")
     return 0
 
 

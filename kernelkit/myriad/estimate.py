@@ -91,7 +91,9 @@ class Estimate:
                 "blob_shaves": self.blob_shaves, "threads": self.threads, "latency_ms": self.latency_s * 1e3,
                 "fps": self.fps, "parts_ms": {p: v * 1e3 for p, v in self.parts.items()},
                 "stages": [s.to_dict() for s in self.stages], "memory": self.memory,
-                "params": {"fitted": self.params["fitted"], "assumed": self.params["assumed"]}}
+                "params": {"fitted": {k: (None if v == float("inf") else v)       # inf: a term the fit dropped
+                                      for k, v in self.params["fitted"].items()},
+                           "assumed": self.params["assumed"]}}
 
 
 def stage_features(stage: Stage, injected: bool = False) -> StageCost:
