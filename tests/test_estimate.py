@@ -68,6 +68,11 @@ def test_more_shaves_never_slower_and_one_thread_has_lower_fps(blobs):
     assert _estimate(blobs[64, 32], shaves=4).latency_s > base.latency_s >= _estimate(blobs[64, 32],
                                                                                        shaves=16).latency_s
     assert _estimate(blobs[64, 32], threads=1).fps < base.fps
+    curve = base.shave_curve
+    assert sorted(curve) == list(range(1, 17)) and all(curve[n] >= curve[n + 1] for n in range(1, 16))
+    assert curve[base.shaves] == pytest.approx(base.latency_s, rel=1e-12)
+    enough = base.enough_shaves
+    assert curve[enough] <= 1.05 * curve[16] and (enough == 1 or curve[enough - 1] > 1.05 * curve[16])
 
 
 @pytest.mark.toolchain

@@ -54,6 +54,10 @@ def format_estimate(est, top: int = TOP) -> list[str]:
         lines.append(f"  {row.index:>4}{'+' if row.injected else ' '} {row.type:<14} {row.seconds * 1e3:7.3f}  "
                      f"{row.engine * 1e3:.3f} / {row.shave * 1e3:.3f} / {row.dma * 1e3:.3f} / {row.fixed * 1e3:.3f}"
                      + (f"  {layers}" if layers else ""))
+    enough, curve = est.enough_shaves, est.shave_curve
+    lines.append(f"SHAVEs: {enough} come within 5 % of 16's latency ({curve[enough] * 1e3:.1f} ms against "
+                 f"{curve[16] * 1e3:.1f} ms): `kernelkit compile --shaves {enough}` leaves the other SHAVEs to the "
+                 "pipeline (engine tiling as compiled; a recompile re-tiles)")
     ddr, cmx = est.memory["ddr"], est.memory["cmx"]
     lines += [f"DDR: needs {_mib(ddr['need_bytes'])} of the {_mib(ddr['heap_bytes'])} an idle OAK leaves a "
               f"pipeline ({ddr['share_of_heap'] * 100:.0f} %): blob {_mib(ddr['blob_bytes'])} "

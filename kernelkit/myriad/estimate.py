@@ -20,6 +20,7 @@ blob was compiled for do not hold it). Both say the device's own message when so
 
 from __future__ import annotations
 
+from copy import copy
 from dataclasses import asdict, dataclass, field
 
 from kernelkit.core.errors import KernelkitError
@@ -69,6 +70,11 @@ class Estimate:
     stages: list[StageCost]
     memory: dict
     params: dict
+    shave_curve: dict = field(default_factory=dict)     # SHAVEs -> latency (s), the blob's engine tiling kept
+
+    @property
+    def enough_shaves(self) -> int | None:
+        return enough_shaves(self.shave_curve) if self.shave_curve else None
 
     @property
     def latency_s(self) -> float:
@@ -91,6 +97,8 @@ class Estimate:
                 "blob_shaves": self.blob_shaves, "threads": self.threads, "latency_ms": self.latency_s * 1e3,
                 "fps": self.fps, "parts_ms": {p: v * 1e3 for p, v in self.parts.items()},
                 "stages": [s.to_dict() for s in self.stages], "memory": self.memory,
+                "shave_curve_ms": {n: t * 1e3 for n, t in self.shave_curve.items()},
+                "enough_shaves": self.enough_shaves,
                 "params": {"fitted": {k: (None if v == float("inf") else v)       # inf: a term the fit dropped
                                       for k, v in self.params["fitted"].items()},
                            "assumed": self.params["assumed"]}}
@@ -197,7 +205,7 @@ def estimate_blob(model: BlobModel, *, shaves: int | None = None, threads: int =
     used = shaves or model.header.shaves
     return Estimate(path=model.path, shaves=used, blob_shaves=model.header.shaves, threads=threads,
                     stages=rows, memory=memory_check(model, rows, params, shaves=used, threads=threads),
-                    params=params)
+                    params=params, shave_curve=shave_curve(model, threads=threads, params=params))
 
 
 def model_features(model: BlobModel) -> dict:
@@ -218,3 +226,21 @@ def latency_from_features(feats: dict, params: dict) -> float:
     return (feats["lane_cycles"] / f["engine_rate"] + feats["ddr_bytes"] / f["ddr_bandwidth"]
             + feats["copy_bytes"] / f["dma_bandwidth"] + feats["shave_work"] / f["shave_rate"]
             + feats["stages"] * f["stage_overhead"])
+
+
+ENOUGH = 0.05         # a SHAVE count whose latency is within 5 % of 16 SHAVEs' is "enough"
+
+
+def shave_curve(model: BlobModel, *, threads: int = 2, params: dict | None = None) -> dict[int, float]:
+    """Latency (s) of this blob's stages on 1..16 SHAVEs (SHAVE stages only; the engine's tiling as compiled)."""
+    params = params or estimate_params()
+    rows = features(model)
+    return {n: sum(apply_rates(copy(r), params, n, model.header.shaves).seconds for r in rows)
+            for n in range(1, MAX_SHAVES + 1)}
+
+
+def enough_shaves(curve: dict[int, float], within: float = ENOUGH) -> int:
+    """The fewest SHAVEs whose estimated latency is within `within` of the most SHAVEs' (past it, more SHAVEs
+    buy less than that; DepthAI's advice for 2 threads is half the free SHAVEs each)."""
+    best = curve[max(curve)]
+    return min(n for n, t in curve.items() if t <= best * (1 + within))
