@@ -179,6 +179,12 @@ def test_patch_folder_input(tmp_path):
     assert result.exit_code == 0 and (folder / "model.blob").is_file()
     code, out, _ = _cli("estimate", folder)
     assert code == 0 and str(folder / "model.blob") in out and "conv_a" in out
+    # patch recorded the estimate of the blob it compiled
+    recorded = json.loads((folder / "patch-report.json").read_text())["estimate"]
+    code, out, _ = _cli("estimate", folder, "--json")
+    now = json.loads(out)
+    assert recorded["latency_ms"] == round(now["latency_ms"], 2) and recorded["shaves"] == now["blob_shaves"]
+    assert recorded["ddr_need_bytes"] == now["memory"]["ddr"]["need_bytes"] and recorded["ddr_fits"]
 
 
 def test_bad_input_exits_2(tmp_path):
