@@ -42,8 +42,11 @@ FEATURES = REPO / "benchmarks" / "data" / "estimate-features.json"
 PARAMS = REPO / "kernelkit" / "facts" / "data" / "rvc2-estimate.toml"
 DOCS = REPO / "docs" / "estimate.md"
 CALIBRATION = REPO / "benchmarks" / "data" / "estimate-calibration.json"     # per row: the shipped fit's error
-REQUIREMENTS = ["/opt/wheels/torch-2.13.0+cpu-cp311-cp311-manylinux_2_28_x86_64.whl", "torchvision==0.28.0",
-                "onnx", "timm", "ultralytics"]
+# torch 2.13.0+cpu and its torchvision: this machine's wheels when present (PyPI's torch pulls CUDA packages)
+_LOCAL = [Path("/opt/wheels/torch-2.13.0+cpu-cp311-cp311-manylinux_2_28_x86_64.whl"),
+          Path("/opt/pypi-more/files/torchvision-0.28.0-cp311-cp311-manylinux_2_28_x86_64.whl")]
+REQUIREMENTS = [str(w) if w.is_file() else name for w, name in zip(_LOCAL, ["torch==2.13.0", "torchvision==0.28.0"])] \
+    + ["onnx", "timm", "ultralytics"]
 COMPILE_TIMEOUT = 1800
 COMMAND = "python benchmarks/estimate_calibration.py --write"
 

@@ -65,7 +65,8 @@ def format_estimate(est, top: int = TOP) -> list[str]:
               f"{_mib(ddr['inputs_bytes'] + ddr['outputs_bytes'])} x {ddr['threads']}, output pool "
               f"{ddr['output_pool_frames']} x {_mib(ddr['outputs_bytes'])}"]
     if not ddr["fits"]:
-        lines += [f"  DOES NOT FIT; the device says: {ddr['device_message']}", f"  what to change: {ddr['what_to_change']}"]
+        lines += [f"  DOES NOT FIT; the device says: {ddr['device_message']}",
+                  f"  what to change: {ddr['what_to_change']}"]
     lines.append(f"CMX: peak {cmx['peak_bytes'] / 1024:.0f} KiB (stage {cmx['peak_stage']}) of "
                  f"{cmx['bytes'] / 1024:.0f} KiB ({cmx['slices']} slices)")
     if not cmx["fits"]:
