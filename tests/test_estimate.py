@@ -225,3 +225,16 @@ def test_published_rows_stay_within_their_recorded_error():
         error = fps / rec["published_fps"] - 1
         assert abs(error) <= abs(rec["error"]) + 0.01, (row, fps, rec)
         assert 0.5 <= fps / rec["published_fps"] <= 2.0, (row, fps, rec)
+
+
+@pytest.mark.toolchain
+def test_compile_prints_the_estimate_and_shave_advice(tmp_path):
+    require_toolchain()
+    xml = estimate_net(tmp_path, 64, 32, name="advice")
+    blob = tmp_path / "advice.blob"
+    code, out, err = _cli("compile", xml, "-o", blob, "--shaves", "8")
+    assert code == 0, err
+    est = _estimate(blob)
+    line = [x for x in out.splitlines() if x.startswith("estimate on an OAK")]
+    assert len(line) == 1 and f"{est.latency_s * 1e3:.1f} ms" in line[0]
+    assert f"(--shaves {est.enough_shaves})" in line[0] and "memory fits" in line[0]
