@@ -238,3 +238,17 @@ def test_compile_prints_the_estimate_and_shave_advice(tmp_path):
     line = [x for x in out.splitlines() if x.startswith("estimate on an OAK")]
     assert len(line) == 1 and f"{est.latency_s * 1e3:.1f} ms" in line[0]
     assert f"(--shaves {est.enough_shaves})" in line[0] and "memory fits" in line[0]
+
+
+@pytest.mark.toolchain
+def test_recorded_features_give_the_same_latency_as_the_blob(blobs):
+    """The drift test above recomputes the published rows from recorded totals: those totals must give what the
+    estimate of the blob itself gives."""
+    from kernelkit.facts.rvc2 import estimate_params
+    from kernelkit.myriad.blob_reader import read_blob
+    from kernelkit.myriad.estimate import estimate_blob, latency_from_features, model_features
+
+    for blob in blobs.values():
+        model = read_blob(blob)
+        assert latency_from_features(model_features(model), estimate_params()) == pytest.approx(
+            estimate_blob(model).latency_s, rel=1e-9)
