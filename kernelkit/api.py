@@ -172,5 +172,26 @@ def blob_info(blob):
     return model
 
 
+def estimate(blob_or_outdir, *, shaves: int | None = None, threads: int = 2):
+    """How fast and how big the blob is on an OAK (RVC2): latency, FPS, a per-stage breakdown (engine, SHAVE,
+    DMA, fixed; stages named by their IR layers when the graph dump is beside the blob) and DDR/CMX memory
+    against what the device has (`kernelkit estimate`; docs/estimate.md). `blob_or_outdir`: a .blob or a patch
+    folder holding model.blob. `shaves`: the SHAVEs the NeuralNetwork node runs it on (default: the blob's);
+    `threads`: its inference threads (1 or 2). Returns kernelkit.myriad.estimate.Estimate (`.latency_s`, `.fps`,
+    `.stages`, `.memory`, `.top(n)`, `.to_dict()`)."""
+    from kernelkit.core.errors import KernelkitError
+    from kernelkit.model import patchdir
+    from kernelkit.myriad.estimate import estimate_blob
+
+    path = Path(blob_or_outdir)
+    if path.is_dir():
+        blob = path / patchdir.BLOB_FILE
+        if not blob.is_file():
+            raise KernelkitError(f"the folder holds no {patchdir.BLOB_FILE}", path=path,
+                                 hint=f"compile it first: kernelkit compile {path} -o {blob}")
+        path = blob
+    return estimate_blob(blob_info(path), shaves=shaves, threads=threads)
+
+
 __all__ = ["inspect", "patch", "verify", "compile", "archive", "device_check", "device_compare", "emulate", "build",
-           "plugin_check", "blob_info", "blob_run"]
+           "plugin_check", "blob_info", "blob_run", "estimate"]

@@ -319,3 +319,20 @@ def reader_models() -> dict:
             conv(x, 8, 3, dil=2), _const((1, 8, 1, 1), 3))), [(1, 8, 16, 16)]),
     }
     return models
+
+
+def estimate_net(folder: Path, size: int = 32, channels: int = 32, name: str | None = None) -> Path:
+    """Two 3x3 convs (the engine), their sum and a sigmoid (SHAVE stages) over a 1x16xSIZExSIZE input: the
+    work grows with size**2 and with channels, which `kernelkit estimate` must follow."""
+    from openvino import opset1
+
+    def conv(x, oc, layer):
+        ic = x.output(0).get_partial_shape()[1].get_length()
+        return opset1.convolution(x, _const((oc, ic, 3, 3)), [1, 1], [1, 1], [1, 1], [1, 1], name=layer)
+
+    def build(x):
+        first = opset1.relu(conv(x, channels, "conv_a"), name="relu_a")
+        summed = opset1.add(first, conv(first, channels, "conv_b"), name="residual")
+        return opset1.sigmoid(summed, name="gate")
+
+    return _single(folder, name or f"estimate_{size}_{channels}", build, [(1, 16, size, size)])

@@ -29,7 +29,8 @@ def test_the_api_exposes_the_verbs_and_loads_lazily():
             "assert callable(kernelkit.patch); assert 'openvino' not in sys.modules; print(sorted(kernelkit.__all__))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == str(sorted(["inspect", "patch", "verify", "compile", "archive", "device_check",
-                                      "device_compare", "emulate", "build", "plugin_check", "blob_info", "blob_run"]))
+                                      "device_compare", "emulate", "build", "plugin_check", "blob_info", "blob_run",
+                                      "estimate"]))
 
 
 @pytest.mark.toolchain

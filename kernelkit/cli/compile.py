@@ -74,4 +74,22 @@ def run(args) -> int:
           f"{h.stages} stages, {h.shaves} shaves, {h.cmx_slices} CMX slices) in {result.seconds:.1f} s")
     if result.graph_dump is not None:
         print(f"wrote {result.graph_dump} (the plugin's internal graph: which layer each stage comes from)")
+    _print_estimate(result.blob_path)
     return 0
+
+
+def _print_estimate(blob) -> None:
+    """One line of `kernelkit estimate`: latency, FPS and the SHAVE count past which more buy little."""
+    from kernelkit.core.errors import KernelkitError
+    from kernelkit.myriad.blob_reader import read_blob
+    from kernelkit.myriad.estimate import estimate_blob
+
+    try:
+        est = estimate_blob(read_blob(blob))
+    except KernelkitError as exc:          # the blob is written; an estimate it cannot give is not a failed compile
+        print(f"kernelkit: no estimate of the blob: {exc}", file=sys.stderr)
+        return
+    fits = est.memory["ddr"]["fits"] and est.memory["cmx"]["fits"]
+    print(f"estimate on an OAK (2 inference threads, {est.shaves} SHAVEs): {est.latency_s * 1e3:.1f} ms, "
+          f"{est.fps:.1f} FPS; more than {est.enough_shaves} SHAVE{'s' if est.enough_shaves > 1 else ''} buy under "
+          f"5 % (--shaves {est.enough_shaves}); memory {'fits' if fits else 'DOES NOT FIT'} (kernelkit estimate {blob})")

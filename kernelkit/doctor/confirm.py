@@ -272,6 +272,7 @@ def record_compiled(outdir, compiled) -> PluginVerdict:
     verdict = _verdict_of(_Attempt(NEEDS_CLC if isinstance(compiled, NeedsClc) else COMPILED, compiled=compiled))
     report = patchdir.read_report(outdir)
     report["plugin"] = verdict.to_dict()
+    _add_estimate(report, Path(outdir), verdict)
     patchdir.update_report(outdir, report)
     return verdict
 
@@ -286,6 +287,26 @@ def _record(result, outdir: Path, verdict: PluginVerdict) -> PluginVerdict:
 
     report = dict(result.report)
     report["plugin"] = verdict.to_dict()
+    _add_estimate(report, outdir, verdict)
     result.report = report
     patchdir.update_report(outdir, report)
     return verdict
+
+
+def _add_estimate(report: dict, outdir: Path, verdict: PluginVerdict) -> None:
+    """A compiled folder's report gains `kernelkit estimate`'s summary of its blob (OAK, 2 threads, the blob's
+    SHAVEs; docs/estimate.md); a folder without a blob has none."""
+    from kernelkit.myriad.blob_reader import read_blob
+    from kernelkit.myriad.estimate import estimate_blob
+
+    report.pop("estimate", None)
+    blob = outdir / verdict.blob if verdict.status == COMPILED and verdict.blob else None
+    if blob is None or not blob.is_file():
+        return
+    est = estimate_blob(read_blob(blob))
+    ddr, cmx = est.memory["ddr"], est.memory["cmx"]
+    report["estimate"] = {"device": "OAK (RVC2), 2 inference threads", "shaves": est.shaves,
+                          "latency_ms": round(est.latency_s * 1e3, 2), "fps": round(est.fps, 1),
+                          "enough_shaves": est.enough_shaves, "ddr_need_bytes": ddr["need_bytes"],
+                          "ddr_fits": ddr["fits"], "cmx_fits": cmx["fits"],
+                          "model": "kernelkit/facts/data/rvc2-estimate.toml"}
