@@ -36,6 +36,12 @@ ALLOWED = {
         "a traceback frame's file name (Python's own), shown, never opened",
     ("kernelkit/kernel/builder/build.py", "build_kernel"):
         "file names the kit's own renderer made (spec name + fixed suffix), not read from a user's file",
+    ("kernelkit/compat/blobconverter.py", "_convert"):
+        "output_dir: a caller's argument or set_defaults() value (a path the caller chose), not read from a file",
+    ("kernelkit/compat/blobconverter.py", "_zoo_dir"):
+        "the zoo folder: a caller's argument, set_defaults() value or KERNELKIT_ZOO_DIR, not read from a file",
+    ("kernelkit/delivery/device_check.py", "write_device_check"):
+        "the device .npz name: the kit's own (source stem + fixed suffix) in the folder the user chose",
 }
 
 PARSED_ATTRIBUTES = {"attrib", "text", "tail", "sources", "filename"}
