@@ -54,13 +54,15 @@ def patch(model, outdir=None, target=None, *, input_shapes: Mapping | None = Non
 
 
 def verify(outdir, *, inputs=None, expected=None, reference=None, seed: int = 0, atol: float | None = None,
-           rtol: float | None = None):
+           rtol: float | None = None, blob=None, check_blob: bool = True):
     """Run the patch folder's model (custom layers on the SHAVE emulator) against the original model, a
-    `reference` model or `expected` outputs. Returns the VerifyResult (`.passed`, `.outputs`, `.exit_code`)."""
+    `reference` model or `expected` outputs, and the compiled blob (`blob`, else the folder's model.blob; on the
+    blob interpreter) against the same. Returns the VerifyResult (`.passed`, `.ir_passed`, `.blob`,
+    `.exit_code`)."""
     from kernelkit.doctor.verify import verify as run_verify
 
     return run_verify(outdir, inputs=inputs, expected=expected, reference=reference, seed=seed, atol=atol,
-                      rtol=rtol)
+                      rtol=rtol, blob=blob, check_blob=check_blob)
 
 
 def compile(model_or_outdir, output, **options):        # noqa: A001 - the user's verb

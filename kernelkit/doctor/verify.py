@@ -99,10 +99,15 @@ class VerifyResult:
     comparisons: list = field(default_factory=list)   # kernelkit.runners.compare.OutputComparison
     emulated: list[EmulatedLayer] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # emulator failures, output count mismatch
+    blob: BlobCheck | None = None                       # the compiled blob on the interpreter, when there is one
+
+    @property
+    def ir_passed(self) -> bool:
+        return not self.problems and bool(self.comparisons) and all(c.passed for c in self.comparisons)
 
     @property
     def passed(self) -> bool:
-        return not self.problems and bool(self.comparisons) and all(c.passed for c in self.comparisons)
+        return self.ir_passed and (self.blob is None or self.blob.passed)
 
     @property
     def exit_code(self) -> int:
@@ -110,14 +115,39 @@ class VerifyResult:
 
     def to_dict(self) -> dict:
         return {"outdir": str(self.outdir), "reference": self.reference, "passed": self.passed,
+                "ir_passed": self.ir_passed,
                 "emulated_layers": [{"name": e.name, "type": e.type, "calls": e.calls} for e in self.emulated],
-                "problems": self.problems, "outputs": [c.to_dict() for c in self.comparisons]}
+                "problems": self.problems, "outputs": [c.to_dict() for c in self.comparisons],
+                "blob": self.blob.to_dict() if self.blob is not None else None}
+
+
+@dataclass
+class BlobCheck:
+    """The compiled blob run by the blob interpreter (fp32 accumulator) on the same inputs, against the same
+    reference: what the device runs (its fusions, tiling, weights scaling, fp16 everywhere), not the IR."""
+
+    blob: Path
+    comparisons: list = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)     # range findings, output mismatch
+    not_run: str | None = None                            # why the interpreter could not run it (found blob)
+
+    @property
+    def passed(self) -> bool:
+        if self.not_run is not None:
+            return True                 # reported, not judged: the IR verdict stands (see format_verify_result)
+        return not self.problems and bool(self.comparisons) and all(c.passed for c in self.comparisons)
+
+    def to_dict(self) -> dict:
+        return {"blob": str(self.blob), "passed": self.passed, "not_run": self.not_run, "problems": self.problems,
+                "outputs": [c.to_dict() for c in self.comparisons]}
 
 
 def verify(outdir, *, inputs=None, expected=None, reference=None, seed: int = 0, atol: float | None = None,
-           rtol: float | None = None) -> VerifyResult:
+           rtol: float | None = None, blob=None, check_blob: bool = True) -> VerifyResult:
     """Compare the patched model in OUTDIR (custom layers emulated) with expected outputs or a reference
-    model (default: the original model recorded in patch-report.json, on the same inputs)."""
+    model (default: the original model recorded in patch-report.json, on the same inputs). The compiled blob
+    (`blob`, else OUTDIR/model.blob when patch or compile wrote one; `check_blob=False` skips it) is run by the
+    blob interpreter on the same inputs and compared with the same reference."""
     from kernelkit.facts.tolerances import DEFAULT_ATOL, DEFAULT_RTOL
     from kernelkit.ir.load import load_model
     from kernelkit.runners.compare import compare_outputs
@@ -153,9 +183,52 @@ def verify(outdir, *, inputs=None, expected=None, reference=None, seed: int = 0,
     if patched.version == 10:
         actual = [_undo_v10_output_type(a, result_layer) for a, result_layer in zip(actual, patched.results())]
     labels = [f"out{index}" + (f" ({names[index]})" if index < len(names) else "") for index in range(len(actual))]
-    result.comparisons = compare_outputs(actual, wanted, atol=DEFAULT_ATOL if atol is None else atol,
-                                         rtol=DEFAULT_RTOL if rtol is None else rtol, names=labels)
+    atol, rtol = DEFAULT_ATOL if atol is None else atol, DEFAULT_RTOL if rtol is None else rtol
+    result.comparisons = compare_outputs(actual, wanted, atol=atol, rtol=rtol, names=labels)
+    blob_path = Path(blob) if blob is not None else outdir / patchdir.BLOB_FILE
+    if check_blob and (blob is not None or blob_path.is_file()):
+        result.blob = check_compiled_blob(blob_path, patched, feed, wanted, names, atol=atol, rtol=rtol,
+                                          asked=blob is not None)
     return result
+
+
+def check_compiled_blob(blob: Path, patched, feed, wanted, names: list[str], *, atol: float, rtol: float,
+                        asked: bool) -> BlobCheck:
+    """Run `blob` on the patched model's inputs (keyed by its input names) and compare each output, matched by
+    name to the patched model's outputs `names` (in the order of `wanted`), within atol or BLOB_NOISE_OF_PEAK of
+    the output's largest magnitude, whichever is larger. A blob the interpreter cannot run
+    is an error when asked for (`--blob`), else a finding reported beside the IR verdict."""
+    from kernelkit.facts.tolerances import BLOB_NOISE_OF_PEAK
+    from kernelkit.runners.blob.runner import BlobRunner
+    from kernelkit.runners.compare import compare_outputs
+
+    check = BlobCheck(blob)
+    try:
+        runner = BlobRunner(blob)
+        run = runner.run({p.name: array for p, array in zip(patched.parameters(), feed)})
+    except KernelkitError as exc:
+        if asked:
+            raise
+        check.not_run = exc.message
+        return check
+    check.problems.extend(run.failures)
+    outputs = run.outputs
+    missing = [name for name in names if name not in outputs]
+    if missing:         # names differ (an IR v10 output named by its Result): fall back to blob order
+        if len(outputs) != len(wanted):
+            check.problems.append(f"the blob has {len(outputs)} outputs, the reference {len(wanted)}")
+            return check
+        ordered = list(outputs.values())
+    else:
+        ordered = [outputs[name] for name in names]
+    for i, (got, want) in enumerate(zip(ordered, wanted)):
+        got = np.asarray(got, dtype=np.float32).reshape(np.shape(want)) if np.size(got) == np.size(want) else got
+        # fp16 through the whole network: held to a share of the output's peak, not element by element
+        peak = float(np.max(np.abs(want))) if np.size(want) else 0.0
+        label = f"out{i}" + (f" ({names[i]})" if i < len(names) else "")
+        check.comparisons += compare_outputs([got], [want], atol=max(atol, BLOB_NOISE_OF_PEAK * peak), rtol=rtol,
+                                             names=[label])
+    return check
 
 
 def _original_model(name: str, outdir: Path) -> Path:
@@ -227,13 +300,35 @@ def format_verify_result(result: VerifyResult) -> str:
         lines.append("  emulated on SHAVE: " + ", ".join(f"{e.name} ({e.type}, {e.calls} call(s))"
                                                         for e in result.emulated))
     for c in result.comparisons:
-        verdict = "PASS" if c.passed else "FAIL"
-        lines.append(f"  {verdict} {c.name} {list(c.shape)} {c.dtype}: max abs {c.abs_error.max:.3g}, "
-                     f"max rel {c.rel_error.max:.3g}, {c.mismatches}/{c.elements} outside "
-                     f"atol={c.atol:g} rtol={c.rtol:g}" + ("" if c.passed else f" - {c.reason}"))
-        if c.signal_note:
-            lines.append(f"    {c.signal_note}")
+        lines.append(f"  {_comparison_line(c)}")
     for problem in result.problems:
         lines.append(f"  FAIL {problem}")
-    lines.append("PASSED: every output matches" if result.passed else "FAILED")
+    check = result.blob
+    if check is not None:
+        lines.append(f"compiled blob {check.blob} on the blob interpreter (fp32 accumulator) against the same "
+                     "reference:")
+        if check.not_run is not None:
+            lines.append(f"  NOT CHECKED: {check.not_run}")
+        for c in check.comparisons:
+            lines.append(f"  {_comparison_line(c)}")
+        for problem in check.problems:
+            lines.append(f"  FAIL {problem}")
+    if result.passed:
+        lines.append("PASSED: every output matches" + (
+            "" if check is None else " (the IR only: the blob could not be run)" if check.not_run is not None
+            else ", in the IR and in the compiled blob"))
+    elif result.ir_passed:
+        lines.append("FAILED: the IR matches, the compiled blob does not (what the device runs)")
+    elif check is not None and check.passed and check.not_run is None:
+        lines.append("FAILED: the compiled blob matches, the IR on OpenVINO CPU does not")
+    else:
+        lines.append("FAILED")
     return "\n".join(lines)
+
+
+def _comparison_line(c) -> str:
+    verdict = "PASS" if c.passed else "FAIL"
+    line = (f"{verdict} {c.name} {list(c.shape)} {c.dtype}: max abs {c.abs_error.max:.3g}, max rel "
+            f"{c.rel_error.max:.3g}, {c.mismatches}/{c.elements} outside atol={c.atol:g} rtol={c.rtol:g}"
+            + ("" if c.passed else f" - {c.reason}"))
+    return line + (f"\n    {c.signal_note}" if c.signal_note else "")
