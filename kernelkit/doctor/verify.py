@@ -223,6 +223,9 @@ def check_compiled_blob(blob: Path, patched, feed, wanted, names: list[str], *, 
         ordered = [outputs[name] for name in names]
     for i, (got, want) in enumerate(zip(ordered, wanted)):
         got = np.asarray(got, dtype=np.float32).reshape(np.shape(want)) if np.size(got) == np.size(want) else got
+        want = np.asarray(want)
+        if want.dtype.kind in "biu" and np.array_equal(got.astype(want.dtype).astype(got.dtype), got):
+            got = got.astype(want.dtype)        # the blob keeps a boolean or integer output in a float type
         # fp16 through the whole network: held to a share of the output's peak, not element by element
         peak = float(np.max(np.abs(want))) if np.size(want) else 0.0
         label = f"out{i}" + (f" ({names[i]})" if i < len(names) else "")

@@ -142,8 +142,10 @@ def _mvn(ins, params, out):
     x = ins[0]
     normalize, across = params[0], params[1]
     eps = f32(params[-1])
-    axes = tuple(range(1, x.ndim)) if across else tuple(range(2, x.ndim))
-    # Axes in the output's order are N, C, H, W for NCHW; the stage always reduces H, W (and C if across).
+    # The stage reduces the innermost two dims, H and W (and C too when across): by rank, so a 3-D CHW tensor
+    # (no N) reduces its last two as a 4-D NCHW one does.
+    count = 3 if across else 2
+    axes = tuple(range(max(0, x.ndim - count), x.ndim))
     y = x - x.mean(axis=axes, keepdims=True)
     if normalize:
         y = y / np.sqrt((y * y).mean(axis=axes, keepdims=True) + eps)
