@@ -17,6 +17,7 @@ import pytest
 
 from kernelkit.core.errors import KernelkitError
 from myriad_models import estimate_net, read_blob_with_depthai, require_toolchain
+from test_blob_reader import _cli
 
 REPO = Path(__file__).resolve().parents[1]
 FEATURES = REPO / "benchmarks" / "data" / "estimate-features.json"
@@ -136,21 +137,6 @@ def test_ddr_past_the_heap_says_the_device_message(blobs):
 
 
 # ------------------------------------------------------------------------------------------------ the CLI
-
-def _cli(*argv):
-    import contextlib
-    import io
-
-    from kernelkit.cli import main
-
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            code = main([str(a) for a in argv])
-        except SystemExit as exc:
-            code = exc.code
-    return code, out.getvalue(), err.getvalue()
-
 
 @pytest.mark.toolchain
 def test_cli_text_and_json(blobs):

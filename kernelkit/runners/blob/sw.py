@@ -330,24 +330,18 @@ def _sw_conv(ins, params, out):
     x, weights = ins[0], ins[1]                        # x (N, C, H, W); weights (OC, IC, ky, kx), see below
     n, c, h, wd = x.shape
     oc, oh, ow = out[1], out[2], out[3]
-    if weights.shape[1] == 1 and c > 1:                # depthwise: each channel its own filter
-        y = np.zeros((n, oc, oh, ow), np.float32)
-        pad_b = max((oh - 1) * sy + (ky - 1) * dy + 1 - h - pad_t, 0)
-        pad_r = max((ow - 1) * sx + (kx - 1) * dx + 1 - wd - pad_l, 0)
-        xp = _pad_array(x, ((0, 0), (0, 0), (pad_t, pad_b), (pad_l, pad_r)))
-        for i in range(ky):
-            for j in range(kx):
-                patch = xp[:, :, i * dy:i * dy + (oh - 1) * sy + 1:sy, j * dx:j * dx + (ow - 1) * sx + 1:sx]
-                y += patch * weights[None, :, 0, i, j, None, None]
-        return y
-    y = np.zeros((n, oc, oh, ow), np.float32)
+    depthwise = weights.shape[1] == 1 and c > 1        # each channel its own filter
     pad_b = max((oh - 1) * sy + (ky - 1) * dy + 1 - h - pad_t, 0)
     pad_r = max((ow - 1) * sx + (kx - 1) * dx + 1 - wd - pad_l, 0)
     xp = _pad_array(x, ((0, 0), (0, 0), (pad_t, pad_b), (pad_l, pad_r)))
+    y = np.zeros((n, oc, oh, ow), np.float32)
     for i in range(ky):
         for j in range(kx):
             patch = xp[:, :, i * dy:i * dy + (oh - 1) * sy + 1:sy, j * dx:j * dx + (ow - 1) * sx + 1:sx]
-            y += np.einsum("nchw,oc->nohw", patch, weights[:, :, i, j])
+            if depthwise:
+                y += patch * weights[None, :, 0, i, j, None, None]
+            else:
+                y += np.einsum("nchw,oc->nohw", patch, weights[:, :, i, j])
     if len(ins) > 2:
         y += ins[2].reshape(1, oc, 1, 1)
     return y
