@@ -13,7 +13,7 @@ import numpy as np
 
 from kernelkit.facts.knowledge import Knowledge, load_knowledge
 from kernelkit.facts.target import Target, get_target
-from kernelkit.ir.graph import Out, constant_source
+from kernelkit.ir.graph import Out, constant_input, constant_source
 
 KINDS = ("ir-version", "opset", "unsupported", "limit", "precision", "dynamic-shape", "dtype")
 
@@ -263,7 +263,30 @@ def _check_inputs_at_least(model, layer, params):
     return None if count >= params["count"] else f"{count} input(s)"
 
 
+def _check_axes_form(model, layer, params):
+    inputs = layer.inputs
+    if params["port"] >= len(inputs) or not inputs:
+        return None
+    found = model.producer(layer, inputs[0].id)
+    rank = len(found[1].dims if found else inputs[0].dims)
+    axes = constant_input(model, layer, params["port"])
+    if rank not in params["ranks"] or axes is None:
+        return None
+    normalised = sorted({int(a) % rank for a in np.ravel(axes)})
+    if params.get("innermost") and rank - 1 not in normalised:
+        return f"{rank}-D over axes {normalised}, not the innermost"
+    if rank in params.get("batch_free_ranks", ()) and 0 in normalised:
+        return f"{rank}-D over axes {normalised}, the batch included"
+    return None
+
+
+def _check_network_reads_input(model, layer, params):
+    return None if model.parameters() else "the network has no input"
+
+
 _CHECKS = {
+    "axes_form": _check_axes_form,
+    "network_reads_input": _check_network_reads_input,
     "inputs_at_least": _check_inputs_at_least,
     "attr_in": _check_attr_in,
     "attr_all": _check_attr_all,
