@@ -79,7 +79,7 @@ def patched(model_path: Path, out: Path, options: dict) -> dict:
     found = {"exit": result.exit_code, "plugin": plugin.get("status", "not-run"),
              "rewritten": sorted({c["layer"] for c in report.get("changes", [])
                                   if c["patcher"] in ("rewrite", "custom_layer", "native")}),
-             "minimal": bool(report.get("minimal") is True or "not needed" in plugin.get("reason", ""))}
+             "minimal": bool(report.get("minimal_change") or "not needed" in plugin.get("reason", ""))}
     if result.remaining:
         left = result.remaining[0]
         found["detail"] = f"{left.layer_name} ({left.type}): {left.reason[:100]}"

@@ -180,7 +180,7 @@ def confirm(result, model_path, outdir, target: Target | str, patch_options: dic
     if isinstance(minimal, tuple):
         return minimal
     if minimal:
-        result.report = dict(result.report, minimal=minimal)
+        result.report = dict(result.report, plugin_on_minimal=minimal)
     attempt = _compile(outdir, target)
     verdict = _verdict_of(attempt)
     if attempt.status != REFUSED:
@@ -285,7 +285,7 @@ def explain_changes(report: dict) -> list[dict]:
     blocked: dict[str, dict] = {}
     for blocker in report.get("blockers_before", []):
         blocked.setdefault(blocker.get("layer_name", ""), blocker)
-    refused = report.get("minimal") or {}
+    refused = report.get("plugin_on_minimal") or {}
     found = []
     for change in report.get("changes", []):
         layer, patcher = change.get("layer", ""), change.get("patcher", "")

@@ -112,11 +112,49 @@ def _shape_blockers(model, layer, kb: Knowledge) -> list[Blocker]:
         dynamic = next((port for port in layer.outputs if -1 in port.dims), None)
         # reported only where the dynamism starts (NonZero, NMS...), not on every layer downstream of it
         if dynamic is not None and not any(-1 in port.dims for port, _ in _input_ports(model, layer)):
+            inputs = shape_inputs(model, layer)
+            if inputs:
+                names = ", ".join(repr(p.name) for p in inputs)
+                return [_blocker(layer, "dynamic-shape",
+                                 f"output port {dynamic.id} has a dynamic dimension {dynamic.dims} computed from the "
+                                 f"integer input{'s' if len(inputs) > 1 else ''} {names}; the {kb.target} IR reader "
+                                 "needs every dimension static: freeze it with --input-value", kb.sources["reader"],
+                                 port=dynamic.id, from_inputs=[p.name for p in inputs])]
             return [_blocker(layer, "dynamic-shape",
                              f"output port {dynamic.id} has a dynamic dimension {dynamic.dims}; the {kb.target} IR "
                              "reader needs every dimension static (data-dependent outputs such as NonZero's "
                              "need an upper bound)", kb.sources["reader"], port=dynamic.id)]
     return []
+
+
+_INTEGER_TYPES = ("i8", "i16", "i32", "i64", "u8", "u16", "u32", "u64")
+
+
+def shape_inputs(model, layer) -> list:
+    """The integer network inputs (Parameters) the layer's inputs are computed from: an `axes`, `sizes`,
+    `pads` or `repeats` fed at run time, which sets the layer's output shape."""
+    found, seen = [], set()
+    todo = [layer]
+    while todo and len(seen) < 10000:
+        current = todo.pop()
+        ports = current.inputs
+        if current is layer and len(ports) > 1:
+            data = model.producer(layer, ports[0].id)
+            dims = data[1].dims if data else ports[0].dims
+            if dims and all(d >= 0 for d in dims):
+                ports = ports[1:]          # the data (a static tensor), not what sets the shape
+        for port in ports:
+            producer = model.producer(current, port.id)
+            if producer is None or producer[0].id in seen:
+                continue
+            source = producer[0]
+            seen.add(source.id)
+            if source.type == "Parameter":
+                if (source.attrs.get("element_type") or "").lower() in _INTEGER_TYPES:
+                    found.append(source)
+            else:
+                todo.append(source)
+    return sorted(found, key=lambda p: p.name)
 
 
 def _input_ports(model, layer):

@@ -244,7 +244,7 @@ def _report(run: PatchRun, source: dict, before: list, remaining: list) -> dict:
         "prefer": run.prefer,
         "choices": [choice.to_dict() for choice in run.choices.values()],
         "frozen": run.frozen,
-    } | ({"minimal": True} if run.minimal else {}) | _taught(run)
+    } | ({"minimal_change": True} if run.minimal else {}) | _taught(run)
 
 
 def _taught(run: PatchRun) -> dict:
