@@ -150,7 +150,9 @@ def shape_inputs(model, layer) -> list:
             source = producer[0]
             seen.add(source.id)
             if source.type == "Parameter":
-                if (source.attrs.get("element_type") or "").lower() in _INTEGER_TYPES:
+                # shape-setting inputs are scalars or short lists (an integer image or matrix is data)
+                dims = source.outputs[0].dims if source.outputs else []
+                if (source.attrs.get("element_type") or "").lower() in _INTEGER_TYPES and len(dims) <= 1:
                     found.append(source)
             else:
                 todo.append(source)
