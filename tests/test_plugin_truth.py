@@ -83,7 +83,8 @@ def test_the_plugin_outranks_a_table_that_calls_a_layer_blocked(tmp_path):
 
 
 def test_a_rewrite_the_plugin_needs_is_kept_and_its_words_say_why(tmp_path):
-    """Pad of a 2-D tensor: the plugin refuses it as it is; the rewrite stays and the report quotes it."""
+    """Pad of a 2-D tensor: the plugin refuses it as it is; the rewrite stays and the report quotes it. The
+    probe: the plugin refuses the minimal patch in the words the rule quotes."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
@@ -96,10 +97,15 @@ def test_a_rewrite_the_plugin_needs_is_kept_and_its_words_say_why(tmp_path):
               tmp_path / "pad.onnx")
     report = _patch(tmp_path / "pad.onnx", tmp_path / "out").report
     assert report["plugin"]["status"] == "compiled"
+    # the rule quotes the plugin's refusal (learnt from this model), so the plugin is not asked again
     asked = report["plugin_on_minimal"]
-    assert asked["asked"] and not asked["compiled"] and "only 3D and 4D input" in asked["message"]
+    assert not asked["asked"] and not asked["compiled"] and "only 3D and 4D input" in asked["source"]
     why = {w["layer"]: w for w in report["why"] if w["patcher"] == "rewrite"}
     assert why and all("only 3D and 4D input" in w["source"] for w in why.values())
+    patch_model(tmp_path / "pad.onnx", tmp_path / "minimal", "2021.4", minimal=True)
+    with pytest.raises(CompileFailed) as refused:
+        compile_patched(tmp_path / "minimal", "2021.4")
+    assert "support only 3D and 4D input, but 2D provided" in refused.value.plugin_text
 
 
 @pytest.mark.parametrize("name, words", [

@@ -282,14 +282,18 @@ def _try_minimal(result, model_path, outdir: Path, target, patch_options: dict):
 def explain_changes(report: dict) -> list[dict]:
     """Per change of a patch report, why it was needed: the knowledge rule (its reason and source) that
     blocked the layer, or the real plugin's refusal of the layer as it is."""
-    blocked: dict[str, dict] = {}
+    blocked: dict[str, list[dict]] = {}
     for blocker in report.get("blockers_before", []):
-        blocked.setdefault(blocker.get("layer_name", ""), blocker)
+        blocked.setdefault(blocker.get("layer_name", ""), []).append(blocker)
+    # the kind of blocker each step answers (a rewrite a limit before an opset the downgrade could not take)
+    kinds = {"version": ("opset",), "ir": ("ir-version",), "precision": ("precision", "dtype")}
     refused = report.get("plugin_on_minimal") or {}
     found = []
     for change in report.get("changes", []):
         layer, patcher = change.get("layer", ""), change.get("patcher", "")
-        rule = blocked.get("" if patcher == "ir" else layer)
+        rules = blocked.get("" if patcher == "ir" else layer, [])
+        wanted = kinds.get(patcher, ("limit", "unsupported"))
+        rule = next((r for r in rules if r.get("kind") in wanted), rules[0] if rules else None)
         if refused.get("asked") and refused.get("layer") == layer and refused.get("message"):
             why, source = "the real plugin refused the layer as it is", refused["message"].splitlines()[0]
         elif rule is not None:
