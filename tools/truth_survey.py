@@ -38,9 +38,15 @@ def _first_line(text: str, width: int = 110) -> str:
 
 
 def _blob_facts(path: Path) -> dict:
+    """Stage count and size; a blob the reader cannot read (a dynamic NonZero's -1 dims) has no stage count."""
+    from kernelkit.core.errors import KernelkitError
     from kernelkit.myriad.blob_reader import read_blob
 
-    return {"stages": read_blob(path).counts()["stages"], "bytes": path.stat().st_size}
+    try:
+        stages = read_blob(path).counts()["stages"]
+    except KernelkitError:
+        return {"bytes": path.stat().st_size}
+    return {"stages": stages, "bytes": path.stat().st_size}
 
 
 def straight(model_path: Path, folder: Path) -> dict:
@@ -192,8 +198,10 @@ def render(rows: dict, ran: list[str]) -> str:
     refused = count(lambda r: r["patched"].get("plugin") == "refused")
     both = [r for r in rows.values() if r["straight"]["status"] == "compiled"
             and r.get("compiled", {}).get("status") == "compiled"]
+    both = [r for r in both if "stages" in r["straight"] and "stages" in r["compiled"]]
     not_larger = [r for r in both if r["compiled"]["stages"] <= r["straight"]["stages"]
                   and r["compiled"]["bytes"] <= r["straight"]["bytes"]]
+    larger = sorted(n for n, r in rows.items() if any(r is b for b in both) and r not in not_larger)
     rewritten_straight = [n for n, r in rows.items() if r["straight"]["status"] == "compiled" and r["patched"].get("rewritten")]
     lines = [
         "# The plugin's verdict is the kit's verdict: a survey on models by others",
@@ -207,7 +215,8 @@ def render(rows: dict, ran: list[str]) -> str:
         f"{straight_ok} compile straight, {patch_ok} patch with exit 0, {compiled} compile again from the patch "
         f"folder, {ver} verify. Of the {refused} patches the plugin refused, {refused_named} name the user's "
         f"layer. Where both compiled ({len(both)} models), {len(not_larger)} patched blobs have no more stages "
-        f"and no more bytes than the straight compile's; models that compile straight yet had a layer "
+        f"and no more bytes than the straight compile's (more: {', '.join(larger) or 'none'}); models that "
+        f"compile straight yet had a layer "
         f"rewritten: {len(rewritten_straight)}{' (' + ', '.join(rewritten_straight[:10]) + ')' if rewritten_straight else ''}.",
         "",
         "What ran: " + "; ".join(ran),
