@@ -8,7 +8,12 @@ fixes the kit knows for that layer are tried, each a fresh patch compiled again:
   - it has both a native formulation and a library kernel: the other one first;
   - the patch left it alone although the kit has a formulation or a kernel for its op: replace it.
 The first that compiles replaces the folder (its report says what the plugin taught); when none does, the
-report and the summary name the layer, the plugin's words and what to try. Exit codes: 0 compiled, 1 refused,
+report and the summary name the layer, the plugin's words and what to try.
+Minimal change: when the patch rewrote or bound a layer, the plugin is first asked about the model with only
+what its reader needs (IR version, opset downgrades, precision and edge fixes; `patch_model(minimal=True)`).
+If it compiles that, that folder is the patch: no layer the plugin compiles is rewritten. It is not asked when
+a blocker the plugin itself taught (or the reader's own) remains: that compile could only be refused. The
+report's "why" says, per change, what made it needed (a knowledge rule and its source, or the plugin's words). Exit codes: 0 compiled, 1 refused,
 4 compiles once clc builds the kernels' .bin; without the toolchain the verdict is the knowledge base's only.
 """
 
@@ -171,6 +176,11 @@ def confirm(result, model_path, outdir, target: Target | str, patch_options: dic
             raise KernelkitError(reason, where="--compile",
                                  hint=f"patch with --target {compiler_target().name} to confirm by compiling")
         return _record(result, outdir, PluginVerdict(NOT_RUN, reason=reason)), result
+    minimal = _try_minimal(result, model_path, outdir, target, patch_options)
+    if isinstance(minimal, tuple):
+        return minimal
+    if minimal:
+        result.report = dict(result.report, plugin_on_minimal=minimal)
     attempt = _compile(outdir, target)
     verdict = _verdict_of(attempt)
     if attempt.status != REFUSED:
@@ -211,6 +221,98 @@ def confirm(result, model_path, outdir, target: Target | str, patch_options: dic
     verdict.reason = _what_to_try(verdict) if verdict.layer else \
         "the plugin's words name no layer and none could be found by compiling parts of the model"
     return _record(result, outdir, verdict), result
+
+
+# Patch steps that give a layer a new form; what the reader needs (version, precision, edges, ir) is not one.
+DISCRETIONARY = ("rewrite", "custom_layer", "native")
+
+
+def certain_refusal(blocker: dict) -> bool:
+    """A blocker the real plugin itself taught (its words or a probe verdict are the rule's source) or one its
+    reader refuses outright: asking the plugin again could only cost a refused compile."""
+    source = blocker.get("source", "")
+    return (blocker.get("kind") in ("ir-version", "opset", "dynamic-shape", "dtype")
+            or "real 2021.4 plugin" in source or "plugin verdict" in source)
+
+
+def _try_minimal(result, model_path, outdir: Path, target, patch_options: dict):
+    """Ask the plugin about the model with only what its reader needs. Returns (verdict, result) when it
+    compiles that (the folder is replaced), else what the report's "minimal" records (None: not asked)."""
+    from kernelkit.core.errors import KernelkitError
+    from kernelkit.model.patcher import patch_model
+
+    changed = sorted({c["layer"] for c in result.report.get("changes", []) if c.get("patcher") in DISCRETIONARY})
+    if not changed:
+        return None
+    parent = Path(tempfile.mkdtemp(prefix=f".{outdir.name}.minimal-", dir=outdir.parent))
+    folder = parent / "patch"
+    try:
+        try:
+            minimal = patch_model(model_path, folder, target, **patch_options, minimal=True)
+        except KernelkitError as exc:
+            return {"compiled": False, "asked": False, "reason": f"the minimal patch failed: {exc.message}"}
+        remaining = minimal.report.get("remaining_blockers", [])
+        certain = [b for b in remaining if certain_refusal(b)]
+        if certain:
+            first = certain[0]
+            return {"compiled": False, "asked": False, "layer": first["layer_name"],
+                    "reason": f"{first['layer_name']}: {first['reason']}", "source": first["source"]}
+        attempt = _compile(folder, target)
+        if attempt.status == REFUSED:
+            found = PluginVerdict(REFUSED)
+            _describe_failure(found, attempt.failure, minimal.report.get("changes", []))
+            return {"compiled": False, "asked": True, "layer": found.layer, "message": found.message}
+        report = dict(minimal.report)
+        if remaining:       # the plugin's verdict outranks the tables that called these layers blocked
+            report["overruled"] = [dict(b, note=f"the real {compiler_target().name} plugin compiled it as it is")
+                                   for b in remaining]
+            report["remaining_blockers"], report["ok"] = [], True
+            minimal.remaining = []
+        minimal.report = report
+        _replace_folder(folder, outdir)
+        minimal.outdir = outdir
+        verdict = _verdict_of(attempt)
+        verdict.reason = (f"the plugin compiles the model with only what its reader needs: the patch's rewrite of "
+                          f"{', '.join(changed)} was not needed and is not applied")
+        return _record(minimal, outdir, verdict), minimal
+    finally:
+        shutil.rmtree(parent, ignore_errors=True)
+
+
+def explain_changes(report: dict) -> list[dict]:
+    """Per change of a patch report, why it was needed: the knowledge rule (its reason and source) that
+    blocked the layer, or the real plugin's refusal of the layer as it is."""
+    blocked: dict[str, list[dict]] = {}
+    for blocker in report.get("blockers_before", []):
+        blocked.setdefault(blocker.get("layer_name", ""), []).append(blocker)
+    # the kind of blocker each step answers (a rewrite a limit before an opset the downgrade could not take)
+    kinds = {"version": ("opset",), "ir": ("ir-version",), "precision": ("precision", "dtype")}
+    refused = report.get("plugin_on_minimal") or {}
+    found = []
+    for change in report.get("changes", []):
+        layer, patcher = change.get("layer", ""), change.get("patcher", "")
+        rules = blocked.get("" if patcher == "ir" else layer, [])
+        wanted = kinds.get(patcher, ("limit", "unsupported"))
+        rule = next((r for r in rules if r.get("kind") in wanted), rules[0] if rules else None)
+        if refused.get("asked") and refused.get("layer") == layer and refused.get("message"):
+            why, source = "the real plugin refused the layer as it is", refused["message"].splitlines()[0]
+        elif rule is not None:
+            why, source = rule["reason"], rule["source"]
+        elif patcher in ("rewrite", "native"):
+            why, source = ("a form of the op the real plugin refuses although its tables list the op",
+                           f"the formulation's `needed` rule (kernelkit/model/formulations), {layer}")
+        elif patcher == "fc_as_conv":
+            why, source = ("a MatMul the plugin would run one row at a time, one stage per row",
+                           "measured on the real plugin (kernelkit/model/passes/fc_as_conv.py)")
+        elif patcher == "boundary":
+            why, source = ("what the plugin needs at the network's edges",
+                           "the real plugin's refusals (kernelkit/model/passes/boundary.py)")
+        elif patcher in ("preprocess", "freeze"):
+            why, source = "asked for", "the patch options"
+        else:
+            why, source = "follows from another change of the patch", ""
+        found.append({"patcher": patcher, "layer": layer, "why": why, "source": source})
+    return found
 
 
 def _verdict_of(attempt: _Attempt) -> PluginVerdict:
@@ -287,6 +389,7 @@ def _record(result, outdir: Path, verdict: PluginVerdict) -> PluginVerdict:
 
     report = dict(result.report)
     report["plugin"] = verdict.to_dict()
+    report["why"] = explain_changes(report)
     _add_estimate(report, outdir, verdict)
     result.report = report
     patchdir.update_report(outdir, report)

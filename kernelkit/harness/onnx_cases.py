@@ -103,3 +103,30 @@ def openvino_misses(case: PreparedCase) -> bool:
     original = load_model(case.model_path, case.shapes)
     got = OpenVINOCPURunner.of_model(original).run(case.inputs).arrays
     return any(not c.passed for c in compare_outputs(got, case.expected))
+
+
+def write_raw(case, folder: Path) -> Path | str:
+    """Write the case as ONNX lays its test cases out: model.onnx unchanged (every input an input, the integer
+    ones too) beside test_data_set_0/input_N.pb and output_N.pb. Returns the model's path, or why the case
+    cannot be taken (a string)."""
+    import onnx
+    from onnx import numpy_helper
+
+    inputs, expected = case.data_sets[0]
+    graph = case.model.graph
+    initializers = {t.name for t in graph.initializer}
+    names = [i.name for i in graph.input if i.name not in initializers]
+    if len(names) != len(inputs) or any(isinstance(a, (list, dict)) or a is None
+                                        for a in list(inputs) + list(expected)):
+        return "inputs or outputs are not plain tensors (sequences, optionals)"
+    if any(np.asarray(a).dtype.kind not in "biuf" for a in list(inputs) + list(expected)):
+        return "test data numpy cannot hold natively (bf16, float8, strings)"
+    data = folder / "test_data_set_0"
+    data.mkdir(parents=True, exist_ok=True)
+    for i, (name, array) in enumerate(zip(names, inputs)):
+        (data / f"input_{i}.pb").write_bytes(numpy_helper.from_array(np.asarray(array), name).SerializeToString())
+    for i, (out, array) in enumerate(zip(graph.output, expected)):
+        (data / f"output_{i}.pb").write_bytes(
+            numpy_helper.from_array(np.asarray(array), out.name).SerializeToString())
+    onnx.save(case.model, folder / "model.onnx")
+    return folder / "model.onnx"

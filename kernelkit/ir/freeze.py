@@ -148,3 +148,42 @@ def _override(shapes, param):
 
 def frozen_record(name: str, type_name: str, dims: list[int], array) -> dict:
     return {"input": name, "type": type_name, "shape": list(dims), "value": np.asarray(array).ravel().tolist()}
+
+
+TEST_DATA_FOLDER = "test_data_set_0"      # ONNX's test-case layout: model.onnx beside test_data_set_0/input_N.pb
+
+
+def known_input_values(model_path) -> dict[str, np.ndarray]:
+    """The values the model's own test data feeds its inputs (ONNX's test-case layout: `test_data_set_0/
+    input_N.pb` beside the model, each a TensorProto naming its input); {} when there is none."""
+    from pathlib import Path
+
+    if model_path is None:
+        return {}
+    folder = Path(model_path).parent / TEST_DATA_FOLDER
+    if not folder.is_dir():
+        return {}
+    import onnx
+    from onnx import numpy_helper
+
+    found = {}
+    for path in sorted(folder.glob("input_*.pb")):
+        tensor = onnx.TensorProto()
+        try:
+            tensor.ParseFromString(path.read_bytes())
+            if tensor.name:
+                found[tensor.name] = numpy_helper.to_array(tensor)
+        except Exception:       # noqa: BLE001 - not a tensor (a sequence, a broken file): no known value
+            continue
+    return found
+
+
+def suggest_input_value(name: str, dims, known: np.ndarray | None) -> str:
+    """The `--input-value NAME=...` that freezes an input: its known value, else a placeholder of its shape."""
+    if known is not None:
+        values = ",".join(str(v.item()) for v in np.ravel(known))
+        return f"{OPTION} {name}={values}"
+    size = math.prod(dims) if dims and all(d >= 0 for d in dims) else None
+    count = f"{size} value{'s' if size != 1 else ''}" if size is not None else "its values"
+    shape = f" of shape [{', '.join(map(str, dims))}]" if dims else ""
+    return f"{OPTION} {name}=V0,V1,... ({count}{shape}: the value your application feeds)"

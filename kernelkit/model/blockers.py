@@ -13,7 +13,7 @@ import numpy as np
 
 from kernelkit.facts.knowledge import Knowledge, load_knowledge
 from kernelkit.facts.target import Target, get_target
-from kernelkit.ir.graph import Out, constant_source
+from kernelkit.ir.graph import Out, constant_input, constant_source
 
 KINDS = ("ir-version", "opset", "unsupported", "limit", "precision", "dynamic-shape", "dtype")
 
@@ -112,11 +112,51 @@ def _shape_blockers(model, layer, kb: Knowledge) -> list[Blocker]:
         dynamic = next((port for port in layer.outputs if -1 in port.dims), None)
         # reported only where the dynamism starts (NonZero, NMS...), not on every layer downstream of it
         if dynamic is not None and not any(-1 in port.dims for port, _ in _input_ports(model, layer)):
+            inputs = shape_inputs(model, layer)
+            if inputs:
+                names = ", ".join(repr(p.name) for p in inputs)
+                return [_blocker(layer, "dynamic-shape",
+                                 f"output port {dynamic.id} has a dynamic dimension {dynamic.dims} computed from the "
+                                 f"integer input{'s' if len(inputs) > 1 else ''} {names}; the {kb.target} IR reader "
+                                 "needs every dimension static: freeze it with --input-value", kb.sources["reader"],
+                                 port=dynamic.id, from_inputs=[p.name for p in inputs])]
             return [_blocker(layer, "dynamic-shape",
                              f"output port {dynamic.id} has a dynamic dimension {dynamic.dims}; the {kb.target} IR "
                              "reader needs every dimension static (data-dependent outputs such as NonZero's "
                              "need an upper bound)", kb.sources["reader"], port=dynamic.id)]
     return []
+
+
+_INTEGER_TYPES = ("i8", "i16", "i32", "i64", "u8", "u16", "u32", "u64")
+
+
+def shape_inputs(model, layer) -> list:
+    """The integer network inputs (Parameters) the layer's inputs are computed from: an `axes`, `sizes`,
+    `pads` or `repeats` fed at run time, which sets the layer's output shape."""
+    found, seen = [], set()
+    todo = [layer]
+    while todo and len(seen) < 10000:
+        current = todo.pop()
+        ports = current.inputs
+        if current is layer and len(ports) > 1:
+            data = model.producer(layer, ports[0].id)
+            dims = data[1].dims if data else ports[0].dims
+            if dims and all(d >= 0 for d in dims):
+                ports = ports[1:]          # the data (a static tensor), not what sets the shape
+        for port in ports:
+            producer = model.producer(current, port.id)
+            if producer is None or producer[0].id in seen:
+                continue
+            source = producer[0]
+            seen.add(source.id)
+            if source.type == "Parameter":
+                # shape-setting inputs are scalars or short lists (an integer image or matrix is data)
+                dims = source.outputs[0].dims if source.outputs else []
+                if (source.attrs.get("element_type") or "").lower() in _INTEGER_TYPES and len(dims) <= 1:
+                    found.append(source)
+            else:
+                todo.append(source)
+    return sorted(found, key=lambda p: p.name)
 
 
 def _input_ports(model, layer):
@@ -263,7 +303,30 @@ def _check_inputs_at_least(model, layer, params):
     return None if count >= params["count"] else f"{count} input(s)"
 
 
+def _check_axes_form(model, layer, params):
+    inputs = layer.inputs
+    if params["port"] >= len(inputs) or not inputs:
+        return None
+    found = model.producer(layer, inputs[0].id)
+    rank = len(found[1].dims if found else inputs[0].dims)
+    axes = constant_input(model, layer, params["port"])
+    if rank not in params["ranks"] or axes is None:
+        return None
+    normalised = sorted({int(a) % rank for a in np.ravel(axes)})
+    if params.get("innermost") and rank - 1 not in normalised:
+        return f"{rank}-D over axes {normalised}, not the innermost"
+    if rank in params.get("batch_free_ranks", ()) and 0 in normalised:
+        return f"{rank}-D over axes {normalised}, the batch included"
+    return None
+
+
+def _check_network_reads_input(model, layer, params):
+    return None if model.parameters() else "the network has no input"
+
+
 _CHECKS = {
+    "axes_form": _check_axes_form,
+    "network_reads_input": _check_network_reads_input,
     "inputs_at_least": _check_inputs_at_least,
     "attr_in": _check_attr_in,
     "attr_all": _check_attr_all,

@@ -25,6 +25,15 @@ def describe_fix(blocker, model, target: Target) -> str | None:
         return _describe_choice(layer)
     if kind == "precision":
         return precision.describe_fix(model, layer, target)
+    if kind == "dynamic-shape" and blocker.details.get("from_inputs"):
+        from kernelkit.ir.freeze import known_input_values, suggest_input_value
+
+        known = known_input_values(model.path)
+        flags = [suggest_input_value(p.name, p.outputs[0].dims if p.outputs else [], known.get(p.name))
+                 for p in model.parameters() if p.name in blocker.details["from_inputs"]]
+        where = " (the values of the model's test data)" if all(p in known for p in blocker.details["from_inputs"]) \
+            else ""
+        return f"freeze the shape input: patch with {' '.join(flags)}{where}"
     if kind == "dtype":
         found = {p.element_type for p in layer.outputs} | {layer.attrs.get("element_type")}
         pairs = [f"{t} -> {precision.RETYPE[t]}" for t in sorted(t for t in found if t in precision.RETYPE)]

@@ -65,6 +65,7 @@ class PatchRun(PatchContext):
     leave_alone: frozenset = frozenset()               # layers no rewrite, kernel or fc_as_conv may touch
     replace: frozenset = frozenset()                   # layers to replace although the tables accept them
     prefer_layers: dict = field(default_factory=dict)  # layer name -> native | kernel, beats `prefer`
+    minimal: bool = False                              # replace only the layers in `replace`
 
 
 def _record_freeze(run: PatchRun) -> None:
@@ -84,6 +85,8 @@ def _plan(run: PatchRun) -> None:
     run.blocked |= {b.layer_name for b in found if b.kind == "opset" and b.type.lower() in formulations()}
     # Forms the knowledge base calls supported but the real plugin refuses: known where kernelkit compiles.
     run.blocked |= rewrite.needed_layers(run.model) if run.target.compiler else set()
+    if run.minimal:
+        run.blocked = set()
     run.blocked = (run.blocked | set(run.replace)) - set(run.leave_alone)
     run.choices = native.plan(run, run.blocked, run.prefer, set(run.binder.index))
     for name, prefer in run.prefer_layers.items():
@@ -147,7 +150,7 @@ PASSES = (
 
 def patch_ir(model, target: Target | str, *, preprocessing: preprocess.Preprocessing | None = None,
              kernels_dir=None, prefer: str = "native", build_dir=None, source: dict | None = None,
-             leave_alone=(), replace=(), prefer_layers: dict | None = None) -> PatchResult:
+             leave_alone=(), replace=(), prefer_layers: dict | None = None, minimal: bool = False) -> PatchResult:
     """Patch `model` (a kernelkit.ir.model.IRModel, edited in place) for MYRIAD `target`, in memory. The bound
     kernels are built in `build_dir` (default: a temporary folder, removed by `result.close()`). `source`:
     the report's record of where the model came from (default: its path). leave_alone / replace /
@@ -159,7 +162,8 @@ def patch_ir(model, target: Target | str, *, preprocessing: preprocess.Preproces
     before = find_blockers(model, target)
     run = PatchRun(model, target, preprocessing=preprocessing or preprocess.Preprocessing(), prefer=prefer,
                    leave_alone=frozenset(leave_alone), replace=frozenset(replace),
-                   prefer_layers={k: native.normalise_prefer(v) for k, v in (prefer_layers or {}).items()})
+                   prefer_layers={k: native.normalise_prefer(v) for k, v in (prefer_layers or {}).items()},
+                   minimal=minimal)
     run.binder = custom_layer.Binder(run, kernels_dir, build_dir)
     try:
         for step in PASSES:
@@ -185,9 +189,10 @@ def patch_model(model_path, outdir, target: Target | str, *, input_shapes: dict 
                 force: bool = False, preprocessing=None, kernels_dir=None, prefer: str = "native",
                 shaves: int = DEFAULT_SHAVES, input_values: dict | None = None,
                 outputs: list[str] | None = None, leave_alone=(), replace=(),
-                prefer_layers: dict | None = None) -> PatchResult:
+                prefer_layers: dict | None = None, minimal: bool = False) -> PatchResult:
     """Patch `model_path` (.xml or .onnx) for MYRIAD `target` into the patch folder `outdir`. Never touches the
-    input. input_values (`--input-value`): inputs frozen to constants before If/Loop/Shape folding (`freeze`).
+    input. minimal: no rewrite or kernel for any layer but those in `replace` (kernelkit.doctor.confirm asks the
+    plugin whether the model compiles with only what its reader needs). input_values (`--input-value`): inputs frozen to constants before If/Loop/Shape folding (`freeze`).
     outputs (`--output`): the tensors the patched model ends at (`kernelkit.ir.cut`)."""
     from kernelkit.ir.load import load_model
 
@@ -205,7 +210,8 @@ def patch_model(model_path, outdir, target: Target | str, *, input_shapes: dict 
               "input_values": {k: list(v) for k, v in (input_values or {}).items()},
               "outputs": list(outputs or [])}
     result = patch_ir(model, target, preprocessing=preprocessing, kernels_dir=kernels_dir, prefer=prefer,
-                      source=source, leave_alone=leave_alone, replace=replace, prefer_layers=prefer_layers)
+                      source=source, leave_alone=leave_alone, replace=replace, prefer_layers=prefer_layers,
+                      minimal=minimal)
     try:
         patchdir.write(outdir, model, result.report, target=target, shaves=shaves, bindings=result.bindings,
                        force=force)
@@ -238,7 +244,7 @@ def _report(run: PatchRun, source: dict, before: list, remaining: list) -> dict:
         "prefer": run.prefer,
         "choices": [choice.to_dict() for choice in run.choices.values()],
         "frozen": run.frozen,
-    } | _taught(run)
+    } | ({"minimal_change": True} if run.minimal else {}) | _taught(run)
 
 
 def _taught(run: PatchRun) -> dict:
@@ -308,7 +314,7 @@ def _plugin_lines(report: dict) -> list[str]:
     status, target = plugin.get("status"), report["target"]
     if status == "compiled":
         lines = []
-        if plugin.get("fix"):
+        if plugin.get("fix") or plugin.get("reason"):
             lines.append(f"  plugin       {plugin['reason']}")
         dump = f" and {plugin['graph_dump']}" if plugin.get("graph_dump") else ""
         lines.append(f"compiled by the real MYRIAD {target} plugin: {plugin['blob']}{dump} in the output folder")

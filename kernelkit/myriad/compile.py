@@ -234,6 +234,18 @@ def clean_plugin_message(text: str) -> str:
     return "\n".join(lines)
 
 
+DYNAMIC_SHAPE_WORDS = ("DynamicToStaticShape", "is_static()", "dynamic rank", "dynamic shape")
+
+
+def dynamic_shape_hint(message: str, model: Path) -> str | None:
+    """The fix for the plugin's refusal of a dynamic dimension (its raw DynamicToStaticShape words say none)."""
+    if not any(word in message for word in DYNAMIC_SHAPE_WORDS):
+        return None
+    return (f"the model has dynamic dimensions, which the plugin compiles only static: give them with "
+            f"`kernelkit patch {model.name} --input-shape NAME=D0,D1,...` (an integer input that sets a shape: "
+            f"--input-value NAME=V,...; `kernelkit inspect {model.name}` names it) and compile the patch folder")
+
+
 def parse_compile_error(message: str) -> tuple[str | None, str | None]:
     """(layer name, layer type) named by a plugin error, either may be None."""
     for form in NAMING_A_LAYER:
@@ -346,10 +358,12 @@ def compile_model(model: str | Path, out: str | Path, *, shaves: int | None = No
 
             name, layer_type = parse_compile_error(run.message)
             where = locate(compiled, run.message, name, attempt=attempt)
-            raise CompileFailed(run.message, layer_name=where.name if where else name,
-                                layer_type=where.type if where else layer_type, path=model,
-                                plugin_text=run.message, plugin_name=name,
-                                located_by=where.how if where else None)
+            failed = CompileFailed(run.message, layer_name=where.name if where else name,
+                                   layer_type=where.type if where else layer_type, path=model,
+                                   plugin_text=run.message, plugin_name=name,
+                                   located_by=where.how if where else None)
+            failed.hint = dynamic_shape_hint(run.message, model)
+            raise failed
         data = tmp_blob.read_bytes()
         dump = tmp_dump.read_bytes() if tmp_dump is not None and tmp_dump.is_file() else None
     if blob_version:

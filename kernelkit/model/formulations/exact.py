@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from kernelkit.model.formulations.compose import Composer
 from kernelkit.model.formulations.registry import formulation
 from kernelkit.model.passes.base import Refuse
 from kernelkit.ir.graph import FLOAT_PRECISIONS, Out, add_const, constant_input, input_of, op, scalar_like
@@ -522,3 +523,18 @@ def identity(model, layer) -> Out:
     return op(model, "Reshape", f"{layer.name}/copy",
               [x, add_const(model, np.array(x.dims, np.int64), f"{layer.name}/shape")], {"special_zero": "false"})
 
+
+
+@formulation("prelu", text="Maximum(x, 0) + slope * Minimum(x, 0), for a slope computed at run time")
+def prelu_computed_slope(model, layer) -> Out:
+    """PReLU whose slope is not a constant (the 2021.4 PReLU stage takes it as weights: "AssertionFailed:
+    inputs.size() == 1") = max(x, 0) + slope * min(x, 0): one of the two terms is an exact 0."""
+    x = _float_input(model, layer, 0)
+    if constant_input(model, layer, 1) is not None:
+        raise Refuse("the slope is a constant: the plugin's PReLU takes it")
+    slope = _float_input(model, layer, 1)
+    rank = len(x.dims)
+    c = Composer(model, layer, x)
+    if len(slope.dims) == 1 and rank > 2 and slope.dims[0] == x.dims[1] != x.dims[-1]:
+        slope = c.reshape(slope, [slope.dims[0]] + [1] * (rank - 2))     # PRelu-1: a 1-D slope is per channel
+    return c.add(c.maximum(x, 0), c.mul(c.minimum(x, 0), slope))

@@ -1,0 +1,186 @@
+"""Issue 21, parts 2-4, on the real OpenVINO 2021.4 MYRIAD plugin (skipped when `kernelkit toolchain setup` has
+not provisioned it), on ONNX's own node cases:
+
+- minimal change: a layer the plugin compiles as it is is not rewritten, even where a table calls it blocked;
+  the patched blob has no more stages and no more bytes than the straight compile's; the report says per
+  change why it was needed (a knowledge rule and its source, or the plugin's words);
+- refusal classes learnt: each is a knowledge rule whose source quotes the plugin, and the plugin says those
+  words on the model; PReLU with a computed slope is fixed;
+- shapes from integer inputs: inspect names the input and the --input-value (the test data's value), and the
+  case patches and verifies with it; a straight compile of a dynamic model gets the --input-shape hint.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+from kernelkit.doctor.confirm import DISCRETIONARY, confirm
+from kernelkit.doctor.verify import verify
+from kernelkit.doctor.workflow import compile_patched
+from kernelkit.harness.onnx_cases import node_cases, prepare, write_raw
+from kernelkit.ir.freeze import parse_input_values
+from kernelkit.ir.load import load_model
+from kernelkit.model.blockers import find_blockers, inspect_report
+from kernelkit.model.patcher import patch_model
+from kernelkit.myriad import toolchain
+from kernelkit.myriad.blob_reader import read_blob
+from kernelkit.myriad.compile import CompileFailed, compile_model
+
+pytestmark = pytest.mark.skipif(not toolchain.locate().ready(),
+                                reason="legacy MYRIAD toolchain not provisioned (kernelkit toolchain setup)")
+
+
+def _case(name):
+    return next(case for _, case in node_cases() if case.name == name)
+
+
+def _patch(model_path, out, **options):
+    """`kernelkit patch` as the command runs it: the plugin confirms."""
+    result = patch_model(model_path, out, "2021.4", force=True, **options)
+    if result.exit_code == 0:
+        _, result = confirm(result, model_path, out, "2021.4", options)
+    return result
+
+
+def _npz(path, prefix, arrays):
+    np.savez(path, **{f"{prefix}{i}": np.asarray(a) for i, a in enumerate(arrays)})
+    return path
+
+
+def _stages_and_bytes(blob):
+    return read_blob(blob).counts()["stages"], blob.stat().st_size
+
+
+@pytest.mark.parametrize("name", ["test_averagepool_3d_default", "test_averagepool_2d_pads", "test_constant_pad",
+                                  "test_prelu_broadcast"])
+def test_a_model_the_plugin_compiles_gets_only_what_the_reader_needs(tmp_path, name):
+    case = prepare(_case(name), tmp_path)
+    compile_model(case.model_path, tmp_path / "straight.blob", graph_dump=False)
+    result = _patch(case.model_path, tmp_path / "out", input_shapes=case.shapes)
+    assert result.exit_code == 0
+    report = result.report
+    assert not [c for c in report["changes"] if c["patcher"] in DISCRETIONARY]
+    straight = _stages_and_bytes(tmp_path / "straight.blob")
+    patched = _stages_and_bytes(tmp_path / "out" / "model.blob")
+    assert patched[0] <= straight[0] and patched[1] <= straight[1], (straight, patched)
+    assert len(report["why"]) == len(report["changes"]) and all(w["source"] for w in report["why"])
+    assert verify(tmp_path / "out", inputs=_npz(tmp_path / "in.npz", "in", case.inputs),
+                  expected=_npz(tmp_path / "exp.npz", "out", case.expected)).passed
+
+
+def test_the_plugin_outranks_a_table_that_calls_a_layer_blocked(tmp_path):
+    """A 3-D AvgPool: the reference table says MYRIAD pools 4-D only; the plugin compiles it as it is."""
+    case = prepare(_case("test_averagepool_3d_default"), tmp_path)
+    table = [b for b in find_blockers(load_model(case.model_path, case.shapes), "2021.4") if b.kind == "limit"]
+    assert table and "3-D pooling" in table[0].reason
+    report = _patch(case.model_path, tmp_path / "out", input_shapes=case.shapes).report
+    assert report.get("minimal_change") and report["remaining_blockers"] == []
+    assert [b["layer_name"] for b in report["overruled"]] == [table[0].layer_name]
+    assert "was not needed" in report["plugin"]["reason"]
+
+
+def test_a_rewrite_the_plugin_needs_is_kept_and_its_words_say_why(tmp_path):
+    """Pad of a 2-D tensor: the plugin refuses it as it is; the rewrite stays and the report quotes it. The
+    probe: the plugin refuses the minimal patch in the words the rule quotes."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    graph = helper.make_graph(
+        [helper.make_node("Relu", ["x"], ["r"]), helper.make_node("Pad", ["r", "pads"], ["y"], name="y")], "pad2d",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [3, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [5, 8])],
+        [numpy_helper.from_array(np.array([1, 2, 1, 2], np.int64), "pads")])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 11)], ir_version=7),
+              tmp_path / "pad.onnx")
+    report = _patch(tmp_path / "pad.onnx", tmp_path / "out").report
+    assert report["plugin"]["status"] == "compiled"
+    # the rule quotes the plugin's refusal (learnt from this model), so the plugin is not asked again
+    asked = report["plugin_on_minimal"]
+    assert not asked["asked"] and not asked["compiled"] and "only 3D and 4D input" in asked["source"]
+    why = {w["layer"]: w for w in report["why"] if w["patcher"] == "rewrite"}
+    assert why and all("only 3D and 4D input" in w["source"] for w in why.values())
+    patch_model(tmp_path / "pad.onnx", tmp_path / "minimal", "2021.4", minimal=True)
+    with pytest.raises(CompileFailed) as refused:
+        compile_patched(tmp_path / "minimal", "2021.4")
+    assert "support only 3D and 4D input, but 2D provided" in refused.value.plugin_text
+
+
+@pytest.mark.parametrize("name, words", [
+    ("test_mvn", "Only across channel, width and full batch supported"),
+    ("test_layer_normalization_4d_axis0", "Only across channel, width and full batch supported"),
+    ("test_prelu_example", "inputs.size() == 1"),
+    ("test_constant", "!out.networkInputs.empty()"),
+])
+def test_each_refusal_class_is_a_rule_quoting_the_plugin_which_says_it(tmp_path, name, words):
+    case = prepare(_case(name), tmp_path)
+    model = load_model(case.model_path, case.shapes or None)
+    rules = [b for b in find_blockers(model, "2021.4") if b.kind == "limit"]
+    assert rules and words in rules[0].source and "real 2021.4 plugin" in rules[0].source
+    # the probe: the model with only what the reader needs, compiled by the plugin, refused in those words
+    minimal = patch_model(case.model_path, tmp_path / "minimal", "2021.4", input_shapes=case.shapes or None,
+                          minimal=True)
+    assert minimal.remaining
+    with pytest.raises(CompileFailed) as refused:
+        compile_patched(tmp_path / "minimal", "2021.4")
+    assert words in refused.value.plugin_text
+
+
+def test_prelu_with_a_computed_slope_is_fixed_and_verifies(tmp_path):
+    case = prepare(_case("test_prelu_example"), tmp_path)
+    result = _patch(case.model_path, tmp_path / "out", input_shapes=case.shapes)
+    assert result.exit_code == 0 and (tmp_path / "out" / "model.blob").is_file()
+    assert [c["layer"] for c in result.report["changes"] if c["patcher"] == "rewrite"] == ["y"]
+    assert verify(tmp_path / "out", inputs=_npz(tmp_path / "in.npz", "in", case.inputs),
+                  expected=_npz(tmp_path / "exp.npz", "out", case.expected)).passed
+
+
+def test_mvn_across_the_samples_is_a_blocker_patch_reports_without_compiling(tmp_path):
+    case = prepare(_case("test_mvn"), tmp_path)
+    result = _patch(case.model_path, tmp_path / "out", input_shapes=case.shapes)
+    assert result.exit_code == 1 and result.remaining[0].kind == "limit"
+    assert not (tmp_path / "out" / "model.blob").exists()
+
+
+FLAG = re.compile(r"--input-value (\S+=\S+)")
+
+
+@pytest.mark.parametrize("name", ["test_tile", "test_expand_dim_changed", "test_resize_upsample_sizes_nearest",
+                                  "test_reshape_reordered_all_dims", "test_slice", "test_split_variable_parts_1d_opset18"])
+def test_a_shape_from_an_integer_input_gets_the_input_value_that_fixes_it(tmp_path, name):
+    case = _case(name)
+    path = write_raw(case, tmp_path)
+    report = inspect_report(load_model(path), "2021.4")
+    entries = [b for b in report["blockers"] if b["kind"] == "dynamic-shape"]
+    assert entries and all(b["details"].get("from_inputs") for b in entries)
+    flags = list(dict.fromkeys(f for b in entries for f in FLAG.findall(b["fix"])))
+    values = parse_input_values(flags)
+    inputs, expected = case.data_sets[0]
+    names = [i.name for i in case.model.graph.input]
+    for name_, value in values.items():           # the suggestion is the test data's value
+        assert np.array_equal(np.ravel(inputs[names.index(name_)]), value)
+    result = _patch(path, tmp_path / "out", input_values=values)
+    assert result.exit_code == 0, result.report.get("remaining_blockers") or result.report.get("plugin")
+    fed = [np.asarray(a) for n, a in zip(names, inputs) if n not in values]
+    assert verify(tmp_path / "out", inputs=_npz(tmp_path / "in.npz", "in", fed),
+                  expected=_npz(tmp_path / "exp.npz", "out", expected)).passed
+
+
+def test_without_test_data_the_suggestion_is_a_placeholder_of_the_inputs_shape(tmp_path):
+    import shutil
+
+    path = write_raw(_case("test_tile"), tmp_path)
+    shutil.rmtree(tmp_path / "test_data_set_0")
+    fix = next(b["fix"] for b in inspect_report(load_model(path), "2021.4")["blockers"]
+               if b["kind"] == "dynamic-shape")
+    assert "--input-value y=" in fix and "4 values of shape [4]: the value your application feeds" in fix
+
+
+def test_a_straight_compile_of_a_dynamic_model_gets_the_input_shape_hint(tmp_path):
+    path = write_raw(_case("test_tile"), tmp_path)
+    with pytest.raises(CompileFailed) as refused:
+        compile_model(path, tmp_path / "t.blob", graph_dump=False)
+    assert "DynamicToStaticShape" in refused.value.plugin_text
+    assert "--input-shape" in refused.value.hint and "--input-value" in refused.value.hint
