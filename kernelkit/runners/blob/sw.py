@@ -430,7 +430,9 @@ def _copy(ins, params, out):
 
 
 def _concat(ins, params, out):
-    axis = _axis(len(out), params[0])   # TODO check
+    # axis innermost first, as the other stages' axis words; untested: every concat compiled here became Copy
+    # stages into one buffer, none a Concat stage
+    axis = _axis(len(out), params[0])
     return np.concatenate(ins, axis=axis)
 
 
