@@ -33,7 +33,7 @@ def _banner(text: str) -> None:
     print(f"\n=== {text} ===", flush=True)
 
 
-def _compile(outdir: Path, target: str, custom_layers: bool = False) -> int:
+def _compile(outdir: Path, target: str, model: Path, prefer: str, custom_layers: bool = False) -> int:
     """The real plugin's verdict on a patch output folder: 0 as expected (a blob with no custom layer, or with
     `custom_layers` every binding taken with check ELFs), 1 refused or not as expected, 3 no toolchain."""
     from kernelkit.core.errors import KernelkitError, ToolchainUnavailable
@@ -62,7 +62,8 @@ def _compile(outdir: Path, target: str, custom_layers: bool = False) -> int:
     except ToolchainUnavailable as exc:
         print(f"the real compiler is unavailable: {exc}")
         return 3
-    record_compiled(outdir, result)            # the folder's report holds the plugin's verdict, as patch's does
+    # the folder's report holds the plugin's verdict, as patch's does
+    record_compiled(outdir, result, model=model, target=target, patch_options={"prefer": prefer})
     if isinstance(result, NeedsClc):
         layers = ", ".join(v.case.label() for v in result.verdicts)
         print(f"the real MYRIAD {target} plugin compiled the model with check ELFs for {', '.join(result.missing)} "
@@ -93,13 +94,13 @@ def run(args) -> int:
     _banner(f"2. model doctor on {model} for MYRIAD {args.target}, native formulations (the default)")
     native_status = run_doctor(model, out / "patched", args.target, force=True)
     print()
-    compile_status = _compile(out / "patched", args.target) if native_status == 0 else native_status
+    compile_status = _compile(out / "patched", args.target, model, "native") if native_status == 0 else native_status
 
     _banner("3. the same model with --prefer kernel: library kernels, verified on the SHAVE emulator, "
             "judged by the real plugin")
     kernel_status = run_doctor(model, out / "patched-kernel", args.target, force=True, prefer="kernel")
     print()
-    check_status = (_compile(out / "patched-kernel", args.target, custom_layers=True) if kernel_status == 0
+    check_status = (_compile(out / "patched-kernel", args.target, model, "kernel", custom_layers=True) if kernel_status == 0
                     else kernel_status)
 
     print()

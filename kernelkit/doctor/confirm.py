@@ -365,16 +365,28 @@ def _replace_folder(folder: Path, outdir: Path) -> None:
     shutil.rmtree(folder.parent, ignore_errors=True)
 
 
-def record_compiled(outdir, compiled) -> PluginVerdict:
+def record_compiled(outdir, compiled, *, model=None, target=None, patch_options: dict | None = None) -> PluginVerdict:
     """Record what `kernelkit.doctor.workflow.compile_patched` gave (a CompileResult or a NeedsClc) as the
-    folder's plugin verdict, as `patch` does (the demo compiles its folders itself)."""
+    folder's plugin verdict, as `patch` does (the demo compiles its folders itself). With the `model` the folder
+    was patched from, the plugin is also asked about the minimal patch first, as `patch` asks it."""
+    from types import SimpleNamespace
+
     from kernelkit.doctor.workflow import NeedsClc
     from kernelkit.model import patchdir
 
+    outdir = Path(outdir)
     verdict = _verdict_of(_Attempt(NEEDS_CLC if isinstance(compiled, NeedsClc) else COMPILED, compiled=compiled))
     report = patchdir.read_report(outdir)
+    if model is not None:
+        minimal = _try_minimal(SimpleNamespace(report=report), model, outdir, get_target(target),
+                               patch_options or {})
+        if isinstance(minimal, tuple):          # the minimal patch compiled and replaced the folder
+            return minimal[0]
+        if minimal:
+            report["plugin_on_minimal"] = minimal
     report["plugin"] = verdict.to_dict()
-    _add_estimate(report, Path(outdir), verdict)
+    report["why"] = explain_changes(report)
+    _add_estimate(report, outdir, verdict)
     patchdir.update_report(outdir, report)
     return verdict
 
