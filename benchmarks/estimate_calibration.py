@@ -26,7 +26,6 @@ import re
 import statistics
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -83,13 +82,9 @@ RATE_OF = {"lane_cycles": "engine_rate", "ddr_bytes": "ddr_bandwidth", "copy_byt
 # ------------------------------------------------------------------------------------------ build rows
 
 def _torch_python() -> Path:
-    python = VENV / "bin" / "python"
-    stamp = VENV / ".estimate-requirements"
-    if not stamp.is_file() or stamp.read_text() != " ".join(REQUIREMENTS):
-        subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
-        subprocess.run([str(python), "-m", "pip", "install", "-q", *REQUIREMENTS], check=True)
-        stamp.write_text(" ".join(REQUIREMENTS))
-    return python
+    from tools.venvs import side_python
+
+    return side_python(VENV, REQUIREMENTS, ".estimate-requirements")
 
 
 def _kernelkit(*argv, timeout=COMPILE_TIMEOUT) -> subprocess.CompletedProcess:
@@ -183,7 +178,7 @@ def evaluate(features: dict) -> dict:
     overlap = estimate_params()["assumed"]["two_thread_overlap"]
     have = [r for r, *_ in PUBLISHED if r in features]
     published = {r: (fam, name, fps) for r, fam, name, fps, _ in PUBLISHED}
-    fit_half, held_half = have[0::2], have[1::2]
+    fit_half = have[0::2]                # the other half is held out
     half = fit(features, fit_half, overlap)
     lofo = {}
     for family in sorted({published[r][0] for r in have}):

@@ -85,14 +85,9 @@ HEAD_OUTPUTS = {
 # ------------------------------------------------------------------------------------------------ corpus
 
 def _torch_env() -> Path:
-    venv = ZOO / "venv"
-    python = venv / "bin" / "python"
-    stamp = venv / ".zoo-requirements"
-    if not stamp.is_file() or stamp.read_text() != " ".join(TORCH_REQUIREMENTS):
-        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-        subprocess.run([str(python), "-m", "pip", "install", "-q", *TORCH_REQUIREMENTS], check=True)
-        stamp.write_text(" ".join(TORCH_REQUIREMENTS))
-    return python
+    from tools.venvs import side_python
+
+    return side_python(ZOO / "venv", TORCH_REQUIREMENTS, ".zoo-requirements")
 
 
 def _wheel_models(only: re.Pattern | None) -> None:
