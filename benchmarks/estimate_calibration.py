@@ -4,7 +4,7 @@
     .venv/bin/python benchmarks/estimate_calibration.py [--only REGEX] [--fit-only] [--write]
 
 1. export: each row's model with random weights to ONNX, in a torch environment of its own
-   (`<cache>/estimate/venv`: torch 2.13.0+cpu and torchvision 0.28.0 from this machine's wheels, onnx, timm,
+   (`<cache>/torch-side/venv`, tools/venvs.py: torch 2.13.0+cpu and torchvision 0.28.0 from this machine's wheels, onnx, timm,
    ultralytics; torch is no dependency of the kit), by benchmarks/estimate_export.py;
 2. compile: `kernelkit compile --shaves 8` as Luxonis did (ONNX straight; a patch folder when the plugin
    refuses the ONNX), blobs cached in `<cache>/estimate/blobs`;
@@ -33,19 +33,14 @@ sys.path.insert(0, str(REPO))
 
 from kernelkit.core.fsutil import atomic_write
 from kernelkit.core.paths import cache_dir
+from tools.venvs import torch_python
 
 WORK = cache_dir("estimate")
-VENV = WORK / "venv"
 MODELS, BLOBS = WORK / "models", WORK / "blobs"
 FEATURES = REPO / "benchmarks" / "data" / "estimate-features.json"
 PARAMS = REPO / "kernelkit" / "facts" / "data" / "rvc2-estimate.toml"
 DOCS = REPO / "docs" / "estimate.md"
 CALIBRATION = REPO / "benchmarks" / "data" / "estimate-calibration.json"     # per row: the shipped fit's error
-# torch 2.13.0+cpu and its torchvision: this machine's wheels when present (PyPI's torch pulls CUDA packages)
-_LOCAL = [Path("/opt/wheels/torch-2.13.0+cpu-cp311-cp311-manylinux_2_28_x86_64.whl"),
-          Path("/opt/pypi-more/files/torchvision-0.28.0-cp311-cp311-manylinux_2_28_x86_64.whl")]
-REQUIREMENTS = [str(w) if w.is_file() else name for w, name in zip(_LOCAL, ["torch==2.13.0", "torchvision==0.28.0"])] \
-    + ["onnx", "timm", "ultralytics"]
 COMPILE_TIMEOUT = 1800
 COMMAND = "python benchmarks/estimate_calibration.py --write"
 
@@ -81,12 +76,6 @@ RATE_OF = {"lane_cycles": "engine_rate", "ddr_bytes": "ddr_bandwidth", "copy_byt
 
 # ------------------------------------------------------------------------------------------ build rows
 
-def _torch_python() -> Path:
-    from tools.venvs import side_python
-
-    return side_python(VENV, REQUIREMENTS, ".estimate-requirements")
-
-
 def _kernelkit(*argv, timeout=COMPILE_TIMEOUT) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "kernelkit", *argv], capture_output=True, text=True,
                           timeout=timeout, cwd=REPO, env={**__import__("os").environ, "PYTHONPATH": str(REPO)})
@@ -97,7 +86,7 @@ def build(rows: list[str]) -> None:
     BLOBS.mkdir(parents=True, exist_ok=True)
     missing = [r for r in rows if not (MODELS / f"{r}.onnx").is_file()]
     if missing:
-        subprocess.run([str(_torch_python()), str(REPO / "benchmarks" / "estimate_export.py"), str(MODELS),
+        subprocess.run([str(torch_python()), str(REPO / "benchmarks" / "estimate_export.py"), str(MODELS),
                         *missing])
     for row in rows:
         blob = BLOBS / f"{row}.blob"

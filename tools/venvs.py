@@ -1,10 +1,21 @@
-"""A side environment for the tools that need packages the kit must not depend on (torch, ultralytics)."""
+"""The side environment for the tools that need packages the kit must not depend on (torch, timm, ultralytics).
+
+One environment serves the model zoo's exports, the estimate calibration and the YOLO decoding proof, so torch
+is installed once: `<cache>/torch-side/venv`.
+"""
 
 from __future__ import annotations
 
 import subprocess
 import sys
 from pathlib import Path
+
+# torch 2.13.0+cpu and its torchvision: this machine's wheels when present (PyPI's newer torch pulls CUDA packages)
+_LOCAL_WHEELS = [(Path("/opt/wheels/torch-2.13.0+cpu-cp311-cp311-manylinux_2_28_x86_64.whl"), "torch==2.13.0"),
+                 (Path("/opt/pypi-more/files/torchvision-0.28.0-cp311-cp311-manylinux_2_28_x86_64.whl"),
+                  "torchvision==0.28.0")]
+TORCH_SIDE_REQUIREMENTS = [str(wheel) if wheel.is_file() else name for wheel, name in _LOCAL_WHEELS] \
+    + ["onnx", "timm", "ultralytics"]
 
 
 def side_python(venv: Path, requirements: list[str], stamp_name: str) -> Path:
@@ -16,3 +27,10 @@ def side_python(venv: Path, requirements: list[str], stamp_name: str) -> Path:
         subprocess.run([str(python), "-m", "pip", "install", "-q", *requirements], check=True)
         stamp.write_text(" ".join(requirements))
     return python
+
+
+def torch_python() -> Path:
+    """The python of the shared torch side environment, made on first use."""
+    from kernelkit.core.paths import cache_dir
+
+    return side_python(cache_dir("torch-side") / "venv", TORCH_SIDE_REQUIREMENTS, ".requirements")

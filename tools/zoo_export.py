@@ -76,6 +76,10 @@ def _exported(model, forward):
 
 def export(name: str, out_dir: Path) -> dict:
     import torch
+
+    from torchvision_cpu import use_python_ops
+
+    use_python_ops()
     import torchvision
 
     constructor, shapes, opset, extra = MODELS[name]
