@@ -11,7 +11,8 @@ The first that compiles replaces the folder (its report says what the plugin tau
 report and the summary name the layer, the plugin's words and what to try.
 Minimal change: when the patch rewrote or bound a layer, the plugin is first asked about the model with only
 what its reader needs (IR version, opset downgrades, precision and edge fixes; `patch_model(minimal=True)`).
-If it compiles that, that folder is the patch: no layer the plugin compiles is rewritten. It is not asked when
+If it compiles that, and the blob interpreter finds that blob computing what the original does (verify's blob
+check), that folder is the patch: no layer the plugin compiles is rewritten. It is not asked when
 a blocker the plugin itself taught (or the reader's own) remains: that compile could only be refused. The
 report's "why" says, per change, what made it needed (a knowledge rule and its source, or the plugin's words). Exit codes: 0 compiled, 1 refused,
 4 compiles once clc builds the kernels' .bin; without the toolchain the verdict is the knowledge base's only.
@@ -262,6 +263,12 @@ def _try_minimal(result, model_path, outdir: Path, target, patch_options: dict):
             found = PluginVerdict(REFUSED)
             _describe_failure(found, attempt.failure, minimal.report.get("changes", []))
             return {"compiled": False, "asked": True, "layer": found.layer, "message": found.message}
+        departs = _blob_departs(folder)
+        if departs is not None:
+            return {"compiled": True, "asked": True, "blob_departs": departs,
+                    "reason": "the plugin compiles the model as it is, but its blob computes something else "
+                              f"({departs['output']}: {departs['share_of_peak']:.2g} of its peak off the original "
+                              f"on the blob interpreter): the kit's change of {', '.join(changed)} is kept"}
         report = dict(minimal.report)
         if remaining:       # the plugin's verdict outranks the tables that called these layers blocked
             report["overruled"] = [dict(b, note=f"the real {compiler_target().name} plugin compiled it as it is")
@@ -277,6 +284,25 @@ def _try_minimal(result, model_path, outdir: Path, target, patch_options: dict):
         return _record(minimal, outdir, verdict), minimal
     finally:
         shutil.rmtree(parent, ignore_errors=True)
+
+
+def _blob_departs(folder: Path) -> dict | None:
+    """verify's blob check of a compiled folder: None when its blob computes what the original model does (or
+    the interpreter cannot run it, which leaves the compile's verdict standing), else the worst output."""
+    from kernelkit.core.errors import KernelkitError
+    from kernelkit.doctor.verify import verify
+
+    try:
+        check = verify(folder).blob
+    except KernelkitError:
+        return None
+    if check is None or check.not_run is not None or check.passed:
+        return None
+    worst = max(check.comparisons, key=lambda c: c.abs_error.max / c.signal if c.signal else 0.0, default=None)
+    if worst is None:
+        return {"output": "the blob", "share_of_peak": float("nan"), "problems": check.problems}
+    share = worst.abs_error.max / worst.signal if worst.signal else float("inf")
+    return {"output": worst.name, "share_of_peak": share, "problems": check.problems}
 
 
 def explain_changes(report: dict) -> list[dict]:

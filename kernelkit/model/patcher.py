@@ -314,6 +314,9 @@ def _plugin_lines(report: dict) -> list[str]:
     status, target = plugin.get("status"), report["target"]
     if status == "compiled":
         lines = []
+        minimal = report.get("plugin_on_minimal") or {}
+        if minimal.get("blob_departs"):
+            lines.append(f"  plugin       {minimal['reason']}")
         if plugin.get("fix") or plugin.get("reason"):
             lines.append(f"  plugin       {plugin['reason']}")
         dump = f" and {plugin['graph_dump']}" if plugin.get("graph_dump") else ""
