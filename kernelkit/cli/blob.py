@@ -52,13 +52,17 @@ def _add_run(parser):
                         help="fill BSS and CMX with random finite values first (a memory plan read right "
                              "leaves the outputs unchanged)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random inputs (default 0)")
+    parser.add_argument("--kernels", metavar="DIR", default=None,
+                        help="the binding .xml and the kernels' .cl files its Custom stages run with on the SHAVE "
+                             "emulator: a `kernelkit patch` output folder, a folder of binding files or one "
+                             "binding file (the blob holds the kernels' binaries, not their source)")
 
 
 def _run_run(args) -> int:
     from kernelkit.api import blob_run
 
     report = blob_run(args.blob, args.inputs, args.out, accumulator=args.accumulator, poison=args.poison,
-                      seed=args.seed)
+                      seed=args.seed, kernels=args.kernels)
     for line in report.lines():
         print(line)
     for name, values in report.outputs.items():
