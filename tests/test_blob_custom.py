@@ -216,3 +216,30 @@ def test_a_two_stage_binding_runs_both_stages_through_its_scratch_buffer(two_sta
     assert np.abs(got - (xh - xh.mean(axis=(2, 3), keepdims=True))).max() < 2e-3
     (layer,) = emulate(folder / "mean.xml", "MeanSubtract", [x]).outputs
     assert np.abs(got - layer).max() < 1e-3
+
+
+def test_scalars_from_shapes_and_attributes_and_a_constant_input(tmp_path):
+    """The library's cumsum: its axis is a constant input (an I32 buffer in the blob's constants), its scalars
+    come from shape lookups and <Where>-chosen literals, and its binding has several alternatives sharing one
+    .cl; the cross-check reads the layer's attributes from the folder's IR through the graph dump."""
+    import openvino as ov
+    import openvino.opset13 as ops
+
+    from kernelkit.model.patcher import patch_model
+    from kernelkit.runners.blob.runner import BlobRunner, load_program
+
+    require_toolchain()
+    x = ops.parameter([1, 2, 3, 5], np.float32, name="x")
+    forward = ops.cumsum(x, np.int64(3))
+    forward.set_friendly_name("forward")
+    ov.save_model(ov.Model([forward], [x], "cumsum"), str(tmp_path / "cumsum.xml"), compress_to_fp16=False)
+    out = tmp_path / "patched"
+    assert patch_model(tmp_path / "cumsum.xml", out, "2021.4", prefer="kernel").exit_code == 0
+    blob = _compile_with_check_elfs(out)
+    (stage,) = [s for s in load_program(blob).stages if s.custom is not None]
+    assert [a.kind for a in stage.custom.args].count("int") >= 2 and stage.layer == "forward"
+    values = np.random.default_rng(2).standard_normal((1, 2, 3, 5)).astype(np.float32)
+    run = BlobRunner(blob, kernels=out).run({"x": values})
+    assert not run.failures, run.failures
+    (got,) = run.outputs.values()
+    assert np.abs(got - np.cumsum(values.astype(np.float16).astype(np.float64), axis=3)).max() < 4e-3

@@ -169,8 +169,8 @@ def _scalar_expected(param, shapes_in, shapes_out, attrs):
             return None
         index = "BFYX".index(letter.upper()) - 4 + len(shape)
         return ("int", int(shape[index])) if 0 <= index < len(shape) else None
-    if attrs is None:
-        return None                 # an attribute of a layer not known here, or a literal: only the IR tells
+    if attrs is None and source[:1] not in tuple("0123456789+-."):
+        return None                 # an attribute of a layer not known here (no XML name starts so)
     number = myriad_select.read_plugin_number(source, param.type)
     return None if number.value is None else (param.type, number.value)
 

@@ -249,7 +249,7 @@ class Interpreter:
         # the first alternative that agrees with the blob, else the best match with what differs
         bound, sources, signature, differences = next((item for item in checked if not item[3]), checked[0])
         for difference in differences:
-            self._find(stage, "binding differs", float("nan"), f"{bound.label()}: {difference}")
+            self._find(stage, "binding differs", 0.0, f"{bound.label()}: {difference}")
         params = {p.arg_name: p for p in bound.kernel.params}
         args, buffers = [], {}
         num_inputs = len(c.inputs)
@@ -274,7 +274,7 @@ class Interpreter:
                             if b.location != "None" and b.numpy_dtype.startswith("<f"))
         result = run_kernel(sources, bound.kernel.entry, args, glob, local)
         for problem in result.problems:
-            self._find(stage, "kernel", float("nan"), f"kernel '{bound.kernel.entry}' ({bound.label()}): {problem}")
+            self._find(stage, "kernel", 0.0, f"kernel '{bound.kernel.entry}' ({bound.label()}): {problem}")
         for index, device in result.buffers.items():
             buf = buffers[index]
             view = self.memory.view(buf)
