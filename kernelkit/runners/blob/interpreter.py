@@ -1,9 +1,10 @@
 """Run a compiled MYRIAD blob on the CPU: stages in blob order over the simulated memory, with a range check.
 
 Each stage reads and writes numpy views of the byte arenas (memory.py); HW ops follow hw.py, software stages
-sw.py; every stage output is rounded to its buffer's type (fp16 on the device). The range check records every
-HW op whose value before its descale (the `scales` of weights analysis) passes fp16's 65504, and every stage
-output that becomes inf or NaN, or that fp16 rounding collapses to all zeros.
+sw.py, Custom stages run their kernel's .cl on the SHAVE emulator (custom.py); every stage output is rounded to
+its buffer's type (fp16 on the device). The range check records every HW op whose value before its descale (the
+`scales` of weights analysis) passes fp16's 65504, and every stage output that becomes inf or NaN, or that fp16
+rounding collapses to all zeros.
 """
 
 from __future__ import annotations
