@@ -243,3 +243,26 @@ def test_scalars_from_shapes_and_attributes_and_a_constant_input(tmp_path):
     assert not run.failures, run.failures
     (got,) = run.outputs.values()
     assert np.abs(got - np.cumsum(values.astype(np.float16).astype(np.float64), axis=3)).max() < 4e-3
+
+
+def test_poisoned_scratch_memory_leaves_the_custom_stage_bit_identical(sin_folder):
+    from kernelkit.runners.blob.runner import BlobRunner
+
+    blob = sin_folder / "model.blob"
+    (clean,) = BlobRunner(blob, kernels=sin_folder).run({"x": X}).outputs.values()
+    for seed in (1, 2):
+        (poisoned,) = BlobRunner(blob, kernels=sin_folder, poison=seed).run({"x": X}).outputs.values()
+        assert np.array_equal(clean, poisoned)
+
+
+def test_a_write_past_the_output_is_reported(sin_folder, tmp_path):
+    from kernelkit.runners.blob.runner import BlobRunner
+
+    folder = _copy(sin_folder, tmp_path)
+    cl = folder / "sin_h.cl"
+    text = cl.read_text()
+    cl.write_text(text.replace("y[i] = ", "y[i + 1] = "))
+    run = BlobRunner(folder / "model.blob", kernels=folder).run({"x": X})
+    messages = [f.message() for f in run.detail.findings]
+    assert any("out-of-bounds write: argument 'y'" in m for m in messages), messages
+    assert any("1 of 240 elements of output 'y' were never written" in m for m in messages), messages
