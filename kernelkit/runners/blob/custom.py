@@ -6,7 +6,7 @@ file and the `.cl` beside it come from a folder: a `kernelkit patch` output (its
 of binding files, or one binding file. A stage is matched by the kernel entry its binary's metadata names,
 narrowed by the `.bin` bytes (a real binary is embedded whole) or a check ELF's note (its binding alternative and
 stage). What the binding says for the stage's shapes (argument kinds and names, work sizes, scalar values) is
-compared with what the blob holds; a difference is a finding, and the blob's values are the ones run.
+compared with what the blob holds (and max-shaves); a difference is a finding, and the blob's values are the ones run.
 """
 
 from __future__ import annotations
@@ -238,6 +238,8 @@ def cross_check(bound: BoundKernel, custom, signature, attrs) -> list[str]:
         if not same:
             differences.append(f"scalar '{decl.name}' is {kind} {value!r} by the binding (source \"{param.source}\") "
                                f"and {arg.kind} {arg.value!r} in the blob")
+    if custom.max_shaves != bound.kernel.max_shaves:
+        differences.append(f"max-shaves is {bound.kernel.max_shaves} in the binding and {custom.max_shaves} in the blob")
     sizes = _work_sizes_expected(bound.kernel, shapes_in, shapes_out, attrs)
     if sizes is not None:
         groups, local = sizes
