@@ -134,6 +134,9 @@ def test_a_binding_that_differs_from_the_blob_is_flagged_and_the_blob_runs(sin_f
     assert "(240,) of local (1,)" in finding.message() and "(15,) of (16,)" in finding.message()
     (got,) = run.outputs.values()
     assert np.abs(got - (np.sin(2.0 * X.astype(np.float64)) + 0.5)).max() < 4e-3
+    from kernelkit.cli import main
+
+    assert main(["blob", "run", str(folder / "model.blob"), "--kernels", str(folder)]) == 1
 
 
 def test_a_kernel_that_leaves_output_elements_unwritten_is_reported(sin_folder, tmp_path):

@@ -13,7 +13,9 @@ HELP = ("compiled MYRIAD blobs: info (header, I/O, every stage with its params a
         "from an OAK owner)")
 DESCRIPTION = (HELP + ". info reads every stage of the blob with its parameters and buffers; a damaged blob "
                "is an error (exit 2) naming the file. run exits 1 when a value passes fp16's range (before a HW "
-               "op's descale, or inf/NaN) or collapses to zero. device-check: exit 0 written, 2 bad input, 3 depthai "
+               "op's descale, or inf/NaN) or collapses to zero, or when a Custom stage's kernel (run from --kernels "
+               "on the SHAVE emulator) writes outside its buffers, leaves output unwritten or differs from its "
+               "binding. device-check: exit 0 written, 2 bad input, 3 depthai "
                "missing. compare: exit 0 every output within tolerance, 1 a mismatch or a missing output, 2 bad "
                "input.")
 ORDER = 45

@@ -73,7 +73,7 @@ class BlobReport:
     def lines(self) -> list[str]:
         out = []
         for acc, run in self.runs.items():
-            out.append(f"{acc} accumulator: {run.stages} stages run, {len(run.findings)} range finding(s)")
+            out.append(f"{acc} accumulator: {run.stages} stages run, {len(run.findings)} finding(s)")
             for finding in run.findings:
                 out.append(f"  {finding.message()}")
         for name, value in self.spread.items():
