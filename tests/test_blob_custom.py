@@ -130,8 +130,9 @@ def test_a_binding_that_differs_from_the_blob_is_flagged_and_the_blob_runs(sin_f
     run = BlobRunner(folder / "model.blob", kernels=folder).run({"x": X})
     (finding,) = run.detail.findings
     assert finding.kind == "binding differs" and finding.layer == "wave"
-    # the plugin wrote 15 groups of 16 for 240 elements; local 1 would be 240 groups of 1
-    assert "(240,) of local (1,)" in finding.message() and "(15,) of (16,)" in finding.message()
+    # the plugin wrote 15 groups of 16 for 240 elements; the edited binding says groups of 1
+    assert "global (240, 1, 1) local (1, 1, 1)" in finding.message()
+    assert "groups (15,) of local (16,)" in finding.message()
     (got,) = run.outputs.values()
     assert np.abs(got - (np.sin(2.0 * X.astype(np.float64)) + 0.5)).max() < 4e-3
     from kernelkit.cli import main

@@ -150,54 +150,29 @@ class KernelSet:
 
 # --- what the binding says, against the blob --------------------------------------------------------------
 
-def _scalar_expected(param, shapes_in, shapes_out, attrs):
-    """(kind, value) the plugin would write for a <Scalar>, or None when it cannot be told here."""
-    from kernelkit.kernel.bindings import myriad_select
+def _context(bound: BoundKernel, shapes_in: dict[int, tuple], shapes_out: dict[int, tuple], attrs):
+    """The emulator's planning context for the stage's layer, with the shapes this stage shows (ports it does
+    not bind are empty placeholders: values read from them are not checked)."""
+    from kernelkit.kernel.emulator.plan import Context
 
-    source, k = param.source, param.port_index
-    if attrs is not None and source in attrs:
-        text = attrs[source]
-        if k is not None and k >= 0:
-            parts = text.split(",")
-            text = parts[min(k, len(parts) - 1)]
-        number = myriad_select.read_plugin_number(text, param.type)
-        return None if number.value is None else (param.type, number.value)
-    if "." in source:
-        prefix, _, letter = source.partition(".")
-        shape = (shapes_in if prefix == "I" else shapes_out).get(k if k is not None else -1)
-        if shape is None or len(letter) != 1 or letter.upper() not in "BFYX":
-            return None
-        index = "BFYX".index(letter.upper()) - 4 + len(shape)
-        return ("int", int(shape[index])) if 0 <= index < len(shape) else None
-    if attrs is None and source[:1] not in tuple("0123456789+-."):
-        return None                 # an attribute of a layer not known here (no XML name starts so)
-    number = myriad_select.read_plugin_number(source, param.type)
-    return None if number.value is None else (param.type, number.value)
+    def arrays(shapes):
+        return [np.broadcast_to(np.float16(0), shapes[i]) if i in shapes else np.zeros((0,), np.float16)
+                for i in range(max(shapes, default=-1) + 1)]
+
+    return Context(bound.layer, bound.alternative, arrays(shapes_in), [tuple(a.shape) for a in arrays(shapes_out)],
+                   dict(attrs or {}), "fp16")
 
 
-def _work_sizes_expected(kernel, shapes_in, shapes_out, attrs):
-    """(groups, local) the plugin would write, or None when the shapes or attributes are not known here."""
-    from kernelkit.kernel.bindings import expr
-
-    ws = kernel.work_sizes
-    shape = (shapes_in if ws.dim.kind == "input" else shapes_out).get(ws.dim.index)
-    if shape is None:
-        return None
-    variables = expr.size_variables(shape, attrs or {})
-    try:
-        glob = [expr.evaluate(t, variables) for t in ws.global_]
-        loc = [expr.evaluate(t, variables) for t in ws.local]
-    except KernelkitError:
-        return None
-    if len(loc) < len(glob) or any(v == 0 for v in loc):
-        return None
-    groups = [abs(g) // abs(l) * (1 if (g >= 0) == (l > 0) else -1) for g, l in zip(glob, loc)]
-    return groups, loc
+def _port_known(kind: str, index, shapes_in, shapes_out) -> bool:
+    return index is not None and index in (shapes_in if kind == "input" else shapes_out)
 
 
 def cross_check(bound: BoundKernel, custom, signature, attrs) -> list[str]:
-    """What the binding says for this stage's shapes that the blob does not hold."""
+    """What the binding says for this stage's shapes (the emulator's own reading of it: plan.scalar_value,
+    plan.work_sizes) that the blob does not hold. Values that need a layer attribute are checked when `attrs`
+    (the layer's, from the IR) is given."""
     from kernelkit.kernel.bindings.model import DataParam, ScalarParam, TensorParam
+    from kernelkit.kernel.emulator import plan
 
     params = {p.arg_name: p for p in bound.kernel.params}
     shapes_in: dict[int, tuple] = {}
@@ -224,28 +199,44 @@ def cross_check(bound: BoundKernel, custom, signature, attrs) -> list[str]:
         if isinstance(param, TensorParam) and param.type in ("input", "output") and arg.kind == "buffer":
             buffer = custom.buffers[int(arg.value)]
             (shapes_in if param.type == "input" else shapes_out)[param.port_index] = buffer.logical_shape()
+    ctx = _context(bound, shapes_in, shapes_out, attrs)
     for decl, arg in zip(signature.args, custom.args):
         param = params.get(decl.name)
         if not isinstance(param, ScalarParam) or arg.kind not in ("int", "float"):
             continue
-        expected = _scalar_expected(param, shapes_in, shapes_out, attrs)
-        if expected is None:
-            continue
-        kind, value = expected
-        same = kind == arg.kind and (value == arg.value if kind == "int" else
-                                     np.float32(value) == np.float32(arg.value) or
-                                     (math.isnan(value) and math.isnan(arg.value)))
+        source = param.source
+        if "." in source and not _port_known("input" if source.startswith("I.") else "output", param.port_index,
+                                             shapes_in, shapes_out):
+            continue                # a shape this stage does not show
+        if attrs is None and "." not in source and source[:1] not in tuple("0123456789+-."):
+            continue                # an attribute of a layer not known here (no XML name starts so)
+        try:
+            value = plan.scalar_value(ctx, bound.kernel, param)
+        except KernelkitError:
+            continue                # the plugin would have refused the binding: not this check's business
+        kind = "int" if isinstance(value, np.int32) else "float"
+        same = kind == arg.kind and (value == arg.value or (kind == "float" and np.isnan(value) and
+                                                            math.isnan(arg.value)))
         if not same:
-            differences.append(f"scalar '{decl.name}' is {kind} {value!r} by the binding (source \"{param.source}\") "
-                               f"and {arg.kind} {arg.value!r} in the blob")
+            differences.append(f"scalar '{decl.name}' is {kind} {value.item()!r} by the binding (source "
+                               f"\"{source}\") and {arg.kind} {arg.value!r} in the blob")
     if custom.max_shaves != bound.kernel.max_shaves:
         differences.append(f"max-shaves is {bound.kernel.max_shaves} in the binding and {custom.max_shaves} in the blob")
-    sizes = _work_sizes_expected(bound.kernel, shapes_in, shapes_out, attrs)
-    if sizes is not None:
-        groups, local = sizes
-        if tuple(groups) != tuple(custom.groups) or tuple(local) != tuple(custom.local):
-            differences.append(f"work sizes: the binding gives groups {tuple(groups)} of local {tuple(local)}, the "
-                               f"blob {tuple(custom.groups)} of {tuple(custom.local)}")
+    ws = bound.kernel.work_sizes
+    if _port_known(ws.dim.kind, ws.dim.index, shapes_in, shapes_out):
+        try:
+            expected = plan.work_sizes(ctx, bound.kernel, signature)
+        except KernelkitError:
+            expected = None         # an attribute not known here, or sizes the plugin would not launch
+        try:
+            got = launch_sizes(custom, "")
+        except KernelkitError:
+            got = None              # the run itself reports it, naming the stage
+        if expected is not None and got is not None:
+            if len(ws.global_) != len(custom.groups) or (expected[0][:3], expected[1][:3]) != got:
+                differences.append(f"work sizes: the binding gives global {expected[0]} local {expected[1]}, the "
+                                   f"blob groups {tuple(custom.groups)} of local {tuple(custom.local)} (global "
+                                   f"{got[0]} local {got[1]})")
     return differences
 
 
