@@ -270,3 +270,23 @@ def test_a_write_past_the_output_is_reported(sin_folder, tmp_path):
     messages = [f.message() for f in run.detail.findings]
     assert any("out-of-bounds write: argument 'y'" in m for m in messages), messages
     assert any("1 of 240 elements of output 'y' were never written" in m for m in messages), messages
+
+
+def test_damaged_custom_stage_records_end_in_outputs_or_a_clear_error(sin_folder):
+    """Random byte changes inside the Custom stage's record (work sizes, argument tags, scalars, descriptors)."""
+    from kernelkit.myriad.blob_reader import read_blob
+    from kernelkit.runners.blob.custom import KernelSet
+    from kernelkit.runners.blob.runner import BlobRunner
+
+    data = (sin_folder / "model.blob").read_bytes()
+    (stage,) = [s for s in read_blob(data).stages if s.type_name == "Custom"]
+    kernels = KernelSet(sin_folder)
+    rng = np.random.default_rng(5)
+    for _ in range(60):
+        damaged = bytearray(data)
+        for _ in range(int(rng.integers(1, 4))):
+            damaged[int(rng.integers(stage.offset, stage.offset + stage.size))] = int(rng.integers(0, 256))
+        try:
+            BlobRunner(bytes(damaged), kernels=kernels).run({"x": X})
+        except KernelkitError:
+            pass

@@ -5,8 +5,8 @@ The blob holds the kernel's binary (a clc `.bin`, or a check ELF with no code), 
 file and the `.cl` beside it come from a folder: a `kernelkit patch` output (its custom_layers.xml), or any folder
 of binding files, or one binding file. A stage is matched by the kernel entry its binary's metadata names,
 narrowed by the `.bin` bytes (a real binary is embedded whole) or a check ELF's note (its binding alternative and
-stage). What the binding says for the stage's shapes (argument kinds and names, work sizes, scalar values) is
-compared with what the blob holds (and max-shaves); a difference is a finding, and the blob's values are the ones run.
+stage). What the binding says for the stage's shapes (argument kinds and names, work sizes, scalar values,
+max-shaves) is compared with what the blob holds; a difference is a finding, and the blob's values are run.
 """
 
 from __future__ import annotations
@@ -221,7 +221,8 @@ def cross_check(bound: BoundKernel, custom, signature, attrs) -> list[str]:
             differences.append(f"scalar '{decl.name}' is {kind} {value.item()!r} by the binding (source "
                                f"\"{source}\") and {arg.kind} {arg.value!r} in the blob")
     if custom.max_shaves != bound.kernel.max_shaves:
-        differences.append(f"max-shaves is {bound.kernel.max_shaves} in the binding and {custom.max_shaves} in the blob")
+        differences.append(f"max-shaves is {bound.kernel.max_shaves} in the binding and {custom.max_shaves} in the "
+                           "blob")
     ws = bound.kernel.work_sizes
     if _port_known(ws.dim.kind, ws.dim.index, shapes_in, shapes_out):
         try:
@@ -255,4 +256,10 @@ def launch_sizes(custom, where: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
     if any(v <= 0 for v in glob + local):
         raise KernelkitError(f"{where}: work sizes {tuple(glob)} / {tuple(local)}: no work group would run",
                              hint="the binding's work sizes give no work for these shapes")
+    from kernelkit.core import limits
+
+    total = math.prod(glob)
+    if total > limits.WORK_ITEMS.value():          # PoCL would run it for hours (a damaged blob can ask)
+        raise KernelkitError(f"{where}: the NDRange {tuple(glob)} is {total:,} work items, above the "
+                             f"{limits.WORK_ITEMS.value():,} the emulator runs", hint=limits.WORK_ITEMS.hint())
     return tuple(glob), tuple(local)
