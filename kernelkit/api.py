@@ -138,20 +138,22 @@ def plugin_check(target, *, case=None, jobs: int | None = None, keep=None):
 __all__ = ["inspect", "patch", "verify", "compile", "archive", "emulate", "build", "plugin_check"]
 
 
-def blob_run(blob, inputs=None, out=None, *, accumulator: str = "both", poison: int | None = None, seed: int = 0):
+def blob_run(blob, inputs=None, out=None, *, accumulator: str = "both", poison: int | None = None, seed: int = 0,
+             kernels=None):
     """Execute a compiled MYRIAD blob on the CPU, stage by stage (`kernelkit blob run`). `inputs`: an .npz path,
     a dict keyed by the blob's input names or in0, in1, ..., a list in blob order, or None (seeded random);
     `out`: an .npz to write the outputs to, keyed by the blob's output names. `accumulator`: fp32, fp16 or both
     (the engine's accumulator is firmware behaviour: both brackets it). `poison`: fill BSS/CMX with random
-    finite values first (seed). Returns the BlobReport (`.outputs`, `.runs`, `.findings`, `.depends`,
-    `.exit_code` 1 when a range finding exists)."""
+    finite values first (seed). `kernels`: the bindings and .cl files Custom stages run with on the SHAVE
+    emulator (a `kernelkit patch` output folder, a folder of binding files or one binding file). Returns the
+    BlobReport (`.outputs`, `.runs`, `.findings`, `.depends`, `.exit_code` 1 when a range finding exists)."""
     from kernelkit.runners.blob.runner import run_blob, write_outputs
 
     if isinstance(inputs, (str, Path)):
         from kernelkit.core.npzfile import load_npz
 
         inputs = load_npz(inputs, what="inputs .npz")
-    report = run_blob(blob, inputs, accumulator=accumulator, poison=poison, seed=seed)
+    report = run_blob(blob, inputs, accumulator=accumulator, poison=poison, seed=seed, kernels=kernels)
     if out is not None:
         write_outputs(out, report.outputs)
     return report

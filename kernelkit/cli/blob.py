@@ -13,7 +13,9 @@ HELP = ("compiled MYRIAD blobs: info (header, I/O, every stage with its params a
         "from an OAK owner)")
 DESCRIPTION = (HELP + ". info reads every stage of the blob with its parameters and buffers; a damaged blob "
                "is an error (exit 2) naming the file. run exits 1 when a value passes fp16's range (before a HW "
-               "op's descale, or inf/NaN) or collapses to zero. device-check: exit 0 written, 2 bad input, 3 depthai "
+               "op's descale, or inf/NaN) or collapses to zero, or when a Custom stage's kernel (run from --kernels "
+               "on the SHAVE emulator) writes outside its buffers, leaves output unwritten or differs from its "
+               "binding. device-check: exit 0 written, 2 bad input, 3 depthai "
                "missing. compare: exit 0 every output within tolerance, 1 a mismatch or a missing output, 2 bad "
                "input.")
 ORDER = 45
@@ -52,13 +54,17 @@ def _add_run(parser):
                         help="fill BSS and CMX with random finite values first (a memory plan read right "
                              "leaves the outputs unchanged)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random inputs (default 0)")
+    parser.add_argument("--kernels", metavar="DIR", default=None,
+                        help="the binding .xml and the kernels' .cl files its Custom stages run with on the SHAVE "
+                             "emulator: a `kernelkit patch` output folder, a folder of binding files or one "
+                             "binding file (the blob holds the kernels' binaries, not their source)")
 
 
 def _run_run(args) -> int:
     from kernelkit.api import blob_run
 
     report = blob_run(args.blob, args.inputs, args.out, accumulator=args.accumulator, poison=args.poison,
-                      seed=args.seed)
+                      seed=args.seed, kernels=args.kernels)
     for line in report.lines():
         print(line)
     for name, values in report.outputs.items():

@@ -187,24 +187,27 @@ def verify(outdir, *, inputs=None, expected=None, reference=None, seed: int = 0,
     result.comparisons = compare_outputs(actual, wanted, atol=atol, rtol=rtol, names=labels)
     blob_path = Path(blob) if blob is not None else outdir / patchdir.BLOB_FILE
     if check_blob and (blob is not None or blob_path.is_file()):
+        # the patch folder holds the binding and the .cl its Custom stages run with
+        kernels = outdir if (outdir / patchdir.CUSTOM_LAYERS_FILE).is_file() else None
         result.blob = check_compiled_blob(blob_path, patched, feed, wanted, names, atol=atol, rtol=rtol,
-                                          asked=blob is not None)
+                                          asked=blob is not None, kernels=kernels)
     return result
 
 
 def check_compiled_blob(blob: Path, patched, feed, wanted, names: list[str], *, atol: float, rtol: float,
-                        asked: bool) -> BlobCheck:
+                        asked: bool, kernels=None) -> BlobCheck:
     """Run `blob` on the patched model's inputs (keyed by its input names) and compare each output, matched by
     name to the patched model's outputs `names` (in the order of `wanted`), within atol or BLOB_NOISE_OF_PEAK of
     the output's largest magnitude, whichever is larger. A blob the interpreter cannot run
-    is an error when asked for (`--blob`), else a finding reported beside the IR verdict."""
+    is an error when asked for (`--blob`), else a finding reported beside the IR verdict. `kernels`: the binding
+    and .cl files its Custom stages run with on the SHAVE emulator (the patch folder)."""
     from kernelkit.facts.tolerances import BLOB_NOISE_OF_PEAK
     from kernelkit.runners.blob.runner import BlobRunner
     from kernelkit.runners.compare import compare_outputs
 
     check = BlobCheck(blob)
     try:
-        runner = BlobRunner(blob)
+        runner = BlobRunner(blob, kernels=kernels)
         run = runner.run({p.name: array for p, array in zip(patched.parameters(), feed)})
     except KernelkitError as exc:
         if asked:

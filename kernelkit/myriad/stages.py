@@ -127,6 +127,13 @@ def _custom(stage: blob_reader.Stage, model: blob_reader.BlobModel) -> CustomSta
                        buffers[:num_inputs], buffers[num_inputs + 1:], binary, args, entry, buffers)
 
 
+def custom_stage(stage: blob_reader.Stage, model: blob_reader.BlobModel) -> CustomStage:
+    """A Custom stage of a blob already read (`model`), decoded."""
+    if stage.type_code != CUSTOM_STAGE:
+        raise KernelkitError(f"stage {stage.index} is not a Custom stage of this blob")
+    return _custom(stage, model)
+
+
 def decode_custom(stage: Stage, data: bytes) -> CustomStage:
     """The Custom stage's work sizes, arguments and buffers; `data` is the whole blob."""
     model = blob_reader.read_blob(data)

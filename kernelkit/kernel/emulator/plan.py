@@ -103,7 +103,7 @@ class Context:
             raise self.error(f"{what}: {exc.message}", kernel, line=line, hint=exc.hint) from None
 
 
-def _scalar_value(ctx: Context, kernel: Kernel, param: ScalarParam):
+def scalar_value(ctx: Context, kernel: Kernel, param: ScalarParam):
     """The 32-bit value the plugin serializes for a <Scalar>, as np.int32 / np.float32 (probes scalar.*,
     lookup.*, attr.* in docs/binding-verdicts.md)."""
     source, k = param.source, param.port_index
@@ -419,7 +419,7 @@ def plan_stages(ctx: Context, blobs: dict[str, np.ndarray]):
             if isinstance(param, ScalarParam):
                 if arg.pointer:
                     raise ctx.error("a <Scalar> is bound to a pointer argument", kernel, arg.name, line=param.line)
-                value = _scalar_value(ctx, kernel, param)
+                value = scalar_value(ctx, kernel, param)
                 args.append(("scalar", _pack_scalar(ctx, kernel, arg, value)))
                 planned.append(PlannedArg(arg.name, "int" if isinstance(value, np.int32) else "float", value.item()))
                 continue
@@ -506,7 +506,7 @@ def plan_stages(ctx: Context, blobs: dict[str, np.ndarray]):
                                       format=getattr(param, "format", None) if io else None,
                                       size=scratch_sizes.get(buf.port) if buf.kind == "scratch" else None))
 
-        global_size, local_size = _work_sizes(ctx, kernel, signature)
+        global_size, local_size = work_sizes(ctx, kernel, signature)
         _check_cmx(ctx, kernel, user_text, local_bytes)
         launch = Launch(program=key, kernel=kernel.entry, global_size=global_size[:3], local_size=local_size[:3],
                         args=args)
@@ -515,7 +515,7 @@ def plan_stages(ctx: Context, blobs: dict[str, np.ndarray]):
     return job, buffers, stages
 
 
-def _work_sizes(ctx: Context, kernel: Kernel, signature) -> tuple[tuple[int, ...], tuple[int, ...]]:
+def work_sizes(ctx: Context, kernel: Kernel, signature) -> tuple[tuple[int, ...], tuple[int, ...]]:
     """(global, local) as the plugin computes them, at least 3 dimensions each (probes worksizes.*, expr.*):
     groups = global / local truncated, global as launched = groups * local."""
     ws = kernel.work_sizes

@@ -1,14 +1,16 @@
 """Run a compiled MYRIAD blob on the CPU: stages in blob order over the simulated memory, with a range check.
 
 Each stage reads and writes numpy views of the byte arenas (memory.py); HW ops follow hw.py, software stages
-sw.py; every stage output is rounded to its buffer's type (fp16 on the device). The range check records every
-HW op whose value before its descale (the `scales` of weights analysis) passes fp16's 65504, and every stage
-output that becomes inf or NaN, or that fp16 rounding collapses to all zeros.
+sw.py, Custom stages run their kernel's .cl on the SHAVE emulator (custom.py); every stage output is rounded to
+its buffer's type (fp16 on the device). The range check records every HW op whose value before its descale (the
+`scales` of weights analysis) passes fp16's 65504, and every stage output that becomes inf or NaN, or that fp16
+rounding collapses to all zeros.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -21,20 +23,24 @@ FP16_MAX = 65504.0
 FIX_SCALING = ("compile with `MYRIAD_ENABLE_WEIGHTS_ANALYSIS NO` in the compile config (a line of a patch "
                "folder's compile.conf), or scale the network's input down")
 FIX_RANGE = "scale the network's input (or this layer's weights) so its values stay within fp16's ±65504"
+FIX_KERNEL = "fix the kernel (kernelkit emulate runs its layer alone with every device check)"
+FIX_BINDING = ("pass the binding and .cl the blob was compiled with (--kernels), or compile the folder again after "
+               "changing them")
 
 
 @dataclass
 class Finding:
     stage: int
     stage_type: str
-    kind: str            # "overflow before descale" | "inf" | "nan" | "zero collapse"
+    kind: str            # "overflow before descale" | "inf" | "nan" | "zero collapse" | "kernel" | "binding differs"
     value: float         # the largest magnitude reached (before descale for HW ops)
     layer: str | None = None
     detail: str = ""
 
     @property
     def fix(self) -> str:
-        return FIX_SCALING if self.kind == "overflow before descale" else FIX_RANGE
+        return {"overflow before descale": FIX_SCALING, "kernel": FIX_KERNEL,
+                "binding differs": FIX_BINDING}.get(self.kind, FIX_RANGE)
 
     def message(self) -> str:
         where = f"stage {self.stage} ({self.stage_type})" + (f", layer {self.layer!r}" if self.layer else "")
@@ -43,7 +49,8 @@ class Finding:
         text = {"overflow before descale": f"{held} before its descale (fp16 max 65504)",
                 "inf": "produces inf" + (f" (exact values reach {value})" if np.isfinite(self.value) else ""),
                 "nan": "produces NaN",
-                "zero collapse": f"collapses to all zeros in fp16 (exact values up to {value})"}[self.kind]
+                "zero collapse": f"collapses to all zeros in fp16 (exact values up to {value})",
+                "kernel": "on the emulator", "binding differs": "differs from its binding"}[self.kind]
         return f"{where} {text}{': ' + self.detail if self.detail else ''}; fix: {self.fix}"
 
 
@@ -81,7 +88,7 @@ def _write(view: np.ndarray, values: np.ndarray) -> np.ndarray:
 
 
 class Interpreter:
-    def __init__(self, program, *, accumulator: str = "fp32", poison: int | None = None):
+    def __init__(self, program, *, accumulator: str = "fp32", poison: int | None = None, kernels=None):
         if accumulator not in ACCUMULATORS:
             raise KernelkitError(f"unknown accumulator {accumulator!r}", where="--accumulator",
                                  hint="use fp32 or fp16")
@@ -92,6 +99,7 @@ class Interpreter:
                              inputs={i.buffer.io_index: i.size for i in program.inputs},
                              outputs={o.buffer.io_index: o.size for o in program.outputs}, poison=poison)
         self.findings: list[Finding] = []
+        self.kernels = kernels          # custom.KernelSet: the bindings and .cl files Custom stages run with
 
     # --- I/O -----------------------------------------------------------------------------------------
     def set_inputs(self, arrays: list[np.ndarray]) -> None:
@@ -123,6 +131,8 @@ class Interpreter:
         try:
             if stage.type_code == 38:
                 self._hw_stage(stage)
+            elif stage.custom is not None:
+                self._custom_stage(stage)
             else:
                 self._sw_stage(stage)
         except MemoryError:
@@ -199,6 +209,79 @@ class Interpreter:
         # Report where a range problem starts, not every stage it flows through.
         if exact.dtype.kind == "f" and all(a.dtype.kind != "f" or np.isfinite(a).all() for a in arrays):
             self._check(stage, exact, stored)
+
+    def _custom_stage(self, stage) -> None:
+        """A Custom stage: its kernel's .cl on the SHAVE emulator, on the stage's own buffers, scalars and work
+        sizes; what the binding says for these shapes is compared with them (custom.py)."""
+        from kernelkit.kernel.bindings.model import TensorParam
+        from kernelkit.kernel.emulator import cache
+        from kernelkit.kernel.emulator.launch import LaunchArg, float_word, run_kernel
+        from kernelkit.runners.blob import custom as customs
+
+        c = stage.custom
+        entry = f"'{c.entry}'" if c.entry else "(its binary names none)"
+        if self.kernels is None:
+            raise KernelkitError(f"{stage.label()} runs the custom kernel {entry}: the blob holds the kernel's "
+                                 "binary, not its OpenCL source, so the interpreter needs the binding and the .cl",
+                                 hint=customs.BINDINGS_HINT)
+        candidates = self.kernels.candidates(c)
+        if not candidates:
+            raise KernelkitError(f"{stage.label()} runs the custom kernel {entry}, and no <Kernel entry=> of the "
+                                 f"bindings given ({self.kernels.describe()}) names it",
+                                 hint=customs.BINDINGS_HINT + " that bind this layer")
+        attrs = self.kernels.layer_attrs(stage.layer)
+        checked = []
+        for bound in candidates:
+            sources = bound.sources()
+            signature = next((s for s in cache.signatures("\n".join(t for _, t in sources), sources[0][0])
+                              if s.name == bound.kernel.entry), None)
+            if signature is None:
+                raise KernelkitError(f"{stage.label()}: no kernel '{bound.kernel.entry}' in "
+                                     f"{', '.join(Path(p).name for p, _ in sources)}", path=bound.file,
+                                     line=bound.kernel.line, hint="run the .cl the blob's kernel was built from")
+            if len(signature.args) != len(c.args):
+                raise KernelkitError(f"{stage.label()}: kernel '{bound.kernel.entry}' declares "
+                                     f"{len(signature.args)} argument(s) in {Path(sources[0][0]).name} and the blob "
+                                     f"passes {len(c.args)}: the .cl is not the one the blob was compiled from",
+                                     path=sources[0][0], hint=FIX_BINDING)
+            checked.append((bound, sources, signature, customs.cross_check(bound, c, signature, attrs)))
+            if not checked[-1][3]:
+                break
+        # the first alternative that agrees with the blob, else the best match with what differs
+        bound, sources, signature, differences = next((item for item in checked if not item[3]), checked[0])
+        for difference in differences:
+            self._find(stage, "binding differs", 0.0, f"{bound.label()}: {difference}")
+        params = {p.arg_name: p for p in bound.kernel.params}
+        args, buffers = [], {}
+        num_inputs = len(c.inputs)
+        for index, (decl, arg) in enumerate(zip(signature.args, c.args)):
+            if arg.kind == "buffer":
+                buf = c.buffers[int(arg.value)]
+                if buf.location == "None" or int(arg.value) == num_inputs:
+                    raise KernelkitError(f"{stage.label()}: argument '{decl.name}' is bound to buffer "
+                                         f"{int(arg.value)}, which holds no tensor",
+                                         hint="the blob may be damaged; compile the model again")
+                raw = np.ascontiguousarray(self.memory.view(buf)).reshape(-1).view(np.uint8)
+                param = params.get(decl.name)
+                args.append(LaunchArg(decl.name, "buffer", raw, writes=int(arg.value) > num_inputs,
+                                      layer_output=isinstance(param, TensorParam) and param.type == "output"))
+                buffers[index] = buf
+            elif arg.kind == "float":
+                args.append(LaunchArg(decl.name, "float", float_word(arg.value)))
+            else:
+                args.append(LaunchArg(decl.name, arg.kind, int(arg.value)))
+        glob, local = customs.launch_sizes(c, stage.label())
+        inputs_finite = all(np.isfinite(self.memory.view(b)).all() for b in c.inputs
+                            if b.location != "None" and b.numpy_dtype.startswith("<f"))
+        result = run_kernel(sources, bound.kernel.entry, args, glob, local)
+        for problem in result.problems:
+            self._find(stage, "kernel", 0.0, f"kernel '{bound.kernel.entry}' ({bound.label()}): {problem}")
+        for index, device in result.buffers.items():
+            buf = buffers[index]
+            view = self.memory.view(buf)
+            view[...] = device.view(buf.numpy_dtype).reshape(view.shape)
+            if args[index].layer_output and view.dtype.kind == "f" and inputs_finite:
+                self._check(stage, result.values[index], np.asarray(view).reshape(-1))
 
     def _multi_output_stage(self, stage, fn, ins, outs) -> None:
         """A stage writing several tensors (TopK: values and indices): each in its buffer's own type."""
@@ -322,9 +405,10 @@ class Interpreter:
 
 
 def run_program(program, inputs: list[np.ndarray], *, accumulator: str = "fp32",
-                poison: int | None = None) -> BlobRun:
+                poison: int | None = None, kernels=None) -> BlobRun:
     """Run the blob once on `inputs`. A blob of batch B (header) holds the graph of one item, which the
-    plugin's runtime runs B times: inputs whose first axis holds B items are split, and the outputs stacked."""
+    plugin's runtime runs B times: inputs whose first axis holds B items are split, and the outputs stacked.
+    `kernels`: a custom.KernelSet, the bindings and .cl files Custom stages run with."""
     batch = max(int(program.header.batch_size), 1)
     inputs = [np.asarray(a) for a in inputs]
     items = []
@@ -335,7 +419,7 @@ def run_program(program, inputs: list[np.ndarray], *, accumulator: str = "fp32",
     runs = []
     findings: list[Finding] = []
     for item in range(batch):
-        interp = Interpreter(program, accumulator=accumulator, poison=poison)
+        interp = Interpreter(program, accumulator=accumulator, poison=poison, kernels=kernels)
         interp.set_inputs([chunks[item] for chunks in items])
         interp.run()
         runs.append(interp.get_outputs())

@@ -31,6 +31,7 @@ class StageRec:
     hw_ops: list = field(default_factory=list)
     injected: "StageRec | None" = None
     layer: str | None = None
+    custom: object = None               # myriad.stages.CustomStage of a Custom stage (work sizes, args, binary)
 
     def label(self) -> str:
         text = f"stage {self.index} ({self.type_name})"
@@ -70,12 +71,16 @@ def _hw_op(op) -> hw.HwOp:
     return out
 
 
-def _stage(stage, names: dict[int, str] | None) -> StageRec:
+def _stage(stage, names: dict[int, str] | None, model) -> StageRec:
+    from kernelkit.myriad import stages as stage_reader
+
     words = tuple(w - (1 << 32) if w >= 1 << 31 else w for w in stage.param_words)     # as signed words
     rec = StageRec(stage.index, stage.type_code, stage.type_name, words, list(stage.buffers),
                    [_hw_op(op) for op in stage.hw_ops], layer=(names or {}).get(stage.index))
+    if stage.type_code == stage_reader.CUSTOM_STAGE:
+        rec.custom = stage_reader.custom_stage(stage, model)
     if stage.injected is not None:
-        rec.injected = _stage(stage.injected, names)
+        rec.injected = _stage(stage.injected, names, model)
     return rec
 
 
@@ -98,11 +103,31 @@ def _io(buffers, stages, location: str) -> list[IOInfo]:
 def from_model(model, names: dict[int, str] | None = None) -> Program:
     """A blob_reader.BlobModel as a Program; `names`: stage index -> layer name, when a map is known."""
     return Program(model.header, model.constants, _io(model.inputs, model.stages, "Input"),
-                   _io(model.outputs, model.stages, "Output"), [_stage(s, names) for s in model.stages])
+                   _io(model.outputs, model.stages, "Output"), [_stage(s, names, model) for s in model.stages])
+
+
+def stage_names(blob, data: bytes) -> dict[int, str] | None:
+    """Stage index -> the IR layer(s) it came from, from the plugin's graph dump beside a blob file (None: no
+    dump, or one of another compile: the run goes on without names)."""
+    from kernelkit.core.errors import KernelkitError
+    from kernelkit.myriad import graph_dump
+
+    try:
+        layers = graph_dump.blob_stage_layers(blob, data)
+    except KernelkitError:
+        return None
+    if layers is None:
+        return None
+    return {index: ", ".join(layer.name for layer in found) for index, found in enumerate(layers) if found}
 
 
 def load(blob) -> Program:
-    """A blob (bytes or a path) read by the blob reader, as a Program."""
+    """A blob (bytes or a path) read by the blob reader, as a Program (its stages named after their IR layers
+    when the plugin's graph dump is beside a blob file)."""
+    from pathlib import Path
+
     from kernelkit.myriad.blob_reader import read_blob
 
-    return from_model(read_blob(blob))
+    model = read_blob(blob)
+    names = stage_names(Path(blob), model.data) if isinstance(blob, (str, Path)) else None
+    return from_model(model, names)

@@ -73,7 +73,7 @@ class BlobReport:
     def lines(self) -> list[str]:
         out = []
         for acc, run in self.runs.items():
-            out.append(f"{acc} accumulator: {run.stages} stages run, {len(run.findings)} range finding(s)")
+            out.append(f"{acc} accumulator: {run.stages} stages run, {len(run.findings)} finding(s)")
             for finding in run.findings:
                 out.append(f"  {finding.message()}")
         for name, value in self.spread.items():
@@ -88,17 +88,28 @@ def _verdict(run: interpreter.BlobRun, name: str) -> bool:
     return not run.findings and (values.dtype.kind != "f" or bool(np.isfinite(values).all()))
 
 
+def kernel_set(kernels):
+    """`kernels` (a patch folder, a folder of binding files, one binding file, or None) as the interpreter's
+    KernelSet for Custom stages."""
+    from kernelkit.runners.blob.custom import KernelSet
+
+    return kernels if kernels is None or isinstance(kernels, KernelSet) else KernelSet(kernels)
+
+
 def run_blob(blob, inputs=None, *, accumulator: str = BOTH, poison: int | None = None,
-             seed: int = 0) -> BlobReport:
+             seed: int = 0, kernels=None) -> BlobReport:
     """Run a blob (path, bytes or a decoded program) on `inputs` (random when None) with one accumulator or
-    both ("both": fp32 then fp16)."""
+    both ("both": fp32 then fp16). `kernels`: the bindings and .cl files its Custom stages run with (a patch
+    folder, a folder of binding files or one binding file)."""
     program = blob if isinstance(blob, programs.Program) else load_program(blob)
+    kernels = kernel_set(kernels)
     if accumulator not in (*interpreter.ACCUMULATORS, BOTH):
         raise KernelkitError(f"unknown accumulator {accumulator!r}", where="--accumulator",
                              hint="use fp32, fp16 or both")
     arrays = random_inputs(program, seed) if inputs is None else order_inputs(program, inputs)
     accumulators = interpreter.ACCUMULATORS if accumulator == BOTH else (accumulator,)
-    runs = {acc: interpreter.run_program(program, arrays, accumulator=acc, poison=poison) for acc in accumulators}
+    runs = {acc: interpreter.run_program(program, arrays, accumulator=acc, poison=poison, kernels=kernels)
+            for acc in accumulators}
     first = runs[accumulators[0]]
     report = BlobReport(first.outputs, runs)
     if len(runs) == 2:
@@ -116,17 +127,19 @@ def run_blob(blob, inputs=None, *, accumulator: str = BOTH, poison: int | None =
 
 class BlobRunner(Runner):
     """A compiled blob on the interpreter: outputs keyed by the blob's output names; range findings are
-    failures."""
+    failures. `kernels`: the bindings and .cl files its Custom stages run with on the SHAVE emulator (a patch
+    folder, a folder of binding files or one binding file)."""
 
-    def __init__(self, blob, *, accumulator: str = "fp32", poison: int | None = None):
+    def __init__(self, blob, *, accumulator: str = "fp32", poison: int | None = None, kernels=None):
         self.program = blob if isinstance(blob, programs.Program) else load_program(blob)
         self.accumulator = accumulator
         self.poison = poison
+        self.kernels = kernel_set(kernels)
         self.name = f"blob-interpreter-{accumulator}"
 
     def run(self, inputs) -> RunResult:
         run = interpreter.run_program(self.program, order_inputs(self.program, inputs),
-                                      accumulator=self.accumulator, poison=self.poison)
+                                      accumulator=self.accumulator, poison=self.poison, kernels=self.kernels)
         return RunResult(self.name, run.outputs, notes=[f"{run.stages} stages"],
                          failures=[f.message() for f in run.findings], detail=run)
 
