@@ -16,7 +16,6 @@ import pytest
 from kernelkit.cli import main
 from myriad_models import _single, relu_onnx, require_toolchain, save_ir
 
-pytestmark = pytest.mark.toolchain
 
 
 def _patch(capsys, model: Path, out: Path, *extra) -> tuple[int, dict, str]:
@@ -49,6 +48,7 @@ def _atan(folder: Path) -> Path:
     return _single(folder, "atan", lambda x: opset1.atan(opset1.relu(x), name="angle"), [[1, 8, 16, 16]])
 
 
+@pytest.mark.toolchain
 def test_a_rewrite_for_speed_is_estimated_faster_than_the_straight_compile(tmp_path, capsys):
     require_toolchain()
     code, report, text = _patch(capsys, _mlp_v10(tmp_path), tmp_path / "out")
@@ -66,6 +66,7 @@ def test_a_rewrite_for_speed_is_estimated_faster_than_the_straight_compile(tmp_p
             f"({vs['fps_change_percent']:+.0f} %)") in text
 
 
+@pytest.mark.toolchain
 def test_a_model_needing_no_rewrite_is_estimated_as_its_straight_compile(tmp_path, capsys):
     require_toolchain()
     # ONNX: the plugin's own ONNX reader compiles the file; patch changes only the IR version it is written in.
@@ -78,6 +79,7 @@ def test_a_model_needing_no_rewrite_is_estimated_as_its_straight_compile(tmp_pat
     assert abs(estimate["vs_straight"]["fps_change_percent"]) <= 1
 
 
+@pytest.mark.toolchain
 def test_an_unchanged_ir_reuses_the_patched_blob_as_the_straight_one(tmp_path, capsys):
     require_toolchain()
     from openvino import opset1
@@ -91,6 +93,7 @@ def test_an_unchanged_ir_reuses_the_patched_blob_as_the_straight_one(tmp_path, c
     assert "patched and straight (the same graph)" in text
 
 
+@pytest.mark.toolchain
 def test_a_straight_model_the_plugin_refuses_gets_no_compile_and_says_why(tmp_path, capsys):
     require_toolchain()
     code, report, text = _patch(capsys, _atan(tmp_path), tmp_path / "out")
@@ -102,6 +105,7 @@ def test_a_straight_model_the_plugin_refuses_gets_no_compile_and_says_why(tmp_pa
     assert "the straight model does not compile (angle: Atan" in text
 
 
+@pytest.mark.toolchain
 def test_prefer_native_keeps_the_formulation_and_records_both_costs(tmp_path, capsys):
     require_toolchain()
     code, report, text = _patch(capsys, _atan(tmp_path), tmp_path / "out")
@@ -120,6 +124,7 @@ def test_prefer_native_keeps_the_formulation_and_records_both_costs(tmp_path, ca
     assert "angle: native formulation" in text and "vs library kernel" in text
 
 
+@pytest.mark.toolchain
 def test_prefer_fastest_binds_the_kernel_where_the_formulation_is_much_slower(tmp_path, capsys):
     require_toolchain()
     code, report, _ = _patch(capsys, _atan(tmp_path), tmp_path / "out", "--prefer", "fastest")
@@ -132,6 +137,7 @@ def test_prefer_fastest_binds_the_kernel_where_the_formulation_is_much_slower(tm
     assert [c["patcher"] for c in report["changes"]] == ["custom_layer"]
 
 
+@pytest.mark.toolchain
 def test_prefer_fastest_keeps_a_formulation_within_the_factor(tmp_path, capsys):
     require_toolchain()
     from kernelkit.core.paths import EXAMPLES_DIR
@@ -145,3 +151,30 @@ def test_prefer_fastest_keeps_a_formulation_within_the_factor(tmp_path, capsys):
         cost = choice["cost"]
         assert cost["native_ms"] and cost["kernel_ms"]
         assert cost["native_over_kernel"] <= 2 and choice["chosen"] == "native" and "decision" not in cost
+
+
+def test_the_slower_factor_decides_the_note_not_the_default_choice():
+    from kernelkit.doctor.estimate_use import SLOWER, choice_cost
+
+    native = {"seconds": 300e-6, "stages": 12}
+    for kernel_seconds, says in ((100e-6, "--prefer fastest binds the kernel"), (200e-6, "within"),
+                                 (700e-6, "the library kernel is estimated")):
+        cost = choice_cost({"layer": "a", "chosen": "native"}, native, {"seconds": kernel_seconds, "stages": 1})
+        assert cost["native_ms"] == 0.3 and cost["kernel_ms"] == pytest.approx(kernel_seconds * 1e3)
+        assert says in cost["note"], cost
+        assert (cost["native_over_kernel"] > SLOWER) == (says.startswith("--prefer"))
+    # the kernel chosen: the folder's blob holds the kernel's stages, the other patch the formulation's
+    cost = choice_cost({"layer": "a", "chosen": "kernel"}, {"seconds": 100e-6, "stages": 1}, None, "refused")
+    assert cost["kernel_ms"] == 0.1 and cost["native_ms"] is None and cost["note"].endswith(": refused")
+
+
+def test_a_straight_compile_that_cannot_take_the_file_as_it_is_is_not_run(tmp_path):
+    from kernelkit.doctor.estimate_use import straight_record
+
+    found = straight_record(tmp_path / "m.xml", {}, None, changed=True, known_refusal=None, options_given=True)
+    assert found["compiled"] is None and "--input-shape" in found["reason"]
+    found = straight_record(tmp_path / "m.tflite", {}, None, changed=True, known_refusal=None, options_given=False)
+    assert found["compiled"] is None and ".tflite" in found["reason"]
+    found = straight_record(tmp_path / "m.onnx", {}, None, changed=True, known_refusal="x: refused",
+                            options_given=False)
+    assert found == {"compiled": False, "asked": False, "reason": "x: refused"}

@@ -440,10 +440,15 @@ def _use_estimate(verdict: PluginVerdict, result, model_path, outdir: Path, targ
     """The estimate used (docs/estimate.md, "In patch"): each layer with both forms gets both forms' costs
     (under --prefer fastest the kernel replaces a formulation estimated much slower), then the straight
     compile's estimate goes beside the patched blob's. Returns (verdict, result), the folder's final ones."""
+    from kernelkit.core.errors import KernelkitError
     from kernelkit.doctor import estimate_use
     from kernelkit.model import patchdir
 
-    verdict, result, costs = _choice_costs(verdict, result, model_path, outdir, target, patch_options)
+    try:
+        verdict, result, costs = _choice_costs(verdict, result, model_path, outdir, target, patch_options)
+    except KernelkitError as exc:       # a comparison that cannot be made does not undo the compiled patch
+        costs = {c["layer"]: {"native_ms": None, "kernel_ms": None, "note": f"no estimate: {exc.message}"}
+                 for c in result.report.get("choices", []) if c.get("native_available") and c.get("kernel_available")}
     report = dict(result.report)
     if costs:
         report["choices"] = [dict(c, cost=costs[c["layer"]]) if c.get("layer") in costs else c
@@ -454,10 +459,13 @@ def _use_estimate(verdict: PluginVerdict, result, model_path, outdir: Path, targ
         from kernelkit.myriad.estimate import estimate_blob
 
         options_given = any(patch_options.get(k) for k in ("input_shapes", "input_values", "outputs"))
-        straight = estimate_use.straight_record(
-            model_path, patchdir.read(outdir).config, estimate_blob(read_blob(outdir / patchdir.BLOB_FILE)),
-            changed=bool(report.get("changes")), known_refusal=_known_refusal(report, Path(model_path)),
-            options_given=options_given)
+        try:
+            straight = estimate_use.straight_record(
+                model_path, patchdir.read(outdir).config, estimate_blob(read_blob(outdir / patchdir.BLOB_FILE)),
+                changed=bool(report.get("changes")), known_refusal=_known_refusal(report, Path(model_path)),
+                options_given=options_given)
+        except KernelkitError as exc:
+            straight = {"compiled": None, "asked": False, "reason": f"no straight estimate: {exc.message}"}
         estimate = dict(estimate, straight=straight)
         vs = estimate_use.versus(estimate, straight)
         if vs:
