@@ -15,6 +15,9 @@ If it compiles that, that folder is the patch: no layer the plugin compiles is r
 a blocker the plugin itself taught (or the reader's own) remains: that compile could only be refused. The
 report's "why" says, per change, what made it needed (a knowledge rule and its source, or the plugin's words). Exit codes: 0 compiled, 1 refused,
 4 compiles once clc builds the kernels' .bin; without the toolchain the verdict is the knowledge base's only.
+The estimate used (kernelkit.doctor.estimate_use): a compiled folder's report sets its blob's estimate against the
+straight compile's, and each layer with both a formulation and a kernel gets both forms' estimated costs, one
+from a patch with the other forms compiled beside it; `--prefer fastest` takes the kernel where it is much faster.
 """
 
 from __future__ import annotations
