@@ -165,15 +165,9 @@ def blob_info(blob):
     `.outputs`, `.memory()`, `.counts()`, `.to_dict()`); when the plugin's internal-graph dump
     (`<blob stem>.graph.dot`) sits beside the blob, `.graph_dump` is its path and `.stage_layers` the IR layers
     of each stage. KernelkitError naming the file if either is damaged or the dump belongs to another compile."""
-    from kernelkit.myriad import graph_dump
-    from kernelkit.myriad.blob_reader import read_blob
+    from kernelkit.myriad.graph_dump import read_blob_with_layers
 
-    path = Path(blob)
-    model = read_blob(path)
-    model.stage_layers = graph_dump.blob_stage_layers(path, model.data)
-    if model.stage_layers is not None:
-        model.graph_dump = str(graph_dump.dump_path(path))
-    return model
+    return read_blob_with_layers(blob)
 
 
 def estimate(blob_or_outdir, *, shaves: int | None = None, threads: int = 2):

@@ -160,8 +160,8 @@ def test_unknown_prefer_is_a_clear_error(tmp_path):
     from kernelkit.core.errors import KernelkitError
     from kernelkit.model.patcher import patch_model
 
-    with pytest.raises(KernelkitError, match="native.*kernel"):
-        patch_model(EXAMPLE, tmp_path / "o", "2021.4", prefer="fastest")
+    with pytest.raises(KernelkitError, match="native.*kernel.*fastest"):
+        patch_model(EXAMPLE, tmp_path / "o", "2021.4", prefer="quickest")
     assert not (tmp_path / "o").exists()
 
 

@@ -45,10 +45,12 @@ def add_arguments(parser) -> None:
                         help="layout of input NAME, whose channel axis --reverse-channels/--mean/--scale act on "
                              "(repeatable; a bare NCHW|NHWC: every 4-D input; default: inferred from the shape "
                              "and the source format, an error when ambiguous; stated in patch-report.json)")
-    parser.add_argument("--prefer", choices=["native", "kernel", "auto", "rewrite"], default="native",
+    parser.add_argument("--prefer", choices=["native", "kernel", "fastest", "auto", "rewrite"], default="native",
                         help="for an op with both a native formulation and a library kernel: native (default) "
                              "uses the formulation when its measured fp16 error is within the op's tolerance, "
-                             "else the kernel (whose SHAVE .bin needs clc); kernel binds the kernel first. "
+                             "else the kernel (whose SHAVE .bin needs clc); kernel binds the kernel first; "
+                             "fastest is native, then the kernel wherever the compiled formulation is estimated "
+                             "more than 2x slower on an OAK (the report has both estimates either way). "
                              "auto and rewrite are old names of native")
     parser.add_argument("--shaves", type=int, default=6, help="SHAVEs (and CMX slices) in compile.conf (default: 6)")
     parser.add_argument("--json", action="store_true", help="print patch-report.json instead of the summary")
@@ -98,5 +100,10 @@ def _patch_and_confirm(args, patch_options: dict) -> int:
             record_not_run(result, args.out, exc.message)
             print(json.dumps(result.report, indent=2) if args.json else format_patch_result(result))
             raise
-    print(json.dumps(result.report, indent=2) if args.json else format_patch_result(result))
+    if args.json:
+        print(json.dumps(result.report, indent=2))
+    else:
+        from kernelkit.doctor.estimate_use import report_lines
+
+        print("\n".join([format_patch_result(result), *report_lines(result.report)]))
     return result.exit_code

@@ -16,6 +16,9 @@ check), that folder is the patch: no layer the plugin compiles is rewritten. It 
 a blocker the plugin itself taught (or the reader's own) remains: that compile could only be refused. The
 report's "why" says, per change, what made it needed (a knowledge rule and its source, or the plugin's words). Exit codes: 0 compiled, 1 refused,
 4 compiles once clc builds the kernels' .bin; without the toolchain the verdict is the knowledge base's only.
+The estimate used (kernelkit.doctor.estimate_use): a compiled folder's report sets its blob's estimate against the
+straight compile's, and each layer with both a formulation and a kernel gets both forms' estimated costs, one
+from a patch with the other forms compiled beside it; `--prefer fastest` takes the kernel where it is much faster.
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ class PluginVerdict:
     message: str = ""                   # the plugin's words
     tried: list[dict] = field(default_factory=list)     # each fix tried: {fix, status, message}
     fix: str | None = None              # the fix that made the plugin compile it
+    compiled: object = field(default=None, repr=False, compare=False)   # CompileResult | NeedsClc (not in the report)
 
     @property
     def exit_code(self) -> int | None:
@@ -162,7 +166,18 @@ def confirm(result, model_path, outdir, target: Target | str, patch_options: dic
     """Compile the patch folder `outdir` (what `patch_model(model_path, outdir, target, **patch_options)`
     wrote as `result`) with the real plugin, try the known fixes on a refusal, and record the verdict in the
     folder's report. Returns (verdict, the PatchResult now in `outdir`: `result`, or the fixed patch's).
-    required: a missing toolchain is an error (ToolchainUnavailable), not a knowledge-base-only verdict."""
+    required: a missing toolchain is an error (ToolchainUnavailable), not a knowledge-base-only verdict.
+    A folder the plugin compiled also gets the estimate's comparisons (estimate_use): the straight compile's
+    estimate, and per layer with both forms each form's cost (`--prefer fastest` acts on them)."""
+    verdict, result = _confirm(result, model_path, outdir, target, patch_options, required=required,
+                               max_fixes=max_fixes)
+    if verdict.status in (COMPILED, NEEDS_CLC):
+        verdict, result = _use_estimate(verdict, result, model_path, Path(outdir), get_target(target),
+                                        patch_options)
+    return verdict, result
+
+
+def _confirm(result, model_path, outdir, target, patch_options: dict, *, required: bool, max_fixes: int):
     from kernelkit.myriad import toolchain
 
     outdir = Path(outdir)
@@ -348,7 +363,8 @@ def _verdict_of(attempt: _Attempt) -> PluginVerdict:
     if attempt.status == COMPILED:
         dump = dump_path(patchdir.BLOB_FILE)
         has_dump = attempt.compiled.graph_dump is not None
-        return PluginVerdict(COMPILED, blob=patchdir.BLOB_FILE, graph_dump=str(dump) if has_dump else None)
+        return PluginVerdict(COMPILED, blob=patchdir.BLOB_FILE, graph_dump=str(dump) if has_dump else None,
+                             compiled=attempt.compiled)
     if attempt.status == NEEDS_CLC:
         compiled = attempt.compiled
         layers = ", ".join(v.case.label() for v in compiled.verdicts)
@@ -356,7 +372,8 @@ def _verdict_of(attempt: _Attempt) -> PluginVerdict:
             f"the real MYRIAD {compiler_target().name} plugin compiled the patched model with metadata-only ELFs "
             f"for {', '.join(compiled.missing)} "
             f"and took the binding of every custom layer ({layers}); no blob was written (one made with check "
-            "ELFs cannot run). Build the .bin with clc (KERNELKIT_OPENVINO_DIR or KERNELKIT_CLC) and patch again"))
+            "ELFs cannot run). Build the .bin with clc (KERNELKIT_OPENVINO_DIR or KERNELKIT_CLC) and patch again"),
+            compiled=compiled)
     return PluginVerdict(REFUSED)
 
 
@@ -437,6 +454,7 @@ def _record(result, outdir: Path, verdict: PluginVerdict) -> PluginVerdict:
 def _add_estimate(report: dict, outdir: Path, verdict: PluginVerdict) -> None:
     """A compiled folder's report gains `kernelkit estimate`'s summary of its blob (OAK, 2 threads, the blob's
     SHAVEs; docs/estimate.md); a folder without a blob has none."""
+    from kernelkit.doctor.estimate_use import summary
     from kernelkit.myriad.blob_reader import read_blob
     from kernelkit.myriad.estimate import estimate_blob
 
@@ -444,10 +462,162 @@ def _add_estimate(report: dict, outdir: Path, verdict: PluginVerdict) -> None:
     blob = outdir / verdict.blob if verdict.status == COMPILED and verdict.blob else None
     if blob is None or not blob.is_file():
         return
-    est = estimate_blob(read_blob(blob))
-    ddr, cmx = est.memory["ddr"], est.memory["cmx"]
-    report["estimate"] = {"device": "OAK (RVC2), 2 inference threads", "shaves": est.shaves,
-                          "latency_ms": round(est.latency_s * 1e3, 2), "fps": round(est.fps, 1),
-                          "enough_shaves": est.enough_shaves, "ddr_need_bytes": ddr["need_bytes"],
-                          "ddr_fits": ddr["fits"], "cmx_fits": cmx["fits"],
-                          "model": "kernelkit/facts/data/rvc2-estimate.toml"}
+    report["estimate"] = summary(estimate_blob(read_blob(blob)))
+
+
+def _use_estimate(verdict: PluginVerdict, result, model_path, outdir: Path, target, patch_options: dict):
+    """The estimate used (docs/estimate.md, "In patch"): each layer with both forms gets both forms' costs
+    (under --prefer fastest the kernel replaces a formulation estimated much slower), then the straight
+    compile's estimate goes beside the patched blob's. Returns (verdict, result), the folder's final ones."""
+    from kernelkit.core.errors import KernelkitError
+    from kernelkit.doctor import estimate_use
+    from kernelkit.model import patchdir
+
+    try:
+        verdict, result, costs = _choice_costs(verdict, result, model_path, outdir, target, patch_options)
+    except KernelkitError as exc:       # a comparison that cannot be made does not undo the compiled patch
+        costs = {c["layer"]: {"native_ms": None, "kernel_ms": None, "note": f"no estimate: {exc.message}"}
+                 for c in result.report.get("choices", []) if c.get("native_available") and c.get("kernel_available")}
+    report = dict(result.report)
+    if costs:
+        report["choices"] = [dict(c, cost=costs[c["layer"]]) if c.get("layer") in costs else c
+                             for c in report.get("choices", [])]
+    estimate = report.get("estimate")
+    if estimate:
+        from kernelkit.myriad.blob_reader import read_blob
+        from kernelkit.myriad.estimate import estimate_blob
+
+        options_given = any(patch_options.get(k) for k in ("input_shapes", "input_values", "outputs"))
+        try:
+            straight = estimate_use.straight_record(
+                model_path, patchdir.read(outdir).config, estimate_blob(read_blob(outdir / patchdir.BLOB_FILE)),
+                changed=bool(report.get("changes")), known_refusal=_known_refusal(report, Path(model_path)),
+                options_given=options_given)
+        except KernelkitError as exc:
+            straight = {"compiled": None, "asked": False, "reason": f"no straight estimate: {exc.message}"}
+        estimate = dict(estimate, straight=straight)
+        vs = estimate_use.versus(estimate, straight)
+        if vs:
+            estimate["vs_straight"] = vs
+        report["estimate"] = estimate
+    result.report = report
+    patchdir.update_report(outdir, report)
+    return verdict, result
+
+
+def _known_refusal(report: dict, model_path: Path) -> str | None:
+    """Why the plugin refuses the model as it is, when the patch already knows (no compile needed to say it):
+    it refused the minimal patch, or a rule the plugin (or its IR reader) taught blocks the model's IR."""
+    minimal = report.get("plugin_on_minimal") or {}
+    if minimal and not minimal.get("compiled") and minimal.get("layer"):
+        if minimal.get("asked"):
+            words = (minimal.get("message") or "").strip().splitlines()
+            return f"the plugin refused {minimal['layer']} in the minimal patch" + (f": {words[0]}" if words else "")
+        return minimal.get("reason")
+    if model_path.suffix.lower() == ".xml":        # an ONNX file is read by the plugin's own ONNX reader
+        certain = [b for b in report.get("blockers_before", []) if certain_refusal(b)]
+        if certain:
+            return f"{certain[0].get('layer_name') or 'the model'}: {certain[0]['reason']}"
+    return None
+
+
+def _blob_estimate(folder: Path, verdict: PluginVerdict):
+    """The estimate of a compiled folder's blob with its stages' layers: model.blob, or for a folder that
+    needs clc the check blob the plugin made (its Custom stages are real). None without one."""
+    from kernelkit.core.errors import KernelkitError
+    from kernelkit.model import patchdir
+    from kernelkit.myriad.estimate import estimate_blob
+    from kernelkit.myriad.graph_dump import read_blob_with_layers
+
+    if verdict.status == NEEDS_CLC:
+        model = getattr(verdict.compiled, "check_blob", None)
+    elif verdict.status == COMPILED:
+        try:
+            model = read_blob_with_layers(folder / patchdir.BLOB_FILE)
+        except KernelkitError:
+            model = None
+    else:
+        model = None
+    return estimate_blob(model) if model is not None and model.stage_layers is not None else None
+
+
+def _choice_costs(verdict: PluginVerdict, result, model_path, outdir: Path, target, patch_options: dict):
+    """Per layer with both a native formulation and a library kernel: each form's estimated time, one from this
+    folder's blob, the other from a patch with the other forms compiled beside it (one more compile).
+    --prefer fastest: a formulation estimated more than estimate_use.SLOWER times the kernel's time gives way
+    to the kernel (the folder is replaced). Returns (verdict, result, {layer: cost record})."""
+    from kernelkit.doctor import estimate_use
+
+    report = result.report
+    both = [c for c in report.get("choices", []) if c.get("native_available") and c.get("kernel_available")
+            and c.get("chosen") in ("native", "kernel")]
+    if not both:
+        return verdict, result, {}
+    names = {c["layer"] for c in both}
+    taught = report.get("plugin_taught") or {}
+    flip = {c["layer"]: "kernel" if c["chosen"] == "native" else "native" for c in both}
+    options = {"leave_alone": set(taught.get("leave_alone", ())), "replace": set(taught.get("replace", ())),
+               "prefer_layers": dict(taught.get("prefer_layers", {})) | flip}
+    other, attempt, folder = _retry(model_path, outdir, target, patch_options, options)
+    try:
+        here_est = _blob_estimate(outdir, verdict)
+        here = estimate_use.layer_costs(here_est, report.get("changes", []), names) if here_est else {}
+        other_verdict = _verdict_of(attempt) if attempt is not None and attempt.status in (COMPILED, NEEDS_CLC) \
+            else None
+        other_est = _blob_estimate(folder, other_verdict) if other_verdict is not None else None
+        there = estimate_use.layer_costs(other_est, other.report.get("changes", []), names) if other_est else {}
+        note = "" if other_est else (f"the patch with the other form: {attempt.status}" if attempt is not None
+                                     else "the patch with the other form failed")
+        if attempt is not None and attempt.status == REFUSED and attempt.message:
+            note += f" ({attempt.message.strip().splitlines()[0]})"
+        costs = {c["layer"]: estimate_use.choice_cost(c, here.get(c["layer"]), there.get(c["layer"]), note)
+                 for c in both}
+        if report.get("prefer") != "fastest":
+            return verdict, result, costs
+        slow = sorted(c["layer"] for c in both if c["chosen"] == "native"
+                      and (costs[c["layer"]].get("native_over_kernel") or 0) > estimate_use.SLOWER)
+        if not slow:
+            return verdict, result, costs
+        if set(slow) == set(flip) and all(c["chosen"] == "native" for c in both) and other_verdict is not None:
+            fixed, again, chosen_folder = other, attempt, folder
+            folder = None
+        else:
+            fixed, again, chosen_folder = _retry(model_path, outdir, target, patch_options, dict(
+                options, prefer_layers=dict(taught.get("prefer_layers", {})) | {name: "kernel" for name in slow}))
+            if again is None or again.status not in (COMPILED, NEEDS_CLC):
+                if chosen_folder is not None:
+                    shutil.rmtree(chosen_folder.parent, ignore_errors=True)
+                for name in slow:
+                    costs[name]["decision"] = "kept the native formulation: the patch with the kernel " + (
+                        again.status if again is not None else "failed")
+                return verdict, result, costs
+        _replace_folder(chosen_folder, outdir)
+        fixed.outdir = outdir
+        _fastest_reasons(fixed, slow, costs)
+        final = _record(fixed, outdir, _verdict_of(again))
+        return final, fixed, costs
+    finally:
+        if folder is not None:
+            shutil.rmtree(folder.parent, ignore_errors=True)
+
+
+def _fastest_reasons(result, slow: list[str], costs: dict) -> None:
+    """The layers --prefer fastest gave the kernel: their choice says so, and the plugin did not teach it."""
+    for name in slow:
+        cost = costs[name]
+        reason = (f"--prefer fastest: the native formulation is estimated {cost['native_over_kernel']:.1f}x the "
+                  f"kernel's time on an OAK; native formulation as fallback")
+        cost["decision"] = "kernel (--prefer fastest)"
+        for choice in result.choices:
+            if choice.layer == name:
+                choice.reason = reason
+        result.report["choices"] = [dict(c, reason=reason) if c.get("layer") == name else c
+                                    for c in result.report.get("choices", [])]
+    taught = result.report.get("plugin_taught")
+    if taught:
+        taught = dict(taught, prefer_layers={k: v for k, v in taught.get("prefer_layers", {}).items()
+                                             if k not in slow})
+        if any(taught.values()):
+            result.report["plugin_taught"] = taught
+        else:
+            result.report.pop("plugin_taught")

@@ -20,6 +20,7 @@ class NeedsClc:
 
     missing: list[str]                 # the .bin files only clc builds
     verdicts: list                     # kernelkit.doctor.plugin_check.verdict.Verdict, one per bound layer
+    check_blob: object = None          # the check compile's blob, read (blob_reader.BlobModel): for the estimate
 
 
 def compile_folder(source, out, *, shaves: int | None = None, cmx_slices: int | None = None,
@@ -104,7 +105,7 @@ def compile_patched(outdir, target: Target | str):
                 v = unused[0]
                 raise CompileFailed(f"the plugin compiled the model without the binding of {v.case.label()}: "
                                     f"{v.message}", path=bindings, plugin_text=v.message)
-            return NeedsClc(missing, checked.verdicts)
+            return NeedsClc(missing, checked.verdicts, checked.blob_model)
     return compile_folder(outdir, outdir / patchdir.BLOB_FILE)
 
 

@@ -268,3 +268,16 @@ def blob_stage_layers(blob: str | Path, data: bytes | None = None) -> list[list[
                        "belongs to another compile", dump_file)
     mapping = dump.stage_layers()
     return [mapping[i] for i in range(len(in_dump))]
+
+
+def read_blob_with_layers(blob: str | Path):
+    """The blob read whole (blob_reader.BlobModel) with each stage's IR layers from the dump beside it, when
+    there is one (`.stage_layers`, `.graph_dump`). KernelkitError naming the file if either is damaged."""
+    from kernelkit.myriad.blob_reader import read_blob
+
+    path = Path(blob)
+    model = read_blob(path)
+    model.stage_layers = blob_stage_layers(path, model.data)
+    if model.stage_layers is not None:
+        model.graph_dump = str(dump_path(path))
+    return model

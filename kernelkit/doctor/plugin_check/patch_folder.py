@@ -16,6 +16,7 @@ from kernelkit.doctor.plugin_check.verdict import REJECTED, Verdict, blob_batch,
 from kernelkit.facts.device import DEFAULT_SHAVES
 from kernelkit.model import patchdir
 from kernelkit.myriad import compile as compile_mod
+from kernelkit.myriad import graph_dump
 
 @dataclass
 class PatchCheck:
@@ -25,6 +26,7 @@ class PatchCheck:
     message: str                      # the plugin's error when it refused the model
     verdicts: list[Verdict]
     header: object = None             # blob.BlobHeader of the check blob
+    blob_model: object = None         # the check blob read whole, its stages' layers from the dump (the estimate)
 
 
 def check_patch_dir(outdir: str | Path, *, jobs: int | None = None, keep: str | Path | None = None,
@@ -61,9 +63,11 @@ def check_patch(outdir: str | Path, *, keep: str | Path | None = None, label: st
         config = dict(source.config)
         shaves = int(config.pop(compile_mod.SHAVES_KEY, DEFAULT_SHAVES))
         cmx = config.pop(compile_mod.CMX_KEY, None)
+        blob = folder / ("model" + CHECK_BLOB_SUFFIX)
+        # the plugin's stage -> layer map too: the estimate puts each Custom stage on its layer (doctor.estimate_use)
+        config.setdefault(compile_mod.DUMP_KEY, str(graph_dump.dump_path(blob)))
         full = compile_mod.make_config(shaves=shaves, cmx_slices=int(cmx) if cmx else None, custom_layers=check_xml,
                                        extra=config)
-        blob = folder / ("model" + CHECK_BLOB_SUFFIX)
         compiled = compile_check(folder / source.model.name, blob, full, tc)
         verdicts = [Verdict(case, REJECTED) for case in cases]
         batch = blob_batch(blob) if compiled.compiled else 1
@@ -76,6 +80,16 @@ def check_patch(outdir: str | Path, *, keep: str | Path | None = None, label: st
             if keep is not None and blob.is_file():
                 verdict.blob = Path(keep) / blob.name
         header = blobfmt.read_header(blob.read_bytes()) if compiled.compiled else None
+        blob_model = _read_check_blob(blob) if compiled.compiled else None
         if keep is not None:
             keep_check_folder(folder, Path(keep), [])
-    return PatchCheck(compiled.compiled, compiled.message, verdicts, header)
+    return PatchCheck(compiled.compiled, compiled.message, verdicts, header, blob_model)
+
+
+def _read_check_blob(blob: Path):
+    """The check blob with its stages' layers: its Custom stages are the plugin's own (work sizes, buffers,
+    SHAVEs) though their ELFs cannot run, so the estimate of a kernel's cost reads them. None if unreadable."""
+    try:
+        return graph_dump.read_blob_with_layers(blob)
+    except KernelkitError:
+        return None

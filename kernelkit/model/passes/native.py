@@ -5,8 +5,10 @@ pip package), so for most users it cannot be deployed; a native formulation (ker
 a graph of ops the plugin compiles. `--prefer native` (the default) takes the formulation when its fp16
 error, measured by tools/measure_native.py with fp16 rounding between layers and stored in
 data/native-fp16.json, is within the op's tolerance, else the kernel; `--prefer kernel` takes the kernel
-first. Either way the other one is the fallback when the first refuses the layer. Nothing is measured at
-patch time.
+first. Either way the other one is the fallback when the first refuses the layer. `--prefer fastest` plans as
+native does; where the real plugin compiles, `patch` then estimates both forms on an OAK and binds the kernel
+instead of a formulation estimated much slower (kernelkit.doctor.estimate_use). Nothing is measured at patch
+time.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from pathlib import Path
 
 DATA_FILE = Path(__file__).resolve().parents[2] / "facts" / "data" / "native-fp16.json"
 DATA_SCHEMA = "kernelkit.native-fp16/1"
-PREFER = ("native", "kernel")
+PREFER = ("native", "kernel", "fastest")
 # Old spellings: auto put exact rewrites first and CumSum's MatMul after kernels, rewrite put every rewrite
 # first. Both now mean native: the measured error decides, per op.
 PREFER_ALIASES = {"auto": "native", "rewrite": "native"}
@@ -42,9 +44,11 @@ def normalise_prefer(prefer: str) -> str:
 
     prefer = PREFER_ALIASES.get(prefer, prefer)
     if prefer not in PREFER:
-        raise KernelkitError(f"--prefer {prefer!r}: use native (the default) or kernel", where="--prefer",
+        raise KernelkitError(f"--prefer {prefer!r}: use native (the default), kernel or fastest", where="--prefer",
                              hint="native: a formulation in native ops when its measured fp16 error is within the "
-                                  "op's tolerance, else the library kernel; kernel: the library kernel first")
+                                  "op's tolerance, else the library kernel; kernel: the library kernel first; "
+                                  "fastest: as native, then the kernel where the formulation is estimated much "
+                                  "slower on an OAK")
     return prefer
 
 
