@@ -82,16 +82,24 @@ def _windows(x: np.ndarray, kh: int, kw: int, stride: int, ho: int, wo: int, pad
                                            (s[0], s[1], s[2], s[1] * stride, s[2] * stride), writeable=False)
 
 
-def unpack_weights(raw: np.ndarray, ic_ext: int, kh: int, kw: int) -> np.ndarray:
-    """The HW weights `[OC/8][IC_ext][kh*kw][8]` as (OC8, IC_ext, kh, kw) float32."""
+def unpack_weights(raw: np.ndarray, ic_ext: int, kh: int, kw: int, off: int = 0, num: int | None = None) -> np.ndarray:
+    """The HW weights `[OC/8][IC_ext][kh*kw][8]` as (OC, IC_ext, kh, kw) float32, output channels
+    [off, off + num) only (a Python slice of them: past the end is cut short)."""
     flat = np.asarray(raw, np.float16).reshape(-1)
     blocks = flat.size // (ic_ext * kh * kw * 8)
     w = flat[:blocks * ic_ext * kh * kw * 8].reshape(blocks, ic_ext, kh * kw, 8)
-    return w.transpose(0, 3, 1, 2).reshape(blocks * 8, ic_ext, kh, kw).astype(np.float32)
+    start, stop, _ = slice(off, None if num is None else off + num).indices(blocks * 8)
+    if stop <= start:
+        return np.zeros((0, ic_ext, kh, kw), np.float32)
+    first, last = start // 8, -(-stop // 8)              # convert only the 8-channel blocks asked for
+    part = w[first:last].transpose(0, 3, 1, 2).reshape((last - first) * 8, ic_ext, kh, kw)
+    return part[start - first * 8:stop - first * 8].astype(np.float32)
 
 
 def conv(x: np.ndarray, weights: np.ndarray, stride: int, ho: int, wo: int, pads, accumulator: str) -> np.ndarray:
-    """x (C, H, W) fp16, weights (OC, C, kh, kw) float32 of fp16 values -> the raw sums (OC, ho, wo)."""
+    """x (C, H, W) fp16, weights (OC, C, kh, kw) float32 of fp16 values -> the raw sums (OC, ho, wo).
+
+    The fp16 accumulator's path, and the fp32 reference `conv_fp32` is tested against."""
     from kernelkit.runners.blob.sw import bounded
 
     oc, ic, kh, kw = weights.shape
@@ -119,3 +127,27 @@ def pool(x: np.ndarray, kind: int, kh: int, kw: int, stride: int, ho: int, wo: i
         return win.max(axis=(1, 2))
     win = _windows(x.astype(np.float32), kh, kw, stride, ho, wo, pads, 0.0)
     return win.sum(axis=(1, 2)) / (kh * kw)
+
+
+def columns(x: np.ndarray, kh: int, kw: int, stride: int, ho: int, wo: int, pads) -> np.ndarray:
+    """The (C*kh*kw, ho*wo) float64 columns `conv` multiplies for the fp32 accumulator, from x (C, H, W) fp16:
+    the same values without conv's float32 copy of the input, and for an unpadded 1x1 without a gather."""
+    c, h, w = x.shape
+    top, bottom, left, right = pads
+    need_h, need_w = (ho - 1) * stride + kh, (wo - 1) * stride + kw
+    if kh == kw == 1 and not any(pads) and need_h <= h and need_w <= w:
+        cols = np.empty((c, ho, wo), np.float64)
+        cols[...] = x[:, :need_h:stride, :need_w:stride]
+    else:
+        padded = np.zeros((c, max(need_h, h + top), max(need_w, w + left)), np.float64)
+        padded[:, top:top + h, left:left + w] = x
+        s = padded.strides
+        cols = np.ascontiguousarray(np.lib.stride_tricks.as_strided(
+            padded, (c, kh, kw, ho, wo), (s[0], s[1], s[2], s[1] * stride, s[2] * stride), writeable=False))
+    return cols.reshape(c * kh * kw, ho * wo)
+
+
+def conv_fp32(weights: np.ndarray, cols: np.ndarray, ho: int, wo: int) -> np.ndarray:
+    """conv(..., "fp32") with the weights prepared once, (OC, C*kh*kw) float64, on `columns`: the same matrix
+    product as conv's, so the same bits. -> the sums (OC, ho, wo) in float64."""
+    return (weights @ cols).reshape(-1, ho, wo)

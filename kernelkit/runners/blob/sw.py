@@ -69,7 +69,7 @@ def _eltwise(op):
 
 
 def _sum(a, b, c1, c2):
-    return c1 * a + c2 * b
+    return (a if c1 == 1 else c1 * a) + (b if c2 == 1 else c2 * b)     # 1 * a is a: no pass for it
 
 
 def _topk(ins, params, outs):
@@ -522,6 +522,7 @@ ALIGNED = {
 BY_LETTER = {0, 1, 2, 8, 11, 49, 62, 67, 72, 73}
 DEPTH_CONV = 8
 CONVS = {0, DEPTH_CONV, 49}
+COPY = 19
 
 # The eltwise family (coefficients, post-operation; operands broadcast numpy-style).
 ELTWISE = {12, 13, 14, 75, 76, 77, 78, 79, 80, 81, 82, 83, 84, 85, 86, 87, 88, 89, 90}
