@@ -129,17 +129,18 @@ def pool(x: np.ndarray, kind: int, kh: int, kw: int, stride: int, ho: int, wo: i
     return win.sum(axis=(1, 2)) / (kh * kw)
 
 
-def columns(x: np.ndarray, kh: int, kw: int, stride: int, ho: int, wo: int, pads) -> np.ndarray:
-    """The (C*kh*kw, ho*wo) float64 columns `conv` multiplies for the fp32 accumulator, from x (C, H, W) fp16:
-    the same values without conv's float32 copy of the input, and for an unpadded 1x1 without a gather."""
+def columns(x: np.ndarray, kh: int, kw: int, stride: int, ho: int, wo: int, pads, dtype=np.float64) -> np.ndarray:
+    """The (C*kh*kw, ho*wo) columns `conv` works on (float64 for the fp32 accumulator, float32 for fp16), from
+    x (C, H, W) fp16: the same values without conv's float32 copy of the input, and for an unpadded 1x1
+    without a gather."""
     c, h, w = x.shape
     top, bottom, left, right = pads
     need_h, need_w = (ho - 1) * stride + kh, (wo - 1) * stride + kw
     if kh == kw == 1 and not any(pads) and need_h <= h and need_w <= w:
-        cols = np.empty((c, ho, wo), np.float64)
+        cols = np.empty((c, ho, wo), dtype)
         cols[...] = x[:, :need_h:stride, :need_w:stride]
     else:
-        padded = np.zeros((c, max(need_h, h + top), max(need_w, w + left)), np.float64)
+        padded = np.zeros((c, max(need_h, h + top), max(need_w, w + left)), dtype)
         padded[:, top:top + h, left:left + w] = x
         s = padded.strides
         cols = np.ascontiguousarray(np.lib.stride_tricks.as_strided(
@@ -151,3 +152,20 @@ def conv_fp32(weights: np.ndarray, cols: np.ndarray, ho: int, wo: int) -> np.nda
     """conv(..., "fp32") with the weights prepared once, (OC, C*kh*kw) float64, on `columns`: the same matrix
     product as conv's, so the same bits. -> the sums (OC, ho, wo) in float64."""
     return (weights @ cols).reshape(-1, ho, wo)
+
+
+def conv_fp16(weights: np.ndarray, cols: np.ndarray, ho: int, wo: int) -> np.ndarray:
+    """conv(..., "fp16") on `columns` (float32) with the weights (OC, C*kh*kw) float32: the same running fp16
+    sum, tap by tap in conv's order (channel, row, column), each step's float32 sum rounded to fp16, in
+    arrays allocated once. -> the sums (OC, ho, wo) in float32."""
+    oc, taps = weights.shape
+    acc = np.zeros((oc, cols.shape[1]), np.float32)     # always holds fp16 values
+    rounded = np.empty(acc.shape, np.float16)
+    tap = np.empty(acc.shape, np.float32)
+    with np.errstate(over="ignore", invalid="ignore"):
+        for k in range(taps):
+            np.multiply(weights[:, k:k + 1], cols[k], out=tap)          # exact in float32
+            np.add(acc, tap, out=acc)
+            np.copyto(rounded, acc, casting="unsafe")
+            np.copyto(acc, rounded)
+    return acc.reshape(oc, ho, wo)

@@ -90,8 +90,10 @@ class Interpreter:
         self.reference = reference          # HW convs the unoptimised way (tests compare the two)
         header = program.header
         self.memory = Memory(bss_size=header.bss_size, cmx_slices=header.cmx_slices,
-                             constants=program.const_arena(), inputs={i.buffer.io_index: i.size for i in program.inputs},
-                             outputs={o.buffer.io_index: o.size for o in program.outputs}, poison=poison)
+                             constants=program.const_arena(),
+                             inputs={i.buffer.io_index: i.size for i in program.inputs},
+                             outputs={o.buffer.io_index: o.size for o in program.outputs}, poison=poison,
+                             geometry=program.prepared.setdefault("views", {}))
         self.findings: list[Finding] = []
         self._columns: dict = {}
 
@@ -130,7 +132,7 @@ class Interpreter:
         except MemoryError:
             raise KernelkitError(f"{stage.label()}: its parameters ask for more memory than this machine has",
                                  hint="the blob may be damaged; compile the model again") from None
-        except (ValueError, IndexError, KeyError, TypeError, OverflowError) as exc:
+        except (ValueError, IndexError, KeyError, TypeError, ArithmeticError) as exc:
             # Buffers that do not fit the stage's semantics: a blob this interpreter reads wrong, or a damaged one.
             raise KernelkitError(f"{stage.label()}: cannot run it on its buffers ({exc})",
                                  hint="report it with the blob (kernelkit blob info shows its buffers)") from None
@@ -287,25 +289,23 @@ class Interpreter:
                                  "runs yet", hint="report it with the blob")
         plan = self._conv_plan(stage, number, op, x.shape, (ho, wo))
         xin = x[:plan.ic_ext]
-        if self.reference or self.accumulator == "fp16":
-            # The reference: every op unpacks its stage's whole weights buffer and sums through conv().
-            kh, kw = op.kernel_h, op.kernel_w
-            if self.reference:
-                weights = hw.unpack_weights(self.memory.view(stage.buffers[op.coeffs]), plan.ic_ext, kh,
-                                            kw)[off:off + num]
-            else:
-                weights = self._prepared(stage, ("w16", op.coeffs, off, num), op.coeffs, lambda raw: (
-                    hw.unpack_weights(raw, plan.ic_ext, kh, kw, off, num)))
+        if self.reference:
+            # Every op unpacks its stage's whole weights buffer and sums through conv().
+            weights = hw.unpack_weights(self.memory.view(stage.buffers[op.coeffs]), plan.ic_ext, op.kernel_h,
+                                        op.kernel_w)[off:off + num]
             sums = hw.conv(xin, weights, op.stride, plan.ch, plan.cw, plan.pads, self.accumulator)
         else:
-            weights = self._prepared(stage, ("w64", op.coeffs, off, num), op.coeffs, lambda raw: (
-                np.ascontiguousarray(plan_matrix(raw, plan, op, off, num))))
-            key = (op.input, item, op.kernel_h, op.kernel_w, op.stride, plan.ch, plan.cw, plan.pads, plan.ic_ext)
+            dtype = np.float64 if self.accumulator == "fp32" else np.float32
+            weights = self._prepared(stage, ("weights", dtype, op.coeffs, off, num), op.coeffs, lambda raw: (
+                np.ascontiguousarray(plan_matrix(raw, plan, op, off, num), dtype)))
+            key = (op.input, item, op.kernel_h, op.kernel_w, op.stride, plan.ch, plan.cw, plan.pads, plan.ic_ext,
+                   dtype)
             cols = self._columns.get(key)
             if cols is None:
                 cols = self._columns[key] = hw.columns(xin, op.kernel_h, op.kernel_w, op.stride, plan.ch, plan.cw,
-                                                       plan.pads)
-            sums = hw.conv_fp32(weights, cols, plan.ch, plan.cw)
+                                                       plan.pads, dtype)
+            conv = hw.conv_fp32 if self.accumulator == "fp32" else hw.conv_fp16
+            sums = conv(weights, cols, plan.ch, plan.cw)
         bias = self._channel_vector(stage, op.biases, off, num)
         scale = self._channel_vector(stage, op.scales, off, num)
         self._hw_finish(stage, number, op, sums, out, off, num, bias, scale, pool=plan.pool,
@@ -426,9 +426,9 @@ def _overlap(a, b) -> bool:
 
 
 def plan_matrix(raw, plan: _ConvPlan, op, off: int, num: int) -> np.ndarray:
-    """An op's weights as the fp32 path multiplies them: (num, IC_ext*kh*kw) float64."""
+    """An op's weights as the fast paths multiply them: (num, IC_ext*kh*kw) float32 (fp16 values)."""
     weights = hw.unpack_weights(raw, plan.ic_ext, op.kernel_h, op.kernel_w, off, num)
-    return weights.reshape(weights.shape[0], -1).astype(np.float64)
+    return weights.reshape(weights.shape[0], -1)
 
 
 _BLAS: list = []
