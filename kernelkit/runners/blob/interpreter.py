@@ -296,7 +296,7 @@ class Interpreter:
             sums = hw.conv(xin, weights, op.stride, plan.ch, plan.cw, plan.pads, self.accumulator)
         else:
             dtype = np.float64 if self.accumulator == "fp32" else np.float32
-            weights = self._prepared(stage, ("weights", dtype, op.coeffs, off, num), op.coeffs, lambda raw: (
+            weights = self._prepared(stage, ("weights", dtype, off, num), op.coeffs, lambda raw: (
                 np.ascontiguousarray(plan_matrix(raw, plan, op, off, num), dtype)))
             key = (op.input, item, op.kernel_h, op.kernel_w, op.stride, plan.ch, plan.cw, plan.pads, plan.ic_ext,
                    dtype)
@@ -342,11 +342,12 @@ class Interpreter:
 
     def _prepared(self, stage, key, index: int, make):
         """`make(view of buffer index)`, kept in the program when the buffer is in the read-only const section
-        (the same bytes every run)."""
+        (the same bytes every run), by the bytes it views: the tiles of a conv have buffers of their own over
+        the same weights."""
         buf = stage.buffers[index]
         if buf.location != "Blob":
             return make(self.memory.view(buf))
-        key = (id(stage), *key)
+        key = (buf.offset, buf.dims_innermost, buf.strides_innermost, buf.data_type, *key)
         value = self.program.prepared.get(key)
         if value is None:
             value = self.program.prepared[key] = make(self.memory.view(buf))
@@ -355,7 +356,7 @@ class Interpreter:
     def _channel_vector(self, stage, index: int, off: int, num: int):
         if index < 0:
             return None
-        return self._prepared(stage, ("vector", index, off, num), index, lambda raw: (
+        return self._prepared(stage, ("vector", off, num), index, lambda raw: (
             np.asarray(raw, np.float32).reshape(-1)[off:off + num]))
 
     def _hw_finish(self, stage, number, op, values, out, off, num, bias, scale, pool, finite_in) -> None:
