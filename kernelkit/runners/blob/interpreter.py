@@ -216,7 +216,7 @@ class Interpreter:
         if aligned and exact.shape != out_view.shape and exact.size == out_view.size and \
                 len(ins) == 1 and ins[0].order != out.order:
             exact = exact.reshape(out_view.shape)
-        stored = _write(out_view, exact.astype(np.float32) if exact.dtype.kind == "f" else exact)
+        stored = _write(out_view, exact.astype(np.float32, copy=False) if exact.dtype.kind == "f" else exact)
         if exact.dtype.kind == "f":
             self._check(stage, exact, stored,
                         lambda: all(a.dtype.kind != "f" or np.isfinite(a).all() for a in arrays))
@@ -229,7 +229,7 @@ class Interpreter:
             results = fn(arrays, stage.params, [tuple(v.shape) for v in views])
         for view, values in zip(views, results):
             values = np.asarray(values)
-            stored = _write(view, values.astype(np.float32) if values.dtype.kind == "f" else values)
+            stored = _write(view, values.astype(np.float32, copy=False) if values.dtype.kind == "f" else values)
             if values.dtype.kind == "f":
                 self._check(stage, values, stored)
 
