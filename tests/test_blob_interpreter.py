@@ -367,6 +367,30 @@ def test_the_fast_hw_path_stores_the_same_bits_as_the_reference(blobs, accumulat
         assert any(isinstance(k, tuple) and "weights" in k for k in program.prepared), name
 
 
+def test_fp16_rounder_gives_the_values_of_a_half_cast_round_trip():
+    """The fp16 accumulator rounds with integer and float32 passes instead of numpy's half casts: on every fp16
+    value, the midpoints between neighbours (the ties), a float32 step either side of each, fp16's subnormal
+    and overflow edges, and a million random float32 bit patterns, it gives the cast's bits (NaN as NaN)."""
+    from kernelkit.runners.blob.hw import Fp16Rounder
+
+    halves = np.arange(1 << 16, dtype=np.uint32).astype(np.uint16).view(np.float16).astype(np.float32)
+    finite = np.sort(halves[np.isfinite(halves)])
+    ties = (finite[:-1].astype(np.float64) + finite[1:]) / 2
+    points = np.concatenate([halves, ties.astype(np.float32), np.float32([65504, 65519.996, 65520, 1e30, 2.0 ** -25,
+                                                                          2.0 ** -26, 3 * 2.0 ** -26, 1e-30])])
+    points = np.concatenate([points, -points])
+    with np.errstate(all="ignore"):
+        values = np.concatenate([points, np.nextafter(points, np.float32(np.inf)),
+                                 np.nextafter(points, np.float32(-np.inf)),
+                                 np.random.default_rng(3).integers(0, 1 << 32, 1 << 20, dtype=np.uint64)
+                                 .astype(np.uint32).view(np.float32)])
+        expected = values.astype(np.float16).astype(np.float32)
+    got = values.copy()
+    Fp16Rounder(got.size)(got)
+    same = (got.view(np.uint32) == expected.view(np.uint32)) | (np.isnan(got) & np.isnan(expected))
+    assert same.all(), values[~same][:5]
+
+
 # --- the memory plan ----------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("name", ["cnn", "deep"])

@@ -69,7 +69,9 @@ def _eltwise(op):
 
 
 def _sum(a, b, c1, c2):
-    return (a if c1 == 1 else c1 * a) + (b if c2 == 1 else c2 * b)     # 1 * a is a: no pass for it
+    def scaled(x, c):                               # 1.0 * x is x for floats: no pass for it
+        return x if c == 1 and x.dtype.kind == "f" else c * x
+    return scaled(a, c1) + scaled(b, c2)
 
 
 def _topk(ins, params, outs):
