@@ -69,6 +69,21 @@ def _deep(x):
     return opset1.convolution(y, _w(16, 64, 1, 1), [1, 1], [0, 0], [0, 0], [1, 1])
 
 
+def _bottleneck(x):
+    """A ResNet-50 bottleneck with a strided projection, then an average pool: the stage kinds of ResNet-50
+    (1x1 and 3x3 HW convs at strides 1 and 2 in channel blocks, the residual Sum, ReLU, Copy, a HW pool)."""
+    from openvino import opset1
+
+    def conv(y, ic, oc, k, stride, relu=True):
+        y = opset1.convolution(y, _w(oc, ic, k, k), [stride] * 2, [k // 2] * 2, [k // 2] * 2, [1, 1])
+        y = opset1.add(y, _w(1, oc, 1, 1, std=0.1))
+        return opset1.relu(y) if relu else y
+
+    a = conv(conv(conv(x, 64, 64, 1, 1), 64, 64, 3, 2), 64, 256, 1, 1, relu=False)
+    y = opset1.relu(opset1.add(a, conv(x, 64, 256, 1, 2, relu=False)))
+    return opset1.avg_pool(y, [1, 1], [0, 0], [0, 0], [14, 14], True, "floor")
+
+
 HW_OFF = {"config": {"MYRIAD_ENABLE_HW_ACCELERATION": "NO"}}
 
 
@@ -317,6 +332,63 @@ def test_small_cnn_matches_openvino_cpu_within_fp16_noise(blobs):
     assert report.exit_code == 0 and not report.depends
     assert rel_error(report.runs["fp32"].outputs[next(iter(report.outputs))], ref) < 1e-2
     assert rel_error(report.runs["fp16"].outputs[next(iter(report.outputs))], ref) < 1e-2
+
+
+@pytest.mark.parametrize("accumulator", ["fp32", "fp16"])
+def test_the_fast_hw_path_stores_the_same_bits_as_the_reference(blobs, accumulator):
+    """The fast path (weights unpacked once per program, one input's columns shared by the ops of a stage)
+    against the reference (each op unpacks its stage's whole weights and sums through hw.conv): every byte of
+    BSS, CMX and the outputs is equal after a run, and so are the findings, on a first run and on a second
+    one that reuses what the first prepared."""
+    from kernelkit.runners.blob import interpreter
+    from kernelkit.runners.blob.runner import load_program
+
+    cases = [("bottleneck", _bottleneck, [[1, 64, 28, 28]]), ("cnn", _cnn, [[1, 3, 32, 32]]),
+             ("conv3x3_256to256_relu", *HW_MODELS["conv3x3_256to256_relu"][:2]),
+             ("conv3x3_relu6", *HW_MODELS["conv3x3_relu6"][:2])]
+    for name, build, shapes in cases:
+        _, blob = blobs.get(name, build, shapes)
+        program = load_program(blob)
+        inputs = random_inputs(shapes, scale=4.0)
+
+        def run(**options):
+            run = interpreter.Interpreter(program, accumulator=accumulator, **options)
+            run.set_inputs(inputs)
+            run.run()
+            return {k: a.copy() for k, a in run.memory.arenas.items() if k != "Blob"}, run.findings
+
+        reference, ref_findings = run(reference=True)
+        assert reference["BSS"].any() or reference["CMX"].any()
+        for _ in range(2):
+            fast, findings = run()
+            assert fast.keys() == reference.keys() and findings == ref_findings, name
+            for key in reference:
+                assert np.array_equal(fast[key], reference[key]), (name, key)
+        assert any(isinstance(k, tuple) and "weights" in k for k in program.prepared), name
+
+
+def test_fp16_rounder_gives_the_values_of_a_half_cast_round_trip():
+    """The fp16 accumulator rounds with integer and float32 passes instead of numpy's half casts: on every fp16
+    value, the midpoints between neighbours (the ties), a float32 step either side of each, fp16's subnormal
+    and overflow edges, and a million random float32 bit patterns, it gives the cast's bits (NaN as NaN)."""
+    from kernelkit.runners.blob.hw import Fp16Rounder
+
+    halves = np.arange(1 << 16, dtype=np.uint32).astype(np.uint16).view(np.float16).astype(np.float32)
+    finite = np.sort(halves[np.isfinite(halves)])
+    ties = (finite[:-1].astype(np.float64) + finite[1:]) / 2
+    points = np.concatenate([halves, ties.astype(np.float32), np.float32([65504, 65519.996, 65520, 1e30, 2.0 ** -25,
+                                                                          2.0 ** -26, 3 * 2.0 ** -26, 1e-30])])
+    points = np.concatenate([points, -points])
+    with np.errstate(all="ignore"):
+        values = np.concatenate([points, np.nextafter(points, np.float32(np.inf)),
+                                 np.nextafter(points, np.float32(-np.inf)),
+                                 np.random.default_rng(3).integers(0, 1 << 32, 1 << 20, dtype=np.uint64)
+                                 .astype(np.uint32).view(np.float32)])
+        expected = values.astype(np.float16).astype(np.float32)
+    got = values.copy()
+    Fp16Rounder(got.size)(got)
+    same = (got.view(np.uint32) == expected.view(np.uint32)) | (np.isnan(got) & np.isnan(expected))
+    assert same.all(), values[~same][:5]
 
 
 # --- the memory plan ----------------------------------------------------------------------------------------------

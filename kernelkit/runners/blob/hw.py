@@ -82,16 +82,25 @@ def _windows(x: np.ndarray, kh: int, kw: int, stride: int, ho: int, wo: int, pad
                                            (s[0], s[1], s[2], s[1] * stride, s[2] * stride), writeable=False)
 
 
-def unpack_weights(raw: np.ndarray, ic_ext: int, kh: int, kw: int) -> np.ndarray:
-    """The HW weights `[OC/8][IC_ext][kh*kw][8]` as (OC8, IC_ext, kh, kw) float32."""
+def unpack_weights(raw: np.ndarray, ic_ext: int, kh: int, kw: int, off: int = 0, num: int | None = None) -> np.ndarray:
+    """The HW weights `[OC/8][IC_ext][kh*kw][8]` as (OC, IC_ext, kh, kw) float32, output channels
+    [off, off + num) only (a Python slice of them: past the end is cut short)."""
     flat = np.asarray(raw, np.float16).reshape(-1)
     blocks = flat.size // (ic_ext * kh * kw * 8)
     w = flat[:blocks * ic_ext * kh * kw * 8].reshape(blocks, ic_ext, kh * kw, 8)
-    return w.transpose(0, 3, 1, 2).reshape(blocks * 8, ic_ext, kh, kw).astype(np.float32)
+    start, stop, _ = slice(off, None if num is None else off + num).indices(blocks * 8)
+    if stop <= start:
+        return np.zeros((0, ic_ext, kh, kw), np.float32)
+    first, last = start // 8, -(-stop // 8)              # convert only the 8-channel blocks asked for
+    part = w[first:last].transpose(0, 3, 1, 2).reshape((last - first) * 8, ic_ext, kh, kw)
+    return part[start - first * 8:stop - first * 8].astype(np.float32)
 
 
 def conv(x: np.ndarray, weights: np.ndarray, stride: int, ho: int, wo: int, pads, accumulator: str) -> np.ndarray:
-    """x (C, H, W) fp16, weights (OC, C, kh, kw) float32 of fp16 values -> the raw sums (OC, ho, wo)."""
+    """x (C, H, W) fp16, weights (OC, C, kh, kw) float32 of fp16 values -> the raw sums (OC, ho, wo).
+
+    The reference path (`Interpreter(reference=True)`): `columns` with `conv_fp32` or `conv_fp16`, the fast
+    path, is tested against it bit for bit."""
     from kernelkit.runners.blob.sw import bounded
 
     oc, ic, kh, kw = weights.shape
@@ -119,3 +128,96 @@ def pool(x: np.ndarray, kind: int, kh: int, kw: int, stride: int, ho: int, wo: i
         return win.max(axis=(1, 2))
     win = _windows(x.astype(np.float32), kh, kw, stride, ho, wo, pads, 0.0)
     return win.sum(axis=(1, 2)) / (kh * kw)
+
+
+def columns(x: np.ndarray, kh: int, kw: int, stride: int, ho: int, wo: int, pads, dtype=np.float64) -> np.ndarray:
+    """The (C*kh*kw, ho*wo) columns `conv` works on (float64 for the fp32 accumulator, float32 for fp16), from
+    x (C, H, W) fp16: the same values without conv's float32 copy of the input, and for an unpadded 1x1
+    without a gather."""
+    c, h, w = x.shape
+    top, bottom, left, right = pads
+    need_h, need_w = (ho - 1) * stride + kh, (wo - 1) * stride + kw
+    if kh == kw == 1 and not any(pads) and need_h <= h and need_w <= w:
+        cols = np.empty((c, ho, wo), dtype)
+        cols[...] = x[:, :need_h:stride, :need_w:stride]
+    else:
+        padded = np.zeros((c, max(need_h, h + top), max(need_w, w + left)), dtype)
+        padded[:, top:top + h, left:left + w] = x
+        s = padded.strides
+        cols = np.ascontiguousarray(np.lib.stride_tricks.as_strided(
+            padded, (c, kh, kw, ho, wo), (s[0], s[1], s[2], s[1] * stride, s[2] * stride), writeable=False))
+    return cols.reshape(c * kh * kw, ho * wo)
+
+
+def conv_fp32(weights: np.ndarray, cols: np.ndarray, ho: int, wo: int) -> np.ndarray:
+    """conv(..., "fp32") with the weights prepared once, (OC, C*kh*kw) float64, on `columns`: the same matrix
+    product as conv's, so the same bits. -> the sums (OC, ho, wo) in float64."""
+    return (weights @ cols).reshape(-1, ho, wo)
+
+
+def conv_fp16(weights: np.ndarray, cols: np.ndarray, ho: int, wo: int) -> np.ndarray:
+    """conv(..., "fp16") on `columns` (float32) with the weights (OC, C*kh*kw) float32: the same running fp16
+    sum, tap by tap in conv's order (channel, row, column), each step's float32 sum rounded to fp16 (by
+    Fp16Rounder or, on small arrays, the casts: the same values), in arrays allocated once. -> the sums
+    (OC, ho, wo) in float32."""
+    oc, taps = weights.shape
+    acc = np.zeros((oc, cols.shape[1]), np.float32)     # always holds fp16 values
+    tap = np.empty(acc.shape, np.float32)
+    # The rounder's dozen numpy calls cost more than the casts on small arrays (measured crossover ~4k values).
+    round_fp16 = Fp16Rounder(acc.size) if acc.size >= 8192 else None
+    halves = np.empty(acc.shape, np.float16) if round_fp16 is None else None
+    with np.errstate(over="ignore", invalid="ignore"):
+        for k in range(taps):
+            np.multiply(weights[:, k:k + 1], cols[k], out=tap)          # exact in float32
+            np.add(acc, tap, out=acc)
+            if round_fp16 is not None:
+                round_fp16(acc)
+            else:
+                np.copyto(halves, acc, casting="unsafe")
+                np.copyto(acc, halves)
+    return acc.reshape(oc, ho, wo)
+
+
+class Fp16Rounder:
+    """Rounds a contiguous float32 array of one size to fp16 values in place, as a float32 -> float16 ->
+    float32 cast round trip does (to nearest, ties to even; fp16 subnormals; inf from 65520 on; NaN stays
+    NaN), in a dozen integer and float32 passes: numpy's half casts are scalar code, about 4x slower."""
+
+    MIN_NORMAL = 0x38800000         # bits of 2**-14, fp16's smallest normal
+    TO_INF = 0x477FF000             # bits of 65520: from here on a float32 rounds to fp16's inf
+
+    def __init__(self, size: int):
+        self.mag = np.empty(size, np.uint32)
+        self.low = np.empty(size, np.uint32)
+        self.mask = np.empty(size, bool)
+
+    def __call__(self, x: np.ndarray) -> None:
+        flat = x.reshape(-1)
+        u = flat.view(np.uint32)
+        mag, low, mask = self.mag, self.low, self.mask
+        np.bitwise_and(u, 0x7FFFFFFF, out=mag)
+        big = int(mag.max()) >= self.TO_INF if mag.size else False
+        saved = u[mag >= self.TO_INF] if big else None
+        # Below 2**-14 fp16 holds multiples of 2**-24: |x| + 0.75 rounds to one (its ulp there), sign kept.
+        # Zeros need nothing, so only tiny non-zero values take this path.
+        np.subtract(mag, 1, out=low)
+        np.less(low, self.MIN_NORMAL - 1, out=mask)
+        tiny = bool(mask.any())
+        if tiny:
+            f = low.view(np.float32)
+            np.copyto(f, mag.view(np.float32))
+            np.add(f, np.float32(0.75), out=f, where=mask)
+            np.subtract(f, np.float32(0.75), out=f, where=mask)
+            np.copysign(f, flat, out=f, where=mask)
+            tiny_bits = low[mask]
+        # fp16's normal range: keep 10 fraction bits, ties to even (a carry moves into the next binade).
+        np.right_shift(u, 13, out=low)
+        np.bitwise_and(low, 1, out=low)
+        np.add(low, 0x0FFF, out=low)
+        np.add(u, low, out=u)
+        np.bitwise_and(u, 0xFFFFE000, out=u)
+        if tiny:
+            u[mask] = tiny_bits
+        if big:
+            nan = (saved & 0x7FFFFFFF) > 0x7F800000
+            u[mag >= self.TO_INF] = np.where(nan, saved, (saved & 0x80000000) | 0x7F800000)

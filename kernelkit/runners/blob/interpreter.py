@@ -82,24 +82,28 @@ def _write(view: np.ndarray, values: np.ndarray) -> np.ndarray:
         info = np.iinfo(view.dtype)
         values = np.clip(np.trunc(values), info.min, info.max)      # C conversion: toward zero
     with np.errstate(over="ignore", invalid="ignore"):
-        stored = values.astype(view.dtype)
-    view[...] = stored
-    return stored
+        np.copyto(view, values, casting="unsafe")       # astype's rounding, with no temporary
+    return view
 
 
 class Interpreter:
-    def __init__(self, program, *, accumulator: str = "fp32", poison: int | None = None, kernels=None):
+    def __init__(self, program, *, accumulator: str = "fp32", poison: int | None = None, kernels=None,
+                 reference: bool = False):
         if accumulator not in ACCUMULATORS:
             raise KernelkitError(f"unknown accumulator {accumulator!r}", where="--accumulator",
                                  hint="use fp32 or fp16")
         self.program = program
         self.accumulator = accumulator
+        self.reference = reference          # HW convs the unoptimised way (tests compare the two)
         header = program.header
-        self.memory = Memory(bss_size=header.bss_size, cmx_slices=header.cmx_slices, constants=program.constants,
+        self.memory = Memory(bss_size=header.bss_size, cmx_slices=header.cmx_slices,
+                             constants=program.const_arena(),
                              inputs={i.buffer.io_index: i.size for i in program.inputs},
-                             outputs={o.buffer.io_index: o.size for o in program.outputs}, poison=poison)
+                             outputs={o.buffer.io_index: o.size for o in program.outputs}, poison=poison,
+                             geometry=program.prepared.setdefault("views", {}))
         self.findings: list[Finding] = []
         self.kernels = kernels          # custom.KernelSet: the bindings and .cl files Custom stages run with
+        self._columns: dict = {}
 
     # --- I/O -----------------------------------------------------------------------------------------
     def set_inputs(self, arrays: list[np.ndarray]) -> None:
@@ -138,7 +142,7 @@ class Interpreter:
         except MemoryError:
             raise KernelkitError(f"{stage.label()}: its parameters ask for more memory than this machine has",
                                  hint="the blob may be damaged; compile the model again") from None
-        except (ValueError, IndexError, KeyError, TypeError, OverflowError) as exc:
+        except (ValueError, IndexError, KeyError, TypeError, ArithmeticError) as exc:
             # Buffers that do not fit the stage's semantics: a blob this interpreter reads wrong, or a damaged one.
             raise KernelkitError(f"{stage.label()}: cannot run it on its buffers ({exc})",
                                  hint="report it with the blob (kernelkit blob info shows its buffers)") from None
@@ -149,17 +153,27 @@ class Interpreter:
         if stage.injected is not None:
             self.run_stage(stage.injected)
 
-    def _check(self, stage, exact: np.ndarray, stored: np.ndarray) -> None:
-        stored_f = stored.astype(np.float32) if stored.dtype.kind == "f" else None
-        if stored_f is None or stored_f.size == 0:
+    def _check(self, stage, exact: np.ndarray, stored: np.ndarray, inputs_finite=None) -> None:
+        """Range findings on a stage's stored output; `inputs_finite()` says whether the stage read only finite
+        values (a problem is reported where it starts, not in every stage it flows through)."""
+        if stored.dtype.kind != "f" or stored.size == 0:
+            return
+        if stored.dtype == np.float16:                  # one pass over the magnitude bits
+            top = int((stored.view(np.uint16) & 0x7FFF).max())
+            finite, nonzero = top < 0x7C00, top > 0
+        else:
+            finite, nonzero = bool(np.isfinite(stored).all()), bool(stored.any())
+        if finite and nonzero:
+            return
+        if inputs_finite is not None and not inputs_finite():
             return
         with np.errstate(invalid="ignore"):
             peak = float(np.nanmax(np.abs(exact))) if np.isfinite(exact).any() else float("inf")
-        if np.isnan(stored_f).any():
+        if np.isnan(stored).any():
             self._find(stage, "nan", float("nan"))
-        elif np.isinf(stored_f).any():
+        elif not finite:
             self._find(stage, "inf", peak)
-        elif not stored_f.any() and np.isfinite(peak) and peak > 0:
+        elif np.isfinite(peak) and peak > 0:
             self._find(stage, "zero collapse", peak)
 
     def _find(self, stage, kind: str, value: float, detail: str = "") -> None:
@@ -187,6 +201,13 @@ class Interpreter:
         by_letter = stage.type_code in sw.BY_LETTER and set(out.order) <= set("NCDHW")
         if by_letter:                                   # semantics on named dims: N, C, H, W whatever the layout
             out_view = logical(out_view, out.order, _logical_letters(out.order))
+        if stage.type_code == sw.COPY and len(ins) == 1 and not by_letter:
+            view = self.memory.view(ins[0])
+            if aligned and ins[0].order != out.order:
+                view = self._align(stage, view, ins[0].order, out.order, out_view.shape)
+            if view.dtype == out_view.dtype:            # the values as they are: nothing to round or check
+                _write(out_view, view)
+                return
         arrays = []
         for number, b in enumerate(ins):
             view = self.memory.view(b)
@@ -205,10 +226,10 @@ class Interpreter:
         if aligned and exact.shape != out_view.shape and exact.size == out_view.size and \
                 len(ins) == 1 and ins[0].order != out.order:
             exact = exact.reshape(out_view.shape)
-        stored = _write(out_view, exact.astype(np.float32) if exact.dtype.kind == "f" else exact)
-        # Report where a range problem starts, not every stage it flows through.
-        if exact.dtype.kind == "f" and all(a.dtype.kind != "f" or np.isfinite(a).all() for a in arrays):
-            self._check(stage, exact, stored)
+        stored = _write(out_view, exact.astype(np.float32, copy=False) if exact.dtype.kind == "f" else exact)
+        if exact.dtype.kind == "f":
+            self._check(stage, exact, stored,
+                        lambda: all(a.dtype.kind != "f" or np.isfinite(a).all() for a in arrays))
 
     def _custom_stage(self, stage) -> None:
         """A Custom stage: its kernel's .cl on the SHAVE emulator, on the stage's own buffers, scalars and work
@@ -291,7 +312,7 @@ class Interpreter:
             results = fn(arrays, stage.params, [tuple(v.shape) for v in views])
         for view, values in zip(views, results):
             values = np.asarray(values)
-            stored = _write(view, values.astype(np.float32) if values.dtype.kind == "f" else values)
+            stored = _write(view, values.astype(np.float32, copy=False) if values.dtype.kind == "f" else values)
             if values.dtype.kind == "f":
                 self._check(stage, values, stored)
 
@@ -314,8 +335,14 @@ class Interpreter:
             return view
 
     def _hw_stage(self, stage) -> None:
+        # Columns of an input several ops read (the output-channel blocks of one tile), until an op writes
+        # over their bytes: ops of one stage may chain (merged stages).
+        self._columns: dict = {}
         for number, op in enumerate(stage.hw_ops):
             self._hw_op(stage, number, op)
+            written = stage.buffers[op.output]
+            for key in [k for k in self._columns if _overlap(stage.buffers[k[0]], written)]:
+                del self._columns[key]
 
     def _hw_op(self, stage, number: int, op) -> None:
         bufs = stage.buffers
@@ -329,68 +356,119 @@ class Interpreter:
             raise KernelkitError(f"{stage.label()}: HW op {number} reads {xs.shape[0]} items and writes "
                                  f"{outs.shape[0]}")
         for item in range(xs.shape[0]):             # an N axis: the engine runs the op on each item's planes
-            self._hw_item(stage, number, op, xs[item], outs[item])
+            self._hw_item(stage, number, op, xs[item], outs[item], item)
 
-    def _hw_item(self, stage, number: int, op, x: np.ndarray, out: np.ndarray) -> None:
-        bufs = stage.buffers
+    def _hw_item(self, stage, number: int, op, x: np.ndarray, out: np.ndarray, item: int = 0) -> None:
         c_out, ho, wo = out.shape
         off, num = op.out_chan_offset, op.out_num_chans
         if op.op_type == hw.POOL:
             kh, kw = op.kernel_h, op.kernel_w
             values = hw.pool(x[off:off + num] if x.shape[0] >= off + num else x, op.pool_type, kh, kw, op.stride,
                              ho, wo, hw._pads(op, kh, kw))
-            self._hw_finish(stage, number, op, values, out, off, num, None, None, x=x)
+            self._hw_finish(stage, number, op, values, out, off, num, None, None, None, _Finite(x))
             return
         if op.op_type not in (hw.CONV, hw.CONV_POOL):
             raise KernelkitError(f"{stage.label()}: HW op {number} of type {op.name} is not one the interpreter "
                                  "runs yet", hint="report it with the blob")
-        raw = self.memory.view(bufs[op.coeffs])
-        kh, kw = op.kernel_h, op.kernel_w
-        ic_ext = raw.shape[-3] if raw.ndim >= 3 else x.shape[0]
-        weights = hw.unpack_weights(raw, ic_ext, kh, kw)[off:off + num]
-        xin = x[:ic_ext]
-        if xin.shape[0] < ic_ext:
-            raise KernelkitError(f"{stage.label()}: HW op {number} weights take {ic_ext} input channels, the "
-                                 f"input has {xin.shape[0]}")
-        if op.op_type == hw.CONV_POOL:
-            ph, pw = op.pool_kernel[1], op.pool_kernel[0]
-            pads = hw._pads(op, kh, kw)
-            ch = (x.shape[1] + pads[0] + pads[1] - kh) // op.stride + 1
-            cw = (x.shape[2] + pads[2] + pads[3] - kw) // op.stride + 1
-            sums = hw.conv(xin, weights, op.stride, ch, cw, pads, self.accumulator)
+        plan = self._conv_plan(stage, number, op, x.shape, (ho, wo))
+        xin = x[:plan.ic_ext]
+        if self.reference:
+            # Every op unpacks its stage's whole weights buffer and sums through conv().
+            weights = hw.unpack_weights(self.memory.view(stage.buffers[op.coeffs]), plan.ic_ext, op.kernel_h,
+                                        op.kernel_w)[off:off + num]
+            sums = hw.conv(xin, weights, op.stride, plan.ch, plan.cw, plan.pads, self.accumulator)
         else:
-            sums = hw.conv(xin, weights, op.stride, ho, wo, hw._pads(op, kh, kw), self.accumulator)
-        bias = self._channel_vector(bufs, op.biases, off, num)
-        scale = self._channel_vector(bufs, op.scales, off, num)
-        self._hw_finish(stage, number, op, sums, out, off, num, bias, scale,
-                        pool=(ph, pw) if op.op_type == hw.CONV_POOL else None, x=xin)
+            dtype = np.float64 if self.accumulator == "fp32" else np.float32
+            weights = self._prepared(stage, ("weights", dtype, off, num), op.coeffs, lambda raw: (
+                np.ascontiguousarray(plan_matrix(raw, plan, op, off, num), dtype)))
+            key = (op.input, item, op.kernel_h, op.kernel_w, op.stride, plan.ch, plan.cw, plan.pads, plan.ic_ext,
+                   dtype)
+            cols = self._columns.get(key)
+            if cols is None:
+                cols = self._columns[key] = hw.columns(xin, op.kernel_h, op.kernel_w, op.stride, plan.ch, plan.cw,
+                                                       plan.pads, dtype)
+            conv = hw.conv_fp32 if self.accumulator == "fp32" else hw.conv_fp16
+            sums = conv(weights, cols, plan.ch, plan.cw)
+        bias = self._channel_vector(stage, op.biases, off, num)
+        scale = self._channel_vector(stage, op.scales, off, num)
+        self._hw_finish(stage, number, op, sums, out, off, num, bias, scale, pool=plan.pool,
+                        finite_in=_Finite(xin))
 
-    def _channel_vector(self, bufs, index: int, off: int, num: int):
+    def _conv_plan(self, stage, number: int, op, x_shape, out_hw) -> "_ConvPlan":
+        """What a conv op computes on, from the blob alone: worked out (and its sizes checked) once a program."""
+        key = ("plan", id(stage), number, x_shape, out_hw)
+        plan = self.program.prepared.get(key)
+        if plan is not None:
+            return plan
+        raw = stage.buffers[op.coeffs]
+        kh, kw = op.kernel_h, op.kernel_w
+        ic_ext = raw.dims_innermost[2] if raw.dims_innermost and len(raw.dims_innermost) >= 3 else x_shape[0]
+        if x_shape[0] < ic_ext:
+            raise KernelkitError(f"{stage.label()}: HW op {number} weights take {ic_ext} input channels, the "
+                                 f"input has {x_shape[0]}")
+        pads = hw._pads(op, kh, kw)
+        pool = None
+        if op.op_type == hw.CONV_POOL:
+            pool = (op.pool_kernel[1], op.pool_kernel[0])
+            ch = (x_shape[1] + pads[0] + pads[1] - kh) // op.stride + 1
+            cw = (x_shape[2] + pads[2] + pads[3] - kw) // op.stride + 1
+        else:
+            ch, cw = out_hw
+        from kernelkit.runners.blob.sw import bounded
+
+        bounded((ic_ext * kh * kw * 2, ch * cw), "a HW convolution's columns")    # float64: two words each
+        bounded((ic_ext, max((ch - 1) * op.stride + kh, x_shape[1] + pads[0]),
+                 max((cw - 1) * op.stride + kw, x_shape[2] + pads[2])))
+        plan = _ConvPlan(ic_ext, pads, ch, cw, pool)
+        self.program.prepared[key] = plan
+        return plan
+
+    def _prepared(self, stage, key, index: int, make):
+        """`make(view of buffer index)`, kept in the program when the buffer is in the read-only const section
+        (the same bytes every run), by the bytes it views: the tiles of a conv have buffers of their own over
+        the same weights."""
+        buf = stage.buffers[index]
+        if buf.location != "Blob":
+            return make(self.memory.view(buf))
+        key = (buf.offset, buf.dims_innermost, buf.strides_innermost, buf.data_type, *key)
+        value = self.program.prepared.get(key)
+        if value is None:
+            value = self.program.prepared[key] = make(self.memory.view(buf))
+        return value
+
+    def _channel_vector(self, stage, index: int, off: int, num: int):
         if index < 0:
             return None
-        return np.asarray(self.memory.view(bufs[index]), np.float32).reshape(-1)[off:off + num]
+        return self._prepared(stage, ("vector", off, num), index, lambda raw: (
+            np.asarray(raw, np.float32).reshape(-1)[off:off + num]))
 
-    def _hw_finish(self, stage, number, op, values, out, off, num, bias, scale, pool=None, x=None) -> None:
+    def _hw_finish(self, stage, number, op, values, out, off, num, bias, scale, pool, finite_in) -> None:
         fp16 = self.accumulator == "fp16"
 
         def rnd(v):
             return v.astype(np.float16).astype(np.float32) if fp16 else v
 
+        # `values` is this op's own array: in place, each step rounds (or not) exactly as a new array would.
         with np.errstate(over="ignore", invalid="ignore"):
             if bias is not None:
-                values = rnd(values + bias[:, None, None])
+                values += bias[:, None, None]
+                values = rnd(values)
             if op.relu is not None:
                 t0, a0, a1 = op.relu
-                values = rnd(np.where(values >= t0, values * a1, values * a0))
+                if a1 == 1:                             # x * 1 is x: scale only what falls below t0
+                    np.multiply(values, a0, out=values, where=values < t0)
+                else:
+                    values = np.where(values >= t0, values * a1, values * a0)
+                values = rnd(values)
             if scale is not None:
-                peak = float(np.max(np.abs(values))) if values.size else 0.0
-                if (not np.isfinite(peak) or peak > FP16_MAX) and np.isfinite(x).all():
+                peak = max(float(values.max()), -float(values.min())) if values.size else 0.0
+                if (not np.isfinite(peak) or peak > FP16_MAX) and finite_in():
                     self._find(stage, "overflow before descale", peak,
                                f"HW op {number} ({op.name}), weights and biases scaled by "
                                f"{1 / float(np.min(scale)):.6g} by weights analysis")
-                values = values * scale[:, None, None]
+                values *= scale[:, None, None]
             if op.clamp_max is not None:
-                values = np.clip(values, 0.0, op.clamp_max)
+                np.clip(values, 0.0, op.clamp_max, out=values)
             if pool is not None:
                 ph, pw = pool
                 c, h, w = values.shape
@@ -400,12 +478,59 @@ class Interpreter:
         target = out[off:off + num] if out.shape[0] >= off + num and out.shape[0] != values.shape[0] else out
         values = values[:, :target.shape[1], :target.shape[2]]
         stored = _write(target, values)
-        if np.isfinite(x).all():
-            self._check(stage, values, stored)
+        self._check(stage, values, stored, finite_in)
+
+
+class _Finite:
+    """Whether an op's input is all finite, worked out on first asking (most ops never need it)."""
+
+    def __init__(self, x: np.ndarray):
+        self.x, self.answer = x, None
+
+    def __call__(self) -> bool:
+        if self.answer is None:
+            self.answer = bool(np.isfinite(self.x).all())
+        return self.answer
+
+
+@dataclass
+class _ConvPlan:
+    ic_ext: int                  # input channels the weights take (the engine's extended count)
+    pads: tuple                  # top, bottom, left, right
+    ch: int                      # the conv's output rows and columns (before a CONV_POOL's pooling)
+    cw: int
+    pool: tuple | None           # CONV_POOL's pooling kernel (h, w)
+
+
+def _overlap(a, b) -> bool:
+    """Whether two buffers' bytes can meet (the same arena, overlapping spans)."""
+    if a.location != b.location or (a.location in ("Input", "Output") and a.io_index != b.io_index):
+        return False
+    return a.offset < b.offset + b.span_bytes and b.offset < a.offset + a.span_bytes
+
+
+def plan_matrix(raw, plan: _ConvPlan, op, off: int, num: int) -> np.ndarray:
+    """An op's weights as the fast paths multiply them: (num, IC_ext*kh*kw) float32 (fp16 values)."""
+    weights = hw.unpack_weights(raw, plan.ic_ext, op.kernel_h, op.kernel_w, off, num)
+    return weights.reshape(weights.shape[0], -1)
+
+
+_BLAS: list = []
+
+
+def one_blas_thread():
+    """A context in which numpy's BLAS uses one thread. A run is hundreds of mid-size matrix products between
+    numpy passes; OpenBLAS's second thread waits for its turn on a shared machine far longer than it saves
+    (ResNet-50 on 2 busy cores: 3.8 s with one thread, 61 s with two; the results are the same bits)."""
+    from threadpoolctl import ThreadpoolController
+
+    if not _BLAS:
+        _BLAS.append(ThreadpoolController())
+    return _BLAS[0].limit(limits=1, user_api="blas")
 
 
 def run_program(program, inputs: list[np.ndarray], *, accumulator: str = "fp32",
-                poison: int | None = None, kernels=None) -> BlobRun:
+                poison: int | None = None, kernels=None, reference: bool = False) -> BlobRun:
     """Run the blob once on `inputs`. A blob of batch B (header) holds the graph of one item, which the
     plugin's runtime runs B times: inputs whose first axis holds B items are split, and the outputs stacked.
     `kernels`: a custom.KernelSet, the bindings and .cl files Custom stages run with."""
@@ -418,12 +543,14 @@ def run_program(program, inputs: list[np.ndarray], *, accumulator: str = "fp32",
         items.append(np.split(array, batch) if batched else [array] * batch)
     runs = []
     findings: list[Finding] = []
-    for item in range(batch):
-        interp = Interpreter(program, accumulator=accumulator, poison=poison, kernels=kernels)
-        interp.set_inputs([chunks[item] for chunks in items])
-        interp.run()
-        runs.append(interp.get_outputs())
-        findings += [f for f in interp.findings if f not in findings]
+    with one_blas_thread():
+        for item in range(batch):
+            interp = Interpreter(program, accumulator=accumulator, poison=poison, kernels=kernels,
+                                 reference=reference)
+            interp.set_inputs([chunks[item] for chunks in items])
+            interp.run()
+            runs.append(interp.get_outputs())
+            findings += [f for f in interp.findings if f not in findings]
     outputs = dict(runs[0])
     if batch > 1:                                       # a tensor with an N axis is per item; others are shared
         for info in program.outputs:

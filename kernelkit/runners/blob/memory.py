@@ -16,10 +16,12 @@ CMX_SLICE_BYTES = 128 * 1024
 
 
 class Memory:
-    """Arenas by location: 'BSS', 'CMX', 'Blob' (the const section, read-only), ('Input', i), ('Output', i)."""
+    """Arenas by location: 'BSS', 'CMX', 'Blob' (the const section, read-only: bytes, or a read-only byte
+    array used as it is), ('Input', i), ('Output', i)."""
 
-    def __init__(self, *, bss_size: int, cmx_slices: int, constants: bytes,
-                 inputs: dict[int, int], outputs: dict[int, int], poison: int | None = None):
+    def __init__(self, *, bss_size: int, cmx_slices: int, constants,
+                 inputs: dict[int, int], outputs: dict[int, int], poison: int | None = None,
+                 geometry: dict | None = None):
         from kernelkit.core import limits
 
         # A header's sizes are what a hostile blob could inflate: each arena is held to the tensor limit.
@@ -30,7 +32,8 @@ class Memory:
         self.arenas: dict = {
             "BSS": np.zeros(max(bss_size, 0), np.uint8),
             "CMX": np.zeros(max(cmx_slices, 1) * CMX_SLICE_BYTES, np.uint8),
-            "Blob": np.frombuffer(bytes(constants), np.uint8).copy(),
+            "Blob": constants if isinstance(constants, np.ndarray) and not constants.flags.writeable else
+            np.frombuffer(bytes(constants), np.uint8).copy(),
         }
         self.arenas["Blob"].flags.writeable = False
         for index, size in inputs.items():
@@ -39,6 +42,10 @@ class Memory:
             self.arenas[("Output", index)] = np.zeros(size, np.uint8)
         if poison is not None:
             self.poison(poison)
+        self._views: dict[int, tuple] = {}
+        # Each buffer's shape and strides, once checked against its arena: kept across runs of one program,
+        # whose arenas have the same sizes every run (`geometry`, the program's).
+        self._geometry = geometry if geometry is not None else {}
 
     def poison(self, seed: int) -> None:
         """Fill BSS and CMX with random finite fp16 values: a plan read right never reads them back."""
@@ -62,7 +69,19 @@ class Memory:
             raise KernelkitError(f"a {buffer.location} buffer has a dynamic shape (held in an output); the "
                                  "interpreter runs static shapes only",
                                  hint="compile the model with static input shapes (kernelkit patch --input-shape)")
-        return buffer.view(self.arena(buffer))
+        # A stage reads each buffer several times and the program's buffers live as long as this memory.
+        known = self._views.get(id(buffer))
+        if known is not None and known[0] is buffer:
+            return known[1]
+        arena = self.arena(buffer)
+        shape = self._geometry.get(id(buffer))
+        if shape is not None and shape[0] is buffer and shape[1] == arena.size:
+            view = np.ndarray(shape[2], shape[4], arena, buffer.offset, shape[3])
+        else:
+            view = buffer.view(arena)
+            self._geometry[id(buffer)] = (buffer, arena.size, view.shape, view.strides, view.dtype)
+        self._views[id(buffer)] = (buffer, view)
+        return view
 
 
 def logical(view: np.ndarray, order: str, letters: str) -> np.ndarray:

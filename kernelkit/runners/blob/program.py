@@ -45,6 +45,20 @@ class Program:
     inputs: list[IOInfo]
     outputs: list[IOInfo]
     stages: list[StageRec]
+    # What the interpreter derives from the read-only const section once and reuses on every run (HW weights
+    # unpacked and converted, per-op geometry); filled on first use, never part of the program's meaning.
+    prepared: dict = field(default_factory=dict, repr=False, compare=False)
+
+    def const_arena(self):
+        """The const section as one read-only byte array, shared by every run (nothing writes it)."""
+        import numpy as np
+
+        arena = self.prepared.get("const arena")
+        if arena is None:
+            arena = np.frombuffer(bytes(self.constants), np.uint8).copy()
+            arena.flags.writeable = False
+            self.prepared["const arena"] = arena
+        return arena
 
 
 def _idx(value) -> int:

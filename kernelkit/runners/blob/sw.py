@@ -69,7 +69,9 @@ def _eltwise(op):
 
 
 def _sum(a, b, c1, c2):
-    return c1 * a + c2 * b
+    def scaled(x, c):                               # 1.0 * x is x for floats: no pass for it
+        return x if c == 1 and x.dtype.kind == "f" else c * x
+    return scaled(a, c1) + scaled(b, c2)
 
 
 def _topk(ins, params, outs):
@@ -522,6 +524,7 @@ ALIGNED = {
 BY_LETTER = {0, 1, 2, 8, 11, 49, 62, 67, 72, 73}
 DEPTH_CONV = 8
 CONVS = {0, DEPTH_CONV, 49}
+COPY = 19
 
 # The eltwise family (coefficients, post-operation; operands broadcast numpy-style).
 ELTWISE = {12, 13, 14, 75, 76, 77, 78, 79, 80, 81, 82, 83, 84, 85, 86, 87, 88, 89, 90}
