@@ -302,8 +302,11 @@ def run_model(meta: dict, work: Path, timeout: float = STEP_TIMEOUT, recorded: d
             row["verify"] = {"code": verify["code"], "seconds": verify["seconds"],
                              "ir_passed": result.get("ir_passed"),
                              "max_abs": max(errors) if errors else None,
-                             "message": _summary(verify["stdout"] if verify["code"] == 1 else verify["stderr"])
-                             if verify["code"] != 0 else ""}
+                             # compare's note where a reference lies within the tolerance of zero
+                             "signal_notes": sorted({c["signal_note"] for c in result.get("outputs", [])
+                                                     if c.get("signal_note")}),
+                             "message": "" if verify["code"] == 0 else _verify_reasons(result)
+                             or _summary(verify["stderr"] or verify["stdout"])}
             if result.get("blob"):
                 row["blob_check"] = _blob_check(result["blob"])
             if blob.is_file():
@@ -333,6 +336,16 @@ def false_ok(row: dict) -> str | None:
     if patch["code"] == 1 and silent and "compile" in row and not blob:
         return f"patch exit 1 naming no blocker and no refusal, and no blob: {patch['message'][:200]}"
     return None
+
+
+def _verify_reasons(result: dict) -> str:
+    """Why `verify --json` failed, in its own words: the IR's problems and mismatches, then the blob's."""
+    reasons = list(result.get("problems", []))
+    reasons += [f"IR {c.get('name')}: {c.get('reason')}" for c in result.get("outputs", []) if not c.get("passed")]
+    blob = result.get("blob") or {}
+    reasons += [f"blob: {p}" for p in blob.get("problems", [])]
+    reasons += [f"blob {c.get('name')}: {c.get('reason')}" for c in blob.get("outputs", []) if not c.get("passed")]
+    return " / ".join(r for r in reasons if r)[:400]
 
 
 def _blob_check(check: dict) -> dict:
