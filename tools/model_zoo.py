@@ -263,6 +263,11 @@ def run_model(meta: dict, work: Path, timeout: float = STEP_TIMEOUT, recorded: d
                           "blockers": sorted({f"{b.get('kind')}:{b.get('type') or ''}" for b in blockers}),
                           "count": len(blockers), "message": _summary(inspect["stderr"]) if inspect["code"] not in (0, 1)
                           else ""}
+        oracle = report.get("oracle") or {}
+        if oracle.get("available"):
+            # inspect's own word on the file as it is: the plugin's verdict on the straight compile
+            row["inspect"]["plugin"] = {"compiled": oracle.get("compiled"), "straight": oracle.get("straight"),
+                                        "message": _summary(oracle.get("message") or "", 200)}
         out = tmp / "patched"
         # One `patch --compile`, as a user runs it: exit 0 a real blob, 1 blockers left or the plugin refused,
         # 4 compiles once clc builds the custom layers; the report is the folder's patch-report.json.
@@ -479,6 +484,8 @@ def write_docs(rows: list[dict], corpus: list[str]) -> None:
     unfit = [r["name"] for r in estimated if not (r["estimate"]["ddr_fits"] and r["estimate"]["cmx_fits"])]
     wrong = {r["name"]: false_ok(r) for r in rows if false_ok(r)}
     rechecked = sum(1 for r in rows if r.get("compile_again"))
+    judged = [r for r in rows if (r["inspect"].get("plugin") or {}).get("straight") and r["baseline"]["code"] in (0, 1)]
+    disagree = [r["name"] for r in judged if r["inspect"]["plugin"]["compiled"] != (r["baseline"]["code"] == 0)]
     lines = [
         "# Model zoo: real architectures through kernelkit",
         "",
@@ -495,7 +502,9 @@ def write_docs(rows: list[dict], corpus: list[str]) -> None:
         f"**False OKs: {len(wrong)}**{' (' + ', '.join(wrong) + ')' if wrong else ''}. A false OK is a `patch` "
         "exit 0 whose folder the real compile then refuses (or that left no blob), or a patch that names no "
         "blocker left and no refusal yet leaves no blob; it must be 0. The patch folders of "
-        f"{rechecked} models with a patch exit 0 were compiled again on their own (`kernelkit compile FOLDER`).",
+        f"{rechecked} models with a patch exit 0 were compiled again on their own (`kernelkit compile FOLDER`). "
+        f"`inspect` gave the plugin's verdict on the file as it is for {len(judged)} models; it differs from the "
+        f"straight compile's on {len(disagree)}{' (' + ', '.join(disagree) + ')' if disagree else ''}.",
         "",
         f"Blobs run by the blob interpreter: {len(checked)}, within fp16 noise of the original: "
         f"{sum(bool(r['blob_check'].get('passed')) and not r['blob_check'].get('not_run') for r in checked)}"
@@ -537,6 +546,10 @@ def write_docs(rows: list[dict], corpus: list[str]) -> None:
     ]
     for r in rows:
         blockers = ", ".join(r["inspect"]["blockers"]) or "none"
+        said = r["inspect"].get("plugin")
+        if said:
+            blockers = ("the file compiles as it is; " if said.get("compiled") and said.get("straight") else
+                        "the plugin refuses the file; " if said.get("straight") is not None else "") + blockers
         secs = sum(r[s]["seconds"] for s in ("baseline", "inspect", "patch", "compile_again", "verify") if s in r)
         result = _verdict(r) + (" — **FALSE OK**" if r["name"] in wrong else "")
         lines.append(f"| {r['name']} | {r['source'][:60]} | {_arguments(r.get('args', []))} | {_straight_cell(r)} | "
