@@ -393,6 +393,10 @@ def _blob_cell(row: dict) -> str:
         return f"not run: {check['not_run'][:100]}"
     share = check.get("worst_of_peak")
     text = ("passed" if check.get("passed") else "FAILED") + (f", {share:.1e} of peak" if share is not None else "")
+    collapsed = sum("collapses to all zeros" in p for p in check.get("problems", []))
+    if collapsed:
+        # a range finding fails the check whatever the outputs: say so beside the outputs' error
+        text += f"; {collapsed} stage output{'s' if collapsed > 1 else ''} below fp16's range (flushed to zero)"
     if check.get("departs_at"):
         text += f"; departs at {check['departs_at']}"
     return text
