@@ -120,6 +120,11 @@ def _ops():
                                        opset1.constant(np.float32(0.25))), [S4], {26}),
         "softmax": (lambda a: opset1.softmax(a, 1), [S4], {3}),
         "mvn": (lambda a: opset8.mvn(a, opset1.constant(np.int64([2, 3])), True, 1e-5, "inside_sqrt"), [S4], {62}),
+        # axes with W and not H: the stage's across_width, one row at a time (a LayerNormalization's MVN)
+        "mvn_last_axis": (lambda a: opset8.mvn(a, opset1.constant(np.int64([3])), True, 1e-5, "outside_sqrt"), [S4],
+                          {62}),
+        "mvn_last_axis_3d": (lambda a: opset8.mvn(a, opset1.constant(np.int64([2])), True, 1e-6, "outside_sqrt"),
+                             [[1, 6, 8]], {62}),
         "gemm": (lambda a, b: opset1.matmul(a, b, False, True), [[1, 2, 5, 7], [1, 2, 6, 7]], {91}),
         "permute": (lambda a: opset1.transpose(a, opset1.constant(np.int64([0, 2, 3, 1]))), [S4], {34}),
         "pad": (lambda a: opset1.pad(a, opset1.constant(np.int64([0, 0, 1, 2])),

@@ -15,7 +15,7 @@ _LOCAL_WHEELS = [(Path("/opt/wheels/torch-2.13.0+cpu-cp311-cp311-manylinux_2_28_
                  (Path("/opt/pypi-more/files/torchvision-0.28.0-cp311-cp311-manylinux_2_28_x86_64.whl"),
                   "torchvision==0.28.0")]
 TORCH_SIDE_REQUIREMENTS = [str(wheel) if wheel.is_file() else name for wheel, name in _LOCAL_WHEELS] \
-    + ["onnx", "timm", "ultralytics"]
+    + ["onnx", "timm", "ultralytics", "onnxslim", "onnxruntime"]       # the last two: `yolo export`'s simplify step
 
 
 def side_python(venv: Path, requirements: list[str], stamp_name: str) -> Path:

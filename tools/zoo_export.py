@@ -1,8 +1,11 @@
-"""Export torchvision architectures to ONNX for the model-zoo run (tools/model_zoo.py runs this file).
+"""Export models to ONNX for the model-zoo run (tools/model_zoo.py runs this file): torchvision architectures,
+timm's small vision transformers as timm's own exporter writes them, and Ultralytics detectors as `yolo export
+format=onnx` writes them (its default opset and onnxslim pass).
 
-Runs in the zoo's own Python environment (torch + torchvision), never in kernelkit's: torch is not a dependency
-of the kit. Weights are random (torchvision's constructors with weights=None, seeded): what blocks a model on
-MYRIAD depends on its graph, not on its weights.
+Runs in the zoo's own Python environment (the torch side environment of tools/venvs.py), never in kernelkit's:
+torch is not a dependency of the kit. Weights are random (constructors with weights=None / pretrained=False,
+Ultralytics models built from their yaml, seeded): what blocks a model on MYRIAD depends on its graph, not on
+its weights. Nothing is downloaded.
 
     python zoo_export.py OUT_DIR NAME [NAME ...]      # writes OUT_DIR/<name>.onnx and OUT_DIR/<name>.json
 """
@@ -44,6 +47,16 @@ MODELS = {
                                   {"weights_backbone": None}),
     "raft_small": ("models.optical_flow.raft_small", [(1, 3, 128, 128), (1, 3, 128, 128)], 17, {}),
 }
+
+
+# timm models: exported by timm.utils.onnx.onnx_export with its defaults (the TorchScript exporter at torch's
+# default opset, a dynamic batch axis on input0), as timm's onnx_export.py script does.
+TIMM_MODELS = ["deit_tiny_patch16_224", "mobilevit_xxs", "levit_128s", "efficientformerv2_s0"]
+
+# Ultralytics detectors: YOLO(yaml).export(format="onnx") with every default (opset, simplify, 640x640, no NMS).
+YOLO_MODELS = {"yolov8n_ultralytics": "yolov8n.yaml", "yolo11n_ultralytics": "yolo11n.yaml"}
+
+ALL = [*MODELS, *TIMM_MODELS, *YOLO_MODELS]
 
 
 def _detections(model, image):
@@ -103,8 +116,78 @@ def _calibrate_batchnorm(module, shapes) -> int:
     return len(norms)
 
 
+def _onnx_facts(path: Path) -> dict:
+    import onnx
+
+    model = onnx.load(str(path), load_external_data=False)
+    opset = next(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
+    inputs = {i.name: [d.dim_value or d.dim_param for d in i.type.tensor_type.shape.dim] for i in model.graph.input}
+    return {"opset": opset, "inputs": inputs}
+
+
+def export_timm(name: str, out_dir: Path) -> dict:
+    import timm
+    import torch
+    from timm.utils.onnx import onnx_export
+
+    torch.manual_seed(0)
+    model = timm.create_model(name, pretrained=False).eval()
+    path = out_dir / f"{name}.onnx"
+    size = model.pretrained_cfg["input_size"]
+    calibrated = _calibrate_batchnorm(model, [(1, *size)])
+    started = time.monotonic()
+    onnx_export(model, str(path), batch_size=1, input_size=size)
+    facts = _onnx_facts(path)
+    # timm exports a dynamic batch: the OAK user fixes it to 1
+    args = ["--input-shape", "input0=1," + ",".join(str(d) for d in size)]
+    meta = {"name": name, "source": f"timm {timm.__version__} {name} (pretrained=False, random weights)",
+            "torch": torch.__version__, **facts, "args": args, "batchnorm_calibrated": calibrated,
+            "export_seconds": round(time.monotonic() - started, 1)}
+    (out_dir / f"{name}.json").write_text(json.dumps(meta, indent=2))
+    return meta
+
+
+def export_yolo(name: str, out_dir: Path) -> dict:
+    import os
+    import shutil
+    import tempfile
+
+    import torch
+
+    os.environ.setdefault("YOLO_OFFLINE", "1")          # no update check, no font download
+    import ultralytics
+    from ultralytics import YOLO
+
+    torch.manual_seed(0)
+    yaml = YOLO_MODELS[name]
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory() as tmp:
+        cwd = os.getcwd()
+        os.chdir(tmp)                                    # the exporter writes beside the yaml's name
+        try:
+            yolo = YOLO(yaml)
+            calibrated = _calibrate_batchnorm(yolo.model, [(1, 3, 320, 320)])
+            written = yolo.export(format="onnx", imgsz=640)
+        finally:
+            os.chdir(cwd)
+        shutil.move(str(Path(tmp) / written), out_dir / f"{name}.onnx")
+    facts = _onnx_facts(out_dir / f"{name}.onnx")
+    meta = {"name": name, "source": f"ultralytics {ultralytics.__version__} {yaml} (built from yaml, random "
+            "weights; `yolo export format=onnx` defaults)", "torch": torch.__version__, **facts, "args": [],
+            "batchnorm_calibrated": calibrated,
+            "export_seconds": round(time.monotonic() - started, 1)}
+    (out_dir / f"{name}.json").write_text(json.dumps(meta, indent=2))
+    return meta
+
+
 def export(name: str, out_dir: Path) -> dict:
     import torch
+
+    if name in TIMM_MODELS or name in YOLO_MODELS:
+        from torchvision_cpu import use_python_ops
+
+        use_python_ops()                 # timm and ultralytics import torchvision
+        return (export_timm if name in TIMM_MODELS else export_yolo)(name, out_dir)
 
     from torchvision_cpu import use_python_ops
 
@@ -140,7 +223,7 @@ def main(argv: list[str]) -> int:
     out_dir = Path(argv[0])
     out_dir.mkdir(parents=True, exist_ok=True)
     failed = 0
-    for name in argv[1:] or list(MODELS):
+    for name in argv[1:] or ALL:
         try:
             print(json.dumps(export(name, out_dir)), flush=True)
         except Exception as exc:          # one failed export must not stop the corpus

@@ -143,11 +143,18 @@ def _clamp(ins, params, out):
 def _mvn(ins, params, out):
     x = ins[0]
     normalize, across = params[0], params[1]
+    # 2021.4.2 writes across_width before eps: set when the model's axes hold W and not H (mvn.cpp), as a
+    # LayerNormalization over the last axis does; the stage then reduces W alone (and C when across; no blob
+    # here has held that pair).
+    width_only = len(params) > 3 and params[2]
     eps = f32(params[-1])
-    # The stage reduces the innermost two dims, H and W (and C too when across): by rank, so a 3-D CHW tensor
-    # (no N) reduces its last two as a 4-D NCHW one does.
-    count = 3 if across else 2
-    axes = tuple(range(max(0, x.ndim - count), x.ndim))
+    if width_only:
+        axes = ((x.ndim - 3,) if across and x.ndim >= 3 else ()) + (x.ndim - 1,)
+    else:
+        # The innermost two dims, H and W (and C too when across): by rank, so a 3-D CHW tensor (no N) reduces
+        # its last two as a 4-D NCHW one does.
+        count = 3 if across else 2
+        axes = tuple(range(max(0, x.ndim - count), x.ndim))
     y = x - x.mean(axis=axes, keepdims=True)
     if normalize:
         y = y / np.sqrt((y * y).mean(axis=axes, keepdims=True) + eps)
