@@ -213,7 +213,8 @@ def export(name: str, out_dir: Path) -> dict:
         torch.onnx.export(module, inputs, str(path), opset_version=opset, input_names=names, dynamo=False,
                           do_constant_folding=True)
     meta = {"name": name, "source": f"torchvision {torchvision.__version__} {constructor} (random weights)",
-            "torch": torch.__version__, "opset": opset, "batchnorm_calibrated": calibrated, "inputs": {n: list(s) for n, s in zip(names, shapes)},
+            "torch": torch.__version__, "opset": opset, "batchnorm_calibrated": calibrated,
+            "inputs": {n: list(s) for n, s in zip(names, shapes)},
             "export_seconds": round(time.monotonic() - started, 1)}
     (out_dir / f"{name}.json").write_text(json.dumps(meta, indent=2))
     return meta
