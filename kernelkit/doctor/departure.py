@@ -24,13 +24,13 @@ class Departure:
     tensor: str | None = None       # the IR tensor compared (origData of the dump): a layer's output
     stages: list[int] = field(default_factory=list)     # every blob stage computing it (tiles, copies)
     finding: str | None = None      # a range finding at this stage: what made it depart
-    compared: int = 0               # IR tensors compared up to here (all passed before this one)
+    matched_before: int = 0         # IR tensors compared before this stage's, every one within tolerance
 
     def to_dict(self) -> dict:
         share = self.share_of_peak if np.isfinite(self.share_of_peak) else str(self.share_of_peak)
         return {"stage": self.stage, "type": self.type, "layers": [name for name, _ in self.layers],
                 "layer_types": [kind for _, kind in self.layers], "share_of_peak": share, "tensor": self.tensor,
-                "stages": self.stages, "finding": self.finding, "compared": self.compared}
+                "stages": self.stages, "finding": self.finding, "matched_before": self.matched_before}
 
     def __str__(self) -> str:
         """One sentence: `stage 12 (MyriadXHwOp) = layer 'conv3' (Convolution): 31 % of its peak`."""
@@ -61,6 +61,7 @@ class DepartureSearch:
     note: str | None = None
     compared: int = 0               # IR tensors compared
     mapped: int = 0                 # IR tensors the dump places that the patched IR has
+    shares: dict[str, float] = field(default_factory=dict)   # each compared tensor's max error / its peak
 
 
 def reference_tensors(patched, feed, names: list[str]) -> dict[str, np.ndarray]:
@@ -138,8 +139,7 @@ def find_departure(blob, patched, feed, *, atol: float, rtol: float) -> Departur
     ready: dict[int, list] = {}
     for tensor in tensors:
         ready.setdefault(tensor.ready_after, []).append(tensor)
-    names = {i: ", ".join(layer.name for layer in layers) for i, layers in stage_layers.items() if layers}
-    program = programs.from_model(model, names)
+    program = programs.from_model(model, programs.stage_names(blob, model.data))
     batch = max(int(model.header.batch_size), 1)
     done: set[str] = set()
     seen_findings = 0
@@ -156,7 +156,7 @@ def find_departure(blob, patched, feed, *, atol: float, rtol: float) -> Departur
             search.departure = Departure(stage.index, stage.type_name, layers_of(stage_layers[stage.index]),
                                          _share_at(interp, ready.get(stage.index, ()), refs, batch),
                                          finding=_finding_text(first), stages=[stage.index],
-                                         compared=search.compared)
+                                         matched_before=search.compared)
             return search
         for tensor in ready.get(stage.index, ()):
             if tensor.ir_name in done:
@@ -170,12 +170,13 @@ def find_departure(blob, patched, feed, *, atol: float, rtol: float) -> Departur
             peak = float(np.max(np.abs(want[np.isfinite(want)]))) if want.dtype.kind == "f" and \
                 np.isfinite(want).any() else float(np.max(np.abs(want))) if want.size else 0.0
             c = compare(got, want, atol=max(atol, BLOB_NOISE_OF_PEAK * peak), rtol=rtol, name=tensor.ir_name)
+            search.shares[tensor.ir_name] = _share(c, peak)
             if c.passed:
                 continue
             computed_at = program.stages[tensor.computed_at]
             search.departure = Departure(computed_at.index, computed_at.type_name, layers_of(tensor.layers),
                                          _share(c, peak), tensor.ir_name, list(tensor.stages),
-                                         compared=search.compared)
+                                         matched_before=search.compared - 1)
             return search
     if not search.compared:
         search.note = ("no stage could be compared: the graph dump places no tensor of the patched IR in blob "

@@ -101,8 +101,22 @@ def from_model(model, names: dict[int, str] | None = None) -> Program:
                    _io(model.outputs, model.stages, "Output"), [_stage(s, names) for s in model.stages])
 
 
+def stage_names(path, data: bytes | None = None) -> dict[int, str]:
+    """Blob stage index -> its IR layers' names, from the plugin's graph dump beside the blob at `path` ({}
+    without one; a dump of another compile is a KernelkitError)."""
+    from kernelkit.myriad.graph_dump import blob_stage_layers
+
+    layers = blob_stage_layers(path, data) or []
+    return {index: ", ".join(layer.name for layer in found) for index, found in enumerate(layers) if found}
+
+
 def load(blob) -> Program:
-    """A blob (bytes or a path) read by the blob reader, as a Program."""
+    """A blob (bytes or a path) read by the blob reader, as a Program; a path's stages name their IR layers
+    when the graph dump is beside it (range findings then say which layer)."""
+    from pathlib import Path
+
     from kernelkit.myriad.blob_reader import read_blob
 
-    return from_model(read_blob(blob))
+    model = read_blob(blob)
+    names = stage_names(blob, model.data) if isinstance(blob, (str, Path)) else None
+    return from_model(model, names)
