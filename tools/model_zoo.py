@@ -276,8 +276,14 @@ def _blob_cell(row: dict) -> str:
         return f"not run: {check['not_run'][:100]}"
     share = check.get("worst_of_peak")
     text = ("passed" if check.get("passed") else "FAILED") + (f", {share:.1e} of peak" if share is not None else "")
-    if check.get("departs_at"):
-        text += f"; departs at {check['departs_at']}"
+    departs = check.get("departs_at")
+    if isinstance(departs, dict):       # verify's blob.departs_at: the first stage off the IR, and its layer(s)
+        share = departs.get("share_of_peak")
+        share = f"{100 * share:.2g} % of peak" if isinstance(share, (int, float)) else "non-finite"
+        text += (f"; departs at stage {departs.get('stage')} ({departs.get('type')}) = "
+                 f"{', '.join(departs.get('layers') or [])}: " + (departs.get("finding") or share).split(" (")[0])
+    elif departs:
+        text += f"; departs at {departs}"
     return text
 
 
