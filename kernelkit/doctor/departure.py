@@ -128,7 +128,7 @@ def find_departure(blob, patched, feed, *, atol: float, rtol: float) -> Departur
                        "kernelkit compile) is not beside the blob")
         return search
     stage_layers = dump.stage_layers()
-    tensors = [t for t in dump.ir_tensors() if t.layers]
+    tensors = [t for t in dump.ir_tensors(lambda name: _port_of(patched, name) is not None) if t.layers]
     try:
         refs = reference_tensors(patched, feed, [t.ir_name for t in tensors])
     except KernelkitError as exc:

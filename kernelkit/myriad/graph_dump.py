@@ -114,12 +114,16 @@ class GraphDump:
             mapping[number] = layers
         return mapping
 
-    def ir_tensors(self) -> list[DumpTensor]:
+    def ir_tensors(self, is_tensor=None) -> list[DumpTensor]:
         """Every data node holding an IR tensor (its origData) in BSS, CMX or the network's I/O, ordered by the
         blob stage after which it is whole: its producer's, or for the output of a special stage done in place
         (a concat of tiles, a reshape) the last of its inputs'. Each names the blob stages that compute it from
-        the IR tensors before it (tiles, their copies, the crops between) and their IR layers."""
-        return _ir_tensors(self)
+        the IR tensors before it (tiles, their copies, the crops between) and their IR layers.
+
+        `is_tensor(name)`, when given, says which names are tensors of the IR: a data node `NAME@adjust-strides`
+        with no origData then holds NAME too (the plugin's rewrite of a 1x1 spatial chain, a squeeze-excite
+        block's, keeps its tensors only under that name: seen in RapidOCR's detector)."""
+        return _ir_tensors(self, is_tensor)
 
     def layer_of(self, name: str) -> Layer | None:
         """The IR layer behind a plugin-internal stage or data name (`conv@expand-input`, `MVN_2426`): a stage
@@ -176,7 +180,22 @@ def _by_letter(text) -> dict[str, int] | None:
     return {letter: int(value) for letter, value in found} if found else None
 
 
-def _ir_tensors(dump: GraphDump) -> list[DumpTensor]:
+_SAME_VALUES = "@adjust-strides"        # a data node the plugin re-strides: the same tensor, other strides
+
+
+def _ir_tensors(dump: GraphDump, is_tensor=None) -> list[DumpTensor]:
+    def holds(data: DumpData) -> str | None:
+        """The IR tensor a data node holds: its origData, or a re-strided copy's when the IR has that name."""
+        orig = data.attrs.get("origData")
+        if isinstance(orig, dict):
+            return orig.get("name", "")
+        base = data.name
+        while is_tensor is not None and base.endswith(_SAME_VALUES):
+            base = base[:-len(_SAME_VALUES)]
+            if is_tensor(base):
+                return base
+        return None
+
     blob_index: dict[str, int] = {}
     for number, stage in enumerate(dump.blob_stages()):
         blob_index[stage.node] = number
@@ -204,7 +223,7 @@ def _ir_tensors(dump: GraphDump) -> list[DumpTensor]:
             before, through = walk(source, depth + 1)
             if stage.node not in blob_index:         # a special stage (in place): whole when its inputs are
                 ready = max(ready, before)
-            if "origData" not in data.attrs:         # an internal tensor: its stages count as this one's
+            if holds(data) is None:                 # an internal tensor: its stages count as this one's
                 stages |= through
         memo[node] = (ready, frozenset(stages))
         return memo[node]
@@ -213,9 +232,10 @@ def _ir_tensors(dump: GraphDump) -> list[DumpTensor]:
     injected = {s.host: s for s in dump.stages if s.injected}
     tensors = []
     for node, data in dump.data.items():
-        orig, desc = data.attrs.get("origData"), data.attrs.get("desc")
-        if not isinstance(orig, dict) or not isinstance(desc, dict) or data.usage not in ("Intermediate", "Output"):
+        ir_name, desc = holds(data), data.attrs.get("desc")
+        if ir_name is None or not isinstance(desc, dict) or data.usage not in ("Intermediate", "Output"):
             continue
+        orig = data.attrs.get("origData") if isinstance(data.attrs.get("origData"), dict) else {}
         dims, strides = _by_letter(desc.get("dims")), _by_letter(data.attrs.get("strides"))
         order = desc.get("dimsOrder", "")
         if data.location not in _DATA_LOCATIONS or not dims or not strides or set(order) != set(dims) or \
@@ -237,8 +257,10 @@ def _ir_tensors(dump: GraphDump) -> list[DumpTensor]:
                     layers.append(found.orig_layer)
         extra = data.attrs.get("extraAttrs") if isinstance(data.attrs.get("extraAttrs"), dict) else {}
         io_index = _int(extra.get("ioIdx"), -1) if data.location in ("Input", "Output") else None
-        tensors.append(DumpTensor(node, data.name, orig.get("name", ""),
-                                  tuple(int(v) for v in re.findall(r"-?\d+", orig.get("dims", ""))),
+        ir_dims = orig.get("dims") or ""
+        tensors.append(DumpTensor(node, data.name, ir_name,
+                                  tuple(int(v) for v in re.findall(r"-?\d+", ir_dims)) if ir_dims else
+                                  tuple(dims[letter] for letter in order),
                                   desc.get("type", ""), order, dims, strides, data.location,
                                   _int(data.attrs.get("dataOffset")), io_index, ready, tuple(sorted(stages)),
                                   tuple(layers), computing[-1] if computing else ready))
