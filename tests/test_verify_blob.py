@@ -142,3 +142,37 @@ def test_without_the_graph_dump_a_failed_check_says_why_it_names_no_stage(tmp_pa
     assert not result.blob.passed and result.blob.departs_at is None
     assert "model.graph.dot" in result.blob.departs_note
     assert "where it departs: no stage map" in format_verify_result(result)
+
+
+def _squeeze_excite(folder):
+    """A squeeze-excite block: the plugin rewrites its 1x1 chain (GAP, 1x1 convs, the HardSigmoid patch makes a
+    scale-and-shift it folds into the conv) as 'fast-stage's whose tensors the dump keeps only re-strided."""
+    import openvino as ov
+    from openvino import opset1
+
+    rng = np.random.default_rng(5)
+    x = opset1.parameter([1, 24, 16, 16], np.float32, name="x")
+    feat = opset1.relu(_conv(x, 24, 24, 3, 0.3, "c0", rng), name="feat")
+    gap = opset1.reduce_mean(feat, opset1.constant(np.array([2, 3], np.int64)), True, name="gap")
+    squeeze = opset1.relu(_conv(gap, 24, 6, 1, 0.3, "squeeze", rng), name="squeeze_relu")
+    gate = opset1.hard_sigmoid(_conv(squeeze, 6, 24, 1, 0.3, "excite", rng), opset1.constant(np.float32(0.2)),
+                               opset1.constant(np.float32(0.5)), name="gate")
+    y = opset1.multiply(feat, gate, name="scaled")
+    return save_ir(ov.Model([y], [x], "squeeze_excite"), folder / "se.xml")
+
+
+def test_the_squeeze_excite_chain_is_compared_stage_by_stage(tmp_path):
+    from kernelkit.doctor.departure import find_departure
+    from kernelkit.doctor.verify import random_inputs
+    from kernelkit.ir.load import load_model
+    from kernelkit.myriad.graph_dump import read_dump
+
+    out = _patched(tmp_path, _squeeze_excite(tmp_path))
+    dump = read_dump(out / "model.graph.dot")
+    placed = {t.ir_name for t in dump.ir_tensors()}
+    assert "gap" not in placed and "squeeze_relu" not in placed, "no origData: the chain is one step without names"
+    patched = load_model(out / "model.xml")
+    search = find_departure(out / "model.blob", patched, random_inputs(patched), atol=1e-3, rtol=1e-2)
+    assert search.departure is None
+    assert {"feat", "gap", "squeeze_relu", "gate", "scaled"} <= set(search.shares)
+    assert max(search.shares.values()) < BLOB_NOISE_OF_PEAK
