@@ -191,6 +191,8 @@ def find_departure(blob, patched, feed, *, atol: float, rtol: float) -> Departur
 def _pair(interp, tensor, want: np.ndarray, batch: int):
     """The blob's tensor and the IR's, in the IR's shape; None when their sizes differ (a channel-padded or
     reshaped buffer the IR has no tensor of that size for). A blob of batch B holds one item's tensors."""
+    if not set(tensor.order) <= set("NCDHW"):
+        return None                     # rank 6 and up: no logical axis order to read it in
     got = interp.read(tensor.buffer())
     want = np.asarray(want)
     if batch > 1 and want.ndim and want.shape[0] % batch == 0 and want.size == batch * got.size:
