@@ -143,8 +143,11 @@ def _mvn(ins, params, out):
     normalize, across = params[0], params[1]
     eps = f32(params[-1])
     # The stage reduces the innermost two dims, H and W (and C too when across): by rank, so a 3-D CHW tensor
-    # (no N) reduces its last two as a 4-D NCHW one does.
-    count = 3 if across else 2
+    # (no N) reduces its last two as a 4-D NCHW one does. across_width (the 2021.4.2 blob's third field of four)
+    # reduces W alone: the plugin sets it for MVN over the last axis only (measured on real compiles: axes [3]
+    # of a 4-D tensor, [2] of a 3-D one; tests/test_blob_interpreter.py "mvn_width").
+    across_width = params[2] if len(params) >= 4 else 0
+    count = 1 if across_width else 3 if across else 2
     axes = tuple(range(max(0, x.ndim - count), x.ndim))
     y = x - x.mean(axis=axes, keepdims=True)
     if normalize:
