@@ -189,16 +189,16 @@ def find_departure(blob, patched, feed, *, atol: float, rtol: float) -> Departur
 
 
 def _pair(interp, tensor, want: np.ndarray, batch: int):
-    """The blob's tensor and the IR's, in the IR's shape; None when their sizes differ (a channel-padded or
-    reshaped buffer the IR has no tensor of that size for). A blob of batch B holds one item's tensors."""
+    """The blob's tensor and the IR's, in the IR's shape; None when their shapes differ beyond axes of size 1 (a
+    channel-padded or reshaped buffer). A blob of batch B holds one item's tensors."""
     if not set(tensor.order) <= set("NCDHW"):
         return None                     # rank 6 and up: no logical axis order to read it in
     got = interp.read(tensor.buffer())
     want = np.asarray(want)
     if batch > 1 and want.ndim and want.shape[0] % batch == 0 and want.size == batch * got.size:
         want = want[:want.shape[0] // batch]        # item 0's share, as the blob's outputs are stacked
-    if got.size != want.size:
-        return None
+    if [d for d in got.shape if d != 1] != [d for d in want.shape if d != 1]:
+        return None                     # another arrangement of as many values: not the same tensor to compare
     got = got.reshape(want.shape)
     if want.dtype.kind in "biu" and got.dtype.kind == "f" and \
             np.array_equal(got, np.round(got)):
