@@ -144,7 +144,9 @@ def _blob_cell(row: CoverageRow) -> str:
         return "not measured"
     if not blob.get("ran"):
         return f"not run ({(blob.get('problems') or ['?'])[0][:80]})"
-    text = f"{blob['max_abs']:.3g} abs, {blob['max_ulp']} ulp, {blob['ratio']:.2f}x tol"
+    ratio = blob["ratio"]
+    text = f"{blob['max_abs']:.3g} abs, {blob['max_ulp']} ulp, " + (
+        f"{ratio:.2f}x tol" if ratio != float("inf") else "mismatch (integers differ, or inf/NaN)")
     if blob["ran"] < blob["runs"]:
         text += f"; {blob['runs'] - blob['ran']} of {blob['runs']} not run"
     flagged = [p for p in blob.get("problems", []) if "fix:" in p]
