@@ -128,6 +128,7 @@ def test_a_value_departure_mid_network_names_the_first_layer_off_not_a_later_one
     departs = result.blob.to_dict()["departs_at"]
     assert departs["layers"] == ["pool"] and departs["tensor"] == "pool" and departs["finding"] is None
     assert departs["share_of_peak"] > BLOB_NOISE_OF_PEAK and departs["matched_before"] == 1    # c1's output matched
+    assert departs["worst_before"] < BLOB_NOISE_OF_PEAK / 10, "a jump, not fp16 noise adding up"
     stage = read_blob(out / "model.blob").stages[departs["stage"]]
     assert [op.op_type for op in stage.hw_ops] == ["POOL"]
     text = format_verify_result(result)

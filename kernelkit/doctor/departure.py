@@ -25,12 +25,15 @@ class Departure:
     stages: list[int] = field(default_factory=list)     # every blob stage computing it (tiles, copies)
     finding: str | None = None      # a range finding at this stage: what made it depart
     matched_before: int = 0         # IR tensors compared before this stage's, every one within tolerance
+    worst_before: float = 0.0       # the largest share of peak among them: a jump (a different computation) or a
+                                    # drift (fp16 noise adding up to the tolerance) shows here
 
     def to_dict(self) -> dict:
         share = self.share_of_peak if np.isfinite(self.share_of_peak) else str(self.share_of_peak)
         return {"stage": self.stage, "type": self.type, "layers": [name for name, _ in self.layers],
                 "layer_types": [kind for _, kind in self.layers], "share_of_peak": share, "tensor": self.tensor,
-                "stages": self.stages, "finding": self.finding, "matched_before": self.matched_before}
+                "stages": self.stages, "finding": self.finding, "matched_before": self.matched_before,
+                "worst_before": self.worst_before}
 
     def __str__(self) -> str:
         """One sentence: `stage 12 (MyriadXHwOp) = layer 'conv3' (Convolution): 31 % of its peak`."""
@@ -45,7 +48,9 @@ class Departure:
             f"{_percent(self.share_of_peak)} of its peak"
         tensor = f"its output {self.tensor!r}" if self.tensor and self.tensor not in [n for n, _ in self.layers] \
             else "its output"
-        return f"{text}: {tensor} is off by {share}"
+        before = (f" ({self.matched_before} IR tensor{'s' if self.matched_before != 1 else ''} before it matched, "
+                  f"the worst at {_percent(self.worst_before)})") if self.matched_before else ""
+        return f"{text}: {tensor} is off by {share}{before}"
 
 
 def _percent(share: float) -> str:
@@ -156,7 +161,8 @@ def find_departure(blob, patched, feed, *, atol: float, rtol: float) -> Departur
             search.departure = Departure(stage.index, stage.type_name, layers_of(stage_layers[stage.index]),
                                          _share_at(interp, ready.get(stage.index, ()), refs, batch),
                                          finding=_finding_text(first), stages=[stage.index],
-                                         matched_before=search.compared)
+                                         matched_before=search.compared,
+                                         worst_before=max(search.shares.values(), default=0.0))
             return search
         for tensor in ready.get(stage.index, ()):
             if tensor.ir_name in done:
@@ -170,13 +176,14 @@ def find_departure(blob, patched, feed, *, atol: float, rtol: float) -> Departur
             peak = float(np.max(np.abs(want[np.isfinite(want)]))) if want.dtype.kind == "f" and \
                 np.isfinite(want).any() else float(np.max(np.abs(want))) if want.size else 0.0
             c = compare(got, want, atol=max(atol, BLOB_NOISE_OF_PEAK * peak), rtol=rtol, name=tensor.ir_name)
+            worst_before = max(search.shares.values(), default=0.0)
             search.shares[tensor.ir_name] = _share(c, peak)
             if c.passed:
                 continue
             computed_at = program.stages[tensor.computed_at]
             search.departure = Departure(computed_at.index, computed_at.type_name, layers_of(tensor.layers),
                                          _share(c, peak), tensor.ir_name, list(tensor.stages),
-                                         matched_before=search.compared - 1)
+                                         matched_before=search.compared - 1, worst_before=worst_before)
             return search
     if not search.compared:
         search.note = ("no stage could be compared: the graph dump places no tensor of the patched IR in blob "
