@@ -177,3 +177,17 @@ def test_the_squeeze_excite_chain_is_compared_stage_by_stage(tmp_path):
     assert search.departure is None
     assert {"feat", "gap", "squeeze_relu", "gate", "scaled"} <= set(search.shares)
     assert max(search.shares.values()) < BLOB_NOISE_OF_PEAK
+
+
+def test_blob_run_against_its_ir_names_where_it_departs(tmp_path, capsys):
+    out = _patched(tmp_path, _exclusive_average_mid_network(tmp_path))
+    assert main(["blob", "run", str(out / "model.blob"), "--reference", str(out / "model.xml"),
+                 "--accumulator", "fp32"]) == 1
+    text = capsys.readouterr().out
+    assert "against the reference: the blob departs at stage" in text and "layer 'pool' (Pooling)" in text
+    good = _patched(tmp_path / "good", conv_relu(tmp_path))
+    assert main(["blob", "run", str(good / "model.blob"), "--reference", str(good / "model.xml")]) == 0
+    assert "no stage departs" in capsys.readouterr().out
+    # a model the blob was not compiled from: its inputs are not the blob's
+    assert main(["blob", "run", str(good / "model.blob"), "--reference", str(out / "model.xml")]) == 2
+    assert "no input of the blob" in capsys.readouterr().err

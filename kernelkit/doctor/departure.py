@@ -186,12 +186,11 @@ def find_departure(blob, patched, feed, *, atol: float, rtol: float) -> Departur
                                          matched_before=search.compared - 1, worst_before=worst_before)
             return search
     if not search.compared:
-        search.note = ("no stage could be compared: the graph dump places no tensor of the patched IR in blob "
-                       "memory at the IR's size")
+        search.note = ("no stage could be compared: the graph dump places no tensor of the IR in blob memory at "
+                       "the IR's shape (is it the IR the blob was compiled from?)")
     else:
         search.note = (f"no stage departs: the {search.compared} IR tensor(s) the graph dump places in blob memory "
-                       "all match the patched IR; the difference arises in a stage that computes no IR tensor of "
-                       "its own (the input or output Convert, a copy) or in a tensor the dump does not name")
+                       "all match the IR's")
     return search
 
 
@@ -243,3 +242,19 @@ def _finding_text(finding) -> str:
             "nan": "its output becomes NaN",
             "zero collapse": f"its output collapses to all zeros in fp16 (exact values up to {value})"
             }.get(finding.kind, finding.kind)
+
+
+def departure_from_model(blob, reference, inputs: dict) -> DepartureSearch:
+    """find_departure against a model file (`kernelkit blob run --reference`): `inputs` keyed by the blob's input
+    names, which the model's inputs must carry; verify's default tolerances."""
+    from kernelkit.facts.tolerances import DEFAULT_ATOL, DEFAULT_RTOL
+    from kernelkit.ir.load import load_model
+
+    model = load_model(Path(reference))
+    names = [p.name for p in model.parameters()]
+    missing = [name for name in names if name not in inputs]
+    if missing:
+        raise KernelkitError(f"the reference's input {missing[0]!r} is no input of the blob "
+                             f"({', '.join(inputs)})", path=reference, where="--reference",
+                             hint="pass the IR the blob was compiled from (a patch folder's model.xml)")
+    return find_departure(blob, model, [inputs[name] for name in names], atol=DEFAULT_ATOL, rtol=DEFAULT_RTOL)

@@ -210,6 +210,9 @@ def check_compiled_blob(blob: Path, patched, feed, wanted, names: list[str], *, 
         try:
             search = find_departure(blob, patched, feed, atol=atol, rtol=rtol)
             check.departs_at, check.departs_note = search.departure, search.note
+            if search.departure is None and search.compared:
+                check.departs_note += ("; the difference arises in a stage that computes no IR tensor of its own "
+                                       "(the input or output Convert, a copy) or in a tensor the dump does not name")
         except KernelkitError as exc:        # the verdict stands; only the place is unknown
             check.departs_note = exc.message
     return check
