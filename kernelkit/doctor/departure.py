@@ -144,7 +144,8 @@ def find_departure(blob, patched, feed, *, atol: float, rtol: float) -> Departur
     ready: dict[int, list] = {}
     for tensor in tensors:
         ready.setdefault(tensor.ready_after, []).append(tensor)
-    program = programs.from_model(model, programs.stage_names(blob, model.data))
+    program = programs.from_model(model, {index: ", ".join(layer.name for layer in found)
+                                          for index, found in stage_layers.items() if found})
     batch = max(int(model.header.batch_size), 1)
     done: set[str] = set()
     seen_findings = 0
@@ -173,8 +174,7 @@ def find_departure(blob, patched, feed, *, atol: float, rtol: float) -> Departur
             got, want = pair
             done.add(tensor.ir_name)
             search.compared += 1
-            peak = float(np.max(np.abs(want[np.isfinite(want)]))) if want.dtype.kind == "f" and \
-                np.isfinite(want).any() else float(np.max(np.abs(want))) if want.size else 0.0
+            peak = _peak(want)
             c = compare(got, want, atol=max(atol, BLOB_NOISE_OF_PEAK * peak), rtol=rtol, name=tensor.ir_name)
             worst_before = max(search.shares.values(), default=0.0)
             search.shares[tensor.ir_name] = _share(c, peak)
@@ -214,6 +214,12 @@ def _pair(interp, tensor, want: np.ndarray, batch: int):
     return got, want
 
 
+def _peak(want: np.ndarray) -> float:
+    """The largest finite magnitude of a reference tensor (0 for an empty or all non-finite one)."""
+    finite = want[np.isfinite(want)] if want.dtype.kind == "f" else want
+    return float(np.max(np.abs(finite))) if finite.size else 0.0
+
+
 def _share(c, peak: float) -> float:
     if c.nonfinite_mismatches:
         return float("inf")
@@ -228,8 +234,7 @@ def _share_at(interp, tensors, refs, batch: int) -> float:
         pair = _pair(interp, tensor, refs[tensor.ir_name], batch)
         if pair is not None:
             got, want = pair
-            peak = float(np.max(np.abs(want))) if want.size else 0.0
-            return _share(compare(got, want, name=tensor.ir_name), peak)
+            return _share(compare(got, want, name=tensor.ir_name), _peak(want))
     return 0.0
 
 
