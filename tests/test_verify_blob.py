@@ -143,6 +143,10 @@ def test_without_the_graph_dump_a_failed_check_says_why_it_names_no_stage(tmp_pa
     assert not result.blob.passed and result.blob.departs_at is None
     assert "model.graph.dot" in result.blob.departs_note
     assert "where it departs: no stage map" in format_verify_result(result)
+    other = _patched(tmp_path / "other", conv_relu(tmp_path))          # a dump of another compile: said, not used
+    (out / "model.graph.dot").write_bytes((other / "model.graph.dot").read_bytes())
+    stale = verify(out)
+    assert not stale.blob.passed and stale.blob.departs_at is None and "another compile" in stale.blob.departs_note
 
 
 def _squeeze_excite(folder):

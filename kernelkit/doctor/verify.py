@@ -221,12 +221,19 @@ def check_compiled_blob(blob: Path, patched, feed, wanted, names: list[str], *, 
 def _check_blob_outputs(blob: Path, patched, feed, wanted, names: list[str], *, atol: float, rtol: float,
                         asked: bool) -> BlobCheck:
     from kernelkit.facts.tolerances import BLOB_NOISE_OF_PEAK
+    from kernelkit.myriad.blob_reader import read_blob
+    from kernelkit.runners.blob import program as programs
     from kernelkit.runners.blob.runner import BlobRunner
     from kernelkit.runners.compare import compare_outputs
 
     check = BlobCheck(blob)
     try:
-        runner = BlobRunner(blob)           # its range findings name their IR layer (the graph dump beside it)
+        model = read_blob(blob)
+        try:        # range findings name their IR layer (the graph dump beside it); a stale dump names none
+            layer_names = programs.stage_names(blob, model.data)
+        except KernelkitError:
+            layer_names = {}
+        runner = BlobRunner(programs.from_model(model, layer_names))
         run = runner.run({p.name: array for p, array in zip(patched.parameters(), feed)})
     except KernelkitError as exc:
         if asked:

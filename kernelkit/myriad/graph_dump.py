@@ -238,9 +238,10 @@ def _ir_tensors(dump: GraphDump, is_tensor=None) -> list[DumpTensor]:
         orig = data.attrs.get("origData") if isinstance(data.attrs.get("origData"), dict) else {}
         dims, strides = _by_letter(desc.get("dims")), _by_letter(data.attrs.get("strides"))
         order = desc.get("dimsOrder", "")
+        offset = _int(data.attrs.get("dataOffset"), -1)
         if data.location not in _DATA_LOCATIONS or not dims or not strides or set(order) != set(dims) or \
-                set(strides) != set(dims):
-            continue
+                set(strides) != set(dims) or offset < 0 or min(dims.values()) < 1 or min(strides.values()) < 1:
+            continue                    # nothing a view can be made of (a damaged dump, or an empty tensor)
         ready, stages = walk(node)
         if ready < 0:
             continue
@@ -262,7 +263,7 @@ def _ir_tensors(dump: GraphDump, is_tensor=None) -> list[DumpTensor]:
                                   tuple(int(v) for v in re.findall(r"-?\d+", ir_dims)) if ir_dims else
                                   tuple(dims[letter] for letter in order),
                                   desc.get("type", ""), order, dims, strides, data.location,
-                                  _int(data.attrs.get("dataOffset")), io_index, ready, tuple(sorted(stages)),
+                                  offset, io_index, ready, tuple(sorted(stages)),
                                   tuple(layers), computing[-1] if computing else ready))
     tensors.sort(key=lambda t: (t.ready_after, t.node))
     return tensors
