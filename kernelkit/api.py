@@ -139,21 +139,30 @@ __all__ = ["inspect", "patch", "verify", "compile", "archive", "emulate", "build
 
 
 def blob_run(blob, inputs=None, out=None, *, accumulator: str = "both", poison: int | None = None, seed: int = 0,
-             kernels=None):
+             kernels=None, reference=None):
     """Execute a compiled MYRIAD blob on the CPU, stage by stage (`kernelkit blob run`). `inputs`: an .npz path,
     a dict keyed by the blob's input names or in0, in1, ..., a list in blob order, or None (seeded random);
     `out`: an .npz to write the outputs to, keyed by the blob's output names. `accumulator`: fp32, fp16 or both
     (the engine's accumulator is firmware behaviour: both brackets it). `poison`: fill BSS/CMX with random
     finite values first (seed). `kernels`: the bindings and .cl files Custom stages run with on the SHAVE
-    emulator (a `kernelkit patch` output folder, a folder of binding files or one binding file). Returns the
-    BlobReport (`.outputs`, `.runs`, `.findings`, `.depends`, `.exit_code` 1 when a range finding exists)."""
-    from kernelkit.runners.blob.runner import run_blob, write_outputs
+    emulator (a `kernelkit patch` output folder, a folder of binding files or one binding file). `reference`: the IR the blob was compiled from (a patch folder's model.xml);
+    the blob is then run again stage by stage to name the first stage whose output departs from it
+    (`.departure`, docs/blob.md "Where a blob departs"). Returns the BlobReport (`.outputs`, `.runs`,
+    `.findings`, `.depends`, `.departure`, `.exit_code` 1 when a range finding exists or a stage departs)."""
+    from kernelkit.runners.blob.runner import load_program, order_inputs, random_inputs, run_blob, write_outputs
 
     if isinstance(inputs, (str, Path)):
         from kernelkit.core.npzfile import load_npz
 
         inputs = load_npz(inputs, what="inputs .npz")
-    report = run_blob(blob, inputs, accumulator=accumulator, poison=poison, seed=seed, kernels=kernels)
+    program = load_program(blob)
+    arrays = random_inputs(program, seed) if inputs is None else order_inputs(program, inputs)
+    report = run_blob(program, arrays, accumulator=accumulator, poison=poison, seed=seed, kernels=kernels)
+    if reference is not None:
+        from kernelkit.doctor.departure import departure_from_model
+
+        report.departure = departure_from_model(blob, reference,
+                                                {info.name: a for info, a in zip(program.inputs, arrays)})
     if out is not None:
         write_outputs(out, report.outputs)
     return report

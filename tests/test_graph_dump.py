@@ -170,3 +170,38 @@ def test_the_per_pass_dumps_of_a_later_refusal_name_the_stage_s_layer(tmp_path):
     assert (found.name, found.type) == ("is_bigger", "Eltwise")     # origLayer: the plugin's legacy layer type
     assert refusal.layer_from_pass_dumps(_reduce_l1(tmp_path), "Abs_1", lambda m, e, s: run_shim(
         m, tmp_path / "y.blob", make_config(extra=e), toolchain=tc).message) is None
+
+
+def test_the_dump_places_each_ir_tensor_in_blob_memory_and_none_departs(small_net):
+    """Every IR tensor the dump places (origData) is where the blob's own buffer descriptors say, whole after the
+    stage the dump says (the tiled stem after its last tile's copy), and matches the IR on OpenVINO CPU within
+    verify's blob tolerance: on a network that compiles right, the departure search blames nothing."""
+    from kernelkit.doctor.departure import find_departure
+    from kernelkit.ir.load import load_model
+    from kernelkit.myriad.blob_reader import read_blob
+
+    xml, result = small_net
+    model = read_blob(result.blob_path)
+    dump = read_dump(result.graph_dump)
+    tensors = dump.ir_tensors()
+    direct = [t for t in tensors if t.stages == (t.ready_after,)]
+    assert direct
+    for tensor in direct:
+        buffer = tensor.buffer()
+        outputs = [b for s in (model.stages[tensor.ready_after], model.stages[tensor.ready_after].injected)
+                   if s is not None for b in s.buffers if b.direction == "output"]
+        assert any((b.location, b.offset, b.dims_innermost, b.strides_innermost, b.data_type) ==
+                   (buffer.location, buffer.offset, buffer.dims_innermost, buffer.strides_innermost,
+                    buffer.data_type) for b in outputs), tensor.name
+    layers = blob_stage_layers(result.blob_path)
+    stem_stages = [i for i, found in enumerate(layers) if [f.name for f in found] == ["stem"]]
+    (stem,) = [t for t in tensors if t.ir_name == "stem_relu"]
+    assert set(stem.stages) == set(stem_stages) and stem.ready_after == max(stem_stages)
+    assert model.stages[stem.computed_at].type_name == "MyriadXHwOp" and [l.name for l in stem.layers] == ["stem"]
+
+    feed = [np.random.default_rng(0).standard_normal((1, 3, 224, 224)).astype(np.float32)]
+    search = find_departure(result.blob_path, load_model(xml), feed, atol=1e-3, rtol=1e-2)
+    assert search.departure is None and "no stage departs" in search.note
+    names = {"stem_relu", "pool", "sig", "gap", "fc", "probs"} | {f"b{i}_{t}" for i in range(3)
+                                                                   for t in ("r1", "c2", "out")}
+    assert set(search.shares) == names and max(search.shares.values()) < 1e-2

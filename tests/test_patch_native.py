@@ -175,3 +175,35 @@ def test_a_malformed_layer_is_refused_not_a_traceback(tmp_path):
     assert not rewrite.rewrite_layer(ctx, model.find("y"))
     assert "do not fit Hardmax" in ctx.refusals[0].reason
     assert [l.type for l in model.layers] == ["Parameter", "Hardmax", "Result"]     # nothing left behind
+
+
+def test_each_compiled_formulation_is_measured_on_its_blob_too():
+    """native-fp16.json holds, beside each formulation's IR figures, the same measurement on its compiled blobs
+    run by the blob interpreter (tools/measure_native.py, docs/blob.md)."""
+    data = json.loads(native.DATA_FILE.read_text())
+    for op_type, record in data["ops"].items():
+        if not record.get("compiled"):
+            continue
+        blob = record.get("blob")
+        assert blob and 0 < blob["runs"] and 0 <= blob["ran"] <= blob["runs"], op_type
+        if blob["ran"]:
+            assert blob["elements"] > 0 and blob["ratio"] >= 0, op_type
+
+
+@pytest.mark.toolchain
+def test_a_sweep_runs_as_its_compiled_blob(tmp_path):
+    """sin over every fp16 value of its domain: the formulation compiled as one model and run on the interpreter
+    against the same float64 reference. The plugin fuses the formulation's stages, so the blob is its own
+    computation (not the IR's fp16 layer-by-layer one), and it stays within the op's tolerance."""
+    import sys
+
+    from kernelkit.core.paths import REPO_ROOT
+
+    sys.path.insert(0, str(REPO_ROOT / "tools"))
+    import measure_native
+
+    stats = measure_native.sweep("sin", tmp_path)
+    blob = stats["blob"]
+    assert "error" not in blob and blob["elements"] == stats["elements"] == stats["values"]
+    assert blob["ratio"] <= 1 and blob["ratio"] != stats["ratio"]
+    assert (tmp_path / "sweep_sin_patched" / "model.blob").is_file()

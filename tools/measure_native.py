@@ -13,10 +13,15 @@ For each formulated op type:
      float64 numpy on the same values, rounded to fp16), and compiled once as a small 4-D model;
   3. synthetic cases (SYNTHETIC below: larger shapes, ops without ONNX node cases) are checked the same
      way against the original op run by OpenVINO CPU f32 on the fp16-rounded inputs.
+  4. every compiled case (and each element-wise op's sweep, compiled as one model) is run again as the compiled
+     blob on the blob interpreter (kernelkit.runners.blob, fp32 accumulator) on the same fp16-rounded inputs and
+     held to the same reference: what the device runs (the plugin's fusions, its fp16 stages), recorded as
+     "blob" beside the IR figures ("fp16").
 The error of one output is its tolerance ratio: the largest, over elements, of min(|err|/atol, |err|/|ref|/rtol)
 (the harness rule: an element fails only beyond both). <= 1 is within the op's tolerance.
 
 Run: .venv/bin/python tools/measure_native.py [--ops sin,cos] [--jobs 2]   (about ten minutes for all)
+     --blob-only: measure the blobs and add them to the existing file, every IR figure kept as it is
 """
 
 from __future__ import annotations
@@ -87,6 +92,31 @@ def as_ideal_fp16(arrays) -> list[np.ndarray]:
     from kernelkit.runners.fp16_layers import round_fp16
 
     return [round_fp16(np.asarray(a)) for a in arrays]
+
+
+def blob_stats(blob: Path, patched, inputs, reference, atol: float, rtol: float) -> dict:
+    """The compiled blob on the blob interpreter (fp32 accumulator) against `reference`, like the IR's figures:
+    the worst output, and any range finding of the run."""
+    from kernelkit.core.errors import KernelkitError
+    from kernelkit.runners.blob.runner import BlobRunner
+
+    try:
+        run = BlobRunner(blob).run({p.name: a for p, a in zip(patched.parameters(), inputs)})
+    except KernelkitError as exc:
+        return {"error": exc.message.splitlines()[0][:160]}
+    names = []
+    for result in patched.results():
+        found = patched.producer(result, result.inputs[0].id)
+        names.append(found[0].name if found else result.name)
+    # outputs by the model's names; else (an output named by its Result) in blob order, as verify does
+    outputs = [run.outputs[n] for n in names] if all(n in run.outputs for n in names) else list(run.outputs.values())
+    if len(outputs) != len(reference):
+        return {"error": f"the blob has {len(outputs)} outputs, the reference {len(reference)}"}
+    stats = worst([error_stats(_like(np.asarray(a, np.float32).reshape(np.shape(e)) if np.size(a) == np.size(e)
+                                     else a, e), e, atol, rtol) for a, e in zip(outputs, reference)])
+    if run.failures:
+        stats["findings"] = run.failures[:3]
+    return stats
 
 
 # ------------------------------------------------------------------------------------ ONNX node cases
@@ -166,6 +196,8 @@ def measure_onnx_case(case, folder: Path, empty_kernels: Path) -> dict | None:
     record["fp16"] = worst([error_stats(_like(a, e), e, atol, rtol) for a, e in zip(actual, reference)])
     record["formulated_layers"] = [c.layer for c in result.changes if c.patcher == "rewrite"]
     record["compiled"], record["plugin"], record["plugin_layer"] = _compile_named(out)
+    if record["compiled"]:
+        record["blob"] = blob_stats(out / "model.blob", patched, rounded, reference, atol, rtol)
     return record
 
 
@@ -269,7 +301,26 @@ def sweep(op_type: str, folder: Path) -> dict:
     stats["values"] = int(x.size)
     stats["layers"] = sum(1 for l in model.layers if l.type not in ("Parameter", "Result", "Const"))
     stats["compiled"], stats["plugin"] = _compile_elementwise(op_type, folder)
+    stats["blob"] = _sweep_blob(path, x, as_ideal_fp16([expected])[0], atol, rtol, folder)
     return stats
+
+
+def _sweep_blob(path: Path, x, reference, atol: float, rtol: float, folder: Path) -> dict:
+    """The sweep's model (every fp16 value of the domain in one input) patched with the formulation, compiled by
+    the real plugin and run as a blob on the interpreter."""
+    from kernelkit.ir.load import load_model
+    from kernelkit.model.patcher import patch_model
+
+    empty = folder / "no-kernels"
+    empty.mkdir(exist_ok=True)
+    out = folder / f"{path.stem}_patched"
+    result = patch_model(path, out, TARGET, force=True, kernels_dir=empty)
+    if result.exit_code != 0:
+        return {"error": f"patch left {result.remaining[0].type}"}
+    compiled, message = _compile(out)
+    if not compiled:
+        return {"error": f"compile: {message[:140]}"}
+    return blob_stats(out / "model.blob", load_model(out / "model.xml"), [x], [reference], atol, rtol)
 
 
 def _compile_elementwise(op_type: str, folder: Path) -> tuple[bool, str]:
@@ -489,6 +540,8 @@ def synthetic(op_type: str, name: str, build, folder: Path) -> dict:
     record["rewritten"] = [op_type]
     record["formulated_layers"] = [c.layer for c in result.changes if c.patcher == "rewrite"]
     record["compiled"], record["plugin"], record["plugin_layer"] = _compile_named(out)
+    if record["compiled"]:
+        record["blob"] = blob_stats(out / "model.blob", patched, rounded, reference, atol, rtol)
     return record
 
 
@@ -576,7 +629,43 @@ def summarise(op_type: str, cases: list[dict], swept: dict | None, text: str) ->
     record["within_tolerance"] = bool(record["fp16"]["ratio"] <= 1.0 and
                                       all(c.get("f32_verified") for c in measured))
     record["compiled"] = bool(not any(blamed(c) for c in measured) and (not swept or swept["compiled"]))
+    blob = summarise_blob(measured, swept)
+    if blob:
+        record["blob"] = blob
     return record
+
+
+def summarise_blob(measured: list[dict], swept: dict | None) -> dict | None:
+    """The compiled blobs' figures on the interpreter, beside the IR's: the worst of every case's blob and the
+    sweep's, how many ran, and what stopped or flagged the others."""
+    runs = [c["blob"] for c in measured if c.get("blob")] + ([swept["blob"]] if swept and swept.get("blob") else [])
+    if not runs:
+        return None
+    good = [r for r in runs if "error" not in r]
+    out = {**worst(good), "runs": len(runs), "ran": len(good)} if good else {"runs": len(runs), "ran": 0}
+    problems = [r["error"] for r in runs if r.get("error")] + [f for r in good for f in r.get("findings", [])]
+    if problems:
+        out["problems"] = problems[:3]
+    return out
+
+
+def merge_blob(old: dict, new: dict) -> dict:
+    """`old` (an op's record) with the blob figures of `new` added, every IR figure kept as it is."""
+    merged = json.loads(json.dumps(old))
+    if new.get("blob"):
+        merged["blob"] = new["blob"]
+    if merged.get("sweep") and (new.get("sweep") or {}).get("blob"):
+        merged["sweep"]["blob"] = new["sweep"]["blob"]
+    for name, variant in (merged.get("variants") or {}).items():
+        found = (new.get("variants") or {}).get(name) or {}
+        if found.get("blob"):
+            variant["blob"] = found["blob"]
+    by_case = {c.get("case"): c for c in new.get("cases", [])}
+    for case in merged.get("cases", []):
+        found = by_case.get(case.get("case")) or {}
+        if found.get("blob"):
+            case["blob"] = found["blob"]
+    return merged
 
 
 def main(argv=None) -> int:
@@ -591,6 +680,8 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default=str(native.DATA_FILE))
     parser.add_argument("--skip-onnx", action="store_true",
                         help="synthetic cases and sweeps only (for --ops that have no ONNX node case)")
+    parser.add_argument("--blob-only", action="store_true",
+                        help="add the compiled blobs' figures to the existing file; keep every IR figure")
     args = parser.parse_args(argv)
     only = set(args.ops.lower().split(",")) if args.ops else None
     started = time.time()
@@ -620,22 +711,28 @@ def main(argv=None) -> int:
             swept[op_type] = stats
             print(f"sweep {op_type}: ratio {stats['ratio']:.3g}", file=sys.stderr, flush=True)
     out = Path(args.out)
-    old = json.loads(out.read_text()).get("ops", {}) if out.is_file() and only else {}
+    old = json.loads(out.read_text()).get("ops", {}) if out.is_file() and (only or args.blob_only) else {}
     ops = dict(old)
     for op_type, entry in sorted(formulations().items()):
-        if only and op_type not in only:
-            continue
+        if only and op_type not in only or args.blob_only and op_type not in old:
+            continue                    # --blob-only adds to the records there are; it measures no new op
         ops[op_type] = summarise_variants(op_type, by_type.get(op_type, []), swept.get(op_type), entry.text)
         ops[op_type]["cases"] = [{**{k: c.get(k) for k in ("case", "f32_verified", "compiled", "plugin", "fp16",
-                                                           "error", "openvino_itself_wrong") if c.get(k) not in (None, "")},
+                                                           "error", "openvino_itself_wrong", "blob")
+                                     if c.get(k) not in (None, "")},
                                   **({"variant": c["variants"][op_type]} if op_type in c.get("variants", {}) else {})}
                                  for c in by_type.get(op_type, [])]
+        if args.blob_only and op_type in old:
+            ops[op_type] = merge_blob(old[op_type], ops[op_type])
     from kernelkit.core.fsutil import atomic_write
     from kernelkit.runners.openvino_op import openvino_version
 
+    previous = json.loads(out.read_text()) if out.is_file() and args.blob_only else {}
     data = {"schema": native.DATA_SCHEMA, "generated_by": "tools/measure_native.py",
-            "openvino_cpu": openvino_version(), "plugin": "OpenVINO 2021.4.2 MYRIAD (kernelkit toolchain)",
-            "seconds": round(time.time() - started), "ops": dict(sorted(ops.items()))}
+            "openvino_cpu": previous.get("openvino_cpu") or openvino_version(),
+            "plugin": "OpenVINO 2021.4.2 MYRIAD (kernelkit toolchain)",
+            "seconds": previous.get("seconds") if args.blob_only else round(time.time() - started),
+            "ops": dict(sorted(ops.items()))}
     atomic_write(out, (json.dumps(data, indent=1, allow_nan=True) + "\n").encode())
     print(f"wrote {out} ({len(ops)} ops) in {time.time() - started:.0f} s")
     return 0

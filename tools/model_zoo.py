@@ -358,6 +358,7 @@ def _blob_check(check: dict) -> dict:
     shares = [c["abs_error"]["max"] / c["signal"] for c in check.get("outputs", [])
               if c.get("abs_error") and c.get("signal")]
     return {"passed": check.get("passed"), "not_run": check.get("not_run"), "problems": check.get("problems", []),
+            "notes": check.get("notes", []),
             "worst_of_peak": max(shares) if shares else None,
             "departs_at": check.get("departs_at")}
 
@@ -393,12 +394,17 @@ def _blob_cell(row: dict) -> str:
         return f"not run: {check['not_run'][:100]}"
     share = check.get("worst_of_peak")
     text = ("passed" if check.get("passed") else "FAILED") + (f", {share:.1e} of peak" if share is not None else "")
-    collapsed = sum("collapses to all zeros" in p for p in check.get("problems", []))
-    if collapsed:
-        # a range finding fails the check whatever the outputs: say so beside the outputs' error
+    collapsed = len(check.get("notes", []))
+    if collapsed:           # notes fail nothing: the outputs decide
         text += f"; {collapsed} stage output{'s' if collapsed > 1 else ''} below fp16's range (flushed to zero)"
-    if check.get("departs_at"):
-        text += f"; departs at {check['departs_at']}"
+    departs = check.get("departs_at")
+    if isinstance(departs, dict):       # verify's blob.departs_at: the first stage off the IR, and its layer(s)
+        share = departs.get("share_of_peak")
+        share = f"{100 * share:.2g} % of peak" if isinstance(share, (int, float)) else "non-finite"
+        text += (f"; departs at stage {departs.get('stage')} ({departs.get('type')}) = "
+                 f"{', '.join(departs.get('layers') or [])}: " + (departs.get("finding") or share).split(" (")[0])
+    elif departs:
+        text += f"; departs at {departs}"
     return text
 
 

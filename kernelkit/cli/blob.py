@@ -13,10 +13,11 @@ HELP = ("compiled MYRIAD blobs: info (header, I/O, every stage with its params a
         "from an OAK owner)")
 DESCRIPTION = (HELP + ". info reads every stage of the blob with its parameters and buffers; a damaged blob "
                "is an error (exit 2) naming the file. run exits 1 when a value passes fp16's range (before a HW "
-               "op's descale, or inf/NaN) or collapses to zero, or when a Custom stage's kernel (run from --kernels "
+               "op's descale, or inf/NaN) or collapses to zero, when a Custom stage's kernel (run from --kernels "
                "on the SHAVE emulator) writes outside its buffers, leaves output unwritten or differs from its "
-               "binding. device-check: exit 0 written, 2 bad input, 3 depthai "
-               "missing. compare: exit 0 every output within tolerance, 1 a mismatch or a missing output, 2 bad "
+               "binding, or (with --reference) when a stage departs from the model. device-check: exit 0 written, "
+               "2 bad input, 3 depthai missing. compare: exit 0 every output within tolerance, 1 a mismatch or a "
+               "missing output, 2 bad "
                "input.")
 ORDER = 45
 
@@ -58,13 +59,16 @@ def _add_run(parser):
                         help="the binding .xml and the kernels' .cl files its Custom stages run with on the SHAVE "
                              "emulator: a `kernelkit patch` output folder, a folder of binding files or one "
                              "binding file (the blob holds the kernels' binaries, not their source)")
+    parser.add_argument("--reference", metavar="MODEL", default=None,
+                        help="the IR the blob was compiled from (a patch folder's model.xml): name the first stage "
+                             "whose output departs from the same tensor of MODEL on OpenVINO CPU (exit 1)")
 
 
 def _run_run(args) -> int:
     from kernelkit.api import blob_run
 
     report = blob_run(args.blob, args.inputs, args.out, accumulator=args.accumulator, poison=args.poison,
-                      seed=args.seed, kernels=args.kernels)
+                      seed=args.seed, kernels=args.kernels, reference=args.reference)
     for line in report.lines():
         print(line)
     for name, values in report.outputs.items():
@@ -72,8 +76,10 @@ def _run_run(args) -> int:
         print(f"output {name!r}: shape {tuple(values.shape)}, max |y| {peak:.6g}")
     if args.out:
         print(f"wrote {args.out}")
-    if report.exit_code:
+    if report.findings:
         print(f"range check: {len(report.findings)} finding(s); exit 1")
+    elif report.exit_code:
+        print("the blob departs from the reference; exit 1")
     return report.exit_code
 
 

@@ -134,6 +134,27 @@ def _error_cell(row: CoverageRow) -> str:
     return text
 
 
+def _blob_cell(row: CoverageRow) -> str:
+    """The same formulation's error when its compiled blobs run on the blob interpreter (what the device runs)."""
+    record = row.measurement
+    if not row.rewrite:
+        return ""
+    blob = (record or {}).get("blob")
+    if not blob:
+        return "not measured"
+    if not blob.get("ran"):
+        return f"not run ({(blob.get('problems') or ['?'])[0][:80]})"
+    ratio = blob["ratio"]
+    text = f"{blob['max_abs']:.3g} abs, {blob['max_ulp']} ulp, " + (
+        f"{ratio:.2f}x tol" if ratio != float("inf") else "mismatch (integers differ, or inf/NaN)")
+    if blob["ran"] < blob["runs"]:
+        text += f"; {blob['runs'] - blob['ran']} of {blob['runs']} not run"
+    flagged = [p for p in blob.get("problems", []) if "fix:" in p]
+    if flagged:
+        text += "; range check: " + flagged[0].split(";")[0]
+    return text
+
+
 def coverage_text(targets: list[str] | None = None) -> str:
     targets, rows = coverage(targets)
     width = max(len(r.op) for r in rows)
@@ -180,14 +201,20 @@ def coverage_markdown(targets: list[str] | None = None) -> str:
              "cases of the script (larger shapes); the data is `kernelkit/facts/data/native-fp16.json`. "
              "`patch --prefer native` (the default) takes a formulation over a kernel only when it is within "
              "the tolerance and compiled.", "",
+             "**on the compiled blob** is the same measurement on what the device runs: each compiled case (and "
+             "each element-wise sweep, compiled as one model) run as its blob by the blob interpreter "
+             "(`kernelkit.runners.blob`, fp32 accumulator; docs/blob.md) on the same inputs against the same "
+             "reference, so the plugin's fusions and fp16 stages count; a range-check flag (an intermediate inf, "
+             "an overflow before a descale) is named.", "",
              "| op | " + " | ".join(f"{t} | {t} without clc" for t in targets) + " | library kernel | rewrite | "
-             "fp16 error |",
-             "|---|" + "---|---|" * len(targets) + "---|---|---|"]
+             "fp16 error | on the compiled blob |",
+             "|---|" + "---|---|" * len(targets) + "---|---|---|---|"]
     for row in rows:
         kernels = ", ".join(f"[{k.name}](kernels/{k.name}.md)" if (DOCS_DIR / "kernels" / f"{k.name}.md").is_file()
                             else k.name for k in row.kernels)
         lines.append(f"| {row.op} | " + " | ".join(f"{_cell(row, t)} | {row.deployable[t]}" for t in targets) +
-                     f" | {kernels} | {(row.rewrite or '').replace('|', '/')} | {_error_cell(row)} |")
+                     f" | {kernels} | {(row.rewrite or '').replace('|', '/')} | {_error_cell(row)} | "
+                     f"{_blob_cell(row).replace('|', '/')} |")
     lines += ["", "## Totals", ""] + [f"- {line}" for line in _summary(targets, rows)]
     lines += ["", f"## Still needing a kernel (or not covered) on {COMPILED_TARGET}", ""]
     if COMPILED_TARGET.name in targets:

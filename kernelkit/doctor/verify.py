@@ -130,6 +130,8 @@ class BlobCheck:
     comparisons: list = field(default_factory=list)
     problems: list[str] = field(default_factory=list)     # range findings, output mismatch
     not_run: str | None = None                            # why the interpreter could not run it (found blob)
+    departs_at: object = None       # doctor.departure.Departure: the first stage off the IR (a failed check only)
+    departs_note: str | None = None                       # why a failed check names no stage
 
     @property
     def passed(self) -> bool:
@@ -139,7 +141,9 @@ class BlobCheck:
 
     def to_dict(self) -> dict:
         return {"blob": str(self.blob), "passed": self.passed, "not_run": self.not_run, "problems": self.problems,
-                "outputs": [c.to_dict() for c in self.comparisons]}
+                "outputs": [c.to_dict() for c in self.comparisons],
+                "departs_at": self.departs_at.to_dict() if self.departs_at is not None else None,
+                "departs_note": self.departs_note}
 
 
 def verify(outdir, *, inputs=None, expected=None, reference=None, seed: int = 0, atol: float | None = None,
@@ -200,21 +204,43 @@ def check_compiled_blob(blob: Path, patched, feed, wanted, names: list[str], *, 
     name to the patched model's outputs `names` (in the order of `wanted`), within atol or BLOB_NOISE_OF_PEAK of
     the output's largest magnitude, whichever is larger. A blob the interpreter cannot run
     is an error when asked for (`--blob`), else a finding reported beside the IR verdict. `kernels`: the binding
-    and .cl files its Custom stages run with on the SHAVE emulator (the patch folder)."""
+    and .cl files its Custom stages run with on the SHAVE emulator (the patch folder). When the check fails,
+    the blob is run again stage by stage to name the first stage that departs from the IR (`departs_at`)."""
+    check = _check_blob_outputs(blob, patched, feed, wanted, names, atol=atol, rtol=rtol, asked=asked,
+                                kernels=kernels)
+    if check.not_run is None and not check.passed:
+        from kernelkit.doctor.departure import find_departure
+
+        try:
+            search = find_departure(blob, patched, feed, atol=atol, rtol=rtol)
+            check.departs_at, check.departs_note = search.departure, search.note
+            if search.departure is None and search.compared:
+                check.departs_note += ("; the difference arises in a stage that computes no IR tensor of its own "
+                                       "(the input or output Convert, a copy) or in a tensor the dump does not name")
+        except KernelkitError as exc:        # the verdict stands; only the place is unknown
+            check.departs_note = exc.message
+    return check
+
+
+def _check_blob_outputs(blob: Path, patched, feed, wanted, names: list[str], *, atol: float, rtol: float,
+                        asked: bool, kernels=None) -> BlobCheck:
     from kernelkit.facts.tolerances import BLOB_NOISE_OF_PEAK
     from kernelkit.runners.blob.runner import BlobRunner
     from kernelkit.runners.compare import compare_outputs
 
     check = BlobCheck(blob)
     try:
-        runner = BlobRunner(blob, kernels=kernels)
+        runner = BlobRunner(blob, kernels=kernels)      # a blob file's stages name their IR layers
         run = runner.run({p.name: array for p, array in zip(patched.parameters(), feed)})
     except KernelkitError as exc:
         if asked:
             raise
         check.not_run = exc.message
         return check
-    check.problems.extend(run.failures)
+    # A tensor that rounds to zeros in fp16 fails the check only through the outputs it spoils; one whose
+    # outputs still match (tiny attention scores, an unused branch) is a note. Overflow, inf and NaN fail.
+    for finding in run.detail.findings:
+        (check.notes if finding.kind == "zero collapse" else check.problems).append(finding.message())
     outputs = run.outputs
     missing = [name for name in names if name not in outputs]
     if missing:         # names differ (an IR v10 output named by its Result): fall back to blob order
@@ -319,6 +345,10 @@ def format_verify_result(result: VerifyResult) -> str:
             lines.append(f"  {_comparison_line(c)}")
         for problem in check.problems:
             lines.append(f"  FAIL {problem}")
+        if check.departs_at is not None:
+            lines.append(f"  the blob departs from the IR at {check.departs_at}")
+        elif check.departs_note:
+            lines.append(f"  where it departs: {check.departs_note}")
     if result.passed:
         lines.append("PASSED: every output matches" + (
             "" if check is None else " (the IR only: the blob could not be run)" if check.not_run is not None

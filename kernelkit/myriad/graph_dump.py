@@ -74,6 +74,8 @@ class DumpStage:
     host: str | None = None         # the host's node id, for an injected stage
     inputs: list[str] = field(default_factory=list)     # data names, in port order
     outputs: list[str] = field(default_factory=list)
+    input_nodes: list[str] = field(default_factory=list)    # the same data as dot node ids (names may repeat)
+    output_nodes: list[str] = field(default_factory=list)
 
     @property
     def tiling(self) -> dict:
@@ -112,6 +114,17 @@ class GraphDump:
             mapping[number] = layers
         return mapping
 
+    def ir_tensors(self, is_tensor=None) -> list[DumpTensor]:
+        """Every data node holding an IR tensor (its origData) in BSS, CMX or the network's I/O, ordered by the
+        blob stage after which it is whole: its producer's, or for the output of a special stage done in place
+        (a concat of tiles, a reshape) the last of its inputs'. Each names the blob stages that compute it from
+        the IR tensors before it (tiles, their copies, the crops between) and their IR layers.
+
+        `is_tensor(name)`, when given, says which names are tensors of the IR: a data node `NAME@adjust-strides`
+        with no origData then holds NAME too (the plugin's rewrite of a 1x1 spatial chain, a squeeze-excite
+        block's, keeps its tensors only under that name: seen in RapidOCR's detector)."""
+        return _ir_tensors(self, is_tensor)
+
     def layer_of(self, name: str) -> Layer | None:
         """The IR layer behind a plugin-internal stage or data name (`conv@expand-input`, `MVN_2426`): a stage
         of that name, else the stage that produces data of that name."""
@@ -122,6 +135,138 @@ class GraphDump:
             if name in stage.outputs and stage.orig_layer:
                 return stage.orig_layer
         return None
+
+
+@dataclass
+class DumpTensor:
+    """A data node of the dump that holds an IR tensor (its `origData`), where the blob keeps it and when it is
+    whole: what a blob run can be compared with, tensor by tensor, against the IR."""
+
+    node: str                       # the dot node id
+    name: str                       # the plugin's data name (`conv@FP16`, `b0_r1`)
+    ir_name: str                    # origData name: the IR layer's output it holds (`LAYER`, or `LAYER.PORT`)
+    ir_dims: tuple[int, ...]
+    data_type: str                  # FP16, FP32, S32, U8, I8
+    order: str                      # dims order, outermost first ("NCHW", "NHWC")
+    dims: dict[str, int]            # by letter
+    strides: dict[str, int]         # bytes, by letter
+    location: str                   # BSS, CMX, Input, Output (Blob and None are not listed)
+    offset: int
+    io_index: int | None
+    ready_after: int                # the blob stage after which every value is written
+    stages: tuple[int, ...]         # the blob stages that compute it from the IR tensors before it
+    layers: tuple[Layer, ...]       # the IR layers (origLayer) of the computing ones, in stage order
+    computed_at: int                # the last computing one (not a Copy, not the plugin's own): the stage to name
+
+    def buffer(self):
+        """Where it lives as a blob_reader.Buffer, so one view function reads it like any stage buffer."""
+        from kernelkit.myriad.blob_reader import Buffer
+
+        return Buffer(self.data_type, self.order, dict(self.dims), dict(self.strides), self.location, self.offset,
+                      io_index=self.io_index, rank=len(self.order),
+                      dims_innermost=tuple(self.dims[letter] for letter in reversed(self.order)),
+                      strides_innermost=tuple(self.strides[letter] for letter in reversed(self.order)),
+                      name=self.name)
+
+
+_LETTER_VALUES = re.compile(r"([A-Za-z0-9]+) : (-?\d+)")
+_DATA_LOCATIONS = ("BSS", "CMX", "Input", "Output")
+
+
+def _by_letter(text) -> dict[str, int] | None:
+    if not isinstance(text, str):
+        return None
+    found = _LETTER_VALUES.findall(text)
+    return {letter: int(value) for letter, value in found} if found else None
+
+
+_SAME_VALUES = "@adjust-strides"        # a data node the plugin re-strides: the same tensor, other strides
+
+
+def _ir_tensors(dump: GraphDump, is_tensor=None) -> list[DumpTensor]:
+    def holds(data: DumpData) -> str | None:
+        """The IR tensor a data node holds: its origData, or a re-strided copy's when the IR has that name."""
+        orig = data.attrs.get("origData")
+        if isinstance(orig, dict):
+            return orig.get("name", "")
+        base = data.name
+        while is_tensor is not None and base.endswith(_SAME_VALUES):
+            base = base[:-len(_SAME_VALUES)]
+            if is_tensor(base):
+                return base
+        return None
+
+    blob_index: dict[str, int] = {}
+    for number, stage in enumerate(dump.blob_stages()):
+        blob_index[stage.node] = number
+    for stage in dump.stages:
+        if stage.injected and stage.host in blob_index:
+            blob_index[stage.node] = blob_index[stage.host]
+    producer = {node: stage for stage in dump.stages for node in stage.output_nodes}
+    memo: dict[str, tuple[int, frozenset]] = {}
+
+    def walk(node: str, depth: int = 0) -> tuple[int, frozenset]:
+        """(ready after stage, blob stages computing it since the last IR tensor) of a data node."""
+        if node in memo:
+            return memo[node]
+        stage = producer.get(node)
+        if stage is None or depth > 500:
+            return -1, frozenset()
+        memo[node] = (-1, frozenset())          # a cycle (none expected) ends here
+        ready, stages = blob_index.get(stage.node, -1), set()
+        if stage.node in blob_index:
+            stages.add(blob_index[stage.node])
+        for source in stage.input_nodes:
+            data = dump.data.get(source)
+            if data is None or data.usage in ("Const", "Fake"):
+                continue
+            before, through = walk(source, depth + 1)
+            if stage.node not in blob_index:         # a special stage (in place): whole when its inputs are
+                ready = max(ready, before)
+            if holds(data) is None:                 # an internal tensor: its stages count as this one's
+                stages |= through
+        memo[node] = (ready, frozenset(stages))
+        return memo[node]
+
+    stage_by_index = {number: stage for number, stage in enumerate(dump.blob_stages())}
+    injected = {s.host: s for s in dump.stages if s.injected}
+    tensors = []
+    for node, data in dump.data.items():
+        ir_name, desc = holds(data), data.attrs.get("desc")
+        if ir_name is None or not isinstance(desc, dict) or data.usage not in ("Intermediate", "Output"):
+            continue
+        orig = data.attrs.get("origData") if isinstance(data.attrs.get("origData"), dict) else {}
+        dims, strides = _by_letter(desc.get("dims")), _by_letter(data.attrs.get("strides"))
+        order = desc.get("dimsOrder", "")
+        offset = _int(data.attrs.get("dataOffset"), -1)
+        if data.location not in _DATA_LOCATIONS or not dims or not strides or set(order) != set(dims) or \
+                set(strides) != set(dims) or offset < 0 or min(dims.values()) < 1 or min(strides.values()) < 1:
+            continue                    # nothing a view can be made of (a damaged dump, or an empty tensor)
+        ready, stages = walk(node)
+        if ready < 0:
+            continue
+        # A DMA Copy carries the layer of the stage it feeds (the residual's copy names the next conv), and the
+        # plugin's own Converts none, so the computing stages are the others; a tensor only those compute
+        # keeps them.
+        computing = [n for n in sorted(stages) if stage_by_index[n].type != "Copy" and
+                     stage_by_index[n].orig_layer] or sorted(stages)
+        layers: list[Layer] = []
+        for number in computing:
+            host = stage_by_index[number]
+            for found in (host, injected.get(host.node)):
+                if found is not None and found.orig_layer and found.orig_layer not in layers:
+                    layers.append(found.orig_layer)
+        extra = data.attrs.get("extraAttrs") if isinstance(data.attrs.get("extraAttrs"), dict) else {}
+        io_index = _int(extra.get("ioIdx"), -1) if data.location in ("Input", "Output") else None
+        ir_dims = orig.get("dims") or ""
+        tensors.append(DumpTensor(node, data.name, ir_name,
+                                  tuple(int(v) for v in re.findall(r"-?\d+", ir_dims)) if ir_dims else
+                                  tuple(dims[letter] for letter in order),
+                                  desc.get("type", ""), order, dims, strides, data.location,
+                                  offset, io_index, ready, tuple(sorted(stages)),
+                                  tuple(layers), computing[-1] if computing else ready))
+    tensors.sort(key=lambda t: (t.ready_after, t.node))
+    return tensors
 
 
 def _bad(message: str, path) -> KernelkitError:
@@ -202,15 +347,17 @@ def parse_dump(text: str, path: Path | None = None) -> GraphDump:
             by_node[target].injected = True
             by_node[target].host = source
         elif head == "StageInput" and target in by_node and source in data:
-            ports.setdefault((target, "in"), []).append((_int(attrs.get("portInd")), data[source].name))
+            ports.setdefault((target, "in"), []).append((_int(attrs.get("portInd")), source))
         elif head == "StageOutput" and source in by_node and target in data:
-            ports.setdefault((source, "out"), []).append((_int(attrs.get("portInd")), data[target].name))
+            ports.setdefault((source, "out"), []).append((_int(attrs.get("portInd")), target))
     for (node, side), found in ports.items():
-        names = [name for _, name in sorted(found)]
+        found.sort(key=lambda item: item[0])
+        names = [data[data_node].name for _, data_node in found]
+        nodes = [data_node for _, data_node in found]
         if side == "in":
-            by_node[node].inputs = names
+            by_node[node].inputs, by_node[node].input_nodes = names, nodes
         else:
-            by_node[node].outputs = names
+            by_node[node].outputs, by_node[node].output_nodes = names, nodes
     if not stages:
         raise _bad("no stage in the dump", path)
     return GraphDump(caption.removeprefix("Graph "), graph_attrs, stages, data, path)
@@ -242,11 +389,9 @@ def dump_path(blob: str | Path) -> Path:
     return blob.with_name(blob.stem + DUMP_SUFFIX)
 
 
-def blob_stage_layers(blob: str | Path, data: bytes | None = None) -> list[list[Layer]] | None:
-    """The IR layer(s) of each stage of `blob`, in blob order, from the dump beside it (None: no dump).
-
-    For the blob reader (`kernelkit blob info`). The dump is checked against the blob: as many stages, and
-    each stage's type the same where the blob's type code has a name (a stale dump is an error, not a guess)."""
+def matching_dump(blob: str | Path, data: bytes | None = None) -> GraphDump | None:
+    """The dump beside `blob` (None: no dump), checked against the blob: as many stages, and each stage's type
+    the same where the blob's type code has a name (a stale dump is an error, not a guess)."""
     from kernelkit.myriad import stages as stages_mod
 
     blob = Path(blob)
@@ -266,8 +411,17 @@ def blob_stage_layers(blob: str | Path, data: bytes | None = None) -> list[list[
         if named and named != dump_stage.type:
             raise _bad(f"stage {blob_stage.index} is {named} in the blob and {dump_stage.type} in the dump: it "
                        "belongs to another compile", dump_file)
+    return dump
+
+
+def blob_stage_layers(blob: str | Path, data: bytes | None = None) -> list[list[Layer]] | None:
+    """The IR layer(s) of each stage of `blob`, in blob order, from the dump beside it (None: no dump; a dump of
+    another compile is an error: `matching_dump`). For the blob reader (`kernelkit blob info`)."""
+    dump = matching_dump(blob, data)
+    if dump is None:
+        return None
     mapping = dump.stage_layers()
-    return [mapping[i] for i in range(len(in_dump))]
+    return [mapping[i] for i in range(len(mapping))]
 
 
 def read_blob_with_layers(blob: str | Path):

@@ -126,6 +126,15 @@ class Interpreter:
             outputs[info.name] = np.array(view, dtype=np.float32 if view.dtype.kind == "f" else view.dtype)
         return outputs
 
+    def read(self, buffer) -> np.ndarray:
+        """A copy of any buffer (a stage's, or a tensor the graph dump places) as it is now, axes in N, C, (D,)
+        H, W order whatever its layout; floats as float32."""
+        view = self.memory.view(buffer)
+        letters = _logical_letters(buffer.order)
+        if letters != buffer.order and set(letters) == set(buffer.order):
+            view = logical(view, buffer.order, letters)
+        return np.array(view, dtype=np.float32 if view.dtype.kind == "f" else view.dtype)
+
     # --- stages ---------------------------------------------------------------------------------------
     def run(self) -> None:
         for stage in self.program.stages:
@@ -527,6 +536,23 @@ def one_blas_thread():
     if not _BLAS:
         _BLAS.append(ThreadpoolController())
     return _BLAS[0].limit(limits=1, user_api="blas")
+
+
+def run_stages(program, inputs: list[np.ndarray], *, accumulator: str = "fp32", poison: int | None = None):
+    """Run the blob stage by stage, yielding (stage, interpreter) after each stage (its injected stage
+    included), so the caller can read any buffer (`Interpreter.read`) before later stages reuse the memory, and
+    stop when it has seen enough. A blob of batch B runs its first item only (inputs split as run_program does)."""
+    batch = max(int(program.header.batch_size), 1)
+    items = []
+    for info, array in zip(program.inputs, (np.asarray(a) for a in inputs)):
+        one = int(np.prod(info.buffer.logical_shape()))
+        batched = batch > 1 and array.ndim >= 1 and array.shape[0] == batch and array.size == batch * one
+        items.append(np.split(array, batch)[0] if batched else array)
+    interp = Interpreter(program, accumulator=accumulator, poison=poison)
+    interp.set_inputs(items)
+    for stage in program.stages:
+        interp.run_stage(stage)
+        yield stage, interp
 
 
 def run_program(program, inputs: list[np.ndarray], *, accumulator: str = "fp32",

@@ -136,8 +136,8 @@ def stage_names(blob, data: bytes) -> dict[int, str] | None:
 
 
 def load(blob) -> Program:
-    """A blob (bytes or a path) read by the blob reader, as a Program (its stages named after their IR layers
-    when the plugin's graph dump is beside a blob file)."""
+    """A blob (bytes or a path) read by the blob reader, as a Program; a path's stages name their IR layers
+    when the graph dump is beside it (range findings then say which layer)."""
     from pathlib import Path
 
     from kernelkit.myriad.blob_reader import read_blob

@@ -61,6 +61,7 @@ class BlobReport:
     runs: dict[str, interpreter.BlobRun]
     depends: list[str] = field(default_factory=list)           # outputs whose verdict depends on the accumulator
     spread: dict[str, float] = field(default_factory=dict)     # max |fp32 - fp16| / max |fp32|, per output
+    departure: object = None        # against a reference IR (blob run --reference): doctor.departure.DepartureSearch
 
     @property
     def findings(self) -> list[tuple[str, interpreter.Finding]]:
@@ -68,7 +69,8 @@ class BlobReport:
 
     @property
     def exit_code(self) -> int:
-        return 1 if self.findings else 0
+        departs = self.departure is not None and self.departure.departure is not None
+        return 1 if self.findings or departs else 0
 
     def lines(self) -> list[str]:
         out = []
@@ -80,6 +82,10 @@ class BlobReport:
             out.append(f"output {name!r}: fp32 vs fp16 accumulator differ by {value:.3g} of max |y|")
         for name in self.depends:
             out.append(f"output {name!r}: its verdict depends on the accumulator (firmware arithmetic)")
+        if self.departure is not None:
+            found = self.departure.departure
+            out.append(f"against the reference: the blob departs at {found}" if found is not None else
+                       f"against the reference: {self.departure.note}")
         return out
 
 
