@@ -195,3 +195,32 @@ def test_blob_run_against_its_ir_names_where_it_departs(tmp_path, capsys):
     # a model the blob was not compiled from: its inputs are not the blob's
     assert main(["blob", "run", str(good / "model.blob"), "--reference", str(out / "model.xml")]) == 2
     assert "no input of the blob" in capsys.readouterr().err
+
+
+def _below_fp16(x):
+    """(x * 1e-4) * (sigmoid(x) * 1e-4): every product is below 3e-8, half fp16's smallest subnormal, while each
+    factor is an fp16 value (two tensors: nothing for the plugin to fold into one constant)."""
+    from openvino import opset1
+
+    scale = opset1.constant(np.full((1, 8, 1, 1), 1e-4, np.float32))
+    return opset1.multiply(opset1.multiply(x, scale), opset1.multiply(opset1.sigmoid(x), scale), name="tiny")
+
+
+def test_a_tensor_that_rounds_to_zero_is_a_note_unless_an_output_departs(tmp_path):
+    """sigmoid(x) + relu(tiny): the tiny branch is all zeros in fp16, the sum is the same either way: a note.
+    The tiny tensor as the output itself: the output departs and the check fails."""
+    import openvino as ov
+    from openvino import opset1
+
+    x = opset1.parameter([1, 8, 4, 4], np.float32, name="x")
+    summed = opset1.add(opset1.tanh(x), opset1.relu(_below_fp16(x)), name="sum")
+    out = _patched(tmp_path / "a", save_ir(ov.Model([summed], [x], "note"), tmp_path / "note.xml"))
+    result = verify(out)
+    assert result.passed and not result.blob.problems
+    assert any("collapses to all zeros" in note for note in result.blob.notes)
+    assert "note: " in format_verify_result(result)
+
+    x = opset1.parameter([1, 8, 4, 4], np.float32, name="x")
+    out = _patched(tmp_path / "b", save_ir(ov.Model([_below_fp16(x)], [x], "spoilt"), tmp_path / "spoilt.xml"))
+    result = verify(out)
+    assert result.ir_passed and not result.passed

@@ -129,6 +129,7 @@ class BlobCheck:
     blob: Path
     comparisons: list = field(default_factory=list)
     problems: list[str] = field(default_factory=list)     # range findings, output mismatch
+    notes: list[str] = field(default_factory=list)        # findings that fail nothing by themselves (zero collapse)
     not_run: str | None = None                            # why the interpreter could not run it (found blob)
     departs_at: object = None       # doctor.departure.Departure: the first stage off the IR (a failed check only)
     departs_note: str | None = None                       # why a failed check names no stage
@@ -141,7 +142,7 @@ class BlobCheck:
 
     def to_dict(self) -> dict:
         return {"blob": str(self.blob), "passed": self.passed, "not_run": self.not_run, "problems": self.problems,
-                "outputs": [c.to_dict() for c in self.comparisons],
+                "notes": self.notes, "outputs": [c.to_dict() for c in self.comparisons],
                 "departs_at": self.departs_at.to_dict() if self.departs_at is not None else None,
                 "departs_note": self.departs_note}
 
@@ -260,6 +261,11 @@ def _check_blob_outputs(blob: Path, patched, feed, wanted, names: list[str], *, 
         label = f"out{i}" + (f" ({names[i]})" if i < len(names) else "")
         check.comparisons += compare_outputs([got], [want], atol=max(atol, BLOB_NOISE_OF_PEAK * peak), rtol=rtol,
                                              names=[label])
+        if peak > 0 and np.issubdtype(np.asarray(got).dtype, np.floating) and not np.any(got):
+            # under atol, but nothing left of it: the device would hand over zeros
+            check.problems.append(f"{label} is all zeros in the blob, where the reference reaches {peak:.3g}: "
+                                  "its values are below fp16's range; scale the network's input or the layer's "
+                                  "weights up")
     return check
 
 
@@ -345,6 +351,8 @@ def format_verify_result(result: VerifyResult) -> str:
             lines.append(f"  {_comparison_line(c)}")
         for problem in check.problems:
             lines.append(f"  FAIL {problem}")
+        for note in check.notes:
+            lines.append(f"  note: {note}")
         if check.departs_at is not None:
             lines.append(f"  the blob departs from the IR at {check.departs_at}")
         elif check.departs_note:
