@@ -61,6 +61,7 @@ STRAIGHT_BLOB_DIFFERS = {
     "test_averagepool_2d_pads": "count_include_pad=0 becomes a Pad stage and an engine pool dividing by the kernel",
     "test_prelu_broadcast": "the blob holds per-channel slopes for a slope along the last axis",
     "test_tile": "the tile runs along the batch axis; the blob's graph is one item's",
+    "test_resize_downsample_scales_linear": "the Interp stage knows only sizes: 4 -> 2 maps by 0.5, not 0.6",
 }
 
 
@@ -76,9 +77,10 @@ def _case_data(tmp_path, case):
 
 
 # test_averagepool_2d_precomputed_pads falls under the pads_excluded rule, but the plugin runs it as a software
-# pool that excludes the padding: its blob is right, so the minimal patch is taken.
+# pool that excludes the padding, and test_resize_downsample_scales_nearest under scales_match_sizes, but nearest
+# picks the same pixels by 0.5 as by 0.6: their blobs are right, so the minimal patch is taken.
 @pytest.mark.parametrize("name", ["test_averagepool_3d_default", "test_constant_pad",
-                                  "test_averagepool_2d_precomputed_pads"])
+                                  "test_averagepool_2d_precomputed_pads", "test_resize_downsample_scales_nearest"])
 def test_a_model_the_plugin_computes_right_gets_only_what_the_reader_needs(tmp_path, name):
     case = prepare(_case(name), tmp_path)
     compile_model(case.model_path, tmp_path / "straight.blob", graph_dump=False)
@@ -93,8 +95,11 @@ def test_a_model_the_plugin_computes_right_gets_only_what_the_reader_needs(tmp_p
     _verify_as_the_device_would(tmp_path / "out", *_case_data(tmp_path, case))
 
 
-@pytest.mark.parametrize("name, stage", [("test_averagepool_2d_pads", "Prod"), ("test_prelu_broadcast", "PRelu")])
-def test_a_model_the_plugin_computes_wrong_keeps_the_kits_rewrite_and_its_blob_is_right(tmp_path, name, stage):
+@pytest.mark.parametrize("name, layer, stage", [("test_averagepool_2d_pads", "y", "Prod"),
+                                               ("test_prelu_broadcast", "y", "PRelu"),
+                                               ("test_resize_downsample_scales_linear", "Y", "Interp")])
+def test_a_model_the_plugin_computes_wrong_keeps_the_kits_rewrite_and_its_blob_is_right(tmp_path, name, layer,
+                                                                                        stage):
     """The plugin compiles the minimal patch, but the blob interpreter finds it computing something else; the
     rule's rewrite stays, and its blob matches ONNX's outputs. `stage`: the stage type one blob has and the
     other not (the correction's Prod; the PReLU stage that misread the slope)."""
@@ -112,7 +117,8 @@ def test_a_model_the_plugin_computes_wrong_keeps_the_kits_rewrite_and_its_blob_i
     assert minimal["asked"] and minimal["compiled"] and minimal["blob_departs"]["share_of_peak"] > 0.1
     assert "its blob computes something else" in minimal["reason"]
     why = [w for w in report["why"] if w["patcher"] == "rewrite"]
-    assert [w["layer"] for w in why] == ["y"] and "blob interpreter" in why[0]["source"] and name in why[0]["source"]
+    assert [w["layer"] for w in why] == [layer] and "blob interpreter" in why[0]["source"]
+    assert name in why[0]["source"]
     assert why[0]["why"].startswith("compiles, but the device")
     types = [{s.type_name for s in read_blob(folder / "model.blob").stages} for folder in (tmp_path / "minimal",
                                                                                           tmp_path / "out")]

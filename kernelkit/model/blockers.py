@@ -399,6 +399,29 @@ def _check_batch_kept(model, layer, params):
     return f"a batch of {before[0]} becomes {after[0]}"
 
 
+def _check_scales_match_sizes(model, layer, params):
+    if layer.attrs.get("shape_calculation_mode", "sizes").lower() != "scales" or not layer.inputs:
+        return None
+    if layer.attrs.get("coordinate_transformation_mode", "half_pixel").lower() in params["size_based"]:
+        return None
+    v11 = layer.version.lower() == "opset11"
+    scales = constant_input(model, layer, 1 if v11 else 2)
+    if scales is None:
+        return None
+    before, after = _input_dims(model, layer), layer.outputs[0].dims
+    axes = constant_input(model, layer, 2 if v11 else 3)
+    axes = [int(a) % len(before) for a in np.ravel(axes)] if axes is not None else list(range(len(before)))
+    scales = np.ravel(scales)
+    if len(scales) != len(axes) or any(d <= 0 for d in list(before) + list(after)):
+        return None
+    off = [(axis, float(scale), after[axis] / before[axis]) for axis, scale in zip(axes, scales)
+           if abs(float(scale) - after[axis] / before[axis]) > 1e-6 * max(1.0, abs(float(scale)))]
+    if not off:
+        return None
+    return "; ".join(f"axis {axis} by {scale:g}, which the device takes as {size:g} ({before[axis]} -> {after[axis]})"
+                     for axis, scale, size in off)
+
+
 _CHECKS = {
     "axes_form": _check_axes_form,
     "network_reads_input": _check_network_reads_input,
@@ -413,6 +436,7 @@ _CHECKS = {
     "pads_excluded": _check_pads_excluded,
     "slope_per_channel": _check_slope_per_channel,
     "batch_kept": _check_batch_kept,
+    "scales_match_sizes": _check_scales_match_sizes,
 }
 
 
