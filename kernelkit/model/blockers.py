@@ -370,8 +370,9 @@ def slope_off_channel(model, layer, port: int = 1) -> str | None:
     x_dims = _input_dims(model, layer)
     if len(x_dims) < 2 or any(d < 0 for d in x_dims):
         return None
-    value = folded_constant(model, input_of(model, layer, port)) if model.producer(layer, layer.inputs[port].id) \
-        else None
+    if model.producer(layer, layer.inputs[port].id) is None:
+        return None
+    value = folded_constant(model, input_of(model, layer, port))
     if value is None or value.size <= 1:
         return None
     full = prelu_slope(x_dims, value)

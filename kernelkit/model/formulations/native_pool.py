@@ -120,7 +120,7 @@ def _padding_counted(c: Composer, layer, x: Out) -> Out | None:
 @formulation("maxpool", text="per spatial axis: Gather of each tap (constant indices), Maximum (indices by "
              "Greater/Select in scan order)", multi_output=True)
 @formulation("avgpool", text="per spatial axis: Gather of each tap (constant indices), Adds, times the constant "
-             "1/count", multi_output=True)
+             "1/count; excluding only its padding: AvgPool counting it times a constant map", multi_output=True)
 def pool(model, layer):
     """MaxPool / AvgPool of any opset, 1-D to 3-D, as one gather-and-combine pass per spatial axis; MaxPool-8's
     indices (flat over the dimensions from `axis` on) when they are used."""
