@@ -105,3 +105,53 @@ def test_plugin_evidence_is_parsed_from_the_messages():
     assert ev["Greater"].rejected[(0, "S32")][0] == ("FP16",)
     assert ev["Mod"].supported is False and 'unsupported layer type "Abs"' in ev["Mod"].support_source
     assert ev["NonZero"].supported is None          # a refusal about form, not about the op
+
+
+def test_the_rules_for_what_compiles_but_computes_otherwise_flag_those_forms_only(tmp_path):
+    """limits.toml's pads_excluded, slope_per_channel, batch_kept and scales_match_sizes on OpenVINO-built IRs:
+    each flags the form the blob interpreter found computed otherwise (tests/test_plugin_truth.py) and leaves the
+    forms the plugin computes as the model says."""
+    import numpy as np
+    import openvino as ov
+    import openvino.opset11 as ops
+
+    from kernelkit.ir.load import load_model
+    from kernelkit.model.blockers import find_blockers
+
+    x = ops.parameter([1, 4, 5, 6], np.float32, name="x")
+    x3 = ops.parameter([3, 4, 5], np.float32, name="x3")
+    x2 = ops.parameter([2, 3, 4, 5], np.float32, name="x2")
+    const = lambda a: ops.constant(np.asarray(a, np.float32))          # noqa: E731
+    layers = {
+        "pool_pads": ov.opset1.avg_pool(x, [1, 1], [1, 1], [1, 1], [3, 3], True, "floor"),
+        "pool_counted": ov.opset1.avg_pool(x, [1, 1], [1, 1], [1, 1], [3, 3], False, "floor"),
+        "pool_valid": ov.opset1.avg_pool(x, [1, 1], [0, 0], [0, 0], [2, 2], True, "floor", "valid"),
+        "pool_same": ov.opset1.avg_pool(x, [1, 1], [0, 0], [0, 0], [2, 2], True, "floor", "same_upper"),
+        "pool_ceil": ov.opset1.avg_pool(x, [2, 2], [0, 0], [0, 0], [2, 2], True, "ceil"),
+        "slope_channel": ops.prelu(x, const(np.arange(1, 5).reshape(4, 1, 1))),
+        "slope_shared": ops.prelu(x, const([0.2])),
+        "slope_last": ops.prelu(x, const(np.arange(1, 7))),
+        "slope_3d_chw": ops.prelu(x3, const(np.arange(1, 4).reshape(3, 1, 1))),
+        "slope_3d_axis1": ops.prelu(x3, const(np.arange(1, 5).reshape(4, 1))),
+        "tile_batch": ops.tile(x2, np.array([2, 1, 1, 1], np.int64)),
+        "tile_other": ops.tile(x2, np.array([1, 2, 1, 1], np.int64)),
+        "tile_one": ops.tile(x, np.array([3, 1, 1, 1], np.int64)),
+        "resize_off": ops.interpolate(x, np.array([0.6, 0.6], np.float32), "linear_onnx", "scales",
+                                      axes=np.array([2, 3], np.int64)),
+        "resize_even": ops.interpolate(x, np.array([2.0, 2.0], np.float32), "linear_onnx", "scales",
+                                       axes=np.array([2, 3], np.int64)),
+        "resize_corners": ops.interpolate(x, np.array([0.6, 0.6], np.float32), "linear_onnx", "scales",
+                                          axes=np.array([2, 3], np.int64),
+                                          coordinate_transformation_mode="align_corners"),
+    }
+    for name, node in layers.items():
+        node.set_friendly_name(name)
+    path = tmp_path / "forms.xml"
+    ov.save_model(ov.Model([n.output(0) for n in layers.values()], [x, x3, x2], "forms"), str(path),
+                  compress_to_fp16=False)
+    checks = {"pads_excluded", "slope_per_channel", "batch_kept", "scales_match_sizes"}
+    flagged = {b.layer_name: b.details["check"] for b in find_blockers(load_model(path), "2021.4")
+               if b.kind == "limit" and b.details.get("check") in checks}
+    assert flagged == {"pool_pads": "pads_excluded", "pool_same": "pads_excluded", "pool_ceil": "pads_excluded",
+                       "slope_last": "slope_per_channel", "slope_3d_axis1": "slope_per_channel",
+                       "tile_batch": "batch_kept", "resize_off": "scales_match_sizes"}

@@ -303,3 +303,16 @@ def test_mutated_tflite_files_load_or_are_clear_errors(tmp_path):
         except KernelkitError:
             outcomes["refused"] += 1
     assert outcomes["loaded"] and outcomes["refused"]
+
+
+def test_selfie_segmentations_average_pools_pad_nothing_so_the_excluded_padding_rule_leaves_them():
+    """MediaPipe's only model here with AVERAGE_POOL_2D: its 10 are VALID global pools (exclude-pad, no padding),
+    which the plugin computes as the model says; the pads_excluded rule (limits.toml) must not call them
+    blocked. A SAME average pool (padding excluded) is tests/test_plugin_truth.py's."""
+    from kernelkit.model.blockers import find_blockers
+
+    model = load_model(mediapipe_model("selfie_segmentation"))
+    pools = [l for l in model.layers if l.type == "AvgPool"]
+    assert len(pools) == 10 and all(l.attrs["exclude-pad"] == "true" for l in pools)
+    names = {l.name for l in pools}
+    assert not [b for b in find_blockers(model, "2021.4") if b.layer_name in names]

@@ -98,6 +98,51 @@ def constant_input(model, layer, index: int):
     return const_value(model, input_of(model, layer, index))
 
 
+def folded_constant(model, value: Out):
+    """The numpy value of `value` when it is a constant: a Const, or one behind the chain the plugin folds
+    (Convert, Reshape, Squeeze, Unsqueeze, Transpose; see constant_source), in the value's own shape."""
+    layer = value.layer
+    kind = layer.type.lower()
+    if kind in ("const", "constant"):
+        return np.asarray(model.const_value(layer)).reshape(value.dims)
+    if kind not in _CONSTANT_CHAIN or constant_source(model, value) is None:
+        return None
+    inner = folded_constant(model, input_of(model, layer, 0))
+    if inner is None:
+        return None
+    if kind == "convert":
+        return inner.astype(numpy_dtype(precision_of(layer.attrs["destination_type"])))
+    if kind == "transpose":
+        order = folded_constant(model, input_of(model, layer, 1))
+        return None if order is None else np.transpose(inner, [int(a) for a in np.ravel(order)])
+    return inner.reshape(value.dims)
+
+
+def pool_window_pads(layer, in_dims, out_dims) -> list[tuple[int, int]] | None:
+    """Per spatial axis of a pooling layer, how far its windows reach before the input's start and past its
+    end (begin, end; negative: short of the end), from its attributes and output size, so auto_pad and the
+    ceil rounding modes come out as the layer computes them. None for dynamic dims."""
+    spatial = len(in_dims) - 2
+    if spatial < 1 or len(out_dims) != len(in_dims) or any(d < 0 for d in list(in_dims) + list(out_dims)):
+        return None
+
+    def ints(name, default):
+        values = [int(v) for v in layer.attrs.get(name, "").split(",") if v.strip()]
+        return values if len(values) == spatial else [default] * spatial
+
+    kernel, strides, dilations = ints("kernel", 1), ints("strides", 1), ints("dilations", 1)
+    explicit = ints("pads_begin", 0)
+    auto = layer.attrs.get("auto_pad", "explicit").lower()
+    found = []
+    for i in range(spatial):
+        size, length = in_dims[2 + i], out_dims[2 + i]
+        reach = (length - 1) * strides[i] + (kernel[i] - 1) * dilations[i] + 1
+        total = max(reach - size, 0)
+        begin = {"same_upper": total // 2, "same_lower": (total + 1) // 2, "valid": 0}.get(auto, explicit[i])
+        found.append((begin, reach - size - begin))
+    return found
+
+
 def add_const(model, array, name: str) -> Out:
     return out(model.add_const(np.asarray(array), model.unique_name(name)))
 

@@ -13,7 +13,7 @@ import numpy as np
 
 from kernelkit.facts.knowledge import Knowledge, load_knowledge
 from kernelkit.facts.target import Target, get_target
-from kernelkit.ir.graph import Out, constant_input, constant_source
+from kernelkit.ir.graph import Out, constant_input, constant_source, folded_constant, input_of, pool_window_pads
 
 KINDS = ("ir-version", "opset", "unsupported", "limit", "precision", "dynamic-shape", "dtype")
 
@@ -324,6 +324,105 @@ def _check_network_reads_input(model, layer, params):
     return None if model.parameters() else "the network has no input"
 
 
+def _input_dims(model, layer, index: int = 0) -> list[int]:
+    found = model.producer(layer, layer.inputs[index].id)
+    return list(found[1].dims if found else layer.inputs[index].dims)
+
+
+def _check_pads_excluded(model, layer, params):
+    if not layer.inputs or not layer.outputs:
+        return None
+    if layer.attrs.get(params["attr"], "false").lower() not in ("true", "1"):
+        return None
+    pads = pool_window_pads(layer, _input_dims(model, layer), layer.outputs[0].dims)
+    if not pads or all(begin <= 0 and end <= 0 for begin, end in pads):
+        return None
+    return (f"{params['attr']}=true with windows reaching outside the input "
+            f"(before, past the end: {', '.join(f'{max(b, 0)}/{max(e, 0)}' for b, e in pads)})")
+
+
+def prelu_slope(x_dims, slope):
+    """PRelu's slope broadcast to its input: a 1-D slope as long as the channel axis (axis 1) runs along it,
+    PRelu-1's rule (unless the innermost axis is as long, where numpy broadcasting already says it), else
+    numpy broadcasting. None when the shapes do not broadcast."""
+    slope = np.asarray(slope)
+    rank = len(x_dims)
+    if slope.ndim == 1 and rank > 2 and slope.shape[0] == x_dims[1] != x_dims[-1]:
+        slope = slope.reshape([slope.shape[0]] + [1] * (rank - 2))
+    try:
+        return np.broadcast_to(slope, x_dims)
+    except ValueError:
+        return None
+
+
+def plugin_channel_axis(rank: int) -> int:
+    """The axis the plugin holds as C in a tensor of `rank` (a 3-D tensor is CHW to it)."""
+    from kernelkit.facts.tensor_formats import RANK_LAYOUTS
+
+    return RANK_LAYOUTS.get(rank, "NC").index("C")
+
+
+def slope_off_channel(model, layer, port: int = 1) -> str | None:
+    """What makes a constant PRelu slope one the plugin's PReLU stage misreads (it keeps one slope per
+    channel of its own layout), or None: a shared slope, one along the channel axis, or not a constant."""
+    if port >= len(layer.inputs) or not layer.inputs:
+        return None
+    x_dims = _input_dims(model, layer)
+    if len(x_dims) < 2 or any(d < 0 for d in x_dims):
+        return None
+    if model.producer(layer, layer.inputs[port].id) is None:
+        return None
+    value = folded_constant(model, input_of(model, layer, port))
+    if value is None or value.size <= 1:
+        return None
+    full = prelu_slope(x_dims, value)
+    if full is None:
+        return None
+    channel = plugin_channel_axis(len(x_dims))
+    varies = [axis for axis in range(len(x_dims))
+              if axis != channel and x_dims[axis] > 1 and not np.all(full == full.take([0], axis=axis))]
+    if not varies:
+        return None
+    return (f"the slope varies along axis {', '.join(map(str, varies))}; the plugin keeps one per channel, "
+            f"axis {channel} of a {len(x_dims)}-D input")
+
+
+def _check_slope_per_channel(model, layer, params):
+    return slope_off_channel(model, layer, params["port"])
+
+
+def _check_batch_kept(model, layer, params):
+    if not layer.inputs or not layer.outputs:
+        return None
+    before, after = _input_dims(model, layer), layer.outputs[0].dims
+    if len(before) not in params["ranks"] or not after or before[0] <= 1 or after[0] == before[0]:
+        return None
+    return f"a batch of {before[0]} becomes {after[0]}"
+
+
+def _check_scales_match_sizes(model, layer, params):
+    if layer.attrs.get("shape_calculation_mode", "sizes").lower() != "scales" or not layer.inputs:
+        return None
+    if layer.attrs.get("coordinate_transformation_mode", "half_pixel").lower() in params["size_based"]:
+        return None
+    v11 = layer.version.lower() == "opset11"
+    scales = constant_input(model, layer, 1 if v11 else 2)
+    if scales is None:
+        return None
+    before, after = _input_dims(model, layer), layer.outputs[0].dims
+    axes = constant_input(model, layer, 2 if v11 else 3)
+    axes = [int(a) % len(before) for a in np.ravel(axes)] if axes is not None else list(range(len(before)))
+    scales = np.ravel(scales)
+    if len(scales) != len(axes) or any(d <= 0 for d in list(before) + list(after)):
+        return None
+    off = [(axis, float(scale), after[axis] / before[axis]) for axis, scale in zip(axes, scales)
+           if abs(float(scale) - after[axis] / before[axis]) > 1e-6 * max(1.0, abs(float(scale)))]
+    if not off:
+        return None
+    return "; ".join(f"axis {axis} by {scale:g}, which the device takes as {size:g} ({before[axis]} -> {after[axis]})"
+                     for axis, scale, size in off)
+
+
 _CHECKS = {
     "axes_form": _check_axes_form,
     "network_reads_input": _check_network_reads_input,
@@ -335,6 +434,10 @@ _CHECKS = {
     "input_const_size": _check_input_const_size,
     "output_unused": _check_output_unused,
     "same_dims": _check_same_dims,
+    "pads_excluded": _check_pads_excluded,
+    "slope_per_channel": _check_slope_per_channel,
+    "batch_kept": _check_batch_kept,
+    "scales_match_sizes": _check_scales_match_sizes,
 }
 
 

@@ -15,7 +15,8 @@ import numpy as np
 from kernelkit.model.formulations.compose import Composer
 from kernelkit.model.formulations.registry import formulation
 from kernelkit.model.passes.base import Refuse
-from kernelkit.ir.graph import FLOAT_PRECISIONS, Out, add_const, constant_input, input_of, op, scalar_like
+from kernelkit.ir.graph import (FLOAT_PRECISIONS, Out, add_const, constant_input, constant_source, input_of, op,
+                                scalar_like)
 
 CUMSUM_MAX_LENGTH = 256     # a triangular n x n constant beyond this costs more memory than a kernel would
 FP16_STEPS = 2049           # quantisation levels whose step count (levels - 1) fp16 holds exactly
@@ -525,13 +526,18 @@ def identity(model, layer) -> Out:
 
 
 
-@formulation("prelu", text="Maximum(x, 0) + slope * Minimum(x, 0), for a slope computed at run time")
+@formulation("prelu", text="Maximum(x, 0) + slope * Minimum(x, 0), for a slope computed at run time or one "
+             "that varies along another axis than the plugin's channels")
 def prelu_computed_slope(model, layer) -> Out:
     """PReLU whose slope is not a constant (the 2021.4 PReLU stage takes it as weights: "AssertionFailed:
-    inputs.size() == 1") = max(x, 0) + slope * min(x, 0): one of the two terms is an exact 0."""
+    inputs.size() == 1"), or a constant the PReLU stage would read as one slope per channel although it
+    varies along another axis (limits.toml) = max(x, 0) + slope * min(x, 0): one of the two terms is an
+    exact 0."""
+    from kernelkit.model.blockers import slope_off_channel
+
     x = _float_input(model, layer, 0)
-    if constant_input(model, layer, 1) is not None:
-        raise Refuse("the slope is a constant: the plugin's PReLU takes it")
+    if constant_source(model, input_of(model, layer, 1)) is not None and slope_off_channel(model, layer) is None:
+        raise Refuse("the slope is a constant shared or per channel: the plugin's PReLU takes it")
     slope = _float_input(model, layer, 1)
     rank = len(x.dims)
     c = Composer(model, layer, x)

@@ -8,6 +8,11 @@ clamped into range), masks the taps that fall outside (-65504 for max, 0 for ave
 (Maximum or a tree of Adds) and, for average, multiplies by the axis's constant 1/count. The output size
 is the layer's own, so every rounding mode (floor, ceil, ceil_torch) comes out as the op defines it.
 Each pass works on a rank-3 view [before, axis, after].
+
+An average pool that excludes its padding, whose only fault is that padding (the plugin compiles it but may
+run it as a pool dividing by the whole kernel: limits.toml), takes a shorter exact form: the same pool
+counting the padding (exclude-pad=false, which the plugin computes as the model does) times a constant map
+of kernel area / taps inside the input per output position.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import numpy as np
 from kernelkit.model.formulations.compose import Composer
 from kernelkit.model.formulations.registry import formulation
 from kernelkit.model.passes.base import Refuse
-from kernelkit.ir.graph import FLOAT_PRECISIONS, Out, input_of, unused
+from kernelkit.ir.graph import FLOAT_PRECISIONS, Out, input_of, pool_window_pads, unused
 
 LOWEST_FP16 = -65504.0
 MAX_TAPS = 16          # per axis; a larger kernel costs more layers than it is worth
@@ -77,10 +82,45 @@ def _pass(c: Composer, x: Out, axis: int, out_len: int, kernel: int, stride: int
     return c.reshape(result, dims), None
 
 
+def _padding_counted(c: Composer, layer, x: Out) -> Out | None:
+    """An average pool excluding its padding, 1-D or 2-D, as AvgPool-1 counting it (over the padding the
+    layer's output size implies, whatever its rounding) times kernel area / valid taps; None when the layer
+    needs more than that (dilations, a window with no input inside) or has no padding."""
+    out_dims = layer.outputs[0].dims
+    spatial = len(x.dims) - 2
+    pads = pool_window_pads(layer, x.dims, out_dims)
+    if spatial not in (1, 2) or pads is None:
+        return None
+    if all(begin <= 0 and end <= 0 for begin, end in pads):
+        return None                     # nothing to exclude: the layer is not this form's to take
+    if any(d != 1 for d in _ints(layer, "dilations", spatial, 1)):
+        return None
+    kernel, strides = _ints(layer, "kernel", spatial, 1), _ints(layer, "strides", spatial, 1)
+    factors = []
+    for i, (begin, end) in enumerate(pads):
+        begin, end = max(begin, 0), max(end, 0)
+        n, length = x.dims[2 + i], out_dims[2 + i]
+        if (n + begin + end - kernel[i]) // strides[i] + 1 != length:
+            return None                 # the floor-rounded pool over these pads would not give this size
+        starts = np.arange(length) * strides[i] - begin
+        inside = np.minimum(starts + kernel[i], n) - np.maximum(starts, 0)
+        if (inside <= 0).any():
+            return None
+        factors.append(kernel[i] / inside)
+    correction = factors[0] if spatial == 1 else np.outer(factors[0], factors[1])
+    begins = ",".join(str(max(b, 0)) for b, _ in pads)
+    ends = ",".join(str(max(e, 0)) for _, e in pads)
+    counted = c.op("AvgPool", [x], {"kernel": ",".join(map(str, kernel)), "strides": ",".join(map(str, strides)),
+                                    "pads_begin": begins, "pads_end": ends, "exclude-pad": "false",
+                                    "rounding_type": "floor", "auto_pad": "explicit"},
+                   tag="padding_counted", outputs=(x.precision, list(out_dims)))
+    return c.mul(counted, c.const(correction.reshape([1, 1] + list(out_dims[2:]))), tag="padding_excluded")
+
+
 @formulation("maxpool", text="per spatial axis: Gather of each tap (constant indices), Maximum (indices by "
              "Greater/Select in scan order)", multi_output=True)
 @formulation("avgpool", text="per spatial axis: Gather of each tap (constant indices), Adds, times the constant "
-             "1/count", multi_output=True)
+             "1/count; excluding only its padding: AvgPool counting it times a constant map", multi_output=True)
 def pool(model, layer):
     """MaxPool / AvgPool of any opset, 1-D to 3-D, as one gather-and-combine pass per spatial axis; MaxPool-8's
     indices (flat over the dimensions from `axis` on) when they are used."""
@@ -97,6 +137,10 @@ def pool(model, layer):
     dilations = _ints(layer, "dilations", spatial, 1)
     pads_begin = _ints(layer, "pads_begin", spatial, 0)
     pads_end = _ints(layer, "pads_end", spatial, 0)
+    if average and layer.attrs.get("exclude-pad", "false").lower() == "true":
+        exact = _padding_counted(Composer(model, layer, x), layer, x)
+        if exact is not None:
+            return [exact]
     if max(kernel) > MAX_TAPS:
         raise Refuse(f"a {max(kernel)}-tap window: more layers than a kernel is worth")
     exclude_pad = layer.attrs.get("exclude-pad", "false").lower() == "true"
