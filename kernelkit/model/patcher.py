@@ -189,11 +189,13 @@ def patch_model(model_path, outdir, target: Target | str, *, input_shapes: dict 
                 force: bool = False, preprocessing=None, kernels_dir=None, prefer: str = "native",
                 shaves: int = DEFAULT_SHAVES, input_values: dict | None = None,
                 outputs: list[str] | None = None, leave_alone=(), replace=(),
-                prefer_layers: dict | None = None, minimal: bool = False) -> PatchResult:
+                prefer_layers: dict | None = None, minimal: bool = False, head: str | None = None) -> PatchResult:
     """Patch `model_path` (.xml or .onnx) for MYRIAD `target` into the patch folder `outdir`. Never touches the
     input. minimal: no rewrite or kernel for any layer but those in `replace` (kernelkit.doctor.confirm asks the
     plugin whether the model compiles with only what its reader needs). input_values (`--input-value`): inputs frozen to constants before If/Loop/Shape folding (`freeze`).
-    outputs (`--output`): the tensors the patched model ends at (`kernelkit.ir.cut`)."""
+    outputs (`--output`): the tensors the patched model ends at (`kernelkit.ir.cut`). head (`--head yolo`): an
+    Ultralytics YOLO head rewritten to DepthAI's per-stride layout (`kernelkit.ir.yolo_head`), in the report's
+    "head" for `kernelkit archive`."""
     from kernelkit.ir.load import load_model
 
     target = get_target(target)                       # bad options fail before the model loads
@@ -204,11 +206,11 @@ def patch_model(model_path, outdir, target: Target | str, *, input_shapes: dict 
     model_path = Path(model_path)
     outdir = Path(outdir)
     _refuse_output_over_input(model_path, outdir)
-    model = load_model(model_path, input_shapes, input_values, fold=True, outputs=outputs)
+    model = load_model(model_path, input_shapes, input_values, fold=True, outputs=outputs, head=head)
     source = {"model": str(model_path.resolve()),
               "input_shapes": {k: list(v) for k, v in (input_shapes or {}).items()},
               "input_values": {k: list(v) for k, v in (input_values or {}).items()},
-              "outputs": list(outputs or [])}
+              "outputs": list(outputs or [])} | ({"head": head} if head else {})
     result = patch_ir(model, target, preprocessing=preprocessing, kernels_dir=kernels_dir, prefer=prefer,
                       source=source, leave_alone=leave_alone, replace=replace, prefer_layers=prefer_layers,
                       minimal=minimal)
@@ -244,7 +246,8 @@ def _report(run: PatchRun, source: dict, before: list, remaining: list) -> dict:
         "prefer": run.prefer,
         "choices": [choice.to_dict() for choice in run.choices.values()],
         "frozen": run.frozen,
-    } | ({"minimal_change": True} if run.minimal else {}) | _taught(run)
+    } | ({"minimal_change": True} if run.minimal else {}) | _taught(run) | (
+        {"head": run.model.head} if getattr(run.model, "head", None) else {})
 
 
 def _taught(run: PatchRun) -> dict:
