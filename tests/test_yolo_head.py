@@ -1,5 +1,5 @@
-"""`kernelkit patch --head yolo` on real Ultralytics exports (YOLOv8n, YOLO11n built from their yaml in the torch
-side environment, `model.export(format="onnx")`), archived, and decoded by DepthAI's own host DetectionParser: the
+"""`kernelkit patch --head yolo` on real Ultralytics exports (YOLOv8n, YOLO11n, YOLOv5nu, YOLOv10n built from their
+yaml in the torch side environment, `model.export(format="onnx")`), archived, and decoded by DepthAI's own host DetectionParser: the
 detections must be Ultralytics' own (`non_max_suppression` on the original ONNX model's output0, its boxes clipped to the image first as DepthAI
 clips them), box for box.
 
@@ -50,7 +50,11 @@ def side(*args) -> str:
     return done.stdout.strip().splitlines()[-1]
 
 
-@pytest.fixture(scope="module", params=["yolov8n", "yolo11n"])
+# yolov5n.yaml builds Ultralytics' anchor-free YOLOv5u; yolov10n exports its one-to-many output here (no top-k)
+SUBTYPES = {"yolov8n": "yolov8", "yolo11n": "yolov11", "yolov5n": "yolov8", "yolov10n": "yolov10"}
+
+
+@pytest.fixture(scope="module", params=list(SUBTYPES))
 def export(request, tmp_path_factory):
     folder = tmp_path_factory.mktemp(request.param)
     side("export", f"{request.param}.yaml", SIZE, folder)
@@ -100,7 +104,7 @@ def test_depthai_decodes_the_rewritten_head_as_ultralytics_does(export, tmp_path
     report = json.loads((folder / "patch-report.json").read_text())
     head = report["head"]
     outputs = ["output1_yolov8", "output2_yolov8", "output3_yolov8"]
-    assert head["subtype"] == {"yolov8n": "yolov8", "yolo11n": "yolov11"}[name]
+    assert head["subtype"] == SUBTYPES[name]
     assert head["strides"] == [8, 16, 32] and head["n_classes"] == 80 and head["reg_max"] == 16
     assert head["yolo_outputs"] == outputs and report["source"]["head"] == "yolo"
 

@@ -34,7 +34,9 @@ def export(yaml, size, out_dir):
     x = np.ascontiguousarray(image[..., ::-1].transpose(2, 0, 1))[None].astype(np.float32) / 255.0
     net = model.model.eval()
     head = net.model[-1]
-    finals = [(branch[-1], "box") for branch in head.cv2] + [(branch[-1], "cls") for branch in head.cv3]
+    boxes = list(head.cv2) + list(getattr(head, "one2one_cv2", None) or [])     # YOLOv10: its one-to-one branch
+    classes = list(head.cv3) + list(getattr(head, "one2one_cv3", None) or [])
+    finals = [(branch[-1], "box") for branch in boxes] + [(branch[-1], "cls") for branch in classes]
     seen = {}
     hooks = [conv.register_forward_hook(lambda m, i, o, key=id(conv): seen.__setitem__(key, i[0]))
              for conv, _ in finals]

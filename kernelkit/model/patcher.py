@@ -291,6 +291,11 @@ def format_patch_result(result: PatchResult) -> str:
     """The human report `kernelkit patch` prints."""
     report = result.report
     lines = [f"patched for MYRIAD {report['target']} (IR v{report['ir_version']}) -> {result.outdir}"]
+    head = report.get("head")
+    if head:
+        lines.append(f"  {'head':<12} Ultralytics YOLO ({head['n_classes']} classes, strides "
+                     f"{','.join(map(str, head['strides']))}) -> {', '.join(head['yolo_outputs'])} for DepthAI "
+                     f"(subtype {head['subtype']}; kernelkit archive declares it)")
     for change in result.changes:
         lines.append(f"  {change.patcher:<12} {change.layer}: {change.before} -> {change.after}")
     for choice in result.choices:
