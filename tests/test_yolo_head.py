@@ -25,7 +25,8 @@ from myriad_models import conv_relu, require_toolchain
 from test_archive_heads import cpu_outputs, depthai, run_detection_parser
 
 SIZE = 256
-CONF, IOU = 0.55, 0.5
+IOU = 0.5
+THRESHOLDS = (0.55, 0.6, 0.5, 0.65)       # the first with no score within 1e-4 of it is the test's
 SIDE = Path(__file__).with_name("ultralytics_side.py")
 REPO = Path(__file__).resolve().parents[1]
 
@@ -63,8 +64,8 @@ def export(request, tmp_path_factory):
 
 
 def ultralytics_detections(onnx_path: Path, image: np.ndarray, folder: Path):
-    """Ultralytics' own decoding of the original model's output0 (OpenVINO CPU, f32), as DepthAI reports a
-    detection: label, confidence, box clipped to the image and normalised."""
+    """The confidence threshold, and Ultralytics' own decoding of the original model's output0 (OpenVINO CPU,
+    f32) as DepthAI reports a detection: label, confidence, box clipped to the image and normalised."""
     import openvino as ov
 
     compiled = ov.Core().compile_model(str(onnx_path), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
@@ -72,7 +73,7 @@ def ultralytics_detections(onnx_path: Path, image: np.ndarray, folder: Path):
     assert output0.shape == (1, 84, sum((SIZE // s) ** 2 for s in (8, 16, 32)))
     scores = output0[0, 4:].max(0)
     # no score so near the threshold that the rewrite's float rounding could move it across
-    assert np.min(np.abs(scores - CONF)) > 1e-4
+    conf = next(t for t in THRESHOLDS if np.min(np.abs(scores - t)) > 1e-4)
     # DepthAI clips each box to the image before its NMS, Ultralytics after (scale_boxes): an edge box then
     # overlaps its neighbours less and can suppress one fewer. Fed boxes clipped the same way, Ultralytics'
     # NMS must keep exactly DepthAI's boxes.
@@ -80,8 +81,21 @@ def ultralytics_detections(onnx_path: Path, image: np.ndarray, folder: Path):
     x2y2 = np.clip(output0[:, 0:2] + output0[:, 2:4] / 2, 0, SIZE)
     output0 = np.concatenate([(x1y1 + x2y2) / 2, x2y2 - x1y1, output0[:, 4:]], 1)
     np.save(folder / "output0.npy", output0)
-    rows = json.loads(side("decode", folder / "output0.npy", CONF, IOU))
-    return [(int(c), conf, *(min(max(v, 0.0), SIZE) / SIZE for v in box)) for *box, conf, c in rows]
+    rows = json.loads(side("decode", folder / "output0.npy", conf, IOU))
+    return conf, [(int(c), score, *(min(max(v, 0.0), SIZE) / SIZE for v in box)) for *box, score, c in rows]
+
+
+def iou(a, b):
+    w, h = min(a[2], b[2]) - max(a[0], b[0]), min(a[3], b[3]) - max(a[1], b[1])
+    inter = w * h if w > 0 and h > 0 else 0.0
+    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
+
+
+def covered(these, others, above):
+    """Whether every detection of `these` scoring `above` or more has one in `others` of the same label, IoU > 0.9
+    and a score within 0.1."""
+    return all(any(o[0] == d[0] and iou(o[2:], d[2:]) > 0.9 and abs(o[1] - d[1]) < 0.1 for o in others)
+               for d in these if d[1] >= above)
 
 
 def same(ours, theirs, atol):
@@ -96,7 +110,7 @@ def same(ours, theirs, atol):
 def test_depthai_decodes_the_rewritten_head_as_ultralytics_does(export, tmp_path, capsys):
     require_toolchain()
     name, onnx_path, image = export
-    expected = ultralytics_detections(onnx_path, image, tmp_path)
+    conf, expected = ultralytics_detections(onnx_path, image, tmp_path)
     assert len(expected) >= 5, "the tweaked model should detect several boxes"
 
     folder = tmp_path / "patched"
@@ -110,7 +124,7 @@ def test_depthai_decodes_the_rewritten_head_as_ultralytics_does(export, tmp_path
 
     archive = tmp_path / f"{name}.tar.xz"
     capsys.readouterr()
-    assert main(["archive", str(folder), "--blob", "-o", str(archive), "--conf-threshold", str(CONF),
+    assert main(["archive", str(folder), "--blob", "-o", str(archive), "--conf-threshold", str(conf),
                  "--iou-threshold", str(IOU)]) == 0
     assert "Ultralytics model takes RGB in 0..1" in capsys.readouterr().err
     nn = depthai().NNArchive(str(archive))
@@ -131,6 +145,16 @@ def test_depthai_decodes_the_rewritten_head_as_ultralytics_does(export, tmp_path
     # verify rewrites the original the same way, so the patched model is compared output for output
     assert main(["verify", str(folder), "--no-blob"]) == 0
 
+    # the compiled blob on the blob interpreter (fp16 through the network, as the VPU computes): the same
+    # objects, away from the threshold where fp16 noise (scores move by up to ~0.1 here) decides
+    from kernelkit.runners.blob.runner import BlobRunner
+
+    run = BlobRunner(folder / "model.blob").run({"images": image})
+    assert not run.failures and sorted(run.outputs) == outputs
+    on_blob = [(label, c, *box) for label, _, c, *box in run_detection_parser(
+        archive, {n: np.asarray(v, np.float32) for n, v in run.outputs.items()}, SIZE, SIZE)]
+    assert covered(expected, on_blob, conf + 0.1) and covered(on_blob, expected, conf + 0.1)
+
 
 @pytest.mark.toolchain
 def test_head_yolo_on_a_model_without_one_exits_2_naming_the_option(tmp_path, capsys):
@@ -139,3 +163,84 @@ def test_head_yolo_on_a_model_without_one_exits_2_naming_the_option(tmp_path, ca
     err = capsys.readouterr().err
     assert "--head: no Ultralytics YOLO detection head found" in err and "Traceback" not in err
     assert not (tmp_path / "out").exists()
+
+
+def older_ultralytics_head(folder: Path, reg_max: int = 4, classes: int = 3, size: int = 64) -> Path:
+    """The Detect head as Ultralytics before 8.4 exported it: per stride [box bins, class logits] concatenated,
+    flattened, concatenated over the strides, then split into boxes and classes; DFL, anchors, strides and
+    Sigmoid after, in output0 [1, 4 + classes, anchors] as xywh."""
+    import openvino as ov
+    from openvino import opset8 as ops
+
+    from myriad_models import save_ir
+
+    rng = np.random.default_rng(5)
+    x = ops.parameter([1, 3, size, size], np.float32, name="images")
+    flats, anchors, strides = [], [], []
+    for stride in (8, 16, 32):
+        weights = rng.standard_normal((4 * reg_max + classes, 3, stride, stride)).astype(np.float32) * 0.05
+        level = ops.convolution(x, ops.constant(weights), [stride] * 2, [0, 0], [0, 0], [1, 1])
+        flats.append(ops.reshape(level, ops.constant(np.array([1, 4 * reg_max + classes, -1], np.int64)), False))
+        cells = size // stride
+        ys, xs = np.meshgrid(np.arange(cells) + 0.5, np.arange(cells) + 0.5, indexing="ij")
+        anchors.append(np.stack([xs.ravel(), ys.ravel()]))
+        strides.append(np.full(cells * cells, stride, np.float32))
+    joined = ops.concat(flats, 2)
+    box, cls = ops.variadic_split(joined, ops.constant(np.int64(1)),
+                                  ops.constant(np.array([4 * reg_max, classes], np.int64))).outputs()
+    bins = ops.reshape(box, ops.constant(np.array([1, 4, reg_max, -1], np.int64)), False)
+    bins = ops.softmax(ops.transpose(bins, ops.constant(np.array([0, 2, 1, 3], np.int64))), 1)
+    dfl = ops.convolution(bins, ops.constant(np.arange(reg_max, dtype=np.float32).reshape(1, reg_max, 1, 1)),
+                          [1, 1], [0, 0], [0, 0], [1, 1])
+    dist = ops.reshape(dfl, ops.constant(np.array([1, 4, -1], np.int64)), False)
+    lt, rb = ops.variadic_split(dist, ops.constant(np.int64(1)), ops.constant(np.array([2, 2], np.int64))).outputs()
+    grid = ops.constant(np.concatenate(anchors, 1)[None].astype(np.float32))
+    x1y1, x2y2 = ops.subtract(grid, lt), ops.add(grid, rb)
+    xywh = ops.concat([ops.multiply(ops.add(x1y1, x2y2), ops.constant(np.float32(0.5))),
+                       ops.subtract(x2y2, x1y1)], 1)
+    boxes = ops.multiply(xywh, ops.constant(np.concatenate(strides)[None, None]))
+    output0 = ops.concat([boxes, ops.sigmoid(cls)], 1, name="output0")
+    return save_ir(ov.Model([output0], [x], "old_head"), folder / "old_head.xml")
+
+
+def test_the_older_split_form_is_rewritten_to_what_output0_decodes(tmp_path):
+    """Per stride, the rewritten outputs must hold what the original output0 says of each cell: l, t, r, b in
+    cells from the cell centre, max(class scores), the class scores."""
+    from kernelkit.ir.load import load_model
+
+    xml = older_ultralytics_head(tmp_path)
+    image = np.random.default_rng(9).uniform(0, 1, (1, 3, 64, 64)).astype(np.float32)
+    (output0,) = cpu_outputs(xml, image).values()
+    model = load_model(xml, head="yolo")
+    assert model.head["strides"] == [8, 16, 32] and model.head["n_classes"] == 3 and model.head["reg_max"] == 4
+    model.save(tmp_path / "rewritten.xml")
+    rewritten = cpu_outputs(tmp_path / "rewritten.xml", image)
+    assert sorted(rewritten) == ["output1_yolov8", "output2_yolov8", "output3_yolov8"]
+    start = 0
+    for name, stride in zip(sorted(rewritten), (8, 16, 32)):
+        grid = rewritten[name][0]
+        cells = 64 // stride
+        assert grid.shape == (8, cells, cells)
+        cx, cy, w, h = (output0[0, i, start:start + cells * cells].reshape(cells, cells) / stride for i in range(4))
+        ys, xs = np.meshgrid(np.arange(cells) + 0.5, np.arange(cells) + 0.5, indexing="ij")
+        np.testing.assert_allclose(grid[0], xs - (cx - w / 2), atol=1e-4)       # left
+        np.testing.assert_allclose(grid[1], ys - (cy - h / 2), atol=1e-4)       # top
+        np.testing.assert_allclose(grid[2], (cx + w / 2) - xs, atol=1e-4)       # right
+        np.testing.assert_allclose(grid[3], (cy + h / 2) - ys, atol=1e-4)       # bottom
+        scores = output0[0, 4:, start:start + cells * cells].reshape(3, cells, cells)
+        np.testing.assert_allclose(grid[5:], scores, atol=1e-6)
+        np.testing.assert_allclose(grid[4], scores.max(0), atol=1e-6)
+        start += cells * cells
+
+
+def test_patch_without_head_yolo_names_the_option_for_an_ultralytics_head(tmp_path, capsys):
+    xml = older_ultralytics_head(tmp_path)
+    assert main(["patch", str(xml), "-o", str(tmp_path / "plain"), "--no-compile"]) == 0
+    assert "patch with --head yolo to rewrite it" in capsys.readouterr().err
+    report = json.loads((tmp_path / "plain" / "patch-report.json").read_text())
+    assert "head" not in report and "head" not in report["source"]
+    assert main(["patch", str(xml), "-o", str(tmp_path / "rewritten"), "--no-compile", "--head", "yolo"]) == 0
+    assert "--head yolo" not in capsys.readouterr().err
+    report = json.loads((tmp_path / "rewritten" / "patch-report.json").read_text())
+    assert report["head"]["yolo_outputs"] == ["output1_yolov8", "output2_yolov8", "output3_yolov8"]
+    assert report["head"]["subtype"] == "yolov8" and report["head"]["classes"] is None

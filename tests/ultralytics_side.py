@@ -34,6 +34,18 @@ def export(yaml, size, out_dir):
     x = np.ascontiguousarray(image[..., ::-1].transpose(2, 0, 1))[None].astype(np.float32) / 255.0
     net = model.model.eval()
     head = net.model[-1]
+
+    def normalise(bn, args):
+        # each BatchNorm's statistics taken from this image, as training would have: activations stay near 1
+        # through the network (random weights alone shrink them to ~1e-8, which fp16 flushes to zero)
+        x = args[0]
+        bn.running_mean.copy_(x.mean((0, 2, 3)))
+        bn.running_var.copy_(x.var((0, 2, 3)))
+    norms = [m.register_forward_pre_hook(normalise) for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    with torch.no_grad():
+        net(torch.from_numpy(x))
+    for hook in norms:
+        hook.remove()
     boxes = list(head.cv2) + list(getattr(head, "one2one_cv2", None) or [])     # YOLOv10: its one-to-one branch
     classes = list(head.cv3) + list(getattr(head, "one2one_cv3", None) or [])
     finals = [(branch[-1], "box") for branch in boxes] + [(branch[-1], "cls") for branch in classes]

@@ -106,4 +106,10 @@ def _patch_and_confirm(args, patch_options: dict) -> int:
             print(json.dumps(result.report, indent=2) if args.json else format_patch_result(result))
             raise
     print(json.dumps(result.report, indent=2) if args.json else format_patch_result(result))
+    if getattr(result, "ultralytics_head", False):
+        import sys
+
+        print("kernelkit: note: the model ends in an Ultralytics YOLO detection head (output0 [1, 4+classes, "
+              "anchors]); DepthAI's YOLO decoder reads one output per stride: patch with --head yolo to rewrite it "
+              "(docs/delivery.md)", file=sys.stderr)
     return result.exit_code

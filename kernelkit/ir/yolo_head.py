@@ -273,6 +273,14 @@ def rewrite(model, head: UltralyticsHead) -> list[str]:
     return names
 
 
+def has_head(model) -> bool:
+    """Whether `model` holds an Ultralytics detection head `--head yolo` would rewrite (for a hint, never an error)."""
+    try:
+        return find_head(model) is not None
+    except KernelkitError:
+        return False
+
+
 def ultralytics_metadata(path) -> dict:
     """What an Ultralytics ONNX export says of itself (metadata_props: description, names, stride, task), as far
     as it says it; {} for another file."""

@@ -207,6 +207,9 @@ def patch_model(model_path, outdir, target: Target | str, *, input_shapes: dict 
     outdir = Path(outdir)
     _refuse_output_over_input(model_path, outdir)
     model = load_model(model_path, input_shapes, input_values, fold=True, outputs=outputs, head=head)
+    from kernelkit.ir.yolo_head import has_head
+
+    unrewritten_head = head is None and has_head(model)
     source = {"model": str(model_path.resolve()),
               "input_shapes": {k: list(v) for k, v in (input_shapes or {}).items()},
               "input_values": {k: list(v) for k, v in (input_values or {}).items()},
@@ -220,6 +223,7 @@ def patch_model(model_path, outdir, target: Target | str, *, input_shapes: dict 
     finally:
         result.close()
     result.outdir = outdir
+    result.ultralytics_head = unrewritten_head      # `kernelkit patch` suggests --head yolo
     return result
 
 
