@@ -108,7 +108,10 @@ def _levels(model, value: Out) -> list[Level] | None:
 def _dfl_boxes(model, conv) -> tuple[int, list[Level]] | None:
     """(reg_max, box levels) when `conv` is Ultralytics' DFL: Reshape [1, 4, R, A] -> Transpose (0, 2, 1, 3) ->
     SoftMax over the bins -> 1x1 Convolution with weights 0..R-1."""
-    weights = graph.const_value(model, graph.input_of(model, conv, 1)) if len(conv.inputs) > 1 else None
+    dims = conv.inputs[1].dims if len(conv.inputs) > 1 else []
+    if len(dims) != 4 or dims[0] != 1 or dims[2:] != [1, 1]:       # shape first: no weights decoded in vain
+        return None
+    weights = graph.const_value(model, graph.input_of(model, conv, 1))
     if weights is None or weights.ndim != 4 or weights.shape[0] != 1 or weights.shape[2:] != (1, 1):
         return None
     bins = weights.shape[1]
@@ -277,7 +280,7 @@ def has_head(model) -> bool:
     """Whether `model` holds an Ultralytics detection head `--head yolo` would rewrite (for a hint, never an error)."""
     try:
         return find_head(model) is not None
-    except KernelkitError:
+    except (KernelkitError, ValueError, IndexError, KeyError, TypeError):   # an odd graph: no hint, never a crash
         return False
 
 
