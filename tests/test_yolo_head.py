@@ -1,13 +1,14 @@
 """`kernelkit patch --head yolo` on real Ultralytics exports (YOLOv8n, YOLO11n, YOLOv5nu, YOLOv10n built from their
-yaml in the torch side environment, `model.export(format="onnx")`), archived, and decoded by DepthAI's own host DetectionParser: the
-detections must be Ultralytics' own (`non_max_suppression` on the original ONNX model's output0, its boxes clipped to the image first as DepthAI
-clips them), box for box.
+yaml in the torch side environment, `model.export(format="onnx")`), archived, and decoded by DepthAI's own host
+DetectionParser: the detections must be Ultralytics' own (`non_max_suppression` on the original ONNX model's
+output0, its boxes clipped to the image first as DepthAI clips them), box for box. The compiled blob, on the blob
+interpreter, must give the same saturated detections.
 
 Ultralytics runs in its own environment (tools/venvs.torch_python; torch is no dependency of the kit); the tests
-skip where it was never made. Random weights detect nothing, so the export script rescales each head's last
-convolutions to the features of Ultralytics' bus.jpg (tests/ultralytics_side.py): about a dozen confident
-(cell, class) pairs per stride and boxes a few cells wide. DepthAI's NMS is class-agnostic, so Ultralytics'
-decoding is asked for its agnostic mode.
+skip where it was never made. Random weights detect nothing, so the export script takes every BatchNorm's
+statistics from Ultralytics' bus.jpg and rescales each head's last convolutions to that image's features
+(tests/ultralytics_side.py): about a dozen confident (cell, class) pairs per stride and boxes a few cells wide.
+DepthAI's NMS is class-agnostic, so Ultralytics' decoding is asked for its agnostic mode.
 """
 
 from __future__ import annotations
@@ -245,3 +246,24 @@ def test_patch_without_head_yolo_names_the_option_for_an_ultralytics_head(tmp_pa
     report = json.loads((tmp_path / "rewritten" / "patch-report.json").read_text())
     assert report["head"]["yolo_outputs"] == ["output1_yolov8", "output2_yolov8", "output3_yolov8"]
     assert report["head"]["subtype"] == "yolov8" and report["head"]["classes"] is None
+
+
+def test_the_recorded_head_fills_what_the_options_leave_out():
+    from kernelkit.delivery.heads import HeadOptions, make_head
+
+    names = ["output1_yolov8", "output2_yolov8", "output3_yolov8"]
+    inputs = [{"name": "images", "dtype": "float16", "shape": [1, 3, 64, 64], "layout": "NCHW"}]
+    outputs = [{"name": n, "dtype": "float16", "shape": [1, 7, 64 // s, 64 // s], "layout": "NCHW"}
+               for n, s in zip(names, (8, 16, 32))]
+    recorded = {"parser": "YOLO", "family": "ultralytics", "subtype": "yolov11", "n_classes": 2,
+                "classes": ["cat", "dog"], "strides": [8, 16, 32], "yolo_outputs": names}
+    head = make_head(HeadOptions(), inputs, outputs, recorded)
+    assert head["parser"] == "YOLO" and head["outputs"] == names
+    meta = head["metadata"]
+    assert meta["subtype"] == "yolov11" and meta["classes"] == ["cat", "dog"] and meta["strides"] == [8, 16, 32]
+    given = make_head(HeadOptions(subtype="yolov8", conf_threshold=0.3), inputs, outputs, recorded)["metadata"]
+    assert given["subtype"] == "yolov8" and given["conf_threshold"] == 0.3 and given["classes"] == ["cat", "dog"]
+    # another head asked for, or a blob without the recorded outputs: the record does not apply
+    assert make_head(HeadOptions(), inputs, outputs[:2], recorded) is None
+    assert make_head(HeadOptions(kind="segmentation"), inputs, outputs[:1], recorded)["parser"] == \
+        "SegmentationParser"

@@ -1,5 +1,6 @@
 """Runs in the torch side environment (tools/venvs.torch_python): Ultralytics models built from their yaml with
-seeded random weights, tweaked so a few cells detect with confidence, exported with Ultralytics' own
+seeded random weights (BatchNorm statistics taken from Ultralytics' bus.jpg, the head's last convolutions
+rescaled to that image's features) so a few cells detect with confidence, exported with Ultralytics' own
 `model.export(format="onnx")`; and Ultralytics' own decoding (non_max_suppression) of an output0 array.
 
     python ultralytics_side.py export YAML SIZE OUT_DIR     # OUT_DIR/<stem>.onnx, OUT_DIR/<stem>.image.npz
