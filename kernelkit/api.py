@@ -20,7 +20,8 @@ def inspect(model, target=None, *, input_shapes: Mapping | None = None, input_va
 
 def patch(model, outdir=None, target=None, *, input_shapes: Mapping | None = None,
           input_values: Mapping | None = None, outputs: Sequence[str] | None = None, preprocessing=None,
-          prefer: str = "native", shaves: int | None = None, force: bool = False, compile: bool = False):  # noqa: A002
+          prefer: str = "native", shaves: int | None = None, force: bool = False, compile: bool = False,  # noqa: A002
+          head: str | None = None):
     """Fix the blockers of `model` for `target`. With `outdir`, `model` is a model file and the patch folder is
     written (model.xml/.bin, custom layers, compile.conf, patch-report.json); with `compile` too, the real
     plugin then compiles it as `kernelkit patch` does (model.blob, report["plugin"], fixes tried on a refusal;
@@ -37,6 +38,8 @@ def patch(model, outdir=None, target=None, *, input_shapes: Mapping | None = Non
     if outdir is not None:
         options = dict(input_shapes=shapes, input_values=values, outputs=ends or None, preprocessing=preprocessing,
                        prefer=prefer, shaves=DEFAULT_SHAVES if shaves is None else shaves)
+        if head:
+            options["head"] = head          # `--head yolo`: an Ultralytics head rewritten for DepthAI
         from kernelkit.ir.load import reuse_conversions
 
         with reuse_conversions():
@@ -49,7 +52,7 @@ def patch(model, outdir=None, target=None, *, input_shapes: Mapping | None = Non
     if isinstance(model, (str, Path)):
         from kernelkit.ir.load import load_model
 
-        model = load_model(Path(model), shapes, values, fold=True, outputs=ends or None)
+        model = load_model(Path(model), shapes, values, fold=True, outputs=ends or None, head=head)
     return patch_ir(model, target, preprocessing=preprocessing, prefer=prefer)
 
 

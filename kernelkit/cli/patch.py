@@ -34,6 +34,11 @@ def add_arguments(parser) -> None:
                         help="end the model at tensor NAME (repeatable, in output order; a tensor, layer or "
                              "LAYER:PORT name): what feeds no named output, such as a detector's postprocessing, "
                              "is dropped, and verify cuts the original the same way")
+    parser.add_argument("--head", choices=["yolo"], default=None,
+                        help="yolo: rewrite an Ultralytics YOLO detection export (v5u/v8/v9/v10/11; output0 "
+                             "[1, 4+classes, anchors]) to the per-stride outputs DepthAI's YOLO decoder reads "
+                             "(DFL decoded in the model, conf = max class score); recorded for `kernelkit archive`, "
+                             "and verify rewrites the original the same way")
     parser.add_argument("--force", action="store_true", help="replace a non-empty OUTDIR")
     parser.add_argument("--mean", metavar="V[,V...]", help="subtract per-channel mean values (model channel order)")
     parser.add_argument("--scale", metavar="V[,V...]", help="divide by per-channel scale values")
@@ -75,6 +80,8 @@ def run(args) -> int:
     patch_options = dict(input_shapes=parse_input_shapes(args.input_shape), preprocessing=options,
                          prefer=args.prefer, shaves=args.shaves, input_values=parse_input_values(args.input_value),
                          outputs=parse_outputs(args.output))
+    if args.head:
+        patch_options["head"] = args.head
     with reuse_conversions():           # the fixes' patches name the layers the first patch named
         return _patch_and_confirm(args, patch_options)
 
@@ -106,4 +113,10 @@ def _patch_and_confirm(args, patch_options: dict) -> int:
         from kernelkit.doctor.estimate_use import report_lines
 
         print("\n".join([format_patch_result(result), *report_lines(result.report)]))
+    if getattr(result, "ultralytics_head", False):
+        import sys
+
+        print("kernelkit: note: the model ends in an Ultralytics YOLO detection head (output0 [1, 4+classes, "
+              "anchors]); DepthAI's YOLO decoder reads one output per stride: patch with --head yolo to rewrite it "
+              "(docs/delivery.md)", file=sys.stderr)
     return result.exit_code

@@ -216,6 +216,12 @@ def model_layouts(inputs: list[dict], report: dict | None, blob_path: Path, *, s
     return warnings
 
 
+def _preprocessed(report: dict | None) -> bool:
+    """Whether `kernelkit patch` built preprocessing (mean, scale, channel flip) into the model."""
+    stated = (report or {}).get("preprocessing") or {}
+    return bool(stated.get("mean") or stated.get("scale") or stated.get("reverse_channels"))
+
+
 def _report_for(source: Path) -> tuple[dict | None, bool]:
     """The patch report describing `source` (a folder's own, or one beside a .blob/.superblob file) and whether
     it is the folder's own."""
@@ -323,7 +329,16 @@ def build_archive(source: str | Path, out: str | Path, *, name: str | None = Non
     report, own = _report_for(Path(source))
     layout_warnings = model_layouts(inputs, report, path, strict=own)
     executable = f"{name}.{kind}"
-    config = make_config(name, executable, inputs, outputs, pre, make_head(head or HeadOptions(), inputs, outputs))
+    recorded = (report or {}).get("head")
+    notes = []
+    if isinstance(recorded, dict) and recorded.get("family") == "ultralytics" and mean is None and scale is None \
+            and reverse_channels is None and not _preprocessed(report):
+        # Ultralytics models take RGB scaled to 0..1; the patch built no preprocessing in, so DepthAI does it
+        pre = Preprocessing(mean=[0.0], scale=[255.0], reverse_channels=True)
+        notes.append("an Ultralytics model takes RGB in 0..1: declared scale 255 and RGB channel order; "
+                     "give --scale/--mean/--no-reverse-channels to declare otherwise")
+    config = make_config(name, executable, inputs, outputs, pre,
+                         make_head(head or HeadOptions(), inputs, outputs, recorded))
     payload = io.BytesIO()
     mtime = int(time.time())
     with tarfile.open(fileobj=payload, mode="w:xz") as tar:
@@ -333,7 +348,7 @@ def build_archive(source: str | Path, out: str | Path, *, name: str | None = Non
             info.size, info.mtime, info.mode = len(content), mtime, 0o644
             tar.addfile(info, io.BytesIO(content))
     atomic_write(out, payload.getvalue())
-    warnings = layout_warnings + [
+    warnings = layout_warnings + notes + [
         f"input \"{e['name']}\" takes FP32, and DepthAI's frames are U8 or FP16: camera frames need a "
         "model compiled with U8 inputs (kernelkit compile --u8-input, or patch with --u8-input)"
         for e in inputs if _is_image(e) and e["dtype"] == "float32"]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from kernelkit.core.errors import KernelkitError
 
@@ -103,9 +103,34 @@ def _anchors(options: HeadOptions, outputs: int) -> list | None:
     return [[[float(v) for v in a] for a in level] for level in value]
 
 
-def make_head(options: HeadOptions, inputs: list[dict], outputs: list[dict]) -> dict | None:
+def recorded_options(options: HeadOptions, recorded: dict | None, outputs: list[dict]) -> HeadOptions:
+    """`options` completed from the head `kernelkit patch --head yolo` recorded (patch-report.json "head"): what
+    the user gives wins, the rest (subtype, strides, classes, outputs) is the recognised model's. Unchanged when
+    nothing was recorded, another head is asked for, or the blob lacks the recorded outputs (another model)."""
+    if not isinstance(recorded, dict) or recorded.get("parser") != "YOLO" or options.kind not in (None, "yolo"):
+        return options
+    names = recorded.get("yolo_outputs")
+    if not isinstance(names, list) or not names or not set(names) <= {o["name"] for o in outputs}:
+        return options
+    classes, count = options.classes, options.n_classes
+    if classes is None and count is None:
+        recorded_classes = recorded.get("classes")
+        if isinstance(recorded_classes, list) and all(isinstance(c, str) for c in recorded_classes):
+            classes = list(recorded_classes)
+        elif isinstance(recorded.get("n_classes"), int):
+            count = recorded["n_classes"]
+    strides = recorded.get("strides")
+    return replace(options, kind="yolo", subtype=options.subtype or str(recorded.get("subtype") or "yolov8"),
+                   strides=options.strides or (list(strides) if isinstance(strides, list) else None),
+                   classes=classes, n_classes=count, outputs=options.outputs or [str(n) for n in names])
+
+
+def make_head(options: HeadOptions, inputs: list[dict], outputs: list[dict],
+              recorded: dict | None = None) -> dict | None:
     """The config.json head for `options` over the compiled model's `inputs` and `outputs`, or None without a
-    head. KernelkitError naming the option for a combination DepthAI would not decode."""
+    head. `recorded`: the head `kernelkit patch --head` wrote to the patch report, which fills what the options
+    leave out. KernelkitError naming the option for a combination DepthAI would not decode."""
+    options = recorded_options(options, recorded, outputs)
     given = {name for name in _OPTION_NAMES if getattr(options, name) not in (None, [])}
     if options.kind is None:
         if given:
@@ -191,8 +216,8 @@ def _yolo(options: HeadOptions, inputs: list[dict], outputs: list[dict]) -> dict
         raise _refuse("outputs", f"output {end_to_end['name']!r} {end_to_end['shape']} is Ultralytics' end-to-end "
                       "output (boxes already decoded from every stride, then 4 + classes rows): DepthAI's YOLO "
                       "decoder reads the raw head instead, one 4-D output per stride",
-                      "export the per-stride head layout (luxonis/tools does), or cut the model at the heads "
-                      "(kernelkit patch --output NAME ...)")
+                      "patch the exported model with `kernelkit patch MODEL --head yolo` (it rewrites an "
+                      "Ultralytics head to one output per stride) and archive that folder")
     unnamed = [o["name"] for o in outputs if YOLO_NAME_TERM not in o["name"]]
     if unnamed:
         raise _refuse("outputs", f"DepthAI's YOLO decoder reads only outputs whose names contain "

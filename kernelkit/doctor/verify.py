@@ -292,7 +292,7 @@ def _run_reference(ref_path: Path, explicit: bool, source: dict, report: dict, f
     options = report.get("preprocessing", {})
     layouts = report.get("inputs")
     try:
-        original = load_model(ref_path, shapes, values, outputs=cut)
+        original = load_model(ref_path, shapes, values, outputs=cut, head=source.get("head"))
     except ConversionFailed:
         if ref_path.suffix.lower() != ".onnx":       # onnx's evaluator is a fallback for ONNX originals only
             raise

@@ -121,6 +121,14 @@ def cut_ir(model, outputs: list[str]) -> None:
         sink = model.add_layer("Result", "opset1", model.unique_name(f"{layer.name}/sink_port_{port.id}"),
                                inputs=[(port.precision, port.dims)])
         model.connect(layer, port.id, sink, sink.inputs[0].id)
+    drop_unreachable(model)
+    if not model.parameters():
+        raise KernelkitError(f"{OPTION} {', '.join(outputs)}: no model input feeds these outputs", path=model.path,
+                             where=OPTION, hint="name tensors computed from the model's inputs")
+
+
+def drop_unreachable(model) -> None:
+    """Remove every layer from which no Result can be reached."""
     live = set()
     stack = [r for r in model.results()]
     while stack:
@@ -134,6 +142,3 @@ def cut_ir(model, outputs: list[str]) -> None:
                 stack.append(found[0])
     for layer in [l for l in model.layers if l.id not in live]:
         model.remove_layer(layer)
-    if not model.parameters():
-        raise KernelkitError(f"{OPTION} {', '.join(outputs)}: no model input feeds these outputs", path=model.path,
-                             where=OPTION, hint="name tensors computed from the model's inputs")

@@ -1,5 +1,5 @@
 """Load an IR, ONNX, TFLite, TensorFlow or Paddle model with the options of inspect and patch applied: `--input-value` (`freeze`, and
-`onnx_fold` for ONNX), `--output` (`cut`), `--input-shape` (`reshape`). The top of the ir layer: nothing in it
+`onnx_fold` for ONNX), `--output` (`cut`), `--input-shape` (`reshape`), `--head yolo` (`yolo_head`). The top of the ir layer: nothing in it
 imports this module."""
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from kernelkit.ir.onnx_fold import FoldLog, freeze_onnx
 from kernelkit.ir.onnx_graph import has_control_flow, load_onnx
 from kernelkit.ir.onnx_import import ConversionFailed, check_onnx_file, convert_onnx
 from kernelkit.ir.reshape import apply_input_shapes
+from kernelkit.ir.yolo_head import apply_head, parse_head
 
 
 _REUSE: list[dict] = []          # active `reuse_conversions` scopes: conversion key -> (xml, weights)
@@ -59,14 +60,22 @@ def _convert(path: Path, shapes, frozen):
 
 
 def load_model(path, input_shapes: dict[str, list[int]] | None = None, input_values: dict[str, list] | None = None,
-               *, fold: bool = False, outputs: list[str] | None = None) -> IRModel:
+               *, fold: bool = False, outputs: list[str] | None = None, head: str | None = None) -> IRModel:
     """An IR (.xml with its .bin), an ONNX model (converted with OpenVINO in memory) or a TFLite / TensorFlow /
     Paddle model (OpenVINO's frontends, `framework_import`; then edited as an IR), with shapes fixed.
 
     input_values (`--input-value`) replace those inputs by constants. fold: for ONNX, also fold what became
     constant, If and Loop included (`kernelkit.ir.onnx_fold`). What was frozen and folded is
     `model.freeze_log` (a FoldLog, or None when nothing was asked or needed). outputs (`--output`): the
-    tensors that become the model's outputs, what feeds none of them dropped (`kernelkit.ir.cut`)."""
+    tensors that become the model's outputs, what feeds none of them dropped (`kernelkit.ir.cut`). head
+    (`--head yolo`): an Ultralytics YOLO head rewritten to DepthAI's per-stride layout (`kernelkit.ir.yolo_head`);
+    what the archive's head needs is `model.head` (None without)."""
+    model = _load(path, input_shapes, input_values, fold=fold, outputs=outputs)
+    model.head = apply_head(model, head, source_path=path) if parse_head(head) else None
+    return model
+
+
+def _load(path, input_shapes, input_values, *, fold: bool, outputs) -> IRModel:
     path = Path(path)
     framework = source_format(path)
     if path.is_dir() and framework is None:

@@ -189,11 +189,13 @@ def patch_model(model_path, outdir, target: Target | str, *, input_shapes: dict 
                 force: bool = False, preprocessing=None, kernels_dir=None, prefer: str = "native",
                 shaves: int = DEFAULT_SHAVES, input_values: dict | None = None,
                 outputs: list[str] | None = None, leave_alone=(), replace=(),
-                prefer_layers: dict | None = None, minimal: bool = False) -> PatchResult:
+                prefer_layers: dict | None = None, minimal: bool = False, head: str | None = None) -> PatchResult:
     """Patch `model_path` (.xml or .onnx) for MYRIAD `target` into the patch folder `outdir`. Never touches the
     input. minimal: no rewrite or kernel for any layer but those in `replace` (kernelkit.doctor.confirm asks the
     plugin whether the model compiles with only what its reader needs). input_values (`--input-value`): inputs frozen to constants before If/Loop/Shape folding (`freeze`).
-    outputs (`--output`): the tensors the patched model ends at (`kernelkit.ir.cut`)."""
+    outputs (`--output`): the tensors the patched model ends at (`kernelkit.ir.cut`). head (`--head yolo`): an
+    Ultralytics YOLO head rewritten to DepthAI's per-stride layout (`kernelkit.ir.yolo_head`), in the report's
+    "head" for `kernelkit archive`."""
     from kernelkit.ir.load import load_model
 
     target = get_target(target)                       # bad options fail before the model loads
@@ -204,11 +206,14 @@ def patch_model(model_path, outdir, target: Target | str, *, input_shapes: dict 
     model_path = Path(model_path)
     outdir = Path(outdir)
     _refuse_output_over_input(model_path, outdir)
-    model = load_model(model_path, input_shapes, input_values, fold=True, outputs=outputs)
+    model = load_model(model_path, input_shapes, input_values, fold=True, outputs=outputs, head=head)
+    from kernelkit.ir.yolo_head import has_head
+
+    unrewritten_head = head is None and has_head(model)
     source = {"model": str(model_path.resolve()),
               "input_shapes": {k: list(v) for k, v in (input_shapes or {}).items()},
               "input_values": {k: list(v) for k, v in (input_values or {}).items()},
-              "outputs": list(outputs or [])}
+              "outputs": list(outputs or [])} | ({"head": head} if head else {})
     result = patch_ir(model, target, preprocessing=preprocessing, kernels_dir=kernels_dir, prefer=prefer,
                       source=source, leave_alone=leave_alone, replace=replace, prefer_layers=prefer_layers,
                       minimal=minimal)
@@ -218,6 +223,7 @@ def patch_model(model_path, outdir, target: Target | str, *, input_shapes: dict 
     finally:
         result.close()
     result.outdir = outdir
+    result.ultralytics_head = unrewritten_head      # `kernelkit patch` suggests --head yolo
     return result
 
 
@@ -244,7 +250,8 @@ def _report(run: PatchRun, source: dict, before: list, remaining: list) -> dict:
         "prefer": run.prefer,
         "choices": [choice.to_dict() for choice in run.choices.values()],
         "frozen": run.frozen,
-    } | ({"minimal_change": True} if run.minimal else {}) | _taught(run)
+    } | ({"minimal_change": True} if run.minimal else {}) | _taught(run) | (
+        {"head": run.model.head} if getattr(run.model, "head", None) else {})
 
 
 def _taught(run: PatchRun) -> dict:
@@ -288,6 +295,11 @@ def format_patch_result(result: PatchResult) -> str:
     """The human report `kernelkit patch` prints."""
     report = result.report
     lines = [f"patched for MYRIAD {report['target']} (IR v{report['ir_version']}) -> {result.outdir}"]
+    head = report.get("head")
+    if head:
+        lines.append(f"  {'head':<12} Ultralytics YOLO ({head['n_classes']} classes, strides "
+                     f"{','.join(map(str, head['strides']))}) -> {', '.join(head['yolo_outputs'])} for DepthAI "
+                     f"(subtype {head['subtype']}; kernelkit archive declares it)")
     for change in result.changes:
         lines.append(f"  {change.patcher:<12} {change.layer}: {change.before} -> {change.after}")
     for choice in result.choices:
