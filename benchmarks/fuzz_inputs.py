@@ -2069,7 +2069,8 @@ class Worker:
     def __init__(self, work: Path):
         env = dict(os.environ, DEPTHAI_LEVEL="error", OMP_NUM_THREADS="1", PYTHONHASHSEED="0",
                    FUZZ_WORK=str(work))
-        code = (f"import sys; sys.path.insert(0, {str(Path(__file__).resolve().parent)!r}); import fuzz_inputs; "
+        # the kernelkit of this checkout, not the one the environment installed (a run must fuzz one fixed tree)
+        code = (f"import sys; sys.path[:0] = [{str(ROOT)!r}, {str(ROOT / 'benchmarks')!r}]; import fuzz_inputs; "
                 f"fuzz_inputs.main(['--worker', '--work', {str(work)!r}])")
         self.proc = subprocess.Popen([sys.executable, "-c", code],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, start_new_session=True, env=env,
@@ -2362,7 +2363,7 @@ def main(argv=None) -> int:
 
 if __name__ == "__main__":
     # run as the module `fuzz_inputs`, so cases pickle the same way here, in the workers and in the tests
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    sys.path[:0] = [str(ROOT), str(Path(__file__).resolve().parent)]
     import fuzz_inputs
 
     sys.exit(fuzz_inputs.main())
