@@ -27,6 +27,11 @@ THE_FUNCTION = ("kernelkit/core/fsutil.py", "named_file")
 
 # (file, function) -> why building a path there from parsed content is fine
 ALLOWED = {
+    ("kernelkit/runners/blob/custom.py", "sources"):
+        "the message of a .cl missing beside the binding: the name is shown, never opened (cl_paths opens the "
+        "sources through named_file)",
+    ("kernelkit/runners/blob/interpreter.py", "_custom_stage"):
+        "file names in messages: the paths are the ones named_file returned to KernelSet.cl_paths",
     ("kernelkit/kernel/emulator/cache.py", "read_sources"):
         "the message of a missing source: a name named_file accepted, shown, never opened",
     ("kernelkit/doctor/plugin_check/check_model.py", "prepare_bindings"):

@@ -411,7 +411,8 @@ def _replace_folder(folder: Path, outdir: Path) -> None:
 def record_compiled(outdir, compiled, *, model=None, target=None, patch_options: dict | None = None) -> PluginVerdict:
     """Record what `kernelkit.doctor.workflow.compile_patched` gave (a CompileResult or a NeedsClc) as the
     folder's plugin verdict, as `patch` does (the demo compiles its folders itself). With the `model` the folder
-    was patched from, the plugin is also asked about the minimal patch first, as `patch` asks it."""
+    was patched from, the plugin is also asked about the minimal patch first and the estimate is used (the straight
+    compile's, each both-form layer's costs), as `patch` does."""
     from types import SimpleNamespace
 
     from kernelkit.doctor.workflow import NeedsClc
@@ -431,6 +432,9 @@ def record_compiled(outdir, compiled, *, model=None, target=None, patch_options:
     report["why"] = explain_changes(report)
     _add_estimate(report, outdir, verdict)
     patchdir.update_report(outdir, report)
+    if model is not None and verdict.status in (COMPILED, NEEDS_CLC):      # the estimate used, as patch uses it
+        verdict, _ = _use_estimate(verdict, SimpleNamespace(report=report), model, outdir, get_target(target),
+                                   patch_options or {})
     return verdict
 
 
