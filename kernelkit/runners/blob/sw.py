@@ -386,10 +386,10 @@ def _fc(ins, params, out):
     # plugin's kchw_to_hwck of the IR's [OC][IC][HW] in sw_fc_adaptation.cpp); so a flat dot product per item.
     x, w = ins[0], ins[1]
     oc = int(np.prod(out[1:])) if len(out) > 1 else int(out[0])
-    items = x.size // (w.size // oc) if oc and w.size % oc == 0 and w.size else 0
-    if not items or x.size != items * (w.size // oc):
+    per_item = w.size // oc if oc else 0                # H*W*IC
+    if not per_item or per_item * oc != w.size or x.size % per_item:
         raise KernelkitError(f"FC: {x.size} input values do not fit weights of {w.size} for {oc} outputs")
-    y = x.reshape(items, -1) @ w.reshape(-1, oc)
+    y = x.reshape(-1, per_item) @ w.reshape(per_item, oc)
     return y.reshape(out)
 
 
