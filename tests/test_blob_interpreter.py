@@ -183,6 +183,11 @@ def _ops():
         "deconv_upsampling": (lambda a: opset1.convolution_backprop_data(
             a, _w(8, 4, 3, 3), strides=[2, 2], pads_begin=[1, 1], pads_end=[1, 1], dilations=[1, 1]),
             [[1, 8, 8, 8]], {73}),               # zero insertion, then a HW conv
+        # a single output stays a software FC with HW on (2 or more become the HW conv; MediaPipe's hand flags)
+        "fc_single_output": (lambda a: opset1.matmul(a, _w(672, 1), False, False), [[1, 672]], {4}),
+        # HW off: FC over a 4D input, which the plugin permutes to HWC (weights [HW][IC][OC])
+        "fc_4d_hw_off": (lambda a: opset1.matmul(opset1.reshape(a, opset1.constant(np.int64([1, -1])), False),
+                                                 _w(60, 7), False, False), [[1, 4, 3, 5]], {4}, HW_OFF),
         # HW acceleration off: the software convolutions and pooling, in the plugin's HWC layout
         "sw_conv3x3": (lambda a: opset1.convolution(a, _w(32, 16, 3, 3), [1, 1], [1, 1], [1, 1], [1, 1]),
                        [[1, 16, 12, 12]], {0}, HW_OFF),

@@ -381,6 +381,18 @@ def sw_conv_weights(raw: np.ndarray, *, hwc: bool, kx: int, ky: int, dil: tuple[
     return flat.reshape(ky, kx, oc, ic).transpose(2, 3, 0, 1)
 
 
+def _fc(ins, params, out):
+    # Inputs: data with C innermost (the stage moves C last: HWC), weights [HW][IC][OC] (OC innermost: the
+    # plugin's kchw_to_hwck of the IR's [OC][IC][HW] in sw_fc_adaptation.cpp); so a flat dot product per item.
+    x, w = ins[0], ins[1]
+    oc = int(np.prod(out[1:])) if len(out) > 1 else int(out[0])
+    per_item = w.size // oc if oc else 0                # H*W*IC
+    if not per_item or per_item * oc != w.size or x.size % per_item:
+        raise KernelkitError(f"FC: {x.size} input values do not fit weights of {w.size} for {oc} outputs")
+    y = x.reshape(-1, per_item) @ w.reshape(per_item, oc)
+    return y.reshape(out)
+
+
 def _sw_pool(kind):
     def run(ins, params, out):
         kx, ky, sx, sy, pad_l, pad_t = (int(v) for v in params[:6])
@@ -457,6 +469,7 @@ STAGES = {
     1: ("MaxPool", _sw_pool("max")),
     2: ("AvgPool", _sw_pool("avg")),
     3: ("SoftMax", _softmax),
+    4: ("FC", _fc),
     6: ("Relu", _relu),
     9: ("Bias", lambda ins, params, out: ins[0] + ins[1]),
     10: ("PRelu", _prelu),
