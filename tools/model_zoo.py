@@ -400,12 +400,25 @@ def _blob_cell(row: dict) -> str:
     departs = check.get("departs_at")
     if isinstance(departs, dict):       # verify's blob.departs_at: the first stage off the IR, and its layer(s)
         share = departs.get("share_of_peak")
-        share = f"{100 * share:.2g} % of peak" if isinstance(share, (int, float)) else "non-finite"
-        text += (f"; departs at stage {departs.get('stage')} ({departs.get('type')}) = "
-                 f"{', '.join(departs.get('layers') or [])}: " + (departs.get("finding") or share).split(" (")[0])
+        text += (f"; {_departure_kind(departs)} at stage {departs.get('stage')} ({departs.get('type')}) = "
+                 f"{', '.join(departs.get('layers') or [])}: " + (departs.get("finding") or (
+                     f"{100 * share:.2g} % of peak" if isinstance(share, (int, float)) else "non-finite")
+                 ).split(" (")[0])
+        if isinstance(departs.get("worst_before"), (int, float)):
+            before = departs["worst_before"]
+            text += f" (the {departs.get('matched_before')} tensors before: up to {100 * before:.2g} %)"
     elif departs:
         text += f"; departs at {departs}"
     return text
+
+
+def _departure_kind(departs: dict) -> str:
+    """"fp16 drift" when the first tensor past the tolerance is no more than twice the worst before it (rounding
+    error grown layer by layer), "jump" when one stage makes it (a different computation, or one fp16 cannot hold)."""
+    share, before = departs.get("share_of_peak"), departs.get("worst_before")
+    if departs.get("finding") or not isinstance(share, (int, float)) or not isinstance(before, (int, float)):
+        return "departs"
+    return "fp16 drift, past 1 %" if share <= 2 * before else "jump"
 
 
 def _estimate_cell(row: dict) -> str:
@@ -546,7 +559,10 @@ def write_docs(rows: list[dict], corpus: list[str]) -> None:
         "*verified*: `kernelkit verify --reference` against the original on OpenVINO CPU f32 (largest error). "
         "*blob check*: the compiled blob run by the blob interpreter (`verify`'s blob check, fp32 accumulator) "
         "against the original on OpenVINO CPU f32, the worst output's largest error as a share of its peak "
-        "(fp16 noise is about 1e-3; the check fails past 1e-2). *OAK estimate*: `kernelkit estimate` of the "
+        "(fp16 noise is about 1e-3; the check fails past 1e-2); on a failure, where the blob departs from the IR "
+        "(`verify`'s stage-by-stage search): *fp16 drift* when the first tensor past 1 % is within twice the worst "
+        "before it (rounding error grown layer by layer: what the device computes, no stage is wrong), *jump* when "
+        "one stage makes it. *OAK estimate*: `kernelkit estimate` of the "
         "patched blob (8 SHAVEs, 2 inference threads; docs/estimate.md), with the straight compile's in brackets "
         "when it compiled, and the DDR the blob needs (a model that does not fit says so).",
         "",
