@@ -502,6 +502,7 @@ def write_docs(rows: list[dict], corpus: list[str]) -> None:
     lost = [r["name"] for r in rows if r["baseline"]["code"] == 0 and _verdict(r) != "deployable"]
     sources = sorted({r["source"].split(" ")[0] for r in rows})
     checked = [r for r in rows if r.get("blob_check")]
+    latest = max((r.get("measured", "") for r in rows), default="")
     departing = [r["name"] for r in checked if not r["blob_check"].get("passed")]
     estimated = [r for r in rows if (r.get("estimate") or {}).get("code") == 0]
     unfit = [r["name"] for r in estimated if not (r["estimate"]["ddr_fits"] and r["estimate"]["cmx_fits"])]
@@ -578,6 +579,8 @@ def write_docs(rows: list[dict], corpus: list[str]) -> None:
                         "the plugin refuses the file; " if said.get("straight") is not None else "") + blockers
         secs = sum(r[s]["seconds"] for s in ("baseline", "inspect", "patch", "compile_again", "verify") if s in r)
         result = _verdict(r) + (" — **FALSE OK**" if r["name"] in wrong else "")
+        if r.get("measured") != latest:           # a row the last runs left as it was
+            result += f"; row of {r.get('measured')}, not run again since"
         lines.append(f"| {r['name']} | {r['source'][:60]} | {_arguments(r.get('args', []))} | {_straight_cell(r)} | "
                      f"{blockers} | {_patched_cell(r)} | {_compiled_cell(r)} | {_verified_cell(r)} | "
                      f"{_blob_cell(r)} | {_estimate_cell(r)} | {result} ({secs:.0f} s) |")
