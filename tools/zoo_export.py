@@ -87,6 +87,20 @@ def _exported(model, forward):
     return Exported()
 
 
+def _unzero_weights(module) -> int:
+    """Weights a constructor leaves at zero (torchvision's ViT zeroes its classification head) make the output
+    a constant no check can fail: they get seeded small normal weights. Returns how many."""
+    import torch
+
+    zeroed = [m for m in module.modules() if isinstance(m, (torch.nn.Linear, torch.nn.Conv2d))
+              and not torch.any(m.weight)]
+    generator = torch.Generator().manual_seed(2)
+    with torch.no_grad():
+        for layer in zeroed:
+            layer.weight.copy_(torch.randn(layer.weight.shape, generator=generator) * 0.02)
+    return len(zeroed)
+
+
 def _calibrate_batchnorm(module, shapes) -> int:
     """Random weights with BatchNorm's default statistics (mean 0, variance 1) shrink a deep network's
     activations layer after layer (EfficientNet-B0 reaches 1e-8, which fp16 flushes to zero): a property of the
@@ -204,6 +218,7 @@ def export(name: str, out_dir: Path) -> dict:
     model = factory(weights=None, **extra).eval()
     package = constructor.split(".")[1] if constructor.count(".") > 1 else None
     module = _exported(model, OUTPUTS[package]) if package in OUTPUTS else model
+    unzeroed = _unzero_weights(module)
     calibrated = _calibrate_batchnorm(module, shapes)
     inputs = tuple(torch.rand(shape) for shape in shapes)
     names = ["input"] if len(shapes) == 1 else [f"input{i}" for i in range(len(shapes))]
@@ -214,7 +229,7 @@ def export(name: str, out_dir: Path) -> dict:
                           do_constant_folding=True)
     meta = {"name": name, "source": f"torchvision {torchvision.__version__} {constructor} (random weights)",
             "torch": torch.__version__, "opset": opset, "batchnorm_calibrated": calibrated,
-            "inputs": {n: list(s) for n, s in zip(names, shapes)},
+            "zero_weights_replaced": unzeroed, "inputs": {n: list(s) for n, s in zip(names, shapes)},
             "export_seconds": round(time.monotonic() - started, 1)}
     (out_dir / f"{name}.json").write_text(json.dumps(meta, indent=2))
     return meta
