@@ -13,6 +13,7 @@ import ssl
 import subprocess
 import tempfile
 import threading
+import time
 import warnings
 from pathlib import Path
 
@@ -532,6 +533,10 @@ def test_concurrent_requests_queue_on_the_bounded_pool(tmp_path, server, monkeyp
     # Fill the pool and the queue (KERNELKIT_SERVE_QUEUE=1) and ask once more.
     monkeypatch.setenv("KERNELKIT_SERVE_QUEUE", "1")
     service = server.service
+    # a handler leaves the queue after it has sent its answer: wait for both to have left before filling it
+    deadline = time.monotonic() + 60
+    while service.waiting and time.monotonic() < deadline:
+        time.sleep(0.05)
     with service.lock:
         service.waiting = 2
     try:
