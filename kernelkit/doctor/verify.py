@@ -148,11 +148,12 @@ class BlobCheck:
 
 
 def verify(outdir, *, inputs=None, expected=None, reference=None, seed: int = 0, atol: float | None = None,
-           rtol: float | None = None, blob=None, check_blob: bool = True) -> VerifyResult:
+           rtol: float | None = None, blob=None, check_blob: bool = True, locate: bool = True) -> VerifyResult:
     """Compare the patched model in OUTDIR (custom layers emulated) with expected outputs or a reference
     model (default: the original model recorded in patch-report.json, on the same inputs). The compiled blob
     (`blob`, else OUTDIR/model.blob when patch or compile wrote one; `check_blob=False` skips it) is run by the
-    blob interpreter on the same inputs and compared with the same reference."""
+    blob interpreter on the same inputs and compared with the same reference; `locate=False` skips the search
+    for where a failing blob departs (a second run)."""
     from kernelkit.facts.tolerances import DEFAULT_ATOL, DEFAULT_RTOL
     from kernelkit.ir.load import load_model
     from kernelkit.runners.compare import compare_outputs
@@ -195,12 +196,12 @@ def verify(outdir, *, inputs=None, expected=None, reference=None, seed: int = 0,
         # the patch folder holds the binding and the .cl its Custom stages run with
         kernels = outdir if (outdir / patchdir.CUSTOM_LAYERS_FILE).is_file() else None
         result.blob = check_compiled_blob(blob_path, patched, feed, wanted, names, atol=atol, rtol=rtol,
-                                          asked=blob is not None, kernels=kernels)
+                                          asked=blob is not None, kernels=kernels, locate=locate)
     return result
 
 
 def check_compiled_blob(blob: Path, patched, feed, wanted, names: list[str], *, atol: float, rtol: float,
-                        asked: bool, kernels=None) -> BlobCheck:
+                        asked: bool, kernels=None, locate: bool = True) -> BlobCheck:
     """Run `blob` on the patched model's inputs (keyed by its input names) and compare each output, matched by
     name to the patched model's outputs `names` (in the order of `wanted`), within atol or BLOB_NOISE_OF_PEAK of
     the output's largest magnitude, whichever is larger. A blob the interpreter cannot run
@@ -209,7 +210,7 @@ def check_compiled_blob(blob: Path, patched, feed, wanted, names: list[str], *, 
     the blob is run again stage by stage to name the first stage that departs from the IR (`departs_at`)."""
     check = _check_blob_outputs(blob, patched, feed, wanted, names, atol=atol, rtol=rtol, asked=asked,
                                 kernels=kernels)
-    if check.not_run is None and not check.passed:
+    if locate and check.not_run is None and not check.passed:
         from kernelkit.doctor.departure import find_departure
 
         try:
