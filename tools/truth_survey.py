@@ -248,6 +248,8 @@ def main(argv=None) -> int:
     parser.add_argument("--results", default=str(cache_dir("truth-survey") / "results.json"))
     parser.add_argument("--out", default=str(REPO / "docs" / "truth-survey.md"))
     parser.add_argument("--render-only", action="store_true")
+    parser.add_argument("--resume", action="store_true",
+                        help="skip models the results already hold (a time-boxed survey goes on where it stopped)")
     args = parser.parse_args(argv)
     results = Path(args.results)
     saved = json.loads(results.read_text()) if results.is_file() else {"rows": {}, "ran": []}
@@ -280,6 +282,8 @@ def main(argv=None) -> int:
             for _, case in node_cases(only):
                 if out_of_time():
                     break
+                if args.resume and f"onnx/{case.name}" in rows:
+                    continue
                 with tempfile.TemporaryDirectory(prefix="kk-truth-") as tmp:
                     try:
                         with contextlib.redirect_stdout(io.StringIO()):
@@ -290,7 +294,7 @@ def main(argv=None) -> int:
                         keep(f"onnx/{case.name}", row)
         ran.append(f"{time.strftime('%Y-%m-%d %H:%M', time.gmtime(started))} UTC: {done} models "
                    f"({'MediaPipe ' if args.mediapipe else ''}{'ONNX node cases' if args.onnx_cases else ''}"
-                   f"{' of ' + args.ops if args.ops else ''}) in {(time.time() - started) / 60:.0f} min, "
+                   f"{' of ' + args.ops if args.ops else ''}{', resumed' if args.resume else ''}) in {(time.time() - started) / 60:.0f} min, "
                    f"{'time-boxed to ' + str(args.minutes) + ' min, ' if args.minutes else ''}one job, nice")
         results.write_text(json.dumps({"rows": rows, "ran": ran}))
     Path(args.out).write_text(render(rows, ran))
