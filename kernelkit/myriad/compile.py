@@ -119,7 +119,7 @@ def check_model(model: Path) -> None:
     if suffix != ".xml":
         raise KernelkitError(f"unsupported model file type {model.suffix!r}", path=model,
                              hint="pass an OpenVINO IR v10 .xml, an .onnx file or a `kernelkit patch` folder "
-                                  "(patch reads .tflite, TensorFlow .pb / SavedModel and Paddle .pdmodel models)")
+                                  "(patch reads .tflite, TensorFlow .pb / SavedModel and Paddle .pdmodel / .json models)")
     root = xmlsafe.parse_file(model, max_bytes=IR_XML_LIMIT)
     if root.tag != "net":
         raise KernelkitError(f"not an OpenVINO IR: root element is <{root.tag}>, expected <net>", path=model)
