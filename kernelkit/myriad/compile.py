@@ -119,7 +119,8 @@ def check_model(model: Path) -> None:
     if suffix != ".xml":
         raise KernelkitError(f"unsupported model file type {model.suffix!r}", path=model,
                              hint="pass an OpenVINO IR v10 .xml, an .onnx file or a `kernelkit patch` folder "
-                                  "(patch reads .tflite, TensorFlow .pb / SavedModel and Paddle .pdmodel / .json models)")
+                                  "(patch reads .tflite, TensorFlow .pb / SavedModel and Paddle .pdmodel / .json "
+                                  "models)")
     root = xmlsafe.parse_file(model, max_bytes=IR_XML_LIMIT)
     if root.tag != "net":
         raise KernelkitError(f"not an OpenVINO IR: root element is <{root.tag}>, expected <net>", path=model)
@@ -312,8 +313,8 @@ def compile_model(model: str | Path, out: str | Path, *, shaves: int | None = No
 
     config: compile_tool settings (e.g. a patch folder's compile.conf). shaves/cmx_slices beat it; without
     either, 6 SHAVEs and as many slices as SHAVEs. u8_input: float inputs take U8 (compile_tool's `-ip U8`);
-    fp16_output: float outputs are FP16, the plugin's last Convert left out (`-op FP16`). Raises CompileFailed (plugin refused), KernelkitError
-    (bad input) or ToolchainUnavailable. A refusal's CompileFailed names the model's layer it is about, even
+    fp16_output: float outputs are FP16, the plugin's last Convert left out (`-op FP16`). Raises CompileFailed
+    (plugin refused), KernelkitError (bad input) or ToolchainUnavailable. A refusal's CompileFailed names the model's layer it is about, even
     when the plugin's words name a node of its own (kernelkit.myriad.refusal).
     """
     model = Path(model)
@@ -345,9 +346,8 @@ def compile_model(model: str | Path, out: str | Path, *, shaves: int | None = No
     with tempfile.TemporaryDirectory(prefix="kernelkit-compile-") as tmp:
         compiled = u8_input_ir(model, Path(tmp)) if u8_input else model
         tmp_blob = Path(tmp) / "out.blob"
-        shim_config = dict(full_config)
-        if fp16_output:
-            shim_config[OUTPUT_PRECISION_KEY] = "FP16"
+        own = {OUTPUT_PRECISION_KEY: "FP16"} if fp16_output else {}     # the shim's, never the plugin's
+        shim_config = {**full_config, **own}
         tmp_dump = None
         if graph_dump and DUMP_KEY not in shim_config:
             tmp_dump = Path(tmp) / "graph.dot"
@@ -359,8 +359,8 @@ def compile_model(model: str | Path, out: str | Path, *, shaves: int | None = No
             def attempt(xml: Path, extra: dict, seconds: float) -> str | None:
                 limit = min(timeout, seconds)
                 with tempfile.TemporaryDirectory(prefix="kernelkit-locate-") as scratch:
-                    again = run_shim(xml, Path(scratch) / "out.blob", {**full_config, **extra, **(
-                        {OUTPUT_PRECISION_KEY: "FP16"} if fp16_output else {})}, timeout=limit, toolchain=tc)
+                    again = run_shim(xml, Path(scratch) / "out.blob", {**full_config, **extra, **own},
+                                     timeout=limit, toolchain=tc)
                 if not again.ok and again.seconds >= limit:
                     raise TimeoutError
                 return None if again.ok else again.message
