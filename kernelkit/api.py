@@ -70,8 +70,8 @@ def verify(outdir, *, inputs=None, expected=None, reference=None, seed: int = 0,
 
 def compile(model_or_outdir, output, **options):        # noqa: A001 - the user's verb
     """Compile a model file or patch folder to a real MYRIAD blob at `output` with the 2021.4 plugin (options as
-    `kernelkit compile`: shaves, cmx_slices, u8_input, blob_version, custom_layers, timeout; superblob=True with
-    jobs for a superblob of every SHAVE count). Returns the CompileResult (`.blob_path`, `.header`, `.size`) or,
+    `kernelkit compile`: shaves, cmx_slices, u8_input, fp16_output, blob_version, custom_layers, timeout;
+    superblob=True with jobs for a superblob of every SHAVE count). Returns the CompileResult (`.blob_path`, `.header`, `.size`) or,
     for a superblob, the SuperblobResult (`.path`, `.superblob`, `.header`); raises CompileFailed when the
     plugin refuses."""
     from kernelkit.doctor.workflow import compile_folder
@@ -80,14 +80,15 @@ def compile(model_or_outdir, output, **options):        # noqa: A001 - the user'
 
 
 def archive(source, output, *, name: str | None = None, mean=None, scale=None, reverse_channels=None,
-            superblob: bool | None = None, head=None, jobs: int | None = None):
+            superblob: bool | None = None, head=None, jobs: int | None = None, fp16_output: bool = False):
     """Pack a patch folder (its superblob, compiled when it has none), a .superblob or a .blob into an NN Archive
-    for DepthAI; `superblob=False` packs a folder's .blob; `head` is a kernelkit.delivery.heads.HeadOptions.
+    for DepthAI; `superblob=False` packs a folder's .blob; `head` is a kernelkit.delivery.heads.HeadOptions;
+    `fp16_output` compiles the superblob with FP16 float outputs (an already compiled one must have them).
     Returns the ArchiveResult."""
     from kernelkit.delivery.archive import build_archive
 
     return build_archive(source, output, name=name, mean=mean, scale=scale, reverse_channels=reverse_channels,
-                         superblob=superblob, head=head, jobs=jobs)
+                         superblob=superblob, head=head, jobs=jobs, fp16_output=fp16_output)
 
 
 def device_check(source, out_dir=None, *, inputs=None, seed: int = 0):

@@ -80,6 +80,8 @@ def test_optimizer_and_compile_params_map_onto_patch_and_compile_options():
     assert (plan.mean, plan.scale, plan.reverse_channels) == ({"data": [1, 2, 3]}, {"data": [4, 5, 6]}, True)
     assert (plan.layouts, plan.inputs, plan.outputs) == ({"data": "NCHW"}, ["data"], ["a", "b"])
     assert plan.input_shapes == {"#0": [1, 3, 64, 64]} and plan.data_type == "FP16" and plan.u8_input
+    assert not plan.fp16_output                     # -op FP32: the plugin's default
+    assert make_plan(version="2021.4", shaves=4, data_type="FP16", compile_params=["-ip U8", "-op fp16"]).fp16_output
     assert plan.notes == []                         # 2021.4 is what compiles: nothing to say
     assert make_plan(version="2022.1", shaves=4, data_type="FP16").notes  # said so
 
@@ -94,6 +96,8 @@ def test_optimizer_and_compile_params_map_onto_patch_and_compile_options():
     ("compile_params", ["-ip I8"], "-ip I8"),
     ("compile_params", ["-ip"], "-ip needs a value"),
     ("compile_params", ["-il NHWC"], "-il NHWC"),
+    ("compile_params", ["-op U8"], "-op U8"),
+    ("compile_params", ["-op"], "-op needs a value"),
 ])
 def test_unknown_or_unsupported_params_are_a_clear_error_naming_the_param(kind, params, named):
     from kernelkit.compat.conversion import make_plan
@@ -178,6 +182,32 @@ def test_from_onnx_unchanged_script_makes_a_real_blob_with_the_preprocessing_app
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-4)
     wrong = run_cpu(model, ((image.astype(np.float32) - 127.5) / 255).astype(np.float32))
     assert not np.allclose(got, wrong, atol=1e-2)
+
+
+@pytest.mark.toolchain
+def test_compile_params_ip_u8_op_fp16_give_u8_in_fp16_out_with_the_fp32_blobs_values(tmp_path, blobconverter):
+    """The pair real scripts pass: DepthAI reads U8 in and FP16 out; on the blob interpreter the FP16 outputs
+    equal the default (FP32-output) blob's, which computes in fp16 and widens at the end."""
+    require_toolchain()
+    import depthai as dai
+
+    from kernelkit.runners.blob.runner import BlobRunner
+
+    model = conv_onnx(tmp_path / "m", convs=2)
+    narrow = blobconverter.from_onnx(str(model), compile_params=["-ip U8", "-op FP16"], version="2021.4",
+                                     shaves=6, output_dir=tmp_path / "out")
+    blob = read_blob_with_depthai(narrow)
+    assert blob.networkInputs["x"].dataType == dai.TensorInfo.DataType.U8F
+    assert blob.networkOutputs["y"].dataType == dai.TensorInfo.DataType.FP16
+    wide = blobconverter.from_onnx(str(model), compile_params=["-ip U8"], version="2021.4", shaves=6,
+                                   output_dir=tmp_path / "out")
+    assert read_blob_with_depthai(wide).networkOutputs["y"].dataType == dai.TensorInfo.DataType.FP32
+    image = np.random.default_rng(2).integers(0, 256, (1, 3, 8, 8)).astype(np.uint8)
+    y16 = BlobRunner(narrow).run({"x": image}).outputs["y"]
+    y32 = BlobRunner(wide).run({"x": image}).outputs["y"]
+    assert float(np.abs(y32).max()) > 1                     # a real signal, not zeros
+    np.testing.assert_array_equal(y16, y32)
+    assert len(list((tmp_path / "out" / blobconverter.CACHE_FOLDER).glob("*.blob"))) == 2   # -op is in the key
 
 
 @pytest.mark.toolchain
@@ -371,6 +401,19 @@ def test_the_real_client_compiles_through_kernelkit_serve(tmp_path, server, real
     looked_up = real_client.s3_stand_in.seen
     assert len(looked_up) == 1 and re.fullmatch(r"GET /[0-9a-f]{64}\.blob HTTP/1\.1", looked_up[0]), looked_up
     assert len(list((tmp_path / "cache").glob("*.blob"))) == 1          # the server's content-keyed cache
+
+
+@pytest.mark.toolchain
+def test_the_real_client_gets_fp16_outputs_from_serve_with_op_fp16(tmp_path, server, real_client):
+    require_toolchain()
+    import depthai as dai
+
+    model = conv_onnx(tmp_path / "m")
+    path = real_client.from_onnx(str(model), url=_url(server), version="2021.4", compile_params=["-ip U8", "-op FP16"],
+                                 output_dir=tmp_path / "client", use_cache=False)
+    blob = read_blob_with_depthai(path)
+    assert blob.networkInputs["x"].dataType == dai.TensorInfo.DataType.U8F
+    assert blob.networkOutputs["y"].dataType == dai.TensorInfo.DataType.FP16
 
 
 @pytest.mark.toolchain

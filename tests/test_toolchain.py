@@ -85,7 +85,9 @@ def test_shim_uses_only_symbols_the_wheel_exports():
     exported = set(subprocess.run(["nm", "-D", "--defined-only", str(tc.openvino_libs / "libinference_engine.so")],
                                   capture_output=True, text=True, check=True).stdout.split())
     ov_symbols = [s for s in needed if "InferenceEngine" in s]
-    assert len(ov_symbols) == 4  # Core::Core, Core::LoadNetwork, Core::AddExtension, ExecutableNetwork::Export
+    # Core::Core, Core::LoadNetwork (a path; a CNNNetwork), Core::AddExtension, ExecutableNetwork::Export, and for
+    # FP16 outputs Core::ReadNetwork, CNNNetwork::getOutputsInfo, Data::getPrecision, Data::setPrecision
+    assert len(ov_symbols) == 9
     assert all(s in exported for s in ov_symbols)
 
 
@@ -96,6 +98,9 @@ def test_shim_rejects_bad_usage():
     assert proc.returncode == 2 and "usage" in proc.stderr
     proc = subprocess.run([str(tc.shim), "m.xml", "o.blob", "NOEQUALS"], env=tc.env(), capture_output=True, text=True)
     assert proc.returncode == 2 and "KEY=VALUE" in proc.stderr
+    proc = subprocess.run([str(tc.shim), "m.xml", "o.blob", "KERNELKIT_OUTPUT_PRECISION=U8"], env=tc.env(),
+                          capture_output=True, text=True)
+    assert proc.returncode == 2 and "only FP16" in proc.stderr
 
 
 # ------------------------------------------------------------------------- the committed probe results

@@ -1,7 +1,8 @@
-"""The side environment for the tools that need packages the kit must not depend on (torch, timm, ultralytics).
+"""The side environments for the tools and tests that need packages the kit must not depend on.
 
-One environment serves the model zoo's exports, the estimate calibration and the YOLO decoding proof, so torch
-is installed once: `<cache>/torch-side/venv`.
+torch, timm, ultralytics: one environment serves the model zoo's exports, the estimate calibration and the YOLO
+decoding proof, so torch is installed once: `<cache>/torch-side/venv`. PaddlePaddle 3 and paddle2onnx (the
+Paddle .json models): `<cache>/paddle-side/venv`.
 """
 
 from __future__ import annotations
@@ -34,3 +35,14 @@ def torch_python() -> Path:
     from kernelkit.core.paths import cache_dir
 
     return side_python(cache_dir("torch-side") / "venv", TORCH_SIDE_REQUIREMENTS, ".requirements")
+
+
+# PaddlePaddle 3 saves PIR programs (.json); paddle2onnx 2 converts them (it imports paddle). About 200 MB of wheels.
+PADDLE_SIDE_REQUIREMENTS = ["paddlepaddle==3.3.1", "paddle2onnx==2.1.0", "packaging"]   # paddle2onnx imports packaging, undeclared
+
+
+def paddle_python() -> Path:
+    """The python of the Paddle side environment, made on first use."""
+    from kernelkit.core.paths import cache_dir
+
+    return side_python(cache_dir("paddle-side") / "venv", PADDLE_SIDE_REQUIREMENTS, ".requirements")

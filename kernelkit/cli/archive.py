@@ -51,6 +51,10 @@ def add_arguments(parser):
     parser.add_argument("--jobs", type=int, default=None, metavar="N",
                         help="compiles at once when a superblob is compiled (default: KERNELKIT_SUPERBLOB_JOBS, "
                              "else as many as the cores and half the free memory allow)")
+    parser.add_argument("--fp16-output", action="store_true",
+                        help="the superblob compiled here gets FP16 float outputs, half the bytes of FP32 (like "
+                             "compile_tool -op FP16); a blob already compiled must have them. Output dtypes in "
+                             "config.json are always the blob's own")
     pre = parser.add_argument_group("preprocessing DepthAI applies before the model (declare it only when the "
                                     "model does not do it itself; `kernelkit patch` builds its own into the model)")
     pre.add_argument("--mean", type=_floats, help="per-channel mean, e.g. 123.7,116.3,103.5 (default 0)")
@@ -98,7 +102,7 @@ def run(args) -> int:
     try:
         result = build_archive(args.source, args.output, name=args.name, mean=args.mean, scale=args.scale,
                                reverse_channels=args.reverse_channels, superblob=args.superblob, head=head,
-                               jobs=args.jobs)
+                               jobs=args.jobs, fp16_output=args.fp16_output)
     except CompileFailed as exc:
         print(f"kernelkit: compile failed: {exc}", file=sys.stderr)
         return 1

@@ -33,6 +33,9 @@ def add_arguments(parser):
     parser.add_argument("--u8-input", action="store_true", default=None,
                         help="U8 network inputs converted on the device (like compile_tool -ip U8); "
                              "default: the patch report's choice, else the IR's input types")
+    parser.add_argument("--fp16-output", action="store_true",
+                        help="FP16 network outputs, half the bytes of FP32 (like compile_tool -op FP16); "
+                             "default: FP32 float outputs, integer outputs keep their type")
     parser.add_argument("--blob-version", choices=list(BLOB_VERSIONS), default=None,
                         help="write this version into the blob header (as blobconverter does)")
     parser.add_argument("--custom-layers", metavar="XML", default=None,
@@ -54,7 +57,8 @@ def run(args) -> int:
                              hint="add --superblob or name the output NAME.superblob")
     try:
         result = compile_folder(args.model, args.output, shaves=args.shaves, cmx_slices=args.cmx_slices,
-                                u8_input=args.u8_input, blob_version=args.blob_version,
+                                u8_input=args.u8_input, fp16_output=args.fp16_output,
+                                blob_version=args.blob_version,
                                 custom_layers=args.custom_layers, timeout=args.timeout,
                                 superblob=superblob, jobs=args.jobs)
     except CompileFailed as exc:

@@ -8,7 +8,7 @@ import sys
 NAME = "inspect"
 HELP = "list every MYRIAD blocker of an IR, ONNX or TFLite model, with the fix `kernelkit patch` would apply"
 DESCRIPTION = ("Load MODEL (.xml IR v10/v11 with its .bin, .onnx, .tflite, TensorFlow .pb / SavedModel, Paddle "
-               ".pdmodel), apply the MYRIAD knowledge base of "
+               ".pdmodel or PIR .json), apply the MYRIAD knowledge base of "
                "TARGET and list every blocker: IR version, opset, unsupported op, op limits, precision, "
                "dynamic shapes, element types. An .onnx file also gets the real 2021.4 plugin's verdict on its "
                "straight compile where the toolchain is provisioned. Exit 0 when there is no blocker, 1 when "
@@ -21,7 +21,7 @@ def add_arguments(parser) -> None:
     from kernelkit.facts.target import default_target_name, target_names
 
     parser.add_argument("model", metavar="MODEL", help="IR .xml (with its .bin beside it), .onnx, .tflite, TensorFlow "
-                                                       ".pb or SavedModel folder, or PaddlePaddle .pdmodel")
+                                                       ".pb or SavedModel folder, or PaddlePaddle .pdmodel or PIR .json")
     parser.add_argument("--target", choices=target_names(), default=default_target_name(),
                         help=f"OpenVINO release whose MYRIAD plugin compiles the model "
                              f"(default: {default_target_name()})")

@@ -20,7 +20,7 @@ def add_arguments(parser) -> None:
     from kernelkit.facts.target import default_target_name, target_names
 
     parser.add_argument("model", metavar="MODEL", help="IR .xml (with its .bin beside it), .onnx, .tflite, TensorFlow "
-                                                       ".pb or SavedModel folder, or PaddlePaddle .pdmodel")
+                                                       ".pb or SavedModel folder, or PaddlePaddle .pdmodel or PIR .json")
     parser.add_argument("-o", "--out", required=True, metavar="OUTDIR", help="output folder (must be empty)")
     parser.add_argument("--target", choices=target_names(), default=default_target_name(),
                         help=f"OpenVINO release whose MYRIAD plugin compiles the model "

@@ -59,6 +59,7 @@ class Plan:
     inputs: list[str] = field(default_factory=list)
     outputs: list[str] = field(default_factory=list)
     u8_input: bool = False
+    fp16_output: bool = False
     notes: list[str] = field(default_factory=list)                  # said to the user, not hashed
 
     def key_fields(self) -> dict:
@@ -216,11 +217,11 @@ def parse_compile_params(params, plan: Plan) -> Plan:
                 raise KernelkitError(f"-ip {value}: kernelkit compiles U8, FP16 or FP32 inputs", where="compile_params")
             plan.u8_input = upper == "U8"
         elif flag == "-op":
-            # kernelkit keeps the model's output precision (FP32 for a float model: checked with depthai).
-            if upper != "FP32":
-                raise KernelkitError(f"-op {value}: kernelkit's blobs keep the model's output precision (FP32 "
-                                     "for a float model)", where="compile_params",
-                                     hint="drop -op (DepthAI reads FP32 outputs too) or convert on the host")
+            # As compile_tool: every float output FP16 (the plugin's last Convert left out); integer outputs stay.
+            if upper not in ("FP16", "FP32"):
+                raise KernelkitError(f"-op {value}: kernelkit compiles FP16 or FP32 outputs", where="compile_params",
+                                     hint="use -op FP16 (half the bytes) or -op FP32, or drop -op")
+            plan.fp16_output = upper == "FP16"
         elif flag in ("-il", "-ol"):
             if upper != "NCHW":
                 raise KernelkitError(f"{flag} {value}: the MYRIAD blobs kernelkit writes are planar (NCHW)",
@@ -380,7 +381,7 @@ def convert(files: dict[str, Path], framework: str, plan: Plan, *, cache_dir: Pa
 
 def patch_for(model: Path, plan: Plan, folder: Path):
     """`kernelkit patch` of `model` into `folder` with the plan's shapes, outputs and preprocessing (mean,
-    scale, reverse channels; `-ip U8` is the compile's). CompileFailed when blockers remain."""
+    scale, reverse channels; `-ip U8` and `-op FP16` are the compile's). CompileFailed when blockers remain."""
     from kernelkit import api
     from kernelkit.myriad.compile import CompileFailed
 
@@ -403,7 +404,8 @@ def _patch_and_compile(model: Path, plan: Plan, timeout: float | None) -> tuple[
         blob = Path(tmp) / "model.blob"
         # -ip U8 as compile_tool does it: every float input takes U8 (before the patched preprocessing).
         compiled = api.compile(folder, blob, shaves=plan.shaves, blob_version=STAMP[plan.version],
-                               u8_input=plan.u8_input, **({"timeout": timeout} if timeout else {}))
+                               u8_input=plan.u8_input, fp16_output=plan.fp16_output,
+                               **({"timeout": timeout} if timeout else {}))
         return blob.read_bytes(), "\n".join(compiled.warnings)
 
 

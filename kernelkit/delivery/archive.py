@@ -84,11 +84,12 @@ def _compiled_in(folder: Path, suffix: str) -> list[Path]:
     return sorted(p for p in folder.glob("*" + suffix) if not is_leftover(p.name))
 
 
-def find_executable(source: str | Path, superblob: bool | None, workdir: Path, *, jobs: int | None = None
-                    ) -> tuple[Path, str, bool]:
+def find_executable(source: str | Path, superblob: bool | None, workdir: Path, *, jobs: int | None = None,
+                    fp16_output: bool = False) -> tuple[Path, str, bool]:
     """(file, "superblob"|"blob", compiled here) to pack from `source`: a .superblob or .blob file as it is; a
-    folder's one .superblob (else a superblob compiled from its model.xml into `workdir`), or with
-    `superblob=False` its one .blob. `superblob=None` takes what a file is and a superblob from a folder."""
+    folder's one .superblob (else a superblob compiled from its model.xml into `workdir`, with FP16 float
+    outputs when `fp16_output`), or with `superblob=False` its one .blob. `superblob=None` takes what a file is
+    and a superblob from a folder."""
     source = Path(source)
     if not source.exists():
         raise KernelkitError("no such file or folder", path=source,
@@ -122,7 +123,7 @@ def find_executable(source: str | Path, superblob: bool | None, workdir: Path, *
     from kernelkit.doctor.workflow import compile_folder
 
     out = workdir / "model.superblob"
-    compile_folder(source, out, superblob=True, jobs=jobs)
+    compile_folder(source, out, superblob=True, jobs=jobs, fp16_output=fp16_output)
     return out, "superblob", True
 
 
@@ -306,10 +307,12 @@ def make_config(name: str, blob_file: str, inputs: list[dict], outputs: list[dic
 def build_archive(source: str | Path, out: str | Path, *, name: str | None = None,
                   mean: list[float] | None = None, scale: list[float] | None = None,
                   reverse_channels: bool | None = None, superblob: bool | None = None,
-                  head: HeadOptions | None = None, jobs: int | None = None) -> ArchiveResult:
+                  head: HeadOptions | None = None, jobs: int | None = None,
+                  fp16_output: bool = False) -> ArchiveResult:
     """Pack `source` and its config.json into `out` (.tar.xz): a .superblob or .blob file as it is, or from a
     patch folder its superblob (compiled from its model when it holds none), or with `superblob=False` its .blob.
-    `head` declares the model's head (kernelkit.delivery.heads)."""
+    `head` declares the model's head (kernelkit.delivery.heads). `fp16_output`: a superblob compiled here gets
+    FP16 float outputs; one already compiled must have them. Output dtypes are always the blob's own."""
     out = Path(out)
     if not out.name.endswith(".tar.xz"):
         raise KernelkitError("an NN Archive is a .tar.xz file", path=out, where="-o", hint="name it NAME.tar.xz")
@@ -321,11 +324,17 @@ def build_archive(source: str | Path, out: str | Path, *, name: str | None = Non
     # would make DepthAI apply it twice.
     pre = Preprocessing(mean=mean, scale=scale, reverse_channels=reverse_channels)
     with tempfile.TemporaryDirectory(prefix="kernelkit-archive-") as tmp:
-        path, kind, compiled = find_executable(source, superblob, Path(tmp), jobs=jobs)
+        path, kind, compiled = find_executable(source, superblob, Path(tmp), jobs=jobs, fp16_output=fp16_output)
         data = read_input(path, limits.WEIGHTS_BYTES.value(), what=kind, limit=limits.WEIGHTS_BYTES)
     # The superblob's base (8 SHAVEs) has the same inputs and outputs as every count.
     base = superblobfmt.parse(data, path=path).base if kind == "superblob" else None
     inputs, outputs = blob_tensors(path, base)
+    wide = [o["name"] for o in outputs if o["dtype"] == "float32"]
+    if fp16_output and wide:
+        raise KernelkitError(f"--fp16-output: the {kind} is already compiled, and its output(s) "
+                             f"{', '.join(map(repr, wide))} are FP32", path=path, where="--fp16-output",
+                             hint=f"compile it again with FP16 outputs (kernelkit compile MODEL -o NAME.{kind} "
+                                  "--fp16-output), or drop --fp16-output")
     report, own = _report_for(Path(source))
     layout_warnings = model_layouts(inputs, report, path, strict=own)
     executable = f"{name}.{kind}"

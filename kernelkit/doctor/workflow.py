@@ -24,12 +24,14 @@ class NeedsClc:
 
 
 def compile_folder(source, out, *, shaves: int | None = None, cmx_slices: int | None = None,
-                   u8_input: bool | None = None, blob_version: str | None = None, custom_layers=None,
-                   timeout: float | None = None, superblob: bool = False, jobs: int | None = None):
+                   u8_input: bool | None = None, fp16_output: bool = False, blob_version: str | None = None,
+                   custom_layers=None, timeout: float | None = None, superblob: bool = False,
+                   jobs: int | None = None):
     """Compile a model file, or a patch folder's model.xml with its compile.conf and custom layers, to the
     blob `out` (kernelkit.myriad.compile.compile_model), or with `superblob` to a superblob of every SHAVE count
     compiled in up to `jobs` processes at once (kernelkit.myriad.superblob). u8_input None takes the patch
-    report's `preprocessing.u8_input` (else False); explicit options beat the folder's compile.conf."""
+    report's `preprocessing.u8_input` (else False); fp16_output: FP16 float outputs (compile_tool's `-op FP16`);
+    explicit options beat the folder's compile.conf."""
     from kernelkit.core.errors import KernelkitError
     from kernelkit.model import patchdir
     from kernelkit.myriad.compile import DEFAULT_TIMEOUT, CompileFailed, compile_model
@@ -39,7 +41,7 @@ def compile_folder(source, out, *, shaves: int | None = None, cmx_slices: int | 
     if not source.exists():
         raise KernelkitError("no such file or folder", path=source,
                              hint="pass an IR .xml, an .onnx file or a `kernelkit patch` output folder")
-    options = dict(shaves=shaves, cmx_slices=cmx_slices, blob_version=blob_version,
+    options = dict(shaves=shaves, cmx_slices=cmx_slices, blob_version=blob_version, fp16_output=bool(fp16_output),
                    timeout=DEFAULT_TIMEOUT if timeout is None else timeout)
     compile_to = compile_model
     if superblob:

@@ -1,13 +1,20 @@
 """TFLite, TensorFlow (frozen .pb, SavedModel folder) and PaddlePaddle input: OpenVINO's own frontends, which
 read these files without TensorFlow or Paddle installed, convert them in a private temp folder into IR bytes.
 
+PaddlePaddle 3 saves PIR programs (`.json` beside the `.pdiparams`), which OpenVINO 2026.4's Paddle frontend does
+not read (it reads `.pdmodel` programs only: checked, its `supported()` answers no). Such a model goes through
+paddle2onnx (Paddle's own converter, which needs paddlepaddle) from PATH into ONNX, then OpenVINO's ONNX reader.
+
 The source's tensor names become the IR's layer names: OpenVINO's TFLite frontend keeps them as tensor names
 but names the layers by tensor index (`163` for `regressors`), and a 2021.4 blob (IR v10) names its inputs
 and outputs after layers. A TFLite custom op no frontend converts is named, with the tensor it writes."""
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import subprocess
 import tempfile
 from pathlib import Path
 
@@ -18,7 +25,12 @@ from kernelkit.ir.onnx_import import ConversionFailed, openvino_error_text
 
 # suffix (or folder) -> (OpenVINO frontend, what the user calls it)
 FORMATS = {".tflite": ("tflite", "TFLite"), ".pb": ("tf", "TensorFlow frozen graph"),
-           "savedmodel": ("tf", "TensorFlow SavedModel"), ".pdmodel": ("paddle", "PaddlePaddle")}
+           "savedmodel": ("tf", "TensorFlow SavedModel"), ".pdmodel": ("paddle", "PaddlePaddle"),
+           ".json": ("paddle", "PaddlePaddle 3 (PIR .json)")}
+# A PIR program's JSON opens with its magic ({"base_code":{"magic":"pir",...}); any other .json is no model.
+_PIR_MAGIC = re.compile(rb'"magic"\s*:\s*"pir"')
+# paddle2onnx imports paddle and converts small models in seconds; a hung one must not hang patch.
+PADDLE2ONNX_SECONDS = 900
 
 _NO_TRANSLATOR = re.compile(r"No translator found for (\S+) node")
 
@@ -27,8 +39,19 @@ def source_format(path: Path) -> str | None:
     """"tflite", "tf" or "paddle" for a file or SavedModel folder these frontends read, else None."""
     if path.is_dir():
         return "tf" if (path / "saved_model.pb").is_file() else None
+    if path.suffix.lower() == ".json":
+        return "paddle" if is_pir_program(path) else None
     entry = FORMATS.get(path.suffix.lower())
     return entry[0] if entry else None
+
+
+def is_pir_program(path: Path) -> bool:
+    """Whether a .json file is a PaddlePaddle PIR program: its magic in the first 4 KiB."""
+    try:
+        with open(path, "rb") as handle:
+            return bool(_PIR_MAGIC.search(handle.read(4096)))
+    except OSError:
+        return False
 
 
 def _what(path: Path) -> str:
@@ -63,21 +86,56 @@ def convert_framework(path: Path) -> tuple[bytes, bytes, str]:
         from kernelkit.ir.tflite_custom_ops import extensions
 
         kwargs["extension"] = extensions(graph, path, errors) or None
-    try:
-        converted = ov.convert_model(str(path), **{k: v for k, v in kwargs.items() if v})
-    except Exception as exc:  # OpenVINO raises several unrelated types for a bad model
-        if errors:
-            raise errors[0] from None
-        raise _conversion_error(path, fmt, openvino_error_text(exc), graph) from None
-    try:
-        _name_layers_after_tensors(converted, graph, fmt)
-    except UnicodeDecodeError:
-        raise KernelkitError(f"an input or output name of this {_what(path)} model is not UTF-8 text", path=path,
-                             hint="the file is damaged: re-export the model") from None
     with tempfile.TemporaryDirectory(prefix="kernelkit-import-") as tmp:
-        xml_path = Path(tmp) / "model.xml"
+        readable = paddle_to_onnx(path, Path(tmp)) if path.suffix.lower() == ".json" else path
+        try:
+            converted = ov.convert_model(str(readable), **{k: v for k, v in kwargs.items() if v})
+        except Exception as exc:  # OpenVINO raises several unrelated types for a bad model
+            if errors:
+                raise errors[0] from None
+            raise _conversion_error(path, fmt, openvino_error_text(exc), graph) from None
+        try:
+            _name_layers_after_tensors(converted, graph, fmt)
+        except UnicodeDecodeError:
+            raise KernelkitError(f"an input or output name of this {_what(path)} model is not UTF-8 text",
+                                 path=path, hint="the file is damaged: re-export the model") from None
+        xml_path = Path(tmp) / "kernelkit-model.xml"
         ov.save_model(converted, str(xml_path), compress_to_fp16=False)
         return xml_path.read_bytes(), xml_path.with_suffix(".bin").read_bytes(), fmt
+
+
+def paddle_to_onnx(path: Path, out_dir: Path) -> Path:
+    """A PaddlePaddle 3 PIR program (`path`, its `.pdiparams` beside it) converted by paddle2onnx into
+    `out_dir`/model.onnx, with no ONNX optimiser run (kernelkit folds constants itself; paddle2onnx's optimisers
+    would install onnxruntime on the fly). ConversionFailed, with paddle2onnx's last words, when it cannot."""
+    tool = shutil.which("paddle2onnx")
+    if tool is None:
+        raise ConversionFailed(
+            "a PaddlePaddle 3 (PIR) .json model: OpenVINO's Paddle frontend reads only .pdmodel programs, and "
+            "kernelkit converts .json ones with paddle2onnx, which is not on PATH", path=path,
+            hint="pip install paddlepaddle paddle2onnx packaging (a separate venv is fine: put its bin/ on PATH); "
+                 f"or convert it yourself: paddle2onnx --model_dir {path.parent} --model_filename {path.name} "
+                 f"--params_filename {path.with_suffix('.pdiparams').name} --save_file {path.stem}.onnx, and pass "
+                 "the .onnx")
+    out = out_dir / "model.onnx"
+    cmd = [tool, "--model_dir", str(path.resolve().parent), "--model_filename", path.name, "--save_file", str(out),
+           "--optimize_tool", "None"]
+    if path.with_suffix(".pdiparams").is_file():
+        cmd += ["--params_filename", path.with_suffix(".pdiparams").name]
+    env = {**os.environ, "POLYGRAPHY_AUTOINSTALL_DEPS": "0"}
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=PADDLE2ONNX_SECONDS, env=env,
+                              cwd=out_dir)
+    except subprocess.TimeoutExpired:
+        raise ConversionFailed(f"paddle2onnx did not finish within {PADDLE2ONNX_SECONDS} s", path=path,
+                               hint="convert the model to ONNX yourself and pass the .onnx") from None
+    if done.returncode != 0 or not out.is_file():
+        said = [line for line in (done.stderr + done.stdout).splitlines() if line.strip()][-6:]
+        raise ConversionFailed(f"paddle2onnx could not convert this PaddlePaddle 3 model (exit {done.returncode}): "
+                               + " | ".join(line.strip() for line in said), path=path,
+                               hint="check that the .json and its .pdiparams are complete and from paddle>=3; "
+                                    "paddle2onnx names the op it has no conversion for")
+    return out
 
 
 def _conversion_error(path: Path, fmt: str | None, text: str, graph) -> KernelkitError:

@@ -113,7 +113,7 @@ def _load(path, input_shapes, input_values, *, fold: bool, outputs) -> IRModel:
     elif suffix != ".xml":
         raise KernelkitError(f"unknown model format {suffix or '(no suffix)'!r}", path=path,
                              hint="pass an OpenVINO IR .xml (with its .bin), an .onnx, a .tflite, a TensorFlow "
-                                  ".pb or SavedModel folder, or a PaddlePaddle .pdmodel")
+                                  ".pb or SavedModel folder, or a PaddlePaddle .pdmodel or PIR .json program")
     else:
         xml = xmlsafe.read_limited(path, MAX_XML_BYTES)
         bin_path = path.with_suffix(".bin")

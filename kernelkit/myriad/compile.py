@@ -28,6 +28,9 @@ from kernelkit.myriad import toolchain as toolchain_mod
 PLATFORM_CONFIG = {"VPU_MYRIAD_PLATFORM": "VPU_MYRIAD_2480"}
 # The plugin writes its final internal graph here (kernelkit.myriad.graph_dump); the blob is the same with or without.
 DUMP_KEY = "MYRIAD_DUMP_INTERNAL_GRAPH_FILE_NAME"
+# The shim's own key (toolchain/myriad_shim): FP16 makes every FP32 network output FP16, as compile_tool's
+# `-op FP16`. The plugin reads an output's precision only from the network object, never from the IR.
+OUTPUT_PRECISION_KEY = "KERNELKIT_OUTPUT_PRECISION"
 # Turns unsupported layers into silent no-op stages in a blob that still parses: never allowed.
 FORBIDDEN_KEYS = ("MYRIAD_IGNORE_UNKNOWN_LAYERS", "VPU_IGNORE_UNKNOWN_LAYERS")
 # A compile.conf may come from a patch for any target: every target's key names the bindings.
@@ -116,7 +119,8 @@ def check_model(model: Path) -> None:
     if suffix != ".xml":
         raise KernelkitError(f"unsupported model file type {model.suffix!r}", path=model,
                              hint="pass an OpenVINO IR v10 .xml, an .onnx file or a `kernelkit patch` folder "
-                                  "(patch reads .tflite, TensorFlow .pb / SavedModel and Paddle .pdmodel models)")
+                                  "(patch reads .tflite, TensorFlow .pb / SavedModel and Paddle .pdmodel / .json "
+                                  "models)")
     root = xmlsafe.parse_file(model, max_bytes=IR_XML_LIMIT)
     if root.tag != "net":
         raise KernelkitError(f"not an OpenVINO IR: root element is <{root.tag}>, expected <net>", path=model)
@@ -158,6 +162,9 @@ def make_config(*, shaves: int = DEFAULT_SHAVES, cmx_slices: int | None = None,
     config[CMX_KEY] = str(cmx_slices if cmx_slices is not None else shaves)
     config["MYRIAD_THROUGHPUT_STREAMS"] = "1"
     config.update(extra or {})
+    if OUTPUT_PRECISION_KEY in config:
+        raise KernelkitError(f"{OUTPUT_PRECISION_KEY} is kernelkit's own setting, not the plugin's",
+                             where=OUTPUT_PRECISION_KEY, hint="remove it; ask for FP16 outputs with --fp16-output")
     if custom_layers is not None:
         custom_layers = Path(custom_layers)
         if not custom_layers.is_file():
@@ -298,15 +305,16 @@ def _int_setting(value, key: str) -> int:
 
 
 def compile_model(model: str | Path, out: str | Path, *, shaves: int | None = None, cmx_slices: int | None = None,
-                  u8_input: bool = False, blob_version: str | None = None,
+                  u8_input: bool = False, fp16_output: bool = False, blob_version: str | None = None,
                   custom_layers: str | Path | None = None, config: dict[str, str] | None = None,
                   timeout: float = DEFAULT_TIMEOUT, graph_dump: bool = True) -> CompileResult:
     """Compile the model file `model` to the blob `out`, written atomically, with the plugin's internal-graph
     dump beside it as `<out stem>.graph.dot` (graph_dump=False: none; kernelkit.myriad.graph_dump reads it).
 
     config: compile_tool settings (e.g. a patch folder's compile.conf). shaves/cmx_slices beat it; without
-    either, 6 SHAVEs and as many slices as SHAVEs. Raises CompileFailed (plugin refused), KernelkitError
-    (bad input) or ToolchainUnavailable. A refusal's CompileFailed names the model's layer it is about, even
+    either, 6 SHAVEs and as many slices as SHAVEs. u8_input: float inputs take U8 (compile_tool's `-ip U8`);
+    fp16_output: float outputs are FP16, the plugin's last Convert left out (`-op FP16`). Raises CompileFailed
+    (plugin refused), KernelkitError (bad input) or ToolchainUnavailable. A refusal's CompileFailed names the model's layer it is about, even
     when the plugin's words name a node of its own (kernelkit.myriad.refusal).
     """
     model = Path(model)
@@ -338,7 +346,8 @@ def compile_model(model: str | Path, out: str | Path, *, shaves: int | None = No
     with tempfile.TemporaryDirectory(prefix="kernelkit-compile-") as tmp:
         compiled = u8_input_ir(model, Path(tmp)) if u8_input else model
         tmp_blob = Path(tmp) / "out.blob"
-        shim_config = dict(full_config)
+        own = {OUTPUT_PRECISION_KEY: "FP16"} if fp16_output else {}     # the shim's, never the plugin's
+        shim_config = {**full_config, **own}
         tmp_dump = None
         if graph_dump and DUMP_KEY not in shim_config:
             tmp_dump = Path(tmp) / "graph.dot"
@@ -350,8 +359,8 @@ def compile_model(model: str | Path, out: str | Path, *, shaves: int | None = No
             def attempt(xml: Path, extra: dict, seconds: float) -> str | None:
                 limit = min(timeout, seconds)
                 with tempfile.TemporaryDirectory(prefix="kernelkit-locate-") as scratch:
-                    again = run_shim(xml, Path(scratch) / "out.blob", {**full_config, **extra}, timeout=limit,
-                                     toolchain=tc)
+                    again = run_shim(xml, Path(scratch) / "out.blob", {**full_config, **extra, **own},
+                                     timeout=limit, toolchain=tc)
                 if not again.ok and again.seconds >= limit:
                     raise TimeoutError
                 return None if again.ok else again.message

@@ -226,7 +226,7 @@ def default_jobs(model: Path) -> int:
 def compile_superblob(model: str | Path, out: str | Path, *, jobs: int | None = None, **options) -> SuperblobResult:
     """Compile `model` for every SHAVE count 1..16 (CMX slices = SHAVEs, one throughput stream) in up to `jobs`
     compiler processes at once and write the superblob `out` atomically. `options` as compile_model's (u8_input,
-    blob_version, custom_layers, config, timeout); shaves and cmx_slices are the superblob's to choose.
+    fp16_output, blob_version, custom_layers, config, timeout); shaves and cmx_slices are the superblob's to choose.
 
     A count the plugin refuses is a CompileFailed naming that count; nothing is written then."""
     from kernelkit.myriad.compile import CMX_KEY, SHAVES_KEY, CompileFailed, compile_model

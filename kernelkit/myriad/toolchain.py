@@ -7,14 +7,16 @@ Layout under `paths.cache_dir("toolchain")`:
     python3.9/      the .deb files unpacked with `dpkg -x` (used through LD_LIBRARY_PATH)
     wheels/         the pip wheel that bootstraps the venv
     venv/           Python 3.9 venv with openvino 2021.4.2
-    bin/myriad_shim the compile/export shim, linked against the wheel's libinference_engine.so
-Each step leaves a stamp file when it is complete, so a second `setup` does nothing.
+    bin/myriad_shim-<digest>  the compile/export shim, linked against the wheel's libinference_engine.so
+Each step leaves a stamp file when it is complete, so a second `setup` does nothing. The shim's name carries
+the digest of its source instead: checkouts whose shim sources differ share one cache, each with its own.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import hashlib
 import os
 import platform
@@ -77,7 +79,7 @@ class Toolchain:
 
     @property
     def shim(self) -> Path:
-        return self.root / "bin" / "myriad_shim"
+        return self.root / "bin" / f"myriad_shim-{_shim_digest()[:16]}"
 
     def env(self) -> dict[str, str]:
         """Environment for running the venv's Python or the shim: the unpacked libraries come first."""
@@ -95,7 +97,8 @@ class Toolchain:
             Component("venv (Python 3.9)", self.python, _stamp_ok(self.venv, "venv")),
             Component(f"openvino {OPENVINO_VERSION} with libmyriadPlugin.so", self.openvino_libs / "libmyriadPlugin.so",
                       _stamp_ok(self.site_packages, _requirements_digest())),
-            Component("myriad_shim (compile + export)", self.shim, _stamp_ok(self.shim.parent, _shim_digest())),
+            # Written by a rename once built, under a name that is its source's digest: present means current.
+            Component("myriad_shim (compile + export)", self.shim, self.shim.is_file()),
         ]
 
     def ready(self) -> bool:
@@ -158,6 +161,7 @@ def _requirements_digest() -> str:
 SHIM_FLAGS = ["-std=c++17", "-O2", "-D_GLIBCXX_USE_CXX11_ABI=0", "-Wall", "-Wextra"]
 
 
+@functools.lru_cache(maxsize=1)
 def _shim_digest() -> str:
     return _digest(*(p.read_bytes() for p in sorted(SHIM_DIR.glob("*.cpp"))), *SHIM_FLAGS)
 
@@ -309,7 +313,6 @@ def _build_shim(tc: Toolchain, log: Log) -> None:
           "-rdynamic",
           f"-Wl,-rpath,{tc.openvino_libs}"], what="building the MYRIAD shim")
     os.replace(tmp, tc.shim)
-    _write_stamp(out_dir, _shim_digest())
 
 
 STEPS = [

@@ -74,7 +74,9 @@ DATA_DIR = PACKAGE / "facts" / "data"      # only make_goldens.py uses this, to 
 EXTRA_DATA_FILES = ["native-fp16.json"]
 
 # KERNELKIT_* tokens in the package that are not environment variables.
-NOT_ENVIRONMENT = {"KERNELKIT_GPU": "a C preprocessor switch of the rendered GPU view (#define KERNELKIT_GPU 1)"}
+NOT_ENVIRONMENT = {"KERNELKIT_GPU": "a C preprocessor switch of the rendered GPU view (#define KERNELKIT_GPU 1)",
+                   "KERNELKIT_OUTPUT_PRECISION": "a KEY=VALUE argument of the compile shim (--fp16-output), "
+                                                 "never read from the environment"}
 
 ENV_TOKEN = re.compile(r"\bKERNELKIT_[A-Z0-9_]+\b")
 STAMP = re.compile(rb"\A/\* kernelkit-build [0-9a-f]{32} \*/\n")
@@ -216,13 +218,14 @@ class Contract:
         """The real MYRIAD toolchain (and PoCL, clang-15) is provisioned: `kernelkit toolchain status` exits 0.
 
         Unavailable (a skip) only when status says so the documented way (exit 3, no traceback) AND the cache holds
-        no provisioned toolchain (no toolchain/bin/myriad_shim). A kit that no longer recognises a toolchain that is
+        no provisioned toolchain (no toolchain/bin/myriad_shim*). A kit that no longer recognises a toolchain that is
         there, or that crashes, fails the tests instead of skipping them."""
         def check():
             run = kernelkit("toolchain", "status")
             if run.code == 0:
                 return True
-            shim = user_cache_dir() / "toolchain" / "bin" / "myriad_shim"
+            shims = sorted((user_cache_dir() / "toolchain" / "bin").glob("myriad_shim*"))
+            shim = shims[0] if shims else user_cache_dir() / "toolchain" / "bin" / "myriad_shim"
             if run.code == 3 and "Traceback" not in run.stderr and not shim.is_file():
                 raise Unavailable("the legacy MYRIAD toolchain is not provisioned (`kernelkit toolchain status` "
                                   f"exits 3; run `kernelkit toolchain setup`):\n{run.stdout}{run.stderr}")

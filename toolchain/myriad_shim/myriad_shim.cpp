@@ -2,6 +2,10 @@
 //
 //   myriad_shim MODEL(.xml|.onnx) OUT.blob [KEY=VALUE ...]
 //
+// One key is the shim's own and never reaches the plugin: KERNELKIT_OUTPUT_PRECISION=FP16 makes every FP32
+// network output FP16, as compile_tool's `-op FP16` does. The plugin takes an output's precision from the
+// network object only (the IR reader turns every float Result into FP32), so the model is read first, its
+// outputs set, then compiled; without the key the model path goes to the plugin as before.
 // Exit 0: blob written. Exit 1: the plugin refused the model (its message on stderr, after "error: ").
 // Exit 2: usage. The Python API cannot do this (IECore.load_network always creates an infer request,
 // which needs a device), hence this program.
@@ -12,6 +16,11 @@
 //   InferenceEngine::Core::LoadNetwork(std::string const&, std::string const&, std::map<std::string, std::string> const&)
 //   InferenceEngine::ExecutableNetwork::Export(std::string const&)
 //   InferenceEngine::Core::AddExtension(std::shared_ptr<InferenceEngine::IExtension> const&)
+// and, for KERNELKIT_OUTPUT_PRECISION only:
+//   InferenceEngine::Core::ReadNetwork(std::string const&, std::string const&) const
+//   InferenceEngine::Core::LoadNetwork(InferenceEngine::CNNNetwork const&, std::string const&, std::map const&)
+//   InferenceEngine::CNNNetwork::getOutputsInfo() const
+//   InferenceEngine::Data::getPrecision() const, InferenceEngine::Data::setPrecision(Precision const&)
 // The wheel is built with the old libstdc++ string ABI: compile with -D_GLIBCXX_USE_CXX11_ABI=0.
 // Core and ExecutableNetwork have no exported destructors (they are inline upstream); the objects below
 // are never destroyed and the process ends with _exit, so nothing of the library's teardown runs.
@@ -22,6 +31,7 @@
 
 #include <atomic>
 #include <cstdarg>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -40,6 +50,37 @@ namespace InferenceEngine {
 
 class IExtension;
 
+// The layout of ie_precision.hpp's Precision (2021.4): an element size, a name, a float flag and the
+// ePrecision value (an uint8_t enum: FP32 = 10, FP16 = 11). Only whole objects are passed by reference.
+class Precision {
+public:
+    enum ePrecision : uint8_t { FP32 = 10, FP16 = 11 };
+    Precision(size_t bits, const char* name, bool is_float, ePrecision value)
+        : bitsSize_(bits), name_(name), isFloat_(is_float), value_(value) {}
+    ePrecision value() const { return value_; }
+
+private:
+    size_t bitsSize_;
+    const char* name_;
+    bool isFloat_;
+    ePrecision value_;
+};
+
+class Data {
+public:
+    const Precision& getPrecision() const;
+    void setPrecision(const Precision& precision);
+};
+
+class CNNNetwork {
+public:
+    ~CNNNetwork() {}
+    std::map<std::string, std::shared_ptr<Data>> getOutputsInfo() const;
+
+private:
+    alignas(16) unsigned char storage_[512];
+};
+
 // Storage larger than the real objects (a few shared_ptrs each); the library constructs into it.
 class ExecutableNetwork {
 public:
@@ -57,6 +98,9 @@ public:
     void AddExtension(const std::shared_ptr<IExtension>& extension);
     ~Core() {}
     ExecutableNetwork LoadNetwork(const std::string& modelPath, const std::string& deviceName,
+                                  const std::map<std::string, std::string>& config);
+    CNNNetwork ReadNetwork(const std::string& modelPath, const std::string& binPath) const;
+    ExecutableNetwork LoadNetwork(const CNNNetwork& network, const std::string& deviceName,
                                   const std::map<std::string, std::string>& config);
 
 private:
@@ -122,6 +166,8 @@ extern "C" int clock_gettime(clockid_t clock, struct timespec* now) {
     return rc;
 }
 
+static const char kOutputPrecisionKey[] = "KERNELKIT_OUTPUT_PRECISION";
+
 static void finish(int code) {
     std::fflush(stdout);
     std::fflush(stderr);
@@ -142,6 +188,15 @@ int main(int argc, char** argv) {
         }
         config[std::string(argv[i], static_cast<size_t>(eq - argv[i]))] = std::string(eq + 1);
     }
+    bool fp16_outputs = false;
+    if (auto it = config.find(kOutputPrecisionKey); it != config.end()) {
+        if (it->second != "FP16") {
+            std::fprintf(stderr, "bad %s (only FP16 is known): %s\n", kOutputPrecisionKey, it->second.c_str());
+            return 2;
+        }
+        fp16_outputs = true;
+        config.erase(it);
+    }
     try {
         // Heap objects: never destroyed, see above.
         auto* core = new InferenceEngine::Core(std::string());
@@ -151,7 +206,19 @@ int main(int argc, char** argv) {
         } else {
             std::fprintf(stderr, "[kernelkit] layers of version \"extension\" cannot be compiled: %s\n", why.c_str());
         }
-        auto* network = new InferenceEngine::ExecutableNetwork(core->LoadNetwork(argv[1], "MYRIAD", config));
+        InferenceEngine::ExecutableNetwork* network = nullptr;
+        if (fp16_outputs) {
+            using InferenceEngine::Precision;
+            auto* model = new InferenceEngine::CNNNetwork(core->ReadNetwork(argv[1], std::string()));
+            const Precision fp16(16, "FP16", true, Precision::FP16);
+            for (const auto& output : model->getOutputsInfo()) {
+                // Integer outputs (S32) keep their type: only float data is carried as fp16.
+                if (output.second->getPrecision().value() == Precision::FP32) output.second->setPrecision(fp16);
+            }
+            network = new InferenceEngine::ExecutableNetwork(core->LoadNetwork(*model, "MYRIAD", config));
+        } else {
+            network = new InferenceEngine::ExecutableNetwork(core->LoadNetwork(argv[1], "MYRIAD", config));
+        }
         network->Export(argv[2]);
     } catch (const std::exception& exc) {
         std::fprintf(stderr, "error: %s\n", exc.what());
