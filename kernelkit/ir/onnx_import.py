@@ -57,9 +57,38 @@ def convert_onnx(path: Path, input_shapes: dict[str, list[int]] | None = None, *
                     if "No conversion rule" in text else
                     "check the file with onnx.checker, or pass --input-shape for dynamic inputs")
             raise ConversionFailed(f"OpenVINO cannot convert this ONNX model: {text}", path=path, hint=hint) from None
+        restore_dropped_attributes(converted, graph)
         xml_path = Path(tmp) / "model.xml"
         ov.save_model(converted, str(xml_path), compress_to_fp16=False)
         return xml_path.read_bytes(), xml_path.with_suffix(".bin").read_bytes()
+
+
+# ONNX attributes OpenVINO's frontend reads past without a word, and the IR attribute that carries each value:
+# (op type, ONNX attribute, {ONNX value: (IR attribute, IR value)}). SpaceToDepth-28 gained `mode`; the
+# 2026 frontend converts every SpaceToDepth as DCR (blocks_first), which is wrong for CRD.
+DROPPED_ATTRIBUTES = (
+    ("SpaceToDepth", "mode", {b"CRD": ("mode", "depth_first"), b"DCR": ("mode", "blocks_first")}),
+)
+
+
+def restore_dropped_attributes(converted, graph) -> None:
+    """Give the converted ops the ONNX attribute values the frontend dropped (matched by output tensor name)."""
+    wanted = {}
+    for op_type, attribute, values in DROPPED_ATTRIBUTES:
+        for node in graph.node:
+            if node.op_type != op_type or not node.output:
+                continue
+            for attr in node.attribute:
+                if attr.name == attribute and attr.s in values:
+                    wanted[(op_type, node.output[0])] = values[attr.s]
+    if not wanted:
+        return
+    for op in converted.get_ordered_ops():
+        for name in op.output(0).get_names() if op.get_output_size() else ():
+            setting = wanted.get((op.get_type_name(), name))
+            if setting is not None:
+                op.set_attribute(*setting)
+    converted.validate_nodes_and_infer_types()
 
 
 def check_onnx_file(path: Path) -> None:
