@@ -265,6 +265,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mediapipe", action="store_true", help="the 14 MediaPipe .tflite models")
     parser.add_argument("--onnx-cases", action="store_true", help="every ONNX node case that loads")
+    parser.add_argument("--expanded", action="store_true",
+                        help="with --onnx-cases: the *_expanded cases (the ops as graphs of primitive ops)")
     parser.add_argument("--ops", help="comma-separated ONNX op types: only their node cases")
     parser.add_argument("--minutes", type=float, default=0, help="stop starting new models after this long")
     parser.add_argument("--results", default=str(cache_dir("truth-survey") / "results.json"))
@@ -303,7 +305,7 @@ def main(argv=None) -> int:
         if args.classify:
             from kernelkit.harness.onnx_cases import node_cases, prepare
 
-            for _, case in node_cases(None):
+            for _, case in [*node_cases(None), *node_cases(None, expanded=True)]:
                 row = rows.get(f"onnx/{case.name}")
                 if row and row.get("verified", {}).get("status") not in (None, "pass"):
                     with tempfile.TemporaryDirectory(prefix="kk-truth-") as tmp:
@@ -315,7 +317,7 @@ def main(argv=None) -> int:
             from kernelkit.harness.onnx_cases import node_cases
 
             only = set(args.ops.split(",")) if args.ops else None
-            for _, case in node_cases(only):
+            for _, case in node_cases(only, expanded=args.expanded):
                 if out_of_time():
                     break
                 if args.resume and f"onnx/{case.name}" in rows:
@@ -333,7 +335,8 @@ def main(argv=None) -> int:
                        "classified (the original converted by the host OpenVINO, against ONNX's data)")
         if done or args.mediapipe or args.onnx_cases:
             ran.append(f"{time.strftime('%Y-%m-%d %H:%M', time.gmtime(started))} UTC: {done} models "
-                       f"({'MediaPipe ' if args.mediapipe else ''}{'ONNX node cases' if args.onnx_cases else ''}"
+                       f"({'MediaPipe ' if args.mediapipe else ''}"
+                       f"{('expanded ' if args.expanded else '') + 'ONNX node cases' if args.onnx_cases else ''}"
                        f"{' of ' + args.ops if args.ops else ''}{', resumed' if args.resume else ''}) in {(time.time() - started) / 60:.0f} min, "
                        f"{'time-boxed to ' + str(args.minutes) + ' min, ' if args.minutes else ''}one job, nice")
         results.write_text(json.dumps({"rows": rows, "ran": ran}))

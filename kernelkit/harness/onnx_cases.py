@@ -28,8 +28,10 @@ class PreparedCase:
         return {name: list(np.shape(a)) for name, a in zip(self.input_names, self.inputs)}
 
 
-def node_cases(only: set[str] | None = None):
-    """(ONNX op type, case) for every single-node case with data, optionally of some op types only."""
+def node_cases(only: set[str] | None = None, *, expanded: bool = False):
+    """(ONNX op type, case) for every single-node case with data, optionally of some op types only.
+    expanded: instead the `*_expanded` cases, the same ops written out as graphs of primitive ops (op type
+    "expanded")."""
     from onnx.backend.test.case.node import collect_testcases
 
     with warnings.catch_warnings(), np.errstate(all="ignore"):
@@ -37,11 +39,12 @@ def node_cases(only: set[str] | None = None):
         cases = collect_testcases(None)
     for case in cases:
         nodes = case.model.graph.node
-        if len(nodes) != 1 or not case.data_sets:
+        if not case.data_sets or (len(nodes) != 1) != expanded:
             continue
-        if only and nodes[0].op_type not in only:
+        op_type = "expanded" if expanded else nodes[0].op_type
+        if only and op_type not in only:
             continue
-        yield nodes[0].op_type, case
+        yield op_type, case
 
 
 def prepare(case, folder: Path) -> PreparedCase | str:
@@ -62,7 +65,9 @@ def prepare(case, folder: Path) -> PreparedCase | str:
     expected = [np.asarray(a) for a in expected]
     if any(a.dtype.kind not in "biuf" for a in inputs + expected):
         return "test data numpy cannot hold natively (bf16, float8, strings)"
-    node_inputs = list(graph.node[0].input)
+    # A graph of several nodes: its first input is the data; the small ones any node reads may be folded.
+    node_inputs = (list(graph.node[0].input) if len(graph.node) == 1
+                   else [names[0] if names else ""] + [i for n in graph.node for i in n.input])
     fed_names, fed, folded = [], [], set()
     for name, array in zip(names, inputs):
         if array.dtype.kind in "iuf" and array.ndim <= 1 and array.size <= 8 and name in node_inputs[1:] \
@@ -78,7 +83,8 @@ def prepare(case, folder: Path) -> PreparedCase | str:
     folder.mkdir(parents=True, exist_ok=True)
     model_path = folder / "model.onnx"
     onnx.save(model_proto, model_path)
-    return PreparedCase(case.name, graph.node[0].op_type, model_path, fed_names, fed, expected)
+    op_type = graph.node[0].op_type if len(graph.node) == 1 else "expanded"
+    return PreparedCase(case.name, op_type, model_path, fed_names, fed, expected)
 
 
 def onnx_reference(case: PreparedCase, inputs: list[np.ndarray]) -> list[np.ndarray] | None:
