@@ -57,15 +57,16 @@ def patch(model, outdir=None, target=None, *, input_shapes: Mapping | None = Non
 
 
 def verify(outdir, *, inputs=None, expected=None, reference=None, seed: int = 0, atol: float | None = None,
-           rtol: float | None = None, blob=None, check_blob: bool = True):
+           rtol: float | None = None, blob=None, check_blob: bool = True, onnx_reference: bool = False):
     """Run the patch folder's model (custom layers on the SHAVE emulator) against the original model, a
     `reference` model or `expected` outputs, and the compiled blob (`blob`, else the folder's model.blob; on the
-    blob interpreter) against the same. Returns the VerifyResult (`.passed`, `.ir_passed`, `.blob`,
+    blob interpreter) against the same; `onnx_reference`: an ONNX reference on onnx's reference evaluator, which
+    checks OpenVINO's conversion of it too. Returns the VerifyResult (`.passed`, `.ir_passed`, `.blob`,
     `.exit_code`)."""
     from kernelkit.doctor.verify import verify as run_verify
 
     return run_verify(outdir, inputs=inputs, expected=expected, reference=reference, seed=seed, atol=atol,
-                      rtol=rtol, blob=blob, check_blob=check_blob)
+                      rtol=rtol, blob=blob, check_blob=check_blob, onnx_reference=onnx_reference)
 
 
 def compile(model_or_outdir, output, **options):        # noqa: A001 - the user's verb

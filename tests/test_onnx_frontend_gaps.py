@@ -31,3 +31,37 @@ def test_space_to_depth_crd_blob_matches_onnx(tmp_path):
     assert (out / "model.blob").is_file()          # the plugin compiled it, so verify checks the blob too
     assert main(["verify", str(out), "--inputs", str(tmp_path / "in.npz"),
                  "--expected", str(tmp_path / "exp.npz")]) == 0
+
+
+def _patched_case(op: str, name: str, tmp_path):
+    from kernelkit.cli import main
+
+    case = next(c for _, c in node_cases({op}) if c.name == name)
+    prepared = prepare(case, tmp_path / "case")
+    import numpy as np
+
+    np.savez(tmp_path / "in.npz", **{f"in{i}": a for i, a in enumerate(prepared.inputs)})
+    out = tmp_path / "patched"
+    assert main(["patch", str(prepared.model_path), "-o", str(out), "--target", "2021.4", "--no-compile"]) == 0
+    return out, tmp_path / "in.npz"
+
+
+def test_onnx_reference_sees_a_conversion_the_default_cannot(tmp_path, capsys):
+    """OpenVINO converts this MaxPool (ceil mode, the last window starting in the padding) to a 2x2 output
+    where ONNX says 1x1: against the original converted the same way, verify cannot see it; against onnx's
+    reference evaluator it does."""
+    from kernelkit.cli import main
+
+    out, feed = _patched_case("MaxPool", "test_maxpool_2d_ceil_output_size_reduce_by_one", tmp_path)
+    assert main(["verify", str(out), "--inputs", str(feed), "--no-blob"]) == 0
+    capsys.readouterr()
+    assert main(["verify", str(out), "--inputs", str(feed), "--no-blob", "--onnx-reference"]) == 1
+    text = capsys.readouterr().out
+    assert "reference evaluator" in text and "shape" in text
+
+
+def test_onnx_reference_passes_a_faithful_conversion(tmp_path):
+    from kernelkit.cli import main
+
+    out, feed = _patched_case("SpaceToDepth", "test_spacetodepth_crd_mode_example", tmp_path)
+    assert main(["verify", str(out), "--inputs", str(feed), "--no-blob", "--onnx-reference"]) == 0

@@ -20,6 +20,9 @@ def add_arguments(parser) -> None:
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--expected", metavar="EXP.npz", help="expected outputs out0, out1, ...")
     group.add_argument("--reference", metavar="MODEL", help="reference model run on OpenVINO CPU (f32)")
+    parser.add_argument("--onnx-reference", action="store_true",
+                        help="run an ONNX original on onnx's reference evaluator instead of OpenVINO CPU: checks "
+                             "OpenVINO's conversion of the file too (slow on large models)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random inputs (default: 0)")
     parser.add_argument("--atol", type=float, help="absolute tolerance (default: the harness's fp16 default)")
     parser.add_argument("--rtol", type=float, help="relative tolerance (default: the harness's fp16 default)")
@@ -35,6 +38,7 @@ def run(args) -> int:
     from kernelkit.doctor.verify import format_verify_result, verify
 
     result = verify(args.outdir, inputs=args.inputs, expected=args.expected, reference=args.reference,
-                    seed=args.seed, atol=args.atol, rtol=args.rtol, blob=args.blob, check_blob=not args.no_blob)
+                    seed=args.seed, atol=args.atol, rtol=args.rtol, blob=args.blob, check_blob=not args.no_blob,
+                    onnx_reference=args.onnx_reference)
     print(json.dumps(result.to_dict(), indent=2) if args.json else format_verify_result(result))
     return result.exit_code

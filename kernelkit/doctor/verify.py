@@ -148,9 +148,12 @@ class BlobCheck:
 
 
 def verify(outdir, *, inputs=None, expected=None, reference=None, seed: int = 0, atol: float | None = None,
-           rtol: float | None = None, blob=None, check_blob: bool = True, locate: bool = True) -> VerifyResult:
+           rtol: float | None = None, blob=None, check_blob: bool = True, locate: bool = True,
+           onnx_reference: bool = False) -> VerifyResult:
     """Compare the patched model in OUTDIR (custom layers emulated) with expected outputs or a reference
-    model (default: the original model recorded in patch-report.json, on the same inputs). The compiled blob
+    model (default: the original model recorded in patch-report.json, on the same inputs). onnx_reference: an
+    ONNX reference runs on onnx's reference evaluator, not through OpenVINO's conversion of it, so a conversion
+    that loses the file's meaning is caught too. The compiled blob
     (`blob`, else OUTDIR/model.blob when patch or compile wrote one; `check_blob=False` skips it) is run by the
     blob interpreter on the same inputs and compared with the same reference; `locate=False` skips the search
     for where a failing blob departs (a second run)."""
@@ -165,6 +168,9 @@ def verify(outdir, *, inputs=None, expected=None, reference=None, seed: int = 0,
                              hint="pass the output folder of `kernelkit patch`")
     if expected is not None and reference is not None:
         raise KernelkitError("give --expected or --reference, not both", where="--expected/--reference")
+    if expected is not None and onnx_reference:
+        raise KernelkitError("--onnx-reference runs a reference model; --expected gives outputs instead",
+                             where="--onnx-reference", hint="drop one of the two")
     report = patchdir.read_report(outdir)
     patched = load_model(outdir / patchdir.MODEL_FILE)
     feed = _load_npz(inputs, "in", "IN.npz") if inputs is not None else random_inputs(patched, seed)
@@ -181,7 +187,8 @@ def verify(outdir, *, inputs=None, expected=None, reference=None, seed: int = 0,
         if ref_path is None:
             raise KernelkitError("no reference: the folder has no patch-report.json naming the original model",
                                  path=outdir, hint="pass --expected EXP.npz or --reference MODEL")
-        wanted, label = _run_reference(ref_path, reference is not None, source, report, feed, patched)
+        wanted, label = _run_reference(ref_path, reference is not None, source, report, feed, patched,
+                                       onnx_reference=onnx_reference)
     result = VerifyResult(outdir, label, emulated=emulated, problems=problems)
     if actual and len(actual) != len(wanted):
         result.problems.append(f"the patched model has {len(actual)} outputs, the reference {len(wanted)}")
@@ -278,7 +285,8 @@ def _original_model(name: str, outdir: Path) -> Path:
     return path.parent if saved else path
 
 
-def _run_reference(ref_path: Path, explicit: bool, source: dict, report: dict, feed, patched):
+def _run_reference(ref_path: Path, explicit: bool, source: dict, report: dict, feed, patched, *,
+                   onnx_reference: bool = False):
     """The reference outputs and their label. The patch's --input-shape and --input-value apply to any
     reference, so a model with frozen inputs is compared with the original at those values (its If and Loop
     run by OpenVINO, not folded). An ONNX original OpenVINO cannot convert (a dead branch it cannot
@@ -292,6 +300,17 @@ def _run_reference(ref_path: Path, explicit: bool, source: dict, report: dict, f
     cut = source.get("outputs") or None
     options = report.get("preprocessing", {})
     layouts = report.get("inputs")
+    if onnx_reference:
+        if ref_path.suffix.lower() != ".onnx":
+            raise KernelkitError("--onnx-reference needs an ONNX reference model", path=ref_path,
+                                 where="--onnx-reference", hint="pass --reference MODEL.onnx, or drop the flag")
+        if source.get("head"):
+            raise KernelkitError("the patch rewrote the model's head (--head), so the ONNX file's own outputs "
+                                 "are not the patched model's", path=ref_path, where="--onnx-reference",
+                                 hint="verify without --onnx-reference")
+        outputs = OnnxReferenceRunner(ref_path, shapes, values, cut=cut).run(
+            preprocess_like_patch(feed, patched, options, layouts)).arrays
+        return outputs, f"original model {ref_path} on onnx's reference evaluator (ONNX's meaning of the file)"
     try:
         original = load_model(ref_path, shapes, values, outputs=cut, head=source.get("head"))
     except ConversionFailed:
