@@ -61,6 +61,7 @@ def fix_dfts(onnx_model, ov_model) -> None:
     """Replace, in `ov_model` (OpenVINO's conversion of `onnx_model`), every DFT node's outputs by the exact
     transform. A DFT the kit cannot make exactly is a KernelkitError naming the node and what to do."""
     import openvino.opset1 as op1
+    import openvino.opset3 as op3
     import openvino.opset7 as op7
     import openvino.opset8 as op8
     import openvino.opset9 as op9
@@ -126,11 +127,13 @@ def fix_dfts(onnx_model, ov_model) -> None:
         transform = None                      # the transform, when an op follows it
         complex_x = x
         if real and not (onesided and not inverse):
-            zeros = op1.multiply(x, op1.constant(np.zeros((), x.get_element_type().to_dtype())))
-            complex_x = op1.concat([x, zeros], rank - 1).output(0)
+            # zeros of x's shape (not x * 0: an inf in x would make a NaN)
+            zeros = op3.broadcast(op1.constant(np.zeros((), x.get_element_type().to_dtype())), op3.shape_of(x),
+                                  name=f"{name}/imaginary")
+            complex_x = op1.concat([x, zeros], rank - 1, name=f"{name}/complex").output(0)
         if not inverse and onesided:
             if real:
-                squeezed = op1.squeeze(x, op1.constant(np.array([rank - 1], np.int64)))
+                squeezed = op1.squeeze(x, op1.constant(np.array([rank - 1], np.int64)), name=f"{name}/real")
                 y = op9.rdft(*signal_args(squeezed.output(0)))
             else:                              # onnx.reference slices the two-sided transform
                 if length is not None and length_value is None:
