@@ -125,7 +125,8 @@ def test_group_normalization(tmp_path):
                    round_fp16(_run(original, [rounded])[0])).passed
 
 
-@pytest.mark.parametrize("aligned,mode", [("asymmetric", "avg"), ("half_pixel_for_nn", "avg")])
+@pytest.mark.parametrize("aligned,mode", [("asymmetric", "avg"), ("half_pixel_for_nn", "avg"), ("half_pixel", "avg"),
+                                          ("asymmetric", "max"), ("half_pixel_for_nn", "max")])
 def test_roi_align_9(tmp_path, aligned, mode):
     x = ops.parameter([1, 2, 10, 12], np.float32, name="x")
     rois = ops.parameter([3, 4], np.float32, name="rois")
@@ -134,18 +135,6 @@ def test_roi_align_9(tmp_path, aligned, mode):
     data = [RNG.uniform(-1, 1, (1, 2, 10, 12)).astype(np.float32),
             np.array([[2, 3, 15, 17], [0, 0, 23, 19], [5, 1, 9, 12]], np.float32)]
     np.testing.assert_allclose(_run(patched, data)[0], _run(original, data)[0], rtol=1e-5, atol=1e-6)
-
-
-def test_roi_align_9_max_mode_is_refused(tmp_path):
-    # ROIAlign-3 computes max mode differently from ROIAlign-9 (measured: it fails the comparison above).
-    x = ops.parameter([1, 1, 6, 6], np.float32, name="x")
-    rois = ops.parameter([1, 4], np.float32, name="rois")
-    path = tmp_path / "max.xml"
-    ov.save_model(ov.Model([ov.opset9.roi_align(x, rois, np.zeros(1, np.int32), 2, 2, 2, 1.0, "max", "asymmetric")],
-                           [x, rois], "m"), str(path))
-    ctx = PatchContext(load_model(path), get_target("2021.4"))
-    rewrite.apply(ctx)
-    assert not ctx.changes and "max" in ctx.refusals[0].reason
 
 
 @pytest.mark.parametrize("sizes,transform,antialias", [([9, 14], "half_pixel", False), ([4, 3], "align_corners", False),

@@ -12,6 +12,7 @@ import tempfile
 from pathlib import Path
 
 from kernelkit.core.errors import KernelkitError
+from kernelkit.ir.onnx_dft import fix_dfts
 from kernelkit.ir.onnx_graph import load_onnx, real_inputs
 
 
@@ -30,7 +31,8 @@ def convert_onnx(path: Path, input_shapes: dict[str, list[int]] | None = None, *
     path = Path(path)
     # Read it as ONNX first: handed a file that is not ONNX, OpenVINO tries its other frontends and floods
     # stderr with their parse errors.
-    graph = (model if model is not None else load_onnx(path, external_data=False)).graph
+    onnx_model = model if model is not None else load_onnx(path, external_data=False)
+    graph = onnx_model.graph
     known = [i.name for i in real_inputs(graph)]
     kwargs = {}
     if input_shapes:
@@ -58,6 +60,10 @@ def convert_onnx(path: Path, input_shapes: dict[str, list[int]] | None = None, *
                     "check the file with onnx.checker, or pass --input-shape for dynamic inputs")
             raise ConversionFailed(f"OpenVINO cannot convert this ONNX model: {text}", path=path, hint=hint) from None
         restore_dropped_attributes(converted, graph)
+        try:
+            fix_dfts(onnx_model, converted)
+        except KernelkitError as exc:
+            raise ConversionFailed(exc.message, path=path, where=exc.where, hint=exc.hint) from None
         xml_path = Path(tmp) / "model.xml"
         ov.save_model(converted, str(xml_path), compress_to_fp16=False)
         return xml_path.read_bytes(), xml_path.with_suffix(".bin").read_bytes()

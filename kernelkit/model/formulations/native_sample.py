@@ -16,7 +16,7 @@ import numpy as np
 from kernelkit.model.formulations.compose import Composer
 from kernelkit.model.formulations.registry import formulation
 from kernelkit.model.passes.base import Refuse
-from kernelkit.ir.graph import FLOAT_PRECISIONS, Out, input_of
+from kernelkit.ir.graph import FLOAT_PRECISIONS, Out, constant_input, input_of
 
 MAX_SIDE = 128          # where the coarse part stays exact in fp16 (8 * 128 * 2 = 2048)
 CUBIC_A = -0.75         # GridSample's bicubic (Keys, as PyTorch)
@@ -206,24 +206,42 @@ def grid_sample(model, layer) -> Out:
     return c.transpose(c.reshape(total, [n, out_h, out_w, channels]), [0, 3, 1, 2])
 
 
-@formulation("roialign", text="ROIAlign-3, boxes shifted by -0.5 pixel for half_pixel_for_nn")
+# Where ROIAlign-9's box starts, in feature pixels, relative to v3's x * spatial_scale (OpenVINO's spec).
+ROI_SHIFT = {"asymmetric": lambda scale: 0.0,
+             "half_pixel_for_nn": lambda scale: -0.5,
+             "half_pixel": lambda scale: 0.5 * scale - 0.5}
+
+
+@formulation("roialign", text="ROIAlign-3, the boxes shifted for the half-pixel modes (a box under one feature "
+                              "pixel is taken as one pixel, as v3 does)")
 def roi_align_9(model, layer) -> Out:
-    """ROIAlign-9 = ROIAlign-3 (which the plugin compiles; its coordinates are v9's `asymmetric`), with
-    `half_pixel_for_nn` (what ONNX aligned=1 becomes) shifting the boxes by -0.5 pixel first. v3 makes a box
-    at least one pixel wide and high, which half_pixel_for_nn does not: boxes below one pixel differ.
-    `half_pixel` and max mode differ from v3 beyond a shift (measured) and are refused."""
+    """ROIAlign-9 = ROIAlign-3 (which the plugin compiles; its coordinates are v9's `asymmetric`), the boxes
+    shifted first for `half_pixel_for_nn` (what ONNX's half_pixel becomes; x*s - 0.5) and `half_pixel`
+    ((x + 0.5)*s - 0.5). Measured equal to v9 on OpenVINO CPU in avg and max mode, every aligned_mode, for
+    boxes of one feature pixel or more; v3 makes a smaller box one pixel wide and high, which the half-pixel
+    modes do not, so a constant box under one pixel is refused. ONNX's RoiAlign max (onnx.reference, the
+    ONNX test data) takes the largest weighted corner term, OpenVINO's ROIAlign (v3 and v9 alike) another
+    maximum: 0.40 off test_roialign_mode_max's outputs. An ONNX model's max mode is refused."""
     if layer.version != "opset9":
         raise Refuse(f"{layer.version}: only ROIAlign-9 is formulated")
     x, rois, batch = (input_of(model, layer, i) for i in range(3))
     mode = layer.attrs.get("aligned_mode", "asymmetric")
     scale = float(layer.attrs.get("spatial_scale", "1"))
-    if mode not in ("asymmetric", "half_pixel_for_nn"):
+    if mode not in ROI_SHIFT:
         raise Refuse(f"aligned_mode {mode!r}")
-    if layer.attrs.get("mode", "avg") != "avg":
-        raise Refuse("max mode: ROIAlign-3 takes the maximum differently from ROIAlign-9")
+    if layer.attrs.get("mode", "avg") == "max" and getattr(model, "source_format", None) == "onnx":
+        raise Refuse("ONNX's RoiAlign max mode takes the largest weighted corner term of each sample; OpenVINO's "
+                     "ROIAlign (what the conversion made, and v3) another maximum: it would compute something "
+                     "else (0.40 off ONNX's test_roialign_mode_max)")
+    boxes = constant_input(model, layer, 1)
+    if mode != "asymmetric" and boxes is not None:
+        sides = (np.asarray(boxes, np.float64)[:, 2:] - np.asarray(boxes, np.float64)[:, :2]) * scale
+        if (sides < 1).any():
+            raise Refuse(f"a box under one feature pixel: ROIAlign-3 makes it one pixel, {mode} does not")
     c = Composer(model, layer, x)
-    if mode != "asymmetric":
-        rois = c.sub(rois, 0.5 / scale)
+    shift = ROI_SHIFT[mode](scale) / scale
+    if shift:
+        rois = c.add(rois, shift)
     attrs = {k: layer.attrs[k] for k in ("pooled_h", "pooled_w", "sampling_ratio", "spatial_scale", "mode")
              if k in layer.attrs}
     return c.op("ROIAlign", [x, rois, batch], attrs, version="opset3",

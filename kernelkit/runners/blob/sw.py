@@ -461,6 +461,49 @@ def _broadcast(ins, params, out):
     return np.broadcast_to(ins[0], out)
 
 
+def _roi_align(ins, params, out):
+    """ROIAlign-3 in avg mode: params pooled_w, pooled_h, sampling_ratio, spatial_scale (f32), mode (0 avg),
+    step_number; inputs the feature map (N, C, H, W), the boxes [R, 4] (x1, y1, x2, y2) and their images.
+    A box is at least one pixel; each bin averages sr x sr bilinear samples (ceil(bin) per side when sr is 0),
+    a sample more than a pixel outside the map counting 0 (OpenVINO's ROIAlign-3; matches OpenVINO CPU)."""
+    x, boxes, images = ins[0], np.asarray(ins[1], np.float64).reshape(-1, 4), np.asarray(ins[2]).reshape(-1)
+    pooled_w, pooled_h, ratio, scale, mode = int(params[0]), int(params[1]), int(params[2]), f32(params[3]), \
+        int(params[4])
+    if mode != 0:
+        raise KernelkitError(f"ROIAlign mode {mode} (max) has no numpy semantics in kernelkit: OpenVINO's "
+                             "maximum is not one the interpreter knows")
+    _, _, height, width = x.shape
+    y = np.zeros(bounded(out), np.float64)
+    for r, (box, image) in enumerate(zip(boxes * scale, images)):
+        x1, y1 = box[0], box[1]
+        bin_w, bin_h = max(box[2] - x1, 1.0) / pooled_w, max(box[3] - y1, 1.0) / pooled_h
+        grid_h = ratio if ratio > 0 else int(math.ceil(bin_h))
+        grid_w = ratio if ratio > 0 else int(math.ceil(bin_w))
+        ys = y1 + (np.arange(pooled_h)[:, None] + (np.arange(grid_h)[None, :] + 0.5) / grid_h) * bin_h
+        xs = x1 + (np.arange(pooled_w)[:, None] + (np.arange(grid_w)[None, :] + 0.5) / grid_w) * bin_w
+        plane = x[int(image)].astype(np.float64)
+        total = 0.0
+        for sy in range(grid_h):
+            for sx in range(grid_w):
+                total = total + _bilinear(plane, ys[:, sy][:, None], xs[:, sx][None, :], height, width)
+        y[r] = total / (grid_h * grid_w)
+    return y
+
+
+def _bilinear(plane, yy, xx, height, width):
+    """plane (C, H, W) at the points yy (h, 1) x xx (1, w): [C, h, w]; 0 more than a pixel outside."""
+    yy, xx = np.broadcast_arrays(yy, xx)
+    outside = (yy < -1) | (yy > height) | (xx < -1) | (xx > width)
+    yy, xx = np.maximum(yy, 0), np.maximum(xx, 0)
+    y0, x0 = np.minimum(yy.astype(np.int64), height - 1), np.minimum(xx.astype(np.int64), width - 1)
+    yy, xx = np.where(y0 >= height - 1, y0, yy), np.where(x0 >= width - 1, x0, xx)
+    y1, x1 = np.minimum(y0 + 1, height - 1), np.minimum(x0 + 1, width - 1)
+    ly, lx = yy - y0, xx - x0
+    value = ((1 - ly) * (1 - lx) * plane[:, y0, x0] + (1 - ly) * lx * plane[:, y0, x1]
+             + ly * (1 - lx) * plane[:, y1, x0] + ly * lx * plane[:, y1, x1])
+    return np.where(outside, 0.0, value)
+
+
 # StageType code -> (name, function)
 STAGES = {
     0: ("Conv", _sw_conv),
@@ -532,6 +575,7 @@ STAGES = {
     131: ("Mish", _unary(lambda x, p: x * np.tanh(np.logaddexp(0, x)))),
     134: ("SoftPlus", _unary(lambda x, p: np.logaddexp(0, x))),
     138: ("Ceiling", _unary(lambda x, p: np.ceil(x))),
+    123: ("ROIAlign", _roi_align),
 }
 
 # Stages whose inputs are matched to the output by dims letter (element-wise, with broadcasting).
@@ -541,7 +585,7 @@ ALIGNED = {
 }
 
 # Stages whose data input and output are read by dims letter in N, C, (D,) H, W order, whatever their layout.
-BY_LETTER = {0, 1, 2, 8, 11, 49, 62, 67, 72, 73}
+BY_LETTER = {0, 1, 2, 8, 11, 49, 62, 67, 72, 73, 123}
 DEPTH_CONV = 8
 CONVS = {0, DEPTH_CONV, 49}
 COPY = 19
