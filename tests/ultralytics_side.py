@@ -4,7 +4,10 @@ rescaled to that image's features) so a few cells detect with confidence, export
 `model.export(format="onnx")`; and Ultralytics' own decoding (non_max_suppression) of an output0 array.
 
     python ultralytics_side.py export YAML SIZE OUT_DIR     # OUT_DIR/<stem>.onnx, OUT_DIR/<stem>.image.npz
-    python ultralytics_side.py decode OUTPUT0.npy CONF IOU  # JSON list of [x1, y1, x2, y2, conf, class]
+    python ultralytics_side.py decode OUTPUT0.npy CONF IOU [NC]  # JSON list of [x1, y1, x2, y2, conf, class, extra...]
+    python ultralytics_side.py masks PROTOS.npy ROWS.json SIZE OUT.npy  # process_mask of the kept rows' coefficients
+
+NC: the class count, when output0 holds rows after the class scores (Pose keypoints, Segment mask coefficients).
 """
 import json
 import os
@@ -77,7 +80,7 @@ def export(yaml, size, out_dir):
     print(json.dumps({"onnx": str(out_dir / f"{stem}.onnx"), "ultralytics": ultralytics.__version__}))
 
 
-def decode(path, conf, iou):
+def decode(path, conf, iou, nc="0"):
     from torchvision_cpu import use_python_ops
 
     use_python_ops()
@@ -86,9 +89,27 @@ def decode(path, conf, iou):
     from ultralytics.utils.nms import non_max_suppression
 
     pred = torch.from_numpy(np.load(path))
-    (boxes,) = non_max_suppression(pred, conf_thres=float(conf), iou_thres=float(iou), agnostic=True, max_det=300)
+    (boxes,) = non_max_suppression(pred, conf_thres=float(conf), iou_thres=float(iou), agnostic=True, max_det=300,
+                                   nc=int(nc))
     print(json.dumps(boxes.tolist()))
 
 
+def masks(protos, rows, size, out):
+    """Ultralytics' own mask decoding (ops.process_mask, upsampled to the input as its predictor does) of the
+    rows `decode` kept: [x1, y1, x2, y2, conf, class, coefficients...]."""
+    from torchvision_cpu import use_python_ops
+
+    use_python_ops()
+    import numpy as np
+    import torch
+    from ultralytics.utils.ops import process_mask
+
+    protos = torch.from_numpy(np.load(protos))[0]
+    kept = torch.tensor(json.loads(Path(rows).read_text()), dtype=torch.float32).reshape(-1, 6 + protos.shape[0])
+    found = process_mask(protos, kept[:, 6:], kept[:, :4], (int(size), int(size)), upsample=True)
+    np.save(out, found.numpy().astype(np.uint8))
+    print(json.dumps({"masks": list(found.shape)}))
+
+
 if __name__ == "__main__":
-    {"export": export, "decode": decode}[sys.argv[1]](*sys.argv[2:])
+    {"export": export, "decode": decode, "masks": masks}[sys.argv[1]](*sys.argv[2:])

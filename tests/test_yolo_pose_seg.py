@@ -1,0 +1,172 @@
+"""`kernelkit patch --head yolo` on Ultralytics Pose and Segment exports (YOLOv8n-pose, YOLO11n-pose, YOLOv8n-seg,
+YOLO11n-seg built from their yaml in the torch side environment and exported by Ultralytics, as in
+test_yolo_head.py), compiled by the real 2021.4 plugin, archived, and decoded by DepthAI's own host DetectionParser
+with keypoint and mask decoding on (the archive turns them on): detections, keypoints and masks must be
+Ultralytics' own decoding of the original model's output0 (and protos) on the same image.
+
+- Pose: DepthAI's keypoints (x, y normalised and clamped to the image, visibility through its Sigmoid) equal
+  Ultralytics' (`non_max_suppression` rows, keypoints in pixels), detection for detection, within 1e-4.
+- Segment: DepthAI's host parser returns one index mask (pixel = index of the detection that claimed it first, 255
+  none) made from the per-stride mask coefficients and the prototypes. Ultralytics' `process_mask` (upsampled to
+  the input, cropped to the box, logit > 0) of the same detections, painted in the same order, must match it
+  detection by detection; the two resize differently (DepthAI: the box's crop of the prototype map resized to the
+  box; Ultralytics: the whole map upsampled, then cropped), so the pixels along mask edges may differ, and the
+  test holds each detection's mask to an IoU, measured here. The rewritten mask and prototype outputs themselves
+  hold exactly the original's coefficients and prototypes.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from kernelkit.cli import main
+from myriad_models import require_toolchain
+from test_archive_heads import cpu_outputs, depthai
+from test_yolo_head import IOU, SIZE, THRESHOLDS, same, side
+
+STRIDES = (8, 16, 32)
+LEVELS = ["output1_yolov8", "output2_yolov8", "output3_yolov8"]
+# name -> (task, classes, rows after the class scores, subtype): what each yaml builds (Ultralytics' defaults)
+MODELS = {"yolov8n-pose": ("pose", 1, 51, "yolov8"), "yolo11n-pose": ("pose", 1, 51, "yolov11"),
+          "yolov8n-seg": ("segment", 80, 32, "yolov8"), "yolo11n-seg": ("segment", 80, 32, "yolov11")}
+MASK_IOU = 0.8          # per detection, DepthAI's index mask against Ultralytics' masks painted alike
+
+
+@pytest.fixture(scope="module", params=list(MODELS))
+def export(request, tmp_path_factory):
+    folder = tmp_path_factory.mktemp(request.param)
+    side("export", f"{request.param}.yaml", SIZE, folder)
+    image = np.load(folder / f"{request.param}.image.npz")["images"]
+    return request.param, folder / f"{request.param}.onnx", image
+
+
+def original_outputs(onnx_path: Path, image: np.ndarray) -> list[np.ndarray]:
+    import openvino as ov
+
+    compiled = ov.Core().compile_model(str(onnx_path), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+    return [np.asarray(v) for v in compiled(image).values()]
+
+
+def ultralytics_rows(output0: np.ndarray, classes: int, folder: Path):
+    """The confidence threshold, and Ultralytics' non_max_suppression rows [x1, y1, x2, y2, conf, class, extra...]
+    of output0 (boxes clipped to the image first, as DepthAI clips them before its NMS; see test_yolo_head)."""
+    scores = output0[0, 4:4 + classes].max(0)
+    conf = next(t for t in THRESHOLDS if np.min(np.abs(scores - t)) > 1e-4)
+    x1y1 = np.clip(output0[:, 0:2] - output0[:, 2:4] / 2, 0, SIZE)
+    x2y2 = np.clip(output0[:, 0:2] + output0[:, 2:4] / 2, 0, SIZE)
+    clipped = np.concatenate([(x1y1 + x2y2) / 2, x2y2 - x1y1, output0[:, 4:]], 1)
+    np.save(folder / "output0.npy", clipped)
+    return conf, json.loads(side("decode", folder / "output0.npy", conf, IOU, classes))
+
+
+def parse_with_depthai(archive: Path, tensors: dict):
+    """DepthAI's host DetectionParser configured from the archive alone, fed one NNData of the head outputs."""
+    dai = depthai()
+    pipeline = dai.Pipeline(False)
+    parser = pipeline.create(dai.node.DetectionParser)
+    parser.setRunOnHost(True)
+    parser.setNNArchive(dai.NNArchive(str(archive)))
+    to_parser = parser.input.createInputQueue()
+    detections = parser.out.createOutputQueue()
+    pipeline.start()
+    try:
+        data = dai.NNData()
+        for name, array in tensors.items():
+            # without the batch axis: depthai's addTensor gives a 4-D array a zero batch stride (test_archive_heads)
+            data.addTensor(name, np.ascontiguousarray(array[0], np.float32), dai.TensorInfo.DataType.FP32)
+        data.setTransformation(dai.ImgTransformation(SIZE, SIZE))
+        to_parser.send(data)
+        result = detections.get()
+    finally:
+        pipeline.stop()
+    return parser, result
+
+
+def patch_and_archive(onnx_path: Path, tmp_path: Path, conf: float):
+    folder = tmp_path / "patched"
+    assert main(["patch", str(onnx_path), "-o", str(folder), "--target", "2021.4", "--head", "yolo"]) == 0
+    assert (folder / "model.blob").is_file()           # compiled by the real MYRIAD 2021.4 plugin
+    archive = tmp_path / "model.tar.xz"
+    assert main(["archive", str(folder), "--blob", "-o", str(archive), "--conf-threshold", str(conf),
+                 "--iou-threshold", str(IOU)]) == 0
+    report = json.loads((folder / "patch-report.json").read_text())
+    return folder, archive, report["head"]
+
+
+@pytest.mark.toolchain
+@pytest.mark.slow
+def test_depthai_decodes_the_rewritten_pose_and_segment_heads_as_ultralytics_does(export, tmp_path):
+    require_toolchain()
+    name, onnx_path, image = export
+    task, classes, rows, subtype = MODELS[name]
+    original = original_outputs(onnx_path, image)
+    output0 = original[0]
+    anchors = sum((SIZE // s) ** 2 for s in STRIDES)
+    assert output0.shape == (1, 4 + classes + rows, anchors)
+    conf, expected = ultralytics_rows(output0, classes, tmp_path)
+    assert len(expected) >= 5, "the tweaked model should detect several objects"
+
+    folder, archive, head = patch_and_archive(onnx_path, tmp_path, conf)
+    assert head["task"] == task and head["subtype"] == subtype and head["yolo_outputs"] == LEVELS
+    assert head["n_classes"] == classes and head["strides"] == list(STRIDES)
+    config_head = depthai().NNArchive(str(archive)).getConfigV1().model.heads[0]
+    assert config_head.parser == "YOLOExtendedParser" and config_head.metadata.yoloOutputs == LEVELS
+
+    tensors = cpu_outputs(folder / "model.xml", image)
+    parser, result = parse_with_depthai(archive, tensors)
+    found = [(d.label, d.confidence, d.xmin, d.ymin, d.xmax, d.ymax) for d in result.detections]
+    same(found, [(int(r[5]), r[4], *(min(max(v, 0.0), SIZE) / SIZE for v in r[:4])) for r in expected], atol=1e-4)
+
+    if task == "pose":
+        kpt = ["kpt_output1", "kpt_output2", "kpt_output3"]
+        assert head["n_keypoints"] == 17 and head["keypoints_outputs"] == kpt
+        assert config_head.metadata.nKeypoints == 17 and config_head.metadata.keypointsOutputs == kpt
+        assert parser.getDecodeKeypoints() and parser.getNKeypoints() == 17      # the archive turned it on
+        assert sorted(tensors) == sorted(LEVELS + kpt)
+        assert [tensors[n].shape for n in kpt] == [(1, 51, SIZE // s, SIZE // s) for s in STRIDES]
+        for detection, row in zip(result.detections, expected):
+            theirs = np.array(row[6:]).reshape(17, 3)
+            ours = np.array([(k.imageCoordinates.x, k.imageCoordinates.y, k.confidence)
+                             for k in detection.getKeypoints()])
+            assert ours.shape == (17, 3)
+            np.testing.assert_allclose(ours[:, :2], np.clip(theirs[:, :2] / SIZE, 0.0, 1.0), atol=1e-4)
+            np.testing.assert_allclose(ours[:, 2], theirs[:, 2], atol=1e-4)
+    else:
+        masks = ["output1_masks", "output2_masks", "output3_masks"]
+        assert head["mask_outputs"] == masks and head["protos_outputs"] == "protos_output"
+        assert head["n_prototypes"] == 32
+        assert config_head.metadata.maskOutputs == masks and config_head.metadata.protosOutputs == "protos_output"
+        assert parser.getDecodeSegmentation()                                    # the archive turned it on
+        # the rewritten outputs hold the original's coefficients (per stride) and prototypes
+        start = 0
+        for name_, stride in zip(masks, STRIDES):
+            cells = (SIZE // stride) ** 2
+            np.testing.assert_allclose(tensors[name_].reshape(32, cells), output0[0, 4 + classes:, start:start + cells],
+                                       atol=1e-5)
+            start += cells
+        np.testing.assert_allclose(tensors["protos_output"], original[1], atol=1e-5)
+        # DepthAI's index mask against Ultralytics' masks of the same detections, painted in the same order
+        np.save(tmp_path / "protos.npy", original[1])
+        (tmp_path / "rows.json").write_text(json.dumps(expected))
+        side("masks", tmp_path / "protos.npy", tmp_path / "rows.json", SIZE, tmp_path / "masks.npy")
+        theirs = np.load(tmp_path / "masks.npy").astype(bool)
+        painted = np.full((SIZE, SIZE), 255, np.uint8)
+        for index, mask in enumerate(theirs):
+            painted[mask & (painted == 255)] = index
+        ours = np.asarray(result.getCvSegmentationMask())
+        assert ours.shape == (SIZE, SIZE)
+        scores = []
+        for index in range(len(expected)):
+            a, b = ours == index, painted == index
+            if a.sum() + b.sum() == 0:
+                continue
+            scores.append((a & b).sum() / (a | b).sum())
+        assert scores and min(scores) >= MASK_IOU, scores
+        assert ((ours == 255) == (painted == 255)).mean() > 0.97
+
+    # verify rewrites the original the same way and compares every output
+    assert main(["verify", str(folder), "--no-blob"]) == 0
