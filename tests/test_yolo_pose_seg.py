@@ -31,8 +31,8 @@ from test_yolo_head import IOU, SIZE, THRESHOLDS, same, side
 
 STRIDES = (8, 16, 32)
 LEVELS = ["output1_yolov8", "output2_yolov8", "output3_yolov8"]
-# name -> (task, classes, rows after the class scores, subtype): what each yaml builds (Ultralytics' defaults)
-MODELS = {"yolov8n-pose": ("pose", 1, 51, "yolov8"), "yolo11n-pose": ("pose", 1, 51, "yolov11"),
+# name -> (task, classes, rows after the class scores, subtype): what each yaml builds (yolo11-pose.yaml: 80 classes)
+MODELS = {"yolov8n-pose": ("pose", 1, 51, "yolov8"), "yolo11n-pose": ("pose", 80, 51, "yolov11"),
           "yolov8n-seg": ("segment", 80, 32, "yolov8"), "yolo11n-seg": ("segment", 80, 32, "yolov11")}
 DOCUMENTED_SAME = 0.995  # pixels of DepthAI's index mask equal to its documented decoding of Ultralytics' rows
 # ... and to Ultralytics' process_mask painted alike: the resizes differ (DepthAI resizes the box's crop of the
@@ -186,3 +186,15 @@ def test_depthai_decodes_the_rewritten_pose_and_segment_heads_as_ultralytics_doe
 
     # verify rewrites the original the same way and compares every output
     assert main(["verify", str(folder), "--no-blob"]) == 0
+
+
+def test_an_obb_head_is_refused_since_depthai_decodes_no_angles(tmp_path, capsys):
+    """YOLOv8n-obb, exported by Ultralytics: its angle row is recognised and refused by name of what DepthAI
+    lacks (depthai 3.12 gives every ImgDetection angle 0, anglesOutputs or not); nothing is written."""
+    side("export", "yolov8n-obb.yaml", SIZE, tmp_path)
+    out = tmp_path / "out"
+    assert main(["patch", str(tmp_path / "yolov8n-obb.onnx"), "-o", str(out), "--no-compile", "--head", "yolo"]) == 2
+    err = capsys.readouterr().err
+    assert "--head: output output0 holds an OBB head's angle after the box and class rows" in err
+    assert "decodes no rotated boxes" in err and "Traceback" not in err
+    assert not out.exists()

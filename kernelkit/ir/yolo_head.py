@@ -188,15 +188,20 @@ def find_head(model) -> UltralyticsHead | None:
     conv, reg_max, boxes = found
     grids = [level.grid for level in boxes]
     anchors = sum(h * w for h, w in grids)
-    classes = classes_sigmoid = None
+    candidates = []
     for layer in model.layers:
         if layer.type.lower() != "sigmoid" or len(layer.outputs[0].dims) != 3 or \
                 layer.outputs[0].dims[2] != anchors:
             continue
         levels = _levels(model, graph.input_of(model, layer, 0))
         if levels and [level.grid for level in levels] == grids:
-            classes, classes_sigmoid = levels, layer
-            break
+            candidates.append((levels, layer))
+    # An OBB head's angle is a Sigmoid over the same anchors too, scaled after; the class scores' Sigmoid is the
+    # one the detection output takes as it is
+    direct = {part.layer.id for r in model.results() if _feeds(model, conv, {r.id})
+              for part in _channel_parts(model, graph.input_of(model, r, 0))}
+    candidates.sort(key=lambda found: found[1].id not in direct)
+    classes, classes_sigmoid = candidates[0] if candidates else (None, None)
     if classes is None:
         raise KernelkitError("an Ultralytics DFL box decoder with no class scores (a Sigmoid over the same "
                              f"{anchors} anchors) beside it", path=model.path, where=OPTION,
