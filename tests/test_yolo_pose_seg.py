@@ -198,3 +198,117 @@ def test_an_obb_head_is_refused_since_depthai_decodes_no_angles(tmp_path, capsys
     assert "--head: output output0 holds an OBB head's angle after the box and class rows" in err
     assert "decodes no rotated boxes" in err and "Traceback" not in err
     assert not out.exists()
+
+
+def hand_built_head(folder: Path, task: str, reg_max: int = 4, classes: int = 2, keypoints: int = 3,
+                    coefficients: int = 4, size: int = 64) -> Path:
+    """A Pose or Segment head written the way Ultralytics 8.4 exports it (no torch needed): per stride box bins,
+    class logits and keypoint / coefficient channels, each flattened and concatenated over the strides; DFL,
+    anchors and strides, class Sigmoid; keypoints decoded as (2 raw + anchor - 0.5) stride with a Sigmoid
+    visibility, or coefficients as they are beside prototypes [1, coefficients, size/4, size/4]; output0 =
+    [xywh, scores, extra]."""
+    import openvino as ov
+    from openvino import opset8 as ops
+
+    from myriad_models import save_ir
+
+    rng = np.random.default_rng(7)
+    x = ops.parameter([1, 3, size, size], np.float32, name="images")
+    extra = 3 * keypoints if task == "pose" else coefficients
+    flats = {"box": [], "cls": [], "extra": []}
+    anchors, strides = [], []
+    for stride in STRIDES:
+        for key, channels in (("box", 4 * reg_max), ("cls", classes), ("extra", extra)):
+            weights = rng.standard_normal((channels, 3, stride, stride)).astype(np.float32) * 0.05
+            level = ops.convolution(x, ops.constant(weights), [stride] * 2, [0, 0], [0, 0], [1, 1])
+            flats[key].append(ops.reshape(level, ops.constant(np.array([1, channels, -1], np.int64)), False))
+        cells = size // stride
+        ys, xs = np.meshgrid(np.arange(cells) + 0.5, np.arange(cells) + 0.5, indexing="ij")
+        anchors.append(np.stack([xs.ravel(), ys.ravel()]))
+        strides.append(np.full(cells * cells, stride, np.float32))
+    grid = np.concatenate(anchors, 1).astype(np.float32)[None]            # [1, 2, A]
+    per_anchor = np.concatenate(strides)[None, None]                        # [1, 1, A]
+    box, cls, rows = (ops.concat(flats[k], 2) for k in ("box", "cls", "extra"))
+    bins = ops.reshape(box, ops.constant(np.array([1, 4, reg_max, -1], np.int64)), False)
+    bins = ops.softmax(ops.transpose(bins, ops.constant(np.array([0, 2, 1, 3], np.int64))), 1)
+    dfl = ops.convolution(bins, ops.constant(np.arange(reg_max, dtype=np.float32).reshape(1, reg_max, 1, 1)),
+                          [1, 1], [0, 0], [0, 0], [1, 1])
+    dist = ops.reshape(dfl, ops.constant(np.array([1, 4, -1], np.int64)), False)
+    lt, rb = ops.variadic_split(dist, ops.constant(np.int64(1)), ops.constant(np.array([2, 2], np.int64))).outputs()
+    x1y1, x2y2 = ops.subtract(ops.constant(grid), lt), ops.add(ops.constant(grid), rb)
+    xywh = ops.concat([ops.multiply(ops.add(x1y1, x2y2), ops.constant(np.float32(0.5))),
+                       ops.subtract(x2y2, x1y1)], 1)
+    boxes = ops.multiply(xywh, ops.constant(per_anchor))
+    outputs = []
+    if task == "pose":
+        k = ops.reshape(rows, ops.constant(np.array([1, keypoints, 3, -1], np.int64)), False)
+        xy = ops.strided_slice(k, ops.constant(np.array([0, 0, 0, 0], np.int64)),
+                               ops.constant(np.array([0, 0, 2, 0], np.int64)),
+                               ops.constant(np.array([1, 1, 1, 1], np.int64)), [1, 1, 0, 1], [1, 1, 0, 1])
+        vis = ops.strided_slice(k, ops.constant(np.array([0, 0, 2, 0], np.int64)),
+                                ops.constant(np.array([0, 0, 3, 0], np.int64)),
+                                ops.constant(np.array([1, 1, 1, 1], np.int64)), [1, 1, 0, 1], [1, 1, 0, 1])
+        xy = ops.multiply(ops.add(ops.multiply(xy, ops.constant(np.float32(2.0))),
+                                  ops.constant((grid - 0.5)[:, None])), ops.constant(per_anchor[:, None]))
+        rows = ops.reshape(ops.concat([xy, ops.sigmoid(vis)], 2),
+                           ops.constant(np.array([1, 3 * keypoints, -1], np.int64)), False)
+    else:
+        weights = rng.standard_normal((coefficients, 3, 4, 4)).astype(np.float32) * 0.2
+        outputs.append(ops.convolution(x, ops.constant(weights), [4, 4], [0, 0], [0, 0], [1, 1], name="protos"))
+    output0 = ops.concat([boxes, ops.sigmoid(cls), rows], 1, name="output0")
+    return save_ir(ov.Model([output0, *outputs], [x], f"{task}_head"), folder / f"{task}_head.xml")
+
+
+@pytest.mark.parametrize("task", ["pose", "segment"])
+def test_a_hand_built_pose_or_segment_head_is_rewritten_to_what_output0_holds(tmp_path, task):
+    """Per stride, the rewritten keypoint outputs hold output0's keypoints (x, y in pixels; the visibility before
+    its Sigmoid), the mask outputs its coefficients, protos_output the prototypes."""
+    from kernelkit.ir.load import load_model
+
+    xml = hand_built_head(tmp_path, task)
+    image = np.random.default_rng(9).uniform(0, 1, (1, 3, 64, 64)).astype(np.float32)
+    original = list(cpu_outputs(xml, image).values())
+    output0 = original[0]
+    model = load_model(xml, head="yolo")
+    head = model.head
+    assert head["task"] == task and head["strides"] == list(STRIDES) and head["n_classes"] == 2
+    model.save(tmp_path / "rewritten.xml")
+    rewritten = cpu_outputs(tmp_path / "rewritten.xml", image)
+    start = 0
+    for index, stride in enumerate(STRIDES, start=1):
+        cells = (64 // stride) ** 2
+        rows = output0[0, 4 + 2:, start:start + cells]
+        assert rewritten[f"output{index}_yolov8"].shape == (1, 7, 64 // stride, 64 // stride)
+        if task == "pose":
+            found = rewritten[f"kpt_output{index}"][0].reshape(9, cells)
+            np.testing.assert_allclose(found[[0, 1, 3, 4, 6, 7]], rows[[0, 1, 3, 4, 6, 7]], atol=1e-4)
+            np.testing.assert_allclose(1 / (1 + np.exp(-found[2::3])), rows[2::3], atol=1e-6)
+        else:
+            np.testing.assert_allclose(rewritten[f"output{index}_masks"][0].reshape(4, cells), rows, atol=1e-6)
+        start += cells
+    if task == "pose":
+        assert head["n_keypoints"] == 3 and head["keypoints_outputs"] == ["kpt_output1", "kpt_output2", "kpt_output3"]
+    else:
+        assert head["n_prototypes"] == 4 and head["protos_outputs"] == "protos_output"
+        np.testing.assert_allclose(rewritten["protos_output"], original[1], atol=1e-6)
+
+
+def test_the_recorded_pose_or_segment_head_fills_the_archive_metadata():
+    from kernelkit.delivery.heads import HeadOptions, make_head
+
+    inputs = [{"name": "images", "dtype": "float16", "shape": [1, 3, 64, 64], "layout": "NCHW"}]
+
+    def grid(name, channels, stride):
+        return {"name": name, "dtype": "float16", "shape": [1, channels, 64 // stride, 64 // stride],
+                "layout": "NCHW"}
+    levels = [grid(n, 6, s) for n, s in zip(LEVELS, STRIDES)]
+    kpts = [grid(f"kpt_output{i}", 51, s) for i, s in enumerate(STRIDES, start=1)]
+    recorded = {"parser": "YOLO", "family": "ultralytics", "subtype": "yolov8", "n_classes": 1, "classes": ["p"],
+                "strides": list(STRIDES), "yolo_outputs": LEVELS, "task": "pose", "n_keypoints": 17,
+                "keypoints_outputs": [k["name"] for k in kpts]}
+    head = make_head(HeadOptions(), inputs, levels + kpts, recorded)
+    assert head["parser"] == "YOLOExtendedParser" and head["outputs"] == LEVELS + [k["name"] for k in kpts]
+    assert head["metadata"]["n_keypoints"] == 17 and head["metadata"]["keypoints_outputs"] == [k["name"] for k in kpts]
+    # a blob without the keypoint outputs: a plain YOLO head, nothing declared that DepthAI would look for in vain
+    plain = make_head(HeadOptions(), inputs, levels, recorded)
+    assert plain["parser"] == "YOLO" and "n_keypoints" not in plain["metadata"] and plain["outputs"] == LEVELS

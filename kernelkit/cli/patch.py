@@ -119,6 +119,6 @@ def _patch_and_confirm(args, patch_options: dict) -> int:
         import sys
 
         print("kernelkit: note: the model ends in an Ultralytics YOLO detection head (output0 [1, 4+classes, "
-              "anchors]); DepthAI's YOLO decoder reads one output per stride: patch with --head yolo to rewrite it "
-              "(docs/delivery.md)", file=sys.stderr)
+              "anchors], keypoint or mask rows after); DepthAI's YOLO decoder reads one output per stride: patch "
+              "with --head yolo to rewrite it (docs/delivery.md)", file=sys.stderr)
     return result.exit_code
