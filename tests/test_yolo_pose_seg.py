@@ -27,7 +27,7 @@ import pytest
 from kernelkit.cli import main
 from myriad_models import require_toolchain
 from test_archive_heads import cpu_outputs, depthai
-from test_yolo_head import IOU, SIZE, THRESHOLDS, same, side
+from test_yolo_head import IOU, SIZE, THRESHOLDS, covered, iou, same, side
 
 STRIDES = (8, 16, 32)
 LEVELS = ["output1_yolov8", "output2_yolov8", "output3_yolov8"]
@@ -39,6 +39,7 @@ DOCUMENTED_SAME = 0.995  # pixels of DepthAI's index mask equal to its documente
 # prototype map, its corners rounded down to whole prototype pixels, up to 3 image pixels off), which moves mask
 # edges by a prototype pixel; random-weight prototypes vary at that scale. Measured 0.87-0.91 (docs/delivery.md)
 ULTRALYTICS_SAME = 0.85
+BLOB_KEYPOINT_PIXELS = 12.0  # of 256; measured 4.0 px (YOLOv8n-pose), 7.3 px (YOLO11n-pose)
 
 
 def mask_ious(ours, theirs, count):
@@ -135,6 +136,7 @@ def test_depthai_decodes_the_rewritten_pose_and_segment_heads_as_ultralytics_doe
     parser, result = parse_with_depthai(archive, tensors)
     found = [(d.label, d.confidence, d.xmin, d.ymin, d.xmax, d.ymax) for d in result.detections]
     same(found, [(int(r[5]), r[4], *(min(max(v, 0.0), SIZE) / SIZE for v in r[:4])) for r in expected], atol=1e-4)
+    print(f"{name}: {len(found)} detections at conf {conf}, the same as Ultralytics'")
 
     if task == "pose":
         kpt = ["kpt_output1", "kpt_output2", "kpt_output3"]
@@ -186,6 +188,30 @@ def test_depthai_decodes_the_rewritten_pose_and_segment_heads_as_ultralytics_doe
 
     # verify rewrites the original the same way and compares every output
     assert main(["verify", str(folder), "--no-blob"]) == 0
+
+    # the compiled blob on the blob interpreter (fp16 through the network): as in test_yolo_head, the saturated
+    # detections are the same objects; their keypoints within BLOB_KEYPOINT_PIXELS (fp16 rounding of the raw
+    # keypoint values, times 2 x stride)
+    from kernelkit.runners.blob.runner import BlobRunner
+
+    run = BlobRunner(folder / "model.blob").run({"images": image})
+    assert not run.failures and sorted(run.outputs) == sorted(tensors)
+    _, on_blob = parse_with_depthai(archive, {n: np.asarray(v, np.float32) for n, v in run.outputs.items()})
+    blob_found = [(d.label, d.confidence, d.xmin, d.ymin, d.xmax, d.ymax) for d in on_blob.detections]
+    assert blob_found and covered(found, blob_found, 0.95)
+    if task == "pose":
+        worst = 0.0
+        for detection in result.detections:
+            if detection.confidence < 0.95:
+                continue
+            mine = (detection.xmin, detection.ymin, detection.xmax, detection.ymax)
+            twin = max(on_blob.detections, key=lambda d: d.label == detection.label and
+                       iou((d.xmin, d.ymin, d.xmax, d.ymax), mine))
+            a, b = (np.array([(k.imageCoordinates.x, k.imageCoordinates.y) for k in d.getKeypoints()])
+                    for d in (detection, twin))
+            worst = max(worst, float(np.abs(a - b).max()) * SIZE)
+        print(f"{name}: keypoints of the saturated detections on the blob within {worst:.2f} px")
+        assert worst <= BLOB_KEYPOINT_PIXELS
 
 
 def test_an_obb_head_is_refused_since_depthai_decodes_no_angles(tmp_path, capsys):
