@@ -64,7 +64,8 @@ def add_arguments(parser):
     head = parser.add_argument_group("head: how DepthAI decodes the outputs (luxonis-ml config v1.0 `heads`)")
     head.add_argument("--head", choices=list(PARSERS),
                       help="yolo and ssd are decoded by DepthAI's DetectionParser; classification and "
-                           "segmentation by depthai-nodes (default: no head)")
+                           "segmentation by depthai-nodes (default: no head; a folder of `patch --head yolo` "
+                           "declares its YOLO head, with its keypoints or masks, by itself)")
     head.add_argument("--classes", type=_names, metavar="A,B,...", help="class names, in the model's order")
     head.add_argument("--n-classes", type=int, metavar="N",
                       help="class count (default: --classes, else read from the outputs' channels where they say)")

@@ -35,10 +35,12 @@ def add_arguments(parser) -> None:
                              "LAYER:PORT name): what feeds no named output, such as a detector's postprocessing, "
                              "is dropped, and verify cuts the original the same way")
     parser.add_argument("--head", choices=["yolo"], default=None,
-                        help="yolo: rewrite an Ultralytics YOLO detection export (v5u/v8/v9/v10/11; output0 "
-                             "[1, 4+classes, anchors]) to the per-stride outputs DepthAI's YOLO decoder reads "
-                             "(DFL decoded in the model, conf = max class score); recorded for `kernelkit archive`, "
-                             "and verify rewrites the original the same way")
+                        help="yolo: rewrite an Ultralytics YOLO export (v5u/v8/v9/v10/11; output0 "
+                             "[1, 4+classes(+extra), anchors]; Detect, Pose, Segment) to the per-stride outputs "
+                             "DepthAI's YOLO decoder reads (DFL decoded in the model, conf = max class score; "
+                             "keypoints in pixels as kpt_output{i}; mask coefficients as output{i}_masks beside "
+                             "protos_output); recorded for `kernelkit archive`, and verify rewrites the original "
+                             "the same way")
     parser.add_argument("--force", action="store_true", help="replace a non-empty OUTDIR")
     parser.add_argument("--mean", metavar="V[,V...]", help="subtract per-channel mean values (model channel order)")
     parser.add_argument("--scale", metavar="V[,V...]", help="divide by per-channel scale values")
@@ -117,6 +119,6 @@ def _patch_and_confirm(args, patch_options: dict) -> int:
         import sys
 
         print("kernelkit: note: the model ends in an Ultralytics YOLO detection head (output0 [1, 4+classes, "
-              "anchors]); DepthAI's YOLO decoder reads one output per stride: patch with --head yolo to rewrite it "
-              "(docs/delivery.md)", file=sys.stderr)
+              "anchors], keypoint or mask rows after); DepthAI's YOLO decoder reads one output per stride: patch "
+              "with --head yolo to rewrite it (docs/delivery.md)", file=sys.stderr)
     return result.exit_code

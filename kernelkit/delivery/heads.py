@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 
 from kernelkit.core.errors import KernelkitError
 
+EXTENDED_PARSER = "YOLOExtendedParser"   # a YOLO head with keypoints or masks (DepthAI reads both names)
 PARSERS = {"yolo": "YOLO", "ssd": "SSD", "classification": "ClassificationParser",
            "segmentation": "SegmentationParser"}
 # The subtype picks DepthAI's YOLO decoding family (DetectionParser::yoloDecodingFamilyResolver).
@@ -44,6 +45,7 @@ class HeadOptions:
     anchors: str | list | None = None        # JSON text or nested lists: [[[w, h], ...] per output]
     is_softmax: bool | None = None
     outputs: list[str] | None = None         # the outputs the head reads (default: all)
+    extra: dict | None = None                # Pose / Segment metadata recorded by `patch --head yolo`
 
 
 _OPTION_NAMES = {"classes": "--classes", "n_classes": "--n-classes", "subtype": "--subtype",
@@ -120,9 +122,25 @@ def recorded_options(options: HeadOptions, recorded: dict | None, outputs: list[
         elif isinstance(recorded.get("n_classes"), int):
             count = recorded["n_classes"]
     strides = recorded.get("strides")
+    extra = _recorded_extra(recorded, len(names), {o["name"] for o in outputs})
     return replace(options, kind="yolo", subtype=options.subtype or str(recorded.get("subtype") or "yolov8"),
                    strides=options.strides or (list(strides) if isinstance(strides, list) else None),
-                   classes=classes, n_classes=count, outputs=options.outputs or [str(n) for n in names])
+                   classes=classes, n_classes=count, outputs=options.outputs or [str(n) for n in names],
+                   extra=extra)
+
+
+def _recorded_extra(recorded: dict, levels: int, present: set[str]) -> dict | None:
+    """The Pose / Segment metadata a recorded head carries (luxonis-ml's keys), when the blob has its outputs."""
+    if recorded.get("task") == "pose":
+        names, count = recorded.get("keypoints_outputs"), recorded.get("n_keypoints")
+        if isinstance(names, list) and len(names) == levels and set(names) <= present and isinstance(count, int):
+            return {"n_keypoints": count, "keypoints_outputs": [str(n) for n in names]}
+    if recorded.get("task") == "segment":
+        names, protos, count = (recorded.get(k) for k in ("mask_outputs", "protos_outputs", "n_prototypes"))
+        if isinstance(names, list) and len(names) == levels and set(names) | {protos} <= present and \
+                isinstance(count, int):
+            return {"n_prototypes": count, "mask_outputs": [str(n) for n in names], "protos_outputs": str(protos)}
+    return None
 
 
 def make_head(options: HeadOptions, inputs: list[dict], outputs: list[dict],
@@ -163,8 +181,17 @@ def make_head(options: HeadOptions, inputs: list[dict], outputs: list[dict],
     build = {"yolo": _yolo, "ssd": _ssd, "classification": _classifier,
              "segmentation": _segmenter}[options.kind]
     metadata = build(options, inputs, [by_name[n] for n in head_outputs])
-    return {"parser": PARSERS[options.kind], "metadata": metadata,
-            "outputs": metadata.get("yolo_outputs", head_outputs)}
+    head_outputs = metadata.get("yolo_outputs", head_outputs)
+    parser = PARSERS[options.kind]
+    if options.kind == "yolo" and options.extra:
+        # luxonis/tools' Pose / Segment archives: DepthAI decodes keypoints when n_keypoints is set, masks when
+        # the head's outputs include a name with "_masks"; depthai-nodes knows the parser by this name
+        metadata |= options.extra
+        parser = EXTENDED_PARSER
+        head_outputs = head_outputs + list(options.extra.get("keypoints_outputs", [])) + \
+            list(options.extra.get("mask_outputs", [])) + \
+            ([options.extra["protos_outputs"]] if "protos_outputs" in options.extra else [])
+    return {"parser": parser, "metadata": metadata, "outputs": head_outputs}
 
 
 def _class_names(count: int, options: HeadOptions) -> list[str]:

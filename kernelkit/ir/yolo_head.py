@@ -1,5 +1,5 @@
-"""`--head yolo`: an Ultralytics YOLO detection export (v5u, v8, v9, v10, 11) recognised in the graph and rewritten
-to the head layout DepthAI's TLBR YOLO decoding reads (luxonis/tools' export for RVC2).
+"""`--head yolo`: an Ultralytics YOLO export (v5u, v8, v9, v10, 11; Detect, Pose and Segment heads) recognised in
+the graph and rewritten to the head layout DepthAI's TLBR YOLO decoding reads (luxonis/tools' export for RVC2).
 
 Ultralytics ends its Detect head in one decoded output, `output0` [1, 4 + classes, anchors] (v10: [1, 300, 6] after
 its top-k): per stride a box branch (4 x reg_max DFL bins) and a class branch, flattened and concatenated over
@@ -15,6 +15,17 @@ tensors, through the flattening Reshapes and the Concat over strides (Ultralytic
 classes apart; older releases concatenate each stride's [box, class] and split after, which is followed too).
 The rewrite cuts the model at those per-stride tensors and builds the DepthAI layout from them; everything after
 (anchors, strides, top-k) is dropped. Stride = input size / grid size.
+
+Pose and Segment heads add rows to output0 after the class scores, made from per-stride tensors of their own.
+Those rows are followed back to their Concat over strides, and what the graph does between the two is measured
+(that subgraph run on OpenVINO CPU with probe inputs): a keypoint's x and y are an affine map of the raw values
+(Ultralytics: (2 raw + cell - 0.5) stride), its visibility a Sigmoid; mask coefficients pass unchanged, beside a
+second output, the prototypes [1, coefficients, H/4, W/4]. DepthAI 3.12's DetectionParser reads (checked by
+running it): per stride `kpt_output{i}` [1, 3 x keypoints, H, W] holding x, y in input pixels and the visibility
+logit (it applies the Sigmoid itself), found by the name part "kpt_output" in name order; per stride
+`output{i}_masks` [1, coefficients, H, W] (name part "masks") and one `protos_output` (name part "proto"), the
+masks decoded when the head's outputs include a name with "_masks". The rewrite bakes the measured affine map in
+per stride. An OBB head's angle row is refused: DepthAI 3.12 decodes no angles (every ImgDetection's angle is 0).
 """
 
 from __future__ import annotations
@@ -32,6 +43,10 @@ from kernelkit.ir.graph import Out
 OPTION = "--head"
 HEADS = ("yolo",)
 OUTPUT_NAME = "output{index}_yolov8"        # holds "yolo" (DepthAI's filter); sorts in stride order below 10
+KEYPOINTS_NAME = "kpt_output{index}"        # DepthAI looks for "kpt_output" (luxonis/tools' names)
+MASKS_NAME = "output{index}_masks"          # DepthAI looks for "masks", and "_masks" among the head's outputs
+PROTOS_NAME = "protos_output"               # DepthAI looks for "proto"
+_PROBE_TOLERANCE = 1e-4                     # relative: f32 rounding of the measured subgraph
 # Ultralytics' model description ("Ultralytics YOLO11n model ...") -> DepthAI's subtype; all decode as TLBR.
 SUBTYPES = (("yolo11", "yolov11"), ("yolov10", "yolov10"), ("yolov8", "yolov8"), ("yolov5", "yolov8"),
             ("yolov9", "yolov8"))
@@ -60,6 +75,12 @@ class UltralyticsHead:
     classes: list[Level]
     strides: list[int]
     results: list = field(default_factory=list)
+    task: str = "detect"                      # detect | pose | segment
+    extra: list[Level] = field(default_factory=list)      # per stride: keypoint or mask coefficient channels
+    scale: list = field(default_factory=list)             # pose, per stride: x' = scale * x + shift ([C, H, W])
+    shift: list = field(default_factory=list)
+    n_keypoints: int = 0
+    protos: Out | None = None
 
 
 def parse_head(text) -> str | None:
@@ -167,15 +188,20 @@ def find_head(model) -> UltralyticsHead | None:
     conv, reg_max, boxes = found
     grids = [level.grid for level in boxes]
     anchors = sum(h * w for h, w in grids)
-    classes = None
+    candidates = []
     for layer in model.layers:
         if layer.type.lower() != "sigmoid" or len(layer.outputs[0].dims) != 3 or \
                 layer.outputs[0].dims[2] != anchors:
             continue
         levels = _levels(model, graph.input_of(model, layer, 0))
         if levels and [level.grid for level in levels] == grids:
-            classes = levels
-            break
+            candidates.append((levels, layer))
+    # An OBB head's angle is a Sigmoid over the same anchors too, scaled after; the class scores' Sigmoid is the
+    # one the detection output takes as it is
+    direct = {part.layer.id for r in model.results() if _feeds(model, conv, {r.id})
+              for part in _channel_parts(model, graph.input_of(model, r, 0))}
+    candidates.sort(key=lambda found: found[1].id not in direct)
+    classes, classes_sigmoid = candidates[0] if candidates else (None, None)
     if classes is None:
         raise KernelkitError("an Ultralytics DFL box decoder with no class scores (a Sigmoid over the same "
                              f"{anchors} anchors) beside it", path=model.path, where=OPTION,
@@ -183,21 +209,163 @@ def find_head(model) -> UltralyticsHead | None:
                                   "model.export(format='onnx')")
     n_classes = classes[0].stop - classes[0].start
     results = model.results()
-    unrelated = [r for r in results if not _feeds(model, conv, {r.id})]
-    if unrelated or len(results) != 1:
-        names = ", ".join(_result_name(model, r) for r in results)
-        raise KernelkitError(f"the model has outputs {names}: beside the detection head's one output, more (a "
-                             "Segment, Pose or OBB head's masks, keypoints or angles)", path=model.path,
-                             where=OPTION, hint="only detection heads are rewritten so far; export the detection "
-                                                "model, or cut this one with --output")
-    head_dims = graph.input_of(model, results[0], 0).dims
-    if len(head_dims) == 3 and head_dims[1] > 4 + n_classes and head_dims[2] == anchors:
-        raise KernelkitError(f"output {_result_name(model, results[0])} {head_dims} holds "
-                             f"{head_dims[1] - 4 - n_classes} channels after the 4 box and {n_classes} class "
-                             "rows (a Segment, Pose or OBB head)", path=model.path, where=OPTION,
-                             hint="only detection heads are rewritten so far")
+    detection = [r for r in results if _feeds(model, conv, {r.id})]
+    if len(detection) != 1:
+        names = ", ".join(_result_name(model, r) for r in detection)
+        raise KernelkitError(f"the Ultralytics box decoder feeds {len(detection)} outputs ({names}); kernelkit "
+                             "rewrites a head that ends in one", path=model.path, where=OPTION,
+                             hint="cut the model at the head's output with --output")
+    others = [r for r in results if r is not detection[0]]
+    head_value = graph.input_of(model, detection[0], 0)
+    extras = [part for part in _channel_parts(model, head_value)
+              if not _depends_on(model, part, {conv.id, classes_sigmoid.id})]
     strides = _strides(model, grids)
-    return UltralyticsHead(reg_max, n_classes, boxes, classes, strides, results)
+    head = UltralyticsHead(reg_max, n_classes, boxes, classes, strides, results)
+    if not extras:
+        if others:
+            names = ", ".join(_result_name(model, r) for r in others)
+            raise KernelkitError(f"the model has outputs beside the detection head's: {names}", path=model.path,
+                                 where=OPTION, hint="cut the model at the head's output with --output")
+        return head
+    if len(extras) != 1:
+        raise KernelkitError(f"output {_result_name(model, detection[0])} holds {len(extras)} groups of rows "
+                             "after the box and class rows; an Ultralytics Pose or Segment head has one",
+                             path=model.path, where=OPTION, hint="export the model with model.export(format='onnx')")
+    _measure_extra(model, head, extras[0], grids, others, _result_name(model, detection[0]))
+    return head
+
+
+def _channel_parts(model, value: Out) -> list[Out]:
+    """The values a [1, C, A] output concatenates on its channel axis (nested Concats opened), else [value]."""
+    layer = value.layer
+    if layer.type.lower() == "concat" and len(value.dims) == 3 and int(layer.attrs.get("axis", 0)) in (1, -2):
+        parts = []
+        for index in range(len(layer.inputs)):
+            parts.extend(_channel_parts(model, graph.input_of(model, layer, index)))
+        return parts
+    return [value]
+
+
+def _depends_on(model, value: Out, targets: set[str]) -> bool:
+    """Whether `value` is computed from any layer id in `targets`."""
+    seen, stack = set(), [value.layer]
+    while stack:
+        layer = stack.pop()
+        if layer.id in targets:
+            return True
+        if layer.id in seen:
+            continue
+        seen.add(layer.id)
+        stack.extend(graph.input_of(model, layer, i).layer for i in range(len(layer.inputs)))
+    return False
+
+
+def _extra_levels(model, value: Out, grids) -> tuple[Out, list[Level]] | None:
+    """The nearest value upstream of `value` that concatenates per-stride tensors of these grids, and its levels."""
+    seen, queue = set(), [value]
+    while queue:
+        current = queue.pop(0)
+        if current.layer.id in seen:
+            continue
+        seen.add(current.layer.id)
+        levels = _levels(model, current)
+        if levels and [level.grid for level in levels] == grids:
+            return current, levels
+        queue.extend(graph.input_of(model, current.layer, i) for i in range(len(current.layer.inputs)))
+    return None
+
+
+def probe(model, source: Out, target: Out, feeds: list[np.ndarray]) -> list[np.ndarray] | None:
+    """`target` computed from `source` alone, for each feed: the subgraph between them on OpenVINO CPU (f32).
+    None when `target` needs more than `source` (another model input)."""
+    from kernelkit.ir.cut import drop_unreachable
+    from kernelkit.ir.openvino_run import run_openvino
+
+    sub = model.copy()
+    src = graph.Out(sub.layer(source.layer.id), sub.layer(source.layer.id).port(source.port.id))
+    dst = graph.Out(sub.layer(target.layer.id), sub.layer(target.layer.id).port(target.port.id))
+    dims = source.dims
+    param = sub.add_layer("Parameter", "opset1", sub.unique_name("kk_probe"),
+                          {"shape": ",".join(map(str, dims)), "element_type": "f32"}, outputs=[("FP32", dims)])
+    graph.move_consumers(sub, src, graph.out(param))
+    for result in sub.results():
+        sub.remove_layer(result)
+    sink = sub.add_layer("Result", "opset1", sub.unique_name("kk_probe/sink"), inputs=[(dst.precision, dst.dims)])
+    sub.connect(dst.layer, dst.port.id, sink, sink.inputs[0].id)
+    drop_unreachable(sub)
+    if [p.id for p in sub.parameters()] != [param.id]:
+        return None
+    xml = sub.to_xml_bytes()
+    return [run_openvino(xml, sub.bin_data, [feed], path=model.path)[0] for feed in feeds]
+
+
+def _measure_extra(model, head: UltralyticsHead, part: Out, grids, others, output_name: str) -> None:
+    """Fill `head` with what the rows `part` of the detection output are: keypoints (Pose) or mask coefficients
+    (Segment), measured by running the graph from their per-stride tensors to the rows."""
+    found = _extra_levels(model, part, grids)
+    rows = part.dims[1] if len(part.dims) == 3 else 0
+    if found is None:
+        raise KernelkitError(f"output {output_name} holds {rows} rows after the box and class rows, computed from "
+                             "no per-stride tensors", path=model.path, where=OPTION,
+                             hint="only Ultralytics' Detect, Pose and Segment heads are rewritten")
+    source, levels = found
+    shape = source.dims
+    ramp = np.random.default_rng(0).uniform(-3.0, 3.0, shape).astype(np.float32)
+    feeds = [np.zeros(shape, np.float32), np.ones(shape, np.float32), ramp]
+    same = (source.layer.id, source.port.id) == (part.layer.id, part.port.id)
+    measured = feeds if same else probe(model, source, part, feeds)
+    if measured is None or measured[0].shape != tuple(shape):
+        raise KernelkitError(f"the {rows} rows after the box and class rows of output {output_name} are no "
+                             "element-wise function of their per-stride tensors", path=model.path, where=OPTION,
+                             hint="only Ultralytics' Detect, Pose and Segment heads are rewritten")
+    at0, at1, at_ramp = (m.astype(np.float64) for m in measured)
+    scale, shift = at1 - at0, at0
+
+    def close(a, b):
+        return np.abs(a - b) <= _PROBE_TOLERANCE * (1.0 + np.abs(b))
+    affine = close(at_ramp, shift + scale * ramp)[0].all(axis=1)
+    sigmoid = close(at_ramp, 1.0 / (1.0 + np.exp(-ramp.astype(np.float64))))[0].all(axis=1) & \
+        close(at0, np.full_like(at0, 0.5))[0].all(axis=1)
+    identity = affine & close(scale, np.ones_like(scale))[0].all(axis=1) & close(shift, 0 * shift)[0].all(axis=1)
+    channels = shape[1]
+    protos = [graph.input_of(model, r, 0) for r in others]
+    if identity.all():
+        fitting = [p for p in protos if len(p.dims) == 4 and p.dims[:2] == [1, channels]]
+        if len(fitting) != 1 or len(others) != 1:
+            raise KernelkitError(f"output {output_name} carries {channels} mask coefficients per anchor, and the "
+                                 f"model has {len(fitting)} prototype outputs [1, {channels}, H, W] "
+                                 f"(outputs beside it: {len(others)})", path=model.path, where=OPTION,
+                                 hint="a Segment head's prototypes must stay an output: export with "
+                                      "model.export(format='onnx')")
+        head.task, head.protos = "segment", fitting[0]
+        head.extra = levels
+        return
+    if others:
+        names = ", ".join(_result_name(model, r) for r in others)
+        raise KernelkitError(f"the model has outputs beside the detection head's: {names}", path=model.path,
+                             where=OPTION, hint="cut the model at the head's output with --output")
+    visibility = np.arange(channels) % 3 == 2
+    if channels % 3 == 0 and (sigmoid == visibility).all() and affine[~visibility].all():
+        head.task, head.n_keypoints, head.extra = "pose", channels // 3, levels
+        start = 0
+        for level in levels:
+            h, w = level.grid
+            cells = slice(start, start + h * w)
+            a = np.where(visibility[:, None], 1.0, scale[0, :, cells]).reshape(channels, h, w)
+            b = np.where(visibility[:, None], 0.0, shift[0, :, cells]).reshape(channels, h, w)
+            head.scale.append(a.astype(np.float32))
+            head.shift.append(b.astype(np.float32))
+            start += h * w
+        return
+    if channels % 2 == 0 and affine.all() and not sigmoid.any():
+        raise KernelkitError(f"output {output_name} carries keypoints of x and y only ({channels // 2} keypoints, "
+                             "no visibility)", path=model.path, where=OPTION,
+                             hint="DepthAI's parser reads x, y and a visibility per keypoint: train the pose model "
+                                  "with kpt_shape [N, 3]")
+    what = "an OBB head's angle" if channels == 1 else f"{channels} rows of neither keypoints nor mask coefficients"
+    raise KernelkitError(f"output {output_name} holds {what} after the box and class rows", path=model.path,
+                         where=OPTION, hint="DepthAI 3.12's DetectionParser decodes no rotated boxes (every angle "
+                                            "is 0), so OBB heads are not rewritten; Detect, Pose and Segment are")
 
 
 def _result_name(model, result) -> str:
@@ -270,10 +438,54 @@ def rewrite(model, head: UltralyticsHead) -> list[str]:
                                inputs=[(scores.precision, [1, 5 + head.n_classes, h, w])])
         model.connect(joined, joined.outputs[0].id, sink, sink.inputs[0].id)
         names.append(name)
+    extra = _rewrite_extra(model, head)
     for result in head.results:
         model.remove_layer(result)
+    for name, value in extra:
+        _output(model, value, name)
     drop_unreachable(model)
-    return names
+    return names + [name for name, _ in extra]
+
+
+def _free_name(model, name: str) -> str:
+    if model.find(name) is not None:
+        raise KernelkitError(f"the model already has a layer named {name!r}", path=model.path, where=OPTION,
+                             hint="rename it, or cut the model before its head with --output")
+    return name
+
+
+def _rewrite_extra(model, head: UltralyticsHead) -> list[tuple[str, Out]]:
+    """The Pose / Segment outputs DepthAI reads, as (name, value): the values exist, the Results come later."""
+    found = []
+    for index, level in enumerate(head.extra, start=1):
+        base = f"kk_yolo_head/stride{head.strides[index - 1]}"
+        if head.task == "pose":
+            name = _free_name(model, KEYPOINTS_NAME.format(index=index))
+            raw = _channels(model, level, f"{base}/kpt")
+            scale, shift = head.scale[index - 1], head.shift[index - 1]
+            per_channel = np.all(scale == scale[:, :1, :1], axis=(1, 2))
+            factor = scale[:, :1, :1][None] if per_channel.all() else scale[None]
+            scaled = graph.op(model, "Multiply", f"{base}/kpt_scale", [raw, graph.add_const(
+                model, factor.astype(np.float32), f"{base}/kpt_scale_value")], {"auto_broadcast": "numpy"})
+            value = graph.op(model, "Add", f"{base}/kpt_shift", [scaled, graph.add_const(
+                model, shift[None].astype(np.float32), f"{base}/kpt_shift_value")], {"auto_broadcast": "numpy"})
+        else:
+            name = _free_name(model, MASKS_NAME.format(index=index))
+            value = _channels(model, level, f"{base}/masks")
+        found.append((name, value))
+    if head.task == "segment":
+        found.append((_free_name(model, PROTOS_NAME), head.protos))
+    return found
+
+
+def _output(model, value: Out, name: str) -> None:
+    """Make `value` an output named `name`: the blob names an output after the layer feeding its Result."""
+    layer = value.layer
+    layer.name = name
+    value.port.names = [name]
+    sink = model.add_layer("Result", "opset1", model.unique_name(f"{name}/sink_port_0"),
+                           inputs=[(value.precision, value.dims)])
+    model.connect(layer, value.port.id, sink, sink.inputs[0].id)
 
 
 def has_head(model) -> bool:
@@ -331,6 +543,14 @@ def apply_head(model, head: str, source_path=None) -> dict:
     if classes is not None and len(classes) != found.n_classes:
         classes = None                            # the metadata describes another head: trust the graph
     outputs = rewrite(model, found)
-    return {"parser": "YOLO", "family": "ultralytics", "subtype": subtype_of(meta.get("description")),
-            "n_classes": found.n_classes, "classes": classes, "strides": found.strides, "reg_max": found.reg_max,
-            "yolo_outputs": outputs, "description": meta.get("description")}
+    n = len(found.strides)
+    recorded = {"parser": "YOLO", "family": "ultralytics", "subtype": subtype_of(meta.get("description")),
+                "n_classes": found.n_classes, "classes": classes, "strides": found.strides,
+                "reg_max": found.reg_max, "yolo_outputs": outputs[:n], "description": meta.get("description"),
+                "task": found.task}
+    if found.task == "pose":
+        recorded |= {"n_keypoints": found.n_keypoints, "keypoints_outputs": outputs[n:]}
+    elif found.task == "segment":
+        recorded |= {"n_prototypes": found.protos.dims[1], "mask_outputs": outputs[n:2 * n],
+                     "protos_outputs": outputs[2 * n]}
+    return recorded

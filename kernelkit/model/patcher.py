@@ -297,8 +297,12 @@ def format_patch_result(result: PatchResult) -> str:
     lines = [f"patched for MYRIAD {report['target']} (IR v{report['ir_version']}) -> {result.outdir}"]
     head = report.get("head")
     if head:
-        lines.append(f"  {'head':<12} Ultralytics YOLO ({head['n_classes']} classes, strides "
-                     f"{','.join(map(str, head['strides']))}) -> {', '.join(head['yolo_outputs'])} for DepthAI "
+        extra = {"pose": f", {head.get('n_keypoints')} keypoints",
+                 "segment": f", {head.get('n_prototypes')} mask prototypes"}.get(head.get("task"), "")
+        names = list(head["yolo_outputs"]) + list(head.get("keypoints_outputs") or []) + \
+            list(head.get("mask_outputs") or []) + ([head["protos_outputs"]] if head.get("protos_outputs") else [])
+        lines.append(f"  {'head':<12} Ultralytics YOLO ({head['n_classes']} classes{extra}, strides "
+                     f"{','.join(map(str, head['strides']))}) -> {', '.join(names)} for DepthAI "
                      f"(subtype {head['subtype']}; kernelkit archive declares it)")
     for change in result.changes:
         lines.append(f"  {change.patcher:<12} {change.layer}: {change.before} -> {change.after}")
