@@ -400,6 +400,18 @@ def _check_batch_kept(model, layer, params):
     return f"a batch of {before[0]} becomes {after[0]}"
 
 
+def _check_no_downscale_when(model, layer, params):
+    if not layer.inputs or not layer.outputs:
+        return None
+    if layer.attrs.get(params["attr"], "false").lower() not in ("true", "1"):
+        return None
+    before, after = _input_dims(model, layer), layer.outputs[0].dims
+    shrunk = [axis for axis, (b, a) in enumerate(zip(before, after)) if 0 < a < b]
+    if not shrunk:
+        return None
+    return f"{params['attr']}=true shrinks axis {', '.join(map(str, shrunk))} ({before} -> {after})"
+
+
 def _check_scales_match_sizes(model, layer, params):
     if layer.attrs.get("shape_calculation_mode", "sizes").lower() != "scales" or not layer.inputs:
         return None
@@ -438,6 +450,7 @@ _CHECKS = {
     "slope_per_channel": _check_slope_per_channel,
     "batch_kept": _check_batch_kept,
     "scales_match_sizes": _check_scales_match_sizes,
+    "no_downscale_when": _check_no_downscale_when,
 }
 
 

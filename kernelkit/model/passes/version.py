@@ -298,9 +298,14 @@ def to_ir_v10(ctx: PatchContext) -> bool:
         return True
     for layer in model.layers:
         for port in layer.inputs + layer.outputs:
-            if any(d <= 0 for d in port.dims):
-                ctx.refuse("ir", layer, f"dimension {port.dims} is dynamic or zero; the 2021.4 reader needs static "
+            if any(d < 0 for d in port.dims):
+                ctx.refuse("ir", layer, f"dimension {port.dims} is dynamic; the 2021.4 reader needs static "
                                         "positive shapes (pass --input-shape NAME=D0,D1,... for dynamic inputs)")
+                return False
+            if any(d == 0 for d in port.dims):
+                ctx.refuse("ir", layer, f"shape {port.dims} holds no element; the 2021.4 reader and the device "
+                                        "take no empty tensor (when --input-value made it empty, other values "
+                                        "may not; else end the model before it with --output)")
                 return False
             etype = port.element_type
             if etype is not None and etype not in V10_ELEMENT_TYPES:
