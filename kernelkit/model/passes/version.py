@@ -220,6 +220,13 @@ def one_hot(ctx: PatchContext, layer) -> str:
     if mode == "normalize":
         depth = constant_input(model, layer, 1)
         if depth is None or np.size(depth) != 1:
+            found = model.producer(layer, layer.inputs[1].id) if len(layer.inputs) > 1 else None
+            while found is not None and found[0].type == "Convert":
+                found = model.producer(found[0], found[0].inputs[0].id)
+            if found is not None and found[0].type == "Parameter":
+                raise Refuse(f"depth is the network input {found[0].name!r}, known only at run time; it sets the "
+                             f"output's width and counts negative indices from the end: freeze it with "
+                             f"--input-value {found[0].name}=N")
             raise Refuse("depth must be a constant scalar to normalise negative indices")
         indices = input_of(model, layer, 0)
         name = layer.name
