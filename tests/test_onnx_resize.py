@@ -140,3 +140,38 @@ def test_an_ir_interpolate_with_antialias_downscaling_is_a_blocker_patch_refuses
     result = patch_model(tmp_path / "ir.xml", tmp_path / "out", "2021.4")
     assert result.exit_code == 1
     assert any("OpenVINO CPU, which gives the weights, ignores the filter" in r.reason for r in result.refusals)
+
+
+@pytest.mark.parametrize("attrs, sizes, roi, rewritten", [
+    (dict(mode="linear", antialias=1, coordinate_transformation_mode="tf_crop_and_resize", axes=[2, 3]), [3, 6],
+     [0.1, 0.0, 0.9, 0.8], "axis 2: MatMul by its constant 7x3 weights; axis 3: MatMul by its constant 10x6 weights"),
+    (dict(mode="linear", axes=[2, 3], keep_aspect_ratio_policy="not_larger"), [5, 4], None,
+     "Resize by sizes [4] on axes [3]; axis 2: MatMul by its constant 7x3 weights"),
+    (dict(mode="cubic", axes=[2, 3], keep_aspect_ratio_policy="not_smaller",
+          coordinate_transformation_mode="pytorch_half_pixel"), [5, 4], None,
+     "Resize by sizes [5] on axes [2]; axis 3: MatMul by its constant 10x7 weights"),
+    (dict(mode="cubic", antialias=1, axes=[2, 3]), [4, 9], None,
+     "axis 2: MatMul by its constant 7x4 weights; axis 3: MatMul by its constant 10x9 weights"),
+])
+def test_other_modes_match_onnxs_reference_evaluator(tmp_path, attrs, sizes, roi, rewritten):
+    """Cubic, pytorch_half_pixel, a crop's roi: the loaded model on OpenVINO CPU gives what onnx's reference
+    evaluator gives on the original (OpenVINO converts no tf_crop_and_resize itself: the rewrite's MatMuls do)."""
+    from onnx import TensorProto, helper, numpy_helper
+    from onnx.reference import ReferenceEvaluator
+
+    inits = [numpy_helper.from_array(np.array(sizes, np.int64), "sizes")]
+    inputs = ["x", "", "", "sizes"]
+    if roi is not None:
+        inits.append(numpy_helper.from_array(np.array(roi, np.float32), "roi"))
+        inputs[1] = "roi"
+    graph = helper.make_graph([helper.make_node("Resize", inputs, ["y"], name="r", **attrs)], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 7, 10])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], inits)
+    path = tmp_path / "resize.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 19)]), path)
+    x = np.random.default_rng(1).standard_normal((1, 2, 7, 10)).astype(np.float32)
+    (expected,) = ReferenceEvaluator(str(path)).run(None, {"x": x})
+    model = load_model(path)
+    (got,) = run_openvino(model.to_xml_bytes(), model.bin_data, [x])
+    _close(got, expected)
+    assert model.freeze_log.changes[0][2] == rewritten

@@ -186,6 +186,15 @@ def _rewrite(node, shapes, types, consts, names, opset):
     antialias = bool(int(attrs.get("antialias", 0) or 0)) and mode in ("linear", "cubic")
     if any(m <= 0 for _, m in plan.values()):
         raise _Unfixable("an output dimension would be zero")
+    roi_name = node.input[1] if len(node.input) > 1 else ""
+    roi = np.asarray(consts[roi_name], np.float64).reshape(-1) if roi_name and roi_name in consts else None
+    ctm = _text(attrs.get("coordinate_transformation_mode"), "half_pixel")
+    if ctm == "tf_crop_and_resize" and roi is None:
+        raise _Unfixable("tf_crop_and_resize needs a constant roi")
+    cropped = set()
+    if ctm == "tf_crop_and_resize":
+        full_roi = _full_roi(roi, axes, len(dims), axes)
+        cropped = {a for a in axes if (full_roi[a], full_roi[len(dims) + a]) != (0.0, 1.0)}
     matrix_axes, native_axes = [], []
     for a in axes:
         scale, m = plan[a]
@@ -194,13 +203,8 @@ def _rewrite(node, shapes, types, consts, names, opset):
             matrix_axes.append(a)               # the antialias filter: OpenVINO computes it unfiltered
         elif limiting is not None and scale != m / n:
             matrix_axes.append(a)               # a stretch by sizes would map coordinates by m / n, not scale
-        elif m != n or not math.isclose(scale, 1.0):
+        elif m != n or not math.isclose(scale, 1.0) or a in cropped:
             native_axes.append(a)
-    roi_name = node.input[1] if len(node.input) > 1 else ""
-    roi = np.asarray(consts[roi_name], np.float64).reshape(-1) if roi_name and roi_name in consts else None
-    ctm = _text(attrs.get("coordinate_transformation_mode"), "half_pixel")
-    if ctm == "tf_crop_and_resize" and roi is None:
-        raise _Unfixable("tf_crop_and_resize needs a constant roi")
     out_name = node.output[0]
     label = node.name or out_name
 
