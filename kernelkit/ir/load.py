@@ -98,10 +98,12 @@ def _load(path, input_shapes, input_values, *, fold: bool, outputs) -> IRModel:
                                           path=path)
                 resizes_done = fold
         if not resizes_done:
-            # Resize attributes OpenVINO's conversion drops are made explicit on every path, so no load of
-            # the file computes without them (inspect and verify's reference included).
-            source = frozen if frozen is not None else load_onnx(path)
+            # Resize attributes OpenVINO's conversion drops are made explicit on every path (inspect's too), so
+            # no load computes without them. The nodes alone say whether it is needed: weights are read only then.
+            source = frozen if frozen is not None else load_onnx(path, external_data=False)
             if has_dropped_attributes(source):
+                if frozen is None:
+                    source = load_onnx(path)
                 if input_shapes:
                     for info in real_inputs(source.graph):
                         if info.name in input_shapes and info.name not in (input_values or {}):
