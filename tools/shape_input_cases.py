@@ -55,6 +55,11 @@ def run_case(case, folder: Path) -> str | None:
         _, result = confirm(result, path, folder / "out", "2021.4", {"input_values": values})
     if result.exit_code != 0:
         why = result.remaining[0].reason if result.remaining else (result.report.get("plugin") or {}).get("message", "")
+        if result.remaining and result.remaining[0].kind == "ir-version":      # the cause, not the IR version
+            if len(result.remaining) > 1:
+                why = f"{result.remaining[1].layer_name}: {result.remaining[1].reason}"
+            elif result.refusals:
+                why = f"{result.refusals[0].layer}: {result.refusals[0].reason}"
         return f"PATCH1 {case.name} {flags} {(why or '').splitlines()[0][:150] if why else ''}"
     inputs, expected = case.data_sets[0]
     initializers = {t.name for t in case.model.graph.initializer}

@@ -16,7 +16,8 @@ from kernelkit.ir.framework_import import convert_framework, source_format
 from kernelkit.ir.freeze import freeze_ir
 from kernelkit.ir.model import MAX_XML_BYTES, IRModel
 from kernelkit.ir.onnx_fold import FoldLog, freeze_onnx
-from kernelkit.ir.onnx_graph import has_control_flow, load_onnx
+from kernelkit.ir.onnx_graph import has_control_flow, load_onnx, real_inputs, set_static_shape
+from kernelkit.ir.onnx_resize import has_dropped_attributes, rewrite_resizes
 from kernelkit.ir.onnx_import import ConversionFailed, check_onnx_file, convert_onnx
 from kernelkit.ir.reshape import apply_input_shapes
 from kernelkit.ir.yolo_head import apply_head, parse_head
@@ -87,6 +88,7 @@ def _load(path, input_shapes, input_values, *, fold: bool, outputs) -> IRModel:
         check_onnx_file(path)
 
         log = frozen = None
+        resizes_done = False
         if outputs:
             frozen = cut_onnx(load_onnx(path), outputs, path=path)
         if input_values or fold:
@@ -94,6 +96,20 @@ def _load(path, input_shapes, input_values, *, fold: bool, outputs) -> IRModel:
             if input_values or has_control_flow(source):
                 frozen, log = freeze_onnx(source, input_shapes=input_shapes, input_values=input_values, fold=fold,
                                           path=path)
+                resizes_done = fold
+        if not resizes_done:
+            # Resize attributes OpenVINO's conversion drops are made explicit on every path (inspect's too), so
+            # no load computes without them. The nodes alone say whether it is needed: weights are read only then.
+            source = frozen if frozen is not None else load_onnx(path, external_data=False)
+            if has_dropped_attributes(source):
+                if frozen is None:
+                    source = load_onnx(path)
+                if input_shapes:
+                    for info in real_inputs(source.graph):
+                        if info.name in input_shapes and info.name not in (input_values or {}):
+                            set_static_shape(info, input_shapes[info.name])
+                frozen, log = source, log if log is not None else FoldLog()
+                rewrite_resizes(frozen, log, path=path)
         shapes = {k: v for k, v in (input_shapes or {}).items() if k not in (input_values or {})}
         try:
             xml, weights = _convert(path, shapes or None, frozen)

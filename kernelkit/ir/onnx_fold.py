@@ -13,6 +13,8 @@ before OpenVINO converts it:
 - an If with a constant condition becomes the taken branch, the branch results taking the If's output
   names; its other nodes and tensors keep their names unless something else in the model defines them,
   then they become `<if>/then/<name>` (unique);
+- a Resize using attributes OpenVINO's conversion drops (keep_aspect_ratio_policy, antialias) is made
+  explicit once its shapes are static (`kernelkit.ir.onnx_resize`);
 - a Loop with a constant (or absent) trip count, whose exit condition depends only on the iteration
   number and constants, is unrolled: at most MAX_ITERATIONS iterations and MAX_UNROLLED_NODES new nodes.
   Final loop-carried values keep the Loop's output names; scan outputs are Unsqueeze + Concat on axis 0.
@@ -37,6 +39,7 @@ from kernelkit.ir.onnx_explain import explain_leftovers
 from kernelkit.ir.onnx_graph import (DEFAULT_DOMAINS, RANDOM_OPS, all_names, declared_dims, definitions, graph_attr,
                                      graph_attrs, has_control_flow, infer_shapes, load_onnx, node_label, numpy_type,
                                      outer_refs, real_inputs, rename_refs, set_static_shape)
+from kernelkit.ir.onnx_resize import rewrite_resizes
 
 MAX_ITERATIONS = 64
 MAX_UNROLLED_NODES = 4096
@@ -100,6 +103,7 @@ def freeze_onnx(model, *, input_shapes=None, input_values=None, fold: bool = Tru
             if exc.path is None:
                 exc.path = str(path) if path is not None else None
             raise
+        rewrite_resizes(result, log, path=path)        # now that the fold made sizes and shapes static
     return result, log
 
 

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from kernelkit.facts.knowledge import Knowledge, load_knowledge
+from kernelkit.facts.op_kinds import DATA_DEPENDENT_LENGTH_OPS
 from kernelkit.facts.target import Target, get_target
 from kernelkit.ir.graph import Out, constant_input, constant_source, folded_constant, input_of, pool_window_pads
 
@@ -120,19 +121,34 @@ def _shape_blockers(model, layer, kb: Knowledge) -> list[Blocker]:
                                  f"integer input{'s' if len(inputs) > 1 else ''} {names}; the {kb.target} IR reader "
                                  "needs every dimension static: freeze it with --input-value", kb.sources["reader"],
                                  port=dynamic.id, from_inputs=[p.name for p in inputs])]
+            others = [] if layer.type in DATA_DEPENDENT_LENGTH_OPS else shape_inputs(model, layer, integer_only=False)
+            if others:
+                names = ", ".join(repr(p.name) for p in others)
+                return [_blocker(layer, "dynamic-shape",
+                                 f"output port {dynamic.id} has a dynamic dimension {dynamic.dims}, computed at run "
+                                 f"time from {names}; the {kb.target} IR reader needs every dimension static: where "
+                                 f"{'they set' if len(others) > 1 else 'it sets'} the size, freeze "
+                                 f"{'them' if len(others) > 1 else 'it'} with --input-value", kb.sources["reader"],
+                                 port=dynamic.id)]
+            feeds = [found[1].names[0] for port in layer.inputs
+                     if (found := model.producer(layer, port.id)) and found[0].type != "Const" and found[1].names]
+            cut = f" --output {' --output '.join(feeds)}" if feeds else " --output"
             return [_blocker(layer, "dynamic-shape",
-                             f"output port {dynamic.id} has a dynamic dimension {dynamic.dims}; the {kb.target} IR "
-                             "reader needs every dimension static (data-dependent outputs such as NonZero's "
-                             "need an upper bound)", kb.sources["reader"], port=dynamic.id)]
+                             f"output port {dynamic.id} has a dynamic dimension {dynamic.dims}: its size depends on "
+                             f"the data (how many boxes, indices or elements it keeps), which no --input-shape or "
+                             f"--input-value fixes, and the {kb.target} IR reader needs every dimension static; end "
+                             f"the model before this layer ({cut.strip()}) and run it on the host",
+                             kb.sources["reader"], port=dynamic.id)]
     return []
 
 
 _INTEGER_TYPES = ("i8", "i16", "i32", "i64", "u8", "u16", "u32", "u64")
 
 
-def shape_inputs(model, layer) -> list:
+def shape_inputs(model, layer, integer_only: bool = True) -> list:
     """The integer network inputs (Parameters) the layer's inputs are computed from: an `axes`, `sizes`,
-    `pads` or `repeats` fed at run time, which sets the layer's output shape."""
+    `pads` or `repeats` fed at run time, which sets the layer's output shape (integer_only=False: scalars and
+    short lists of any type, a float `depth` too)."""
     found, seen = [], set()
     todo = [layer]
     while todo and len(seen) < 10000:
@@ -152,7 +168,8 @@ def shape_inputs(model, layer) -> list:
             if source.type == "Parameter":
                 # shape-setting inputs are scalars or short lists (an integer image or matrix is data)
                 dims = source.outputs[0].dims if source.outputs else []
-                if (source.attrs.get("element_type") or "").lower() in _INTEGER_TYPES and len(dims) <= 1:
+                integer = (source.attrs.get("element_type") or "").lower() in _INTEGER_TYPES
+                if (integer or not integer_only) and len(dims) <= 1:
                     found.append(source)
             else:
                 todo.append(source)
@@ -400,6 +417,18 @@ def _check_batch_kept(model, layer, params):
     return f"a batch of {before[0]} becomes {after[0]}"
 
 
+def _check_no_downscale_when(model, layer, params):
+    if not layer.inputs or not layer.outputs:
+        return None
+    if layer.attrs.get(params["attr"], "false").lower() not in ("true", "1"):
+        return None
+    before, after = _input_dims(model, layer), layer.outputs[0].dims
+    shrunk = [axis for axis, (b, a) in enumerate(zip(before, after)) if 0 < a < b]
+    if not shrunk:
+        return None
+    return f"{params['attr']}=true shrinks axis {', '.join(map(str, shrunk))} ({before} -> {after})"
+
+
 def _check_scales_match_sizes(model, layer, params):
     if layer.attrs.get("shape_calculation_mode", "sizes").lower() != "scales" or not layer.inputs:
         return None
@@ -438,6 +467,7 @@ _CHECKS = {
     "slope_per_channel": _check_slope_per_channel,
     "batch_kept": _check_batch_kept,
     "scales_match_sizes": _check_scales_match_sizes,
+    "no_downscale_when": _check_no_downscale_when,
 }
 
 

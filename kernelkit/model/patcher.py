@@ -177,6 +177,7 @@ def patch_ir(model, target: Target | str, *, preprocessing: preprocess.Preproces
                         exc.hint = "the model has dynamic dimensions: fix them with --input-shape NAME=D0,D1,..."
                 raise
         remaining = find_blockers(model, target, custom_types=[b.layer_type for b in run.binder.bindings.values()])
+        _say_why_the_version_stays(remaining, run.refusals)
     except BaseException:
         run.binder.close()
         raise
@@ -230,6 +231,15 @@ def patch_model(model_path, outdir, target: Target | str, *, input_shapes: dict 
 def _source(model) -> dict:
     return {"model": str(Path(model.path).resolve()) if model.path else None, "input_shapes": {},
             "input_values": {}, "outputs": []}
+
+
+def _say_why_the_version_stays(remaining: list, refusals: list) -> None:
+    """The IR-version blocker of a model the v10 writer refused names that refusal's layer and reason: the
+    version is the consequence, the layer the cause the user can act on."""
+    cause = next((r for r in refusals if r.patcher == "ir"), None)
+    for blocker in remaining:
+        if cause is not None and blocker.kind == "ir-version" and not blocker.layer_id:
+            blocker.reason += f"; it stays v11 because of {cause.layer} ({cause.type}): {cause.reason}"
 
 
 def _report(run: PatchRun, source: dict, before: list, remaining: list) -> dict:

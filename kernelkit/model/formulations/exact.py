@@ -376,10 +376,17 @@ def _non_finite_pad_value(model, layer) -> bool:
     return value is not None and not np.isfinite(np.asarray(value, np.float64)).all()
 
 
+def _computed_pad_value(model, layer) -> bool:
+    """A constant-mode Pad whose value is computed at run time (a network input): the 2021.4 plugin says
+    "Pad y with not constant pad_value is not allowed"."""
+    return (layer.attrs.get("pad_mode", "constant") == "constant" and len(layer.inputs) > 3
+            and constant_input(model, layer, 3) is None)
+
+
 def pad_with_constant_blocks(model, layer) -> Out:
-    """Pad with a non-finite value = Pad with 0, then Select(mask, value, padded) with a constant mask of the
-    padded positions (size 1 on the axes without pads: no constant carries the batch, which the plugin
-    would otherwise see change when it compiles at batch 1)."""
+    """Pad with a non-finite or computed value = Pad with 0, then Select(mask, value, padded) with a constant
+    mask of the padded positions (size 1 on the axes without pads: no constant carries the batch, which the
+    plugin would otherwise see change when it compiles at batch 1); a computed value is read from its input."""
     x = input_of(model, layer, 0)
     begin, end = constant_input(model, layer, 1), constant_input(model, layer, 2)
     if begin is None or end is None or any(d <= 0 for d in x.dims):
@@ -387,9 +394,15 @@ def pad_with_constant_blocks(model, layer) -> Out:
     begin, end = (np.asarray(v, np.int64).reshape(-1) for v in (begin, end))
     if (begin < 0).any() or (end < 0).any():
         raise Refuse("negative pads (a crop) are not rewritten")
-    value = float(np.asarray(constant_input(model, layer, 3)).reshape(()))
+    given = constant_input(model, layer, 3)
     dtype = np.float16 if x.precision == "FP16" else np.float32
     name = layer.name
+    if given is None:
+        value = input_of(model, layer, 3)
+        if value.precision != x.precision or value.dims not in ([], [1]):
+            raise Refuse(f"the computed pad value must be a scalar of the input's type ({x.precision})")
+    else:
+        value = add_const(model, np.array(float(np.asarray(given).reshape(())), dtype), f"{name}/value")
     out_dims = [d + int(b) + int(e) for d, b, e in zip(x.dims, begin, end)]
     lift = max(0, 3 - len(x.dims))          # MYRIAD pads 3-D and 4-D tensors only
     source = x if not lift else op(model, "Reshape", f"{name}/to_3d", [x, add_const(
@@ -411,17 +424,17 @@ def pad_with_constant_blocks(model, layer) -> Out:
             index = [slice(None)] * len(mask_dims)
             index[axis] = np.r_[0:int(b), out_dims[axis] - int(e):out_dims[axis]].astype(int)
             mask[tuple(index)] = True
-    return op(model, "Select", f"{name}/fill", [add_const(model, mask, f"{name}/padded"),
-                                                add_const(model, np.array(value, dtype), f"{name}/value"), padded],
+    return op(model, "Select", f"{name}/fill", [add_const(model, mask, f"{name}/padded"), value, padded],
               {"auto_broadcast": "numpy"})
 
 
-@formulation("pad", text="Reshape to 3-D, Pad, Reshape back; a non-finite value as constant blocks + Concat",
-             needed=_non_finite_pad_value)
+@formulation("pad", text="Reshape to 3-D, Pad, Reshape back; a non-finite or computed value: Pad with 0, then "
+             "Select by a constant mask of the padded positions",
+             needed=lambda model, layer: _non_finite_pad_value(model, layer) or _computed_pad_value(model, layer))
 def pad_low_rank(model, layer) -> Out:
     """Pad of a 1-D/2-D tensor (MYRIAD pads 3-D and 4-D only) = Reshape to 3-D, Pad-1, Reshape back; a
-    non-finite pad value = constant blocks and Concat."""
-    if _non_finite_pad_value(model, layer):
+    non-finite or computed pad value = Pad with 0 and a Select of the padded positions."""
+    if _non_finite_pad_value(model, layer) or _computed_pad_value(model, layer):
         return pad_with_constant_blocks(model, layer)
     x = input_of(model, layer, 0)
     rank = len(x.dims)

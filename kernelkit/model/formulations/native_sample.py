@@ -297,6 +297,11 @@ def interpolate(model, layer) -> Out:
     x = input_of(model, layer, 0)
     if x.precision not in FLOAT_PRECISIONS or any(d <= 0 for d in x.dims) or len(x.dims) < 2:
         raise Refuse("a float input of static rank >= 2 is needed")
+    if layer.attrs.get("antialias", "false").lower() in ("true", "1") and \
+            any(0 < o < i for i, o in zip(x.dims, layer.outputs[0].dims)):
+        # The weights come from OpenVINO CPU, which downscales unfiltered too (measured): they would be wrong.
+        raise Refuse("antialias=true on a downscale: OpenVINO CPU, which gives the weights, ignores the filter; "
+                     "for an ONNX model kernelkit rewrites the Resize before conversion: patch the .onnx")
     from kernelkit.ir.graph import constant_input
 
     rank = len(x.dims)

@@ -220,6 +220,13 @@ def one_hot(ctx: PatchContext, layer) -> str:
     if mode == "normalize":
         depth = constant_input(model, layer, 1)
         if depth is None or np.size(depth) != 1:
+            found = model.producer(layer, layer.inputs[1].id) if len(layer.inputs) > 1 else None
+            while found is not None and found[0].type == "Convert":
+                found = model.producer(found[0], found[0].inputs[0].id)
+            if found is not None and found[0].type == "Parameter":
+                raise Refuse(f"depth is the network input {found[0].name!r}, known only at run time; it sets the "
+                             f"output's width and counts negative indices from the end: freeze it with "
+                             f"--input-value {found[0].name}=N")
             raise Refuse("depth must be a constant scalar to normalise negative indices")
         indices = input_of(model, layer, 0)
         name = layer.name
@@ -296,11 +303,24 @@ def to_ir_v10(ctx: PatchContext) -> bool:
     model = ctx.model
     if model.version == 10:
         return True
+    dynamic_inputs = [p.name for p in model.parameters() if p.outputs and any(d < 0 for d in p.outputs[0].dims)]
     for layer in model.layers:
         for port in layer.inputs + layer.outputs:
-            if any(d <= 0 for d in port.dims):
-                ctx.refuse("ir", layer, f"dimension {port.dims} is dynamic or zero; the 2021.4 reader needs static "
-                                        "positive shapes (pass --input-shape NAME=D0,D1,... for dynamic inputs)")
+            if any(d < 0 for d in port.dims):
+                hint = (f" (fix the dynamic input{'s' if len(dynamic_inputs) > 1 else ''} "
+                        f"{', '.join(dynamic_inputs)} with --input-shape NAME=D0,D1,...)" if dynamic_inputs else
+                        " (the dynamic-shape blocker where it starts says why)")
+                ctx.refuse("ir", layer, f"dimension {port.dims} is dynamic; the 2021.4 reader needs static "
+                                        f"positive shapes{hint}")
+                return False
+            if any(d == 0 for d in port.dims):
+                what = (f"input {layer.name!r} has shape {port.dims}, which holds no element" if
+                        layer.type == "Parameter" else f"shape {port.dims} holds no element")
+                fix = (f"give it a shape with elements: --input-shape {layer.name}=D0,D1,..." if
+                       layer.type == "Parameter" else
+                       "when --input-value made it empty, other values may not; else end the model before it "
+                       "with --output")
+                ctx.refuse("ir", layer, f"{what}; the 2021.4 reader and the device take no empty tensor ({fix})")
                 return False
             etype = port.element_type
             if etype is not None and etype not in V10_ELEMENT_TYPES:
