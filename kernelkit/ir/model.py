@@ -222,6 +222,25 @@ class Port:
         return f"<Port {self.layer.name}:{self.id} {kind} {self.precision} {self.dims}>"
 
 
+# The element types the IR v10 reader of OpenVINO 2021.4 knows (notes §1.9).
+V10_ELEMENT_TYPES = {"f16", "f32", "i32", "i64", "u8", "i8", "boolean", "u1", "u64", "u32", "i16", "u16", "f64"}
+
+
+def v10_obstacle(model: "IRModel") -> tuple["Layer", "Port", str] | None:
+    """The first port (in XML order) that an IR v10 file for the 2021.4 reader cannot hold, with why: a
+    dimension that is dynamic or zero (that reader takes positive dims only: "dimension (-1) in node dim must
+    be a non-negative integer") or an element type it lacks. None: the model can be written as v10."""
+    for layer in model.layers:
+        for port in layer.inputs + layer.outputs:
+            if any(d <= 0 for d in port.dims):
+                what = "dynamic" if any(d < 0 for d in port.dims) else "zero"
+                return layer, port, f"port {port.id} has a {what} dimension {port.dims}"
+            etype = port.element_type
+            if etype is not None and etype not in V10_ELEMENT_TYPES:
+                return layer, port, f"port {port.id} has element type {etype}, which the 2021.4 reader lacks"
+    return None
+
+
 def _parse_dim(text: str | None) -> int:
     try:
         value = int((text or "").strip())

@@ -1,4 +1,5 @@
-"""`--input-shape NAME=D0,D1,...`: make dynamic inputs of an IR static and re-infer every port's dims.
+"""`--input-shape NAME=D0,D1,...`: make dynamic inputs of an IR static and re-infer every port's dims; the upper
+bound of a data-dependent dim (NonZero, NonMaxSuppression) in place of its -1.
 
 For ONNX the shapes go to OpenVINO's conversion instead (`kernelkit.ir.onnx_import`).
 """
@@ -79,10 +80,30 @@ def apply_input_shapes(model: IRModel, shapes: dict[str, list[int]]) -> None:
     except RuntimeError as exc:
         raise KernelkitError(f"OpenVINO cannot apply the input shapes: {openvino_error_text(exc)}", path=model.path,
                              where="--input-shape", hint="check the shapes against what the model expects") from None
+    _copy_inferred(model, ov_model)
+
+
+# A bound past this is no buffer size (an unbounded dim OpenVINO reports as a huge interval).
+_MAX_BOUND = 2 ** 31 - 1
+
+
+def _dim(d, bounded: bool) -> int:
+    if d.is_static:
+        return d.get_length()
+    top = d.get_max_length()
+    return top if bounded and 0 <= top <= _MAX_BOUND else -1
+
+
+def _copy_inferred(model: IRModel, ov_model) -> None:
+    """Copy OpenVINO's output dims of each op into the XML ports of the layer with the same name (input ports
+    take their producer's dims). A data-dependent dim (NonZero's, NonMaxSuppression's count) gets its upper
+    bound, as Model Optimizer 2021.4 wrote it and the MYRIAD plugin sizes its buffers; an input's own dims
+    are the user's and stay as they are."""
     inferred: dict[str, list[list[int]]] = {}
     for op in ov_model.get_ordered_ops():
+        bounded = op.get_type_name() != "Parameter"
         inferred.setdefault(op.get_friendly_name(), [
-            [d.get_length() if d.is_static else -1 for d in op.get_output_partial_shape(i)]
+            [_dim(d, bounded) for d in op.get_output_partial_shape(i)]
             if op.get_output_partial_shape(i).rank.is_static else None
             for i in range(op.get_output_size())])
     for layer in model.topological_order():
@@ -95,6 +116,23 @@ def apply_input_shapes(model: IRModel, shapes: dict[str, list[int]]) -> None:
             found = model.producer(layer, port.id)
             if found and port.dims != found[1].dims:
                 port.dims = found[1].dims
+
+
+def bound_data_dependent_dims(model: IRModel) -> None:
+    """Give each dynamic dim that OpenVINO bounds (the outputs of NonZero, NonMaxSuppression and what follows
+    them) its upper bound: the 2021.4 reader takes no -1, and the plugin sizes those outputs by the bound.
+    Reads the model into OpenVINO only when a layer past the inputs has a dynamic dim."""
+    if not any(d < 0 for layer in model.layers if layer.type != "Parameter"
+               for port in layer.outputs for d in port.dims):
+        return
+    import openvino as ov
+
+    try:
+        weights = ov.Tensor(np.frombuffer(model.bin_data or b"\0", dtype=np.uint8).copy())
+        ov_model = ov.Core().read_model(model=model.to_xml_bytes().decode("utf-8"), weights=weights)
+    except RuntimeError:
+        return          # whoever runs the model next reports OpenVINO's words; the dims stay as they are
+    _copy_inferred(model, ov_model)
 
 
 def _param_shape(model: IRModel, name: str) -> list[int]:

@@ -10,6 +10,7 @@ import numpy as np
 from kernelkit.facts.target import Target
 from kernelkit.model.passes.base import PatchContext, Refuse, describe
 from kernelkit.ir.graph import add_const, add_op, constant_input, input_of, out, prune_dead, replace, unused
+from kernelkit.ir.model import v10_obstacle
 
 NAME = "version"
 
@@ -286,26 +287,22 @@ def apply(ctx: PatchContext) -> None:
 
 # ---- IR v11 -> v10 (notes §1.9) ---------------------------------------------------------------------------
 
-V10_ELEMENT_TYPES = {"f16", "f32", "i32", "i64", "u8", "i8", "boolean", "u1", "u64", "u32", "i16", "u16", "f64"}
-
-
 def to_ir_v10(ctx: PatchContext) -> bool:
     """Write what the 2021.4 reader accepts: header 10, no rt_info, no Result output_names, unique layer
     names. A dynamic or zero dimension, or an element type the old reader lacks, keeps the model at v11
-    (recorded as a refusal; find_blockers then lists the cause). Returns whether the model is now v10."""
+    (recorded as a refusal; find_blockers then names the layer and what to do). Returns whether the model is
+    now v10."""
     model = ctx.model
     if model.version == 10:
         return True
-    for layer in model.layers:
-        for port in layer.inputs + layer.outputs:
-            if any(d <= 0 for d in port.dims):
-                ctx.refuse("ir", layer, f"dimension {port.dims} is dynamic or zero; the 2021.4 reader needs static "
-                                        "positive shapes (pass --input-shape NAME=D0,D1,... for dynamic inputs)")
-                return False
-            etype = port.element_type
-            if etype is not None and etype not in V10_ELEMENT_TYPES:
-                ctx.refuse("ir", layer, f"element type {etype} is unknown to the 2021.4 reader")
-                return False
+    obstacle = v10_obstacle(model)
+    if obstacle is not None:
+        layer, port, why = obstacle
+        todo = (" (pass --input-shape NAME=D0,D1,... for dynamic inputs)" if any(d < 0 for d in port.dims)
+                else "")
+        ctx.refuse("ir", layer, f"{why}; the 2021.4 reader needs static positive shapes of the types it "
+                                f"knows{todo}")
+        return False
     for element in list(model.root.iter("rt_info")):
         element.getparent().remove(element)
     seen: set[str] = set()

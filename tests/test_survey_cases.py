@@ -1,0 +1,119 @@
+"""ONNX node cases the truth survey (tools/truth_survey.py) found wrong, run as the survey runs them: the case
+prepared by kernelkit.harness.onnx_cases, `kernelkit patch` with the real 2021.4 plugin confirming, then verify
+against ONNX's expected outputs (its blob check too, where the toolchain is provisioned).
+
+- data-dependent outputs (NonZero, NonMaxSuppression): the IR v10 the 2021.4 reader takes holds their upper
+  bound (it refuses -1), as Model Optimizer 2021.4 wrote it; a dim no bound settles names its layer and what
+  to do.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper
+
+from kernelkit.doctor.confirm import DISCRETIONARY, confirm
+from kernelkit.doctor.verify import verify
+from kernelkit.harness.onnx_cases import node_cases, prepare
+from kernelkit.ir.load import load_model
+from kernelkit.model.blockers import find_blockers
+from kernelkit.model.patcher import patch_model
+from kernelkit.myriad import toolchain
+from kernelkit.myriad.blob_reader import read_blob
+from kernelkit.myriad.compile import compile_model
+
+needs_plugin = pytest.mark.skipif(not toolchain.locate().ready(),
+                                  reason="legacy MYRIAD toolchain not provisioned (kernelkit toolchain setup)")
+
+
+def _case(name):
+    return next(case for _, case in node_cases() if case.name == name)
+
+
+def _patch(model_path, out, **options):
+    """`kernelkit patch` as the command runs it: the plugin confirms where the toolchain is provisioned."""
+    result = patch_model(model_path, out, "2021.4", force=True, **options)
+    if result.exit_code == 0 and toolchain.locate().ready():
+        _, result = confirm(result, model_path, out, "2021.4", options)
+    return result
+
+
+def _npz(path, prefix, arrays):
+    np.savez(path, **{f"{prefix}{i}": np.asarray(a) for i, a in enumerate(arrays)})
+    return path
+
+
+def _verify(out, case, tmp_path):
+    return verify(out, inputs=_npz(tmp_path / "in.npz", "in", case.inputs),
+                  expected=_npz(tmp_path / "exp.npz", "out", case.expected))
+
+
+# The bound of each data-dependent dim, from the ops' definitions: NonZero's count is at most the input's element
+# count; NMS selects at most min(boxes, max_output_boxes_per_class) per batch and class.
+BOUNDS = {"test_nonzero_example": [2, 2 * 2],
+          "test_nonmaxsuppression_two_classes": [min(6, 2) * 1 * 2, 3],
+          "test_nonmaxsuppression_two_batches": [min(6, 2) * 2 * 1, 3]}
+
+
+@pytest.mark.parametrize("name", sorted(BOUNDS))
+def test_a_data_dependent_output_holds_its_upper_bound(tmp_path, name):
+    case = prepare(_case(name), tmp_path)
+    model = load_model(case.model_path, case.shapes)
+    assert [r.inputs[0].dims for r in model.results()] == [BOUNDS[name]]
+    # no dynamic dim left: the IR version is the model's, for the patch to write (NMS-9 has its downgrade too)
+    assert {(b.kind, b.layer_name) for b in find_blockers(model, "2021.4")} <= {("ir-version", ""),
+                                                                                 ("opset", "selected_indices")}
+
+
+@needs_plugin
+@pytest.mark.parametrize("name", ["test_nonzero_example", "test_nonmaxsuppression_suppress_by_IOU",
+                                  "test_nonmaxsuppression_two_classes", "test_nonmaxsuppression_two_batches",
+                                  "test_nonmaxsuppression_center_point_box_format"])
+def test_nonzero_and_nms_patch_to_what_the_plugin_compiles_straight(tmp_path, name):
+    case = prepare(_case(name), tmp_path)
+    compile_model(case.model_path, tmp_path / "straight.blob", graph_dump=False)
+    result = _patch(case.model_path, tmp_path / "out", input_shapes=case.shapes)
+    assert result.exit_code == 0, result.remaining or result.report.get("plugin")
+    assert result.report["plugin"]["status"] == "compiled" and result.report["ir_version"] == 10
+    assert not [c for c in result.report["changes"] if c["patcher"] in DISCRETIONARY]
+    straight, patched = read_blob(tmp_path / "straight.blob"), read_blob(tmp_path / "out" / "model.blob")
+    assert patched.counts()["stages"] <= straight.counts()["stages"]
+    assert (tmp_path / "out" / "model.blob").stat().st_size <= (tmp_path / "straight.blob").stat().st_size
+    checked = _verify(tmp_path / "out", case, tmp_path)
+    assert checked.ir_passed, [c.reason for c in checked.comparisons]
+    # the interpreter has no NonZero / StaticShapeNMS stage: verify says the blob was not run, and why
+    assert checked.blob is not None and checked.blob.not_run and "cannot run stage type" in checked.blob.not_run
+
+
+def _nonzero_after_dynamic_input(path):
+    node = helper.make_node("NonZero", ["x"], ["y"], name="where")
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.INT64, [2, None])])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), path)
+    return path
+
+
+def test_the_version_blocker_names_the_layer_that_keeps_v11_and_what_to_do(tmp_path):
+    path = _nonzero_after_dynamic_input(tmp_path / "m.onnx")
+    result = patch_model(path, tmp_path / "out", "2021.4", force=True)
+    assert result.exit_code == 1
+    version = [b for b in result.remaining if b.kind == "ir-version"]
+    assert len(version) == 1 and version[0].layer_name == "x" and version[0].type == "Parameter"
+    assert "keeps it at v11" in version[0].reason and "--input-shape x=" in version[0].reason
+    # with the input's shape the NonZero's count has a bound, and the model becomes v10
+    fixed = patch_model(path, tmp_path / "fixed", "2021.4", force=True, input_shapes={"x": [3, 4]})
+    assert fixed.exit_code == 0 and fixed.report["ir_version"] == 10
+    assert [r.inputs[0].dims for r in fixed.model.results()] == [[2, 3 * 4]]
+
+
+@needs_plugin
+def test_a_nonzero_blob_with_its_dims_computed_at_run_time_is_read(tmp_path):
+    case = prepare(_case("test_nonzero_example"), tmp_path)
+    compile_model(case.model_path, tmp_path / "straight.blob", graph_dump=False)
+    blob = read_blob(tmp_path / "straight.blob")
+    nonzero = next(s for s in blob.stages if s.type_name == "NonZero")
+    runtime = [b for b in nonzero.buffers if b.dims_location == "BSS"]
+    assert runtime and all(b.dims_innermost is None for b in runtime)
+
