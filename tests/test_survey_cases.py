@@ -4,7 +4,8 @@ against ONNX's expected outputs (its blob check too, where the toolchain is prov
 
 - data-dependent outputs (NonZero, NonMaxSuppression): the IR v10 the 2021.4 reader takes holds their upper
   bound (it refuses -1), as Model Optimizer 2021.4 wrote it; a dim no bound settles names its layer and what
-  to do.
+  to do;
+- batch-major LSTM / GRU / RNN (layout=1), which OpenVINO's frontend reads as sequence-major.
 """
 
 from __future__ import annotations
@@ -116,4 +117,33 @@ def test_a_nonzero_blob_with_its_dims_computed_at_run_time_is_read(tmp_path):
     nonzero = next(s for s in blob.stages if s.type_name == "NonZero")
     runtime = [b for b in nonzero.buffers if b.dims_location == "BSS"]
     assert runtime and all(b.dims_innermost is None for b in runtime)
+
+
+# ---- batch-major recurrent ops (layout=1) --------------------------------------------------------------------
+
+BATCHWISE = ["test_lstm_batchwise", "test_gru_batchwise", "test_simple_rnn_batchwise"]
+
+
+@pytest.mark.parametrize("name", BATCHWISE)
+def test_a_batch_major_rnn_converts_to_what_onnx_computes(tmp_path, name):
+    """OpenVINO's frontend reads layout=1 as sequence-major; the kit's conversion computes ONNX's outputs."""
+    from kernelkit.runners.openvino_cpu import OpenVINOCPURunner
+
+    case = prepare(_case(name), tmp_path)
+    got = OpenVINOCPURunner.of_model(load_model(case.model_path, case.shapes)).run(case.inputs).arrays
+    assert [g.shape for g in got] == [e.shape for e in case.expected]
+    for g, e in zip(got, case.expected):
+        np.testing.assert_allclose(g, e, rtol=1e-5, atol=1e-6)
+
+
+@needs_plugin
+@pytest.mark.parametrize("name", BATCHWISE)
+def test_a_batch_major_rnn_patches_compiles_and_verifies_on_its_blob(tmp_path, name):
+    case = prepare(_case(name), tmp_path)
+    result = _patch(case.model_path, tmp_path / "out", input_shapes=case.shapes)
+    assert result.exit_code == 0 and result.report["plugin"]["status"] == "compiled"
+    checked = _verify(tmp_path / "out", case, tmp_path)
+    assert checked.ir_passed, [c.reason for c in checked.comparisons]
+    assert checked.blob is not None and checked.blob.not_run is None, checked.blob and checked.blob.not_run
+    assert checked.blob.passed, [c.reason for c in checked.blob.comparisons]
 
