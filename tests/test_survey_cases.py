@@ -5,7 +5,9 @@ against ONNX's expected outputs (its blob check too, where the toolchain is prov
 - data-dependent outputs (NonZero, NonMaxSuppression): the IR v10 the 2021.4 reader takes holds their upper
   bound (it refuses -1), as Model Optimizer 2021.4 wrote it; a dim no bound settles names its layer and what
   to do;
-- batch-major LSTM / GRU / RNN (layout=1), which OpenVINO's frontend reads as sequence-major.
+- batch-major LSTM / GRU / RNN (layout=1), which OpenVINO's frontend reads as sequence-major;
+- an output read straight from an input (Dropout, one-input Max): IR v10 names outputs by their producing
+  layer, so such an output gets a layer of its own name (OpenVINO refused the IR: tensor names collided).
 """
 
 from __future__ import annotations
@@ -146,4 +148,40 @@ def test_a_batch_major_rnn_patches_compiles_and_verifies_on_its_blob(tmp_path, n
     assert checked.ir_passed, [c.reason for c in checked.comparisons]
     assert checked.blob is not None and checked.blob.not_run is None, checked.blob and checked.blob.not_run
     assert checked.blob.passed, [c.reason for c in checked.blob.comparisons]
+
+
+# ---- an output read straight from an input (Identity, Dropout, one-input Max) --------------------------------
+
+STRAIGHT_THROUGH = ["test_dropout_default", "test_dropout_default_old", "test_max_one_input", "test_min_one_input"]
+
+
+@pytest.mark.parametrize("name", STRAIGHT_THROUGH)
+def test_an_output_read_straight_from_an_input_keeps_both_names_and_loads_in_openvino(tmp_path, name):
+    import openvino as ov
+
+    case = prepare(_case(name), tmp_path)
+    onnx_model = onnx.load(str(case.model_path))
+    result = patch_model(case.model_path, tmp_path / "out", "2021.4", force=True, input_shapes=case.shapes)
+    assert result.exit_code == 0
+    compiled = ov.Core().compile_model(str(tmp_path / "out" / "model.xml"), "CPU")     # no name collision
+    assert [i.get_any_name() for i in compiled.inputs] == [i.name for i in onnx_model.graph.input]
+    assert [o.get_any_name() for o in compiled.outputs] == [o.name for o in onnx_model.graph.output]
+    got = compiled(case.inputs)
+    np.testing.assert_array_equal(got[compiled.outputs[0]], case.expected[0])
+
+
+@needs_plugin
+@pytest.mark.parametrize("name", ["test_dropout_default", "test_max_one_input"])
+def test_the_blob_of_a_straight_through_output_carries_the_users_names_and_verifies(tmp_path, name):
+    case = prepare(_case(name), tmp_path)
+    onnx_model = onnx.load(str(case.model_path))
+    compile_model(case.model_path, tmp_path / "straight.blob", graph_dump=False)
+    result = _patch(case.model_path, tmp_path / "out", input_shapes=case.shapes)
+    assert result.exit_code == 0 and result.report["plugin"]["status"] == "compiled"
+    blob = read_blob(tmp_path / "out" / "model.blob")
+    assert [b.name for b in blob.inputs] == [i.name for i in onnx_model.graph.input]
+    assert [b.name for b in blob.outputs] == [o.name for o in onnx_model.graph.output]
+    assert blob.counts()["stages"] <= read_blob(tmp_path / "straight.blob").counts()["stages"]
+    checked = _verify(tmp_path / "out", case, tmp_path)
+    assert checked.passed and checked.blob.not_run is None
 

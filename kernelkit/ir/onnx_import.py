@@ -60,9 +60,25 @@ def convert_onnx(path: Path, input_shapes: dict[str, list[int]] | None = None, *
                     if "No conversion rule" in text else
                     "check the file with onnx.checker, or pass --input-shape for dynamic inputs")
             raise ConversionFailed(f"OpenVINO cannot convert this ONNX model: {text}", path=path, hint=hint) from None
+        _restore_input_names(converted, known)
         xml_path = Path(tmp) / "model.xml"
         ov.save_model(converted, str(xml_path), compress_to_fp16=False)
         return xml_path.read_bytes(), xml_path.with_suffix(".bin").read_bytes()
+
+
+def _restore_input_names(converted, names: list[str]) -> None:
+    """OpenVINO's frontend names an input that feeds an output straight (an Identity or Dropout it removed)
+    after that output (test_dropout_default's input 'x' became 'y'): give it its ONNX name back, which the blob's
+    input is named after. Only a Parameter named after no ONNX input, in the place of an input no Parameter is
+    named after, is renamed."""
+    params = converted.get_parameters()
+    if len(params) != len(names):
+        return
+    taken = {p.get_friendly_name() for p in params}
+    for param, name in zip(params, names):
+        if param.get_friendly_name() not in names and name not in taken:
+            param.set_friendly_name(name)
+            param.output(0).add_names({name})
 
 
 # ONNX's recurrent ops: the inputs `layout` (opset 14) lays out batch-major, each with the Transpose that makes it
