@@ -7,7 +7,9 @@ against ONNX's expected outputs (its blob check too, where the toolchain is prov
   to do;
 - batch-major LSTM / GRU / RNN (layout=1), which OpenVINO's frontend reads as sequence-major;
 - an output read straight from an input (Dropout, one-input Max): IR v10 names outputs by their producing
-  layer, so such an output gets a layer of its own name (OpenVINO refused the IR: tensor names collided).
+  layer, so such an output gets a layer of its own name (OpenVINO refused the IR: tensor names collided);
+- a constant boolean output (Dropout's mask), which the plugin cannot store; a refusal the graph dump turns
+  into a crash still names its layer.
 """
 
 from __future__ import annotations
@@ -184,4 +186,42 @@ def test_the_blob_of_a_straight_through_output_carries_the_users_names_and_verif
     assert blob.counts()["stages"] <= read_blob(tmp_path / "straight.blob").counts()["stages"]
     checked = _verify(tmp_path / "out", case, tmp_path)
     assert checked.passed and checked.blob.not_run is None
+
+
+# ---- a constant boolean output (Dropout's mask in inference) ---------------------------------------------------
+
+@needs_plugin
+@pytest.mark.parametrize("name", ["test_dropout_default_mask", "test_dropout_default_mask_ratio"])
+def test_a_constant_mask_output_compiles_and_verifies(tmp_path, name):
+    case = prepare(_case(name), tmp_path)
+    with pytest.raises(Exception, match="Unsupported precision I32"):
+        compile_model(case.model_path, tmp_path / "straight.blob", graph_dump=False)
+    result = _patch(case.model_path, tmp_path / "out", input_shapes=case.shapes)
+    assert result.exit_code == 0 and result.report["plugin"]["status"] == "compiled"
+    assert any(c["patcher"] == "boundary" and "constant boolean" in c["after"] for c in result.report["changes"])
+    checked = _verify(tmp_path / "out", case, tmp_path)
+    assert checked.ir_passed, [c.reason for c in checked.comparisons]
+
+
+@needs_plugin
+def test_a_refusal_the_dump_turns_into_a_crash_names_the_layer(tmp_path):
+    """With the graph dump on, the plugin dies of the exception it reports without it: the bisection still
+    finds the layer (the folded constant mask as the patch made it before the boundary fix)."""
+    import openvino as ov
+    import openvino.opset8 as o8
+
+    from kernelkit.myriad.compile import CompileFailed
+
+    x = o8.parameter([3, 4, 5], np.float32, name="x")
+    y = o8.relu(x)
+    y.set_friendly_name("y")
+    mask = o8.greater(o8.convert(o8.constant(np.ones([3, 4, 5], bool)), "f16"), o8.constant(np.float16(0.5)))
+    mask.set_friendly_name("z")
+    model = ov.Model([o8.result(y), o8.result(mask)], [x], "m")
+    model.set_rt_info(10, "version")
+    ov.serialize(model, str(tmp_path / "m.xml"), version="IR_V10")
+    with pytest.raises(CompileFailed) as refused:
+        compile_model(tmp_path / "m.xml", tmp_path / "m.blob")
+    assert "Unsupported precision I32" in refused.value.message
+    assert (refused.value.layer_name, refused.value.located_by) == ("z", "bisection")
 
