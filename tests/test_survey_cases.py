@@ -9,7 +9,8 @@ against ONNX's expected outputs (its blob check too, where the toolchain is prov
 - an output read straight from an input (Dropout, one-input Max): IR v10 names outputs by their producing
   layer, so such an output gets a layer of its own name (OpenVINO refused the IR: tensor names collided);
 - a constant boolean output (Dropout's mask), which the plugin cannot store; a refusal the graph dump turns
-  into a crash still names its layer.
+  into a crash still names its layer;
+- inputs fp16 cannot hold (LogSoftmax of 10000..10003): verify says why the blob misses.
 """
 
 from __future__ import annotations
@@ -225,3 +226,27 @@ def test_a_refusal_the_dump_turns_into_a_crash_names_the_layer(tmp_path):
     assert "Unsupported precision I32" in refused.value.message
     assert (refused.value.layer_name, refused.value.located_by) == ("z", "bisection")
 
+
+# ---- inputs fp16 cannot hold ------------------------------------------------------------------------------
+
+@needs_plugin
+def test_a_blob_that_misses_because_its_inputs_do_not_fit_fp16_says_so(tmp_path):
+    case = prepare(_case("test_logsoftmax_large_number"), tmp_path)      # 10000..10003: fp16 steps by 8 there
+    assert _patch(case.model_path, tmp_path / "out", input_shapes=case.shapes).exit_code == 0
+    checked = _verify(tmp_path / "out", case, tmp_path)
+    assert checked.ir_passed and checked.blob.not_run is None and not checked.blob.passed
+    assert [n for n in checked.blob.notes if "rounded to fp16" in n and "steps by 8" in n]
+
+
+@needs_plugin
+def test_a_blob_that_misses_for_another_reason_gets_no_fp16_inputs_note(tmp_path):
+    """test_averagepool_2d_pads: the plugin's pool divides by the whole kernel (tests/test_plugin_truth.py); its
+    inputs in fp16 change nothing the IR computes beyond the tolerance."""
+    from kernelkit.doctor.workflow import compile_patched
+
+    case = prepare(_case("test_averagepool_2d_pads"), tmp_path)
+    patch_model(case.model_path, tmp_path / "minimal", "2021.4", input_shapes=case.shapes, minimal=True)
+    compile_patched(tmp_path / "minimal", "2021.4")
+    checked = _verify(tmp_path / "minimal", case, tmp_path)
+    assert checked.ir_passed and checked.blob.not_run is None and not checked.blob.passed
+    assert not [n for n in checked.blob.notes if "rounded to fp16" in n]
