@@ -73,6 +73,19 @@ def test_a_data_dependent_output_holds_its_upper_bound(tmp_path, name):
                                                                                  ("opset", "selected_indices")}
 
 
+def test_nms_with_its_box_count_fed_at_run_time_gets_no_bound_but_the_input_value_fix(tmp_path):
+    """The plugin sizes NMS by its bound only with a constant max_output_boxes_per_class (it refuses the case
+    with every input fed: "outIndicesShape.is_static()"): the dim stays dynamic and inspect names the input."""
+    from kernelkit.harness.onnx_cases import write_raw
+
+    path = write_raw(_case("test_nonmaxsuppression_two_classes"), tmp_path)
+    found = find_blockers(load_model(path), "2021.4")
+    dynamic = [b for b in found if b.kind == "dynamic-shape"]
+    assert [b.details.get("from_inputs") for b in dynamic] == [["max_output_boxes_per_class"]]
+    version = next(b for b in found if b.kind == "ir-version")
+    assert version.layer_name == "selected_indices" and "--input-value" in version.reason
+
+
 @needs_plugin
 @pytest.mark.parametrize("name", ["test_nonzero_example", "test_nonmaxsuppression_suppress_by_IOU",
                                   "test_nonmaxsuppression_two_classes", "test_nonmaxsuppression_two_batches",
@@ -250,3 +263,4 @@ def test_a_blob_that_misses_for_another_reason_gets_no_fp16_inputs_note(tmp_path
     checked = _verify(tmp_path / "minimal", case, tmp_path)
     assert checked.ir_passed and checked.blob.not_run is None and not checked.blob.passed
     assert not [n for n in checked.blob.notes if "rounded to fp16" in n]
+

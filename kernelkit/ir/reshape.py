@@ -94,14 +94,32 @@ def _dim(d, bounded: bool) -> int:
     return top if bounded and 0 <= top <= _MAX_BOUND else -1
 
 
+def _sets_a_bound(op) -> bool:
+    """A data-dependent op the plugin sizes by its upper bound (facts.op_kinds.DATA_DEPENDENT_SHAPE_OPS)."""
+    from kernelkit.facts.op_kinds import DATA_DEPENDENT_SHAPE_OPS
+
+    kind = op.get_type_name()
+    if kind not in DATA_DEPENDENT_SHAPE_OPS:
+        return False
+    if kind == "NonMaxSuppression" and op.get_input_size() > 2:
+        return op.input_value(2).get_node().get_type_name() == "Constant"
+    return True
+
+
 def _copy_inferred(model: IRModel, ov_model) -> None:
     """Copy OpenVINO's output dims of each op into the XML ports of the layer with the same name (input ports
-    take their producer's dims). A data-dependent dim (NonZero's, NonMaxSuppression's count) gets its upper
-    bound, as Model Optimizer 2021.4 wrote it and the MYRIAD plugin sizes its buffers; an input's own dims
-    are the user's and stay as they are."""
+    take their producer's dims). A dim whose size depends on the data (NonZero's, NonMaxSuppression's count,
+    and the ops that follow them) gets its upper bound, as Model Optimizer 2021.4 wrote it and the MYRIAD
+    plugin sizes its buffers; a dim set by an input's value (a Slice's ends fed at run time) stays dynamic,
+    for --input-value to settle."""
     inferred: dict[str, list[list[int]]] = {}
+    bounded_ops: set = set()
     for op in ov_model.get_ordered_ops():
-        bounded = op.get_type_name() != "Parameter"
+        bounded = _sets_a_bound(op) or any(
+            source.get_node() in bounded_ops and source.get_partial_shape().is_dynamic
+            for source in (op.input_value(i) for i in range(op.get_input_size())))
+        if bounded:
+            bounded_ops.add(op)
         inferred.setdefault(op.get_friendly_name(), [
             [_dim(d, bounded) for d in op.get_output_partial_shape(i)]
             if op.get_output_partial_shape(i).rank.is_static else None
@@ -119,8 +137,8 @@ def _copy_inferred(model: IRModel, ov_model) -> None:
 
 
 def bound_data_dependent_dims(model: IRModel) -> None:
-    """Give each dynamic dim that OpenVINO bounds (the outputs of NonZero, NonMaxSuppression and what follows
-    them) its upper bound: the 2021.4 reader takes no -1, and the plugin sizes those outputs by the bound.
+    """Give each dynamic dim that depends on the data (the outputs of NonZero, NonMaxSuppression and what follows
+    them) OpenVINO's upper bound: the 2021.4 reader takes no -1, and the plugin sizes those outputs by the bound.
     Reads the model into OpenVINO only when a layer past the inputs has a dynamic dim."""
     if not any(d < 0 for layer in model.layers if layer.type != "Parameter"
                for port in layer.outputs for d in port.dims):
