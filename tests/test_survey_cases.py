@@ -264,3 +264,16 @@ def test_a_blob_that_misses_for_another_reason_gets_no_fp16_inputs_note(tmp_path
     assert checked.ir_passed and checked.blob.not_run is None and not checked.blob.passed
     assert not [n for n in checked.blob.notes if "rounded to fp16" in n]
 
+
+def test_compiling_an_ir_v11_names_the_layer_that_keeps_it_there(tmp_path):
+    import openvino as ov
+    import openvino.opset8 as o8
+
+    from kernelkit.core.errors import KernelkitError
+
+    x = o8.parameter([-1, 8], np.float32, name="x")
+    ov.save_model(ov.Model([o8.relu(x)], [x], "m"), str(tmp_path / "m.xml"))
+    with pytest.raises(KernelkitError) as refused:
+        compile_model(tmp_path / "m.xml", tmp_path / "m.blob")
+    assert "IR v11" in refused.value.message and "layer 'x' (Parameter) keeps the model at v11" in refused.value.message
+    assert "kernelkit patch" in refused.value.hint
