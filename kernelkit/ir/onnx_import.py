@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 
 from kernelkit.core.errors import KernelkitError
-from kernelkit.ir.onnx_graph import load_onnx, real_inputs
+from kernelkit.ir.onnx_graph import all_names, graph_attrs, load_onnx, real_inputs
 
 
 MAX_OPSET_VERSION = 10_000
@@ -81,9 +81,10 @@ def _restore_input_names(converted, names: list[str]) -> None:
             param.output(0).add_names({name})
 
 
-# ONNX's recurrent ops: the inputs `layout` (opset 14) lays out batch-major, each with the Transpose that makes it
-# sequence-major, and the outputs, each with the Transpose that makes it batch-major again. OpenVINO's ONNX frontend (2026.4) ignores `layout` and reads a batch-major
-# X as sequence-major (test_lstm_batchwise: Y_h came out [1, 1, 7] for a batch of 3).
+# ONNX's recurrent ops: the inputs `layout` (opset 14) lays out batch-major, each with the Transpose that makes
+# it sequence-major, and the outputs, each with the Transpose that makes it batch-major again. OpenVINO's ONNX
+# frontend (2026.4) ignores `layout` and reads a batch-major X as sequence-major (test_lstm_batchwise: Y_h came
+# out [1, 1, 7] for a batch of 3).
 RNN_OPS = {"LSTM": ({0: (1, 0, 2), 5: (1, 0, 2), 6: (1, 0, 2)}, {0: (2, 0, 1, 3), 1: (1, 0, 2), 2: (1, 0, 2)}),
            "GRU": ({0: (1, 0, 2), 5: (1, 0, 2)}, {0: (2, 0, 1, 3), 1: (1, 0, 2)}),
            "RNN": ({0: (1, 0, 2), 5: (1, 0, 2)}, {0: (2, 0, 1, 3), 1: (1, 0, 2)})}
@@ -95,15 +96,13 @@ def _batch_major(node) -> bool:
 
 
 def _graphs(graph):
+    """The graph and its sub-graphs (If branches, Loop bodies), without recursion."""
     stack = [graph]
     while stack:
         g = stack.pop()
         yield g
         for node in g.node:
-            for attr in node.attribute:
-                if attr.HasField("g"):
-                    stack.append(attr.g)
-                stack.extend(attr.graphs)
+            stack.extend(graph_attrs(node))
 
 
 def _has_batch_major_rnn(graph) -> bool:
@@ -117,7 +116,7 @@ def seq_major_rnns(model):
     from onnx import helper
 
     model = onnx.ModelProto.FromString(model.SerializeToString())
-    taken = {name for g in _graphs(model.graph) for node in g.node for name in list(node.input) + list(node.output)}
+    taken = all_names(model.graph, set())
 
     def fresh(base: str) -> str:
         name, i = base, 1

@@ -98,8 +98,9 @@ def _v10_todo(model, layer, port) -> str:
         return f"it is computed from the integer input{'s' if len(inputs) > 1 else ''} " \
                f"{', '.join(repr(p.name) for p in inputs)}: freeze {'them' if len(inputs) > 1 else 'it'} " \
                f"with --input-value NAME=V0,V1,..."
-    return ("its size depends on the data and OpenVINO finds no upper bound for it: end the model before it "
-            "with --output NAME (a tensor that feeds it) and run that part on the host")
+    return ("its size depends on the data, which the plugin sizes by a bound only for NonZero and "
+            "NonMaxSuppression: end the model before it with --output NAME (a tensor that feeds it) and run that "
+            "part on the host")
 
 
 def _layer_blockers(model, layer, kb: Knowledge, custom: set[str]) -> list[Blocker]:
