@@ -277,3 +277,11 @@ def test_compiling_an_ir_v11_names_the_layer_that_keeps_it_there(tmp_path):
         compile_model(tmp_path / "m.xml", tmp_path / "m.blob")
     assert "IR v11" in refused.value.message and "layer 'x' (Parameter) keeps the model at v11" in refused.value.message
     assert "kernelkit patch" in refused.value.hint
+
+
+def test_a_zero_size_slice_names_the_slice_not_the_result(tmp_path):
+    case = prepare(_case("test_slice_start_out_of_bounds"), tmp_path)       # starts past the end: [20, 0, 5]
+    result = patch_model(case.model_path, tmp_path / "out", "2021.4", force=True, input_shapes=case.shapes)
+    assert result.exit_code == 1
+    version = next(b for b in result.remaining if b.kind == "ir-version")
+    assert (version.layer_name, version.type) == ("y", "StridedSlice") and "zero dimension" in version.reason
