@@ -215,6 +215,7 @@ def test_a_constant_mask_output_compiles_and_verifies(tmp_path, name):
     assert any(c["patcher"] == "boundary" and "constant boolean" in c["after"] for c in result.report["changes"])
     checked = _verify(tmp_path / "out", case, tmp_path)
     assert checked.ir_passed, [c.reason for c in checked.comparisons]
+    assert checked.blob is not None and checked.blob.not_run is None and checked.blob.passed, checked.blob.not_run
 
 
 @needs_plugin

@@ -101,9 +101,11 @@ def _anchor(ctx: PatchContext, param, result, why: str) -> None:
     rank = len(x.dims)
     if rank:
         ints = lambda v, tag: add_const(model, np.array(v, np.int64), f"{name}/{tag}")  # noqa: E731
+        zeros = ",".join(["0"] * rank)         # every begin and end used, spelled out per axis
         x = op(model, "StridedSlice", f"{name}/one_input", [x, ints([0] * rank, "begin"), ints([1] * rank, "end"),
                                                             ints([1] * rank, "strides")],
-               {"begin_mask": "", "end_mask": "", "new_axis_mask": "", "shrink_axis_mask": "", "ellipsis_mask": ""},
+               {"begin_mask": zeros, "end_mask": zeros, "new_axis_mask": "", "shrink_axis_mask": "",
+                "ellipsis_mask": ""},
                outputs=[(x.precision, [1] * rank)])
     if x.precision not in FLOAT_PRECISIONS:
         x = op(model, "Convert", f"{name}/input_f16", [x], {"destination_type": "f16"})
