@@ -238,7 +238,8 @@ def test_cli_exit_codes_and_json(tmp_path, capsys):
     assert report["schema"] == "kernelkit.inspect/1" and report["target"] == "2021.4"
     assert report["ir_version"] == 11 and report["summary"]["ok"] is False
     kinds = {(b["layer_name"], b["kind"]) for b in report["blockers"]}
-    assert kinds == {("", "ir-version"), ("x", "dynamic-shape"), ("hs", "unsupported")}
+    # the IR version blocker names the input that keeps the model at v11
+    assert kinds == {("x", "ir-version"), ("x", "dynamic-shape"), ("hs", "unsupported")}
     assert report["summary"]["by_kind"] == {"ir-version": 1, "dynamic-shape": 1, "unsupported": 1}
     for entry in report["blockers"]:
         assert set(entry) == {"layer_id", "layer_name", "type", "version", "kind", "reason", "source", "details", "fix"}
@@ -274,10 +275,21 @@ def test_data_dependent_dims_block_2021_4_where_they_start(tmp_path):
     x = o13.parameter([1, 8], np.float32, name="x")
     nz = _named(o13.non_zero(x, "i32"), "nz")
     conv = _named(o13.convert(nz, "f32"), "after")
+    # NonZero's count has a bound, the input's 8 elements: the plugin sizes its output by it, as the IR then says
     path = _ir(tmp_path, [conv], [x], v10=True)
-    assert load_model(path).find("nz").outputs[0].dims == [2, -1]
-    assert _kinds(path, "2021.4") == {("nz", "dynamic-shape")}
+    assert load_model(path).find("nz").outputs[0].dims == [2, 8] == load_model(path).find("after").outputs[0].dims
+    assert _kinds(path, "2021.4") == set()
+    # a Range as long as the data's largest value has none: the dim stays dynamic, blocked where it starts
+    top = o13.reduce_max(x, o13.constant(np.array([0, 1], np.int64)), False)
+    steps = _named(o13.range(o13.constant(np.float32(0)), top, o13.constant(np.float32(1)), "f32"), "steps")
+    path = _ir(tmp_path, [_named(o13.relu(steps), "after")], [x], v10=True, name="range")
+    assert load_model(path).find("steps").outputs[0].dims == [-1]
+    assert _kinds(path, "2021.4") == {("steps", "dynamic-shape")}
     assert _kinds(path, "2022.1") == set()
+    # as v11, the version blocker names the Range too, and what to do
+    path = _ir(tmp_path, [_named(o13.relu(steps), "after")], [x], name="range11")
+    version = [b for b in find_blockers(load_model(path), "2021.4") if b.kind == "ir-version"]
+    assert [b.layer_name for b in version] == ["steps"] and "--output" in version[0].reason
 
 
 def test_target_specific_limit_mvn2_on_2021_4(tmp_path):

@@ -76,7 +76,7 @@ def test_cut_keeps_only_what_feeds_the_named_tensors(tmp_path):
 def test_inspect_of_the_cut_model_has_no_data_dependent_blocker(tmp_path, capsys):
     path = detector(tmp_path / "det.onnx")
     code, whole, _ = run_cli(capsys, "inspect", path, "--target", "2021.4", "--json")
-    assert "NonZero" in whole and '"If"' in whole
+    assert '"If"' in whole         # (NonZero's count has its bound, 4 * 16 * 16: it blocks nothing)
     code, cut, _ = run_cli(capsys, "inspect", path, "--target", "2021.4", "--json", "--output", "scores,boxes")
     assert "NonZero" not in cut and '"If"' not in cut
 

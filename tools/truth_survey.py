@@ -126,6 +126,10 @@ def verified(out: Path, inputs=None, expected=None) -> dict:
     if checked.passed:
         return {"status": "pass"}
     reasons = checked.problems + [c.reason for c in checked.comparisons if not c.passed]
+    blob = checked.blob
+    if not reasons and blob is not None:       # the IR matched: the blob (what the device runs) did not
+        reasons = [f"blob: {r}" for r in [n for n in blob.notes if "rounded to fp16" in n] + blob.problems
+                   + [c.reason for c in blob.comparisons if not c.passed]]
     return {"status": "fail", "detail": _first_line(reasons[0] if reasons else "no output compared")}
 
 

@@ -332,7 +332,9 @@ def explain_changes(report: dict) -> list[dict]:
     found = []
     for change in report.get("changes", []):
         layer, patcher = change.get("layer", ""), change.get("patcher", "")
-        rules = blocked.get("" if patcher == "ir" else layer, [])
+        # the IR version is the model's (a blocker that named the layer keeping it was removed by another change)
+        rules = blocked.get(layer, []) if patcher != "ir" else blocked.get("", []) + \
+            [b for name, found in blocked.items() if name for b in found if b.get("kind") == "ir-version"]
         wanted = kinds.get(patcher, ("limit", "unsupported"))
         rule = next((r for r in rules if r.get("kind") in wanted), rules[0] if rules else None)
         if refused.get("asked") and refused.get("layer") == layer and refused.get("message"):

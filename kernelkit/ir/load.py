@@ -19,7 +19,7 @@ from kernelkit.ir.onnx_fold import FoldLog, freeze_onnx
 from kernelkit.ir.onnx_graph import has_control_flow, load_onnx, real_inputs, set_static_shape
 from kernelkit.ir.onnx_resize import has_dropped_attributes, rewrite_resizes
 from kernelkit.ir.onnx_import import ConversionFailed, check_onnx_file, convert_onnx
-from kernelkit.ir.reshape import apply_input_shapes
+from kernelkit.ir.reshape import apply_input_shapes, bound_data_dependent_dims
 from kernelkit.ir.yolo_head import apply_head, parse_head
 
 
@@ -70,8 +70,10 @@ def load_model(path, input_shapes: dict[str, list[int]] | None = None, input_val
     `model.freeze_log` (a FoldLog, or None when nothing was asked or needed). outputs (`--output`): the
     tensors that become the model's outputs, what feeds none of them dropped (`kernelkit.ir.cut`). head
     (`--head yolo`): an Ultralytics YOLO head rewritten to DepthAI's per-stride layout (`kernelkit.ir.yolo_head`);
-    what the archive's head needs is `model.head` (None without)."""
+    what the archive's head needs is `model.head` (None without). A data-dependent dim (NonZero's) holds its
+    upper bound (`kernelkit.ir.reshape.bound_data_dependent_dims`)."""
     model = _load(path, input_shapes, input_values, fold=fold, outputs=outputs)
+    bound_data_dependent_dims(model)
     model.head = apply_head(model, head, source_path=path) if parse_head(head) else None
     return model
 

@@ -222,6 +222,26 @@ class Port:
         return f"<Port {self.layer.name}:{self.id} {kind} {self.precision} {self.dims}>"
 
 
+# The element types the IR v10 reader of OpenVINO 2021.4 knows (notes §1.9).
+V10_ELEMENT_TYPES = {"f16", "f32", "i32", "i64", "u8", "i8", "boolean", "u1", "u64", "u32", "i16", "u16", "f64"}
+
+
+def v10_obstacle(model: "IRModel") -> tuple["Layer", "Port", str] | None:
+    """The first port that an IR v10 file for the 2021.4 reader cannot hold, with why: a dimension that is
+    dynamic or zero (that reader takes positive dims only: "dimension (-1) in node dim must be a non-negative
+    integer") or an element type it lacks. Output ports in graph order come first: the layer that makes such a
+    dim, not the Result that receives it. None: the model can be written as v10."""
+    layers = model.topological_order()
+    for port in [p for layer in layers for p in layer.outputs] + [p for layer in layers for p in layer.inputs]:
+        if any(d <= 0 for d in port.dims):
+            what = "dynamic" if any(d < 0 for d in port.dims) else "zero"
+            return port.layer, port, f"port {port.id} has a {what} dimension {port.dims}"
+        etype = port.element_type
+        if etype is not None and etype not in V10_ELEMENT_TYPES:
+            return port.layer, port, f"port {port.id} has element type {etype}, which the 2021.4 reader lacks"
+    return None
+
+
 def _parse_dim(text: str | None) -> int:
     try:
         value = int((text or "").strip())

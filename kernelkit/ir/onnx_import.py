@@ -13,7 +13,7 @@ from pathlib import Path
 
 from kernelkit.core.errors import KernelkitError
 from kernelkit.ir.onnx_dft import fix_dfts
-from kernelkit.ir.onnx_graph import load_onnx, real_inputs
+from kernelkit.ir.onnx_graph import all_names, graph_attrs, load_onnx, real_inputs
 
 
 MAX_OPSET_VERSION = 10_000
@@ -33,6 +33,9 @@ def convert_onnx(path: Path, input_shapes: dict[str, list[int]] | None = None, *
     # stderr with their parse errors.
     onnx_model = model if model is not None else load_onnx(path, external_data=False)
     graph = onnx_model.graph
+    if _has_batch_major_rnn(graph):
+        model = onnx_model = seq_major_rnns(model if model is not None else load_onnx(path))
+        graph = model.graph
     known = [i.name for i in real_inputs(graph)]
     kwargs = {}
     if input_shapes:
@@ -64,6 +67,7 @@ def convert_onnx(path: Path, input_shapes: dict[str, list[int]] | None = None, *
             fix_dfts(onnx_model, converted)
         except KernelkitError as exc:
             raise ConversionFailed(exc.message, path=path, where=exc.where, hint=exc.hint) from None
+        _restore_input_names(converted, known)
         xml_path = Path(tmp) / "model.xml"
         ov.save_model(converted, str(xml_path), compress_to_fp16=False)
         return xml_path.read_bytes(), xml_path.with_suffix(".bin").read_bytes()
@@ -95,6 +99,96 @@ def restore_dropped_attributes(converted, graph) -> None:
             if setting is not None:
                 op.set_attribute(*setting)
     converted.validate_nodes_and_infer_types()
+
+
+def _restore_input_names(converted, names: list[str]) -> None:
+    """OpenVINO's frontend names an input that feeds an output straight (an Identity or Dropout it removed)
+    after that output (test_dropout_default's input 'x' became 'y'): give it its ONNX name back, which the blob's
+    input is named after. Only a Parameter named after no ONNX input, in the place of an input no Parameter is
+    named after, is renamed."""
+    params = converted.get_parameters()
+    if len(params) != len(names):
+        return
+    taken = {p.get_friendly_name() for p in params}
+    for param, name in zip(params, names):
+        if param.get_friendly_name() not in names and name not in taken:
+            param.set_friendly_name(name)
+            param.output(0).add_names({name})
+
+
+# ONNX's recurrent ops: the inputs `layout` (opset 14) lays out batch-major, each with the Transpose that makes
+# it sequence-major, and the outputs, each with the Transpose that makes it batch-major again. OpenVINO's ONNX
+# frontend (2026.4) ignores `layout` and reads a batch-major X as sequence-major (test_lstm_batchwise: Y_h came
+# out [1, 1, 7] for a batch of 3).
+RNN_OPS = {"LSTM": ({0: (1, 0, 2), 5: (1, 0, 2), 6: (1, 0, 2)}, {0: (2, 0, 1, 3), 1: (1, 0, 2), 2: (1, 0, 2)}),
+           "GRU": ({0: (1, 0, 2), 5: (1, 0, 2)}, {0: (2, 0, 1, 3), 1: (1, 0, 2)}),
+           "RNN": ({0: (1, 0, 2), 5: (1, 0, 2)}, {0: (2, 0, 1, 3), 1: (1, 0, 2)})}
+
+
+def _batch_major(node) -> bool:
+    return (node.op_type in RNN_OPS and (node.domain or "ai.onnx") == "ai.onnx"
+            and any(a.name == "layout" and a.i == 1 for a in node.attribute))
+
+
+def _graphs(graph):
+    """The graph and its sub-graphs (If branches, Loop bodies), without recursion."""
+    stack = [graph]
+    while stack:
+        g = stack.pop()
+        yield g
+        for node in g.node:
+            stack.extend(graph_attrs(node))
+
+
+def _has_batch_major_rnn(graph) -> bool:
+    return any(_batch_major(node) for g in _graphs(graph) for node in g.node)
+
+
+def seq_major_rnns(model):
+    """A copy of `model` whose batch-major (layout=1) LSTM, GRU and RNN nodes are sequence-major (layout=0)
+    between Transposes: what the attribute means, in the form OpenVINO's frontend converts right."""
+    import onnx
+    from onnx import helper
+
+    model = onnx.ModelProto.FromString(model.SerializeToString())
+    taken = all_names(model.graph, set())
+
+    def fresh(base: str) -> str:
+        name, i = base, 1
+        while name in taken:
+            name, i = f"{base}_{i}", i + 1
+        taken.add(name)
+        return name
+
+    for graph in list(_graphs(model.graph)):
+        nodes = []
+        for node in graph.node:
+            if not _batch_major(node):
+                nodes.append(node)
+                continue
+            into, out_of = RNN_OPS[node.op_type]
+            label = node.name or node.op_type
+            after = []
+            for index, perm in into.items():
+                if index < len(node.input) and node.input[index]:
+                    moved = fresh(f"{node.input[index]}/seq_major")
+                    nodes.append(helper.make_node("Transpose", [node.input[index]], [moved], perm=list(perm),
+                                                  name=fresh(f"{label}/input{index}_seq_major")))
+                    node.input[index] = moved
+            for index, perm in out_of.items():
+                if index < len(node.output) and node.output[index]:
+                    wanted = node.output[index]
+                    node.output[index] = fresh(f"{wanted}/seq_major")
+                    after.append(helper.make_node("Transpose", [node.output[index]], [wanted], perm=list(perm),
+                                                  name=fresh(f"{label}/output{index}_batch_major")))
+            for attr in node.attribute:
+                if attr.name == "layout":
+                    attr.i = 0
+            nodes.append(node)
+            nodes.extend(after)
+        del graph.node[:]
+        graph.node.extend(nodes)
+    return model
 
 
 def check_onnx_file(path: Path) -> None:

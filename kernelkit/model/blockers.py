@@ -15,6 +15,7 @@ from kernelkit.facts.knowledge import Knowledge, load_knowledge
 from kernelkit.facts.op_kinds import DATA_DEPENDENT_LENGTH_OPS
 from kernelkit.facts.target import Target, get_target
 from kernelkit.ir.graph import Out, constant_input, constant_source, folded_constant, input_of, pool_window_pads
+from kernelkit.ir.model import v10_obstacle
 
 KINDS = ("ir-version", "opset", "unsupported", "limit", "precision", "dynamic-shape", "dtype")
 
@@ -50,9 +51,7 @@ def find_blockers(model, target: Target | str, *, custom_types=None) -> list[Blo
     custom = {getattr(c, "name", c).lower() for c in (custom_types or ())}
     blockers: list[Blocker] = []
     if model.version not in kb.ir_versions:
-        blockers.append(Blocker("", "", "", "", "ir-version",
-                                f"IR v{model.version} cannot be read by the {target.name} IR reader "
-                                f"(it reads v{', v'.join(map(str, kb.ir_versions))})", kb.sources["ir-version"]))
+        blockers.append(_version_blocker(model, target, kb))
     names_seen: dict[str, str] = {}
     for layer in model.layers:
         if kb.unique_layer_names:
@@ -64,6 +63,50 @@ def find_blockers(model, target: Target | str, *, custom_types=None) -> list[Blo
             names_seen.setdefault(layer.name, layer.id)
         blockers.extend(_layer_blockers(model, layer, kb, custom))
     return blockers
+
+
+def _version_blocker(model, target: Target, kb: Knowledge) -> Blocker:
+    """The IR version the reader cannot read: model-level when patch writes the version the reader takes; else
+    on the layer that keeps the model at its version (a dynamic dim, an element type the reader lacks), with
+    what to do about it."""
+    reason = (f"IR v{model.version} cannot be read by the {target.name} IR reader "
+              f"(it reads v{', v'.join(map(str, kb.ir_versions))})")
+    obstacle = v10_obstacle(model) if 10 in kb.ir_versions else None
+    if obstacle is None:
+        return Blocker("", "", "", "", "ir-version", reason, kb.sources["ir-version"])
+    layer, port, why = obstacle
+    return _blocker(layer, "ir-version", f"{reason}, and layer {layer.name!r} ({layer.type}) keeps it at "
+                                         f"v{model.version}: its {why}; {_v10_todo(model, layer, port)}",
+                    kb.sources["reader"], port=port.id, keeps_version=True,
+                    **({} if any(d <= 0 for d in port.dims) else {"element_type": port.element_type}))
+
+
+def _v10_todo(model, layer, port) -> str:
+    """What makes the port fit an IR v10 file."""
+    if not any(d < 0 for d in port.dims):
+        if any(d == 0 for d in port.dims):
+            if layer.type == "Parameter":
+                return (f"input {layer.name!r} has shape {port.dims}, which holds no element; the reader and the "
+                        f"device take no empty tensor: give it a shape with elements, --input-shape "
+                        f"{layer.name}=D0,D1,...")
+            return (f"shape {port.dims} holds no element, and the reader and the device take no empty tensor: when "
+                    f"--input-value made it empty, other values may not; else end the model before it with --output")
+        return "the reader needs a type it knows there (f32, f16, i32, i64, u8, boolean; patch retypes the ones it can)"
+    if layer.type == "Parameter":
+        return f"fix it with --input-shape {layer.name}=D0,D1,..."
+    dynamic = [p.name for p in model.parameters() if any(d < 0 for d in (p.outputs[0].dims if p.outputs else []))]
+    if dynamic:
+        return f"it follows from the dynamic input{'s' if len(dynamic) > 1 else ''} " \
+               f"{', '.join(map(repr, dynamic))}: fix {'them' if len(dynamic) > 1 else 'it'} with " \
+               f"--input-shape NAME=D0,D1,..."
+    inputs = shape_inputs(model, layer)
+    if inputs:
+        return f"it is computed from the integer input{'s' if len(inputs) > 1 else ''} " \
+               f"{', '.join(repr(p.name) for p in inputs)}: freeze {'them' if len(inputs) > 1 else 'it'} " \
+               f"with --input-value NAME=V0,V1,..."
+    return ("its size depends on the data, which the plugin sizes by a bound only for NonZero and "
+            "NonMaxSuppression: end the model before it with --output NAME (a tensor that feeds it) and run that "
+            "part on the host")
 
 
 def _layer_blockers(model, layer, kb: Knowledge, custom: set[str]) -> list[Blocker]:

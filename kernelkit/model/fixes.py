@@ -13,6 +13,11 @@ def describe_fix(blocker, model, target: Target) -> str | None:
 
     kind = blocker.kind
     if kind == "ir-version":
+        if blocker.details.get("keeps_version"):
+            etype = blocker.details.get("element_type")
+            if etype in precision.RETYPE:
+                return f"retype {etype} -> {precision.RETYPE[etype]}, then write IR v10"
+            return None                  # the reason says what the user does: no patch step removes it
         return "write IR v10" if not blocker.layer_id else "rename the layer to a unique name"
     if not blocker.layer_id:
         return None

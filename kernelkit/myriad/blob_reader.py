@@ -72,7 +72,7 @@ STAGE_BORDER = 0x7F83FF19
 DATA_TYPES = {0: "FP16", 1: "U8", 2: "S32", 3: "FP32", 4: "I8"}
 ITEMSIZE = {"FP16": 2, "U8": 1, "S32": 4, "FP32": 4, "I8": 1}
 LOCATIONS = {0: "None", 1: "Input", 2: "Output", 3: "Blob", 4: "BSS", 5: "CMX"}
-LOC_INPUT, LOC_OUTPUT, LOC_BLOB = 1, 2, 3
+LOC_INPUT, LOC_OUTPUT, LOC_BLOB, LOC_BSS = 1, 2, 3, 4
 NUMPY_DTYPES = {"FP16": "<f2", "U8": "u1", "S32": "<i4", "FP32": "<f4", "I8": "i1"}
 DIM_LETTERS = {1: "W", 2: "H", 3: "C", 4: "N", 5: "D"}
 MAX_RANK = 8                    # MAX_DIMS_32: a 32-bit order code holds 8 nibbles
@@ -474,7 +474,7 @@ class _Reader:
                       LOCATIONS.get(strides_loc, str(strides_loc)), strides_off, name)
 
     def shape_vector(self, location: int, offset: int, rank: int, where: str, what: str):
-        if location == LOC_OUTPUT:              # a dynamic shape, written at run time
+        if location in (LOC_OUTPUT, LOC_BSS):   # a dynamic shape (NonZero's), written at run time
             return None
         if location != LOC_BLOB:
             raise self.fail(f"{what} kept in location {LOCATIONS.get(location, location)}", where)

@@ -127,10 +127,13 @@ def check_model(model: Path) -> None:
     target = compiler_target()
     version = root.get("version")
     if version == "11":            # what `kernelkit patch` rewrites as the target's IR version
+        keeps = _layer_keeping_v11(model)
         raise KernelkitError(
-            f"IR v11 cannot be read by the OpenVINO {target} MYRIAD compiler (it reads IR v{target.ir_version} only)",
+            f"IR v11 cannot be read by the OpenVINO {target} MYRIAD compiler (it reads IR v{target.ir_version} only)"
+            + (f"; layer {keeps[0].name!r} ({keeps[0].type}) keeps the model at v11: its {keeps[2]}" if keeps else ""),
             path=model, where="<net version>",
-            hint=f"run `kernelkit patch {model} --target {target}` first and compile its output")
+            hint=f"run `kernelkit patch {model} --target {target}` first and compile its output"
+                 + (f" (its report says what to do about layer {keeps[0].name!r})" if keeps else ""))
     if version not in {str(v) for v in target.ir_versions}:
         raise KernelkitError(f"IR version {version!r} is not supported; the {target} compiler reads "
                              f"IR v{target.ir_version}",
@@ -148,6 +151,23 @@ def check_model(model: Path) -> None:
     if has_weights and not model.with_suffix(".bin").is_file():
         raise KernelkitError(f"weights file {model.with_suffix('.bin').name} is missing next to the IR",
                              path=model, hint="keep the .bin beside the .xml with the same stem")
+
+
+def _layer_keeping_v11(model: Path):
+    """(layer, port, why) of the first layer an IR v10 file cannot hold (kernelkit.ir.model.v10_obstacle), or
+    None (also when the IR does not read: the compile's own checks say why)."""
+    from kernelkit.core import limits
+    from kernelkit.core.fsutil import read_input
+    from kernelkit.ir.model import IRModel, v10_obstacle
+
+    weights = model.with_suffix(".bin")
+    try:
+        data = read_input(weights, limits.WEIGHTS_BYTES.value(), what="weights file (.bin)",
+                          limit=limits.WEIGHTS_BYTES) if weights.is_file() else None
+        found = IRModel.from_bytes(read_input(model, IR_XML_LIMIT, what="IR"), data, path=model, bin_path=weights)
+        return v10_obstacle(found)
+    except KernelkitError:
+        return None
 
 
 def make_config(*, shaves: int = DEFAULT_SHAVES, cmx_slices: int | None = None,

@@ -55,8 +55,11 @@ def model_layer_types(model: Path) -> dict[str, str]:
 
 
 def signature(message: str, name: str | None = None) -> str:
-    """A refusal's words without the names and numbers that change when the model is cut."""
-    first = message.strip().splitlines()[0] if message.strip() else ""
+    """A refusal's words without the names and numbers that change when the model is cut. A crash carries
+    them after "what():": with the graph dump on, the plugin dies of the exception it reports without it
+    ("Unsupported precision I32" as "terminate called after throwing ... what(): Unsupported precision I32")."""
+    thrown = re.search(r"what\(\):\s*(\S.*)", message)
+    first = thrown.group(1) if thrown else message.strip().splitlines()[0] if message.strip() else ""
     if name:
         first = first.replace(name, "")
     first = re.sub(r"'[^']*'|\"[^\"]*\"", "''", first)

@@ -9,7 +9,9 @@
   I64 it is stored S32. A Convert to i64 ends such an output (the values are S32 on the VPU anyway).
 - A network must read an input ("AssertionFailed: !out.networkInputs.empty()"): when constant folding
   left every output constant (Shape, Size, EyeLike of an input), the first output becomes
-  `constant + Convert(x0 > x0)` with x0 one element of the first input: always 0, NaN included.
+  `constant + Convert(x0 > x0)` with x0 one element of the first input: always 0, NaN included. A constant
+  boolean output is tied to the input so too: folded, it is an I32 constant the plugin cannot store
+  ("Unsupported precision I32"; a constant f32 or i32 output compiles).
 - A network whose 4-D/5-D inputs share a first dimension N > 1 is compiled at batch 1: the plugin re-infers
   every shape with N = 1, and a Reshape to a constant shape that spells out N fails ("Requested output
   shape {2,9,6,8} is incompatible with input shape {1,3,3,6,8}"). A Reshape that keeps the first
@@ -63,8 +65,8 @@ def fix_unsigned_outputs(ctx: PatchContext) -> None:
                                                       "an unsigned one as FP16)")
 
 
-def _depends_on_input(model) -> bool:
-    seen, pending = set(), [r for r in model.results()]
+def _depends_on_input(model, results=None) -> bool:
+    seen, pending = set(), list(model.results() if results is None else results)
     while pending:
         layer = pending.pop()
         if layer.id in seen:
@@ -79,18 +81,31 @@ def _depends_on_input(model) -> bool:
 def anchor_constant_network(ctx: PatchContext) -> None:
     model = ctx.model
     params, results = model.parameters(), model.results()
-    if not params or not results or _depends_on_input(model):
+    if not params or not results:
         return
-    param, result = params[0], results[0]
+    if not _depends_on_input(model):
+        _anchor(ctx, params[0], results[0], "a network must read an input")
+    # A constant boolean output the plugin folds to an I32 constant it cannot store: "Unsupported precision I32"
+    # (the real 2021.4 plugin on test_dropout_default_mask; a constant f32 or i32 output compiles)
+    for result in model.results():
+        if input_of(model, result, 0).precision == "BOOL" and not _depends_on_input(model, [result]):
+            _anchor(ctx, params[0], result, "the plugin cannot store a constant boolean output")
+
+
+def _anchor(ctx: PatchContext, param, result, why: str) -> None:
+    """The result's constant value + 0 computed from one element of `param`, which the plugin cannot fold."""
+    model = ctx.model
     value = original = input_of(model, result, 0)
     x = Out(param, param.outputs[0])
     name = value.layer.name
     rank = len(x.dims)
     if rank:
         ints = lambda v, tag: add_const(model, np.array(v, np.int64), f"{name}/{tag}")  # noqa: E731
+        zeros = ",".join(["0"] * rank)         # every begin and end used, spelled out per axis
         x = op(model, "StridedSlice", f"{name}/one_input", [x, ints([0] * rank, "begin"), ints([1] * rank, "end"),
                                                             ints([1] * rank, "strides")],
-               {"begin_mask": "", "end_mask": "", "new_axis_mask": "", "shrink_axis_mask": "", "ellipsis_mask": ""},
+               {"begin_mask": zeros, "end_mask": zeros, "new_axis_mask": "", "shrink_axis_mask": "",
+                "ellipsis_mask": ""},
                outputs=[(x.precision, [1] * rank)])
     if x.precision not in FLOAT_PRECISIONS:
         x = op(model, "Convert", f"{name}/input_f16", [x], {"destination_type": "f16"})
@@ -124,8 +139,7 @@ def anchor_constant_network(ctx: PatchContext) -> None:
     copy_tensor_names(original, anchored)
     take_over_name(model, original.layer, anchored.layer)
     prune_dead(model, [original.layer])
-    ctx.record(NAME, name, describe(original.layer), f"output tied to input {param.name!r} (+ 0): a network must "
-                                                  "read an input")
+    ctx.record(NAME, name, describe(original.layer), f"output tied to input {param.name!r} (+ 0): {why}")
 
 
 def network_batch(model) -> int | None:

@@ -5,11 +5,14 @@ Each downgrade keeps the op's meaning exactly or is refused with the reason (not
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from kernelkit.facts.target import Target
 from kernelkit.model.passes.base import PatchContext, Refuse, describe
 from kernelkit.ir.graph import add_const, add_op, constant_input, input_of, out, prune_dead, replace, unused
+from kernelkit.ir.model import v10_obstacle
 
 NAME = "version"
 
@@ -293,39 +296,61 @@ def apply(ctx: PatchContext) -> None:
 
 # ---- IR v11 -> v10 (notes §1.9) ---------------------------------------------------------------------------
 
-V10_ELEMENT_TYPES = {"f16", "f32", "i32", "i64", "u8", "i8", "boolean", "u1", "u64", "u32", "i16", "u16", "f64"}
+def _output_name(result) -> str | None:
+    """The output name a v11 Result carries (`output_names`, its first one), None when it has none."""
+    text = result.element.get("output_names") or ""
+    found = re.split(r"(?<!\\),", text)[0].replace("\\,", ",").strip()
+    return found or None
+
+
+def _name_outputs(ctx: PatchContext) -> None:
+    """IR v10 names an output after the layer that feeds its Result. A Result fed straight by an input (an
+    ONNX Identity, Dropout or one-input Max the conversion removed), or by a layer that feeds another Result
+    too, would be named after that layer (a blob output 'x' for the user's 'y'), and OpenVINO refuses the
+    model ("tensor names have collisions"). A Convert to the same type, named after the output, feeds such a
+    Result; the plugin drops it (no stage), so the blob is the same with the user's name on its output."""
+    model = ctx.model
+    for result in model.results():
+        name = _output_name(result)
+        value = input_of(model, result, 0)
+        producer = value.layer
+        if name is None or name == producer.name:
+            continue
+        shared = sum(1 for layer, _ in model.consumers(producer, value.port.id) if layer.type == "Result") > 1
+        if producer.type != "Parameter" and not shared:
+            continue
+        if model.find(name) is not None:
+            ctx.refuse("ir", result, f"output {name!r} is read straight from {producer.name!r}, and another layer "
+                                     f"has the name {name!r}: the blob's output would not be named {name!r}")
+            continue
+        element_type = value.port.element_type
+        named = add_op(model, "Convert", "opset1", name, [value], {"destination_type": element_type},
+                       unique=False)
+        model.disconnect(model.input_edge(result, result.inputs[0].id))
+        model.connect(named, named.outputs[0].id, result, result.inputs[0].id)
+        value.port.names = [n for n in value.port.names if n != name]
+        named.outputs[0].names = [name]
+        ctx.record("ir", name, f"output {name!r} read straight from {producer.name!r}",
+                   f"Convert to {element_type} named {name!r}, so the output keeps its name")
 
 
 def to_ir_v10(ctx: PatchContext) -> bool:
     """Write what the 2021.4 reader accepts: header 10, no rt_info, no Result output_names, unique layer
     names. A dynamic or zero dimension, or an element type the old reader lacks, keeps the model at v11
-    (recorded as a refusal; find_blockers then lists the cause). Returns whether the model is now v10."""
+    (recorded as a refusal; find_blockers then names the layer and what to do). Returns whether the model is
+    now v10."""
     model = ctx.model
     if model.version == 10:
         return True
-    dynamic_inputs = [p.name for p in model.parameters() if p.outputs and any(d < 0 for d in p.outputs[0].dims)]
-    for layer in model.layers:
-        for port in layer.inputs + layer.outputs:
-            if any(d < 0 for d in port.dims):
-                hint = (f" (fix the dynamic input{'s' if len(dynamic_inputs) > 1 else ''} "
-                        f"{', '.join(dynamic_inputs)} with --input-shape NAME=D0,D1,...)" if dynamic_inputs else
-                        " (the dynamic-shape blocker where it starts says why)")
-                ctx.refuse("ir", layer, f"dimension {port.dims} is dynamic; the 2021.4 reader needs static "
-                                        f"positive shapes{hint}")
-                return False
-            if any(d == 0 for d in port.dims):
-                what = (f"input {layer.name!r} has shape {port.dims}, which holds no element" if
-                        layer.type == "Parameter" else f"shape {port.dims} holds no element")
-                fix = (f"give it a shape with elements: --input-shape {layer.name}=D0,D1,..." if
-                       layer.type == "Parameter" else
-                       "when --input-value made it empty, other values may not; else end the model before it "
-                       "with --output")
-                ctx.refuse("ir", layer, f"{what}; the 2021.4 reader and the device take no empty tensor ({fix})")
-                return False
-            etype = port.element_type
-            if etype is not None and etype not in V10_ELEMENT_TYPES:
-                ctx.refuse("ir", layer, f"element type {etype} is unknown to the 2021.4 reader")
-                return False
+    obstacle = v10_obstacle(model)
+    if obstacle is not None:
+        layer, port, why = obstacle
+        todo = (" (pass --input-shape NAME=D0,D1,... for dynamic inputs)" if any(d < 0 for d in port.dims)
+                else "")
+        ctx.refuse("ir", layer, f"{why}; the 2021.4 reader needs static positive shapes of the types it "
+                                f"knows{todo}")
+        return False
+    _name_outputs(ctx)
     for element in list(model.root.iter("rt_info")):
         element.getparent().remove(element)
     seen: set[str] = set()
