@@ -10,14 +10,14 @@
 - A network must read an input ("AssertionFailed: !out.networkInputs.empty()"): when constant folding
   left every output constant (Shape, Size, EyeLike of an input), the first output becomes
   `constant + Convert(x0 > x0)` with x0 one element of the first input: always 0, NaN included.
-- A network whose 4-D/5-D inputs share a first dimension N > 1 is compiled at batch 1: the plugin re-infers
+- A network whose inputs are all 4-D/5-D with one first dimension N > 1 is compiled at batch 1: it re-infers
   every shape with N = 1, and a Reshape to a constant shape that spells out N fails ("Requested output
   shape {2,9,6,8} is incompatible with input shape {1,3,3,6,8}"). A Reshape that keeps the first
   dimension gets it as 0 with special_zero (copy the input's), one whose first dimension still holds the
   batch outermost ([2,3,4,5] -> [24,5] and back) gets it as -1: both mean the same thing at any batch. A
   Reshape that moves the batch elsewhere ([2,3,4,5] -> [1,120], ONNX LayerNormalization over axis 0 written
   out) has no meaning one sample at a time: the network is compiled at its batch as written
-  (MYRIAD_DETECT_NETWORK_BATCH NO), as it is wherever a custom layer does not forbid it.
+  (MYRIAD_DETECT_NETWORK_BATCH NO), unless custom layers are bound (the plugin splits those per sample anyway).
 All only for 2021.4, where the real plugin said so; each edit is recorded.
 """
 
@@ -133,9 +133,10 @@ def anchor_constant_network(ctx: PatchContext) -> None:
 
 
 def network_batch(model) -> int | None:
-    """The batch the plugin takes off the network: the common first dimension (> 1) of its 4-D/5-D inputs."""
-    firsts = {p.outputs[0].dims[0] for p in model.parameters() if len(p.outputs[0].dims) in (4, 5)}
-    return firsts.pop() if len(firsts) == 1 and next(iter(firsts)) > 1 else None
+    """The batch the plugin takes off the network (kernelkit.kernel.bindings.myriad_select.network_batch)."""
+    from kernelkit.kernel.bindings.myriad_select import network_batch as batch_taken_off
+
+    return batch_taken_off([p.outputs[0].dims for p in model.parameters()])
 
 
 # The plugin's option that keeps a network at its batch (the frontend's detectNetworkBatch step skipped).
