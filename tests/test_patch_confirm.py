@@ -6,6 +6,7 @@ say so. Real plugin, real OpenVINO, ONNX's own node cases."""
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -90,14 +91,15 @@ def test_a_refusal_of_a_layer_the_plan_left_alone_is_fixed_by_the_plugin_loop(tm
 def _node_case(name, folder):
     from kernelkit.harness.onnx_cases import node_cases, prepare
 
-    op = {"test_flatten_axis3": "Flatten", "test_nllloss_NCd1d2": "NegativeLogLikelihoodLoss"}[name]
+    op = {"test_dequantizelinear_blocked": "DequantizeLinear", "test_nllloss_NCd1d2": "NegativeLogLikelihoodLoss"}[name]
     case = next(c for _, c in node_cases({op}) if c.name == name)
     return prepare(case, folder)
 
 
 @pytest.mark.parametrize("case, layer, words, located", [
-    ("test_flatten_axis3", "b (Reshape)", "Non-'-1' output dimensions do not evenly divide", "named"),
-    ("test_nllloss_NCd1d2", "loss (Squeeze)", "UNSPECIFIED isn't supported", "bisection"),
+    # (test_flatten_axis3 was the named example until its Reshape of the batch compiled one sample at a time)
+    ("test_dequantizelinear_blocked", r"Reshape_\d+ \(Reshape\)", "types check error: output #0 has type U8", "named"),
+    ("test_nllloss_NCd1d2", r"loss \(Squeeze\)", "UNSPECIFIED isn't supported", "bisection"),
 ])
 def test_a_refusal_with_no_known_fix_names_the_layer_and_the_plugin_s_words(tmp_path, capsys, case, layer, words,
                                                                               located):
@@ -108,11 +110,11 @@ def test_a_refusal_with_no_known_fix_names_the_layer_and_the_plugin_s_words(tmp_
     code, printed, _ = _patch(capsys, prepared.model_path, "-o", out,
                               *[a for s in shapes for a in ("--input-shape", s)])
     assert code == 1
-    assert f"the real MYRIAD 2021.4 plugin refuses the patched model at {layer}:" in printed
+    assert re.search(f"the real MYRIAD 2021.4 plugin refuses the patched model at {layer}:", printed)
     assert words in printed and "what to try:" in printed
     assert "no blocker left" not in printed
     plugin = _report(out)["plugin"]
-    assert plugin["status"] == "refused" and f"{plugin['layer']} ({plugin['layer_type']})" == layer
+    assert plugin["status"] == "refused" and re.fullmatch(layer, f"{plugin['layer']} ({plugin['layer_type']})")
     assert words in plugin["message"] and plugin["located_by"] == located
     assert not (out / "model.blob").exists()
 

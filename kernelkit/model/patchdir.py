@@ -3,7 +3,8 @@ archive) reads. This module alone names its files, writes it (all or nothing) an
 
   model.xml/.bin       the patched IR
   custom_layers.xml    the bindings, with each kernel's .cl (and .bin) beside it, when a layer is bound
-  compile.conf         compile_tool's `-c` file: SHAVEs, CMX slices, the custom-layer key of the target
+  compile.conf         compile_tool's `-c` file: SHAVEs, CMX slices, the custom-layer key of the target, keys the
+                       patch needs (the report's "compile_options")
   patch-report.json    what was changed and why (schema kernelkit.patch/1); `plugin`: the real plugin's verdict
   model.blob           the blob, when the real plugin compiled the folder (patch does by default where it can)
   model.graph.dot      the plugin's internal-graph dump of that compile (kernelkit.myriad.graph_dump)
@@ -58,13 +59,15 @@ class PatchFolder:
         return self.report.get("target")
 
 
-def compile_conf(target: Target | str, custom_layers: bool, shaves: int) -> str:
+def compile_conf(target: Target | str, custom_layers: bool, shaves: int, options: dict | None = None) -> str:
+    """options: keys the patch needs beyond these (the report's "compile_options", e.g. keeping the batch)."""
     target = get_target(target)
     lines = [f"# compile_tool -m {MODEL_FILE} -d MYRIAD -c {COMPILE_CONF}   (OpenVINO {target.name} MYRIAD plugin)",
              "# Run it from this folder: the custom-layer path below is relative to the working directory.",
              f"MYRIAD_NUMBER_OF_SHAVES {shaves}",
              f"MYRIAD_NUMBER_OF_CMX_SLICES {shaves}",
              "MYRIAD_THROUGHPUT_STREAMS 1"]
+    lines += [f"{key} {value}" for key, value in (options or {}).items()]
     if custom_layers:
         lines.append(f"{target.custom_layers_key} {CUSTOM_LAYERS_FILE}")
     return "\n".join(lines) + "\n"
@@ -82,7 +85,7 @@ def write(outdir, model, report: dict, *, target: Target | str, shaves: int = DE
     with staged_directory(outdir, force=force) as stage:
         model.save(stage / MODEL_FILE)
         wrote_bindings = write_bindings(bindings or {}, stage, CUSTOM_LAYERS_FILE) is not None
-        (stage / COMPILE_CONF).write_text(compile_conf(target, wrote_bindings, shaves))
+        (stage / COMPILE_CONF).write_text(compile_conf(target, wrote_bindings, shaves, report.get("compile_options")))
         (stage / REPORT_FILE).write_text(json.dumps(report, indent=2) + "\n")
     return outdir
 

@@ -260,7 +260,8 @@ def _report(run: PatchRun, source: dict, before: list, remaining: list) -> dict:
         "prefer": run.prefer,
         "choices": [choice.to_dict() for choice in run.choices.values()],
         "frozen": run.frozen,
-    } | ({"minimal_change": True} if run.minimal else {}) | _taught(run) | (
+    } | ({"minimal_change": True} if run.minimal else {}) | (
+        {"compile_options": dict(run.compile_options)} if run.compile_options else {}) | _taught(run) | (
         {"head": run.model.head} if getattr(run.model, "head", None) else {})
 
 

@@ -45,6 +45,8 @@ class PatchContext:
     target: Target
     changes: list[Change] = field(default_factory=list)
     refusals: list[Refusal] = field(default_factory=list)
+    # compile_tool keys the patched model needs beyond the defaults (the patch folder's compile.conf)
+    compile_options: dict[str, str] = field(default_factory=dict)
 
     def record(self, patcher: str, layer: str, before: str, after: str) -> None:
         self.changes.append(Change(patcher, layer, before, after))

@@ -12,10 +12,14 @@
   `constant + Convert(x0 > x0)` with x0 one element of the first input: always 0, NaN included. A constant
   boolean output is tied to the input so too: folded, it is an I32 constant the plugin cannot store
   ("Unsupported precision I32"; a constant f32 or i32 output compiles).
-- A network whose 4-D/5-D inputs share a first dimension N > 1 is compiled at batch 1: the plugin re-infers
+- A network whose inputs are all 4-D/5-D with one first dimension N > 1 is compiled at batch 1: it re-infers
   every shape with N = 1, and a Reshape to a constant shape that spells out N fails ("Requested output
   shape {2,9,6,8} is incompatible with input shape {1,3,3,6,8}"). A Reshape that keeps the first
-  dimension gets it as 0 with special_zero (copy the input's), which means the same thing at any batch.
+  dimension gets it as 0 with special_zero (copy the input's), one whose first dimension still holds the
+  batch outermost ([2,3,4,5] -> [24,5] and back) gets it as -1: both mean the same thing at any batch. A
+  Reshape that moves the batch elsewhere ([2,3,4,5] -> [1,120], ONNX LayerNormalization over axis 0 written
+  out) has no meaning one sample at a time: the network is compiled at its batch as written
+  (MYRIAD_DETECT_NETWORK_BATCH NO), unless custom layers are bound (the plugin splits those per sample anyway).
 All only for 2021.4, where the real plugin said so; each edit is recorded.
 """
 
@@ -143,9 +147,28 @@ def _anchor(ctx: PatchContext, param, result, why: str) -> None:
 
 
 def network_batch(model) -> int | None:
-    """The batch the plugin takes off the network: the common first dimension (> 1) of its 4-D/5-D inputs."""
-    firsts = {p.outputs[0].dims[0] for p in model.parameters() if len(p.outputs[0].dims) in (4, 5)}
-    return firsts.pop() if len(firsts) == 1 and next(iter(firsts)) > 1 else None
+    """The batch the plugin takes off the network (kernelkit.kernel.bindings.myriad_select.network_batch)."""
+    from kernelkit.kernel.bindings.myriad_select import network_batch as batch_taken_off
+
+    return batch_taken_off([p.outputs[0].dims for p in model.parameters()])
+
+
+# The plugin's option that keeps a network at its batch (the frontend's detectNetworkBatch step skipped).
+KEEP_BATCH = ("MYRIAD_DETECT_NETWORK_BATCH", "NO")
+
+
+def _per_sample_target(shape, special: bool, source_dims, out_dims, batch: int):
+    """The Reshape target that means at batch 1 what `shape` means at `batch`; `shape` itself when it already
+    does; None when no target does (the batch leaves the first dimension). out_dims: the Reshape's output."""
+    shape = [int(d) for d in shape]
+    first = shape[0]
+    if (special and first == 0) or first == -1 or source_dims[0] % batch or len(out_dims) != len(shape):
+        return shape                                    # copies the batch, or the input holds none up front
+    if out_dims[0] == source_dims[0] and (special or 0 not in shape):
+        return [0] + shape[1:]                          # keeps the first dimension: copy it (special_zero)
+    if out_dims[0] % batch == 0 and 0 not in out_dims:
+        return [-1] + [int(d) for d in out_dims[1:]]    # the batch stays outermost in a merged first dimension
+    return None
 
 
 def batch_agnostic_reshapes(ctx: PatchContext) -> None:
@@ -155,6 +178,7 @@ def batch_agnostic_reshapes(ctx: PatchContext) -> None:
     batch = network_batch(model)
     if batch is None:
         return
+    edits, moved = [], []
     for layer in list(model.layers):
         if layer.type != "Reshape" or len(layer.inputs) < 2:
             continue
@@ -163,17 +187,39 @@ def batch_agnostic_reshapes(ctx: PatchContext) -> None:
         if shape is None or np.ndim(shape) != 1 or not len(shape) or not source.dims:
             continue
         special = layer.attrs.get("special_zero", "false").lower() == "true"
-        if int(shape[0]) != batch or source.dims[0] != batch or (special and 0 in list(shape)):
+        out_dims = layer.outputs[0].dims
+        if any(d < 0 for d in out_dims):
             continue
-        fixed = np.asarray(shape).copy()
-        fixed[0] = 0
-        new = add_const(model, fixed.astype(np.asarray(shape).dtype), f"{layer.name}/batch_agnostic_shape")
+        fixed = _per_sample_target(shape, special, source.dims, out_dims, batch)
+        if fixed is None:
+            moved.append((layer, f"{list(source.dims)} -> {list(out_dims)}"))
+        elif fixed != [int(d) for d in shape]:
+            edits.append((layer, target, shape, fixed))
+    if moved:
+        bound = getattr(getattr(ctx, "binder", None), "bindings", None)
+        layer, change = moved[0]
+        if bound:       # at its batch the plugin splits a custom stage per sample with the whole tensor's sizes
+            ctx.refuse(NAME, layer, f"{change} moves the batch {batch} out of the first dimension, and the network "
+                                    "binds custom layers, which the plugin runs one sample at a time: the network "
+                                    "cannot be compiled at its batch")
+            return
+        ctx.compile_options[KEEP_BATCH[0]] = KEEP_BATCH[1]
+        ctx.record(NAME, layer.name, describe(layer),
+                   f"{change} moves the batch {batch} out of the first dimension, which means something else one "
+                   f"sample at a time: the network is compiled at its batch as written ({' '.join(KEEP_BATCH)} in "
+                   "compile.conf)")
+        return          # compiled as written, every other target keeps its meaning: nothing more to change
+    for layer, target, shape, fixed in edits:
+        new = add_const(model, np.asarray(fixed).astype(np.asarray(shape).dtype), f"{layer.name}/batch_agnostic_shape")
         model.disconnect(model.input_edge(layer, layer.inputs[1].id))
         model.connect(new.layer, new.port.id, layer, layer.inputs[1].id)
-        layer.attrs["special_zero"] = "true"
+        if fixed[0] == 0:
+            layer.attrs["special_zero"] = "true"
         prune_dead(model, [target.layer])
-        ctx.record(NAME, layer.name, describe(layer), f"target shape's batch {batch} as 0 (special_zero): the plugin "
-                                                      "compiles the network at batch 1")
+        how = "0 (special_zero)" if fixed[0] == 0 else "-1"
+        ctx.record(NAME, layer.name, describe(layer), f"target shape's first dimension {int(shape[0])} as {how}: the "
+                                                      f"plugin compiles the network one sample of its batch {batch} "
+                                                      "at a time")
 
 
 def apply(ctx: PatchContext) -> None:
