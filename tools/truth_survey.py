@@ -18,6 +18,7 @@ Run: nice .venv/bin/python tools/truth_survey.py [--mediapipe] [--onnx-cases] [-
 from __future__ import annotations
 
 import argparse
+import re
 import contextlib
 import io
 import json
@@ -271,6 +272,7 @@ def main(argv=None) -> int:
     parser.add_argument("--onnx-cases", action="store_true", help="every ONNX node case that loads")
     parser.add_argument("--expanded", action="store_true",
                         help="with --onnx-cases: the *_expanded cases (the ops as graphs of primitive ops)")
+    parser.add_argument("--match", help="with --onnx-cases: only the cases whose name this regular expression finds")
     parser.add_argument("--ops", help="comma-separated ONNX op types: only their node cases")
     parser.add_argument("--minutes", type=float, default=0, help="stop starting new models after this long")
     parser.add_argument("--results", default=str(cache_dir("truth-survey") / "results.json"))
@@ -326,6 +328,8 @@ def main(argv=None) -> int:
                     break
                 if args.resume and f"onnx/{case.name}" in rows:
                     continue
+                if args.match and not re.search(args.match, case.name):
+                    continue
                 with tempfile.TemporaryDirectory(prefix="kk-truth-") as tmp:
                     try:
                         with contextlib.redirect_stdout(io.StringIO()):
@@ -341,7 +345,7 @@ def main(argv=None) -> int:
             ran.append(f"{time.strftime('%Y-%m-%d %H:%M', time.gmtime(started))} UTC: {done} models "
                        f"({'MediaPipe ' if args.mediapipe else ''}"
                        f"{('expanded ' if args.expanded else '') + 'ONNX node cases' if args.onnx_cases else ''}"
-                       f"{' of ' + args.ops if args.ops else ''}{', resumed' if args.resume else ''}) in {(time.time() - started) / 60:.0f} min, "
+                       f"{' of ' + args.ops if args.ops else ''}{' matching ' + args.match if args.match else ''}{', resumed' if args.resume else ''}) in {(time.time() - started) / 60:.0f} min, "
                        f"{'time-boxed to ' + str(args.minutes) + ' min, ' if args.minutes else ''}one job, nice")
         results.write_text(json.dumps({"rows": rows, "ran": ran}))
     Path(args.out).write_text(render(rows, ran))
