@@ -156,19 +156,23 @@ def _dfl_boxes(model, conv) -> tuple[int, list[Level]] | None:
     return bins, levels
 
 
-def _feeds(model, start, targets: set[str]) -> bool:
-    """Whether `start` (a layer) reaches any layer id in `targets` downstream."""
+def _reaches(start, targets: set[str], neighbours) -> bool:
+    """Whether a walk from the layer `start` over `neighbours(layer)` meets any layer id in `targets`."""
     seen, stack = set(), [start]
     while stack:
         layer = stack.pop()
         if layer.id in targets:
             return True
-        if layer.id in seen:
-            continue
-        seen.add(layer.id)
-        for port in layer.outputs:
-            stack.extend(consumer for consumer, _ in model.consumers(layer, port.id))
+        if layer.id not in seen:
+            seen.add(layer.id)
+            stack.extend(neighbours(layer))
     return False
+
+
+def _feeds(model, start, targets: set[str]) -> bool:
+    """Whether `start` (a layer) reaches any layer id in `targets` downstream."""
+    return _reaches(start, targets, lambda layer: [consumer for port in layer.outputs
+                                                   for consumer, _ in model.consumers(layer, port.id)])
 
 
 def find_head(model) -> UltralyticsHead | None:
@@ -248,16 +252,8 @@ def _channel_parts(model, value: Out) -> list[Out]:
 
 def _depends_on(model, value: Out, targets: set[str]) -> bool:
     """Whether `value` is computed from any layer id in `targets`."""
-    seen, stack = set(), [value.layer]
-    while stack:
-        layer = stack.pop()
-        if layer.id in targets:
-            return True
-        if layer.id in seen:
-            continue
-        seen.add(layer.id)
-        stack.extend(graph.input_of(model, layer, i).layer for i in range(len(layer.inputs)))
-    return False
+    return _reaches(value.layer, targets,
+                    lambda layer: [graph.input_of(model, layer, i).layer for i in range(len(layer.inputs))])
 
 
 def _extra_levels(model, value: Out, grids) -> tuple[Out, list[Level]] | None:
