@@ -33,8 +33,9 @@ def cpu_outputs(xml, image):
     return {name: np.asarray(values[i]) for i, name in enumerate(names)}
 
 
-def run_detection_parser(archive, tensors: dict, width: int, height: int):
-    """DepthAI's DetectionParser on the host, configured from the archive, fed one NNData of `tensors`."""
+def host_parse(archive, tensors: dict, width: int, height: int):
+    """(parser, ImgDetections): DepthAI's DetectionParser on the host, configured from the archive alone, fed one
+    NNData of `tensors`."""
     dai = depthai()
     pipeline = dai.Pipeline(False)
     parser = pipeline.create(dai.node.DetectionParser)
@@ -54,6 +55,12 @@ def run_detection_parser(archive, tensors: dict, width: int, height: int):
         result = detections.get()
     finally:
         pipeline.stop()
+    return parser, result
+
+
+def run_detection_parser(archive, tensors: dict, width: int, height: int):
+    """DepthAI's host DetectionParser's detections as (label, name, confidence, xmin, ymin, xmax, ymax)."""
+    _, result = host_parse(archive, tensors, width, height)
     return [(d.label, d.labelName, d.confidence, d.xmin, d.ymin, d.xmax, d.ymax) for d in result.detections]
 
 

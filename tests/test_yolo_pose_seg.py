@@ -26,7 +26,7 @@ import pytest
 
 from kernelkit.cli import main
 from myriad_models import require_toolchain
-from test_archive_heads import cpu_outputs, depthai
+from test_archive_heads import cpu_outputs, depthai, host_parse
 from test_yolo_head import IOU, SIZE, THRESHOLDS, covered, iou, same, side
 
 STRIDES = (8, 16, 32)
@@ -81,25 +81,7 @@ def ultralytics_rows(output0: np.ndarray, classes: int, folder: Path):
 
 def parse_with_depthai(archive: Path, tensors: dict):
     """DepthAI's host DetectionParser configured from the archive alone, fed one NNData of the head outputs."""
-    dai = depthai()
-    pipeline = dai.Pipeline(False)
-    parser = pipeline.create(dai.node.DetectionParser)
-    parser.setRunOnHost(True)
-    parser.setNNArchive(dai.NNArchive(str(archive)))
-    to_parser = parser.input.createInputQueue()
-    detections = parser.out.createOutputQueue()
-    pipeline.start()
-    try:
-        data = dai.NNData()
-        for name, array in tensors.items():
-            # without the batch axis: depthai's addTensor gives a 4-D array a zero batch stride (test_archive_heads)
-            data.addTensor(name, np.ascontiguousarray(array[0], np.float32), dai.TensorInfo.DataType.FP32)
-        data.setTransformation(dai.ImgTransformation(SIZE, SIZE))
-        to_parser.send(data)
-        result = detections.get()
-    finally:
-        pipeline.stop()
-    return parser, result
+    return host_parse(archive, tensors, SIZE, SIZE)
 
 
 def patch_and_archive(onnx_path: Path, tmp_path: Path, conf: float):
