@@ -56,12 +56,17 @@ def side(*args) -> str:
 SUBTYPES = {"yolov8n": "yolov8", "yolo11n": "yolov11", "yolov5n": "yolov8", "yolov10n": "yolov10"}
 
 
+def exported(name: str, tmp_path_factory):
+    """(name, ONNX path, image) of an Ultralytics export built from `name`.yaml in the torch side venv."""
+    folder = tmp_path_factory.mktemp(name)
+    side("export", f"{name}.yaml", SIZE, folder)
+    image = np.load(folder / f"{name}.image.npz")["images"]
+    return name, folder / f"{name}.onnx", image
+
+
 @pytest.fixture(scope="module", params=list(SUBTYPES))
 def export(request, tmp_path_factory):
-    folder = tmp_path_factory.mktemp(request.param)
-    side("export", f"{request.param}.yaml", SIZE, folder)
-    image = np.load(folder / f"{request.param}.image.npz")["images"]
-    return request.param, folder / f"{request.param}.onnx", image
+    return exported(request.param, tmp_path_factory)
 
 
 def ultralytics_detections(onnx_path: Path, image: np.ndarray, folder: Path):

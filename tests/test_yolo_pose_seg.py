@@ -27,7 +27,7 @@ import pytest
 from kernelkit.cli import main
 from myriad_models import require_toolchain
 from test_archive_heads import cpu_outputs, depthai, host_parse
-from test_yolo_head import IOU, SIZE, THRESHOLDS, covered, iou, same, side
+from test_yolo_head import IOU, SIZE, THRESHOLDS, covered, exported, iou, same, side
 
 STRIDES = (8, 16, 32)
 LEVELS = ["output1_yolov8", "output2_yolov8", "output3_yolov8"]
@@ -54,10 +54,7 @@ def mask_ious(ours, theirs, count):
 
 @pytest.fixture(scope="module", params=list(MODELS))
 def export(request, tmp_path_factory):
-    folder = tmp_path_factory.mktemp(request.param)
-    side("export", f"{request.param}.yaml", SIZE, folder)
-    image = np.load(folder / f"{request.param}.image.npz")["images"]
-    return request.param, folder / f"{request.param}.onnx", image
+    return exported(request.param, tmp_path_factory)
 
 
 def original_outputs(onnx_path: Path, image: np.ndarray) -> list[np.ndarray]:
